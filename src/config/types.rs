@@ -1,0 +1,216 @@
+//! The resolved configuration: every system present, every default filled in.
+//! `load.rs` turns a `config.toml` into this, or reports exactly what is wrong.
+
+use crate::sandbox::fault::Fault;
+use crate::systems::{Protocol, SystemId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a system's requests go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum BaseUrl {
+    /// The embedded (or `sandbox`-subcommand) emulator; its address is known at start-up.
+    Sandbox,
+    /// A real service.
+    Live(url::Url),
+}
+
+impl BaseUrl {
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self, BaseUrl::Sandbox)
+    }
+}
+
+impl std::fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseUrl::Sandbox => f.write_str("sandbox"),
+            BaseUrl::Live(u) => f.write_str(u.as_str().trim_end_matches('/')),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemConfig {
+    pub enabled: bool,
+    pub protocol: Protocol,
+    pub base_url: BaseUrl,
+    pub model: String,
+    /// Name of the environment variable holding the key; `None`: the system needs no key.
+    pub api_key_env: Option<String>,
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Most connections this system may hold at once.
+    pub pool_max: u32,
+    /// Most connections to one host (also the idle connections kept per host).
+    pub pool_max_per_host: u32,
+    pub depends_on: Vec<SystemId>,
+}
+
+impl SystemConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// Concurrent requests (and so connections) this system allows: it talks to one host.
+    pub fn max_connections(&self) -> usize {
+        self.pool_max.min(self.pool_max_per_host).max(1) as usize
+    }
+
+    /// The seed's settings for `id`, on the embedded sandbox.
+    pub fn default_for(id: SystemId) -> SystemConfig {
+        let d = id.defaults();
+        SystemConfig {
+            enabled: true,
+            protocol: d.protocol,
+            base_url: BaseUrl::Sandbox,
+            model: d.model.to_string(),
+            api_key_env: d.api_key_env.map(str::to_string),
+            timeout_ms: 30_000,
+            connect_timeout_ms: 10_000,
+            pool_max: 10,
+            pool_max_per_host: 5,
+            depends_on: d.depends_on.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Independent calls of a cycle run at once.
+    #[default]
+    Parallel,
+    /// Strictly one call after another.
+    Sequential,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Parallel => "parallel",
+            Mode::Sequential => "sequential",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "parallel" => Ok(Mode::Parallel),
+            "sequential" => Ok(Mode::Sequential),
+            _ => Err(format!("unknown mode {s:?} (expected parallel or sequential)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShutdownConfig {
+    pub grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GameplayConfig {
+    pub mode: Mode,
+    /// Quit after this many cycles; 0 = run until asked to quit.
+    pub cycles: u64,
+    pub seed: u64,
+    /// Pause between two cycles, so a human can follow the game.
+    pub cycle_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxConfig {
+    /// Loopback address the embedded sandbox binds its listeners to.
+    pub listen: IpAddr,
+    pub faults: BTreeMap<SystemId, Fault>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AudioConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UiConfig {
+    /// Fastest redraw interval (the frame cap).
+    pub refresh_ms: u64,
+    /// Pace at which the shutdown account reveals its steps.
+    pub shutdown_step_ms: u64,
+    /// How long the final panel stays before the terminal is restored.
+    pub linger_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file it came from; `None`: the built-in default.
+    pub source: Option<PathBuf>,
+    pub systems: BTreeMap<SystemId, SystemConfig>,
+    pub shutdown: ShutdownConfig,
+    pub gameplay: GameplayConfig,
+    pub sandbox: SandboxConfig,
+    pub audio: AudioConfig,
+    pub ui: UiConfig,
+}
+
+impl Default for Config {
+    /// All eleven systems on the embedded sandbox, with the seed's limits.
+    fn default() -> Self {
+        Config {
+            source: None,
+            systems: SystemId::ALL
+                .into_iter()
+                .map(|id| (id, SystemConfig::default_for(id)))
+                .collect(),
+            shutdown: ShutdownConfig { grace_ms: 500 },
+            gameplay: GameplayConfig {
+                mode: Mode::Parallel,
+                cycles: 0,
+                seed: 42,
+                cycle_delay_ms: 250,
+            },
+            sandbox: SandboxConfig {
+                listen: IpAddr::from([127, 0, 0, 1]),
+                faults: BTreeMap::new(),
+            },
+            audio: AudioConfig { enabled: true },
+            ui: UiConfig {
+                refresh_ms: 100,
+                shutdown_step_ms: 150,
+                linger_s: 5,
+            },
+        }
+    }
+}
+
+impl Config {
+    pub fn system(&self, id: SystemId) -> &SystemConfig {
+        &self.systems[&id]
+    }
+
+    /// "sandbox" when every enabled system is on the sandbox, "live" when none is, else "mixed".
+    pub fn backend(&self) -> &'static str {
+        let enabled: Vec<_> = self.systems.values().filter(|s| s.enabled && s.protocol != Protocol::Moe).collect();
+        let on_sandbox = enabled.iter().filter(|s| s.base_url.is_sandbox()).count();
+        if on_sandbox == enabled.len() {
+            "sandbox"
+        } else if on_sandbox == 0 {
+            "live"
+        } else {
+            "mixed"
+        }
+    }
+
+    pub fn needs_sandbox(&self) -> bool {
+        self.systems
+            .values()
+            .any(|s| s.enabled && s.protocol != Protocol::Moe && s.base_url.is_sandbox())
+    }
+}

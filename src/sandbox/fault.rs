@@ -1,0 +1,120 @@
+//! Faults the sandbox can inject for one system (DESIGN.md, "The sandbox").
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Fault {
+    /// Read the request, never answer.
+    Hang,
+    /// Drop the connection mid-response.
+    Reset,
+    /// Answer after this long.
+    Slow(Duration),
+    /// Answer with this HTTP status and the service's error JSON.
+    Error(u16),
+    /// 429 with `Retry-After`.
+    RateLimit,
+    /// A response stream that never ends.
+    Drip,
+    /// Nothing listening for that system.
+    Refuse,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault {0:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip or refuse)")]
+pub struct ParseFaultError(pub String);
+
+impl FromStr for Fault {
+    type Err = ParseFaultError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseFaultError(s.to_string());
+        let (kind, arg) = match s.split_once(':') {
+            Some((k, a)) => (k, Some(a)),
+            None => (s, None),
+        };
+        match (kind, arg) {
+            ("hang", None) => Ok(Fault::Hang),
+            ("reset", None) => Ok(Fault::Reset),
+            ("ratelimit", None) => Ok(Fault::RateLimit),
+            ("drip", None) => Ok(Fault::Drip),
+            ("refuse", None) => Ok(Fault::Refuse),
+            ("slow", Some(ms)) => {
+                let ms: u64 = ms.parse().map_err(|_| bad())?;
+                if ms > 3_600_000 {
+                    return Err(bad());
+                }
+                Ok(Fault::Slow(Duration::from_millis(ms)))
+            }
+            ("error", Some(code)) => {
+                let code: u16 = code.parse().map_err(|_| bad())?;
+                if !(400..=599).contains(&code) {
+                    return Err(bad());
+                }
+                Ok(Fault::Error(code))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Hang => f.write_str("hang"),
+            Fault::Reset => f.write_str("reset"),
+            Fault::Slow(d) => write!(f, "slow:{}", d.as_millis()),
+            Fault::Error(c) => write!(f, "error:{c}"),
+            Fault::RateLimit => f.write_str("ratelimit"),
+            Fault::Drip => f.write_str("drip"),
+            Fault::Refuse => f.write_str("refuse"),
+        }
+    }
+}
+
+impl TryFrom<String> for Fault {
+    type Error = ParseFaultError;
+    fn try_from(s: String) -> Result<Self, ParseFaultError> {
+        s.parse()
+    }
+}
+
+impl From<Fault> for String {
+    fn from(f: Fault) -> String {
+        f.to_string()
+    }
+}
+
+/// `SYSTEM=KIND`, as given to `--fault`.
+pub fn parse_fault_arg(s: &str) -> Result<(crate::systems::SystemId, Fault), String> {
+    let (name, kind) = s
+        .split_once('=')
+        .ok_or_else(|| format!("--fault {s:?}: expected SYSTEM=KIND, e.g. claude_client=hang"))?;
+    let id = crate::systems::SystemId::from_name(name.trim())
+        .ok_or_else(|| format!("--fault {s:?}: unknown system {name:?}"))?;
+    let fault = kind.trim().parse::<Fault>().map_err(|e| format!("--fault {s:?}: {e}"))?;
+    Ok((id, fault))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_kind_and_round_trips() {
+        for s in ["hang", "reset", "slow:250", "error:503", "ratelimit", "drip", "refuse"] {
+            let f: Fault = s.parse().unwrap();
+            assert_eq!(f.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_kinds() {
+        for s in ["", "slow", "slow:x", "error:200", "error:abc", "boom", "hang:1"] {
+            assert!(s.parse::<Fault>().is_err(), "{s} should not parse");
+        }
+    }
+}

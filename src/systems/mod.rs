@@ -1,0 +1,263 @@
+//! The eleven systems the agent holds: their names, the protocol each speaks, and the
+//! defaults that make a fresh install play on the embedded sandbox.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// One of the eleven systems. The snake_case name is the one used in config, CLI, report
+/// and logs (DESIGN.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SystemId {
+    VideoInterpreter,
+    VoiceSystem,
+    Orchestrator,
+    WolframAnalyzer,
+    GeminiClient,
+    ClaudeClient,
+    OpenaiClient,
+    HyperbolicClient,
+    LmstudioClient,
+    Moe,
+    MetaRl,
+}
+
+/// The wire protocol a system speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// OpenAI Chat Completions (`POST {base}/chat/completions`), also Hyperbolic and LM Studio.
+    OpenaiChat,
+    /// OpenAI Responses (`POST {base}/responses`), typed SSE events.
+    OpenaiResponses,
+    /// Anthropic Messages (`POST {base}/v1/messages`).
+    AnthropicMessages,
+    /// Gemini `models/{model}:generateContent`.
+    GeminiGenerate,
+    /// Gemini `models/{model}:streamGenerateContent?alt=sse`.
+    GeminiStream,
+    /// Gemini text-to-speech: generateContent with `responseModalities: ["AUDIO"]`.
+    GeminiTts,
+    /// Wolfram|Alpha LLM API (`GET {base}/api/v1/llm-api?input=...`).
+    WolframLlm,
+    /// Mixture of experts: no wire of its own; fans out to other systems and votes.
+    Moe,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 8] = [
+        Protocol::OpenaiChat,
+        Protocol::OpenaiResponses,
+        Protocol::AnthropicMessages,
+        Protocol::GeminiGenerate,
+        Protocol::GeminiStream,
+        Protocol::GeminiTts,
+        Protocol::WolframLlm,
+        Protocol::Moe,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::OpenaiChat => "openai_chat",
+            Protocol::OpenaiResponses => "openai_responses",
+            Protocol::AnthropicMessages => "anthropic_messages",
+            Protocol::GeminiGenerate => "gemini_generate",
+            Protocol::GeminiStream => "gemini_stream",
+            Protocol::GeminiTts => "gemini_tts",
+            Protocol::WolframLlm => "wolfram_llm",
+            Protocol::Moe => "moe",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Protocol> {
+        Protocol::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    /// The path under `base_url` where the sandbox mounts this protocol, so that a sandbox
+    /// base URL looks like the real service's (`.../v1` for OpenAI-compatible services).
+    pub fn sandbox_base_path(self) -> &'static str {
+        match self {
+            Protocol::OpenaiChat | Protocol::OpenaiResponses => "/v1",
+            _ => "",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Defaults for one system: what it speaks and where the real service lives.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemDefaults {
+    pub protocol: Protocol,
+    pub live_base_url: &'static str,
+    pub model: &'static str,
+    pub api_key_env: Option<&'static str>,
+    pub depends_on: &'static [SystemId],
+}
+
+impl SystemId {
+    /// In the order the dashboard lists them.
+    pub const ALL: [SystemId; 11] = [
+        SystemId::VideoInterpreter,
+        SystemId::VoiceSystem,
+        SystemId::Orchestrator,
+        SystemId::WolframAnalyzer,
+        SystemId::GeminiClient,
+        SystemId::ClaudeClient,
+        SystemId::OpenaiClient,
+        SystemId::HyperbolicClient,
+        SystemId::LmstudioClient,
+        SystemId::Moe,
+        SystemId::MetaRl,
+    ];
+
+    /// The experts `moe` fans a question out to.
+    pub const MOE_EXPERTS: [SystemId; 5] = [
+        SystemId::GeminiClient,
+        SystemId::ClaudeClient,
+        SystemId::OpenaiClient,
+        SystemId::HyperbolicClient,
+        SystemId::LmstudioClient,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemId::VideoInterpreter => "video_interpreter",
+            SystemId::VoiceSystem => "voice_system",
+            SystemId::Orchestrator => "orchestrator",
+            SystemId::WolframAnalyzer => "wolfram_analyzer",
+            SystemId::GeminiClient => "gemini_client",
+            SystemId::ClaudeClient => "claude_client",
+            SystemId::OpenaiClient => "openai_client",
+            SystemId::HyperbolicClient => "hyperbolic_client",
+            SystemId::LmstudioClient => "lmstudio_client",
+            SystemId::Moe => "moe",
+            SystemId::MetaRl => "meta_rl",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            SystemId::VideoInterpreter => "Video interpreter",
+            SystemId::VoiceSystem => "Voice system",
+            SystemId::Orchestrator => "GPT-5 orchestrator",
+            SystemId::WolframAnalyzer => "Wolfram analyzer",
+            SystemId::GeminiClient => "Gemini client",
+            SystemId::ClaudeClient => "Claude client",
+            SystemId::OpenaiClient => "OpenAI client",
+            SystemId::HyperbolicClient => "Hyperbolic client",
+            SystemId::LmstudioClient => "LMStudio client",
+            SystemId::Moe => "MoE orchestrator",
+            SystemId::MetaRl => "GPT-5 Meta RL",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<SystemId> {
+        SystemId::ALL.into_iter().find(|id| id.name() == s)
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn defaults(self) -> SystemDefaults {
+        use SystemId::*;
+        const GEMINI: &str = "https://generativelanguage.googleapis.com";
+        const OPENAI: &str = "https://api.openai.com/v1";
+        match self {
+            VideoInterpreter => SystemDefaults {
+                protocol: Protocol::GeminiStream,
+                live_base_url: GEMINI,
+                model: "gemini-2.5-flash-native-audio-preview-09-2025",
+                api_key_env: Some("GEMINI_API_KEY"),
+                depends_on: &[],
+            },
+            VoiceSystem => SystemDefaults {
+                protocol: Protocol::GeminiTts,
+                live_base_url: GEMINI,
+                model: "gemini-2.5-pro-preview-tts",
+                api_key_env: Some("GEMINI_API_KEY"),
+                depends_on: &[],
+            },
+            Orchestrator => SystemDefaults {
+                protocol: Protocol::OpenaiResponses,
+                live_base_url: OPENAI,
+                model: "gpt-5",
+                api_key_env: Some("OPENAI_API_KEY"),
+                depends_on: &[Moe, WolframAnalyzer, MetaRl],
+            },
+            WolframAnalyzer => SystemDefaults {
+                protocol: Protocol::WolframLlm,
+                live_base_url: "https://www.wolframalpha.com",
+                model: "llm-api",
+                api_key_env: Some("WOLFRAM_APP_ID"),
+                depends_on: &[],
+            },
+            GeminiClient => SystemDefaults {
+                protocol: Protocol::GeminiGenerate,
+                live_base_url: GEMINI,
+                model: "gemini-2.5-flash",
+                api_key_env: Some("GEMINI_API_KEY"),
+                depends_on: &[],
+            },
+            ClaudeClient => SystemDefaults {
+                protocol: Protocol::AnthropicMessages,
+                live_base_url: "https://api.anthropic.com",
+                model: "claude-sonnet-4-5",
+                api_key_env: Some("ANTHROPIC_API_KEY"),
+                depends_on: &[],
+            },
+            OpenaiClient => SystemDefaults {
+                protocol: Protocol::OpenaiChat,
+                live_base_url: OPENAI,
+                model: "gpt-4o",
+                api_key_env: Some("OPENAI_API_KEY"),
+                depends_on: &[],
+            },
+            HyperbolicClient => SystemDefaults {
+                protocol: Protocol::OpenaiChat,
+                live_base_url: "https://api.hyperbolic.xyz/v1",
+                model: "Qwen/Qwen3-235B-A22B-Instruct-2507",
+                api_key_env: Some("HYPERBOLIC_API_KEY"),
+                depends_on: &[],
+            },
+            LmstudioClient => SystemDefaults {
+                protocol: Protocol::OpenaiChat,
+                live_base_url: "http://localhost:1234/v1",
+                model: "microsoft/phi-4-mini-reasoning",
+                // LM Studio needs no key; one is sent when LMSTUDIO_API_KEY is set.
+                api_key_env: Some("LMSTUDIO_API_KEY"),
+                depends_on: &[],
+            },
+            Moe => SystemDefaults {
+                protocol: Protocol::Moe,
+                live_base_url: "",
+                model: "vote",
+                api_key_env: None,
+                depends_on: &SystemId::MOE_EXPERTS,
+            },
+            MetaRl => SystemDefaults {
+                protocol: Protocol::OpenaiChat,
+                live_base_url: OPENAI,
+                model: "gpt-5",
+                api_key_env: Some("OPENAI_API_KEY"),
+                depends_on: &[],
+            },
+        }
+    }
+
+    /// A live service that works without a key (LM Studio runs locally).
+    pub fn key_optional(self) -> bool {
+        matches!(self, SystemId::LmstudioClient)
+    }
+}
+
+impl fmt::Display for SystemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
