@@ -1,5 +1,8 @@
 //! singularis-tui: an autonomous game-playing agent and the life of every connection it opens.
 
+pub mod clients;
 pub mod config;
+pub mod gameplay;
+pub mod lifecycle;
 pub mod sandbox;
 pub mod systems;

@@ -1,0 +1,73 @@
+//! Anthropic Messages: `POST {base}/v1/messages` with `x-api-key` and `anthropic-version`.
+
+use super::wire::{self, endpoint, str_at};
+use super::{sse, ClientError, Prompt};
+use crate::lifecycle::RequestCtx;
+use serde_json::json;
+
+/// The API version this client is written against.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+pub async fn messages(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<String, ClientError> {
+    let mut body = json!({
+        "model": ctx.model,
+        "max_tokens": prompt.max_tokens,
+        "messages": [{"role": "user", "content": prompt.user}],
+    });
+    if !prompt.system.is_empty() {
+        body["system"] = json!(prompt.system);
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    let mut req = ctx
+        .client
+        .post(endpoint(&ctx.base, "v1/messages"))
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .json(&body);
+    if let Some(k) = &ctx.key {
+        req = req.header("x-api-key", k.header(""));
+    }
+    let resp = wire::send(req).await?;
+    if !stream {
+        let v = wire::read_json(resp).await?;
+        let text: String = v
+            .get("content")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| ClientError::Protocol("message without content".into()))?
+            .iter()
+            .filter(|b| str_at(b, "/type") == Some("text"))
+            .filter_map(|b| str_at(b, "/text"))
+            .collect();
+        return Ok(text);
+    }
+    wire::expect_content_type(&resp, "text/event-stream")?;
+    let mut text = String::new();
+    let mut stopped = false;
+    sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let v: serde_json::Value = serde_json::from_str(&ev.data)
+            .map_err(|e| ClientError::Protocol(format!("invalid event JSON: {e}")))?;
+        match str_at(&v, "/type").unwrap_or_default() {
+            "content_block_delta" => {
+                if let Some(t) = str_at(&v, "/delta/text") {
+                    text.push_str(t);
+                }
+            }
+            "message_stop" => {
+                stopped = true;
+                return Ok(false);
+            }
+            "error" => {
+                let msg = str_at(&v, "/error/message").unwrap_or("stream error");
+                return Err(ClientError::Protocol(wire::shorten(msg, 120)));
+            }
+            _ => {}
+        }
+        Ok(true)
+    })
+    .await?;
+    if !stopped {
+        return Err(ClientError::Protocol("stream ended without message_stop".into()));
+    }
+    Ok(text)
+}

@@ -1,0 +1,45 @@
+//! The wire protocols, one module each: build the request the real service expects, read
+//! its answer (JSON or SSE), and turn failures into [`ClientError`]s fit for a screen.
+
+pub mod anthropic;
+mod error;
+pub mod gemini;
+pub mod moe;
+pub mod openai;
+pub mod sse;
+pub mod wire;
+pub mod wolfram;
+
+pub use error::ClientError;
+
+use crate::lifecycle::RequestCtx;
+use crate::systems::{Protocol, SystemId};
+
+/// A question for a language model.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub system: String,
+    pub user: String,
+    pub max_tokens: u32,
+}
+
+impl Prompt {
+    pub fn new(system: impl Into<String>, user: impl Into<String>) -> Prompt {
+        Prompt { system: system.into(), user: user.into(), max_tokens: 256 }
+    }
+}
+
+/// Ask any text-answering system, in the way that system talks to its service: LM Studio
+/// and the orchestrator stream their answers, the others answer in one body.
+pub async fn ask(ctx: &RequestCtx, protocol: Protocol, prompt: &Prompt) -> Result<String, ClientError> {
+    match protocol {
+        Protocol::OpenaiChat => openai::chat(ctx, prompt, ctx.system == SystemId::LmstudioClient).await,
+        Protocol::OpenaiResponses => openai::responses(ctx, prompt, true).await,
+        Protocol::AnthropicMessages => anthropic::messages(ctx, prompt, false).await,
+        Protocol::GeminiGenerate => gemini::generate(ctx, prompt).await,
+        Protocol::GeminiStream => gemini::stream(ctx, prompt, |_| {}).await,
+        Protocol::WolframLlm => wolfram::query(ctx, &prompt.user).await,
+        Protocol::GeminiTts => gemini::speak(ctx, &prompt.user, "Kore").await.map(|pcm| format!("{} ms of speech", pcm.duration_ms())),
+        Protocol::Moe => Err(ClientError::Unavailable("moe answers through its experts".into())),
+    }
+}

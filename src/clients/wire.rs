@@ -1,0 +1,124 @@
+//! What every protocol does the same way: send, map an error status to the service's own
+//! message, and read a body with a size cap.
+
+use super::ClientError;
+use futures::StreamExt;
+use std::time::Duration;
+
+/// The largest answer we accept; a service sending more is broken.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// Send and return the response if its status is a success; otherwise the service's error.
+pub async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+    let resp = req.send().await?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let retry_after = resp
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
+    Err(ClientError::Status {
+        status: status.as_u16(),
+        message: error_message(&body),
+        retry_after,
+    })
+}
+
+/// The message inside the error JSON of OpenAI, Anthropic and Gemini (all put it at
+/// `error.message`), else the start of the text body.
+pub fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let from_json = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string));
+    let msg = from_json.unwrap_or_else(|| text.trim().to_string());
+    shorten(&msg, 160)
+}
+
+pub fn shorten(s: &str, max: usize) -> String {
+    let one_line = s.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let cut: String = one_line.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// Read the whole body, failing if it exceeds `limit` bytes.
+pub async fn read_limited(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ClientError> {
+    if let Some(len) = resp.content_length()
+        && len as usize > limit
+    {
+        return Err(ClientError::Protocol(format!("answer of {len} bytes exceeds {limit}")));
+    }
+    let mut out = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if out.len() + chunk.len() > limit {
+            return Err(ClientError::Protocol(format!("answer exceeds {limit} bytes")));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Read a JSON body, checking the content type as the SDKs do.
+pub async fn read_json(resp: reqwest::Response) -> Result<serde_json::Value, ClientError> {
+    expect_content_type(&resp, "application/json")?;
+    let body = read_limited(resp, MAX_BODY).await?;
+    serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("invalid JSON: {e}")))
+}
+
+pub fn expect_content_type(resp: &reqwest::Response, want: &str) -> Result<(), ClientError> {
+    let got = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if got.to_ascii_lowercase().starts_with(want) {
+        Ok(())
+    } else {
+        Err(ClientError::Protocol(format!("expected {want}, got content type {:?}", shorten(got, 60))))
+    }
+}
+
+/// `base` joined with a path, keeping the base's own path (`https://host/v1` + `chat/completions`).
+pub fn endpoint(base: &url::Url, path: &str) -> url::Url {
+    let mut u = base.clone();
+    let joined = format!("{}/{}", base.path().trim_end_matches('/'), path.trim_start_matches('/'));
+    u.set_path(&joined);
+    u
+}
+
+pub fn str_at<'a>(v: &'a serde_json::Value, ptr: &str) -> Option<&'a str> {
+    v.pointer(ptr).and_then(|x| x.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_keeps_base_path() {
+        let b = url::Url::parse("https://api.hyperbolic.xyz/v1").unwrap();
+        assert_eq!(endpoint(&b, "chat/completions").as_str(), "https://api.hyperbolic.xyz/v1/chat/completions");
+        let b = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        assert_eq!(endpoint(&b, "/v1/messages").as_str(), "http://127.0.0.1:9/v1/messages");
+    }
+
+    #[test]
+    fn error_message_reads_service_json() {
+        let openai = br#"{"error":{"message":"Rate limit reached","type":"requests"}}"#;
+        assert_eq!(error_message(openai), "Rate limit reached");
+        let anthropic = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        assert_eq!(error_message(anthropic), "Overloaded");
+        assert_eq!(error_message(b"Error 1: Invalid appid\n"), "Error 1: Invalid appid");
+    }
+}

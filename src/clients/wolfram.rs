@@ -1,0 +1,38 @@
+//! Wolfram|Alpha LLM API: `GET {base}/api/v1/llm-api?input=...`, answered in plain text.
+//! The AppID goes in `Authorization: Bearer`, which the API accepts, so it stays out of URLs.
+
+use super::wire::{self, endpoint};
+use super::ClientError;
+use crate::lifecycle::RequestCtx;
+
+pub async fn query(ctx: &RequestCtx, input: &str) -> Result<String, ClientError> {
+    let mut req = ctx
+        .client
+        .get(endpoint(&ctx.base, "api/v1/llm-api"))
+        .query(&[("input", input), ("maxchars", "1200")]);
+    if let Some(k) = &ctx.key {
+        req = req.header(http::header::AUTHORIZATION, k.header("Bearer "));
+    }
+    let resp = wire::send(req).await?;
+    wire::expect_content_type(&resp, "text/plain")?;
+    let body = wire::read_limited(resp, wire::MAX_BODY).await?;
+    String::from_utf8(body).map_err(|_| ClientError::Protocol("answer is not UTF-8".into()))
+}
+
+/// The first number under `Result:` (e.g. combat odds), if any.
+pub fn result_number(answer: &str) -> Option<f64> {
+    let after = answer.split_once("Result:")?.1;
+    after
+        .split(|c: char| c.is_whitespace() || c == '%')
+        .find_map(|w| w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != '-').parse::<f64>().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn finds_the_result_number() {
+        let a = "Query:\n\"odds\"\n\nResult:\n0.62 (62%)\n";
+        assert_eq!(super::result_number(a), Some(0.62));
+        assert_eq!(super::result_number("no result here"), None);
+    }
+}

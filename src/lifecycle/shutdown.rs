@@ -1,0 +1,161 @@
+//! Closing every system: dependents before what they depend on, independent ones at once,
+//! all bounded by one deadline, then a process-wide check that no socket is left.
+
+use super::registry::Registry;
+use super::sockets;
+use super::system::{CloseOutcome, CloseReport};
+use crate::systems::SystemId;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub enum ShutdownEvent {
+    /// Shutdown began; `deadline` is when stragglers get force-closed.
+    Begin { grace: Duration, deadline: tokio::time::Instant },
+    /// A system started closing (its dependents are all closed).
+    Closing(SystemId),
+    /// A system's close ended.
+    Closed(CloseReport),
+    /// Every system is closed; what the process-wide check found.
+    Verified { sockets_open_after: usize },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShutdownReport {
+    pub grace_ms: u64,
+    pub total_ms: f64,
+    pub closed: usize,
+    pub forced: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub sockets_open_after: usize,
+    /// In the order they finished closing.
+    pub systems: Vec<CloseReport>,
+}
+
+impl ShutdownReport {
+    pub fn is_clean(&self) -> bool {
+        self.sockets_open_after == 0
+    }
+}
+
+/// For each system, the systems that must be closed before it (those that use it).
+pub fn dependents(registry: &Registry) -> BTreeMap<SystemId, Vec<SystemId>> {
+    let mut map: BTreeMap<SystemId, Vec<SystemId>> = SystemId::ALL.iter().map(|&id| (id, Vec::new())).collect();
+    for s in registry.all() {
+        for dep in &s.config.depends_on {
+            if let Some(v) = map.get_mut(dep) {
+                v.push(s.id);
+            }
+        }
+    }
+    map
+}
+
+/// Close all systems. `force` fires on a second quit request: everything is cut at once.
+/// `baseline`: the process's TCP socket count before the first system opened;
+/// `excluded_ports`: the in-process sandbox's ports, whose sockets are not the clients'.
+pub async fn shutdown_all(
+    registry: Arc<Registry>,
+    grace: Duration,
+    force: CancellationToken,
+    baseline: usize,
+    excluded_ports: Vec<u16>,
+    events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+) -> ShutdownReport {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + grace;
+    let send = |e: ShutdownEvent| {
+        if let Some(tx) = &events {
+            let _ = tx.send(e);
+        }
+    };
+    send(ShutdownEvent::Begin { grace, deadline });
+
+    // Each system's "I am closed" flag; a system waits for the flags of its dependents.
+    let done: BTreeMap<SystemId, watch::Sender<bool>> =
+        SystemId::ALL.iter().map(|&id| (id, watch::channel(false).0)).collect();
+    let order = dependents(&registry);
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let mut tasks = tokio::task::JoinSet::new();
+    for sys in registry.all() {
+        let sys = sys.clone();
+        let waits: Vec<watch::Receiver<bool>> = order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
+        let my_flag = done[&sys.id].clone();
+        let force = force.clone();
+        let events = events.clone();
+        let report_tx = report_tx.clone();
+        tasks.spawn(async move {
+            for mut w in waits {
+                // A dependent's task always sets its flag; an Err means it is gone anyway.
+                let _ = w.wait_for(|closed| *closed).await;
+            }
+            if sys.state() != super::SystemState::Disabled
+                && let Some(tx) = &events
+            {
+                let _ = tx.send(ShutdownEvent::Closing(sys.id));
+            }
+            let report = sys.close(deadline, &force).await;
+            if let Some(tx) = &events {
+                let _ = tx.send(ShutdownEvent::Closed(report.clone()));
+            }
+            let _ = report_tx.send(report);
+            my_flag.send_replace(true);
+        });
+    }
+    drop(report_tx);
+    let mut systems = Vec::with_capacity(registry.all().len());
+    while let Some(r) = report_rx.recv().await {
+        systems.push(r);
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "a close task failed");
+        }
+    }
+
+    let sockets_open_after = verify(baseline, &excluded_ports).await;
+    send(ShutdownEvent::Verified { sockets_open_after });
+    let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
+    ShutdownReport {
+        grace_ms: grace.as_millis() as u64,
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+        closed: count(CloseOutcome::Closed),
+        forced: count(CloseOutcome::Forced),
+        errors: count(CloseOutcome::Error),
+        skipped: count(CloseOutcome::Skipped),
+        sockets_open_after,
+        systems,
+    }
+}
+
+/// The process-wide check: TCP sockets now (less the sandbox's) against the baseline.
+/// Each system already confirmed its own zero; a short re-check absorbs a socket that is
+/// mid-close in another task.
+pub async fn verify(baseline: usize, excluded_ports: &[u16]) -> usize {
+    let until = tokio::time::Instant::now() + Duration::from_millis(100);
+    loop {
+        let left = match sockets::count_process_sockets(excluded_ports) {
+            Ok(n) => n.saturating_sub(baseline),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot verify sockets");
+                return 0;
+            }
+        };
+        if left == 0 || tokio::time::Instant::now() >= until {
+            if left > 0 {
+                if let Ok(all) = sockets::process_tcp_sockets() {
+                    for s in all.iter().filter(|s| !excluded_ports.contains(&s.local.port())) {
+                        tracing::error!(local = %s.local, remote = %s.remote, state = %s.state, "socket still open");
+                    }
+                }
+            }
+            return left;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

@@ -1,0 +1,561 @@
+//! One system: its connection pool, its state machine, its live counters, and how it closes.
+//!
+//! Requests run as tasks on the system's own [`TaskTracker`], so the system, not the caller,
+//! owns them: a caller may stop waiting (the game moved on) without cutting the request,
+//! and closing can wait for exactly this system's work.
+
+use super::connector::RecordConnections;
+use super::sockets::{self, SocketLedger};
+use crate::clients::ClientError;
+use crate::config::SystemConfig;
+use crate::systems::{Protocol, SystemId};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// DESIGN.md states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemState {
+    Open,
+    Idle,
+    Closing,
+    Closed,
+    Error,
+    Disabled,
+}
+
+impl SystemState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemState::Open => "open",
+            SystemState::Idle => "idle",
+            SystemState::Closing => "closing",
+            SystemState::Closed => "closed",
+            SystemState::Error => "error",
+            SystemState::Disabled => "disabled",
+        }
+    }
+}
+
+/// An API key. It only ever leaves this type as a header value marked sensitive.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(s: String) -> ApiKey {
+        ApiKey(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn header(&self, prefix: &str) -> http::HeaderValue {
+        let mut v = http::HeaderValue::from_str(&format!("{prefix}{}", self.0))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-key"));
+        v.set_sensitive(true);
+        v
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(****)")
+    }
+}
+
+/// What a request needs: the pool, where to go, how to sign, and a token that says
+/// "stop now" to work that would otherwise never end (streams, waiting on other systems).
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub system: SystemId,
+    pub client: reqwest::Client,
+    pub base: url::Url,
+    pub key: Option<ApiKey>,
+    pub model: String,
+    pub stop: CancellationToken,
+}
+
+/// A live view of one system, cheap to take, for a UI or a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemSnapshot {
+    pub id: SystemId,
+    pub state: SystemState,
+    pub in_flight: u32,
+    pub done: u64,
+    pub errors: u64,
+    pub open_sockets: u32,
+    pub connections_opened: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    /// Most recent latencies, oldest first (for a sparkline).
+    pub recent_latency_ms: Vec<f64>,
+    pub last_error: Option<String>,
+    pub disabled_reason: Option<String>,
+}
+
+/// How one system's close ended (DESIGN.md report `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseOutcome {
+    Closed,
+    Forced,
+    Error,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CloseReport {
+    pub name: SystemId,
+    pub outcome: CloseOutcome,
+    pub close_ms: f64,
+    pub sockets_before: u32,
+    pub error: Option<String>,
+    /// In-flight requests cut off by a forced close.
+    pub cancelled_requests: u32,
+}
+
+/// One generation of the system's connection pool; reopening makes a new one.
+struct Generation {
+    client: Option<reqwest::Client>,
+    stop: CancellationToken,
+    force: CancellationToken,
+    tracker: TaskTracker,
+}
+
+struct Status {
+    state: SystemState,
+    last_error: Option<String>,
+    disabled_reason: Option<String>,
+}
+
+const LATENCY_WINDOW: usize = 120;
+const POLL: Duration = Duration::from_millis(1);
+
+pub struct System {
+    pub id: SystemId,
+    pub config: SystemConfig,
+    /// `None` for systems with no wire of their own (moe) or disabled ones.
+    base: Option<url::Url>,
+    key: Option<ApiKey>,
+    ledger: Arc<SocketLedger>,
+    generation: Mutex<Generation>,
+    status: Mutex<Status>,
+    limiter: Arc<Semaphore>,
+    in_flight: AtomicU32,
+    done: AtomicU64,
+    errors: AtomicU64,
+    open_sockets: AtomicU32,
+    latencies: Mutex<VecDeque<f64>>,
+    changed: watch::Sender<u64>,
+}
+
+impl System {
+    /// `base`: the resolved endpoint; `disabled`: why the system cannot run (no key...).
+    pub fn new(
+        id: SystemId,
+        config: SystemConfig,
+        base: Option<url::Url>,
+        key: Option<ApiKey>,
+        disabled: Option<String>,
+        changed: watch::Sender<u64>,
+    ) -> Arc<System> {
+        let ledger = Arc::new(SocketLedger::default());
+        let state = if disabled.is_some() { SystemState::Disabled } else { SystemState::Idle };
+        let limiter = Arc::new(Semaphore::new(config.max_connections()));
+        let sys = System {
+            id,
+            base,
+            key,
+            generation: Mutex::new(Generation {
+                client: None,
+                stop: CancellationToken::new(),
+                force: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
+            status: Mutex::new(Status { state, last_error: None, disabled_reason: disabled }),
+            limiter,
+            ledger,
+            config,
+            in_flight: AtomicU32::new(0),
+            done: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            open_sockets: AtomicU32::new(0),
+            latencies: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
+            changed,
+        };
+        if state != SystemState::Disabled {
+            sys.lock_generation().client = sys.build_client();
+        }
+        Arc::new(sys)
+    }
+
+    fn build_client(&self) -> Option<reqwest::Client> {
+        if self.config.protocol == Protocol::Moe {
+            return None;
+        }
+        let built = reqwest::Client::builder()
+            .user_agent(concat!("singularis-tui/", env!("CARGO_PKG_VERSION")))
+            .timeout(self.config.timeout())
+            .connect_timeout(self.config.connect_timeout())
+            .pool_max_idle_per_host(self.config.pool_max_per_host as usize)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .connector_layer(RecordConnections { ledger: self.ledger.clone() })
+            .build();
+        match built {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.set_error(format!("building HTTP client: {}", e.without_url()));
+                None
+            }
+        }
+    }
+
+    fn lock_generation(&self) -> std::sync::MutexGuard<'_, Generation> {
+        self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub fn state(&self) -> SystemState {
+        self.lock_status().state
+    }
+
+    fn set_state(&self, state: SystemState) {
+        self.lock_status().state = state;
+        self.notify();
+    }
+
+    fn set_error(&self, cause: String) {
+        let mut st = self.lock_status();
+        st.last_error = Some(cause);
+        if !matches!(st.state, SystemState::Closing | SystemState::Closed | SystemState::Disabled) {
+            st.state = SystemState::Error;
+        }
+        drop(st);
+        self.notify();
+    }
+
+    /// Whether new work is accepted.
+    pub fn is_available(&self) -> bool {
+        matches!(self.state(), SystemState::Open | SystemState::Idle | SystemState::Error)
+    }
+
+    pub fn connections_opened(&self) -> u64 {
+        self.ledger.opened()
+    }
+
+    /// Measure this system's open sockets against a fresh socket table.
+    pub fn measure_sockets(&self, table: &[sockets::OwnedSocket]) -> u32 {
+        let n = self.ledger.open_sockets(table).len() as u32;
+        if self.open_sockets.swap(n, Ordering::Relaxed) != n {
+            self.notify();
+        }
+        n
+    }
+
+    pub fn snapshot(&self) -> SystemSnapshot {
+        let st = self.lock_status();
+        let lat: Vec<f64> = self
+            .latencies
+            .lock()
+            .map(|l| l.iter().copied().collect())
+            .unwrap_or_default();
+        let (p50, p99) = percentiles(&lat);
+        SystemSnapshot {
+            id: self.id,
+            state: st.state,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            done: self.done.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            open_sockets: self.open_sockets.load(Ordering::Relaxed),
+            connections_opened: self.ledger.opened(),
+            latency_p50_ms: p50,
+            latency_p99_ms: p99,
+            recent_latency_ms: lat,
+            last_error: st.last_error.clone(),
+            disabled_reason: st.disabled_reason.clone(),
+        }
+    }
+
+    /// Run one request on this system. The request runs as this system's task: if the
+    /// caller stops waiting, the request still completes (or is cut at a forced close).
+    pub async fn call<T, F, Fut>(self: &Arc<Self>, f: F) -> Result<T, ClientError>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (ctx, force, tracker) = {
+            let gen_ = self.lock_generation();
+            let state = self.state();
+            if !matches!(state, SystemState::Open | SystemState::Idle | SystemState::Error) {
+                return Err(ClientError::Unavailable(format!("{} is {}", self.id, state.name())));
+            }
+            let client = match (&gen_.client, self.config.protocol) {
+                (Some(c), _) => c.clone(),
+                // moe has no wire; it gets a client that it never uses.
+                (None, Protocol::Moe) => reqwest::Client::new(),
+                (None, _) => return Err(ClientError::Unavailable(format!("{} has no connection pool", self.id))),
+            };
+            let base = self.base.clone().unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
+            let ctx = RequestCtx {
+                system: self.id,
+                client,
+                base,
+                key: self.key.clone(),
+                model: self.config.model.clone(),
+                stop: gen_.stop.clone(),
+            };
+            (ctx, gen_.force.clone(), gen_.tracker.clone())
+        };
+        let me = self.clone();
+        let task = tracker.spawn(async move {
+            let stop = ctx.stop.clone();
+            // Wait for a free connection slot, unless the system is closing.
+            let permit = tokio::select! {
+                p = me.limiter.clone().acquire_owned() => p.map_err(|_| ClientError::Cancelled)?,
+                _ = stop.cancelled() => return Err(ClientError::Cancelled),
+            };
+            me.in_flight.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut st = me.lock_status();
+                if matches!(st.state, SystemState::Idle) {
+                    st.state = SystemState::Open;
+                }
+            }
+            me.notify();
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = f(ctx) => r,
+                _ = force.cancelled() => Err(ClientError::Cancelled),
+            };
+            drop(permit);
+            me.finish(started.elapsed(), &result);
+            result
+        });
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => {
+                let cause = format!("request task panicked: {}", panic_text(e.into_panic()));
+                self.set_error(cause.clone());
+                Err(ClientError::Protocol(cause))
+            }
+            Err(_) => Err(ClientError::Cancelled),
+        }
+    }
+
+    fn finish<T>(&self, took: Duration, result: &Result<T, ClientError>) {
+        let left = self.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+        match result {
+            Ok(_) => {
+                self.done.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut l) = self.latencies.lock() {
+                    if l.len() == LATENCY_WINDOW {
+                        l.pop_front();
+                    }
+                    l.push_back(took.as_secs_f64() * 1e3);
+                }
+                let mut st = self.lock_status();
+                if matches!(st.state, SystemState::Open | SystemState::Error) {
+                    st.state = if left == 0 { SystemState::Idle } else { SystemState::Open };
+                }
+            }
+            // A cancellation is the system closing, not the service failing.
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(system = %self.id, error = %e, "request failed");
+                self.set_error(e.to_string());
+            }
+        }
+        if result.is_ok() || left == 0 {
+            let mut st = self.lock_status();
+            if st.state == SystemState::Open && left == 0 {
+                st.state = SystemState::Idle;
+            }
+        }
+        self.notify();
+    }
+
+    /// Close this system: refuse new work, stop streams, let requests in flight finish until
+    /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
+    /// sockets are measured gone. Whatever is still open then is force-closed.
+    pub async fn close(&self, deadline: tokio::time::Instant, force: &CancellationToken) -> CloseReport {
+        let started = Instant::now();
+        let prior = self.state();
+        if prior == SystemState::Disabled {
+            return self.report(CloseOutcome::Skipped, started, 0, None, 0);
+        }
+        let (stop, gen_force, tracker) = {
+            let g = self.lock_generation();
+            (g.stop.clone(), g.force.clone(), g.tracker.clone())
+        };
+        let sockets_before = self.ledger.count_open() as u32;
+        if prior == SystemState::Closed && sockets_before == 0 {
+            return self.report(CloseOutcome::Closed, started, 0, None, 0);
+        }
+        self.set_state(SystemState::Closing);
+        tracing::info!(system = %self.id, sockets_before, "closing");
+        stop.cancel();
+        tracker.close();
+
+        let mut forced = false;
+        let mut cancelled_requests = 0;
+        let drained = tokio::select! {
+            _ = tracker.wait() => true,
+            _ = tokio::time::sleep_until(deadline) => false,
+            _ = force.cancelled() => false,
+        };
+        if !drained {
+            forced = true;
+            cancelled_requests = self.in_flight.load(Ordering::Relaxed);
+            gen_force.cancel();
+            // Cut futures end at their next poll; this is bounded so a stuck task cannot hold us.
+            let _ = tokio::time::timeout(Duration::from_millis(50), tracker.wait()).await;
+        }
+        // Dropping the last client handle lets each pooled connection's task close its socket.
+        self.lock_generation().client = None;
+
+        let mut left = self.wait_sockets_closed(if forced { None } else { Some(deadline) }, force).await;
+        if !left.is_empty() && !forced {
+            forced = true;
+        }
+        if !left.is_empty() {
+            // Force: shut the sockets under their owners, then confirm once more.
+            for s in &left {
+                if let Err(e) = sockets::shutdown_socket(s) {
+                    tracing::warn!(system = %self.id, error = %e, "shutdown(2) failed");
+                }
+            }
+            let soon = tokio::time::Instant::now() + Duration::from_millis(100);
+            left = self.wait_sockets_closed(Some(soon), &CancellationToken::new()).await;
+        }
+        self.open_sockets.store(left.len() as u32, Ordering::Relaxed);
+        self.set_state(SystemState::Closed);
+        let (outcome, error) = if !left.is_empty() {
+            (CloseOutcome::Error, Some(format!("{} socket(s) still open after force-close", left.len())))
+        } else if forced {
+            (CloseOutcome::Forced, None)
+        } else {
+            (CloseOutcome::Closed, None)
+        };
+        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, "closed");
+        self.report(outcome, started, sockets_before, error, cancelled_requests)
+    }
+
+    /// Poll until none of this system's sockets is open; `until` None = a short bound used
+    /// after a forced cut. Returns the sockets still open.
+    async fn wait_sockets_closed(
+        &self,
+        until: Option<tokio::time::Instant>,
+        force: &CancellationToken,
+    ) -> Vec<sockets::OwnedSocket> {
+        let until = until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_millis(50));
+        // The connection tasks close their sockets when next scheduled: give them that turn.
+        tokio::task::yield_now().await;
+        loop {
+            let left = match sockets::process_tcp_sockets() {
+                Ok(table) => self.ledger.open_sockets(&table),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the socket table");
+                    return Vec::new();
+                }
+            };
+            if left.is_empty() || tokio::time::Instant::now() >= until || force.is_cancelled() {
+                return left;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    fn report(
+        &self,
+        outcome: CloseOutcome,
+        started: Instant,
+        sockets_before: u32,
+        error: Option<String>,
+        cancelled_requests: u32,
+    ) -> CloseReport {
+        CloseReport {
+            name: self.id,
+            outcome,
+            close_ms: started.elapsed().as_secs_f64() * 1e3,
+            sockets_before,
+            error,
+            cancelled_requests,
+        }
+    }
+
+    /// Open a closed system again with a fresh pool.
+    pub fn reopen(&self) -> bool {
+        if self.state() != SystemState::Closed {
+            return false;
+        }
+        {
+            let mut g = self.lock_generation();
+            *g = Generation {
+                client: self.build_client(),
+                stop: CancellationToken::new(),
+                force: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            };
+        }
+        let mut st = self.lock_status();
+        st.state = SystemState::Idle;
+        st.last_error = None;
+        drop(st);
+        self.notify();
+        tracing::info!(system = %self.id, "reopened");
+        true
+    }
+}
+
+fn percentiles(samples: &[f64]) -> (Option<f64>, Option<f64>) {
+    if samples.is_empty() {
+        return (None, None);
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    (Some(at(0.5)), Some(at(0.99)))
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranked_samples() {
+        assert_eq!(percentiles(&[]), (None, None));
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        let (p50, p99) = percentiles(&s);
+        assert_eq!(p50, Some(51.0));
+        assert_eq!(p99, Some(99.0));
+    }
+
+    #[test]
+    fn api_key_never_prints() {
+        let k = ApiKey::new("sk-secret".into());
+        assert!(!format!("{k:?}").contains("secret"));
+        assert!(k.header("Bearer ").is_sensitive());
+    }
+}
