@@ -5,4 +5,8 @@ pub mod config;
 pub mod gameplay;
 pub mod lifecycle;
 pub mod sandbox;
+pub mod session;
 pub mod systems;
+pub mod cli;
+pub mod headless;
+pub mod logging;

@@ -1,3 +1,118 @@
-fn main() {
-    println!("Hello, world!");
+use clap::Parser;
+use color_eyre::eyre::{Result, WrapErr};
+use singularis_tui::cli::{Cli, Command, SandboxArgs};
+use singularis_tui::config::{self, Config};
+use singularis_tui::sandbox::{Sandbox, SandboxSystem};
+use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::{headless, logging};
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// DESIGN.md exit statuses.
+const EXIT_FATAL: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = color_eyre::install() {
+        eprintln!("singularis-tui: {e}");
+    }
+    let config = match config::load(config::resolve_path(cli.run.config.as_deref()).as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("singularis-tui: bad config: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let log_path = cli.run.log_file.clone().unwrap_or_else(logging::default_log_path);
+    let _log_guard = match logging::init(&log_path) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("singularis-tui: cannot open the log file {}: {e} (logging off)", log_path.display());
+            None
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("singularis-tui: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Some(Command::CheckConfig) => {
+                print!("{}", config::render_resolved(&config));
+                Ok(0)
+            }
+            Some(Command::Sandbox(args)) => run_sandbox(config, args).await.map(|_| 0),
+            None => run_session(config, cli.run).await,
+        }
+    });
+    // Requests cut at shutdown may still be unwinding; don't wait for them.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            tracing::error!(error = %e, "fatal");
+            eprintln!("singularis-tui: {e:?}");
+            ExitCode::from(EXIT_FATAL)
+        }
+    }
+}
+
+async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> Result<i32> {
+    for (id, fault) in &args.faults {
+        config.sandbox.faults.insert(*id, *fault);
+    }
+    if args.mute {
+        config.audio.enabled = false;
+    }
+    let opts = headless::RunOptions {
+        mode: args.mode.unwrap_or(config.gameplay.mode),
+        cycles: args.cycles.unwrap_or(config.gameplay.cycles),
+        grace: Duration::from_millis(args.grace_ms.unwrap_or(config.shutdown.grace_ms)),
+        report: args.report.clone(),
+    };
+    if !args.headless && std::io::stdout().is_terminal() {
+        tracing::info!("dashboard not built yet; running headless");
+    }
+    let end = headless::run(config, opts).await?;
+    if let Some(e) = &end.report_error {
+        eprintln!("singularis-tui: {e}");
+    }
+    Ok(end.exit_code())
+}
+
+async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
+    for (id, fault) in &args.faults {
+        config.sandbox.faults.insert(*id, *fault);
+    }
+    let systems = SystemId::ALL
+        .into_iter()
+        .filter(|id| config.system(*id).protocol != Protocol::Moe)
+        .map(|id| SandboxSystem {
+            id,
+            protocol: config.system(id).protocol,
+            model: config.system(id).model.clone(),
+            fault: config.sandbox.faults.get(&id).copied(),
+        })
+        .collect();
+    let sandbox = Sandbox::start(args.listen.ip(), args.listen.port(), systems)
+        .await
+        .wrap_err_with(|| format!("starting the sandbox on {}", args.listen))?;
+    for id in SystemId::ALL {
+        if let Some(url) = sandbox.base_url(id) {
+            println!("{} {}", id.name(), url.as_str().trim_end_matches('/'));
+        }
+    }
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let quit = singularis_tui::session::QuitSignal::default();
+    let signals = singularis_tui::session::spawn_signal_listener(quit.clone(), Default::default())?;
+    quit.wait().await;
+    signals.abort();
+    sandbox.stop().await;
+    Ok(())
 }

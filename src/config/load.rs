@@ -36,3 +36,8 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     let _ = path;
     Ok(Config::default())
 }
+
+/// TEMPORARY: replaced by the config module's real renderer.
+pub fn render_resolved(cfg: &Config) -> String {
+    format!("{cfg:#?}\n")
+}

@@ -3,5 +3,5 @@
 mod load;
 mod types;
 
-pub use load::{load, resolve_path, ConfigError};
+pub use load::{load, render_resolved, resolve_path, ConfigError};
 pub use types::*;

@@ -1,4 +1,29 @@
-//! The embedded sandbox: one loopback listener per system, each speaking that system's real
-//! wire protocol, with deterministic answers and injectable faults.
+//! TEMPORARY stub, replaced by the real sandbox (same API).
 
 pub mod fault;
+
+use crate::systems::{Protocol, SystemId};
+use fault::Fault;
+
+pub struct SandboxSystem {
+    pub id: SystemId,
+    pub protocol: Protocol,
+    pub model: String,
+    pub fault: Option<Fault>,
+}
+
+pub struct Sandbox;
+
+impl Sandbox {
+    pub async fn start(_listen: std::net::IpAddr, _base_port: u16, _systems: Vec<SandboxSystem>) -> std::io::Result<Sandbox> {
+        Ok(Sandbox)
+    }
+    pub fn base_url(&self, _id: SystemId) -> Option<url::Url> {
+        None
+    }
+    pub fn ports(&self) -> Vec<u16> {
+        Vec::new()
+    }
+    pub fn set_fault(&self, _id: SystemId, _fault: Option<Fault>) {}
+    pub async fn stop(self) {}
+}

@@ -1,0 +1,65 @@
+//! The command line (DESIGN.md "Command line").
+
+use crate::config::Mode;
+use crate::sandbox::fault::{Fault, parse_fault_arg};
+use crate::systems::SystemId;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "singularis-tui", version, about = "An autonomous game-playing agent and the life of every connection it opens")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Config file (default: ./config.toml, then $XDG_CONFIG_HOME/singularis-tui/config.toml, then built-in)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Run without the terminal UI, printing the shutdown account to stdout
+    #[arg(long)]
+    pub headless: bool,
+    /// Quit after N gameplay cycles (0: run until asked to quit)
+    #[arg(long, value_name = "N")]
+    pub cycles: Option<u64>,
+    /// How the calls of one cycle are made
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<Mode>,
+    /// Grace period for closing connections, in milliseconds
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub grace_ms: Option<u64>,
+    /// Where to write the session report (JSON)
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    /// No sound
+    #[arg(long)]
+    pub mute: bool,
+    /// Log file (default: $XDG_STATE_HOME/singularis-tui/singularis-tui.log)
+    #[arg(long, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
+    /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse (repeatable)
+    #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
+    pub faults: Vec<(SystemId, Fault)>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sandbox alone, in the foreground, for other processes to use
+    Sandbox(SandboxArgs),
+    /// Validate the config and print the resolved settings (keys masked)
+    CheckConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address of the first system's listener; the others take the next ports (port 0: any free ports)
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// Inject a fault: SYSTEM=KIND (repeatable)
+    #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
+    pub faults: Vec<(SystemId, Fault)>,
+}

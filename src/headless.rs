@@ -1,0 +1,46 @@
+//! `--headless`: the session without a terminal UI; the shutdown account goes to stdout.
+
+use crate::config::{Config, Mode};
+use crate::lifecycle::ShutdownEvent;
+use crate::session::{Session, SessionEnd, spawn_signal_listener, summary};
+use color_eyre::eyre::Result;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub struct RunOptions {
+    pub mode: Mode,
+    pub cycles: u64,
+    pub grace: Duration,
+    pub report: Option<PathBuf>,
+}
+
+pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
+    let mut session = Session::start(config).await?;
+    let signals = spawn_signal_listener(session.quit.clone(), session.force.clone())?;
+    session.spawn_gameplay(opts.mode, opts.cycles);
+    session.quit.wait().await;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let grace_ms = opts.grace.as_millis() as u64;
+    let force = session.force.clone();
+    let print_steps = async move {
+        println!("{}", summary::BEGIN_LINE);
+        while let Some(ev) = rx.recv().await {
+            if let ShutdownEvent::Closed(r) = ev {
+                println!("{}", summary::step_line(&r, grace_ms, force.is_cancelled()));
+            }
+        }
+    };
+    let (end, ()) = tokio::join!(session.shutdown(opts.grace, opts.mode, opts.report, Some(tx)), print_steps);
+    signals.abort();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{}", summary::complete_line(&end.report.shutdown.report));
+    for line in summary::final_statistics(&end.report) {
+        let _ = writeln!(out, "{line}");
+    }
+    if let Some(p) = &end.report_path {
+        let _ = writeln!(out, "Report: {}", p.display());
+    }
+    Ok(end)
+}

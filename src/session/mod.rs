@@ -1,0 +1,263 @@
+//! One session: the sandbox (if any), the eleven systems, the game, and the way it ends.
+//! The front ends (headless printer, dashboard) drive it and render what it reports.
+
+pub mod report;
+pub mod summary;
+
+use crate::config::{Config, Mode};
+use crate::gameplay::{GameStats, cycle::Agent};
+use crate::lifecycle::{self, Registry, ShutdownEvent, ShutdownReport};
+use crate::sandbox::{Sandbox, SandboxSystem};
+use crate::systems::{Protocol, SystemId};
+use color_eyre::eyre::{Context, Result};
+use report::{Reason, ReportStats, SessionReport, ShutdownSection};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Ways a session is asked to end; the first one wins.
+#[derive(Clone)]
+pub struct QuitSignal {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<Reason>>>,
+}
+
+impl Default for QuitSignal {
+    fn default() -> Self {
+        QuitSignal { token: CancellationToken::new(), reason: Arc::new(Mutex::new(None)) }
+    }
+}
+
+impl QuitSignal {
+    pub fn quit(&self, reason: Reason) {
+        if let Ok(mut r) = self.reason.lock()
+            && r.is_none()
+        {
+            *r = Some(reason);
+        }
+        self.token.cancel();
+    }
+    pub fn reason(&self) -> Reason {
+        self.reason.lock().ok().and_then(|r| *r).unwrap_or(Reason::Quit)
+    }
+    pub async fn wait(&self) {
+        self.token.cancelled().await
+    }
+    pub fn is_set(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+pub struct Session {
+    pub config: Config,
+    pub registry: Arc<Registry>,
+    pub stats: Arc<Mutex<GameStats>>,
+    pub quit: QuitSignal,
+    /// Fires on a second quit request: every system is cut at once.
+    pub force: CancellationToken,
+    pub paused: watch::Sender<bool>,
+    pub started: Instant,
+    started_at: chrono::DateTime<chrono::Utc>,
+    sandbox: Option<Sandbox>,
+    sandbox_ports: Vec<u16>,
+    baseline: usize,
+    stop_game: CancellationToken,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+pub struct SessionEnd {
+    pub report: SessionReport,
+    pub report_path: Option<std::path::PathBuf>,
+    pub report_error: Option<String>,
+}
+
+impl SessionEnd {
+    /// DESIGN.md exit status: 0 clean, 3 sockets still open.
+    pub fn exit_code(&self) -> i32 {
+        if self.report.shutdown.report.is_clean() { 0 } else { 3 }
+    }
+}
+
+impl Session {
+    /// Start the sandbox (when any system uses it) and build the systems. No connection is
+    /// opened yet: the socket baseline is taken first.
+    pub async fn start(config: Config) -> Result<Session> {
+        let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
+        let sandbox = if config.needs_sandbox() {
+            let systems = SystemId::ALL
+                .into_iter()
+                .filter(|id| {
+                    let c = config.system(*id);
+                    c.enabled && c.protocol != Protocol::Moe && c.base_url.is_sandbox()
+                })
+                .map(|id| SandboxSystem {
+                    id,
+                    protocol: config.system(id).protocol,
+                    model: config.system(id).model.clone(),
+                    fault: config.sandbox.faults.get(&id).copied(),
+                })
+                .collect();
+            Some(
+                Sandbox::start(config.sandbox.listen, 0, systems)
+                    .await
+                    .wrap_err("starting the embedded sandbox")?,
+            )
+        } else {
+            None
+        };
+        let sandbox_ports = sandbox.as_ref().map(|s| s.ports()).unwrap_or_default();
+        let urls: BTreeMap<SystemId, url::Url> = SystemId::ALL
+            .into_iter()
+            .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
+            .collect();
+        let registry = Arc::new(Registry::new(&config, &urls, &crate::lifecycle::registry::process_env));
+        for s in registry.all() {
+            if let Some(reason) = s.snapshot().disabled_reason {
+                tracing::info!(system = %s.id, %reason, "disabled");
+            }
+        }
+        let stop_game = CancellationToken::new();
+        let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
+        Ok(Session {
+            registry,
+            stats: Arc::new(Mutex::new(GameStats::default())),
+            quit: QuitSignal::default(),
+            force: CancellationToken::new(),
+            paused: watch::channel(false).0,
+            started: Instant::now(),
+            started_at: chrono::Utc::now(),
+            sandbox,
+            sandbox_ports,
+            baseline,
+            stop_game,
+            background: vec![sampler],
+            config,
+        })
+    }
+
+    pub fn sandbox(&self) -> Option<&Sandbox> {
+        self.sandbox.as_ref()
+    }
+
+    /// Run the game until asked to stop; quits by itself after `cycles` (0: never).
+    pub fn spawn_gameplay(&mut self, mode: Mode, cycles: u64) {
+        let mut agent = Agent::new(self.registry.clone(), self.config.gameplay.seed, mode, self.stats.clone());
+        let stop = self.stop_game.clone();
+        let quit = self.quit.clone();
+        let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);
+        let mut paused = self.paused.subscribe();
+        self.background.push(tokio::spawn(async move {
+            loop {
+                if stop.is_cancelled() {
+                    return;
+                }
+                if *paused.borrow() {
+                    tokio::select! {
+                        _ = paused.wait_for(|p| !*p) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+                tokio::select! {
+                    _ = agent.cycle() => {}
+                    _ = stop.cancelled() => return,
+                }
+                let done = {
+                    let Ok(mut s) = agent.stats.lock() else { return };
+                    s.cycles += 1;
+                    s.cycles
+                };
+                if cycles > 0 && done >= cycles {
+                    quit.quit(Reason::Cycles);
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = stop.cancelled() => return,
+                }
+            }
+        }));
+    }
+
+    /// Shut everything down (DESIGN.md "Shutdown"), write the report, and say how it went.
+    pub async fn shutdown(
+        mut self,
+        grace: Duration,
+        mode: Mode,
+        report_path: Option<std::path::PathBuf>,
+        events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+    ) -> SessionEnd {
+        let reason = self.quit.reason();
+        tracing::info!(reason = reason.name(), "shutting down");
+        // 1. No new work: stop the game; requests it started belong to their systems now.
+        self.stop_game.cancel();
+        for t in self.background.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        // 2–4. Close in dependency order within the grace period, then verify.
+        let shutdown: ShutdownReport = lifecycle::shutdown_all(
+            self.registry.clone(),
+            grace,
+            self.force.clone(),
+            self.baseline,
+            self.sandbox_ports.clone(),
+            events,
+        )
+        .await;
+        // The sandbox is not the clients': it stops last.
+        if let Some(sb) = self.sandbox.take() {
+            sb.stop().await;
+        }
+        let ended_at = chrono::Utc::now();
+        let game = self.stats.lock().map(|g| g.clone()).unwrap_or_default();
+        let report = SessionReport {
+            version: 1,
+            started_at: self.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ended_at: ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            session_s: self.started.elapsed().as_secs_f64(),
+            mode: mode.name().to_string(),
+            backend: self.config.backend().to_string(),
+            stats: ReportStats::new(&game, &self.registry.snapshots()),
+            shutdown: ShutdownSection { reason, report: shutdown },
+        };
+        let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
+        let report_error = match report.write(&path) {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
+                Some(format!("cannot write the session report {}: {e}", path.display()))
+            }
+        };
+        SessionEnd {
+            report_path: report_error.is_none().then_some(path),
+            report,
+            report_error,
+        }
+    }
+}
+
+/// Listen for SIGINT, SIGTERM and SIGHUP: the first asks to quit, the next forces.
+pub fn spawn_signal_listener(quit: QuitSignal, force: CancellationToken) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).wrap_err("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).wrap_err("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).wrap_err("installing the SIGHUP handler")?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            };
+            if quit.is_set() {
+                tracing::warn!(signal = name, "second request: force-closing everything");
+                force.cancel();
+            } else {
+                tracing::info!(signal = name, "quit requested");
+                quit.quit(Reason::Signal);
+            }
+        }
+    }))
+}

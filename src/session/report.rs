@@ -1,0 +1,144 @@
+//! The session report: JSON, written atomically (temp file + rename), readable only by the
+//! user (mode 0600).
+
+use crate::gameplay::GameStats;
+use crate::lifecycle::ShutdownReport;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    Quit,
+    Signal,
+    Cycles,
+    Error,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::Quit => "quit",
+            Reason::Signal => "signal",
+            Reason::Cycles => "cycles",
+            Reason::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportStats {
+    pub cycles: u64,
+    pub actions: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub actions_by_kind: BTreeMap<String, u64>,
+    pub skipped_calls: BTreeMap<String, u64>,
+    pub fallbacks: u64,
+    pub total_reward: f64,
+    pub calls_by_system: BTreeMap<String, u64>,
+    pub connections_opened_by_system: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShutdownSection {
+    pub reason: Reason,
+    #[serde(flatten)]
+    pub report: ShutdownReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub version: u32,
+    pub started_at: String,
+    pub ended_at: String,
+    pub session_s: f64,
+    pub mode: String,
+    pub backend: String,
+    pub stats: ReportStats,
+    pub shutdown: ShutdownSection,
+}
+
+impl ReportStats {
+    pub fn new(game: &GameStats, systems: &[crate::lifecycle::SystemSnapshot]) -> ReportStats {
+        ReportStats {
+            cycles: game.cycles,
+            actions: game.actions,
+            requests: systems.iter().map(|s| s.done + s.errors).sum(),
+            errors: systems.iter().map(|s| s.errors).sum(),
+            actions_by_kind: game.actions_by_kind.clone(),
+            skipped_calls: game.skipped_calls.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+            fallbacks: game.fallbacks,
+            total_reward: game.total_reward,
+            calls_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.done + s.errors)).collect(),
+            connections_opened_by_system: systems
+                .iter()
+                .map(|s| (s.id.name().to_string(), s.connections_opened))
+                .collect(),
+        }
+    }
+}
+
+/// `$XDG_STATE_HOME/singularis-tui/sessions/<UTC timestamp>.json`.
+pub fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    state
+        .join("singularis-tui")
+        .join("sessions")
+        .join(format!("{}.json", ended.format("%Y%m%dT%H%M%S%.3fZ")))
+}
+
+/// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl SessionReport {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        json.push(b'\n');
+        write_atomic(path, &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+    }
+}

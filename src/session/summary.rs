@@ -1,0 +1,66 @@
+//! The shutdown account and final statistics in words: the `--headless` lines, also printed
+//! after the dashboard restores the terminal.
+
+use super::report::SessionReport;
+use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport};
+
+pub const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
+
+/// One system's step, e.g. `[CLEANUP] ✓ Video interpreter closed (2.1 ms)`.
+pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String {
+    let name = r.name.display_name();
+    match r.outcome {
+        CloseOutcome::Closed => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
+        CloseOutcome::Forced if forced_by_user => {
+            format!("[CLEANUP] ✗ {name} force-closed on request ({:.1} ms)", r.close_ms)
+        }
+        CloseOutcome::Forced => format!("[CLEANUP] ✗ {name} force-closed at the {grace_ms} ms grace deadline"),
+        CloseOutcome::Error => format!(
+            "[CLEANUP] ⚠️ {name} close error: {}",
+            r.error.as_deref().unwrap_or("unknown")
+        ),
+        CloseOutcome::Skipped => format!("[CLEANUP] - {name} skipped (disabled)"),
+    }
+}
+
+pub fn complete_line(s: &ShutdownReport) -> String {
+    // The exact shape of DESIGN.md's line, which scripts read; skipped systems have lines of their own.
+    format!(
+        "[CLEANUP] Complete - {} systems closed, {} forced, {} {}, {} sockets left open ({:.1} ms)",
+        s.closed,
+        s.forced,
+        s.errors,
+        if s.errors == 1 { "error" } else { "errors" },
+        s.sockets_open_after,
+        s.total_ms
+    )
+}
+
+/// `Final Statistics:` and its lines.
+pub fn final_statistics(r: &SessionReport) -> Vec<String> {
+    let st = &r.stats;
+    let mut out = vec![
+        "Final Statistics:".to_string(),
+        format!("  Cycles: {}", st.cycles),
+        format!("  Actions: {}", st.actions),
+    ];
+    if !st.actions_by_kind.is_empty() {
+        let mut kinds: Vec<_> = st.actions_by_kind.iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        out.push(format!("  Actions by kind: {}", kinds.join(", ")));
+        out.push(format!("  Action diversity: {} of 11 kinds", st.actions_by_kind.len()));
+    }
+    out.push(format!("  Fallback actions: {}", st.fallbacks));
+    out.push(format!("  Requests: {} ({} errors)", st.requests, st.errors));
+    let skipped: u64 = st.skipped_calls.values().sum();
+    out.push(format!("  Skipped calls: {skipped}"));
+    out.push(format!("  Session: {:.1} s, {} mode, {} backend", r.session_s, r.mode, r.backend));
+    out.push(format!(
+        "  Shutdown: {:.1} ms ({}), {} sockets left open",
+        r.shutdown.report.total_ms,
+        r.shutdown.reason.name(),
+        r.shutdown.report.sockets_open_after
+    ));
+    out
+}
