@@ -1,7 +1,13 @@
-//! Configuration: the resolved settings (`types`) and how a `config.toml` becomes them (`load`).
+//! Configuration: the resolved settings (`types`), how a `config.toml` becomes them (`load`,
+//! `schema`), and how they are shown back (`render`).
 
 mod load;
+mod render;
+mod schema;
+#[cfg(test)]
+mod tests;
 mod types;
 
-pub use load::{load, render_resolved, resolve_path, ConfigError};
+pub use load::{ConfigError, load, resolve_path};
+pub use render::render_resolved;
 pub use types::*;

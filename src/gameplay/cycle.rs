@@ -14,6 +14,9 @@ const AGENT_BRIEF: &str = "You are an agent playing a Skyrim-like game. Choose e
 explore, move, attack, block, cast, heal, sneak, talk, loot, rest, turn_camera. \
 Answer as `ACTION: <action>` then `REASON: <one sentence>`.";
 
+/// How long the vote waits for one expert.
+const EXPERT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Agent {
     pub registry: Arc<Registry>,
     pub world: World,
@@ -69,7 +72,9 @@ impl Agent {
                 let stats = stats.clone();
                 async move {
                     let protocol = sys.config.protocol;
-                    let reply = use_system(&stats, &sys, move |c| async move { clients::ask(&c, protocol, &q).await }).await;
+                    let call = use_system(&stats, &sys, move |c| async move { clients::ask(&c, protocol, &q).await });
+                    // A slow expert does not hold up the vote; its request is its system's to finish.
+                    let reply = tokio::time::timeout(EXPERT_BUDGET, call).await.ok().flatten();
                     ExpertAnswer {
                         expert: sys.id,
                         action: reply.as_deref().and_then(Action::parse_reply),

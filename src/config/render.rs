@@ -1,0 +1,96 @@
+//! What `check-config` prints: the resolved settings, TOML-like, one `key = value` per line.
+//! API keys are reported as set or not set, never shown.
+
+use super::types::Config;
+use std::ffi::OsString;
+use std::fmt::Write;
+
+/// The resolved configuration, with whether each system's key variable is set in this process.
+pub fn render_resolved(cfg: &Config) -> String {
+    render_with_env(cfg, &|name| std::env::var_os(name))
+}
+
+/// As [`render_resolved`], reading variables through `env` (tests avoid touching the process env).
+pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsString>) -> String {
+    let mut out = String::new();
+    // `write!` into a String cannot fail; the results are ignored on purpose.
+    let source = match &cfg.source {
+        Some(p) => p.display().to_string(),
+        None => "built-in default".to_string(),
+    };
+    let _ = writeln!(out, "# source: {source}");
+    let _ = writeln!(out, "\n[shutdown]\ngrace_ms = {}", cfg.shutdown.grace_ms);
+    let g = &cfg.gameplay;
+    let _ = writeln!(
+        out,
+        "\n[gameplay]\nmode = {}\ncycles = {}\nseed = {}\ncycle_delay_ms = {}",
+        quote(g.mode.name()),
+        g.cycles,
+        g.seed,
+        g.cycle_delay_ms
+    );
+    let u = &cfg.ui;
+    let _ = writeln!(
+        out,
+        "\n[ui]\nrefresh_ms = {}\nshutdown_step_ms = {}\nlinger_s = {}",
+        u.refresh_ms, u.shutdown_step_ms, u.linger_s
+    );
+    let _ = writeln!(out, "\n[audio]\nenabled = {}", cfg.audio.enabled);
+    let _ = writeln!(
+        out,
+        "\n[sandbox]\nlisten = {}",
+        quote(&cfg.sandbox.listen.to_string())
+    );
+    let _ = writeln!(out, "\n[sandbox.faults]");
+    if cfg.sandbox.faults.is_empty() {
+        let _ = writeln!(out, "# none");
+    }
+    for (id, fault) in &cfg.sandbox.faults {
+        let _ = writeln!(out, "{id} = {}", quote(&fault.to_string()));
+    }
+    for (id, s) in &cfg.systems {
+        let _ = writeln!(out, "\n[systems.{id}]  # {}", id.display_name());
+        let _ = writeln!(out, "enabled = {}", s.enabled);
+        let _ = writeln!(out, "protocol = {}", quote(s.protocol.name()));
+        let _ = writeln!(out, "base_url = {}", quote(&s.base_url.to_string()));
+        let _ = writeln!(out, "model = {}", quote(&s.model));
+        let key = match &s.api_key_env {
+            None => "\"\" (no key needed)".to_string(),
+            Some(name) => {
+                // Only whether it is set: no length, no prefix, nothing derived from the value.
+                let state = match env(name) {
+                    Some(v) if !v.is_empty() => "set, ****",
+                    Some(_) => "set but empty",
+                    None => "not set",
+                };
+                format!("{} ({state})", quote(name))
+            }
+        };
+        let _ = writeln!(out, "api_key_env = {key}");
+        let _ = writeln!(out, "timeout_ms = {}", s.timeout_ms);
+        let _ = writeln!(out, "connect_timeout_ms = {}", s.connect_timeout_ms);
+        let _ = writeln!(out, "pool_max = {}", s.pool_max);
+        let _ = writeln!(out, "pool_max_per_host = {}", s.pool_max_per_host);
+        let deps: Vec<String> = s.depends_on.iter().map(|d| quote(d.name())).collect();
+        let _ = writeln!(out, "depends_on = [{}]", deps.join(", "));
+    }
+    out
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(q, "\\u{:04X}", c as u32);
+            }
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}

@@ -1,0 +1,218 @@
+//! The real binary, as scripts use it: exit statuses, headless output, reports, signals,
+//! bad configs, and a sandbox in a separate process.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
+
+fn cmd(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.current_dir(dir)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("GEMINI_API_KEY")
+        .env_remove("HYPERBOLIC_API_KEY")
+        .env_remove("WOLFRAM_APP_ID")
+        .env_remove("LMSTUDIO_API_KEY")
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
+        .stdin(Stdio::null());
+    c
+}
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+#[test]
+fn headless_run_prints_the_account_and_exits_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["--headless", "--cycles", "2", "--report", "r.json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("[CLEANUP] Closing all connections...\n"), "{stdout}");
+    assert!(stdout.contains("[CLEANUP] ✓ Video interpreter closed ("), "{stdout}");
+    assert!(stdout.contains("[CLEANUP] Complete - 11 systems closed, 0 forced, 0 errors, 0 sockets left open ("), "{stdout}");
+    assert!(stdout.contains("Final Statistics:\n  Cycles: 2\n  Actions: 2\n"), "{stdout}");
+    let r = report(&dir.path().join("r.json"));
+    assert_eq!(r["shutdown"]["reason"], "cycles");
+    assert_eq!(r["shutdown"]["sockets_open_after"], 0);
+    assert_eq!(r["stats"]["cycles"], 2);
+    assert_eq!(r["backend"], "sandbox");
+    assert_eq!(r["shutdown"]["systems"].as_array().unwrap().len(), 11);
+}
+
+#[test]
+fn default_report_goes_under_xdg_state_home() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path()).args(["--headless", "--cycles", "1"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let sessions = dir.path().join("state/singularis-tui/sessions");
+    let files: Vec<_> = std::fs::read_dir(&sessions).unwrap().collect();
+    assert_eq!(files.len(), 1);
+}
+
+#[test]
+fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
+    for sig in [libc::SIGTERM, libc::SIGHUP, libc::SIGINT] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = cmd(dir.path())
+            .args(["--headless", "--report", "r.json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Let it open connections first.
+        std::thread::sleep(Duration::from_millis(1500));
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "signal {sig}");
+        let r = report(&dir.path().join("r.json"));
+        assert_eq!(r["shutdown"]["reason"], "signal");
+        assert_eq!(r["shutdown"]["sockets_open_after"], 0);
+        assert!(r["stats"]["requests"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn a_hung_system_is_reported_force_closed_in_the_headless_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cmd(dir.path())
+        .args(["--headless", "--grace-ms", "300", "--fault", "claude_client=hang", "--report", "r.json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("[CLEANUP] ✗ Claude client force-closed at the 300 ms grace deadline"), "{stdout}");
+    assert!(stdout.contains("10 systems closed, 1 forced, 0 errors, 0 sockets left open"), "{stdout}");
+}
+
+#[test]
+fn bad_configs_exit_2_naming_file_line_and_key() {
+    let cases = [
+        ("unknown key", "[shutdown]\ngrace_ms = 500\ngrace = 1\n", "shutdown.grace", 3),
+        ("bad url", "[systems.claude_client]\nbase_url = \"not a url\"\n", "systems.claude_client.base_url", 2),
+        ("unknown system", "[systems.clod_client]\nenabled = true\n", "systems.clod_client", 1),
+        ("duplicate", "[shutdown]\ngrace_ms = 1\n[shutdown]\ngrace_ms = 2\n", "shutdown", 3),
+        ("cycle", "[systems.gemini_client]\ndepends_on = [\"moe\"]\n", "depends_on", 2),
+        ("bad number", "[shutdown]\ngrace_ms = -5\n", "shutdown.grace_ms", 2),
+    ];
+    for (what, text, key, line) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+        for sub in [&["--headless", "--cycles", "1"][..], &["check-config"][..]] {
+            let out = cmd(dir.path()).args(["--config", "bad.toml"]).args(sub).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+            assert!(stderr.contains(&format!("bad.toml:{line}:")), "{what}: {stderr}");
+            assert!(stderr.contains(key), "{what}: {stderr}");
+            assert!(out.stdout.is_empty(), "{what}: nothing on stdout");
+        }
+    }
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["--mode", "sideways"][..], &["--fault", "nosuch=hang"][..], &["--fault", "claude_client=explode"][..], &["--grace-ms", "0"][..]] {
+        let out = cmd(dir.path()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+#[test]
+fn check_config_masks_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .arg("check-config")
+        .env("OPENAI_API_KEY", "sk-canary-0123456789")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout.contains("OPENAI_API_KEY"), "{stdout}");
+    assert!(!stdout.contains("canary"), "{stdout}");
+}
+
+/// The sandbox runs in its own process; a client process plays against it over loopback
+/// and exits; the sandbox then sees every connection the client opened closed.
+#[test]
+fn a_separate_sandbox_process_sees_every_client_connection_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sandbox = cmd(dir.path())
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(sandbox.stdout.take().unwrap()).lines();
+    let mut urls = std::collections::BTreeMap::new();
+    while urls.len() < 10 {
+        let line = lines.next().expect("sandbox prints its endpoints").unwrap();
+        let (name, url) = line.split_once(' ').expect("NAME URL");
+        urls.insert(name.to_string(), url.to_string());
+    }
+    let mut toml = String::new();
+    for (name, url) in &urls {
+        toml.push_str(&format!("[systems.{name}]\nbase_url = \"{url}\"\n"));
+    }
+    std::fs::write(dir.path().join("live.toml"), toml).unwrap();
+    let client = cmd(dir.path())
+        .args(["--config", "live.toml", "--headless", "--cycles", "3", "--report", "r.json"])
+        .env("OPENAI_API_KEY", "k1")
+        .env("ANTHROPIC_API_KEY", "k2")
+        .env("GEMINI_API_KEY", "k3")
+        .env("HYPERBOLIC_API_KEY", "k4")
+        .env("WOLFRAM_APP_ID", "k5")
+        .output()
+        .unwrap();
+    assert_eq!(client.status.code(), Some(0), "{}", String::from_utf8_lossy(&client.stdout));
+    let r = report(&dir.path().join("r.json"));
+    assert_eq!(r["backend"], "live");
+    assert_eq!(r["stats"]["errors"], 0);
+
+    // Ask the sandbox process what it saw: every connection accepted is closed.
+    let stats_url = format!("{}/_sandbox/stats", urls["claude_client"]);
+    let mut stats = serde_json::Value::Null;
+    for _ in 0..200 {
+        stats = reqwest::blocking_get_json(&stats_url);
+        let all_closed = stats["systems"].as_object().unwrap().iter().all(|(name, s)| {
+            // Our own stats request is one open connection on the claude listener.
+            let own = if name == "claude_client" { 1 } else { 0 };
+            s["open"].as_u64().unwrap() <= own
+        });
+        if all_closed {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for (name, s) in stats["systems"].as_object().unwrap() {
+        assert!(s["accepted"].as_u64().unwrap() >= 1, "{name} saw no connection: {stats}");
+        let own = if name == "claude_client" { 1 } else { 0 };
+        assert!(s["open"].as_u64().unwrap() <= own, "{name} still has client connections open: {stats}");
+    }
+    unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
+    assert_eq!(sandbox.wait().unwrap().code(), Some(0));
+}
+
+mod reqwest {
+    /// A one-off HTTP/1.0 GET over a plain socket, so the check opens exactly one connection.
+    pub fn blocking_get_json(url: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let u = url::Url::parse(url).unwrap();
+        let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+        write!(s, "GET {} HTTP/1.0\r\nHost: x\r\n\r\n", u.path()).unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        let body = buf.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
+    }
+}
