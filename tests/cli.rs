@@ -82,7 +82,7 @@ fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
 #[test]
 fn a_hung_system_is_reported_force_closed_in_the_headless_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = cmd(dir.path())
+    let child = cmd(dir.path())
         .args(["--headless", "--grace-ms", "300", "--fault", "claude_client=hang", "--report", "r.json"])
         .stdout(Stdio::piped())
         .spawn()

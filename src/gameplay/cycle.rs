@@ -169,6 +169,7 @@ impl Agent {
         let reward = self.world.apply(action);
         if let Ok(mut s) = self.stats.lock() {
             s.record(ActionRecord { cycle: cycle_no, action, why: why.clone(), reward });
+            s.world = Some(self.world.clone());
             if fallback {
                 s.fallbacks += 1;
             }

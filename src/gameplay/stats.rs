@@ -19,6 +19,9 @@ pub struct GameStats {
     pub recent: VecDeque<ActionRecord>,
     #[serde(skip)]
     pub scene: String,
+    /// The world as of the last action.
+    #[serde(skip)]
+    pub world: Option<super::World>,
 }
 
 #[derive(Debug, Clone, Serialize)]

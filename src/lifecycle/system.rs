@@ -413,7 +413,8 @@ impl System {
 
         let mut forced = false;
         let mut cancelled_requests = 0;
-        let drained = tokio::select! {
+        let drained = !force.is_cancelled() && tokio::select! {
+            biased;
             _ = tracker.wait() => true,
             _ = tokio::time::sleep_until(deadline) => false,
             _ = force.cancelled() => false,
@@ -496,6 +497,13 @@ impl System {
             error,
             cancelled_requests,
         }
+    }
+
+    /// Close at once: cut requests in flight and shut the sockets (the dashboard's `x`).
+    pub async fn force_close(&self) -> CloseReport {
+        let now = CancellationToken::new();
+        now.cancel();
+        self.close(tokio::time::Instant::now(), &now).await
     }
 
     /// Open a closed system again with a fresh pool.
