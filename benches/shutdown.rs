@@ -1,1 +1,143 @@
-fn main(){}
+//! Shutdown time (trigger → every socket verified closed) and connection reuse, against the
+//! embedded sandbox on loopback. `cargo bench --bench shutdown`; figures go in BENCHMARKS.md.
+
+use singularis_tui::clients::{self, Prompt};
+use singularis_tui::config::{Config, Mode};
+use singularis_tui::sandbox::fault::Fault;
+use singularis_tui::session::Session;
+use singularis_tui::session::report::Reason;
+use singularis_tui::systems::{Protocol, SystemId};
+use std::time::Duration;
+
+const RUNS: usize = 20;
+
+fn config(faults: &[(SystemId, Fault)]) -> Config {
+    let mut c = Config::default();
+    c.gameplay.cycle_delay_ms = 0;
+    c.sandbox.faults.extend(faults.iter().copied());
+    c
+}
+
+/// Start a session, prepare it, trigger shutdown, return the measured shutdown time (ms).
+async fn one_run(cfg: Config, grace_ms: u64, prepare: impl AsyncFnOnce(&Session)) -> (f64, usize) {
+    let session = Session::start(cfg).await.expect("session");
+    prepare(&session).await;
+    session.quit.quit(Reason::Quit);
+    let dir = std::env::temp_dir().join(format!("singularis-bench-{}.json", std::process::id()));
+    let end = session.shutdown(Duration::from_millis(grace_ms), Mode::Parallel, Some(dir.clone()), None).await;
+    let _ = std::fs::remove_file(dir);
+    let sd = end.report.shutdown.report;
+    (sd.total_ms, sd.sockets_open_after)
+}
+
+/// One request on every system that has a wire, all at once, left running.
+fn fire_one_each(session: &Session) {
+    for id in SystemId::ALL {
+        let sys = session.registry.get(id).clone();
+        let proto = sys.config.protocol;
+        if proto == Protocol::Moe {
+            continue;
+        }
+        tokio::spawn(async move {
+            let q = Prompt::new("bench", "Health: 90/100\nNo enemy in view");
+            let _ = sys.call(move |c| async move { clients::ask(&c, proto, &q).await }).await;
+        });
+    }
+}
+
+async fn warm(session: &Session) {
+    for _ in 0..3 {
+        fire_one_each(session);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    wait_idle(session).await;
+}
+
+async fn wait_idle(session: &Session) {
+    while session.registry.snapshots().iter().any(|s| s.in_flight > 0) {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+type Ready = fn(&[singularis_tui::lifecycle::SystemSnapshot]) -> bool;
+
+async fn scenario(name: &str, faults: &[(SystemId, Fault)], grace_ms: u64, in_flight: Option<Ready>) {
+    let mut times = Vec::new();
+    let mut leaks = 0;
+    for _ in 0..RUNS {
+        let (ms, left) = one_run(config(faults), grace_ms, async |s: &Session| {
+            warm(s).await;
+            if let Some(ready) = in_flight {
+                fire_one_each(s);
+                // Wait until the requests are really on the wire.
+                while !ready(&s.registry.snapshots()) {
+                    tokio::time::sleep(Duration::from_micros(200)).await;
+                }
+            }
+        })
+        .await;
+        times.push(ms);
+        leaks += left;
+    }
+    let min = times.iter().copied().fold(f64::MAX, f64::min);
+    let max = times.iter().copied().fold(0.0, f64::max);
+    println!(
+        "| {name} | {grace_ms} | {:.2} | {min:.2} | {max:.2} | {leaks} |",
+        median(times)
+    );
+}
+
+async fn connections_per_1000() {
+    let session = Session::start(config(&[])).await.expect("session");
+    println!("\n| system | requests | connections opened | pool limit |\n|---|---|---|---|");
+    for id in SystemId::ALL {
+        let sys = session.registry.get(id).clone();
+        let proto = sys.config.protocol;
+        if proto == Protocol::Moe {
+            continue;
+        }
+        // 1000 requests, 10 callers at a time (more than the per-host limit of 5).
+        let mut left = 1000;
+        while left > 0 {
+            let batch = left.min(10);
+            let calls = (0..batch).map(|_| {
+                let sys = sys.clone();
+                async move {
+                    let q = Prompt::new("bench", "Health: 90/100");
+                    sys.call(move |c| async move { clients::ask(&c, proto, &q).await }).await
+                }
+            });
+            for r in futures::future::join_all(calls).await {
+                r.expect("request");
+            }
+            left -= batch;
+        }
+        println!("| {id} | 1000 | {} | {} |", sys.connections_opened(), sys.config.max_connections());
+    }
+    session.quit.quit(Reason::Quit);
+    let _ = session
+        .shutdown(Duration::from_millis(500), Mode::Parallel, Some(std::env::temp_dir().join("singularis-bench-c.json")), None)
+        .await;
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with --bench absent: stay quick then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        println!("Shutdown time, trigger → every socket verified closed, {RUNS} runs each\n");
+        println!("| scenario | grace ms | median ms | min ms | max ms | sockets left (all runs) |\n|---|---|---|---|---|---|");
+        scenario("all idle, pooled keep-alive sockets", &[], 500, None).await;
+        let slow: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
+        scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some(|s| s.iter().filter(|x| x.in_flight > 0).count() >= 10)).await;
+        scenario("one system hung (claude_client=hang)", &[(SystemId::ClaudeClient, Fault::Hang)], 500, Some(|s| s[SystemId::ClaudeClient.index()].in_flight > 0)).await;
+        connections_per_1000().await;
+    });
+}
