@@ -12,6 +12,17 @@ use std::time::Duration;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// Run one session test on its own runtime, never two at once.
+fn serial(test: impl std::future::Future<Output = ()>) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test);
+}
+
 fn config(faults: &[(SystemId, Fault)]) -> Config {
     let mut c = Config::default();
     c.gameplay.cycle_delay_ms = 0;
@@ -48,132 +59,138 @@ fn outcome(end: &SessionEnd, id: SystemId) -> CloseOutcome {
     end.report.shutdown.report.systems.iter().find(|r| r.name == id).unwrap().outcome
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn all_idle_with_pooled_sockets_closes_every_system() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = Session::start(config(&[])).await.unwrap();
-    s.spawn_gameplay(Mode::Parallel, 3);
-    s.quit.wait().await; // three cycles played
-    let reg = s.registry.clone();
-    until("every system idle", || reg.snapshots().iter().all(|x| x.in_flight == 0)).await;
-    reg.measure_sockets();
-    let pooled: u32 = reg.snapshots().iter().map(|x| x.open_sockets).sum();
-    assert!(pooled > 0, "keep-alive sockets should be pooled before shutdown");
+#[test]
+fn all_idle_with_pooled_sockets_closes_every_system() {
+    serial(async {
+        let mut s = Session::start(config(&[])).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 3);
+        s.quit.wait().await; // three cycles played
+        let reg = s.registry.clone();
+        until("every system idle", || reg.snapshots().iter().all(|x| x.in_flight == 0)).await;
+        reg.measure_sockets();
+        let pooled: u32 = reg.snapshots().iter().map(|x| x.open_sockets).sum();
+        assert!(pooled > 0, "keep-alive sockets should be pooled before shutdown");
 
-    let end = end(s, 500).await;
-    let sd = &end.report.shutdown.report;
-    assert_eq!(sd.sockets_open_after, 0);
-    assert_eq!(sd.systems.len(), 11);
-    for r in &sd.systems {
-        assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
-    }
-    assert!(sd.systems.iter().map(|r| r.sockets_before).sum::<u32>() > 0);
-    assert_eq!(end.exit_code(), 0);
-    for snap in reg.snapshots() {
-        assert_eq!(snap.state, SystemState::Closed);
-        assert_eq!(snap.open_sockets, 0);
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // Every service slow; the video stream never ends (it must be cancelled, not awaited).
-    let mut faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(150)))).collect();
-    faults.push((SystemId::VideoInterpreter, Fault::Drip));
-    let mut s = Session::start(config(&faults)).await.unwrap();
-    s.spawn_gameplay(Mode::Parallel, 0);
-    let reg = s.registry.clone();
-    until("video stream and expert requests in flight", || {
-        let snaps = reg.snapshots();
-        snaps[SystemId::VideoInterpreter.index()].in_flight > 0
-    })
-    .await;
-    let end = end(s, 10_000).await;
-    let sd = &end.report.shutdown.report;
-    assert_eq!(sd.sockets_open_after, 0);
-    for r in &sd.systems {
-        assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
-    }
-    // The endless stream was cut well before the 10 s deadline: closing is not waiting it out.
-    let video = sd.systems.iter().find(|r| r.name == SystemId::VideoInterpreter).unwrap();
-    assert!(video.sockets_before >= 1);
-    assert!(sd.total_ms < 10_000.0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = Session::start(config(&[(SystemId::ClaudeClient, Fault::Hang)])).await.unwrap();
-    s.spawn_gameplay(Mode::Parallel, 0);
-    let reg = s.registry.clone();
-    until("claude request hanging", || reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0).await;
-    let end = end(s, 300).await;
-    let sd = &end.report.shutdown.report;
-    assert_eq!(outcome(&end, SystemId::ClaudeClient), CloseOutcome::Forced);
-    for r in sd.systems.iter().filter(|r| r.name != SystemId::ClaudeClient) {
-        assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
-    }
-    assert_eq!((sd.forced, sd.closed), (1, 10));
-    assert_eq!(sd.sockets_open_after, 0);
-    assert!(sd.total_ms >= 300.0, "forced only at the deadline");
-    assert_eq!(end.exit_code(), 0);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = Session::start(config(&[(SystemId::OpenaiClient, Fault::Refuse)])).await.unwrap();
-    s.spawn_gameplay(Mode::Parallel, 0);
-    let reg = s.registry.clone();
-    until("openai_client in error", || reg.snapshots()[SystemId::OpenaiClient.index()].state == SystemState::Error).await;
-    let snap = &reg.snapshots()[SystemId::OpenaiClient.index()];
-    assert_eq!(snap.last_error.as_deref(), Some("connection refused"));
-    // The game goes on without it.
-    until("two cycles", || s.stats.lock().unwrap().cycles >= 2).await;
-    let end = end(s, 500).await;
-    assert_eq!(end.report.shutdown.report.sockets_open_after, 0);
-    assert_eq!(end.exit_code(), 0);
-    assert!(end.report.stats.skipped_calls.get("openai_client").copied().unwrap_or(0) >= 1);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_quit_forces_everything_at_once() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Hang)).collect();
-    let mut s = Session::start(config(&faults)).await.unwrap();
-    s.spawn_gameplay(Mode::Parallel, 0);
-    let reg = s.registry.clone();
-    until("video request hanging", || reg.snapshots()[SystemId::VideoInterpreter.index()].in_flight > 0).await;
-    let force = s.force.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        force.cancel();
+        let end = end(s, 500).await;
+        let sd = &end.report.shutdown.report;
+        assert_eq!(sd.sockets_open_after, 0);
+        assert_eq!(sd.systems.len(), 11);
+        for r in &sd.systems {
+            assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
+        }
+        assert!(sd.systems.iter().map(|r| r.sockets_before).sum::<u32>() > 0);
+        assert_eq!(end.exit_code(), 0);
+        for snap in reg.snapshots() {
+            assert_eq!(snap.state, SystemState::Closed);
+            assert_eq!(snap.open_sockets, 0);
+        }
     });
-    let end = end(s, 60_000).await;
-    let sd = &end.report.shutdown.report;
-    assert!(sd.total_ms < 60_000.0, "the second quit did not wait for the deadline");
-    assert_eq!(sd.sockets_open_after, 0);
-    assert!(sd.forced >= 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_system_force_closed_mid_game_leaves_the_rest_playing_and_can_reopen() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let mut s = Session::start(config(&[])).await.unwrap();
-    s.spawn_gameplay(Mode::Parallel, 0);
-    let reg = s.registry.clone();
-    until("one cycle", || s.stats.lock().unwrap().cycles >= 1).await;
-    let claude = reg.get(SystemId::ClaudeClient).clone();
-    let r = claude.close(tokio::time::Instant::now(), &Default::default()).await;
-    assert!(matches!(r.outcome, CloseOutcome::Closed | CloseOutcome::Forced));
-    assert_eq!(claude.state(), SystemState::Closed);
-    let cycles = s.stats.lock().unwrap().cycles;
-    until("the game goes on", || s.stats.lock().unwrap().cycles >= cycles + 2).await;
-    assert_eq!(claude.snapshot().open_sockets, 0);
-    assert!(claude.reopen());
-    let done = claude.snapshot().done;
-    until("claude used again", || claude.snapshot().done > done).await;
-    let end = end(s, 500).await;
-    assert_eq!(end.report.shutdown.report.sockets_open_after, 0);
+#[test]
+fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
+    serial(async {
+        // Every service slow; the video stream never ends (it must be cancelled, not awaited).
+        let mut faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(150)))).collect();
+        faults.push((SystemId::VideoInterpreter, Fault::Drip));
+        let mut s = Session::start(config(&faults)).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("video stream and expert requests in flight", || {
+            let snaps = reg.snapshots();
+            snaps[SystemId::VideoInterpreter.index()].in_flight > 0
+        })
+        .await;
+        let end = end(s, 10_000).await;
+        let sd = &end.report.shutdown.report;
+        assert_eq!(sd.sockets_open_after, 0);
+        for r in &sd.systems {
+            assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
+        }
+        // The endless stream was cut well before the 10 s deadline: closing is not waiting it out.
+        let video = sd.systems.iter().find(|r| r.name == SystemId::VideoInterpreter).unwrap();
+        assert!(video.sockets_before >= 1);
+        assert!(sd.total_ms < 10_000.0);
+    });
+}
+
+#[test]
+fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
+    serial(async {
+        let mut s = Session::start(config(&[(SystemId::ClaudeClient, Fault::Hang)])).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("claude request hanging", || reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0).await;
+        let end = end(s, 300).await;
+        let sd = &end.report.shutdown.report;
+        assert_eq!(outcome(&end, SystemId::ClaudeClient), CloseOutcome::Forced);
+        for r in sd.systems.iter().filter(|r| r.name != SystemId::ClaudeClient) {
+            assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
+        }
+        assert_eq!((sd.forced, sd.closed), (1, 10));
+        assert_eq!(sd.sockets_open_after, 0);
+        assert!(sd.total_ms >= 300.0, "forced only at the deadline");
+        assert_eq!(end.exit_code(), 0);
+    });
+}
+
+#[test]
+fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
+    serial(async {
+        let mut s = Session::start(config(&[(SystemId::OpenaiClient, Fault::Refuse)])).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("openai_client in error", || reg.snapshots()[SystemId::OpenaiClient.index()].state == SystemState::Error).await;
+        let snap = &reg.snapshots()[SystemId::OpenaiClient.index()];
+        assert_eq!(snap.last_error.as_deref(), Some("connection refused"));
+        // The game goes on without it.
+        until("two cycles", || s.stats.lock().unwrap().cycles >= 2).await;
+        let end = end(s, 500).await;
+        assert_eq!(end.report.shutdown.report.sockets_open_after, 0);
+        assert_eq!(end.exit_code(), 0);
+        assert!(end.report.stats.skipped_calls.get("openai_client").copied().unwrap_or(0) >= 1);
+    });
+}
+
+#[test]
+fn a_second_quit_forces_everything_at_once() {
+    serial(async {
+        let faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Hang)).collect();
+        let mut s = Session::start(config(&faults)).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("video request hanging", || reg.snapshots()[SystemId::VideoInterpreter.index()].in_flight > 0).await;
+        let force = s.force.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            force.cancel();
+        });
+        let end = end(s, 60_000).await;
+        let sd = &end.report.shutdown.report;
+        assert!(sd.total_ms < 60_000.0, "the second quit did not wait for the deadline");
+        assert_eq!(sd.sockets_open_after, 0);
+        assert!(sd.forced >= 1);
+    });
+}
+
+#[test]
+fn one_system_force_closed_mid_game_leaves_the_rest_playing_and_can_reopen() {
+    serial(async {
+        let mut s = Session::start(config(&[])).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("one cycle", || s.stats.lock().unwrap().cycles >= 1).await;
+        let claude = reg.get(SystemId::ClaudeClient).clone();
+        let r = claude.close(tokio::time::Instant::now(), &Default::default()).await;
+        assert!(matches!(r.outcome, CloseOutcome::Closed | CloseOutcome::Forced));
+        assert_eq!(claude.state(), SystemState::Closed);
+        let cycles = s.stats.lock().unwrap().cycles;
+        until("the game goes on", || s.stats.lock().unwrap().cycles >= cycles + 2).await;
+        assert_eq!(claude.snapshot().open_sockets, 0);
+        assert!(claude.reopen());
+        let done = claude.snapshot().done;
+        until("claude used again", || claude.snapshot().done > done).await;
+        let end = end(s, 500).await;
+        assert_eq!(end.report.shutdown.report.sockets_open_after, 0);
+    });
 }

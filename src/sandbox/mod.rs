@@ -12,6 +12,8 @@ pub struct SandboxSystem {
     pub fault: Option<Fault>,
 }
 
+pub struct RecordedRequest { pub method: String, pub path_and_query: String, pub headers: http::HeaderMap, pub body: bytes::Bytes }
+
 pub struct Sandbox;
 
 impl Sandbox {
@@ -26,4 +28,5 @@ impl Sandbox {
     }
     pub fn set_fault(&self, _id: SystemId, _fault: Option<Fault>) {}
     pub async fn stop(self) {}
+    pub fn requests(&self, _id: SystemId) -> Vec<RecordedRequest> { Vec::new() }
 }
