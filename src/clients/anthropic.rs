@@ -28,7 +28,7 @@ pub async fn messages(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result
     if let Some(k) = &ctx.key {
         req = req.header("x-api-key", k.header(""));
     }
-    let resp = wire::send(req).await?;
+    let resp = wire::send(ctx, req).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
         let text: String = v

@@ -43,7 +43,7 @@ fn candidate_text(v: &serde_json::Value) -> Result<String, ClientError> {
 }
 
 pub async fn generate(ctx: &RequestCtx, prompt: &Prompt) -> Result<String, ClientError> {
-    let resp = wire::send(request(ctx, "generateContent", &text_body(prompt))).await?;
+    let resp = wire::send(ctx, request(ctx, "generateContent", &text_body(prompt))).await?;
     candidate_text(&wire::read_json(resp).await?)
 }
 
@@ -54,7 +54,7 @@ pub async fn stream(
     mut on_text: impl FnMut(&str),
 ) -> Result<String, ClientError> {
     let req = request(ctx, "streamGenerateContent", &text_body(prompt)).query(&[("alt", "sse")]);
-    let resp = wire::send(req).await?;
+    let resp = wire::send(ctx, req).await?;
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
     let mut finished = false;
@@ -120,7 +120,7 @@ pub async fn speak(ctx: &RequestCtx, text: &str, voice: &str) -> Result<Pcm, Cli
             "speechConfig": {"voiceConfig": {"prebuiltVoiceConfig": {"voiceName": voice}}},
         },
     });
-    let resp = wire::send(request(ctx, "generateContent", &body)).await?;
+    let resp = wire::send(ctx, request(ctx, "generateContent", &body)).await?;
     let v = wire::read_json(resp).await?;
     let data = v
         .pointer("/candidates/0/content/parts/0/inlineData")

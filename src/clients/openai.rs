@@ -29,7 +29,7 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         body["stream"] = json!(true);
     }
     let req = ctx.client.post(endpoint(&ctx.base, "chat/completions")).json(&body);
-    let resp = wire::send(authed(ctx, req)).await?;
+    let resp = wire::send(ctx, authed(ctx, req)).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
         return str_at(&v, "/choices/0/message/content")
@@ -75,7 +75,7 @@ pub async fn responses(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Resul
         body["stream"] = json!(true);
     }
     let req = ctx.client.post(endpoint(&ctx.base, "responses")).json(&body);
-    let resp = wire::send(authed(ctx, req)).await?;
+    let resp = wire::send(ctx, authed(ctx, req)).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
         return output_text(&v).ok_or_else(|| ClientError::Protocol("response without output_text".into()));

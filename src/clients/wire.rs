@@ -2,14 +2,64 @@
 //! message, and read a body with a size cap.
 
 use super::ClientError;
+use crate::lifecycle::RequestCtx;
 use futures::StreamExt;
 use std::time::Duration;
 
 /// The largest answer we accept; a service sending more is broken.
 pub const MAX_BODY: usize = 16 << 20;
 
-/// Send and return the response if its status is a success; otherwise the service's error.
-pub async fn send(req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+/// Longest wait between two attempts; a service asking for more (`Retry-After`) fails the
+/// request instead, so a game cycle is never stuck behind one system.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Send, retrying what is worth retrying (429, 5xx, a refused or broken connection) up to
+/// `ctx.retries` times with exponential backoff that honours `Retry-After`. The wait between
+/// attempts ends at once when the system is closing.
+pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+    let mut attempt = 0u32;
+    loop {
+        // A body that cannot be cloned (a stream) gets one attempt only.
+        let Some(this) = req.try_clone() else { return send_once(req).await };
+        let err = match send_once(this).await {
+            Ok(resp) => return Ok(resp),
+            Err(e) => e,
+        };
+        let Some(wait) = (attempt < ctx.retries).then(|| backoff(attempt, &err)).flatten() else {
+            return Err(err);
+        };
+        attempt += 1;
+        ctx.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::debug!(system = %ctx.system, error = %err, attempt, wait_ms = wait.as_millis() as u64, "retrying");
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ctx.stop.cancelled() => return Err(ClientError::Cancelled),
+        }
+    }
+}
+
+/// How long to wait before attempt `attempt + 1`, or `None` when the error is not worth a
+/// retry. 200 ms doubling, ±20 % jitter so many clients don't retry in step, at most
+/// [`MAX_BACKOFF`]; a `Retry-After` is a floor.
+pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
+    let retry_after = match err {
+        ClientError::Status { status, retry_after, .. } if *status == 429 || (500..600).contains(status) => *retry_after,
+        ClientError::Refused | ClientError::Transport(_) => None,
+        _ => return None,
+    };
+    let base = Duration::from_millis(200).saturating_mul(1 << attempt.min(8)).min(MAX_BACKOFF);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
+    let wait = base.mul_f64(jitter);
+    match retry_after {
+        Some(ra) if ra > MAX_BACKOFF => None,
+        Some(ra) => Some(wait.max(ra)),
+        None => Some(wait),
+    }
+}
+
+/// Send once and return the response if its status is a success; otherwise the service's error.
+pub async fn send_once(req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
     let resp = req.send().await?;
     let status = resp.status();
     if status.is_success() {
@@ -111,6 +161,25 @@ mod tests {
         assert_eq!(endpoint(&b, "chat/completions").as_str(), "https://api.hyperbolic.xyz/v1/chat/completions");
         let b = url::Url::parse("http://127.0.0.1:9/").unwrap();
         assert_eq!(endpoint(&b, "/v1/messages").as_str(), "http://127.0.0.1:9/v1/messages");
+    }
+
+    #[test]
+    fn backoff_grows_honours_retry_after_and_gives_up_on_long_waits() {
+        let status = |s: u16, ra: Option<u64>| ClientError::Status {
+            status: s,
+            message: String::new(),
+            retry_after: ra.map(Duration::from_secs),
+        };
+        let first = backoff(0, &status(503, None)).unwrap();
+        let third = backoff(2, &status(503, None)).unwrap();
+        assert!(first >= Duration::from_millis(160) && first <= Duration::from_millis(240), "{first:?}");
+        assert!(third >= Duration::from_millis(640), "{third:?}");
+        assert!(backoff(20, &status(500, None)).unwrap() <= MAX_BACKOFF.mul_f64(1.2));
+        assert!(backoff(0, &status(429, Some(2))).unwrap() >= Duration::from_secs(2));
+        assert_eq!(backoff(0, &status(429, Some(60))), None);
+        assert_eq!(backoff(0, &status(400, None)), None);
+        assert_eq!(backoff(0, &ClientError::Timeout), None);
+        assert!(backoff(0, &ClientError::Refused).is_some());
     }
 
     #[test]

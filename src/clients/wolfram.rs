@@ -13,7 +13,7 @@ pub async fn query(ctx: &RequestCtx, input: &str) -> Result<String, ClientError>
     if let Some(k) = &ctx.key {
         req = req.header(http::header::AUTHORIZATION, k.header("Bearer "));
     }
-    let resp = wire::send(req).await?;
+    let resp = wire::send(ctx, req).await?;
     wire::expect_content_type(&resp, "text/plain")?;
     let body = wire::read_limited(resp, wire::MAX_BODY).await?;
     String::from_utf8(body).map_err(|_| ClientError::Protocol("answer is not UTF-8".into()))

@@ -71,6 +71,7 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         let _ = writeln!(out, "connect_timeout_ms = {}", s.connect_timeout_ms);
         let _ = writeln!(out, "pool_max = {}", s.pool_max);
         let _ = writeln!(out, "pool_max_per_host = {}", s.pool_max_per_host);
+        let _ = writeln!(out, "retries = {}", s.retries);
         let deps: Vec<String> = s.depends_on.iter().map(|d| quote(d.name())).collect();
         let _ = writeln!(out, "depends_on = [{}]", deps.join(", "));
     }

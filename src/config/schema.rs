@@ -30,6 +30,7 @@ const SYSTEM: &[&str] = &[
     "connect_timeout_ms",
     "pool_max",
     "pool_max_per_host",
+    "retries",
     "depends_on",
 ];
 
@@ -270,6 +271,7 @@ impl Src<'_> {
                     sys.pool_max = self.int(v, key, 1, 1_000)? as u32;
                     g.pool_max = Some(v.span());
                 }
+                "retries" => sys.retries = self.int(v, key, 0, 10)? as u32,
                 "pool_max_per_host" => {
                     sys.pool_max_per_host = self.int(v, key, 1, 1_000)? as u32;
                     g.pool_max_per_host = Some(v.span());

@@ -48,6 +48,8 @@ pub struct SystemConfig {
     pub pool_max: u32,
     /// Most connections to one host (also the idle connections kept per host).
     pub pool_max_per_host: u32,
+    /// Retries of a request that failed with 429, 5xx or a broken connection.
+    pub retries: u32,
     pub depends_on: Vec<SystemId>,
 }
 
@@ -76,6 +78,7 @@ impl SystemConfig {
             connect_timeout_ms: 10_000,
             pool_max: 10,
             pool_max_per_host: 5,
+            retries: 2,
             depends_on: d.depends_on.to_vec(),
         }
     }

@@ -79,6 +79,9 @@ pub struct RequestCtx {
     pub key: Option<ApiKey>,
     pub model: String,
     pub stop: CancellationToken,
+    /// Retries allowed per request (config `retries`), and where they are counted.
+    pub retries: u32,
+    pub retried: Arc<AtomicU64>,
 }
 
 /// A live view of one system, cheap to take, for a UI or a report.
@@ -89,6 +92,8 @@ pub struct SystemSnapshot {
     pub in_flight: u32,
     pub done: u64,
     pub errors: u64,
+    /// Requests sent again after a 429, 5xx or broken connection.
+    pub retries: u64,
     pub open_sockets: u32,
     pub connections_opened: u64,
     pub latency_p50_ms: Option<f64>,
@@ -150,6 +155,7 @@ pub struct System {
     in_flight: AtomicU32,
     done: AtomicU64,
     errors: AtomicU64,
+    retried: Arc<AtomicU64>,
     open_sockets: AtomicU32,
     latencies: Mutex<VecDeque<f64>>,
     changed: watch::Sender<u64>,
@@ -185,6 +191,7 @@ impl System {
             in_flight: AtomicU32::new(0),
             done: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            retried: Arc::new(AtomicU64::new(0)),
             open_sockets: AtomicU32::new(0),
             latencies: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             changed,
@@ -279,6 +286,7 @@ impl System {
             in_flight: self.in_flight.load(Ordering::Relaxed),
             done: self.done.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            retries: self.retried.load(Ordering::Relaxed),
             open_sockets: self.open_sockets.load(Ordering::Relaxed),
             connections_opened: self.ledger.opened(),
             latency_p50_ms: p50,
@@ -317,6 +325,8 @@ impl System {
                 key: self.key.clone(),
                 model: self.config.model.clone(),
                 stop: gen_.stop.clone(),
+                retries: self.config.retries,
+                retried: self.retried.clone(),
             };
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };

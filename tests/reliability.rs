@@ -1,0 +1,201 @@
+//! Services in trouble: retries with backoff, recovery, cancellation by shutdown, and bad
+//! bytes on the wire. Real loopback TCP: the sandbox, or a raw socket speaking broken HTTP.
+
+use singularis_tui::clients::{ClientError, Prompt, anthropic, gemini, openai};
+use singularis_tui::config::{BaseUrl, Config};
+use singularis_tui::lifecycle::{CloseOutcome, Registry, SystemState};
+use singularis_tui::sandbox::fault::Fault;
+use singularis_tui::sandbox::{Sandbox, SandboxSystem};
+use singularis_tui::systems::{Protocol, SystemId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
+    let systems = SystemId::ALL
+        .into_iter()
+        .filter(|id| config.system(*id).protocol != Protocol::Moe)
+        .map(|id| SandboxSystem { id, protocol: config.system(id).protocol, model: config.system(id).model.clone(), fault: None })
+        .collect();
+    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems).await.unwrap();
+    let urls: BTreeMap<_, _> = SystemId::ALL.into_iter().filter_map(|id| Some((id, sandbox.base_url(id)?))).collect();
+    let registry = Arc::new(Registry::new(config, &urls, &|_| None));
+    (sandbox, registry)
+}
+
+fn prompt() -> Prompt {
+    Prompt::new("", "Health: 90/100\nNo enemy in view")
+}
+
+async fn chat(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
+    reg.get(id).call(|c| async move { openai::chat(&c, &prompt(), false).await }).await
+}
+
+#[tokio::test]
+async fn a_failing_service_is_retried_then_shows_error_and_recovers() {
+    let (sandbox, reg) = rig(&Config::default()).await;
+    let id = SystemId::OpenaiClient;
+    sandbox.set_fault(id, Some(Fault::Error(503)));
+    let err = chat(&reg, id).await.unwrap_err();
+    assert!(matches!(err, ClientError::Status { status: 503, .. }), "{err}");
+    let snap = reg.get(id).snapshot();
+    assert_eq!(snap.state, SystemState::Error);
+    assert!(snap.last_error.as_deref().unwrap().starts_with("HTTP 503"), "{:?}", snap.last_error);
+    assert_eq!(snap.retries, 2, "the configured two retries were made");
+    assert_eq!(sandbox.requests(id).len(), 3);
+
+    sandbox.set_fault(id, None);
+    chat(&reg, id).await.unwrap();
+    assert_eq!(reg.get(id).snapshot().state, SystemState::Idle, "recovered with the service");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn a_retry_succeeds_when_the_service_comes_back_during_backoff() {
+    let (sandbox, reg) = rig(&Config::default()).await;
+    let id = SystemId::HyperbolicClient;
+    sandbox.set_fault(id, Some(Fault::Error(502)));
+    let call = tokio::spawn({
+        let reg = reg.clone();
+        async move { chat(&reg, id).await }
+    });
+    while sandbox.requests(id).is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    sandbox.set_fault(id, None);
+    call.await.unwrap().expect("answered on retry");
+    assert!(reg.get(id).snapshot().retries >= 1);
+    assert_eq!(reg.get(id).snapshot().errors, 0);
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
+    let (sandbox, reg) = rig(&Config::default()).await;
+    let id = SystemId::ClaudeClient;
+    sandbox.set_fault(id, Some(Fault::RateLimit)); // 429 with Retry-After: 1
+    let sys = reg.get(id).clone();
+    let call = tokio::spawn({
+        let sys = sys.clone();
+        async move { sys.call(|c| async move { anthropic::messages(&c, &prompt(), false).await }).await }
+    });
+    while sys.snapshot().retries == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Waiting out Retry-After: one request so far, the next not before a second has passed.
+    assert_eq!(sandbox.requests(id).len(), 1);
+    let report = sys.close(tokio::time::Instant::now() + Duration::from_secs(30), &Default::default()).await;
+    assert_eq!(report.outcome, CloseOutcome::Closed, "the backoff wait is cancelled, not waited out");
+    assert!(report.close_ms < 1000.0, "closed inside the Retry-After wait: {} ms", report.close_ms);
+    assert!(call.await.unwrap().unwrap_err().is_cancelled());
+    assert_eq!(sandbox.requests(id).len(), 1, "no retry after the close");
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn configured_timeouts_are_honoured() {
+    let mut config = Config::default();
+    config.systems.get_mut(&SystemId::OpenaiClient).unwrap().timeout_ms = 200;
+    config.systems.get_mut(&SystemId::OpenaiClient).unwrap().retries = 0;
+    let (sandbox, reg) = rig(&config).await;
+    sandbox.set_fault(SystemId::OpenaiClient, Some(Fault::Hang));
+    let err = chat(&reg, SystemId::OpenaiClient).await.unwrap_err();
+    assert!(matches!(err, ClientError::Timeout), "{err}");
+    assert_eq!(reg.get(SystemId::OpenaiClient).snapshot().last_error.as_deref(), Some("timed out"));
+    sandbox.stop().await;
+}
+
+/// A loopback server that answers every connection with `response` (raw bytes), then closes.
+async fn raw_server(response: Vec<u8>) -> url::Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                let mut seen = Vec::new();
+                // Read the request head and body (Content-Length) before answering.
+                loop {
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&seen);
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let len = text[..head_end]
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .unwrap_or(0);
+                        if seen.len() >= head_end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = sock.write_all(&response).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    url::Url::parse(&format!("http://{addr}/v1")).unwrap()
+}
+
+fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+    let mut r = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+/// A registry whose `openai_client` talks to `url`; the other systems stay on nothing.
+fn registry_for(url: &url::Url) -> Registry {
+    let mut config = Config::default();
+    let sys = config.systems.get_mut(&SystemId::OpenaiClient).unwrap();
+    sys.base_url = BaseUrl::Live(url.clone());
+    sys.retries = 0;
+    Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()))
+}
+
+#[tokio::test]
+async fn bad_bytes_from_a_service_fail_that_request_clearly() {
+    let huge = vec![b'x'; 17 << 20];
+    let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
+        ("truncated JSON", http("200 OK", "application/json", br#"{"choices":[{"message":{"content":"hi"#), false, "invalid JSON"),
+        ("wrong content type", http("200 OK", "text/html", b"<html>hello</html>"), false, "expected application/json"),
+        ("JSON without the answer", http("200 OK", "application/json", br#"{"id":"x"}"#), false, "without choices"),
+        ("huge body", http("200 OK", "application/json", &huge), false, "exceeds"),
+        ("invalid SSE", http("200 OK", "text/event-stream", b"data: {not json}\n\n"), true, "invalid chunk JSON"),
+        ("SSE without [DONE]", http("200 OK", "text/event-stream", b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"), true, "without [DONE]"),
+        ("SSE cut mid-event", http("200 OK", "text/event-stream", b"data: {\"choices\":[{\"delta\":"), true, "mid-event"),
+        ("non-UTF-8 SSE", http("200 OK", "text/event-stream", b"data: \xff\xfe\n\n"), true, "not UTF-8"),
+        ("error status with HTML", http("500 Internal Server Error", "text/html", b"<h1>oops</h1>"), false, "HTTP 500"),
+    ];
+    for (what, response, stream, expect) in cases {
+        let url = raw_server(response).await;
+        let reg = registry_for(&url);
+        let sys = reg.get(SystemId::OpenaiClient);
+        let err = sys.call(move |c| async move { openai::chat(&c, &prompt(), stream).await }).await.unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(expect), "{what}: {text}");
+        assert!(!text.contains("127.0.0.1"), "{what}: no URL in error text: {text}");
+        let snap = sys.snapshot();
+        assert_eq!(snap.state, SystemState::Error, "{what}");
+        assert_eq!(snap.errors, 1, "{what}");
+        // Nothing else broke: the other systems are untouched.
+        assert!(reg.snapshots().iter().filter(|s| s.id != SystemId::OpenaiClient).all(|s| s.errors == 0));
+    }
+}
+
+#[tokio::test]
+async fn gemini_speech_with_bad_audio_fails_clearly() {
+    let body = br#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"audio/L16;codec=pcm;rate=24000","data":"%%%notbase64"}}]}}]}"#;
+    let url = raw_server(http("200 OK", "application/json", body)).await;
+    let mut config = Config::default();
+    let sys = config.systems.get_mut(&SystemId::VoiceSystem).unwrap();
+    sys.base_url = BaseUrl::Live(url.join("/").unwrap());
+    sys.retries = 0;
+    let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
+    let err = reg.get(SystemId::VoiceSystem).call(|c| async move { gemini::speak(&c, "hi", "Kore").await }).await.unwrap_err();
+    assert!(err.to_string().contains("not base64"), "{err}");
+}
