@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
+    /// Test hook: the game task panics after N cycles (proves a crash still shuts down cleanly)
+    #[arg(long, value_name = "N", hide = true)]
+    pub crash_after_cycles: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,10 +13,12 @@ pub struct RunOptions {
     pub cycles: u64,
     pub grace: Duration,
     pub report: Option<PathBuf>,
+    pub crash_after: Option<u64>,
 }
 
 pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let mut session = Session::start(config).await?;
+    session.crash_after = opts.crash_after;
     let signals = spawn_signal_listener(session.quit.clone(), session.force.clone())?;
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;

@@ -90,9 +90,18 @@ pub async fn shutdown_all(
         let events = events.clone();
         let report_tx = report_tx.clone();
         tasks.spawn(async move {
-            for mut w in waits {
-                // A dependent's task always sets its flag; an Err means it is gone anyway.
-                let _ = w.wait_for(|closed| *closed).await;
+            // Dependents first, but only until the deadline: then everything still open is
+            // cut at once, whatever the order, so no chain of forced closes adds up.
+            let dependents_closed = async {
+                for mut w in waits {
+                    // A dependent's task always sets its flag; an Err means it is gone anyway.
+                    let _ = w.wait_for(|closed| *closed).await;
+                }
+            };
+            tokio::select! {
+                _ = dependents_closed => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = force.cancelled() => {}
             }
             if sys.state() != super::SystemState::Disabled
                 && let Some(tx) = &events

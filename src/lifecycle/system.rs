@@ -141,6 +141,8 @@ struct Status {
 
 const LATENCY_WINDOW: usize = 120;
 const POLL: Duration = Duration::from_millis(1);
+/// How long a forced close may take after the cut: requests dropped, sockets shut.
+const FORCE_BUDGET: Duration = Duration::from_millis(60);
 
 pub struct System {
     pub id: SystemId,
@@ -429,17 +431,22 @@ impl System {
             _ = tokio::time::sleep_until(deadline) => false,
             _ = force.cancelled() => false,
         };
+        // After a cut, everything left is bounded by this, so a forced close ends within
+        // FORCE_BUDGET of the deadline however the sockets behave.
+        let mut cut_by = None;
         if !drained {
             forced = true;
+            cut_by = Some(tokio::time::Instant::now() + FORCE_BUDGET);
             cancelled_requests = self.in_flight.load(Ordering::Relaxed);
             gen_force.cancel();
-            // Cut futures end at their next poll; this is bounded so a stuck task cannot hold us.
-            let _ = tokio::time::timeout(Duration::from_millis(50), tracker.wait()).await;
+            // Cut futures end at their next poll.
+            let _ = tokio::time::timeout(FORCE_BUDGET / 4, tracker.wait()).await;
         }
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
 
-        let mut left = self.wait_sockets_closed(if forced { None } else { Some(deadline) }, force).await;
+        let settle_by = cut_by.map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2));
+        let mut left = self.wait_sockets_closed(settle_by.unwrap_or(deadline), force).await;
         if !left.is_empty() && !forced {
             forced = true;
         }
@@ -450,8 +457,8 @@ impl System {
                     tracing::warn!(system = %self.id, error = %e, "shutdown(2) failed");
                 }
             }
-            let soon = tokio::time::Instant::now() + Duration::from_millis(100);
-            left = self.wait_sockets_closed(Some(soon), &CancellationToken::new()).await;
+            let soon = cut_by.unwrap_or_else(|| tokio::time::Instant::now() + FORCE_BUDGET / 2);
+            left = self.wait_sockets_closed(soon, &CancellationToken::new()).await;
         }
         self.open_sockets.store(left.len() as u32, Ordering::Relaxed);
         self.set_state(SystemState::Closed);
@@ -466,14 +473,9 @@ impl System {
         self.report(outcome, started, sockets_before, error, cancelled_requests)
     }
 
-    /// Poll until none of this system's sockets is open; `until` None = a short bound used
-    /// after a forced cut. Returns the sockets still open.
-    async fn wait_sockets_closed(
-        &self,
-        until: Option<tokio::time::Instant>,
-        force: &CancellationToken,
-    ) -> Vec<sockets::OwnedSocket> {
-        let until = until.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_millis(50));
+    /// Poll until none of this system's sockets is open, or `until`, or `force` (then one
+    /// last look). Returns the sockets still open.
+    async fn wait_sockets_closed(&self, until: tokio::time::Instant, force: &CancellationToken) -> Vec<sockets::OwnedSocket> {
         let mut polls = 0u32;
         loop {
             // The connection tasks close their sockets when next scheduled: the first checks

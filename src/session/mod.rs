@@ -65,6 +65,11 @@ pub struct Session {
     baseline: usize,
     stop_game: CancellationToken,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// What ended the session, when a task failed (the report's `error`).
+    fatal: Arc<Mutex<Option<String>>>,
+    /// Test hook (`--crash-after-cycles`): the game task panics after this many cycles, to
+    /// prove a crash still shuts everything down.
+    pub crash_after: Option<u64>,
 }
 
 pub struct SessionEnd {
@@ -74,9 +79,15 @@ pub struct SessionEnd {
 }
 
 impl SessionEnd {
-    /// DESIGN.md exit status: 0 clean, 3 sockets still open.
+    /// DESIGN.md exit status: 0 clean, 3 sockets still open, 1 the session ended in error.
     pub fn exit_code(&self) -> i32 {
-        if self.report.shutdown.report.is_clean() { 0 } else { 3 }
+        if !self.report.shutdown.report.is_clean() {
+            3
+        } else if self.report.shutdown.reason == Reason::Error {
+            1
+        } else {
+            0
+        }
     }
 }
 
@@ -133,6 +144,8 @@ impl Session {
             baseline,
             stop_game,
             background: vec![sampler],
+            fatal: Arc::new(Mutex::new(None)),
+            crash_after: None,
             config,
         })
     }
@@ -148,7 +161,8 @@ impl Session {
         let quit = self.quit.clone();
         let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);
         let mut paused = self.paused.subscribe();
-        self.background.push(tokio::spawn(async move {
+        let crash_after = self.crash_after;
+        let game = tokio::spawn(async move {
             loop {
                 if stop.is_cancelled() {
                     return;
@@ -168,6 +182,9 @@ impl Session {
                     s.cycles += 1;
                     s.cycles
                 };
+                if crash_after.is_some_and(|n| done >= n) {
+                    panic!("injected crash after {done} cycles (--crash-after-cycles)");
+                }
                 if cycles > 0 && done >= cycles {
                     quit.quit(Reason::Cycles);
                     return;
@@ -177,7 +194,47 @@ impl Session {
                     _ = stop.cancelled() => return,
                 }
             }
+        });
+        self.watch_task("gameplay", game);
+    }
+
+    /// A task whose failure ends the session: a panic in it is recorded and shuts
+    /// everything down with reason `error`.
+    pub fn watch_task(&mut self, name: &'static str, task: tokio::task::JoinHandle<()>) {
+        let abort = task.abort_handle();
+        let quit = self.quit.clone();
+        let fatal = self.fatal.clone();
+        let watcher = tokio::spawn(async move {
+            if let Err(e) = task.await
+                && e.is_panic()
+            {
+                let what = e.into_panic();
+                let msg = what
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| what.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                tracing::error!(task = name, panic = %msg, "task panicked; shutting down");
+                if let Ok(mut f) = fatal.lock() {
+                    f.get_or_insert(format!("{name} task panicked: {msg}"));
+                }
+                quit.quit(Reason::Error);
+            }
+        });
+        // Aborting the watcher alone would leave the task running: keep a handle that stops both.
+        self.background.push(tokio::spawn(async move {
+            let _guard = AbortOnDrop(abort);
+            let _ = watcher.await;
         }));
+    }
+
+    /// Record a fatal error from a front end (e.g. the terminal failed) and shut down.
+    pub fn fail(&self, cause: String) {
+        tracing::error!(%cause, "fatal error; shutting down");
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(cause);
+        }
+        self.quit.quit(Reason::Error);
     }
 
     /// Shut everything down (DESIGN.md "Shutdown"), write the report, and say how it went.
@@ -221,6 +278,7 @@ impl Session {
             backend: self.config.backend().to_string(),
             stats: ReportStats::new(&game, &self.registry.snapshots()),
             shutdown: ShutdownSection { reason, report: shutdown },
+            error: self.fatal.lock().ok().and_then(|f| f.clone()),
         };
         let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
         let report_error = match report.write(&path) {
@@ -235,6 +293,14 @@ impl Session {
             report,
             report_error,
         }
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

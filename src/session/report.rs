@@ -59,6 +59,8 @@ pub struct SessionReport {
     pub backend: String,
     pub stats: ReportStats,
     pub shutdown: ShutdownSection,
+    /// Why the session ended in error (reason `error`), else null.
+    pub error: Option<String>,
 }
 
 impl ReportStats {
