@@ -74,6 +74,7 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         cycles: args.cycles.unwrap_or(config.gameplay.cycles),
         grace: Duration::from_millis(args.grace_ms.unwrap_or(config.shutdown.grace_ms)),
         report: args.report.clone(),
+        crash_after: args.crash_after_cycles,
     };
     if !args.headless && std::io::stdout().is_terminal() {
         tracing::info!("dashboard not built yet; running headless");
