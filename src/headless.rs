@@ -2,7 +2,8 @@
 
 use crate::config::{Config, Mode};
 use crate::lifecycle::ShutdownEvent;
-use crate::session::{Session, SessionEnd, spawn_signal_listener, summary};
+use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
+use tokio_util::sync::CancellationToken;
 use color_eyre::eyre::Result;
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,9 +18,16 @@ pub struct RunOptions {
 }
 
 pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
-    let mut session = Session::start(config).await?;
+    // Signals first: a quit that arrives while the session starts is not lost.
+    let (quit, force) = (QuitSignal::default(), CancellationToken::new());
+    let signals = spawn_signal_listener(quit.clone(), force.clone())?;
+    let mut session = Session::start_with(config, quit, force).await?;
     session.crash_after = opts.crash_after;
-    let signals = spawn_signal_listener(session.quit.clone(), session.force.clone())?;
+    eprintln!(
+        "singularis-tui: playing on the {} backend, {} mode; Ctrl+C to quit",
+        session.config.backend(),
+        opts.mode.name()
+    );
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;
 

@@ -4,6 +4,7 @@
 pub mod report;
 pub mod summary;
 
+use crate::audio::{AudioOut, AudioSettings};
 use crate::config::{Config, Mode};
 use crate::gameplay::{GameStats, cycle::Agent};
 use crate::lifecycle::{self, Registry, ShutdownEvent, ShutdownReport};
@@ -70,6 +71,8 @@ pub struct Session {
     /// Test hook (`--crash-after-cycles`): the game task panics after this many cycles, to
     /// prove a crash still shuts everything down.
     pub crash_after: Option<u64>,
+    /// The sound output (speech, the shutdown chime); closed as the last shutdown step.
+    pub audio: AudioOut,
 }
 
 pub struct SessionEnd {
@@ -95,7 +98,20 @@ impl Session {
     /// Start the sandbox (when any system uses it) and build the systems. No connection is
     /// opened yet: the socket baseline is taken first.
     pub async fn start(config: Config) -> Result<Session> {
+        Self::start_with(config, QuitSignal::default(), CancellationToken::new()).await
+    }
+
+    /// As [`Session::start`], with quit and force signals made earlier (so signal handlers
+    /// can be in place before anything opens).
+    pub async fn start_with(config: Config, quit: QuitSignal, force: CancellationToken) -> Result<Session> {
         let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
+        // Sound first: ALSA may write to stderr while opening, before any screen is taken.
+        let audio = AudioOut::open(AudioSettings::from_config(&config.audio)).await;
+        let stats = GameStats {
+            audio: audio.state().name().to_string(),
+            audio_notice: audio.notice().map(str::to_string),
+            ..GameStats::default()
+        };
         let sandbox = if config.needs_sandbox() {
             let systems = SystemId::ALL
                 .into_iter()
@@ -133,9 +149,9 @@ impl Session {
         let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
         Ok(Session {
             registry,
-            stats: Arc::new(Mutex::new(GameStats::default())),
-            quit: QuitSignal::default(),
-            force: CancellationToken::new(),
+            stats: Arc::new(Mutex::new(stats)),
+            quit,
+            force,
             paused: watch::channel(false).0,
             started: Instant::now(),
             started_at: chrono::Utc::now(),
@@ -146,6 +162,7 @@ impl Session {
             background: vec![sampler],
             fatal: Arc::new(Mutex::new(None)),
             crash_after: None,
+            audio,
             config,
         })
     }
@@ -156,7 +173,8 @@ impl Session {
 
     /// Run the game until asked to stop; quits by itself after `cycles` (0: never).
     pub fn spawn_gameplay(&mut self, mode: Mode, cycles: u64) {
-        let mut agent = Agent::new(self.registry.clone(), self.config.gameplay.seed, mode, self.stats.clone());
+        let mut agent = Agent::new(self.registry.clone(), self.config.gameplay.seed, mode, self.stats.clone())
+            .with_audio(self.audio.clone());
         let stop = self.stop_game.clone();
         let quit = self.quit.clone();
         let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);
@@ -186,6 +204,11 @@ impl Session {
                     panic!("injected crash after {done} cycles (--crash-after-cycles)");
                 }
                 if cycles > 0 && done >= cycles {
+                    // The last cycle's speech and learning may still be running (parallel mode).
+                    tokio::select! {
+                        _ = agent.finish() => {}
+                        _ = stop.cancelled() => return,
+                    }
                     quit.quit(Reason::Cycles);
                     return;
                 }
@@ -267,6 +290,9 @@ impl Session {
         if let Some(sb) = self.sandbox.take() {
             sb.stop().await;
         }
+        // 5. Sound: stop speech, play the chime after a clean shutdown, close the device.
+        let clean = shutdown.is_clean() && reason != Reason::Error && !self.force.is_cancelled();
+        let audio = self.audio.close(clean).await;
         let ended_at = chrono::Utc::now();
         let game = self.stats.lock().map(|g| g.clone()).unwrap_or_default();
         let report = SessionReport {
@@ -279,6 +305,7 @@ impl Session {
             stats: ReportStats::new(&game, &self.registry.snapshots()),
             shutdown: ShutdownSection { reason, report: shutdown },
             error: self.fatal.lock().ok().and_then(|f| f.clone()),
+            audio: Some(audio),
         };
         let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
         let report_error = match report.write(&path) {

@@ -1,0 +1,113 @@
+//! Keys never leak: every key set to a canary, sessions whose systems fail in every way,
+//! and the canary is nowhere in stdout, stderr, the log (at trace level) or the report.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
+const KEYS: [&str; 6] = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "HYPERBOLIC_API_KEY", "WOLFRAM_APP_ID", "LMSTUDIO_API_KEY"];
+
+fn canary(var: &str) -> String {
+    format!("CANARY{}x9f3", var.len() * 7919)
+}
+
+fn run(dir: &Path, args: &[&str], signal_after: Option<Duration>) -> (String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir)
+        .args(args)
+        .env("SINGULARIS_LOG", "trace")
+        .env("XDG_STATE_HOME", dir.join("state"))
+        .env("XDG_CONFIG_HOME", dir.join("cfg"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for k in KEYS {
+        cmd.env(k, canary(k));
+    }
+    let child = cmd.spawn().unwrap();
+    if let Some(after) = signal_after {
+        std::thread::sleep(after);
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    }
+    let out = child.wait_with_output().unwrap();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for k in KEYS {
+        let c = canary(k);
+        assert!(!text.contains(&c), "{what} contains the {k} canary");
+        // Nor a telling part of it.
+        assert!(!text.contains(&c[..10]), "{what} contains part of the {k} canary");
+    }
+}
+
+#[test]
+fn no_key_appears_in_any_output_log_or_report() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every system fails in its own way; the keys are still sent (the sandbox checks auth).
+    let faults = [
+        "openai_client=error:401",
+        "claude_client=error:403",
+        "gemini_client=reset",
+        "hyperbolic_client=ratelimit",
+        "lmstudio_client=refuse",
+        "orchestrator=error:500",
+        "wolfram_analyzer=error:403",
+        "voice_system=drip",
+        "meta_rl=error:429",
+        "video_interpreter=slow:50",
+    ];
+    let mut args = vec!["--headless", "--grace-ms", "200", "--report", "r.json", "--log-file", "log.txt"];
+    for f in &faults {
+        args.push("--fault");
+        args.push(f);
+    }
+    let (stdout, stderr) = run(dir.path(), &args, Some(Duration::from_millis(2500)));
+    assert!(stdout.contains("[CLEANUP] Complete"), "{stdout}\n{stderr}");
+    assert_clean("stdout", &stdout);
+    assert_clean("stderr", &stderr);
+    let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
+    assert!(log.contains("request failed"), "the failures were logged");
+    assert_clean("log", &log);
+    let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
+    assert!(report.contains("\"errors\""));
+    assert_clean("report", &report);
+
+    let (stdout, stderr) = run(dir.path(), &["check-config"], None);
+    assert!(stdout.contains("(set, ****)"), "{stdout}");
+    assert_clean("check-config stdout", &stdout);
+    assert_clean("check-config stderr", &stderr);
+}
+
+#[test]
+fn a_key_is_never_sent_in_clear_text_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("c.toml"), "[systems.openai_client]\nbase_url = \"http://api.example.com/v1\"\n").unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--config", "c.toml", "--headless", "--cycles", "1"])
+        .env("OPENAI_API_KEY", canary("OPENAI_API_KEY"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("c.toml:2:") && stderr.contains("systems.openai_client.base_url") && stderr.contains("clear text"), "{stderr}");
+    assert_clean("stderr", &stderr);
+}
+
+#[test]
+fn report_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--headless", "--cycles", "1", "--report", "r.json"])
+        .env("XDG_STATE_HOME", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let mode = std::fs::metadata(dir.path().join("r.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
