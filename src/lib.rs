@@ -10,3 +10,5 @@ pub mod systems;
 pub mod cli;
 pub mod headless;
 pub mod logging;
+pub mod tui;
+pub mod audio;

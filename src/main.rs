@@ -30,6 +30,8 @@ fn main() -> ExitCode {
         Ok(g) => Some(g),
         Err(e) => {
             eprintln!("singularis-tui: cannot open the log file {}: {e} (logging off)", log_path.display());
+            // The dashboard's log pane still gets the events.
+            logging::init_memory_only();
             None
         }
     };
@@ -76,10 +78,12 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         report: args.report.clone(),
         crash_after: args.crash_after_cycles,
     };
-    if !args.headless && std::io::stdout().is_terminal() {
-        tracing::info!("dashboard not built yet; running headless");
-    }
-    let end = headless::run(config, opts).await?;
+    // The dashboard only on a terminal; pipes and scripts get the plain summary.
+    let end = if !args.headless && std::io::stdout().is_terminal() {
+        singularis_tui::tui::run(config, opts).await?
+    } else {
+        headless::run(config, opts).await?
+    };
     if let Some(e) = &end.report_error {
         eprintln!("singularis-tui: {e}");
     }

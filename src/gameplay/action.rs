@@ -50,11 +50,16 @@ impl Action {
     }
 
     pub fn from_name(s: &str) -> Option<Action> {
-        let s = s.trim().to_ascii_lowercase().replace([' ', '-'], "_");
+        let s = s.trim().trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_ascii_lowercase().replace([' ', '-'], "_");
         match s.as_str() {
-            "turn" | "camera" | "look" | "look_around" => Some(Action::TurnCamera),
-            "fight" => Some(Action::Attack),
-            "speak" => Some(Action::Talk),
+            "turn" | "camera" | "turncamera" | "look" | "look_around" | "turn_around" => Some(Action::TurnCamera),
+            "fight" | "strike" => Some(Action::Attack),
+            "speak" | "talk_to" => Some(Action::Talk),
+            "flee" | "retreat" | "travel" => Some(Action::Move),
+            "hide" | "stealth" => Some(Action::Sneak),
+            "defend" | "guard" | "parry" => Some(Action::Block),
+            "spell" | "cast_spell" => Some(Action::Cast),
+            "wait" | "sleep" => Some(Action::Rest),
             _ => Action::ALL.into_iter().find(|a| a.name() == s),
         }
     }
@@ -62,20 +67,26 @@ impl Action {
     /// The action to take when a reply cannot be understood.
     pub const SAFE: Action = Action::Block;
 
-    /// Read an action from a model's reply: `ACTION: x`, JSON `{"action": "x"}`, or the
-    /// first action word in the text. `None` when nothing in it names an action.
+    /// Read an action from a model's reply: JSON `{"action": "x"}` (alone, fenced, or inside
+    /// prose), an `ACTION: x` line (any case, bold or bulleted), or else the first action
+    /// word that is not negated ("don't attack"). Reasoning blocks (`<think>…</think>`)
+    /// are skipped: they weigh options the model then drops. `None` when nothing in the
+    /// reply names an action.
     pub fn parse_reply(reply: &str) -> Option<Action> {
-        let trimmed = reply.trim().trim_start_matches("```json").trim_start_matches("```").trim_end_matches("```");
-        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed.trim())
-            && let Some(a) = v.get("action").and_then(|a| a.as_str()).and_then(Action::from_name)
-        {
+        let reply = strip_reasoning(reply);
+        if let Some(a) = json_action(&reply) {
             return Some(a);
         }
         for line in reply.lines() {
-            let l = line.trim().trim_start_matches(['*', '#', '-', ' ']);
+            let l = line.trim().trim_start_matches(['*', '#', '-', ' ', '>']);
             let lower = l.to_ascii_lowercase();
-            if let Some(rest) = lower.strip_prefix("action") {
-                let rest = rest.trim_start_matches(['*', ':', ' ', '=']);
+            let rest = lower
+                .strip_prefix("action")
+                .or_else(|| lower.strip_prefix("final action"))
+                .or_else(|| lower.strip_prefix("final answer"))
+                .or_else(|| lower.strip_prefix("chosen action"));
+            if let Some(rest) = rest {
+                let rest = rest.trim_start_matches(['*', ':', ' ', '=', '`', '"', '\'', '_']);
                 let word: String = rest
                     .chars()
                     .take_while(|c| c.is_ascii_alphabetic() || *c == '_' || *c == ' ')
@@ -89,9 +100,43 @@ impl Action {
     }
 }
 
+/// The reply without `<think>…</think>` sections (an unclosed one runs to the end).
+fn strip_reasoning(reply: &str) -> String {
+    let mut out = String::with_capacity(reply.len());
+    let mut rest = reply;
+    while let Some(start) = rest.find("<think>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</think>") {
+            Some(end) => rest = &rest[start + end + "</think>".len()..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `{"action": "x"}` anywhere in the reply (the outermost braces), key in any case.
+fn json_action(reply: &str) -> Option<Action> {
+    let open = reply.find('{')?;
+    let close = reply.rfind('}')?;
+    let v: serde_json::Value = serde_json::from_str(reply.get(open..=close)?).ok()?;
+    let obj = v.as_object()?;
+    obj.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("action"))
+        .and_then(|(_, a)| a.as_str())
+        .and_then(Action::from_name)
+}
+
+/// The first exact action name (or "turn camera") in `text` that no "not"/"don't"/"avoid"
+/// comes right before.
 fn first_action_word(text: &str) -> Option<Action> {
-    text.split(|c: char| !(c.is_ascii_alphabetic() || c == '_'))
-        .find_map(|w| Action::ALL.into_iter().find(|a| a.name() == w))
+    let text = text.replace("turn camera", "turn_camera").replace("turn the camera", "turn_camera");
+    let words: Vec<&str> = text.split(|c: char| !(c.is_ascii_alphabetic() || c == '_' || c == '\'')).filter(|w| !w.is_empty()).collect();
+    words.iter().enumerate().find_map(|(i, w)| {
+        let action = Action::ALL.into_iter().find(|a| a.name() == *w)?;
+        let negated = i > 0 && matches!(words[i - 1], "not" | "don't" | "dont" | "never" | "avoid" | "no" | "without");
+        (!negated).then_some(action)
+    })
 }
 
 impl std::fmt::Display for Action {

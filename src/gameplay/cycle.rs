@@ -1,212 +1,487 @@
-//! One cycle: perceive → reason → act → speak → learn, each through its systems. A system
-//! that is disabled, closed or failing is skipped and the game goes on without it.
+//! One cycle: perceive → reason → act → speak → learn, each through its systems.
+//!
+//! - perceive: `video_interpreter` streams a description of the frame (shown as it comes);
+//! - reason: `moe` asks the five LLM clients at once and votes on the raw frame,
+//!   `wolfram_analyzer` gives the odds, `orchestrator` makes the final choice from the
+//!   frame, the description, the votes and the odds;
+//! - act: a loop guard may overrule the choice; the world applies it and pays a reward;
+//! - speak: `voice_system` says what happened and the PCM is played;
+//! - learn: `meta_rl` hears the reward; the agent's preferences move with it.
+//!
+//! A system that is disabled, closed, failing or too slow is skipped (counted per system)
+//! and the game goes on: moe votes with the experts it has, no orchestrator means the vote
+//! decides, no answer at all means the safe action (counted as a fallback). A system that
+//! just failed rests for a couple of cycles before it is tried again, so a dead service does
+//! not cost its timeout every cycle.
+//!
+//! Modes: `parallel` runs a cycle's independent calls at once (perception, the experts,
+//! the odds; then the orchestrator, who needs them all) and lets speech and learning
+//! overlap the next cycle; `sequential` makes every call strictly after the previous one.
+//! Both send the same prompts, so they play the same game at different speeds.
 
+use super::guard::LoopGuard;
+use super::learning::Preferences;
 use super::stats::ActionRecord;
 use super::{Action, GameStats, World};
+use crate::audio::AudioOut;
 use crate::clients::moe::{self, ExpertAnswer, Verdict};
 use crate::clients::{self, ClientError, Prompt, gemini};
 use crate::config::Mode;
-use crate::lifecycle::{Registry, System};
-use crate::systems::SystemId;
+use crate::lifecycle::{Registry, RequestCtx};
+use crate::systems::{Protocol, SystemId};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 const AGENT_BRIEF: &str = "You are an agent playing a Skyrim-like game. Choose exactly one action from: \
 explore, move, attack, block, cast, heal, sneak, talk, loot, rest, turn_camera. \
 Answer as `ACTION: <action>` then `REASON: <one sentence>`.";
 
-/// How long the vote waits for one expert.
-const EXPERT_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long the game waits for one call before going on without it (the request itself is
+/// its system's to finish). Real models answer within seconds; the sandbox in milliseconds.
+pub const DEFAULT_CALL_BUDGET: Duration = Duration::from_secs(15);
+/// Cycles a system sits out after a failure before it is tried again.
+const REST_AFTER_FAILURE: u64 = 2;
+const VOICE: &str = "Kore";
+
+/// Time during which at least one network call was in flight (overlapping calls count once).
+#[derive(Default)]
+pub struct NetClock {
+    inner: Mutex<NetState>,
+}
+
+#[derive(Default)]
+struct NetState {
+    in_flight: u32,
+    since: Option<Instant>,
+    busy: Duration,
+}
+
+/// Marks a call in flight until dropped.
+pub struct NetCall<'a>(&'a NetClock);
+
+impl NetClock {
+    pub fn enter(&self) -> NetCall<'_> {
+        if let Ok(mut s) = self.inner.lock() {
+            if s.in_flight == 0 {
+                s.since = Some(Instant::now());
+            }
+            s.in_flight += 1;
+        }
+        NetCall(self)
+    }
+
+    /// Busy time so far, the current stretch included.
+    pub fn busy(&self) -> Duration {
+        self.inner
+            .lock()
+            .map(|s| s.busy + s.since.filter(|_| s.in_flight > 0).map(|t| t.elapsed()).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for NetCall<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.inner.lock() {
+            s.in_flight = s.in_flight.saturating_sub(1);
+            if s.in_flight == 0
+                && let Some(t) = s.since.take()
+            {
+                s.busy += t.elapsed();
+            }
+        }
+    }
+}
+
+/// Calling systems the way the game does: skip what cannot take work, bound the wait,
+/// count what was skipped, rest what failed.
+#[derive(Clone)]
+struct Calls {
+    registry: Arc<Registry>,
+    stats: Arc<Mutex<GameStats>>,
+    net: Arc<NetClock>,
+    /// System → first cycle it may be tried again.
+    resting: Arc<Mutex<BTreeMap<SystemId, u64>>>,
+    cycle: Arc<AtomicU64>,
+}
+
+impl Calls {
+    fn skipped(&self, id: SystemId) {
+        if let Ok(mut s) = self.stats.lock() {
+            s.skipped(id);
+        }
+    }
+
+    /// Call `id` within `budget`; `None` (counted as skipped) if it cannot take work, fails
+    /// or is too slow.
+    async fn call<T, F, Fut>(&self, id: SystemId, budget: Duration, f: F) -> Option<T>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let sys = self.registry.get(id).clone();
+        let now = self.cycle.load(Ordering::Relaxed);
+        let resting = self.resting.lock().map(|r| r.get(&id).is_some_and(|until| now < *until)).unwrap_or(false);
+        if resting || !sys.is_available() {
+            self.skipped(id);
+            return None;
+        }
+        // moe has no wire: its time is its experts' calls, which count themselves.
+        let _in_flight = (sys.config.protocol != Protocol::Moe).then(|| self.net.enter());
+        let outcome = tokio::time::timeout(budget, sys.call(f)).await;
+        match outcome {
+            Ok(Ok(v)) => {
+                if let Ok(mut r) = self.resting.lock() {
+                    r.remove(&id);
+                }
+                Some(v)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(system = %id, error = %e, "skipped this cycle");
+                self.failed(id, now);
+                None
+            }
+            Err(_) => {
+                tracing::debug!(system = %id, budget_ms = budget.as_millis() as u64, "too slow; going on without it");
+                self.failed(id, now);
+                None
+            }
+        }
+    }
+
+    fn failed(&self, id: SystemId, now: u64) {
+        self.skipped(id);
+        if let Ok(mut r) = self.resting.lock() {
+            r.insert(id, now + 1 + REST_AFTER_FAILURE);
+        }
+    }
+}
+
+/// Speech and learning of one cycle, possibly still running during the next one.
+struct Pending(tokio::task::JoinHandle<Option<Action>>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // The requests belong to their systems; only our waiting on them stops.
+        self.0.abort();
+    }
+}
 
 pub struct Agent {
     pub registry: Arc<Registry>,
     pub world: World,
     pub mode: Mode,
     pub stats: Arc<Mutex<GameStats>>,
-    /// Learned order of preference among actions (meta-RL), best first.
-    pub preference: Vec<Action>,
-}
-
-/// Call `id` if it can take work; `None` (counted as skipped) if it cannot or fails.
-async fn use_system<T, F, Fut>(agent_stats: &Mutex<GameStats>, sys: &Arc<System>, f: F) -> Option<T>
-where
-    F: FnOnce(crate::lifecycle::RequestCtx) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<T, ClientError>> + Send + 'static,
-    T: Send + 'static,
-{
-    if !sys.is_available() {
-        if let Ok(mut s) = agent_stats.lock() {
-            s.skipped(sys.id);
-        }
-        return None;
-    }
-    match sys.call(f).await {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::debug!(system = %sys.id, error = %e, "skipped this cycle");
-            if let Ok(mut s) = agent_stats.lock() {
-                s.skipped(sys.id);
-            }
-            None
-        }
-    }
+    /// Learned preference per action; its order breaks ties in the experts' vote.
+    pub preferences: Preferences,
+    pub guard: LoopGuard,
+    /// How long one call may take before the cycle goes on without it.
+    pub call_budget: Duration,
+    audio: AudioOut,
+    calls: Calls,
+    pending: Option<Pending>,
 }
 
 impl Agent {
     pub fn new(registry: Arc<Registry>, seed: u64, mode: Mode, stats: Arc<Mutex<GameStats>>) -> Agent {
-        Agent { registry, world: World::new(seed), mode, stats, preference: Vec::new() }
+        let calls = Calls {
+            registry: registry.clone(),
+            stats: stats.clone(),
+            net: Arc::default(),
+            resting: Arc::default(),
+            cycle: Arc::default(),
+        };
+        Agent {
+            registry,
+            world: World::new(seed),
+            mode,
+            stats,
+            preferences: Preferences::default(),
+            guard: LoopGuard::default(),
+            call_budget: DEFAULT_CALL_BUDGET,
+            audio: AudioOut::muted(),
+            calls,
+            pending: None,
+        }
     }
 
-    fn sys(&self, id: SystemId) -> Arc<System> {
-        self.registry.get(id).clone()
+    /// Play speech on `audio` (the default is silent).
+    pub fn with_audio(mut self, audio: AudioOut) -> Agent {
+        self.audio = audio;
+        self
     }
 
-    /// Ask every available expert at once and vote, as the `moe` system.
+    /// Time spent with network calls in flight, since the agent started.
+    pub fn network_busy(&self) -> Duration {
+        self.calls.net.busy()
+    }
+
+    /// Ask every available expert and vote, as the `moe` system.
     async fn ask_experts(&self, question: Prompt) -> Option<Verdict> {
-        let experts: Vec<Arc<System>> = SystemId::MOE_EXPERTS.iter().map(|&id| self.sys(id)).collect();
-        let preference = self.preference.clone();
+        let preference = self.preferences.order();
         let sequential = self.mode == Mode::Sequential;
+        let calls = self.calls.clone();
+        let budget = self.call_budget;
+        // moe waits for its experts: one budget at once, or one each in turn.
+        let moe_budget = if sequential { budget * SystemId::MOE_EXPERTS.len() as u32 } else { budget } + Duration::from_secs(1);
+        self.calls
+            .call(SystemId::Moe, moe_budget, move |ctx| async move {
+                let ask_one = |id: SystemId| {
+                    let q = question.clone();
+                    let calls = calls.clone();
+                    async move {
+                        let protocol = calls.registry.get(id).config.protocol;
+                        let reply = calls.call(id, budget, move |c| async move { clients::ask(&c, protocol, &q).await }).await;
+                        let action = reply.as_deref().and_then(Action::parse_reply);
+                        let error = match (&reply, action) {
+                            (None, _) => Some("no answer".to_string()),
+                            (Some(text), None) => {
+                                if let Ok(mut s) = calls.stats.lock() {
+                                    s.unparsable(id);
+                                }
+                                tracing::info!(system = %id, reply = %clients::wire::shorten(text, 80), "reply named no action");
+                                Some("reply named no action".to_string())
+                            }
+                            _ => None,
+                        };
+                        ExpertAnswer { expert: id, action, error }
+                    }
+                };
+                let gather = async {
+                    if sequential {
+                        let mut out = Vec::new();
+                        for id in SystemId::MOE_EXPERTS {
+                            out.push(ask_one(id).await);
+                        }
+                        out
+                    } else {
+                        futures::future::join_all(SystemId::MOE_EXPERTS.into_iter().map(ask_one)).await
+                    }
+                };
+                // Closing moe stops the waiting; the experts' own requests are theirs to finish.
+                let answers = tokio::select! {
+                    a = gather => a,
+                    _ = ctx.stop.cancelled() => return Err(ClientError::Cancelled),
+                };
+                Ok(moe::vote(&answers, &preference))
+            })
+            .await
+    }
+
+    /// Perceive: the video interpreter streams its description into the dashboard's scene.
+    async fn perceive(&self, frame: &str) -> String {
+        let see = Prompt::new("Describe this game frame for a player in two sentences.", frame.to_string());
         let stats = self.stats.clone();
-        use_system(&self.stats, &self.sys(SystemId::Moe), move |ctx| async move {
-            let ask_one = |sys: Arc<System>| {
-                let q = question.clone();
-                let stats = stats.clone();
-                async move {
-                    let protocol = sys.config.protocol;
-                    let call = use_system(&stats, &sys, move |c| async move { clients::ask(&c, protocol, &q).await });
-                    // A slow expert does not hold up the vote; its request is its system's to finish.
-                    let reply = tokio::time::timeout(EXPERT_BUDGET, call).await.ok().flatten();
-                    ExpertAnswer {
-                        expert: sys.id,
-                        action: reply.as_deref().and_then(Action::parse_reply),
-                        error: reply.is_none().then(|| "no answer".to_string()),
+        let scene = self
+            .calls
+            .call(SystemId::VideoInterpreter, self.call_budget, move |ctx| async move {
+                let mut first = true;
+                gemini::stream(&ctx, &see, move |piece| {
+                    if let Ok(mut s) = stats.lock() {
+                        if first {
+                            s.scene.clear();
+                            first = false;
+                        }
+                        s.scene.push_str(piece);
                     }
-                }
-            };
-            let gather = async {
-                if sequential {
-                    let mut out = Vec::new();
-                    for e in experts {
-                        out.push(ask_one(e).await);
-                    }
-                    out
-                } else {
-                    futures::future::join_all(experts.into_iter().map(ask_one)).await
-                }
-            };
-            // Closing moe stops the waiting; the experts' own requests are theirs to finish.
-            let answers = tokio::select! {
-                a = gather => a,
-                _ = ctx.stop.cancelled() => return Err(ClientError::Cancelled),
-            };
-            Ok(moe::vote(&answers, &preference))
-        })
-        .await
+                })
+                .await
+            })
+            .await;
+        let scene = scene.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| frame.to_string());
+        if let Ok(mut s) = self.stats.lock() {
+            s.scene = scene.clone();
+        }
+        scene
+    }
+
+    /// The question for Wolfram: combat odds in a fight, else the chance of a find.
+    fn odds_question(&self) -> String {
+        let w = &self.world;
+        match w.enemy {
+            Some(e) => format!("combat odds player level {} vs {e} level {}, health {}", w.level, w.enemy_level, w.health),
+            None => format!("probability of finding loot while exploring {}", w.place),
+        }
     }
 
     /// Play one cycle; returns the action taken.
     pub async fn cycle(&mut self) -> Action {
-        let frame = self.world.frame();
+        let started = Instant::now();
+        let net_before = self.calls.net.busy();
         let cycle_no = self.stats.lock().map(|s| s.cycles + 1).unwrap_or(0);
+        self.calls.cycle.store(cycle_no, Ordering::Relaxed);
+        let frame = self.world.frame();
 
-        // Perceive.
-        let video = self.sys(SystemId::VideoInterpreter);
-        let see = Prompt::new("Describe this game frame for a player in two sentences.", frame.clone());
-        let scene = use_system(&self.stats, &video, move |ctx| async move { gemini::stream(&ctx, &see, |_| {}).await })
-            .await
-            .unwrap_or_else(|| frame.clone());
-        if let Ok(mut s) = self.stats.lock() {
-            s.scene = scene.clone();
-        }
-
-        // Reason: the experts' vote and the numbers, then the orchestrator's final choice.
-        let question = Prompt::new(AGENT_BRIEF, format!("{frame}\nScene: {scene}"));
-        let odds_q = match self.world.enemy {
-            Some(e) => format!("combat odds player level 5 vs {e} level 3, health {}", self.world.health),
-            None => format!("probability of finding loot while exploring {}", self.world.place),
+        // Perceive, and reason: the experts' vote and the numbers, then the orchestrator's
+        // final choice.
+        let question = Prompt::new(AGENT_BRIEF, frame.clone());
+        let odds_q = self.odds_question();
+        let calls = self.calls.clone();
+        let budget = self.call_budget;
+        let numbers = async move {
+            calls.call(SystemId::WolframAnalyzer, budget, move |ctx| async move { clients::wolfram::query(&ctx, &odds_q).await }).await
         };
-        let wolfram = self.sys(SystemId::WolframAnalyzer);
-        let stats = self.stats.clone();
-        let numbers = move || async move {
-            use_system(&stats, &wolfram, move |ctx| async move { clients::wolfram::query(&ctx, &odds_q).await }).await
-        };
-        let (verdict, odds) = match self.mode {
-            Mode::Parallel => tokio::join!(self.ask_experts(question), numbers()),
+        let (scene, verdict, odds) = match self.mode {
+            Mode::Parallel => tokio::join!(self.perceive(&frame), self.ask_experts(question), numbers),
             Mode::Sequential => {
+                let scene = self.perceive(&frame).await;
                 let v = self.ask_experts(question).await;
-                (v, numbers().await)
+                (scene, v, numbers.await)
             }
         };
-        let odds_text = odds
-            .as_deref()
-            .and_then(clients::wolfram::result_number)
-            .map(|p| format!("{:.0}%", p * 100.0))
-            .unwrap_or_else(|| "unknown".into());
+        // Without the video interpreter the "scene" is the frame itself: say it once.
+        let scene_line = if scene == frame { String::new() } else { format!("Scene: {}\n", scene.trim()) };
+        let odds = odds.as_deref().and_then(clients::wolfram::result_number).filter(|p| (0.0..=1.0).contains(p));
+        let odds_text = odds.map(|p| format!("{:.0}%", p * 100.0)).unwrap_or_else(|| "unknown".into());
         let votes = verdict
             .as_ref()
             .map(|v| v.votes.iter().map(|(a, n)| format!("{a}={n}")).collect::<Vec<_>>().join(", "))
             .unwrap_or_default();
+        let odds_line = if self.world.enemy.is_some() {
+            format!("Win odds: {odds_text}")
+        } else {
+            format!("Chance of a find here: {odds_text}")
+        };
         let final_q = Prompt::new(
             AGENT_BRIEF,
-            format!("{frame}\nExperts voted: {votes}\nOdds: {odds_text}\nMake the final choice."),
+            format!(
+                "{frame}{scene_line}Experts voted: {}\n{odds_line}\nMake the final choice.",
+                if votes.is_empty() { "nobody" } else { &votes }
+            ),
         );
-        let orchestrator = self.sys(SystemId::Orchestrator);
-        let proto = orchestrator.config.protocol;
-        let choice = use_system(&self.stats, &orchestrator, move |ctx| async move { clients::ask(&ctx, proto, &final_q).await }).await;
-        let (action, why, fallback) = match choice.as_deref().and_then(Action::parse_reply) {
-            Some(a) => (a, format!("orchestrator (votes: {votes}; odds {odds_text})"), false),
-            None => match verdict.as_ref().and_then(|v| v.action) {
-                Some(a) => (a, format!("expert vote ({votes})"), false),
-                None => (Action::SAFE, "no usable answer: safe action".to_string(), true),
-            },
-        };
-        if let Some(t) = choice.as_deref()
-            && Action::parse_reply(t).is_none()
-        {
-            tracing::info!(reply = %clients::wire::shorten(t, 80), "orchestrator reply named no action");
+        let proto = self.registry.get(SystemId::Orchestrator).config.protocol;
+        let choice = self
+            .calls
+            .call(SystemId::Orchestrator, self.call_budget, move |ctx| async move { clients::ask(&ctx, proto, &final_q).await })
+            .await;
+        let chosen = choice.as_deref().and_then(Action::parse_reply);
+        if let (Some(text), None) = (&choice, chosen) {
+            tracing::info!(reply = %clients::wire::shorten(text, 80), "orchestrator reply named no action");
+            if let Ok(mut s) = self.stats.lock() {
+                s.unparsable(SystemId::Orchestrator);
+            }
         }
+        let (mut action, mut why, fallback) = match (chosen, verdict.as_ref().and_then(|v| v.action)) {
+            (Some(a), _) => (a, format!("orchestrator (votes: {votes}; odds {odds_text})"), false),
+            (None, Some(a)) => (a, format!("expert vote ({votes})"), false),
+            (None, None) => (self.world.safe_action(), "no usable answer: safe action".to_string(), true),
+        };
 
-        // Act.
+        // Act, unless a loop guard overrules the choice.
+        let guard = self.guard.check(action, &self.world);
+        if let Some((forced, kind)) = guard {
+            tracing::info!(chosen = %action, forced = %forced, guard = kind.name(), "loop guard");
+            why = format!("loop guard ({}): {action} → {forced}", kind.name());
+            action = forced;
+        }
         let reward = self.world.apply(action);
+        self.guard.observe(action, reward);
+        self.preferences.update(action, reward);
         if let Ok(mut s) = self.stats.lock() {
-            s.record(ActionRecord { cycle: cycle_no, action, why: why.clone(), reward });
+            s.record(ActionRecord { cycle: cycle_no, action, why, reward });
             s.world = Some(self.world.clone());
+            s.preferences = self.preferences.by_name();
+            if odds.is_some() && self.world.enemy.is_some() {
+                s.last_odds = odds;
+            }
             if fallback {
                 s.fallbacks += 1;
             }
+            if let Some((_, kind)) = guard {
+                s.guard(kind.name());
+            }
         }
 
-        // Speak and learn.
-        let voice = self.sys(SystemId::VoiceSystem);
-        let line = format!("I will {action}.");
-        let speak = use_system(&self.stats, &voice, move |ctx| async move { gemini::speak(&ctx, &line, "Kore").await });
-        let meta = self.sys(SystemId::MetaRl);
-        let learn_q = Prompt::new(
-            "You tune an agent's action preferences from rewards.",
-            format!("Action {action} earned reward {reward:.2}. Which action should be preferred next?"),
-        );
-        let learn = use_system(&self.stats, &meta, move |ctx| async move {
-            clients::openai::chat(&ctx, &learn_q, false).await
-        });
+        // Speak and learn: now (sequential), or alongside the next cycle (parallel).
+        let line = self.world.last_event.clone();
+        let after = speak_and_learn(self.calls.clone(), self.audio.clone(), self.mode, self.call_budget, line, action, reward);
         match self.mode {
-            Mode::Parallel => {
-                let _ = tokio::join!(speak, learn);
-            }
             Mode::Sequential => {
-                speak.await;
-                learn.await;
+                let hint = after.await;
+                self.take_hint(hint);
+            }
+            Mode::Parallel => {
+                // At most one cycle's speech and learning run behind: wait for the last one.
+                self.finish().await;
+                self.pending = Some(Pending(tokio::spawn(after)));
             }
         }
-        self.learn(action, reward);
+        let network = self.calls.net.busy().saturating_sub(net_before);
+        if let Ok(mut s) = self.stats.lock() {
+            s.timing.add(started.elapsed(), network);
+        }
         action
     }
 
-    /// Move the action up or down the preference order by its reward.
-    fn learn(&mut self, action: Action, reward: f64) {
-        self.preference.retain(|a| *a != action);
-        if reward > 0.0 {
-            self.preference.insert(0, action);
-        } else {
-            self.preference.push(action);
+    /// Wait (bounded) for speech and learning still running from the last cycle.
+    pub async fn finish(&mut self) {
+        if let Some(mut pending) = self.pending.take() {
+            // Two calls, each within its budget, plus slack.
+            let bound = self.call_budget * 2 + Duration::from_secs(1);
+            match tokio::time::timeout(bound, &mut pending.0).await {
+                Ok(Ok(hint)) => self.take_hint(hint),
+                Ok(Err(e)) => tracing::warn!(error = %e, "speech/learning task ended abnormally"),
+                Err(_) => tracing::warn!("speech/learning still running after {} ms; dropped", bound.as_millis()),
+            }
+        }
+    }
+
+    fn take_hint(&mut self, hint: Option<Action>) {
+        if let Some(a) = hint {
+            self.preferences.hint(a);
+            if let Ok(mut s) = self.stats.lock() {
+                s.preferences = self.preferences.by_name();
+            }
+        }
+    }
+}
+
+/// Speak the line (and play it), tell meta-RL the reward; returns the action meta-RL
+/// suggests preferring, if its reply names one.
+async fn speak_and_learn(
+    calls: Calls,
+    audio: AudioOut,
+    mode: Mode,
+    budget: Duration,
+    line: String,
+    action: Action,
+    reward: f64,
+) -> Option<Action> {
+    let speak = {
+        let calls = calls.clone();
+        async move {
+            let pcm = calls
+                .call(SystemId::VoiceSystem, budget, move |ctx| async move { gemini::speak(&ctx, &line, VOICE).await })
+                .await?;
+            let played = audio.play(&pcm);
+            if let Ok(mut s) = calls.stats.lock() {
+                s.speech_clips += 1;
+                s.speech_played += u64::from(played);
+            }
+            Some(())
+        }
+    };
+    let learn = {
+        let calls = calls.clone();
+        let question = Prompt::new(
+            "You tune an agent's action preferences from rewards.",
+            format!("Action {action} earned reward {reward:.2}. Which action should be preferred next?"),
+        );
+        async move {
+            let proto = calls.registry.get(SystemId::MetaRl).config.protocol;
+            let reply = calls.call(SystemId::MetaRl, budget, move |ctx| async move { clients::ask(&ctx, proto, &question).await }).await?;
+            // An acknowledgement names no action; a real model may name one to prefer.
+            Action::parse_reply(&reply)
+        }
+    };
+    match mode {
+        Mode::Parallel => tokio::join!(speak, learn).1,
+        Mode::Sequential => {
+            speak.await;
+            learn.await
         }
     }
 }

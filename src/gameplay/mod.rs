@@ -1,7 +1,12 @@
-//! The game the agent plays and the cycle that plays it.
+//! The game the agent plays and the cycle that plays it: the world (`world`), the actions
+//! and reading them out of replies (`action`), loop guards (`guard`), learned preferences
+//! (`learning`), one cycle through the eleven systems (`cycle`), and what it all counts
+//! (`stats`).
 
 mod action;
 pub mod cycle;
+pub mod guard;
+pub mod learning;
 pub mod stats;
 pub mod world;
 

@@ -14,6 +14,23 @@ pub struct GameStats {
     pub skipped_calls: BTreeMap<SystemId, u64>,
     /// Replies that named no action, replaced by the safe action.
     pub fallbacks: u64,
+    /// Replies that were read but named no action, per system (they count as no vote).
+    pub unparsable_replies: BTreeMap<SystemId, u64>,
+    /// Times a loop guard replaced the chosen action, and why.
+    pub guard_fired: u64,
+    pub guards_by_kind: BTreeMap<String, u64>,
+    /// Speech clips the voice system returned, and how many of them were played.
+    pub speech_clips: u64,
+    pub speech_played: u64,
+    /// The agent's learned score per action (a running average of its rewards).
+    pub preferences: BTreeMap<String, f64>,
+    /// The last win probability Wolfram gave, as a fraction.
+    pub last_odds: Option<f64>,
+    pub timing: CycleTiming,
+    /// The sound output in a few words ("on", "muted", "off: no audio device"...).
+    pub audio: String,
+    /// The one notice about sound to show the user (no device, built without audio).
+    pub audio_notice: Option<String>,
     pub total_reward: f64,
     #[serde(skip)]
     pub recent: VecDeque<ActionRecord>,
@@ -32,6 +49,31 @@ pub struct ActionRecord {
     pub reward: f64,
 }
 
+/// Where cycles spend their time: wall-clock time inside `Agent::cycle` and the part of it
+/// during which at least one network call was in flight.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CycleTiming {
+    pub cycles: u64,
+    pub total_ms: f64,
+    pub network_ms: f64,
+    pub last_cycle_ms: f64,
+}
+
+impl CycleTiming {
+    pub fn add(&mut self, total: std::time::Duration, network: std::time::Duration) {
+        self.cycles += 1;
+        self.last_cycle_ms = total.as_secs_f64() * 1e3;
+        self.total_ms += self.last_cycle_ms;
+        // A call overlapping the cycle's edges can count a hair more than the cycle.
+        self.network_ms += (network.as_secs_f64() * 1e3).min(self.last_cycle_ms);
+    }
+
+    /// The share (0–1) of cycle time spent outside network calls; `None` before any cycle.
+    pub fn outside_share(&self) -> Option<f64> {
+        (self.total_ms > 0.0).then(|| 1.0 - self.network_ms / self.total_ms)
+    }
+}
+
 impl GameStats {
     pub fn record(&mut self, rec: ActionRecord) {
         self.actions += 1;
@@ -45,5 +87,18 @@ impl GameStats {
 
     pub fn skipped(&mut self, id: SystemId) {
         *self.skipped_calls.entry(id).or_default() += 1;
+    }
+
+    pub fn unparsable(&mut self, id: SystemId) {
+        *self.unparsable_replies.entry(id).or_default() += 1;
+    }
+
+    pub fn guard(&mut self, kind: &str) {
+        self.guard_fired += 1;
+        *self.guards_by_kind.entry(kind.to_string()).or_default() += 1;
+    }
+
+    pub fn skipped_total(&self) -> u64 {
+        self.skipped_calls.values().sum()
     }
 }

@@ -86,6 +86,19 @@ impl Registry {
         }
     }
 
+    /// Measure again only if something that could change the counts did: the process's
+    /// sockets (opened or closed) or the connections the systems recorded. Keeps an idle
+    /// session from reading the socket table, which is costly, several times a second.
+    pub fn measure_sockets_if_changed(&self, last: &mut Option<(Vec<u64>, u64)>) {
+        let opened: u64 = self.systems.iter().map(|s| s.connections_opened()).sum();
+        let now = sockets::socket_inodes().ok().map(|inodes| (inodes, opened));
+        if now.is_some() && now == *last {
+            return;
+        }
+        self.measure_sockets();
+        *last = now;
+    }
+
     /// Keep socket counts fresh until `stop` fires.
     pub fn spawn_socket_sampler(
         self: &Arc<Self>,
@@ -96,9 +109,10 @@ impl Registry {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut last = None;
             loop {
                 tokio::select! {
-                    _ = tick.tick() => me.measure_sockets(),
+                    _ = tick.tick() => me.measure_sockets_if_changed(&mut last),
                     _ = stop.cancelled() => return,
                 }
             }

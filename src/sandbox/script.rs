@@ -4,20 +4,24 @@
 //! `{"action":..,"reason":..}` when the prompt says "respond with json"). The action comes
 //! from the last user message, first matching rule wins:
 //!
-//! 1. health below 35 % (`Health: 20/100`, `HP: 20%`) → `heal`
+//! 1. health below 35 % (`Health: 20/100`, `HP: 20%`) → `heal`; but with nothing to heal
+//!    with (`potions 0` and magicka below 25 %): `sneak` away from an enemy, else `rest`
 //! 2. an enemy / hostile → `attack`; a cautious expert (hyperbolic, qwen) with stamina below
-//!    30 % → `block`
+//!    30 % → `block`; stamina below 15 % with magicka at 40 % or more → `cast`; poor odds (`Win odds: 20%`, below 35 %) against an enemy that has seen
+//!    the player → `sneak` away (an `unaware` enemy is attacked: a sneak attack)
 //! 3. loot / chest → `loot`
 //! 4. npc / person / villager → `talk`
 //! 5. stamina below 20 % → `rest`
 //! 6. explicit scene cues: spell / rune / altar → `cast`; stealth / patrol / unseen → `sneak`;
-//!    door / corridor / bridge / exit → `move`; behind you / camera → `turn_camera`
+//!    behind you / camera → `turn_camera`; door / corridor / bridge / exit, `travel to`,
+//!    `nothing left to explore` → `move`
 //! 7. otherwise → `explore`
 //!
 //! Negated mentions (`Enemies: none`, `no enemy`, `not hostile`) do not count, and a line
 //! that lists the available actions (four or more action names) is ignored, so a menu in
-//! the prompt does not trigger the loot or sneak rules. The expert (model or system name)
-//! only varies the wording of the reason, never the action.
+//! the prompt does not trigger the loot or sneak rules; so are the game's `Exits:` line (a
+//! list of roads, not a cue to leave) and an `Experts voted:` line (a tally, not a scene).
+//! The expert (model or system name) only varies the wording of the reason, never the action.
 
 use serde_json::json;
 
@@ -34,10 +38,27 @@ pub fn choose_action(prompt: &str, expert: &str) -> (&'static str, String) {
     let stamina = ratio(&text, &["stamina"]);
     let cautious = expert.contains("hyperbolic") || expert.contains("qwen");
 
+    let enemy = mentions(&text, &["enemy", "enemies", "hostile"]);
+    let nothing_to_heal_with =
+        count_after(&text, "potions") == Some(0) && ratio(&text, &["magicka"]).is_some_and(|m| m < 0.25);
+    let poor_odds = ratio(&text, &["win odds"]).is_some_and(|p| p < 0.35) && !text.contains("unaware");
     let action = if health.is_some_and(|h| h < 0.35) {
-        "heal"
-    } else if mentions(&text, &["enemy", "enemies", "hostile"]) {
-        if cautious && stamina.is_some_and(|s| s < 0.30) { "block" } else { "attack" }
+        match (nothing_to_heal_with, enemy) {
+            (false, _) => "heal",
+            (true, true) => "sneak",
+            (true, false) => "rest",
+        }
+    } else if enemy {
+        if cautious && stamina.is_some_and(|s| s < 0.30) {
+            "block"
+        } else if stamina.is_some_and(|s| s < 0.15) && ratio(&text, &["magicka"]).is_some_and(|m| m >= 0.4) {
+            // Too winded to swing a sword, not to cast.
+            "cast"
+        } else if poor_odds {
+            "sneak"
+        } else {
+            "attack"
+        }
     } else if mentions(&text, &["loot", "chest"]) {
         "loot"
     } else if mentions(&text, &["npc", "person", "villager"]) {
@@ -48,10 +69,10 @@ pub fn choose_action(prompt: &str, expert: &str) -> (&'static str, String) {
         "cast"
     } else if mentions(&text, &["stealth", "patrol", "unseen"]) {
         "sneak"
-    } else if mentions(&text, &["door", "corridor", "bridge", "exit"]) {
-        "move"
     } else if mentions(&text, &["behind you", "camera"]) {
         "turn_camera"
+    } else if mentions(&text, &["door", "corridor", "bridge", "exit", "travel to", "nothing left to explore"]) {
+        "move"
     } else {
         "explore"
     };
@@ -196,11 +217,16 @@ fn reason(action: &str, variant: u64, health: Option<f64>, stamina: Option<f64>)
     if variant % 2 == 0 { a } else { b }
 }
 
-/// Drops lines that list the available actions (four or more action names), so the menu
-/// itself does not trigger keyword rules.
+/// Drops lines that list the available actions (four or more action names), the game's
+/// list of roads (`exits:`) and the experts' tally (`experts voted:`), so that none of them
+/// triggers keyword rules.
 fn strip_action_menus(text: &str) -> String {
     text.lines()
         .filter(|line| ACTIONS.iter().filter(|a| contains_word(line, a)).count() < 4)
+        .filter(|line| {
+            let l = line.trim_start();
+            !(l.starts_with("exits:") || l.starts_with("experts voted:"))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -264,6 +290,14 @@ fn leading_number(s: &str) -> Option<(f64, &str, bool)> {
     let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
     let n = s[..end].trim_end_matches('.');
     n.parse::<f64>().ok().map(|v| (v, &s[n.len()..], n.contains('.')))
+}
+
+/// The whole number right after `key` (`potions 2`, `potions: 0`).
+fn count_after(text: &str, key: &str) -> Option<u64> {
+    let i = text.find(key)?;
+    let rest = text[i + key.len()..].trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '=');
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
 }
 
 fn number_after(text: &str, key: &str) -> Option<String> {
@@ -361,6 +395,43 @@ mod tests {
         assert!(!mentions("the guard is not hostile", &["hostile"]));
         assert!(mentions("an enemy approaches", &["enemy"]));
         assert!(mentions("enemies: 2 goblins", &["enemies"]));
+    }
+
+    #[test]
+    fn game_frames_drive_sensible_play() {
+        let calm = "Location: Riverwood (village)\nA mill wheel turns beside the river; smoke rises from the smithy.\n\
+                    Exits: Embershard Mine, Whiterun plains, Bleak Falls Barrow\nHealth: 100/100\nStamina: 90/100\n\
+                    Magicka: 100/100\nLevel: 3, gold 10, potions 2\nNo enemy in view\n";
+        let act = |extra: &str| choose_action(&format!("{calm}{extra}"), "gemini_client").0;
+        // The list of roads is no cue to leave; unexplored parts are.
+        assert_eq!(act("Parts of this place are still unexplored\n"), "explore");
+        assert_eq!(act("Nothing left to explore here\n"), "move");
+        assert_eq!(act("Objective: travel to Bleak Falls Barrow\n"), "move");
+        assert_eq!(act("Something moves behind you\nObjective: travel to Whiterun\n"), "turn_camera");
+        // The experts' tally is not a scene.
+        assert_eq!(act("Parts of this place are still unexplored\nExperts voted: loot=2, explore=3\n"), "explore");
+
+        let fight = |odds: &str, awareness: &str| {
+            let f = format!(
+                "Location: Bleak Falls Barrow (barrow)\nHealth: 80/100\nStamina: 80/100\nMagicka: 50/100\n\
+                 Enemy: a draugr wight, level 6 ({awareness}) in view\n{odds}"
+            );
+            choose_action(&f, "orchestrator").0
+        };
+        assert_eq!(fight("Win odds: 69%\n", "hostile"), "attack");
+        assert_eq!(fight("Win odds: 20%\n", "hostile"), "sneak");
+        assert_eq!(fight("Win odds: 20%\n", "hostile, unaware of you"), "attack");
+        assert_eq!(fight("", "hostile"), "attack");
+        let winded = "Health: 80/100\nStamina: 10/100\nMagicka: 60/100\nEnemy: a wolf, level 2 (hostile) in view\n";
+        assert_eq!(choose_action(winded, "claude_client").0, "cast");
+        assert_eq!(choose_action(winded, "hyperbolic_client").0, "block");
+
+        // Low health with nothing to heal with: slip away, or rest when alone.
+        let low = "Health: 20/100\nStamina: 50/100\nMagicka: 10/100\nLevel: 3, gold 0, potions 0\n";
+        assert_eq!(choose_action(&format!("{low}Enemy: a wolf, level 2 (hostile) in view\n"), "x").0, "sneak");
+        assert_eq!(choose_action(&format!("{low}No enemy in view\n"), "x").0, "rest");
+        assert_eq!(choose_action("Health: 20/100\nMagicka: 10/100\nLevel: 3, gold 0, potions 1\n", "x").0, "heal");
+        assert_eq!(count_after("level: 3, gold 10, potions 12", "potions"), Some(12));
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub struct SessionReport {
     pub shutdown: ShutdownSection,
     /// Why the session ended in error (reason `error`), else null.
     pub error: Option<String>,
+    /// The sound output's closing step (state, notice, chime); `None` in fixtures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio: Option<crate::audio::AudioReport>,
 }
 
 impl ReportStats {

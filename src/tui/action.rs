@@ -1,0 +1,185 @@
+//! What can happen to the dashboard (`Action`) and what it asks of the engine (`Command`).
+//! Terminal input becomes actions here, without looking at state: `app::update` decides
+//! what an action means in the current moment.
+
+use crate::gameplay::GameStats;
+use crate::lifecycle::{CloseReport, SystemSnapshot};
+use crate::session::report::{Reason, SessionReport};
+use crate::systems::SystemId;
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
+use std::time::Duration;
+
+use super::log_buffer::LogLine;
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    // Keys.
+    /// `q`, Ctrl+C: quit gracefully; again during shutdown: force everything.
+    Quit,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Home,
+    End,
+    FocusNext,
+    FocusPrev,
+    /// `x`: force-close the selected system.
+    ForceClose,
+    /// `c`: close the selected system gracefully.
+    Close,
+    /// `r`: reopen the selected system.
+    Reopen,
+    TogglePause,
+    ToggleHelp,
+    ToggleMouse,
+    /// `Esc`: close a popup.
+    Escape,
+    /// Any other key (it ends the final panel).
+    OtherKey,
+    // Mouse (only with capture on).
+    Click { column: u16, row: u16 },
+    Wheel { up: bool, column: u16, row: u16 },
+    Resize { width: u16, height: u16 },
+
+    // Time and the engine.
+    /// Time since the session started; drives uptime, animation and linger.
+    Tick(Duration),
+    Systems(Vec<SystemSnapshot>),
+    Game(Box<GameStats>),
+    Logs(Vec<LogLine>),
+    /// A close or force-close the user asked for has ended.
+    UserCloseDone { report: CloseReport, forced: bool },
+    Reopened { id: SystemId, ok: bool },
+    /// The session was asked to end (by a key, a signal, `--cycles`); shutdown is starting.
+    ShutdownStarted(Reason),
+    /// Shutdown began; the grace deadline is `deadline_in` from now.
+    ShutdownBegin { grace: Duration, deadline_in: Duration },
+    SystemClosing(SystemId),
+    /// `forced_by_user`: everything was being forced (second quit) when this closed.
+    SystemClosed { report: CloseReport, forced_by_user: bool },
+    Verified { sockets_open_after: usize },
+    /// The session is over; `report_path`: where the report was written, if it was.
+    Finished { report: Box<SessionReport>, report_path: Option<String> },
+    /// Something went wrong that the user should know about, but the dashboard goes on.
+    Problem(String),
+}
+
+/// Work for the runtime, against the engine or the terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    ForceAll,
+    ForceClose(SystemId),
+    Close(SystemId),
+    Reopen(SystemId),
+    SetPaused(bool),
+    SetMouseCapture(bool),
+    /// Leave: restore the terminal and print the summary.
+    Exit,
+}
+
+/// The action for one terminal event, if it means anything.
+pub fn from_event(event: &Event) -> Option<Action> {
+    match event {
+        Event::Key(key) => from_key(key),
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { column: m.column, row: m.row }),
+            MouseEventKind::ScrollUp => Some(Action::Wheel { up: true, column: m.column, row: m.row }),
+            MouseEventKind::ScrollDown => Some(Action::Wheel { up: false, column: m.column, row: m.row }),
+            _ => None,
+        },
+        Event::Resize(width, height) => Some(Action::Resize { width: *width, height: *height }),
+        _ => None,
+    }
+}
+
+pub fn from_key(key: &KeyEvent) -> Option<Action> {
+    // Releases are only reported with keyboard enhancement, which is not enabled; be safe.
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Char('c') | KeyCode::Char('C') if ctrl => Action::Quit,
+        KeyCode::Char('q') | KeyCode::Char('Q') => Action::Quit,
+        KeyCode::Up | KeyCode::Char('k') => Action::Up,
+        KeyCode::Down | KeyCode::Char('j') => Action::Down,
+        KeyCode::PageUp => Action::PageUp,
+        KeyCode::PageDown => Action::PageDown,
+        KeyCode::Home | KeyCode::Char('g') => Action::Home,
+        KeyCode::End | KeyCode::Char('G') => Action::End,
+        KeyCode::Tab => Action::FocusNext,
+        KeyCode::BackTab => Action::FocusPrev,
+        KeyCode::Char('x') => Action::ForceClose,
+        KeyCode::Char('c') => Action::Close,
+        KeyCode::Char('r') => Action::Reopen,
+        KeyCode::Char('p') | KeyCode::Char(' ') => Action::TogglePause,
+        KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
+        KeyCode::Char('m') => Action::ToggleMouse,
+        KeyCode::Esc => Action::Escape,
+        _ => Action::OtherKey,
+    })
+}
+
+/// Every key, for the help popup: (keys, what they do).
+pub const KEY_HELP: [(&str, &str); 14] = [
+    ("q  Ctrl+C", "quit: close every connection gracefully"),
+    ("q  (again)", "during shutdown: force-close everything now"),
+    ("↑ ↓  k j", "select a system / scroll the focused pane"),
+    ("PgUp PgDn", "scroll a page; Home/End (g/G) jump"),
+    ("x", "force-close the selected system now"),
+    ("c", "close the selected system gracefully"),
+    ("r", "reopen the selected system (when closed)"),
+    ("p  Space", "pause / resume the gameplay"),
+    ("Tab  ⇧Tab", "focus the next / previous pane"),
+    ("m", "mouse on/off (click a row to select it)"),
+    ("", "  mouse on blocks the terminal's text selection"),
+    ("?  F1", "this help"),
+    ("Esc", "close this help"),
+    ("any key", "on the final panel: exit now"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyEventState, MouseEvent};
+
+    fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
+        Event::Key(KeyEvent { code, modifiers, kind: KeyEventKind::Press, state: KeyEventState::NONE })
+    }
+
+    #[test]
+    fn keys_map_to_actions() {
+        let none = KeyModifiers::NONE;
+        assert!(matches!(from_event(&key(KeyCode::Char('q'), none)), Some(Action::Quit)));
+        assert!(matches!(from_event(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit)));
+        assert!(matches!(from_event(&key(KeyCode::Char('c'), none)), Some(Action::Close)));
+        assert!(matches!(from_event(&key(KeyCode::Char('j'), none)), Some(Action::Down)));
+        assert!(matches!(from_event(&key(KeyCode::Up, none)), Some(Action::Up)));
+        assert!(matches!(from_event(&key(KeyCode::Char('x'), none)), Some(Action::ForceClose)));
+        assert!(matches!(from_event(&key(KeyCode::Char('?'), none)), Some(Action::ToggleHelp)));
+        assert!(matches!(from_event(&key(KeyCode::Tab, none)), Some(Action::FocusNext)));
+        assert!(matches!(from_event(&key(KeyCode::Char('z'), none)), Some(Action::OtherKey)));
+        let release = Event::Key(KeyEvent {
+            code: KeyCode::Char('q'),
+            modifiers: none,
+            kind: KeyEventKind::Release,
+            state: KeyEventState::NONE,
+        });
+        assert!(from_event(&release).is_none());
+    }
+
+    #[test]
+    fn mouse_and_resize_map_to_actions() {
+        let click = Event::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 3,
+            row: 7,
+            modifiers: KeyModifiers::NONE,
+        });
+        assert!(matches!(from_event(&click), Some(Action::Click { column: 3, row: 7 })));
+        assert!(matches!(from_event(&Event::Resize(100, 30)), Some(Action::Resize { width: 100, height: 30 })));
+        assert!(from_event(&Event::FocusGained).is_none());
+    }
+}

@@ -1,0 +1,280 @@
+//! Fixed, made-up sessions for the snapshot tests and the render benchmark: the same data
+//! and the same clock every time, so the screens are the same every time.
+#![doc(hidden)]
+
+use super::action::Action;
+use super::app::{App, Settings, update};
+use super::log_buffer::LogLine;
+use super::theme::Theme;
+use crate::config::Mode;
+use crate::gameplay::stats::ActionRecord;
+use crate::gameplay::{Action as GameAction, GameStats, World};
+use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, SystemSnapshot, SystemState};
+use crate::session::report::{Reason, ReportStats, SessionReport, ShutdownSection};
+use crate::systems::SystemId;
+use ratatui::layout::Rect;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub fn settings(theme: Theme) -> Settings {
+    Settings {
+        backend: "sandbox".into(),
+        mode: Mode::Parallel,
+        grace: Duration::from_millis(500),
+        step: Duration::from_millis(150),
+        linger: Duration::from_secs(5),
+        theme,
+    }
+}
+
+fn latencies(base: f64, n: usize, seed: usize) -> Vec<f64> {
+    // A deterministic wobble around `base`, different for each system.
+    (0..n).map(|i| base * (1.0 + (((i + seed) * 7 % 11) as f64 - 5.0) / 12.0)).collect()
+}
+
+fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
+    SystemSnapshot {
+        id,
+        state,
+        in_flight: 0,
+        done,
+        errors: 0,
+        retries: 0,
+        open_sockets: 0,
+        connections_opened: 0,
+        latency_p50_ms: None,
+        latency_p99_ms: None,
+        recent_latency_ms: Vec::new(),
+        last_error: None,
+        disabled_reason: None,
+    }
+}
+
+fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
+    s.latency_p50_ms = Some(p50);
+    s.latency_p99_ms = Some(p99);
+    s.recent_latency_ms = latencies(p50, 24, s.id.index() * 3);
+    s.connections_opened = 2;
+    s
+}
+
+/// Every state at once: open, idle, error, closing, closed (by the user), disabled.
+pub fn systems(scale: u64) -> Vec<SystemSnapshot> {
+    use SystemId::*;
+    use SystemState::*;
+    let n = |v: u64| v * scale / 10;
+    let mut out = vec![
+        with_latency(snapshot(VideoInterpreter, Open, n(520)), 41.0, 88.0),
+        with_latency(snapshot(VoiceSystem, Idle, n(505)), 118.0, 243.0),
+        with_latency(snapshot(Orchestrator, Open, n(511)), 63.0, 140.0),
+        with_latency(snapshot(WolframAnalyzer, Error, n(402)), 12.0, 35.0),
+        with_latency(snapshot(GeminiClient, Idle, n(520)), 22.0, 51.0),
+        with_latency(snapshot(ClaudeClient, Closed, n(301)), 35.0, 77.0),
+        with_latency(snapshot(OpenaiClient, Open, n(519)), 28.0, 1310.0),
+        with_latency(snapshot(HyperbolicClient, Closing, n(498)), 95.0, 180.0),
+        snapshot(LmstudioClient, Disabled, 0),
+        with_latency(snapshot(Moe, Idle, n(520)), 140.0, 260.0),
+        with_latency(snapshot(MetaRl, Idle, n(517)), 30.0, 66.0),
+    ];
+    let mut set = |id: SystemId, f: &dyn Fn(&mut SystemSnapshot)| f(&mut out[id.index()]);
+    set(VideoInterpreter, &|s| (s.in_flight, s.open_sockets) = (1, 1));
+    set(VoiceSystem, &|s| s.open_sockets = 1);
+    set(Orchestrator, &|s| (s.in_flight, s.open_sockets) = (1, 2));
+    set(WolframAnalyzer, &|s| {
+        s.errors = 3;
+        s.open_sockets = 1;
+        s.last_error = Some("HTTP 503 from wolfram_analyzer: upstream overloaded, retry later".into());
+    });
+    set(GeminiClient, &|s| s.open_sockets = 2);
+    set(OpenaiClient, &|s| (s.in_flight, s.open_sockets) = (2, 2));
+    set(HyperbolicClient, &|s| (s.in_flight, s.open_sockets) = (1, 1));
+    set(LmstudioClient, &|s| s.disabled_reason = Some("disabled in config".into()));
+    set(MetaRl, &|s| {
+        s.errors = 1;
+        s.open_sockets = 1;
+        s.last_error = Some("timed out after 30000 ms".into());
+    });
+    out
+}
+
+pub fn game() -> GameStats {
+    let mut world = World::new(42);
+    world.place = "Bleak Falls Barrow";
+    world.health = 72;
+    world.stamina = 45;
+    world.magicka = 90;
+    world.enemy = Some("a draugr");
+    world.npc_here = None;
+    let mut g = GameStats {
+        cycles: 52,
+        scene: "A narrow stone hall lit by braziers. A draugr stirs in an alcove to the left; \
+                a chest sits beyond a pressure plate."
+            .into(),
+        world: Some(world),
+        audio: "on".into(),
+        ..GameStats::default()
+    };
+    let records = [
+        (48, GameAction::Explore, "orchestrator (votes: explore=4, move=1; odds 62%)", 0.3),
+        (49, GameAction::Talk, "expert vote (talk=3, explore=2)", 0.4),
+        (50, GameAction::Explore, "orchestrator (votes: explore=3, sneak=2; odds 55%)", 0.3),
+        (51, GameAction::Block, "no usable answer: safe action", 0.1),
+        (52, GameAction::Attack, "orchestrator (votes: attack=4, cast=1; odds 71%)", 1.0),
+    ];
+    for (cycle, action, why, reward) in records {
+        g.record(ActionRecord { cycle, action, why: why.into(), reward });
+    }
+    // Earlier cycles, only counted.
+    g.actions = 52;
+    g.actions_by_kind = [("explore", 21), ("attack", 11), ("talk", 7), ("block", 6), ("heal", 4), ("loot", 3)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    g
+}
+
+pub fn logs() -> Vec<LogLine> {
+    use tracing::Level;
+    let l = |time: &str, level: Level, text: &str| LogLine { time: time.into(), level, text: text.into() };
+    vec![
+        l("14:02:11", Level::INFO, "session started backend=sandbox mode=parallel"),
+        l("14:02:11", Level::INFO, "disabled system=lmstudio_client reason=disabled in config"),
+        l("14:02:40", Level::WARN, "request failed system=meta_rl error=timed out after 30000 ms"),
+        l("14:03:05", Level::WARN, "request failed system=wolfram_analyzer error=HTTP 503"),
+        l("14:03:21", Level::INFO, "force-close requested from the dashboard system=claude_client"),
+        l("14:03:21", Level::INFO, "closed system=claude_client outcome=Forced ms=2.1"),
+        l("14:03:30", Level::ERROR, "request failed system=wolfram_analyzer error=HTTP 503"),
+        l("14:03:33", Level::INFO, "close requested from the dashboard system=hyperbolic_client"),
+    ]
+}
+
+/// The live dashboard at `area`, 83 s into the session, Claude force-closed by the user.
+pub fn dashboard(area: Rect, theme: Theme) -> App {
+    let mut app = App::new(settings(theme), area);
+    update(&mut app, Action::Tick(Duration::from_secs(78)));
+    update(&mut app, Action::Systems(systems(9)));
+    update(&mut app, Action::Tick(Duration::from_secs(83)));
+    update(&mut app, Action::Systems(systems(10)));
+    update(&mut app, Action::Game(Box::new(game())));
+    update(&mut app, Action::Logs(logs()));
+    // The user force-closed Claude a moment ago and is closing Hyperbolic.
+    let report = close_report(SystemId::ClaudeClient, CloseOutcome::Forced, 2.14);
+    update(&mut app, Action::UserCloseDone { report, forced: true });
+    app.closing_by_user.insert(SystemId::HyperbolicClient);
+    app.selected = SystemId::ClaudeClient.index();
+    update(&mut app, Action::Tick(Duration::from_millis(83_400)));
+    app
+}
+
+pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> CloseReport {
+    CloseReport {
+        name: id,
+        outcome,
+        close_ms,
+        sockets_before: if outcome == CloseOutcome::Skipped { 0 } else { 1 },
+        error: (outcome == CloseOutcome::Error).then(|| "1 socket(s) still open after force-close".to_string()),
+        cancelled_requests: if outcome == CloseOutcome::Forced { 1 } else { 0 },
+    }
+}
+
+/// The order a real shutdown reports them: dependents first, then what they use.
+pub fn shutdown_order() -> Vec<(SystemId, CloseOutcome, f64)> {
+    use CloseOutcome::*;
+    use SystemId::*;
+    vec![
+        (LmstudioClient, Skipped, 0.0),
+        (VideoInterpreter, Closed, 2.1),
+        (VoiceSystem, Closed, 1.4),
+        (Orchestrator, Closed, 3.2),
+        (MetaRl, Closed, 1.1),
+        (Moe, Closed, 0.3),
+        (WolframAnalyzer, Closed, 1.9),
+        (GeminiClient, Closed, 1.2),
+        (ClaudeClient, Closed, 0.0),
+        (OpenaiClient, Closed, 2.6),
+        (HyperbolicClient, Forced, 500.4),
+    ]
+}
+
+/// Shutdown from the dashboard fixture: `Closing`/`Closed` events for the first `closed`
+/// systems of [`shutdown_order`] (and `Closing` for the next one), arriving 1 ms apart from
+/// 90 s; the clock then at `now_ms` after 90 s.
+pub fn shutting_down(area: Rect, theme: Theme, closed: usize, now_ms: u64) -> App {
+    let mut app = dashboard(area, theme);
+    let t0 = Duration::from_secs(90);
+    update(&mut app, Action::Tick(t0));
+    update(&mut app, Action::Quit);
+    update(&mut app, Action::ShutdownStarted(Reason::Quit));
+    update(&mut app, Action::ShutdownBegin { grace: Duration::from_millis(500), deadline_in: Duration::from_millis(500) });
+    let order = shutdown_order();
+    for (i, (id, outcome, ms)) in order.iter().enumerate().take(closed + 1) {
+        update(&mut app, Action::Tick(t0 + Duration::from_millis(i as u64)));
+        if *outcome != CloseOutcome::Skipped {
+            update(&mut app, Action::SystemClosing(*id));
+        }
+        if i < closed {
+            let report = close_report(*id, *outcome, *ms);
+            update(&mut app, Action::SystemClosed { report, forced_by_user: false });
+        }
+    }
+    update(&mut app, Action::Tick(t0 + Duration::from_millis(now_ms)));
+    app
+}
+
+pub fn report() -> SessionReport {
+    let systems: Vec<CloseReport> =
+        shutdown_order().into_iter().map(|(id, outcome, ms)| close_report(id, outcome, ms)).collect();
+    let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
+    let game = game();
+    SessionReport {
+        version: 1,
+        started_at: "2026-11-25T14:02:11.000Z".into(),
+        ended_at: "2026-11-25T14:03:41.512Z".into(),
+        session_s: 90.5,
+        mode: "parallel".into(),
+        backend: "sandbox".into(),
+        stats: ReportStats {
+            cycles: game.cycles,
+            actions: game.actions,
+            requests: 4832,
+            errors: 4,
+            actions_by_kind: game.actions_by_kind.clone(),
+            skipped_calls: BTreeMap::from([("lmstudio_client".to_string(), 52)]),
+            fallbacks: 1,
+            total_reward: 21.4,
+            calls_by_system: BTreeMap::new(),
+            connections_opened_by_system: BTreeMap::new(),
+        },
+        shutdown: ShutdownSection {
+            reason: Reason::Quit,
+            report: ShutdownReport {
+                grace_ms: 500,
+                total_ms: 503.8,
+                closed: count(CloseOutcome::Closed),
+                forced: count(CloseOutcome::Forced),
+                errors: count(CloseOutcome::Error),
+                skipped: count(CloseOutcome::Skipped),
+                sockets_open_after: 0,
+                systems,
+            },
+        },
+        error: None,
+        audio: None,
+    }
+}
+
+/// Everything closed, verified and reported: the final panel, 1 s into its linger.
+pub fn final_panel(area: Rect, theme: Theme) -> App {
+    let all = shutdown_order().len();
+    let mut app = shutting_down(area, theme, all, 505);
+    update(&mut app, Action::Verified { sockets_open_after: 0 });
+    update(&mut app, Action::Finished {
+        report: Box::new(report()),
+        report_path: Some("/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json".into()),
+    });
+    // Long enough for every step to be revealed at its pace, plus one.
+    let t = Duration::from_secs(90) + Duration::from_millis(150 * (2 * all as u64 + 2));
+    update(&mut app, Action::Tick(t));
+    update(&mut app, Action::Tick(t + Duration::from_secs(1)));
+    app
+}

@@ -1,0 +1,436 @@
+//! The terminal dashboard (Elm style): one [`App`] state; terminal input and engine news
+//! become [`Action`]s; [`update`] changes the state and may return a [`Command`], which this
+//! runtime carries out against the engine; [`view::view`] draws the state.
+//!
+//! The runtime sleeps until something happens — input, a registry change, a log line, a
+//! shutdown event, a timer the screen needs (uptime, animation, linger) — and draws at most
+//! once per `ui.refresh_ms`. The engine knows nothing of the terminal.
+
+pub mod action;
+pub mod app;
+pub mod fixtures;
+pub mod log_buffer;
+pub mod redact;
+mod terminal;
+#[cfg(test)]
+mod tests;
+pub mod theme;
+pub mod view;
+
+pub use action::{Action, Command};
+pub use app::{App, Settings, update};
+
+use crate::config::Config;
+use crate::gameplay::GameStats;
+use crate::headless::RunOptions;
+use crate::lifecycle::{CloseReport, Registry, ShutdownEvent};
+use crate::session::report::Reason;
+use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
+use crate::systems::SystemId;
+use color_eyre::eyre::{Result, eyre};
+use crossterm::event::EventStream;
+use futures::StreamExt;
+use log_buffer::LogBuffer;
+use ratatui::layout::Rect;
+use redact::Redactor;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use terminal::Screen;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+
+/// The fastest frame rate allowed, whatever the config says.
+const MIN_FRAME: Duration = Duration::from_millis(16);
+
+/// Run a session with the dashboard; after it, print the headless summary to stdout.
+pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
+    let theme = theme::Theme::from_env();
+    let settings = Settings {
+        backend: config.backend().to_string(),
+        mode: opts.mode,
+        grace: opts.grace,
+        step: Duration::from_millis(config.ui.shutdown_step_ms),
+        linger: Duration::from_secs(config.ui.linger_s),
+        theme,
+    };
+    let frame = Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME);
+    let redactor = Redactor::from_config(&config);
+
+    // Signals first: a quit that arrives while the session starts is not lost. Then the
+    // session: its start-up (sound: ALSA writes to stderr) may print or fail before the
+    // screen is taken.
+    let (quit, force) = (QuitSignal::default(), CancellationToken::new());
+    let signals = spawn_signal_listener(quit.clone(), force.clone())?;
+    let mut session = match Session::start_with(config, quit, force).await {
+        Ok(s) => s,
+        Err(e) => {
+            signals.abort();
+            return Err(e);
+        }
+    };
+    session.crash_after = opts.crash_after;
+    session.spawn_gameplay(opts.mode, opts.cycles);
+
+    let screen = match Screen::take() {
+        Ok(s) => s,
+        Err(e) => {
+            // No dashboard: still close everything and write the report.
+            session.quit.quit(Reason::Error);
+            let _ = session.shutdown(opts.grace, opts.mode, opts.report.clone(), None).await;
+            signals.abort();
+            return Err(eyre!("cannot take the terminal: {e}"));
+        }
+    };
+    let mut dashboard = Dashboard::new(session, screen, settings, frame, redactor, opts);
+    let outcome = dashboard.run().await;
+    signals.abort();
+    // The terminal is given back before anything is printed.
+    dashboard.screen = None;
+    for p in terminal::take_deferred_panics() {
+        eprintln!("singularis-tui: a task panicked while the dashboard was open: {p}");
+    }
+    let end = outcome?;
+    dashboard.print_summary(&end);
+    Ok(end)
+}
+
+/// The runtime: the app state plus handles on the engine and the terminal.
+struct Dashboard {
+    app: App,
+    screen: Option<Screen>,
+    session: Option<Session>,
+    registry: Arc<Registry>,
+    stats: Arc<Mutex<GameStats>>,
+    quit: QuitSignal,
+    force: CancellationToken,
+    paused: watch::Sender<bool>,
+    started: Instant,
+    frame: Duration,
+    redactor: Redactor,
+    opts: RunOptions,
+    /// Closes the user asked for (`x`, `c`); `true`: forced on request.
+    user_closes: JoinSet<(CloseReport, bool)>,
+    /// The force token of each graceful close under way: `x` on that system cuts it short.
+    graceful_closes: HashMap<SystemId, CancellationToken>,
+    shutdown_task: Option<JoinHandle<SessionEnd>>,
+    shutdown_events: Option<mpsc::UnboundedReceiver<ShutdownEvent>>,
+    /// Each system's close as it arrived, with "everything was being forced" at that moment:
+    /// what the headless printer prints.
+    steps: Vec<(CloseReport, bool)>,
+    end: Option<SessionEnd>,
+    exit: bool,
+}
+
+impl Dashboard {
+    fn new(
+        session: Session,
+        mut screen: Screen,
+        settings: Settings,
+        frame: Duration,
+        redactor: Redactor,
+        opts: RunOptions,
+    ) -> Dashboard {
+        let area = screen
+            .terminal()
+            .size()
+            .map(|s| Rect::new(0, 0, s.width, s.height))
+            .unwrap_or(Rect::new(0, 0, 80, 24));
+        Dashboard {
+            app: App::new(settings, area),
+            registry: session.registry.clone(),
+            stats: session.stats.clone(),
+            quit: session.quit.clone(),
+            force: session.force.clone(),
+            paused: session.paused.clone(),
+            started: session.started,
+            session: Some(session),
+            screen: Some(screen),
+            frame,
+            redactor,
+            opts,
+            user_closes: JoinSet::new(),
+            graceful_closes: HashMap::new(),
+            shutdown_task: None,
+            shutdown_events: None,
+            steps: Vec::new(),
+            end: None,
+            exit: false,
+        }
+    }
+
+    async fn run(&mut self) -> Result<SessionEnd> {
+        let mut input = EventStream::new();
+        let mut input_open = true;
+        let mut systems_changed = self.registry.subscribe();
+        let mut systems_open = true;
+        let mut logs_changed = LogBuffer::global().subscribe();
+        let mut logs_open = true;
+        let mut logs_dirty = true;
+        let mut dirty = true;
+        let mut next_frame = Instant::now();
+        let far = Duration::from_secs(3600);
+
+        loop {
+            let now = Instant::now();
+            if dirty && now >= next_frame {
+                self.refresh(std::mem::take(&mut logs_dirty));
+                self.draw();
+                dirty = false;
+                next_frame = now + self.frame;
+            }
+            if self.exit || (self.end.is_some() && self.screen.is_none()) {
+                break;
+            }
+            let wake = if dirty {
+                next_frame
+            } else {
+                self.started + self.app.next_wake(self.frame).unwrap_or(self.app.uptime + far)
+            };
+            let shutting = self.shutdown_task.is_some();
+            tokio::select! {
+                event = input.next(), if input_open => match event {
+                    Some(Ok(event)) => {
+                        if let Some(action) = action::from_event(&event) {
+                            self.dispatch(action);
+                            dirty = true;
+                        }
+                    }
+                    Some(Err(e)) => {
+                        input_open = false;
+                        tracing::error!(error = %e, "terminal input failed; shutting down");
+                        self.quit.quit(Reason::Error);
+                    }
+                    None => {
+                        input_open = false;
+                        tracing::warn!("terminal input closed; shutting down");
+                        self.quit.quit(Reason::Error);
+                    }
+                },
+                changed = systems_changed.changed(), if systems_open => {
+                    systems_open = changed.is_ok();
+                    dirty = true;
+                }
+                changed = logs_changed.changed(), if logs_open => {
+                    logs_open = changed.is_ok();
+                    logs_dirty = true;
+                    dirty = true;
+                }
+                _ = self.quit.wait(), if self.session.is_some() => {
+                    self.begin_shutdown();
+                    dirty = true;
+                }
+                event = recv(&mut self.shutdown_events), if self.shutdown_events.is_some() => {
+                    match event {
+                        Some(event) => self.on_shutdown_event(event),
+                        None => self.shutdown_events = None,
+                    }
+                    dirty = true;
+                }
+                joined = join(&mut self.shutdown_task), if shutting => {
+                    self.shutdown_task = None;
+                    let end = joined.map_err(|e| eyre!("the shutdown task failed: {e}"))?;
+                    self.on_session_end(end);
+                    dirty = true;
+                }
+                Some(joined) = self.user_closes.join_next(), if !self.user_closes.is_empty() => {
+                    match joined {
+                        Ok((report, forced)) => {
+                            self.graceful_closes.remove(&report.name);
+                            self.dispatch(Action::UserCloseDone { report: self.scrubbed(report), forced });
+                        }
+                        Err(e) => self.dispatch(Action::Problem(format!("a close task failed: {e}"))),
+                    }
+                    dirty = true;
+                }
+                _ = tokio::time::sleep_until(wake.into()) => dirty = true,
+            }
+        }
+        self.end.take().ok_or_else(|| eyre!("the dashboard ended before the session"))
+    }
+
+    /// Bring the state up to date with the engine before a frame.
+    fn refresh(&mut self, logs: bool) {
+        let systems = self
+            .registry
+            .snapshots()
+            .into_iter()
+            .map(|mut s| {
+                s.last_error = s.last_error.map(|e| self.redactor.scrub(&e));
+                s.disabled_reason = s.disabled_reason.map(|e| self.redactor.scrub(&e));
+                s
+            })
+            .collect();
+        self.dispatch(Action::Systems(systems));
+        let game = self.stats.lock().map(|g| g.clone()).unwrap_or_default();
+        self.dispatch(Action::Game(Box::new(game)));
+        if logs {
+            let lines = LogBuffer::global()
+                .lines()
+                .into_iter()
+                .map(|mut l| {
+                    l.text = self.redactor.scrub(&l.text);
+                    l
+                })
+                .collect();
+            self.dispatch(Action::Logs(lines));
+        }
+    }
+
+    fn draw(&mut self) {
+        let Some(screen) = self.screen.as_mut() else { return };
+        let app = &self.app;
+        if let Err(e) = screen.terminal().draw(|f| view::view(app, f)) {
+            // The terminal is gone (hangup, closed pty): finish the shutdown without it.
+            tracing::error!(error = %e, "cannot draw; going on without the dashboard");
+            self.screen = None;
+            self.quit.quit(Reason::Error);
+        }
+    }
+
+    /// Time first (uptime, animation, linger), then the action; carry out what they ask.
+    fn dispatch(&mut self, action: Action) {
+        let now = self.started.elapsed();
+        let mut pending = vec![action, Action::Tick(now)];
+        while let Some(action) = pending.pop() {
+            if let Some(command) = update(&mut self.app, action)
+                && let Some(follow_up) = self.execute(command)
+            {
+                pending.push(follow_up);
+            }
+        }
+    }
+
+    fn execute(&mut self, command: Command) -> Option<Action> {
+        match command {
+            Command::Quit => {
+                tracing::info!("quit requested from the dashboard");
+                self.quit.quit(Reason::Quit);
+            }
+            Command::ForceAll => {
+                tracing::warn!("second quit request: force-closing everything");
+                self.force.cancel();
+            }
+            Command::ForceClose(id) => {
+                tracing::info!(system = %id, "force-close requested from the dashboard");
+                if let Some(force) = self.graceful_closes.get(&id) {
+                    // Already closing on request: cut that close short rather than start another.
+                    force.cancel();
+                } else {
+                    let system = self.registry.get(id).clone();
+                    self.user_closes.spawn(async move { (system.force_close().await, true) });
+                }
+            }
+            Command::Close(id) => {
+                tracing::info!(system = %id, "close requested from the dashboard");
+                let system = self.registry.get(id).clone();
+                let deadline = tokio::time::Instant::now() + self.opts.grace;
+                // `x` on this system, or a second quit, cuts this close short.
+                let force = self.force.child_token();
+                self.graceful_closes.insert(id, force.clone());
+                self.user_closes.spawn(async move {
+                    let report = system.close(deadline, &force).await;
+                    (report, force.is_cancelled())
+                });
+            }
+            Command::Reopen(id) => {
+                let ok = self.registry.get(id).reopen();
+                return Some(Action::Reopened { id, ok });
+            }
+            Command::SetPaused(paused) => {
+                tracing::info!(paused, "gameplay pause toggled");
+                self.paused.send_replace(paused);
+            }
+            Command::SetMouseCapture(on) => {
+                if let Some(screen) = self.screen.as_mut()
+                    && let Err(e) = screen.set_mouse_capture(on)
+                {
+                    return Some(Action::Problem(format!("cannot switch mouse capture: {e}")));
+                }
+            }
+            Command::Exit => self.exit = self.end.is_some(),
+        }
+        None
+    }
+
+    /// The session was asked to end: run its shutdown in a task of its own, so the
+    /// animation never holds it up, and render its events as they come.
+    fn begin_shutdown(&mut self) {
+        let Some(session) = self.session.take() else { return };
+        self.dispatch(Action::ShutdownStarted(session.quit.reason()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shutdown_events = Some(rx);
+        let (grace, mode, report) = (self.opts.grace, self.opts.mode, self.opts.report.clone());
+        self.shutdown_task = Some(tokio::spawn(session.shutdown(grace, mode, report, Some(tx))));
+    }
+
+    fn on_shutdown_event(&mut self, event: ShutdownEvent) {
+        let action = match event {
+            ShutdownEvent::Begin { grace, deadline } => Action::ShutdownBegin {
+                grace,
+                deadline_in: deadline.saturating_duration_since(tokio::time::Instant::now()),
+            },
+            ShutdownEvent::Closing(id) => Action::SystemClosing(id),
+            ShutdownEvent::Closed(report) => {
+                let forced_by_user = self.force.is_cancelled();
+                self.steps.push((report.clone(), forced_by_user));
+                Action::SystemClosed { report: self.scrubbed(report), forced_by_user }
+            }
+            ShutdownEvent::Verified { sockets_open_after } => Action::Verified { sockets_open_after },
+        };
+        self.dispatch(action);
+    }
+
+    fn on_session_end(&mut self, end: SessionEnd) {
+        // Events sent before the task ended come first.
+        if let Some(mut rx) = self.shutdown_events.take() {
+            while let Ok(event) = rx.try_recv() {
+                self.on_shutdown_event(event);
+            }
+        }
+        self.dispatch(Action::Finished {
+            report: Box::new(end.report.clone()),
+            report_path: end.report_path.as_ref().map(|p| p.display().to_string()),
+        });
+        self.end = Some(end);
+    }
+
+    fn scrubbed(&self, mut report: CloseReport) -> CloseReport {
+        report.error = report.error.map(|e| self.redactor.scrub(&e));
+        report
+    }
+
+    /// Exactly the `--headless` lines.
+    fn print_summary(&self, end: &SessionEnd) {
+        let grace_ms = self.opts.grace.as_millis() as u64;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", summary::BEGIN_LINE);
+        for (report, forced_by_user) in &self.steps {
+            let _ = writeln!(out, "{}", summary::step_line(report, grace_ms, *forced_by_user));
+        }
+        let _ = writeln!(out, "{}", summary::complete_line(&end.report.shutdown.report));
+        for line in summary::final_statistics(&end.report) {
+            let _ = writeln!(out, "{line}");
+        }
+        if let Some(p) = &end.report_path {
+            let _ = writeln!(out, "Report: {}", p.display());
+        }
+        let _ = out.flush();
+    }
+}
+
+async fn recv<T>(rx: &mut Option<mpsc::UnboundedReceiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn join<T>(task: &mut Option<JoinHandle<T>>) -> Result<T, tokio::task::JoinError> {
+    match task {
+        Some(t) => t.await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,135 @@
+//! The game: where the player is, what they see, what the agent did and why.
+
+use super::{field, pane, pane_title, shorten};
+use crate::tui::app::{App, Pane};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+/// Scene text beyond this is not worth the space.
+const SCENE_MAX: usize = 400;
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let focused = app.focus == Pane::Gameplay;
+    let inner_width = area.width.saturating_sub(2) as usize;
+    let g = &app.game;
+    let mut lines: Vec<Line> = Vec::new();
+    match &g.world {
+        Some(w) => {
+            let mut place = vec![Span::styled(w.place, t.accent()), Span::styled(" · ", t.dim())];
+            match w.enemy {
+                Some(e) => place.push(Span::styled(format!("{e} (hostile)"), t.bad())),
+                None => place.push(Span::styled("no enemy in view", t.dim())),
+            }
+            lines.push(Line::from(place));
+            let mut vitals_line = [
+                field(t, "health ", w.health.to_string(), vitals(t, w.health)),
+                vec![Span::raw("  ")],
+                field(t, "stamina ", w.stamina.to_string(), vitals(t, w.stamina)),
+                vec![Span::raw("  ")],
+                field(t, "magicka ", w.magicka.to_string(), vitals(t, w.magicka)),
+            ]
+            .concat();
+            if let Some(p) = w.npc_here {
+                vitals_line.push(Span::styled(format!(" · {p} nearby"), t.plain()));
+            }
+            if w.loot_here {
+                vitals_line.push(Span::styled(" · loot here", t.good()));
+            }
+            lines.push(Line::from(vitals_line));
+        }
+        None => lines.push(Line::from(Span::styled("waiting for the first cycle…", t.dim()))),
+    }
+    let scene = g.scene.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !scene.is_empty() {
+        let scene = shorten(&scene, SCENE_MAX);
+        let width = inner_width.saturating_sub(7).max(10);
+        // The scene gets a few lines; the actions below matter as much.
+        let max_lines = if area.height < 12 { 2 } else { 4 };
+        let mut wrapped = wrap(&scene, width);
+        if wrapped.len() > max_lines {
+            wrapped.truncate(max_lines);
+            if let Some(last) = wrapped.last_mut() {
+                *last = shorten(&format!("{last} …"), width);
+                if !last.ends_with('…') {
+                    last.push('…');
+                }
+            }
+        }
+        for (i, l) in wrapped.into_iter().enumerate() {
+            let label = if i == 0 { "scene: " } else { "       " };
+            lines.push(Line::from(vec![Span::styled(label, t.dim()), Span::raw(l)]));
+        }
+    }
+    if !g.recent.is_empty() {
+        lines.push(Line::from(Span::styled("last actions, newest first:", t.dim())));
+    }
+    for rec in g.recent.iter().rev() {
+        let reward = Span::styled(
+            format!("{:+.1}", rec.reward),
+            if rec.reward > 0.0 { t.good() } else if rec.reward < 0.0 { t.bad() } else { t.plain() },
+        );
+        let head = format!("#{} ", rec.cycle);
+        let used = head.chars().count() + rec.action.name().len() + 8;
+        lines.push(Line::from(vec![
+            Span::styled(head, t.dim()),
+            Span::styled(rec.action.name(), t.title()),
+            Span::raw(" "),
+            reward,
+            Span::styled(format!(" {}", shorten(&rec.why, inner_width.saturating_sub(used))), t.dim()),
+        ]));
+    }
+    // Keep the scroll within what there is to see.
+    let visible = area.height.saturating_sub(2) as usize;
+    let scroll = (app.gameplay_scroll as usize).min(lines.len().saturating_sub(visible)) as u16;
+    let mut title = pane_title(t, "Gameplay", focused);
+    if app.paused {
+        title.spans.push(Span::styled("[paused] ", t.warn()));
+    }
+    if !g.audio.is_empty() {
+        let style = if g.audio == "on" { t.dim() } else { t.warn() };
+        title.spans.push(Span::styled(format!("· sound {} ", g.audio), style));
+    }
+    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(pane(t, title, focused)), area);
+}
+
+fn vitals(t: crate::tui::theme::Theme, v: i32) -> ratatui::style::Style {
+    if v < 30 {
+        t.bad()
+    } else if v < 60 {
+        t.warn()
+    } else {
+        t.plain()
+    }
+}
+
+/// Word-wrap to `width` columns (long words are cut).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let word: String = word.chars().take(width).collect();
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(&word);
+    }
+    if !line.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wraps_on_words() {
+        assert_eq!(super::wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(super::wrap("abcdefgh", 4), ["abcd"]);
+    }
+}

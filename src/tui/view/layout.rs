@@ -1,0 +1,86 @@
+//! Where each pane goes. Shared by the views and by `update` (mouse hits, page sizes), so
+//! a click lands on the row that is drawn there.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+
+/// Eleven rows, a header row and two borders.
+pub const TABLE_HEIGHT: u16 = 11 + 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DashboardAreas {
+    pub header: Rect,
+    pub table: Rect,
+    pub gameplay: Rect,
+    pub log: Rect,
+    pub footer: Rect,
+}
+
+pub fn dashboard(area: Rect) -> DashboardAreas {
+    let [header, table, bottom, footer] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(TABLE_HEIGHT),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ]));
+    let [gameplay, log] =
+        bottom.layout(&Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]));
+    DashboardAreas { header, table, gameplay, log, footer }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownAreas {
+    pub header: Rect,
+    pub gauge: Rect,
+    /// The account, where the connections table was.
+    pub account: Rect,
+    /// The log while closing, then the final statistics.
+    pub side: Rect,
+    pub footer: Rect,
+}
+
+/// Narrowest the account can be and still show name, outcome and time.
+const ACCOUNT_MIN_WIDTH: u16 = 44;
+
+pub fn shutdown(area: Rect) -> ShutdownAreas {
+    let [header, gauge, body, footer] = area.layout(&Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(3),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ]));
+    let [account, side] = body.layout(&Layout::horizontal([
+        Constraint::Min(ACCOUNT_MIN_WIDTH.min(body.width)),
+        Constraint::Percentage(45),
+    ]));
+    ShutdownAreas { header, gauge, account, side, footer }
+}
+
+/// Table rows that fit in `table` (inside borders, below the header row).
+pub fn table_rows_visible(table: Rect) -> usize {
+    table.height.saturating_sub(3) as usize
+}
+
+/// The first row shown, so that the selected one is visible.
+pub fn table_offset(selected: usize, visible: usize) -> usize {
+    if visible == 0 { 0 } else { selected.saturating_sub(visible - 1) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_fits_all_eleven_rows_at_80x24() {
+        let a = dashboard(Rect::new(0, 0, 80, 24));
+        assert_eq!(table_rows_visible(a.table), 11);
+        assert!(a.gameplay.height >= 6, "{a:?}");
+        assert_eq!(a.footer.y, 23);
+    }
+
+    #[test]
+    fn the_offset_keeps_the_selection_visible() {
+        assert_eq!(table_offset(3, 11), 0);
+        assert_eq!(table_offset(10, 5), 6);
+        assert_eq!(table_offset(4, 0), 0);
+    }
+}

@@ -1,0 +1,177 @@
+//! The shutdown screen: the grace gauge, the account (where the table was), and the log
+//! while closing, then the final statistics.
+
+use super::layout::ShutdownAreas;
+use super::{ms, pane, pane_title, shorten};
+use crate::lifecycle::CloseOutcome;
+use crate::session::summary;
+use crate::tui::app::{AccountRow, App, Phase, ShutdownState};
+use crate::tui::theme::{SPINNER, outcome_symbol, outcome_word};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, BorderType, Cell, Gauge, Paragraph, Row, Table, Wrap};
+use std::time::Duration;
+
+const SPIN_EVERY: Duration = Duration::from_millis(80);
+
+pub fn render(app: &App, frame: &mut Frame, a: ShutdownAreas) {
+    let Some(sd) = &app.shutdown else { return };
+    gauge(app, sd, frame, a.gauge);
+    account(app, sd, frame, a.account);
+    if app.phase() == Phase::Final {
+        final_panel(app, sd, frame, a.side);
+    } else {
+        super::log::render(app, frame, a.side, false);
+    }
+}
+
+fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let grace_ms = sd.grace.as_millis();
+    let (ratio, label, style) = match (sd.deadline_at, sd.verified) {
+        (None, _) => (1.0, "stopping the game…".to_string(), t.good()),
+        (Some(deadline), Some((left_open, at))) => {
+            let ratio = ratio_left(deadline.saturating_sub(at), sd.grace);
+            let took = sd.report.as_ref().map_or_else(
+                || at.saturating_sub(sd.started_at).as_secs_f64() * 1e3,
+                |r| r.shutdown.report.total_ms,
+            );
+            let forced = sd.report.as_ref().map_or(0, |r| r.shutdown.report.forced);
+            let mut label = format!("done in {took:.1} ms of the {grace_ms} ms grace period");
+            if forced > 0 {
+                label.push_str(&format!(" · {forced} forced"));
+            }
+            label.push_str(&format!(" · {left_open} sockets left open"));
+            (ratio, label, if left_open > 0 { t.bad() } else { t.good() })
+        }
+        (Some(deadline), None) => {
+            let left = deadline.saturating_sub(app.uptime);
+            if sd.force_requested {
+                (0.0, "forcing every system closed now".to_string(), t.bad())
+            } else if left.is_zero() {
+                (0.0, "deadline reached: force-closing what is still open".to_string(), t.bad())
+            } else {
+                let label = format!("{} ms left of the {grace_ms} ms grace period", left.as_millis());
+                (ratio_left(left, sd.grace), label, t.warn())
+            }
+        }
+    };
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.dim())
+        .title(Line::from(Span::styled(" Grace period ", t.title())));
+    let gauge = Gauge::default()
+        .block(block)
+        .gauge_style(style)
+        .ratio(ratio)
+        .label(Span::styled(label, t.title()));
+    frame.render_widget(gauge, area);
+}
+
+fn ratio_left(left: Duration, grace: Duration) -> f64 {
+    if grace.is_zero() { 0.0 } else { (left.as_secs_f64() / grace.as_secs_f64()).clamp(0.0, 1.0) }
+}
+
+fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let grace_ms = sd.grace.as_millis();
+    let spinner = SPINNER[(app.uptime.as_millis() / SPIN_EVERY.as_millis()) as usize % SPINNER.len()];
+    let note_width = area.width.saturating_sub(2 + 1 + 18 + 8 + 9 + 4) as usize;
+    let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
+    let rows: Vec<Row> = sd
+        .rows()
+        .into_iter()
+        .map(|row| match row {
+            AccountRow::Waiting(id) => Row::new(vec![
+                Cell::from("·"),
+                Cell::from(id.display_name()),
+                Cell::from("waiting"),
+                Cell::from(""),
+                Cell::from(""),
+            ])
+            .style(t.dim()),
+            AccountRow::Closing(id) => Row::new(vec![
+                Cell::from(Span::styled(spinner, t.warn())),
+                Cell::from(id.display_name()),
+                Cell::from(Span::styled("closing", t.warn())),
+                Cell::from(""),
+                Cell::from(""),
+            ]),
+            AccountRow::Done { report, forced_by_user } => {
+                let style = t.outcome(report.outcome);
+                let time = match report.outcome {
+                    CloseOutcome::Skipped => String::new(),
+                    _ => format!("{} ms", ms(report.close_ms)),
+                };
+                let mut note = match report.outcome {
+                    CloseOutcome::Forced if forced_by_user => "on request".to_string(),
+                    CloseOutcome::Forced => format!("at the {grace_ms} ms deadline"),
+                    CloseOutcome::Error => report.error.clone().unwrap_or_default(),
+                    CloseOutcome::Skipped => "disabled".to_string(),
+                    CloseOutcome::Closed => match app.closed_by_user.get(&report.name) {
+                        Some(true) => "force-closed earlier by you".to_string(),
+                        Some(false) => "closed earlier by you".to_string(),
+                        None => String::new(),
+                    },
+                };
+                if report.cancelled_requests > 0 {
+                    let n = report.cancelled_requests;
+                    let cut = format!("{n} request{} cut", if n == 1 { "" } else { "s" });
+                    note = if note.is_empty() { cut } else { format!("{note}, {cut}") };
+                }
+                Row::new(vec![
+                    Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
+                    Cell::from(report.name.display_name()),
+                    Cell::from(Span::styled(outcome_word(report.outcome), style)),
+                    right(time),
+                    Cell::from(Span::styled(shorten(&note, note_width), t.dim())),
+                ])
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(18),
+        Constraint::Length(8),
+        Constraint::Length(9),
+        Constraint::Fill(1),
+    ];
+    let done = sd.done_count();
+    let mut title = pane_title(t, "Shutdown", false);
+    title.spans.push(Span::styled("dependents close first ", t.dim()));
+    let block = pane(t, title, false)
+        .title_bottom(Line::from(Span::styled(format!(" {done} of {} done ", crate::systems::SystemId::ALL.len()), t.dim())));
+    frame.render_widget(Table::new(rows, widths).column_spacing(1).block(block), area);
+}
+
+fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    if let Some(report) = &sd.report {
+        // The same lines as the headless summary, laid out as fields.
+        for l in summary::final_statistics(report).iter().skip(1) {
+            let l = l.trim_start();
+            match l.split_once(": ") {
+                Some((k, v)) => lines.push(Line::from(vec![
+                    Span::styled(format!("{k}: "), t.dim()),
+                    Span::styled(v.to_string(), t.plain()),
+                ])),
+                None => lines.push(Line::from(l.to_string())),
+            }
+        }
+        let complete = summary::complete_line(&report.shutdown.report);
+        let complete = complete.trim_start_matches("[CLEANUP] Complete - ").to_string();
+        let clean = report.shutdown.report.is_clean();
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled(complete, if clean { t.good() } else { t.bad() })));
+        if let Some(path) = &sd.report_path {
+            lines.push(Line::from(vec![Span::styled("Report: ", t.dim()), Span::raw(path.clone())]));
+        }
+    }
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(t.accent())
+        .title(Line::from(Span::styled(" Final statistics ", t.title())));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+}

@@ -1,0 +1,118 @@
+//! The connections table: one row per system, live.
+
+use super::layout::{table_offset, table_rows_visible};
+use super::{count, ms, pane, pane_title, shorten, sparkline};
+use crate::lifecycle::{SystemSnapshot, SystemState};
+use crate::tui::app::{App, Pane};
+use crate::tui::theme::state_symbol;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Cell, HighlightSpacing, Row, Table, TableState};
+
+const SPARK_WIDTH: usize = 8;
+/// Name, state, in flight, done, errors, sockets, p50/p99, sparkline; the last error gets
+/// the rest.
+const WIDTHS: [u16; 8] = [18, 10, 3, 5, 3, 4, 9, SPARK_WIDTH as u16];
+const MARKER: &str = "> ";
+
+pub fn render(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let focused = app.focus == Pane::Table;
+    let fixed: u16 = WIDTHS.iter().sum::<u16>() + WIDTHS.len() as u16 + 2 + MARKER.len() as u16;
+    let error_width = area.width.saturating_sub(fixed) as usize;
+
+    let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
+    let rows = app.systems.iter().map(|s| {
+        let state = Span::styled(format!("{} {}", state_symbol(s.state), s.state.name()), t.state(s.state));
+        let errors = Span::styled(count(s.errors), if s.errors > 0 { t.bad() } else { t.plain() });
+        let latency = match (s.latency_p50_ms, s.latency_p99_ms) {
+            (Some(p50), Some(p99)) => format!("{}/{}", ms(p50), ms(p99)),
+            _ => "–".to_string(),
+        };
+        Row::new(vec![
+            Cell::from(s.id.display_name()),
+            Cell::from(state),
+            right(s.in_flight.to_string()),
+            right(count(s.done)),
+            Cell::from(Text::from(Line::from(errors).right_aligned())),
+            right(s.open_sockets.to_string()),
+            right(latency),
+            Cell::from(Span::styled(sparkline(&s.recent_latency_ms, SPARK_WIDTH), t.accent())),
+            Cell::from(last_error(app, s, error_width)),
+        ])
+    });
+    let header = Row::new(["System", "State", "Run", "Done", "Err", "Sock", "p50/p99ms", "Latency", "Last error"])
+        .style(t.title());
+    let widths = WIDTHS.iter().map(|w| Constraint::Length(*w)).chain([Constraint::Fill(1)]);
+
+    let mut title = pane_title(t, "Connections", focused);
+    title.spans.push(Span::styled(tally(&app.systems), t.dim()));
+    if app.mouse_capture {
+        title.spans.push(Span::styled("· mouse on ", t.dim()));
+    }
+    let mut block = pane(t, title, focused);
+    // The bottom border: the answer to the last key, else the selected row in full.
+    let room = (area.width as usize).saturating_sub(4);
+    if let Some(n) = app.visible_notice() {
+        let style = if n.bad { t.bad() } else { t.warn() };
+        block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&n.text, room)), style)));
+    } else if let Some(s) = app.selected_system() {
+        let detail = last_error(app, s, usize::MAX);
+        if !detail.content.is_empty() {
+            let text = format!("{}: {}", s.id.display_name(), detail.content);
+            block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&text, room)), detail.style)));
+        }
+    }
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .highlight_symbol(MARKER)
+        .highlight_spacing(HighlightSpacing::Always)
+        .row_highlight_style(t.selected_row());
+    let visible = table_rows_visible(area);
+    let mut state = TableState::default()
+        .with_offset(table_offset(app.selected, visible))
+        .with_selected((!app.systems.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// ` 9 up · 1 closed · 1 disabled `
+fn tally(systems: &[SystemSnapshot]) -> String {
+    let n = |f: &dyn Fn(SystemState) -> bool| systems.iter().filter(|s| f(s.state)).count();
+    let up = n(&|s| matches!(s, SystemState::Open | SystemState::Idle));
+    let mut parts = vec![format!("{up} up")];
+    for (state, word) in [
+        (SystemState::Error, "failing"),
+        (SystemState::Closing, "closing"),
+        (SystemState::Closed, "closed"),
+        (SystemState::Disabled, "disabled"),
+    ] {
+        let k = n(&|s| s == state);
+        if k > 0 {
+            parts.push(format!("{k} {word}"));
+        }
+    }
+    format!("{} ", parts.join(" · "))
+}
+
+/// The last error, short; why a system is disabled; or that the user closed it.
+fn last_error(app: &App, s: &SystemSnapshot, width: usize) -> Span<'static> {
+    let t = app.settings.theme;
+    if s.state == SystemState::Disabled {
+        let why = s.disabled_reason.as_deref().unwrap_or("disabled");
+        return Span::styled(shorten(why, width), t.dim());
+    }
+    if let Some(forced) = app.closed_by_user.get(&s.id)
+        && matches!(s.state, SystemState::Closed | SystemState::Closing)
+    {
+        let by = if *forced { "force-closed by you (r reopens)" } else { "closed by you (r reopens)" };
+        return Span::styled(shorten(by, width), t.dim());
+    }
+    match &s.last_error {
+        // A system that recovered keeps its last error, dimmed.
+        Some(e) => Span::styled(shorten(e, width), if s.state == SystemState::Error { t.bad() } else { t.dim() }),
+        None => Span::raw(""),
+    }
+}

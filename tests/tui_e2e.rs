@@ -1,0 +1,310 @@
+//! The real binary's dashboard, driven through tmux like a person would: all eleven rows
+//! appear, `x` force-closes the selected system while the game and the others go on, `q`
+//! shows the shutdown account and the final statistics, a key leaves, and the terminal is
+//! back to a normal shell with the headless summary printed. Skipped (with a notice) only
+//! when tmux is not installed; `.ci/run` installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
+/// Generous: a loaded CI machine may be slow; nothing here measures speed.
+const WAIT: Duration = Duration::from_secs(60);
+
+const NAMES: [&str; 11] = [
+    "Video interpreter",
+    "Voice system",
+    "GPT-5 orchestrator",
+    "Wolfram analyzer",
+    "Gemini client",
+    "Claude client",
+    "OpenAI client",
+    "Hyperbolic client",
+    "LMStudio client",
+    "MoE orchestrator",
+    "GPT-5 Meta RL",
+];
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+    target: &'static str,
+}
+
+impl Tmux {
+    fn start(dir: &Path, width: u16, height: u16) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
+            return None;
+        }
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let socket = format!("sgt-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let t = Tmux { socket, target: "e2e" };
+        let out = t.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            &width.to_string(),
+            "-y",
+            &height.to_string(),
+            "-c",
+            dir.to_str().expect("utf-8 temp dir"),
+            "sh",
+        ]);
+        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        Some(t)
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env("TERM", "xterm-256color")
+            .env_remove("TMUX")
+            .output()
+            .expect("running tmux")
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", self.target];
+        args.extend_from_slice(keys);
+        let out = self.run(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Type a line into the shell, literally, then Enter.
+    fn type_line(&self, line: &str) {
+        let out = self.run(&["send-keys", "-t", self.target, "-l", line]);
+        assert!(out.status.success());
+        self.send(&["Enter"]);
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", self.target]).stdout).into_owned()
+    }
+
+    fn alternate_screen(&self) -> bool {
+        let out = self.run(&["display-message", "-p", "-t", self.target, "#{alternate_on}"]);
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    }
+
+    /// Poll the pane until `ok` holds; on timeout, fail showing the pane.
+    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ok(&screen) {
+                return screen;
+            }
+            if started.elapsed() > WAIT {
+                panic!("timed out waiting for {what}; the pane shows:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+/// The table row of `name` on the dashboard.
+fn row<'a>(screen: &'a str, name: &str) -> &'a str {
+    screen.lines().find(|l| l.contains(&format!(" {name} "))).unwrap_or("")
+}
+
+/// The `cycles N` figure of the header.
+fn cycles(screen: &str) -> Option<u64> {
+    let header = screen.lines().next()?;
+    let at = header.find("cycles ")? + "cycles ".len();
+    header[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+fn quoted(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
+}
+
+/// What one launch of the binary leaves behind.
+struct Run {
+    report: PathBuf,
+    pid_file: PathBuf,
+}
+
+impl Run {
+    fn pid(&self) -> i32 {
+        std::fs::read_to_string(&self.pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .expect("the pid file")
+    }
+
+    fn report(&self) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(&self.report).expect("report written")).expect("report is JSON")
+    }
+}
+
+/// Type the command that runs the dashboard (writing its pid first) into the pane's shell,
+/// with `EXIT=status` printed after it.
+fn launch(tmux: &Tmux, dir: &Path) -> Run {
+    let run = Run { report: dir.join("report.json"), pid_file: dir.join("pid") };
+    // No keys from this environment: every system on the embedded sandbox.
+    let inner = format!(
+        "echo $$ > {pid}; exec env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u GEMINI_API_KEY \
+         -u HYPERBOLIC_API_KEY -u WOLFRAM_APP_ID -u LMSTUDIO_API_KEY -u NO_COLOR \
+         XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --report {report} --log-file {log}",
+        pid = quoted(&run.pid_file),
+        state = quoted(&dir.join("state")),
+        config = quoted(&dir.join("xdg-config")),
+        bin = quoted(Path::new(BIN)),
+        report = quoted(&run.report),
+        log = quoted(&dir.join("app.log")),
+    );
+    tmux.type_line(&format!("sh -c {}; echo EXIT=$?", quoted(Path::new(&inner))));
+    run
+}
+
+fn all_rows_with_traffic(s: &str) -> bool {
+    NAMES.iter().all(|n| s.contains(n)) && s.contains("Connections") && cycles(s).is_some_and(|c| c >= 1)
+}
+
+/// Running (a zombie is not: nobody may be left to reap it once its shell is gone).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Wait for the exit line; the shell is back.
+fn wait_exit(tmux: &Tmux) -> String {
+    // A line of its own: the typed command line contains `EXIT=` too.
+    tmux.wait_for("the process to exit", |s| s.lines().any(|l| l.starts_with("EXIT=")))
+}
+
+#[test]
+fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
+        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
+        return;
+    };
+    let run = launch(&tmux, dir.path());
+
+    // All eleven rows, and the game under way.
+    let screen = tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
+    assert!(tmux.alternate_screen(), "the dashboard uses the alternate screen:\n{screen}");
+
+    // Smaller, then back: redrawn to the new size each time.
+    assert!(tmux.run(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"]).status.success());
+    tmux.wait_for("the dashboard at 80x24", |s| {
+        s.lines().count() <= 24 && all_rows_with_traffic(s) && s.lines().nth(1).is_some_and(|l| l.ends_with('┓'))
+    });
+    assert!(tmux.run(&["resize-window", "-t", "e2e", "-x", "120", "-y", "40"]).status.success());
+    tmux.wait_for("the dashboard at 120x40", |s| {
+        s.lines().nth(1).is_some_and(|l| l.chars().count() == 120 && l.ends_with('┓'))
+    });
+
+    // Select OpenAI client (the seventh row) and force-close it.
+    for _ in 0..6 {
+        tmux.send(&["j"]);
+    }
+    tmux.wait_for("OpenAI client selected", |s| row(s, "OpenAI client").contains("> OpenAI client"));
+    tmux.send(&["x"]);
+    let screen = tmux.wait_for("OpenAI client force-closed", |s| {
+        s.contains("OpenAI client force-closed on request") && row(s, "OpenAI client").contains("closed")
+    });
+    for name in NAMES.iter().filter(|n| **n != "OpenAI client") {
+        let r = row(&screen, name);
+        assert!(!r.contains("closed") && !r.contains("closing"), "{name} should stay up: {r}\n{screen}");
+    }
+    // The game goes on without it.
+    let before = cycles(&screen).unwrap_or(0);
+    tmux.wait_for("more gameplay cycles", |s| cycles(s).is_some_and(|c| c > before));
+
+    // Quit: the shutdown account, then the final statistics.
+    tmux.send(&["q"]);
+    tmux.wait_for("the shutdown account", |s| s.contains("Shutdown") && s.contains("Grace period"));
+    let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics") && s.contains("11 of 11 done"));
+    assert!(screen.contains("✓ Video interpreter"), "{screen}");
+    assert!(screen.contains("force-closed earlier"), "the account remembers the user's close:\n{screen}");
+    assert!(screen.contains("0 sockets left open"), "{screen}");
+
+    // Any key leaves; the shell is back with the headless summary.
+    tmux.send(&["Space"]);
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=0"), "exit status:\n{screen}");
+    assert!(!tmux.alternate_screen(), "the alternate screen is left:\n{screen}");
+    assert!(screen.contains("[CLEANUP] Closing all connections..."), "{screen}");
+    assert!(screen.contains("[CLEANUP] ✓ OpenAI client closed ("), "{screen}");
+    assert!(screen.contains("[CLEANUP] Complete - "), "{screen}");
+    assert!(screen.contains("Final Statistics:"), "{screen}");
+    assert!(screen.contains(&format!("Report: {}", run.report.display())), "{screen}");
+    assert!(!screen.contains("Connections"), "no dashboard left on the screen:\n{screen}");
+
+    // Raw mode is off: the shell's terminal echoes and reads lines again.
+    tmux.type_line("stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo STTY-DONE");
+    // The output line, not the typed command line.
+    let is_output = |l: &str| l.ends_with("STTY-DONE") && !l.contains("stty -a");
+    let screen = tmux.wait_for("stty", |s| s.lines().any(is_output));
+    let stty = screen.lines().find(|l| is_output(l)).unwrap_or("");
+    assert!(stty.contains("icanon") && !stty.contains("-icanon"), "canonical mode is back: {stty}");
+    assert!(stty.contains("echo") && !stty.contains("-echo"), "echo is back: {stty}");
+
+    let json = run.report();
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+    assert_eq!(json["shutdown"]["reason"], "quit");
+    assert_eq!(json["shutdown"]["systems"].as_array().map(Vec::len), Some(11));
+}
+
+#[test]
+fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
+        return;
+    };
+    let run = launch(&tmux, dir.path());
+    tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
+    // SAFETY: kill(2) with a pid we started; it changes no memory of ours.
+    assert_eq!(unsafe { libc::kill(run.pid(), libc::SIGTERM) }, 0);
+    let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
+    assert!(screen.contains("shutting down (signal)"), "{screen}");
+    // No key: the panel leaves by itself after `ui.linger_s`.
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=0"), "exit status:\n{screen}");
+    assert!(!tmux.alternate_screen(), "the alternate screen is left:\n{screen}");
+    assert!(screen.contains("Final Statistics:"), "{screen}");
+    let json = run.report();
+    assert_eq!(json["shutdown"]["reason"], "signal");
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+}
+
+#[test]
+fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
+        return;
+    };
+    let run = launch(&tmux, dir.path());
+    tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
+    let pid = run.pid();
+    // The window goes away: SIGHUP, and the terminal is gone for good.
+    assert!(tmux.run(&["kill-server"]).status.success());
+    let started = Instant::now();
+    while !run.report.exists() || alive(pid) {
+        assert!(started.elapsed() < WAIT, "the session did not end after the hangup");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let json = run.report();
+    // The hangup signal or the lost terminal, whichever was noticed first.
+    let reason = json["shutdown"]["reason"].as_str().unwrap_or("");
+    assert!(reason == "signal" || reason == "error", "{json:#}");
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+}
