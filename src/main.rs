@@ -85,7 +85,9 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         headless::run(config, opts).await?
     };
     if let Some(e) = &end.report_error {
-        eprintln!("singularis-tui: {e}");
+        // Not `eprintln!`: after a hangup the terminal is gone and it would panic.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "singularis-tui: {e}");
     }
     Ok(end.exit_code())
 }

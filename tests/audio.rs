@@ -196,3 +196,36 @@ fn voice_pcm_from_the_wire_decodes() {
     assert!(decode_pcm("audio/L16", "AAAA").is_err(), "odd byte count");
     assert!(Path::new(ASSET_PATH).exists());
 }
+
+/// The whole sound path in the real binary, on ALSA's `null` device (a sound card that
+/// swallows samples, so nothing is heard): speech is played each cycle, the chime at the
+/// clean shutdown, the device is closed, and ALSA's own chatter never reaches stderr.
+#[cfg(all(target_os = "linux", feature = "audio"))]
+#[test]
+fn on_a_null_device_speech_and_the_chime_play() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".asoundrc"), "pcm.!default { type null }\nctl.!default { type hw card 0 }\n").unwrap();
+    let report = home.path().join("report.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_singularis-tui"))
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .env_remove(audio::DEVICE_ENV)
+        .args(["--headless", "--cycles", "3", "--log-file"])
+        .arg(home.path().join("log.txt"))
+        .arg("--report")
+        .arg(&report)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("ALSA"), "ALSA wrote to stderr: {stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let a = &r["audio"];
+    assert_eq!(a["state"], "on", "{a}");
+    assert_eq!(a["speech_played"], 3, "{a}");
+    assert_eq!(a["chime"], "played", "{a}");
+    assert_eq!(a["closed"], true);
+    assert!(a["notice"].is_null());
+}

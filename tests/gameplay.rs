@@ -408,7 +408,7 @@ fn stats(session: &Session) -> GameStats {
 
 /// Votes counted in a "why" text such as `orchestrator (votes: attack=4, block=1; ...)`.
 fn votes_in(why: &str) -> u32 {
-    why.split(|c: char| c == '=').skip(1).filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok()).sum()
+    why.split('=').skip(1).filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok()).sum()
 }
 
 async fn run_cycles(agent: &mut Agent, session: &Session, n: u64) -> Vec<Action> {

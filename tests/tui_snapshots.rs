@@ -126,3 +126,15 @@ fn the_selected_rows_detail_shows_in_full_once_the_notice_fades() {
         "{text}"
     );
 }
+
+#[test]
+fn the_final_panel_says_what_ended_a_session_in_error() {
+    let mut app = fixtures::final_panel(area(120, 40), Theme::COLOR);
+    if let Some(sd) = app.shutdown.as_mut()
+        && let Some(report) = sd.report.as_mut()
+    {
+        report.error = Some("gameplay task panicked: boom".into());
+    }
+    let text = screen(&app);
+    assert!(text.contains("Ended by: gameplay task panicked: boom"), "{text}");
+}

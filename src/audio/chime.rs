@@ -29,7 +29,7 @@ const ATTACK_S: f64 = 0.004;
 const FADE_OUT_S: f64 = 0.06;
 /// Peak level, as a fraction of full scale: clearly audible, far from clipping.
 const PEAK: f64 = 0.5;
-const TAU: f64 = 6.283_185_307_179_586;
+use std::f64::consts::TAU;
 
 /// The chime's samples (mono, [`SAMPLE_RATE`]).
 pub fn generate() -> Vec<i16> {

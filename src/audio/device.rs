@@ -76,7 +76,14 @@ impl Device {
 
 /// The device thread: open, report, then serve commands until closed or abandoned.
 fn run(ready: oneshot::Sender<Result<String, String>>, commands: mpsc::Receiver<Command>, counters: Arc<Counters>) {
-    let mut sink = match DeviceSinkBuilder::open_default_sink() {
+    // ALSA prints its complaints ("cannot find card '0'") straight to stderr, where they
+    // would land on the user's terminal and before a script's first expected line: keep
+    // them for the log instead. The user gets one notice from us.
+    let (opened, backend_said) = stderr_capture::around(DeviceSinkBuilder::open_default_sink);
+    if !backend_said.trim().is_empty() {
+        tracing::debug!(output = %backend_said.trim(), "the audio backend wrote to stderr while opening");
+    }
+    let mut sink = match opened {
         Ok(s) => s,
         Err(e) => {
             let _ = ready.send(Err(describe(&e)));
@@ -135,4 +142,75 @@ fn describe(e: &rodio::DeviceSinkError) -> String {
         src = s.source();
     }
     out
+}
+
+/// Runs a function with the process's stderr (fd 2) sent into a pipe, and returns what was
+/// written there. The swap is process-wide, so it is kept to the device opening, which
+/// happens at start-up before anything else prints.
+#[cfg(unix)]
+mod stderr_capture {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    pub fn around<T>(f: impl FnOnce() -> T) -> (T, String) {
+        let Some((saved, read_end, write_end)) = redirect() else {
+            return (f(), String::new());
+        };
+        // Drain the pipe as it fills, so a chatty backend can never block on a full pipe.
+        let reader = std::thread::Builder::new().name("audio-stderr".into()).spawn(move || {
+            // Keep the first 16 KiB; read (and drop) the rest so the writer never blocks.
+            let mut kept = Vec::new();
+            let mut pipe = std::fs::File::from(read_end);
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let room = (16 * 1024usize).saturating_sub(kept.len());
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+            String::from_utf8_lossy(&kept).into_owned()
+        });
+        let out = f();
+        // SAFETY: `saved` is a descriptor we duplicated from fd 2 and still own.
+        unsafe {
+            libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&saved), 2);
+        }
+        // With fd 2 restored and our end closed, the reader sees end-of-file.
+        drop(write_end);
+        let said = match reader {
+            Ok(r) => r.join().unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        (out, said)
+    }
+
+    /// Duplicate fd 2, make a pipe and point fd 2 at its write end:
+    /// (the saved stderr, the read end, the write end).
+    fn redirect() -> Option<(OwnedFd, OwnedFd, OwnedFd)> {
+        let mut fds = [0i32; 2];
+        // SAFETY: plain descriptor calls; every descriptor created is owned right away.
+        unsafe {
+            let saved = libc::dup(2);
+            if saved < 0 {
+                return None;
+            }
+            let saved = OwnedFd::from_raw_fd(saved);
+            if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                return None;
+            }
+            let (read_end, write_end) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+            if libc::dup2(fds[1], 2) < 0 {
+                return None;
+            }
+            Some((saved, read_end, write_end))
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod stderr_capture {
+    pub fn around<T>(f: impl FnOnce() -> T) -> (T, String) {
+        (f(), String::new())
+    }
 }

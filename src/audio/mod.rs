@@ -249,32 +249,7 @@ impl AudioOut {
     pub async fn close(&self, chime: bool) -> AudioReport {
         let started = Instant::now();
         let state = self.state();
-        let mut outcome = ChimeOutcome::Skipped;
-        let mut closed = true;
-        #[cfg(feature = "audio")]
-        {
-            let dev = self.inner.device.lock().ok().and_then(|mut d| d.take());
-            if let Some(dev) = dev {
-                dev.stop_speech();
-                if chime {
-                    outcome = match chime::asset_pcm().ok().and_then(|p| samples_buffer(&p)) {
-                        Some(buffer) => match dev.play_and_wait(buffer, CHIME_BUDGET).await {
-                            true => ChimeOutcome::Played,
-                            false => ChimeOutcome::Cut,
-                        },
-                        None => {
-                            tracing::warn!("the shutdown chime asset is not a WAV this player reads");
-                            ChimeOutcome::Skipped
-                        }
-                    };
-                }
-                closed = dev.close(CLOSE_BUDGET).await;
-                if !closed {
-                    tracing::warn!("the audio device did not close within {} ms", CLOSE_BUDGET.as_millis());
-                }
-            }
-        }
-        let _ = chime;
+        let (outcome, closed) = self.close_device(chime).await;
         if let Ok(mut s) = self.inner.state.lock() {
             *s = AudioState::Closed;
         }
@@ -289,6 +264,36 @@ impl AudioOut {
         };
         tracing::info!(state = state.name(), chime = ?report.chime, ms = report.close_ms, "audio output closed");
         report
+    }
+}
+
+impl AudioOut {
+    /// Stop speech, play the chime (if asked), drop the device: (chime outcome, closed in time).
+    #[cfg(feature = "audio")]
+    async fn close_device(&self, chime: bool) -> (ChimeOutcome, bool) {
+        let Some(dev) = self.inner.device.lock().ok().and_then(|mut d| d.take()) else {
+            return (ChimeOutcome::Skipped, true);
+        };
+        dev.stop_speech();
+        let mut outcome = ChimeOutcome::Skipped;
+        if chime {
+            match chime::asset_pcm().ok().and_then(|p| samples_buffer(&p)) {
+                Some(buffer) => {
+                    outcome = if dev.play_and_wait(buffer, CHIME_BUDGET).await { ChimeOutcome::Played } else { ChimeOutcome::Cut };
+                }
+                None => tracing::warn!("the shutdown chime asset is not a WAV this player reads"),
+            }
+        }
+        let closed = dev.close(CLOSE_BUDGET).await;
+        if !closed {
+            tracing::warn!("the audio device did not close within {} ms", CLOSE_BUDGET.as_millis());
+        }
+        (outcome, closed)
+    }
+
+    #[cfg(not(feature = "audio"))]
+    async fn close_device(&self, _chime: bool) -> (ChimeOutcome, bool) {
+        (ChimeOutcome::Skipped, true)
     }
 }
 

@@ -93,8 +93,30 @@ where
         };
         for ev in parser.feed(chunk?.as_ref())? {
             if !on_event(ev)? {
+                drain(&mut body, stop).await;
                 return Ok(());
             }
+        }
+    }
+}
+
+/// Read what follows the protocol's terminator (the end of the chunked body) so the
+/// connection goes back to the pool instead of being closed; bounded, as a server may
+/// keep talking.
+async fn drain<S, B, E>(body: &mut S, stop: &CancellationToken)
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+{
+    let mut left = 64 * 1024usize;
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(std::time::Duration::from_millis(100), body.next()) => n,
+            _ = stop.cancelled() => return,
+        };
+        match next {
+            Ok(Some(Ok(chunk))) if chunk.as_ref().len() < left => left -= chunk.as_ref().len(),
+            _ => return,
         }
     }
 }

@@ -64,7 +64,8 @@ impl Action {
         }
     }
 
-    /// The action to take when a reply cannot be understood.
+    /// The cautious default when nothing at all is known; with a world at hand the game
+    /// uses `World::safe_action`, which also rests when no enemy is near.
     pub const SAFE: Action = Action::Block;
 
     /// Read an action from a model's reply: JSON `{"action": "x"}` (alone, fenced, or inside

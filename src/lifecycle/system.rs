@@ -353,6 +353,10 @@ impl System {
                 r = f(ctx) => r,
                 _ = force.cancelled() => Err(ClientError::Cancelled),
             };
+            // The finished connection goes back to the pool from a task of its own; give it
+            // that turn before the next request may start, or that request races a fresh
+            // connect (fast on loopback) and the pool grows past its limit.
+            tokio::task::yield_now().await;
             drop(permit);
             me.finish(started.elapsed(), &result);
             result

@@ -89,8 +89,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     signals.abort();
     // The terminal is given back before anything is printed.
     dashboard.screen = None;
+    // Not `eprintln!`: it panics when the terminal is gone (hangup).
     for p in terminal::take_deferred_panics() {
-        eprintln!("singularis-tui: a task panicked while the dashboard was open: {p}");
+        let _ = writeln!(std::io::stderr(), "singularis-tui: a task panicked while the dashboard was open: {p}");
     }
     let end = outcome?;
     dashboard.print_summary(&end);
@@ -135,7 +136,7 @@ impl Dashboard {
     ) -> Dashboard {
         let area = screen
             .terminal()
-            .size()
+            .and_then(|t| t.size())
             .map(|s| Rect::new(0, 0, s.width, s.height))
             .unwrap_or(Rect::new(0, 0, 80, 24));
         Dashboard {
@@ -282,7 +283,7 @@ impl Dashboard {
     fn draw(&mut self) {
         let Some(screen) = self.screen.as_mut() else { return };
         let app = &self.app;
-        if let Err(e) = screen.terminal().draw(|f| view::view(app, f)) {
+        if let Err(e) = screen.terminal().and_then(|t| t.draw(|f| view::view(app, f)).map(|_| ())) {
             // The terminal is gone (hangup, closed pty): finish the shutdown without it.
             tracing::error!(error = %e, "cannot draw; going on without the dashboard");
             self.screen = None;

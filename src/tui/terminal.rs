@@ -24,34 +24,38 @@ type Hook = Arc<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 
 /// The terminal while the dashboard owns it. Dropping it gives the terminal back.
 pub struct Screen {
-    terminal: DefaultTerminal,
+    /// Always `Some` until dropped.
+    terminal: Option<DefaultTerminal>,
 }
 
 impl Screen {
     /// Enter raw mode and the alternate screen. Call after color-eyre's hooks are installed:
     /// the panic hook set here restores the terminal, then hands over to them.
     pub fn take() -> std::io::Result<Screen> {
-        // Whatever hook is there now (color-eyre's) prints panics once the terminal is back.
+        // Whatever hook is there now (color-eyre's) prints panics once the terminal is back;
+        // it stays in charge, through `forward`, if the terminal cannot be taken.
         let report: Hook = Arc::from(std::panic::take_hook());
         let forward = report.clone();
         std::panic::set_hook(Box::new(move |info| forward(info)));
-        // ratatui wraps it with a hook that restores the terminal first.
         let terminal = match ratatui::try_init() {
             Ok(t) => t,
             Err(e) => {
-                ratatui::restore();
+                let _ = ratatui::try_restore();
                 return Err(e);
             }
         };
-        let restore_then_report: Hook = Arc::from(std::panic::take_hook());
+        // `try_init` wrapped the hook with one that restores the terminal through
+        // `ratatui::restore`, which `eprintln!`s a failure — and `eprintln!` panics when the
+        // terminal is gone (hangup). Ours restores quietly, then reports.
+        drop(std::panic::take_hook());
         *UI_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
         OWNED.store(true, Ordering::SeqCst);
-        std::panic::set_hook(Box::new(move |info| on_panic(info, &report, &restore_then_report)));
-        Ok(Screen { terminal })
+        std::panic::set_hook(Box::new(move |info| on_panic(info, &report)));
+        Ok(Screen { terminal: Some(terminal) })
     }
 
-    pub fn terminal(&mut self) -> &mut DefaultTerminal {
-        &mut self.terminal
+    pub fn terminal(&mut self) -> std::io::Result<&mut DefaultTerminal> {
+        self.terminal.as_mut().ok_or_else(|| std::io::Error::other("the terminal was given back"))
     }
 
     /// Mouse capture is opt-in: while on, the terminal cannot select text.
@@ -68,33 +72,38 @@ impl Screen {
 
 impl Drop for Screen {
     fn drop(&mut self) {
-        let _ = self.terminal.show_cursor();
+        if let Some(mut terminal) = self.terminal.take() {
+            match terminal.show_cursor() {
+                Ok(()) => drop(terminal),
+                // The terminal is gone (hangup). ratatui's `Terminal` would try again on drop
+                // and `eprintln!` the failure, which panics with no terminal: skip its drop.
+                Err(_) => std::mem::forget(terminal),
+            }
+        }
         restore();
     }
 }
 
-/// Leave raw mode and the alternate screen (once).
+/// Leave raw mode and the alternate screen (once). Errors are ignored: when the terminal
+/// is gone there is nothing to restore, and nowhere to say so.
 fn restore() {
     if OWNED.swap(false, Ordering::SeqCst) {
         if MOUSE.swap(false, Ordering::SeqCst) {
             let _ = execute!(stdout(), DisableMouseCapture);
         }
-        ratatui::restore();
+        let _ = ratatui::try_restore();
     }
 }
 
-fn on_panic(info: &PanicHookInfo<'_>, report: &Hook, restore_then_report: &Hook) {
+fn on_panic(info: &PanicHookInfo<'_>, report: &Hook) {
     if !OWNED.load(Ordering::SeqCst) {
         return report(info);
     }
     let ui_thread = *UI_THREAD.lock().unwrap_or_else(|p| p.into_inner());
     if ui_thread == Some(std::thread::current().id()) {
         // The dashboard itself is going down: the terminal first, then the report.
-        if MOUSE.swap(false, Ordering::SeqCst) {
-            let _ = execute!(stdout(), DisableMouseCapture);
-        }
-        OWNED.store(false, Ordering::SeqCst);
-        return restore_then_report(info);
+        restore();
+        return report(info);
     }
     // Nothing may write to the screen the dashboard owns: log it, print it later.
     let text = info.to_string();

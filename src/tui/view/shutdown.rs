@@ -139,7 +139,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     ];
     let done = sd.done_count();
     let mut title = pane_title(t, "Shutdown", false);
-    title.spans.push(Span::styled("dependents close first ", t.dim()));
+    title.spans.push(Span::styled("· dependents close first ", t.dim()));
     let block = pane(t, title, false)
         .title_bottom(Line::from(Span::styled(format!(" {done} of {} done ", crate::systems::SystemId::ALL.len()), t.dim())));
     frame.render_widget(Table::new(rows, widths).column_spacing(1).block(block), area);
@@ -159,6 +159,10 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 ])),
                 None => lines.push(Line::from(l.to_string())),
             }
+        }
+        if let Some(error) = &report.error {
+            lines.push(Line::from(""));
+            lines.push(Line::from(vec![Span::styled("Ended by: ", t.dim()), Span::styled(error.clone(), t.bad())]));
         }
         let complete = summary::complete_line(&report.shutdown.report);
         let complete = complete.trim_start_matches("[CLEANUP] Complete - ").to_string();
