@@ -99,12 +99,7 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
     let systems = SystemId::ALL
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem {
-            id,
-            protocol: config.system(id).protocol,
-            model: config.system(id).model.clone(),
-            fault: config.sandbox.faults.get(&id).copied(),
-        })
+        .map(|id| SandboxSystem::from_config(&config, id))
         .collect();
     let sandbox = Sandbox::start(args.listen.ip(), args.listen.port(), systems)
         .await

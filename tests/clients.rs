@@ -19,7 +19,7 @@ async fn rig() -> Rig {
     let systems = SystemId::ALL
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem { id, protocol: config.system(id).protocol, model: config.system(id).model.clone(), fault: None })
+        .map(|id| SandboxSystem::from_config(&config, id))
         .collect();
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems).await.unwrap();
     let urls: BTreeMap<_, _> = SystemId::ALL.into_iter().filter_map(|id| Some((id, sandbox.base_url(id)?))).collect();

@@ -42,25 +42,11 @@ pub fn vote(answers: &[ExpertAnswer], preference: &[Action]) -> Verdict {
             .iter()
             .copied()
             .find(|p| tied.contains(p))
-            .or_else(|| CAUTION.iter().copied().find(|c| tied.contains(c))),
+            .or_else(|| Action::CAUTION.iter().copied().find(|c| tied.contains(c))),
     };
     Verdict { action, votes, voters, missing: answers.len() - voters }
 }
 
-/// When experts disagree evenly and nothing was learned yet: the safer move wins.
-const CAUTION: [Action; 11] = [
-    Action::Heal,
-    Action::Block,
-    Action::Rest,
-    Action::Sneak,
-    Action::Talk,
-    Action::Loot,
-    Action::Explore,
-    Action::Move,
-    Action::TurnCamera,
-    Action::Cast,
-    Action::Attack,
-];
 
 #[cfg(test)]
 mod tests {

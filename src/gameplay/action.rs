@@ -64,6 +64,21 @@ impl Action {
         }
     }
 
+    /// Safest first: how ties are broken when nothing has been learned yet.
+    pub const CAUTION: [Action; 11] = [
+        Action::Heal,
+        Action::Block,
+        Action::Rest,
+        Action::Sneak,
+        Action::Talk,
+        Action::Loot,
+        Action::Explore,
+        Action::Move,
+        Action::TurnCamera,
+        Action::Cast,
+        Action::Attack,
+    ];
+
     /// The cautious default when nothing at all is known; with a world at hand the game
     /// uses `World::safe_action`, which also rests when no enemy is near.
     pub const SAFE: Action = Action::Block;

@@ -10,20 +10,6 @@ const LEARNING_RATE: f64 = 0.2;
 /// How far a hint from the meta-RL system moves a score.
 const HINT_WEIGHT: f64 = 0.05;
 
-/// With nothing learned, caution decides: the safer move first (the vote's own order).
-const CAUTION: [Action; 11] = [
-    Action::Heal,
-    Action::Block,
-    Action::Rest,
-    Action::Sneak,
-    Action::Talk,
-    Action::Loot,
-    Action::Explore,
-    Action::Move,
-    Action::TurnCamera,
-    Action::Cast,
-    Action::Attack,
-];
 
 #[derive(Debug, Clone, Default)]
 pub struct Preferences {
@@ -48,7 +34,7 @@ impl Preferences {
 
     /// Every action, best first; equal scores keep the cautious order.
     pub fn order(&self) -> Vec<Action> {
-        let mut all = CAUTION.to_vec();
+        let mut all = Action::CAUTION.to_vec();
         // A stable sort keeps the caution order among equals.
         all.sort_by(|a, b| self.score(*b).total_cmp(&self.score(*a)));
         all

@@ -46,6 +46,12 @@ impl SandboxSystem {
         let d = id.defaults();
         SandboxSystem { id, protocol: d.protocol, model: d.model.to_string(), fault: None }
     }
+
+    /// The system as `config` sets it up, with its configured fault.
+    pub fn from_config(config: &crate::config::Config, id: SystemId) -> SandboxSystem {
+        let c = config.system(id);
+        SandboxSystem { id, protocol: c.protocol, model: c.model.clone(), fault: config.sandbox.faults.get(&id).copied() }
+    }
 }
 
 /// A request as a system's listener saw it.

@@ -119,12 +119,7 @@ impl Session {
                     let c = config.system(*id);
                     c.enabled && c.protocol != Protocol::Moe && c.base_url.is_sandbox()
                 })
-                .map(|id| SandboxSystem {
-                    id,
-                    protocol: config.system(id).protocol,
-                    model: config.system(id).model.clone(),
-                    fault: config.sandbox.faults.get(&id).copied(),
-                })
+                .map(|id| SandboxSystem::from_config(&config, id))
                 .collect();
             Some(
                 Sandbox::start(config.sandbox.listen, 0, systems)
