@@ -24,9 +24,10 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let mut session = Session::start_with(config, quit, force).await?;
     session.crash_after = opts.crash_after;
     eprintln!(
-        "singularis-tui: playing on the {} backend, {} mode; Ctrl+C to quit",
+        "singularis-tui: playing on the {} backend, {} mode, sound {}; Ctrl+C to quit",
         session.config.backend(),
-        opts.mode.name()
+        opts.mode.name(),
+        session.audio.state().name()
     );
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;
