@@ -37,6 +37,12 @@ pub struct ReportStats {
     pub actions_by_kind: BTreeMap<String, u64>,
     pub skipped_calls: BTreeMap<String, u64>,
     pub fallbacks: u64,
+    /// Replies that named no action, per system.
+    pub unparsable_replies: BTreeMap<String, u64>,
+    /// Times a loop guard broke a loop (camera spinning, an action repeated without progress).
+    pub guard_fired: u64,
+    pub speech_clips: u64,
+    pub speech_played: u64,
     pub total_reward: f64,
     pub calls_by_system: BTreeMap<String, u64>,
     pub connections_opened_by_system: BTreeMap<String, u64>,
@@ -76,6 +82,10 @@ impl ReportStats {
             actions_by_kind: game.actions_by_kind.clone(),
             skipped_calls: game.skipped_calls.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
             fallbacks: game.fallbacks,
+            unparsable_replies: game.unparsable_replies.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+            guard_fired: game.guard_fired,
+            speech_clips: game.speech_clips,
+            speech_played: game.speech_played,
             total_reward: game.total_reward,
             calls_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.done + s.errors)).collect(),
             connections_opened_by_system: systems

@@ -52,6 +52,7 @@ pub fn final_statistics(r: &SessionReport) -> Vec<String> {
         out.push(format!("  Action diversity: {} of 11 kinds", st.actions_by_kind.len()));
     }
     out.push(format!("  Fallback actions: {}", st.fallbacks));
+    out.push(format!("  Loop guards fired: {}", st.guard_fired));
     out.push(format!("  Requests: {} ({} errors)", st.requests, st.errors));
     let skipped: u64 = st.skipped_calls.values().sum();
     out.push(format!("  Skipped calls: {skipped}"));

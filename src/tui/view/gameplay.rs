@@ -42,6 +42,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
         None => lines.push(Line::from(Span::styled("waiting for the first cycle…", t.dim()))),
     }
+    // What the agent had to do without: shown, not just counted.
+    if g.cycles > 0 {
+        let mut health = vec![
+            field(t, "skipped ", g.skipped_total().to_string(), if g.skipped_total() > 0 { t.warn() } else { t.plain() }),
+            vec![Span::raw("  ")],
+            field(t, "fallbacks ", g.fallbacks.to_string(), if g.fallbacks > 0 { t.warn() } else { t.plain() }),
+            vec![Span::raw("  ")],
+            field(t, "guards ", g.guard_fired.to_string(), t.plain()),
+        ]
+        .concat();
+        if let Some(odds) = g.last_odds {
+            health.push(Span::styled(format!("  odds {:.0}%", odds * 100.0), t.dim()));
+        }
+        lines.push(Line::from(health));
+    }
     let scene = g.scene.split_whitespace().collect::<Vec<_>>().join(" ");
     if !scene.is_empty() {
         let scene = shorten(&scene, SCENE_MAX);
