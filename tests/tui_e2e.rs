@@ -152,12 +152,17 @@ impl Run {
 /// Type the command that runs the dashboard (writing its pid first) into the pane's shell,
 /// with `EXIT=status` printed after it.
 fn launch(tmux: &Tmux, dir: &Path) -> Run {
+    launch_with(tmux, dir, "")
+}
+
+/// As [`launch`], with more arguments for the binary.
+fn launch_with(tmux: &Tmux, dir: &Path, extra: &str) -> Run {
     let run = Run { report: dir.join("report.json"), pid_file: dir.join("pid") };
     // No keys from this environment: every system on the embedded sandbox.
     let inner = format!(
         "echo $$ > {pid}; exec env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u GEMINI_API_KEY \
          -u HYPERBOLIC_API_KEY -u WOLFRAM_APP_ID -u LMSTUDIO_API_KEY -u NO_COLOR \
-         XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --report {report} --log-file {log}",
+         XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --report {report} --log-file {log} {extra}",
         pid = quoted(&run.pid_file),
         state = quoted(&dir.join("state")),
         config = quoted(&dir.join("xdg-config")),
@@ -306,5 +311,27 @@ fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
     // The hangup signal or the lost terminal, whichever was noticed first.
     let reason = json["shutdown"]["reason"].as_str().unwrap_or("");
     assert!(reason == "signal" || reason == "error", "{json:#}");
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+}
+
+#[test]
+fn a_crash_in_the_game_still_shuts_down_restores_the_terminal_and_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
+        return;
+    };
+    // The hidden test hook makes the game task panic after two cycles.
+    let run = launch_with(&tmux, dir.path(), "--crash-after-cycles 2");
+    let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
+    assert!(screen.contains("shutting down (error)"), "{screen}");
+    tmux.send(&["Enter"]);
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=1"), "exit status:\n{screen}");
+    assert!(!tmux.alternate_screen(), "the alternate screen is left:\n{screen}");
+    assert!(screen.contains("Final Statistics:"), "{screen}");
+    let json = run.report();
+    assert_eq!(json["shutdown"]["reason"], "error");
+    assert!(json["error"].as_str().unwrap_or("").contains("gameplay task panicked"), "{json:#}");
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
 }
