@@ -34,8 +34,10 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// `None` (with a notice, so the test is skipped visibly) when tmux is not installed.
     fn start(dir: &Path, width: u16, height: u16) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
+            eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
             return None;
         }
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -195,10 +197,7 @@ fn wait_exit(tmux: &Tmux) -> String {
 #[test]
 fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
-        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
-        return;
-    };
+    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else { return };
     let run = launch(&tmux, dir.path());
 
     // All eleven rows, and the game under way.
@@ -270,10 +269,7 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
 #[test]
 fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
-        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
-        return;
-    };
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else { return };
     let run = launch(&tmux, dir.path());
     tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
     // SAFETY: kill(2) with a pid we started; it changes no memory of ours.
@@ -293,10 +289,7 @@ fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
 #[test]
 fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
-        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
-        return;
-    };
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else { return };
     let run = launch(&tmux, dir.path());
     tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
     let pid = run.pid();
@@ -317,10 +310,7 @@ fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
 #[test]
 fn a_crash_in_the_game_still_shuts_down_restores_the_terminal_and_exits_1() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
-        eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
-        return;
-    };
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else { return };
     // The hidden test hook makes the game task panic after two cycles.
     let run = launch_with(&tmux, dir.path(), "--crash-after-cycles 2");
     let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
