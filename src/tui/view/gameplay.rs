@@ -44,7 +44,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     // What the agent had to do without: shown, not just counted.
     if g.cycles > 0 {
-        let mut health = vec![
+        let mut health = [
             field(t, "skipped ", g.skipped_total().to_string(), if g.skipped_total() > 0 { t.warn() } else { t.plain() }),
             vec![Span::raw("  ")],
             field(t, "fallbacks ", g.fallbacks.to_string(), if g.fallbacks > 0 { t.warn() } else { t.plain() }),
