@@ -191,3 +191,29 @@ async fn every_connection_is_counted_and_reused() {
     assert_eq!(sys.snapshot().open_sockets, 1);
     assert_eq!(sys.snapshot().done, 20);
 }
+
+/// More callers than connections, streams and unary alike: the pool stays within its limit
+/// (the server counts what it accepted), even though hyper-util returns a finished
+/// connection to the pool from a task of its own and a new request races a fresh connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_system_stays_within_its_connection_limit() {
+    let rig = rig().await;
+    for id in [SystemId::OpenaiClient, SystemId::LmstudioClient, SystemId::VideoInterpreter] {
+        let sys = rig.registry.get(id).clone();
+        let proto = sys.config.protocol;
+        let limit = sys.config.max_connections() as u64;
+        for _ in 0..10 {
+            let calls = (0..2 * limit).map(|_| {
+                let sys = sys.clone();
+                async move { sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await }).await }
+            });
+            for r in futures::future::join_all(calls).await {
+                r.unwrap_or_else(|e| panic!("{id}: {e}"));
+            }
+        }
+        let accepted = rig.sandbox.stats().into_iter().find(|(s, _)| *s == id).map(|(_, c)| c.accepted);
+        assert_eq!(sys.snapshot().done, 20 * limit, "{id}");
+        assert!(accepted.is_some_and(|a| a <= limit), "{id}: the sandbox accepted {accepted:?} connections, limit {limit}");
+        assert!(sys.connections_opened() <= limit, "{id}: opened {}", sys.connections_opened());
+    }
+}

@@ -127,6 +127,11 @@ impl SocketLedger {
         open
     }
 
+    /// Measure now; `None` without a socket table to measure against.
+    pub fn live(&self) -> Option<usize> {
+        process_tcp_sockets().ok().map(|table| self.open_sockets(&table).len())
+    }
+
     /// Measure now.
     pub fn count_open(&self) -> usize {
         match process_tcp_sockets() {

@@ -4,7 +4,7 @@
 //! owns them: a caller may stop waiting (the game moved on) without cutting the request,
 //! and closing can wait for exactly this system's work.
 
-use super::connector::RecordConnections;
+use super::connector::{ConnectionGate, RecordConnections};
 use super::sockets::{self, SocketLedger};
 use crate::clients::ClientError;
 use crate::config::SystemConfig;
@@ -151,6 +151,7 @@ pub struct System {
     base: Option<url::Url>,
     key: Option<ApiKey>,
     ledger: Arc<SocketLedger>,
+    gate: Arc<ConnectionGate>,
     generation: Mutex<Generation>,
     status: Mutex<Status>,
     limiter: Arc<Semaphore>,
@@ -189,6 +190,7 @@ impl System {
             status: Mutex::new(Status { state, last_error: None, disabled_reason: disabled }),
             limiter,
             ledger,
+            gate: Arc::new(ConnectionGate::new(config.max_connections())),
             config,
             in_flight: AtomicU32::new(0),
             done: AtomicU64::new(0),
@@ -199,12 +201,13 @@ impl System {
             changed,
         };
         if state != SystemState::Disabled {
-            sys.lock_generation().client = sys.build_client();
+            let stop = sys.lock_generation().stop.clone();
+            sys.lock_generation().client = sys.build_client(&stop);
         }
         Arc::new(sys)
     }
 
-    fn build_client(&self) -> Option<reqwest::Client> {
+    fn build_client(&self, stop: &CancellationToken) -> Option<reqwest::Client> {
         if self.config.protocol == Protocol::Moe {
             return None;
         }
@@ -214,7 +217,7 @@ impl System {
             .connect_timeout(self.config.connect_timeout())
             .pool_max_idle_per_host(self.config.pool_max_per_host as usize)
             .pool_idle_timeout(Duration::from_secs(90))
-            .connector_layer(RecordConnections { ledger: self.ledger.clone() })
+            .connector_layer(RecordConnections { ledger: self.ledger.clone(), gate: self.gate.clone(), stop: stop.clone() })
             .build();
         match built {
             Ok(c) => Some(c),
@@ -353,10 +356,6 @@ impl System {
                 r = f(ctx) => r,
                 _ = force.cancelled() => Err(ClientError::Cancelled),
             };
-            // The finished connection goes back to the pool from a task of its own; give it
-            // that turn before the next request may start, or that request races a fresh
-            // connect (fast on loopback) and the pool grows past its limit.
-            tokio::task::yield_now().await;
             drop(permit);
             me.finish(started.elapsed(), &result);
             result
@@ -534,10 +533,11 @@ impl System {
             return false;
         }
         {
+            let stop = CancellationToken::new();
             let mut g = self.lock_generation();
             *g = Generation {
-                client: self.build_client(),
-                stop: CancellationToken::new(),
+                client: self.build_client(&stop),
+                stop,
                 force: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             };
