@@ -23,6 +23,12 @@ pub struct RunArgs {
     /// Run without the terminal UI, printing the shutdown account to stdout
     #[arg(long)]
     pub headless: bool,
+    /// With --headless: one JSON event per line on stdout instead of the text account
+    #[arg(long, requires = "headless")]
+    pub json: bool,
+    /// Serve Prometheus metrics at http://ADDR/metrics (config metrics.listen); port 0: any free port
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
     /// Quit after N gameplay cycles (0: run until asked to quit)
     #[arg(long, value_name = "N")]
     pub cycles: Option<u64>,

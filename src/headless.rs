@@ -1,13 +1,16 @@
-//! `--headless`: the session without a terminal UI; the shutdown account goes to stdout.
+//! `--headless`: the session without a terminal UI; the shutdown account goes to stdout, as
+//! text (DESIGN.md) or, with `--json`, as one JSON event per line.
 
 use crate::config::{Config, Mode};
-use crate::lifecycle::ShutdownEvent;
-use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
-use tokio_util::sync::CancellationToken;
+use crate::lifecycle::{ShutdownEvent, StateChange};
+use crate::session::{CycleEvent, QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
+use crate::telemetry::events::{Event, EventWriter, SystemLine};
 use color_eyre::eyre::Result;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
 
 pub struct RunOptions {
     pub mode: Mode,
@@ -15,6 +18,8 @@ pub struct RunOptions {
     pub grace: Duration,
     pub report: Option<PathBuf>,
     pub crash_after: Option<u64>,
+    /// JSON lines on stdout instead of text (headless only).
+    pub json: bool,
 }
 
 pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
@@ -23,28 +28,59 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let signals = spawn_signal_listener(quit.clone(), force.clone())?;
     let mut session = Session::start_with(config, quit, force).await?;
     session.crash_after = opts.crash_after;
+    let metrics_url = session.metrics_addr().map(|a| format!("http://{a}/metrics"));
     eprintln!(
-        "singularis-tui: playing on the {} backend, {} mode, sound {}; Ctrl+C to quit",
+        "singularis-tui: playing on the {} backend, {} mode, sound {}{}; Ctrl+C to quit",
         session.config.backend(),
         opts.mode.name(),
-        session.audio.state().name()
+        session.audio.state().name(),
+        metrics_url.as_deref().map(|u| format!(", metrics at {u}")).unwrap_or_default()
     );
+    let grace_ms = opts.grace.as_millis() as u64;
+    let (tx, rx) = mpsc::unbounded_channel();
+
+    let mut rx = Some(rx);
+    let follower = opts.json.then(|| {
+        let rx = rx.take().expect("the shutdown channel is taken once");
+        let mut out = EventWriter::new(std::io::stdout());
+        out.emit(&Event::SessionStarted {
+            version: env!("CARGO_PKG_VERSION"),
+            mode: opts.mode.name().to_string(),
+            backend: session.config.backend().to_string(),
+            cycles: opts.cycles,
+            grace_ms,
+            metrics: metrics_url.clone(),
+            systems: session
+                .registry
+                .snapshots()
+                .into_iter()
+                .map(|s| SystemLine { name: s.id, state: s.state, reason: s.disabled_reason })
+                .collect(),
+        });
+        let states = session.registry.subscribe_transitions();
+        let cycles = session.subscribe_cycles();
+        tokio::spawn(follow(out, states, cycles, rx, session.quit.clone()))
+    });
+    let printer = rx.map(|rx| tokio::spawn(print_steps(rx, grace_ms, session.force.clone())));
+
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;
-
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let grace_ms = opts.grace.as_millis() as u64;
-    let force = session.force.clone();
-    let print_steps = async move {
-        println!("{}", summary::BEGIN_LINE);
-        while let Some(ev) = rx.recv().await {
-            if let ShutdownEvent::Closed(r) = ev {
-                println!("{}", summary::step_line(&r, grace_ms, force.is_cancelled()));
-            }
-        }
-    };
-    let (end, ()) = tokio::join!(session.shutdown(opts.grace, opts.mode, opts.report, Some(tx)), print_steps);
+    let end = session.shutdown(opts.grace, opts.mode, opts.report, Some(tx)).await;
     signals.abort();
+
+    if let Some(follower) = follower {
+        let mut out = follower.await?;
+        out.emit(&Event::shutdown_complete(&end.report));
+        out.emit(&Event::SessionEnded {
+            exit_code: end.exit_code(),
+            report: end.report_path.as_ref().map(|p| p.display().to_string()),
+            stats: end.report.stats.clone(),
+        });
+        return Ok(end);
+    }
+    if let Some(printer) = printer {
+        let _ = printer.await;
+    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", summary::complete_line(&end.report.shutdown.report));
     for line in summary::final_statistics(&end.report) {
@@ -54,4 +90,80 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         let _ = writeln!(out, "Report: {}", p.display());
     }
     Ok(end)
+}
+
+/// The text account: a line per step as it ends.
+async fn print_steps(mut rx: mpsc::UnboundedReceiver<ShutdownEvent>, grace_ms: u64, force: CancellationToken) {
+    let mut printed_begin = false;
+    while let Some(ev) = rx.recv().await {
+        if !printed_begin {
+            println!("{}", summary::BEGIN_LINE);
+            printed_begin = true;
+        }
+        match ev {
+            ShutdownEvent::Closed(r) => println!("{}", summary::step_line(&r, grace_ms, force.is_cancelled())),
+            ShutdownEvent::StepClosed(r) => println!("{}", summary::endpoint_line(&r)),
+            _ => {}
+        }
+    }
+}
+
+/// The JSON account: state changes and cycles as they happen, then the shutdown steps. Ends
+/// when the shutdown is over (its channel closes), after what was still queued.
+async fn follow(
+    mut out: EventWriter<std::io::Stdout>,
+    mut states: broadcast::Receiver<StateChange>,
+    mut cycles: broadcast::Receiver<CycleEvent>,
+    mut shutdown: mpsc::UnboundedReceiver<ShutdownEvent>,
+    quit: QuitSignal,
+) -> EventWriter<std::io::Stdout> {
+    let lagged = |out: &mut EventWriter<_>, missed| out.emit(&Event::Lagged { missed });
+    loop {
+        tokio::select! {
+            r = states.recv() => match r {
+                Ok(change) => out.emit(&Event::State(change)),
+                Err(broadcast::error::RecvError::Lagged(n)) => lagged(&mut out, n),
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
+            r = cycles.recv() => match r {
+                Ok(cycle) => out.emit(&Event::Cycle(cycle)),
+                Err(broadcast::error::RecvError::Lagged(n)) => lagged(&mut out, n),
+                Err(broadcast::error::RecvError::Closed) => {}
+            },
+            ev = shutdown.recv() => {
+                // Queued state changes and cycles first, so the stream stays in order.
+                drain(&mut out, &mut states, &mut cycles);
+                match ev {
+                    Some(ev) => emit_shutdown(&mut out, ev, &quit),
+                    None => return out,
+                }
+            }
+        }
+    }
+}
+
+fn drain(out: &mut EventWriter<std::io::Stdout>, states: &mut broadcast::Receiver<StateChange>, cycles: &mut broadcast::Receiver<CycleEvent>) {
+    while let Ok(cycle) = cycles.try_recv() {
+        out.emit(&Event::Cycle(cycle));
+    }
+    loop {
+        match states.try_recv() {
+            Ok(change) => out.emit(&Event::State(change)),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => out.emit(&Event::Lagged { missed: n }),
+            Err(_) => break,
+        }
+    }
+}
+
+fn emit_shutdown(out: &mut EventWriter<std::io::Stdout>, ev: ShutdownEvent, quit: &QuitSignal) {
+    let event = match ev {
+        ShutdownEvent::Begin { grace, .. } => {
+            Event::ShutdownStarted { reason: quit.reason().name().to_string(), grace_ms: grace.as_millis() as u64 }
+        }
+        ShutdownEvent::Closing(id) => Event::Closing { name: id },
+        ShutdownEvent::Closed(r) => Event::Closed(r),
+        ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r),
+        ShutdownEvent::Verified { sockets_open_after } => Event::Verified { sockets_open_after },
+    };
+    out.emit(&event);
 }

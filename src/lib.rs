@@ -12,3 +12,4 @@ pub mod headless;
 pub mod logging;
 pub mod tui;
 pub mod audio;
+pub mod telemetry;

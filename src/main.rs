@@ -71,12 +71,16 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     if args.mute {
         config.audio.enabled = false;
     }
+    if let Some(addr) = args.metrics {
+        config.metrics.listen = Some(addr);
+    }
     let opts = headless::RunOptions {
         mode: args.mode.unwrap_or(config.gameplay.mode),
         cycles: args.cycles.unwrap_or(config.gameplay.cycles),
         grace: Duration::from_millis(args.grace_ms.unwrap_or(config.shutdown.grace_ms)),
         report: args.report.clone(),
         crash_after: args.crash_after_cycles,
+        json: args.json,
     };
     // The dashboard only on a terminal; pipes and scripts get the plain summary.
     let end = if !args.headless && std::io::stdout().is_terminal() {

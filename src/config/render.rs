@@ -36,6 +36,12 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         u.refresh_ms, u.shutdown_step_ms, u.linger_s
     );
     let _ = writeln!(out, "\n[audio]\nenabled = {}", cfg.audio.enabled);
+    let m = &cfg.metrics;
+    let listen = match m.listen {
+        Some(a) => format!("listen = {}", quote(&a.to_string())),
+        None => "# listen: not set (no metrics endpoint)".to_string(),
+    };
+    let _ = writeln!(out, "\n[metrics]\n{listen}\nfinal_scrape_ms = {}", m.final_scrape_ms);
     let _ = writeln!(
         out,
         "\n[sandbox]\nlisten = {}",

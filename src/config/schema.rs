@@ -14,11 +14,12 @@ use toml::de::{DeString, DeTable, DeValue};
 type Val<'i> = Spanned<DeValue<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
-const ROOT: &[&str] = &["shutdown", "gameplay", "ui", "audio", "sandbox", "systems"];
+const ROOT: &[&str] = &["shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "systems"];
 const SHUTDOWN: &[&str] = &["grace_ms"];
 const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms"];
 const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
 const AUDIO: &[&str] = &["enabled"];
+const METRICS: &[&str] = &["listen", "final_scrape_ms"];
 const SANDBOX: &[&str] = &["listen", "faults"];
 const SYSTEM: &[&str] = &[
     "enabled",
@@ -95,6 +96,16 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                     match e.name {
                         "enabled" => cfg.audio.enabled = src.bool(v, key)?,
                         _ => return Err(src.unknown(&e, AUDIO)),
+                    }
+                }
+            }
+            "metrics" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "listen" => cfg.metrics.listen = Some(src.socket_addr(v, key)?),
+                        "final_scrape_ms" => cfg.metrics.final_scrape_ms = src.int(v, key, 0, 600_000)?,
+                        _ => return Err(src.unknown(&e, METRICS)),
                     }
                 }
             }
@@ -236,6 +247,13 @@ impl Src<'_> {
             Ok(_) => Err(self.at(v, key, format!("{s:?} is not a loopback address (the sandbox listens only on loopback, e.g. 127.0.0.1 or ::1)"))),
             Err(_) => Err(self.at(v, key, format!("{s:?} is not an IP address (expected a loopback address, e.g. 127.0.0.1 or ::1)"))),
         }
+    }
+
+    fn socket_addr(&self, v: &Val, key: &str) -> Result<std::net::SocketAddr> {
+        let s = self.str(v, key)?;
+        s.parse().map_err(|_| {
+            self.at(v, key, format!("{s:?} is not an address with a port (expected e.g. \"127.0.0.1:9464\" or \"[::1]:9464\")"))
+        })
     }
 
     fn system_table(

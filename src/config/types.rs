@@ -141,6 +141,16 @@ pub struct AudioConfig {
     pub enabled: bool,
 }
 
+/// Prometheus exposition (`[metrics]`, `--metrics`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsConfig {
+    /// Where `/metrics` is served; `None`: not at all.
+    pub listen: Option<std::net::SocketAddr>,
+    /// At shutdown, how long the endpoint waits for a scrape of the final figures before it
+    /// closes (it closes as soon as one is served); 0: close at once.
+    pub final_scrape_ms: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct UiConfig {
     /// Fastest redraw interval (the frame cap).
@@ -161,6 +171,7 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     pub audio: AudioConfig,
     pub ui: UiConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -189,6 +200,7 @@ impl Default for Config {
                 shutdown_step_ms: 150,
                 linger_s: 5,
             },
+            metrics: MetricsConfig { listen: None, final_scrape_ms: 0 },
         }
     }
 }

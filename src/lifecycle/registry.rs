@@ -7,11 +7,13 @@ use crate::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use super::system::StateChange;
+use tokio::sync::{broadcast, watch};
 
 pub struct Registry {
     systems: Vec<Arc<System>>,
     changed: watch::Sender<u64>,
+    transitions: broadcast::Sender<StateChange>,
 }
 
 /// Reads an environment variable; a seam so tests can supply keys without touching the
@@ -30,6 +32,9 @@ impl Registry {
     /// `sandbox_urls`: where the sandbox serves each system (for `base_url = "sandbox"`).
     pub fn new(config: &Config, sandbox_urls: &BTreeMap<SystemId, url::Url>, env: EnvLookup<'_>) -> Registry {
         let (changed, _) = watch::channel(0u64);
+        // Room for bursts (every system flipping open/idle each cycle); a follower that
+        // falls further behind is told how many it missed.
+        let (transitions, _) = broadcast::channel(4096);
         let systems = SystemId::ALL
             .into_iter()
             .map(|id| {
@@ -54,10 +59,10 @@ impl Registry {
                         },
                     }
                 };
-                System::new(id, cfg, base, key, disabled, changed.clone())
+                System::new(id, cfg, base, key, disabled, changed.clone(), transitions.clone())
             })
             .collect();
-        Registry { systems, changed }
+        Registry { systems, changed, transitions }
     }
 
     pub fn get(&self, id: SystemId) -> &Arc<System> {
@@ -75,6 +80,11 @@ impl Registry {
     /// Bumps whenever any system's state or counters change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Every state change of every system from now on.
+    pub fn subscribe_transitions(&self) -> broadcast::Receiver<StateChange> {
+        self.transitions.subscribe()
     }
 
     /// Refresh every system's measured socket count from one read of the socket table.

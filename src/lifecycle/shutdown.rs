@@ -20,6 +20,8 @@ pub enum ShutdownEvent {
     Closing(SystemId),
     /// A system's close ended.
     Closed(CloseReport),
+    /// A closing step that is not a system (the metrics endpoint) ended.
+    StepClosed(StepReport),
     /// Every system is closed; what the process-wide check found.
     Verified { sockets_open_after: usize },
 }
@@ -35,6 +37,34 @@ pub struct ShutdownReport {
     pub sockets_open_after: usize,
     /// In the order they finished closing.
     pub systems: Vec<CloseReport>,
+    /// Closing steps after the systems (the metrics endpoint), in order.
+    pub endpoints: Vec<StepReport>,
+}
+
+/// How a closing step that is not a system ended; shaped like a system's [`CloseReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub outcome: CloseOutcome,
+    pub close_ms: f64,
+    pub sockets_before: u32,
+    pub error: Option<String>,
+}
+
+/// What a step after the systems is given: how the systems' close went, and the same
+/// deadline and force signal they had.
+pub struct SystemsClosed {
+    pub systems: Vec<CloseReport>,
+    /// Trigger → last system closed.
+    pub elapsed: Duration,
+    pub deadline: tokio::time::Instant,
+    pub force: CancellationToken,
+}
+
+/// Something that holds sockets but is not a system (the metrics endpoint): closed after
+/// every system, before the process-wide check, so the check covers it too.
+pub struct ClosingStep {
+    pub run: Box<dyn FnOnce(SystemsClosed) -> futures::future::BoxFuture<'static, StepReport> + Send>,
 }
 
 impl ShutdownReport {
@@ -66,6 +96,7 @@ pub async fn shutdown_all(
     baseline: usize,
     excluded_ports: Vec<u16>,
     events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+    steps: Vec<ClosingStep>,
 ) -> ShutdownReport {
     let started = Instant::now();
     let deadline = tokio::time::Instant::now() + grace;
@@ -127,6 +158,14 @@ pub async fn shutdown_all(
         }
     }
 
+    let mut endpoints = Vec::with_capacity(steps.len());
+    for step in steps {
+        let closed = SystemsClosed { systems: systems.clone(), elapsed: started.elapsed(), deadline, force: force.clone() };
+        let report = (step.run)(closed).await;
+        send(ShutdownEvent::StepClosed(report.clone()));
+        endpoints.push(report);
+    }
+
     let sockets_open_after = verify(baseline, &excluded_ports).await;
     send(ShutdownEvent::Verified { sockets_open_after });
     let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
@@ -139,6 +178,7 @@ pub async fn shutdown_all(
         skipped: count(CloseOutcome::Skipped),
         sockets_open_after,
         systems,
+        endpoints,
     }
 }
 

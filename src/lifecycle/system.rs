@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,6 +42,16 @@ impl SystemState {
             SystemState::Disabled => "disabled",
         }
     }
+}
+
+/// One system moving from one state to another (the JSON event stream's `state` events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub system: SystemId,
+    pub from: SystemState,
+    pub to: SystemState,
+    /// The cause, when the system moved to `error`.
+    pub error: Option<String>,
 }
 
 /// An API key. It only ever leaves this type as a header value marked sensitive.
@@ -162,6 +172,9 @@ pub struct System {
     open_sockets: AtomicU32,
     latencies: Mutex<VecDeque<f64>>,
     changed: watch::Sender<u64>,
+    transitions: broadcast::Sender<StateChange>,
+    /// Where finished requests' durations also go when metrics are exported.
+    latency_histogram: std::sync::OnceLock<metrics::Histogram>,
 }
 
 impl System {
@@ -173,6 +186,7 @@ impl System {
         key: Option<ApiKey>,
         disabled: Option<String>,
         changed: watch::Sender<u64>,
+        transitions: broadcast::Sender<StateChange>,
     ) -> Arc<System> {
         let ledger = Arc::new(SocketLedger::default());
         let state = if disabled.is_some() { SystemState::Disabled } else { SystemState::Idle };
@@ -199,6 +213,8 @@ impl System {
             open_sockets: AtomicU32::new(0),
             latencies: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             changed,
+            transitions,
+            latency_histogram: std::sync::OnceLock::new(),
         };
         if state != SystemState::Disabled {
             let stop = sys.lock_generation().stop.clone();
@@ -245,15 +261,33 @@ impl System {
     }
 
     fn set_state(&self, state: SystemState) {
-        self.lock_status().state = state;
+        let mut st = self.lock_status();
+        self.move_to(&mut st, state);
+        drop(st);
         self.notify();
+    }
+
+    /// Every state change goes through here, so each one is announced exactly once.
+    fn move_to(&self, st: &mut Status, to: SystemState) {
+        if st.state == to {
+            return;
+        }
+        let from = std::mem::replace(&mut st.state, to);
+        let error = if to == SystemState::Error { st.last_error.clone() } else { None };
+        // No subscriber is fine: nobody follows the event stream.
+        let _ = self.transitions.send(StateChange { system: self.id, from, to, error });
+    }
+
+    /// Also record each successful request's duration (seconds) in `histogram`.
+    pub fn observe_latency(&self, histogram: metrics::Histogram) {
+        let _ = self.latency_histogram.set(histogram);
     }
 
     fn set_error(&self, cause: String) {
         let mut st = self.lock_status();
         st.last_error = Some(cause);
         if !matches!(st.state, SystemState::Closing | SystemState::Closed | SystemState::Disabled) {
-            st.state = SystemState::Error;
+            self.move_to(&mut st, SystemState::Error);
         }
         drop(st);
         self.notify();
@@ -347,7 +381,7 @@ impl System {
             {
                 let mut st = me.lock_status();
                 if matches!(st.state, SystemState::Idle) {
-                    st.state = SystemState::Open;
+                    me.move_to(&mut st, SystemState::Open);
                 }
             }
             me.notify();
@@ -382,9 +416,12 @@ impl System {
                     }
                     l.push_back(took.as_secs_f64() * 1e3);
                 }
+                if let Some(h) = self.latency_histogram.get() {
+                    h.record(took.as_secs_f64());
+                }
                 let mut st = self.lock_status();
                 if matches!(st.state, SystemState::Open | SystemState::Error) {
-                    st.state = if left == 0 { SystemState::Idle } else { SystemState::Open };
+                    self.move_to(&mut st, if left == 0 { SystemState::Idle } else { SystemState::Open });
                 }
             }
             // A cancellation is the system closing, not the service failing.
@@ -398,7 +435,7 @@ impl System {
         if result.is_ok() || left == 0 {
             let mut st = self.lock_status();
             if st.state == SystemState::Open && left == 0 {
-                st.state = SystemState::Idle;
+                self.move_to(&mut st, SystemState::Idle);
             }
         }
         self.notify();
@@ -543,8 +580,8 @@ impl System {
             };
         }
         let mut st = self.lock_status();
-        st.state = SystemState::Idle;
         st.last_error = None;
+        self.move_to(&mut st, SystemState::Idle);
         drop(st);
         self.notify();
         tracing::info!(system = %self.id, "reopened");

@@ -15,7 +15,8 @@ use report::{Reason, ReportStats, SessionReport, ShutdownSection};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use crate::telemetry::{MetricsEndpoint, Phase, SessionMetrics};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Ways a session is asked to end; the first one wins.
@@ -51,6 +52,17 @@ impl QuitSignal {
     }
 }
 
+/// One gameplay cycle ended (the JSON event stream's `cycle` events).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CycleEvent {
+    pub cycle: u64,
+    /// The action taken, if the cycle got as far as acting.
+    pub action: Option<crate::gameplay::Action>,
+    pub why: Option<String>,
+    pub reward: Option<f64>,
+    pub cycle_ms: f64,
+}
+
 pub struct Session {
     pub config: Config,
     pub registry: Arc<Registry>,
@@ -73,6 +85,10 @@ pub struct Session {
     pub crash_after: Option<u64>,
     /// The sound output (speech, the shutdown chime); closed as the last shutdown step.
     pub audio: AudioOut,
+    /// Prometheus figures, when `metrics.listen` is set; the endpoint closes after the systems.
+    pub metrics: Option<Arc<SessionMetrics>>,
+    metrics_endpoint: Option<MetricsEndpoint>,
+    cycles: broadcast::Sender<CycleEvent>,
 }
 
 pub struct SessionEnd {
@@ -140,11 +156,30 @@ impl Session {
                 tracing::info!(system = %s.id, %reason, "disabled");
             }
         }
+        let stats = Arc::new(Mutex::new(stats));
+        let (metrics, metrics_endpoint) = match config.metrics.listen {
+            None => (None, None),
+            Some(listen) => {
+                let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
+                    Ok(m) => MetricsEndpoint::start(listen, m.clone()).await.map(|ep| (m, ep)).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                match started {
+                    Ok((m, ep)) => (Some(m), Some(ep)),
+                    Err(e) => {
+                        if let Some(sb) = sandbox {
+                            sb.stop().await;
+                        }
+                        return Err(color_eyre::eyre::eyre!("metrics.listen {listen}: cannot serve the metrics endpoint: {e}"));
+                    }
+                }
+            }
+        };
         let stop_game = CancellationToken::new();
         let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
         Ok(Session {
             registry,
-            stats: Arc::new(Mutex::new(stats)),
+            stats,
             quit,
             force,
             paused: watch::channel(false).0,
@@ -158,8 +193,21 @@ impl Session {
             fatal: Arc::new(Mutex::new(None)),
             crash_after: None,
             audio,
+            metrics,
+            metrics_endpoint,
+            cycles: broadcast::channel(1024).0,
             config,
         })
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_endpoint.as_ref().map(|ep| ep.addr())
+    }
+
+    /// Every gameplay cycle that ends from now on.
+    pub fn subscribe_cycles(&self) -> broadcast::Receiver<CycleEvent> {
+        self.cycles.subscribe()
     }
 
     pub fn sandbox(&self) -> Option<&Sandbox> {
@@ -175,6 +223,7 @@ impl Session {
         let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);
         let mut paused = self.paused.subscribe();
         let crash_after = self.crash_after;
+        let cycle_events = self.cycles.clone();
         let game = tokio::spawn(async move {
             loop {
                 if stop.is_cancelled() {
@@ -190,11 +239,22 @@ impl Session {
                     _ = agent.cycle() => {}
                     _ = stop.cancelled() => return,
                 }
-                let done = {
+                let (done, event) = {
                     let Ok(mut s) = agent.stats.lock() else { return };
                     s.cycles += 1;
-                    s.cycles
+                    let done = s.cycles;
+                    let last = s.recent.back().filter(|r| r.cycle == done);
+                    let event = CycleEvent {
+                        cycle: done,
+                        action: last.map(|r| r.action),
+                        why: last.map(|r| r.why.clone()),
+                        reward: last.map(|r| r.reward),
+                        cycle_ms: s.timing.last_cycle_ms,
+                    };
+                    (done, event)
                 };
+                // Nobody following is fine.
+                let _ = cycle_events.send(event);
                 if crash_after.is_some_and(|n| done >= n) {
                     panic!("injected crash after {done} cycles (--crash-after-cycles)");
                 }
@@ -267,10 +327,23 @@ impl Session {
         tracing::info!(reason = reason.name(), "shutting down");
         // 1. No new work: stop the game; requests it started belong to their systems now.
         self.stop_game.cancel();
+        if let Some(m) = &self.metrics {
+            m.set_phase(Phase::ShuttingDown);
+        }
         for t in self.background.drain(..) {
             t.abort();
             let _ = t.await;
         }
+        // After the systems, before the process-wide check: the metrics endpoint.
+        let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
+        let steps: Vec<lifecycle::ClosingStep> = self
+            .metrics_endpoint
+            .take()
+            .map(|ep| lifecycle::ClosingStep {
+                run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
+            })
+            .into_iter()
+            .collect();
         // 2–4. Close in dependency order within the grace period, then verify.
         let shutdown: ShutdownReport = lifecycle::shutdown_all(
             self.registry.clone(),
@@ -279,6 +352,7 @@ impl Session {
             self.baseline,
             self.sandbox_ports.clone(),
             events,
+            steps,
         )
         .await;
         // The sandbox is not the clients': it stops last.

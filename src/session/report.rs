@@ -45,6 +45,7 @@ pub struct ReportStats {
     pub speech_played: u64,
     pub total_reward: f64,
     pub calls_by_system: BTreeMap<String, u64>,
+    pub errors_by_system: BTreeMap<String, u64>,
     pub connections_opened_by_system: BTreeMap<String, u64>,
 }
 
@@ -88,6 +89,7 @@ impl ReportStats {
             speech_played: game.speech_played,
             total_reward: game.total_reward,
             calls_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.done + s.errors)).collect(),
+            errors_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.errors)).collect(),
             connections_opened_by_system: systems
                 .iter()
                 .map(|s| (s.id.name().to_string(), s.connections_opened))

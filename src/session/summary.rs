@@ -23,6 +23,19 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
     }
 }
 
+/// A closing step that is not a system (the metrics endpoint).
+pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
+    let mut name = r.name.clone();
+    if let Some(first) = name.get_mut(..1) {
+        first.make_ascii_uppercase();
+    }
+    match r.outcome {
+        CloseOutcome::Closed | CloseOutcome::Skipped => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
+        CloseOutcome::Forced => format!("[CLEANUP] ✗ {name} force-closed ({:.1} ms)", r.close_ms),
+        CloseOutcome::Error => format!("[CLEANUP] ⚠️ {name} close error: {}", r.error.as_deref().unwrap_or("unknown")),
+    }
+}
+
 pub fn complete_line(s: &ShutdownReport) -> String {
     // The exact shape of DESIGN.md's line, which scripts read; skipped systems have lines of their own.
     format!(

@@ -58,6 +58,8 @@ pub enum Action {
     SystemClosing(SystemId),
     /// `forced_by_user`: everything was being forced (second quit) when this closed.
     SystemClosed { report: CloseReport, forced_by_user: bool },
+    /// A closing step after the systems (the metrics endpoint) ended.
+    EndpointClosed(crate::lifecycle::StepReport),
     Verified { sockets_open_after: usize },
     /// The session is over; `report_path`: where the report was written, if it was.
     Finished { report: Box<SessionReport>, report_path: Option<String> },

@@ -7,7 +7,7 @@ use super::theme::Theme;
 use super::view::layout;
 use crate::config::Mode;
 use crate::gameplay::GameStats;
-use crate::lifecycle::{CloseReport, SystemSnapshot, SystemState};
+use crate::lifecycle::{CloseReport, StepReport, SystemSnapshot, SystemState};
 use crate::session::report::{Reason, SessionReport};
 use crate::session::summary;
 use crate::systems::SystemId;
@@ -80,6 +80,8 @@ pub struct Step {
 pub enum StepKind {
     Closing(SystemId),
     Closed { report: CloseReport, forced_by_user: bool },
+    /// A closing step after the systems (the metrics endpoint).
+    Endpoint(StepReport),
 }
 
 /// A row of the shutdown account as it should look now.
@@ -88,6 +90,7 @@ pub enum AccountRow {
     Waiting(SystemId),
     Closing(SystemId),
     Done { report: CloseReport, forced_by_user: bool },
+    Endpoint(StepReport),
 }
 
 #[derive(Debug, Clone)]
@@ -152,8 +155,13 @@ impl ShutdownState {
     pub fn rows(&self) -> Vec<AccountRow> {
         let mut order: Vec<SystemId> = Vec::new();
         let mut rows: BTreeMap<SystemId, AccountRow> = BTreeMap::new();
+        let mut endpoints = Vec::new();
         for step in &self.steps[..self.revealed] {
             let (id, row) = match &step.kind {
+                StepKind::Endpoint(r) => {
+                    endpoints.push(AccountRow::Endpoint(r.clone()));
+                    continue;
+                }
                 StepKind::Closing(id) => (*id, AccountRow::Closing(*id)),
                 StepKind::Closed { report, forced_by_user } => (
                     report.name,
@@ -167,6 +175,7 @@ impl ShutdownState {
         }
         let mut out: Vec<AccountRow> = order.iter().filter_map(|id| rows.remove(id)).collect();
         out.extend(SystemId::ALL.into_iter().filter(|id| !order.contains(id)).map(AccountRow::Waiting));
+        out.extend(endpoints);
         out
     }
 
@@ -495,6 +504,13 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             let now = app.uptime;
             if let Some(sd) = app.shutdown.as_mut() {
                 sd.steps.push(Step { arrived: now, kind: StepKind::Closed { report, forced_by_user } });
+            }
+            None
+        }
+        Action::EndpointClosed(report) => {
+            let now = app.uptime;
+            if let Some(sd) = app.shutdown.as_mut() {
+                sd.steps.push(Step { arrived: now, kind: StepKind::Endpoint(report) });
             }
             None
         }

@@ -247,6 +247,7 @@ pub fn report() -> SessionReport {
             speech_played: 0,
             total_reward: 21.4,
             calls_by_system: BTreeMap::new(),
+            errors_by_system: BTreeMap::new(),
             connections_opened_by_system: BTreeMap::new(),
         },
         shutdown: ShutdownSection {
@@ -260,6 +261,7 @@ pub fn report() -> SessionReport {
                 skipped: count(CloseOutcome::Skipped),
                 sockets_open_after: 0,
                 systems,
+                endpoints: Vec::new(),
             },
         },
         error: None,

@@ -379,6 +379,7 @@ impl Dashboard {
                 self.steps.push((report.clone(), forced_by_user));
                 Action::SystemClosed { report: self.scrubbed(report), forced_by_user }
             }
+            ShutdownEvent::StepClosed(report) => Action::EndpointClosed(report),
             ShutdownEvent::Verified { sockets_open_after } => Action::Verified { sockets_open_after },
         };
         self.dispatch(action);

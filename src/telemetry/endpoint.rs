@@ -1,0 +1,164 @@
+//! `/metrics` over HTTP on the address the user gave. Served here rather than by the
+//! exporter's own listener so that the session owns its sockets: the endpoint is closed as a
+//! shutdown step and the process-wide check covers it like every other connection.
+
+use super::prometheus::{Phase, SessionMetrics};
+use crate::lifecycle::sockets::{self, OwnedSocket};
+use crate::lifecycle::{CloseOutcome, StepReport, SystemsClosed};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub const STEP_NAME: &str = "metrics endpoint";
+/// Prometheus text format 0.0.4.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// After the cut, how long the endpoint's sockets may take to go.
+const FORCE_BUDGET: Duration = Duration::from_millis(60);
+/// Floor for a graceful close when the systems used up the grace period.
+const MIN_GRACE: Duration = Duration::from_millis(50);
+
+#[derive(Clone)]
+struct Shared {
+    metrics: Arc<SessionMetrics>,
+    /// Set once a scrape carried the final figures.
+    final_served: watch::Sender<bool>,
+}
+
+pub struct MetricsEndpoint {
+    addr: SocketAddr,
+    metrics: Arc<SessionMetrics>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+    final_served: watch::Receiver<bool>,
+}
+
+impl MetricsEndpoint {
+    /// Bind `listen` and serve. Port 0 takes any free port: see [`MetricsEndpoint::addr`].
+    pub async fn start(listen: SocketAddr, metrics: Arc<SessionMetrics>) -> std::io::Result<MetricsEndpoint> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (final_tx, final_served) = watch::channel(false);
+        let shared = Shared { metrics: metrics.clone(), final_served: final_tx };
+        let app = axum::Router::new()
+            .route("/metrics", get(scrape))
+            .route("/", get(index))
+            .with_state(shared);
+        let stop = CancellationToken::new();
+        let graceful = stop.clone();
+        let upkeep = metrics.clone();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(graceful.cancelled_owned());
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let serve = std::pin::pin!(serve.into_future());
+            let mut serve = serve;
+            loop {
+                tokio::select! {
+                    r = &mut serve => {
+                        if let Err(e) = r {
+                            tracing::error!(error = %e, "metrics endpoint failed");
+                        }
+                        return;
+                    }
+                    _ = tick.tick() => upkeep.upkeep(),
+                }
+            }
+        });
+        tracing::info!(%addr, "metrics endpoint listening");
+        Ok(MetricsEndpoint { addr, metrics, stop, task, final_served })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shutdown step: publish the final figures, wait up to `hold` for one scrape of
+    /// them, then close: no new connections, scrapes in progress finish until the grace
+    /// deadline (at least [`MIN_GRACE`]), then whatever is left is cut and its sockets shut.
+    /// Ends once the endpoint's sockets are measured gone.
+    pub async fn close(mut self, hold: Duration, closed: SystemsClosed) -> StepReport {
+        let started = Instant::now();
+        self.metrics.publish_shutdown(&closed);
+        let sockets_before = self.sockets().len() as u32;
+        if !hold.is_zero() {
+            tokio::select! {
+                _ = self.final_served.wait_for(|served| *served) => {}
+                _ = tokio::time::sleep(hold) => tracing::info!("no scrape of the final figures came; closing the metrics endpoint"),
+                _ = closed.force.cancelled() => {}
+            }
+        }
+        self.stop.cancel();
+        let graceful_until = closed.deadline.max(tokio::time::Instant::now() + MIN_GRACE);
+        let mut forced = false;
+        tokio::select! {
+            _ = &mut self.task => {}
+            _ = tokio::time::sleep_until(graceful_until) => forced = true,
+            _ = closed.force.cancelled() => forced = true,
+        }
+        if forced {
+            self.task.abort();
+        }
+        // Connections are served by tasks of their own: shut what is left under them.
+        let cut_by = tokio::time::Instant::now() + FORCE_BUDGET;
+        let mut left = self.wait_gone(tokio::time::Instant::now() + FORCE_BUDGET / 2).await;
+        if !left.is_empty() {
+            forced = true;
+            for s in &left {
+                let _ = sockets::shutdown_socket(s);
+            }
+            left = self.wait_gone(cut_by).await;
+        }
+        let (outcome, error) = match (left.len(), forced) {
+            (0, false) => (CloseOutcome::Closed, None),
+            (0, true) => (CloseOutcome::Forced, None),
+            (n, _) => (CloseOutcome::Error, Some(format!("{n} socket(s) still open after force-close"))),
+        };
+        tracing::info!(addr = %self.addr, ?outcome, "metrics endpoint closed");
+        StepReport {
+            name: STEP_NAME.to_string(),
+            outcome,
+            close_ms: started.elapsed().as_secs_f64() * 1e3,
+            sockets_before,
+            error,
+        }
+    }
+
+    /// The endpoint's own sockets: the listener and the server side of each connection.
+    fn sockets(&self) -> Vec<OwnedSocket> {
+        let port = self.addr.port();
+        sockets::process_tcp_sockets()
+            .map(|all| all.into_iter().filter(|s| s.local.port() == port).collect())
+            .unwrap_or_default()
+    }
+
+    async fn wait_gone(&self, until: tokio::time::Instant) -> Vec<OwnedSocket> {
+        loop {
+            let left = self.sockets();
+            if left.is_empty() || tokio::time::Instant::now() >= until {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+async fn scrape(State(shared): State<Shared>) -> Response {
+    let is_final = shared.metrics.phase() == Phase::Final;
+    let body = shared.metrics.render();
+    if is_final {
+        shared.final_served.send_replace(true);
+    }
+    let mut r = (StatusCode::OK, body).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    r
+}
+
+async fn index() -> &'static str {
+    "singularis-tui: Prometheus metrics at /metrics\n"
+}

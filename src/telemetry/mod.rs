@@ -1,0 +1,11 @@
+//! What a session tells the outside world, in the formats a fleet's tools already read:
+//! Prometheus text exposition (`prometheus`, served by `endpoint`), JSON-lines events
+//! (`events`), and OTLP traces (`otlp`). The engines know nothing of these formats: this
+//! module reads their snapshots and events.
+
+pub mod endpoint;
+pub mod events;
+pub mod prometheus;
+
+pub use endpoint::MetricsEndpoint;
+pub use prometheus::{Phase, SessionMetrics};

@@ -1,0 +1,195 @@
+//! The session's figures as Prometheus metrics, through the `metrics` facade and
+//! `metrics-exporter-prometheus`. Each session has its own recorder (no global one), so
+//! several sessions in one process (the tests) never mix their figures.
+//!
+//! Counters and gauges are read from the engines' snapshots when scraped; request durations
+//! are recorded as they happen (a histogram cannot be rebuilt from a snapshot).
+
+use crate::gameplay::GameStats;
+use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use std::sync::{Arc, Mutex};
+
+pub const SYSTEM_STATE: &str = "singularis_system_state";
+pub const REQUESTS: &str = "singularis_requests_total";
+pub const REQUEST_ERRORS: &str = "singularis_request_errors_total";
+pub const IN_FLIGHT: &str = "singularis_requests_in_flight";
+pub const OPEN_SOCKETS: &str = "singularis_open_sockets";
+pub const CONNECTIONS_OPENED: &str = "singularis_connections_opened_total";
+pub const REQUEST_DURATION: &str = "singularis_request_duration_seconds";
+pub const CYCLES: &str = "singularis_cycles_total";
+pub const ACTIONS: &str = "singularis_actions_total";
+pub const FALLBACKS: &str = "singularis_fallback_actions_total";
+pub const SKIPPED_CALLS: &str = "singularis_skipped_calls_total";
+pub const SESSION_PHASE: &str = "singularis_session_phase";
+pub const SHUTDOWN_SYSTEMS: &str = "singularis_shutdown_systems";
+pub const SHUTDOWN_DURATION: &str = "singularis_shutdown_duration_seconds";
+pub const BUILD_INFO: &str = "singularis_build_info";
+
+/// From a loopback millisecond to a slow model's half minute.
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+const STATES: [SystemState; 6] = [
+    SystemState::Open,
+    SystemState::Idle,
+    SystemState::Closing,
+    SystemState::Closed,
+    SystemState::Error,
+    SystemState::Disabled,
+];
+const OUTCOMES: [CloseOutcome; 4] = [CloseOutcome::Closed, CloseOutcome::Forced, CloseOutcome::Error, CloseOutcome::Skipped];
+
+/// Where the session is; `final` once every system is closed and the figures stop moving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Running,
+    ShuttingDown,
+    Final,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Running => "running",
+            Phase::ShuttingDown => "shutting_down",
+            Phase::Final => "final",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct ShutdownFigures {
+    outcomes: [u64; 4],
+    seconds: f64,
+}
+
+pub struct SessionMetrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    registry: Arc<Registry>,
+    game: Arc<Mutex<GameStats>>,
+    phase: Mutex<Phase>,
+    shutdown: Mutex<Option<ShutdownFigures>>,
+}
+
+impl SessionMetrics {
+    pub fn new(registry: Arc<Registry>, game: Arc<Mutex<GameStats>>) -> Result<Arc<SessionMetrics>, BuildError> {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_string()), LATENCY_BUCKETS)?
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            for sys in registry.all() {
+                sys.observe_latency(metrics::histogram!(REQUEST_DURATION, "system" => sys.id.name()));
+            }
+        });
+        let me = Arc::new(SessionMetrics {
+            recorder,
+            handle,
+            registry,
+            game,
+            phase: Mutex::new(Phase::Running),
+            shutdown: Mutex::new(None),
+        });
+        me.refresh();
+        Ok(me)
+    }
+
+    pub fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+    }
+
+    /// Every system is closed: its outcome counts and duration are final.
+    pub fn publish_shutdown(&self, closed: &SystemsClosed) {
+        let mut f = ShutdownFigures { seconds: closed.elapsed.as_secs_f64(), ..Default::default() };
+        for r in &closed.systems {
+            if let Some(i) = OUTCOMES.iter().position(|o| *o == r.outcome) {
+                f.outcomes[i] += 1;
+            }
+        }
+        *self.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+        self.set_phase(Phase::Final);
+    }
+
+    /// The exposition text, figures read now.
+    pub fn render(&self) -> String {
+        self.refresh();
+        self.handle.render()
+    }
+
+    /// Fold recorded histogram samples into their buckets; call now and then, so samples
+    /// between two scrapes do not pile up.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
+    fn refresh(&self) {
+        let systems = self.registry.snapshots();
+        let game = self.game.lock().map(|g| g.clone()).unwrap_or_default();
+        let phase = self.phase();
+        let shutdown = self.shutdown.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+        metrics::with_local_recorder(&self.recorder, || {
+            for s in &systems {
+                let name = s.id.name();
+                for st in STATES {
+                    let on = if s.state == st { 1.0 } else { 0.0 };
+                    metrics::gauge!(SYSTEM_STATE, "system" => name, "state" => st.name()).set(on);
+                }
+                metrics::counter!(REQUESTS, "system" => name).absolute(s.done + s.errors);
+                metrics::counter!(REQUEST_ERRORS, "system" => name).absolute(s.errors);
+                metrics::gauge!(IN_FLIGHT, "system" => name).set(s.in_flight as f64);
+                metrics::gauge!(OPEN_SOCKETS, "system" => name).set(s.open_sockets as f64);
+                metrics::counter!(CONNECTIONS_OPENED, "system" => name).absolute(s.connections_opened);
+                let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
+                metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
+            }
+            metrics::counter!(CYCLES).absolute(game.cycles);
+            for (kind, n) in &game.actions_by_kind {
+                metrics::counter!(ACTIONS, "kind" => kind.clone()).absolute(*n);
+            }
+            metrics::counter!(FALLBACKS).absolute(game.fallbacks);
+            for p in [Phase::Running, Phase::ShuttingDown, Phase::Final] {
+                metrics::gauge!(SESSION_PHASE, "phase" => p.name()).set(if p == phase { 1.0 } else { 0.0 });
+            }
+            for (i, o) in OUTCOMES.iter().enumerate() {
+                metrics::gauge!(SHUTDOWN_SYSTEMS, "outcome" => outcome_name(*o)).set(shutdown.outcomes[i] as f64);
+            }
+            metrics::gauge!(SHUTDOWN_DURATION).set(shutdown.seconds);
+        });
+    }
+}
+
+pub fn outcome_name(o: CloseOutcome) -> &'static str {
+    match o {
+        CloseOutcome::Closed => "closed",
+        CloseOutcome::Forced => "forced",
+        CloseOutcome::Error => "error",
+        CloseOutcome::Skipped => "skipped",
+    }
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!(SYSTEM_STATE, "1 for the state each system is in (open, idle, closing, closed, error, disabled), 0 for the others");
+    describe_counter!(REQUESTS, "Requests finished (answered or failed), per system");
+    describe_counter!(REQUEST_ERRORS, "Requests that failed, per system");
+    describe_gauge!(IN_FLIGHT, "Requests in flight, per system");
+    describe_gauge!(OPEN_SOCKETS, "TCP sockets the system holds open, measured from the process's fds");
+    describe_counter!(CONNECTIONS_OPENED, "TCP connections the system opened");
+    describe_histogram!(REQUEST_DURATION, Unit::Seconds, "Duration of successful requests, per system");
+    describe_counter!(CYCLES, "Gameplay cycles completed");
+    describe_counter!(ACTIONS, "Actions taken, by kind");
+    describe_counter!(FALLBACKS, "Safe actions taken because no usable answer came");
+    describe_counter!(SKIPPED_CALLS, "Calls the agent skipped because the system was unavailable, per system");
+    describe_gauge!(SESSION_PHASE, "1 for the session's phase (running, shutting_down, final), 0 for the others");
+    describe_gauge!(SHUTDOWN_SYSTEMS, "Systems by close outcome (closed, forced, error, skipped); 0 until shutdown");
+    describe_gauge!(SHUTDOWN_DURATION, Unit::Seconds, "Shutdown trigger to the last system closed; 0 until shutdown");
+    describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
+}
