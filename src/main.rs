@@ -57,8 +57,10 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            tracing::error!(error = %e, "fatal");
-            eprintln!("singularis-tui: {e:?}");
+            // The whole report (with where it came from) goes to the log; the terminal gets
+            // the cause chain in one line, as a command-line tool's user expects.
+            tracing::error!(error = ?e, "fatal");
+            eprintln!("singularis-tui: {e:#}");
             ExitCode::from(EXIT_FATAL)
         }
     }

@@ -352,6 +352,34 @@ const BROKEN: &[(&str, &str, &str, usize, &str)] = &[
         2,
         "not an IP address",
     ),
+    (
+        "metrics_listen_without_port",
+        "[metrics]\nlisten = \"127.0.0.1\"\n",
+        "metrics.listen",
+        2,
+        "not an address with a port",
+    ),
+    (
+        "metrics_listen_not_a_string",
+        "[metrics]\nlisten = 9464\n",
+        "metrics.listen",
+        2,
+        "string",
+    ),
+    (
+        "metrics_final_scrape_too_long",
+        "[metrics]\nfinal_scrape_ms = 600001\n",
+        "metrics.final_scrape_ms",
+        2,
+        "600000",
+    ),
+    (
+        "metrics_unknown_key",
+        "[metrics]\nport = 9464\n",
+        "metrics.port",
+        2,
+        "final_scrape_ms",
+    ),
 ];
 
 #[test]
@@ -459,6 +487,9 @@ fn partial_file_overrides_only_what_it_names() {
 fn valid_values_resolve() {
     let c = ok(r#"
         gameplay = { mode = "sequential", cycles = 10_000_000, seed = 0, cycle_delay_ms = 0 }
+        [metrics]
+        listen = "[::1]:9464"
+        final_scrape_ms = 15000
         [sandbox]
         listen = "::1"
         [sandbox.faults]
@@ -480,6 +511,8 @@ fn valid_values_resolve() {
     assert_eq!(c.gameplay.mode, Mode::Sequential);
     assert_eq!(c.gameplay.cycles, 10_000_000);
     assert_eq!(c.sandbox.listen.to_string(), "::1");
+    assert_eq!(c.metrics.listen, Some("[::1]:9464".parse().unwrap()));
+    assert_eq!(c.metrics.final_scrape_ms, 15000);
     assert_eq!(
         c.sandbox.faults[&SystemId::ClaudeClient],
         Fault::Slow(Duration::from_millis(250))
