@@ -24,7 +24,8 @@ fn filter() -> EnvFilter {
 
 /// Start logging to `path` (and to the in-memory ring). Keep the guard alive until exit:
 /// dropping it flushes the log.
-pub fn init(path: &Path) -> std::io::Result<WorkerGuard> {
+/// `traces`: the OTLP tracer, when trace export is on (see `telemetry::otlp`).
+pub fn init(path: &Path, traces: Option<opentelemetry_sdk::trace::SdkTracer>) -> std::io::Result<WorkerGuard> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
@@ -34,15 +35,17 @@ pub fn init(path: &Path) -> std::io::Result<WorkerGuard> {
         .with(filter())
         .with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false))
         .with(RecentEvents { buffer: LogBuffer::global() })
+        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
         .try_init();
     Ok(guard)
 }
 
 /// When the log file cannot be opened: still keep recent events for the dashboard.
-pub fn init_memory_only() {
+pub fn init_memory_only(traces: Option<opentelemetry_sdk::trace::SdkTracer>) {
     let _ = tracing_subscriber::registry()
         .with(filter())
         .with(RecentEvents { buffer: LogBuffer::global() })
+        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
         .try_init();
 }
 

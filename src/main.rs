@@ -4,6 +4,7 @@ use singularis_tui::cli::{Cli, Command, SandboxArgs};
 use singularis_tui::config::{self, Config};
 use singularis_tui::sandbox::{Sandbox, SandboxSystem};
 use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::telemetry::otlp;
 use singularis_tui::{headless, logging};
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,20 +27,30 @@ fn main() -> ExitCode {
         }
     };
     let log_path = cli.run.log_file.clone().unwrap_or_else(logging::default_log_path);
-    let _log_guard = match logging::init(&log_path) {
-        Ok(g) => Some(g),
-        Err(e) => {
-            eprintln!("singularis-tui: cannot open the log file {}: {e} (logging off)", log_path.display());
-            // The dashboard's log pane still gets the events.
-            logging::init_memory_only();
-            None
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("singularis-tui: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_FATAL);
+        }
+    };
+    let traces = match (&cli.command, otlp::requested()) {
+        (None, true) => match otlp::start() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("singularis-tui: bad trace export settings: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        _ => None,
+    };
+    let _log_guard = match logging::init(&log_path, traces.clone()) {
+        Ok(g) => Some(g),
+        Err(e) => {
+            eprintln!("singularis-tui: cannot open the log file {}: {e} (logging off)", log_path.display());
+            // The dashboard's log pane still gets the events.
+            logging::init_memory_only(traces);
+            None
         }
     };
     let result = runtime.block_on(async move {

@@ -406,7 +406,8 @@ impl Agent {
             Mode::Parallel => {
                 // At most one cycle's speech and learning run behind: wait for the last one.
                 self.finish().await;
-                self.pending = Some(Pending(tokio::spawn(after)));
+                // Still part of this cycle's trace, though it ends after the cycle does.
+                self.pending = Some(Pending(tokio::spawn(tracing::Instrument::in_current_span(after))));
             }
         }
         let network = self.calls.net.busy().saturating_sub(net_before);

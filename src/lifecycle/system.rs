@@ -370,7 +370,17 @@ impl System {
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };
         let me = self.clone();
-        let task = tracker.spawn(async move {
+        // One span per request (exported as an OTLP client span when traces are on); its
+        // parent is whatever span the caller is in, e.g. the gameplay cycle.
+        let span = tracing::info_span!(
+            "request",
+            system = self.id.name(),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+        );
+        let task_span = span.clone();
+        let task = tracker.spawn(tracing::Instrument::instrument(async move {
             let stop = ctx.stop.clone();
             // Wait for a free connection slot, unless the system is closing.
             let permit = tokio::select! {
@@ -392,8 +402,12 @@ impl System {
             };
             drop(permit);
             me.finish(started.elapsed(), &result);
+            match &result {
+                Ok(_) => task_span.record("otel.status_code", "ok"),
+                Err(e) => task_span.record("otel.status_description", e.to_string()),
+            };
             result
-        });
+        }, span));
         match task.await {
             Ok(r) => r,
             Err(e) if e.is_panic() => {

@@ -235,8 +235,10 @@ impl Session {
                         _ = stop.cancelled() => return,
                     }
                 }
+                let cycle_no = agent.stats.lock().map(|s| s.cycles + 1).unwrap_or(0);
+                let span = tracing::info_span!("cycle", cycle = cycle_no, mode = mode.name());
                 tokio::select! {
-                    _ = agent.cycle() => {}
+                    _ = tracing::Instrument::instrument(agent.cycle(), span) => {}
                     _ = stop.cancelled() => return,
                 }
                 let (done, event) = {
@@ -343,6 +345,7 @@ impl Session {
                 run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
             })
             .into_iter()
+            .chain(crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep { run: Box::new(|closed| Box::pin(close_trace_exporter(closed))) }))
             .collect();
         // 2–4. Close in dependency order within the grace period, then verify.
         let shutdown: ShutdownReport = lifecycle::shutdown_all(
@@ -389,6 +392,31 @@ impl Session {
             report,
             report_error,
         }
+    }
+}
+
+/// The last shutdown step when traces are exported: send what is buffered and close the
+/// exporter's connection, within what is left of the grace period (at least 200 ms: the
+/// last batch holds the shutdown's own spans).
+async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::StepReport {
+    let started = Instant::now();
+    let left = closed.deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(200));
+    let flushed = tokio::task::spawn_blocking(move || crate::telemetry::otlp::shutdown(left))
+        .await
+        .unwrap_or_else(|e| Err(format!("the exporter's shutdown failed: {e}")));
+    let (outcome, error) = match flushed {
+        Ok(()) => (lifecycle::CloseOutcome::Closed, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "trace exporter did not flush");
+            (lifecycle::CloseOutcome::Error, Some(e))
+        }
+    };
+    lifecycle::StepReport {
+        name: crate::telemetry::otlp::STEP_NAME.to_string(),
+        outcome,
+        close_ms: started.elapsed().as_secs_f64() * 1e3,
+        sockets_before: 0,
+        error,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod endpoint;
 pub mod events;
+pub mod otlp;
 pub mod prometheus;
 
 pub use endpoint::MetricsEndpoint;
