@@ -138,3 +138,33 @@ fn the_final_panel_says_what_ended_a_session_in_error() {
     let text = screen(&app);
     assert!(text.contains("Ended by: gameplay task panicked: boom"), "{text}");
 }
+
+#[test]
+fn the_header_names_the_metrics_endpoint() {
+    let mut app = fixtures::dashboard(area(160, 40), Theme::COLOR);
+    assert!(!screen(&app).lines().next().unwrap().contains("metrics"));
+    app.settings.metrics = Some("127.0.0.1:9464".into());
+    let first = screen(&app).lines().next().unwrap().to_string();
+    assert!(first.contains("metrics 127.0.0.1:9464"), "{first}");
+}
+
+#[test]
+fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
+    let all = fixtures::shutdown_order().len();
+    let mut app = fixtures::shutting_down(area(120, 40), Theme::COLOR, all, 400);
+    let report = singularis_tui::lifecycle::StepReport {
+        name: "metrics endpoint".into(),
+        outcome: singularis_tui::lifecycle::CloseOutcome::Closed,
+        close_ms: 0.7,
+        sockets_before: 2,
+        error: None,
+    };
+    update(&mut app, Action::EndpointClosed(report));
+    update(&mut app, Action::Tick(std::time::Duration::from_secs(120)));
+    let text = screen(&app);
+    let endpoint = text.lines().position(|l| l.contains("Metrics endpoint")).unwrap_or_else(|| panic!("{text}"));
+    assert!(text.lines().nth(endpoint).unwrap().contains("0.7 ms"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let last_system = lines.iter().rposition(|l| l.contains("Gemini client") || l.contains("Claude client")).unwrap();
+    assert!(endpoint > last_system, "after the systems:\n{text}");
+}

@@ -60,6 +60,8 @@ pub struct Settings {
     pub step: Duration,
     pub linger: Duration,
     pub theme: Theme,
+    /// Where `/metrics` is served, when it is (shown in the header).
+    pub metrics: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

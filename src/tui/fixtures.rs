@@ -24,6 +24,7 @@ pub fn settings(theme: Theme) -> Settings {
         step: Duration::from_millis(150),
         linger: Duration::from_secs(5),
         theme,
+        metrics: None,
     }
 }
 

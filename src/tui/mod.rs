@@ -48,13 +48,14 @@ const MIN_FRAME: Duration = Duration::from_millis(16);
 /// Run a session with the dashboard; after it, print the headless summary to stdout.
 pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let theme = theme::Theme::from_env();
-    let settings = Settings {
+    let mut settings = Settings {
         backend: config.backend().to_string(),
         mode: opts.mode,
         grace: opts.grace,
         step: Duration::from_millis(config.ui.shutdown_step_ms),
         linger: Duration::from_secs(config.ui.linger_s),
         theme,
+        metrics: None,
     };
     let frame = Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME);
     let redactor = Redactor::from_config(&config);
@@ -72,6 +73,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         }
     };
     session.crash_after = opts.crash_after;
+    settings.metrics = session.metrics_addr().map(|a| a.to_string());
     session.spawn_gameplay(opts.mode, opts.cycles);
 
     let screen = match Screen::take() {

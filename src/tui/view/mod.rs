@@ -58,6 +58,10 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
         None => {
             spans.push(sep());
             spans.push(Span::raw(format!("{:.1} req/s", app.requests_per_s)));
+            if let Some(addr) = &app.settings.metrics {
+                spans.push(sep());
+                spans.push(Span::styled(format!("metrics {addr}"), t.dim()));
+            }
             if app.paused {
                 spans.push(Span::raw("  "));
                 spans.push(Span::styled("[PAUSED]", t.warn()));
