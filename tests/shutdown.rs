@@ -96,11 +96,20 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
         let mut s = Session::start(config(&faults)).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
-        until("video stream and expert requests in flight", || {
-            let snaps = reg.snapshots();
-            snaps[SystemId::VideoInterpreter.index()].in_flight > 0
-        })
-        .await;
+        // Polled for up to 10 s (a bound for a stuck test, not a timing claim).
+        let mut last = None;
+        for _ in 0..2000 {
+            reg.measure_sockets();
+            let video = reg.snapshots()[SystemId::VideoInterpreter.index()].clone();
+            let ready = video.in_flight > 0 && video.open_sockets > 0;
+            last = Some(video);
+            if ready {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let video = last.unwrap();
+        assert!(video.in_flight > 0 && video.open_sockets > 0, "no video stream in flight on its own connection: {video:?}");
         let end = end(s, 10_000).await;
         let sd = &end.report.shutdown.report;
         assert_eq!(sd.sockets_open_after, 0);

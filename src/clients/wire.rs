@@ -20,9 +20,13 @@ pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqw
     let mut attempt = 0u32;
     loop {
         // A body that cannot be cloned (a stream) gets one attempt only.
-        let Some(this) = req.try_clone() else { return send_once(req).await };
+        let Some(this) = req.try_clone() else {
+            return send_once(req).await.map_err(|e| if ctx.stop.is_cancelled() { ClientError::Cancelled } else { e });
+        };
         let err = match send_once(this).await {
             Ok(resp) => return Ok(resp),
+            // A connect refused because the system is closing is the close, not a failure.
+            Err(_) if ctx.stop.is_cancelled() => return Err(ClientError::Cancelled),
             Err(e) => e,
         };
         let Some(wait) = (attempt < ctx.retries).then(|| backoff(attempt, &err)).flatten() else {
