@@ -10,28 +10,11 @@ use singularis_tui::session::report::Reason;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
-
-fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir)
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("ANTHROPIC_API_KEY")
-        .env_remove("GEMINI_API_KEY")
-        .env_remove("HYPERBOLIC_API_KEY")
-        .env_remove("WOLFRAM_APP_ID")
-        .env_remove("LMSTUDIO_API_KEY")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
-        .stdin(Stdio::null());
-    c
-}
+mod common;
+use common::cmd;
 
 /// GET /metrics with a plain HTTP/1.1 request; `None` once nothing listens.
 fn scrape(addr: SocketAddr) -> Option<(String, String)> {

@@ -51,6 +51,17 @@ pub struct StepReport {
     pub error: Option<String>,
 }
 
+impl StepReport {
+    /// The name as a line starts with it: "Metrics endpoint".
+    pub fn display_name(&self) -> String {
+        let mut name = self.name.clone();
+        if let Some(first) = name.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        name
+    }
+}
+
 /// What a step after the systems is given: how the systems' close went, and the same
 /// deadline and force signal they had.
 pub struct SystemsClosed {

@@ -25,10 +25,7 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
 
 /// A closing step that is not a system (the metrics endpoint).
 pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
-    let mut name = r.name.clone();
-    if let Some(first) = name.get_mut(..1) {
-        first.make_ascii_uppercase();
-    }
+    let name = r.display_name();
     match r.outcome {
         CloseOutcome::Closed | CloseOutcome::Skipped => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
         CloseOutcome::Forced => format!("[CLEANUP] ✗ {name} force-closed ({:.1} ms)", r.close_ms),

@@ -130,13 +130,9 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             }
             AccountRow::Endpoint(report) => {
                 let style = t.outcome(report.outcome);
-                let mut name = report.name.clone();
-                if let Some(first) = name.get_mut(..1) {
-                    first.make_ascii_uppercase();
-                }
                 Row::new(vec![
                     Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
-                    Cell::from(name),
+                    Cell::from(report.display_name()),
                     Cell::from(Span::styled(outcome_word(report.outcome), style)),
                     right(format!("{} ms", ms(report.close_ms))),
                     Cell::from(Span::styled(shorten(report.error.as_deref().unwrap_or(""), note_width), t.dim())),
