@@ -1,6 +1,7 @@
 //! Chaos: many sessions of the real binary, each with random faults on a random subset of
 //! systems, a random mode and grace period, and a quit at a random moment by a random means
-//! (SIGINT, SIGTERM, SIGHUP, a second SIGINT mid-shutdown, or --cycles). Each must exit as
+//! (SIGINT, SIGTERM, SIGHUP, a second SIGINT mid-shutdown, or --cycles); half of them serve
+//! metrics to a scraper that scrapes as fast as it can on keep-alive connections. Each must exit as
 //! DESIGN.md says, leave 0 sockets open, end its shutdown by grace + 100 ms, and write a
 //! complete report.
 //!
@@ -8,7 +9,7 @@
 //! `CHAOS_SESSIONS=1000 cargo test --release --test chaos -- --ignored --nocapture`
 //! (`CHAOS_SEED` replays a run).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -55,6 +56,43 @@ struct Plan {
     grace_ms: u64,
     delay_ms: u64,
     quit: Quit,
+    /// Serve metrics, scraped throughout.
+    metrics: bool,
+}
+
+/// Scrape `/metrics` back to back on one keep-alive connection, reconnecting when it ends,
+/// until nothing listens. Returns the scrapes answered.
+fn scrape_until_closed(addr: std::net::SocketAddr) -> usize {
+    let mut answered = 0;
+    while let Ok(mut conn) = std::net::TcpStream::connect(addr) {
+        let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+        let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+        loop {
+            if conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n").is_err() {
+                break;
+            }
+            let mut status = String::new();
+            if reader.read_line(&mut status).unwrap_or(0) == 0 {
+                break;
+            }
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                break;
+            }
+            answered += 1;
+        }
+    }
+    answered
 }
 
 fn random_fault(rng: &mut Rng) -> String {
@@ -89,6 +127,7 @@ fn plan(rng: &mut Rng) -> Plan {
         grace_ms: 100 + rng.below(401),
         delay_ms: rng.below(1500),
         quit,
+        metrics: rng.below(2) == 0,
     }
 }
 
@@ -112,6 +151,9 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     if let Quit::Cycles(n) = plan.quit {
         cmd.args(["--cycles", &n.to_string()]);
     }
+    if plan.metrics {
+        cmd.args(["--metrics", "127.0.0.1:0"]);
+    }
     let mut child = cmd.spawn().map_err(|e| e.to_string())?;
     // Wait until the session runs (its first line on stderr), then the random moment.
     let mut stderr = BufReader::new(child.stderr.take().ok_or("no stderr")?);
@@ -121,6 +163,13 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
         return Err(format!("did not start: {first}"));
     }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let scraper = if plan.metrics {
+        let url = first.split("metrics at http://").nth(1).and_then(|r| r.split("/metrics").next());
+        let addr: std::net::SocketAddr = url.and_then(|a| a.parse().ok()).ok_or_else(|| format!("no metrics address: {first}"))?;
+        Some(std::thread::spawn(move || scrape_until_closed(addr)))
+    } else {
+        None
+    };
     let pid = child.id() as i32;
     match plan.quit {
         Quit::Signal(sig) => {
@@ -170,6 +219,16 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     };
     if sd["reason"] != want_reason {
         return Err(format!("reason {} (expected {want_reason})", sd["reason"]));
+    }
+    let endpoints = sd["endpoints"].as_array().ok_or("no endpoints")?;
+    match (plan.metrics, endpoints.as_slice()) {
+        (false, []) => {}
+        (true, [ep]) if ep["name"] == "metrics endpoint" && ep["error"].is_null() && ep["outcome"] != "error" => {}
+        _ => return Err(format!("endpoints: {endpoints:?}")),
+    }
+    if let Some(scraper) = scraper {
+        // It stops once nothing listens: the endpoint really closed.
+        scraper.join().map_err(|_| "the scraper panicked")?;
     }
     Ok(())
 }

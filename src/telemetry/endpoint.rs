@@ -19,9 +19,10 @@ pub const STEP_NAME: &str = "metrics endpoint";
 /// Prometheus text format 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// After the cut, how long the endpoint's sockets may take to go.
-const FORCE_BUDGET: Duration = Duration::from_millis(60);
-/// Floor for a graceful close when the systems used up the grace period.
-const MIN_GRACE: Duration = Duration::from_millis(50);
+const FORCE_BUDGET: Duration = Duration::from_millis(30);
+/// Floor for a graceful close when the systems used up the grace period (a scrape takes
+/// about a millisecond).
+const MIN_GRACE: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 struct Shared {
