@@ -325,3 +325,45 @@ fn a_crash_in_the_game_still_shuts_down_restores_the_terminal_and_exits_1() {
     assert!(json["error"].as_str().unwrap_or("").contains("gameplay task panicked"), "{json:#}");
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
 }
+
+/// GET /metrics from this (separate) process; `None` once nothing listens.
+fn scrape(addr: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    raw.starts_with("HTTP/1.1 200").then_some(raw)
+}
+
+#[test]
+fn the_dashboard_serves_metrics_and_closes_the_endpoint_at_shutdown() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 160, 40) else { return };
+    let run = launch_with(&tmux, dir.path(), "--metrics 127.0.0.1:0");
+    let screen = tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
+    // The header says where; scrape it while the dashboard plays.
+    let header = screen.lines().next().unwrap_or("");
+    let addr = header
+        .split("metrics ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the header names the endpoint:\n{screen}"))
+        .to_string();
+    let body = scrape(&addr).expect("a scrape while the dashboard runs");
+    assert!(body.contains("singularis_session_phase{phase=\"running\"} 1"), "{body}");
+    assert!(body.contains("singularis_requests_total{system=\"orchestrator\"}"), "{body}");
+
+    tmux.send(&["q"]);
+    let screen = tmux.wait_for("the endpoint closed in the account", |s| s.contains("Metrics endpoint") && s.contains("11 of 11 done"));
+    assert!(row(&screen, "Metrics endpoint").contains("closed"), "{screen}");
+    tmux.send(&["Space"]);
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=0"), "exit status:\n{screen}");
+    assert!(screen.contains("[CLEANUP] ✓ Metrics endpoint closed ("), "{screen}");
+    assert!(scrape(&addr).is_none(), "nothing listens after the session");
+    let json = run.report();
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+    assert_eq!(json["shutdown"]["endpoints"][0]["outcome"], "closed", "{json:#}");
+}

@@ -414,6 +414,9 @@ impl Dashboard {
         for (report, forced_by_user) in &self.steps {
             let _ = writeln!(out, "{}", summary::step_line(report, grace_ms, *forced_by_user));
         }
+        for report in &end.report.shutdown.report.endpoints {
+            let _ = writeln!(out, "{}", summary::endpoint_line(report));
+        }
         let _ = writeln!(out, "{}", summary::complete_line(&end.report.shutdown.report));
         for line in summary::final_statistics(&end.report) {
             let _ = writeln!(out, "{line}");
