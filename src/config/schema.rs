@@ -252,7 +252,7 @@ impl Src<'_> {
     fn socket_addr(&self, v: &Val, key: &str) -> Result<std::net::SocketAddr> {
         let s = self.str(v, key)?;
         s.parse().map_err(|_| {
-            self.at(v, key, format!("{s:?} is not an address with a port (expected e.g. \"127.0.0.1:9464\" or \"[::1]:9464\")"))
+            self.at(v, key, format!("{s:?} is not IP:PORT (expected e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"; host names are not looked up)"))
         })
     }
 

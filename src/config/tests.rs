@@ -357,7 +357,14 @@ const BROKEN: &[(&str, &str, &str, usize, &str)] = &[
         "[metrics]\nlisten = \"127.0.0.1\"\n",
         "metrics.listen",
         2,
-        "not an address with a port",
+        "is not IP:PORT",
+    ),
+    (
+        "metrics_listen_host_name",
+        "[metrics]\nlisten = \"localhost:9464\"\n",
+        "metrics.listen",
+        2,
+        "host names are not looked up",
     ),
     (
         "metrics_listen_not_a_string",
