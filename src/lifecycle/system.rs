@@ -124,6 +124,20 @@ pub enum CloseOutcome {
     Skipped,
 }
 
+impl CloseOutcome {
+    pub const ALL: [CloseOutcome; 4] = [CloseOutcome::Closed, CloseOutcome::Forced, CloseOutcome::Error, CloseOutcome::Skipped];
+
+    /// As in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseOutcome::Closed => "closed",
+            CloseOutcome::Forced => "forced",
+            CloseOutcome::Error => "error",
+            CloseOutcome::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CloseReport {
     pub name: SystemId,

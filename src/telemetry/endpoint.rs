@@ -57,8 +57,7 @@ impl MetricsEndpoint {
             let serve = axum::serve(listener, app).with_graceful_shutdown(graceful.cancelled_owned());
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            let serve = std::pin::pin!(serve.into_future());
-            let mut serve = serve;
+            let mut serve = std::pin::pin!(serve.into_future());
             loop {
                 tokio::select! {
                     r = &mut serve => {

@@ -38,7 +38,6 @@ const STATES: [SystemState; 6] = [
     SystemState::Error,
     SystemState::Disabled,
 ];
-const OUTCOMES: [CloseOutcome; 4] = [CloseOutcome::Closed, CloseOutcome::Forced, CloseOutcome::Error, CloseOutcome::Skipped];
 
 /// Where the session is; `final` once every system is closed and the figures stop moving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +109,7 @@ impl SessionMetrics {
     pub fn publish_shutdown(&self, closed: &SystemsClosed) {
         let mut f = ShutdownFigures { seconds: closed.elapsed.as_secs_f64(), ..Default::default() };
         for r in &closed.systems {
-            if let Some(i) = OUTCOMES.iter().position(|o| *o == r.outcome) {
+            if let Some(i) = CloseOutcome::ALL.iter().position(|o| *o == r.outcome) {
                 f.outcomes[i] += 1;
             }
         }
@@ -158,20 +157,11 @@ impl SessionMetrics {
             for p in [Phase::Running, Phase::ShuttingDown, Phase::Final] {
                 metrics::gauge!(SESSION_PHASE, "phase" => p.name()).set(if p == phase { 1.0 } else { 0.0 });
             }
-            for (i, o) in OUTCOMES.iter().enumerate() {
-                metrics::gauge!(SHUTDOWN_SYSTEMS, "outcome" => outcome_name(*o)).set(shutdown.outcomes[i] as f64);
+            for (i, o) in CloseOutcome::ALL.iter().enumerate() {
+                metrics::gauge!(SHUTDOWN_SYSTEMS, "outcome" => o.name()).set(shutdown.outcomes[i] as f64);
             }
             metrics::gauge!(SHUTDOWN_DURATION).set(shutdown.seconds);
         });
-    }
-}
-
-pub fn outcome_name(o: CloseOutcome) -> &'static str {
-    match o {
-        CloseOutcome::Closed => "closed",
-        CloseOutcome::Forced => "forced",
-        CloseOutcome::Error => "error",
-        CloseOutcome::Skipped => "skipped",
     }
 }
 

@@ -122,13 +122,4 @@ pub fn outcome_symbol(o: CloseOutcome) -> &'static str {
     }
 }
 
-pub fn outcome_word(o: CloseOutcome) -> &'static str {
-    match o {
-        CloseOutcome::Closed => "closed",
-        CloseOutcome::Forced => "forced",
-        CloseOutcome::Error => "error",
-        CloseOutcome::Skipped => "skipped",
-    }
-}
-
 pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];

@@ -6,7 +6,7 @@ use super::{ms, pane, pane_title, shorten};
 use crate::lifecycle::CloseOutcome;
 use crate::session::summary;
 use crate::tui::app::{AccountRow, App, Phase, ShutdownState};
-use crate::tui::theme::{SPINNER, outcome_symbol, outcome_word};
+use crate::tui::theme::{SPINNER, outcome_symbol};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span, Text};
@@ -123,7 +123,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 Row::new(vec![
                     Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
                     Cell::from(report.name.display_name()),
-                    Cell::from(Span::styled(outcome_word(report.outcome), style)),
+                    Cell::from(Span::styled(report.outcome.name(), style)),
                     right(time),
                     Cell::from(Span::styled(shorten(&note, note_width), t.dim())),
                 ])
@@ -133,7 +133,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 Row::new(vec![
                     Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
                     Cell::from(report.display_name()),
-                    Cell::from(Span::styled(outcome_word(report.outcome), style)),
+                    Cell::from(Span::styled(report.outcome.name(), style)),
                     right(format!("{} ms", ms(report.close_ms))),
                     Cell::from(Span::styled(shorten(report.error.as_deref().unwrap_or(""), note_width), t.dim())),
                 ])
