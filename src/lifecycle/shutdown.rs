@@ -123,6 +123,7 @@ pub async fn shutdown_all(
         SystemId::ALL.iter().map(|&id| (id, watch::channel(false).0)).collect();
     let order = dependents(&registry);
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let ordered = Arc::new(std::sync::Mutex::new(()));
     let mut tasks = tokio::task::JoinSet::new();
     for sys in registry.all() {
         let sys = sys.clone();
@@ -131,6 +132,7 @@ pub async fn shutdown_all(
         let force = force.clone();
         let events = events.clone();
         let report_tx = report_tx.clone();
+        let ordered = ordered.clone();
         tasks.spawn(async move {
             // Dependents first, but only until the deadline: then everything still open is
             // cut at once, whatever the order, so no chain of forced closes adds up.
@@ -151,10 +153,15 @@ pub async fn shutdown_all(
                 let _ = tx.send(ShutdownEvent::Closing(sys.id));
             }
             let report = sys.close(deadline, &force).await;
-            if let Some(tx) = &events {
-                let _ = tx.send(ShutdownEvent::Closed(report.clone()));
+            {
+                // Both channels in one step, so the events and the report list the systems
+                // in the same order.
+                let _same_order = ordered.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(tx) = &events {
+                    let _ = tx.send(ShutdownEvent::Closed(report.clone()));
+                }
+                let _ = report_tx.send(report);
             }
-            let _ = report_tx.send(report);
             my_flag.send_replace(true);
         });
     }
