@@ -53,7 +53,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
 }
 
 /// Parse and validate a config file's bytes; `file` is only used to label errors.
-pub(crate) fn parse(bytes: &[u8], file: &str) -> Result<Config, ConfigError> {
+pub fn parse(bytes: &[u8], file: &str) -> Result<Config, ConfigError> {
     let text = match std::str::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {

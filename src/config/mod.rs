@@ -8,6 +8,6 @@ mod schema;
 mod tests;
 mod types;
 
-pub use load::{ConfigError, load, resolve_path};
+pub use load::{ConfigError, load, parse, resolve_path};
 pub use render::render_resolved;
 pub use types::*;
