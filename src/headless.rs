@@ -117,19 +117,10 @@ async fn follow(
     mut shutdown: mpsc::UnboundedReceiver<ShutdownEvent>,
     quit: QuitSignal,
 ) -> EventWriter<std::io::Stdout> {
-    let lagged = |out: &mut EventWriter<_>, missed| out.emit(&Event::Lagged { missed });
     loop {
         tokio::select! {
-            r = states.recv() => match r {
-                Ok(change) => out.emit(&Event::State(change)),
-                Err(broadcast::error::RecvError::Lagged(n)) => lagged(&mut out, n),
-                Err(broadcast::error::RecvError::Closed) => {}
-            },
-            r = cycles.recv() => match r {
-                Ok(cycle) => out.emit(&Event::Cycle(cycle)),
-                Err(broadcast::error::RecvError::Lagged(n)) => lagged(&mut out, n),
-                Err(broadcast::error::RecvError::Closed) => {}
-            },
+            r = states.recv() => forward(&mut out, r, Event::State),
+            r = cycles.recv() => forward(&mut out, r, Event::Cycle),
             ev = shutdown.recv() => {
                 // Queued state changes and cycles first, so the stream stays in order.
                 drain(&mut out, &mut states, &mut cycles);
@@ -142,13 +133,25 @@ async fn follow(
     }
 }
 
-fn drain(out: &mut EventWriter<std::io::Stdout>, states: &mut broadcast::Receiver<StateChange>, cycles: &mut broadcast::Receiver<CycleEvent>) {
-    while let Ok(cycle) = cycles.try_recv() {
-        out.emit(&Event::Cycle(cycle));
+/// One item received from a broadcast as its event; a lag as a `lagged` event.
+fn forward<T>(out: &mut EventWriter<std::io::Stdout>, received: Result<T, broadcast::error::RecvError>, event: fn(T) -> Event) {
+    match received {
+        Ok(item) => out.emit(&event(item)),
+        Err(broadcast::error::RecvError::Lagged(n)) => out.emit(&Event::Lagged { missed: n }),
+        Err(broadcast::error::RecvError::Closed) => {}
     }
+}
+
+fn drain(out: &mut EventWriter<std::io::Stdout>, states: &mut broadcast::Receiver<StateChange>, cycles: &mut broadcast::Receiver<CycleEvent>) {
+    drain_one(out, cycles, Event::Cycle);
+    drain_one(out, states, Event::State);
+}
+
+/// Everything queued on `rx`, a lag reported as such rather than ending the drain.
+fn drain_one<T: Clone>(out: &mut EventWriter<std::io::Stdout>, rx: &mut broadcast::Receiver<T>, event: fn(T) -> Event) {
     loop {
-        match states.try_recv() {
-            Ok(change) => out.emit(&Event::State(change)),
+        match rx.try_recv() {
+            Ok(item) => out.emit(&event(item)),
             Err(broadcast::error::TryRecvError::Lagged(n)) => out.emit(&Event::Lagged { missed: n }),
             Err(_) => break,
         }
