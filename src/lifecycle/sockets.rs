@@ -78,6 +78,36 @@ pub fn count_process_sockets(excluded_ports: &[u16]) -> std::io::Result<usize> {
         .count())
 }
 
+/// Poll until `mine` finds none of its sockets in the process's table, or `until`, or `stop`
+/// (then one last look); returns what is still open. Sockets close when their owning task is
+/// next scheduled: the first looks only yield to them (a socket usually goes within
+/// microseconds), later ones sleep a millisecond.
+pub async fn wait_gone(
+    until: tokio::time::Instant,
+    stop: &tokio_util::sync::CancellationToken,
+    mut mine: impl FnMut(&[OwnedSocket]) -> Vec<OwnedSocket>,
+) -> Vec<OwnedSocket> {
+    let mut looks = 0u32;
+    loop {
+        if looks < 16 {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        looks += 1;
+        let left = match process_tcp_sockets() {
+            Ok(table) => mine(&table),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the socket table");
+                return Vec::new();
+            }
+        };
+        if left.is_empty() || tokio::time::Instant::now() >= until || stop.is_cancelled() {
+            return left;
+        }
+    }
+}
+
 /// IPv4-mapped IPv6 addresses (a dual-stack socket) compare equal to their IPv4 form.
 fn normalize(addr: SocketAddr) -> SocketAddr {
     match addr {

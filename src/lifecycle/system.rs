@@ -164,7 +164,6 @@ struct Status {
 }
 
 const LATENCY_WINDOW: usize = 120;
-const POLL: Duration = Duration::from_millis(1);
 /// How long a forced close may take after the cut: requests dropped, sockets shut.
 const FORCE_BUDGET: Duration = Duration::from_millis(60);
 
@@ -544,27 +543,7 @@ impl System {
     /// Poll until none of this system's sockets is open, or `until`, or `force` (then one
     /// last look). Returns the sockets still open.
     async fn wait_sockets_closed(&self, until: tokio::time::Instant, force: &CancellationToken) -> Vec<sockets::OwnedSocket> {
-        let mut polls = 0u32;
-        loop {
-            // The connection tasks close their sockets when next scheduled: the first checks
-            // only yield to them (a socket usually goes within microseconds), then we sleep.
-            if polls < 16 {
-                tokio::task::yield_now().await;
-            } else {
-                tokio::time::sleep(POLL).await;
-            }
-            polls += 1;
-            let left = match sockets::process_tcp_sockets() {
-                Ok(table) => self.ledger.open_sockets(&table),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the socket table");
-                    return Vec::new();
-                }
-            };
-            if left.is_empty() || tokio::time::Instant::now() >= until || force.is_cancelled() {
-                return left;
-            }
-        }
+        sockets::wait_gone(until, force, |table| self.ledger.open_sockets(table)).await
     }
 
     fn report(

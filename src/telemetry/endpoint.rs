@@ -85,7 +85,7 @@ impl MetricsEndpoint {
     pub async fn close(mut self, hold: Duration, closed: SystemsClosed) -> StepReport {
         let started = Instant::now();
         self.metrics.publish_shutdown(&closed);
-        let sockets_before = self.sockets().len() as u32;
+        let sockets_before = sockets::process_tcp_sockets().map(|t| self.sockets(&t).len()).unwrap_or(0) as u32;
         if !hold.is_zero() {
             tokio::select! {
                 _ = self.final_served.wait_for(|served| *served) => {}
@@ -129,22 +129,14 @@ impl MetricsEndpoint {
         }
     }
 
-    /// The endpoint's own sockets: the listener and the server side of each connection.
-    fn sockets(&self) -> Vec<OwnedSocket> {
-        let port = self.addr.port();
-        sockets::process_tcp_sockets()
-            .map(|all| all.into_iter().filter(|s| s.local.port() == port).collect())
-            .unwrap_or_default()
+    /// The endpoint's own sockets in `table`: the listener and the server side of each
+    /// connection.
+    fn sockets(&self, table: &[OwnedSocket]) -> Vec<OwnedSocket> {
+        table.iter().filter(|s| s.local.port() == self.addr.port()).cloned().collect()
     }
 
     async fn wait_gone(&self, until: tokio::time::Instant) -> Vec<OwnedSocket> {
-        loop {
-            let left = self.sockets();
-            if left.is_empty() || tokio::time::Instant::now() >= until {
-                return left;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        sockets::wait_gone(until, &CancellationToken::new(), |table| self.sockets(table)).await
     }
 }
 
