@@ -121,9 +121,13 @@ fn normalize(addr: SocketAddr) -> SocketAddr {
 
 /// The connections one system opened, as seen by its connector when each was made. Whether
 /// each is still open is measured, never assumed: see [`SocketLedger::open_sockets`].
+/// How long a recorded connection is kept though a socket table lacks it.
+const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Debug, Default)]
 pub struct SocketLedger {
-    conns: Mutex<Vec<(SocketAddr, SocketAddr)>>,
+    /// (local, remote, when recorded).
+    conns: Mutex<Vec<(SocketAddr, SocketAddr, std::time::Instant)>>,
     opened: AtomicU64,
 }
 
@@ -131,7 +135,7 @@ impl SocketLedger {
     pub fn record(&self, local: SocketAddr, remote: SocketAddr) {
         self.opened.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut c) = self.conns.lock() {
-            c.push((normalize(local), normalize(remote)));
+            c.push((normalize(local), normalize(remote), std::time::Instant::now()));
         }
     }
 
@@ -142,17 +146,19 @@ impl SocketLedger {
 
     /// This system's sockets still open in `table`; connections gone from it are forgotten
     /// (a (local, remote) pair is unique while open, so a later reuse cannot be confused).
+    /// A connection recorded in the last second is kept even when absent: `table` may have
+    /// been read before it was made, and forgetting it would hide it from every later count.
     pub fn open_sockets(&self, table: &[OwnedSocket]) -> Vec<OwnedSocket> {
         let Ok(mut conns) = self.conns.lock() else {
             return Vec::new();
         };
         let mut open = Vec::new();
-        conns.retain(|(l, r)| {
+        conns.retain(|(l, r, recorded)| {
             let found = table.iter().find(|s| s.local == *l && s.remote == *r);
             if let Some(s) = found {
                 open.push(s.clone());
             }
-            found.is_some()
+            found.is_some() || recorded.elapsed() < RECENT
         });
         open
     }
