@@ -18,6 +18,10 @@ pub enum ClientError {
     /// The answer was not what the protocol says (bad JSON, bad SSE, wrong content type...).
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The answer hit its output cap (reasoning included) before it was done: the service
+    /// said why (`length`, `max_output_tokens`, `MAX_TOKENS`, `max_tokens`).
+    #[error("truncated: {reason}")]
+    Truncated { reason: String },
     #[error("cancelled")]
     Cancelled,
     #[error("{0}")]
@@ -27,6 +31,15 @@ pub enum ClientError {
 impl ClientError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ClientError::Cancelled)
+    }
+
+    pub fn is_truncated(&self) -> bool {
+        matches!(self, ClientError::Truncated { .. })
+    }
+
+    /// An answer cut at `cap` tokens, in the service's words.
+    pub fn truncated(service_reason: &str, cap: u32) -> ClientError {
+        ClientError::Truncated { reason: format!("{service_reason} (the answer hit its {cap}-token cap)") }
     }
 }
 

@@ -3,7 +3,7 @@
 //! the `x-goog-api-key` header, never in the query string.
 
 use super::wire::{self, endpoint, str_at};
-use super::{sse, ClientError, Prompt};
+use super::{ClientError, Prompt, Usage, sse};
 use crate::lifecycle::RequestCtx;
 use base64::Engine;
 use serde_json::json;
@@ -19,32 +19,62 @@ fn request(ctx: &RequestCtx, method: &str, body: &serde_json::Value) -> reqwest:
     }
 }
 
-fn text_body(prompt: &Prompt) -> serde_json::Value {
+/// The request: the cap (thinking counts against it on 2.5 models) and the thinking budget.
+pub fn text_body(ctx: &RequestCtx, prompt: &Prompt) -> serde_json::Value {
+    let p = &ctx.params;
     let mut body = json!({
         "contents": [{"role": "user", "parts": [{"text": prompt.user}]}],
-        "generationConfig": {"maxOutputTokens": prompt.max_tokens},
+        "generationConfig": {"maxOutputTokens": p.max_output_tokens},
     });
+    if let Some(budget) = p.thinking_budget {
+        body["generationConfig"]["thinkingConfig"] = json!({"thinkingBudget": budget});
+    }
     if !prompt.system.is_empty() {
         body["systemInstruction"] = json!({"parts": [{"text": prompt.system}]});
     }
     body
 }
 
-/// The text parts of one GenerateContentResponse.
+/// Why a candidate ended, when that is not a plain stop: `MAX_TOKENS` is the cap; the
+/// others are the service withholding the answer.
+fn finish_reason(ctx: &RequestCtx, v: &serde_json::Value) -> Result<Option<String>, ClientError> {
+    let reason = str_at(v, "/candidates/0/finishReason");
+    match reason {
+        None | Some("STOP") => Ok(reason.map(str::to_string)),
+        Some("MAX_TOKENS") => Err(ClientError::truncated("finishReason MAX_TOKENS", ctx.params.max_output_tokens)),
+        Some(other) => Err(ClientError::Protocol(format!("the answer was withheld: finishReason {}", wire::shorten(other, 40)))),
+    }
+}
+
+/// The text parts of one GenerateContentResponse (a final one may have none).
 fn candidate_text(v: &serde_json::Value) -> Result<String, ClientError> {
     if let Some(msg) = str_at(v, "/error/message") {
         return Err(ClientError::Protocol(wire::shorten(msg, 120)));
     }
-    let parts = v
-        .pointer("/candidates/0/content/parts")
-        .and_then(|p| p.as_array())
-        .ok_or_else(|| ClientError::Protocol("answer without candidates[0].content.parts".into()))?;
-    Ok(parts.iter().filter_map(|p| str_at(p, "/text")).collect())
+    if let Some(block) = str_at(v, "/promptFeedback/blockReason") {
+        return Err(ClientError::Protocol(format!("the prompt was blocked: {}", wire::shorten(block, 40))));
+    }
+    let candidate = v.pointer("/candidates/0").ok_or_else(|| ClientError::Protocol("answer without candidates".into()))?;
+    let parts = candidate.pointer("/content/parts").and_then(|p| p.as_array());
+    Ok(parts.into_iter().flatten().filter(|p| p.get("thought") != Some(&json!(true))).filter_map(|p| str_at(p, "/text")).collect())
+}
+
+fn record_usage(ctx: &RequestCtx, v: &serde_json::Value) {
+    if let Some(u) = v.get("usageMetadata").and_then(Usage::from_gemini) {
+        ctx.usage.add(u);
+    }
 }
 
 pub async fn generate(ctx: &RequestCtx, prompt: &Prompt) -> Result<String, ClientError> {
-    let resp = wire::send(ctx, request(ctx, "generateContent", &text_body(prompt))).await?;
-    candidate_text(&wire::read_json(resp).await?)
+    let resp = wire::send(ctx, request(ctx, "generateContent", &text_body(ctx, prompt))).await?;
+    let v = wire::read_json(resp).await?;
+    record_usage(ctx, &v);
+    finish_reason(ctx, &v)?;
+    let text = candidate_text(&v)?;
+    if text.is_empty() {
+        return Err(ClientError::Protocol("answer without text (finishReason STOP, no parts)".into()));
+    }
+    Ok(text)
 }
 
 /// Stream a description, calling `on_text` with each piece as it arrives.
@@ -53,24 +83,36 @@ pub async fn stream(
     prompt: &Prompt,
     mut on_text: impl FnMut(&str),
 ) -> Result<String, ClientError> {
-    let req = request(ctx, "streamGenerateContent", &text_body(prompt)).query(&[("alt", "sse")]);
+    let req = request(ctx, "streamGenerateContent", &text_body(ctx, prompt)).query(&[("alt", "sse")]);
     let resp = wire::send(ctx, req).await?;
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
-    let mut finished = false;
-    sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
+    let mut finished = None;
+    // Each chunk's usageMetadata is the running total: the last one counts.
+    let mut usage = None;
+    let read = sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
         let v: serde_json::Value = serde_json::from_str(&ev.data)
             .map_err(|e| ClientError::Protocol(format!("invalid chunk JSON: {e}")))?;
+        if let Some(u) = v.get("usageMetadata").and_then(Usage::from_gemini) {
+            usage = Some(u);
+        }
         let piece = candidate_text(&v)?;
         on_text(&piece);
         text.push_str(&piece);
-        finished |= str_at(&v, "/candidates/0/finishReason").is_some();
+        if str_at(&v, "/candidates/0/finishReason").is_some() {
+            finished = Some(v);
+        }
         Ok(true)
     })
-    .await?;
-    if !finished {
-        return Err(ClientError::Protocol("stream ended without a finishReason".into()));
+    .await;
+    if let Some(u) = usage {
+        ctx.usage.add(u);
     }
+    read?;
+    let Some(last) = finished else {
+        return Err(ClientError::Protocol("stream ended without a finishReason".into()));
+    };
+    finish_reason(ctx, &last)?;
     Ok(text)
 }
 
@@ -122,6 +164,8 @@ pub async fn speak(ctx: &RequestCtx, text: &str, voice: &str) -> Result<Pcm, Cli
     });
     let resp = wire::send(ctx, request(ctx, "generateContent", &body)).await?;
     let v = wire::read_json(resp).await?;
+    record_usage(ctx, &v);
+    finish_reason(ctx, &v)?;
     let data = v
         .pointer("/candidates/0/content/parts/0/inlineData")
         .ok_or_else(|| ClientError::Protocol("speech answer without inlineData".into()))?;

@@ -7,25 +7,27 @@ pub mod gemini;
 pub mod moe;
 pub mod openai;
 pub mod sse;
+pub mod usage;
 pub mod wire;
 pub mod wolfram;
 
 pub use error::ClientError;
+pub use usage::{Headroom, Usage, UsageMeter};
 
 use crate::lifecycle::RequestCtx;
 use crate::systems::{Protocol, SystemId};
 
-/// A question for a language model.
+/// A question for a language model. Its output cap and the model's tuning come from the
+/// system's config (`RequestCtx::params`).
 #[derive(Debug, Clone)]
 pub struct Prompt {
     pub system: String,
     pub user: String,
-    pub max_tokens: u32,
 }
 
 impl Prompt {
     pub fn new(system: impl Into<String>, user: impl Into<String>) -> Prompt {
-        Prompt { system: system.into(), user: user.into(), max_tokens: 256 }
+        Prompt { system: system.into(), user: user.into() }
     }
 }
 

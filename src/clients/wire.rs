@@ -13,17 +13,22 @@ pub const MAX_BODY: usize = 16 << 20;
 /// request instead, so a game cycle is never stuck behind one system.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Send, retrying what is worth retrying (429, 5xx, a refused or broken connection) up to
-/// `ctx.retries` times with exponential backoff that honours `Retry-After`. The wait between
-/// attempts ends at once when the system is closing.
+/// The statuses the services call retryable: timeout, rate limit, and the server-side
+/// failures that may pass (Anthropic's 529 overloaded among them). 501 is not one: Wolfram
+/// answers it for input it does not understand, and asking again only spends quota.
+pub const RETRYABLE: [u16; 7] = [408, 429, 500, 502, 503, 504, 529];
+
+/// Send, retrying what is worth retrying ([`RETRYABLE`], a refused or broken connection) up
+/// to `ctx.retries` times with exponential backoff that honours `Retry-After` and
+/// `retry-after-ms`. The wait between attempts ends at once when the system is closing.
 pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
     let mut attempt = 0u32;
     loop {
         // A body that cannot be cloned (a stream) gets one attempt only.
         let Some(this) = req.try_clone() else {
-            return send_once(req).await.map_err(|e| if ctx.stop.is_cancelled() { ClientError::Cancelled } else { e });
+            return send_once(ctx, req).await.map_err(|e| if ctx.stop.is_cancelled() { ClientError::Cancelled } else { e });
         };
-        let err = match send_once(this).await {
+        let err = match send_once(ctx, this).await {
             Ok(resp) => return Ok(resp),
             // A connect refused because the system is closing is the close, not a failure.
             Err(_) if ctx.stop.is_cancelled() => return Err(ClientError::Cancelled),
@@ -47,7 +52,7 @@ pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqw
 /// [`MAX_BACKOFF`]; a `Retry-After` is a floor.
 pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
     let retry_after = match err {
-        ClientError::Status { status, retry_after, .. } if *status == 429 || (500..600).contains(status) => *retry_after,
+        ClientError::Status { status, retry_after, .. } if RETRYABLE.contains(status) => *retry_after,
         ClientError::Refused | ClientError::Transport(_) => None,
         _ => return None,
     };
@@ -62,25 +67,39 @@ pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
     }
 }
 
-/// Send once and return the response if its status is a success; otherwise the service's error.
-pub async fn send_once(req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+/// Send once and return the response if its status is a success; otherwise the service's
+/// error. Either way the rate-limit headroom the answer announces is recorded.
+pub async fn send_once(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
     let resp = req.send().await?;
+    if let Some(h) = super::Headroom::from_headers(resp.headers()) {
+        ctx.usage.set_headroom(h);
+    }
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);
     }
-    let retry_after = resp
-        .headers()
-        .get(http::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(resp.headers(), std::time::SystemTime::now());
     let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
     Err(ClientError::Status {
         status: status.as_u16(),
         message: error_message(&body),
         retry_after,
     })
+}
+
+/// How long the service asks us to wait: `retry-after-ms` (OpenAI), else `Retry-After` as
+/// seconds or as an HTTP date (RFC 9110), counted from `now`. A date in the past is "now".
+pub fn retry_after(h: &http::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
+    let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms >= 0.0) {
+        return Some(Duration::from_secs_f64(ms / 1e3));
+    }
+    let v = text(http::header::RETRY_AFTER.as_str())?;
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The message inside the error JSON of OpenAI, Anthropic and Gemini (all put it at
@@ -182,8 +201,35 @@ mod tests {
         assert!(backoff(0, &status(429, Some(2))).unwrap() >= Duration::from_secs(2));
         assert_eq!(backoff(0, &status(429, Some(60))), None);
         assert_eq!(backoff(0, &status(400, None)), None);
+        assert_eq!(backoff(0, &status(501, None)), None, "501 is not worth a retry");
+        assert!(backoff(0, &status(529, None)).is_some());
+        assert!(backoff(0, &status(408, None)).is_some());
         assert_eq!(backoff(0, &ClientError::Timeout), None);
         assert!(backoff(0, &ClientError::Refused).is_some());
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_dates_and_milliseconds() {
+        let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let h = |pairs: &[(&'static str, &str)]| {
+            let mut m = http::HeaderMap::new();
+            for (k, v) in pairs {
+                m.insert(*k, v.parse().unwrap());
+            }
+            m
+        };
+        assert_eq!(retry_after(&h(&[("retry-after", "2")]), now), Some(Duration::from_secs(2)));
+        let date = httpdate::fmt_http_date(now + Duration::from_secs(3));
+        assert_eq!(retry_after(&h(&[("retry-after", &date)]), now), Some(Duration::from_secs(3)));
+        let past = httpdate::fmt_http_date(now - Duration::from_secs(3));
+        assert_eq!(retry_after(&h(&[("retry-after", &past)]), now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after(&h(&[("retry-after-ms", "1500"), ("retry-after", "9")]), now),
+            Some(Duration::from_millis(1500)),
+            "the finer header wins"
+        );
+        assert_eq!(retry_after(&h(&[("retry-after", "soon")]), now), None);
+        assert_eq!(retry_after(&h(&[]), now), None);
     }
 
     #[test]

@@ -5,18 +5,26 @@ use super::wire::{self, endpoint};
 use super::ClientError;
 use crate::lifecycle::RequestCtx;
 
+/// Longest answer asked for; the service cuts its text there.
+pub const MAXCHARS: usize = 1200;
+
 pub async fn query(ctx: &RequestCtx, input: &str) -> Result<String, ClientError> {
     let mut req = ctx
         .client
         .get(endpoint(&ctx.base, "api/v1/llm-api"))
-        .query(&[("input", input), ("maxchars", "1200")]);
+        .query(&[("input", input), ("maxchars", &MAXCHARS.to_string())]);
     if let Some(k) = &ctx.key {
         req = req.header(http::header::AUTHORIZATION, k.header("Bearer "));
     }
     let resp = wire::send(ctx, req).await?;
     wire::expect_content_type(&resp, "text/plain")?;
     let body = wire::read_limited(resp, wire::MAX_BODY).await?;
-    String::from_utf8(body).map_err(|_| ClientError::Protocol("answer is not UTF-8".into()))
+    let text = String::from_utf8(body).map_err(|_| ClientError::Protocol("answer is not UTF-8".into()))?;
+    // The LLM API has no finish reason: an answer that fills maxchars was cut there.
+    if text.chars().count() >= MAXCHARS {
+        return Err(ClientError::Truncated { reason: format!("the answer filled maxchars={MAXCHARS}") });
+    }
+    Ok(text)
 }
 
 /// The first number under `Result:` (e.g. combat odds), if any.

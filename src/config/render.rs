@@ -80,6 +80,21 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         let _ = writeln!(out, "retries = {}", s.retries);
         let deps: Vec<String> = s.depends_on.iter().map(|d| quote(d.name())).collect();
         let _ = writeln!(out, "depends_on = [{}]", deps.join(", "));
+        let p = &s.params;
+        let _ = writeln!(out, "max_output_tokens = {}", p.max_output_tokens);
+        if s.protocol == crate::systems::Protocol::OpenaiChat {
+            let _ = writeln!(out, "token_field = {}", quote(p.token_field.name()));
+        }
+        if let Some(e) = p.reasoning_effort {
+            let _ = writeln!(out, "reasoning_effort = {}", quote(e.name()));
+        }
+        if let Some(b) = p.thinking_budget {
+            let _ = writeln!(out, "thinking_budget = {b}");
+        }
+    }
+    let _ = writeln!(out, "\n[pricing]  # USD per million tokens");
+    for (model, price) in &cfg.pricing {
+        let _ = writeln!(out, "{} = {{ input = {:?}, output = {:?} }}", quote(model), price.input, price.output);
     }
     out
 }

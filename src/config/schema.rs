@@ -2,9 +2,9 @@
 //! key, type and range, then the cross-key rules (pool sizes, key over http, dependency graph).
 
 use super::load::{ConfigError, Src, join_key};
-use super::types::{BaseUrl, Config, Mode, SystemConfig};
+use super::types::{BaseUrl, Config, Mode, Price, SystemConfig};
 use crate::sandbox::fault::Fault;
-use crate::systems::{Protocol, SystemId};
+use crate::systems::{Effort, MAX_THINKING_BUDGET, Protocol, SystemId, TokenField};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::Range;
@@ -14,7 +14,10 @@ use toml::de::{DeString, DeTable, DeValue};
 type Val<'i> = Spanned<DeValue<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
-const ROOT: &[&str] = &["shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "systems"];
+const ROOT: &[&str] = &["shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "pricing", "systems"];
+const PRICE: &[&str] = &["input", "output"];
+/// Dearer than any model sold today by far: a typo guard, not a market forecast.
+const MAX_PRICE: f64 = 10_000.0;
 const SHUTDOWN: &[&str] = &["grace_ms"];
 const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms"];
 const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
@@ -33,6 +36,10 @@ const SYSTEM: &[&str] = &[
     "pool_max_per_host",
     "retries",
     "depends_on",
+    "max_output_tokens",
+    "token_field",
+    "reasoning_effort",
+    "thinking_budget",
 ];
 
 /// Where each cross-checked value of one system was given, for locating errors.
@@ -43,6 +50,9 @@ struct Given {
     pool_max_per_host: Option<Range<usize>>,
     /// The file's `depends_on` entries (they replace the default list), with their spans.
     depends_on: Option<Vec<(SystemId, Range<usize>)>>,
+    token_field: Option<Range<usize>>,
+    reasoning_effort: Option<Range<usize>>,
+    thinking_budget: Option<Range<usize>>,
 }
 
 pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
@@ -127,6 +137,12 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                         }
                         _ => return Err(src.unknown(&e, SANDBOX)),
                     }
+                }
+            }
+            "pricing" => {
+                for e in src.table(v, key)? {
+                    let price = src.price(e.v, &e.key)?;
+                    cfg.pricing.insert(e.name.to_string(), price);
                 }
             }
             "systems" => {
@@ -226,6 +242,40 @@ impl Src<'_> {
             .ok_or_else(|| self.at(v, key, format!("{n} is out of range ({})", range())))
     }
 
+    /// A number (integer or float) within `0..=max`.
+    fn non_negative(&self, v: &Val, key: &str, max: f64) -> Result<f64> {
+        let range = || format!("allowed range 0..={max}");
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            _ => return Err(self.wrong_type(v, key, &format!("a number ({})", range()))),
+        };
+        n.filter(|n| n.is_finite() && (0.0..=max).contains(n))
+            .ok_or_else(|| self.at(v, key, format!("{} is out of range ({})", self.snippet(v), range())))
+    }
+
+    /// `{ input = USD, output = USD }` per million tokens; both are required.
+    fn price(&self, v: &Val, key: &str) -> Result<Price> {
+        let (mut input, mut output) = (None, None);
+        for e in self.table(v, key)? {
+            match e.name {
+                "input" => input = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
+                "output" => output = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
+                _ => return Err(self.unknown(&e, PRICE)),
+            }
+        }
+        match (input, output) {
+            (Some(input), Some(output)) => Ok(Price { input, output }),
+            (None, _) => Err(self.at(v, key, "missing key input (USD per million input tokens)")),
+            (_, None) => Err(self.at(v, key, "missing key output (USD per million output tokens)")),
+        }
+    }
+
+    /// The source text of a value, for messages.
+    fn snippet(&self, v: &Val) -> String {
+        self.text.get(v.span()).unwrap_or("value").trim().to_string()
+    }
+
     fn system(&self, at: Range<usize>, key: &str, name: &str) -> Result<SystemId> {
         SystemId::from_name(name).ok_or_else(|| {
             let names: Vec<_> = SystemId::ALL.iter().map(|s| s.name()).collect();
@@ -299,9 +349,33 @@ impl Src<'_> {
                     sys.depends_on = deps.iter().map(|(d, _)| *d).collect();
                     g.depends_on = Some(deps);
                 }
+                "max_output_tokens" => sys.params.max_output_tokens = self.int(v, key, 1, 1_000_000)? as u32,
+                "token_field" => {
+                    let s = self.str(v, key)?;
+                    sys.params.token_field = TokenField::from_name(s).ok_or_else(|| {
+                        self.at(v, key, format!("unknown token field {s:?} (expected max_completion_tokens or max_tokens)"))
+                    })?;
+                    g.token_field = Some(v.span());
+                }
+                "reasoning_effort" => {
+                    let s = self.str(v, key)?;
+                    sys.params.reasoning_effort = match s {
+                        "" => None,
+                        s => Some(Effort::from_name(s).ok_or_else(|| {
+                            let names: Vec<_> = Effort::ALL.iter().map(|e| e.name()).collect();
+                            self.at(v, key, format!("unknown effort {s:?} (expected one of: {}; \"\" for the model's default)", names.join(", ")))
+                        })?),
+                    };
+                    g.reasoning_effort = Some(v.span());
+                }
+                "thinking_budget" => {
+                    sys.params.thinking_budget = Some(self.thinking_budget(v, key)?);
+                    g.thinking_budget = Some(v.span());
+                }
                 _ => return Err(self.unknown(&e, SYSTEM)),
             }
         }
+        self.check_params(sys, g, prefix)?;
         if sys.pool_max_per_host > sys.pool_max {
             let msg = format!(
                 "pool_max_per_host ({}) must not exceed pool_max ({})",
@@ -329,6 +403,46 @@ impl Src<'_> {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// -1 (dynamic) or 0..=MAX_THINKING_BUDGET.
+    fn thinking_budget(&self, v: &Val, key: &str) -> Result<i64> {
+        let DeValue::Integer(i) = v.get_ref() else {
+            return Err(self.wrong_type(v, key, "an integer (-1 for dynamic, 0 for off, or a token count)"));
+        };
+        i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .filter(|n| *n == -1 || (0..=MAX_THINKING_BUDGET).contains(n))
+            .ok_or_else(|| {
+                self.at(v, key, format!("{i} is out of range (-1 for dynamic, or 0..={MAX_THINKING_BUDGET})"))
+            })
+    }
+
+    /// Each model setting belongs to the protocols that send it: given for another, it is
+    /// an error (it would be ignored); left at a default that does not apply, it is dropped.
+    fn check_params(&self, sys: &mut SystemConfig, g: &Given, prefix: &str) -> Result<()> {
+        let p = sys.protocol;
+        let uses_effort = matches!(p, Protocol::OpenaiChat | Protocol::OpenaiResponses);
+        let uses_thinking = matches!(p, Protocol::GeminiGenerate | Protocol::GeminiStream);
+        let wrong = |span: &Range<usize>, name: &str, who: &str| {
+            self.err(span.clone(), &join_key(prefix, name), format!("{name} applies only to {who}, not to protocol {:?}", p.name()))
+        };
+        if let (Some(span), false) = (&g.token_field, p == Protocol::OpenaiChat) {
+            return Err(wrong(span, "token_field", "protocol \"openai_chat\" (the others have one fixed name)"));
+        }
+        if let (Some(span), false, Some(_)) = (&g.reasoning_effort, uses_effort, sys.params.reasoning_effort) {
+            return Err(wrong(span, "reasoning_effort", "protocols \"openai_chat\" and \"openai_responses\""));
+        }
+        if let (Some(span), false) = (&g.thinking_budget, uses_thinking) {
+            return Err(wrong(span, "thinking_budget", "protocols \"gemini_generate\" and \"gemini_stream\""));
+        }
+        if !uses_effort {
+            sys.params.reasoning_effort = None;
+        }
+        if !uses_thinking {
+            sys.params.thinking_budget = None;
         }
         Ok(())
     }

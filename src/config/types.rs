@@ -2,7 +2,7 @@
 //! `load.rs` turns a `config.toml` into this, or reports exactly what is wrong.
 
 use crate::sandbox::fault::Fault;
-use crate::systems::{Protocol, SystemId};
+use crate::systems::{ModelParams, Protocol, SystemId};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -51,6 +51,9 @@ pub struct SystemConfig {
     /// Retries of a request that failed with 429, 5xx or a broken connection.
     pub retries: u32,
     pub depends_on: Vec<SystemId>,
+    /// Output cap, its field name, reasoning effort, thinking budget.
+    #[serde(flatten)]
+    pub params: ModelParams,
 }
 
 impl SystemConfig {
@@ -80,6 +83,7 @@ impl SystemConfig {
             pool_max_per_host: 5,
             retries: 2,
             depends_on: d.depends_on.to_vec(),
+            params: d.params,
         }
     }
 }
@@ -172,6 +176,37 @@ pub struct Config {
     pub audio: AudioConfig,
     pub ui: UiConfig,
     pub metrics: MetricsConfig,
+    /// USD per million tokens, by model name (`[pricing]`).
+    pub pricing: BTreeMap<String, Price>,
+}
+
+/// A model's list price, USD per million tokens. Reasoning tokens are billed as output.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+impl Price {
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input + output_tokens as f64 * self.output) / 1e6
+    }
+}
+
+/// The shipped prices of the default models, as published on the date in `config.toml`.
+pub fn default_pricing() -> BTreeMap<String, Price> {
+    [
+        ("gpt-5", 1.25, 10.0),
+        ("gpt-4o", 2.5, 10.0),
+        ("claude-sonnet-4-5", 3.0, 15.0),
+        ("gemini-2.5-flash", 0.3, 2.5),
+        ("gemini-2.5-pro-preview-tts", 1.0, 20.0),
+        // Runs on your own machine.
+        ("microsoft/phi-4-mini-reasoning", 0.0, 0.0),
+    ]
+    .into_iter()
+    .map(|(m, input, output)| (m.to_string(), Price { input, output }))
+    .collect()
 }
 
 impl Default for Config {
@@ -201,6 +236,7 @@ impl Default for Config {
                 linger_s: 5,
             },
             metrics: MetricsConfig { listen: None, final_scrape_ms: 0 },
+            pricing: default_pricing(),
         }
     }
 }
@@ -208,6 +244,11 @@ impl Default for Config {
 impl Config {
     pub fn system(&self, id: SystemId) -> &SystemConfig {
         &self.systems[&id]
+    }
+
+    /// The price of `id`'s model, when the config knows it.
+    pub fn price(&self, id: SystemId) -> Option<Price> {
+        self.pricing.get(&self.system(id).model).copied()
     }
 
     /// "sandbox" when every enabled system is on the sandbox, "live" when none is, else "mixed".

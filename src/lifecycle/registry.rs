@@ -59,7 +59,11 @@ impl Registry {
                         },
                     }
                 };
-                System::new(id, cfg, base, key, disabled, changed.clone(), transitions.clone())
+                let sys = System::new(id, cfg, base, key, disabled, changed.clone(), transitions.clone());
+                if let Some(price) = config.price(id) {
+                    sys.set_price(price);
+                }
+                sys
             })
             .collect();
         Registry { systems, changed, transitions }

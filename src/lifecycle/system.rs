@@ -6,9 +6,10 @@
 
 use super::connector::{ConnectionGate, RecordConnections};
 use super::sockets::{self, SocketLedger};
-use crate::clients::ClientError;
-use crate::config::SystemConfig;
-use crate::systems::{Protocol, SystemId};
+use crate::clients::{ClientError, UsageMeter};
+use crate::clients::{Headroom, Usage};
+use crate::config::{Price, SystemConfig};
+use crate::systems::{ModelParams, Protocol, SystemId};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::future::Future;
@@ -88,10 +89,14 @@ pub struct RequestCtx {
     pub base: url::Url,
     pub key: Option<ApiKey>,
     pub model: String,
+    /// Output cap and the model family's settings.
+    pub params: ModelParams,
     pub stop: CancellationToken,
     /// Retries allowed per request (config `retries`), and where they are counted.
     pub retries: u32,
     pub retried: Arc<AtomicU64>,
+    /// Where the answers' token counts and rate-limit headroom go.
+    pub usage: Arc<UsageMeter>,
 }
 
 /// A live view of one system, cheap to take, for a UI or a report.
@@ -102,8 +107,16 @@ pub struct SystemSnapshot {
     pub in_flight: u32,
     pub done: u64,
     pub errors: u64,
-    /// Requests sent again after a 429, 5xx or broken connection.
+    /// Answers cut at their output cap (not counted in `errors` or `done`).
+    pub truncated: u64,
+    /// Requests sent again after a retryable status or a broken connection.
     pub retries: u64,
+    /// Tokens as the service reported them; `None` until an answer reported any.
+    pub usage: Option<Usage>,
+    /// Estimated from `usage` and the config's `[pricing]`; `None` when either is unknown.
+    pub cost_usd: Option<f64>,
+    /// What the service's rate-limit headers said last; `None` if it sends none.
+    pub headroom: Option<Headroom>,
     pub open_sockets: u32,
     pub connections_opened: u64,
     pub latency_p50_ms: Option<f64>,
@@ -181,7 +194,10 @@ pub struct System {
     in_flight: AtomicU32,
     done: AtomicU64,
     errors: AtomicU64,
+    truncated: AtomicU64,
     retried: Arc<AtomicU64>,
+    usage: Arc<UsageMeter>,
+    price: std::sync::OnceLock<Price>,
     open_sockets: AtomicU32,
     latencies: Mutex<VecDeque<f64>>,
     changed: watch::Sender<u64>,
@@ -222,7 +238,10 @@ impl System {
             in_flight: AtomicU32::new(0),
             done: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
             retried: Arc::new(AtomicU64::new(0)),
+            usage: Arc::default(),
+            price: std::sync::OnceLock::new(),
             open_sockets: AtomicU32::new(0),
             latencies: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             changed,
@@ -291,6 +310,11 @@ impl System {
         let _ = self.transitions.send(StateChange { system: self.id, from, to, error });
     }
 
+    /// Estimate this system's cost at `price` (its model's, from `[pricing]`).
+    pub fn set_price(&self, price: Price) {
+        let _ = self.price.set(price);
+    }
+
     /// Also record each successful request's duration (seconds) in `histogram`.
     pub fn observe_latency(&self, histogram: metrics::Histogram) {
         let _ = self.latency_histogram.set(histogram);
@@ -332,13 +356,18 @@ impl System {
             .map(|l| l.iter().copied().collect())
             .unwrap_or_default();
         let (p50, p99) = percentiles(&lat);
+        let usage = self.usage.reported().then(|| self.usage.total());
         SystemSnapshot {
             id: self.id,
             state: st.state,
             in_flight: self.in_flight.load(Ordering::Relaxed),
             done: self.done.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
+            truncated: self.truncated.load(Ordering::Relaxed),
             retries: self.retried.load(Ordering::Relaxed),
+            usage,
+            cost_usd: usage.zip(self.price.get()).map(|(u, p)| p.cost(u.input, u.output)),
+            headroom: self.usage.headroom(),
             open_sockets: self.open_sockets.load(Ordering::Relaxed),
             connections_opened: self.ledger.opened(),
             latency_p50_ms: p50,
@@ -376,9 +405,11 @@ impl System {
                 base,
                 key: self.key.clone(),
                 model: self.config.model.clone(),
+                params: self.config.params.clone(),
                 stop: gen_.stop.clone(),
                 retries: self.config.retries,
                 retried: self.retried.clone(),
+                usage: self.usage.clone(),
             };
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };
@@ -453,6 +484,17 @@ impl System {
             }
             // A cancellation is the system closing, not the service failing.
             Err(e) if e.is_cancelled() => {}
+            // The service answered; the answer did not fit its cap. Counted on its own, and
+            // shown as the last problem, but the system is not failing.
+            Err(e) if e.is_truncated() => {
+                self.truncated.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(system = %self.id, error = %e, "answer truncated");
+                let mut st = self.lock_status();
+                st.last_error = Some(e.to_string());
+                if matches!(st.state, SystemState::Open | SystemState::Error) {
+                    self.move_to(&mut st, if left == 0 { SystemState::Idle } else { SystemState::Open });
+                }
+            }
             Err(e) => {
                 self.errors.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(system = %self.id, error = %e, "request failed");

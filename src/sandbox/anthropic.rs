@@ -1,5 +1,6 @@
 //! Anthropic Messages (`POST /v1/messages`).
 
+use super::catalog::{self, Kind};
 use super::script;
 use super::wire::{self, Ctx, Req};
 use axum::body::Body;
@@ -12,14 +13,19 @@ const SSE: &str = "text/event-stream; charset=utf-8";
 pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     let mut r = match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/v1/messages") => messages(ctx, req),
-        _ => error(StatusCode::NOT_FOUND, &format!("Not found: {}", req.describe())),
+        _ => error(ctx, StatusCode::NOT_FOUND, &format!("Not found: {}", req.describe())),
     };
-    wire::set_header(&mut r, "request-id", &format!("req_{}", ctx.tag()));
+    wire::set_header(&mut r, "request-id", &request_id(ctx));
     r
 }
 
-/// Anthropic's error JSON: `{"type":"error","error":{"type","message"}}`.
-pub(crate) fn error(status: StatusCode, message: &str) -> Response<Body> {
+fn request_id(ctx: &Ctx) -> String {
+    format!("req_{}", ctx.tag())
+}
+
+/// Anthropic's error JSON: `{"type":"error","error":{"type","message"},"request_id"}`,
+/// with the id in the `request-id` header too.
+pub(crate) fn error(ctx: &Ctx, status: StatusCode, message: &str) -> Response<Body> {
     let kind = match status.as_u16() {
         401 => "authentication_error",
         403 => "permission_error",
@@ -31,11 +37,14 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response<Body> {
         s if s >= 500 => "api_error",
         _ => "invalid_request_error",
     };
-    wire::json(status, &json!({ "type": "error", "error": { "type": kind, "message": message } }))
+    let id = request_id(ctx);
+    let mut r = wire::json(status, &json!({ "type": "error", "error": { "type": kind, "message": message }, "request_id": id }));
+    wire::set_header(&mut r, "request-id", &id);
+    r
 }
 
 /// The answer to an `error:CODE` fault, with the message the real service gives.
-pub(crate) fn fault_error(status: StatusCode) -> Response<Body> {
+pub(crate) fn fault_error(ctx: &Ctx, status: StatusCode) -> Response<Body> {
     let message = match status.as_u16() {
         401 => "invalid x-api-key",
         403 => "Your API key does not have permission to use the specified resource.",
@@ -45,7 +54,7 @@ pub(crate) fn fault_error(status: StatusCode) -> Response<Body> {
         s if s >= 500 => "Internal server error",
         _ => "Invalid request (sandbox fault).",
     };
-    error(status, message)
+    error(ctx, status, message)
 }
 
 /// (system prompt, last user message). `system` is a string or an array of text blocks.
@@ -64,27 +73,37 @@ fn prompt(body: &Value, messages: &[Value]) -> (String, String) {
 fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
     // The official SDKs send either header.
     if req.header("x-api-key").is_none() && req.bearer().is_none() {
-        return error(StatusCode::UNAUTHORIZED, "x-api-key header is required");
+        return error(ctx, StatusCode::UNAUTHORIZED, "x-api-key header is required");
     }
     if req.header("anthropic-version").is_none() {
-        return error(StatusCode::BAD_REQUEST, "anthropic-version: header is required");
+        return error(ctx, StatusCode::BAD_REQUEST, "anthropic-version: header is required");
     }
     let body = match req.json() {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("The request body is not valid JSON: {e}")),
+        Err(e) => return error(ctx, StatusCode::BAD_REQUEST, &format!("The request body is not valid JSON: {e}")),
     };
     let Some(model) = body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "model: Field required");
+        return error(ctx, StatusCode::BAD_REQUEST, "model: Field required");
     };
-    if body.get("max_tokens").and_then(Value::as_u64).is_none() {
-        return error(StatusCode::BAD_REQUEST, "max_tokens: Field required");
+    let Some(cap) = body.get("max_tokens").and_then(Value::as_u64) else {
+        return error(ctx, StatusCode::BAD_REQUEST, "max_tokens: Field required");
+    };
+    if cap == 0 {
+        return error(ctx, StatusCode::BAD_REQUEST, "max_tokens: Input should be greater than or equal to 1");
     }
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
-        return error(StatusCode::BAD_REQUEST, "messages: Field required");
+        return error(ctx, StatusCode::BAD_REQUEST, "messages: Field required");
     };
+    // Unknown and retired models alike: the service names the model it could not find.
+    if catalog::find(ctx.service, model, ctx.model).is_none_or(|m| m.kind != Kind::Text) {
+        return error(ctx, StatusCode::NOT_FOUND, &format!("model: {model}"));
+    }
     let (system, user) = prompt(&body, messages);
-    let text = script::reply(&system, &user, &ctx.expert(model));
-    let (input_tokens, output_tokens) = (wire::tokens(&system) + wire::tokens(&user), wire::tokens(&text));
+    let fit = ctx.fit(Some(cap), 0, &script::reply(&system, &user, &ctx.expert(model)));
+    let text = fit.text.clone();
+    let (input_tokens, output_tokens) = (wire::tokens(&system) + wire::tokens(&user), fit.output());
+    ctx.meter.spend(input_tokens, output_tokens, 0);
+    let stop_reason = if fit.cut { "max_tokens" } else { "end_turn" };
     let m = Msg { id: format!("msg_{}", ctx.tag()), model: model.to_string(), input_tokens };
 
     if !body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
@@ -93,8 +112,11 @@ fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
             &json!({
                 "id": m.id, "type": "message", "role": "assistant", "model": m.model,
                 "content": [{ "type": "text", "text": text }],
-                "stop_reason": "end_turn", "stop_sequence": null,
-                "usage": { "input_tokens": input_tokens, "output_tokens": output_tokens },
+                "stop_reason": stop_reason, "stop_sequence": null,
+                "usage": {
+                    "input_tokens": input_tokens, "output_tokens": output_tokens,
+                    "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                },
             }),
         );
     }
@@ -105,7 +127,7 @@ fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
         "message_delta",
         &json!({
             "type": "message_delta",
-            "delta": { "stop_reason": "end_turn", "stop_sequence": null },
+            "delta": { "stop_reason": stop_reason, "stop_sequence": null },
             "usage": { "output_tokens": output_tokens },
         }),
     ));
@@ -161,6 +183,6 @@ pub(crate) fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
     let m = Msg { id: format!("msg_{}", ctx.tag()), model, input_tokens: 1 };
     let opening = m.opening();
     let mut r = wire::with_type(StatusCode::OK, SSE, wire::endless(opening, move |_| m.delta(".")));
-    wire::set_header(&mut r, "request-id", &format!("req_{}", ctx.tag()));
+    wire::set_header(&mut r, "request-id", &request_id(ctx));
     r
 }

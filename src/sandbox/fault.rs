@@ -22,10 +22,14 @@ pub enum Fault {
     Drip,
     /// Nothing listening for that system.
     Refuse,
+    /// The answer hits its token cap, in the service's own truncated shape.
+    Truncate,
+    /// The service is overloaded: Anthropic 529, Gemini 503 `UNAVAILABLE`, OpenAI 503.
+    Overloaded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault {0:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip or refuse)")]
+#[error("unknown fault {0:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip, refuse, truncate or overloaded)")]
 pub struct ParseFaultError(pub String);
 
 impl FromStr for Fault {
@@ -42,6 +46,8 @@ impl FromStr for Fault {
             ("ratelimit", None) => Ok(Fault::RateLimit),
             ("drip", None) => Ok(Fault::Drip),
             ("refuse", None) => Ok(Fault::Refuse),
+            ("truncate", None) => Ok(Fault::Truncate),
+            ("overloaded", None) => Ok(Fault::Overloaded),
             ("slow", Some(ms)) => {
                 let ms: u64 = ms.parse().map_err(|_| bad())?;
                 if ms > 3_600_000 {
@@ -71,6 +77,8 @@ impl fmt::Display for Fault {
             Fault::RateLimit => f.write_str("ratelimit"),
             Fault::Drip => f.write_str("drip"),
             Fault::Refuse => f.write_str("refuse"),
+            Fault::Truncate => f.write_str("truncate"),
+            Fault::Overloaded => f.write_str("overloaded"),
         }
     }
 }
@@ -105,7 +113,7 @@ mod tests {
 
     #[test]
     fn parses_every_kind_and_round_trips() {
-        for s in ["hang", "reset", "slow:250", "error:503", "ratelimit", "drip", "refuse"] {
+        for s in ["hang", "reset", "slow:250", "error:503", "ratelimit", "drip", "refuse", "truncate", "overloaded"] {
             let f: Fault = s.parse().unwrap();
             assert_eq!(f.to_string(), s);
         }

@@ -1,6 +1,7 @@
 //! Gemini `generateContent` / `streamGenerateContent` under `/v1/` and `/v1beta/`: text,
 //! the video interpreter's scene descriptions, and TTS audio.
 
+use super::catalog::{self, Kind, Model, Think};
 use super::wire::{self, Ctx, Req};
 use super::{pcm, script};
 use crate::systems::Protocol;
@@ -16,6 +17,11 @@ enum Route<'a> {
     List,
     Model(&'a str),
     Call { model: &'a str, method: &'a str },
+}
+
+/// `v1beta` or `v1`, as the path has it.
+fn api_version(path: &str) -> &'static str {
+    if path.starts_with("/v1beta/") { "v1beta" } else { "v1" }
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
@@ -44,10 +50,17 @@ pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
         );
     }
     match (req.method.as_str(), route) {
-        ("GET", Route::List) => wire::json(StatusCode::OK, &json!({ "models": [model_info(ctx.model)] })),
-        ("GET", Route::Model(m)) => wire::json(StatusCode::OK, &model_info(m)),
-        ("POST", Route::Call { model, method: "generateContent" }) => generate(ctx, req, model, false),
-        ("POST", Route::Call { model, method: "streamGenerateContent" }) => generate(ctx, req, model, true),
+        ("GET", Route::List) => {
+            let models: Vec<Value> = catalog::listed(ctx.service).map(model_info).collect();
+            wire::json(StatusCode::OK, &json!({ "models": models }))
+        }
+        ("GET", Route::Model(m)) => match catalog::find(ctx.service, m, ctx.model).filter(|i| i.kind != Kind::Retired) {
+            Some(info) => wire::json(StatusCode::OK, &model_info(&info)),
+            None => error(StatusCode::NOT_FOUND, &format!("models/{m} is not found for API version {}", api_version(&req.path))),
+        },
+        ("POST", Route::Call { model, method: m @ ("generateContent" | "streamGenerateContent") }) => {
+            generate(ctx, req, model, m == "streamGenerateContent")
+        }
         _ => not_found(req),
     }
 }
@@ -56,11 +69,48 @@ fn not_found(req: &Req) -> Response<Body> {
     error(StatusCode::NOT_FOUND, &format!("Requested entity was not found: {}", req.describe()))
 }
 
-fn model_info(model: &str) -> Value {
+fn model_info(m: &Model) -> Value {
+    let methods: &[&str] = match m.kind {
+        Kind::Live => &["bidiGenerateContent"],
+        Kind::Tts => &["generateContent", "countTokens"],
+        _ => &["generateContent", "streamGenerateContent", "countTokens"],
+    };
     json!({
-        "name": format!("models/{model}"), "version": "001", "displayName": model,
-        "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"],
+        "name": format!("models/{}", m.id), "version": "001", "displayName": m.id,
+        "supportedGenerationMethods": methods,
+        "thinking": matches!(m.think, Think::Budget { .. }),
     })
+}
+
+/// The model, if it serves `method` with the modalities the request asks for; else the
+/// service's own refusal.
+fn serving_model(ctx: &Ctx, req: &Req, body: &Value, model: &str, method: &str) -> Result<Model, Box<Response<Body>>> {
+    let not_found = || {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            &format!(
+                "models/{model} is not found for API version {}, or is not supported for {method}. Call ListModels to see the list of available models and their supported methods.",
+                api_version(&req.path)
+            ),
+        ))
+    };
+    let info = catalog::find(ctx.service, model, ctx.model).ok_or_else(not_found)?;
+    let audio = wants_audio(body);
+    let modalities = |asked: &str, accepts: &str| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "The requested combination of response modalities ({asked}) is not supported by the model. models/{model} accepts the following combination of response modalities:\n* {accepts}\n"
+            ),
+        ))
+    };
+    match info.kind {
+        Kind::Text if audio => Err(modalities("AUDIO", "TEXT")),
+        Kind::Tts if !audio => Err(modalities("TEXT", "AUDIO")),
+        Kind::Tts if method == "streamGenerateContent" => Err(not_found()),
+        Kind::Text | Kind::Tts => Ok(info),
+        Kind::Live | Kind::Retired | Kind::ResponsesOnly | Kind::NotChat => Err(not_found()),
+    }
 }
 
 /// Google's error JSON: `{"error":{"code","message","status"}}`.
@@ -110,24 +160,55 @@ struct Answer {
     model: String,
     response_id: String,
     prompt_tokens: u64,
+    thoughts: u64,
 }
 
 impl Answer {
-    /// One `GenerateContentResponse`; `finish` on the last one.
-    fn chunk(&self, parts: Value, finish: bool, candidate_tokens: u64) -> Value {
-        let mut candidate = json!({ "content": { "role": "model", "parts": parts }, "index": 0 });
-        if finish {
-            candidate["finishReason"] = json!("STOP");
+    /// One `GenerateContentResponse`; `finish` on the last one. A candidate with nothing
+    /// to say (the cap spent on thinking) has a content without parts, as the service sends it.
+    fn chunk(&self, parts: Option<Value>, finish: Option<&str>, candidate_tokens: u64) -> Value {
+        let content = match parts {
+            Some(p) => json!({ "role": "model", "parts": p }),
+            None => json!({ "role": "model" }),
+        };
+        let mut candidate = json!({ "content": content, "index": 0 });
+        if let Some(f) = finish {
+            candidate["finishReason"] = json!(f);
+        }
+        let mut usage = json!({
+            "promptTokenCount": self.prompt_tokens,
+            "totalTokenCount": self.prompt_tokens + candidate_tokens + self.thoughts,
+        });
+        if candidate_tokens > 0 {
+            usage["candidatesTokenCount"] = json!(candidate_tokens);
+        }
+        if self.thoughts > 0 {
+            usage["thoughtsTokenCount"] = json!(self.thoughts);
         }
         json!({
-            "candidates": [candidate],
-            "usageMetadata": {
-                "promptTokenCount": self.prompt_tokens, "candidatesTokenCount": candidate_tokens,
-                "totalTokenCount": self.prompt_tokens + candidate_tokens,
-            },
+            "candidates": [candidate], "usageMetadata": usage,
             "modelVersion": self.model, "responseId": self.response_id,
         })
     }
+}
+
+/// `pieces` cut so that together they hold at most `chars` characters.
+fn cut_pieces(pieces: Vec<String>, mut chars: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in pieces {
+        if chars == 0 {
+            break;
+        }
+        let n = p.chars().count();
+        if n <= chars {
+            chars -= n;
+            out.push(p);
+        } else {
+            out.push(p.chars().take(chars).collect());
+            chars = 0;
+        }
+    }
+    out
 }
 
 fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
@@ -138,6 +219,31 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
     let Some(contents) = body.get("contents").and_then(Value::as_array).filter(|c| !c.is_empty()) else {
         return error(StatusCode::BAD_REQUEST, "* GenerateContentRequest.contents: contents is not specified\n");
     };
+    let method = if stream { "streamGenerateContent" } else { "generateContent" };
+    let info = match serving_model(ctx, req, &body, model, method) {
+        Ok(m) => m,
+        Err(r) => return *r,
+    };
+    let budget = body.pointer("/generationConfig/thinkingConfig/thinkingBudget");
+    let budget = match budget {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(b) => {
+                if let Err(msg) = catalog::check_budget(info.think, b, model) {
+                    return error(StatusCode::BAD_REQUEST, &msg);
+                }
+                Some(b)
+            }
+            None => return error(StatusCode::BAD_REQUEST, &format!("Invalid value at 'generation_config.thinking_config.thinking_budget' ({v}), expected an integer")),
+        },
+    };
+    let cap = match body.pointer("/generationConfig/maxOutputTokens").filter(|v| !v.is_null()) {
+        None => None,
+        Some(v) => match v.as_u64().filter(|n| *n > 0) {
+            Some(n) => Some(n),
+            None => return error(StatusCode::BAD_REQUEST, &format!("Invalid value at 'generation_config.max_output_tokens' ({v})")),
+        },
+    };
     let system = parts_text(body.get("systemInstruction"));
     let user = parts_text(
         contents
@@ -146,65 +252,78 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
             .find(|c| c.get("role").and_then(Value::as_str).is_none_or(|r| r == "user"))
             .or(contents.last()),
     );
-    let a = Answer {
-        model: model.to_string(),
-        response_id: ctx.tag(),
-        prompt_tokens: wire::tokens(&system) + wire::tokens(&user),
-    };
+    let prompt_tokens = wire::tokens(&system) + wire::tokens(&user);
 
-    // The pieces of the answer, each a `parts` array with its token count.
-    let pieces: Vec<(Value, u64)> = if wants_audio(&body) {
-        let voice = body
-            .pointer("/generationConfig/speechConfig/voiceConfig/prebuiltVoiceConfig/voiceName")
-            .and_then(Value::as_str)
-            .unwrap_or("Kore");
-        let pcm = pcm::synthesize(&user, voice);
-        let data = base64::engine::general_purpose::STANDARD.encode(&pcm);
-        // Gemini counts 25 audio tokens per second.
-        let tokens = (pcm.len() as u64 * 25 / (u64::from(pcm::SAMPLE_RATE) * 2)).max(1);
-        vec![(json!([{ "inlineData": { "mimeType": pcm::MIME, "data": data } }]), tokens)]
+    if info.kind == Kind::Tts {
+        return speech(ctx, &body, model, &user, prompt_tokens);
+    }
+    let thinking = catalog::thinking_tokens(info.think, budget);
+    let texts = if ctx.protocol == Protocol::GeminiStream {
+        script::describe_scene(&user)
     } else {
-        let texts = if ctx.protocol == Protocol::GeminiStream {
-            script::describe_scene(&user)
-        } else {
-            wire::word_chunks(&script::reply(&system, &user, &ctx.expert(model)), 4)
-        };
-        let texts = if stream { texts } else { vec![texts.concat()] };
-        texts.into_iter().map(|t| (json!([{ "text": t }]), wire::tokens(&t))).collect()
+        wire::word_chunks(&script::reply(&system, &user, &ctx.expert(model)), 4)
     };
+    let fit = ctx.fit(cap, thinking, &texts.concat());
+    ctx.meter.spend(prompt_tokens, fit.output(), fit.thinking);
+    let a = Answer { model: model.to_string(), response_id: ctx.tag(), prompt_tokens, thoughts: fit.thinking };
+    let finish = if fit.cut { "MAX_TOKENS" } else { "STOP" };
+    let texts = cut_pieces(texts, fit.text.chars().count());
+    let texts = if stream { texts } else { vec![texts.concat()] };
+    let texts: Vec<String> = texts.into_iter().filter(|t| !t.is_empty()).collect();
 
-    let last = pieces.len().saturating_sub(1);
-    let mut total = 0;
-    let chunks: Vec<Value> = pieces
-        .into_iter()
-        .enumerate()
-        .map(|(i, (parts, tokens))| {
-            total += tokens;
-            a.chunk(parts, i == last, total)
-        })
-        .collect();
+    // Running candidate counts; the last is exactly what was billed.
+    let mut chunks = Vec::new();
+    let mut so_far = 0;
+    for (i, t) in texts.iter().enumerate() {
+        let last = i + 1 == texts.len();
+        so_far = if last { fit.visible } else { (so_far + wire::tokens(t)).min(fit.visible) };
+        chunks.push(a.chunk(Some(json!([{ "text": t }])), last.then_some(finish), so_far));
+    }
+    if chunks.is_empty() {
+        chunks.push(a.chunk(None, Some(finish), 0));
+    }
     if !stream {
-        return match chunks.into_iter().next() {
-            Some(c) => wire::json(StatusCode::OK, &c),
-            None => error(StatusCode::INTERNAL_SERVER_ERROR, "empty answer"),
-        };
+        return wire::json(StatusCode::OK, &chunks[0]);
     }
-    if req.query_param("alt").as_deref() == Some("sse") {
-        wire::sse(SSE, chunks.iter().map(sse_chunk).collect())
+    stream_chunks(req, &chunks)
+}
+
+/// Text-to-speech: PCM, or nothing at all when the `truncate` fault cuts it.
+fn speech(ctx: &Ctx, body: &Value, model: &str, text: &str, prompt_tokens: u64) -> Response<Body> {
+    let voice = body
+        .pointer("/generationConfig/speechConfig/voiceConfig/prebuiltVoiceConfig/voiceName")
+        .and_then(Value::as_str)
+        .unwrap_or("Kore");
+    let a = Answer { model: model.to_string(), response_id: ctx.tag(), prompt_tokens, thoughts: 0 };
+    let pcm = pcm::synthesize(text, voice);
+    // Gemini counts 25 audio tokens per second.
+    let tokens = (pcm.len() as u64 * 25 / (u64::from(pcm::SAMPLE_RATE) * 2)).max(1);
+    let answer = if ctx.truncate {
+        ctx.meter.spend(prompt_tokens, 0, 0);
+        a.chunk(None, Some("MAX_TOKENS"), 0)
     } else {
-        // Without alt=sse the stream is one JSON array, sent piece by piece.
-        let n = chunks.len();
-        let mut pieces: Vec<Bytes> = chunks
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Bytes::from(format!("{}{c}", if i == 0 { "[" } else { ",\r\n" })))
-            .collect();
-        if n == 0 {
-            pieces.push(Bytes::from_static(b"["));
-        }
-        pieces.push(Bytes::from_static(b"]"));
-        wire::with_type(StatusCode::OK, "application/json; charset=UTF-8", wire::paced(pieces))
+        ctx.meter.spend(prompt_tokens, tokens, 0);
+        let data = base64::engine::general_purpose::STANDARD.encode(&pcm);
+        a.chunk(Some(json!([{ "inlineData": { "mimeType": pcm::MIME, "data": data } }])), Some("STOP"), tokens)
+    };
+    wire::json(StatusCode::OK, &answer)
+}
+
+/// SSE with `alt=sse`, else one JSON array sent piece by piece.
+fn stream_chunks(req: &Req, chunks: &[Value]) -> Response<Body> {
+    if req.query_param("alt").as_deref() == Some("sse") {
+        return wire::sse(SSE, chunks.iter().map(sse_chunk).collect());
     }
+    let mut pieces: Vec<Bytes> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Bytes::from(format!("{}{c}", if i == 0 { "[" } else { ",\r\n" })))
+        .collect();
+    if pieces.is_empty() {
+        pieces.push(Bytes::from_static(b"["));
+    }
+    pieces.push(Bytes::from_static(b"]"));
+    wire::with_type(StatusCode::OK, "application/json; charset=UTF-8", wire::paced(pieces))
 }
 
 fn wants_audio(body: &Value) -> bool {
@@ -224,8 +343,8 @@ pub(crate) fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
         Some(Route::Call { model, method: "streamGenerateContent" }) => model.to_string(),
         _ => return wire::drip_plain("application/json; charset=UTF-8"),
     };
-    let a = Answer { model, response_id: ctx.tag(), prompt_tokens: 1 };
-    let tick = move |n: u64| a.chunk(json!([{ "text": "." }]), false, n + 1);
+    let a = Answer { model, response_id: ctx.tag(), prompt_tokens: 1, thoughts: 0 };
+    let tick = move |n: u64| a.chunk(Some(json!([{ "text": "." }])), None, n + 1);
     if req.query_param("alt").as_deref() == Some("sse") {
         let first = sse_chunk(&tick(0));
         let body = wire::endless(vec![first], move |n| sse_chunk(&tick(n + 1)));

@@ -15,8 +15,10 @@
 //! Answers come from [`script`]. Faults apply to everything but the stats path.
 
 mod anthropic;
+pub mod catalog;
 pub mod fault;
 mod gemini;
+mod meter;
 mod openai;
 pub mod pcm;
 pub mod script;
@@ -25,6 +27,7 @@ mod wire;
 mod wolfram;
 
 pub use fault::Fault;
+pub use meter::TokenSums;
 
 use crate::systems::{Protocol, SystemId};
 use std::net::IpAddr;
@@ -72,6 +75,8 @@ pub struct ConnStats {
     pub open: u64,
     /// Requests received (the stats path excluded).
     pub requests: u64,
+    /// Tokens billed in the answers, as the clients should have recorded them.
+    pub tokens: TokenSums,
 }
 
 /// A running sandbox. Clones share it; it stops when `stop()` is called, or (without

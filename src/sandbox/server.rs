@@ -1,6 +1,8 @@
 //! Listeners, connections and faults: one accept loop per system, one tracked task per
 //! connection (hyper HTTP/1), every task cancellable so that `stop()` ends them all.
 
+use super::catalog::Service;
+use super::meter::Meter;
 use super::wire::{self, Ctx, Req};
 use super::{ConnStats, Fault, RecordedRequest, SandboxSystem, anthropic, gemini, openai, wolfram};
 use crate::systems::{Protocol, SystemId};
@@ -44,7 +46,9 @@ pub(crate) struct Core {
 struct Slot {
     id: SystemId,
     protocol: Protocol,
+    service: Service,
     model: String,
+    meter: Meter,
     port: u16,
     state: Mutex<SlotState>,
     accepted: AtomicU64,
@@ -87,6 +91,7 @@ impl Slot {
             accepted: self.accepted.load(Relaxed),
             open: self.open.load(Relaxed),
             requests: self.requests.load(Relaxed),
+            tokens: self.meter.sums(),
         }
     }
 
@@ -121,7 +126,9 @@ impl Core {
             slots.push(Arc::new(Slot {
                 id: s.id,
                 protocol: s.protocol,
+                service: Service::of(s.id, s.protocol),
                 model: s.model,
+                meter: Meter::default(),
                 port,
                 state: Mutex::new(SlotState { fault: s.fault, live: None }),
                 accepted: AtomicU64::new(0),
@@ -277,7 +284,10 @@ impl Core {
             .iter()
             .map(|s| {
                 let c = s.stats();
-                (s.id.name().to_string(), json!({ "accepted": c.accepted, "open": c.open, "requests": c.requests }))
+                (
+                    s.id.name().to_string(),
+                    json!({ "accepted": c.accepted, "open": c.open, "requests": c.requests, "tokens": c.tokens }),
+                )
             })
             .collect();
         wire::json(StatusCode::OK, &json!({ "systems": systems, "queried_via": via.name() }))
@@ -365,13 +375,23 @@ async fn handle(core: Arc<Core>, slot: Arc<Slot>, req: Request<Incoming>) -> Res
     if path == STATS_PATH || path.strip_prefix(slot.protocol.sandbox_base_path()) == Some(STATS_PATH) {
         return Ok(core.stats_response(slot.id));
     }
+    let fault = slot.fault();
+    let ctx = Ctx {
+        id: slot.id,
+        protocol: slot.protocol,
+        service: slot.service,
+        model: &slot.model,
+        serial: core.serial.fetch_add(1, Relaxed),
+        meter: &slot.meter,
+        truncate: fault == Some(Fault::Truncate),
+    };
     let (parts, body) = req.into_parts();
     // The whole body first: recording needs it, and `hang` means "read, never answer".
     let body = match axum::body::to_bytes(Body::new(body), MAX_BODY).await {
         Ok(b) => b,
         Err(e) => {
             debug!(system = %slot.id, error = %e, "sandbox could not read a request body");
-            return Ok(fault_error(slot.protocol, StatusCode::PAYLOAD_TOO_LARGE));
+            return Ok(fault_error(&ctx, StatusCode::PAYLOAD_TOO_LARGE));
         }
     };
     slot.requests.fetch_add(1, Relaxed);
@@ -388,30 +408,53 @@ async fn handle(core: Arc<Core>, slot: Arc<Slot>, req: Request<Incoming>) -> Res
         headers: parts.headers,
         body,
     };
-    let ctx =
-        Ctx { id: slot.id, protocol: slot.protocol, model: &slot.model, serial: core.serial.fetch_add(1, Relaxed) };
-    let fault = slot.fault();
     debug!(system = %slot.id, request = %req.describe(), fault = ?fault, "sandbox request");
-    Ok(match fault {
-        None => respond(&ctx, &req),
+    let mut response = match fault {
+        None | Some(Fault::Truncate) => admitted(&ctx, &req),
         Some(Fault::Slow(delay)) => {
             // Dropped with the connection if the client gives up first.
             tokio::time::sleep(delay).await;
-            respond(&ctx, &req)
+            admitted(&ctx, &req)
         }
         Some(Fault::Hang) => std::future::pending().await,
         Some(Fault::Error(code)) => {
-            fault_error(slot.protocol, StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            fault_error(&ctx, StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
         }
-        Some(Fault::RateLimit) => {
-            let mut r = fault_error(slot.protocol, StatusCode::TOO_MANY_REQUESTS);
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
+        Some(Fault::RateLimit) => rate_limited(&ctx, Duration::from_secs(1)),
+        Some(Fault::Overloaded) => overloaded(&ctx),
         Some(Fault::Drip) => drip(&ctx, &req),
         // Refuse only reaches here in the instant before its listener closes.
         Some(Fault::Reset | Fault::Refuse) => wire::reset_midway(respond(&ctx, &req)),
-    })
+    };
+    if slot.service.rate_limit_headers() {
+        slot.meter.decorate(slot.service, &mut response);
+    }
+    Ok(response)
+}
+
+/// The answer, unless this minute's rate limit is spent.
+fn admitted(ctx: &Ctx, req: &Req) -> Response<Body> {
+    match ctx.meter.admit() {
+        Ok(()) => respond(ctx, req),
+        Err(wait) => rate_limited(ctx, wait),
+    }
+}
+
+/// 429 with the service's error JSON and `retry-after` (OpenAI adds `retry-after-ms`).
+fn rate_limited(ctx: &Ctx, wait: Duration) -> Response<Body> {
+    let mut r = fault_error(ctx, StatusCode::TOO_MANY_REQUESTS);
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    if ctx.service == Service::OpenAi {
+        r.headers_mut().insert("retry-after-ms", HeaderValue::from(wait.as_millis().max(1) as u64));
+    }
+    r
+}
+
+/// Each service's own "too busy": Anthropic 529, the others 503.
+fn overloaded(ctx: &Ctx) -> Response<Body> {
+    let status = if ctx.service == Service::Anthropic { 529 } else { 503 };
+    fault_error(ctx, StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
 }
 
 fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
@@ -419,14 +462,14 @@ fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
         Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => openai::respond(ctx, req),
         Protocol::AnthropicMessages => anthropic::respond(ctx, req),
         Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => gemini::respond(ctx, req),
-        Protocol::WolframLlm => wolfram::respond(req),
+        Protocol::WolframLlm => wolfram::respond(ctx, req),
     }
 }
 
-fn fault_error(protocol: Protocol, status: StatusCode) -> Response<Body> {
-    match protocol {
+fn fault_error(ctx: &Ctx, status: StatusCode) -> Response<Body> {
+    match ctx.protocol {
         Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => openai::fault_error(status),
-        Protocol::AnthropicMessages => anthropic::fault_error(status),
+        Protocol::AnthropicMessages => anthropic::fault_error(ctx, status),
         Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => gemini::fault_error(status),
         Protocol::WolframLlm => wolfram::fault_error(status),
     }

@@ -1,6 +1,8 @@
 //! What the protocol modules share: the buffered request, response builders, paced and
 //! never-ending bodies, and the reset wrapper.
 
+use super::catalog::Service;
+use super::meter::Meter;
 use crate::systems::{Protocol, SystemId};
 use axum::body::Body;
 use bytes::Bytes;
@@ -66,9 +68,52 @@ impl Req {
 pub(crate) struct Ctx<'a> {
     pub id: SystemId,
     pub protocol: Protocol,
+    pub service: Service,
+    /// The model the listener was set up with (LM Studio's "loaded" model).
     pub model: &'a str,
     /// Unique per request within this sandbox, for response ids.
     pub serial: u64,
+    /// Where billed tokens are counted.
+    pub meter: &'a Meter,
+    /// The `truncate` fault: the answer hits its cap whatever the cap is.
+    pub truncate: bool,
+}
+
+/// An answer fitted into its output cap, thinking first, as the services spend it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fit {
+    pub text: String,
+    pub thinking: u64,
+    pub visible: u64,
+    /// The cap ended the answer.
+    pub cut: bool,
+}
+
+impl Fit {
+    /// Billed output: the visible tokens and the thinking.
+    pub fn output(&self) -> u64 {
+        self.visible + self.thinking
+    }
+}
+
+impl Ctx<'_> {
+    /// Spend `thinking` tokens, then as much of `text` as `cap` leaves. The `truncate`
+    /// fault lowers the cap to half the answer.
+    pub fn fit(&self, cap: Option<u64>, thinking: u64, text: &str) -> Fit {
+        let full = tokens(text);
+        let cap = match (cap, self.truncate) {
+            (c, true) => Some(c.unwrap_or(u64::MAX).min(thinking + (full / 2).max(1))),
+            (c, false) => c,
+        };
+        match cap {
+            Some(cap) if thinking >= cap => Fit { text: String::new(), thinking: cap, visible: 0, cut: true },
+            Some(cap) if thinking + full > cap => {
+                let visible = cap - thinking;
+                Fit { text: text.chars().take(visible as usize * 4).collect(), thinking, visible, cut: true }
+            }
+            _ => Fit { text: text.to_string(), thinking, visible: full, cut: false },
+        }
+    }
 }
 
 impl Ctx<'_> {

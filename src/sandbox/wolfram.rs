@@ -1,14 +1,14 @@
 //! Wolfram|Alpha LLM API (`GET /api/v1/llm-api?input=...`): plain-text answers.
 
 use super::script;
-use super::wire::{self, Req};
+use super::wire::{self, Ctx, Req};
 use axum::body::Body;
 use http::{Response, StatusCode};
 
 /// The real API's default `maxchars`.
 const DEFAULT_MAXCHARS: usize = 6800;
 
-pub(crate) fn respond(req: &Req) -> Response<Body> {
+pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     if req.path != "/api/v1/llm-api" {
         return wire::text(StatusCode::NOT_FOUND, format!("Error 404: {} not found", req.path));
     }
@@ -37,8 +37,10 @@ pub(crate) fn respond(req: &Req) -> Response<Body> {
         "Query:\n\"{input}\"\n\nInput interpretation:\n{interpretation}\n\nResult:\n{result}\n\n\
          Wolfram|Alpha website result for \"{input}\":\nhttps://www.wolframalpha.com/input?i={link}\n"
     );
-    let max = req.query_param("maxchars").and_then(|m| m.parse::<usize>().ok()).unwrap_or(DEFAULT_MAXCHARS);
-    wire::text(StatusCode::OK, answer.chars().take(max.max(1)).collect::<String>())
+    let max = req.query_param("maxchars").and_then(|m| m.parse::<usize>().ok()).unwrap_or(DEFAULT_MAXCHARS).max(1);
+    // The `truncate` fault: an answer long enough to be cut at maxchars.
+    let answer = if ctx.truncate { answer.repeat(max.div_ceil(answer.len().max(1)) + 1) } else { answer };
+    wire::text(StatusCode::OK, answer.chars().take(max).collect::<String>())
 }
 
 /// The answer to an `error:CODE` fault: plain text, like the real service.

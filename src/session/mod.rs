@@ -61,6 +61,8 @@ pub struct CycleEvent {
     pub why: Option<String>,
     pub reward: Option<f64>,
     pub cycle_ms: f64,
+    /// Running token counts, cost and headroom of each system that reports them.
+    pub usage: std::collections::BTreeMap<String, report::UsageLine>,
 }
 
 pub struct Session {
@@ -252,6 +254,7 @@ impl Session {
                         why: last.map(|r| r.why.clone()),
                         reward: last.map(|r| r.reward),
                         cycle_ms: s.timing.last_cycle_ms,
+                        usage: report::usage_by_system(&agent.registry.snapshots()),
                     };
                     (done, event)
                 };

@@ -47,6 +47,69 @@ pub struct ReportStats {
     pub calls_by_system: BTreeMap<String, u64>,
     pub errors_by_system: BTreeMap<String, u64>,
     pub connections_opened_by_system: BTreeMap<String, u64>,
+    /// Answers cut at their output cap (counted in `requests`, not in `errors`).
+    pub truncated: u64,
+    pub truncated_by_system: BTreeMap<String, u64>,
+    /// Tokens, estimated cost and rate-limit headroom, per system that reported any.
+    pub usage: UsageSection,
+}
+
+/// One system's usage as its service reported it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageLine {
+    pub input: u64,
+    pub output: u64,
+    /// Part of `output` spent thinking.
+    pub reasoning: u64,
+    /// `None`: the model has no price in `[pricing]`.
+    pub cost_usd: Option<f64>,
+    /// The service's rate-limit headers on its last answer; `None`: it sends none.
+    pub headroom: Option<crate::clients::Headroom>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UsageSection {
+    pub systems: BTreeMap<String, UsageLine>,
+    pub input: u64,
+    pub output: u64,
+    pub reasoning: u64,
+    /// The sum over systems whose price is known.
+    pub cost_usd: f64,
+    /// Systems that used tokens at no known price (their cost is not in `cost_usd`).
+    pub cost_unknown_for: Vec<String>,
+}
+
+impl UsageSection {
+    pub fn new(systems: &[crate::lifecycle::SystemSnapshot]) -> UsageSection {
+        let lines: BTreeMap<String, UsageLine> = usage_by_system(systems);
+        UsageSection {
+            input: lines.values().map(|l| l.input).sum(),
+            output: lines.values().map(|l| l.output).sum(),
+            reasoning: lines.values().map(|l| l.reasoning).sum(),
+            cost_usd: lines.values().filter_map(|l| l.cost_usd).sum(),
+            cost_unknown_for: lines.iter().filter(|(_, l)| l.cost_usd.is_none()).map(|(k, _)| k.clone()).collect(),
+            systems: lines,
+        }
+    }
+}
+
+/// Each system that reported tokens or rate-limit headroom.
+pub fn usage_by_system(systems: &[crate::lifecycle::SystemSnapshot]) -> BTreeMap<String, UsageLine> {
+    systems
+        .iter()
+        .filter(|s| s.usage.is_some() || s.headroom.is_some())
+        .map(|s| {
+            let u = s.usage.unwrap_or_default();
+            let line = UsageLine {
+                input: u.input,
+                output: u.output,
+                reasoning: u.reasoning,
+                cost_usd: s.cost_usd,
+                headroom: s.headroom,
+            };
+            (s.id.name().to_string(), line)
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -78,7 +141,7 @@ impl ReportStats {
         ReportStats {
             cycles: game.cycles,
             actions: game.actions,
-            requests: systems.iter().map(|s| s.done + s.errors).sum(),
+            requests: systems.iter().map(|s| s.done + s.errors + s.truncated).sum(),
             errors: systems.iter().map(|s| s.errors).sum(),
             actions_by_kind: game.actions_by_kind.clone(),
             skipped_calls: game.skipped_calls.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
@@ -88,12 +151,15 @@ impl ReportStats {
             speech_clips: game.speech_clips,
             speech_played: game.speech_played,
             total_reward: game.total_reward,
-            calls_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.done + s.errors)).collect(),
+            calls_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.done + s.errors + s.truncated)).collect(),
             errors_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.errors)).collect(),
             connections_opened_by_system: systems
                 .iter()
                 .map(|s| (s.id.name().to_string(), s.connections_opened))
                 .collect(),
+            truncated: systems.iter().map(|s| s.truncated).sum(),
+            truncated_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.truncated)).collect(),
+            usage: UsageSection::new(systems),
         }
     }
 }

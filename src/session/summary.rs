@@ -63,7 +63,23 @@ pub fn final_statistics(r: &SessionReport) -> Vec<String> {
     }
     out.push(format!("  Fallback actions: {}", st.fallbacks));
     out.push(format!("  Loop guards fired: {}", st.guard_fired));
-    out.push(format!("  Requests: {} ({} errors)", st.requests, st.errors));
+    out.push(format!(
+        "  Requests: {} ({} {}, {} truncated)",
+        st.requests,
+        st.errors,
+        if st.errors == 1 { "error" } else { "errors" },
+        st.truncated
+    ));
+    let u = &st.usage;
+    if !u.systems.is_empty() {
+        let reasoning = if u.reasoning > 0 { format!(" (reasoning {})", u.reasoning) } else { String::new() };
+        let unknown = if u.cost_unknown_for.is_empty() {
+            String::new()
+        } else {
+            format!(", not counting {} (no price)", u.cost_unknown_for.join(", "))
+        };
+        out.push(format!("  Tokens: {} in, {} out{reasoning}; estimated cost ${:.4}{unknown}", u.input, u.output, u.cost_usd));
+    }
     let skipped: u64 = st.skipped_calls.values().sum();
     out.push(format!("  Skipped calls: {skipped}"));
     out.push(format!("  Session: {:.1} s, {} mode, {} backend", r.session_s, r.mode, r.backend));

@@ -1,6 +1,10 @@
 //! The eleven systems the agent holds: their names, the protocol each speaks, and the
 //! defaults that make a fresh install play on the embedded sandbox.
 
+mod model;
+
+pub use model::{Effort, MAX_THINKING_BUDGET, ModelParams, TokenField};
+
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -97,6 +101,7 @@ pub struct SystemDefaults {
     pub model: &'static str,
     pub api_key_env: Option<&'static str>,
     pub depends_on: &'static [SystemId],
+    pub params: ModelParams,
 }
 
 impl SystemId {
@@ -164,89 +169,116 @@ impl SystemId {
         self as usize
     }
 
+    /// The shipped settings; `config.toml` says why each model was chosen, and when.
     pub fn defaults(self) -> SystemDefaults {
         use SystemId::*;
         const GEMINI: &str = "https://generativelanguage.googleapis.com";
         const OPENAI: &str = "https://api.openai.com/v1";
+        // A game's answers are one action and one sentence: about 40 tokens.
+        const SHORT: u32 = 256;
+        let params = |max_output_tokens, token_field, reasoning_effort, thinking_budget| ModelParams {
+            max_output_tokens,
+            token_field,
+            reasoning_effort,
+            thinking_budget,
+        };
+        use TokenField::{MaxCompletionTokens as OpenaiCap, MaxTokens as ThirdPartyCap};
+        let d = |protocol, live_base_url, model, api_key_env, depends_on, params| SystemDefaults {
+            protocol,
+            live_base_url,
+            model,
+            api_key_env,
+            depends_on,
+            params,
+        };
         match self {
-            VideoInterpreter => SystemDefaults {
-                protocol: Protocol::GeminiStream,
-                live_base_url: GEMINI,
-                model: "gemini-2.5-flash-native-audio-preview-09-2025",
-                api_key_env: Some("GEMINI_API_KEY"),
-                depends_on: &[],
-            },
-            VoiceSystem => SystemDefaults {
-                protocol: Protocol::GeminiTts,
-                live_base_url: GEMINI,
-                model: "gemini-2.5-pro-preview-tts",
-                api_key_env: Some("GEMINI_API_KEY"),
-                depends_on: &[],
-            },
-            Orchestrator => SystemDefaults {
-                protocol: Protocol::OpenaiResponses,
-                live_base_url: OPENAI,
-                model: "gpt-5",
-                api_key_env: Some("OPENAI_API_KEY"),
-                depends_on: &[Moe, WolframAnalyzer, MetaRl],
-            },
-            WolframAnalyzer => SystemDefaults {
-                protocol: Protocol::WolframLlm,
-                live_base_url: "https://www.wolframalpha.com",
-                model: "llm-api",
-                api_key_env: Some("WOLFRAM_APP_ID"),
-                depends_on: &[],
-            },
-            GeminiClient => SystemDefaults {
-                protocol: Protocol::GeminiGenerate,
-                live_base_url: GEMINI,
-                model: "gemini-2.5-flash",
-                api_key_env: Some("GEMINI_API_KEY"),
-                depends_on: &[],
-            },
-            ClaudeClient => SystemDefaults {
-                protocol: Protocol::AnthropicMessages,
-                live_base_url: "https://api.anthropic.com",
-                model: "claude-sonnet-4-5",
-                api_key_env: Some("ANTHROPIC_API_KEY"),
-                depends_on: &[],
-            },
-            OpenaiClient => SystemDefaults {
-                protocol: Protocol::OpenaiChat,
-                live_base_url: OPENAI,
-                model: "gpt-4o",
-                api_key_env: Some("OPENAI_API_KEY"),
-                depends_on: &[],
-            },
-            HyperbolicClient => SystemDefaults {
-                protocol: Protocol::OpenaiChat,
-                live_base_url: "https://api.hyperbolic.xyz/v1",
-                model: "Qwen/Qwen3-235B-A22B-Instruct-2507",
-                api_key_env: Some("HYPERBOLIC_API_KEY"),
-                depends_on: &[],
-            },
-            LmstudioClient => SystemDefaults {
-                protocol: Protocol::OpenaiChat,
-                live_base_url: "http://localhost:1234/v1",
-                model: "microsoft/phi-4-mini-reasoning",
+            // streamGenerateContent serves 2.5 Flash; thinking off keeps the scene fast and
+            // the whole budget for the description.
+            VideoInterpreter => d(
+                Protocol::GeminiStream,
+                GEMINI,
+                "gemini-2.5-flash",
+                Some("GEMINI_API_KEY"),
+                &[],
+                params(SHORT, OpenaiCap, None, Some(0)),
+            ),
+            VoiceSystem => d(
+                Protocol::GeminiTts,
+                GEMINI,
+                "gemini-2.5-pro-preview-tts",
+                Some("GEMINI_API_KEY"),
+                &[],
+                params(SHORT, OpenaiCap, None, None),
+            ),
+            // Minimal effort: the choice is among eleven actions, and reasoning tokens come
+            // out of the same cap.
+            Orchestrator => d(
+                Protocol::OpenaiResponses,
+                OPENAI,
+                "gpt-5",
+                Some("OPENAI_API_KEY"),
+                &[Moe, WolframAnalyzer, MetaRl],
+                params(1024, OpenaiCap, Some(Effort::Minimal), None),
+            ),
+            WolframAnalyzer => d(
+                Protocol::WolframLlm,
+                "https://www.wolframalpha.com",
+                "llm-api",
+                Some("WOLFRAM_APP_ID"),
+                &[],
+                params(SHORT, OpenaiCap, None, None),
+            ),
+            GeminiClient => d(
+                Protocol::GeminiGenerate,
+                GEMINI,
+                "gemini-2.5-flash",
+                Some("GEMINI_API_KEY"),
+                &[],
+                params(SHORT, OpenaiCap, None, Some(0)),
+            ),
+            ClaudeClient => d(
+                Protocol::AnthropicMessages,
+                "https://api.anthropic.com",
+                "claude-sonnet-4-5",
+                Some("ANTHROPIC_API_KEY"),
+                &[],
+                params(SHORT, OpenaiCap, None, None),
+            ),
+            OpenaiClient => d(
+                Protocol::OpenaiChat,
+                OPENAI,
+                "gpt-4o",
+                Some("OPENAI_API_KEY"),
+                &[],
+                params(SHORT, OpenaiCap, None, None),
+            ),
+            HyperbolicClient => d(
+                Protocol::OpenaiChat,
+                "https://api.hyperbolic.xyz/v1",
+                "Qwen/Qwen3-235B-A22B-Instruct-2507",
+                Some("HYPERBOLIC_API_KEY"),
+                &[],
+                params(SHORT, ThirdPartyCap, None, None),
+            ),
+            // A reasoning model: its thinking needs room before the answer.
+            LmstudioClient => d(
+                Protocol::OpenaiChat,
+                "http://localhost:1234/v1",
+                "microsoft/phi-4-mini-reasoning",
                 // LM Studio needs no key; one is sent when LMSTUDIO_API_KEY is set.
-                api_key_env: Some("LMSTUDIO_API_KEY"),
-                depends_on: &[],
-            },
-            Moe => SystemDefaults {
-                protocol: Protocol::Moe,
-                live_base_url: "",
-                model: "vote",
-                api_key_env: None,
-                depends_on: &SystemId::MOE_EXPERTS,
-            },
-            MetaRl => SystemDefaults {
-                protocol: Protocol::OpenaiChat,
-                live_base_url: OPENAI,
-                model: "gpt-5",
-                api_key_env: Some("OPENAI_API_KEY"),
-                depends_on: &[],
-            },
+                Some("LMSTUDIO_API_KEY"),
+                &[],
+                params(2048, ThirdPartyCap, None, None),
+            ),
+            Moe => d(Protocol::Moe, "", "vote", None, &SystemId::MOE_EXPERTS, params(SHORT, OpenaiCap, None, None)),
+            MetaRl => d(
+                Protocol::OpenaiChat,
+                OPENAI,
+                "gpt-5",
+                Some("OPENAI_API_KEY"),
+                &[],
+                params(1024, OpenaiCap, Some(Effort::Minimal), None),
+            ),
         }
     }
 

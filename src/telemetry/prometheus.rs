@@ -25,6 +25,11 @@ pub const SESSION_PHASE: &str = "singularis_session_phase";
 pub const SHUTDOWN_SYSTEMS: &str = "singularis_shutdown_systems";
 pub const SHUTDOWN_DURATION: &str = "singularis_shutdown_duration_seconds";
 pub const BUILD_INFO: &str = "singularis_build_info";
+pub const TRUNCATED: &str = "singularis_truncated_answers_total";
+pub const TOKENS: &str = "singularis_tokens_total";
+pub const COST: &str = "singularis_cost_usd_total";
+pub const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
+pub const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
 
 /// From a loopback millisecond to a slow model's half minute.
 pub const LATENCY_BUCKETS: &[f64] =
@@ -141,7 +146,27 @@ impl SessionMetrics {
                     let on = if s.state == st { 1.0 } else { 0.0 };
                     metrics::gauge!(SYSTEM_STATE, "system" => name, "state" => st.name()).set(on);
                 }
-                metrics::counter!(REQUESTS, "system" => name).absolute(s.done + s.errors);
+                metrics::counter!(REQUESTS, "system" => name).absolute(s.done + s.errors + s.truncated);
+                metrics::counter!(TRUNCATED, "system" => name).absolute(s.truncated);
+                if let Some(u) = s.usage {
+                    for (kind, n) in [("input", u.input), ("output", u.output), ("reasoning", u.reasoning)] {
+                        metrics::counter!(TOKENS, "system" => name, "kind" => kind).absolute(n);
+                    }
+                }
+                if let Some(c) = s.cost_usd {
+                    metrics::gauge!(COST, "system" => name).set(c);
+                }
+                if let Some(h) = s.headroom {
+                    let pairs = [("requests", h.requests_remaining, h.requests_limit), ("tokens", h.tokens_remaining, h.tokens_limit)];
+                    for (resource, left, limit) in pairs {
+                        if let Some(n) = left {
+                            metrics::gauge!(RATELIMIT_REMAINING, "system" => name, "resource" => resource).set(n as f64);
+                        }
+                        if let Some(n) = limit {
+                            metrics::gauge!(RATELIMIT_LIMIT, "system" => name, "resource" => resource).set(n as f64);
+                        }
+                    }
+                }
                 metrics::counter!(REQUEST_ERRORS, "system" => name).absolute(s.errors);
                 metrics::gauge!(IN_FLIGHT, "system" => name).set(s.in_flight as f64);
                 metrics::gauge!(OPEN_SOCKETS, "system" => name).set(s.open_sockets as f64);
@@ -168,7 +193,7 @@ impl SessionMetrics {
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(SYSTEM_STATE, "1 for the state each system is in (open, idle, closing, closed, error, disabled), 0 for the others");
-    describe_counter!(REQUESTS, "Requests finished (answered or failed), per system");
+    describe_counter!(REQUESTS, "Requests finished (answered, truncated or failed), per system");
     describe_counter!(REQUEST_ERRORS, "Requests that failed, per system");
     describe_gauge!(IN_FLIGHT, "Requests in flight, per system");
     describe_gauge!(OPEN_SOCKETS, "TCP sockets the system holds open, measured from the process's fds");
@@ -182,4 +207,9 @@ fn describe() {
     describe_gauge!(SHUTDOWN_SYSTEMS, "Systems by close outcome (closed, forced, error, skipped); 0 until shutdown");
     describe_gauge!(SHUTDOWN_DURATION, Unit::Seconds, "Shutdown trigger to the last system closed; 0 until shutdown");
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
+    describe_counter!(TRUNCATED, "Answers cut at their output cap (reasoning included), per system");
+    describe_counter!(TOKENS, "Tokens as the service reported them, per system and kind (input, output, reasoning; output includes reasoning)");
+    describe_gauge!(COST, "Estimated cost in USD so far, from the config's [pricing]; absent when the model has no price");
+    describe_gauge!(RATELIMIT_REMAINING, "Requests or tokens left in the service's rate-limit window, from its last answer's headers");
+    describe_gauge!(RATELIMIT_LIMIT, "The service's rate limit for requests or tokens, from its last answer's headers");
 }

@@ -40,7 +40,11 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         in_flight: 0,
         done,
         errors: 0,
+        truncated: 0,
         retries: 0,
+        usage: None,
+        cost_usd: None,
+        headroom: None,
         open_sockets: 0,
         connections_opened: 0,
         latency_p50_ms: None,
@@ -56,6 +60,8 @@ fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
     s.latency_p99_ms = Some(p99);
     s.recent_latency_ms = latencies(p50, 24, s.id.index() * 3);
     s.connections_opened = 2;
+    // Tokens in proportion to the answers, as a live service reports them.
+    s.usage = Some(crate::clients::Usage { input: s.done * 180, output: s.done * 42, reasoning: 0 });
     s
 }
 
@@ -250,6 +256,9 @@ pub fn report() -> SessionReport {
             calls_by_system: BTreeMap::new(),
             errors_by_system: BTreeMap::new(),
             connections_opened_by_system: BTreeMap::new(),
+            truncated: 3,
+            truncated_by_system: BTreeMap::from([("orchestrator".to_string(), 3)]),
+            usage: crate::session::report::UsageSection::new(&self::systems(10)),
         },
         shutdown: ShutdownSection {
             reason: Reason::Quit,

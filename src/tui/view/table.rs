@@ -11,9 +11,9 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, HighlightSpacing, Row, Table, TableState};
 
 const SPARK_WIDTH: usize = 8;
-/// Name, state, in flight, done, errors, sockets, p50/p99, sparkline; the last error gets
-/// the rest.
-const WIDTHS: [u16; 8] = [18, 10, 3, 5, 3, 4, 9, SPARK_WIDTH as u16];
+/// Name, state, in flight, done, errors, truncated, tokens, sockets, p50/p99, sparkline;
+/// the last error gets the rest.
+const WIDTHS: [u16; 10] = [18, 10, 3, 5, 3, 3, 5, 4, 9, SPARK_WIDTH as u16];
 const MARKER: &str = "> ";
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
@@ -26,6 +26,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let rows = app.systems.iter().map(|s| {
         let state = Span::styled(format!("{} {}", state_symbol(s.state), s.state.name()), t.state(s.state));
         let errors = Span::styled(count(s.errors), if s.errors > 0 { t.bad() } else { t.plain() });
+        let cut = Span::styled(count(s.truncated), if s.truncated > 0 { t.warn() } else { t.plain() });
+        // Unknown until the service reports usage: a dash, never a made-up 0.
+        let tokens = s.usage.map(|u| count(u.total())).unwrap_or_else(|| "–".to_string());
         let latency = match (s.latency_p50_ms, s.latency_p99_ms) {
             (Some(p50), Some(p99)) => format!("{}/{}", ms(p50), ms(p99)),
             _ => "–".to_string(),
@@ -36,13 +39,15 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             right(s.in_flight.to_string()),
             right(count(s.done)),
             Cell::from(Text::from(Line::from(errors).right_aligned())),
+            Cell::from(Text::from(Line::from(cut).right_aligned())),
+            right(tokens),
             right(s.open_sockets.to_string()),
             right(latency),
             Cell::from(Span::styled(sparkline(&s.recent_latency_ms, SPARK_WIDTH), t.accent())),
             Cell::from(last_error(app, s, error_width)),
         ])
     });
-    let header = Row::new(["System", "State", "Run", "Done", "Err", "Sock", "p50/p99ms", "Latency", "Last error"])
+    let header = Row::new(["System", "State", "Run", "Done", "Err", "Cut", "Tok", "Sock", "p50/p99ms", "Latency", "Last error"])
         .style(t.title());
     let widths = WIDTHS.iter().map(|w| Constraint::Length(*w)).chain([Constraint::Fill(1)]);
 
@@ -59,9 +64,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&n.text, room)), style)));
     } else if let Some(s) = app.selected_system() {
         let detail = last_error(app, s, usize::MAX);
-        if !detail.content.is_empty() {
-            let text = format!("{}: {}", s.id.display_name(), detail.content);
-            block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&text, room)), detail.style)));
+        let parts: Vec<String> = usage_detail(s).into_iter().chain((!detail.content.is_empty()).then(|| detail.content.to_string())).collect();
+        if !parts.is_empty() {
+            let text = format!("{}: {}", s.id.display_name(), parts.join(" · "));
+            let style = if detail.content.is_empty() { t.dim() } else { detail.style };
+            block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&text, room)), style)));
         }
     }
     let table = Table::new(rows, widths)
@@ -78,7 +85,27 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-/// ` 9 up · 1 closed · 1 disabled `
+/// What the selected system's answers cost: tokens, price, rate-limit headroom.
+fn usage_detail(s: &SystemSnapshot) -> Option<String> {
+    let u = s.usage?;
+    let mut out = format!("tokens in {} out {}", u.input, u.output);
+    if u.reasoning > 0 {
+        out.push_str(&format!(" (reasoning {})", u.reasoning));
+    }
+    match s.cost_usd {
+        Some(c) => out.push_str(&format!(" · ${c:.4}")),
+        None => out.push_str(" · cost unknown (no [pricing])"),
+    }
+    if s.truncated > 0 {
+        out.push_str(&format!(" · {} truncated", s.truncated));
+    }
+    if let Some(left) = s.headroom.and_then(|h| h.fraction_left()) {
+        out.push_str(&format!(" · rate limit {:.0}% left", left * 100.0));
+    }
+    Some(out)
+}
+
+/// ` 9 up · 1 closed · 1 disabled · $0.0123 `
 fn tally(systems: &[SystemSnapshot]) -> String {
     let n = |f: &dyn Fn(SystemState) -> bool| systems.iter().filter(|s| f(s.state)).count();
     let up = n(&|s| matches!(s, SystemState::Open | SystemState::Idle));
@@ -93,6 +120,12 @@ fn tally(systems: &[SystemSnapshot]) -> String {
         if k > 0 {
             parts.push(format!("{k} {word}"));
         }
+    }
+    let costs: Vec<f64> = systems.iter().filter_map(|s| s.cost_usd).collect();
+    if !costs.is_empty() {
+        // A system with tokens but no price makes the sum a floor.
+        let partial = systems.iter().any(|s| s.usage.is_some() && s.cost_usd.is_none());
+        parts.push(format!("${:.4}{}", costs.iter().sum::<f64>(), if partial { "+" } else { "" }));
     }
     format!("{} ", parts.join(" · "))
 }
