@@ -47,7 +47,7 @@ pub struct RunArgs {
     /// Log file (default: $XDG_STATE_HOME/singularis-tui/singularis-tui.log)
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
-    /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse (repeatable)
+    /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse|truncate|overloaded (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
     /// Test hook: the game task panics after N cycles (proves a crash still shuts down cleanly)
@@ -61,6 +61,23 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Validate the config and print the resolved settings (keys masked)
     CheckConfig,
+    /// One minimal real call per system off the sandbox (or per named system): keys, hosts
+    /// and models checked before a session; exit 0 when all answer, 1 when any fails
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Systems to probe (default: every enabled system that is not on the sandbox)
+    #[arg(value_name = "SYSTEM", value_parser = parse_system)]
+    pub systems: Vec<SystemId>,
+}
+
+fn parse_system(s: &str) -> Result<SystemId, String> {
+    SystemId::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = SystemId::ALL.iter().map(|id| id.name()).collect();
+        format!("unknown system {s:?} (expected one of: {})", names.join(", "))
+    })
 }
 
 #[derive(Debug, Args)]

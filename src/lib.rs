@@ -10,6 +10,7 @@ pub mod systems;
 pub mod cli;
 pub mod headless;
 pub mod logging;
+pub mod probe;
 pub mod tui;
 pub mod audio;
 pub mod telemetry;

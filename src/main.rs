@@ -60,6 +60,7 @@ fn main() -> ExitCode {
                 Ok(0)
             }
             Some(Command::Sandbox(args)) => run_sandbox(config, args).await.map(|_| 0),
+            Some(Command::Probe(args)) => singularis_tui::probe::run(config, &args.systems, &mut std::io::stdout()).await,
             None => run_session(config, cli.run).await,
         }
     });

@@ -199,3 +199,116 @@ async fn gemini_speech_with_bad_audio_fails_clearly() {
     let err = reg.get(SystemId::VoiceSystem).call(|c| async move { gemini::speak(&c, "hi", "Kore").await }).await.unwrap_err();
     assert!(err.to_string().contains("not base64"), "{err}");
 }
+
+// ---- what the services call retryable (issue #10) -------------------------------------
+
+#[tokio::test]
+async fn a_501_is_not_retried_but_overloaded_services_are() {
+    let (sandbox, reg) = rig(&Config::default()).await;
+    // Wolfram answers 501 for input it does not understand: asking again spends quota.
+    let id = SystemId::WolframAnalyzer;
+    sandbox.set_fault(id, Some(Fault::Error(501)));
+    let err = reg.get(id).call(|c| async move { singularis_tui::clients::wolfram::query(&c, "x").await }).await.unwrap_err();
+    assert!(matches!(err, ClientError::Status { status: 501, .. }), "{err}");
+    assert_eq!(sandbox.requests(id).len(), 1, "501 is not worth a retry");
+    assert_eq!(reg.get(id).snapshot().retries, 0);
+
+    // Anthropic's 529 overloaded_error and Gemini's 503 UNAVAILABLE are retried.
+    for (id, status) in [(SystemId::ClaudeClient, 529), (SystemId::GeminiClient, 503), (SystemId::OpenaiClient, 503)] {
+        sandbox.set_fault(id, Some(Fault::Overloaded));
+        let proto = reg.get(id).config.protocol;
+        let ask = move |c| async move { singularis_tui::clients::ask(&c, proto, &prompt()).await };
+        let err = reg.get(id).call(ask).await.unwrap_err();
+        assert!(matches!(err, ClientError::Status { status: s, .. } if s == status), "{id}: {err}");
+        assert_eq!(sandbox.requests(id).len(), 3, "{id}: the first try and two retries");
+        assert_eq!(reg.get(id).snapshot().retries, 2, "{id}");
+        sandbox.set_fault(id, None);
+        reg.get(id).call(ask).await.unwrap();
+    }
+    sandbox.stop().await;
+}
+
+/// A loopback server that answers its first request with `first` and every later one with
+/// `then`, recording when each request arrived.
+async fn two_step_server(first: Vec<u8>, then: Vec<u8>) -> (url::Url, Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (first, then, log) = (first.clone(), then.clone(), log.clone());
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 << 10];
+                let mut got = Vec::new();
+                loop {
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some(head_end) = text.find("\r\n\r\n") {
+                        let len = text[..head_end]
+                            .lines()
+                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .unwrap_or(0);
+                        if got.len() >= head_end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let n = {
+                    let mut l = log.lock().unwrap();
+                    l.push(std::time::SystemTime::now());
+                    l.len()
+                };
+                let _ = sock.write_all(if n == 1 { &first } else { &then }).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (url::Url::parse(&format!("http://{addr}/v1")).unwrap(), seen)
+}
+
+const CHAT_OK: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ACTION: rest"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
+
+#[tokio::test]
+async fn a_429_with_an_http_date_retry_after_waits_until_that_date() {
+    let until = std::time::SystemTime::now() + Duration::from_secs(2);
+    let date = httpdate::fmt_http_date(until);
+    let mut limited = format!(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: {date}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
+    )
+    .into_bytes();
+    limited.extend_from_slice(b"{}");
+    let (url, seen) = two_step_server(limited, http("200 OK", "application/json", CHAT_OK)).await;
+    let mut config = Config::default();
+    let sys = config.systems.get_mut(&SystemId::OpenaiClient).unwrap();
+    sys.base_url = BaseUrl::Live(url);
+    sys.retries = 1;
+    let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
+    let answer = chat(&reg, SystemId::OpenaiClient).await.unwrap();
+    assert_eq!(answer, "ACTION: rest");
+    let times = seen.lock().unwrap().clone();
+    assert_eq!(times.len(), 2, "one 429, one retry");
+    // The date has whole seconds: the retry may not come before the second it names.
+    let named = httpdate::parse_http_date(&date).unwrap();
+    assert!(times[1] >= named, "retried at {:?}, before the Retry-After date {date}", times[1]);
+}
+
+#[tokio::test]
+async fn openai_retry_after_ms_is_honoured() {
+    let mut limited = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after-ms: 1200\r\nretry-after: 0\r\ncontent-length: 2\r\nconnection: close\r\n\r\n".to_vec();
+    limited.extend_from_slice(b"{}");
+    let (url, seen) = two_step_server(limited, http("200 OK", "application/json", CHAT_OK)).await;
+    let mut config = Config::default();
+    let sys = config.systems.get_mut(&SystemId::OpenaiClient).unwrap();
+    sys.base_url = BaseUrl::Live(url);
+    sys.retries = 1;
+    let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
+    chat(&reg, SystemId::OpenaiClient).await.unwrap();
+    let times = seen.lock().unwrap().clone();
+    let gap = times[1].duration_since(times[0]).unwrap();
+    assert!(gap >= Duration::from_millis(1200), "retry-after-ms asked for 1200 ms, the retry came after {gap:?}");
+}

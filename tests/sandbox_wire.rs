@@ -138,7 +138,9 @@ async fn openai_chat_answers_like_the_real_api() {
 
     let v: Value = c.get(url(&sb, id, "models")).bearer_auth("sk-test").send().await.unwrap().json().await.unwrap();
     assert_eq!(v["object"], "list");
-    assert_eq!(v["data"][0]["id"], "gpt-4o");
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert!(ids.contains(&"gpt-4o") && ids.contains(&id.defaults().model), "{ids:?}");
+    assert!(!ids.contains(&"text-davinci-003"), "retired models are not listed");
 
     // Errors, in OpenAI's shape.
     let r = c.post(&endpoint).json(&chat_body("hi", false)).send().await.unwrap();
@@ -186,7 +188,9 @@ async fn openai_responses_non_stream_and_typed_events() {
     assert_eq!(v["object"], "response");
     assert_eq!(v["status"], "completed");
     assert!(v["id"].as_str().unwrap().starts_with("resp_"));
-    let msg = &v["output"][0];
+    // A reasoning model's output starts with its reasoning item; the message follows.
+    assert_eq!(v["output"][0]["type"], "reasoning");
+    let msg = &v["output"][1];
     assert_eq!(
         (msg["type"].as_str(), msg["role"].as_str(), msg["status"].as_str()),
         (Some("message"), Some("assistant"), Some("completed"))
@@ -355,7 +359,7 @@ async fn gemini_video_interpreter_streams_the_scene() {
         { "text": "Describe this frame. Frame: dark forest, a hostile wolf approaches. Health: 90/100" },
         { "inlineData": { "mimeType": "image/png", "data": "iVBORw0KGgo=" } },
     ] }] });
-    let path = "v1beta/models/gemini-2.5-flash-native-audio-preview-09-2025:streamGenerateContent";
+    let path = format!("v1beta/models/{}:streamGenerateContent", id.defaults().model);
     let r = c
         .post(url(&sb, id, &format!("{path}?alt=sse")))
         .header("x-goog-api-key", "g")
@@ -468,7 +472,7 @@ async fn reset_breaks_the_response() {
         .post(url(&sb, id, "v1/messages"))
         .header("x-api-key", "k")
         .header("anthropic-version", "2023-06-01")
-        .json(&json!({ "model": "m", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }))
+        .json(&json!({ "model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }))
         .send()
         .await;
     // Status and headers arrive, then the body breaks off.
@@ -482,7 +486,7 @@ async fn reset_breaks_the_response() {
         .post(url(&sb, id, "v1/messages"))
         .header("x-api-key", "k")
         .header("anthropic-version", "2023-06-01")
-        .json(&json!({ "model": "m", "max_tokens": 10, "stream": true, "messages": [{ "role": "user", "content": "hi" }] }))
+        .json(&json!({ "model": "claude-sonnet-4-5", "max_tokens": 10, "stream": true, "messages": [{ "role": "user", "content": "hi" }] }))
         .send()
         .await
         .expect("the head arrives");
@@ -626,7 +630,7 @@ async fn drip_streams_forever() {
 
 #[tokio::test]
 async fn refuse_means_nothing_listens_and_set_fault_rebinds() {
-    let id = SystemId::HyperbolicClient;
+    let id = SystemId::OpenaiClient;
     let sb = sandbox(&[(id, Some(Fault::Refuse)), (SystemId::MetaRl, None)]).await;
     let p = port(&sb, id);
     assert!(refused(p).await);

@@ -198,11 +198,11 @@ pub fn models(service: Service) -> &'static [Model] {
     }
 }
 
-/// `model` as `service` knows it. LM Studio knows the model its listener was set up with
-/// (the one "loaded"), served as plain text.
-pub fn find(service: Service, model: &str, loaded: &str) -> Option<Model> {
+/// `model` as `service` knows it. LM Studio answers any name with the one model it has
+/// loaded (the one its listener was set up with), as LM Studio does with one model loaded.
+pub fn find(service: Service, model: &str, _loaded: &str) -> Option<Model> {
     if service == Service::LmStudio {
-        return (model == loaded).then_some(Model { id: "loaded", kind: Kind::Text, think: Think::No });
+        return Some(Model { id: "loaded", kind: Kind::Text, think: Think::No });
     }
     models(service).iter().find(|m| m.id == model).copied()
 }

@@ -105,7 +105,9 @@ fn serving_model(ctx: &Ctx, req: &Req, body: &Value, model: &str, method: &str) 
         ))
     };
     match info.kind {
-        Kind::Text if audio => Err(modalities("AUDIO", "TEXT")),
+        Kind::Text if audio => {
+            Err(Box::new(error(StatusCode::BAD_REQUEST, "Model does not support the requested response modalities: audio")))
+        }
         Kind::Tts if !audio => Err(modalities("TEXT", "AUDIO")),
         Kind::Tts if method == "streamGenerateContent" => Err(not_found()),
         Kind::Text | Kind::Tts => Ok(info),

@@ -122,6 +122,12 @@ fn reasoning(model: &Model, effort: Option<&Value>, param: &str) -> Result<u64, 
     let Think::Effort { default, allowed } = model.think else {
         return match effort {
             None | Some(Value::Null) => Ok(0),
+            // Chat Completions does not know the argument for such a model at all.
+            Some(_) if param == "reasoning_effort" => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                "Unrecognized request argument supplied: reasoning_effort",
+                None,
+            ))),
             Some(_) => Err(unsupported_parameter(param)),
         };
     };

@@ -29,7 +29,10 @@ pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     };
     let input = input.trim();
     if input.is_empty() {
-        return wire::text(StatusCode::NOT_IMPLEMENTED, "Wolfram|Alpha did not understand your input");
+        return wire::text(
+            StatusCode::NOT_IMPLEMENTED,
+            "Wolfram|Alpha could not understand: . \nYou could instead try: a question with numbers or units.",
+        );
     }
     let (interpretation, result) = script::wolfram_answer(input);
     let link: String = url::form_urlencoded::byte_serialize(input.as_bytes()).collect();

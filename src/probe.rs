@@ -1,0 +1,196 @@
+//! `singularis-tui probe`: before a session, one minimal real call per system, to learn
+//! whether the keys, the hosts and the models work, in the services' own words.
+//!
+//! The calls go through the same systems a session builds (pool, gate, retries off, usage),
+//! and their connections are closed and verified at the end as a session's are.
+
+use crate::clients::{self, Prompt, Usage};
+use crate::config::{BaseUrl, Config};
+use crate::lifecycle::{self, Registry};
+use crate::sandbox::{Sandbox, SandboxSystem};
+use crate::systems::{Protocol, SystemId};
+use crate::tui::redact::Redactor;
+use color_eyre::eyre::{Context, Result};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// One line of the table.
+#[derive(Debug, Clone)]
+pub struct ProbeRow {
+    pub system: SystemId,
+    pub host: String,
+    pub model: String,
+    /// `Ok(what came back)` or `Err(the service's message, or why no call was made)`.
+    pub outcome: std::result::Result<String, String>,
+    pub latency_ms: Option<f64>,
+    pub usage: Option<Usage>,
+}
+
+/// Exit statuses: 0 every probe answered, 1 any failed, 3 a socket was left open.
+pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Result<i32> {
+    let selected: Vec<SystemId> = if named.is_empty() {
+        SystemId::ALL
+            .into_iter()
+            .filter(|id| {
+                let c = config.system(*id);
+                c.enabled && c.protocol != Protocol::Moe && !c.base_url.is_sandbox()
+            })
+            .collect()
+    } else {
+        named.to_vec()
+    };
+    if selected.is_empty() {
+        writeln!(
+            out,
+            "Every enabled system plays on the embedded sandbox: nothing to probe.\n\
+             Set a system's base_url to its service (see config.toml), or name systems to probe them on the sandbox."
+        )?;
+        return Ok(0);
+    }
+
+    let mut config = config;
+    for id in &selected {
+        let c = config.systems.get_mut(id).expect("every system is configured");
+        // One call each: a failure is what we came to see, not something to hide by retrying.
+        c.retries = 0;
+        c.enabled = true;
+    }
+    let on_sandbox: Vec<SystemId> = selected.iter().copied().filter(|id| config.system(*id).base_url.is_sandbox()).collect();
+    let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
+    let sandbox = if on_sandbox.is_empty() {
+        None
+    } else {
+        let systems = on_sandbox.iter().map(|id| SandboxSystem::from_config(&config, *id)).collect();
+        Some(Sandbox::start(config.sandbox.listen, 0, systems).await.wrap_err("starting the embedded sandbox")?)
+    };
+    let urls: BTreeMap<SystemId, url::Url> =
+        SystemId::ALL.into_iter().filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?))).collect();
+    let registry = Arc::new(Registry::new(&config, &urls, &lifecycle::registry::process_env));
+    let redactor = Redactor::from_config(&config);
+
+    let probes = selected.iter().map(|&id| probe_one(&config, &registry, &urls, id));
+    let mut rows = futures::future::join_all(probes).await;
+    for r in &mut rows {
+        r.outcome = r.outcome.clone().map_err(|e| redactor.scrub(&e));
+    }
+    print_table(out, &rows)?;
+
+    let missing: Vec<String> = selected
+        .iter()
+        .filter(|id| registry.get(**id).snapshot().disabled_reason.is_some_and(|r| r.ends_with(" not set")))
+        .filter_map(|id| config.system(*id).api_key_env.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !missing.is_empty() {
+        writeln!(out, "\nNo key in the environment: set {} (keys are read from the environment only).", missing.join(", "))?;
+    }
+
+    let excluded = sandbox.as_ref().map(|s| s.ports()).unwrap_or_default();
+    let grace = Duration::from_millis(config.shutdown.grace_ms);
+    let report =
+        lifecycle::shutdown_all(registry, grace, CancellationToken::new(), baseline, excluded, None, Vec::new()).await;
+    if let Some(sb) = sandbox {
+        sb.stop().await;
+    }
+    writeln!(
+        out,
+        "\nConnections: {} closed, {} forced, {} sockets left open ({:.1} ms)",
+        report.closed, report.forced, report.sockets_open_after, report.total_ms
+    )?;
+    out.flush()?;
+    Ok(if report.sockets_open_after > 0 {
+        3
+    } else if rows.iter().any(|r| r.outcome.is_err()) {
+        1
+    } else {
+        0
+    })
+}
+
+async fn probe_one(config: &Config, registry: &Arc<Registry>, urls: &BTreeMap<SystemId, url::Url>, id: SystemId) -> ProbeRow {
+    let c = config.system(id);
+    let host = match (&c.base_url, urls.get(&id)) {
+        (BaseUrl::Sandbox, Some(u)) => format!("sandbox {}", host_port(u)),
+        (BaseUrl::Sandbox, None) => "sandbox".to_string(),
+        (BaseUrl::Live(u), _) => host_port(u),
+    };
+    let mut row = ProbeRow { system: id, host, model: c.model.clone(), outcome: Ok(String::new()), latency_ms: None, usage: None };
+    if c.protocol == Protocol::Moe {
+        row.outcome = Err("moe has no wire of its own: probe its experts".into());
+        return row;
+    }
+    let sys = registry.get(id).clone();
+    if let Some(why) = sys.snapshot().disabled_reason {
+        row.outcome = Err(format!("no call made: {why}"));
+        return row;
+    }
+    let protocol = c.protocol;
+    let prompt = match protocol {
+        Protocol::WolframLlm => Prompt::new("", "2+2"),
+        Protocol::GeminiTts => Prompt::new("", "Ready."),
+        _ => Prompt::new("Answer in one line.", "Reply with exactly: ACTION: explore"),
+    };
+    let started = Instant::now();
+    let answer = sys.call(move |ctx| async move { clients::ask(&ctx, protocol, &prompt).await }).await;
+    row.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
+    row.usage = sys.snapshot().usage;
+    row.outcome = match answer {
+        Ok(text) => Ok(format!("ok: {}", clients::wire::shorten(&text, 40))),
+        Err(e) => Err(e.to_string()),
+    };
+    row
+}
+
+fn host_port(u: &url::Url) -> String {
+    match (u.host_str(), u.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => u.as_str().to_string(),
+    }
+}
+
+fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let tokens = match r.usage {
+                Some(u) if u.reasoning > 0 => format!("{}/{} ({} reasoning)", u.input, u.output, u.reasoning),
+                Some(u) => format!("{}/{}", u.input, u.output),
+                None => "–".into(),
+            };
+            let result = match &r.outcome {
+                Ok(s) => s.clone(),
+                Err(e) => format!("FAILED: {e}"),
+            };
+            let latency = r.latency_ms.map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "–".into());
+            [r.system.name().to_string(), r.host.clone(), r.model.clone(), latency, tokens, result]
+        })
+        .collect();
+    let header = ["SYSTEM", "HOST", "MODEL", "LATENCY", "TOKENS in/out", "RESULT"];
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cols: [&str; 6]| {
+        let mut s = String::new();
+        for (i, c) in cols.iter().enumerate() {
+            if i + 1 == cols.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", line(header))?;
+    for row in &cells {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    Ok(())
+}
