@@ -15,7 +15,10 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
-    let config = Config::default();
+    rig_with(Config::default()).await
+}
+
+async fn rig_with(config: Config) -> Rig {
     let systems = SystemId::ALL
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
@@ -65,7 +68,7 @@ async fn openai_chat_plain_and_streamed() {
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     assert!(header(&r, "content-type").starts_with("application/json"));
     let body = json(&r);
-    assert_eq!(body["model"], "gpt-4o");
+    assert_eq!(body["model"], SystemId::OpenaiClient.defaults().model);
     assert_eq!(body["messages"][0]["role"], "system");
     assert_eq!(body["messages"][1]["role"], "user");
     assert!(body.get("stream").is_none());
@@ -84,7 +87,7 @@ async fn hyperbolic_and_meta_rl_speak_chat_completions() {
     let rig = rig().await;
     for (id, key, model) in [
         (SystemId::HyperbolicClient, "HYPERBOLIC_API_KEY", "Qwen/Qwen3-235B-A22B-Instruct-2507"),
-        (SystemId::MetaRl, "OPENAI_API_KEY", "gpt-5"),
+        (SystemId::MetaRl, "OPENAI_API_KEY", SystemId::MetaRl.defaults().model),
     ] {
         let text = rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
         assert!(!text.is_empty());
@@ -106,7 +109,7 @@ async fn openai_responses_plain_and_streamed() {
     assert_eq!(r.path_and_query, "/v1/responses");
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     let body = json(&r);
-    assert_eq!(body["model"], "gpt-5");
+    assert_eq!(body["model"], SystemId::Orchestrator.defaults().model);
     assert_eq!(body["stream"], true);
     assert_eq!(body["instructions"], "You play a game.");
     assert_eq!(body["input"][0]["role"], "user");
@@ -124,7 +127,7 @@ async fn anthropic_messages_plain_and_streamed() {
     assert_eq!(header(&r, "anthropic-version"), anthropic::ANTHROPIC_VERSION);
     assert!(r.headers.get("authorization").is_none());
     let body = json(&r);
-    assert_eq!(body["model"], "claude-sonnet-4-5");
+    assert_eq!(body["model"], SystemId::ClaudeClient.defaults().model);
     assert_eq!(body["max_tokens"], 256);
     assert_eq!(body["system"], "You play a game.");
 }
@@ -135,7 +138,7 @@ async fn gemini_generate_stream_and_speech() {
     let text = rig.call(SystemId::GeminiClient, |c| async move { gemini::generate(&c, &prompt()).await }).await;
     assert!(text.contains("ACTION:"));
     let r = rig.last(SystemId::GeminiClient);
-    assert_eq!(r.path_and_query, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(r.path_and_query, format!("/v1beta/models/{}:generateContent", SystemId::GeminiClient.defaults().model));
     assert_eq!(header(&r, "x-goog-api-key"), "key-for-GEMINI_API_KEY");
     assert!(!r.path_and_query.contains("key="), "the key never goes in the URL");
     assert_eq!(json(&r)["contents"][0]["parts"][0]["text"], prompt().user);
@@ -216,4 +219,218 @@ async fn a_busy_system_stays_within_its_connection_limit() {
         assert!(accepted.is_some_and(|a| a <= limit), "{id}: the sandbox accepted {accepted:?} connections, limit {limit}");
         assert!(sys.connections_opened() <= limit, "{id}: opened {}", sys.connections_opened());
     }
+}
+
+// ---- what each model family needs (issue #10) -----------------------------------------
+
+fn tuned(id: SystemId, f: impl FnOnce(&mut singularis_tui::config::SystemConfig)) -> Config {
+    let mut config = Config::default();
+    f(config.systems.get_mut(&id).unwrap());
+    config
+}
+
+fn truncated_reason(e: &clients::ClientError) -> &str {
+    match e {
+        clients::ClientError::Truncated { reason } => reason,
+        other => panic!("expected a truncated answer, got: {other}"),
+    }
+}
+
+/// A reasoning model at a small cap and high effort spends the cap thinking: the service
+/// answers in its truncated shape, and the client says so, by name, per system.
+#[tokio::test]
+async fn gpt5_at_cap_256_and_high_effort_is_truncated() {
+    use singularis_tui::systems::Effort;
+    for id in [SystemId::Orchestrator, SystemId::MetaRl] {
+        let config = tuned(id, |c| {
+            c.model = "gpt-5".into();
+            c.params.max_output_tokens = 256;
+            c.params.reasoning_effort = Some(Effort::High);
+        });
+        let rig = rig_with(config).await;
+        let sys = rig.registry.get(id).clone();
+        for stream in [false, true] {
+            let proto = sys.config.protocol;
+            let err = sys
+                .call(move |c| async move {
+                    match proto {
+                        Protocol::OpenaiResponses => openai::responses(&c, &prompt(), stream).await,
+                        _ => openai::chat(&c, &prompt(), stream).await,
+                    }
+                })
+                .await
+                .unwrap_err();
+            let reason = truncated_reason(&err);
+            let want = if proto == Protocol::OpenaiResponses { "max_output_tokens" } else { "finish_reason length" };
+            assert!(reason.contains(want) && reason.contains("256"), "{id}: {reason}");
+        }
+        let snap = sys.snapshot();
+        assert_eq!((snap.truncated, snap.errors, snap.done), (2, 0, 0), "{id}: counted as truncated, not as errors");
+        let usage = snap.usage.expect("usage reported");
+        assert_eq!(usage.reasoning, 512, "{id}: each answer spent its whole cap reasoning");
+        assert_eq!(usage.output, 512, "{id}: reasoning is billed as output");
+        assert!(snap.last_error.as_deref().unwrap().starts_with("truncated:"), "{id}");
+        let body = json(&rig.last(id));
+        match sys.config.protocol {
+            Protocol::OpenaiResponses => {
+                assert_eq!(body["reasoning"]["effort"], "high");
+                assert_eq!(body["max_output_tokens"], 256);
+            }
+            _ => {
+                assert_eq!(body["reasoning_effort"], "high");
+                assert_eq!(body["max_completion_tokens"], 256);
+                assert!(body.get("max_tokens").is_none(), "gpt-5 refuses max_tokens");
+            }
+        }
+    }
+}
+
+/// The shipped settings fit a game's short answers: no default system comes back truncated.
+#[tokio::test]
+async fn the_default_settings_are_not_truncated() {
+    let rig = rig().await;
+    for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
+        let sys = rig.registry.get(id).clone();
+        let proto = sys.config.protocol;
+        sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"));
+        assert_eq!(sys.snapshot().truncated, 0, "{id}");
+    }
+    let orchestrator = json(&rig.last(SystemId::Orchestrator));
+    assert_eq!(orchestrator["reasoning"]["effort"], SystemId::Orchestrator.defaults().params.reasoning_effort.unwrap().name());
+    let gemini = json(&rig.last(SystemId::GeminiClient));
+    assert_eq!(gemini["generationConfig"]["thinkingConfig"]["thinkingBudget"], 0);
+    assert_eq!(gemini["generationConfig"]["maxOutputTokens"], 256);
+}
+
+/// Gemini 2.5 thinks by default, out of the same budget: at a small cap the candidate ends
+/// MAX_TOKENS with no parts. That is a truncated answer, not a malformed one.
+#[tokio::test]
+async fn gemini_thinking_at_a_small_cap_is_truncated_not_malformed() {
+    let config = tuned(SystemId::GeminiClient, |c| {
+        c.model = "gemini-2.5-flash-lite".into();
+        c.params.thinking_budget = Some(-1);
+        c.params.max_output_tokens = 256;
+    });
+    let rig = rig_with(config).await;
+    let err = rig.registry.get(SystemId::GeminiClient).call(|c| async move { gemini::generate(&c, &prompt()).await }).await.unwrap_err();
+    assert!(truncated_reason(&err).contains("MAX_TOKENS"), "{err}");
+    let u = rig.registry.get(SystemId::GeminiClient).snapshot().usage.unwrap();
+    assert_eq!((u.reasoning, u.output), (256, 256), "thoughtsTokenCount fills the cap");
+}
+
+/// Hyperbolic and LM Studio document `max_tokens`: the cap goes under that name, and it
+/// applies (a tiny cap cuts the answer).
+#[tokio::test]
+async fn hyperbolic_receives_max_tokens() {
+    let rig = rig().await;
+    for id in [SystemId::HyperbolicClient, SystemId::LmstudioClient] {
+        rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+        let body = json(&rig.last(id));
+        assert_eq!(body["max_tokens"], id.defaults().params.max_output_tokens, "{id}");
+        assert!(body.get("max_completion_tokens").is_none(), "{id}: a name the service ignores");
+    }
+    let config = tuned(SystemId::HyperbolicClient, |c| c.params.max_output_tokens = 5);
+    let rig = rig_with(config).await;
+    let err = rig.registry.get(SystemId::HyperbolicClient).call(|c| async move { openai::chat(&c, &prompt(), false).await }).await.unwrap_err();
+    assert!(truncated_reason(&err).contains("length"), "{err}");
+}
+
+/// Anthropic's cap is `max_tokens`; a cut answer says `stop_reason: max_tokens`.
+#[tokio::test]
+async fn anthropic_at_its_cap_is_truncated() {
+    let config = tuned(SystemId::ClaudeClient, |c| c.params.max_output_tokens = 4);
+    let rig = rig_with(config).await;
+    for stream in [false, true] {
+        let err = rig
+            .registry
+            .get(SystemId::ClaudeClient)
+            .call(move |c| async move { anthropic::messages(&c, &prompt(), stream).await })
+            .await
+            .unwrap_err();
+        assert!(truncated_reason(&err).contains("max_tokens"), "{err}");
+    }
+    let u = rig.registry.get(SystemId::ClaudeClient).snapshot().usage.unwrap();
+    assert_eq!(u.output, 8, "4 tokens each, as the service billed them");
+}
+
+/// The `truncate` fault: every protocol's own truncated shape, named as such.
+#[tokio::test]
+async fn the_truncate_fault_is_truncated_in_every_protocol() {
+    let rig = rig().await;
+    for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
+        rig.sandbox.set_fault(id, Some(singularis_tui::sandbox::Fault::Truncate));
+        let sys = rig.registry.get(id).clone();
+        let proto = sys.config.protocol;
+        let err = sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await }).await.unwrap_err();
+        assert!(err.is_truncated(), "{id}: {err}");
+        assert_eq!(sys.snapshot().truncated, 1, "{id}");
+        assert_eq!(sys.snapshot().errors, 0, "{id}");
+    }
+}
+
+/// Live-API models are not served by streamGenerateContent: the client gets the service's
+/// own 404, in words, and it is not retried.
+#[tokio::test]
+async fn a_live_only_model_gets_the_service_error() {
+    let config = tuned(SystemId::VideoInterpreter, |c| c.model = "gemini-2.5-flash-native-audio-preview-09-2025".into());
+    let rig = rig_with(config).await;
+    let err = rig
+        .registry
+        .get(SystemId::VideoInterpreter)
+        .call(|c| async move { gemini::stream(&c, &prompt(), |_| {}).await })
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("HTTP 404"), "{text}");
+    assert!(text.contains("is not found for API version v1beta, or is not supported for streamGenerateContent"), "{text}");
+    assert_eq!(rig.sandbox.requests(SystemId::VideoInterpreter).len(), 1, "a 404 is not retried");
+}
+
+/// The dashboard's and the report's token counts are the clients' sums; they equal what
+/// the sandbox billed, system by system.
+#[tokio::test]
+async fn token_counts_equal_the_sandbox_sums() {
+    let rig = rig().await;
+    for round in 0..3 {
+        for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
+            let sys = rig.registry.get(id).clone();
+            let proto = sys.config.protocol;
+            sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
+                .await
+                .unwrap_or_else(|e| panic!("{id} round {round}: {e}"));
+        }
+    }
+    let server: BTreeMap<SystemId, singularis_tui::sandbox::TokenSums> =
+        rig.sandbox.stats().into_iter().map(|(id, c)| (id, c.tokens)).collect();
+    for snap in rig.registry.snapshots().into_iter().filter(|s| s.id != SystemId::Moe) {
+        let billed = server[&snap.id];
+        match snap.usage {
+            Some(u) => assert_eq!((u.input, u.output, u.reasoning), (billed.input, billed.output, billed.reasoning), "{}", snap.id),
+            // Wolfram's LLM API reports no tokens: unknown, never a made-up 0.
+            None => assert_eq!((snap.id, billed), (SystemId::WolframAnalyzer, Default::default())),
+        }
+    }
+    let report = singularis_tui::session::report::UsageSection::new(&rig.registry.snapshots());
+    let total: u64 = server.values().map(|t| t.input).sum();
+    assert_eq!(report.input, total);
+}
+
+/// Rate-limit headers come on every answer and deplete as the session calls; the client
+/// keeps the last headroom per system.
+#[tokio::test]
+async fn rate_limit_headroom_is_read_and_depletes() {
+    let rig = rig().await;
+    let id = SystemId::OpenaiClient;
+    rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+    let first = rig.registry.get(id).snapshot().headroom.expect("OpenAI sends x-ratelimit-*");
+    rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+    let second = rig.registry.get(id).snapshot().headroom.unwrap();
+    assert_eq!(second.requests_remaining.unwrap() + 1, first.requests_remaining.unwrap());
+    assert!(second.tokens_remaining < first.tokens_remaining);
+    rig.call(SystemId::ClaudeClient, |c| async move { anthropic::messages(&c, &prompt(), false).await }).await;
+    assert!(rig.registry.get(SystemId::ClaudeClient).snapshot().headroom.is_some(), "anthropic-ratelimit-*");
+    rig.call(SystemId::GeminiClient, |c| async move { gemini::generate(&c, &prompt()).await }).await;
+    assert!(rig.registry.get(SystemId::GeminiClient).snapshot().headroom.is_none(), "Gemini sends none");
 }
