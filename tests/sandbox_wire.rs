@@ -207,16 +207,24 @@ async fn openai_responses_non_stream_and_typed_events() {
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
     let events = sse_events(&r.text().await.unwrap());
     let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
+    // The reasoning item first (added, done), then the message.
     assert_eq!(
-        &kinds[..4],
-        ["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]
+        &kinds[..6],
+        [
+            "response.created",
+            "response.in_progress",
+            "response.output_item.added",
+            "response.output_item.done",
+            "response.output_item.added",
+            "response.content_part.added"
+        ]
     );
     let n = kinds.len();
     assert_eq!(
         &kinds[n - 4..],
         ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
     );
-    assert!(kinds[4..n - 4].iter().all(|k| *k == "response.output_text.delta") && n - 8 >= 2);
+    assert!(kinds[6..n - 4].iter().all(|k| *k == "response.output_text.delta") && n - 10 >= 2);
     let data: Vec<Value> = events.iter().map(|(_, d)| parse(d)).collect();
     for (i, (d, k)) in data.iter().zip(&kinds).enumerate() {
         assert_eq!(d["type"], *k);
@@ -225,7 +233,8 @@ async fn openai_responses_non_stream_and_typed_events() {
     let deltas: String = data.iter().filter_map(|d| d["delta"].as_str()).collect();
     assert_eq!(deltas, text);
     assert_eq!(data[n - 4]["text"], text.as_str());
-    assert_eq!(data[n - 1]["response"]["output"][0]["content"][0]["text"], text.as_str());
+    assert_eq!(data[2]["item"]["type"], "reasoning");
+    assert_eq!(data[n - 1]["response"]["output"][1]["content"][0]["text"], text.as_str());
     assert!(!events.iter().any(|(_, d)| d == "[DONE]"));
 
     // The responses system serves no chat completions.
@@ -381,7 +390,7 @@ async fn gemini_video_interpreter_streams_the_scene() {
     assert!(scene.contains("forest") && scene.contains("enemy"), "{scene}");
 
     // Without alt=sse: one JSON array of the same responses.
-    let r = c.post(url(&sb, id, path)).header("x-goog-api-key", "g").json(&body).send().await.unwrap();
+    let r = c.post(url(&sb, id, &path)).header("x-goog-api-key", "g").json(&body).send().await.unwrap();
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     let arr: Vec<Value> = r.json().await.unwrap();
     assert_eq!(arr.len(), chunks.len());
@@ -439,7 +448,7 @@ async fn wolfram_llm_api_text_answers_and_errors() {
     assert_eq!(r.status(), 400);
     let r = c.get(&endpoint).query(&[("appid", "APP"), ("input", " ")]).send().await.unwrap();
     assert_eq!(r.status(), 501);
-    assert!(r.text().await.unwrap().contains("did not understand"));
+    assert!(r.text().await.unwrap().starts_with("Wolfram|Alpha could not understand"));
     let r = c.get(&endpoint).query(&[("appid", "APP"), ("input", input), ("maxchars", "10")]).send().await.unwrap();
     assert_eq!(r.text().await.unwrap().chars().count(), 10);
     sb.stop().await;
@@ -874,4 +883,180 @@ fn script_is_deterministic_and_formats_replies() {
     let scene = script::describe_scene("cave, enemy ahead, Health: 30/100");
     assert!((3..=6).contains(&scene.len()));
     assert!(scene.concat().contains("enemy"));
+}
+
+// ---- as strict as the services (issue #10) --------------------------------------------
+
+/// POST `body` as JSON to `path` under `id`'s base URL, with that service's auth.
+async fn post(sb: &Sandbox, id: SystemId, path: &str, body: &Value) -> (u16, http::HeaderMap, Value) {
+    let c = client();
+    let mut req = c.post(url(sb, id, path)).json(body);
+    req = match id {
+        SystemId::ClaudeClient => req.header("x-api-key", "k").header("anthropic-version", "2023-06-01"),
+        SystemId::GeminiClient | SystemId::VideoInterpreter | SystemId::VoiceSystem => req.header("x-goog-api-key", "k"),
+        _ => req.bearer_auth("k"),
+    };
+    let r = req.send().await.unwrap();
+    let (status, headers) = (r.status().as_u16(), r.headers().clone());
+    let text = r.text().await.unwrap();
+    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+#[tokio::test]
+async fn openai_refuses_what_openai_refuses() {
+    let (chat, resp) = (SystemId::OpenaiClient, SystemId::Orchestrator);
+    let sb = sandbox(&[(chat, None), (resp, None)]).await;
+    let msgs = json!([{ "role": "user", "content": "hi" }]);
+    let cases: Vec<(SystemId, &str, Value, u16, &str, Value)> = vec![
+        (chat, "chat/completions", json!({ "model": "gpt-9-imaginary", "messages": msgs }), 404,
+         "The model `gpt-9-imaginary` does not exist or you do not have access to it.", json!("model_not_found")),
+        (chat, "chat/completions", json!({ "model": "text-davinci-003", "messages": msgs }), 404,
+         "The model `text-davinci-003` has been deprecated", json!("model_not_found")),
+        (chat, "chat/completions", json!({ "model": "gpt-5", "max_tokens": 256, "messages": msgs }), 400,
+         "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", json!("unsupported_parameter")),
+        (chat, "chat/completions", json!({ "model": "gpt-4o", "reasoning_effort": "low", "messages": msgs }), 400,
+         "Unrecognized request argument supplied: reasoning_effort", Value::Null),
+        (chat, "chat/completions", json!({ "model": "gpt-5", "reasoning_effort": "none", "messages": msgs }), 400,
+         "Unsupported value: 'reasoning_effort' does not support 'none' with this model. Supported values are: 'minimal', 'low', 'medium', 'high'.", json!("unsupported_value")),
+        (chat, "chat/completions", json!({ "model": "gpt-5", "temperature": 0.2, "messages": msgs }), 400,
+         "Only the default (1) value is supported.", json!("unsupported_value")),
+        (chat, "chat/completions", json!({ "model": "gpt-5-pro", "messages": msgs }), 404,
+         "This model is only supported in v1/responses and not in v1/chat/completions.", Value::Null),
+        (resp, "responses", json!({ "model": "gpt-4.1", "reasoning": { "effort": "low" }, "input": "hi" }), 400,
+         "Unsupported parameter: 'reasoning.effort' is not supported with this model.", json!("unsupported_parameter")),
+        (resp, "responses", json!({ "model": "gpt-5", "max_output_tokens": 8, "input": "hi" }), 400,
+         "Expected a value >= 16, but got 8 instead.", json!("integer_below_min_value")),
+    ];
+    for (id, path, body, status, message, code) in cases {
+        let (got, _, v) = post(&sb, id, path, &body).await;
+        assert_eq!(got, status, "{body}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains(message), "{body}: {v}");
+        assert_eq!(v["error"]["code"], code, "{body}");
+        assert_eq!(v["error"]["type"], "invalid_request_error", "{body}");
+    }
+    // gpt-5.1 takes 'none', and then reasons not at all.
+    let (got, _, v) = post(&sb, chat, "chat/completions", &json!({ "model": "gpt-5.1", "reasoning_effort": "none", "messages": msgs })).await;
+    assert_eq!(got, 200, "{v}");
+    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+    // The Responses API serves gpt-5-pro.
+    let (got, _, _) = post(&sb, resp, "responses", &json!({ "model": "gpt-5-pro", "input": "hi" })).await;
+    assert_eq!(got, 200);
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn reasoning_spends_the_cap_in_each_services_shape() {
+    let (chat, resp, gem) = (SystemId::MetaRl, SystemId::Orchestrator, SystemId::GeminiClient);
+    let sb = sandbox(&[(chat, None), (resp, None), (gem, None)]).await;
+    let msgs = json!([{ "role": "user", "content": "Health: 90/100" }]);
+    // Chat: finish_reason length, empty content, the whole cap in reasoning_tokens.
+    let (_, _, v) = post(&sb, chat, "chat/completions", &json!({ "model": "gpt-5", "max_completion_tokens": 256, "reasoning_effort": "high", "messages": msgs })).await;
+    assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
+    assert_eq!(v["choices"][0]["message"]["content"], "");
+    assert_eq!(v["usage"]["completion_tokens"], 256);
+    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 256);
+    // Responses: status incomplete, its reason, only the reasoning item; streamed, the
+    // last event is response.incomplete, never response.completed.
+    let body = json!({ "model": "gpt-5", "max_output_tokens": 256, "reasoning": { "effort": "high" }, "input": "hi" });
+    let (_, _, v) = post(&sb, resp, "responses", &body).await;
+    assert_eq!(v["status"], "incomplete", "{v}");
+    assert_eq!(v["incomplete_details"]["reason"], "max_output_tokens");
+    assert_eq!(v["output"].as_array().unwrap().len(), 1);
+    assert_eq!(v["output"][0]["type"], "reasoning");
+    assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 256);
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let r = client().post(url(&sb, resp, "responses")).bearer_auth("k").json(&streamed).send().await.unwrap();
+    let events = sse_events(&r.text().await.unwrap());
+    assert_eq!(events.last().unwrap().0.as_deref(), Some("response.incomplete"));
+    assert!(events.iter().all(|(e, _)| e.as_deref() != Some("response.completed")));
+    // Gemini 2.5: thinking by default; at the cap, MAX_TOKENS and a content without parts.
+    let path = "v1beta/models/gemini-2.5-flash-lite:generateContent";
+    let body = json!({ "contents": [{ "parts": [{ "text": "hi" }] }],
+                       "generationConfig": { "maxOutputTokens": 256, "thinkingConfig": { "thinkingBudget": -1 } } });
+    let (_, _, v) = post(&sb, gem, path, &body).await;
+    assert_eq!(v["candidates"][0]["finishReason"], "MAX_TOKENS", "{v}");
+    assert_eq!(v["candidates"][0]["content"], json!({ "role": "model" }));
+    assert_eq!(v["usageMetadata"]["thoughtsTokenCount"], 256);
+    assert!(v["usageMetadata"].get("candidatesTokenCount").is_none());
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn gemini_refuses_what_gemini_refuses() {
+    let (gem, tts) = (SystemId::GeminiClient, SystemId::VoiceSystem);
+    let sb = sandbox(&[(gem, None), (tts, None)]).await;
+    let text = json!({ "contents": [{ "parts": [{ "text": "hi" }] }] });
+    let audio = json!({ "contents": [{ "parts": [{ "text": "hi" }] }], "generationConfig": { "responseModalities": ["AUDIO"] } });
+    let pro_off = json!({ "contents": [{ "parts": [{ "text": "hi" }] }], "generationConfig": { "thinkingConfig": { "thinkingBudget": 0 } } });
+    let cases: Vec<(SystemId, String, Value, u16, &str, String)> = vec![
+        (gem, "v1beta/models/gemini-2.5-flash-native-audio-preview-09-2025:streamGenerateContent".into(), text.clone(), 404, "NOT_FOUND",
+         "models/gemini-2.5-flash-native-audio-preview-09-2025 is not found for API version v1beta, or is not supported for streamGenerateContent. Call ListModels to see the list of available models and their supported methods.".into()),
+        (gem, "v1beta/models/gemini-1.5-flash:generateContent".into(), text.clone(), 404, "NOT_FOUND",
+         "models/gemini-1.5-flash is not found for API version v1beta, or is not supported for generateContent.".into()),
+        (gem, "v1beta/models/gemini-2.5-flash-lite:generateContent".into(), audio.clone(), 400, "INVALID_ARGUMENT",
+         "Model does not support the requested response modalities: audio".into()),
+        (tts, "v1beta/models/gemini-2.5-pro-preview-tts:generateContent".into(), text.clone(), 400, "INVALID_ARGUMENT",
+         "The requested combination of response modalities (TEXT) is not supported by the model. models/gemini-2.5-pro-preview-tts accepts the following combination of response modalities:\n* AUDIO\n".into()),
+        (gem, "v1beta/models/gemini-2.5-pro:generateContent".into(), pro_off, 400, "INVALID_ARGUMENT",
+         "Budget 0 is invalid. This model only works in thinking mode.".into()),
+    ];
+    for (id, path, body, status, name, message) in cases {
+        let (got, _, v) = post(&sb, id, &path, &body).await;
+        assert_eq!(got, status, "{path}: {v}");
+        assert_eq!(v["error"]["status"], name, "{path}");
+        assert_eq!(v["error"]["code"], status, "{path}");
+        assert!(v["error"]["message"].as_str().unwrap().starts_with(&message), "{path}: {v}");
+    }
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn anthropic_errors_carry_a_request_id_and_overload_is_529() {
+    let id = SystemId::ClaudeClient;
+    let sb = sandbox(&[(id, Some(Fault::Overloaded))]).await;
+    let body = json!({ "model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+    let (status, headers, v) = post(&sb, id, "v1/messages", &body).await;
+    assert_eq!(status, 529);
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "overloaded_error");
+    assert_eq!(v["error"]["message"], "Overloaded");
+    let rid = v["request_id"].as_str().expect("request_id in the body");
+    assert!(rid.starts_with("req_"));
+    assert_eq!(headers["request-id"], rid, "and the same id in the header");
+    sb.set_fault(id, None);
+    let retired = json!({ "model": "claude-3-5-sonnet-20240620", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
+    let (status, _, v) = post(&sb, id, "v1/messages", &retired).await;
+    assert_eq!(status, 404);
+    assert_eq!((v["error"]["type"].as_str(), v["error"]["message"].as_str()), (Some("not_found_error"), Some("model: claude-3-5-sonnet-20240620")));
+    assert!(v["request_id"].is_string());
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn rate_limit_headers_on_every_answer_and_retry_hints_on_a_429() {
+    let (oai, ant, gem) = (SystemId::OpenaiClient, SystemId::ClaudeClient, SystemId::GeminiClient);
+    let sb = sandbox(&[(oai, None), (ant, None), (gem, None)]).await;
+    let chat = chat_body("hi", false);
+    let (_, h1, _) = post(&sb, oai, "chat/completions", &chat).await;
+    let (_, h2, _) = post(&sb, oai, "chat/completions", &chat).await;
+    let n = |h: &http::HeaderMap, k: &str| h[k].to_str().unwrap().parse::<u64>().unwrap();
+    assert_eq!(n(&h1, "x-ratelimit-remaining-requests"), n(&h2, "x-ratelimit-remaining-requests") + 1);
+    assert!(n(&h2, "x-ratelimit-remaining-tokens") < n(&h1, "x-ratelimit-remaining-tokens"));
+    assert!(n(&h1, "x-ratelimit-limit-requests") > 0 && h1.contains_key("x-ratelimit-reset-requests"));
+    let claude = json!({ "model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{ "role": "user", "content": "hi" }] });
+    let (_, h, _) = post(&sb, ant, "v1/messages", &claude).await;
+    for k in ["requests-limit", "requests-remaining", "requests-reset", "tokens-limit", "tokens-remaining", "tokens-reset"] {
+        assert!(h.contains_key(format!("anthropic-ratelimit-{k}").as_str()), "anthropic-ratelimit-{k}");
+    }
+    assert!(chrono::DateTime::parse_from_rfc3339(h["anthropic-ratelimit-requests-reset"].to_str().unwrap()).is_ok());
+    let (_, h, _) = post(&sb, gem, "v1beta/models/gemini-2.5-flash-lite:generateContent", &json!({ "contents": [{ "parts": [{ "text": "hi" }] }] })).await;
+    assert!(!h.keys().any(|k| k.as_str().contains("ratelimit")), "Gemini sends none");
+
+    sb.set_fault(oai, Some(Fault::RateLimit));
+    let (status, h, _) = post(&sb, oai, "chat/completions", &chat).await;
+    assert_eq!(status, 429);
+    assert_eq!(h["retry-after"], "1");
+    assert_eq!(h["retry-after-ms"], "1000");
+    sb.stop().await;
 }
