@@ -131,10 +131,9 @@ fn check_config_masks_keys() {
 
 /// The sandbox runs in its own process; a client process plays against it over loopback
 /// and exits; the sandbox then sees every connection the client opened closed.
-#[test]
-fn a_separate_sandbox_process_sees_every_client_connection_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sandbox = cmd(dir.path())
+/// `singularis-tui sandbox` in its own process, and the URL it prints for each system.
+fn spawn_sandbox(dir: &Path) -> (std::process::Child, std::collections::BTreeMap<String, String>) {
+    let mut sandbox = cmd(dir)
         .args(["sandbox", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .spawn()
@@ -146,11 +145,19 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
         let (name, url) = line.split_once(' ').expect("NAME URL");
         urls.insert(name.to_string(), url.to_string());
     }
-    let mut toml = String::new();
-    for (name, url) in &urls {
-        toml.push_str(&format!("[systems.{name}]\nbase_url = \"{url}\"\n"));
-    }
-    std::fs::write(dir.path().join("live.toml"), toml).unwrap();
+    (sandbox, urls)
+}
+
+/// A config that sends every system to `urls`, as a config for the real services would.
+fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String {
+    urls.iter().map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n")).collect()
+}
+
+#[test]
+fn a_separate_sandbox_process_sees_every_client_connection_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sandbox, urls) = spawn_sandbox(dir.path());
+    std::fs::write(dir.path().join("live.toml"), live_config(&urls)).unwrap();
     let client = cmd(dir.path())
         .args(["--config", "live.toml", "--headless", "--cycles", "3", "--report", "r.json"])
         .env("OPENAI_API_KEY", "k1")
@@ -185,6 +192,88 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
         let own = if name == "claude_client" { 1 } else { 0 };
         assert!(s["open"].as_u64().unwrap() <= own, "{name} still has client connections open: {stats}");
     }
+    // The report's tokens are what the service billed, system by system (Wolfram reports none).
+    let usage = &r["stats"]["usage"];
+    let mut billed_input = 0;
+    for (name, s) in stats["systems"].as_object().unwrap() {
+        let billed = &s["tokens"];
+        billed_input += billed["input"].as_u64().unwrap();
+        if name == "wolfram_analyzer" {
+            assert!(usage["systems"].get(name).is_none(), "no usage is reported for Wolfram: {usage}");
+            continue;
+        }
+        let line = &usage["systems"][name];
+        for kind in ["input", "output", "reasoning"] {
+            assert_eq!(line[kind], billed[kind], "{name} {kind}: report {line} vs sandbox {billed}");
+        }
+    }
+    assert_eq!(usage["input"].as_u64(), Some(billed_input));
+    unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
+    assert_eq!(sandbox.wait().unwrap().code(), Some(0));
+}
+
+const KEYS: [(&str, &str); 5] = [
+    ("OPENAI_API_KEY", "sk-probe-openai-0123456789"),
+    ("ANTHROPIC_API_KEY", "sk-ant-probe-0123456789"),
+    ("GEMINI_API_KEY", "AIza-probe-0123456789"),
+    ("HYPERBOLIC_API_KEY", "hyp-probe-0123456789"),
+    ("WOLFRAM_APP_ID", "WOLF-PROBE-0123"),
+];
+
+#[test]
+fn probe_checks_every_system_against_a_standalone_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut sandbox, urls) = spawn_sandbox(dir.path());
+    std::fs::write(dir.path().join("live.toml"), live_config(&urls)).unwrap();
+    let out = cmd(dir.path()).args(["probe", "--config", "live.toml"]).envs(KEYS).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let rows: Vec<&str> = stdout.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(rows.len(), 10, "one row per system with a wire: {stdout}");
+    for (name, url) in &urls {
+        let row = rows.iter().find(|r| r.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no row for {name}: {stdout}"));
+        let port = url::Url::parse(url).unwrap().port().unwrap();
+        assert!(row.contains(&format!("127.0.0.1:{port}")), "{row}");
+        assert!(row.contains(" ok: "), "{row}");
+        if name != "wolfram_analyzer" {
+            assert!(row.contains(" ms "), "{row}");
+            assert!(row.split_whitespace().any(|w| w.contains('/') && w.split('/').all(|n| n.parse::<u64>().is_ok())), "tokens in/out: {row}");
+        }
+    }
+    assert!(stdout.contains("0 sockets left open"), "{stdout}");
+    for (_, key) in KEYS {
+        assert!(!stdout.contains(key), "a key on screen: {stdout}");
+    }
+
+    // A named system only; no key set: no call, and the variable to set is named.
+    let out = cmd(dir.path()).args(["probe", "--config", "live.toml", "claude_client"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAILED: no call made: ANTHROPIC_API_KEY not set"), "{stdout}");
+    assert!(stdout.contains("set ANTHROPIC_API_KEY"), "{stdout}");
+    unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
+    assert_eq!(sandbox.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
+    let dir = tempfile::tempdir().unwrap();
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (mut sandbox, urls) = spawn_sandbox(dir.path());
+    let toml = format!(
+        "[systems.openai_client]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
+         [systems.claude_client]\nbase_url = \"{}\"\nmodel = \"claude-3-5-sonnet-20240620\"\n",
+        urls["claude_client"]
+    );
+    std::fs::write(dir.path().join("probe.toml"), toml).unwrap();
+    let out = cmd(dir.path()).args(["probe", "--config", "probe.toml"]).envs(KEYS).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let row = |name: &str| stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {stdout}")).to_string();
+    assert!(row("openai_client").contains("FAILED: connection refused"), "{stdout}");
+    assert!(row("claude_client").contains("FAILED: HTTP 404: model: claude-3-5-sonnet-20240620"), "the service's own words: {stdout}");
+    assert!(stdout.contains("0 sockets left open"), "{stdout}");
     unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
     assert_eq!(sandbox.wait().unwrap().code(), Some(0));
 }
