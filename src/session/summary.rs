@@ -63,22 +63,23 @@ pub fn final_statistics(r: &SessionReport) -> Vec<String> {
     }
     out.push(format!("  Fallback actions: {}", st.fallbacks));
     out.push(format!("  Loop guards fired: {}", st.guard_fired));
+    let truncated = if st.truncated > 0 { format!(", {} truncated", st.truncated) } else { String::new() };
     out.push(format!(
-        "  Requests: {} ({} {}, {} truncated)",
+        "  Requests: {} ({} {}{truncated})",
         st.requests,
         st.errors,
         if st.errors == 1 { "error" } else { "errors" },
-        st.truncated
     ));
     let u = &st.usage;
     if !u.systems.is_empty() {
-        let reasoning = if u.reasoning > 0 { format!(" (reasoning {})", u.reasoning) } else { String::new() };
+        let reasoning = if u.reasoning > 0 { format!(" ({} reasoning)", u.reasoning) } else { String::new() };
+        // A system with tokens but no price makes the sum a floor: say which.
         let unknown = if u.cost_unknown_for.is_empty() {
             String::new()
         } else {
-            format!(", not counting {} (no price)", u.cost_unknown_for.join(", "))
+            format!(" + unpriced {}", u.cost_unknown_for.join(", "))
         };
-        out.push(format!("  Tokens: {} in, {} out{reasoning}; estimated cost ${:.4}{unknown}", u.input, u.output, u.cost_usd));
+        out.push(format!("  Tokens: {} in, {} out{reasoning}, ${:.4}{unknown}", u.input, u.output, u.cost_usd));
     }
     let skipped: u64 = st.skipped_calls.values().sum();
     out.push(format!("  Skipped calls: {skipped}"));

@@ -61,7 +61,9 @@ fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
     s.recent_latency_ms = latencies(p50, 24, s.id.index() * 3);
     s.connections_opened = 2;
     // Tokens in proportion to the answers, as a live service reports them.
-    s.usage = Some(crate::clients::Usage { input: s.done * 180, output: s.done * 42, reasoning: 0 });
+    let u = crate::clients::Usage { input: s.done * 180, output: s.done * 42, reasoning: 0 };
+    s.usage = Some(u);
+    s.cost_usd = Some(crate::config::Price { input: 1.25, output: 10.0 }.cost(u.input, u.output));
     s
 }
 

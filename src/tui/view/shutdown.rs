@@ -159,6 +159,19 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
     let mut lines: Vec<Line> = Vec::new();
     if let Some(report) = &sd.report {
+        // The verdict and where the report went first: on a small screen they are what
+        // must not be cut.
+        let complete = summary::complete_line(&report.shutdown.report);
+        let complete = complete.trim_start_matches("[CLEANUP] Complete - ").to_string();
+        let clean = report.shutdown.report.is_clean();
+        lines.push(Line::from(Span::styled(complete, if clean { t.good() } else { t.bad() })));
+        if let Some(path) = &sd.report_path {
+            lines.push(Line::from(vec![Span::styled("Report: ", t.dim()), Span::raw(path.clone())]));
+        }
+        if let Some(error) = &report.error {
+            lines.push(Line::from(vec![Span::styled("Ended by: ", t.dim()), Span::styled(error.clone(), t.bad())]));
+        }
+        lines.push(Line::from(""));
         // The same lines as the headless summary, laid out as fields.
         for l in summary::final_statistics(report).iter().skip(1) {
             let l = l.trim_start();
@@ -169,18 +182,6 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 ])),
                 None => lines.push(Line::from(l.to_string())),
             }
-        }
-        if let Some(error) = &report.error {
-            lines.push(Line::from(""));
-            lines.push(Line::from(vec![Span::styled("Ended by: ", t.dim()), Span::styled(error.clone(), t.bad())]));
-        }
-        let complete = summary::complete_line(&report.shutdown.report);
-        let complete = complete.trim_start_matches("[CLEANUP] Complete - ").to_string();
-        let clean = report.shutdown.report.is_clean();
-        lines.push(Line::from(""));
-        lines.push(Line::from(Span::styled(complete, if clean { t.good() } else { t.bad() })));
-        if let Some(path) = &sd.report_path {
-            lines.push(Line::from(vec![Span::styled("Report: ", t.dim()), Span::raw(path.clone())]));
         }
     }
     let block = Block::bordered()

@@ -14,13 +14,24 @@ const SPARK_WIDTH: usize = 8;
 /// Name, state, in flight, done, errors, truncated, tokens, sockets, p50/p99, sparkline;
 /// the last error gets the rest.
 const WIDTHS: [u16; 10] = [18, 10, 3, 5, 3, 3, 5, 4, 9, SPARK_WIDTH as u16];
+/// Where "Cut" and "Tok" sit in [`WIDTHS`]: shown only when the last error keeps room
+/// ([`MIN_ERROR_WIDTH`]); the selected row's detail line has the usage in full anyway.
+const USAGE_COLUMNS: [usize; 2] = [5, 6];
+const MIN_ERROR_WIDTH: u16 = 24;
 const MARKER: &str = "> ";
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
     let focused = app.focus == Pane::Table;
-    let fixed: u16 = WIDTHS.iter().sum::<u16>() + WIDTHS.len() as u16 + 2 + MARKER.len() as u16;
-    let error_width = area.width.saturating_sub(fixed) as usize;
+    let width_of = |cols: &[u16]| cols.iter().sum::<u16>() + cols.len() as u16 + 2 + MARKER.len() as u16;
+    let with_usage = area.width >= width_of(&WIDTHS) + MIN_ERROR_WIDTH;
+    let shown: Vec<usize> = (0..WIDTHS.len()).filter(|i| with_usage || !USAGE_COLUMNS.contains(i)).collect();
+    let widths_shown: Vec<u16> = shown.iter().map(|i| WIDTHS[*i]).collect();
+    let error_width = area.width.saturating_sub(width_of(&widths_shown)) as usize;
+    let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
+        let last = cells.len() - 1;
+        cells.into_iter().enumerate().filter(|(i, _)| *i == last || shown.contains(i)).map(|(_, c)| c).collect()
+    };
 
     let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
     let rows = app.systems.iter().map(|s| {
@@ -33,7 +44,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             (Some(p50), Some(p99)) => format!("{}/{}", ms(p50), ms(p99)),
             _ => "–".to_string(),
         };
-        Row::new(vec![
+        Row::new(pick(vec![
             Cell::from(s.id.display_name()),
             Cell::from(state),
             right(s.in_flight.to_string()),
@@ -45,11 +56,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             right(latency),
             Cell::from(Span::styled(sparkline(&s.recent_latency_ms, SPARK_WIDTH), t.accent())),
             Cell::from(last_error(app, s, error_width)),
-        ])
+        ]))
     });
-    let header = Row::new(["System", "State", "Run", "Done", "Err", "Cut", "Tok", "Sock", "p50/p99ms", "Latency", "Last error"])
-        .style(t.title());
-    let widths = WIDTHS.iter().map(|w| Constraint::Length(*w)).chain([Constraint::Fill(1)]);
+    let names = ["System", "State", "Run", "Done", "Err", "Cut", "Tok", "Sock", "p50/p99ms", "Latency", "Last error"];
+    let header = Row::new(pick(names.map(Cell::from).to_vec())).style(t.title());
+    let widths = widths_shown.iter().map(|w| Constraint::Length(*w)).chain([Constraint::Fill(1)]);
 
     let mut title = pane_title(t, "Connections", focused);
     title.spans.push(Span::styled(tally(&app.systems), t.dim()));
@@ -64,7 +75,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&n.text, room)), style)));
     } else if let Some(s) = app.selected_system() {
         let detail = last_error(app, s, usize::MAX);
-        let parts: Vec<String> = usage_detail(s).into_iter().chain((!detail.content.is_empty()).then(|| detail.content.to_string())).collect();
+        // The problem first: it is what the user selected the row for.
+        let parts: Vec<String> =
+            (!detail.content.is_empty()).then(|| detail.content.to_string()).into_iter().chain(usage_detail(s)).collect();
         if !parts.is_empty() {
             let text = format!("{}: {}", s.id.display_name(), parts.join(" · "));
             let style = if detail.content.is_empty() { t.dim() } else { detail.style };
