@@ -159,11 +159,16 @@ fn launch(tmux: &Tmux, dir: &Path) -> Run {
 
 /// As [`launch`], with more arguments for the binary.
 fn launch_with(tmux: &Tmux, dir: &Path, extra: &str) -> Run {
+    launch_env(tmux, dir, "", extra)
+}
+
+/// As [`launch_with`], with `VAR=value` assignments for the binary's environment.
+fn launch_env(tmux: &Tmux, dir: &Path, env: &str, extra: &str) -> Run {
     let run = Run { report: dir.join("report.json"), pid_file: dir.join("pid") };
     // No keys from this environment: every system on the embedded sandbox.
     let inner = format!(
         "echo $$ > {pid}; exec env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u GEMINI_API_KEY \
-         -u HYPERBOLIC_API_KEY -u WOLFRAM_APP_ID -u LMSTUDIO_API_KEY -u NO_COLOR \
+         -u HYPERBOLIC_API_KEY -u WOLFRAM_APP_ID -u LMSTUDIO_API_KEY -u NO_COLOR {env} \
          XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --report {report} --log-file {log} {extra}",
         pid = quoted(&run.pid_file),
         state = quoted(&dir.join("state")),
@@ -366,4 +371,98 @@ fn the_dashboard_serves_metrics_and_closes_the_endpoint_at_shutdown() {
     let json = run.report();
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
     assert_eq!(json["shutdown"]["endpoints"][0]["outcome"], "closed", "{json:#}");
+}
+
+/// The dashboard shows each system's tokens as the service reported them: with the game
+/// paused, the selected row's detail line equals what a standalone sandbox billed.
+#[test]
+fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 140, 40) else { return };
+    let mut sandbox = KillOnDrop(
+        Command::new(BIN)
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .env("XDG_STATE_HOME", dir.path().join("state"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sandbox process"),
+    );
+    use std::io::BufRead;
+    let mut lines = std::io::BufReader::new(sandbox.0.stdout.take().unwrap()).lines();
+    let mut claude = String::new();
+    for _ in 0..10 {
+        let line = lines.next().expect("an endpoint line").unwrap();
+        if let Some(url) = line.strip_prefix("claude_client ") {
+            claude = url.to_string();
+        }
+    }
+    let config = format!("[systems.claude_client]\nbase_url = \"{claude}\"\napi_key_env = \"SGT_E2E_KEY\"\n");
+    std::fs::write(dir.path().join("claude.toml"), config).unwrap();
+    let run = launch_env(&tmux, dir.path(), "SGT_E2E_KEY=e2e-key-0123456789", "--config claude.toml");
+    tmux.wait_for("all eleven rows with traffic", |s| all_rows_with_traffic(s) && cycles(s).is_some_and(|c| c >= 2));
+    tmux.send(&["p"]);
+    for _ in 0..5 {
+        tmux.send(&["j"]);
+    }
+    // Paused between cycles, nothing more goes to Claude: the figures stop moving.
+    let tokens = |s: &str| -> Option<(u64, u64)> {
+        let line = s.lines().find(|l| l.contains("Claude client: tokens in "))?;
+        let rest = &line[line.find("tokens in ")? + "tokens in ".len()..];
+        let mut words = rest.split_whitespace();
+        let input = words.next()?.parse().ok()?;
+        let output = words.nth(1)?.parse().ok()?;
+        Some((input, output))
+    };
+    let mut last = None;
+    let mut tries = 0;
+    let shown = loop {
+        let screen = tmux.wait_for("Claude's usage in the detail line", |s| tokens(s).is_some());
+        let now = tokens(&screen);
+        if now.is_some() && now == last {
+            break now.unwrap();
+        }
+        tries += 1;
+        assert!(tries < 30, "Claude's tokens kept moving while paused:\n{screen}");
+        last = now;
+        std::thread::sleep(Duration::from_millis(700));
+    };
+    let stats_url = format!("{claude}/_sandbox/stats");
+    let u = url::Url::parse(&stats_url).unwrap();
+    let billed = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+        write!(s, "GET {} HTTP/1.0\r\nHost: x\r\n\r\n", u.path()).unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        let v: serde_json::Value = serde_json::from_str(buf.split_once("\r\n\r\n").unwrap().1).unwrap();
+        v["systems"]["claude_client"]["tokens"].clone()
+    };
+    assert_eq!(serde_json::json!(shown.0), billed["input"], "input tokens: dashboard {shown:?}, sandbox {billed}");
+    assert_eq!(serde_json::json!(shown.1), billed["output"], "output tokens: dashboard {shown:?}, sandbox {billed}");
+    assert!(shown.0 > 0);
+
+    tmux.send(&["q"]);
+    tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
+    tmux.send(&["Space"]);
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=0"), "{screen}");
+    let report = run.report();
+    assert_eq!(report["stats"]["usage"]["systems"]["claude_client"]["input"], billed["input"]);
+    // The typed command line holds the key; nothing the program wrote may.
+    let printed: String = screen.lines().filter(|l| !l.contains("SGT_E2E_KEY=")).collect::<Vec<_>>().join("\n");
+    assert!(!printed.contains("e2e-key-0123456789"), "the key shows:\n{printed}");
+    let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
+    assert!(!log.contains("e2e-key-0123456789"), "the key is in the log");
+    assert!(!std::fs::read_to_string(&run.report).unwrap().contains("e2e-key-0123456789"), "the key is in the report");
+}
+
+/// A child process that ends with the test, even when the test fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
