@@ -319,7 +319,7 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
     let body = json!({ "systemInstruction": { "parts": [{ "text": "Play." }] },
                        "contents": [{ "role": "user", "parts": [{ "text": "Stamina: 10/100, all quiet" }] }] });
     for version in ["v1", "v1beta"] {
-        let endpoint = url(&sb, id, &format!("{version}/models/gemini-2.5-flash:generateContent"));
+        let endpoint = url(&sb, id, &format!("{version}/models/gemini-2.5-flash-lite:generateContent"));
         let r = c.post(&endpoint).header("x-goog-api-key", "g").json(&body).send().await.unwrap();
         assert_eq!(r.status(), 200, "{version}");
         let v: Value = r.json().await.unwrap();
@@ -327,7 +327,7 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
         assert_eq!(cand["content"]["role"], "model");
         assert_eq!(cand["finishReason"], "STOP");
         assert!(cand["content"]["parts"][0]["text"].as_str().unwrap().starts_with("ACTION: rest"));
-        assert_eq!(v["modelVersion"], "gemini-2.5-flash");
+        assert_eq!(v["modelVersion"], "gemini-2.5-flash-lite");
         let u = &v["usageMetadata"];
         assert!(
             u["promptTokenCount"].as_u64().unwrap() > 0
@@ -345,7 +345,7 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
         );
     }
     let r = c
-        .post(url(&sb, id, "v1beta/models/gemini-2.5-flash:generateContent"))
+        .post(url(&sb, id, "v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "g")
         .json(&json!({}))
         .send()
@@ -511,7 +511,7 @@ async fn slow_answers_after_the_delay() {
     let sb = sandbox(&[(id, Some(Fault::Slow(Duration::from_millis(200))))]).await;
     let t = Instant::now();
     let r = client()
-        .post(url(&sb, id, "v1beta/models/gemini-2.5-flash:generateContent"))
+        .post(url(&sb, id, "v1beta/models/gemini-2.5-flash-lite:generateContent"))
         .header("x-goog-api-key", "g")
         .json(&json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }))
         .send()
@@ -998,7 +998,9 @@ async fn gemini_refuses_what_gemini_refuses() {
          "Model does not support the requested response modalities: audio".into()),
         (tts, "v1beta/models/gemini-2.5-pro-preview-tts:generateContent".into(), text.clone(), 400, "INVALID_ARGUMENT",
          "The requested combination of response modalities (TEXT) is not supported by the model. models/gemini-2.5-pro-preview-tts accepts the following combination of response modalities:\n* AUDIO\n".into()),
-        (gem, "v1beta/models/gemini-2.5-pro:generateContent".into(), pro_off, 400, "INVALID_ARGUMENT",
+        (gem, "v1beta/models/gemini-2.5-flash:generateContent".into(), text.clone(), 404, "NOT_FOUND",
+         "models/gemini-2.5-flash is not found for API version v1beta, or is not supported for generateContent.".into()),
+        (gem, "v1beta/models/gemini-3.1-pro-preview:generateContent".into(), pro_off, 400, "INVALID_ARGUMENT",
          "Budget 0 is invalid. This model only works in thinking mode.".into()),
     ];
     for (id, path, body, status, name, message) in cases {

@@ -483,7 +483,7 @@ fn partial_file_overrides_only_what_it_names() {
     assert_eq!(c.shutdown.grace_ms, 1000);
     let claude = c.system(SystemId::ClaudeClient);
     assert_eq!(claude.timeout(), Duration::from_secs(1));
-    assert_eq!(claude.model, "claude-sonnet-4-5");
+    assert_eq!(claude.model, SystemId::ClaudeClient.defaults().model);
     let mut expected = json(&Config::default());
     expected["shutdown"]["grace_ms"] = 1000.into();
     expected["systems"]["claude_client"]["timeout_ms"] = 1000.into();

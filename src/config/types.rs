@@ -196,10 +196,9 @@ impl Price {
 /// The shipped prices of the default models, as published on the date in `config.toml`.
 pub fn default_pricing() -> BTreeMap<String, Price> {
     [
-        ("gpt-5", 1.25, 10.0),
-        ("gpt-4o", 2.5, 10.0),
-        ("claude-sonnet-4-5", 3.0, 15.0),
-        ("gemini-2.5-flash", 0.3, 2.5),
+        ("gpt-5.1", 1.25, 10.0),
+        ("claude-sonnet-4-6", 3.0, 15.0),
+        ("gemini-2.5-flash-lite", 0.1, 0.4),
         ("gemini-2.5-pro-preview-tts", 1.0, 20.0),
         // Runs on your own machine.
         ("microsoft/phi-4-mini-reasoning", 0.0, 0.0),

@@ -82,6 +82,7 @@ const PRO: Think = Think::Effort { default: High, allowed: &[High] };
 const FLASH: Think = Think::Budget { min: 1, max: 24_576, can_off: true, off_by_default: false, dynamic: 320 };
 const FLASH_LITE: Think = Think::Budget { min: 512, max: 24_576, can_off: true, off_by_default: true, dynamic: 600 };
 const GEMINI_PRO: Think = Think::Budget { min: 128, max: 32_768, can_off: false, off_by_default: false, dynamic: 900 };
+const GEMINI_3: Think = Think::Budget { min: 128, max: 32_768, can_off: false, off_by_default: false, dynamic: 600 };
 
 const fn m(id: &'static str, kind: Kind, think: Think) -> Model {
     Model { id, kind, think }
@@ -96,25 +97,31 @@ const OPENAI: &[Model] = &[
     m("gpt-5-nano-2025-08-07", Kind::Text, GPT5),
     m("gpt-5.1", Kind::Text, GPT51),
     m("gpt-5.1-2025-11-13", Kind::Text, GPT51),
-    m("gpt-5-chat-latest", Kind::Text, Think::No),
+    m("gpt-5.2", Kind::Text, GPT51),
     m("gpt-4o", Kind::Text, Think::No),
     m("gpt-4o-2024-08-06", Kind::Text, Think::No),
     m("gpt-4o-2024-11-20", Kind::Text, Think::No),
     m("gpt-4o-mini", Kind::Text, Think::No),
     m("gpt-4.1", Kind::Text, Think::No),
     m("gpt-4.1-mini", Kind::Text, Think::No),
-    m("gpt-4.1-nano", Kind::Text, Think::No),
     m("o3", Kind::Text, O_SERIES),
-    m("o3-mini", Kind::Text, O_SERIES),
-    m("o4-mini", Kind::Text, O_SERIES),
     m("gpt-5-pro", Kind::ResponsesOnly, PRO),
     m("gpt-5-codex", Kind::ResponsesOnly, GPT5),
     m("o3-pro", Kind::ResponsesOnly, O_SERIES),
-    m("o1-pro", Kind::ResponsesOnly, O_SERIES),
-    m("codex-mini-latest", Kind::ResponsesOnly, O_SERIES),
     m("gpt-3.5-turbo-instruct", Kind::NotChat, Think::No),
     m("text-embedding-3-small", Kind::NotChat, Think::No),
     m("gpt-4o-mini-tts", Kind::NotChat, Think::No),
+    // Shut down on 2026-10-23 (OpenAI's deprecations page).
+    m("gpt-3.5-turbo", Kind::Retired, Think::No),
+    m("gpt-4", Kind::Retired, Think::No),
+    m("gpt-4-turbo", Kind::Retired, Think::No),
+    m("gpt-4o-2024-05-13", Kind::Retired, Think::No),
+    m("gpt-4.1-nano", Kind::Retired, Think::No),
+    m("o1", Kind::Retired, O_SERIES),
+    m("o1-pro", Kind::Retired, O_SERIES),
+    m("o3-mini", Kind::Retired, O_SERIES),
+    m("o4-mini", Kind::Retired, O_SERIES),
+    m("codex-mini-latest", Kind::Retired, O_SERIES),
     m("gpt-4.5-preview", Kind::Retired, Think::No),
     m("gpt-4-32k", Kind::Retired, Think::No),
     m("gpt-4-vision-preview", Kind::Retired, Think::No),
@@ -137,6 +144,8 @@ const HYPERBOLIC: &[Model] = &[
 ];
 
 const ANTHROPIC: &[Model] = &[
+    m("claude-sonnet-4-6", Kind::Text, Think::No),
+    m("claude-opus-4-6", Kind::Text, Think::No),
     m("claude-opus-4-5", Kind::Text, Think::No),
     m("claude-opus-4-5-20251101", Kind::Text, Think::No),
     m("claude-sonnet-4-5", Kind::Text, Think::No),
@@ -145,15 +154,13 @@ const ANTHROPIC: &[Model] = &[
     m("claude-haiku-4-5-20251001", Kind::Text, Think::No),
     m("claude-opus-4-1", Kind::Text, Think::No),
     m("claude-opus-4-1-20250805", Kind::Text, Think::No),
-    m("claude-opus-4-0", Kind::Text, Think::No),
-    m("claude-opus-4-20250514", Kind::Text, Think::No),
-    m("claude-sonnet-4-0", Kind::Text, Think::No),
-    m("claude-sonnet-4-20250514", Kind::Text, Think::No),
-    m("claude-3-7-sonnet-latest", Kind::Text, Think::No),
-    m("claude-3-7-sonnet-20250219", Kind::Text, Think::No),
-    m("claude-3-5-haiku-latest", Kind::Text, Think::No),
-    m("claude-3-5-haiku-20241022", Kind::Text, Think::No),
-    m("claude-3-haiku-20240307", Kind::Text, Think::No),
+    // Retired on 2026-06-15 (Anthropic's release notes), and earlier.
+    m("claude-opus-4-0", Kind::Retired, Think::No),
+    m("claude-opus-4-20250514", Kind::Retired, Think::No),
+    m("claude-sonnet-4-0", Kind::Retired, Think::No),
+    m("claude-sonnet-4-20250514", Kind::Retired, Think::No),
+    m("claude-3-haiku-20240307", Kind::Retired, Think::No),
+    m("claude-3-opus-20240229", Kind::Retired, Think::No),
     m("claude-3-5-sonnet-20240620", Kind::Retired, Think::No),
     m("claude-3-5-sonnet-20241022", Kind::Retired, Think::No),
     m("claude-3-sonnet-20240229", Kind::Retired, Think::No),
@@ -163,19 +170,28 @@ const ANTHROPIC: &[Model] = &[
 ];
 
 const GEMINI: &[Model] = &[
-    m("gemini-2.5-flash", Kind::Text, FLASH),
-    m("gemini-2.5-flash-preview-09-2025", Kind::Text, FLASH),
-    m("gemini-flash-latest", Kind::Text, FLASH),
     m("gemini-2.5-flash-lite", Kind::Text, FLASH_LITE),
-    m("gemini-2.5-flash-lite-preview-09-2025", Kind::Text, FLASH_LITE),
-    m("gemini-flash-lite-latest", Kind::Text, FLASH_LITE),
-    m("gemini-2.5-pro", Kind::Text, GEMINI_PRO),
-    m("gemini-3-pro-preview", Kind::Text, GEMINI_PRO),
-    m("gemini-2.0-flash", Kind::Text, Think::No),
-    m("gemini-2.0-flash-001", Kind::Text, Think::No),
-    m("gemini-2.0-flash-lite", Kind::Text, Think::No),
+    // Gemini 3 models take thinkingLevel; thinkingBudget is accepted for compatibility, and
+    // thinking cannot be turned off.
+    m("gemini-3-flash-preview", Kind::Text, GEMINI_3),
+    m("gemini-3.1-pro-preview", Kind::Text, GEMINI_3),
+    m("gemini-3.1-flash-lite-preview", Kind::Text, GEMINI_3),
+    m("gemini-3.5-flash", Kind::Text, GEMINI_3),
+    m("gemini-3.5-flash-lite", Kind::Text, GEMINI_3),
+    m("gemini-3.8-flash", Kind::Text, GEMINI_3),
     m("gemini-2.5-flash-preview-tts", Kind::Tts, Think::No),
     m("gemini-2.5-pro-preview-tts", Kind::Tts, Think::No),
+    m("gemini-3.1-flash-tts-preview", Kind::Tts, Think::No),
+    m("gemini-3.8-flash-tts", Kind::Tts, Think::No),
+    m("gemini-3.8-flash-lite-tts", Kind::Tts, Think::No),
+    // Shut down: 2.5 Flash and Pro on 2026-12-01, 2.0 Flash on 2026-06-01, 3 Pro Preview on
+    // 2026-03-09 (Gemini's deprecations page).
+    m("gemini-2.5-flash", Kind::Retired, FLASH),
+    m("gemini-2.5-pro", Kind::Retired, GEMINI_PRO),
+    m("gemini-3-pro-preview", Kind::Retired, GEMINI_PRO),
+    m("gemini-2.0-flash", Kind::Retired, Think::No),
+    m("gemini-2.0-flash-001", Kind::Retired, Think::No),
+    m("gemini-2.0-flash-lite", Kind::Retired, Think::No),
     m("gemini-2.5-flash-native-audio-preview-09-2025", Kind::Live, Think::No),
     m("gemini-live-2.5-flash-preview", Kind::Live, Think::No),
     m("gemini-2.0-flash-live-001", Kind::Live, Think::No),
@@ -280,6 +296,8 @@ mod tests {
     fn budgets_follow_each_family() {
         assert!(check_budget(GEMINI_PRO, 0, "gemini-2.5-pro").unwrap_err().contains("only works in thinking mode"));
         assert!(check_budget(FLASH, 0, "gemini-2.5-flash").is_ok());
+        assert!(check_budget(FLASH_LITE, 0, "gemini-2.5-flash-lite").is_ok());
+        assert!(check_budget(FLASH_LITE, 100, "gemini-2.5-flash-lite").is_err());
         assert!(check_budget(FLASH, 30_000, "gemini-2.5-flash").is_err());
         assert_eq!(thinking_tokens(FLASH, Some(0)), 0);
         assert_eq!(thinking_tokens(FLASH, None), 320);

@@ -192,12 +192,12 @@ impl SystemId {
             params,
         };
         match self {
-            // streamGenerateContent serves 2.5 Flash; thinking off keeps the scene fast and
-            // the whole budget for the description.
+            // streamGenerateContent serves 2.5 Flash-Lite; thinking off keeps the scene fast
+            // and the whole budget for the description.
             VideoInterpreter => d(
                 Protocol::GeminiStream,
                 GEMINI,
-                "gemini-2.5-flash",
+                "gemini-2.5-flash-lite",
                 Some("GEMINI_API_KEY"),
                 &[],
                 params(SHORT, OpenaiCap, None, Some(0)),
@@ -210,15 +210,15 @@ impl SystemId {
                 &[],
                 params(SHORT, OpenaiCap, None, None),
             ),
-            // Minimal effort: the choice is among eleven actions, and reasoning tokens come
-            // out of the same cap.
+            // Low effort: the choice is among eleven actions, and reasoning tokens come out
+            // of the same cap.
             Orchestrator => d(
                 Protocol::OpenaiResponses,
                 OPENAI,
-                "gpt-5",
+                "gpt-5.1",
                 Some("OPENAI_API_KEY"),
                 &[Moe, WolframAnalyzer, MetaRl],
-                params(1024, OpenaiCap, Some(Effort::Minimal), None),
+                params(1024, OpenaiCap, Some(Effort::Low), None),
             ),
             WolframAnalyzer => d(
                 Protocol::WolframLlm,
@@ -231,7 +231,7 @@ impl SystemId {
             GeminiClient => d(
                 Protocol::GeminiGenerate,
                 GEMINI,
-                "gemini-2.5-flash",
+                "gemini-2.5-flash-lite",
                 Some("GEMINI_API_KEY"),
                 &[],
                 params(SHORT, OpenaiCap, None, Some(0)),
@@ -239,7 +239,7 @@ impl SystemId {
             ClaudeClient => d(
                 Protocol::AnthropicMessages,
                 "https://api.anthropic.com",
-                "claude-sonnet-4-5",
+                "claude-sonnet-4-6",
                 Some("ANTHROPIC_API_KEY"),
                 &[],
                 params(SHORT, OpenaiCap, None, None),
@@ -247,10 +247,10 @@ impl SystemId {
             OpenaiClient => d(
                 Protocol::OpenaiChat,
                 OPENAI,
-                "gpt-4o",
+                "gpt-5.1",
                 Some("OPENAI_API_KEY"),
                 &[],
-                params(SHORT, OpenaiCap, None, None),
+                params(SHORT, OpenaiCap, Some(Effort::None), None),
             ),
             HyperbolicClient => d(
                 Protocol::OpenaiChat,
@@ -274,10 +274,10 @@ impl SystemId {
             MetaRl => d(
                 Protocol::OpenaiChat,
                 OPENAI,
-                "gpt-5",
+                "gpt-5.1",
                 Some("OPENAI_API_KEY"),
                 &[],
-                params(1024, OpenaiCap, Some(Effort::Minimal), None),
+                params(512, OpenaiCap, Some(Effort::None), None),
             ),
         }
     }
