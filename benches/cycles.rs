@@ -31,11 +31,20 @@ async fn one_run(mode: Mode) -> Run {
     session.spawn_gameplay(mode, CYCLES);
     session.quit.wait().await;
     let elapsed = started.elapsed();
-    let timing = session.stats.lock().map(|s| s.timing.clone()).unwrap_or_default();
+    let timing = session
+        .stats
+        .lock()
+        .map(|s| s.timing.clone())
+        .unwrap_or_default();
     assert_eq!(timing.cycles, CYCLES);
     session.quit.quit(Reason::Cycles);
-    let report = std::env::temp_dir().join(format!("singularis-bench-cycles-{}.json", std::process::id()));
-    let _ = session.shutdown(Duration::from_millis(500), mode, Some(report.clone()), None).await;
+    let report = std::env::temp_dir().join(format!(
+        "singularis-bench-cycles-{}.json",
+        std::process::id()
+    ));
+    let _ = session
+        .shutdown(Duration::from_millis(500), mode, Some(report.clone()), None)
+        .await;
     let _ = std::fs::remove_file(report);
     let cycle_ms = timing.total_ms / timing.cycles as f64;
     Run {
@@ -70,7 +79,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         println!("Gameplay cycles against the embedded sandbox, cycle_delay 0, {CYCLES} cycles × {RUNS} runs (median)\n");
         println!("| mode | cycles/s | ms per cycle | ms outside network calls | share outside network calls |\n|---|---|---|---|---|");
@@ -89,5 +101,8 @@ fn main() {
             );
         }
     });
-    println!("\nThe world alone (frame + apply): {:.2} µs per cycle", world_only());
+    println!(
+        "\nThe world alone (frame + apply): {:.2} µs per cycle",
+        world_only()
+    );
 }

@@ -23,7 +23,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let mut config = Config::default();
         config.audio.enabled = false;
@@ -38,12 +41,17 @@ fn main() {
             }
             for _ in 0..20 {
                 let q = Prompt::new("bench", "Health: 90/100");
-                sys.call(move |c| async move { clients::ask(&c, proto, &q).await }).await.expect("request");
+                sys.call(move |c| async move { clients::ask(&c, proto, &q).await })
+                    .await
+                    .expect("request");
             }
         }
         let metrics = session.metrics.clone().expect("metrics on");
         let body = metrics.render();
-        let series = body.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).count();
+        let series = body
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .count();
 
         let mut render_us = Vec::with_capacity(RENDERS);
         for _ in 0..RENDERS {
@@ -52,12 +60,25 @@ fn main() {
             render_us.push(t.elapsed().as_secs_f64() * 1e6);
         }
 
-        let url = format!("http://{}/metrics", session.metrics_addr().expect("serving"));
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
+        let url = format!(
+            "http://{}/metrics",
+            session.metrics_addr().expect("serving")
+        );
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1)
+            .build()
+            .expect("client");
         let mut scrape_us = Vec::with_capacity(SCRAPES);
         for _ in 0..SCRAPES {
             let t = Instant::now();
-            let text = client.get(&url).send().await.expect("scrape").text().await.expect("body");
+            let text = client
+                .get(&url)
+                .send()
+                .await
+                .expect("scrape")
+                .text()
+                .await
+                .expect("body");
             scrape_us.push(t.elapsed().as_secs_f64() * 1e6);
             std::hint::black_box(text);
         }
@@ -72,9 +93,17 @@ fn main() {
 
         session.quit.quit(Reason::Quit);
         let end = session
-            .shutdown(Duration::from_millis(500), Mode::Parallel, Some(std::env::temp_dir().join("singularis-bench-m.json")), None)
+            .shutdown(
+                Duration::from_millis(500),
+                Mode::Parallel,
+                Some(std::env::temp_dir().join("singularis-bench-m.json")),
+                None,
+            )
             .await;
         let sd = &end.report.shutdown.report;
-        println!("shutdown with the endpoint: {:.1} ms, {} sockets left open", sd.total_ms, sd.sockets_open_after);
+        println!(
+            "shutdown with the endpoint: {:.1} ms, {} sockets left open",
+            sd.total_ms, sd.sockets_open_after
+        );
     });
 }

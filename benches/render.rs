@@ -18,11 +18,15 @@ const FRAMES: usize = 5_000;
 
 /// Median and 99th percentile of `FRAMES` frames, in microseconds.
 fn measure(mut app: App) -> (f64, f64) {
-    let mut terminal = Terminal::new(TestBackend::new(app.area.width, app.area.height)).expect("test backend");
+    let mut terminal =
+        Terminal::new(TestBackend::new(app.area.width, app.area.height)).expect("test backend");
     let start = app.uptime;
     let mut times = Vec::with_capacity(FRAMES);
     for frame in 0..WARMUP + FRAMES {
-        update(&mut app, Action::Tick(start + Duration::from_millis(100 * frame as u64 % 400)));
+        update(
+            &mut app,
+            Action::Tick(start + Duration::from_millis(100 * frame as u64 % 400)),
+        );
         let t = Instant::now();
         terminal.draw(|f| view(&app, f)).expect("draw");
         if frame >= WARMUP {
@@ -49,16 +53,37 @@ fn baseline(width: u16, height: u16) -> (f64, f64) {
 fn main() {
     let area = |w, h| Rect::new(0, 0, w, h);
     let cases: Vec<(&str, App)> = vec![
-        ("dashboard 80x24", fixtures::dashboard(area(80, 24), Theme::COLOR)),
-        ("dashboard 120x40", fixtures::dashboard(area(120, 40), Theme::COLOR)),
-        ("dashboard 200x60", fixtures::dashboard(area(200, 60), Theme::COLOR)),
-        ("dashboard 120x40 NO_COLOR", fixtures::dashboard(area(120, 40), Theme::PLAIN)),
-        ("shutdown mid-close 120x40", fixtures::shutting_down(area(120, 40), Theme::COLOR, 5, 460)),
-        ("final panel 120x40", fixtures::final_panel(area(120, 40), Theme::COLOR)),
+        (
+            "dashboard 80x24",
+            fixtures::dashboard(area(80, 24), Theme::COLOR),
+        ),
+        (
+            "dashboard 120x40",
+            fixtures::dashboard(area(120, 40), Theme::COLOR),
+        ),
+        (
+            "dashboard 200x60",
+            fixtures::dashboard(area(200, 60), Theme::COLOR),
+        ),
+        (
+            "dashboard 120x40 NO_COLOR",
+            fixtures::dashboard(area(120, 40), Theme::PLAIN),
+        ),
+        (
+            "shutdown mid-close 120x40",
+            fixtures::shutting_down(area(120, 40), Theme::COLOR, 5, 460),
+        ),
+        (
+            "final panel 120x40",
+            fixtures::final_panel(area(120, 40), Theme::COLOR),
+        ),
     ];
     println!("render time per frame, {FRAMES} frames each (TestBackend, no terminal I/O)");
     let (median, p99) = baseline(120, 40);
-    println!("  {:<28} median {median:>7.1} µs   p99 {p99:>7.1} µs", "empty frame 120x40 (baseline)");
+    println!(
+        "  {:<28} median {median:>7.1} µs   p99 {p99:>7.1} µs",
+        "empty frame 120x40 (baseline)"
+    );
     for (name, app) in cases {
         let (median, p99) = measure(app);
         println!("  {name:<28} median {median:>7.1} µs   p99 {p99:>7.1} µs");

@@ -24,7 +24,14 @@ async fn one_run(cfg: Config, grace_ms: u64, prepare: impl AsyncFnOnce(&Session)
     prepare(&session).await;
     session.quit.quit(Reason::Quit);
     let dir = std::env::temp_dir().join(format!("singularis-bench-{}.json", std::process::id()));
-    let end = session.shutdown(Duration::from_millis(grace_ms), Mode::Parallel, Some(dir.clone()), None).await;
+    let end = session
+        .shutdown(
+            Duration::from_millis(grace_ms),
+            Mode::Parallel,
+            Some(dir.clone()),
+            None,
+        )
+        .await;
     let _ = std::fs::remove_file(dir);
     let sd = end.report.shutdown.report;
     (sd.total_ms, sd.sockets_open_after)
@@ -40,7 +47,9 @@ fn fire_one_each(session: &Session) {
         }
         tokio::spawn(async move {
             let q = Prompt::new("bench", "Health: 90/100\nNo enemy in view");
-            let _ = sys.call(move |c| async move { clients::ask(&c, proto, &q).await }).await;
+            let _ = sys
+                .call(move |c| async move { clients::ask(&c, proto, &q).await })
+                .await;
         });
     }
 }
@@ -66,7 +75,12 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 type Ready = fn(&[singularis_tui::lifecycle::SystemSnapshot]) -> bool;
 
-async fn scenario(name: &str, faults: &[(SystemId, Fault)], grace_ms: u64, in_flight: Option<Ready>) {
+async fn scenario(
+    name: &str,
+    faults: &[(SystemId, Fault)],
+    grace_ms: u64,
+    in_flight: Option<Ready>,
+) {
     let mut times = Vec::new();
     let mut leaks = 0;
     for _ in 0..RUNS {
@@ -115,7 +129,8 @@ async fn connections_per_1000() {
                 let sys = sys.clone();
                 async move {
                     let q = Prompt::new("bench", "Health: 90/100");
-                    sys.call(move |c| async move { clients::ask(&c, proto, &q).await }).await
+                    sys.call(move |c| async move { clients::ask(&c, proto, &q).await })
+                        .await
                 }
             });
             for r in futures::future::join_all(calls).await {
@@ -123,11 +138,20 @@ async fn connections_per_1000() {
             }
             left -= batch;
         }
-        println!("| {id} | 1000 | {} | {} |", sys.connections_opened(), sys.config.max_connections());
+        println!(
+            "| {id} | 1000 | {} | {} |",
+            sys.connections_opened(),
+            sys.config.max_connections()
+        );
     }
     session.quit.quit(Reason::Quit);
     let _ = session
-        .shutdown(Duration::from_millis(500), Mode::Parallel, Some(std::env::temp_dir().join("singularis-bench-c.json")), None)
+        .shutdown(
+            Duration::from_millis(500),
+            Mode::Parallel,
+            Some(std::env::temp_dir().join("singularis-bench-c.json")),
+            None,
+        )
         .await;
 }
 
@@ -136,7 +160,10 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         println!("Shutdown time, trigger → every socket verified closed, {RUNS} runs each\n");
         println!("| scenario | grace ms | median ms | min ms | max ms | sockets left (all runs) |\n|---|---|---|---|---|---|");

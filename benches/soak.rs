@@ -12,12 +12,18 @@ use singularis_tui::systems::{Protocol, SystemId};
 use std::time::{Duration, Instant};
 
 fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn rss_mib() -> f64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0.0);
+    let pages: f64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0.0);
     pages * 4096.0 / (1 << 20) as f64
 }
 
@@ -25,8 +31,14 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let total: usize = std::env::var("SOAK_REQUESTS").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let total: usize = std::env::var("SOAK_REQUESTS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async move {
         let session = Session::start(Config::default()).await.expect("session");
         let wired: Vec<_> = SystemId::ALL

@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "singularis-tui", version, about = "An autonomous game-playing agent and the life of every connection it opens")]
+#[command(
+    name = "singularis-tui",
+    version,
+    about = "An autonomous game-playing agent and the life of every connection it opens"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -76,7 +80,10 @@ pub struct ProbeArgs {
 fn parse_system(s: &str) -> Result<SystemId, String> {
     SystemId::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = SystemId::ALL.iter().map(|id| id.name()).collect();
-        format!("unknown system {s:?} (expected one of: {})", names.join(", "))
+        format!(
+            "unknown system {s:?} (expected one of: {})",
+            names.join(", ")
+        )
     })
 }
 

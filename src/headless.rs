@@ -28,13 +28,18 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let signals = spawn_signal_listener(quit.clone(), force.clone())?;
     let mut session = Session::start_with(config, quit, force).await?;
     session.crash_after = opts.crash_after;
-    let metrics_url = session.metrics_addr().map(|a| format!("http://{a}/metrics"));
+    let metrics_url = session
+        .metrics_addr()
+        .map(|a| format!("http://{a}/metrics"));
     eprintln!(
         "singularis-tui: playing on the {} backend, {} mode, sound {}{}; Ctrl+C to quit",
         session.config.backend(),
         opts.mode.name(),
         session.audio.state().name(),
-        metrics_url.as_deref().map(|u| format!(", metrics at {u}")).unwrap_or_default()
+        metrics_url
+            .as_deref()
+            .map(|u| format!(", metrics at {u}"))
+            .unwrap_or_default()
     );
     let grace_ms = opts.grace.as_millis() as u64;
     let (tx, rx) = mpsc::unbounded_channel();
@@ -54,7 +59,11 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
                 .registry
                 .snapshots()
                 .into_iter()
-                .map(|s| SystemLine { name: s.id, state: s.state, reason: s.disabled_reason })
+                .map(|s| SystemLine {
+                    name: s.id,
+                    state: s.state,
+                    reason: s.disabled_reason,
+                })
                 .collect(),
         });
         let states = session.registry.subscribe_transitions();
@@ -65,7 +74,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
 
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;
-    let end = session.shutdown(opts.grace, opts.mode, opts.report, Some(tx)).await;
+    let end = session
+        .shutdown(opts.grace, opts.mode, opts.report, Some(tx))
+        .await;
     signals.abort();
 
     if let Some(follower) = follower {
@@ -74,7 +85,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         out.emit(&Event::SessionEnded {
             exit_code: end.exit_code(),
             report: end.report_path.as_ref().map(|p| p.display().to_string()),
-            stats: end.report.stats.clone(),
+            stats: Box::new(end.report.stats.clone()),
         });
         return Ok(end);
     }
@@ -82,7 +93,11 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         let _ = printer.await;
     }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", summary::complete_line(&end.report.shutdown.report));
+    let _ = writeln!(
+        out,
+        "{}",
+        summary::complete_line(&end.report.shutdown.report)
+    );
     for line in summary::final_statistics(&end.report) {
         let _ = writeln!(out, "{line}");
     }
@@ -93,7 +108,11 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
 }
 
 /// The text account: a line per step as it ends.
-async fn print_steps(mut rx: mpsc::UnboundedReceiver<ShutdownEvent>, grace_ms: u64, force: CancellationToken) {
+async fn print_steps(
+    mut rx: mpsc::UnboundedReceiver<ShutdownEvent>,
+    grace_ms: u64,
+    force: CancellationToken,
+) {
     let mut printed_begin = false;
     while let Some(ev) = rx.recv().await {
         if !printed_begin {
@@ -101,7 +120,9 @@ async fn print_steps(mut rx: mpsc::UnboundedReceiver<ShutdownEvent>, grace_ms: u
             printed_begin = true;
         }
         match ev {
-            ShutdownEvent::Closed(r) => println!("{}", summary::step_line(&r, grace_ms, force.is_cancelled())),
+            ShutdownEvent::Closed(r) => {
+                println!("{}", summary::step_line(&r, grace_ms, force.is_cancelled()))
+            }
             ShutdownEvent::StepClosed(r) => println!("{}", summary::endpoint_line(&r)),
             _ => {}
         }
@@ -134,7 +155,11 @@ async fn follow(
 }
 
 /// One item received from a broadcast as its event; a lag as a `lagged` event.
-fn forward<T>(out: &mut EventWriter<std::io::Stdout>, received: Result<T, broadcast::error::RecvError>, event: fn(T) -> Event) {
+fn forward<T>(
+    out: &mut EventWriter<std::io::Stdout>,
+    received: Result<T, broadcast::error::RecvError>,
+    event: fn(T) -> Event,
+) {
     match received {
         Ok(item) => out.emit(&event(item)),
         Err(broadcast::error::RecvError::Lagged(n)) => out.emit(&Event::Lagged { missed: n }),
@@ -142,17 +167,27 @@ fn forward<T>(out: &mut EventWriter<std::io::Stdout>, received: Result<T, broadc
     }
 }
 
-fn drain(out: &mut EventWriter<std::io::Stdout>, states: &mut broadcast::Receiver<StateChange>, cycles: &mut broadcast::Receiver<CycleEvent>) {
+fn drain(
+    out: &mut EventWriter<std::io::Stdout>,
+    states: &mut broadcast::Receiver<StateChange>,
+    cycles: &mut broadcast::Receiver<CycleEvent>,
+) {
     drain_one(out, cycles, Event::Cycle);
     drain_one(out, states, Event::State);
 }
 
 /// Everything queued on `rx`, a lag reported as such rather than ending the drain.
-fn drain_one<T: Clone>(out: &mut EventWriter<std::io::Stdout>, rx: &mut broadcast::Receiver<T>, event: fn(T) -> Event) {
+fn drain_one<T: Clone>(
+    out: &mut EventWriter<std::io::Stdout>,
+    rx: &mut broadcast::Receiver<T>,
+    event: fn(T) -> Event,
+) {
     loop {
         match rx.try_recv() {
             Ok(item) => out.emit(&event(item)),
-            Err(broadcast::error::TryRecvError::Lagged(n)) => out.emit(&Event::Lagged { missed: n }),
+            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                out.emit(&Event::Lagged { missed: n })
+            }
             Err(_) => break,
         }
     }
@@ -160,9 +195,10 @@ fn drain_one<T: Clone>(out: &mut EventWriter<std::io::Stdout>, rx: &mut broadcas
 
 fn emit_shutdown(out: &mut EventWriter<std::io::Stdout>, ev: ShutdownEvent, quit: &QuitSignal) {
     let event = match ev {
-        ShutdownEvent::Begin { grace, .. } => {
-            Event::ShutdownStarted { reason: quit.reason().name().to_string(), grace_ms: grace.as_millis() as u64 }
-        }
+        ShutdownEvent::Begin { grace, .. } => Event::ShutdownStarted {
+            reason: quit.reason().name().to_string(),
+            grace_ms: grace.as_millis() as u64,
+        },
         ShutdownEvent::Closing(id) => Event::Closing { name: id },
         ShutdownEvent::Closed(r) => Event::Closed(r),
         ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r),

@@ -25,16 +25,28 @@ fn filter() -> EnvFilter {
 /// Start logging to `path` (and to the in-memory ring). Keep the guard alive until exit:
 /// dropping it flushes the log.
 /// `traces`: the OTLP tracer, when trace export is on (see `telemetry::otlp`).
-pub fn init(path: &Path, traces: Option<opentelemetry_sdk::trace::SdkTracer>) -> std::io::Result<WorkerGuard> {
+pub fn init(
+    path: &Path,
+    traces: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> std::io::Result<WorkerGuard> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
     let (writer, guard) = tracing_appender::non_blocking(file);
     let _ = tracing_subscriber::registry()
         .with(filter())
-        .with(tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false))
-        .with(RecentEvents { buffer: LogBuffer::global() })
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false),
+        )
+        .with(RecentEvents {
+            buffer: LogBuffer::global(),
+        })
         .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
         .try_init();
     Ok(guard)
@@ -44,7 +56,9 @@ pub fn init(path: &Path, traces: Option<opentelemetry_sdk::trace::SdkTracer>) ->
 pub fn init_memory_only(traces: Option<opentelemetry_sdk::trace::SdkTracer>) {
     let _ = tracing_subscriber::registry()
         .with(filter())
-        .with(RecentEvents { buffer: LogBuffer::global() })
+        .with(RecentEvents {
+            buffer: LogBuffer::global(),
+        })
         .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
         .try_init();
 }
@@ -110,11 +124,18 @@ mod tests {
         let buffer = BUFFER.get_or_init(|| LogBuffer::new(10));
         let subscriber = tracing_subscriber::registry().with(RecentEvents { buffer });
         tracing::subscriber::with_default(subscriber, || {
-            tracing::warn!(system = "claude_client", code = 429, "request failed\nretrying");
+            tracing::warn!(
+                system = "claude_client",
+                code = 429,
+                "request failed\nretrying"
+            );
         });
         let lines = buffer.lines();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].level, tracing::Level::WARN);
-        assert_eq!(lines[0].text, "request failed retrying system=claude_client code=429");
+        assert_eq!(
+            lines[0].text,
+            "request failed retrying system=claude_client code=429"
+        );
     }
 }

@@ -26,8 +26,15 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let log_path = cli.run.log_file.clone().unwrap_or_else(logging::default_log_path);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let log_path = cli
+        .run
+        .log_file
+        .clone()
+        .unwrap_or_else(logging::default_log_path);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("singularis-tui: cannot start the async runtime: {e}");
@@ -47,7 +54,10 @@ fn main() -> ExitCode {
     let _log_guard = match logging::init(&log_path, traces.clone()) {
         Ok(g) => Some(g),
         Err(e) => {
-            eprintln!("singularis-tui: cannot open the log file {}: {e} (logging off)", log_path.display());
+            eprintln!(
+                "singularis-tui: cannot open the log file {}: {e} (logging off)",
+                log_path.display()
+            );
             // The dashboard's log pane still gets the events.
             logging::init_memory_only(traces);
             None
@@ -60,7 +70,9 @@ fn main() -> ExitCode {
                 Ok(0)
             }
             Some(Command::Sandbox(args)) => run_sandbox(config, args).await.map(|_| 0),
-            Some(Command::Probe(args)) => singularis_tui::probe::run(config, &args.systems, &mut std::io::stdout()).await,
+            Some(Command::Probe(args)) => {
+                singularis_tui::probe::run(config, &args.systems, &mut std::io::stdout()).await
+            }
             None => run_session(config, cli.run).await,
         }
     });

@@ -53,25 +53,47 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
 
     let mut config = config;
     for id in &selected {
-        let c = config.systems.get_mut(id).expect("every system is configured");
+        let c = config
+            .systems
+            .get_mut(id)
+            .expect("every system is configured");
         // One call each: a failure is what we came to see, not something to hide by retrying.
         c.retries = 0;
         c.enabled = true;
     }
-    let on_sandbox: Vec<SystemId> = selected.iter().copied().filter(|id| config.system(*id).base_url.is_sandbox()).collect();
+    let on_sandbox: Vec<SystemId> = selected
+        .iter()
+        .copied()
+        .filter(|id| config.system(*id).base_url.is_sandbox())
+        .collect();
     let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
     let sandbox = if on_sandbox.is_empty() {
         None
     } else {
-        let systems = on_sandbox.iter().map(|id| SandboxSystem::from_config(&config, *id)).collect();
-        Some(Sandbox::start(config.sandbox.listen, 0, systems).await.wrap_err("starting the embedded sandbox")?)
+        let systems = on_sandbox
+            .iter()
+            .map(|id| SandboxSystem::from_config(&config, *id))
+            .collect();
+        Some(
+            Sandbox::start(config.sandbox.listen, 0, systems)
+                .await
+                .wrap_err("starting the embedded sandbox")?,
+        )
     };
-    let urls: BTreeMap<SystemId, url::Url> =
-        SystemId::ALL.into_iter().filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?))).collect();
-    let registry = Arc::new(Registry::new(&config, &urls, &lifecycle::registry::process_env));
+    let urls: BTreeMap<SystemId, url::Url> = SystemId::ALL
+        .into_iter()
+        .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
+        .collect();
+    let registry = Arc::new(Registry::new(
+        &config,
+        &urls,
+        &lifecycle::registry::process_env,
+    ));
     let redactor = Redactor::from_config(&config);
 
-    let probes = selected.iter().map(|&id| probe_one(&config, &registry, &urls, id));
+    let probes = selected
+        .iter()
+        .map(|&id| probe_one(&config, &registry, &urls, id));
     let mut rows = futures::future::join_all(probes).await;
     for r in &mut rows {
         r.outcome = r.outcome.clone().map_err(|e| redactor.scrub(&e));
@@ -80,19 +102,37 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
 
     let missing: Vec<String> = selected
         .iter()
-        .filter(|id| registry.get(**id).snapshot().disabled_reason.is_some_and(|r| r.ends_with(" not set")))
+        .filter(|id| {
+            registry
+                .get(**id)
+                .snapshot()
+                .disabled_reason
+                .is_some_and(|r| r.ends_with(" not set"))
+        })
         .filter_map(|id| config.system(*id).api_key_env.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
     if !missing.is_empty() {
-        writeln!(out, "\nNo key in the environment: set {} (keys are read from the environment only).", missing.join(", "))?;
+        writeln!(
+            out,
+            "\nNo key in the environment: set {} (keys are read from the environment only).",
+            missing.join(", ")
+        )?;
     }
 
     let excluded = sandbox.as_ref().map(|s| s.ports()).unwrap_or_default();
     let grace = Duration::from_millis(config.shutdown.grace_ms);
-    let report =
-        lifecycle::shutdown_all(registry, grace, CancellationToken::new(), baseline, excluded, None, Vec::new()).await;
+    let report = lifecycle::shutdown_all(
+        registry,
+        grace,
+        CancellationToken::new(),
+        baseline,
+        excluded,
+        None,
+        Vec::new(),
+    )
+    .await;
     if let Some(sb) = sandbox {
         sb.stop().await;
     }
@@ -111,14 +151,26 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
     })
 }
 
-async fn probe_one(config: &Config, registry: &Arc<Registry>, urls: &BTreeMap<SystemId, url::Url>, id: SystemId) -> ProbeRow {
+async fn probe_one(
+    config: &Config,
+    registry: &Arc<Registry>,
+    urls: &BTreeMap<SystemId, url::Url>,
+    id: SystemId,
+) -> ProbeRow {
     let c = config.system(id);
     let host = match (&c.base_url, urls.get(&id)) {
         (BaseUrl::Sandbox, Some(u)) => format!("sandbox {}", host_port(u)),
         (BaseUrl::Sandbox, None) => "sandbox".to_string(),
         (BaseUrl::Live(u), _) => host_port(u),
     };
-    let mut row = ProbeRow { system: id, host, model: c.model.clone(), outcome: Ok(String::new()), latency_ms: None, usage: None };
+    let mut row = ProbeRow {
+        system: id,
+        host,
+        model: c.model.clone(),
+        outcome: Ok(String::new()),
+        latency_ms: None,
+        usage: None,
+    };
     if c.protocol == Protocol::Moe {
         row.outcome = Err("moe has no wire of its own: probe its experts".into());
         return row;
@@ -135,7 +187,9 @@ async fn probe_one(config: &Config, registry: &Arc<Registry>, urls: &BTreeMap<Sy
         _ => Prompt::new("Answer in one line.", "Reply with exactly: ACTION: explore"),
     };
     let started = Instant::now();
-    let answer = sys.call(move |ctx| async move { clients::ask(&ctx, protocol, &prompt).await }).await;
+    let answer = sys
+        .call(move |ctx| async move { clients::ask(&ctx, protocol, &prompt).await })
+        .await;
     row.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
     row.usage = sys.snapshot().usage;
     row.outcome = match answer {
@@ -158,7 +212,9 @@ fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
         .iter()
         .map(|r| {
             let tokens = match r.usage {
-                Some(u) if u.reasoning > 0 => format!("{}/{} ({} reasoning)", u.input, u.output, u.reasoning),
+                Some(u) if u.reasoning > 0 => {
+                    format!("{}/{} ({} reasoning)", u.input, u.output, u.reasoning)
+                }
                 Some(u) => format!("{}/{}", u.input, u.output),
                 None => "–".into(),
             };
@@ -166,11 +222,28 @@ fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
                 Ok(s) => s.clone(),
                 Err(e) => format!("FAILED: {e}"),
             };
-            let latency = r.latency_ms.map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "–".into());
-            [r.system.name().to_string(), r.host.clone(), r.model.clone(), latency, tokens, result]
+            let latency = r
+                .latency_ms
+                .map(|ms| format!("{ms:.0} ms"))
+                .unwrap_or_else(|| "–".into());
+            [
+                r.system.name().to_string(),
+                r.host.clone(),
+                r.model.clone(),
+                latency,
+                tokens,
+                result,
+            ]
         })
         .collect();
-    let header = ["SYSTEM", "HOST", "MODEL", "LATENCY", "TOKENS in/out", "RESULT"];
+    let header = [
+        "SYSTEM",
+        "HOST",
+        "MODEL",
+        "LATENCY",
+        "TOKENS in/out",
+        "RESULT",
+    ];
     let mut widths = header.map(|h| h.chars().count());
     for row in &cells {
         for (w, c) in widths.iter_mut().zip(row.iter()) {

@@ -5,7 +5,9 @@
 //! Regenerate the asset after changing the generator:
 //! `SINGULARIS_WRITE_CHIME=1 cargo test --test audio chime_asset`.
 
-use singularis_tui::audio::{self, AudioOut, AudioSettings, AudioState, ChimeOutcome, DeviceChoice, chime};
+use singularis_tui::audio::{
+    self, AudioOut, AudioSettings, AudioState, ChimeOutcome, DeviceChoice, chime,
+};
 use singularis_tui::clients::gemini::{Pcm, decode_pcm};
 use std::path::Path;
 use std::sync::Arc;
@@ -23,8 +25,14 @@ fn chime_asset_is_the_generators_output_byte_for_byte() {
         return;
     }
     let committed = std::fs::read(ASSET_PATH).expect("assets/shutdown-chime.wav");
-    assert!(committed == generated, "assets/shutdown-chime.wav differs from chime::generate_wav(); regenerate it");
-    assert!(chime::ASSET == generated.as_slice(), "the embedded asset is stale");
+    assert!(
+        committed == generated,
+        "assets/shutdown-chime.wav differs from chime::generate_wav(); regenerate it"
+    );
+    assert!(
+        chime::ASSET == generated.as_slice(),
+        "the embedded asset is stale"
+    );
 }
 
 #[test]
@@ -85,7 +93,11 @@ fn wav_reader_skips_unknown_chunks_and_rejects_junk() {
 struct SoundWarnings(Arc<AtomicUsize>);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SoundWarnings {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
         struct Msg(String);
         impl tracing::field::Visit for Msg {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
@@ -105,7 +117,11 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for SoundWarnings {
 }
 
 fn speech() -> Pcm {
-    Pcm { sample_rate: 24_000, channels: 1, samples: vec![0, 8000, -8000, 0] }
+    Pcm {
+        sample_rate: 24_000,
+        channels: 1,
+        samples: vec![0, 8000, -8000, 0],
+    }
 }
 
 #[tokio::test]
@@ -114,7 +130,11 @@ async fn no_device_gives_one_notice_and_playback_is_a_no_op() {
     let subscriber = tracing_subscriber::registry().with(SoundWarnings(warnings.clone()));
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let out = AudioOut::open(AudioSettings { enabled: true, device: DeviceChoice::NoDevice }).await;
+    let out = AudioOut::open(AudioSettings {
+        enabled: true,
+        device: DeviceChoice::NoDevice,
+    })
+    .await;
     assert_eq!(out.state(), AudioState::NoDevice);
     let notice = out.notice().expect("a notice for the user").to_string();
     assert!(notice.starts_with("sound off"), "{notice}");
@@ -138,26 +158,41 @@ async fn no_device_gives_one_notice_and_playback_is_a_no_op() {
 
 #[tokio::test]
 async fn muted_opens_nothing_and_says_nothing() {
-    let out = AudioOut::open(AudioSettings { enabled: false, device: DeviceChoice::Default }).await;
+    let out = AudioOut::open(AudioSettings {
+        enabled: false,
+        device: DeviceChoice::Default,
+    })
+    .await;
     assert_eq!(out.state(), AudioState::Muted);
     assert!(out.notice().is_none());
     assert!(!out.play(&speech()));
     let report = out.close(true).await;
-    assert_eq!((report.state, report.chime), (AudioState::Muted, ChimeOutcome::Skipped));
+    assert_eq!(
+        (report.state, report.chime),
+        (AudioState::Muted, ChimeOutcome::Skipped)
+    );
 }
 
 #[tokio::test]
 async fn the_default_device_opens_or_says_why_never_panics() {
     // Whatever this machine has (CI: nothing), opening is bounded and closing is clean.
     let started = Instant::now();
-    let out = AudioOut::open(AudioSettings { enabled: true, device: DeviceChoice::Default }).await;
+    let out = AudioOut::open(AudioSettings {
+        enabled: true,
+        device: DeviceChoice::Default,
+    })
+    .await;
     assert!(started.elapsed() < audio::OPEN_BUDGET + Duration::from_secs(1));
     match out.state() {
         AudioState::On => assert!(out.notice().is_none()),
         AudioState::NoDevice | AudioState::BuiltWithout => assert!(out.notice().is_some()),
         other => panic!("unexpected state {other:?}"),
     }
-    let silent = Pcm { sample_rate: 24_000, channels: 1, samples: vec![0; 240] };
+    let silent = Pcm {
+        sample_rate: 24_000,
+        channels: 1,
+        samples: vec![0; 240],
+    };
     let _ = out.play(&silent);
     // No chime here: a developer's speakers need not ring on every test run.
     let report = out.close(false).await;
@@ -167,14 +202,43 @@ async fn the_default_device_opens_or_says_why_never_panics() {
 
 #[test]
 fn pcm_becomes_rodio_samples() {
-    assert_eq!(audio::to_f32_samples(&[0, 16384, -16384, i16::MIN, i16::MAX]), vec![0.0, 0.5, -0.5, -1.0, 32767.0 / 32768.0]);
+    assert_eq!(
+        audio::to_f32_samples(&[0, 16384, -16384, i16::MIN, i16::MAX]),
+        vec![0.0, 0.5, -0.5, -1.0, 32767.0 / 32768.0]
+    );
     use rodio::Source;
-    let buffer = audio::samples_buffer(&Pcm { sample_rate: 24_000, channels: 1, samples: vec![100; 2400] }).unwrap();
+    let buffer = audio::samples_buffer(&Pcm {
+        sample_rate: 24_000,
+        channels: 1,
+        samples: vec![100; 2400],
+    })
+    .unwrap();
     assert_eq!(buffer.sample_rate().get(), 24_000);
     assert_eq!(buffer.total_duration(), Some(Duration::from_millis(100)));
-    assert!(audio::samples_buffer(&Pcm { sample_rate: 0, channels: 1, samples: vec![1] }).is_none());
-    assert!(audio::samples_buffer(&Pcm { sample_rate: 24_000, channels: 0, samples: vec![1] }).is_none());
-    assert!(audio::samples_buffer(&Pcm { sample_rate: 24_000, channels: 1, samples: vec![] }).is_none());
+    assert!(
+        audio::samples_buffer(&Pcm {
+            sample_rate: 0,
+            channels: 1,
+            samples: vec![1]
+        })
+        .is_none()
+    );
+    assert!(
+        audio::samples_buffer(&Pcm {
+            sample_rate: 24_000,
+            channels: 0,
+            samples: vec![1]
+        })
+        .is_none()
+    );
+    assert!(
+        audio::samples_buffer(&Pcm {
+            sample_rate: 24_000,
+            channels: 1,
+            samples: vec![]
+        })
+        .is_none()
+    );
 }
 
 #[test]
@@ -189,8 +253,16 @@ fn voice_pcm_from_the_wire_decodes() {
     assert_eq!(pcm.samples[1], i16::from_le_bytes([raw[2], raw[3]]));
     assert!((240..=610).contains(&pcm.duration_ms()));
     // Rate from the MIME type; a missing rate means Gemini's 24 kHz.
-    assert_eq!(decode_pcm("audio/pcm;rate=16000", "AAAAAA==").unwrap().sample_rate, 16_000);
-    assert_eq!(decode_pcm("audio/L16", "AAAAAA==").unwrap().sample_rate, 24_000);
+    assert_eq!(
+        decode_pcm("audio/pcm;rate=16000", "AAAAAA==")
+            .unwrap()
+            .sample_rate,
+        16_000
+    );
+    assert_eq!(
+        decode_pcm("audio/L16", "AAAAAA==").unwrap().sample_rate,
+        24_000
+    );
     assert!(decode_pcm("audio/L16", "not base64!").is_err());
     assert!(decode_pcm("audio/wav", "AAAAAA==").is_err());
     assert!(decode_pcm("audio/L16", "AAAA").is_err(), "odd byte count");
@@ -204,7 +276,11 @@ fn voice_pcm_from_the_wire_decodes() {
 #[test]
 fn on_a_null_device_speech_and_the_chime_play() {
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join(".asoundrc"), "pcm.!default { type null }\nctl.!default { type hw card 0 }\n").unwrap();
+    std::fs::write(
+        home.path().join(".asoundrc"),
+        "pcm.!default { type null }\nctl.!default { type hw card 0 }\n",
+    )
+    .unwrap();
     let report = home.path().join("report.json");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_singularis-tui"))
         .current_dir(home.path())

@@ -68,7 +68,10 @@ fn scrape_until_closed(addr: std::net::SocketAddr) -> usize {
         let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
         let mut reader = BufReader::new(conn.try_clone().expect("clone"));
         loop {
-            if conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n").is_err() {
+            if conn
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n")
+                .is_err()
+            {
                 break;
             }
             let mut status = String::new();
@@ -100,7 +103,10 @@ fn random_fault(rng: &mut Rng) -> String {
         0 => "hang".into(),
         1 => "reset".into(),
         2 => format!("slow:{}", 1 + rng.below(800)),
-        3 => format!("error:{}", [400, 401, 403, 404, 429, 500, 502, 503, 529][rng.below(9) as usize]),
+        3 => format!(
+            "error:{}",
+            [400, 401, 403, 404, 429, 500, 502, 503, 529][rng.below(9) as usize]
+        ),
         4 => "ratelimit".into(),
         5 => "drip".into(),
         _ => "refuse".into(),
@@ -123,7 +129,11 @@ fn plan(rng: &mut Rng) -> Plan {
     };
     Plan {
         faults,
-        mode: if rng.below(2) == 0 { "parallel" } else { "sequential" },
+        mode: if rng.below(2) == 0 {
+            "parallel"
+        } else {
+            "sequential"
+        },
         grace_ms: 100 + rng.below(401),
         delay_ms: rng.below(1500),
         quit,
@@ -136,7 +146,13 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     let report = dir.join("report.json");
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir)
-        .args(["--headless", "--mode", plan.mode, "--grace-ms", &plan.grace_ms.to_string()])
+        .args([
+            "--headless",
+            "--mode",
+            plan.mode,
+            "--grace-ms",
+            &plan.grace_ms.to_string(),
+        ])
         .arg("--report")
         .arg(&report)
         .arg("--log-file")
@@ -164,8 +180,13 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     }
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let scraper = if plan.metrics {
-        let url = first.split("metrics at http://").nth(1).and_then(|r| r.split("/metrics").next());
-        let addr: std::net::SocketAddr = url.and_then(|a| a.parse().ok()).ok_or_else(|| format!("no metrics address: {first}"))?;
+        let url = first
+            .split("metrics at http://")
+            .nth(1)
+            .and_then(|r| r.split("/metrics").next());
+        let addr: std::net::SocketAddr = url
+            .and_then(|a| a.parse().ok())
+            .ok_or_else(|| format!("no metrics address: {first}"))?;
         Some(std::thread::spawn(move || scrape_until_closed(addr)))
     } else {
         None
@@ -199,18 +220,26 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     if status.code() != Some(0) {
         return Err(format!("exit status {status}"));
     }
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).map_err(|e| format!("report: {e}"))?)
-        .map_err(|e| format!("report JSON: {e}"))?;
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&report).map_err(|e| format!("report: {e}"))?)
+            .map_err(|e| format!("report JSON: {e}"))?;
     let sd = &r["shutdown"];
     if sd["sockets_open_after"] != 0 {
         return Err(format!("sockets left open: {}", sd["sockets_open_after"]));
     }
     let total = sd["total_ms"].as_f64().ok_or("no total_ms")?;
     if total > plan.grace_ms as f64 + 100.0 {
-        return Err(format!("shutdown took {total:.1} ms, grace {} ms", plan.grace_ms));
+        return Err(format!(
+            "shutdown took {total:.1} ms, grace {} ms",
+            plan.grace_ms
+        ));
     }
     let systems = sd["systems"].as_array().ok_or("no systems")?;
-    if systems.len() != 11 || r["version"] != 1 || r["stats"]["cycles"].as_u64().is_none() || r["ended_at"].as_str().is_none() {
+    if systems.len() != 11
+        || r["version"] != 1
+        || r["stats"]["cycles"].as_u64().is_none()
+        || r["ended_at"].as_str().is_none()
+    {
         return Err(format!("incomplete report: {r}"));
     }
     let want_reason = match plan.quit {
@@ -223,7 +252,10 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     let endpoints = sd["endpoints"].as_array().ok_or("no endpoints")?;
     match (plan.metrics, endpoints.as_slice()) {
         (false, []) => {}
-        (true, [ep]) if ep["name"] == "metrics endpoint" && ep["error"].is_null() && ep["outcome"] != "error" => {}
+        (true, [ep])
+            if ep["name"] == "metrics endpoint"
+                && ep["error"].is_null()
+                && ep["outcome"] != "error" => {}
         _ => return Err(format!("endpoints: {endpoints:?}")),
     }
     if let Some(scraper) = scraper {
@@ -234,9 +266,16 @@ fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
 }
 
 fn chaos(sessions: usize) {
-    let seed: u64 = std::env::var("CHAOS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1
-    });
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
     println!("chaos: {sessions} sessions, CHAOS_SEED={seed}");
     let mut rng = Rng(seed);
     let plans: Vec<Plan> = (0..sessions).map(|_| plan(&mut rng)).collect();
@@ -251,9 +290,13 @@ fn chaos(sessions: usize) {
                     let Some(plan) = plans.get(i) else { return };
                     let dir = tempfile::tempdir().unwrap();
                     if let Err(e) = run(plan, dir.path()) {
-                        let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
+                        let log =
+                            std::fs::read_to_string(dir.path().join("log.txt")).unwrap_or_default();
                         let tail: Vec<&str> = log.lines().rev().take(15).collect();
-                        failures.lock().unwrap().push(format!("session {i} {plan:?}: {e}\n  log tail: {:?}", tail));
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("session {i} {plan:?}: {e}\n  log tail: {:?}", tail));
                     }
                     if (i + 1) % 50 == 0 {
                         println!("chaos: {} sessions done", i + 1);
@@ -263,7 +306,11 @@ fn chaos(sessions: usize) {
         }
     });
     let failures = failures.into_inner().unwrap();
-    println!("chaos: {} sessions, {} failures (CHAOS_SEED={seed})", sessions, failures.len());
+    println!(
+        "chaos: {} sessions, {} failures (CHAOS_SEED={seed})",
+        sessions,
+        failures.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -275,5 +322,10 @@ fn chaos_small_batch() {
 #[test]
 #[ignore = "long: the full chaos run (CHAOS_SESSIONS, default 1000)"]
 fn chaos_full() {
-    chaos(std::env::var("CHAOS_SESSIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000));
+    chaos(
+        std::env::var("CHAOS_SESSIONS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1000),
+    );
 }

@@ -21,11 +21,30 @@ fn headless_run_prints_the_account_and_exits_clean() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.starts_with("[CLEANUP] Closing all connections...\n"), "{stdout}");
-    assert!(stdout.contains("[CLEANUP] ✓ Video interpreter closed ("), "{stdout}");
-    assert!(stdout.contains("[CLEANUP] Complete - 11 systems closed, 0 forced, 0 errors, 0 sockets left open ("), "{stdout}");
-    assert!(stdout.contains("Final Statistics:\n  Cycles: 2\n  Actions: 2\n"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("[CLEANUP] Closing all connections...\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[CLEANUP] ✓ Video interpreter closed ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "[CLEANUP] Complete - 11 systems closed, 0 forced, 0 errors, 0 sockets left open ("
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Final Statistics:\n  Cycles: 2\n  Actions: 2\n"),
+        "{stdout}"
+    );
     let r = report(&dir.path().join("r.json"));
     assert_eq!(r["shutdown"]["reason"], "cycles");
     assert_eq!(r["shutdown"]["sockets_open_after"], 0);
@@ -37,7 +56,10 @@ fn headless_run_prints_the_account_and_exits_clean() {
 #[test]
 fn default_report_goes_under_xdg_state_home() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path()).args(["--headless", "--cycles", "1"]).output().unwrap();
+    let out = cmd(dir.path())
+        .args(["--headless", "--cycles", "1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let sessions = dir.path().join("state/singularis-tui/sessions");
     let files: Vec<_> = std::fs::read_dir(&sessions).unwrap().collect();
@@ -69,7 +91,15 @@ fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
 fn a_hung_system_is_reported_force_closed_in_the_headless_lines() {
     let dir = tempfile::tempdir().unwrap();
     let child = cmd(dir.path())
-        .args(["--headless", "--grace-ms", "300", "--fault", "claude_client=hang", "--report", "r.json"])
+        .args([
+            "--headless",
+            "--grace-ms",
+            "300",
+            "--fault",
+            "claude_client=hang",
+            "--report",
+            "r.json",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -78,28 +108,71 @@ fn a_hung_system_is_reported_force_closed_in_the_headless_lines() {
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("[CLEANUP] ✗ Claude client force-closed at the 300 ms grace deadline"), "{stdout}");
-    assert!(stdout.contains("10 systems closed, 1 forced, 0 errors, 0 sockets left open"), "{stdout}");
+    assert!(
+        stdout.contains("[CLEANUP] ✗ Claude client force-closed at the 300 ms grace deadline"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("10 systems closed, 1 forced, 0 errors, 0 sockets left open"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn bad_configs_exit_2_naming_file_line_and_key() {
     let cases = [
-        ("unknown key", "[shutdown]\ngrace_ms = 500\ngrace = 1\n", "shutdown.grace", 3),
-        ("bad url", "[systems.claude_client]\nbase_url = \"not a url\"\n", "systems.claude_client.base_url", 2),
-        ("unknown system", "[systems.clod_client]\nenabled = true\n", "systems.clod_client", 1),
-        ("duplicate", "[shutdown]\ngrace_ms = 1\n[shutdown]\ngrace_ms = 2\n", "shutdown", 3),
-        ("cycle", "[systems.gemini_client]\ndepends_on = [\"moe\"]\n", "depends_on", 2),
-        ("bad number", "[shutdown]\ngrace_ms = -5\n", "shutdown.grace_ms", 2),
+        (
+            "unknown key",
+            "[shutdown]\ngrace_ms = 500\ngrace = 1\n",
+            "shutdown.grace",
+            3,
+        ),
+        (
+            "bad url",
+            "[systems.claude_client]\nbase_url = \"not a url\"\n",
+            "systems.claude_client.base_url",
+            2,
+        ),
+        (
+            "unknown system",
+            "[systems.clod_client]\nenabled = true\n",
+            "systems.clod_client",
+            1,
+        ),
+        (
+            "duplicate",
+            "[shutdown]\ngrace_ms = 1\n[shutdown]\ngrace_ms = 2\n",
+            "shutdown",
+            3,
+        ),
+        (
+            "cycle",
+            "[systems.gemini_client]\ndepends_on = [\"moe\"]\n",
+            "depends_on",
+            2,
+        ),
+        (
+            "bad number",
+            "[shutdown]\ngrace_ms = -5\n",
+            "shutdown.grace_ms",
+            2,
+        ),
     ];
     for (what, text, key, line) in cases {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("bad.toml"), text).unwrap();
         for sub in [&["--headless", "--cycles", "1"][..], &["check-config"][..]] {
-            let out = cmd(dir.path()).args(["--config", "bad.toml"]).args(sub).output().unwrap();
+            let out = cmd(dir.path())
+                .args(["--config", "bad.toml"])
+                .args(sub)
+                .output()
+                .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
-            assert!(stderr.contains(&format!("bad.toml:{line}:")), "{what}: {stderr}");
+            assert!(
+                stderr.contains(&format!("bad.toml:{line}:")),
+                "{what}: {stderr}"
+            );
             assert!(stderr.contains(key), "{what}: {stderr}");
             assert!(out.stdout.is_empty(), "{what}: nothing on stdout");
         }
@@ -109,7 +182,12 @@ fn bad_configs_exit_2_naming_file_line_and_key() {
 #[test]
 fn bad_usage_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    for args in [&["--mode", "sideways"][..], &["--fault", "nosuch=hang"][..], &["--fault", "claude_client=explode"][..], &["--grace-ms", "0"][..]] {
+    for args in [
+        &["--mode", "sideways"][..],
+        &["--fault", "nosuch=hang"][..],
+        &["--fault", "claude_client=explode"][..],
+        &["--grace-ms", "0"][..],
+    ] {
         let out = cmd(dir.path()).args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
@@ -132,7 +210,12 @@ fn check_config_masks_keys() {
 /// The sandbox runs in its own process; a client process plays against it over loopback
 /// and exits; the sandbox then sees every connection the client opened closed.
 /// `singularis-tui sandbox` in its own process, and the URL it prints for each system.
-fn spawn_sandbox(dir: &Path) -> (std::process::Child, std::collections::BTreeMap<String, String>) {
+fn spawn_sandbox(
+    dir: &Path,
+) -> (
+    std::process::Child,
+    std::collections::BTreeMap<String, String>,
+) {
     let mut sandbox = cmd(dir)
         .args(["sandbox", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
@@ -150,7 +233,9 @@ fn spawn_sandbox(dir: &Path) -> (std::process::Child, std::collections::BTreeMap
 
 /// A config that sends every system to `urls`, as a config for the real services would.
 fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String {
-    urls.iter().map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n")).collect()
+    urls.iter()
+        .map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n"))
+        .collect()
 }
 
 #[test]
@@ -159,7 +244,15 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
     let (mut sandbox, urls) = spawn_sandbox(dir.path());
     std::fs::write(dir.path().join("live.toml"), live_config(&urls)).unwrap();
     let client = cmd(dir.path())
-        .args(["--config", "live.toml", "--headless", "--cycles", "3", "--report", "r.json"])
+        .args([
+            "--config",
+            "live.toml",
+            "--headless",
+            "--cycles",
+            "3",
+            "--report",
+            "r.json",
+        ])
         .env("OPENAI_API_KEY", "k1")
         .env("ANTHROPIC_API_KEY", "k2")
         .env("GEMINI_API_KEY", "k3")
@@ -167,7 +260,12 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
         .env("WOLFRAM_APP_ID", "k5")
         .output()
         .unwrap();
-    assert_eq!(client.status.code(), Some(0), "{}", String::from_utf8_lossy(&client.stdout));
+    assert_eq!(
+        client.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&client.stdout)
+    );
     let r = report(&dir.path().join("r.json"));
     assert_eq!(r["backend"], "live");
     assert_eq!(r["stats"]["errors"], 0);
@@ -177,20 +275,30 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
     let mut stats = serde_json::Value::Null;
     for _ in 0..200 {
         stats = reqwest::blocking_get_json(&stats_url);
-        let all_closed = stats["systems"].as_object().unwrap().iter().all(|(name, s)| {
-            // Our own stats request is one open connection on the claude listener.
-            let own = if name == "claude_client" { 1 } else { 0 };
-            s["open"].as_u64().unwrap() <= own
-        });
+        let all_closed = stats["systems"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .all(|(name, s)| {
+                // Our own stats request is one open connection on the claude listener.
+                let own = if name == "claude_client" { 1 } else { 0 };
+                s["open"].as_u64().unwrap() <= own
+            });
         if all_closed {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     for (name, s) in stats["systems"].as_object().unwrap() {
-        assert!(s["accepted"].as_u64().unwrap() >= 1, "{name} saw no connection: {stats}");
+        assert!(
+            s["accepted"].as_u64().unwrap() >= 1,
+            "{name} saw no connection: {stats}"
+        );
         let own = if name == "claude_client" { 1 } else { 0 };
-        assert!(s["open"].as_u64().unwrap() <= own, "{name} still has client connections open: {stats}");
+        assert!(
+            s["open"].as_u64().unwrap() <= own,
+            "{name} still has client connections open: {stats}"
+        );
     }
     // The report's tokens are what the service billed, system by system (Wolfram reports none).
     let usage = &r["stats"]["usage"];
@@ -199,12 +307,18 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
         let billed = &s["tokens"];
         billed_input += billed["input"].as_u64().unwrap();
         if name == "wolfram_analyzer" {
-            assert!(usage["systems"].get(name).is_none(), "no usage is reported for Wolfram: {usage}");
+            assert!(
+                usage["systems"].get(name).is_none(),
+                "no usage is reported for Wolfram: {usage}"
+            );
             continue;
         }
         let line = &usage["systems"][name];
         for kind in ["input", "output", "reasoning"] {
-            assert_eq!(line[kind], billed[kind], "{name} {kind}: report {line} vs sandbox {billed}");
+            assert_eq!(
+                line[kind], billed[kind],
+                "{name} {kind}: report {line} vs sandbox {billed}"
+            );
         }
     }
     assert_eq!(usage["input"].as_u64(), Some(billed_input));
@@ -225,19 +339,39 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
     let dir = tempfile::tempdir().unwrap();
     let (mut sandbox, urls) = spawn_sandbox(dir.path());
     std::fs::write(dir.path().join("live.toml"), live_config(&urls)).unwrap();
-    let out = cmd(dir.path()).args(["probe", "--config", "live.toml"]).envs(KEYS).output().unwrap();
+    let out = cmd(dir.path())
+        .args(["probe", "--config", "live.toml"])
+        .envs(KEYS)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let rows: Vec<&str> = stdout.lines().skip(1).take_while(|l| !l.is_empty()).collect();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
     assert_eq!(rows.len(), 10, "one row per system with a wire: {stdout}");
     for (name, url) in &urls {
-        let row = rows.iter().find(|r| r.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("no row for {name}: {stdout}"));
+        let row = rows
+            .iter()
+            .find(|r| r.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}: {stdout}"));
         let port = url::Url::parse(url).unwrap().port().unwrap();
         assert!(row.contains(&format!("127.0.0.1:{port}")), "{row}");
         assert!(row.contains(" ok: "), "{row}");
         if name != "wolfram_analyzer" {
             assert!(row.contains(" ms "), "{row}");
-            assert!(row.split_whitespace().any(|w| w.contains('/') && w.split('/').all(|n| n.parse::<u64>().is_ok())), "tokens in/out: {row}");
+            assert!(
+                row.split_whitespace()
+                    .any(|w| w.contains('/') && w.split('/').all(|n| n.parse::<u64>().is_ok())),
+                "tokens in/out: {row}"
+            );
         }
     }
     assert!(stdout.contains("0 sockets left open"), "{stdout}");
@@ -246,10 +380,16 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
     }
 
     // A named system only; no key set: no call, and the variable to set is named.
-    let out = cmd(dir.path()).args(["probe", "--config", "live.toml", "claude_client"]).output().unwrap();
+    let out = cmd(dir.path())
+        .args(["probe", "--config", "live.toml", "claude_client"])
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAILED: no call made: ANTHROPIC_API_KEY not set"), "{stdout}");
+    assert!(
+        stdout.contains("FAILED: no call made: ANTHROPIC_API_KEY not set"),
+        "{stdout}"
+    );
     assert!(stdout.contains("set ANTHROPIC_API_KEY"), "{stdout}");
     unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
     assert_eq!(sandbox.wait().unwrap().code(), Some(0));
@@ -259,7 +399,11 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
 fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
     let dir = tempfile::tempdir().unwrap();
     // A port that was free a moment ago: nothing listens there now.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let (mut sandbox, urls) = spawn_sandbox(dir.path());
     let toml = format!(
         "[systems.openai_client]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
@@ -267,12 +411,28 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
         urls["claude_client"]
     );
     std::fs::write(dir.path().join("probe.toml"), toml).unwrap();
-    let out = cmd(dir.path()).args(["probe", "--config", "probe.toml"]).envs(KEYS).output().unwrap();
+    let out = cmd(dir.path())
+        .args(["probe", "--config", "probe.toml"])
+        .envs(KEYS)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    let row = |name: &str| stdout.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {stdout}")).to_string();
-    assert!(row("openai_client").contains("FAILED: connection refused"), "{stdout}");
-    assert!(row("claude_client").contains("FAILED: HTTP 404: model: claude-3-5-sonnet-20240620"), "the service's own words: {stdout}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {stdout}"))
+            .to_string()
+    };
+    assert!(
+        row("openai_client").contains("FAILED: connection refused"),
+        "{stdout}"
+    );
+    assert!(
+        row("claude_client").contains("FAILED: HTTP 404: model: claude-3-5-sonnet-20240620"),
+        "the service's own words: {stdout}"
+    );
     assert!(stdout.contains("0 sockets left open"), "{stdout}");
     unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
     assert_eq!(sandbox.wait().unwrap().code(), Some(0));
@@ -283,7 +443,8 @@ mod reqwest {
     pub fn blocking_get_json(url: &str) -> serde_json::Value {
         use std::io::{Read, Write};
         let u = url::Url::parse(url).unwrap();
-        let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+        let mut s =
+            std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
         write!(s, "GET {} HTTP/1.0\r\nHost: x\r\n\r\n", u.path()).unwrap();
         let mut buf = String::new();
         s.read_to_string(&mut buf).unwrap();

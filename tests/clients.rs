@@ -24,8 +24,13 @@ async fn rig_with(config: Config) -> Rig {
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(&config, id))
         .collect();
-    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems).await.unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL.into_iter().filter_map(|id| Some((id, sandbox.base_url(id)?))).collect();
+    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
+        .await
+        .unwrap();
+    let urls: BTreeMap<_, _> = SystemId::ALL
+        .into_iter()
+        .filter_map(|id| Some((id, sandbox.base_url(id)?)))
+        .collect();
     // A canary key for every service: it must arrive in the right header, and only there.
     let env = |name: &str| Some(format!("key-for-{name}"));
     let registry = Arc::new(Registry::new(&config, &urls, &env));
@@ -38,16 +43,26 @@ impl Rig {
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T, clients::ClientError>> + Send + 'static,
     {
-        self.registry.get(id).call(f).await.unwrap_or_else(|e| panic!("{id}: {e}"))
+        self.registry
+            .get(id)
+            .call(f)
+            .await
+            .unwrap_or_else(|e| panic!("{id}: {e}"))
     }
 
     fn last(&self, id: SystemId) -> RecordedRequest {
-        self.sandbox.requests(id).pop().unwrap_or_else(|| panic!("{id}: no request recorded"))
+        self.sandbox
+            .requests(id)
+            .pop()
+            .unwrap_or_else(|| panic!("{id}: no request recorded"))
     }
 }
 
 fn header<'a>(r: &'a RecordedRequest, name: &str) -> &'a str {
-    r.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_else(|| panic!("no {name} header"))
+    r.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("no {name} header"))
 }
 
 fn json(r: &RecordedRequest) -> serde_json::Value {
@@ -55,16 +70,26 @@ fn json(r: &RecordedRequest) -> serde_json::Value {
 }
 
 fn prompt() -> Prompt {
-    Prompt::new("You play a game.", "Health: 90/100\nEnemy: a bandit (hostile) in view")
+    Prompt::new(
+        "You play a game.",
+        "Health: 90/100\nEnemy: a bandit (hostile) in view",
+    )
 }
 
 #[tokio::test]
 async fn openai_chat_plain_and_streamed() {
     let rig = rig().await;
-    let text = rig.call(SystemId::OpenaiClient, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+    let text = rig
+        .call(SystemId::OpenaiClient, |c| async move {
+            openai::chat(&c, &prompt(), false).await
+        })
+        .await;
     assert!(text.contains("ACTION:"), "{text}");
     let r = rig.last(SystemId::OpenaiClient);
-    assert_eq!((r.method.as_str(), r.path_and_query.as_str()), ("POST", "/v1/chat/completions"));
+    assert_eq!(
+        (r.method.as_str(), r.path_and_query.as_str()),
+        ("POST", "/v1/chat/completions")
+    );
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     assert!(header(&r, "content-type").starts_with("application/json"));
     let body = json(&r);
@@ -74,7 +99,11 @@ async fn openai_chat_plain_and_streamed() {
     assert!(body.get("stream").is_none());
 
     // LM Studio streams: chunks until `data: [DONE]`, reassembled.
-    let streamed = rig.call(SystemId::LmstudioClient, |c| async move { openai::chat(&c, &prompt(), true).await }).await;
+    let streamed = rig
+        .call(SystemId::LmstudioClient, |c| async move {
+            openai::chat(&c, &prompt(), true).await
+        })
+        .await;
     assert!(streamed.contains("ACTION: attack"), "{streamed}");
     let r = rig.last(SystemId::LmstudioClient);
     assert_eq!(r.path_and_query, "/v1/chat/completions");
@@ -86,10 +115,23 @@ async fn openai_chat_plain_and_streamed() {
 async fn hyperbolic_and_meta_rl_speak_chat_completions() {
     let rig = rig().await;
     for (id, key, model) in [
-        (SystemId::HyperbolicClient, "HYPERBOLIC_API_KEY", "Qwen/Qwen3-235B-A22B-Instruct-2507"),
-        (SystemId::MetaRl, "OPENAI_API_KEY", SystemId::MetaRl.defaults().model),
+        (
+            SystemId::HyperbolicClient,
+            "HYPERBOLIC_API_KEY",
+            "Qwen/Qwen3-235B-A22B-Instruct-2507",
+        ),
+        (
+            SystemId::MetaRl,
+            "OPENAI_API_KEY",
+            SystemId::MetaRl.defaults().model,
+        ),
     ] {
-        let text = rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+        let text = rig
+            .call(
+                id,
+                |c| async move { openai::chat(&c, &prompt(), false).await },
+            )
+            .await;
         assert!(!text.is_empty());
         let r = rig.last(id);
         assert_eq!(r.path_and_query, "/v1/chat/completions");
@@ -101,9 +143,20 @@ async fn hyperbolic_and_meta_rl_speak_chat_completions() {
 #[tokio::test]
 async fn openai_responses_plain_and_streamed() {
     let rig = rig().await;
-    let plain = rig.call(SystemId::Orchestrator, |c| async move { openai::responses(&c, &prompt(), false).await }).await;
-    let streamed = rig.call(SystemId::Orchestrator, |c| async move { openai::responses(&c, &prompt(), true).await }).await;
-    assert_eq!(plain, streamed, "typed events reassemble into the same text");
+    let plain = rig
+        .call(SystemId::Orchestrator, |c| async move {
+            openai::responses(&c, &prompt(), false).await
+        })
+        .await;
+    let streamed = rig
+        .call(SystemId::Orchestrator, |c| async move {
+            openai::responses(&c, &prompt(), true).await
+        })
+        .await;
+    assert_eq!(
+        plain, streamed,
+        "typed events reassemble into the same text"
+    );
     assert!(plain.contains("ACTION:"));
     let r = rig.last(SystemId::Orchestrator);
     assert_eq!(r.path_and_query, "/v1/responses");
@@ -118,13 +171,24 @@ async fn openai_responses_plain_and_streamed() {
 #[tokio::test]
 async fn anthropic_messages_plain_and_streamed() {
     let rig = rig().await;
-    let plain = rig.call(SystemId::ClaudeClient, |c| async move { anthropic::messages(&c, &prompt(), false).await }).await;
-    let streamed = rig.call(SystemId::ClaudeClient, |c| async move { anthropic::messages(&c, &prompt(), true).await }).await;
+    let plain = rig
+        .call(SystemId::ClaudeClient, |c| async move {
+            anthropic::messages(&c, &prompt(), false).await
+        })
+        .await;
+    let streamed = rig
+        .call(SystemId::ClaudeClient, |c| async move {
+            anthropic::messages(&c, &prompt(), true).await
+        })
+        .await;
     assert_eq!(plain, streamed);
     let r = rig.last(SystemId::ClaudeClient);
     assert_eq!(r.path_and_query, "/v1/messages");
     assert_eq!(header(&r, "x-api-key"), "key-for-ANTHROPIC_API_KEY");
-    assert_eq!(header(&r, "anthropic-version"), anthropic::ANTHROPIC_VERSION);
+    assert_eq!(
+        header(&r, "anthropic-version"),
+        anthropic::ANTHROPIC_VERSION
+    );
     assert!(r.headers.get("authorization").is_none());
     let body = json(&r);
     assert_eq!(body["model"], SystemId::ClaudeClient.defaults().model);
@@ -135,12 +199,25 @@ async fn anthropic_messages_plain_and_streamed() {
 #[tokio::test]
 async fn gemini_generate_stream_and_speech() {
     let rig = rig().await;
-    let text = rig.call(SystemId::GeminiClient, |c| async move { gemini::generate(&c, &prompt()).await }).await;
+    let text = rig
+        .call(SystemId::GeminiClient, |c| async move {
+            gemini::generate(&c, &prompt()).await
+        })
+        .await;
     assert!(text.contains("ACTION:"));
     let r = rig.last(SystemId::GeminiClient);
-    assert_eq!(r.path_and_query, format!("/v1beta/models/{}:generateContent", SystemId::GeminiClient.defaults().model));
+    assert_eq!(
+        r.path_and_query,
+        format!(
+            "/v1beta/models/{}:generateContent",
+            SystemId::GeminiClient.defaults().model
+        )
+    );
     assert_eq!(header(&r, "x-goog-api-key"), "key-for-GEMINI_API_KEY");
-    assert!(!r.path_and_query.contains("key="), "the key never goes in the URL");
+    assert!(
+        !r.path_and_query.contains("key="),
+        "the key never goes in the URL"
+    );
     assert_eq!(json(&r)["contents"][0]["parts"][0]["text"], prompt().user);
 
     let pieces = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -150,19 +227,36 @@ async fn gemini_generate_stream_and_speech() {
             gemini::stream(&c, &prompt(), |p| seen.lock().unwrap().push(p.to_string())).await
         })
         .await;
-    assert!(pieces.lock().unwrap().len() >= 2, "streamed in several chunks");
+    assert!(
+        pieces.lock().unwrap().len() >= 2,
+        "streamed in several chunks"
+    );
     assert_eq!(pieces.lock().unwrap().concat(), described);
     let r = rig.last(SystemId::VideoInterpreter);
     assert!(r.path_and_query.starts_with("/v1beta/models/"));
-    assert!(r.path_and_query.ends_with(":streamGenerateContent?alt=sse"), "{}", r.path_and_query);
+    assert!(
+        r.path_and_query.ends_with(":streamGenerateContent?alt=sse"),
+        "{}",
+        r.path_and_query
+    );
 
-    let pcm = rig.call(SystemId::VoiceSystem, |c| async move { gemini::speak(&c, "I will attack.", "Kore").await }).await;
+    let pcm = rig
+        .call(SystemId::VoiceSystem, |c| async move {
+            gemini::speak(&c, "I will attack.", "Kore").await
+        })
+        .await;
     assert_eq!(pcm.sample_rate, 24_000);
     assert!(pcm.duration_ms() > 100, "{} ms", pcm.duration_ms());
-    assert!(pcm.samples.iter().any(|s| s.unsigned_abs() > 1000), "audible");
+    assert!(
+        pcm.samples.iter().any(|s| s.unsigned_abs() > 1000),
+        "audible"
+    );
     let body = json(&rig.last(SystemId::VoiceSystem));
     assert_eq!(body["generationConfig"]["responseModalities"][0], "AUDIO");
-    assert_eq!(body["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"], "Kore");
+    assert_eq!(
+        body["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"],
+        "Kore"
+    );
 }
 
 #[tokio::test]
@@ -177,8 +271,16 @@ async fn wolfram_llm_api() {
     assert!((0.0..=1.0).contains(&p), "{p}");
     let r = rig.last(SystemId::WolframAnalyzer);
     assert_eq!(r.method, "GET");
-    assert!(r.path_and_query.starts_with("/api/v1/llm-api?input=combat+odds"), "{}", r.path_and_query);
-    assert!(!r.path_and_query.contains("appid"), "the AppID goes in a header");
+    assert!(
+        r.path_and_query
+            .starts_with("/api/v1/llm-api?input=combat+odds"),
+        "{}",
+        r.path_and_query
+    );
+    assert!(
+        !r.path_and_query.contains("appid"),
+        "the AppID goes in a header"
+    );
     assert_eq!(header(&r, "authorization"), "Bearer key-for-WOLFRAM_APP_ID");
 }
 
@@ -186,10 +288,17 @@ async fn wolfram_llm_api() {
 async fn every_connection_is_counted_and_reused() {
     let rig = rig().await;
     for _ in 0..20 {
-        rig.call(SystemId::OpenaiClient, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+        rig.call(SystemId::OpenaiClient, |c| async move {
+            openai::chat(&c, &prompt(), false).await
+        })
+        .await;
     }
     let sys = rig.registry.get(SystemId::OpenaiClient);
-    assert_eq!(sys.connections_opened(), 1, "sequential requests reuse one keep-alive connection");
+    assert_eq!(
+        sys.connections_opened(),
+        1,
+        "sequential requests reuse one keep-alive connection"
+    );
     rig.registry.measure_sockets();
     assert_eq!(sys.snapshot().open_sockets, 1);
     assert_eq!(sys.snapshot().done, 20);
@@ -201,23 +310,42 @@ async fn every_connection_is_counted_and_reused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_system_stays_within_its_connection_limit() {
     let rig = rig().await;
-    for id in [SystemId::OpenaiClient, SystemId::LmstudioClient, SystemId::VideoInterpreter] {
+    for id in [
+        SystemId::OpenaiClient,
+        SystemId::LmstudioClient,
+        SystemId::VideoInterpreter,
+    ] {
         let sys = rig.registry.get(id).clone();
         let proto = sys.config.protocol;
         let limit = sys.config.max_connections() as u64;
         for _ in 0..10 {
             let calls = (0..2 * limit).map(|_| {
                 let sys = sys.clone();
-                async move { sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await }).await }
+                async move {
+                    sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
+                        .await
+                }
             });
             for r in futures::future::join_all(calls).await {
                 r.unwrap_or_else(|e| panic!("{id}: {e}"));
             }
         }
-        let accepted = rig.sandbox.stats().into_iter().find(|(s, _)| *s == id).map(|(_, c)| c.accepted);
+        let accepted = rig
+            .sandbox
+            .stats()
+            .into_iter()
+            .find(|(s, _)| *s == id)
+            .map(|(_, c)| c.accepted);
         assert_eq!(sys.snapshot().done, 20 * limit, "{id}");
-        assert!(accepted.is_some_and(|a| a <= limit), "{id}: the sandbox accepted {accepted:?} connections, limit {limit}");
-        assert!(sys.connections_opened() <= limit, "{id}: opened {}", sys.connections_opened());
+        assert!(
+            accepted.is_some_and(|a| a <= limit),
+            "{id}: the sandbox accepted {accepted:?} connections, limit {limit}"
+        );
+        assert!(
+            sys.connections_opened() <= limit,
+            "{id}: opened {}",
+            sys.connections_opened()
+        );
     }
 }
 
@@ -261,15 +389,35 @@ async fn gpt5_at_cap_256_and_high_effort_is_truncated() {
                 .await
                 .unwrap_err();
             let reason = truncated_reason(&err);
-            let want = if proto == Protocol::OpenaiResponses { "max_output_tokens" } else { "finish_reason length" };
-            assert!(reason.contains(want) && reason.contains("256"), "{id}: {reason}");
+            let want = if proto == Protocol::OpenaiResponses {
+                "max_output_tokens"
+            } else {
+                "finish_reason length"
+            };
+            assert!(
+                reason.contains(want) && reason.contains("256"),
+                "{id}: {reason}"
+            );
         }
         let snap = sys.snapshot();
-        assert_eq!((snap.truncated, snap.errors, snap.done), (2, 0, 0), "{id}: counted as truncated, not as errors");
+        assert_eq!(
+            (snap.truncated, snap.errors, snap.done),
+            (2, 0, 0),
+            "{id}: counted as truncated, not as errors"
+        );
         let usage = snap.usage.expect("usage reported");
-        assert_eq!(usage.reasoning, 512, "{id}: each answer spent its whole cap reasoning");
+        assert_eq!(
+            usage.reasoning, 512,
+            "{id}: each answer spent its whole cap reasoning"
+        );
         assert_eq!(usage.output, 512, "{id}: reasoning is billed as output");
-        assert!(snap.last_error.as_deref().unwrap().starts_with("truncated:"), "{id}");
+        assert!(
+            snap.last_error
+                .as_deref()
+                .unwrap()
+                .starts_with("truncated:"),
+            "{id}"
+        );
         let body = json(&rig.last(id));
         match sys.config.protocol {
             Protocol::OpenaiResponses => {
@@ -298,9 +446,20 @@ async fn the_default_settings_are_not_truncated() {
         assert_eq!(sys.snapshot().truncated, 0, "{id}");
     }
     let orchestrator = json(&rig.last(SystemId::Orchestrator));
-    assert_eq!(orchestrator["reasoning"]["effort"], SystemId::Orchestrator.defaults().params.reasoning_effort.unwrap().name());
+    assert_eq!(
+        orchestrator["reasoning"]["effort"],
+        SystemId::Orchestrator
+            .defaults()
+            .params
+            .reasoning_effort
+            .unwrap()
+            .name()
+    );
     let gemini = json(&rig.last(SystemId::GeminiClient));
-    assert_eq!(gemini["generationConfig"]["thinkingConfig"]["thinkingBudget"], 0);
+    assert_eq!(
+        gemini["generationConfig"]["thinkingConfig"]["thinkingBudget"],
+        0
+    );
     assert_eq!(gemini["generationConfig"]["maxOutputTokens"], 256);
 }
 
@@ -314,10 +473,24 @@ async fn gemini_thinking_at_a_small_cap_is_truncated_not_malformed() {
         c.params.max_output_tokens = 256;
     });
     let rig = rig_with(config).await;
-    let err = rig.registry.get(SystemId::GeminiClient).call(|c| async move { gemini::generate(&c, &prompt()).await }).await.unwrap_err();
+    let err = rig
+        .registry
+        .get(SystemId::GeminiClient)
+        .call(|c| async move { gemini::generate(&c, &prompt()).await })
+        .await
+        .unwrap_err();
     assert!(truncated_reason(&err).contains("MAX_TOKENS"), "{err}");
-    let u = rig.registry.get(SystemId::GeminiClient).snapshot().usage.unwrap();
-    assert_eq!((u.reasoning, u.output), (256, 256), "thoughtsTokenCount fills the cap");
+    let u = rig
+        .registry
+        .get(SystemId::GeminiClient)
+        .snapshot()
+        .usage
+        .unwrap();
+    assert_eq!(
+        (u.reasoning, u.output),
+        (256, 256),
+        "thoughtsTokenCount fills the cap"
+    );
 }
 
 /// Hyperbolic and LM Studio document `max_tokens`: the cap goes under that name, and it
@@ -326,14 +499,32 @@ async fn gemini_thinking_at_a_small_cap_is_truncated_not_malformed() {
 async fn hyperbolic_receives_max_tokens() {
     let rig = rig().await;
     for id in [SystemId::HyperbolicClient, SystemId::LmstudioClient] {
-        rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+        rig.call(
+            id,
+            |c| async move { openai::chat(&c, &prompt(), false).await },
+        )
+        .await;
         let body = json(&rig.last(id));
-        assert_eq!(body["max_tokens"], id.defaults().params.max_output_tokens, "{id}");
-        assert!(body.get("max_completion_tokens").is_none(), "{id}: a name the service ignores");
+        assert_eq!(
+            body["max_tokens"],
+            id.defaults().params.max_output_tokens,
+            "{id}"
+        );
+        assert!(
+            body.get("max_completion_tokens").is_none(),
+            "{id}: a name the service ignores"
+        );
     }
-    let config = tuned(SystemId::HyperbolicClient, |c| c.params.max_output_tokens = 5);
+    let config = tuned(SystemId::HyperbolicClient, |c| {
+        c.params.max_output_tokens = 5
+    });
     let rig = rig_with(config).await;
-    let err = rig.registry.get(SystemId::HyperbolicClient).call(|c| async move { openai::chat(&c, &prompt(), false).await }).await.unwrap_err();
+    let err = rig
+        .registry
+        .get(SystemId::HyperbolicClient)
+        .call(|c| async move { openai::chat(&c, &prompt(), false).await })
+        .await
+        .unwrap_err();
     assert!(truncated_reason(&err).contains("length"), "{err}");
 }
 
@@ -351,7 +542,12 @@ async fn anthropic_at_its_cap_is_truncated() {
             .unwrap_err();
         assert!(truncated_reason(&err).contains("max_tokens"), "{err}");
     }
-    let u = rig.registry.get(SystemId::ClaudeClient).snapshot().usage.unwrap();
+    let u = rig
+        .registry
+        .get(SystemId::ClaudeClient)
+        .snapshot()
+        .usage
+        .unwrap();
     assert_eq!(u.output, 8, "4 tokens each, as the service billed them");
 }
 
@@ -360,10 +556,14 @@ async fn anthropic_at_its_cap_is_truncated() {
 async fn the_truncate_fault_is_truncated_in_every_protocol() {
     let rig = rig().await;
     for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
-        rig.sandbox.set_fault(id, Some(singularis_tui::sandbox::Fault::Truncate));
+        rig.sandbox
+            .set_fault(id, Some(singularis_tui::sandbox::Fault::Truncate));
         let sys = rig.registry.get(id).clone();
         let proto = sys.config.protocol;
-        let err = sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await }).await.unwrap_err();
+        let err = sys
+            .call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
+            .await
+            .unwrap_err();
         assert!(err.is_truncated(), "{id}: {err}");
         assert_eq!(sys.snapshot().truncated, 1, "{id}");
         assert_eq!(sys.snapshot().errors, 0, "{id}");
@@ -374,7 +574,9 @@ async fn the_truncate_fault_is_truncated_in_every_protocol() {
 /// own 404, in words, and it is not retried.
 #[tokio::test]
 async fn a_live_only_model_gets_the_service_error() {
-    let config = tuned(SystemId::VideoInterpreter, |c| c.model = "gemini-2.5-flash-native-audio-preview-09-2025".into());
+    let config = tuned(SystemId::VideoInterpreter, |c| {
+        c.model = "gemini-2.5-flash-native-audio-preview-09-2025".into()
+    });
     let rig = rig_with(config).await;
     let err = rig
         .registry
@@ -384,8 +586,17 @@ async fn a_live_only_model_gets_the_service_error() {
         .unwrap_err();
     let text = err.to_string();
     assert!(text.starts_with("HTTP 404"), "{text}");
-    assert!(text.contains("is not found for API version v1beta, or is not supported for streamGenerateContent"), "{text}");
-    assert_eq!(rig.sandbox.requests(SystemId::VideoInterpreter).len(), 1, "a 404 is not retried");
+    assert!(
+        text.contains(
+            "is not found for API version v1beta, or is not supported for streamGenerateContent"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        rig.sandbox.requests(SystemId::VideoInterpreter).len(),
+        1,
+        "a 404 is not retried"
+    );
 }
 
 /// The dashboard's and the report's token counts are the clients' sums; they equal what
@@ -402,14 +613,31 @@ async fn token_counts_equal_the_sandbox_sums() {
                 .unwrap_or_else(|e| panic!("{id} round {round}: {e}"));
         }
     }
-    let server: BTreeMap<SystemId, singularis_tui::sandbox::TokenSums> =
-        rig.sandbox.stats().into_iter().map(|(id, c)| (id, c.tokens)).collect();
-    for snap in rig.registry.snapshots().into_iter().filter(|s| s.id != SystemId::Moe) {
+    let server: BTreeMap<SystemId, singularis_tui::sandbox::TokenSums> = rig
+        .sandbox
+        .stats()
+        .into_iter()
+        .map(|(id, c)| (id, c.tokens))
+        .collect();
+    for snap in rig
+        .registry
+        .snapshots()
+        .into_iter()
+        .filter(|s| s.id != SystemId::Moe)
+    {
         let billed = server[&snap.id];
         match snap.usage {
-            Some(u) => assert_eq!((u.input, u.output, u.reasoning), (billed.input, billed.output, billed.reasoning), "{}", snap.id),
+            Some(u) => assert_eq!(
+                (u.input, u.output, u.reasoning),
+                (billed.input, billed.output, billed.reasoning),
+                "{}",
+                snap.id
+            ),
             // Wolfram's LLM API reports no tokens: unknown, never a made-up 0.
-            None => assert_eq!((snap.id, billed), (SystemId::WolframAnalyzer, Default::default())),
+            None => assert_eq!(
+                (snap.id, billed),
+                (SystemId::WolframAnalyzer, Default::default())
+            ),
         }
     }
     let report = singularis_tui::session::report::UsageSection::new(&rig.registry.snapshots());
@@ -423,14 +651,50 @@ async fn token_counts_equal_the_sandbox_sums() {
 async fn rate_limit_headroom_is_read_and_depletes() {
     let rig = rig().await;
     let id = SystemId::OpenaiClient;
-    rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
-    let first = rig.registry.get(id).snapshot().headroom.expect("OpenAI sends x-ratelimit-*");
-    rig.call(id, |c| async move { openai::chat(&c, &prompt(), false).await }).await;
+    rig.call(
+        id,
+        |c| async move { openai::chat(&c, &prompt(), false).await },
+    )
+    .await;
+    let first = rig
+        .registry
+        .get(id)
+        .snapshot()
+        .headroom
+        .expect("OpenAI sends x-ratelimit-*");
+    rig.call(
+        id,
+        |c| async move { openai::chat(&c, &prompt(), false).await },
+    )
+    .await;
     let second = rig.registry.get(id).snapshot().headroom.unwrap();
-    assert_eq!(second.requests_remaining.unwrap() + 1, first.requests_remaining.unwrap());
+    assert_eq!(
+        second.requests_remaining.unwrap() + 1,
+        first.requests_remaining.unwrap()
+    );
     assert!(second.tokens_remaining < first.tokens_remaining);
-    rig.call(SystemId::ClaudeClient, |c| async move { anthropic::messages(&c, &prompt(), false).await }).await;
-    assert!(rig.registry.get(SystemId::ClaudeClient).snapshot().headroom.is_some(), "anthropic-ratelimit-*");
-    rig.call(SystemId::GeminiClient, |c| async move { gemini::generate(&c, &prompt()).await }).await;
-    assert!(rig.registry.get(SystemId::GeminiClient).snapshot().headroom.is_none(), "Gemini sends none");
+    rig.call(SystemId::ClaudeClient, |c| async move {
+        anthropic::messages(&c, &prompt(), false).await
+    })
+    .await;
+    assert!(
+        rig.registry
+            .get(SystemId::ClaudeClient)
+            .snapshot()
+            .headroom
+            .is_some(),
+        "anthropic-ratelimit-*"
+    );
+    rig.call(SystemId::GeminiClient, |c| async move {
+        gemini::generate(&c, &prompt()).await
+    })
+    .await;
+    assert!(
+        rig.registry
+            .get(SystemId::GeminiClient)
+            .snapshot()
+            .headroom
+            .is_none(),
+        "Gemini sends none"
+    );
 }

@@ -22,8 +22,13 @@ use std::time::Duration;
 
 /// What the sandbox's orchestrator would choose for this world (odds included).
 fn scripted(w: &World) -> Action {
-    let odds = if w.enemy.is_some() { format!("Win odds: {:.0}%\n", w.odds() * 100.0) } else { String::new() };
-    Action::from_name(script::choose_action(&format!("{}{odds}", w.frame()), "orchestrator").0).unwrap()
+    let odds = if w.enemy.is_some() {
+        format!("Win odds: {:.0}%\n", w.odds() * 100.0)
+    } else {
+        String::new()
+    };
+    Action::from_name(script::choose_action(&format!("{}{odds}", w.frame()), "orchestrator").0)
+        .unwrap()
 }
 
 /// Play `n` turns as the sandbox would, with the loop guard; returns (action, reward) per turn.
@@ -67,13 +72,20 @@ fn scripted_play_is_sensible_quests_fights_and_variety() {
         let turns = play(&mut w, 400);
         let kinds: std::collections::BTreeSet<Action> = turns.iter().map(|(a, _)| *a).collect();
         let total: f64 = turns.iter().map(|(_, r)| r).sum();
-        assert!(w.quests[GOLDEN_CLAW].is_done(), "seed {seed}: the Golden Claw is not done");
+        assert!(
+            w.quests[GOLDEN_CLAW].is_done(),
+            "seed {seed}: the Golden Claw is not done"
+        );
         assert!(w.kills >= 10, "seed {seed}: {} kills", w.kills);
         assert!(w.deaths <= 2, "seed {seed}: {} deaths", w.deaths);
         assert!(kinds.len() >= 8, "seed {seed}: only {kinds:?}");
         assert!(total > 50.0, "seed {seed}: total reward {total}");
         let attacks = turns.iter().filter(|(a, _)| *a == Action::Attack).count();
-        assert!(attacks < turns.len() / 2, "seed {seed}: {attacks} attacks of {}", turns.len());
+        assert!(
+            attacks < turns.len() / 2,
+            "seed {seed}: {attacks} attacks of {}",
+            turns.len()
+        );
     }
 }
 
@@ -81,20 +93,35 @@ fn scripted_play_is_sensible_quests_fights_and_variety() {
 fn the_frame_speaks_the_scripts_language() {
     let mut w = World::new(1);
     let f = w.frame();
-    for line in ["Location: Riverwood (village)", "Health: 100/100", "Stamina: 100/100", "Magicka: 100/100", "No enemy in view", "Person nearby: Lucan the trader", "potions 2"] {
+    for line in [
+        "Location: Riverwood (village)",
+        "Health: 100/100",
+        "Stamina: 100/100",
+        "Magicka: 100/100",
+        "No enemy in view",
+        "Person nearby: Lucan the trader",
+        "potions 2",
+    ] {
         assert!(f.contains(line), "{line:?} missing from\n{f}");
     }
     assert_eq!(script::choose_action(&f, "gemini_client").0, "talk");
     w.apply(Action::Talk);
     let f = w.frame();
-    assert!(f.contains("Quest: The Golden Claw - reach Bleak Falls Barrow"), "{f}");
+    assert!(
+        f.contains("Quest: The Golden Claw - reach Bleak Falls Barrow"),
+        "{f}"
+    );
     assert!(f.contains("Objective: travel to Bleak Falls Barrow"), "{f}");
     w.enemy = Some("a wolf");
     w.enemy_level = 2;
     w.enemy_aware = true;
     w.loot_here = true;
     let f = w.frame();
-    assert!(f.contains("Enemy: a wolf, level 2 (hostile) in view") && f.contains("A chest with loot nearby"), "{f}");
+    assert!(
+        f.contains("Enemy: a wolf, level 2 (hostile) in view")
+            && f.contains("A chest with loot nearby"),
+        "{f}"
+    );
     assert_eq!(script::choose_action(&f, "claude_client").0, "attack");
 }
 
@@ -119,7 +146,11 @@ fn fighting_rules() {
     // A sneak attack on an unaware enemy always lands, for triple damage.
     let mut w = with_enemy(quiet(BLEAK_FALLS), 4, false);
     let r = w.apply(Action::Attack);
-    assert!(w.enemy.is_none() && w.loot_here && w.kills == 1, "{}", w.last_event);
+    assert!(
+        w.enemy.is_none() && w.loot_here && w.kills == 1,
+        "{}",
+        w.last_event
+    );
     assert!(r >= 1.0);
 
     // Attacks hit or miss, cost stamina, and the enemy strikes back.
@@ -166,7 +197,10 @@ fn healing_looting_talking_resting() {
     w.magicka = 0;
     assert_eq!(w.apply(Action::Heal), -0.3);
     let mut full = quiet(RIVERWOOD);
-    assert!(full.apply(Action::Heal) < 0.0, "healing at full health is a waste");
+    assert!(
+        full.apply(Action::Heal) < 0.0,
+        "healing at full health is a waste"
+    );
 
     // Loot: gold, the flag cleared; nothing to take is wasted.
     let mut w = quiet(RIVERWOOD);
@@ -260,7 +294,10 @@ fn dying_wakes_the_player_in_riverwood() {
     w.gold = 40;
     let r = w.apply(Action::Explore);
     assert!(r <= -0.7, "{r}");
-    assert_eq!((w.place, w.health, w.deaths, w.gold), (RIVERWOOD, 100, 1, 20));
+    assert_eq!(
+        (w.place, w.health, w.deaths, w.gold),
+        (RIVERWOOD, 100, 1, 20)
+    );
     assert!(w.enemy.is_none());
 }
 
@@ -276,10 +313,16 @@ fn the_camera_guard_breaks_a_turning_loop() {
         let r = w.apply(Action::TurnCamera);
         g.observe(Action::TurnCamera, r);
     }
-    let (forced, kind) = g.check(Action::TurnCamera, &w).expect("the guard fires on the fourth turn");
+    let (forced, kind) = g
+        .check(Action::TurnCamera, &w)
+        .expect("the guard fires on the fourth turn");
     assert_eq!(kind, GuardKind::Camera);
     assert_ne!(forced, Action::TurnCamera);
-    assert_eq!(forced, Action::Explore, "the sensible thing in an unexplored village");
+    assert_eq!(
+        forced,
+        Action::Explore,
+        "the sensible thing in an unexplored village"
+    );
     // Progress resets the guard.
     g.observe(Action::Explore, 0.3);
     assert!(g.check(Action::TurnCamera, &w).is_none());
@@ -305,7 +348,10 @@ fn the_repeat_guard_and_the_stall_guard() {
     for i in 0..STALL_LIMIT as usize {
         g.observe(useless[i % 3], -0.3);
     }
-    assert_eq!(g.check(Action::Talk, &w), Some((Action::Move, GuardKind::Stall)));
+    assert_eq!(
+        g.check(Action::Talk, &w),
+        Some((Action::Move, GuardKind::Stall))
+    );
     assert!(g.check(Action::Move, &w).is_none());
 }
 
@@ -334,22 +380,43 @@ fn preferences_follow_rewards_and_break_ties() {
     assert_eq!(order[10], Action::Heal);
     assert_eq!(order.len(), 11);
 
-    let ans = |expert, action| ExpertAnswer { expert, action, error: None };
-    let tie = [ans(SystemId::GeminiClient, Some(Action::Heal)), ans(SystemId::ClaudeClient, Some(Action::Attack))];
-    assert_eq!(moe::vote(&tie, &Preferences::default().order()).action, Some(Action::Heal));
+    let ans = |expert, action| ExpertAnswer {
+        expert,
+        action,
+        error: None,
+    };
+    let tie = [
+        ans(SystemId::GeminiClient, Some(Action::Heal)),
+        ans(SystemId::ClaudeClient, Some(Action::Attack)),
+    ];
+    assert_eq!(
+        moe::vote(&tie, &Preferences::default().order()).action,
+        Some(Action::Heal)
+    );
     assert_eq!(moe::vote(&tie, &order).action, Some(Action::Attack));
     // A three-way tie among four voters with one expert missing.
     let answers = [
         ans(SystemId::GeminiClient, Some(Action::Loot)),
         ans(SystemId::ClaudeClient, Some(Action::Talk)),
         ans(SystemId::OpenaiClient, Some(Action::Explore)),
-        ExpertAnswer { expert: SystemId::HyperbolicClient, action: None, error: Some("no answer".into()) },
+        ExpertAnswer {
+            expert: SystemId::HyperbolicClient,
+            action: None,
+            error: Some("no answer".into()),
+        },
     ];
     let v = moe::vote(&answers, &order);
     assert_eq!((v.voters, v.missing), (3, 1));
-    assert_eq!(v.action, Some(Action::Talk), "caution among equal (unlearned) scores");
+    assert_eq!(
+        v.action,
+        Some(Action::Talk),
+        "caution among equal (unlearned) scores"
+    );
     p.update(Action::Explore, 1.0);
-    assert_eq!(moe::vote(&answers, &p.order()).action, Some(Action::Explore));
+    assert_eq!(
+        moe::vote(&answers, &p.order()).action,
+        Some(Action::Explore)
+    );
     // Nobody answered: no verdict.
     assert_eq!(moe::vote(&answers[3..], &order).action, None);
 }
@@ -360,11 +427,20 @@ fn messy_replies_parse() {
         ("ACTION: attack\nREASON: a bandit", Some(Action::Attack)),
         ("Action = `turn_camera`", Some(Action::TurnCamera)),
         ("> **Final action:** Rest", Some(Action::Rest)),
-        ("<think>Should I attack? No, heal first.</think>\nACTION: heal", Some(Action::Heal)),
+        (
+            "<think>Should I attack? No, heal first.</think>\nACTION: heal",
+            Some(Action::Heal),
+        ),
         ("<think>attack attack attack", None),
-        ("Sure! Here is my choice: {\"Action\": \"Sneak\", \"why\": \"too strong\"}", Some(Action::Sneak)),
+        (
+            "Sure! Here is my choice: {\"Action\": \"Sneak\", \"why\": \"too strong\"}",
+            Some(Action::Sneak),
+        ),
         ("I would not attack; better to block.", Some(Action::Block)),
-        ("Let's turn the camera to see what is there.", Some(Action::TurnCamera)),
+        (
+            "Let's turn the camera to see what is there.",
+            Some(Action::TurnCamera),
+        ),
         ("action: flee", Some(Action::Move)),
         ("I'm sorry, I can't help with that.", None),
         ("", None),
@@ -380,7 +456,12 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial(test: impl std::future::Future<Output = ()>) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(test);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(test);
 }
 
 fn config() -> Config {
@@ -391,7 +472,12 @@ fn config() -> Config {
 }
 
 fn agent(session: &Session, mode: Mode) -> Agent {
-    let mut a = Agent::new(session.registry.clone(), session.config.gameplay.seed, mode, session.stats.clone());
+    let mut a = Agent::new(
+        session.registry.clone(),
+        session.config.gameplay.seed,
+        mode,
+        session.stats.clone(),
+    );
     a.call_budget = Duration::from_secs(5);
     a
 }
@@ -399,7 +485,14 @@ fn agent(session: &Session, mode: Mode) -> Agent {
 async fn end(session: Session) -> SessionEnd {
     let dir = tempfile::tempdir().unwrap();
     session.quit.quit(Reason::Quit);
-    session.shutdown(Duration::from_millis(500), Mode::Parallel, Some(dir.path().join("report.json")), None).await
+    session
+        .shutdown(
+            Duration::from_millis(500),
+            Mode::Parallel,
+            Some(dir.path().join("report.json")),
+            None,
+        )
+        .await
 }
 
 fn stats(session: &Session) -> GameStats {
@@ -408,7 +501,15 @@ fn stats(session: &Session) -> GameStats {
 
 /// Votes counted in a "why" text such as `orchestrator (votes: attack=4, block=1; ...)`.
 fn votes_in(why: &str) -> u32 {
-    why.split('=').skip(1).filter_map(|s| s.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u32>().ok()).sum()
+    why.split('=')
+        .skip(1)
+        .filter_map(|s| {
+            s.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u32>()
+                .ok()
+        })
+        .sum()
 }
 
 async fn run_cycles(agent: &mut Agent, session: &Session, n: u64) -> Vec<Action> {
@@ -439,7 +540,11 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
         assert_eq!(votes_in(why), 5, "{why}");
         assert!(s.skipped_calls.is_empty(), "{:?}", s.skipped_calls);
         assert!(s.scene.contains("The scene shows Riverwood"), "{}", s.scene);
-        assert_eq!((s.speech_clips, s.speech_played), (1, 0), "spoken, not played (muted)");
+        assert_eq!(
+            (s.speech_clips, s.speech_played),
+            (1, 0),
+            "spoken, not played (muted)"
+        );
         assert!(s.world.as_ref().is_some_and(|w| w.tick == 1));
         assert!(s.preferences.contains_key("talk"));
         assert_eq!(s.timing.cycles, 1);
@@ -464,8 +569,15 @@ fn both_modes_play_the_same_game() {
             let actions = run_cycles(&mut agent, &session, 12).await;
             let s = stats(&session);
             assert_eq!(s.actions, 12, "{mode:?}");
-            assert_eq!(s.speech_clips, 12, "{mode:?}: the last cycle's speech finished too");
-            assert!(s.skipped_calls.is_empty(), "{mode:?}: {:?}", s.skipped_calls);
+            assert_eq!(
+                s.speech_clips, 12,
+                "{mode:?}: the last cycle's speech finished too"
+            );
+            assert!(
+                s.skipped_calls.is_empty(),
+                "{mode:?}: {:?}",
+                s.skipped_calls
+            );
             assert_eq!(s.fallbacks, 0);
             runs.push((actions, agent.world.frame(), s.actions_by_kind.clone()));
             end(session).await;
@@ -479,7 +591,11 @@ fn both_modes_play_the_same_game() {
 fn a_closed_expert_leaves_a_smaller_vote() {
     serial(async {
         let session = Session::start(config()).await.unwrap();
-        session.registry.get(SystemId::ClaudeClient).force_close().await;
+        session
+            .registry
+            .get(SystemId::ClaudeClient)
+            .force_close()
+            .await;
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 2).await;
         let s = stats(&session);
@@ -494,7 +610,9 @@ fn a_closed_expert_leaves_a_smaller_vote() {
 fn a_refusing_expert_is_skipped_and_rested() {
     serial(async {
         let mut c = config();
-        c.sandbox.faults.insert(SystemId::OpenaiClient, Fault::Refuse);
+        c.sandbox
+            .faults
+            .insert(SystemId::OpenaiClient, Fault::Refuse);
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Sequential);
         run_cycles(&mut agent, &session, 4).await;
@@ -503,9 +621,17 @@ fn a_refusing_expert_is_skipped_and_rested() {
         assert_eq!(s.skipped_calls.get(&SystemId::OpenaiClient), Some(&4));
         let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
         assert_eq!(snap.done, 0);
-        assert!(snap.errors <= 2 * 2, "rested between tries: {} errors", snap.errors);
+        assert!(
+            snap.errors <= 2 * 2,
+            "rested between tries: {} errors",
+            snap.errors
+        );
         assert_eq!(s.actions, 4);
-        assert!(s.recent.iter().all(|r| votes_in(&r.why) == 4), "{:?}", s.recent);
+        assert!(
+            s.recent.iter().all(|r| votes_in(&r.why) == 4),
+            "{:?}",
+            s.recent
+        );
         end(session).await;
     });
 }
@@ -530,12 +656,20 @@ fn without_the_voice_system_there_is_no_speech() {
 fn without_the_orchestrator_the_vote_decides() {
     serial(async {
         let session = Session::start(config()).await.unwrap();
-        session.registry.get(SystemId::Orchestrator).force_close().await;
+        session
+            .registry
+            .get(SystemId::Orchestrator)
+            .force_close()
+            .await;
         let mut agent = agent(&session, Mode::Sequential);
         let action = agent.cycle().await;
         let s = stats(&session);
         assert_eq!(action, Action::Talk);
-        assert!(s.recent[0].why.starts_with("expert vote"), "{}", s.recent[0].why);
+        assert!(
+            s.recent[0].why.starts_with("expert vote"),
+            "{}",
+            s.recent[0].why
+        );
         assert_eq!(s.skipped_calls.get(&SystemId::Orchestrator), Some(&1));
         end(session).await;
     });
@@ -550,10 +684,17 @@ fn without_moe_the_orchestrator_decides_alone() {
         let mut agent = agent(&session, Mode::Parallel);
         assert_eq!(agent.cycle().await, Action::Talk);
         let s = stats(&session);
-        assert!(s.recent[0].why.starts_with("orchestrator (votes: ;"), "{}", s.recent[0].why);
+        assert!(
+            s.recent[0].why.starts_with("orchestrator (votes: ;"),
+            "{}",
+            s.recent[0].why
+        );
         assert_eq!(s.skipped_calls.get(&SystemId::Moe), Some(&1));
         // moe is skipped as a whole: its experts were never asked.
-        assert_eq!(session.registry.get(SystemId::GeminiClient).snapshot().done, 0);
+        assert_eq!(
+            session.registry.get(SystemId::GeminiClient).snapshot().done,
+            0
+        );
         end(session).await;
     });
 }
@@ -562,12 +703,19 @@ fn without_moe_the_orchestrator_decides_alone() {
 fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
     serial(async {
         let session = Session::start(config()).await.unwrap();
-        for id in SystemId::MOE_EXPERTS.into_iter().chain([SystemId::Orchestrator]) {
+        for id in SystemId::MOE_EXPERTS
+            .into_iter()
+            .chain([SystemId::Orchestrator])
+        {
             session.registry.get(id).force_close().await;
         }
         let mut agent = agent(&session, Mode::Parallel);
         let action = agent.cycle().await;
-        assert_eq!(action, Action::Rest, "nothing threatens: the safe action is to rest");
+        assert_eq!(
+            action,
+            Action::Rest,
+            "nothing threatens: the safe action is to rest"
+        );
         let s = stats(&session);
         assert_eq!(s.fallbacks, 1);
         assert!(s.recent[0].why.contains("safe action"));
@@ -582,7 +730,11 @@ fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
 fn without_eyes_numbers_or_a_teacher_the_game_goes_on() {
     serial(async {
         let mut c = config();
-        for id in [SystemId::VideoInterpreter, SystemId::WolframAnalyzer, SystemId::MetaRl] {
+        for id in [
+            SystemId::VideoInterpreter,
+            SystemId::WolframAnalyzer,
+            SystemId::MetaRl,
+        ] {
             c.systems.get_mut(&id).unwrap().enabled = false;
         }
         let session = Session::start(c).await.unwrap();
@@ -591,8 +743,16 @@ fn without_eyes_numbers_or_a_teacher_the_game_goes_on() {
         run_cycles(&mut agent, &session, 3).await;
         let s = stats(&session);
         assert_eq!(s.actions, 3);
-        assert!(s.recent[0].why.contains("odds unknown"), "{}", s.recent[0].why);
-        for id in [SystemId::VideoInterpreter, SystemId::WolframAnalyzer, SystemId::MetaRl] {
+        assert!(
+            s.recent[0].why.contains("odds unknown"),
+            "{}",
+            s.recent[0].why
+        );
+        for id in [
+            SystemId::VideoInterpreter,
+            SystemId::WolframAnalyzer,
+            SystemId::MetaRl,
+        ] {
             assert_eq!(s.skipped_calls.get(&id), Some(&3), "{id}");
         }
         // Learning goes on locally without meta-RL.
@@ -620,7 +780,10 @@ async fn babbling_model() -> (url::Url, tokio::task::JoinHandle<()>) {
     let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(chat));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = url::Url::parse(&format!("http://{}/v1", listener.local_addr().unwrap())).unwrap();
-    (url, tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }))
+    (
+        url,
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }),
+    )
 }
 
 #[test]
@@ -628,7 +791,10 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
     serial(async {
         let (url, server) = babbling_model().await;
         let mut c = config();
-        for id in SystemId::MOE_EXPERTS.into_iter().chain([SystemId::Orchestrator]) {
+        for id in SystemId::MOE_EXPERTS
+            .into_iter()
+            .chain([SystemId::Orchestrator])
+        {
             let s = c.systems.get_mut(&id).unwrap();
             s.protocol = Protocol::OpenaiChat;
             s.base_url = BaseUrl::Live(url.clone());
@@ -640,9 +806,15 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
         let s = stats(&session);
         assert_eq!(action, Action::Rest);
         assert_eq!(s.fallbacks, 1);
-        for id in SystemId::MOE_EXPERTS.into_iter().chain([SystemId::Orchestrator]) {
+        for id in SystemId::MOE_EXPERTS
+            .into_iter()
+            .chain([SystemId::Orchestrator])
+        {
             assert_eq!(s.unparsable_replies.get(&id), Some(&1), "{id}");
-            assert!(!s.skipped_calls.contains_key(&id), "{id} answered; it was not skipped");
+            assert!(
+                !s.skipped_calls.contains_key(&id),
+                "{id} answered; it was not skipped"
+            );
         }
         end(session).await;
         server.abort();
@@ -657,16 +829,24 @@ fn the_session_plays_speaks_and_reports_its_audio() {
         let mut session = Session::start(c).await.unwrap();
         assert_eq!(session.audio.state(), AudioState::Muted);
         session.spawn_gameplay(Mode::Parallel, 5);
-        tokio::time::timeout(Duration::from_secs(60), session.quit.wait()).await.expect("5 cycles");
+        tokio::time::timeout(Duration::from_secs(60), session.quit.wait())
+            .await
+            .expect("5 cycles");
         let s = stats(&session);
         assert_eq!(s.audio, "muted");
         let end = end(session).await;
         assert_eq!(end.report.stats.cycles, 5);
-        assert_eq!(s.speech_clips, 5, "the last cycle's speech is awaited before quitting");
-        let audio = end.report.audio.as_ref().expect("the report has an audio section");
+        assert_eq!(
+            s.speech_clips, 5,
+            "the last cycle's speech is awaited before quitting"
+        );
+        let audio = end
+            .report
+            .audio
+            .as_ref()
+            .expect("the report has an audio section");
         assert_eq!(audio.state, AudioState::Muted);
         let json = serde_json::to_value(&end.report).unwrap();
         assert_eq!(json["audio"]["chime"], "skipped");
     });
 }
-

@@ -20,11 +20,13 @@ use common::cmd;
 fn scrape(addr: SocketAddr) -> Option<(String, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     let (head, body) = raw.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| (head.to_string(), body.to_string()))
+    head.starts_with("HTTP/1.1 200")
+        .then(|| (head.to_string(), body.to_string()))
 }
 
 fn parse(body: &str) -> Scrape {
@@ -34,7 +36,11 @@ fn parse(body: &str) -> Scrape {
 fn value(s: &Sample) -> f64 {
     match &s.value {
         Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-        Value::Histogram(buckets) => buckets.iter().find(|b| b.less_than.is_infinite()).map(|b| b.count).unwrap_or(-1.0),
+        Value::Histogram(buckets) => buckets
+            .iter()
+            .find(|b| b.less_than.is_infinite())
+            .map(|b| b.count)
+            .unwrap_or(-1.0),
         Value::Summary(_) => -1.0,
     }
 }
@@ -56,7 +62,11 @@ fn one(scrape: &Scrape, metric: &str) -> f64 {
 }
 
 fn as_f64_map(v: &Json) -> BTreeMap<String, f64> {
-    v.as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_f64().unwrap())).collect()
+    v.as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_f64().unwrap()))
+        .collect()
 }
 
 #[test]
@@ -69,7 +79,15 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     )
     .unwrap();
     let mut child = cmd(dir.path())
-        .args(["--headless", "--json", "--mute", "--cycles", "6", "--report", "r.json"])
+        .args([
+            "--headless",
+            "--json",
+            "--mute",
+            "--cycles",
+            "6",
+            "--report",
+            "r.json",
+        ])
         .args(["--fault", "claude_client=error:500"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -78,8 +96,15 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first: Json = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["event"], "session_started", "{first}");
-    let url = first["metrics"].as_str().expect("the metrics URL in session_started").to_string();
-    let addr: SocketAddr = url.trim_start_matches("http://").trim_end_matches("/metrics").parse().unwrap();
+    let url = first["metrics"]
+        .as_str()
+        .expect("the metrics URL in session_started")
+        .to_string();
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .parse()
+        .unwrap();
     // Read the event stream on a thread of its own while this one scrapes.
     let reader = std::thread::spawn(move || lines.map(|l| l.unwrap()).collect::<Vec<String>>());
 
@@ -87,7 +112,11 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     let mut last = None;
     let give_up = Instant::now() + Duration::from_secs(120);
     while let Some((head, body)) = scrape(addr) {
-        assert!(head.to_ascii_lowercase().contains("content-type: text/plain; version=0.0.4"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/plain; version=0.0.4"),
+            "{head}"
+        );
         let s = parse(&body);
         let phase = by_label(&s, "singularis_session_phase", "phase");
         if phase.get("running") == Some(&1.0) {
@@ -98,57 +127,109 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
         if is_final {
             break;
         }
-        assert!(Instant::now() < give_up, "the session never reached its final figures");
+        assert!(
+            Instant::now() < give_up,
+            "the session never reached its final figures"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let status = child.wait().unwrap();
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(status.code(), Some(0), "stderr: {stderr}");
     assert!(running_scrapes > 0, "scraped while the game was running");
     let m = last.expect("at least one scrape");
-    assert_eq!(by_label(&m, "singularis_session_phase", "phase")["final"], 1.0);
-    assert!(scrape(addr).is_none(), "the endpoint is closed once the process is gone");
+    assert_eq!(
+        by_label(&m, "singularis_session_phase", "phase")["final"],
+        1.0
+    );
+    assert!(
+        scrape(addr).is_none(),
+        "the endpoint is closed once the process is gone"
+    );
 
-    let report: Json = serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let report: Json =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
     let stats = &report["stats"];
 
     // Per session.
     assert_eq!(one(&m, "singularis_cycles_total"), 6.0);
-    assert_eq!(one(&m, "singularis_cycles_total"), stats["cycles"].as_f64().unwrap());
-    assert_eq!(by_label(&m, "singularis_actions_total", "kind"), as_f64_map(&stats["actions_by_kind"]));
-    assert_eq!(one(&m, "singularis_fallback_actions_total"), stats["fallbacks"].as_f64().unwrap());
+    assert_eq!(
+        one(&m, "singularis_cycles_total"),
+        stats["cycles"].as_f64().unwrap()
+    );
+    assert_eq!(
+        by_label(&m, "singularis_actions_total", "kind"),
+        as_f64_map(&stats["actions_by_kind"])
+    );
+    assert_eq!(
+        one(&m, "singularis_fallback_actions_total"),
+        stats["fallbacks"].as_f64().unwrap()
+    );
     // Per system.
     let calls = as_f64_map(&stats["calls_by_system"]);
     let errors = as_f64_map(&stats["errors_by_system"]);
     assert_eq!(by_label(&m, "singularis_requests_total", "system"), calls);
-    assert_eq!(by_label(&m, "singularis_request_errors_total", "system"), errors);
-    assert!(errors["claude_client"] > 0.0, "the injected fault shows as errors");
+    assert_eq!(
+        by_label(&m, "singularis_request_errors_total", "system"),
+        errors
+    );
+    assert!(
+        errors["claude_client"] > 0.0,
+        "the injected fault shows as errors"
+    );
     assert_eq!(
         by_label(&m, "singularis_connections_opened_total", "system"),
         as_f64_map(&stats["connections_opened_by_system"])
     );
-    let successes: BTreeMap<String, f64> = calls.iter().map(|(k, v)| (k.clone(), v - errors[k])).collect();
+    let successes: BTreeMap<String, f64> = calls
+        .iter()
+        .map(|(k, v)| (k.clone(), v - errors[k]))
+        .collect();
     let histogram_counts = by_label(&m, "singularis_request_duration_seconds", "system");
-    assert_eq!(histogram_counts, successes, "one duration per successful request");
+    assert_eq!(
+        histogram_counts, successes,
+        "one duration per successful request"
+    );
     for (system, open) in by_label(&m, "singularis_open_sockets", "system") {
         assert_eq!(open, 0.0, "{system}: sockets left after its close");
     }
     for (system, n) in by_label(&m, "singularis_requests_in_flight", "system") {
         assert_eq!(n, 0.0, "{system}");
     }
-    for s in m.samples.iter().filter(|s| s.metric == "singularis_system_state") {
-        let want = if s.labels.get("state") == Some("closed") { 1.0 } else { 0.0 };
+    for s in m
+        .samples
+        .iter()
+        .filter(|s| s.metric == "singularis_system_state")
+    {
+        let want = if s.labels.get("state") == Some("closed") {
+            1.0
+        } else {
+            0.0
+        };
         assert_eq!(value(s), want, "{:?}", s.labels);
     }
     // Shutdown.
     let sd = &report["shutdown"];
     let outcomes = by_label(&m, "singularis_shutdown_systems", "outcome");
-    for (outcome, key) in [("closed", "closed"), ("forced", "forced"), ("error", "errors"), ("skipped", "skipped")] {
+    for (outcome, key) in [
+        ("closed", "closed"),
+        ("forced", "forced"),
+        ("error", "errors"),
+        ("skipped", "skipped"),
+    ] {
         assert_eq!(outcomes[outcome], sd[key].as_f64().unwrap(), "{outcome}");
     }
     let seconds = one(&m, "singularis_shutdown_duration_seconds");
-    assert!(seconds > 0.0 && seconds * 1e3 <= sd["total_ms"].as_f64().unwrap(), "{seconds}");
+    assert!(
+        seconds > 0.0 && seconds * 1e3 <= sd["total_ms"].as_f64().unwrap(),
+        "{seconds}"
+    );
     let endpoint = &sd["endpoints"][0];
     assert_eq!(endpoint["name"], "metrics endpoint");
     assert_eq!(endpoint["outcome"], "closed");
@@ -164,7 +245,13 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     for e in &events {
         assert!(e["ts"].is_string() && e["event"].is_string(), "{e}");
     }
-    let of = |kind: &str| events.iter().filter(|e| e["event"] == kind).cloned().collect::<Vec<_>>();
+    let of = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e["event"] == kind)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(of("cycle").len(), 6);
     assert_eq!(of("cycle").last().unwrap()["cycle"], 6);
     let strip = |mut v: Json| {
@@ -173,11 +260,24 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
         v
     };
     let closed: Vec<Json> = of("closed").into_iter().map(strip).collect();
-    assert_eq!(&closed, sd["systems"].as_array().unwrap(), "closed events = report systems, in order");
+    assert_eq!(
+        &closed,
+        sd["systems"].as_array().unwrap(),
+        "closed events = report systems, in order"
+    );
     let endpoints: Vec<Json> = of("endpoint_closed").into_iter().map(strip).collect();
     assert_eq!(&endpoints, sd["endpoints"].as_array().unwrap());
     let complete = &of("shutdown_complete")[0];
-    for key in ["reason", "grace_ms", "total_ms", "closed", "forced", "errors", "skipped", "sockets_open_after"] {
+    for key in [
+        "reason",
+        "grace_ms",
+        "total_ms",
+        "closed",
+        "forced",
+        "errors",
+        "skipped",
+        "sockets_open_after",
+    ] {
         assert_eq!(complete[key], sd[key], "{key}");
     }
     assert_eq!(of("shutdown_started")[0]["reason"], "cycles");
@@ -189,11 +289,17 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     // ended closed.
     let states = of("state");
     assert!(
-        states.iter().any(|e| e["system"] == "claude_client" && e["to"] == "error" && e["error"].as_str().is_some_and(|c| c.contains("500"))),
+        states.iter().any(|e| e["system"] == "claude_client"
+            && e["to"] == "error"
+            && e["error"].as_str().is_some_and(|c| c.contains("500"))),
         "claude_client's error in the stream"
     );
     for sys in sd["systems"].as_array().unwrap() {
-        let last = states.iter().rev().find(|e| e["system"] == sys["name"]).expect("a state change per system");
+        let last = states
+            .iter()
+            .rev()
+            .find(|e| e["system"] == sys["name"])
+            .expect("a state change per system");
         assert_eq!(last["to"], "closed", "{}", sys["name"]);
     }
 }
@@ -213,8 +319,10 @@ async fn the_metrics_endpoint_closes_as_a_shutdown_step() {
     let (answered_tx, answered) = std::sync::mpsc::channel();
     let scraper = std::thread::spawn(move || {
         let mut keep = TcpStream::connect(addr).unwrap();
-        keep.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
-        keep.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        keep.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        keep.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         let mut seen = Vec::new();
         let mut buf = [0u8; 64 * 1024];
         loop {
@@ -230,17 +338,28 @@ async fn the_metrics_endpoint_closes_as_a_shutdown_step() {
             }
         }
     });
-    answered.recv_timeout(Duration::from_secs(10)).expect("the scrape was answered");
+    answered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the scrape was answered");
     session.quit.quit(Reason::Quit);
     let report_path = tempfile::tempdir().unwrap();
     let end = session
-        .shutdown(Duration::from_millis(500), singularis_tui::config::Mode::Parallel, Some(report_path.path().join("r.json")), None)
+        .shutdown(
+            Duration::from_millis(500),
+            singularis_tui::config::Mode::Parallel,
+            Some(report_path.path().join("r.json")),
+            None,
+        )
         .await;
     let sd = &end.report.shutdown.report;
     assert_eq!(sd.endpoints.len(), 1);
     let ep = &sd.endpoints[0];
     assert_eq!(ep.name, "metrics endpoint");
-    assert!(ep.sockets_before >= 2, "the listener and the scraper's connection: {}", ep.sockets_before);
+    assert!(
+        ep.sockets_before >= 2,
+        "the listener and the scraper's connection: {}",
+        ep.sockets_before
+    );
     assert_eq!(ep.error, None);
     // The scraper saw its connection end (EOF, not a timeout), and nothing listens any more.
     assert!(matches!(scraper.join().unwrap(), Ok(n) if n > 0));
@@ -251,7 +370,10 @@ async fn the_metrics_endpoint_closes_as_a_shutdown_step() {
 #[test]
 fn json_needs_headless() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path()).args(["--json", "--cycles", "1"]).output().unwrap();
+    let out = cmd(dir.path())
+        .args(["--json", "--cycles", "1"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("--headless"), "{stderr}");
@@ -268,6 +390,14 @@ fn a_taken_metrics_port_is_a_clear_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("metrics.listen {addr}: cannot serve the metrics endpoint")), "{stderr}");
-    assert!(stderr.to_lowercase().contains("address"), "the OS's cause: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "metrics.listen {addr}: cannot serve the metrics endpoint"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.to_lowercase().contains("address"),
+        "the OS's cause: {stderr}"
+    );
 }

@@ -18,8 +18,13 @@ async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(config, id))
         .collect();
-    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems).await.unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL.into_iter().filter_map(|id| Some((id, sandbox.base_url(id)?))).collect();
+    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
+        .await
+        .unwrap();
+    let urls: BTreeMap<_, _> = SystemId::ALL
+        .into_iter()
+        .filter_map(|id| Some((id, sandbox.base_url(id)?)))
+        .collect();
     let registry = Arc::new(Registry::new(config, &urls, &|_| None));
     (sandbox, registry)
 }
@@ -29,7 +34,9 @@ fn prompt() -> Prompt {
 }
 
 async fn chat(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
-    reg.get(id).call(|c| async move { openai::chat(&c, &prompt(), false).await }).await
+    reg.get(id)
+        .call(|c| async move { openai::chat(&c, &prompt(), false).await })
+        .await
 }
 
 #[tokio::test]
@@ -38,16 +45,27 @@ async fn a_failing_service_is_retried_then_shows_error_and_recovers() {
     let id = SystemId::OpenaiClient;
     sandbox.set_fault(id, Some(Fault::Error(503)));
     let err = chat(&reg, id).await.unwrap_err();
-    assert!(matches!(err, ClientError::Status { status: 503, .. }), "{err}");
+    assert!(
+        matches!(err, ClientError::Status { status: 503, .. }),
+        "{err}"
+    );
     let snap = reg.get(id).snapshot();
     assert_eq!(snap.state, SystemState::Error);
-    assert!(snap.last_error.as_deref().unwrap().starts_with("HTTP 503"), "{:?}", snap.last_error);
+    assert!(
+        snap.last_error.as_deref().unwrap().starts_with("HTTP 503"),
+        "{:?}",
+        snap.last_error
+    );
     assert_eq!(snap.retries, 2, "the configured two retries were made");
     assert_eq!(sandbox.requests(id).len(), 3);
 
     sandbox.set_fault(id, None);
     chat(&reg, id).await.unwrap();
-    assert_eq!(reg.get(id).snapshot().state, SystemState::Idle, "recovered with the service");
+    assert_eq!(
+        reg.get(id).snapshot().state,
+        SystemState::Idle,
+        "recovered with the service"
+    );
     sandbox.stop().await;
 }
 
@@ -78,16 +96,32 @@ async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
     let sys = reg.get(id).clone();
     let call = tokio::spawn({
         let sys = sys.clone();
-        async move { sys.call(|c| async move { anthropic::messages(&c, &prompt(), false).await }).await }
+        async move {
+            sys.call(|c| async move { anthropic::messages(&c, &prompt(), false).await })
+                .await
+        }
     });
     while sys.snapshot().retries == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // Waiting out Retry-After: one request so far, the next not before a second has passed.
     assert_eq!(sandbox.requests(id).len(), 1);
-    let report = sys.close(tokio::time::Instant::now() + Duration::from_secs(30), &Default::default()).await;
-    assert_eq!(report.outcome, CloseOutcome::Closed, "the backoff wait is cancelled, not waited out");
-    assert!(report.close_ms < 1000.0, "closed inside the Retry-After wait: {} ms", report.close_ms);
+    let report = sys
+        .close(
+            tokio::time::Instant::now() + Duration::from_secs(30),
+            &Default::default(),
+        )
+        .await;
+    assert_eq!(
+        report.outcome,
+        CloseOutcome::Closed,
+        "the backoff wait is cancelled, not waited out"
+    );
+    assert!(
+        report.close_ms < 1000.0,
+        "closed inside the Retry-After wait: {} ms",
+        report.close_ms
+    );
     assert!(call.await.unwrap().unwrap_err().is_cancelled());
     assert_eq!(sandbox.requests(id).len(), 1, "no retry after the close");
     sandbox.stop().await;
@@ -96,13 +130,27 @@ async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
 #[tokio::test]
 async fn configured_timeouts_are_honoured() {
     let mut config = Config::default();
-    config.systems.get_mut(&SystemId::OpenaiClient).unwrap().timeout_ms = 200;
-    config.systems.get_mut(&SystemId::OpenaiClient).unwrap().retries = 0;
+    config
+        .systems
+        .get_mut(&SystemId::OpenaiClient)
+        .unwrap()
+        .timeout_ms = 200;
+    config
+        .systems
+        .get_mut(&SystemId::OpenaiClient)
+        .unwrap()
+        .retries = 0;
     let (sandbox, reg) = rig(&config).await;
     sandbox.set_fault(SystemId::OpenaiClient, Some(Fault::Hang));
     let err = chat(&reg, SystemId::OpenaiClient).await.unwrap_err();
     assert!(matches!(err, ClientError::Timeout), "{err}");
-    assert_eq!(reg.get(SystemId::OpenaiClient).snapshot().last_error.as_deref(), Some("timed out"));
+    assert_eq!(
+        reg.get(SystemId::OpenaiClient)
+            .snapshot()
+            .last_error
+            .as_deref(),
+        Some("timed out")
+    );
     sandbox.stop().await;
 }
 
@@ -127,7 +175,11 @@ async fn raw_server(response: Vec<u8>) -> url::Url {
                     if let Some(head_end) = text.find("\r\n\r\n") {
                         let len = text[..head_end]
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
                             .unwrap_or(0);
                         if seen.len() >= head_end + 4 + len {
                             break;
@@ -161,29 +213,97 @@ fn registry_for(url: &url::Url) -> Registry {
 async fn bad_bytes_from_a_service_fail_that_request_clearly() {
     let huge = vec![b'x'; 17 << 20];
     let cases: Vec<(&str, Vec<u8>, bool, &str)> = vec![
-        ("truncated JSON", http("200 OK", "application/json", br#"{"choices":[{"message":{"content":"hi"#), false, "invalid JSON"),
-        ("wrong content type", http("200 OK", "text/html", b"<html>hello</html>"), false, "expected application/json"),
-        ("JSON without the answer", http("200 OK", "application/json", br#"{"id":"x"}"#), false, "without choices"),
-        ("huge body", http("200 OK", "application/json", &huge), false, "exceeds"),
-        ("invalid SSE", http("200 OK", "text/event-stream", b"data: {not json}\n\n"), true, "invalid chunk JSON"),
-        ("SSE without [DONE]", http("200 OK", "text/event-stream", b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n"), true, "without [DONE]"),
-        ("SSE cut mid-event", http("200 OK", "text/event-stream", b"data: {\"choices\":[{\"delta\":"), true, "mid-event"),
-        ("non-UTF-8 SSE", http("200 OK", "text/event-stream", b"data: \xff\xfe\n\n"), true, "not UTF-8"),
-        ("error status with HTML", http("500 Internal Server Error", "text/html", b"<h1>oops</h1>"), false, "HTTP 500"),
+        (
+            "truncated JSON",
+            http(
+                "200 OK",
+                "application/json",
+                br#"{"choices":[{"message":{"content":"hi"#,
+            ),
+            false,
+            "invalid JSON",
+        ),
+        (
+            "wrong content type",
+            http("200 OK", "text/html", b"<html>hello</html>"),
+            false,
+            "expected application/json",
+        ),
+        (
+            "JSON without the answer",
+            http("200 OK", "application/json", br#"{"id":"x"}"#),
+            false,
+            "without choices",
+        ),
+        (
+            "huge body",
+            http("200 OK", "application/json", &huge),
+            false,
+            "exceeds",
+        ),
+        (
+            "invalid SSE",
+            http("200 OK", "text/event-stream", b"data: {not json}\n\n"),
+            true,
+            "invalid chunk JSON",
+        ),
+        (
+            "SSE without [DONE]",
+            http(
+                "200 OK",
+                "text/event-stream",
+                b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n",
+            ),
+            true,
+            "without [DONE]",
+        ),
+        (
+            "SSE cut mid-event",
+            http(
+                "200 OK",
+                "text/event-stream",
+                b"data: {\"choices\":[{\"delta\":",
+            ),
+            true,
+            "mid-event",
+        ),
+        (
+            "non-UTF-8 SSE",
+            http("200 OK", "text/event-stream", b"data: \xff\xfe\n\n"),
+            true,
+            "not UTF-8",
+        ),
+        (
+            "error status with HTML",
+            http("500 Internal Server Error", "text/html", b"<h1>oops</h1>"),
+            false,
+            "HTTP 500",
+        ),
     ];
     for (what, response, stream, expect) in cases {
         let url = raw_server(response).await;
         let reg = registry_for(&url);
         let sys = reg.get(SystemId::OpenaiClient);
-        let err = sys.call(move |c| async move { openai::chat(&c, &prompt(), stream).await }).await.unwrap_err();
+        let err = sys
+            .call(move |c| async move { openai::chat(&c, &prompt(), stream).await })
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert!(text.contains(expect), "{what}: {text}");
-        assert!(!text.contains("127.0.0.1"), "{what}: no URL in error text: {text}");
+        assert!(
+            !text.contains("127.0.0.1"),
+            "{what}: no URL in error text: {text}"
+        );
         let snap = sys.snapshot();
         assert_eq!(snap.state, SystemState::Error, "{what}");
         assert_eq!(snap.errors, 1, "{what}");
         // Nothing else broke: the other systems are untouched.
-        assert!(reg.snapshots().iter().filter(|s| s.id != SystemId::OpenaiClient).all(|s| s.errors == 0));
+        assert!(
+            reg.snapshots()
+                .iter()
+                .filter(|s| s.id != SystemId::OpenaiClient)
+                .all(|s| s.errors == 0)
+        );
     }
 }
 
@@ -196,7 +316,11 @@ async fn gemini_speech_with_bad_audio_fails_clearly() {
     sys.base_url = BaseUrl::Live(url.join("/").unwrap());
     sys.retries = 0;
     let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
-    let err = reg.get(SystemId::VoiceSystem).call(|c| async move { gemini::speak(&c, "hi", "Kore").await }).await.unwrap_err();
+    let err = reg
+        .get(SystemId::VoiceSystem)
+        .call(|c| async move { gemini::speak(&c, "hi", "Kore").await })
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("not base64"), "{err}");
 }
 
@@ -208,19 +332,37 @@ async fn a_501_is_not_retried_but_overloaded_services_are() {
     // Wolfram answers 501 for input it does not understand: asking again spends quota.
     let id = SystemId::WolframAnalyzer;
     sandbox.set_fault(id, Some(Fault::Error(501)));
-    let err = reg.get(id).call(|c| async move { singularis_tui::clients::wolfram::query(&c, "x").await }).await.unwrap_err();
-    assert!(matches!(err, ClientError::Status { status: 501, .. }), "{err}");
+    let err = reg
+        .get(id)
+        .call(|c| async move { singularis_tui::clients::wolfram::query(&c, "x").await })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClientError::Status { status: 501, .. }),
+        "{err}"
+    );
     assert_eq!(sandbox.requests(id).len(), 1, "501 is not worth a retry");
     assert_eq!(reg.get(id).snapshot().retries, 0);
 
     // Anthropic's 529 overloaded_error and Gemini's 503 UNAVAILABLE are retried.
-    for (id, status) in [(SystemId::ClaudeClient, 529), (SystemId::GeminiClient, 503), (SystemId::OpenaiClient, 503)] {
+    for (id, status) in [
+        (SystemId::ClaudeClient, 529),
+        (SystemId::GeminiClient, 503),
+        (SystemId::OpenaiClient, 503),
+    ] {
         sandbox.set_fault(id, Some(Fault::Overloaded));
         let proto = reg.get(id).config.protocol;
         let ask = move |c| async move { singularis_tui::clients::ask(&c, proto, &prompt()).await };
         let err = reg.get(id).call(ask).await.unwrap_err();
-        assert!(matches!(err, ClientError::Status { status: s, .. } if s == status), "{id}: {err}");
-        assert_eq!(sandbox.requests(id).len(), 3, "{id}: the first try and two retries");
+        assert!(
+            matches!(err, ClientError::Status { status: s, .. } if s == status),
+            "{id}: {err}"
+        );
+        assert_eq!(
+            sandbox.requests(id).len(),
+            3,
+            "{id}: the first try and two retries"
+        );
         assert_eq!(reg.get(id).snapshot().retries, 2, "{id}");
         sandbox.set_fault(id, None);
         reg.get(id).call(ask).await.unwrap();
@@ -230,7 +372,10 @@ async fn a_501_is_not_retried_but_overloaded_services_are() {
 
 /// A loopback server that answers its first request with `first` and every later one with
 /// `then`, recording when each request arrived.
-async fn two_step_server(first: Vec<u8>, then: Vec<u8>) -> (url::Url, Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>) {
+async fn two_step_server(
+    first: Vec<u8>,
+    then: Vec<u8>,
+) -> (url::Url, Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -251,7 +396,11 @@ async fn two_step_server(first: Vec<u8>, then: Vec<u8>) -> (url::Url, Arc<std::s
                     if let Some(head_end) = text.find("\r\n\r\n") {
                         let len = text[..head_end]
                             .lines()
-                            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
                             .unwrap_or(0);
                         if got.len() >= head_end + 4 + len {
                             break;
@@ -294,7 +443,11 @@ async fn a_429_with_an_http_date_retry_after_waits_until_that_date() {
     assert_eq!(times.len(), 2, "one 429, one retry");
     // The date has whole seconds: the retry may not come before the second it names.
     let named = httpdate::parse_http_date(&date).unwrap();
-    assert!(times[1] >= named, "retried at {:?}, before the Retry-After date {date}", times[1]);
+    assert!(
+        times[1] >= named,
+        "retried at {:?}, before the Retry-After date {date}",
+        times[1]
+    );
 }
 
 #[tokio::test]
@@ -310,5 +463,8 @@ async fn openai_retry_after_ms_is_honoured() {
     chat(&reg, SystemId::OpenaiClient).await.unwrap();
     let times = seen.lock().unwrap().clone();
     let gap = times[1].duration_since(times[0]).unwrap();
-    assert!(gap >= Duration::from_millis(1200), "retry-after-ms asked for 1200 ms, the retry came after {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(1200),
+        "retry-after-ms asked for 1200 ms, the retry came after {gap:?}"
+    );
 }

@@ -14,19 +14,31 @@ const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 async fn sandbox(systems: &[(SystemId, Option<Fault>)]) -> Sandbox {
     let systems = systems
         .iter()
-        .map(|(id, fault)| SandboxSystem { fault: *fault, ..SandboxSystem::with_defaults(*id) })
+        .map(|(id, fault)| SandboxSystem {
+            fault: *fault,
+            ..SandboxSystem::with_defaults(*id)
+        })
         .collect();
-    Sandbox::start(LOOPBACK, 0, systems).await.expect("sandbox starts")
+    Sandbox::start(LOOPBACK, 0, systems)
+        .await
+        .expect("sandbox starts")
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().expect("client")
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
 }
 
 /// `path` under the system's base URL.
 fn url(sb: &Sandbox, id: SystemId, path: &str) -> String {
     let base = sb.base_url(id).expect("served");
-    format!("{}/{}", base.as_str().trim_end_matches('/'), path.trim_start_matches('/'))
+    format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
 }
 
 fn port(sb: &Sandbox, id: SystemId) -> u16 {
@@ -34,7 +46,11 @@ fn port(sb: &Sandbox, id: SystemId) -> u16 {
 }
 
 fn open(sb: &Sandbox, id: SystemId) -> u64 {
-    sb.stats().into_iter().find(|(s, _)| *s == id).map(|(_, c)| c.open).expect("stats")
+    sb.stats()
+        .into_iter()
+        .find(|(s, _)| *s == id)
+        .map(|(_, c)| c.open)
+        .expect("stats")
 }
 
 async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -108,7 +124,10 @@ async fn openai_chat_answers_like_the_real_api() {
     assert_eq!(v["model"], "gpt-4o");
     assert_eq!(v["choices"][0]["message"]["role"], "assistant");
     assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    let text = v["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    let text = v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(text.starts_with("ACTION: attack\nREASON: "), "{text}");
     let u = &v["usage"];
     assert_eq!(
@@ -125,38 +144,105 @@ async fn openai_chat_answers_like_the_real_api() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let events = sse_events(&r.text().await.unwrap());
     assert_eq!(events.last().unwrap().1, "[DONE]");
-    let chunks: Vec<Value> = events[..events.len() - 1].iter().map(|(_, d)| parse(d)).collect();
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|(_, d)| parse(d))
+        .collect();
     assert!(chunks.len() >= 4);
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
     assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
-    assert_eq!(chunks.last().unwrap()["choices"][0]["finish_reason"], "stop");
-    let streamed: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "stop"
+    );
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
     assert_eq!(streamed, text);
 
-    let v: Value = c.get(url(&sb, id, "models")).bearer_auth("sk-test").send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .get(url(&sb, id, "models"))
+        .bearer_auth("sk-test")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["object"], "list");
-    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
-    assert!(ids.contains(&"gpt-4o") && ids.contains(&id.defaults().model), "{ids:?}");
-    assert!(!ids.contains(&"text-davinci-003"), "retired models are not listed");
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"gpt-4o") && ids.contains(&id.defaults().model),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"text-davinci-003"),
+        "retired models are not listed"
+    );
 
     // Errors, in OpenAI's shape.
-    let r = c.post(&endpoint).json(&chat_body("hi", false)).send().await.unwrap();
+    let r = c
+        .post(&endpoint)
+        .json(&chat_body("hi", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"]["type"], "invalid_request_error");
     assert_eq!(v["error"]["code"], "invalid_api_key");
     assert!(v["error"]["message"].is_string() && v["error"]["param"].is_null());
-    let r = c.post(&endpoint).bearer_auth("k").json(&json!({ "messages": [] })).send().await.unwrap();
+    let r = c
+        .post(&endpoint)
+        .bearer_auth("k")
+        .json(&json!({ "messages": [] }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.post(&endpoint).bearer_auth("k").json(&json!({ "model": "gpt-4o" })).send().await.unwrap();
+    let r = c
+        .post(&endpoint)
+        .bearer_auth("k")
+        .json(&json!({ "model": "gpt-4o" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["param"], "messages");
-    let r = c.post(url(&sb, id, "nope")).bearer_auth("k").send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["param"],
+        "messages"
+    );
+    let r = c
+        .post(url(&sb, id, "nope"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    assert!(r.json::<Value>().await.unwrap()["error"]["message"].as_str().unwrap().contains("/v1/nope"));
+    assert!(
+        r.json::<Value>().await.unwrap()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/nope")
+    );
     sb.stop().await;
 }
 
@@ -167,10 +253,20 @@ async fn lmstudio_needs_no_key_and_parts_content_is_read() {
     let body = json!({ "model": "phi", "messages": [
         { "role": "user", "content": [{ "type": "text", "text": "A villager waves. Stamina: 90/100" }] }
     ] });
-    let r = client().post(url(&sb, id, "chat/completions")).json(&body).send().await.unwrap();
+    let r = client()
+        .post(url(&sb, id, "chat/completions"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert!(v["choices"][0]["message"]["content"].as_str().unwrap().starts_with("ACTION: talk"));
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("ACTION: talk")
+    );
     sb.stop().await;
 }
 
@@ -184,7 +280,16 @@ async fn openai_responses_non_stream_and_typed_events() {
         { "role": "user", "content": [{ "type": "input_text", "text": "Health: 20/100, enemy near" }] }
     ] });
 
-    let v: Value = c.post(&endpoint).bearer_auth("sk").json(&body).send().await.unwrap().json().await.unwrap();
+    let v: Value = c
+        .post(&endpoint)
+        .bearer_auth("sk")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["object"], "response");
     assert_eq!(v["status"], "completed");
     assert!(v["id"].as_str().unwrap().starts_with("resp_"));
@@ -192,7 +297,11 @@ async fn openai_responses_non_stream_and_typed_events() {
     assert_eq!(v["output"][0]["type"], "reasoning");
     let msg = &v["output"][1];
     assert_eq!(
-        (msg["type"].as_str(), msg["role"].as_str(), msg["status"].as_str()),
+        (
+            msg["type"].as_str(),
+            msg["role"].as_str(),
+            msg["status"].as_str()
+        ),
         (Some("message"), Some("assistant"), Some("completed"))
     );
     assert!(msg["id"].as_str().unwrap().starts_with("msg_"));
@@ -203,8 +312,19 @@ async fn openai_responses_non_stream_and_typed_events() {
 
     let mut stream_body = body.clone();
     stream_body["stream"] = json!(true);
-    let r = c.post(&endpoint).bearer_auth("sk").json(&stream_body).send().await.unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let r = c
+        .post(&endpoint)
+        .bearer_auth("sk")
+        .json(&stream_body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let events = sse_events(&r.text().await.unwrap());
     let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
     // The reasoning item first (added, done), then the message.
@@ -222,9 +342,19 @@ async fn openai_responses_non_stream_and_typed_events() {
     let n = kinds.len();
     assert_eq!(
         &kinds[n - 4..],
-        ["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]
+        [
+            "response.output_text.done",
+            "response.content_part.done",
+            "response.output_item.done",
+            "response.completed"
+        ]
     );
-    assert!(kinds[6..n - 4].iter().all(|k| *k == "response.output_text.delta") && n - 10 >= 2);
+    assert!(
+        kinds[6..n - 4]
+            .iter()
+            .all(|k| *k == "response.output_text.delta")
+            && n - 10 >= 2
+    );
     let data: Vec<Value> = events.iter().map(|(_, d)| parse(d)).collect();
     for (i, (d, k)) in data.iter().zip(&kinds).enumerate() {
         assert_eq!(d["type"], *k);
@@ -234,12 +364,20 @@ async fn openai_responses_non_stream_and_typed_events() {
     assert_eq!(deltas, text);
     assert_eq!(data[n - 4]["text"], text.as_str());
     assert_eq!(data[2]["item"]["type"], "reasoning");
-    assert_eq!(data[n - 1]["response"]["output"][1]["content"][0]["text"], text.as_str());
+    assert_eq!(
+        data[n - 1]["response"]["output"][1]["content"][0]["text"],
+        text.as_str()
+    );
     assert!(!events.iter().any(|(_, d)| d == "[DONE]"));
 
     // The responses system serves no chat completions.
-    let r =
-        c.post(url(&sb, id, "chat/completions")).bearer_auth("sk").json(&chat_body("x", false)).send().await.unwrap();
+    let r = c
+        .post(url(&sb, id, "chat/completions"))
+        .bearer_auth("sk")
+        .json(&chat_body("x", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     sb.stop().await;
 }
@@ -262,9 +400,17 @@ async fn anthropic_messages_with_either_auth_and_stream_events() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["request-id"].to_str().unwrap().starts_with("req_"));
+    assert!(
+        r.headers()["request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["type"].as_str(), v["role"].as_str()), (Some("message"), Some("assistant")));
+    assert_eq!(
+        (v["type"].as_str(), v["role"].as_str()),
+        (Some("message"), Some("assistant"))
+    );
     assert_eq!(v["stop_reason"], "end_turn");
     assert!(v["stop_sequence"].is_null());
     let text = v["content"][0]["text"].as_str().unwrap().to_string();
@@ -273,13 +419,25 @@ async fn anthropic_messages_with_either_auth_and_stream_events() {
 
     let mut sbody = body.clone();
     sbody["stream"] = json!(true);
-    let r =
-        c.post(&endpoint).bearer_auth("k").header("anthropic-version", "2026-10-21").json(&sbody).send().await.unwrap();
+    let r = c
+        .post(&endpoint)
+        .bearer_auth("k")
+        .header("anthropic-version", "2026-10-21")
+        .json(&sbody)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let events = sse_events(&r.text().await.unwrap());
     let kinds: Vec<&str> = events.iter().map(|(e, _)| e.as_deref().unwrap()).collect();
-    assert_eq!(&kinds[..3], ["message_start", "content_block_start", "ping"]);
-    assert_eq!(&kinds[kinds.len() - 3..], ["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(
+        &kinds[..3],
+        ["message_start", "content_block_start", "ping"]
+    );
+    assert_eq!(
+        &kinds[kinds.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
     let data: Vec<Value> = events.iter().map(|(_, d)| parse(d)).collect();
     for (d, k) in data.iter().zip(&kinds) {
         assert_eq!(d["type"], *k);
@@ -292,13 +450,31 @@ async fn anthropic_messages_with_either_auth_and_stream_events() {
     assert_eq!(streamed, text);
     assert_eq!(data[kinds.len() - 2]["delta"]["stop_reason"], "end_turn");
 
-    let r = c.post(&endpoint).header("anthropic-version", "2023-06-01").json(&body).send().await.unwrap();
+    let r = c
+        .post(&endpoint)
+        .header("anthropic-version", "2023-06-01")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["type"].as_str(), v["error"]["type"].as_str()), (Some("error"), Some("authentication_error")));
-    let r = c.post(&endpoint).header("x-api-key", "k").json(&body).send().await.unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["error"]["type"].as_str()),
+        (Some("error"), Some("authentication_error"))
+    );
+    let r = c
+        .post(&endpoint)
+        .header("x-api-key", "k")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "invalid_request_error"
+    );
     let r = c
         .post(&endpoint)
         .header("x-api-key", "k")
@@ -319,14 +495,29 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
     let body = json!({ "systemInstruction": { "parts": [{ "text": "Play." }] },
                        "contents": [{ "role": "user", "parts": [{ "text": "Stamina: 10/100, all quiet" }] }] });
     for version in ["v1", "v1beta"] {
-        let endpoint = url(&sb, id, &format!("{version}/models/gemini-2.5-flash-lite:generateContent"));
-        let r = c.post(&endpoint).header("x-goog-api-key", "g").json(&body).send().await.unwrap();
+        let endpoint = url(
+            &sb,
+            id,
+            &format!("{version}/models/gemini-2.5-flash-lite:generateContent"),
+        );
+        let r = c
+            .post(&endpoint)
+            .header("x-goog-api-key", "g")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "{version}");
         let v: Value = r.json().await.unwrap();
         let cand = &v["candidates"][0];
         assert_eq!(cand["content"]["role"], "model");
         assert_eq!(cand["finishReason"], "STOP");
-        assert!(cand["content"]["parts"][0]["text"].as_str().unwrap().starts_with("ACTION: rest"));
+        assert!(
+            cand["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("ACTION: rest")
+        );
         assert_eq!(v["modelVersion"], "gemini-2.5-flash-lite");
         let u = &v["usageMetadata"];
         assert!(
@@ -334,7 +525,12 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
                 && u["totalTokenCount"].as_u64().unwrap() > u["promptTokenCount"].as_u64().unwrap()
         );
 
-        let r = c.post(format!("{endpoint}?key=g")).json(&body).send().await.unwrap();
+        let r = c
+            .post(format!("{endpoint}?key=g"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let r = c.post(&endpoint).json(&body).send().await.unwrap();
         assert_eq!(r.status(), 403);
@@ -345,17 +541,32 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
         );
     }
     let r = c
-        .post(url(&sb, id, "v1beta/models/gemini-2.5-flash-lite:generateContent"))
+        .post(url(
+            &sb,
+            id,
+            "v1beta/models/gemini-2.5-flash-lite:generateContent",
+        ))
         .header("x-goog-api-key", "g")
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["status"], "INVALID_ARGUMENT");
-    let r = c.post(url(&sb, id, "v2/models/x:generateContent")).header("x-goog-api-key", "g").send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["status"],
+        "INVALID_ARGUMENT"
+    );
+    let r = c
+        .post(url(&sb, id, "v2/models/x:generateContent"))
+        .header("x-goog-api-key", "g")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["status"], "NOT_FOUND");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["status"],
+        "NOT_FOUND"
+    );
     sb.stop().await;
 }
 
@@ -368,7 +579,10 @@ async fn gemini_video_interpreter_streams_the_scene() {
         { "text": "Describe this frame. Frame: dark forest, a hostile wolf approaches. Health: 90/100" },
         { "inlineData": { "mimeType": "image/png", "data": "iVBORw0KGgo=" } },
     ] }] });
-    let path = format!("v1beta/models/{}:streamGenerateContent", id.defaults().model);
+    let path = format!(
+        "v1beta/models/{}:streamGenerateContent",
+        id.defaults().model
+    );
     let r = c
         .post(url(&sb, id, &format!("{path}?alt=sse")))
         .header("x-goog-api-key", "g")
@@ -377,21 +591,49 @@ async fn gemini_video_interpreter_streams_the_scene() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let raw = r.text().await.unwrap();
     assert!(raw.contains("\r\n\r\n"));
     let chunks: Vec<Value> = sse_events(&raw).iter().map(|(_, d)| parse(d)).collect();
     assert!((3..=6).contains(&chunks.len()), "{} chunks", chunks.len());
     let (last, rest) = chunks.split_last().unwrap();
     assert_eq!(last["candidates"][0]["finishReason"], "STOP");
-    assert!(rest.iter().all(|c| c["candidates"][0].get("finishReason").is_none()));
-    let scene: String =
-        chunks.iter().map(|c| c["candidates"][0]["content"]["parts"][0]["text"].as_str().unwrap()).collect();
-    assert!(scene.contains("forest") && scene.contains("enemy"), "{scene}");
+    assert!(
+        rest.iter()
+            .all(|c| c["candidates"][0].get("finishReason").is_none())
+    );
+    let scene: String = chunks
+        .iter()
+        .map(|c| {
+            c["candidates"][0]["content"]["parts"][0]["text"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        scene.contains("forest") && scene.contains("enemy"),
+        "{scene}"
+    );
 
     // Without alt=sse: one JSON array of the same responses.
-    let r = c.post(url(&sb, id, &path)).header("x-goog-api-key", "g").json(&body).send().await.unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    let r = c
+        .post(url(&sb, id, &path))
+        .header("x-goog-api-key", "g")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let arr: Vec<Value> = r.json().await.unwrap();
     assert_eq!(arr.len(), chunks.len());
     sb.stop().await;
@@ -406,7 +648,11 @@ async fn gemini_tts_returns_base64_pcm() {
         "generationConfig": { "responseModalities": ["AUDIO"], "speechConfig": { "voiceConfig": { "prebuiltVoiceConfig": { "voiceName": "Kore" } } } },
     });
     let r = client()
-        .post(url(&sb, id, "v1beta/models/gemini-2.5-pro-preview-tts:generateContent"))
+        .post(url(
+            &sb,
+            id,
+            "v1beta/models/gemini-2.5-pro-preview-tts:generateContent",
+        ))
         .header("x-goog-api-key", "g")
         .json(&body)
         .send()
@@ -416,7 +662,9 @@ async fn gemini_tts_returns_base64_pcm() {
     let v: Value = r.json().await.unwrap();
     let part = &v["candidates"][0]["content"]["parts"][0]["inlineData"];
     assert_eq!(part["mimeType"], "audio/L16;codec=pcm;rate=24000");
-    let pcm = base64::engine::general_purpose::STANDARD.decode(part["data"].as_str().unwrap()).unwrap();
+    let pcm = base64::engine::general_purpose::STANDARD
+        .decode(part["data"].as_str().unwrap())
+        .unwrap();
     assert!(!pcm.is_empty() && pcm.len() % 2 == 0);
     let secs = pcm.len() as f64 / 48_000.0;
     assert!((0.25..=0.6).contains(&secs), "{secs} s");
@@ -430,26 +678,78 @@ async fn wolfram_llm_api_text_answers_and_errors() {
     let c = client();
     let endpoint = url(&sb, id, "api/v1/llm-api");
     let input = "combat odds player level 5 vs enemy level 3";
-    let r = c.get(&endpoint).query(&[("input", input), ("appid", "APP"), ("maxchars", "1200")]).send().await.unwrap();
+    let r = c
+        .get(&endpoint)
+        .query(&[("input", input), ("appid", "APP"), ("maxchars", "1200")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = r.text().await.unwrap();
-    assert!(text.starts_with(&format!("Query:\n\"{input}\"\n\nInput interpretation:\n")), "{text}");
+    assert!(
+        text.starts_with(&format!("Query:\n\"{input}\"\n\nInput interpretation:\n")),
+        "{text}"
+    );
     assert!(text.contains("\n\nResult:\n0.69\n"), "{text}");
 
-    let r = c.get(&endpoint).query(&[("input", "2+2")]).bearer_auth("APP").send().await.unwrap();
+    let r = c
+        .get(&endpoint)
+        .query(&[("input", "2+2")])
+        .bearer_auth("APP")
+        .send()
+        .await
+        .unwrap();
     assert!(r.text().await.unwrap().contains("Result:\n4\n"));
-    let r = c.get(&endpoint).query(&[("input", "2+2")]).send().await.unwrap();
+    let r = c
+        .get(&endpoint)
+        .query(&[("input", "2+2")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.text().await.unwrap(), "Error 2: Appid missing");
-    let r = c.get(&endpoint).query(&[("input", "2+2"), ("appid", "")]).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.text().await.unwrap()), (403, "Error 1: Invalid appid".to_string()));
-    let r = c.get(&endpoint).query(&[("appid", "APP")]).send().await.unwrap();
+    let r = c
+        .get(&endpoint)
+        .query(&[("input", "2+2"), ("appid", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.text().await.unwrap()),
+        (403, "Error 1: Invalid appid".to_string())
+    );
+    let r = c
+        .get(&endpoint)
+        .query(&[("appid", "APP")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = c.get(&endpoint).query(&[("appid", "APP"), ("input", " ")]).send().await.unwrap();
+    let r = c
+        .get(&endpoint)
+        .query(&[("appid", "APP"), ("input", " ")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 501);
-    assert!(r.text().await.unwrap().starts_with("Wolfram|Alpha could not understand"));
-    let r = c.get(&endpoint).query(&[("appid", "APP"), ("input", input), ("maxchars", "10")]).send().await.unwrap();
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .starts_with("Wolfram|Alpha could not understand")
+    );
+    let r = c
+        .get(&endpoint)
+        .query(&[("appid", "APP"), ("input", input), ("maxchars", "10")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap().chars().count(), 10);
     sb.stop().await;
 }
@@ -460,7 +760,11 @@ async fn wolfram_llm_api_text_answers_and_errors() {
 async fn hang_keeps_the_connection_open_until_the_client_leaves() {
     let id = SystemId::OpenaiClient;
     let sb = sandbox(&[(id, Some(Fault::Hang))]).await;
-    let req = client().post(url(&sb, id, "chat/completions")).bearer_auth("k").json(&chat_body("hi", false)).send();
+    let req = client()
+        .post(url(&sb, id, "chat/completions"))
+        .bearer_auth("k")
+        .json(&chat_body("hi", false))
+        .send();
     let task = tokio::spawn(req);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!task.is_finished(), "a hung request must not complete");
@@ -511,7 +815,11 @@ async fn slow_answers_after_the_delay() {
     let sb = sandbox(&[(id, Some(Fault::Slow(Duration::from_millis(200))))]).await;
     let t = Instant::now();
     let r = client()
-        .post(url(&sb, id, "v1beta/models/gemini-2.5-flash-lite:generateContent"))
+        .post(url(
+            &sb,
+            id,
+            "v1beta/models/gemini-2.5-flash-lite:generateContent",
+        ))
         .header("x-goog-api-key", "g")
         .json(&json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }))
         .send()
@@ -541,20 +849,58 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["type"], "server_error");
-    let r = c.post(url(&sb, SystemId::ClaudeClient, "v1/messages")).send().await.unwrap();
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "server_error"
+    );
+    let r = c
+        .post(url(&sb, SystemId::ClaudeClient, "v1/messages"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 529);
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["type"].as_str(), v["error"]["type"].as_str()), (Some("error"), Some("overloaded_error")));
-    let r = c.post(url(&sb, SystemId::GeminiClient, "v1beta/models/m:generateContent")).send().await.unwrap();
+    assert_eq!(
+        (v["type"].as_str(), v["error"]["type"].as_str()),
+        (Some("error"), Some("overloaded_error"))
+    );
+    let r = c
+        .post(url(
+            &sb,
+            SystemId::GeminiClient,
+            "v1beta/models/m:generateContent",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 503);
     let v: Value = r.json().await.unwrap();
-    assert_eq!((v["error"]["code"].as_u64(), v["error"]["status"].as_str()), (Some(503), Some("UNAVAILABLE")));
-    let r = c.get(url(&sb, SystemId::WolframAnalyzer, "api/v1/llm-api?input=x&appid=a")).send().await.unwrap();
+    assert_eq!(
+        (v["error"]["code"].as_u64(), v["error"]["status"].as_str()),
+        (Some(503), Some("UNAVAILABLE"))
+    );
+    let r = c
+        .get(url(
+            &sb,
+            SystemId::WolframAnalyzer,
+            "api/v1/llm-api?input=x&appid=a",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 500);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
 
-    for id in [SystemId::OpenaiClient, SystemId::ClaudeClient, SystemId::GeminiClient] {
+    for id in [
+        SystemId::OpenaiClient,
+        SystemId::ClaudeClient,
+        SystemId::GeminiClient,
+    ] {
         sb.set_fault(id, Some(Fault::RateLimit));
     }
     let r = c
@@ -566,13 +912,46 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
         .unwrap();
     assert_eq!(r.status(), 429);
     assert_eq!(r.headers()["retry-after"], "1");
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "rate_limit_exceeded");
-    let r = c.post(url(&sb, SystemId::ClaudeClient, "v1/messages")).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["retry-after"].to_str().unwrap()), (429, "1"));
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["type"], "rate_limit_error");
-    let r = c.post(url(&sb, SystemId::GeminiClient, "v1/models/m:generateContent")).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["retry-after"].to_str().unwrap()), (429, "1"));
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["status"], "RESOURCE_EXHAUSTED");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "rate_limit_exceeded"
+    );
+    let r = c
+        .post(url(&sb, SystemId::ClaudeClient, "v1/messages"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["retry-after"].to_str().unwrap()
+        ),
+        (429, "1")
+    );
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "rate_limit_error"
+    );
+    let r = c
+        .post(url(
+            &sb,
+            SystemId::GeminiClient,
+            "v1/models/m:generateContent",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status().as_u16(),
+            r.headers()["retry-after"].to_str().unwrap()
+        ),
+        (429, "1")
+    );
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["status"],
+        "RESOURCE_EXHAUSTED"
+    );
     sb.stop().await;
 }
 
@@ -601,8 +980,11 @@ async fn read_for(resp: reqwest::Response, window: Duration) -> (Vec<bytes::Byte
 
 #[tokio::test]
 async fn drip_streams_forever() {
-    let sb =
-        sandbox(&[(SystemId::LmstudioClient, Some(Fault::Drip)), (SystemId::ClaudeClient, Some(Fault::Drip))]).await;
+    let sb = sandbox(&[
+        (SystemId::LmstudioClient, Some(Fault::Drip)),
+        (SystemId::ClaudeClient, Some(Fault::Drip)),
+    ])
+    .await;
     let c = client();
     let r = c
         .post(url(&sb, SystemId::LmstudioClient, "chat/completions"))
@@ -613,7 +995,10 @@ async fn drip_streams_forever() {
     assert_eq!(r.status(), 200);
     let (chunks, end) = read_for(r, Duration::from_millis(1200)).await;
     assert_eq!(end, End::Running, "a drip never ends");
-    let text: String = chunks.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    let text: String = chunks
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
     let events = sse_events(&text);
     assert!(events.len() >= 3, "{} events", events.len());
     for (_, d) in &events {
@@ -657,21 +1042,39 @@ async fn refuse_means_nothing_listens_and_set_fault_rebinds() {
     // refuse → none: same port, answering.
     sb.set_fault(id, None);
     assert_eq!(port(&sb, id), p);
-    let r =
-        c.post(url(&sb, id, "chat/completions")).bearer_auth("k").json(&chat_body("hi", false)).send().await.unwrap();
+    let r = c
+        .post(url(&sb, id, "chat/completions"))
+        .bearer_auth("k")
+        .json(&chat_body("hi", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 
     // none → refuse: refused at once, pooled connection closed too; and back again.
     sb.set_fault(id, Some(Fault::Refuse));
     assert!(refused(p).await);
-    wait_until("connections of a refusing system to close", || open(&sb, id) == 0).await;
+    wait_until("connections of a refusing system to close", || {
+        open(&sb, id) == 0
+    })
+    .await;
     sb.set_fault(id, Some(Fault::Error(500)));
-    let r =
-        c.post(url(&sb, id, "chat/completions")).bearer_auth("k").json(&chat_body("hi", false)).send().await.unwrap();
+    let r = c
+        .post(url(&sb, id, "chat/completions"))
+        .bearer_auth("k")
+        .json(&chat_body("hi", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 500);
     sb.set_fault(id, None);
-    let r =
-        c.post(url(&sb, id, "chat/completions")).bearer_auth("k").json(&chat_body("hi", false)).send().await.unwrap();
+    let r = c
+        .post(url(&sb, id, "chat/completions"))
+        .bearer_auth("k")
+        .json(&chat_body("hi", false))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     sb.stop().await;
 }
@@ -681,12 +1084,20 @@ async fn set_fault_switches_on_and_off() {
     let id = SystemId::OpenaiClient;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
-    let send = || c.post(url(&sb, id, "chat/completions")).bearer_auth("k").json(&chat_body("hi", false)).send();
+    let send = || {
+        c.post(url(&sb, id, "chat/completions"))
+            .bearer_auth("k")
+            .json(&chat_body("hi", false))
+            .send()
+    };
     assert_eq!(send().await.unwrap().status(), 200);
     sb.set_fault(id, Some(Fault::Error(400)));
     let r = send().await.unwrap();
     assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["error"]["type"], "invalid_request_error");
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["type"],
+        "invalid_request_error"
+    );
     sb.set_fault(id, Some(Fault::RateLimit));
     assert_eq!(send().await.unwrap().status(), 429);
     sb.set_fault(id, None);
@@ -709,15 +1120,33 @@ async fn requests_are_recorded_with_headers_and_body() {
         .await
         .unwrap();
     let v: Value = r.json().await.unwrap();
-    assert!(v["choices"][0]["message"]["content"].as_str().unwrap().starts_with("ACK reward 1.5"));
-    for stats in [url(&sb, id, "_sandbox/stats"), format!("http://127.0.0.1:{}/_sandbox/stats", port(&sb, id))] {
-        let v: Value = client().get(stats).send().await.unwrap().json().await.unwrap();
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("ACK reward 1.5")
+    );
+    for stats in [
+        url(&sb, id, "_sandbox/stats"),
+        format!("http://127.0.0.1:{}/_sandbox/stats", port(&sb, id)),
+    ] {
+        let v: Value = client()
+            .get(stats)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(v["systems"]["meta_rl"]["requests"], 1);
     }
     let reqs = sb.requests(id);
     assert_eq!(reqs.len(), 1, "the stats path is not recorded");
     let r = &reqs[0];
-    assert_eq!((r.method.as_str(), r.path_and_query.as_str()), ("POST", "/v1/chat/completions?trace=1"));
+    assert_eq!(
+        (r.method.as_str(), r.path_and_query.as_str()),
+        ("POST", "/v1/chat/completions?trace=1")
+    );
     assert_eq!(r.headers["authorization"], "Bearer sk-meta");
     assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), body);
     assert!(sb.requests(SystemId::Moe).is_empty());
@@ -726,32 +1155,58 @@ async fn requests_are_recorded_with_headers_and_body() {
 
 #[tokio::test]
 async fn stats_endpoint_reports_every_system_and_ignores_faults() {
-    let sb = sandbox(&[(SystemId::ClaudeClient, Some(Fault::Hang)), (SystemId::GeminiClient, None)]).await;
+    let sb = sandbox(&[
+        (SystemId::ClaudeClient, Some(Fault::Hang)),
+        (SystemId::GeminiClient, None),
+    ])
+    .await;
     let c = client();
     let _ = c
-        .post(url(&sb, SystemId::GeminiClient, "v1beta/models/m:generateContent"))
+        .post(url(
+            &sb,
+            SystemId::GeminiClient,
+            "v1beta/models/m:generateContent",
+        ))
         .header("x-goog-api-key", "g")
         .json(&json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }))
         .send()
         .await
         .unwrap();
-    let r =
-        tokio::time::timeout(Duration::from_secs(5), c.get(url(&sb, SystemId::ClaudeClient, "_sandbox/stats")).send())
-            .await;
-    let v: Value = r.expect("stats are not faulted").unwrap().json().await.unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        c.get(url(&sb, SystemId::ClaudeClient, "_sandbox/stats"))
+            .send(),
+    )
+    .await;
+    let v: Value = r
+        .expect("stats are not faulted")
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["queried_via"], "claude_client");
     assert_eq!(v["systems"]["gemini_client"]["requests"], 1);
     assert_eq!(v["systems"]["gemini_client"]["accepted"], 1);
-    assert_eq!(v["systems"]["claude_client"]["open"], 1, "the asking connection");
+    assert_eq!(
+        v["systems"]["claude_client"]["open"], 1,
+        "the asking connection"
+    );
     assert_eq!(v["systems"]["claude_client"]["requests"], 0);
     drop(c);
-    wait_until("clients to close", || sb.stats().iter().all(|(_, s)| s.open == 0)).await;
+    wait_until("clients to close", || {
+        sb.stats().iter().all(|(_, s)| s.open == 0)
+    })
+    .await;
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
-    let sb = sandbox(&[(SystemId::OpenaiClient, Some(Fault::Hang)), (SystemId::GeminiClient, Some(Fault::Drip))]).await;
+    let sb = sandbox(&[
+        (SystemId::OpenaiClient, Some(Fault::Hang)),
+        (SystemId::GeminiClient, Some(Fault::Drip)),
+    ])
+    .await;
     let c = client();
     let hung = tokio::spawn(
         c.post(url(&sb, SystemId::OpenaiClient, "chat/completions"))
@@ -760,7 +1215,11 @@ async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
             .send(),
     );
     let drip = c
-        .post(url(&sb, SystemId::GeminiClient, "v1beta/models/m:streamGenerateContent?alt=sse"))
+        .post(url(
+            &sb,
+            SystemId::GeminiClient,
+            "v1beta/models/m:streamGenerateContent?alt=sse",
+        ))
         .header("x-goog-api-key", "g")
         .json(&json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }))
         .send()
@@ -768,15 +1227,23 @@ async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
         .unwrap();
     let mut drip = drip.bytes_stream();
     assert!(drip.next().await.is_some());
-    wait_until("both connections to be open", || sb.stats().iter().all(|(_, s)| s.open == 1)).await;
+    wait_until("both connections to be open", || {
+        sb.stats().iter().all(|(_, s)| s.open == 1)
+    })
+    .await;
     let ports = sb.ports();
 
-    tokio::time::timeout(Duration::from_secs(5), sb.stop()).await.expect("stop returns");
+    tokio::time::timeout(Duration::from_secs(5), sb.stop())
+        .await
+        .expect("stop returns");
     for p in ports {
         assert!(refused(p).await, "port {p} still accepts");
     }
     // The clients see their connections end.
-    let r = tokio::time::timeout(Duration::from_secs(5), hung).await.expect("hung request ends").unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), hung)
+        .await
+        .expect("hung request ends")
+        .unwrap();
     assert!(r.is_err());
     let tail = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(item) = drip.next().await {
@@ -800,9 +1267,17 @@ async fn fixed_base_port_gives_index_offsets() {
             SandboxSystem::with_defaults(SystemId::VideoInterpreter),
             SandboxSystem::with_defaults(SystemId::ClaudeClient),
         ];
-        let Ok(sb) = Sandbox::start(LOOPBACK, base, systems).await else { continue };
-        assert_eq!(sb.ports(), vec![base, base + SystemId::ClaudeClient.index() as u16]);
-        assert_eq!(sb.base_url(SystemId::ClaudeClient).unwrap().as_str(), format!("http://127.0.0.1:{}/", base + 5));
+        let Ok(sb) = Sandbox::start(LOOPBACK, base, systems).await else {
+            continue;
+        };
+        assert_eq!(
+            sb.ports(),
+            vec![base, base + SystemId::ClaudeClient.index() as u16]
+        );
+        assert_eq!(
+            sb.base_url(SystemId::ClaudeClient).unwrap().as_str(),
+            format!("http://127.0.0.1:{}/", base + 5)
+        );
         assert!(sb.base_url(SystemId::Orchestrator).is_none());
         sb.stop().await;
         return;
@@ -813,7 +1288,11 @@ async fn fixed_base_port_gives_index_offsets() {
 #[tokio::test]
 async fn duplicate_systems_are_rejected() {
     let s = SandboxSystem::with_defaults(SystemId::Moe);
-    assert!(Sandbox::start(LOOPBACK, 0, vec![s.clone(), s]).await.is_err());
+    assert!(
+        Sandbox::start(LOOPBACK, 0, vec![s.clone(), s])
+            .await
+            .is_err()
+    );
 }
 
 // ---- the game script -------------------------------------------------------------------
@@ -851,9 +1330,15 @@ fn game_frames_read_as_expected() {
     let fight = "Location: Helgen ruins\nHealth: 90/100\nStamina: 80/100\nMagicka: 100/100\nEnemy: a wolf (hostile) in view\n";
     assert_eq!(script::choose_action(fight, "claude_client").0, "attack");
     let scene = script::describe_scene(fight).concat();
-    assert!(scene.starts_with("The scene shows Helgen ruins. An enemy"), "{scene}");
+    assert!(
+        scene.starts_with("The scene shows Helgen ruins. An enemy"),
+        "{scene}"
+    );
     // The scene description fed back with the frame keeps the same answer.
-    assert_eq!(script::choose_action(&format!("{fight}Scene: {scene}"), "claude_client").0, "attack");
+    assert_eq!(
+        script::choose_action(&format!("{fight}Scene: {scene}"), "claude_client").0,
+        "attack"
+    );
     let (_, p) = script::wolfram_answer("probability of finding loot while exploring Riverwood");
     let p: f64 = p.parse().unwrap();
     assert!((0.2..=0.8).contains(&p));
@@ -862,12 +1347,28 @@ fn game_frames_read_as_expected() {
 #[test]
 fn cautious_experts_block_when_winded() {
     let prompt = "An enemy charges. Stamina: 10/100";
-    assert_eq!(script::choose_action(prompt, "hyperbolic_client").0, "block");
-    assert_eq!(script::choose_action(prompt, "Qwen/Qwen3-235B-A22B-Instruct-2507").0, "block");
+    assert_eq!(
+        script::choose_action(prompt, "hyperbolic_client").0,
+        "block"
+    );
+    assert_eq!(
+        script::choose_action(prompt, "Qwen/Qwen3-235B-A22B-Instruct-2507").0,
+        "block"
+    );
     assert_eq!(script::choose_action(prompt, "claude_client").0, "attack");
-    assert_eq!(script::choose_action("An enemy charges. Stamina: 50/100", "hyperbolic_client").0, "attack");
+    assert_eq!(
+        script::choose_action("An enemy charges. Stamina: 50/100", "hyperbolic_client").0,
+        "attack"
+    );
     // Low health still wins.
-    assert_eq!(script::choose_action("Enemy! Health: 10/100, Stamina: 10/100", "hyperbolic_client").0, "heal");
+    assert_eq!(
+        script::choose_action(
+            "Enemy! Health: 10/100, Stamina: 10/100",
+            "hyperbolic_client"
+        )
+        .0,
+        "heal"
+    );
 }
 
 #[test]
@@ -877,7 +1378,8 @@ fn script_is_deterministic_and_formats_replies() {
     assert!(script::ACTIONS.contains(&a) && r.ends_with('.'));
     let plain = script::reply("", "A chest", "x");
     assert_eq!(plain, format!("ACTION: loot\nREASON: {r}"));
-    let j: Value = serde_json::from_str(&script::reply("Respond with JSON only.", "A chest", "x")).unwrap();
+    let j: Value =
+        serde_json::from_str(&script::reply("Respond with JSON only.", "A chest", "x")).unwrap();
     assert_eq!(j["action"], "loot");
     assert!(script::reply("", "reward: -1", "meta").starts_with("ACK reward -1"));
     let scene = script::describe_scene("cave, enemy ahead, Health: 30/100");
@@ -888,18 +1390,31 @@ fn script_is_deterministic_and_formats_replies() {
 // ---- as strict as the services (issue #10) --------------------------------------------
 
 /// POST `body` as JSON to `path` under `id`'s base URL, with that service's auth.
-async fn post(sb: &Sandbox, id: SystemId, path: &str, body: &Value) -> (u16, http::HeaderMap, Value) {
+async fn post(
+    sb: &Sandbox,
+    id: SystemId,
+    path: &str,
+    body: &Value,
+) -> (u16, http::HeaderMap, Value) {
     let c = client();
     let mut req = c.post(url(sb, id, path)).json(body);
     req = match id {
-        SystemId::ClaudeClient => req.header("x-api-key", "k").header("anthropic-version", "2023-06-01"),
-        SystemId::GeminiClient | SystemId::VideoInterpreter | SystemId::VoiceSystem => req.header("x-goog-api-key", "k"),
+        SystemId::ClaudeClient => req
+            .header("x-api-key", "k")
+            .header("anthropic-version", "2023-06-01"),
+        SystemId::GeminiClient | SystemId::VideoInterpreter | SystemId::VoiceSystem => {
+            req.header("x-goog-api-key", "k")
+        }
         _ => req.bearer_auth("k"),
     };
     let r = req.send().await.unwrap();
     let (status, headers) = (r.status().as_u16(), r.headers().clone());
     let text = r.text().await.unwrap();
-    (status, headers, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 #[tokio::test]
@@ -908,45 +1423,121 @@ async fn openai_refuses_what_openai_refuses() {
     let sb = sandbox(&[(chat, None), (resp, None)]).await;
     let msgs = json!([{ "role": "user", "content": "hi" }]);
     let cases: Vec<(SystemId, &str, Value, u16, &str, Value)> = vec![
-        (chat, "chat/completions", json!({ "model": "gpt-9-imaginary", "messages": msgs }), 404,
-         "The model `gpt-9-imaginary` does not exist or you do not have access to it.", json!("model_not_found")),
-        (chat, "chat/completions", json!({ "model": "text-davinci-003", "messages": msgs }), 404,
-         "The model `text-davinci-003` has been deprecated", json!("model_not_found")),
-        (chat, "chat/completions", json!({ "model": "gpt-5", "max_tokens": 256, "messages": msgs }), 400,
-         "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.", json!("unsupported_parameter")),
-        (chat, "chat/completions", json!({ "model": "gpt-4o", "reasoning_effort": "low", "messages": msgs }), 400,
-         "Unrecognized request argument supplied: reasoning_effort", Value::Null),
-        (chat, "chat/completions", json!({ "model": "gpt-5", "reasoning_effort": "none", "messages": msgs }), 400,
-         "Unsupported value: 'reasoning_effort' does not support 'none' with this model. Supported values are: 'minimal', 'low', 'medium', 'high'.", json!("unsupported_value")),
-        (chat, "chat/completions", json!({ "model": "gpt-5", "temperature": 0.2, "messages": msgs }), 400,
-         "Only the default (1) value is supported.", json!("unsupported_value")),
-        (chat, "chat/completions", json!({ "model": "gpt-5-pro", "messages": msgs }), 404,
-         "This model is only supported in v1/responses and not in v1/chat/completions.", Value::Null),
-        (resp, "responses", json!({ "model": "gpt-4.1", "reasoning": { "effort": "low" }, "input": "hi" }), 400,
-         "Unsupported parameter: 'reasoning.effort' is not supported with this model.", json!("unsupported_parameter")),
-        (resp, "responses", json!({ "model": "gpt-5", "max_output_tokens": 8, "input": "hi" }), 400,
-         "Expected a value >= 16, but got 8 instead.", json!("integer_below_min_value")),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "gpt-9-imaginary", "messages": msgs }),
+            404,
+            "The model `gpt-9-imaginary` does not exist or you do not have access to it.",
+            json!("model_not_found"),
+        ),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "text-davinci-003", "messages": msgs }),
+            404,
+            "The model `text-davinci-003` has been deprecated",
+            json!("model_not_found"),
+        ),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "gpt-5", "max_tokens": 256, "messages": msgs }),
+            400,
+            "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
+            json!("unsupported_parameter"),
+        ),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "gpt-4o", "reasoning_effort": "low", "messages": msgs }),
+            400,
+            "Unrecognized request argument supplied: reasoning_effort",
+            Value::Null,
+        ),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "gpt-5", "reasoning_effort": "none", "messages": msgs }),
+            400,
+            "Unsupported value: 'reasoning_effort' does not support 'none' with this model. Supported values are: 'minimal', 'low', 'medium', 'high'.",
+            json!("unsupported_value"),
+        ),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "gpt-5", "temperature": 0.2, "messages": msgs }),
+            400,
+            "Only the default (1) value is supported.",
+            json!("unsupported_value"),
+        ),
+        (
+            chat,
+            "chat/completions",
+            json!({ "model": "gpt-5-pro", "messages": msgs }),
+            404,
+            "This model is only supported in v1/responses and not in v1/chat/completions.",
+            Value::Null,
+        ),
+        (
+            resp,
+            "responses",
+            json!({ "model": "gpt-4.1", "reasoning": { "effort": "low" }, "input": "hi" }),
+            400,
+            "Unsupported parameter: 'reasoning.effort' is not supported with this model.",
+            json!("unsupported_parameter"),
+        ),
+        (
+            resp,
+            "responses",
+            json!({ "model": "gpt-5", "max_output_tokens": 8, "input": "hi" }),
+            400,
+            "Expected a value >= 16, but got 8 instead.",
+            json!("integer_below_min_value"),
+        ),
     ];
     for (id, path, body, status, message, code) in cases {
         let (got, _, v) = post(&sb, id, path, &body).await;
         assert_eq!(got, status, "{body}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains(message), "{body}: {v}");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(message),
+            "{body}: {v}"
+        );
         assert_eq!(v["error"]["code"], code, "{body}");
         assert_eq!(v["error"]["type"], "invalid_request_error", "{body}");
     }
     // gpt-5.1 takes 'none', and then reasons not at all.
-    let (got, _, v) = post(&sb, chat, "chat/completions", &json!({ "model": "gpt-5.1", "reasoning_effort": "none", "messages": msgs })).await;
+    let (got, _, v) = post(
+        &sb,
+        chat,
+        "chat/completions",
+        &json!({ "model": "gpt-5.1", "reasoning_effort": "none", "messages": msgs }),
+    )
+    .await;
     assert_eq!(got, 200, "{v}");
-    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 0);
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        0
+    );
     // The Responses API serves gpt-5-pro.
-    let (got, _, _) = post(&sb, resp, "responses", &json!({ "model": "gpt-5-pro", "input": "hi" })).await;
+    let (got, _, _) = post(
+        &sb,
+        resp,
+        "responses",
+        &json!({ "model": "gpt-5-pro", "input": "hi" }),
+    )
+    .await;
     assert_eq!(got, 200);
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn reasoning_spends_the_cap_in_each_services_shape() {
-    let (chat, resp, gem) = (SystemId::MetaRl, SystemId::Orchestrator, SystemId::GeminiClient);
+    let (chat, resp, gem) = (
+        SystemId::MetaRl,
+        SystemId::Orchestrator,
+        SystemId::GeminiClient,
+    );
     let sb = sandbox(&[(chat, None), (resp, None), (gem, None)]).await;
     let msgs = json!([{ "role": "user", "content": "Health: 90/100" }]);
     // Chat: finish_reason length, empty content, the whole cap in reasoning_tokens.
@@ -954,7 +1545,10 @@ async fn reasoning_spends_the_cap_in_each_services_shape() {
     assert_eq!(v["choices"][0]["finish_reason"], "length", "{v}");
     assert_eq!(v["choices"][0]["message"]["content"], "");
     assert_eq!(v["usage"]["completion_tokens"], 256);
-    assert_eq!(v["usage"]["completion_tokens_details"]["reasoning_tokens"], 256);
+    assert_eq!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"],
+        256
+    );
     // Responses: status incomplete, its reason, only the reasoning item; streamed, the
     // last event is response.incomplete, never response.completed.
     let body = json!({ "model": "gpt-5", "max_output_tokens": 256, "reasoning": { "effort": "high" }, "input": "hi" });
@@ -966,10 +1560,23 @@ async fn reasoning_spends_the_cap_in_each_services_shape() {
     assert_eq!(v["usage"]["output_tokens_details"]["reasoning_tokens"], 256);
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let r = client().post(url(&sb, resp, "responses")).bearer_auth("k").json(&streamed).send().await.unwrap();
+    let r = client()
+        .post(url(&sb, resp, "responses"))
+        .bearer_auth("k")
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap();
     let events = sse_events(&r.text().await.unwrap());
-    assert_eq!(events.last().unwrap().0.as_deref(), Some("response.incomplete"));
-    assert!(events.iter().all(|(e, _)| e.as_deref() != Some("response.completed")));
+    assert_eq!(
+        events.last().unwrap().0.as_deref(),
+        Some("response.incomplete")
+    );
+    assert!(
+        events
+            .iter()
+            .all(|(e, _)| e.as_deref() != Some("response.completed"))
+    );
     // Gemini 2.5: thinking by default; at the cap, MAX_TOKENS and a content without parts.
     let path = "v1beta/models/gemini-2.5-flash-lite:generateContent";
     let body = json!({ "contents": [{ "parts": [{ "text": "hi" }] }],
@@ -1008,7 +1615,13 @@ async fn gemini_refuses_what_gemini_refuses() {
         assert_eq!(got, status, "{path}: {v}");
         assert_eq!(v["error"]["status"], name, "{path}");
         assert_eq!(v["error"]["code"], status, "{path}");
-        assert!(v["error"]["message"].as_str().unwrap().starts_with(&message), "{path}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&message),
+            "{path}: {v}"
+        );
     }
     sb.stop().await;
 }
@@ -1030,30 +1643,69 @@ async fn anthropic_errors_carry_a_request_id_and_overload_is_529() {
     let retired = json!({ "model": "claude-3-5-sonnet-20240620", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
     let (status, _, v) = post(&sb, id, "v1/messages", &retired).await;
     assert_eq!(status, 404);
-    assert_eq!((v["error"]["type"].as_str(), v["error"]["message"].as_str()), (Some("not_found_error"), Some("model: claude-3-5-sonnet-20240620")));
+    assert_eq!(
+        (v["error"]["type"].as_str(), v["error"]["message"].as_str()),
+        (
+            Some("not_found_error"),
+            Some("model: claude-3-5-sonnet-20240620")
+        )
+    );
     assert!(v["request_id"].is_string());
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn rate_limit_headers_on_every_answer_and_retry_hints_on_a_429() {
-    let (oai, ant, gem) = (SystemId::OpenaiClient, SystemId::ClaudeClient, SystemId::GeminiClient);
+    let (oai, ant, gem) = (
+        SystemId::OpenaiClient,
+        SystemId::ClaudeClient,
+        SystemId::GeminiClient,
+    );
     let sb = sandbox(&[(oai, None), (ant, None), (gem, None)]).await;
     let chat = chat_body("hi", false);
     let (_, h1, _) = post(&sb, oai, "chat/completions", &chat).await;
     let (_, h2, _) = post(&sb, oai, "chat/completions", &chat).await;
     let n = |h: &http::HeaderMap, k: &str| h[k].to_str().unwrap().parse::<u64>().unwrap();
-    assert_eq!(n(&h1, "x-ratelimit-remaining-requests"), n(&h2, "x-ratelimit-remaining-requests") + 1);
+    assert_eq!(
+        n(&h1, "x-ratelimit-remaining-requests"),
+        n(&h2, "x-ratelimit-remaining-requests") + 1
+    );
     assert!(n(&h2, "x-ratelimit-remaining-tokens") < n(&h1, "x-ratelimit-remaining-tokens"));
-    assert!(n(&h1, "x-ratelimit-limit-requests") > 0 && h1.contains_key("x-ratelimit-reset-requests"));
+    assert!(
+        n(&h1, "x-ratelimit-limit-requests") > 0 && h1.contains_key("x-ratelimit-reset-requests")
+    );
     let claude = json!({ "model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{ "role": "user", "content": "hi" }] });
     let (_, h, _) = post(&sb, ant, "v1/messages", &claude).await;
-    for k in ["requests-limit", "requests-remaining", "requests-reset", "tokens-limit", "tokens-remaining", "tokens-reset"] {
-        assert!(h.contains_key(format!("anthropic-ratelimit-{k}").as_str()), "anthropic-ratelimit-{k}");
+    for k in [
+        "requests-limit",
+        "requests-remaining",
+        "requests-reset",
+        "tokens-limit",
+        "tokens-remaining",
+        "tokens-reset",
+    ] {
+        assert!(
+            h.contains_key(format!("anthropic-ratelimit-{k}").as_str()),
+            "anthropic-ratelimit-{k}"
+        );
     }
-    assert!(chrono::DateTime::parse_from_rfc3339(h["anthropic-ratelimit-requests-reset"].to_str().unwrap()).is_ok());
-    let (_, h, _) = post(&sb, gem, "v1beta/models/gemini-2.5-flash-lite:generateContent", &json!({ "contents": [{ "parts": [{ "text": "hi" }] }] })).await;
-    assert!(!h.keys().any(|k| k.as_str().contains("ratelimit")), "Gemini sends none");
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(
+            h["anthropic-ratelimit-requests-reset"].to_str().unwrap()
+        )
+        .is_ok()
+    );
+    let (_, h, _) = post(
+        &sb,
+        gem,
+        "v1beta/models/gemini-2.5-flash-lite:generateContent",
+        &json!({ "contents": [{ "parts": [{ "text": "hi" }] }] }),
+    )
+    .await;
+    assert!(
+        !h.keys().any(|k| k.as_str().contains("ratelimit")),
+        "Gemini sends none"
+    );
 
     sb.set_fault(oai, Some(Fault::RateLimit));
     let (status, h, _) = post(&sb, oai, "chat/completions", &chat).await;

@@ -6,7 +6,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
-const KEYS: [&str; 6] = ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "HYPERBOLIC_API_KEY", "WOLFRAM_APP_ID", "LMSTUDIO_API_KEY"];
+const KEYS: [&str; 6] = [
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "HYPERBOLIC_API_KEY",
+    "WOLFRAM_APP_ID",
+    "LMSTUDIO_API_KEY",
+];
 
 fn canary(var: &str) -> String {
     format!("CANARY{}x9f3", var.len() * 7919)
@@ -31,7 +38,10 @@ fn run(dir: &Path, args: &[&str], signal_after: Option<Duration>) -> (String, St
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     }
     let out = child.wait_with_output().unwrap();
-    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn assert_clean(what: &str, text: &str) {
@@ -39,7 +49,10 @@ fn assert_clean(what: &str, text: &str) {
         let c = canary(k);
         assert!(!text.contains(&c), "{what} contains the {k} canary");
         // Nor a telling part of it.
-        assert!(!text.contains(&c[..10]), "{what} contains part of the {k} canary");
+        assert!(
+            !text.contains(&c[..10]),
+            "{what} contains part of the {k} canary"
+        );
     }
 }
 
@@ -59,7 +72,15 @@ fn no_key_appears_in_any_output_log_or_report() {
         "meta_rl=error:429",
         "video_interpreter=slow:50",
     ];
-    let mut args = vec!["--headless", "--grace-ms", "200", "--report", "r.json", "--log-file", "log.txt"];
+    let mut args = vec![
+        "--headless",
+        "--grace-ms",
+        "200",
+        "--report",
+        "r.json",
+        "--log-file",
+        "log.txt",
+    ];
     for f in &faults {
         args.push("--fault");
         args.push(f);
@@ -84,7 +105,11 @@ fn no_key_appears_in_any_output_log_or_report() {
 #[test]
 fn a_key_is_never_sent_in_clear_text_off_loopback() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("c.toml"), "[systems.openai_client]\nbase_url = \"http://api.example.com/v1\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        "[systems.openai_client]\nbase_url = \"http://api.example.com/v1\"\n",
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .current_dir(dir.path())
         .args(["--config", "c.toml", "--headless", "--cycles", "1"])
@@ -93,7 +118,12 @@ fn a_key_is_never_sent_in_clear_text_off_loopback() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("c.toml:2:") && stderr.contains("systems.openai_client.base_url") && stderr.contains("clear text"), "{stderr}");
+    assert!(
+        stderr.contains("c.toml:2:")
+            && stderr.contains("systems.openai_client.base_url")
+            && stderr.contains("clear text"),
+        "{stderr}"
+    );
     assert_clean("stderr", &stderr);
 }
 
@@ -108,6 +138,9 @@ fn report_files_are_private() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let mode = std::fs::metadata(dir.path().join("r.json")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.path().join("r.json"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }

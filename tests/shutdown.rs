@@ -47,16 +47,34 @@ async fn end(session: Session, grace_ms: u64) -> SessionEnd {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.json");
     session.quit.quit(Reason::Quit);
-    let end = session.shutdown(Duration::from_millis(grace_ms), Mode::Parallel, Some(path.clone()), None).await;
+    let end = session
+        .shutdown(
+            Duration::from_millis(grace_ms),
+            Mode::Parallel,
+            Some(path.clone()),
+            None,
+        )
+        .await;
     // The report on disk says what the struct says.
-    let on_disk: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(on_disk["shutdown"]["sockets_open_after"], end.report.shutdown.report.sockets_open_after);
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(
+        on_disk["shutdown"]["sockets_open_after"],
+        end.report.shutdown.report.sockets_open_after
+    );
     assert_eq!(on_disk["version"], 1);
     end
 }
 
 fn outcome(end: &SessionEnd, id: SystemId) -> CloseOutcome {
-    end.report.shutdown.report.systems.iter().find(|r| r.name == id).unwrap().outcome
+    end.report
+        .shutdown
+        .report
+        .systems
+        .iter()
+        .find(|r| r.name == id)
+        .unwrap()
+        .outcome
 }
 
 #[test]
@@ -66,10 +84,16 @@ fn all_idle_with_pooled_sockets_closes_every_system() {
         s.spawn_gameplay(Mode::Parallel, 3);
         s.quit.wait().await; // three cycles played
         let reg = s.registry.clone();
-        until("every system idle", || reg.snapshots().iter().all(|x| x.in_flight == 0)).await;
+        until("every system idle", || {
+            reg.snapshots().iter().all(|x| x.in_flight == 0)
+        })
+        .await;
         reg.measure_sockets();
         let pooled: u32 = reg.snapshots().iter().map(|x| x.open_sockets).sum();
-        assert!(pooled > 0, "keep-alive sockets should be pooled before shutdown");
+        assert!(
+            pooled > 0,
+            "keep-alive sockets should be pooled before shutdown"
+        );
 
         let end = end(s, 500).await;
         let sd = &end.report.shutdown.report;
@@ -91,7 +115,10 @@ fn all_idle_with_pooled_sockets_closes_every_system() {
 fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
     serial(async {
         // Every service slow; the video stream never ends (it must be cancelled, not awaited).
-        let mut faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(150)))).collect();
+        let mut faults: Vec<_> = SystemId::ALL
+            .iter()
+            .map(|&id| (id, Fault::Slow(Duration::from_millis(150))))
+            .collect();
         faults.push((SystemId::VideoInterpreter, Fault::Drip));
         let mut s = Session::start(config(&faults)).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
@@ -109,7 +136,10 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let video = last.unwrap();
-        assert!(video.in_flight > 0 && video.open_sockets > 0, "no video stream in flight on its own connection: {video:?}");
+        assert!(
+            video.in_flight > 0 && video.open_sockets > 0,
+            "no video stream in flight on its own connection: {video:?}"
+        );
         let end = end(s, 10_000).await;
         let sd = &end.report.shutdown.report;
         assert_eq!(sd.sockets_open_after, 0);
@@ -117,7 +147,11 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
             assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
         }
         // The endless stream was cut well before the 10 s deadline: closing is not waiting it out.
-        let video = sd.systems.iter().find(|r| r.name == SystemId::VideoInterpreter).unwrap();
+        let video = sd
+            .systems
+            .iter()
+            .find(|r| r.name == SystemId::VideoInterpreter)
+            .unwrap();
         assert!(video.sockets_before >= 1);
         assert!(sd.total_ms < 10_000.0);
     });
@@ -126,14 +160,23 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
 #[test]
 fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
     serial(async {
-        let mut s = Session::start(config(&[(SystemId::ClaudeClient, Fault::Hang)])).await.unwrap();
+        let mut s = Session::start(config(&[(SystemId::ClaudeClient, Fault::Hang)]))
+            .await
+            .unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
-        until("claude request hanging", || reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0).await;
+        until("claude request hanging", || {
+            reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0
+        })
+        .await;
         let end = end(s, 300).await;
         let sd = &end.report.shutdown.report;
         assert_eq!(outcome(&end, SystemId::ClaudeClient), CloseOutcome::Forced);
-        for r in sd.systems.iter().filter(|r| r.name != SystemId::ClaudeClient) {
+        for r in sd
+            .systems
+            .iter()
+            .filter(|r| r.name != SystemId::ClaudeClient)
+        {
             assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
         }
         assert_eq!((sd.forced, sd.closed), (1, 10));
@@ -146,10 +189,15 @@ fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
 #[test]
 fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
     serial(async {
-        let mut s = Session::start(config(&[(SystemId::OpenaiClient, Fault::Refuse)])).await.unwrap();
+        let mut s = Session::start(config(&[(SystemId::OpenaiClient, Fault::Refuse)]))
+            .await
+            .unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
-        until("openai_client in error", || reg.snapshots()[SystemId::OpenaiClient.index()].state == SystemState::Error).await;
+        until("openai_client in error", || {
+            reg.snapshots()[SystemId::OpenaiClient.index()].state == SystemState::Error
+        })
+        .await;
         let snap = &reg.snapshots()[SystemId::OpenaiClient.index()];
         assert_eq!(snap.last_error.as_deref(), Some("connection refused"));
         // The game goes on without it.
@@ -157,7 +205,15 @@ fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
         let end = end(s, 500).await;
         assert_eq!(end.report.shutdown.report.sockets_open_after, 0);
         assert_eq!(end.exit_code(), 0);
-        assert!(end.report.stats.skipped_calls.get("openai_client").copied().unwrap_or(0) >= 1);
+        assert!(
+            end.report
+                .stats
+                .skipped_calls
+                .get("openai_client")
+                .copied()
+                .unwrap_or(0)
+                >= 1
+        );
     });
 }
 
@@ -168,7 +224,10 @@ fn a_second_quit_forces_everything_at_once() {
         let mut s = Session::start(config(&faults)).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
-        until("video request hanging", || reg.snapshots()[SystemId::VideoInterpreter.index()].in_flight > 0).await;
+        until("video request hanging", || {
+            reg.snapshots()[SystemId::VideoInterpreter.index()].in_flight > 0
+        })
+        .await;
         let force = s.force.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -176,7 +235,10 @@ fn a_second_quit_forces_everything_at_once() {
         });
         let end = end(s, 60_000).await;
         let sd = &end.report.shutdown.report;
-        assert!(sd.total_ms < 60_000.0, "the second quit did not wait for the deadline");
+        assert!(
+            sd.total_ms < 60_000.0,
+            "the second quit did not wait for the deadline"
+        );
         assert_eq!(sd.sockets_open_after, 0);
         assert!(sd.forced >= 1);
     });
@@ -190,11 +252,19 @@ fn one_system_force_closed_mid_game_leaves_the_rest_playing_and_can_reopen() {
         let reg = s.registry.clone();
         until("one cycle", || s.stats.lock().unwrap().cycles >= 1).await;
         let claude = reg.get(SystemId::ClaudeClient).clone();
-        let r = claude.close(tokio::time::Instant::now(), &Default::default()).await;
-        assert!(matches!(r.outcome, CloseOutcome::Closed | CloseOutcome::Forced));
+        let r = claude
+            .close(tokio::time::Instant::now(), &Default::default())
+            .await;
+        assert!(matches!(
+            r.outcome,
+            CloseOutcome::Closed | CloseOutcome::Forced
+        ));
         assert_eq!(claude.state(), SystemState::Closed);
         let cycles = s.stats.lock().unwrap().cycles;
-        until("the game goes on", || s.stats.lock().unwrap().cycles >= cycles + 2).await;
+        until("the game goes on", || {
+            s.stats.lock().unwrap().cycles >= cycles + 2
+        })
+        .await;
         assert_eq!(claude.snapshot().open_sockets, 0);
         assert!(claude.reopen());
         let done = claude.snapshot().done;

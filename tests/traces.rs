@@ -2,8 +2,8 @@
 //! test: what arrives is decoded with the protocol's own message types.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -37,7 +37,11 @@ fn collector() -> (String, Arc<Mutex<Vec<Export>>>) {
                     if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
                         return;
                     }
-                    let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string();
                     let (mut length, mut content_type) = (0usize, String::new());
                     loop {
                         let mut h = String::new();
@@ -55,7 +59,11 @@ fn collector() -> (String, Arc<Mutex<Vec<Export>>>) {
                     }
                     let mut body = vec![0u8; length];
                     reader.read_exact(&mut body).unwrap();
-                    keep.lock().unwrap().push(Export { path, content_type, body });
+                    keep.lock().unwrap().push(Export {
+                        path,
+                        content_type,
+                        body,
+                    });
                     let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n");
                 }
             });
@@ -65,7 +73,11 @@ fn collector() -> (String, Arc<Mutex<Vec<Export>>>) {
 }
 
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attrs.iter().find(|kv| kv.key == key).and_then(|kv| kv.value.as_ref()).and_then(|v| v.value.as_ref())
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
 }
 
 fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
@@ -81,16 +93,44 @@ fn cycles_and_requests_are_exported_as_otlp_spans() {
     let (url, got) = collector();
     let out = cmd(dir.path())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", &url)
-        .args(["--headless", "--mute", "--cycles", "3", "--report", "r.json", "--fault", "claude_client=error:500"])
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "3",
+            "--report",
+            "r.json",
+            "--fault",
+            "claude_client=error:500",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("[CLEANUP] ✓ Trace exporter closed ("), "{stdout}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("[CLEANUP] ✓ Trace exporter closed ("),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
     let sd = &report["shutdown"];
-    assert_eq!(sd["sockets_open_after"], 0, "the exporter's connection is closed too");
-    assert!(sd["endpoints"].as_array().unwrap().iter().any(|e| e["name"] == "trace exporter" && e["outcome"] == "closed"), "{sd}");
+    assert_eq!(
+        sd["sockets_open_after"], 0,
+        "the exporter's connection is closed too"
+    );
+    assert!(
+        sd["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "trace exporter" && e["outcome"] == "closed"),
+        "{sd}"
+    );
 
     let exports = got.lock().unwrap();
     assert!(!exports.is_empty(), "something was exported");
@@ -98,17 +138,25 @@ fn cycles_and_requests_are_exported_as_otlp_spans() {
     for e in exports.iter() {
         assert_eq!(e.path, "/v1/traces");
         assert_eq!(e.content_type, "application/x-protobuf");
-        let req = ExportTraceServiceRequest::decode(e.body.as_slice()).expect("an OTLP trace export");
+        let req =
+            ExportTraceServiceRequest::decode(e.body.as_slice()).expect("an OTLP trace export");
         for rs in req.resource_spans {
             let resource = rs.resource.expect("a resource");
-            assert_eq!(string_attr(&resource.attributes, "service.name").as_deref(), Some("singularis-tui"));
+            assert_eq!(
+                string_attr(&resource.attributes, "service.name").as_deref(),
+                Some("singularis-tui")
+            );
             spans.extend(rs.scope_spans.into_iter().flat_map(|s| s.spans));
         }
     }
     let cycles: Vec<&Span> = spans.iter().filter(|s| s.name == "cycle").collect();
     let requests: Vec<&Span> = spans.iter().filter(|s| s.name == "request").collect();
     assert_eq!(cycles.len(), 3, "a span per cycle");
-    assert_eq!(requests.len() as u64, report["stats"]["requests"].as_u64().unwrap(), "a span per request");
+    assert_eq!(
+        requests.len() as u64,
+        report["stats"]["requests"].as_u64().unwrap(),
+        "a span per request"
+    );
     // Requests sit under their cycle, in its trace; each names its system and is a client span.
     for r in &requests {
         assert_eq!(r.kind, 3, "SPAN_KIND_CLIENT");
@@ -116,11 +164,18 @@ fn cycles_and_requests_are_exported_as_otlp_spans() {
     }
     let under_a_cycle = requests
         .iter()
-        .filter(|r| cycles.iter().any(|c| c.span_id == r.parent_span_id && c.trace_id == r.trace_id))
+        .filter(|r| {
+            cycles
+                .iter()
+                .any(|c| c.span_id == r.parent_span_id && c.trace_id == r.trace_id)
+        })
         .count();
     assert!(under_a_cycle > 0, "requests are children of their cycle");
     // The injected fault shows as failed spans, with the cause.
-    let claude: Vec<&&Span> = requests.iter().filter(|r| string_attr(&r.attributes, "system").as_deref() == Some("claude_client")).collect();
+    let claude: Vec<&&Span> = requests
+        .iter()
+        .filter(|r| string_attr(&r.attributes, "system").as_deref() == Some("claude_client"))
+        .collect();
     assert!(!claude.is_empty());
     for r in claude {
         let status = r.status.as_ref().expect("a status");
@@ -132,10 +187,25 @@ fn cycles_and_requests_are_exported_as_otlp_spans() {
 #[test]
 fn traces_are_off_unless_asked_for() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path()).args(["--headless", "--mute", "--cycles", "1", "--report", "r.json"]).output().unwrap();
+    let out = cmd(dir.path())
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "1",
+            "--report",
+            "r.json",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
-    assert_eq!(report["shutdown"]["endpoints"], serde_json::json!([]), "no exporter, no metrics endpoint");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["shutdown"]["endpoints"],
+        serde_json::json!([]),
+        "no exporter, no metrics endpoint"
+    );
 }
 
 #[test]
@@ -148,7 +218,10 @@ fn a_bad_trace_endpoint_is_a_clear_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"), "{stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+        "{stderr}"
+    );
     let out = cmd(dir.path())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
@@ -157,5 +230,8 @@ fn a_bad_trace_endpoint_is_a_clear_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"), "{stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"),
+        "{stderr}"
+    );
 }

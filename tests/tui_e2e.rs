@@ -36,13 +36,25 @@ struct Tmux {
 impl Tmux {
     /// `None` (with a notice, so the test is skipped visibly) when tmux is not installed.
     fn start(dir: &Path, width: u16, height: u16) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().map(|o| !o.status.success()).unwrap_or(true) {
+        if Command::new("tmux")
+            .arg("-V")
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
             eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
             return None;
         }
         static N: AtomicUsize = AtomicUsize::new(0);
-        let socket = format!("sgt-e2e-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
-        let t = Tmux { socket, target: "e2e" };
+        let socket = format!(
+            "sgt-e2e-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
+        let t = Tmux {
+            socket,
+            target: "e2e",
+        };
         let out = t.run(&[
             "new-session",
             "-d",
@@ -56,7 +68,11 @@ impl Tmux {
             dir.to_str().expect("utf-8 temp dir"),
             "sh",
         ]);
-        assert!(out.status.success(), "tmux new-session: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tmux new-session: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Some(t)
     }
 
@@ -75,7 +91,11 @@ impl Tmux {
         let mut args = vec!["send-keys", "-t", self.target];
         args.extend_from_slice(keys);
         let out = self.run(&args);
-        assert!(out.status.success(), "send-keys {keys:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "send-keys {keys:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Type a line into the shell, literally, then Enter.
@@ -86,11 +106,18 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", self.target]).stdout).into_owned()
+        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", self.target]).stdout)
+            .into_owned()
     }
 
     fn alternate_screen(&self) -> bool {
-        let out = self.run(&["display-message", "-p", "-t", self.target, "#{alternate_on}"]);
+        let out = self.run(&[
+            "display-message",
+            "-p",
+            "-t",
+            self.target,
+            "#{alternate_on}",
+        ]);
         String::from_utf8_lossy(&out.stdout).trim() == "1"
     }
 
@@ -118,14 +145,21 @@ impl Drop for Tmux {
 
 /// The table row of `name` on the dashboard.
 fn row<'a>(screen: &'a str, name: &str) -> &'a str {
-    screen.lines().find(|l| l.contains(&format!(" {name} "))).unwrap_or("")
+    screen
+        .lines()
+        .find(|l| l.contains(&format!(" {name} ")))
+        .unwrap_or("")
 }
 
 /// The `cycles N` figure of the header.
 fn cycles(screen: &str) -> Option<u64> {
     let header = screen.lines().next()?;
     let at = header.find("cycles ")? + "cycles ".len();
-    header[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    header[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn quoted(p: &Path) -> String {
@@ -147,7 +181,8 @@ impl Run {
     }
 
     fn report(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&self.report).expect("report written")).expect("report is JSON")
+        serde_json::from_slice(&std::fs::read(&self.report).expect("report written"))
+            .expect("report is JSON")
     }
 }
 
@@ -164,7 +199,10 @@ fn launch_with(tmux: &Tmux, dir: &Path, extra: &str) -> Run {
 
 /// As [`launch_with`], with `VAR=value` assignments for the binary's environment.
 fn launch_env(tmux: &Tmux, dir: &Path, env: &str, extra: &str) -> Run {
-    let run = Run { report: dir.join("report.json"), pid_file: dir.join("pid") };
+    let run = Run {
+        report: dir.join("report.json"),
+        pid_file: dir.join("pid"),
+    };
     // No keys from this environment: every system on the embedded sandbox.
     let inner = format!(
         "echo $$ > {pid}; exec env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY -u GEMINI_API_KEY \
@@ -177,84 +215,144 @@ fn launch_env(tmux: &Tmux, dir: &Path, env: &str, extra: &str) -> Run {
         report = quoted(&run.report),
         log = quoted(&dir.join("app.log")),
     );
-    tmux.type_line(&format!("sh -c {}; echo EXIT=$?", quoted(Path::new(&inner))));
+    tmux.type_line(&format!(
+        "sh -c {}; echo EXIT=$?",
+        quoted(Path::new(&inner))
+    ));
     run
 }
 
 fn all_rows_with_traffic(s: &str) -> bool {
-    NAMES.iter().all(|n| s.contains(n)) && s.contains("Connections") && cycles(s).is_some_and(|c| c >= 1)
+    NAMES.iter().all(|n| s.contains(n))
+        && s.contains("Connections")
+        && cycles(s).is_some_and(|c| c >= 1)
 }
 
 /// Running (a zombie is not: nobody may be left to reap it once its shell is gone).
 fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit_once(") ")
+                .map(|(_, rest)| !rest.starts_with('Z'))
+        })
         .unwrap_or(false)
 }
 
 /// Wait for the exit line; the shell is back.
 fn wait_exit(tmux: &Tmux) -> String {
     // A line of its own: the typed command line contains `EXIT=` too.
-    tmux.wait_for("the process to exit", |s| s.lines().any(|l| l.starts_with("EXIT=")))
+    tmux.wait_for("the process to exit", |s| {
+        s.lines().any(|l| l.starts_with("EXIT="))
+    })
 }
 
 #[test]
 fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else { return };
+    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
+        return;
+    };
     let run = launch(&tmux, dir.path());
 
     // All eleven rows, and the game under way.
     let screen = tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
-    assert!(tmux.alternate_screen(), "the dashboard uses the alternate screen:\n{screen}");
+    assert!(
+        tmux.alternate_screen(),
+        "the dashboard uses the alternate screen:\n{screen}"
+    );
 
     // Smaller, then back: redrawn to the new size each time.
-    assert!(tmux.run(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"]).status.success());
+    assert!(
+        tmux.run(&["resize-window", "-t", "e2e", "-x", "80", "-y", "24"])
+            .status
+            .success()
+    );
     tmux.wait_for("the dashboard at 80x24", |s| {
-        s.lines().count() <= 24 && all_rows_with_traffic(s) && s.lines().nth(1).is_some_and(|l| l.ends_with('┓'))
+        s.lines().count() <= 24
+            && all_rows_with_traffic(s)
+            && s.lines().nth(1).is_some_and(|l| l.ends_with('┓'))
     });
-    assert!(tmux.run(&["resize-window", "-t", "e2e", "-x", "120", "-y", "40"]).status.success());
+    assert!(
+        tmux.run(&["resize-window", "-t", "e2e", "-x", "120", "-y", "40"])
+            .status
+            .success()
+    );
     tmux.wait_for("the dashboard at 120x40", |s| {
-        s.lines().nth(1).is_some_and(|l| l.chars().count() == 120 && l.ends_with('┓'))
+        s.lines()
+            .nth(1)
+            .is_some_and(|l| l.chars().count() == 120 && l.ends_with('┓'))
     });
 
     // Select OpenAI client (the seventh row) and force-close it.
     for _ in 0..6 {
         tmux.send(&["j"]);
     }
-    tmux.wait_for("OpenAI client selected", |s| row(s, "OpenAI client").contains("> OpenAI client"));
+    tmux.wait_for("OpenAI client selected", |s| {
+        row(s, "OpenAI client").contains("> OpenAI client")
+    });
     tmux.send(&["x"]);
     let screen = tmux.wait_for("OpenAI client force-closed", |s| {
-        s.contains("OpenAI client force-closed on request") && row(s, "OpenAI client").contains("closed")
+        s.contains("OpenAI client force-closed on request")
+            && row(s, "OpenAI client").contains("closed")
     });
     for name in NAMES.iter().filter(|n| **n != "OpenAI client") {
         let r = row(&screen, name);
-        assert!(!r.contains("closed") && !r.contains("closing"), "{name} should stay up: {r}\n{screen}");
+        assert!(
+            !r.contains("closed") && !r.contains("closing"),
+            "{name} should stay up: {r}\n{screen}"
+        );
     }
     // The game goes on without it.
     let before = cycles(&screen).unwrap_or(0);
-    tmux.wait_for("more gameplay cycles", |s| cycles(s).is_some_and(|c| c > before));
+    tmux.wait_for("more gameplay cycles", |s| {
+        cycles(s).is_some_and(|c| c > before)
+    });
 
     // Quit: the shutdown account, then the final statistics.
     tmux.send(&["q"]);
-    tmux.wait_for("the shutdown account", |s| s.contains("Shutdown") && s.contains("Grace period"));
-    let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics") && s.contains("11 of 11 done"));
+    tmux.wait_for("the shutdown account", |s| {
+        s.contains("Shutdown") && s.contains("Grace period")
+    });
+    let screen = tmux.wait_for("the final statistics", |s| {
+        s.contains("Final statistics") && s.contains("11 of 11 done")
+    });
     assert!(screen.contains("✓ Video interpreter"), "{screen}");
-    assert!(screen.contains("force-closed earlier"), "the account remembers the user's close:\n{screen}");
+    assert!(
+        screen.contains("force-closed earlier"),
+        "the account remembers the user's close:\n{screen}"
+    );
     assert!(screen.contains("0 sockets left open"), "{screen}");
 
     // Any key leaves; the shell is back with the headless summary.
     tmux.send(&["Space"]);
     let screen = wait_exit(&tmux);
-    assert!(screen.lines().any(|l| l == "EXIT=0"), "exit status:\n{screen}");
-    assert!(!tmux.alternate_screen(), "the alternate screen is left:\n{screen}");
-    assert!(screen.contains("[CLEANUP] Closing all connections..."), "{screen}");
-    assert!(screen.contains("[CLEANUP] ✓ OpenAI client closed ("), "{screen}");
+    assert!(
+        screen.lines().any(|l| l == "EXIT=0"),
+        "exit status:\n{screen}"
+    );
+    assert!(
+        !tmux.alternate_screen(),
+        "the alternate screen is left:\n{screen}"
+    );
+    assert!(
+        screen.contains("[CLEANUP] Closing all connections..."),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("[CLEANUP] ✓ OpenAI client closed ("),
+        "{screen}"
+    );
     assert!(screen.contains("[CLEANUP] Complete - "), "{screen}");
     assert!(screen.contains("Final Statistics:"), "{screen}");
-    assert!(screen.contains(&format!("Report: {}", run.report.display())), "{screen}");
-    assert!(!screen.contains("Connections"), "no dashboard left on the screen:\n{screen}");
+    assert!(
+        screen.contains(&format!("Report: {}", run.report.display())),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("Connections"),
+        "no dashboard left on the screen:\n{screen}"
+    );
 
     // Raw mode is off: the shell's terminal echoes and reads lines again.
     tmux.type_line("stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo STTY-DONE");
@@ -262,19 +360,30 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
     let is_output = |l: &str| l.ends_with("STTY-DONE") && !l.contains("stty -a");
     let screen = tmux.wait_for("stty", |s| s.lines().any(is_output));
     let stty = screen.lines().find(|l| is_output(l)).unwrap_or("");
-    assert!(stty.contains("icanon") && !stty.contains("-icanon"), "canonical mode is back: {stty}");
-    assert!(stty.contains("echo") && !stty.contains("-echo"), "echo is back: {stty}");
+    assert!(
+        stty.contains("icanon") && !stty.contains("-icanon"),
+        "canonical mode is back: {stty}"
+    );
+    assert!(
+        stty.contains("echo") && !stty.contains("-echo"),
+        "echo is back: {stty}"
+    );
 
     let json = run.report();
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
     assert_eq!(json["shutdown"]["reason"], "quit");
-    assert_eq!(json["shutdown"]["systems"].as_array().map(Vec::len), Some(11));
+    assert_eq!(
+        json["shutdown"]["systems"].as_array().map(Vec::len),
+        Some(11)
+    );
 }
 
 #[test]
 fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else { return };
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        return;
+    };
     let run = launch(&tmux, dir.path());
     tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
     // SAFETY: kill(2) with a pid we started; it changes no memory of ours.
@@ -283,8 +392,14 @@ fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
     assert!(screen.contains("shutting down (signal)"), "{screen}");
     // No key: the panel leaves by itself after `ui.linger_s`.
     let screen = wait_exit(&tmux);
-    assert!(screen.lines().any(|l| l == "EXIT=0"), "exit status:\n{screen}");
-    assert!(!tmux.alternate_screen(), "the alternate screen is left:\n{screen}");
+    assert!(
+        screen.lines().any(|l| l == "EXIT=0"),
+        "exit status:\n{screen}"
+    );
+    assert!(
+        !tmux.alternate_screen(),
+        "the alternate screen is left:\n{screen}"
+    );
     assert!(screen.contains("Final Statistics:"), "{screen}");
     let json = run.report();
     assert_eq!(json["shutdown"]["reason"], "signal");
@@ -294,7 +409,9 @@ fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
 #[test]
 fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else { return };
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        return;
+    };
     let run = launch(&tmux, dir.path());
     tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
     let pid = run.pid();
@@ -302,7 +419,10 @@ fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
     assert!(tmux.run(&["kill-server"]).status.success());
     let started = Instant::now();
     while !run.report.exists() || alive(pid) {
-        assert!(started.elapsed() < WAIT, "the session did not end after the hangup");
+        assert!(
+            started.elapsed() < WAIT,
+            "the session did not end after the hangup"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let json = run.report();
@@ -315,19 +435,33 @@ fn a_closed_terminal_still_shuts_the_session_down_cleanly() {
 #[test]
 fn a_crash_in_the_game_still_shuts_down_restores_the_terminal_and_exits_1() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else { return };
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        return;
+    };
     // The hidden test hook makes the game task panic after two cycles.
     let run = launch_with(&tmux, dir.path(), "--crash-after-cycles 2");
     let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
     assert!(screen.contains("shutting down (error)"), "{screen}");
     tmux.send(&["Enter"]);
     let screen = wait_exit(&tmux);
-    assert!(screen.lines().any(|l| l == "EXIT=1"), "exit status:\n{screen}");
-    assert!(!tmux.alternate_screen(), "the alternate screen is left:\n{screen}");
+    assert!(
+        screen.lines().any(|l| l == "EXIT=1"),
+        "exit status:\n{screen}"
+    );
+    assert!(
+        !tmux.alternate_screen(),
+        "the alternate screen is left:\n{screen}"
+    );
     assert!(screen.contains("Final Statistics:"), "{screen}");
     let json = run.report();
     assert_eq!(json["shutdown"]["reason"], "error");
-    assert!(json["error"].as_str().unwrap_or("").contains("gameplay task panicked"), "{json:#}");
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("gameplay task panicked"),
+        "{json:#}"
+    );
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
 }
 
@@ -336,7 +470,8 @@ fn scrape(addr: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").ok()?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
+        .ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
     raw.starts_with("HTTP/1.1 200").then_some(raw)
@@ -345,7 +480,9 @@ fn scrape(addr: &str) -> Option<String> {
 #[test]
 fn the_dashboard_serves_metrics_and_closes_the_endpoint_at_shutdown() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 160, 40) else { return };
+    let Some(tmux) = Tmux::start(dir.path(), 160, 40) else {
+        return;
+    };
     let run = launch_with(&tmux, dir.path(), "--metrics 127.0.0.1:0");
     let screen = tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
     // The header says where; scrape it while the dashboard plays.
@@ -357,20 +494,40 @@ fn the_dashboard_serves_metrics_and_closes_the_endpoint_at_shutdown() {
         .unwrap_or_else(|| panic!("the header names the endpoint:\n{screen}"))
         .to_string();
     let body = scrape(&addr).expect("a scrape while the dashboard runs");
-    assert!(body.contains("singularis_session_phase{phase=\"running\"} 1"), "{body}");
-    assert!(body.contains("singularis_requests_total{system=\"orchestrator\"}"), "{body}");
+    assert!(
+        body.contains("singularis_session_phase{phase=\"running\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("singularis_requests_total{system=\"orchestrator\"}"),
+        "{body}"
+    );
 
     tmux.send(&["q"]);
-    let screen = tmux.wait_for("the endpoint closed in the account", |s| s.contains("Metrics endpoint") && s.contains("11 of 11 done"));
-    assert!(row(&screen, "Metrics endpoint").contains("closed"), "{screen}");
+    let screen = tmux.wait_for("the endpoint closed in the account", |s| {
+        s.contains("Metrics endpoint") && s.contains("11 of 11 done")
+    });
+    assert!(
+        row(&screen, "Metrics endpoint").contains("closed"),
+        "{screen}"
+    );
     tmux.send(&["Space"]);
     let screen = wait_exit(&tmux);
-    assert!(screen.lines().any(|l| l == "EXIT=0"), "exit status:\n{screen}");
-    assert!(screen.contains("[CLEANUP] ✓ Metrics endpoint closed ("), "{screen}");
+    assert!(
+        screen.lines().any(|l| l == "EXIT=0"),
+        "exit status:\n{screen}"
+    );
+    assert!(
+        screen.contains("[CLEANUP] ✓ Metrics endpoint closed ("),
+        "{screen}"
+    );
     assert!(scrape(&addr).is_none(), "nothing listens after the session");
     let json = run.report();
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
-    assert_eq!(json["shutdown"]["endpoints"][0]["outcome"], "closed", "{json:#}");
+    assert_eq!(
+        json["shutdown"]["endpoints"][0]["outcome"], "closed",
+        "{json:#}"
+    );
 }
 
 /// The dashboard shows each system's tokens as the service reported them: with the game
@@ -378,7 +535,9 @@ fn the_dashboard_serves_metrics_and_closes_the_endpoint_at_shutdown() {
 #[test]
 fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let Some(tmux) = Tmux::start(dir.path(), 140, 40) else { return };
+    let Some(tmux) = Tmux::start(dir.path(), 140, 40) else {
+        return;
+    };
     let mut sandbox = KillOnDrop(
         Command::new(BIN)
             .args(["sandbox", "--listen", "127.0.0.1:0"])
@@ -397,17 +556,28 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
             claude = url.to_string();
         }
     }
-    let config = format!("[systems.claude_client]\nbase_url = \"{claude}\"\napi_key_env = \"SGT_E2E_KEY\"\n");
+    let config = format!(
+        "[systems.claude_client]\nbase_url = \"{claude}\"\napi_key_env = \"SGT_E2E_KEY\"\n"
+    );
     std::fs::write(dir.path().join("claude.toml"), config).unwrap();
-    let run = launch_env(&tmux, dir.path(), "SGT_E2E_KEY=e2e-key-0123456789", "--config claude.toml");
-    tmux.wait_for("all eleven rows with traffic", |s| all_rows_with_traffic(s) && cycles(s).is_some_and(|c| c >= 2));
+    let run = launch_env(
+        &tmux,
+        dir.path(),
+        "SGT_E2E_KEY=e2e-key-0123456789",
+        "--config claude.toml",
+    );
+    tmux.wait_for("all eleven rows with traffic", |s| {
+        all_rows_with_traffic(s) && cycles(s).is_some_and(|c| c >= 2)
+    });
     tmux.send(&["p"]);
     for _ in 0..5 {
         tmux.send(&["j"]);
     }
     // Paused between cycles, nothing more goes to Claude: the figures stop moving.
     let tokens = |s: &str| -> Option<(u64, u64)> {
-        let line = s.lines().find(|l| l.contains("Claude client: tokens in "))?;
+        let line = s
+            .lines()
+            .find(|l| l.contains("Claude client: tokens in "))?;
         let rest = &line[line.find("tokens in ")? + "tokens in ".len()..];
         let mut words = rest.split_whitespace();
         let input = words.next()?.parse().ok()?;
@@ -419,11 +589,14 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
     let shown = loop {
         let screen = tmux.wait_for("Claude's usage in the detail line", |s| tokens(s).is_some());
         let now = tokens(&screen);
-        if now.is_some() && now == last {
-            break now.unwrap();
+        if let Some(stable) = now.filter(|_| now == last) {
+            break stable;
         }
         tries += 1;
-        assert!(tries < 30, "Claude's tokens kept moving while paused:\n{screen}");
+        assert!(
+            tries < 30,
+            "Claude's tokens kept moving while paused:\n{screen}"
+        );
         last = now;
         std::thread::sleep(Duration::from_millis(700));
     };
@@ -431,15 +604,25 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
     let u = url::Url::parse(&stats_url).unwrap();
     let billed = {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+        let mut s =
+            std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
         write!(s, "GET {} HTTP/1.0\r\nHost: x\r\n\r\n", u.path()).unwrap();
         let mut buf = String::new();
         s.read_to_string(&mut buf).unwrap();
-        let v: serde_json::Value = serde_json::from_str(buf.split_once("\r\n\r\n").unwrap().1).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(buf.split_once("\r\n\r\n").unwrap().1).unwrap();
         v["systems"]["claude_client"]["tokens"].clone()
     };
-    assert_eq!(serde_json::json!(shown.0), billed["input"], "input tokens: dashboard {shown:?}, sandbox {billed}");
-    assert_eq!(serde_json::json!(shown.1), billed["output"], "output tokens: dashboard {shown:?}, sandbox {billed}");
+    assert_eq!(
+        serde_json::json!(shown.0),
+        billed["input"],
+        "input tokens: dashboard {shown:?}, sandbox {billed}"
+    );
+    assert_eq!(
+        serde_json::json!(shown.1),
+        billed["output"],
+        "output tokens: dashboard {shown:?}, sandbox {billed}"
+    );
     assert!(shown.0 > 0);
 
     tmux.send(&["q"]);
@@ -448,13 +631,28 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
     let screen = wait_exit(&tmux);
     assert!(screen.lines().any(|l| l == "EXIT=0"), "{screen}");
     let report = run.report();
-    assert_eq!(report["stats"]["usage"]["systems"]["claude_client"]["input"], billed["input"]);
+    assert_eq!(
+        report["stats"]["usage"]["systems"]["claude_client"]["input"],
+        billed["input"]
+    );
     // The typed command line holds the key; nothing the program wrote may.
-    let printed: String = screen.lines().filter(|l| !l.contains("SGT_E2E_KEY=")).collect::<Vec<_>>().join("\n");
-    assert!(!printed.contains("e2e-key-0123456789"), "the key shows:\n{printed}");
+    let printed: String = screen
+        .lines()
+        .filter(|l| !l.contains("SGT_E2E_KEY="))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !printed.contains("e2e-key-0123456789"),
+        "the key shows:\n{printed}"
+    );
     let log = std::fs::read_to_string(dir.path().join("app.log")).unwrap_or_default();
     assert!(!log.contains("e2e-key-0123456789"), "the key is in the log");
-    assert!(!std::fs::read_to_string(&run.report).unwrap().contains("e2e-key-0123456789"), "the key is in the report");
+    assert!(
+        !std::fs::read_to_string(&run.report)
+            .unwrap()
+            .contains("e2e-key-0123456789"),
+        "the key is in the report"
+    );
 }
 
 /// A child process that ends with the test, even when the test fails.

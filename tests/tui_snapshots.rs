@@ -18,7 +18,8 @@ fn area(width: u16, height: u16) -> Rect {
 }
 
 fn draw(app: &App) -> Terminal<TestBackend> {
-    let mut terminal = Terminal::new(TestBackend::new(app.area.width, app.area.height)).expect("test backend");
+    let mut terminal =
+        Terminal::new(TestBackend::new(app.area.width, app.area.height)).expect("test backend");
     terminal.draw(|f| view(app, f)).expect("draw");
     terminal
 }
@@ -42,11 +43,23 @@ fn dashboard_at_80x24() {
 #[test]
 fn dashboard_follows_a_resize() {
     let mut app = fixtures::dashboard(area(120, 40), Theme::COLOR);
-    update(&mut app, Action::Resize { width: 100, height: 30 });
+    update(
+        &mut app,
+        Action::Resize {
+            width: 100,
+            height: 30,
+        },
+    );
     let text = screen(&app);
     assert_eq!(text.lines().count(), 30);
-    assert!(text.lines().all(|l| l.chars().count() == 100 + 2), "every line is the new width");
-    assert!(text.contains("GPT-5 Meta RL"), "all eleven rows still shown:\n{text}");
+    assert!(
+        text.lines().all(|l| l.chars().count() == 100 + 2),
+        "every line is the new width"
+    );
+    assert!(
+        text.contains("GPT-5 Meta RL"),
+        "all eleven rows still shown:\n{text}"
+    );
 }
 
 #[test]
@@ -97,20 +110,38 @@ fn no_color_means_no_colour_and_the_selection_still_shows() {
     for cell in buffer.content() {
         assert_eq!(cell.fg, Color::Reset, "a coloured cell {cell:?}");
         assert_eq!(cell.bg, Color::Reset, "a coloured cell {cell:?}");
-        assert!(cell.modifier.is_empty() || cell.modifier == Modifier::empty(), "styled cell {cell:?}");
+        assert!(
+            cell.modifier.is_empty() || cell.modifier == Modifier::empty(),
+            "styled cell {cell:?}"
+        );
     }
     let text = terminal.backend().to_string();
-    assert!(text.contains("> Claude client"), "the `>` marker shows the selection:\n{text}");
-    assert!(text.contains("■ closed") && text.contains("⚠ error") && text.contains("– disabled"), "{text}");
+    assert!(
+        text.contains("> Claude client"),
+        "the `>` marker shows the selection:\n{text}"
+    );
+    assert!(
+        text.contains("■ closed") && text.contains("⚠ error") && text.contains("– disabled"),
+        "{text}"
+    );
     // The same text with colour: colour only adds.
-    assert_eq!(text, screen(&fixtures::dashboard(area(120, 40), Theme::COLOR)));
+    assert_eq!(
+        text,
+        screen(&fixtures::dashboard(area(120, 40), Theme::COLOR))
+    );
 }
 
 #[test]
 fn colour_marks_states_and_levels() {
     let app = fixtures::dashboard(area(120, 40), Theme::COLOR);
     let terminal = draw(&app);
-    let coloured = terminal.backend().buffer().content().iter().filter(|c| c.fg != Color::Reset).count();
+    let coloured = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .filter(|c| c.fg != Color::Reset)
+        .count();
     assert!(coloured > 100, "only {coloured} coloured cells");
 }
 
@@ -136,7 +167,10 @@ fn the_final_panel_says_what_ended_a_session_in_error() {
         report.error = Some("gameplay task panicked: boom".into());
     }
     let text = screen(&app);
-    assert!(text.contains("Ended by: gameplay task panicked: boom"), "{text}");
+    assert!(
+        text.contains("Ended by: gameplay task panicked: boom"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -162,9 +196,18 @@ fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
     update(&mut app, Action::EndpointClosed(report));
     update(&mut app, Action::Tick(std::time::Duration::from_secs(120)));
     let text = screen(&app);
-    let endpoint = text.lines().position(|l| l.contains("Metrics endpoint")).unwrap_or_else(|| panic!("{text}"));
-    assert!(text.lines().nth(endpoint).unwrap().contains("0.7 ms"), "{text}");
+    let endpoint = text
+        .lines()
+        .position(|l| l.contains("Metrics endpoint"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        text.lines().nth(endpoint).unwrap().contains("0.7 ms"),
+        "{text}"
+    );
     let lines: Vec<&str> = text.lines().collect();
-    let last_system = lines.iter().rposition(|l| l.contains("Gemini client") || l.contains("Claude client")).unwrap();
+    let last_system = lines
+        .iter()
+        .rposition(|l| l.contains("Gemini client") || l.contains("Claude client"))
+        .unwrap();
     assert!(endpoint > last_system, "after the systems:\n{text}");
 }

@@ -48,7 +48,11 @@ pub fn generate() -> Vec<i16> {
             let mut envelope = level;
             for (n, out) in mix.iter_mut().enumerate().skip(start) {
                 let k = n - start;
-                let ramp = if k < attack { k as f64 / attack as f64 } else { 1.0 };
+                let ramp = if k < attack {
+                    k as f64 / attack as f64
+                } else {
+                    1.0
+                };
                 *out += im * envelope * ramp;
                 let next_re = re * step_cos - im * step_sin;
                 im = im * step_cos + re * step_sin;
@@ -64,14 +68,24 @@ pub fn generate() -> Vec<i16> {
             *v *= left as f64 / fade as f64;
         }
     }
-    let peak = mix.iter().fold(0.0f64, |m, v| if v.abs() > m { v.abs() } else { m });
-    let scale = if peak > 0.0 { PEAK * 32767.0 / peak } else { 0.0 };
+    let peak = mix
+        .iter()
+        .fold(0.0f64, |m, v| if v.abs() > m { v.abs() } else { m });
+    let scale = if peak > 0.0 {
+        PEAK * 32767.0 / peak
+    } else {
+        0.0
+    };
     mix.iter().map(|v| round_to_i16(v * scale)).collect()
 }
 
 fn round_to_i16(v: f64) -> i16 {
     // Round half away from zero, by hand: `f64::round` is exact too, this just says so.
-    let r = if v >= 0.0 { (v + 0.5) as i64 } else { -((-v + 0.5) as i64) };
+    let r = if v >= 0.0 {
+        (v + 0.5) as i64
+    } else {
+        -((-v + 0.5) as i64)
+    };
     r.clamp(i64::from(i16::MIN), i64::from(i16::MAX)) as i16
 }
 
@@ -142,8 +156,15 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, String> {
     let mut pos = 12;
     while pos + 8 <= bytes.len() {
         let id = &bytes[pos..pos + 4];
-        let size = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
-        let body = bytes.get(pos + 8..pos + 8 + size).ok_or("a chunk runs past the end of the file")?;
+        let size = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
+        let body = bytes
+            .get(pos + 8..pos + 8 + size)
+            .ok_or("a chunk runs past the end of the file")?;
         match id {
             b"fmt " if size >= 16 => {
                 let u16_at = |i: usize| u16::from_le_bytes([body[i], body[i + 1]]);
@@ -153,10 +174,19 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, String> {
             b"data" => {
                 let (tag, channels, rate, bits) = format.ok_or("data before fmt")?;
                 if tag != 1 || bits != 16 || channels == 0 || rate == 0 {
-                    return Err(format!("unsupported WAV format (tag {tag}, {bits} bits, {channels} channels)"));
+                    return Err(format!(
+                        "unsupported WAV format (tag {tag}, {bits} bits, {channels} channels)"
+                    ));
                 }
-                let samples = body.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-                return Ok(Pcm { sample_rate: rate, channels, samples });
+                let samples = body
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                return Ok(Pcm {
+                    sample_rate: rate,
+                    channels,
+                    samples,
+                });
             }
             _ => {}
         }

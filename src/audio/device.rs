@@ -38,11 +38,17 @@ impl Device {
             return Err(format!("cannot start the audio thread: {e}"));
         }
         match tokio::time::timeout(budget, ready_rx).await {
-            Ok(Ok(Ok(description))) => Ok(Device { commands, description }),
+            Ok(Ok(Ok(description))) => Ok(Device {
+                commands,
+                description,
+            }),
             Ok(Ok(Err(cause))) => Err(cause),
             Ok(Err(_)) => Err("the audio thread ended while opening the device".into()),
             // The thread sees the closed channel when (if) the device opens, and gives it up.
-            Err(_) => Err(format!("the audio device did not open within {} ms", budget.as_millis())),
+            Err(_) => Err(format!(
+                "the audio device did not open within {} ms",
+                budget.as_millis()
+            )),
         }
     }
 
@@ -58,10 +64,17 @@ impl Device {
     /// Play and wait until done; bounded by `budget` (plus a little for the thread to answer).
     pub async fn play_and_wait(&self, buffer: SamplesBuffer, budget: Duration) -> bool {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::PlayAndWait(buffer, budget, tx)).is_err() {
+        if self
+            .commands
+            .send(Command::PlayAndWait(buffer, budget, tx))
+            .is_err()
+        {
             return false;
         }
-        matches!(tokio::time::timeout(budget + Duration::from_millis(200), rx).await, Ok(Ok(true)))
+        matches!(
+            tokio::time::timeout(budget + Duration::from_millis(200), rx).await,
+            Ok(Ok(true))
+        )
     }
 
     /// Stop everything and drop the sink; `true` if the thread confirmed within `budget`.
@@ -75,7 +88,11 @@ impl Device {
 }
 
 /// The device thread: open, report, then serve commands until closed or abandoned.
-fn run(ready: oneshot::Sender<Result<String, String>>, commands: mpsc::Receiver<Command>, counters: Arc<Counters>) {
+fn run(
+    ready: oneshot::Sender<Result<String, String>>,
+    commands: mpsc::Receiver<Command>,
+    counters: Arc<Counters>,
+) {
     // ALSA prints its complaints ("cannot find card '0'") straight to stderr, where they
     // would land on the user's terminal and before a script's first expected line: keep
     // them for the log instead. The user gets one notice from us.
@@ -92,7 +109,11 @@ fn run(ready: oneshot::Sender<Result<String, String>>, commands: mpsc::Receiver<
     };
     sink.log_on_drop(false);
     let config = sink.config();
-    let description = format!("{} Hz, {} channel(s)", config.sample_rate(), config.channel_count());
+    let description = format!(
+        "{} Hz, {} channel(s)",
+        config.sample_rate(),
+        config.channel_count()
+    );
     if ready.send(Ok(description)).is_err() {
         // Nobody waits any more (the open took too long): give the device back.
         return;
@@ -157,20 +178,22 @@ mod stderr_capture {
             return (f(), String::new());
         };
         // Drain the pipe as it fills, so a chatty backend can never block on a full pipe.
-        let reader = std::thread::Builder::new().name("audio-stderr".into()).spawn(move || {
-            // Keep the first 16 KiB; read (and drop) the rest so the writer never blocks.
-            let mut kept = Vec::new();
-            let mut pipe = std::fs::File::from(read_end);
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
+        let reader = std::thread::Builder::new()
+            .name("audio-stderr".into())
+            .spawn(move || {
+                // Keep the first 16 KiB; read (and drop) the rest so the writer never blocks.
+                let mut kept = Vec::new();
+                let mut pipe = std::fs::File::from(read_end);
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let room = (16 * 1024usize).saturating_sub(kept.len());
+                    kept.extend_from_slice(&buf[..n.min(room)]);
                 }
-                let room = (16 * 1024usize).saturating_sub(kept.len());
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-            String::from_utf8_lossy(&kept).into_owned()
-        });
+                String::from_utf8_lossy(&kept).into_owned()
+            });
         let out = f();
         // SAFETY: `saved` is a descriptor we duplicated from fd 2 and still own.
         unsafe {
@@ -199,7 +222,8 @@ mod stderr_capture {
             if libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
                 return None;
             }
-            let (read_end, write_end) = (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
+            let (read_end, write_end) =
+                (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1]));
             if libc::dup2(fds[1], 2) < 0 {
                 return None;
             }

@@ -56,7 +56,11 @@ impl AudioSettings {
         let forced_off = std::env::var(DEVICE_ENV).is_ok_and(|v| v.eq_ignore_ascii_case("none"));
         AudioSettings {
             enabled: config.enabled,
-            device: if forced_off { DeviceChoice::NoDevice } else { DeviceChoice::Default },
+            device: if forced_off {
+                DeviceChoice::NoDevice
+            } else {
+                DeviceChoice::Default
+            },
         }
     }
 }
@@ -137,7 +141,10 @@ pub struct AudioOut {
 
 impl std::fmt::Debug for AudioOut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AudioOut").field("state", &self.state()).field("notice", &self.inner.notice).finish()
+        f.debug_struct("AudioOut")
+            .field("state", &self.state())
+            .field("notice", &self.inner.notice)
+            .finish()
     }
 }
 
@@ -205,7 +212,11 @@ impl AudioOut {
     }
 
     pub fn state(&self) -> AudioState {
-        self.inner.state.lock().map(|s| *s).unwrap_or(AudioState::Closed)
+        self.inner
+            .state
+            .lock()
+            .map(|s| *s)
+            .unwrap_or(AudioState::Closed)
     }
 
     pub fn is_on(&self) -> bool {
@@ -279,14 +290,21 @@ impl AudioOut {
         if chime {
             match chime::asset_pcm().ok().and_then(|p| samples_buffer(&p)) {
                 Some(buffer) => {
-                    outcome = if dev.play_and_wait(buffer, CHIME_BUDGET).await { ChimeOutcome::Played } else { ChimeOutcome::Cut };
+                    outcome = if dev.play_and_wait(buffer, CHIME_BUDGET).await {
+                        ChimeOutcome::Played
+                    } else {
+                        ChimeOutcome::Cut
+                    };
                 }
                 None => tracing::warn!("the shutdown chime asset is not a WAV this player reads"),
             }
         }
         let closed = dev.close(CLOSE_BUDGET).await;
         if !closed {
-            tracing::warn!("the audio device did not close within {} ms", CLOSE_BUDGET.as_millis());
+            tracing::warn!(
+                "the audio device did not close within {} ms",
+                CLOSE_BUDGET.as_millis()
+            );
         }
         (outcome, closed)
     }
@@ -309,5 +327,9 @@ pub fn samples_buffer(pcm: &Pcm) -> Option<rodio::buffer::SamplesBuffer> {
     if pcm.samples.is_empty() {
         return None;
     }
-    Some(rodio::buffer::SamplesBuffer::new(channels, rate, to_f32_samples(&pcm.samples)))
+    Some(rodio::buffer::SamplesBuffer::new(
+        channels,
+        rate,
+        to_f32_samples(&pcm.samples),
+    ))
 }

@@ -11,13 +11,22 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// `max_tokens` is the cap; `refusal` is the model declining.
 fn stop_reason(ctx: &RequestCtx, reason: Option<&str>) -> Result<(), ClientError> {
     match reason {
-        Some("max_tokens") => Err(ClientError::truncated("stop_reason max_tokens", ctx.params.max_output_tokens)),
-        Some("refusal") => Err(ClientError::Protocol("the model declined to answer (stop_reason refusal)".into())),
+        Some("max_tokens") => Err(ClientError::truncated(
+            "stop_reason max_tokens",
+            ctx.params.max_output_tokens,
+        )),
+        Some("refusal") => Err(ClientError::Protocol(
+            "the model declined to answer (stop_reason refusal)".into(),
+        )),
         _ => Ok(()),
     }
 }
 
-pub async fn messages(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<String, ClientError> {
+pub async fn messages(
+    ctx: &RequestCtx,
+    prompt: &Prompt,
+    stream: bool,
+) -> Result<String, ClientError> {
     let mut body = json!({
         "model": ctx.model,
         "max_tokens": ctx.params.max_output_tokens,
@@ -65,7 +74,11 @@ pub async fn messages(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result
             .map_err(|e| ClientError::Protocol(format!("invalid event JSON: {e}")))?;
         let u = v.pointer("/message/usage").or_else(|| v.get("usage"));
         if let Some(u) = u.and_then(|u| u.as_object()) {
-            usage.extend(u.iter().filter(|(_, n)| n.is_u64()).map(|(k, n)| (k.clone(), n.clone())));
+            usage.extend(
+                u.iter()
+                    .filter(|(_, n)| n.is_u64())
+                    .map(|(k, n)| (k.clone(), n.clone())),
+            );
         }
         match str_at(&v, "/type").unwrap_or_default() {
             "message_delta" => reason = str_at(&v, "/delta/stop_reason").map(str::to_string),
@@ -93,7 +106,9 @@ pub async fn messages(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result
     read?;
     stop_reason(ctx, reason.as_deref())?;
     if !stopped {
-        return Err(ClientError::Protocol("stream ended without message_stop".into()));
+        return Err(ClientError::Protocol(
+            "stream ended without message_stop".into(),
+        ));
     }
     Ok(text)
 }

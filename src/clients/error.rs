@@ -7,7 +7,11 @@ use std::time::Duration;
 pub enum ClientError {
     /// The service answered with an error status; `message` is its own error text.
     #[error("HTTP {status}: {message}")]
-    Status { status: u16, message: String, retry_after: Option<Duration> },
+    Status {
+        status: u16,
+        message: String,
+        retry_after: Option<Duration>,
+    },
     #[error("connection refused")]
     Refused,
     #[error("timed out")]
@@ -39,7 +43,9 @@ impl ClientError {
 
     /// An answer cut at `cap` tokens, in the service's words.
     pub fn truncated(service_reason: &str, cap: u32) -> ClientError {
-        ClientError::Truncated { reason: format!("{service_reason} (the answer hit its {cap}-token cap)") }
+        ClientError::Truncated {
+            reason: format!("{service_reason} (the answer hit its {cap}-token cap)"),
+        }
     }
 }
 

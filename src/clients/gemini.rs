@@ -11,7 +11,10 @@ use serde_json::json;
 const API_VERSION: &str = "v1beta";
 
 fn request(ctx: &RequestCtx, method: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
-    let url = endpoint(&ctx.base, &format!("{API_VERSION}/models/{}:{method}", ctx.model));
+    let url = endpoint(
+        &ctx.base,
+        &format!("{API_VERSION}/models/{}:{method}", ctx.model),
+    );
     let req = ctx.client.post(url).json(body);
     match &ctx.key {
         Some(k) => req.header("x-goog-api-key", k.header("")),
@@ -41,8 +44,14 @@ fn finish_reason(ctx: &RequestCtx, v: &serde_json::Value) -> Result<Option<Strin
     let reason = str_at(v, "/candidates/0/finishReason");
     match reason {
         None | Some("STOP") => Ok(reason.map(str::to_string)),
-        Some("MAX_TOKENS") => Err(ClientError::truncated("finishReason MAX_TOKENS", ctx.params.max_output_tokens)),
-        Some(other) => Err(ClientError::Protocol(format!("the answer was withheld: finishReason {}", wire::shorten(other, 40)))),
+        Some("MAX_TOKENS") => Err(ClientError::truncated(
+            "finishReason MAX_TOKENS",
+            ctx.params.max_output_tokens,
+        )),
+        Some(other) => Err(ClientError::Protocol(format!(
+            "the answer was withheld: finishReason {}",
+            wire::shorten(other, 40)
+        ))),
     }
 }
 
@@ -52,11 +61,23 @@ fn candidate_text(v: &serde_json::Value) -> Result<String, ClientError> {
         return Err(ClientError::Protocol(wire::shorten(msg, 120)));
     }
     if let Some(block) = str_at(v, "/promptFeedback/blockReason") {
-        return Err(ClientError::Protocol(format!("the prompt was blocked: {}", wire::shorten(block, 40))));
+        return Err(ClientError::Protocol(format!(
+            "the prompt was blocked: {}",
+            wire::shorten(block, 40)
+        )));
     }
-    let candidate = v.pointer("/candidates/0").ok_or_else(|| ClientError::Protocol("answer without candidates".into()))?;
-    let parts = candidate.pointer("/content/parts").and_then(|p| p.as_array());
-    Ok(parts.into_iter().flatten().filter(|p| p.get("thought") != Some(&json!(true))).filter_map(|p| str_at(p, "/text")).collect())
+    let candidate = v
+        .pointer("/candidates/0")
+        .ok_or_else(|| ClientError::Protocol("answer without candidates".into()))?;
+    let parts = candidate
+        .pointer("/content/parts")
+        .and_then(|p| p.as_array());
+    Ok(parts
+        .into_iter()
+        .flatten()
+        .filter(|p| p.get("thought") != Some(&json!(true)))
+        .filter_map(|p| str_at(p, "/text"))
+        .collect())
 }
 
 fn record_usage(ctx: &RequestCtx, v: &serde_json::Value) {
@@ -66,13 +87,19 @@ fn record_usage(ctx: &RequestCtx, v: &serde_json::Value) {
 }
 
 pub async fn generate(ctx: &RequestCtx, prompt: &Prompt) -> Result<String, ClientError> {
-    let resp = wire::send(ctx, request(ctx, "generateContent", &text_body(ctx, prompt))).await?;
+    let resp = wire::send(
+        ctx,
+        request(ctx, "generateContent", &text_body(ctx, prompt)),
+    )
+    .await?;
     let v = wire::read_json(resp).await?;
     record_usage(ctx, &v);
     finish_reason(ctx, &v)?;
     let text = candidate_text(&v)?;
     if text.is_empty() {
-        return Err(ClientError::Protocol("answer without text (finishReason STOP, no parts)".into()));
+        return Err(ClientError::Protocol(
+            "answer without text (finishReason STOP, no parts)".into(),
+        ));
     }
     Ok(text)
 }
@@ -83,7 +110,8 @@ pub async fn stream(
     prompt: &Prompt,
     mut on_text: impl FnMut(&str),
 ) -> Result<String, ClientError> {
-    let req = request(ctx, "streamGenerateContent", &text_body(ctx, prompt)).query(&[("alt", "sse")]);
+    let req =
+        request(ctx, "streamGenerateContent", &text_body(ctx, prompt)).query(&[("alt", "sse")]);
     let resp = wire::send(ctx, req).await?;
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
@@ -110,7 +138,9 @@ pub async fn stream(
     }
     read?;
     let Some(last) = finished else {
-        return Err(ClientError::Protocol("stream ended without a finishReason".into()));
+        return Err(ClientError::Protocol(
+            "stream ended without a finishReason".into(),
+        ));
     };
     finish_reason(ctx, &last)?;
     Ok(text)
@@ -137,7 +167,10 @@ impl Pcm {
 pub fn decode_pcm(mime: &str, b64: &str) -> Result<Pcm, ClientError> {
     let mime_l = mime.to_ascii_lowercase();
     if !(mime_l.starts_with("audio/l16") || mime_l.starts_with("audio/pcm")) {
-        return Err(ClientError::Protocol(format!("unexpected audio type {:?}", wire::shorten(mime, 60))));
+        return Err(ClientError::Protocol(format!(
+            "unexpected audio type {:?}",
+            wire::shorten(mime, 60)
+        )));
     }
     let rate = mime_l
         .split(';')
@@ -150,8 +183,15 @@ pub fn decode_pcm(mime: &str, b64: &str) -> Result<Pcm, ClientError> {
     if bytes.len() % 2 != 0 {
         return Err(ClientError::Protocol("odd number of PCM bytes".into()));
     }
-    let samples = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-    Ok(Pcm { sample_rate: rate, channels: 1, samples })
+    let samples = bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    Ok(Pcm {
+        sample_rate: rate,
+        channels: 1,
+        samples,
+    })
 }
 
 pub async fn speak(ctx: &RequestCtx, text: &str, voice: &str) -> Result<Pcm, ClientError> {
@@ -181,7 +221,10 @@ mod tests {
 
     #[test]
     fn decodes_little_endian_pcm() {
-        let raw: Vec<u8> = [0i16, 1000, -1000, i16::MAX].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let raw: Vec<u8> = [0i16, 1000, -1000, i16::MAX]
+            .iter()
+            .flat_map(|s| s.to_le_bytes())
+            .collect();
         let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
         let pcm = decode_pcm("audio/L16;codec=pcm;rate=24000", &b64).unwrap();
         assert_eq!(pcm.samples, vec![0, 1000, -1000, i16::MAX]);

@@ -27,21 +27,34 @@ pub struct Prompt {
 
 impl Prompt {
     pub fn new(system: impl Into<String>, user: impl Into<String>) -> Prompt {
-        Prompt { system: system.into(), user: user.into() }
+        Prompt {
+            system: system.into(),
+            user: user.into(),
+        }
     }
 }
 
 /// Ask any text-answering system, in the way that system talks to its service: LM Studio
 /// and the orchestrator stream their answers, the others answer in one body.
-pub async fn ask(ctx: &RequestCtx, protocol: Protocol, prompt: &Prompt) -> Result<String, ClientError> {
+pub async fn ask(
+    ctx: &RequestCtx,
+    protocol: Protocol,
+    prompt: &Prompt,
+) -> Result<String, ClientError> {
     match protocol {
-        Protocol::OpenaiChat => openai::chat(ctx, prompt, ctx.system == SystemId::LmstudioClient).await,
+        Protocol::OpenaiChat => {
+            openai::chat(ctx, prompt, ctx.system == SystemId::LmstudioClient).await
+        }
         Protocol::OpenaiResponses => openai::responses(ctx, prompt, true).await,
         Protocol::AnthropicMessages => anthropic::messages(ctx, prompt, false).await,
         Protocol::GeminiGenerate => gemini::generate(ctx, prompt).await,
         Protocol::GeminiStream => gemini::stream(ctx, prompt, |_| {}).await,
         Protocol::WolframLlm => wolfram::query(ctx, &prompt.user).await,
-        Protocol::GeminiTts => gemini::speak(ctx, &prompt.user, "Kore").await.map(|pcm| format!("{} ms of speech", pcm.duration_ms())),
-        Protocol::Moe => Err(ClientError::Unavailable("moe answers through its experts".into())),
+        Protocol::GeminiTts => gemini::speak(ctx, &prompt.user, "Kore")
+            .await
+            .map(|pcm| format!("{} ms of speech", pcm.duration_ms())),
+        Protocol::Moe => Err(ClientError::Unavailable(
+            "moe answers through its experts".into(),
+        )),
     }
 }

@@ -34,7 +34,11 @@ pub fn vote(answers: &[ExpertAnswer], preference: &[Action]) -> Verdict {
     }
     let voters = votes.values().sum::<u32>() as usize;
     let best = votes.values().copied().max().unwrap_or(0);
-    let tied: Vec<Action> = votes.iter().filter(|(_, n)| **n == best).map(|(a, _)| *a).collect();
+    let tied: Vec<Action> = votes
+        .iter()
+        .filter(|(_, n)| **n == best)
+        .map(|(a, _)| *a)
+        .collect();
     let action = match tied.len() {
         0 => None,
         1 => Some(tied[0]),
@@ -44,16 +48,24 @@ pub fn vote(answers: &[ExpertAnswer], preference: &[Action]) -> Verdict {
             .find(|p| tied.contains(p))
             .or_else(|| Action::CAUTION.iter().copied().find(|c| tied.contains(c))),
     };
-    Verdict { action, votes, voters, missing: answers.len() - voters }
+    Verdict {
+        action,
+        votes,
+        voters,
+        missing: answers.len() - voters,
+    }
 }
-
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn ans(expert: SystemId, action: Option<Action>) -> ExpertAnswer {
-        ExpertAnswer { expert, action, error: action.is_none().then(|| "down".to_string()) }
+        ExpertAnswer {
+            expert,
+            action,
+            error: action.is_none().then(|| "down".to_string()),
+        }
     }
 
     #[test]
@@ -77,12 +89,21 @@ mod tests {
             ans(SystemId::ClaudeClient, Some(Action::Block)),
         ];
         assert_eq!(vote(&answers, &[]).action, Some(Action::Block));
-        assert_eq!(vote(&answers, &[Action::Attack]).action, Some(Action::Attack));
+        assert_eq!(
+            vote(&answers, &[Action::Attack]).action,
+            Some(Action::Attack)
+        );
     }
 
     #[test]
     fn missing_experts_are_counted_and_none_means_no_verdict() {
-        let v = vote(&[ans(SystemId::GeminiClient, None), ans(SystemId::ClaudeClient, Some(Action::Loot))], &[]);
+        let v = vote(
+            &[
+                ans(SystemId::GeminiClient, None),
+                ans(SystemId::ClaudeClient, Some(Action::Loot)),
+            ],
+            &[],
+        );
         assert_eq!(v.action, Some(Action::Loot));
         assert_eq!(v.missing, 1);
         let v = vote(&[ans(SystemId::GeminiClient, None)], &[]);

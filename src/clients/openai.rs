@@ -38,15 +38,23 @@ pub fn chat_body(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Value {
 /// What a finished choice means: `length` is the cap, `content_filter` a refusal.
 fn finish(ctx: &RequestCtx, reason: Option<&str>) -> Result<(), ClientError> {
     match reason {
-        Some("length") => Err(ClientError::truncated("finish_reason length", ctx.params.max_output_tokens)),
-        Some("content_filter") => Err(ClientError::Protocol("the answer was withheld by the content filter".into())),
+        Some("length") => Err(ClientError::truncated(
+            "finish_reason length",
+            ctx.params.max_output_tokens,
+        )),
+        Some("content_filter") => Err(ClientError::Protocol(
+            "the answer was withheld by the content filter".into(),
+        )),
         _ => Ok(()),
     }
 }
 
 /// `POST {base}/chat/completions`; with `stream`, SSE `data:` chunks until `data: [DONE]`.
 pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<String, ClientError> {
-    let req = ctx.client.post(endpoint(&ctx.base, "chat/completions")).json(&chat_body(ctx, prompt, stream));
+    let req = ctx
+        .client
+        .post(endpoint(&ctx.base, "chat/completions"))
+        .json(&chat_body(ctx, prompt, stream));
     let resp = wire::send(ctx, authed(ctx, req)).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
@@ -55,11 +63,16 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         }
         finish(ctx, str_at(&v, "/choices/0/finish_reason"))?;
         if let Some(refusal) = str_at(&v, "/choices/0/message/refusal") {
-            return Err(ClientError::Protocol(format!("the model refused: {}", wire::shorten(refusal, 120))));
+            return Err(ClientError::Protocol(format!(
+                "the model refused: {}",
+                wire::shorten(refusal, 120)
+            )));
         }
         return str_at(&v, "/choices/0/message/content")
             .map(str::to_string)
-            .ok_or_else(|| ClientError::Protocol("chat completion without choices[0].message.content".into()));
+            .ok_or_else(|| {
+                ClientError::Protocol("chat completion without choices[0].message.content".into())
+            });
     }
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
@@ -74,7 +87,10 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         let v: Value = serde_json::from_str(&ev.data)
             .map_err(|e| ClientError::Protocol(format!("invalid chunk JSON: {e}")))?;
         if let Some(err) = str_at(&v, "/error/message") {
-            return Err(ClientError::Protocol(format!("stream error: {}", wire::shorten(err, 120))));
+            return Err(ClientError::Protocol(format!(
+                "stream error: {}",
+                wire::shorten(err, 120)
+            )));
         }
         if let Some(u) = v.get("usage").and_then(Usage::from_openai_chat) {
             usage = Some(u);
@@ -128,23 +144,40 @@ fn response_outcome(ctx: &RequestCtx, v: &Value) -> Result<String, ClientError> 
         "incomplete" => {
             let reason = str_at(v, "/incomplete_details/reason").unwrap_or("unknown");
             if reason == "max_output_tokens" {
-                Err(ClientError::truncated("incomplete: max_output_tokens", ctx.params.max_output_tokens))
+                Err(ClientError::truncated(
+                    "incomplete: max_output_tokens",
+                    ctx.params.max_output_tokens,
+                ))
             } else {
-                Err(ClientError::Protocol(format!("response incomplete: {}", wire::shorten(reason, 60))))
+                Err(ClientError::Protocol(format!(
+                    "response incomplete: {}",
+                    wire::shorten(reason, 60)
+                )))
             }
         }
         "failed" => {
             let msg = str_at(v, "/error/message").unwrap_or("failed");
-            Err(ClientError::Protocol(format!("response failed: {}", wire::shorten(msg, 120))))
+            Err(ClientError::Protocol(format!(
+                "response failed: {}",
+                wire::shorten(msg, 120)
+            )))
         }
-        _ => output_text(v).ok_or_else(|| ClientError::Protocol("response without output_text".into())),
+        _ => output_text(v)
+            .ok_or_else(|| ClientError::Protocol("response without output_text".into())),
     }
 }
 
 /// `POST {base}/responses`; with `stream`, typed SSE events ending with `response.completed`
 /// (or `response.incomplete` / `response.failed`).
-pub async fn responses(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<String, ClientError> {
-    let req = ctx.client.post(endpoint(&ctx.base, "responses")).json(&responses_body(ctx, prompt, stream));
+pub async fn responses(
+    ctx: &RequestCtx,
+    prompt: &Prompt,
+    stream: bool,
+) -> Result<String, ClientError> {
+    let req = ctx
+        .client
+        .post(endpoint(&ctx.base, "responses"))
+        .json(&responses_body(ctx, prompt, stream));
     let resp = wire::send(ctx, authed(ctx, req)).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
@@ -164,7 +197,10 @@ pub async fn responses(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Resul
             }
             "error" => {
                 let msg = str_at(&v, "/message").unwrap_or("failed");
-                return Err(ClientError::Protocol(format!("response failed: {}", wire::shorten(msg, 120))));
+                return Err(ClientError::Protocol(format!(
+                    "response failed: {}",
+                    wire::shorten(msg, 120)
+                )));
             }
             _ => {}
         }
@@ -174,10 +210,16 @@ pub async fn responses(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Resul
     // The final object is authoritative; the deltas are what we show while streaming.
     match last {
         Some(v) => response_outcome(ctx, &v).or_else(|e| match e {
-            ClientError::Protocol(_) if !text.is_empty() && str_at(&v, "/status") == Some("completed") => Ok(text),
+            ClientError::Protocol(_)
+                if !text.is_empty() && str_at(&v, "/status") == Some("completed") =>
+            {
+                Ok(text)
+            }
             e => Err(e),
         }),
-        None => Err(ClientError::Protocol("stream ended without response.completed".into())),
+        None => Err(ClientError::Protocol(
+            "stream ended without response.completed".into(),
+        )),
     }
 }
 

@@ -36,7 +36,10 @@ impl SseParser {
                 .map_err(|_| ClientError::Protocol("SSE line is not UTF-8".into()))?;
             if line.is_empty() {
                 if !self.data.is_empty() || self.event.is_some() {
-                    out.push(SseEvent { event: self.event.take(), data: self.data.join("\n") });
+                    out.push(SseEvent {
+                        event: self.event.take(),
+                        data: self.data.join("\n"),
+                    });
                     self.data.clear();
                 }
                 continue;
@@ -129,12 +132,20 @@ mod tests {
     fn parses_split_events_with_crlf_and_comments() {
         let mut p = SseParser::default();
         assert!(p.feed(b"event: a\r\ndata: {\"x\"").unwrap().is_empty());
-        let evs = p.feed(b":1}\r\n\r\n: keepalive\n\ndata: one\ndata: two\n\n").unwrap();
+        let evs = p
+            .feed(b":1}\r\n\r\n: keepalive\n\ndata: one\ndata: two\n\n")
+            .unwrap();
         assert_eq!(
             evs,
             vec![
-                SseEvent { event: Some("a".into()), data: "{\"x\":1}".into() },
-                SseEvent { event: None, data: "one\ntwo".into() },
+                SseEvent {
+                    event: Some("a".into()),
+                    data: "{\"x\":1}".into()
+                },
+                SseEvent {
+                    event: None,
+                    data: "one\ntwo".into()
+                },
             ]
         );
         assert!(!p.has_partial());

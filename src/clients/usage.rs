@@ -28,7 +28,10 @@ impl Usage {
         Some(Usage {
             input: u.get("prompt_tokens")?.as_u64()?,
             output: u.get("completion_tokens")?.as_u64()?,
-            reasoning: u.pointer("/completion_tokens_details/reasoning_tokens").and_then(|v| v.as_u64()).unwrap_or(0),
+            reasoning: u
+                .pointer("/completion_tokens_details/reasoning_tokens")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
         })
     }
 
@@ -37,7 +40,10 @@ impl Usage {
         Some(Usage {
             input: u.get("input_tokens")?.as_u64()?,
             output: u.get("output_tokens")?.as_u64()?,
-            reasoning: u.pointer("/output_tokens_details/reasoning_tokens").and_then(|v| v.as_u64()).unwrap_or(0),
+            reasoning: u
+                .pointer("/output_tokens_details/reasoning_tokens")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
         })
     }
 
@@ -45,15 +51,24 @@ impl Usage {
     pub fn from_gemini(u: &serde_json::Value) -> Option<Usage> {
         let n = |k: &str| u.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
         let thoughts = n("thoughtsTokenCount");
-        Some(Usage { input: u.get("promptTokenCount")?.as_u64()?, output: n("candidatesTokenCount") + thoughts, reasoning: thoughts })
+        Some(Usage {
+            input: u.get("promptTokenCount")?.as_u64()?,
+            output: n("candidatesTokenCount") + thoughts,
+            reasoning: thoughts,
+        })
     }
 
     /// Anthropic `usage` (a whole message, or `message_start` + the last `message_delta`).
     pub fn from_anthropic(u: &serde_json::Value) -> Option<Usage> {
         let n = |k: &str| u.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
         // Cached prompt tokens are still prompt tokens.
-        let input = n("input_tokens") + n("cache_creation_input_tokens") + n("cache_read_input_tokens");
-        Some(Usage { input, output: u.get("output_tokens")?.as_u64()?, reasoning: 0 })
+        let input =
+            n("input_tokens") + n("cache_creation_input_tokens") + n("cache_read_input_tokens");
+        Some(Usage {
+            input,
+            output: u.get("output_tokens")?.as_u64()?,
+            reasoning: 0,
+        })
     }
 }
 
@@ -70,12 +85,20 @@ impl Headroom {
     /// OpenAI's `x-ratelimit-*` or Anthropic's `anthropic-ratelimit-*`; `None` when the
     /// answer carries neither (Gemini, Wolfram, LM Studio).
     pub fn from_headers(h: &http::HeaderMap) -> Option<Headroom> {
-        let n = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let n = |name: &str| {
+            h.get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
         let r = Headroom {
-            requests_remaining: n("x-ratelimit-remaining-requests").or_else(|| n("anthropic-ratelimit-requests-remaining")),
-            requests_limit: n("x-ratelimit-limit-requests").or_else(|| n("anthropic-ratelimit-requests-limit")),
-            tokens_remaining: n("x-ratelimit-remaining-tokens").or_else(|| n("anthropic-ratelimit-tokens-remaining")),
-            tokens_limit: n("x-ratelimit-limit-tokens").or_else(|| n("anthropic-ratelimit-tokens-limit")),
+            requests_remaining: n("x-ratelimit-remaining-requests")
+                .or_else(|| n("anthropic-ratelimit-requests-remaining")),
+            requests_limit: n("x-ratelimit-limit-requests")
+                .or_else(|| n("anthropic-ratelimit-requests-limit")),
+            tokens_remaining: n("x-ratelimit-remaining-tokens")
+                .or_else(|| n("anthropic-ratelimit-tokens-remaining")),
+            tokens_limit: n("x-ratelimit-limit-tokens")
+                .or_else(|| n("anthropic-ratelimit-tokens-limit")),
         };
         (r != Headroom::default()).then_some(r)
     }
@@ -86,7 +109,10 @@ impl Headroom {
             (Some(r), Some(l)) if l > 0 => Some(r as f64 / l as f64),
             _ => None,
         };
-        match (f(self.requests_remaining, self.requests_limit), f(self.tokens_remaining, self.tokens_limit)) {
+        match (
+            f(self.requests_remaining, self.requests_limit),
+            f(self.tokens_remaining, self.tokens_limit),
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -113,7 +139,11 @@ impl UsageMeter {
     }
 
     pub fn total(&self) -> Usage {
-        Usage { input: self.input.load(Relaxed), output: self.output.load(Relaxed), reasoning: self.reasoning.load(Relaxed) }
+        Usage {
+            input: self.input.load(Relaxed),
+            output: self.output.load(Relaxed),
+            reasoning: self.reasoning.load(Relaxed),
+        }
     }
 
     /// Whether any answer reported usage (a service that never does has unknown usage, not 0).
@@ -138,13 +168,42 @@ mod tests {
     #[test]
     fn each_service_normalises_to_output_including_reasoning() {
         let chat = json!({"prompt_tokens": 10, "completion_tokens": 300, "completion_tokens_details": {"reasoning_tokens": 256}});
-        assert_eq!(Usage::from_openai_chat(&chat), Some(Usage { input: 10, output: 300, reasoning: 256 }));
+        assert_eq!(
+            Usage::from_openai_chat(&chat),
+            Some(Usage {
+                input: 10,
+                output: 300,
+                reasoning: 256
+            })
+        );
         let resp = json!({"input_tokens": 5, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 0}});
-        assert_eq!(Usage::from_openai_responses(&resp), Some(Usage { input: 5, output: 9, reasoning: 0 }));
-        let gem = json!({"promptTokenCount": 7, "candidatesTokenCount": 20, "thoughtsTokenCount": 100});
-        assert_eq!(Usage::from_gemini(&gem), Some(Usage { input: 7, output: 120, reasoning: 100 }));
+        assert_eq!(
+            Usage::from_openai_responses(&resp),
+            Some(Usage {
+                input: 5,
+                output: 9,
+                reasoning: 0
+            })
+        );
+        let gem =
+            json!({"promptTokenCount": 7, "candidatesTokenCount": 20, "thoughtsTokenCount": 100});
+        assert_eq!(
+            Usage::from_gemini(&gem),
+            Some(Usage {
+                input: 7,
+                output: 120,
+                reasoning: 100
+            })
+        );
         let ant = json!({"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": 2});
-        assert_eq!(Usage::from_anthropic(&ant), Some(Usage { input: 5, output: 4, reasoning: 0 }));
+        assert_eq!(
+            Usage::from_anthropic(&ant),
+            Some(Usage {
+                input: 5,
+                output: 4,
+                reasoning: 0
+            })
+        );
         assert_eq!(Usage::from_openai_chat(&json!({})), None);
     }
 
@@ -160,8 +219,14 @@ mod tests {
         assert_eq!(r.requests_remaining, Some(499));
         assert_eq!(r.fraction_left(), Some(0.25));
         let mut a = http::HeaderMap::new();
-        a.insert("anthropic-ratelimit-requests-remaining", "49".parse().unwrap());
+        a.insert(
+            "anthropic-ratelimit-requests-remaining",
+            "49".parse().unwrap(),
+        );
         a.insert("anthropic-ratelimit-requests-limit", "50".parse().unwrap());
-        assert_eq!(Headroom::from_headers(&a).unwrap().fraction_left(), Some(0.98));
+        assert_eq!(
+            Headroom::from_headers(&a).unwrap().fraction_left(),
+            Some(0.98)
+        );
     }
 }

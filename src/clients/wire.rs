@@ -21,12 +21,21 @@ pub const RETRYABLE: [u16; 7] = [408, 429, 500, 502, 503, 504, 529];
 /// Send, retrying what is worth retrying ([`RETRYABLE`], a refused or broken connection) up
 /// to `ctx.retries` times with exponential backoff that honours `Retry-After` and
 /// `retry-after-ms`. The wait between attempts ends at once when the system is closing.
-pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+pub async fn send(
+    ctx: &RequestCtx,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ClientError> {
     let mut attempt = 0u32;
     loop {
         // A body that cannot be cloned (a stream) gets one attempt only.
         let Some(this) = req.try_clone() else {
-            return send_once(ctx, req).await.map_err(|e| if ctx.stop.is_cancelled() { ClientError::Cancelled } else { e });
+            return send_once(ctx, req).await.map_err(|e| {
+                if ctx.stop.is_cancelled() {
+                    ClientError::Cancelled
+                } else {
+                    e
+                }
+            });
         };
         let err = match send_once(ctx, this).await {
             Ok(resp) => return Ok(resp),
@@ -34,11 +43,15 @@ pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqw
             Err(_) if ctx.stop.is_cancelled() => return Err(ClientError::Cancelled),
             Err(e) => e,
         };
-        let Some(wait) = (attempt < ctx.retries).then(|| backoff(attempt, &err)).flatten() else {
+        let Some(wait) = (attempt < ctx.retries)
+            .then(|| backoff(attempt, &err))
+            .flatten()
+        else {
             return Err(err);
         };
         attempt += 1;
-        ctx.retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ctx.retried
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(system = %ctx.system, error = %err, attempt, wait_ms = wait.as_millis() as u64, "retrying");
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -52,12 +65,21 @@ pub async fn send(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqw
 /// [`MAX_BACKOFF`]; a `Retry-After` is a floor.
 pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
     let retry_after = match err {
-        ClientError::Status { status, retry_after, .. } if RETRYABLE.contains(status) => *retry_after,
+        ClientError::Status {
+            status,
+            retry_after,
+            ..
+        } if RETRYABLE.contains(status) => *retry_after,
         ClientError::Refused | ClientError::Transport(_) => None,
         _ => return None,
     };
-    let base = Duration::from_millis(200).saturating_mul(1 << attempt.min(8)).min(MAX_BACKOFF);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let base = Duration::from_millis(200)
+        .saturating_mul(1 << attempt.min(8))
+        .min(MAX_BACKOFF);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
     let wait = base.mul_f64(jitter);
     match retry_after {
@@ -69,7 +91,10 @@ pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
 
 /// Send once and return the response if its status is a success; otherwise the service's
 /// error. Either way the rate-limit headroom the answer announces is recorded.
-pub async fn send_once(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+pub async fn send_once(
+    ctx: &RequestCtx,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ClientError> {
     let resp = req.send().await?;
     if let Some(h) = super::Headroom::from_headers(resp.headers()) {
         ctx.usage.set_headroom(h);
@@ -91,7 +116,10 @@ pub async fn send_once(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> Result
 /// seconds or as an HTTP date (RFC 9110), counted from `now`. A date in the past is "now".
 pub fn retry_after(h: &http::HeaderMap, now: std::time::SystemTime) -> Option<Duration> {
     let text = |name: &str| h.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-    if let Some(ms) = text("retry-after-ms").and_then(|v| v.parse::<f64>().ok()).filter(|ms| ms.is_finite() && *ms >= 0.0) {
+    if let Some(ms) = text("retry-after-ms")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
         return Some(Duration::from_secs_f64(ms / 1e3));
     }
     let v = text(http::header::RETRY_AFTER.as_str())?;
@@ -108,7 +136,11 @@ pub fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let from_json = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
-        .and_then(|v| v.pointer("/error/message").and_then(|m| m.as_str()).map(str::to_string));
+        .and_then(|v| {
+            v.pointer("/error/message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        });
     let msg = from_json.unwrap_or_else(|| text.trim().to_string());
     shorten(&msg, 160)
 }
@@ -128,14 +160,18 @@ pub async fn read_limited(resp: reqwest::Response, limit: usize) -> Result<Vec<u
     if let Some(len) = resp.content_length()
         && len as usize > limit
     {
-        return Err(ClientError::Protocol(format!("answer of {len} bytes exceeds {limit}")));
+        return Err(ClientError::Protocol(format!(
+            "answer of {len} bytes exceeds {limit}"
+        )));
     }
     let mut out = Vec::new();
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk?;
         if out.len() + chunk.len() > limit {
-            return Err(ClientError::Protocol(format!("answer exceeds {limit} bytes")));
+            return Err(ClientError::Protocol(format!(
+                "answer exceeds {limit} bytes"
+            )));
         }
         out.extend_from_slice(&chunk);
     }
@@ -158,14 +194,21 @@ pub fn expect_content_type(resp: &reqwest::Response, want: &str) -> Result<(), C
     if got.to_ascii_lowercase().starts_with(want) {
         Ok(())
     } else {
-        Err(ClientError::Protocol(format!("expected {want}, got content type {:?}", shorten(got, 60))))
+        Err(ClientError::Protocol(format!(
+            "expected {want}, got content type {:?}",
+            shorten(got, 60)
+        )))
     }
 }
 
 /// `base` joined with a path, keeping the base's own path (`https://host/v1` + `chat/completions`).
 pub fn endpoint(base: &url::Url, path: &str) -> url::Url {
     let mut u = base.clone();
-    let joined = format!("{}/{}", base.path().trim_end_matches('/'), path.trim_start_matches('/'));
+    let joined = format!(
+        "{}/{}",
+        base.path().trim_end_matches('/'),
+        path.trim_start_matches('/')
+    );
     u.set_path(&joined);
     u
 }
@@ -181,9 +224,15 @@ mod tests {
     #[test]
     fn endpoint_keeps_base_path() {
         let b = url::Url::parse("https://api.hyperbolic.xyz/v1").unwrap();
-        assert_eq!(endpoint(&b, "chat/completions").as_str(), "https://api.hyperbolic.xyz/v1/chat/completions");
+        assert_eq!(
+            endpoint(&b, "chat/completions").as_str(),
+            "https://api.hyperbolic.xyz/v1/chat/completions"
+        );
         let b = url::Url::parse("http://127.0.0.1:9/").unwrap();
-        assert_eq!(endpoint(&b, "/v1/messages").as_str(), "http://127.0.0.1:9/v1/messages");
+        assert_eq!(
+            endpoint(&b, "/v1/messages").as_str(),
+            "http://127.0.0.1:9/v1/messages"
+        );
     }
 
     #[test]
@@ -195,13 +244,20 @@ mod tests {
         };
         let first = backoff(0, &status(503, None)).unwrap();
         let third = backoff(2, &status(503, None)).unwrap();
-        assert!(first >= Duration::from_millis(160) && first <= Duration::from_millis(240), "{first:?}");
+        assert!(
+            first >= Duration::from_millis(160) && first <= Duration::from_millis(240),
+            "{first:?}"
+        );
         assert!(third >= Duration::from_millis(640), "{third:?}");
         assert!(backoff(20, &status(500, None)).unwrap() <= MAX_BACKOFF.mul_f64(1.2));
         assert!(backoff(0, &status(429, Some(2))).unwrap() >= Duration::from_secs(2));
         assert_eq!(backoff(0, &status(429, Some(60))), None);
         assert_eq!(backoff(0, &status(400, None)), None);
-        assert_eq!(backoff(0, &status(501, None)), None, "501 is not worth a retry");
+        assert_eq!(
+            backoff(0, &status(501, None)),
+            None,
+            "501 is not worth a retry"
+        );
         assert!(backoff(0, &status(529, None)).is_some());
         assert!(backoff(0, &status(408, None)).is_some());
         assert_eq!(backoff(0, &ClientError::Timeout), None);
@@ -218,11 +274,20 @@ mod tests {
             }
             m
         };
-        assert_eq!(retry_after(&h(&[("retry-after", "2")]), now), Some(Duration::from_secs(2)));
+        assert_eq!(
+            retry_after(&h(&[("retry-after", "2")]), now),
+            Some(Duration::from_secs(2))
+        );
         let date = httpdate::fmt_http_date(now + Duration::from_secs(3));
-        assert_eq!(retry_after(&h(&[("retry-after", &date)]), now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(&h(&[("retry-after", &date)]), now),
+            Some(Duration::from_secs(3))
+        );
         let past = httpdate::fmt_http_date(now - Duration::from_secs(3));
-        assert_eq!(retry_after(&h(&[("retry-after", &past)]), now), Some(Duration::ZERO));
+        assert_eq!(
+            retry_after(&h(&[("retry-after", &past)]), now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(
             retry_after(&h(&[("retry-after-ms", "1500"), ("retry-after", "9")]), now),
             Some(Duration::from_millis(1500)),
@@ -236,8 +301,12 @@ mod tests {
     fn error_message_reads_service_json() {
         let openai = br#"{"error":{"message":"Rate limit reached","type":"requests"}}"#;
         assert_eq!(error_message(openai), "Rate limit reached");
-        let anthropic = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+        let anthropic =
+            br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
         assert_eq!(error_message(anthropic), "Overloaded");
-        assert_eq!(error_message(b"Error 1: Invalid appid\n"), "Error 1: Invalid appid");
+        assert_eq!(
+            error_message(b"Error 1: Invalid appid\n"),
+            "Error 1: Invalid appid"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! Wolfram|Alpha LLM API: `GET {base}/api/v1/llm-api?input=...`, answered in plain text.
 //! The AppID goes in `Authorization: Bearer`, which the API accepts, so it stays out of URLs.
 
-use super::wire::{self, endpoint};
 use super::ClientError;
+use super::wire::{self, endpoint};
 use crate::lifecycle::RequestCtx;
 
 /// Longest answer asked for; the service cuts its text there.
@@ -19,10 +19,13 @@ pub async fn query(ctx: &RequestCtx, input: &str) -> Result<String, ClientError>
     let resp = wire::send(ctx, req).await?;
     wire::expect_content_type(&resp, "text/plain")?;
     let body = wire::read_limited(resp, wire::MAX_BODY).await?;
-    let text = String::from_utf8(body).map_err(|_| ClientError::Protocol("answer is not UTF-8".into()))?;
+    let text =
+        String::from_utf8(body).map_err(|_| ClientError::Protocol("answer is not UTF-8".into()))?;
     // The LLM API has no finish reason: an answer that fills maxchars was cut there.
     if text.chars().count() >= MAXCHARS {
-        return Err(ClientError::Truncated { reason: format!("the answer filled maxchars={MAXCHARS}") });
+        return Err(ClientError::Truncated {
+            reason: format!("the answer filled maxchars={MAXCHARS}"),
+        });
     }
     Ok(text)
 }
@@ -32,7 +35,11 @@ pub fn result_number(answer: &str) -> Option<f64> {
     let after = answer.split_once("Result:")?.1;
     after
         .split(|c: char| c.is_whitespace() || c == '%')
-        .find_map(|w| w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != '-').parse::<f64>().ok())
+        .find_map(|w| {
+            w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.' && c != '-')
+                .parse::<f64>()
+                .ok()
+        })
 }
 
 #[cfg(test)]

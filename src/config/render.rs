@@ -41,7 +41,11 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         Some(a) => format!("listen = {}", quote(&a.to_string())),
         None => "# listen: not set (no metrics endpoint)".to_string(),
     };
-    let _ = writeln!(out, "\n[metrics]\n{listen}\nfinal_scrape_ms = {}", m.final_scrape_ms);
+    let _ = writeln!(
+        out,
+        "\n[metrics]\n{listen}\nfinal_scrape_ms = {}",
+        m.final_scrape_ms
+    );
     let _ = writeln!(
         out,
         "\n[sandbox]\nlisten = {}",
@@ -94,7 +98,13 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
     }
     let _ = writeln!(out, "\n[pricing]  # USD per million tokens");
     for (model, price) in &cfg.pricing {
-        let _ = writeln!(out, "{} = {{ input = {:?}, output = {:?} }}", quote(model), price.input, price.output);
+        let _ = writeln!(
+            out,
+            "{} = {{ input = {:?}, output = {:?} }}",
+            quote(model),
+            price.input,
+            price.output
+        );
     }
     out
 }

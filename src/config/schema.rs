@@ -14,7 +14,9 @@ use toml::de::{DeString, DeTable, DeValue};
 type Val<'i> = Spanned<DeValue<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
-const ROOT: &[&str] = &["shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "pricing", "systems"];
+const ROOT: &[&str] = &[
+    "shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "pricing", "systems",
+];
 const PRICE: &[&str] = &["input", "output"];
 /// Dearer than any model sold today by far: a typo guard, not a market forecast.
 const MAX_PRICE: f64 = 10_000.0;
@@ -114,7 +116,9 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                     let (key, v) = (&e.key, e.v);
                     match e.name {
                         "listen" => cfg.metrics.listen = Some(src.socket_addr(v, key)?),
-                        "final_scrape_ms" => cfg.metrics.final_scrape_ms = src.int(v, key, 0, 600_000)?,
+                        "final_scrape_ms" => {
+                            cfg.metrics.final_scrape_ms = src.int(v, key, 0, 600_000)?
+                        }
                         _ => return Err(src.unknown(&e, METRICS)),
                     }
                 }
@@ -246,12 +250,20 @@ impl Src<'_> {
     fn non_negative(&self, v: &Val, key: &str, max: f64) -> Result<f64> {
         let range = || format!("allowed range 0..={max}");
         let n = match v.get_ref() {
-            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok().map(|n| n as f64),
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .map(|n| n as f64),
             DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
             _ => return Err(self.wrong_type(v, key, &format!("a number ({})", range()))),
         };
         n.filter(|n| n.is_finite() && (0.0..=max).contains(n))
-            .ok_or_else(|| self.at(v, key, format!("{} is out of range ({})", self.snippet(v), range())))
+            .ok_or_else(|| {
+                self.at(
+                    v,
+                    key,
+                    format!("{} is out of range ({})", self.snippet(v), range()),
+                )
+            })
     }
 
     /// `{ input = USD, output = USD }` per million tokens; both are required.
@@ -273,7 +285,11 @@ impl Src<'_> {
 
     /// The source text of a value, for messages.
     fn snippet(&self, v: &Val) -> String {
-        self.text.get(v.span()).unwrap_or("value").trim().to_string()
+        self.text
+            .get(v.span())
+            .unwrap_or("value")
+            .trim()
+            .to_string()
     }
 
     fn system(&self, at: Range<usize>, key: &str, name: &str) -> Result<SystemId> {
@@ -349,7 +365,9 @@ impl Src<'_> {
                     sys.depends_on = deps.iter().map(|(d, _)| *d).collect();
                     g.depends_on = Some(deps);
                 }
-                "max_output_tokens" => sys.params.max_output_tokens = self.int(v, key, 1, 1_000_000)? as u32,
+                "max_output_tokens" => {
+                    sys.params.max_output_tokens = self.int(v, key, 1, 1_000_000)? as u32
+                }
                 "token_field" => {
                     let s = self.str(v, key)?;
                     sys.params.token_field = TokenField::from_name(s).ok_or_else(|| {
@@ -410,13 +428,21 @@ impl Src<'_> {
     /// -1 (dynamic) or 0..=MAX_THINKING_BUDGET.
     fn thinking_budget(&self, v: &Val, key: &str) -> Result<i64> {
         let DeValue::Integer(i) = v.get_ref() else {
-            return Err(self.wrong_type(v, key, "an integer (-1 for dynamic, 0 for off, or a token count)"));
+            return Err(self.wrong_type(
+                v,
+                key,
+                "an integer (-1 for dynamic, 0 for off, or a token count)",
+            ));
         };
         i64::from_str_radix(i.as_str(), i.radix())
             .ok()
             .filter(|n| *n == -1 || (0..=MAX_THINKING_BUDGET).contains(n))
             .ok_or_else(|| {
-                self.at(v, key, format!("{i} is out of range (-1 for dynamic, or 0..={MAX_THINKING_BUDGET})"))
+                self.at(
+                    v,
+                    key,
+                    format!("{i} is out of range (-1 for dynamic, or 0..={MAX_THINKING_BUDGET})"),
+                )
             })
     }
 
@@ -427,16 +453,39 @@ impl Src<'_> {
         let uses_effort = matches!(p, Protocol::OpenaiChat | Protocol::OpenaiResponses);
         let uses_thinking = matches!(p, Protocol::GeminiGenerate | Protocol::GeminiStream);
         let wrong = |span: &Range<usize>, name: &str, who: &str| {
-            self.err(span.clone(), &join_key(prefix, name), format!("{name} applies only to {who}, not to protocol {:?}", p.name()))
+            self.err(
+                span.clone(),
+                &join_key(prefix, name),
+                format!(
+                    "{name} applies only to {who}, not to protocol {:?}",
+                    p.name()
+                ),
+            )
         };
         if let (Some(span), false) = (&g.token_field, p == Protocol::OpenaiChat) {
-            return Err(wrong(span, "token_field", "protocol \"openai_chat\" (the others have one fixed name)"));
+            return Err(wrong(
+                span,
+                "token_field",
+                "protocol \"openai_chat\" (the others have one fixed name)",
+            ));
         }
-        if let (Some(span), false, Some(_)) = (&g.reasoning_effort, uses_effort, sys.params.reasoning_effort) {
-            return Err(wrong(span, "reasoning_effort", "protocols \"openai_chat\" and \"openai_responses\""));
+        if let (Some(span), false, Some(_)) = (
+            &g.reasoning_effort,
+            uses_effort,
+            sys.params.reasoning_effort,
+        ) {
+            return Err(wrong(
+                span,
+                "reasoning_effort",
+                "protocols \"openai_chat\" and \"openai_responses\"",
+            ));
         }
         if let (Some(span), false) = (&g.thinking_budget, uses_thinking) {
-            return Err(wrong(span, "thinking_budget", "protocols \"gemini_generate\" and \"gemini_stream\""));
+            return Err(wrong(
+                span,
+                "thinking_budget",
+                "protocols \"gemini_generate\" and \"gemini_stream\"",
+            ));
         }
         if !uses_effort {
             sys.params.reasoning_effort = None;

@@ -113,7 +113,9 @@ impl std::str::FromStr for Mode {
         match s {
             "parallel" => Ok(Mode::Parallel),
             "sequential" => Ok(Mode::Sequential),
-            _ => Err(format!("unknown mode {s:?} (expected parallel or sequential)")),
+            _ => Err(format!(
+                "unknown mode {s:?} (expected parallel or sequential)"
+            )),
         }
     }
 }
@@ -234,7 +236,10 @@ impl Default for Config {
                 shutdown_step_ms: 150,
                 linger_s: 5,
             },
-            metrics: MetricsConfig { listen: None, final_scrape_ms: 0 },
+            metrics: MetricsConfig {
+                listen: None,
+                final_scrape_ms: 0,
+            },
             pricing: default_pricing(),
         }
     }
@@ -252,7 +257,11 @@ impl Config {
 
     /// "sandbox" when every enabled system is on the sandbox, "live" when none is, else "mixed".
     pub fn backend(&self) -> &'static str {
-        let enabled: Vec<_> = self.systems.values().filter(|s| s.enabled && s.protocol != Protocol::Moe).collect();
+        let enabled: Vec<_> = self
+            .systems
+            .values()
+            .filter(|s| s.enabled && s.protocol != Protocol::Moe)
+            .collect();
         let on_sandbox = enabled.iter().filter(|s| s.base_url.is_sandbox()).count();
         if on_sandbox == enabled.len() {
             "sandbox"

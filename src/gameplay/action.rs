@@ -50,9 +50,15 @@ impl Action {
     }
 
     pub fn from_name(s: &str) -> Option<Action> {
-        let s = s.trim().trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_ascii_lowercase().replace([' ', '-'], "_");
+        let s = s
+            .trim()
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_ascii_lowercase()
+            .replace([' ', '-'], "_");
         match s.as_str() {
-            "turn" | "camera" | "turncamera" | "look" | "look_around" | "turn_around" => Some(Action::TurnCamera),
+            "turn" | "camera" | "turncamera" | "look" | "look_around" | "turn_around" => {
+                Some(Action::TurnCamera)
+            }
             "fight" | "strike" => Some(Action::Attack),
             "speak" | "talk_to" => Some(Action::Talk),
             "flee" | "retreat" | "travel" => Some(Action::Move),
@@ -146,11 +152,20 @@ fn json_action(reply: &str) -> Option<Action> {
 /// The first exact action name (or "turn camera") in `text` that no "not"/"don't"/"avoid"
 /// comes right before.
 fn first_action_word(text: &str) -> Option<Action> {
-    let text = text.replace("turn camera", "turn_camera").replace("turn the camera", "turn_camera");
-    let words: Vec<&str> = text.split(|c: char| !(c.is_ascii_alphabetic() || c == '_' || c == '\'')).filter(|w| !w.is_empty()).collect();
+    let text = text
+        .replace("turn camera", "turn_camera")
+        .replace("turn the camera", "turn_camera");
+    let words: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphabetic() || c == '_' || c == '\''))
+        .filter(|w| !w.is_empty())
+        .collect();
     words.iter().enumerate().find_map(|(i, w)| {
         let action = Action::ALL.into_iter().find(|a| a.name() == *w)?;
-        let negated = i > 0 && matches!(words[i - 1], "not" | "don't" | "dont" | "never" | "avoid" | "no" | "without");
+        let negated = i > 0
+            && matches!(
+                words[i - 1],
+                "not" | "don't" | "dont" | "never" | "avoid" | "no" | "without"
+            );
         (!negated).then_some(action)
     })
 }
@@ -167,10 +182,22 @@ mod tests {
 
     #[test]
     fn parses_messy_replies() {
-        assert_eq!(Action::parse_reply("ACTION: attack\nREASON: bandit"), Some(Action::Attack));
-        assert_eq!(Action::parse_reply("**Action:** Turn Camera"), Some(Action::TurnCamera));
-        assert_eq!(Action::parse_reply("```json\n{\"action\": \"heal\", \"reason\": \"low\"}\n```"), Some(Action::Heal));
-        assert_eq!(Action::parse_reply("I think we should loot the chest."), Some(Action::Loot));
+        assert_eq!(
+            Action::parse_reply("ACTION: attack\nREASON: bandit"),
+            Some(Action::Attack)
+        );
+        assert_eq!(
+            Action::parse_reply("**Action:** Turn Camera"),
+            Some(Action::TurnCamera)
+        );
+        assert_eq!(
+            Action::parse_reply("```json\n{\"action\": \"heal\", \"reason\": \"low\"}\n```"),
+            Some(Action::Heal)
+        );
+        assert_eq!(
+            Action::parse_reply("I think we should loot the chest."),
+            Some(Action::Loot)
+        );
         assert_eq!(Action::parse_reply("no idea"), None);
         assert_eq!(Action::parse_reply(""), None);
     }

@@ -77,7 +77,13 @@ impl NetClock {
     pub fn busy(&self) -> Duration {
         self.inner
             .lock()
-            .map(|s| s.busy + s.since.filter(|_| s.in_flight > 0).map(|t| t.elapsed()).unwrap_or_default())
+            .map(|s| {
+                s.busy
+                    + s.since
+                        .filter(|_| s.in_flight > 0)
+                        .map(|t| t.elapsed())
+                        .unwrap_or_default()
+            })
             .unwrap_or_default()
     }
 }
@@ -124,7 +130,11 @@ impl Calls {
     {
         let sys = self.registry.get(id).clone();
         let now = self.cycle.load(Ordering::Relaxed);
-        let resting = self.resting.lock().map(|r| r.get(&id).is_some_and(|until| now < *until)).unwrap_or(false);
+        let resting = self
+            .resting
+            .lock()
+            .map(|r| r.get(&id).is_some_and(|until| now < *until))
+            .unwrap_or(false);
         if resting || !sys.is_available() {
             self.skipped(id);
             return None;
@@ -186,7 +196,12 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn new(registry: Arc<Registry>, seed: u64, mode: Mode, stats: Arc<Mutex<GameStats>>) -> Agent {
+    pub fn new(
+        registry: Arc<Registry>,
+        seed: u64,
+        mode: Mode,
+        stats: Arc<Mutex<GameStats>>,
+    ) -> Agent {
         let calls = Calls {
             registry: registry.clone(),
             stats: stats.clone(),
@@ -226,7 +241,11 @@ impl Agent {
         let calls = self.calls.clone();
         let budget = self.call_budget;
         // moe waits for its experts: one budget at once, or one each in turn.
-        let moe_budget = if sequential { budget * SystemId::MOE_EXPERTS.len() as u32 } else { budget } + Duration::from_secs(1);
+        let moe_budget = if sequential {
+            budget * SystemId::MOE_EXPERTS.len() as u32
+        } else {
+            budget
+        } + Duration::from_secs(1);
         self.calls
             .call(SystemId::Moe, moe_budget, move |ctx| async move {
                 let ask_one = |id: SystemId| {
@@ -273,25 +292,34 @@ impl Agent {
 
     /// Perceive: the video interpreter streams its description into the dashboard's scene.
     async fn perceive(&self, frame: &str) -> String {
-        let see = Prompt::new("Describe this game frame for a player in two sentences.", frame.to_string());
+        let see = Prompt::new(
+            "Describe this game frame for a player in two sentences.",
+            frame.to_string(),
+        );
         let stats = self.stats.clone();
         let scene = self
             .calls
-            .call(SystemId::VideoInterpreter, self.call_budget, move |ctx| async move {
-                let mut first = true;
-                gemini::stream(&ctx, &see, move |piece| {
-                    if let Ok(mut s) = stats.lock() {
-                        if first {
-                            s.scene.clear();
-                            first = false;
+            .call(
+                SystemId::VideoInterpreter,
+                self.call_budget,
+                move |ctx| async move {
+                    let mut first = true;
+                    gemini::stream(&ctx, &see, move |piece| {
+                        if let Ok(mut s) = stats.lock() {
+                            if first {
+                                s.scene.clear();
+                                first = false;
+                            }
+                            s.scene.push_str(piece);
                         }
-                        s.scene.push_str(piece);
-                    }
-                })
-                .await
-            })
+                    })
+                    .await
+                },
+            )
             .await;
-        let scene = scene.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| frame.to_string());
+        let scene = scene
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| frame.to_string());
         if let Ok(mut s) = self.stats.lock() {
             s.scene = scene.clone();
         }
@@ -302,7 +330,10 @@ impl Agent {
     fn odds_question(&self) -> String {
         let w = &self.world;
         match w.enemy {
-            Some(e) => format!("combat odds player level {} vs {e} level {}, health {}", w.level, w.enemy_level, w.health),
+            Some(e) => format!(
+                "combat odds player level {} vs {e} level {}, health {}",
+                w.level, w.enemy_level, w.health
+            ),
             None => format!("probability of finding loot while exploring {}", w.place),
         }
     }
@@ -322,10 +353,16 @@ impl Agent {
         let calls = self.calls.clone();
         let budget = self.call_budget;
         let numbers = async move {
-            calls.call(SystemId::WolframAnalyzer, budget, move |ctx| async move { clients::wolfram::query(&ctx, &odds_q).await }).await
+            calls
+                .call(SystemId::WolframAnalyzer, budget, move |ctx| async move {
+                    clients::wolfram::query(&ctx, &odds_q).await
+                })
+                .await
         };
         let (scene, verdict, odds) = match self.mode {
-            Mode::Parallel => tokio::join!(self.perceive(&frame), self.ask_experts(question), numbers),
+            Mode::Parallel => {
+                tokio::join!(self.perceive(&frame), self.ask_experts(question), numbers)
+            }
             Mode::Sequential => {
                 let scene = self.perceive(&frame).await;
                 let v = self.ask_experts(question).await;
@@ -333,12 +370,27 @@ impl Agent {
             }
         };
         // Without the video interpreter the "scene" is the frame itself: say it once.
-        let scene_line = if scene == frame { String::new() } else { format!("Scene: {}\n", scene.trim()) };
-        let odds = odds.as_deref().and_then(clients::wolfram::result_number).filter(|p| (0.0..=1.0).contains(p));
-        let odds_text = odds.map(|p| format!("{:.0}%", p * 100.0)).unwrap_or_else(|| "unknown".into());
+        let scene_line = if scene == frame {
+            String::new()
+        } else {
+            format!("Scene: {}\n", scene.trim())
+        };
+        let odds = odds
+            .as_deref()
+            .and_then(clients::wolfram::result_number)
+            .filter(|p| (0.0..=1.0).contains(p));
+        let odds_text = odds
+            .map(|p| format!("{:.0}%", p * 100.0))
+            .unwrap_or_else(|| "unknown".into());
         let votes = verdict
             .as_ref()
-            .map(|v| v.votes.iter().map(|(a, n)| format!("{a}={n}")).collect::<Vec<_>>().join(", "))
+            .map(|v| {
+                v.votes
+                    .iter()
+                    .map(|(a, n)| format!("{a}={n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default();
         let odds_line = if self.world.enemy.is_some() {
             format!("Win odds: {odds_text}")
@@ -355,7 +407,11 @@ impl Agent {
         let proto = self.registry.get(SystemId::Orchestrator).config.protocol;
         let choice = self
             .calls
-            .call(SystemId::Orchestrator, self.call_budget, move |ctx| async move { clients::ask(&ctx, proto, &final_q).await })
+            .call(
+                SystemId::Orchestrator,
+                self.call_budget,
+                move |ctx| async move { clients::ask(&ctx, proto, &final_q).await },
+            )
             .await;
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
@@ -364,11 +420,20 @@ impl Agent {
                 s.unparsable(SystemId::Orchestrator);
             }
         }
-        let (mut action, mut why, fallback) = match (chosen, verdict.as_ref().and_then(|v| v.action)) {
-            (Some(a), _) => (a, format!("orchestrator (votes: {votes}; odds {odds_text})"), false),
-            (None, Some(a)) => (a, format!("expert vote ({votes})"), false),
-            (None, None) => (self.world.safe_action(), "no usable answer: safe action".to_string(), true),
-        };
+        let (mut action, mut why, fallback) =
+            match (chosen, verdict.as_ref().and_then(|v| v.action)) {
+                (Some(a), _) => (
+                    a,
+                    format!("orchestrator (votes: {votes}; odds {odds_text})"),
+                    false,
+                ),
+                (None, Some(a)) => (a, format!("expert vote ({votes})"), false),
+                (None, None) => (
+                    self.world.safe_action(),
+                    "no usable answer: safe action".to_string(),
+                    true,
+                ),
+            };
 
         // Act, unless a loop guard overrules the choice.
         let guard = self.guard.check(action, &self.world);
@@ -381,7 +446,12 @@ impl Agent {
         self.guard.observe(action, reward);
         self.preferences.update(action, reward);
         if let Ok(mut s) = self.stats.lock() {
-            s.record(ActionRecord { cycle: cycle_no, action, why, reward });
+            s.record(ActionRecord {
+                cycle: cycle_no,
+                action,
+                why,
+                reward,
+            });
             s.world = Some(self.world.clone());
             s.preferences = self.preferences.by_name();
             if odds.is_some() && self.world.enemy.is_some() {
@@ -397,7 +467,15 @@ impl Agent {
 
         // Speak and learn: now (sequential), or alongside the next cycle (parallel).
         let line = self.world.last_event.clone();
-        let after = speak_and_learn(self.calls.clone(), self.audio.clone(), self.mode, self.call_budget, line, action, reward);
+        let after = speak_and_learn(
+            self.calls.clone(),
+            self.audio.clone(),
+            self.mode,
+            self.call_budget,
+            line,
+            action,
+            reward,
+        );
         match self.mode {
             Mode::Sequential => {
                 let hint = after.await;
@@ -407,7 +485,9 @@ impl Agent {
                 // At most one cycle's speech and learning run behind: wait for the last one.
                 self.finish().await;
                 // Still part of this cycle's trace, though it ends after the cycle does.
-                self.pending = Some(Pending(tokio::spawn(tracing::Instrument::in_current_span(after))));
+                self.pending = Some(Pending(tokio::spawn(tracing::Instrument::in_current_span(
+                    after,
+                ))));
             }
         }
         let network = self.calls.net.busy().saturating_sub(net_before);
@@ -425,7 +505,10 @@ impl Agent {
             match tokio::time::timeout(bound, &mut pending.0).await {
                 Ok(Ok(hint)) => self.take_hint(hint),
                 Ok(Err(e)) => tracing::warn!(error = %e, "speech/learning task ended abnormally"),
-                Err(_) => tracing::warn!("speech/learning still running after {} ms; dropped", bound.as_millis()),
+                Err(_) => tracing::warn!(
+                    "speech/learning still running after {} ms; dropped",
+                    bound.as_millis()
+                ),
             }
         }
     }
@@ -455,7 +538,9 @@ async fn speak_and_learn(
         let calls = calls.clone();
         async move {
             let pcm = calls
-                .call(SystemId::VoiceSystem, budget, move |ctx| async move { gemini::speak(&ctx, &line, VOICE).await })
+                .call(SystemId::VoiceSystem, budget, move |ctx| async move {
+                    gemini::speak(&ctx, &line, VOICE).await
+                })
                 .await?;
             let played = audio.play(&pcm);
             if let Ok(mut s) = calls.stats.lock() {
@@ -469,11 +554,17 @@ async fn speak_and_learn(
         let calls = calls.clone();
         let question = Prompt::new(
             "You tune an agent's action preferences from rewards.",
-            format!("Action {action} earned reward {reward:.2}. Which action should be preferred next?"),
+            format!(
+                "Action {action} earned reward {reward:.2}. Which action should be preferred next?"
+            ),
         );
         async move {
             let proto = calls.registry.get(SystemId::MetaRl).config.protocol;
-            let reply = calls.call(SystemId::MetaRl, budget, move |ctx| async move { clients::ask(&ctx, proto, &question).await }).await?;
+            let reply = calls
+                .call(SystemId::MetaRl, budget, move |ctx| async move {
+                    clients::ask(&ctx, proto, &question).await
+                })
+                .await?;
             // An acknowledgement names no action; a real model may name one to prefer.
             Action::parse_reply(&reply)
         }

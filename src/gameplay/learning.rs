@@ -10,7 +10,6 @@ const LEARNING_RATE: f64 = 0.2;
 /// How far a hint from the meta-RL system moves a score.
 const HINT_WEIGHT: f64 = 0.05;
 
-
 #[derive(Debug, Clone, Default)]
 pub struct Preferences {
     scores: BTreeMap<Action, f64>,
@@ -42,6 +41,9 @@ impl Preferences {
 
     /// Scores by action name, for the dashboard and the report.
     pub fn by_name(&self) -> BTreeMap<String, f64> {
-        self.scores.iter().map(|(a, s)| (a.name().to_string(), *s)).collect()
+        self.scores
+            .iter()
+            .map(|(a, s)| (a.name().to_string(), *s))
+            .collect()
     }
 }

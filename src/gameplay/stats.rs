@@ -78,7 +78,10 @@ impl GameStats {
     pub fn record(&mut self, rec: ActionRecord) {
         self.actions += 1;
         self.total_reward += rec.reward;
-        *self.actions_by_kind.entry(rec.action.name().to_string()).or_default() += 1;
+        *self
+            .actions_by_kind
+            .entry(rec.action.name().to_string())
+            .or_default() += 1;
         if self.recent.len() == 20 {
             self.recent.pop_front();
         }

@@ -83,7 +83,11 @@ pub const PLACES: [Place; 6] = [
         exits: &["Whiterun plains"],
         danger: 0,
         enemies: &[],
-        residents: &["a Whiterun guard", "Farengar Secret-Fire", "Adrianne the smith"],
+        residents: &[
+            "a Whiterun guard",
+            "Farengar Secret-Fire",
+            "Adrianne the smith",
+        ],
         areas: 2,
         scenery: "Market stalls crowd the square below Dragonsreach.",
     },
@@ -92,7 +96,11 @@ pub const PLACES: [Place; 6] = [
         kind: "barrow",
         exits: &[RIVERWOOD],
         danger: 45,
-        enemies: &[("a draugr", 4), ("a frostbite spider", 3), ("a draugr wight", 5)],
+        enemies: &[
+            ("a draugr", 4),
+            ("a frostbite spider", 3),
+            ("a draugr wight", 5),
+        ],
         residents: &[],
         areas: 3,
         scenery: "Cold stone halls lined with burial niches.",
@@ -131,11 +139,19 @@ impl Quest {
     pub fn objective(&self) -> Option<(&'static str, String)> {
         match (self.name, self.stage) {
             ("The Golden Claw", 1) => Some((BLEAK_FALLS, "reach Bleak Falls Barrow".into())),
-            ("The Golden Claw", 2) => Some((BLEAK_FALLS, "search Bleak Falls Barrow for the Golden Claw".into())),
-            ("The Golden Claw", 3) => Some((RIVERWOOD, format!("bring the Golden Claw to {LUCAN}"))),
+            ("The Golden Claw", 2) => Some((
+                BLEAK_FALLS,
+                "search Bleak Falls Barrow for the Golden Claw".into(),
+            )),
+            ("The Golden Claw", 3) => {
+                Some((RIVERWOOD, format!("bring the Golden Claw to {LUCAN}")))
+            }
             ("Bandits of Embershard", 1) => Some((
                 EMBERSHARD,
-                format!("defeat the bandits of Embershard Mine ({}/{BANDITS_TO_CLEAR})", self.count),
+                format!(
+                    "defeat the bandits of Embershard Mine ({}/{BANDITS_TO_CLEAR})",
+                    self.count
+                ),
             )),
             ("Bandits of Embershard", 2) => Some((RIVERWOOD, format!("report to {GERDUR}"))),
             _ => None,
@@ -220,11 +236,25 @@ impl World {
             facing: 0,
             noise_behind: 0,
             quests: vec![
-                Quest { name: "The Golden Claw", giver: LUCAN, stage: 0, count: 0 },
-                Quest { name: "Bandits of Embershard", giver: GERDUR, stage: 0, count: 0 },
+                Quest {
+                    name: "The Golden Claw",
+                    giver: LUCAN,
+                    stage: 0,
+                    count: 0,
+                },
+                Quest {
+                    name: "Bandits of Embershard",
+                    giver: GERDUR,
+                    stage: 0,
+                    count: 0,
+                },
             ],
             unexplored: PLACES.iter().map(|p| p.areas).collect(),
-            last_visit: PLACES.iter().enumerate().map(|(i, _)| u64::from(i == START)).collect(),
+            last_visit: PLACES
+                .iter()
+                .enumerate()
+                .map(|(i, _)| u64::from(i == START))
+                .collect(),
             kills: 0,
             deaths: 0,
             calm_until: 0,
@@ -258,7 +288,10 @@ impl World {
 
     /// The first active quest's objective: (quest, where, what).
     pub fn objective(&self) -> Option<(&Quest, &'static str, String)> {
-        self.quests.iter().filter(|q| q.is_active()).find_map(|q| q.objective().map(|(p, t)| (q, p, t)))
+        self.quests
+            .iter()
+            .filter(|q| q.is_active())
+            .find_map(|q| q.objective().map(|(p, t)| (q, p, t)))
     }
 
     /// Odds of winning the current fight (0.5 with no enemy).
@@ -288,8 +321,15 @@ impl World {
         );
         match self.enemy {
             Some(e) => {
-                let state = if self.enemy_aware { "hostile" } else { "hostile, unaware of you" };
-                f.push_str(&format!("Enemy: {e}, level {} ({state}) in view\n", self.enemy_level));
+                let state = if self.enemy_aware {
+                    "hostile"
+                } else {
+                    "hostile, unaware of you"
+                };
+                f.push_str(&format!(
+                    "Enemy: {e}, level {} ({state}) in view\n",
+                    self.enemy_level
+                ));
             }
             None => f.push_str("No enemy in view\n"),
         }
@@ -311,7 +351,9 @@ impl World {
             }
         }
         match self.objective() {
-            Some((_, place, _)) if place != self.place => f.push_str(&format!("Objective: travel to {place}\n")),
+            Some((_, place, _)) if place != self.place => {
+                f.push_str(&format!("Objective: travel to {place}\n"))
+            }
             _ if self.areas_left() == 0 => f.push_str("Nothing left to explore here\n"),
             _ => f.push_str("Parts of this place are still unexplored\n"),
         }
@@ -351,13 +393,20 @@ impl World {
         } else {
             wishes.extend([Action::Explore, Action::Move]);
         }
-        wishes.into_iter().find(|a| !excluded.contains(a)).unwrap_or(Action::Move)
+        wishes
+            .into_iter()
+            .find(|a| !excluded.contains(a))
+            .unwrap_or(Action::Move)
     }
 
     /// The cautious choice when nobody could say what to do: guard while a foe is near,
     /// catch one's breath otherwise.
     pub fn safe_action(&self) -> Action {
-        if self.enemy.is_some() && self.enemy_aware { Action::Block } else { Action::Rest }
+        if self.enemy.is_some() && self.enemy_aware {
+            Action::Block
+        } else {
+            Action::Rest
+        }
     }
 
     /// Apply an action; returns the reward it earned. Rewards: a won fight +1, a quest step
@@ -439,8 +488,11 @@ impl World {
                     (_, b) if b < 80 => 0.2,
                     _ => -0.2,
                 };
-                self.last_event =
-                    if healed == 0 { "Nothing left to heal with.".into() } else { format!("You heal to {}.", self.health) };
+                self.last_event = if healed == 0 {
+                    "Nothing left to heal with.".into()
+                } else {
+                    format!("You heal to {}.", self.health)
+                };
             }
             Action::Loot if self.loot_here => {
                 self.loot_here = false;
@@ -480,7 +532,10 @@ impl World {
                 self.stamina = (self.stamina - 5).max(0);
                 if self.enemy.is_some() && self.enemy_aware && self.roll() >= 50 {
                     reward = -0.2;
-                    self.last_event = format!("{} cuts off your escape.", self.enemy.unwrap_or("The enemy"));
+                    self.last_event = format!(
+                        "{} cuts off your escape.",
+                        self.enemy.unwrap_or("The enemy")
+                    );
                 } else {
                     reward = self.travel();
                     struck_first = true;
@@ -516,14 +571,20 @@ impl World {
                     reward = 0.2;
                     if self.enemy.is_none() && self.roll() < 50 {
                         self.spawn_enemy(false);
-                        self.last_event = format!("You spot {} before it spots you.", self.enemy.unwrap_or("an enemy"));
+                        self.last_event = format!(
+                            "You spot {} before it spots you.",
+                            self.enemy.unwrap_or("an enemy")
+                        );
                     } else {
                         self.loot_here = true;
                         self.last_event = "Behind you: a fallen traveller's pack.".into();
                     }
                 } else {
                     reward = -0.05;
-                    self.last_event = format!("You look {}.", ["north", "east", "south", "west"][self.facing as usize]);
+                    self.last_event = format!(
+                        "You look {}.",
+                        ["north", "east", "south", "west"][self.facing as usize]
+                    );
                 }
             }
             // Attack, cast or block with no foe, loot with nothing to take, talk to nobody,
@@ -575,7 +636,11 @@ impl World {
         let calm = self.tick < self.calm_until;
         if self.enemy.is_none() && !calm && self.roll() < here.danger / 3 {
             self.spawn_enemy(!self.sneaking);
-        } else if self.enemy.is_none() && self.noise_behind == 0 && here.danger > 0 && self.roll() < 8 {
+        } else if self.enemy.is_none()
+            && self.noise_behind == 0
+            && here.danger > 0
+            && self.roll() < 8
+        {
             self.noise_behind = 1;
         } else if self.noise_behind > 0 {
             self.noise_behind += 1;
@@ -644,7 +709,11 @@ impl World {
             }
             s if s + 1 == q.stages() => {
                 q.stage += 1;
-                let (gold, xp) = if q.name == "The Golden Claw" { (100, 60) } else { (60, 40) };
+                let (gold, xp) = if q.name == "The Golden Claw" {
+                    (100, 60)
+                } else {
+                    (60, 40)
+                };
                 self.gold += gold;
                 self.xp += xp;
                 self.last_event = format!("{who} thanks you: {} done, {gold} gold.", q.name);
@@ -698,7 +767,12 @@ impl World {
             Some((_, target, _)) if target != self.place => next_hop(self.place, target),
             _ => None,
         }
-        .or_else(|| from.exits.iter().copied().min_by_key(|e| self.last_visit[place_index(e)]))
+        .or_else(|| {
+            from.exits
+                .iter()
+                .copied()
+                .min_by_key(|e| self.last_visit[place_index(e)])
+        })
         .unwrap_or(from.name);
         let idx = place_index(to);
         let first_visit = self.last_visit[idx] == 0;
@@ -776,11 +850,20 @@ mod tests {
             for e in a.exits {
                 let b = &PLACES[place_index(e)];
                 assert_eq!(b.name, *e, "unknown exit {e}");
-                assert!(b.exits.contains(&a.name), "{e} has no road back to {}", a.name);
+                assert!(
+                    b.exits.contains(&a.name),
+                    "{e} has no road back to {}",
+                    a.name
+                );
             }
             for b in &PLACES {
                 if a.name != b.name {
-                    assert!(next_hop(a.name, b.name).is_some(), "{} → {}", a.name, b.name);
+                    assert!(
+                        next_hop(a.name, b.name).is_some(),
+                        "{} → {}",
+                        a.name,
+                        b.name
+                    );
                 }
             }
         }

@@ -32,12 +32,20 @@ pub struct ConnectionGate {
 
 impl ConnectionGate {
     pub fn new(limit: usize) -> ConnectionGate {
-        ConnectionGate { limit: limit.max(1), pending: std::sync::Mutex::new(0), turn: tokio::sync::Mutex::new(()) }
+        ConnectionGate {
+            limit: limit.max(1),
+            pending: std::sync::Mutex::new(0),
+            turn: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Wait for room, then reserve it until the returned [`Admission`] is dropped (after the
     /// connection is recorded, or failed). `None` when `stop` fires first.
-    async fn admit(self: &Arc<Self>, ledger: &SocketLedger, stop: &CancellationToken) -> Option<Admission> {
+    async fn admit(
+        self: &Arc<Self>,
+        ledger: &SocketLedger,
+        stop: &CancellationToken,
+    ) -> Option<Admission> {
         let _turn = tokio::select! {
             t = self.turn.lock() => t,
             _ = stop.cancelled() => return None,
@@ -84,7 +92,10 @@ pub struct RecordConnections {
 impl<S> tower::Layer<S> for RecordConnections {
     type Service = Recorded<S>;
     fn layer(&self, inner: S) -> Recorded<S> {
-        Recorded { inner, layer: self.clone() }
+        Recorded {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 

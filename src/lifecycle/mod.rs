@@ -8,7 +8,9 @@ pub mod sockets;
 pub mod system;
 
 pub use registry::Registry;
-pub use shutdown::{ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, shutdown_all};
+pub use shutdown::{
+    ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, shutdown_all,
+};
 pub use system::{
     ApiKey, CloseOutcome, CloseReport, RequestCtx, StateChange, System, SystemSnapshot, SystemState,
 };

@@ -1,13 +1,13 @@
 //! The eleven systems of one session, built from the config and the environment.
 
 use super::sockets;
+use super::system::StateChange;
 use super::system::{ApiKey, System, SystemSnapshot};
 use crate::config::{BaseUrl, Config};
 use crate::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use super::system::StateChange;
 use tokio::sync::{broadcast, watch};
 
 pub struct Registry {
@@ -30,7 +30,11 @@ const SANDBOX_KEY: &str = "sandbox-key";
 
 impl Registry {
     /// `sandbox_urls`: where the sandbox serves each system (for `base_url = "sandbox"`).
-    pub fn new(config: &Config, sandbox_urls: &BTreeMap<SystemId, url::Url>, env: EnvLookup<'_>) -> Registry {
+    pub fn new(
+        config: &Config,
+        sandbox_urls: &BTreeMap<SystemId, url::Url>,
+        env: EnvLookup<'_>,
+    ) -> Registry {
         let (changed, _) = watch::channel(0u64);
         // Room for bursts (every system flipping open/idle each cycle); a follower that
         // falls further behind is told how many it missed.
@@ -48,7 +52,11 @@ impl Registry {
                 } else {
                     match &cfg.base_url {
                         BaseUrl::Sandbox => match sandbox_urls.get(&id) {
-                            Some(u) => (Some(u.clone()), Some(key.unwrap_or_else(|| ApiKey::new(SANDBOX_KEY.into()))), None),
+                            Some(u) => (
+                                Some(u.clone()),
+                                Some(key.unwrap_or_else(|| ApiKey::new(SANDBOX_KEY.into()))),
+                                None,
+                            ),
                             None => (None, None, Some("no sandbox endpoint".to_string())),
                         },
                         BaseUrl::Live(u) => match (key, &key_env) {
@@ -59,14 +67,26 @@ impl Registry {
                         },
                     }
                 };
-                let sys = System::new(id, cfg, base, key, disabled, changed.clone(), transitions.clone());
+                let sys = System::new(
+                    id,
+                    cfg,
+                    base,
+                    key,
+                    disabled,
+                    changed.clone(),
+                    transitions.clone(),
+                );
                 if let Some(price) = config.price(id) {
                     sys.set_price(price);
                 }
                 sys
             })
             .collect();
-        Registry { systems, changed, transitions }
+        Registry {
+            systems,
+            changed,
+            transitions,
+        }
     }
 
     pub fn get(&self, id: SystemId) -> &Arc<System> {

@@ -15,7 +15,10 @@ use tokio_util::sync::CancellationToken;
 #[derive(Debug, Clone)]
 pub enum ShutdownEvent {
     /// Shutdown began; `deadline` is when stragglers get force-closed.
-    Begin { grace: Duration, deadline: tokio::time::Instant },
+    Begin {
+        grace: Duration,
+        deadline: tokio::time::Instant,
+    },
     /// A system started closing (its dependents are all closed).
     Closing(SystemId),
     /// A system's close ended.
@@ -75,7 +78,8 @@ pub struct SystemsClosed {
 /// Something that holds sockets but is not a system (the metrics endpoint): closed after
 /// every system, before the process-wide check, so the check covers it too.
 pub struct ClosingStep {
-    pub run: Box<dyn FnOnce(SystemsClosed) -> futures::future::BoxFuture<'static, StepReport> + Send>,
+    pub run:
+        Box<dyn FnOnce(SystemsClosed) -> futures::future::BoxFuture<'static, StepReport> + Send>,
 }
 
 impl ShutdownReport {
@@ -86,7 +90,8 @@ impl ShutdownReport {
 
 /// For each system, the systems that must be closed before it (those that use it).
 pub fn dependents(registry: &Registry) -> BTreeMap<SystemId, Vec<SystemId>> {
-    let mut map: BTreeMap<SystemId, Vec<SystemId>> = SystemId::ALL.iter().map(|&id| (id, Vec::new())).collect();
+    let mut map: BTreeMap<SystemId, Vec<SystemId>> =
+        SystemId::ALL.iter().map(|&id| (id, Vec::new())).collect();
     for s in registry.all() {
         for dep in &s.config.depends_on {
             if let Some(v) = map.get_mut(dep) {
@@ -119,15 +124,18 @@ pub async fn shutdown_all(
     send(ShutdownEvent::Begin { grace, deadline });
 
     // Each system's "I am closed" flag; a system waits for the flags of its dependents.
-    let done: BTreeMap<SystemId, watch::Sender<bool>> =
-        SystemId::ALL.iter().map(|&id| (id, watch::channel(false).0)).collect();
+    let done: BTreeMap<SystemId, watch::Sender<bool>> = SystemId::ALL
+        .iter()
+        .map(|&id| (id, watch::channel(false).0))
+        .collect();
     let order = dependents(&registry);
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();
     let ordered = Arc::new(std::sync::Mutex::new(()));
     let mut tasks = tokio::task::JoinSet::new();
     for sys in registry.all() {
         let sys = sys.clone();
-        let waits: Vec<watch::Receiver<bool>> = order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
+        let waits: Vec<watch::Receiver<bool>> =
+            order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
         let my_flag = done[&sys.id].clone();
         let force = force.clone();
         let events = events.clone();
@@ -178,7 +186,12 @@ pub async fn shutdown_all(
 
     let mut endpoints = Vec::with_capacity(steps.len());
     for step in steps {
-        let closed = SystemsClosed { systems: systems.clone(), elapsed: started.elapsed(), deadline, force: force.clone() };
+        let closed = SystemsClosed {
+            systems: systems.clone(),
+            elapsed: started.elapsed(),
+            deadline,
+            force: force.clone(),
+        };
         let report = (step.run)(closed).await;
         send(ShutdownEvent::StepClosed(report.clone()));
         endpoints.push(report);
@@ -216,7 +229,10 @@ pub async fn verify(baseline: usize, excluded_ports: &[u16]) -> usize {
         if left == 0 || tokio::time::Instant::now() >= until {
             if left > 0 {
                 if let Ok(all) = sockets::process_tcp_sockets() {
-                    for s in all.iter().filter(|s| !excluded_ports.contains(&s.local.port())) {
+                    for s in all
+                        .iter()
+                        .filter(|s| !excluded_ports.contains(&s.local.port()))
+                    {
                         tracing::error!(local = %s.local, remote = %s.remote, state = %s.state, "socket still open");
                     }
                 }

@@ -24,11 +24,19 @@ pub fn process_tcp_sockets() -> std::io::Result<Vec<OwnedSocket>> {
     for entry in std::fs::read_dir("/proc/self/fd")? {
         // An fd can close between listing and reading it: that is not an error.
         let Ok(entry) = entry else { continue };
-        let Ok(target) = std::fs::read_link(entry.path()) else { continue };
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
         if !target.to_string_lossy().starts_with("socket:[") {
             continue;
         }
-        let Some(fd) = entry.file_name().to_str().and_then(|f| f.parse::<i32>().ok()) else { continue };
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|f| f.parse::<i32>().ok())
+        else {
+            continue;
+        };
         if let Some(sock) = inspect_socket(fd) {
             owned.push(sock);
         }
@@ -48,9 +56,17 @@ fn inspect_socket(fd: i32) -> Option<OwnedSocket> {
     let local = sock.local_addr().ok()?.as_socket()?;
     let (remote, state) = match sock.peer_addr().ok().and_then(|a| a.as_socket()) {
         Some(peer) => (peer, "connected"),
-        None => (SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0), "unconnected"),
+        None => (
+            SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0),
+            "unconnected",
+        ),
     };
-    Some(OwnedSocket { fd, local: normalize(local), remote: normalize(remote), state: state.to_string() })
+    Some(OwnedSocket {
+        fd,
+        local: normalize(local),
+        remote: normalize(remote),
+        state: state.to_string(),
+    })
 }
 
 /// The inodes of every socket this process holds (any kind), sorted: it changes whenever a
@@ -59,9 +75,15 @@ pub fn socket_inodes() -> std::io::Result<Vec<u64>> {
     let mut inodes = Vec::new();
     for entry in std::fs::read_dir("/proc/self/fd")? {
         let Ok(entry) = entry else { continue };
-        let Ok(target) = std::fs::read_link(entry.path()) else { continue };
+        let Ok(target) = std::fs::read_link(entry.path()) else {
+            continue;
+        };
         let target = target.to_string_lossy();
-        if let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')).and_then(|i| i.parse().ok()) {
+        if let Some(inode) = target
+            .strip_prefix("socket:[")
+            .and_then(|t| t.strip_suffix(']'))
+            .and_then(|i| i.parse().ok())
+        {
             inodes.push(inode);
         }
     }
@@ -135,7 +157,11 @@ impl SocketLedger {
     pub fn record(&self, local: SocketAddr, remote: SocketAddr) {
         self.opened.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut c) = self.conns.lock() {
-            c.push((normalize(local), normalize(remote), std::time::Instant::now()));
+            c.push((
+                normalize(local),
+                normalize(remote),
+                std::time::Instant::now(),
+            ));
         }
     }
 
@@ -165,7 +191,9 @@ impl SocketLedger {
 
     /// Measure now; `None` without a socket table to measure against.
     pub fn live(&self) -> Option<usize> {
-        process_tcp_sockets().ok().map(|table| self.open_sockets(&table).len())
+        process_tcp_sockets()
+            .ok()
+            .map(|table| self.open_sockets(&table).len())
     }
 
     /// Measure now.
@@ -209,7 +237,11 @@ mod tests {
         // tests open and close sockets in parallel between the two reads: retry until both
         // reads saw the same moment.
         let excluded = (0..50)
-            .filter_map(|_| count_process_sockets(&[]).unwrap().checked_sub(count_process_sockets(&[addr.port()]).unwrap()))
+            .filter_map(|_| {
+                count_process_sockets(&[])
+                    .unwrap()
+                    .checked_sub(count_process_sockets(&[addr.port()]).unwrap())
+            })
             .find(|d| *d == 2);
         assert_eq!(excluded, Some(2));
         drop(client);

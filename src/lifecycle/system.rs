@@ -138,7 +138,12 @@ pub enum CloseOutcome {
 }
 
 impl CloseOutcome {
-    pub const ALL: [CloseOutcome; 4] = [CloseOutcome::Closed, CloseOutcome::Forced, CloseOutcome::Error, CloseOutcome::Skipped];
+    pub const ALL: [CloseOutcome; 4] = [
+        CloseOutcome::Closed,
+        CloseOutcome::Forced,
+        CloseOutcome::Error,
+        CloseOutcome::Skipped,
+    ];
 
     /// As in the report.
     pub fn name(self) -> &'static str {
@@ -218,7 +223,11 @@ impl System {
         transitions: broadcast::Sender<StateChange>,
     ) -> Arc<System> {
         let ledger = Arc::new(SocketLedger::default());
-        let state = if disabled.is_some() { SystemState::Disabled } else { SystemState::Idle };
+        let state = if disabled.is_some() {
+            SystemState::Disabled
+        } else {
+            SystemState::Idle
+        };
         let limiter = Arc::new(Semaphore::new(config.max_connections()));
         let sys = System {
             id,
@@ -230,7 +239,11 @@ impl System {
                 force: CancellationToken::new(),
                 tracker: TaskTracker::new(),
             }),
-            status: Mutex::new(Status { state, last_error: None, disabled_reason: disabled }),
+            status: Mutex::new(Status {
+                state,
+                last_error: None,
+                disabled_reason: disabled,
+            }),
             limiter,
             ledger,
             gate: Arc::new(ConnectionGate::new(config.max_connections())),
@@ -265,7 +278,11 @@ impl System {
             .connect_timeout(self.config.connect_timeout())
             .pool_max_idle_per_host(self.config.pool_max_per_host as usize)
             .pool_idle_timeout(Duration::from_secs(90))
-            .connector_layer(RecordConnections { ledger: self.ledger.clone(), gate: self.gate.clone(), stop: stop.clone() })
+            .connector_layer(RecordConnections {
+                ledger: self.ledger.clone(),
+                gate: self.gate.clone(),
+                stop: stop.clone(),
+            })
             .build();
         match built {
             Ok(c) => Some(c),
@@ -305,9 +322,18 @@ impl System {
             return;
         }
         let from = std::mem::replace(&mut st.state, to);
-        let error = if to == SystemState::Error { st.last_error.clone() } else { None };
+        let error = if to == SystemState::Error {
+            st.last_error.clone()
+        } else {
+            None
+        };
         // No subscriber is fine: nobody follows the event stream.
-        let _ = self.transitions.send(StateChange { system: self.id, from, to, error });
+        let _ = self.transitions.send(StateChange {
+            system: self.id,
+            from,
+            to,
+            error,
+        });
     }
 
     /// Estimate this system's cost at `price` (its model's, from `[pricing]`).
@@ -323,7 +349,10 @@ impl System {
     fn set_error(&self, cause: String) {
         let mut st = self.lock_status();
         st.last_error = Some(cause);
-        if !matches!(st.state, SystemState::Closing | SystemState::Closed | SystemState::Disabled) {
+        if !matches!(
+            st.state,
+            SystemState::Closing | SystemState::Closed | SystemState::Disabled
+        ) {
             self.move_to(&mut st, SystemState::Error);
         }
         drop(st);
@@ -332,7 +361,10 @@ impl System {
 
     /// Whether new work is accepted.
     pub fn is_available(&self) -> bool {
-        matches!(self.state(), SystemState::Open | SystemState::Idle | SystemState::Error)
+        matches!(
+            self.state(),
+            SystemState::Open | SystemState::Idle | SystemState::Error
+        )
     }
 
     pub fn connections_opened(&self) -> u64 {
@@ -366,7 +398,9 @@ impl System {
             truncated: self.truncated.load(Ordering::Relaxed),
             retries: self.retried.load(Ordering::Relaxed),
             usage,
-            cost_usd: usage.zip(self.price.get()).map(|(u, p)| p.cost(u.input, u.output)),
+            cost_usd: usage
+                .zip(self.price.get())
+                .map(|(u, p)| p.cost(u.input, u.output)),
             headroom: self.usage.headroom(),
             open_sockets: self.open_sockets.load(Ordering::Relaxed),
             connections_opened: self.ledger.opened(),
@@ -389,23 +423,38 @@ impl System {
         let (ctx, force, tracker) = {
             let gen_ = self.lock_generation();
             let state = self.state();
-            if !matches!(state, SystemState::Open | SystemState::Idle | SystemState::Error) {
-                return Err(ClientError::Unavailable(format!("{} is {}", self.id, state.name())));
+            if !matches!(
+                state,
+                SystemState::Open | SystemState::Idle | SystemState::Error
+            ) {
+                return Err(ClientError::Unavailable(format!(
+                    "{} is {}",
+                    self.id,
+                    state.name()
+                )));
             }
             let client = match (&gen_.client, self.config.protocol) {
                 (Some(c), _) => c.clone(),
                 // moe has no wire; it gets a client that it never uses.
                 (None, Protocol::Moe) => reqwest::Client::new(),
-                (None, _) => return Err(ClientError::Unavailable(format!("{} has no connection pool", self.id))),
+                (None, _) => {
+                    return Err(ClientError::Unavailable(format!(
+                        "{} has no connection pool",
+                        self.id
+                    )));
+                }
             };
-            let base = self.base.clone().unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
+            let base = self
+                .base
+                .clone()
+                .unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
             let ctx = RequestCtx {
                 system: self.id,
                 client,
                 base,
                 key: self.key.clone(),
                 model: self.config.model.clone(),
-                params: self.config.params.clone(),
+                params: self.config.params,
                 stop: gen_.stop.clone(),
                 retries: self.config.retries,
                 retried: self.retried.clone(),
@@ -479,7 +528,14 @@ impl System {
                 }
                 let mut st = self.lock_status();
                 if matches!(st.state, SystemState::Open | SystemState::Error) {
-                    self.move_to(&mut st, if left == 0 { SystemState::Idle } else { SystemState::Open });
+                    self.move_to(
+                        &mut st,
+                        if left == 0 {
+                            SystemState::Idle
+                        } else {
+                            SystemState::Open
+                        },
+                    );
                 }
             }
             // A cancellation is the system closing, not the service failing.
@@ -492,7 +548,14 @@ impl System {
                 let mut st = self.lock_status();
                 st.last_error = Some(e.to_string());
                 if matches!(st.state, SystemState::Open | SystemState::Error) {
-                    self.move_to(&mut st, if left == 0 { SystemState::Idle } else { SystemState::Open });
+                    self.move_to(
+                        &mut st,
+                        if left == 0 {
+                            SystemState::Idle
+                        } else {
+                            SystemState::Open
+                        },
+                    );
                 }
             }
             Err(e) => {
@@ -513,7 +576,11 @@ impl System {
     /// Close this system: refuse new work, stop streams, let requests in flight finish until
     /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
     /// sockets are measured gone. Whatever is still open then is force-closed.
-    pub async fn close(&self, deadline: tokio::time::Instant, force: &CancellationToken) -> CloseReport {
+    pub async fn close(
+        &self,
+        deadline: tokio::time::Instant,
+        force: &CancellationToken,
+    ) -> CloseReport {
         let started = Instant::now();
         let prior = self.state();
         if prior == SystemState::Disabled {
@@ -534,12 +601,13 @@ impl System {
 
         let mut forced = false;
         let mut cancelled_requests = 0;
-        let drained = !force.is_cancelled() && tokio::select! {
-            biased;
-            _ = tracker.wait() => true,
-            _ = tokio::time::sleep_until(deadline) => false,
-            _ = force.cancelled() => false,
-        };
+        let drained = !force.is_cancelled()
+            && tokio::select! {
+                biased;
+                _ = tracker.wait() => true,
+                _ = tokio::time::sleep_until(deadline) => false,
+                _ = force.cancelled() => false,
+            };
         // After a cut, everything left is bounded by this, so a forced close ends within
         // FORCE_BUDGET of the deadline however the sockets behave.
         let mut cut_by = None;
@@ -555,7 +623,9 @@ impl System {
         self.lock_generation().client = None;
 
         let settle_by = cut_by.map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2));
-        let mut left = self.wait_sockets_closed(settle_by.unwrap_or(deadline), force).await;
+        let mut left = self
+            .wait_sockets_closed(settle_by.unwrap_or(deadline), force)
+            .await;
         if !left.is_empty() && !forced {
             forced = true;
         }
@@ -567,12 +637,21 @@ impl System {
                 }
             }
             let soon = cut_by.unwrap_or_else(|| tokio::time::Instant::now() + FORCE_BUDGET / 2);
-            left = self.wait_sockets_closed(soon, &CancellationToken::new()).await;
+            left = self
+                .wait_sockets_closed(soon, &CancellationToken::new())
+                .await;
         }
-        self.open_sockets.store(left.len() as u32, Ordering::Relaxed);
+        self.open_sockets
+            .store(left.len() as u32, Ordering::Relaxed);
         self.set_state(SystemState::Closed);
         let (outcome, error) = if !left.is_empty() {
-            (CloseOutcome::Error, Some(format!("{} socket(s) still open after force-close", left.len())))
+            (
+                CloseOutcome::Error,
+                Some(format!(
+                    "{} socket(s) still open after force-close",
+                    left.len()
+                )),
+            )
         } else if forced {
             (CloseOutcome::Forced, None)
         } else {
@@ -584,7 +663,11 @@ impl System {
 
     /// Poll until none of this system's sockets is open, or `until`, or `force` (then one
     /// last look). Returns the sockets still open.
-    async fn wait_sockets_closed(&self, until: tokio::time::Instant, force: &CancellationToken) -> Vec<sockets::OwnedSocket> {
+    async fn wait_sockets_closed(
+        &self,
+        until: tokio::time::Instant,
+        force: &CancellationToken,
+    ) -> Vec<sockets::OwnedSocket> {
         sockets::wait_gone(until, force, |table| self.ledger.open_sockets(table)).await
     }
 

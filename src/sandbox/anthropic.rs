@@ -13,7 +13,11 @@ const SSE: &str = "text/event-stream; charset=utf-8";
 pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     let mut r = match (req.method.as_str(), req.path.as_str()) {
         ("POST", "/v1/messages") => messages(ctx, req),
-        _ => error(ctx, StatusCode::NOT_FOUND, &format!("Not found: {}", req.describe())),
+        _ => error(
+            ctx,
+            StatusCode::NOT_FOUND,
+            &format!("Not found: {}", req.describe()),
+        ),
     };
     wire::set_header(&mut r, "request-id", &request_id(ctx));
     r
@@ -38,7 +42,10 @@ pub(crate) fn error(ctx: &Ctx, status: StatusCode, message: &str) -> Response<Bo
         _ => "invalid_request_error",
     };
     let id = request_id(ctx);
-    let mut r = wire::json(status, &json!({ "type": "error", "error": { "type": kind, "message": message }, "request_id": id }));
+    let mut r = wire::json(
+        status,
+        &json!({ "type": "error", "error": { "type": kind, "message": message }, "request_id": id }),
+    );
     wire::set_header(&mut r, "request-id", &id);
     r
 }
@@ -73,23 +80,45 @@ fn prompt(body: &Value, messages: &[Value]) -> (String, String) {
 fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
     // The official SDKs send either header.
     if req.header("x-api-key").is_none() && req.bearer().is_none() {
-        return error(ctx, StatusCode::UNAUTHORIZED, "x-api-key header is required");
+        return error(
+            ctx,
+            StatusCode::UNAUTHORIZED,
+            "x-api-key header is required",
+        );
     }
     if req.header("anthropic-version").is_none() {
-        return error(ctx, StatusCode::BAD_REQUEST, "anthropic-version: header is required");
+        return error(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "anthropic-version: header is required",
+        );
     }
     let body = match req.json() {
         Ok(b) => b,
-        Err(e) => return error(ctx, StatusCode::BAD_REQUEST, &format!("The request body is not valid JSON: {e}")),
+        Err(e) => {
+            return error(
+                ctx,
+                StatusCode::BAD_REQUEST,
+                &format!("The request body is not valid JSON: {e}"),
+            );
+        }
     };
-    let Some(model) = body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) else {
+    let Some(model) = body
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+    else {
         return error(ctx, StatusCode::BAD_REQUEST, "model: Field required");
     };
     let Some(cap) = body.get("max_tokens").and_then(Value::as_u64) else {
         return error(ctx, StatusCode::BAD_REQUEST, "max_tokens: Field required");
     };
     if cap == 0 {
-        return error(ctx, StatusCode::BAD_REQUEST, "max_tokens: Input should be greater than or equal to 1");
+        return error(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "max_tokens: Input should be greater than or equal to 1",
+        );
     }
     let Some(messages) = body.get("messages").and_then(Value::as_array) else {
         return error(ctx, StatusCode::BAD_REQUEST, "messages: Field required");
@@ -99,12 +128,20 @@ fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
         return error(ctx, StatusCode::NOT_FOUND, &format!("model: {model}"));
     }
     let (system, user) = prompt(&body, messages);
-    let fit = ctx.fit(Some(cap), 0, &script::reply(&system, &user, &ctx.expert(model)));
+    let fit = ctx.fit(
+        Some(cap),
+        0,
+        &script::reply(&system, &user, &ctx.expert(model)),
+    );
     let text = fit.text.clone();
     let (input_tokens, output_tokens) = (wire::tokens(&system) + wire::tokens(&user), fit.output());
     ctx.meter.spend(input_tokens, output_tokens, 0);
     let stop_reason = if fit.cut { "max_tokens" } else { "end_turn" };
-    let m = Msg { id: format!("msg_{}", ctx.tag()), model: model.to_string(), input_tokens };
+    let m = Msg {
+        id: format!("msg_{}", ctx.tag()),
+        model: model.to_string(),
+        input_tokens,
+    };
 
     if !body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
         return wire::json(
@@ -121,8 +158,15 @@ fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
         );
     }
     let mut events = m.opening();
-    events.extend(wire::word_chunks(&text, 3).iter().map(|piece| m.delta(piece)));
-    events.push(wire::sse_event("content_block_stop", &json!({ "type": "content_block_stop", "index": 0 })));
+    events.extend(
+        wire::word_chunks(&text, 3)
+            .iter()
+            .map(|piece| m.delta(piece)),
+    );
+    events.push(wire::sse_event(
+        "content_block_stop",
+        &json!({ "type": "content_block_stop", "index": 0 }),
+    ));
     events.push(wire::sse_event(
         "message_delta",
         &json!({
@@ -131,7 +175,10 @@ fn messages(ctx: &Ctx, req: &Req) -> Response<Body> {
             "usage": { "output_tokens": output_tokens },
         }),
     ));
-    events.push(wire::sse_event("message_stop", &json!({ "type": "message_stop" })));
+    events.push(wire::sse_event(
+        "message_stop",
+        &json!({ "type": "message_stop" }),
+    ));
     wire::sse(SSE, events)
 }
 
@@ -179,10 +226,22 @@ pub(crate) fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
     if !body.get("stream").and_then(Value::as_bool).unwrap_or(false) {
         return wire::drip_plain("application/json");
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or(ctx.model).to_string();
-    let m = Msg { id: format!("msg_{}", ctx.tag()), model, input_tokens: 1 };
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(ctx.model)
+        .to_string();
+    let m = Msg {
+        id: format!("msg_{}", ctx.tag()),
+        model,
+        input_tokens: 1,
+    };
     let opening = m.opening();
-    let mut r = wire::with_type(StatusCode::OK, SSE, wire::endless(opening, move |_| m.delta(".")));
+    let mut r = wire::with_type(
+        StatusCode::OK,
+        SSE,
+        wire::endless(opening, move |_| m.delta(".")),
+    );
     wire::set_header(&mut r, "request-id", &request_id(ctx));
     r
 }

@@ -27,7 +27,9 @@ impl Service {
                 _ => Service::OpenAi,
             },
             Protocol::AnthropicMessages => Service::Anthropic,
-            Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => Service::Gemini,
+            Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => {
+                Service::Gemini
+            }
             Protocol::WolframLlm => Service::Wolfram,
         }
     }
@@ -61,10 +63,19 @@ pub enum Kind {
 pub enum Think {
     No,
     /// OpenAI reasoning: the efforts the model accepts and the one it uses by default.
-    Effort { default: Effort, allowed: &'static [Effort] },
+    Effort {
+        default: Effort,
+        allowed: &'static [Effort],
+    },
     /// Gemini thinking: the budget range, whether 0 turns it off, and the tokens a dynamic
     /// budget spends on a short game question.
-    Budget { min: i64, max: i64, can_off: bool, off_by_default: bool, dynamic: u64 },
+    Budget {
+        min: i64,
+        max: i64,
+        can_off: bool,
+        off_by_default: bool,
+        dynamic: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,14 +86,50 @@ pub struct Model {
 }
 
 use Effort::{High, Low, Medium, Minimal, None as NoEffort};
-const GPT5: Think = Think::Effort { default: Medium, allowed: &[Minimal, Low, Medium, High] };
-const GPT51: Think = Think::Effort { default: NoEffort, allowed: &[NoEffort, Low, Medium, High] };
-const O_SERIES: Think = Think::Effort { default: Medium, allowed: &[Low, Medium, High] };
-const PRO: Think = Think::Effort { default: High, allowed: &[High] };
-const FLASH: Think = Think::Budget { min: 1, max: 24_576, can_off: true, off_by_default: false, dynamic: 320 };
-const FLASH_LITE: Think = Think::Budget { min: 512, max: 24_576, can_off: true, off_by_default: true, dynamic: 600 };
-const GEMINI_PRO: Think = Think::Budget { min: 128, max: 32_768, can_off: false, off_by_default: false, dynamic: 900 };
-const GEMINI_3: Think = Think::Budget { min: 128, max: 32_768, can_off: false, off_by_default: false, dynamic: 600 };
+const GPT5: Think = Think::Effort {
+    default: Medium,
+    allowed: &[Minimal, Low, Medium, High],
+};
+const GPT51: Think = Think::Effort {
+    default: NoEffort,
+    allowed: &[NoEffort, Low, Medium, High],
+};
+const O_SERIES: Think = Think::Effort {
+    default: Medium,
+    allowed: &[Low, Medium, High],
+};
+const PRO: Think = Think::Effort {
+    default: High,
+    allowed: &[High],
+};
+const FLASH: Think = Think::Budget {
+    min: 1,
+    max: 24_576,
+    can_off: true,
+    off_by_default: false,
+    dynamic: 320,
+};
+const FLASH_LITE: Think = Think::Budget {
+    min: 512,
+    max: 24_576,
+    can_off: true,
+    off_by_default: true,
+    dynamic: 600,
+};
+const GEMINI_PRO: Think = Think::Budget {
+    min: 128,
+    max: 32_768,
+    can_off: false,
+    off_by_default: false,
+    dynamic: 900,
+};
+const GEMINI_3: Think = Think::Budget {
+    min: 128,
+    max: 32_768,
+    can_off: false,
+    off_by_default: false,
+    dynamic: 600,
+};
 
 const fn m(id: &'static str, kind: Kind, think: Think) -> Model {
     Model { id, kind, think }
@@ -137,8 +184,16 @@ const HYPERBOLIC: &[Model] = &[
     m("deepseek-ai/DeepSeek-V3", Kind::Text, Think::No),
     m("deepseek-ai/DeepSeek-R1", Kind::Text, Think::No),
     m("meta-llama/Llama-3.3-70B-Instruct", Kind::Text, Think::No),
-    m("meta-llama/Meta-Llama-3.1-8B-Instruct", Kind::Text, Think::No),
-    m("meta-llama/Meta-Llama-3.1-70B-Instruct", Kind::Text, Think::No),
+    m(
+        "meta-llama/Meta-Llama-3.1-8B-Instruct",
+        Kind::Text,
+        Think::No,
+    ),
+    m(
+        "meta-llama/Meta-Llama-3.1-70B-Instruct",
+        Kind::Text,
+        Think::No,
+    ),
     m("openai/gpt-oss-120b", Kind::Text, Think::No),
     m("openai/gpt-oss-20b", Kind::Text, Think::No),
 ];
@@ -192,7 +247,11 @@ const GEMINI: &[Model] = &[
     m("gemini-2.0-flash", Kind::Retired, Think::No),
     m("gemini-2.0-flash-001", Kind::Retired, Think::No),
     m("gemini-2.0-flash-lite", Kind::Retired, Think::No),
-    m("gemini-2.5-flash-native-audio-preview-09-2025", Kind::Live, Think::No),
+    m(
+        "gemini-2.5-flash-native-audio-preview-09-2025",
+        Kind::Live,
+        Think::No,
+    ),
     m("gemini-live-2.5-flash-preview", Kind::Live, Think::No),
     m("gemini-2.0-flash-live-001", Kind::Live, Think::No),
     m("gemini-1.5-flash", Kind::Retired, Think::No),
@@ -218,7 +277,11 @@ pub fn models(service: Service) -> &'static [Model] {
 /// loaded (the one its listener was set up with), as LM Studio does with one model loaded.
 pub fn find(service: Service, model: &str, _loaded: &str) -> Option<Model> {
     if service == Service::LmStudio {
-        return Some(Model { id: "loaded", kind: Kind::Text, think: Think::No });
+        return Some(Model {
+            id: "loaded",
+            kind: Kind::Text,
+            think: Think::No,
+        });
     }
     models(service).iter().find(|m| m.id == model).copied()
 }
@@ -241,7 +304,12 @@ pub fn reasoning_tokens(effort: Effort) -> u64 {
 
 /// Thinking tokens a Gemini model spends with `budget` (`None`: not sent; -1: dynamic).
 pub fn thinking_tokens(think: Think, budget: Option<i64>) -> u64 {
-    let Think::Budget { dynamic, off_by_default, .. } = think else {
+    let Think::Budget {
+        dynamic,
+        off_by_default,
+        ..
+    } = think
+    else {
         return 0;
     };
     match budget {
@@ -254,16 +322,18 @@ pub fn thinking_tokens(think: Think, budget: Option<i64>) -> u64 {
 /// Why a Gemini thinking budget is refused, in the service's words.
 pub fn check_budget(think: Think, budget: i64, model: &str) -> Result<(), String> {
     match think {
-        Think::No => Err(format!("Thinking is not supported by this model: models/{model}.")),
+        Think::No => Err(format!(
+            "Thinking is not supported by this model: models/{model}."
+        )),
         Think::Budget { .. } if budget == -1 => Ok(()),
         Think::Budget { can_off: false, .. } if budget == 0 => {
             Err("Budget 0 is invalid. This model only works in thinking mode.".to_string())
         }
         Think::Budget { can_off: true, .. } if budget == 0 => Ok(()),
         Think::Budget { min, max, .. } if (min..=max).contains(&budget) => Ok(()),
-        Think::Budget { min, max, .. } => {
-            Err(format!("The thinking budget {budget} is invalid. Please choose a value between {min} and {max}."))
-        }
+        Think::Budget { min, max, .. } => Err(format!(
+            "The thinking budget {budget} is invalid. Please choose a value between {min} and {max}."
+        )),
         Think::Effort { .. } => Ok(()),
     }
 }
@@ -277,16 +347,25 @@ mod tests {
         for id in SystemId::ALL {
             let d = id.defaults();
             let service = Service::of(id, d.protocol);
-            if matches!(service, Service::LmStudio | Service::Wolfram) || d.protocol == Protocol::Moe {
+            if matches!(service, Service::LmStudio | Service::Wolfram)
+                || d.protocol == Protocol::Moe
+            {
                 continue;
             }
-            let model = find(service, d.model, d.model).unwrap_or_else(|| panic!("{id}: {} unknown", d.model));
-            let want = if d.protocol == Protocol::GeminiTts { Kind::Tts } else { Kind::Text };
+            let model = find(service, d.model, d.model)
+                .unwrap_or_else(|| panic!("{id}: {} unknown", d.model));
+            let want = if d.protocol == Protocol::GeminiTts {
+                Kind::Tts
+            } else {
+                Kind::Text
+            };
             assert_eq!(model.kind, want, "{id}: {}", d.model);
             if let (Some(b), Think::Budget { .. }) = (d.params.thinking_budget, model.think) {
                 check_budget(model.think, b, d.model).unwrap();
             }
-            if let (Some(e), Think::Effort { allowed, .. }) = (d.params.reasoning_effort, model.think) {
+            if let (Some(e), Think::Effort { allowed, .. }) =
+                (d.params.reasoning_effort, model.think)
+            {
                 assert!(allowed.contains(&e), "{id}: effort {e}");
             }
         }
@@ -294,7 +373,11 @@ mod tests {
 
     #[test]
     fn budgets_follow_each_family() {
-        assert!(check_budget(GEMINI_PRO, 0, "gemini-2.5-pro").unwrap_err().contains("only works in thinking mode"));
+        assert!(
+            check_budget(GEMINI_PRO, 0, "gemini-2.5-pro")
+                .unwrap_err()
+                .contains("only works in thinking mode")
+        );
         assert!(check_budget(FLASH, 0, "gemini-2.5-flash").is_ok());
         assert!(check_budget(FLASH_LITE, 0, "gemini-2.5-flash-lite").is_ok());
         assert!(check_budget(FLASH_LITE, 100, "gemini-2.5-flash-lite").is_err());

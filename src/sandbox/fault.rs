@@ -29,7 +29,9 @@ pub enum Fault {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown fault {0:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip, refuse, truncate or overloaded)")]
+#[error(
+    "unknown fault {0:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip, refuse, truncate or overloaded)"
+)]
 pub struct ParseFaultError(pub String);
 
 impl FromStr for Fault {
@@ -103,7 +105,10 @@ pub fn parse_fault_arg(s: &str) -> Result<(crate::systems::SystemId, Fault), Str
         .ok_or_else(|| format!("--fault {s:?}: expected SYSTEM=KIND, e.g. claude_client=hang"))?;
     let id = crate::systems::SystemId::from_name(name.trim())
         .ok_or_else(|| format!("--fault {s:?}: unknown system {name:?}"))?;
-    let fault = kind.trim().parse::<Fault>().map_err(|e| format!("--fault {s:?}: {e}"))?;
+    let fault = kind
+        .trim()
+        .parse::<Fault>()
+        .map_err(|e| format!("--fault {s:?}: {e}"))?;
     Ok((id, fault))
 }
 
@@ -113,7 +118,17 @@ mod tests {
 
     #[test]
     fn parses_every_kind_and_round_trips() {
-        for s in ["hang", "reset", "slow:250", "error:503", "ratelimit", "drip", "refuse", "truncate", "overloaded"] {
+        for s in [
+            "hang",
+            "reset",
+            "slow:250",
+            "error:503",
+            "ratelimit",
+            "drip",
+            "refuse",
+            "truncate",
+            "overloaded",
+        ] {
             let f: Fault = s.parse().unwrap();
             assert_eq!(f.to_string(), s);
         }
@@ -121,7 +136,15 @@ mod tests {
 
     #[test]
     fn rejects_bad_kinds() {
-        for s in ["", "slow", "slow:x", "error:200", "error:abc", "boom", "hang:1"] {
+        for s in [
+            "",
+            "slow",
+            "slow:x",
+            "error:200",
+            "error:abc",
+            "boom",
+            "hang:1",
+        ] {
             assert!(s.parse::<Fault>().is_err(), "{s} should not parse");
         }
     }

@@ -21,11 +21,17 @@ enum Route<'a> {
 
 /// `v1beta` or `v1`, as the path has it.
 fn api_version(path: &str) -> &'static str {
-    if path.starts_with("/v1beta/") { "v1beta" } else { "v1" }
+    if path.starts_with("/v1beta/") {
+        "v1beta"
+    } else {
+        "v1"
+    }
 }
 
 fn route(path: &str) -> Option<Route<'_>> {
-    let rest = path.strip_prefix("/v1beta/").or_else(|| path.strip_prefix("/v1/"))?;
+    let rest = path
+        .strip_prefix("/v1beta/")
+        .or_else(|| path.strip_prefix("/v1/"))?;
     if rest == "models" {
         return Some(Route::List);
     }
@@ -54,19 +60,34 @@ pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
             let models: Vec<Value> = catalog::listed(ctx.service).map(model_info).collect();
             wire::json(StatusCode::OK, &json!({ "models": models }))
         }
-        ("GET", Route::Model(m)) => match catalog::find(ctx.service, m, ctx.model).filter(|i| i.kind != Kind::Retired) {
-            Some(info) => wire::json(StatusCode::OK, &model_info(&info)),
-            None => error(StatusCode::NOT_FOUND, &format!("models/{m} is not found for API version {}", api_version(&req.path))),
-        },
-        ("POST", Route::Call { model, method: m @ ("generateContent" | "streamGenerateContent") }) => {
-            generate(ctx, req, model, m == "streamGenerateContent")
+        ("GET", Route::Model(m)) => {
+            match catalog::find(ctx.service, m, ctx.model).filter(|i| i.kind != Kind::Retired) {
+                Some(info) => wire::json(StatusCode::OK, &model_info(&info)),
+                None => error(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "models/{m} is not found for API version {}",
+                        api_version(&req.path)
+                    ),
+                ),
+            }
         }
+        (
+            "POST",
+            Route::Call {
+                model,
+                method: m @ ("generateContent" | "streamGenerateContent"),
+            },
+        ) => generate(ctx, req, model, m == "streamGenerateContent"),
         _ => not_found(req),
     }
 }
 
 fn not_found(req: &Req) -> Response<Body> {
-    error(StatusCode::NOT_FOUND, &format!("Requested entity was not found: {}", req.describe()))
+    error(
+        StatusCode::NOT_FOUND,
+        &format!("Requested entity was not found: {}", req.describe()),
+    )
 }
 
 fn model_info(m: &Model) -> Value {
@@ -84,7 +105,13 @@ fn model_info(m: &Model) -> Value {
 
 /// The model, if it serves `method` with the modalities the request asks for; else the
 /// service's own refusal.
-fn serving_model(ctx: &Ctx, req: &Req, body: &Value, model: &str, method: &str) -> Result<Model, Box<Response<Body>>> {
+fn serving_model(
+    ctx: &Ctx,
+    req: &Req,
+    body: &Value,
+    model: &str,
+    method: &str,
+) -> Result<Model, Box<Response<Body>>> {
     let not_found = || {
         Box::new(error(
             StatusCode::NOT_FOUND,
@@ -105,9 +132,10 @@ fn serving_model(ctx: &Ctx, req: &Req, body: &Value, model: &str, method: &str) 
         ))
     };
     match info.kind {
-        Kind::Text if audio => {
-            Err(Box::new(error(StatusCode::BAD_REQUEST, "Model does not support the requested response modalities: audio")))
-        }
+        Kind::Text if audio => Err(Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "Model does not support the requested response modalities: audio",
+        ))),
         Kind::Tts if !audio => Err(modalities("TEXT", "AUDIO")),
         Kind::Tts if method == "streamGenerateContent" => Err(not_found()),
         Kind::Text | Kind::Tts => Ok(info),
@@ -133,7 +161,10 @@ pub(crate) fn error(status: StatusCode, message: &str) -> Response<Body> {
         s if s >= 500 => "UNKNOWN",
         _ => "FAILED_PRECONDITION",
     };
-    wire::json(status, &json!({ "error": { "code": code, "message": message, "status": name } }))
+    wire::json(
+        status,
+        &json!({ "error": { "code": code, "message": message, "status": name } }),
+    )
 }
 
 /// The answer to an `error:CODE` fault, with the message the real service gives.
@@ -216,12 +247,28 @@ fn cut_pieces(pieces: Vec<String>, mut chars: usize) -> Vec<String> {
 fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
     let body = match req.json() {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("Invalid JSON payload received. {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid JSON payload received. {e}"),
+            );
+        }
     };
-    let Some(contents) = body.get("contents").and_then(Value::as_array).filter(|c| !c.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "* GenerateContentRequest.contents: contents is not specified\n");
+    let Some(contents) = body
+        .get("contents")
+        .and_then(Value::as_array)
+        .filter(|c| !c.is_empty())
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "* GenerateContentRequest.contents: contents is not specified\n",
+        );
     };
-    let method = if stream { "streamGenerateContent" } else { "generateContent" };
+    let method = if stream {
+        "streamGenerateContent"
+    } else {
+        "generateContent"
+    };
     let info = match serving_model(ctx, req, &body, model, method) {
         Ok(m) => m,
         Err(r) => return *r,
@@ -236,14 +283,29 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
                 }
                 Some(b)
             }
-            None => return error(StatusCode::BAD_REQUEST, &format!("Invalid value at 'generation_config.thinking_config.thinking_budget' ({v}), expected an integer")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!(
+                        "Invalid value at 'generation_config.thinking_config.thinking_budget' ({v}), expected an integer"
+                    ),
+                );
+            }
         },
     };
-    let cap = match body.pointer("/generationConfig/maxOutputTokens").filter(|v| !v.is_null()) {
+    let cap = match body
+        .pointer("/generationConfig/maxOutputTokens")
+        .filter(|v| !v.is_null())
+    {
         None => None,
         Some(v) => match v.as_u64().filter(|n| *n > 0) {
             Some(n) => Some(n),
-            None => return error(StatusCode::BAD_REQUEST, &format!("Invalid value at 'generation_config.max_output_tokens' ({v})")),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("Invalid value at 'generation_config.max_output_tokens' ({v})"),
+                );
+            }
         },
     };
     let system = parts_text(body.get("systemInstruction"));
@@ -251,7 +313,11 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
         contents
             .iter()
             .rev()
-            .find(|c| c.get("role").and_then(Value::as_str).is_none_or(|r| r == "user"))
+            .find(|c| {
+                c.get("role")
+                    .and_then(Value::as_str)
+                    .is_none_or(|r| r == "user")
+            })
             .or(contents.last()),
     );
     let prompt_tokens = wire::tokens(&system) + wire::tokens(&user);
@@ -267,7 +333,12 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
     };
     let fit = ctx.fit(cap, thinking, &texts.concat());
     ctx.meter.spend(prompt_tokens, fit.output(), fit.thinking);
-    let a = Answer { model: model.to_string(), response_id: ctx.tag(), prompt_tokens, thoughts: fit.thinking };
+    let a = Answer {
+        model: model.to_string(),
+        response_id: ctx.tag(),
+        prompt_tokens,
+        thoughts: fit.thinking,
+    };
     let finish = if fit.cut { "MAX_TOKENS" } else { "STOP" };
     let texts = cut_pieces(texts, fit.text.chars().count());
     let texts = if stream { texts } else { vec![texts.concat()] };
@@ -278,7 +349,11 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
     let mut so_far = 0;
     for (i, t) in texts.iter().enumerate() {
         let last = i + 1 == texts.len();
-        so_far = if last { fit.visible } else { (so_far + wire::tokens(t)).min(fit.visible) };
+        so_far = if last {
+            fit.visible
+        } else {
+            (so_far + wire::tokens(t)).min(fit.visible)
+        };
         chunks.push(a.chunk(Some(json!([{ "text": t }])), last.then_some(finish), so_far));
     }
     if chunks.is_empty() {
@@ -296,7 +371,12 @@ fn speech(ctx: &Ctx, body: &Value, model: &str, text: &str, prompt_tokens: u64) 
         .pointer("/generationConfig/speechConfig/voiceConfig/prebuiltVoiceConfig/voiceName")
         .and_then(Value::as_str)
         .unwrap_or("Kore");
-    let a = Answer { model: model.to_string(), response_id: ctx.tag(), prompt_tokens, thoughts: 0 };
+    let a = Answer {
+        model: model.to_string(),
+        response_id: ctx.tag(),
+        prompt_tokens,
+        thoughts: 0,
+    };
     let pcm = pcm::synthesize(text, voice);
     // Gemini counts 25 audio tokens per second.
     let tokens = (pcm.len() as u64 * 25 / (u64::from(pcm::SAMPLE_RATE) * 2)).max(1);
@@ -306,7 +386,11 @@ fn speech(ctx: &Ctx, body: &Value, model: &str, text: &str, prompt_tokens: u64) 
     } else {
         ctx.meter.spend(prompt_tokens, tokens, 0);
         let data = base64::engine::general_purpose::STANDARD.encode(&pcm);
-        a.chunk(Some(json!([{ "inlineData": { "mimeType": pcm::MIME, "data": data } }])), Some("STOP"), tokens)
+        a.chunk(
+            Some(json!([{ "inlineData": { "mimeType": pcm::MIME, "data": data } }])),
+            Some("STOP"),
+            tokens,
+        )
     };
     wire::json(StatusCode::OK, &answer)
 }
@@ -325,13 +409,20 @@ fn stream_chunks(req: &Req, chunks: &[Value]) -> Response<Body> {
         pieces.push(Bytes::from_static(b"["));
     }
     pieces.push(Bytes::from_static(b"]"));
-    wire::with_type(StatusCode::OK, "application/json; charset=UTF-8", wire::paced(pieces))
+    wire::with_type(
+        StatusCode::OK,
+        "application/json; charset=UTF-8",
+        wire::paced(pieces),
+    )
 }
 
 fn wants_audio(body: &Value) -> bool {
     body.pointer("/generationConfig/responseModalities")
         .and_then(Value::as_array)
-        .is_some_and(|m| m.iter().any(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("audio"))))
+        .is_some_and(|m| {
+            m.iter()
+                .any(|v| v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("audio")))
+        })
 }
 
 /// Google frames its SSE with CRLF.
@@ -342,10 +433,18 @@ fn sse_chunk(v: &Value) -> Bytes {
 /// The `drip` fault: a stream that starts like the real one and never finishes.
 pub(crate) fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
     let model = match route(&req.path) {
-        Some(Route::Call { model, method: "streamGenerateContent" }) => model.to_string(),
+        Some(Route::Call {
+            model,
+            method: "streamGenerateContent",
+        }) => model.to_string(),
         _ => return wire::drip_plain("application/json; charset=UTF-8"),
     };
-    let a = Answer { model, response_id: ctx.tag(), prompt_tokens: 1, thoughts: 0 };
+    let a = Answer {
+        model,
+        response_id: ctx.tag(),
+        prompt_tokens: 1,
+        thoughts: 0,
+    };
     let tick = move |n: u64| a.chunk(Some(json!([{ "text": "." }])), None, n + 1);
     if req.query_param("alt").as_deref() == Some("sse") {
         let first = sse_chunk(&tick(0));
@@ -353,7 +452,9 @@ pub(crate) fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
         wire::with_type(StatusCode::OK, SSE, body)
     } else {
         let first = Bytes::from(format!("[{}", tick(0)));
-        let body = wire::endless(vec![first], move |n| Bytes::from(format!(",\r\n{}", tick(n + 1))));
+        let body = wire::endless(vec![first], move |n| {
+            Bytes::from(format!(",\r\n{}", tick(n + 1)))
+        });
         wire::with_type(StatusCode::OK, "application/json; charset=UTF-8", body)
     }
 }

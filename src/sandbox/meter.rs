@@ -52,7 +52,11 @@ impl Meter {
     pub fn with_limits(requests: u64, tokens: u64) -> Meter {
         Meter {
             sums: Mutex::default(),
-            window: Mutex::new(Window { start: Instant::now(), requests: 0, tokens: 0 }),
+            window: Mutex::new(Window {
+                start: Instant::now(),
+                requests: 0,
+                tokens: 0,
+            }),
             limits: (requests, tokens),
         }
     }
@@ -64,7 +68,11 @@ impl Meter {
     fn window(&self) -> MutexGuard<'_, Window> {
         let mut w = lock(&self.window);
         if w.start.elapsed() >= WINDOW {
-            *w = Window { start: Instant::now(), requests: 0, tokens: 0 };
+            *w = Window {
+                start: Instant::now(),
+                requests: 0,
+                tokens: 0,
+            };
         }
         w
     }
@@ -73,7 +81,9 @@ impl Meter {
     pub fn admit(&self) -> Result<(), Duration> {
         let mut w = self.window();
         if w.requests >= self.limits.0 || w.tokens >= self.limits.1 {
-            return Err(WINDOW.saturating_sub(w.start.elapsed()).max(Duration::from_secs(1)));
+            return Err(WINDOW
+                .saturating_sub(w.start.elapsed())
+                .max(Duration::from_secs(1)));
         }
         w.requests += 1;
         Ok(())
@@ -94,7 +104,10 @@ impl Meter {
         let (req_limit, tok_limit) = self.limits;
         let w = self.window();
         let reset = WINDOW.saturating_sub(w.start.elapsed());
-        let (req_left, tok_left) = (req_limit.saturating_sub(w.requests), tok_limit.saturating_sub(w.tokens));
+        let (req_left, tok_left) = (
+            req_limit.saturating_sub(w.requests),
+            tok_limit.saturating_sub(w.tokens),
+        );
         drop(w);
         let h = r.headers_mut();
         let mut set = |name: &'static str, v: String| {
@@ -115,7 +128,10 @@ impl Meter {
                 let at = chrono::DateTime::<chrono::Utc>::from(SystemTime::now() + reset)
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                 set("anthropic-ratelimit-requests-limit", req_limit.to_string());
-                set("anthropic-ratelimit-requests-remaining", req_left.to_string());
+                set(
+                    "anthropic-ratelimit-requests-remaining",
+                    req_left.to_string(),
+                );
                 set("anthropic-ratelimit-requests-reset", at.clone());
                 set("anthropic-ratelimit-tokens-limit", tok_limit.to_string());
                 set("anthropic-ratelimit-tokens-remaining", tok_left.to_string());
@@ -148,7 +164,14 @@ mod tests {
         assert!(m.admit().is_ok());
         let wait = m.admit().unwrap_err();
         assert!(wait > Duration::from_secs(50), "{wait:?}");
-        assert_eq!(m.sums(), TokenSums { input: 10, output: 20, reasoning: 5 });
+        assert_eq!(
+            m.sums(),
+            TokenSums {
+                input: 10,
+                output: 20,
+                reasoning: 5
+            }
+        );
         let mut r = Response::new(Body::empty());
         m.decorate(Service::OpenAi, &mut r);
         assert_eq!(r.headers()["x-ratelimit-remaining-requests"], "0");

@@ -47,13 +47,23 @@ impl SandboxSystem {
     /// The system with its default protocol and model, no fault.
     pub fn with_defaults(id: SystemId) -> SandboxSystem {
         let d = id.defaults();
-        SandboxSystem { id, protocol: d.protocol, model: d.model.to_string(), fault: None }
+        SandboxSystem {
+            id,
+            protocol: d.protocol,
+            model: d.model.to_string(),
+            fault: None,
+        }
     }
 
     /// The system as `config` sets it up, with its configured fault.
     pub fn from_config(config: &crate::config::Config, id: SystemId) -> SandboxSystem {
         let c = config.system(id);
-        SandboxSystem { id, protocol: c.protocol, model: c.model.clone(), fault: config.sandbox.faults.get(&id).copied() }
+        SandboxSystem {
+            id,
+            protocol: c.protocol,
+            model: c.model.clone(),
+            fault: config.sandbox.faults.get(&id).copied(),
+        }
     }
 }
 
@@ -89,7 +99,9 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("ports", &self.core.ports()).finish()
+        f.debug_struct("Sandbox")
+            .field("ports", &self.core.ports())
+            .finish()
     }
 }
 
@@ -98,10 +110,17 @@ impl Sandbox {
     /// `base_port` is not 0 (so a system's port does not depend on which others are served),
     /// else an ephemeral port per system; then serves. A system whose fault is `refuse` gets
     /// its port reserved but nothing listens on it. Must be called inside a tokio runtime.
-    pub async fn start(listen: IpAddr, base_port: u16, systems: Vec<SandboxSystem>) -> std::io::Result<Sandbox> {
+    pub async fn start(
+        listen: IpAddr,
+        base_port: u16,
+        systems: Vec<SandboxSystem>,
+    ) -> std::io::Result<Sandbox> {
         let core = server::Core::start(listen, base_port, systems)?;
         let guard = Arc::new(core.cancel_on_drop());
-        Ok(Sandbox { core, _cancel_on_drop: guard })
+        Ok(Sandbox {
+            core,
+            _cancel_on_drop: guard,
+        })
     }
 
     /// The base URL a client uses for that system, shaped like the real service's:

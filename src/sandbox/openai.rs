@@ -16,8 +16,14 @@ pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     let mut r = match (req.method.as_str(), req.path.as_str(), ctx.protocol) {
         ("POST", "/v1/chat/completions", Protocol::OpenaiChat) => authed(ctx, req, chat),
         ("POST", "/v1/responses", Protocol::OpenaiResponses) => authed(ctx, req, responses),
-        ("GET", "/v1/models", Protocol::OpenaiChat | Protocol::OpenaiResponses) => authed(ctx, req, models),
-        _ => error(StatusCode::NOT_FOUND, &format!("Invalid URL ({})", req.describe()), None),
+        ("GET", "/v1/models", Protocol::OpenaiChat | Protocol::OpenaiResponses) => {
+            authed(ctx, req, models)
+        }
+        _ => error(
+            StatusCode::NOT_FOUND,
+            &format!("Invalid URL ({})", req.describe()),
+            None,
+        ),
     };
     wire::set_header(&mut r, "x-request-id", &format!("req_{}", ctx.tag()));
     r
@@ -28,7 +34,12 @@ pub(crate) fn error(status: StatusCode, message: &str, code: Option<&str>) -> Re
     error_on(status, message, None, code)
 }
 
-fn error_on(status: StatusCode, message: &str, param: Option<&str>, code: Option<&str>) -> Response<Body> {
+fn error_on(
+    status: StatusCode,
+    message: &str,
+    param: Option<&str>,
+    code: Option<&str>,
+) -> Response<Body> {
     let kind = match status.as_u16() {
         401 => "invalid_request_error",
         403 => "request_forbidden",
@@ -36,7 +47,8 @@ fn error_on(status: StatusCode, message: &str, param: Option<&str>, code: Option
         s if s >= 500 => "server_error",
         _ => "invalid_request_error",
     };
-    let body = json!({ "error": { "message": message, "type": kind, "param": param, "code": code } });
+    let body =
+        json!({ "error": { "message": message, "type": kind, "param": param, "code": code } });
     wire::json(status, &body)
 }
 
@@ -45,11 +57,23 @@ pub(crate) fn fault_error(status: StatusCode) -> Response<Body> {
     let (message, code) = match status.as_u16() {
         400 => ("Invalid request (sandbox fault).", None),
         401 => ("Incorrect API key provided.", Some("invalid_api_key")),
-        403 => ("Country, region, or territory not supported.", Some("unsupported_country_region_territory")),
-        404 => ("The model does not exist or you do not have access to it.", Some("model_not_found")),
-        429 => ("Rate limit reached for requests. Please try again in 1s.", Some("rate_limit_exceeded")),
+        403 => (
+            "Country, region, or territory not supported.",
+            Some("unsupported_country_region_territory"),
+        ),
+        404 => (
+            "The model does not exist or you do not have access to it.",
+            Some("model_not_found"),
+        ),
+        429 => (
+            "Rate limit reached for requests. Please try again in 1s.",
+            Some("rate_limit_exceeded"),
+        ),
         503 => ("The server is overloaded or not ready yet.", None),
-        s if s >= 500 => ("The server had an error while processing your request. Sorry about that!", None),
+        s if s >= 500 => (
+            "The server had an error while processing your request. Sorry about that!",
+            None,
+        ),
         _ => ("The request failed (sandbox fault).", None),
     };
     error(status, message, code)
@@ -88,9 +112,17 @@ fn models(ctx: &Ctx, _req: &Req) -> Response<Body> {
 /// The model as the service knows it, or the service's answer for a model it does not serve
 /// on this endpoint.
 fn known_model(ctx: &Ctx, model: &str, endpoint: &str) -> Result<Model, Box<Response<Body>>> {
-    let not_found = |message: String| Box::new(error(StatusCode::NOT_FOUND, &message, Some("model_not_found")));
+    let not_found = |message: String| {
+        Box::new(error(
+            StatusCode::NOT_FOUND,
+            &message,
+            Some("model_not_found"),
+        ))
+    };
     let Some(m) = catalog::find(ctx.service, model, ctx.model) else {
-        return Err(not_found(format!("The model `{model}` does not exist or you do not have access to it.")));
+        return Err(not_found(format!(
+            "The model `{model}` does not exist or you do not have access to it."
+        )));
     };
     match m.kind {
         Kind::Text => Ok(m),
@@ -113,12 +145,21 @@ fn known_model(ctx: &Ctx, model: &str, endpoint: &str) -> Result<Model, Box<Resp
 
 fn unsupported_parameter(param: &str) -> Box<Response<Body>> {
     let message = format!("Unsupported parameter: '{param}' is not supported with this model.");
-    Box::new(error_on(StatusCode::BAD_REQUEST, &message, Some(param), Some("unsupported_parameter")))
+    Box::new(error_on(
+        StatusCode::BAD_REQUEST,
+        &message,
+        Some(param),
+        Some("unsupported_parameter"),
+    ))
 }
 
 /// The reasoning tokens the request will spend, or the 400 for an effort the model does
 /// not take. `param` names the field as the request spelled it.
-fn reasoning(model: &Model, effort: Option<&Value>, param: &str) -> Result<u64, Box<Response<Body>>> {
+fn reasoning(
+    model: &Model,
+    effort: Option<&Value>,
+    param: &str,
+) -> Result<u64, Box<Response<Body>>> {
     let Think::Effort { default, allowed } = model.think else {
         return match effort {
             None | Some(Value::Null) => Ok(0),
@@ -135,7 +176,8 @@ fn reasoning(model: &Model, effort: Option<&Value>, param: &str) -> Result<u64, 
         None | Some(Value::Null) => default,
         Some(v) => {
             let name = v.as_str().unwrap_or("");
-            let supported: Vec<String> = allowed.iter().map(|e| format!("'{}'", e.name())).collect();
+            let supported: Vec<String> =
+                allowed.iter().map(|e| format!("'{}'", e.name())).collect();
             match Effort::from_name(name).filter(|e| allowed.contains(e)) {
                 Some(e) => e,
                 None => {
@@ -143,7 +185,12 @@ fn reasoning(model: &Model, effort: Option<&Value>, param: &str) -> Result<u64, 
                         "Unsupported value: '{param}' does not support '{name}' with this model. Supported values are: {}.",
                         supported.join(", ")
                     );
-                    return Err(Box::new(error_on(StatusCode::BAD_REQUEST, &message, Some(param), Some("unsupported_value"))));
+                    return Err(Box::new(error_on(
+                        StatusCode::BAD_REQUEST,
+                        &message,
+                        Some(param),
+                        Some("unsupported_value"),
+                    )));
                 }
             }
         }
@@ -156,9 +203,15 @@ fn check_temperature(model: &Model, body: &Value) -> Result<(), Box<Response<Bod
     let t = body.get("temperature").and_then(Value::as_f64);
     match (model.think, t) {
         (Think::Effort { .. }, Some(t)) if t != 1.0 => {
-            let message =
-                format!("Unsupported value: 'temperature' does not support {t} with this model. Only the default (1) value is supported.");
-            Err(Box::new(error_on(StatusCode::BAD_REQUEST, &message, Some("temperature"), Some("unsupported_value"))))
+            let message = format!(
+                "Unsupported value: 'temperature' does not support {t} with this model. Only the default (1) value is supported."
+            );
+            Err(Box::new(error_on(
+                StatusCode::BAD_REQUEST,
+                &message,
+                Some("temperature"),
+                Some("unsupported_value"),
+            )))
         }
         _ => Ok(()),
     }
@@ -174,15 +227,21 @@ fn chat_cap(ctx: &Ctx, model: &Model, body: &Value) -> Result<Option<u64>, Box<R
         if let Some(v) = v
             && v.as_u64().is_none_or(|n| n == 0)
         {
-            let message = format!("Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {v} instead.");
-            return Err(Box::new(error_on(StatusCode::BAD_REQUEST, &message, Some(name), Some("integer_below_min_value"))));
+            let message = format!(
+                "Invalid '{name}': integer below minimum value. Expected a value >= 1, but got {v} instead."
+            );
+            return Err(Box::new(error_on(
+                StatusCode::BAD_REQUEST,
+                &message,
+                Some(name),
+                Some("integer_below_min_value"),
+            )));
         }
     }
     match ctx.service {
         Service::OpenAi => {
             if mt.is_some() && matches!(model.think, Think::Effort { .. }) {
-                let message =
-                    "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.";
+                let message = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.";
                 return Err(Box::new(error_on(
                     StatusCode::BAD_REQUEST,
                     message,
@@ -205,15 +264,29 @@ fn parse_body(req: &Req) -> Result<(Value, String), Box<Response<Body>>> {
             None,
         ))
     })?;
-    let model = body.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()).map(str::to_string);
-    let model =
-        model.ok_or_else(|| Box::new(error(StatusCode::BAD_REQUEST, "you must provide a model parameter", None)))?;
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string);
+    let model = model.ok_or_else(|| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "you must provide a model parameter",
+            None,
+        ))
+    })?;
     Ok((body, model))
 }
 
 fn missing(param: &str) -> Response<Body> {
     let message = format!("Missing required parameter: '{param}'.");
-    error_on(StatusCode::BAD_REQUEST, &message, Some(param), Some("missing_required_parameter"))
+    error_on(
+        StatusCode::BAD_REQUEST,
+        &message,
+        Some(param),
+        Some("missing_required_parameter"),
+    )
 }
 
 fn wants_stream(body: &Value) -> bool {
@@ -224,7 +297,12 @@ fn wants_stream(body: &Value) -> bool {
 
 /// (system prompt, last user message) of a `messages` array.
 fn chat_prompt(messages: &[Value]) -> (String, String) {
-    let role = |m: &Value| m.get("role").and_then(Value::as_str).unwrap_or("").to_string();
+    let role = |m: &Value| {
+        m.get("role")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
     let system = messages
         .iter()
         .filter(|m| matches!(role(m).as_str(), "system" | "developer"))
@@ -266,26 +344,43 @@ fn chat(ctx: &Ctx, req: &Req) -> Response<Body> {
         return missing("messages");
     };
     if messages.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "'messages' must contain at least one message.", None);
+        return error(
+            StatusCode::BAD_REQUEST,
+            "'messages' must contain at least one message.",
+            None,
+        );
     }
     let info = match known_model(ctx, &model, "v1/chat/completions") {
         Ok(m) => m,
         Err(r) => return *r,
     };
     let checked = chat_cap(ctx, &info, &body)
-        .and_then(|cap| Ok((cap, reasoning(&info, body.get("reasoning_effort"), "reasoning_effort")?)))
+        .and_then(|cap| {
+            Ok((
+                cap,
+                reasoning(&info, body.get("reasoning_effort"), "reasoning_effort")?,
+            ))
+        })
         .and_then(|x| check_temperature(&info, &body).map(|()| x));
     let (cap, thinking) = match checked {
         Ok(x) => x,
         Err(r) => return *r,
     };
     let (system, user) = chat_prompt(messages);
-    let fit = ctx.fit(cap, thinking, &script::reply(&system, &user, &ctx.expert(&model)));
+    let fit = ctx.fit(
+        cap,
+        thinking,
+        &script::reply(&system, &user, &ctx.expert(&model)),
+    );
     let text = fit.text.clone();
     let prompt_tokens = wire::tokens(&system) + wire::tokens(&user);
     let usage = chat_usage(ctx, prompt_tokens, &fit);
     let finish = if fit.cut { "length" } else { "stop" };
-    let s = ChatStream { id: format!("chatcmpl-{}", ctx.tag()), created: wire::unix_now(), model };
+    let s = ChatStream {
+        id: format!("chatcmpl-{}", ctx.tag()),
+        created: wire::unix_now(),
+        model,
+    };
 
     if !wants_stream(&body) {
         return wire::json(
@@ -300,9 +395,17 @@ fn chat(ctx: &Ctx, req: &Req) -> Response<Body> {
         );
     }
     let mut chunks = vec![s.chunk(json!({ "role": "assistant", "content": "" }), Value::Null)];
-    chunks.extend(wire::word_chunks(&text, 3).iter().map(|piece| s.chunk(json!({ "content": piece }), Value::Null)));
+    chunks.extend(
+        wire::word_chunks(&text, 3)
+            .iter()
+            .map(|piece| s.chunk(json!({ "content": piece }), Value::Null)),
+    );
     chunks.push(s.chunk(json!({}), json!(finish)));
-    if body.pointer("/stream_options/include_usage").and_then(Value::as_bool) == Some(true) {
+    if body
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         chunks.push(wire::sse_data(&json!({
             "id": s.id, "object": "chat.completion.chunk", "created": s.created, "model": s.model,
             "choices": [], "usage": usage,
@@ -330,12 +433,24 @@ fn chat_usage(ctx: &Ctx, prompt_tokens: u64, fit: &Fit) -> Value {
 
 /// (instructions + system items, last user message) of a Responses request.
 fn responses_prompt(body: &Value) -> (String, String) {
-    let mut system = body.get("instructions").and_then(Value::as_str).unwrap_or("").to_string();
+    let mut system = body
+        .get("instructions")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let user = match body.get("input") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => {
-            let role = |m: &Value| m.get("role").and_then(Value::as_str).unwrap_or("").to_string();
-            for m in items.iter().filter(|m| matches!(role(m).as_str(), "system" | "developer")) {
+            let role = |m: &Value| {
+                m.get("role")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            for m in items
+                .iter()
+                .filter(|m| matches!(role(m).as_str(), "system" | "developer"))
+            {
                 system.push('\n');
                 system.push_str(&wire::content_text(m.get("content")));
             }
@@ -368,7 +483,11 @@ struct ResponseParts {
 
 impl ResponseParts {
     fn object(&self, status: &str, output: Value, usage: Value) -> Value {
-        let incomplete = if status == "incomplete" { json!({ "reason": "max_output_tokens" }) } else { Value::Null };
+        let incomplete = if status == "incomplete" {
+            json!({ "reason": "max_output_tokens" })
+        } else {
+            Value::Null
+        };
         json!({
             "id": self.id, "object": "response", "created_at": self.created, "status": status,
             "error": null, "incomplete_details": incomplete, "instructions": self.instructions,
@@ -386,7 +505,9 @@ impl ResponseParts {
 
     fn message(&self, status: &str, text: Option<&str>) -> Value {
         let content = match text {
-            Some(t) => json!([{ "type": "output_text", "text": t, "annotations": [], "logprobs": [] }]),
+            Some(t) => {
+                json!([{ "type": "output_text", "text": t, "annotations": [], "logprobs": [] }])
+            }
             None => json!([]),
         };
         json!({ "type": "message", "id": self.item_id, "status": status, "role": "assistant", "content": content })
@@ -410,8 +531,16 @@ impl ResponseParts {
         ];
         if self.msg_index > 0 {
             let item = self.reasoning_item();
-            out.push(self.event("response.output_item.added", 2, json!({ "output_index": 0, "item": item })));
-            out.push(self.event("response.output_item.done", 3, json!({ "output_index": 0, "item": item })));
+            out.push(self.event(
+                "response.output_item.added",
+                2,
+                json!({ "output_index": 0, "item": item }),
+            ));
+            out.push(self.event(
+                "response.output_item.done",
+                3,
+                json!({ "output_index": 0, "item": item }),
+            ));
         }
         if with_message {
             let seq = out.len() as u64;
@@ -444,7 +573,10 @@ impl ResponseParts {
 }
 
 fn response_parts(ctx: &Ctx, body: &Value, model: String, reasoned: bool) -> ResponseParts {
-    let effort = body.pointer("/reasoning/effort").cloned().unwrap_or(Value::Null);
+    let effort = body
+        .pointer("/reasoning/effort")
+        .cloned()
+        .unwrap_or(Value::Null);
     ResponseParts {
         id: format!("resp_{}", ctx.tag()),
         item_id: format!("msg_{}", ctx.tag()),
@@ -453,7 +585,10 @@ fn response_parts(ctx: &Ctx, body: &Value, model: String, reasoned: bool) -> Res
         model,
         instructions: body.get("instructions").cloned().unwrap_or(Value::Null),
         reasoning: json!({ "effort": effort, "summary": null }),
-        max_output_tokens: body.get("max_output_tokens").cloned().unwrap_or(Value::Null),
+        max_output_tokens: body
+            .get("max_output_tokens")
+            .cloned()
+            .unwrap_or(Value::Null),
         msg_index: u64::from(reasoned),
     }
 }
@@ -478,7 +613,12 @@ fn responses(ctx: &Ctx, req: &Req) -> Response<Body> {
                 let message = format!(
                     "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {v} instead."
                 );
-                return error_on(StatusCode::BAD_REQUEST, &message, Some("max_output_tokens"), Some("integer_below_min_value"));
+                return error_on(
+                    StatusCode::BAD_REQUEST,
+                    &message,
+                    Some("max_output_tokens"),
+                    Some("integer_below_min_value"),
+                );
             }
         },
     };
@@ -489,7 +629,11 @@ fn responses(ctx: &Ctx, req: &Req) -> Response<Body> {
         Err(r) => return *r,
     };
     let (system, user) = responses_prompt(&body);
-    let fit = ctx.fit(cap, thinking, &script::reply(&system, &user, &ctx.expert(&model)));
+    let fit = ctx.fit(
+        cap,
+        thinking,
+        &script::reply(&system, &user, &ctx.expert(&model)),
+    );
     let input_tokens = wire::tokens(&system) + wire::tokens(&user);
     ctx.meter.spend(input_tokens, fit.output(), fit.thinking);
     let usage = json!({
@@ -500,7 +644,11 @@ fn responses(ctx: &Ctx, req: &Req) -> Response<Body> {
     let reasoned = matches!(info.think, Think::Effort { .. });
     let p = response_parts(ctx, &body, model, reasoned);
     let text = fit.text.as_str();
-    let (status, item_status) = if fit.cut { ("incomplete", "incomplete") } else { ("completed", "completed") };
+    let (status, item_status) = if fit.cut {
+        ("incomplete", "incomplete")
+    } else {
+        ("completed", "completed")
+    };
     let has_message = !text.is_empty();
     let mut output = Vec::new();
     if reasoned {
@@ -537,9 +685,17 @@ fn responses(ctx: &Ctx, req: &Req) -> Response<Body> {
             next(),
             json!({ "item_id": p.item_id, "output_index": at, "content_index": 0, "part": part }),
         ));
-        events.push(p.event("response.output_item.done", next(), json!({ "output_index": at, "item": done })));
+        events.push(p.event(
+            "response.output_item.done",
+            next(),
+            json!({ "output_index": at, "item": done }),
+        ));
     }
-    let last = if fit.cut { "response.incomplete" } else { "response.completed" };
+    let last = if fit.cut {
+        "response.incomplete"
+    } else {
+        "response.completed"
+    };
     events.push(p.event(last, next(), json!({ "response": full })));
     wire::sse(SSE, events)
 }
@@ -550,16 +706,26 @@ pub(crate) fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
     if !wants_stream(&body) {
         return wire::drip_plain("application/json");
     }
-    let model = body.get("model").and_then(Value::as_str).unwrap_or(ctx.model).to_string();
+    let model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or(ctx.model)
+        .to_string();
     let body = if ctx.protocol == Protocol::OpenaiResponses {
         let p = response_parts(ctx, &body, model, false);
         let opening = p.opening(true);
         let first = opening.len() as u64;
         wire::endless(opening, move |n| p.delta(first + n, "."))
     } else {
-        let s = ChatStream { id: format!("chatcmpl-{}", ctx.tag()), created: wire::unix_now(), model };
+        let s = ChatStream {
+            id: format!("chatcmpl-{}", ctx.tag()),
+            created: wire::unix_now(),
+            model,
+        };
         let opening = vec![s.chunk(json!({ "role": "assistant", "content": "" }), Value::Null)];
-        wire::endless(opening, move |_| s.chunk(json!({ "content": "." }), Value::Null))
+        wire::endless(opening, move |_| {
+            s.chunk(json!({ "content": "." }), Value::Null)
+        })
     };
     wire::with_type(StatusCode::OK, SSE, body)
 }

@@ -9,7 +9,9 @@ pub const SAMPLE_RATE: u32 = 24_000;
 pub const MIME: &str = "audio/L16;codec=pcm;rate=24000";
 
 /// C major pentatonic from C5: any sequence of these notes sounds consonant.
-const SCALE: [f64; 8] = [523.25, 587.33, 659.25, 783.99, 880.0, 1046.5, 1174.66, 1318.51];
+const SCALE: [f64; 8] = [
+    523.25, 587.33, 659.25, 783.99, 880.0, 1046.5, 1174.66, 1318.51,
+];
 /// About 30 % of full scale: audible, far from clipping.
 const AMPLITUDE: f64 = 0.3 * i16::MAX as f64;
 const MAX_NOTES: usize = 8;
@@ -22,7 +24,11 @@ pub fn synthesize(text: &str, voice: &str) -> Vec<u8> {
     let notes = words.len().max(1);
     let total_s = (notes as f64 * 0.1).clamp(0.25, 0.6);
     let note_len = (total_s * f64::from(SAMPLE_RATE) / notes as f64) as usize;
-    let octave = if fnv1a(voice.as_bytes()) % 2 == 0 { 1.0 } else { 0.5 };
+    let octave = if fnv1a(voice.as_bytes()) % 2 == 0 {
+        1.0
+    } else {
+        0.5
+    };
 
     let mut out = Vec::with_capacity(notes * note_len * 2);
     for i in 0..notes {
@@ -58,12 +64,19 @@ mod tests {
     use super::*;
 
     fn samples(b: &[u8]) -> Vec<i16> {
-        b.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()
+        b.chunks_exact(2)
+            .map(|c| i16::from_le_bytes([c[0], c[1]]))
+            .collect()
     }
 
     #[test]
     fn length_amplitude_and_fades() {
-        for text in ["", "hi", "attack the goblin now", "one two three four five six seven eight nine ten"] {
+        for text in [
+            "",
+            "hi",
+            "attack the goblin now",
+            "one two three four five six seven eight nine ten",
+        ] {
             let pcm = synthesize(text, "Kore");
             assert_eq!(pcm.len() % 2, 0);
             let s = samples(&pcm);
@@ -77,7 +90,10 @@ mod tests {
 
     #[test]
     fn deterministic_and_voice_dependent() {
-        assert_eq!(synthesize("hello there", "Kore"), synthesize("hello there", "Kore"));
+        assert_eq!(
+            synthesize("hello there", "Kore"),
+            synthesize("hello there", "Kore")
+        );
         let differs = ["Charon", "Puck", "Zephyr", "Fenrir"]
             .iter()
             .any(|v| synthesize("hello there", v) != synthesize("hello there", "Kore"));

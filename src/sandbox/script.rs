@@ -26,8 +26,19 @@
 use serde_json::json;
 
 /// Every action the game understands.
-pub const ACTIONS: [&str; 11] =
-    ["explore", "move", "attack", "block", "cast", "heal", "sneak", "talk", "loot", "rest", "turn_camera"];
+pub const ACTIONS: [&str; 11] = [
+    "explore",
+    "move",
+    "attack",
+    "block",
+    "cast",
+    "heal",
+    "sneak",
+    "talk",
+    "loot",
+    "rest",
+    "turn_camera",
+];
 
 /// The action for a game prompt and a one-sentence reason. `expert` is the model or system
 /// name asking; it only changes the wording.
@@ -39,9 +50,10 @@ pub fn choose_action(prompt: &str, expert: &str) -> (&'static str, String) {
     let cautious = expert.contains("hyperbolic") || expert.contains("qwen");
 
     let enemy = mentions(&text, &["enemy", "enemies", "hostile"]);
-    let nothing_to_heal_with =
-        count_after(&text, "potions") == Some(0) && ratio(&text, &["magicka"]).is_some_and(|m| m < 0.25);
-    let poor_odds = ratio(&text, &["win odds"]).is_some_and(|p| p < 0.35) && !text.contains("unaware");
+    let nothing_to_heal_with = count_after(&text, "potions") == Some(0)
+        && ratio(&text, &["magicka"]).is_some_and(|m| m < 0.25);
+    let poor_odds =
+        ratio(&text, &["win odds"]).is_some_and(|p| p < 0.35) && !text.contains("unaware");
     let action = if health.is_some_and(|h| h < 0.35) {
         match (nothing_to_heal_with, enemy) {
             (false, _) => "heal",
@@ -51,7 +63,9 @@ pub fn choose_action(prompt: &str, expert: &str) -> (&'static str, String) {
     } else if enemy {
         if cautious && stamina.is_some_and(|s| s < 0.30) {
             "block"
-        } else if stamina.is_some_and(|s| s < 0.15) && ratio(&text, &["magicka"]).is_some_and(|m| m >= 0.4) {
+        } else if stamina.is_some_and(|s| s < 0.15)
+            && ratio(&text, &["magicka"]).is_some_and(|m| m >= 0.4)
+        {
             // Too winded to swing a sword, not to cast.
             "cast"
         } else if poor_odds {
@@ -71,7 +85,17 @@ pub fn choose_action(prompt: &str, expert: &str) -> (&'static str, String) {
         "sneak"
     } else if mentions(&text, &["behind you", "camera"]) {
         "turn_camera"
-    } else if mentions(&text, &["door", "corridor", "bridge", "exit", "travel to", "nothing left to explore"]) {
+    } else if mentions(
+        &text,
+        &[
+            "door",
+            "corridor",
+            "bridge",
+            "exit",
+            "travel to",
+            "nothing left to explore",
+        ],
+    ) {
         "move"
     } else {
         "explore"
@@ -86,11 +110,14 @@ pub fn reply(system: &str, prompt: &str, expert: &str) -> String {
     let lower = prompt.to_lowercase();
     if lower.contains("reward") {
         // Meta-RL feedback: acknowledge, echoing the reward value when there is one.
-        let value = number_after(&lower, "reward").map(|v| format!(" {v}")).unwrap_or_default();
+        let value = number_after(&lower, "reward")
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default();
         return format!("ACK reward{value}\nPolicy updated toward the last action.");
     }
     let (action, reason) = choose_action(prompt, expert);
-    let wants_json = lower.contains("respond with json") || system.to_lowercase().contains("respond with json");
+    let wants_json =
+        lower.contains("respond with json") || system.to_lowercase().contains("respond with json");
     if wants_json {
         json!({ "action": action, "reason": reason }).to_string()
     } else {
@@ -105,11 +132,18 @@ pub fn describe_scene(frame: &str) -> Vec<String> {
     // A `Location: X` line names the place; else a landscape word from the frame.
     let named = frame.lines().find_map(|l| {
         let (key, value) = l.split_once(':')?;
-        (key.trim().eq_ignore_ascii_case("location") && !value.trim().is_empty()).then(|| value.trim().to_string())
+        (key.trim().eq_ignore_ascii_case("location") && !value.trim().is_empty())
+            .then(|| value.trim().to_string())
     });
-    const PLACES: [&str; 9] = ["forest", "cave", "dungeon", "village", "castle", "ruins", "swamp", "mountain", "town"];
+    const PLACES: [&str; 9] = [
+        "forest", "cave", "dungeon", "village", "castle", "ruins", "swamp", "mountain", "town",
+    ];
     let place = named.unwrap_or_else(|| {
-        let kind = PLACES.iter().find(|p| text.contains(*p)).copied().unwrap_or("open field");
+        let kind = PLACES
+            .iter()
+            .find(|p| text.contains(*p))
+            .copied()
+            .unwrap_or("open field");
         format!("a {kind}")
     });
     let mut out = vec![format!("The scene shows {place}. ")];
@@ -145,18 +179,27 @@ pub fn describe_scene(frame: &str) -> Vec<String> {
 /// derived from the text; plain arithmetic is evaluated; anything else a short fixed answer.
 pub fn wolfram_answer(input: &str) -> (String, String) {
     let lower = input.to_lowercase();
-    let asks_odds = ["odds", "probability", "chance"].iter().any(|w| lower.contains(w));
+    let asks_odds = ["odds", "probability", "chance"]
+        .iter()
+        .any(|w| lower.contains(w));
     let numbers = numbers_in(&lower);
     if asks_odds {
         if let [a, b, ..] = numbers.as_slice() {
             let p = combat_odds(*a, *b);
-            return (format!("win probability | level {a} versus level {b}"), format!("{p:.2}"));
+            return (
+                format!("win probability | level {a} versus level {b}"),
+                format!("{p:.2}"),
+            );
         }
         let p = 0.2 + (fnv1a(lower.trim().as_bytes()) % 61) as f64 / 100.0;
         return (format!("probability | {}", lower.trim()), format!("{p:.2}"));
     }
     if let Some(v) = eval_arithmetic(&lower) {
-        let shown = if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v}") };
+        let shown = if v.fract() == 0.0 && v.abs() < 1e15 {
+            format!("{v:.0}")
+        } else {
+            format!("{v}")
+        };
         return (lower.trim().to_string(), shown);
     }
     (lower.trim().to_string(), "(data not available)".to_string())
@@ -169,18 +212,30 @@ pub fn combat_odds(a: f64, b: f64) -> f64 {
 }
 
 fn reason(action: &str, variant: u64, health: Option<f64>, stamina: Option<f64>) -> String {
-    let pct = |r: Option<f64>| r.map(|r| format!("{:.0}%", r * 100.0)).unwrap_or_else(|| "unknown".into());
+    let pct = |r: Option<f64>| {
+        r.map(|r| format!("{:.0}%", r * 100.0))
+            .unwrap_or_else(|| "unknown".into())
+    };
     let options: [String; 2] = match action {
         "heal" => [
-            format!("Health is down to {}, so recovering comes first.", pct(health)),
-            format!("At {} health another hit could be fatal; heal now.", pct(health)),
+            format!(
+                "Health is down to {}, so recovering comes first.",
+                pct(health)
+            ),
+            format!(
+                "At {} health another hit could be fatal; heal now.",
+                pct(health)
+            ),
         ],
         "attack" => [
             "A hostile is in range and the player is fit to fight.".into(),
             "Striking first keeps the enemy from taking the initiative.".into(),
         ],
         "block" => [
-            format!("An enemy is close and stamina is only {}, so blocking is safer.", pct(stamina)),
+            format!(
+                "An enemy is close and stamina is only {}, so blocking is safer.",
+                pct(stamina)
+            ),
             "Too winded to trade blows; guard until stamina returns.".into(),
         ],
         "loot" => [
@@ -192,18 +247,24 @@ fn reason(action: &str, variant: u64, health: Option<f64>, stamina: Option<f64>)
             "A friendly character is close; a conversation could open a quest.".into(),
         ],
         "rest" => [
-            format!("Stamina is at {}; resting restores it safely.", pct(stamina)),
+            format!(
+                "Stamina is at {}; resting restores it safely.",
+                pct(stamina)
+            ),
             "Nothing threatens the player, a good moment to recover stamina.".into(),
         ],
-        "cast" => {
-            ["Magic is at hand here; casting uses it.".into(), "The arcane cue in the scene calls for a spell.".into()]
-        }
-        "sneak" => {
-            ["Staying unseen avoids a needless fight.".into(), "Moving quietly keeps the patrol unaware.".into()]
-        }
-        "move" => {
-            ["The way ahead is open; moving on makes progress.".into(), "A passage leads onward; take it.".into()]
-        }
+        "cast" => [
+            "Magic is at hand here; casting uses it.".into(),
+            "The arcane cue in the scene calls for a spell.".into(),
+        ],
+        "sneak" => [
+            "Staying unseen avoids a needless fight.".into(),
+            "Moving quietly keeps the patrol unaware.".into(),
+        ],
+        "move" => [
+            "The way ahead is open; moving on makes progress.".into(),
+            "A passage leads onward; take it.".into(),
+        ],
         "turn_camera" => [
             "Something may be behind the player; look around first.".into(),
             "A wider view reveals what the current angle hides.".into(),
@@ -246,10 +307,16 @@ fn mentions(text: &str, words: &[&str]) -> bool {
     words.iter().any(|w| {
         text.match_indices(w).any(|(i, _)| {
             let before = &text[..i];
-            if before.chars().next_back().is_some_and(|c| c.is_alphanumeric()) {
+            if before
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric())
+            {
                 return false;
             }
-            let prev_word = before.split(|c: char| !c.is_alphanumeric()).rfind(|s| !s.is_empty());
+            let prev_word = before
+                .split(|c: char| !c.is_alphanumeric())
+                .rfind(|s| !s.is_empty());
             if matches!(prev_word, Some("no" | "not" | "without" | "zero")) {
                 return false;
             }
@@ -267,13 +334,22 @@ fn mentions(text: &str, words: &[&str]) -> bool {
 fn ratio(text: &str, keys: &[&str]) -> Option<f64> {
     keys.iter().find_map(|key| {
         text.match_indices(key).find_map(|(i, _)| {
-            if text[..i].chars().next_back().is_some_and(|c| c.is_alphanumeric()) {
+            if text[..i]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric())
+            {
                 return None;
             }
-            let rest = text[i + key.len()..].trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '='));
+            let rest = text[i + key.len()..]
+                .trim_start_matches(|c: char| c.is_whitespace() || matches!(c, ':' | '='));
             let (value, rest, fraction) = leading_number(rest)?;
             let rest = rest.trim_start();
-            if let Some(max) = rest.strip_prefix('/').and_then(|r| leading_number(r.trim_start())).map(|(m, ..)| m) {
+            if let Some(max) = rest
+                .strip_prefix('/')
+                .and_then(|r| leading_number(r.trim_start()))
+                .map(|(m, ..)| m)
+            {
                 return (max > 0.0).then(|| (value / max).clamp(0.0, 1.0));
             }
             // A bare `0.5` is a fraction; `50`, `50%` and `50.5` are percentages.
@@ -287,23 +363,31 @@ fn ratio(text: &str, keys: &[&str]) -> Option<f64> {
 
 /// The number at the start of `s`, the rest, and whether it had a decimal point.
 fn leading_number(s: &str) -> Option<(f64, &str, bool)> {
-    let end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let n = s[..end].trim_end_matches('.');
-    n.parse::<f64>().ok().map(|v| (v, &s[n.len()..], n.contains('.')))
+    n.parse::<f64>()
+        .ok()
+        .map(|v| (v, &s[n.len()..], n.contains('.')))
 }
 
 /// The whole number right after `key` (`potions 2`, `potions: 0`).
 fn count_after(text: &str, key: &str) -> Option<u64> {
     let i = text.find(key)?;
-    let rest = text[i + key.len()..].trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '=');
+    let rest = text[i + key.len()..]
+        .trim_start_matches(|c: char| c.is_whitespace() || c == ':' || c == '=');
     let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
 }
 
 fn number_after(text: &str, key: &str) -> Option<String> {
     let i = text.find(key)?;
-    let rest = text[i + key.len()..].trim_start_matches(|c: char| !(c.is_ascii_digit() || c == '-'));
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-')).unwrap_or(rest.len());
+    let rest =
+        text[i + key.len()..].trim_start_matches(|c: char| !(c.is_ascii_digit() || c == '-'));
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-'))
+        .unwrap_or(rest.len());
     let n = rest[..end].trim_end_matches('.');
     n.parse::<f64>().ok().map(|_| n.to_string())
 }
@@ -317,7 +401,11 @@ fn numbers_in(text: &str) -> Vec<f64> {
 /// `+ - * / ( )` over decimal numbers; `None` unless the whole input is such an expression.
 fn eval_arithmetic(text: &str) -> Option<f64> {
     let tokens: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if tokens.is_empty() || !tokens.iter().all(|c| c.is_ascii_digit() || "+-*/().".contains(*c)) {
+    if tokens.is_empty()
+        || !tokens
+            .iter()
+            .all(|c| c.is_ascii_digit() || "+-*/().".contains(*c))
+    {
         return None;
     }
     if !tokens.iter().any(|c| "+-*/".contains(*c)) {
@@ -372,7 +460,9 @@ fn factor(t: &[char], pos: &mut usize) -> Option<f64> {
 
 /// FNV-1a: a stable hash (the std hasher may change between Rust versions).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -407,9 +497,15 @@ mod tests {
         assert_eq!(act("Parts of this place are still unexplored\n"), "explore");
         assert_eq!(act("Nothing left to explore here\n"), "move");
         assert_eq!(act("Objective: travel to Bleak Falls Barrow\n"), "move");
-        assert_eq!(act("Something moves behind you\nObjective: travel to Whiterun\n"), "turn_camera");
+        assert_eq!(
+            act("Something moves behind you\nObjective: travel to Whiterun\n"),
+            "turn_camera"
+        );
         // The experts' tally is not a scene.
-        assert_eq!(act("Parts of this place are still unexplored\nExperts voted: loot=2, explore=3\n"), "explore");
+        assert_eq!(
+            act("Parts of this place are still unexplored\nExperts voted: loot=2, explore=3\n"),
+            "explore"
+        );
 
         let fight = |odds: &str, awareness: &str| {
             let f = format!(
@@ -420,7 +516,10 @@ mod tests {
         };
         assert_eq!(fight("Win odds: 69%\n", "hostile"), "attack");
         assert_eq!(fight("Win odds: 20%\n", "hostile"), "sneak");
-        assert_eq!(fight("Win odds: 20%\n", "hostile, unaware of you"), "attack");
+        assert_eq!(
+            fight("Win odds: 20%\n", "hostile, unaware of you"),
+            "attack"
+        );
         assert_eq!(fight("", "hostile"), "attack");
         let winded = "Health: 80/100\nStamina: 10/100\nMagicka: 60/100\nEnemy: a wolf, level 2 (hostile) in view\n";
         assert_eq!(choose_action(winded, "claude_client").0, "cast");
@@ -428,16 +527,39 @@ mod tests {
 
         // Low health with nothing to heal with: slip away, or rest when alone.
         let low = "Health: 20/100\nStamina: 50/100\nMagicka: 10/100\nLevel: 3, gold 0, potions 0\n";
-        assert_eq!(choose_action(&format!("{low}Enemy: a wolf, level 2 (hostile) in view\n"), "x").0, "sneak");
-        assert_eq!(choose_action(&format!("{low}No enemy in view\n"), "x").0, "rest");
-        assert_eq!(choose_action("Health: 20/100\nMagicka: 10/100\nLevel: 3, gold 0, potions 1\n", "x").0, "heal");
-        assert_eq!(count_after("level: 3, gold 10, potions 12", "potions"), Some(12));
+        assert_eq!(
+            choose_action(
+                &format!("{low}Enemy: a wolf, level 2 (hostile) in view\n"),
+                "x"
+            )
+            .0,
+            "sneak"
+        );
+        assert_eq!(
+            choose_action(&format!("{low}No enemy in view\n"), "x").0,
+            "rest"
+        );
+        assert_eq!(
+            choose_action(
+                "Health: 20/100\nMagicka: 10/100\nLevel: 3, gold 0, potions 1\n",
+                "x"
+            )
+            .0,
+            "heal"
+        );
+        assert_eq!(
+            count_after("level: 3, gold 10, potions 12", "potions"),
+            Some(12)
+        );
     }
 
     #[test]
     fn arithmetic_and_odds() {
         assert_eq!(wolfram_answer("2 + 3 * (4 - 1)").1, "11");
-        assert_eq!(wolfram_answer("odds player level 5 vs enemy level 3").1, "0.69");
+        assert_eq!(
+            wolfram_answer("odds player level 5 vs enemy level 3").1,
+            "0.69"
+        );
         assert_eq!(wolfram_answer("odds level 4 vs level 4").1, "0.50");
     }
 }

@@ -105,22 +105,38 @@ impl Slot {
 }
 
 impl Core {
-    pub(crate) fn start(ip: IpAddr, base_port: u16, systems: Vec<SandboxSystem>) -> io::Result<Arc<Core>> {
+    pub(crate) fn start(
+        ip: IpAddr,
+        base_port: u16,
+        systems: Vec<SandboxSystem>,
+    ) -> io::Result<Arc<Core>> {
         let rt = Handle::try_current().map_err(io::Error::other)?;
         let mut slots = Vec::with_capacity(systems.len());
         let mut listeners = Vec::with_capacity(systems.len());
         for s in systems {
             if slots.iter().any(|x: &Arc<Slot>| x.id == s.id) {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("sandbox: {} listed twice", s.id)));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("sandbox: {} listed twice", s.id),
+                ));
             }
             let port = match base_port {
                 0 => 0,
-                base => u16::try_from(s.id.index()).ok().and_then(|i| base.checked_add(i)).ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, format!("sandbox: base port {base} too high"))
-                })?,
+                base => u16::try_from(s.id.index())
+                    .ok()
+                    .and_then(|i| base.checked_add(i))
+                    .ok_or_else(|| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidInput,
+                            format!("sandbox: base port {base} too high"),
+                        )
+                    })?,
             };
             let listener = std::net::TcpListener::bind((ip, port)).map_err(|e| {
-                io::Error::new(e.kind(), format!("sandbox: cannot listen for {} on {ip}:{port}: {e}", s.id))
+                io::Error::new(
+                    e.kind(),
+                    format!("sandbox: cannot listen for {} on {ip}:{port}: {e}", s.id),
+                )
             })?;
             let port = listener.local_addr()?.port();
             slots.push(Arc::new(Slot {
@@ -130,7 +146,10 @@ impl Core {
                 model: s.model,
                 meter: Meter::default(),
                 port,
-                state: Mutex::new(SlotState { fault: s.fault, live: None }),
+                state: Mutex::new(SlotState {
+                    fault: s.fault,
+                    live: None,
+                }),
                 accepted: AtomicU64::new(0),
                 open: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
@@ -175,7 +194,12 @@ impl Core {
         let _rt = self.rt.enter();
         let listener = Arc::new(TcpListener::from_std(std)?);
         let token = self.root.child_token();
-        let task = accept_loop(Arc::clone(self), Arc::clone(slot), Arc::clone(&listener), token.clone());
+        let task = accept_loop(
+            Arc::clone(self),
+            Arc::clone(slot),
+            Arc::clone(&listener),
+            token.clone(),
+        );
         self.tracker.spawn_on(task, &self.rt);
         Ok(Live { token, listener })
     }
@@ -243,7 +267,11 @@ impl Core {
             ip => ip,
         };
         let addr = SocketAddr::new(host, slot.port);
-        url::Url::parse(&format!("http://{addr}{}", slot.protocol.sandbox_base_path())).ok()
+        url::Url::parse(&format!(
+            "http://{addr}{}",
+            slot.protocol.sandbox_base_path()
+        ))
+        .ok()
     }
 
     pub(crate) fn ports(&self) -> Vec<u16> {
@@ -251,7 +279,9 @@ impl Core {
     }
 
     pub(crate) fn requests(&self, id: SystemId) -> Vec<RecordedRequest> {
-        self.slot(id).map(|s| lock(&s.log).iter().cloned().collect()).unwrap_or_default()
+        self.slot(id)
+            .map(|s| lock(&s.log).iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn stats(&self) -> Vec<(SystemId, ConnStats)> {
@@ -290,7 +320,10 @@ impl Core {
                 )
             })
             .collect();
-        wire::json(StatusCode::OK, &json!({ "systems": systems, "queried_via": via.name() }))
+        wire::json(
+            StatusCode::OK,
+            &json!({ "systems": systems, "queried_via": via.name() }),
+        )
     }
 }
 
@@ -320,7 +353,12 @@ impl Drop for OpenGuard {
     }
 }
 
-async fn accept_loop(core: Arc<Core>, slot: Arc<Slot>, listener: Arc<TcpListener>, token: CancellationToken) {
+async fn accept_loop(
+    core: Arc<Core>,
+    slot: Arc<Slot>,
+    listener: Arc<TcpListener>,
+    token: CancellationToken,
+) {
     loop {
         let accepted = tokio::select! {
             biased;
@@ -333,7 +371,13 @@ async fn accept_loop(core: Arc<Core>, slot: Arc<Slot>, listener: Arc<TcpListener
                 slot.open.fetch_add(1, Relaxed);
                 let guard = OpenGuard(Arc::clone(&slot));
                 debug!(system = %slot.id, %peer, "sandbox connection accepted");
-                let task = serve(Arc::clone(&core), Arc::clone(&slot), stream, token.clone(), guard);
+                let task = serve(
+                    Arc::clone(&core),
+                    Arc::clone(&slot),
+                    stream,
+                    token.clone(),
+                    guard,
+                );
                 core.tracker.spawn_on(task, &core.rt);
             }
             Err(e) => {
@@ -354,12 +398,20 @@ async fn accept_loop(core: Arc<Core>, slot: Arc<Slot>, listener: Arc<TcpListener
 
 /// One connection: hyper HTTP/1 until the client leaves or the token is cancelled, which
 /// drops the connection (and whatever response it was hanging or dripping).
-async fn serve(core: Arc<Core>, slot: Arc<Slot>, stream: TcpStream, token: CancellationToken, _open: OpenGuard) {
+async fn serve(
+    core: Arc<Core>,
+    slot: Arc<Slot>,
+    stream: TcpStream,
+    token: CancellationToken,
+    _open: OpenGuard,
+) {
     // Streamed chunks go out as they are produced.
     let _ = stream.set_nodelay(true);
     let id = slot.id;
-    let svc = hyper::service::service_fn(move |req| handle(Arc::clone(&core), Arc::clone(&slot), req));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
+    let svc =
+        hyper::service::service_fn(move |req| handle(Arc::clone(&core), Arc::clone(&slot), req));
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
     tokio::select! {
         biased;
         () = token.cancelled() => debug!(system = %id, "sandbox connection closed by the sandbox"),
@@ -370,9 +422,15 @@ async fn serve(core: Arc<Core>, slot: Arc<Slot>, stream: TcpStream, token: Cance
     }
 }
 
-async fn handle(core: Arc<Core>, slot: Arc<Slot>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    core: Arc<Core>,
+    slot: Arc<Slot>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path();
-    if path == STATS_PATH || path.strip_prefix(slot.protocol.sandbox_base_path()) == Some(STATS_PATH) {
+    if path == STATS_PATH
+        || path.strip_prefix(slot.protocol.sandbox_base_path()) == Some(STATS_PATH)
+    {
         return Ok(core.stats_response(slot.id));
     }
     let fault = slot.fault();
@@ -397,7 +455,10 @@ async fn handle(core: Arc<Core>, slot: Arc<Slot>, req: Request<Incoming>) -> Res
     slot.requests.fetch_add(1, Relaxed);
     slot.record(RecordedRequest {
         method: parts.method.to_string(),
-        path_and_query: parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
+        path_and_query: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string()),
         headers: parts.headers.clone(),
         body: body.clone(),
     });
@@ -417,9 +478,10 @@ async fn handle(core: Arc<Core>, slot: Arc<Slot>, req: Request<Incoming>) -> Res
             admitted(&ctx, &req)
         }
         Some(Fault::Hang) => std::future::pending().await,
-        Some(Fault::Error(code)) => {
-            fault_error(&ctx, StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        }
+        Some(Fault::Error(code)) => fault_error(
+            &ctx,
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        ),
         Some(Fault::RateLimit) => rate_limited(&ctx, Duration::from_secs(1)),
         Some(Fault::Overloaded) => overloaded(&ctx),
         Some(Fault::Drip) => drip(&ctx, &req),
@@ -444,33 +506,52 @@ fn admitted(ctx: &Ctx, req: &Req) -> Response<Body> {
 fn rate_limited(ctx: &Ctx, wait: Duration) -> Response<Body> {
     let mut r = fault_error(ctx, StatusCode::TOO_MANY_REQUESTS);
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     if ctx.service == Service::OpenAi {
-        r.headers_mut().insert("retry-after-ms", HeaderValue::from(wait.as_millis().max(1) as u64));
+        r.headers_mut().insert(
+            "retry-after-ms",
+            HeaderValue::from(wait.as_millis().max(1) as u64),
+        );
     }
     r
 }
 
 /// Each service's own "too busy": Anthropic 529, the others 503.
 fn overloaded(ctx: &Ctx) -> Response<Body> {
-    let status = if ctx.service == Service::Anthropic { 529 } else { 503 };
-    fault_error(ctx, StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+    let status = if ctx.service == Service::Anthropic {
+        529
+    } else {
+        503
+    };
+    fault_error(
+        ctx,
+        StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+    )
 }
 
 fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     match ctx.protocol {
-        Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => openai::respond(ctx, req),
+        Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => {
+            openai::respond(ctx, req)
+        }
         Protocol::AnthropicMessages => anthropic::respond(ctx, req),
-        Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => gemini::respond(ctx, req),
+        Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => {
+            gemini::respond(ctx, req)
+        }
         Protocol::WolframLlm => wolfram::respond(ctx, req),
     }
 }
 
 fn fault_error(ctx: &Ctx, status: StatusCode) -> Response<Body> {
     match ctx.protocol {
-        Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => openai::fault_error(status),
+        Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => {
+            openai::fault_error(status)
+        }
         Protocol::AnthropicMessages => anthropic::fault_error(ctx, status),
-        Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => gemini::fault_error(status),
+        Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => {
+            gemini::fault_error(status)
+        }
         Protocol::WolframLlm => wolfram::fault_error(status),
     }
 }
@@ -479,7 +560,9 @@ fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
     match ctx.protocol {
         Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => openai::drip(ctx, req),
         Protocol::AnthropicMessages => anthropic::drip(ctx, req),
-        Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => gemini::drip(ctx, req),
+        Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => {
+            gemini::drip(ctx, req)
+        }
         Protocol::WolframLlm => wire::drip_plain("text/plain; charset=utf-8"),
     }
 }

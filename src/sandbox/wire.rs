@@ -35,12 +35,18 @@ pub(crate) struct Req {
 impl Req {
     pub fn query_param(&self, key: &str) -> Option<String> {
         let q = self.query.as_deref()?;
-        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == key).map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
     }
 
     /// A header's value, when present and not blank.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
     }
 
     /// The token of `Authorization: Bearer <token>`, when not blank.
@@ -106,12 +112,27 @@ impl Ctx<'_> {
             (c, false) => c,
         };
         match cap {
-            Some(cap) if thinking >= cap => Fit { text: String::new(), thinking: cap, visible: 0, cut: true },
+            Some(cap) if thinking >= cap => Fit {
+                text: String::new(),
+                thinking: cap,
+                visible: 0,
+                cut: true,
+            },
             Some(cap) if thinking + full > cap => {
                 let visible = cap - thinking;
-                Fit { text: text.chars().take(visible as usize * 4).collect(), thinking, visible, cut: true }
+                Fit {
+                    text: text.chars().take(visible as usize * 4).collect(),
+                    thinking,
+                    visible,
+                    cut: true,
+                }
             }
-            _ => Fit { text: text.to_string(), thinking, visible: full, cut: false },
+            _ => Fit {
+                text: text.to_string(),
+                thinking,
+                visible: full,
+                cut: false,
+            },
         }
     }
 }
@@ -136,17 +157,23 @@ pub(crate) fn text(status: StatusCode, s: impl Into<String>) -> Response<Body> {
     with_type(status, "text/plain; charset=utf-8", Body::from(s.into()))
 }
 
-pub(crate) fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
+pub(crate) fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Body,
+) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 
 /// An event stream whose chunks come out [`CHUNK_GAP`] apart.
 pub(crate) fn sse(content_type: &'static str, chunks: Vec<Bytes>) -> Response<Body> {
     let mut r = with_type(StatusCode::OK, content_type, paced(chunks));
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r
 }
 
@@ -179,7 +206,11 @@ pub(crate) fn endless(prefix: Vec<Bytes>, tick: impl FnMut(u64) -> Bytes + Send 
 /// A 200 whose body is one space every [`DRIP_PERIOD`], forever (leading whitespace keeps
 /// it a valid prefix of JSON).
 pub(crate) fn drip_plain(content_type: &'static str) -> Response<Body> {
-    with_type(StatusCode::OK, content_type, endless(Vec::new(), |_| Bytes::from_static(b" ")))
+    with_type(
+        StatusCode::OK,
+        content_type,
+        endless(Vec::new(), |_| Bytes::from_static(b" ")),
+    )
 }
 
 /// Keeps `resp`'s status and headers and the first half of its first chunk, then fails the
@@ -187,13 +218,16 @@ pub(crate) fn drip_plain(content_type: &'static str) -> Response<Body> {
 pub(crate) fn reset_midway(resp: Response<Body>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    let first = body
-        .into_data_stream()
-        .take(1)
-        .map(|r| r.map(|b| b.slice(..(b.len() / 2).max(1).min(b.len()))).map_err(|e| -> BoxError { Box::new(e) }));
+    let first = body.into_data_stream().take(1).map(|r| {
+        r.map(|b| b.slice(..(b.len() / 2).max(1).min(b.len())))
+            .map_err(|e| -> BoxError { Box::new(e) })
+    });
     let boom = stream::once(async {
         tokio::time::sleep(RESET_DELAY).await;
-        let e: BoxError = Box::new(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "sandbox fault: reset"));
+        let e: BoxError = Box::new(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "sandbox fault: reset",
+        ));
         Err::<Bytes, BoxError>(e)
     });
     Response::from_parts(parts, Body::from_stream(first.chain(boom)))
@@ -251,7 +285,10 @@ pub(crate) fn content_text(v: Option<&Value>) -> String {
 }
 
 pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -10,10 +10,16 @@ const DEFAULT_MAXCHARS: usize = 6800;
 
 pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
     if req.path != "/api/v1/llm-api" {
-        return wire::text(StatusCode::NOT_FOUND, format!("Error 404: {} not found", req.path));
+        return wire::text(
+            StatusCode::NOT_FOUND,
+            format!("Error 404: {} not found", req.path),
+        );
     }
     if req.method != http::Method::GET {
-        return wire::text(StatusCode::METHOD_NOT_ALLOWED, "Error: only GET is supported");
+        return wire::text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Error: only GET is supported",
+        );
     }
     match req.query_param("appid") {
         Some(id) if !id.trim().is_empty() => {}
@@ -40,9 +46,17 @@ pub(crate) fn respond(ctx: &Ctx, req: &Req) -> Response<Body> {
         "Query:\n\"{input}\"\n\nInput interpretation:\n{interpretation}\n\nResult:\n{result}\n\n\
          Wolfram|Alpha website result for \"{input}\":\nhttps://www.wolframalpha.com/input?i={link}\n"
     );
-    let max = req.query_param("maxchars").and_then(|m| m.parse::<usize>().ok()).unwrap_or(DEFAULT_MAXCHARS).max(1);
+    let max = req
+        .query_param("maxchars")
+        .and_then(|m| m.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_MAXCHARS)
+        .max(1);
     // The `truncate` fault: an answer long enough to be cut at maxchars.
-    let answer = if ctx.truncate { answer.repeat(max.div_ceil(answer.len().max(1)) + 1) } else { answer };
+    let answer = if ctx.truncate {
+        answer.repeat(max.div_ceil(answer.len().max(1)) + 1)
+    } else {
+        answer
+    };
     wire::text(StatusCode::OK, answer.chars().take(max).collect::<String>())
 }
 

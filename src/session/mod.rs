@@ -10,12 +10,12 @@ use crate::gameplay::{GameStats, cycle::Agent};
 use crate::lifecycle::{self, Registry, ShutdownEvent, ShutdownReport};
 use crate::sandbox::{Sandbox, SandboxSystem};
 use crate::systems::{Protocol, SystemId};
+use crate::telemetry::{MetricsEndpoint, Phase, SessionMetrics};
 use color_eyre::eyre::{Context, Result};
 use report::{Reason, ReportStats, SessionReport, ShutdownSection};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use crate::telemetry::{MetricsEndpoint, Phase, SessionMetrics};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,10 @@ pub struct QuitSignal {
 
 impl Default for QuitSignal {
     fn default() -> Self {
-        QuitSignal { token: CancellationToken::new(), reason: Arc::new(Mutex::new(None)) }
+        QuitSignal {
+            token: CancellationToken::new(),
+            reason: Arc::new(Mutex::new(None)),
+        }
     }
 }
 
@@ -42,7 +45,11 @@ impl QuitSignal {
         self.token.cancel();
     }
     pub fn reason(&self) -> Reason {
-        self.reason.lock().ok().and_then(|r| *r).unwrap_or(Reason::Quit)
+        self.reason
+            .lock()
+            .ok()
+            .and_then(|r| *r)
+            .unwrap_or(Reason::Quit)
     }
     pub async fn wait(&self) {
         self.token.cancelled().await
@@ -121,7 +128,11 @@ impl Session {
 
     /// As [`Session::start`], with quit and force signals made earlier (so signal handlers
     /// can be in place before anything opens).
-    pub async fn start_with(config: Config, quit: QuitSignal, force: CancellationToken) -> Result<Session> {
+    pub async fn start_with(
+        config: Config,
+        quit: QuitSignal,
+        force: CancellationToken,
+    ) -> Result<Session> {
         let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
         // Sound first: ALSA may write to stderr while opening, before any screen is taken.
         let audio = AudioOut::open(AudioSettings::from_config(&config.audio)).await;
@@ -152,7 +163,11 @@ impl Session {
             .into_iter()
             .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
             .collect();
-        let registry = Arc::new(Registry::new(&config, &urls, &crate::lifecycle::registry::process_env));
+        let registry = Arc::new(Registry::new(
+            &config,
+            &urls,
+            &crate::lifecycle::registry::process_env,
+        ));
         for s in registry.all() {
             if let Some(reason) = s.snapshot().disabled_reason {
                 tracing::info!(system = %s.id, %reason, "disabled");
@@ -163,7 +178,10 @@ impl Session {
             None => (None, None),
             Some(listen) => {
                 let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
-                    Ok(m) => MetricsEndpoint::start(listen, m.clone()).await.map(|ep| (m, ep)).map_err(|e| e.to_string()),
+                    Ok(m) => MetricsEndpoint::start(listen, m.clone())
+                        .await
+                        .map(|ep| (m, ep))
+                        .map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 match started {
@@ -172,7 +190,9 @@ impl Session {
                         if let Some(sb) = sandbox {
                             sb.stop().await;
                         }
-                        return Err(color_eyre::eyre::eyre!("metrics.listen {listen}: cannot serve the metrics endpoint: {e}"));
+                        return Err(color_eyre::eyre::eyre!(
+                            "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
+                        ));
                     }
                 }
             }
@@ -218,8 +238,13 @@ impl Session {
 
     /// Run the game until asked to stop; quits by itself after `cycles` (0: never).
     pub fn spawn_gameplay(&mut self, mode: Mode, cycles: u64) {
-        let mut agent = Agent::new(self.registry.clone(), self.config.gameplay.seed, mode, self.stats.clone())
-            .with_audio(self.audio.clone());
+        let mut agent = Agent::new(
+            self.registry.clone(),
+            self.config.gameplay.seed,
+            mode,
+            self.stats.clone(),
+        )
+        .with_audio(self.audio.clone());
         let stop = self.stop_game.clone();
         let quit = self.quit.clone();
         let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);
@@ -244,7 +269,9 @@ impl Session {
                     _ = stop.cancelled() => return,
                 }
                 let (done, event) = {
-                    let Ok(mut s) = agent.stats.lock() else { return };
+                    let Ok(mut s) = agent.stats.lock() else {
+                        return;
+                    };
                     s.cycles += 1;
                     let done = s.cycles;
                     let last = s.recent.back().filter(|r| r.cycle == done);
@@ -348,7 +375,11 @@ impl Session {
                 run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
             })
             .into_iter()
-            .chain(crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep { run: Box::new(|closed| Box::pin(close_trace_exporter(closed))) }))
+            .chain(
+                crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep {
+                    run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
+                }),
+            )
             .collect();
         // 2–4. Close in dependency order within the grace period, then verify.
         let shutdown: ShutdownReport = lifecycle::shutdown_all(
@@ -372,13 +403,18 @@ impl Session {
         let game = self.stats.lock().map(|g| g.clone()).unwrap_or_default();
         let report = SessionReport {
             version: 1,
-            started_at: self.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            started_at: self
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             ended_at: ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             session_s: self.started.elapsed().as_secs_f64(),
             mode: mode.name().to_string(),
             backend: self.config.backend().to_string(),
             stats: ReportStats::new(&game, &self.registry.snapshots()),
-            shutdown: ShutdownSection { reason, report: shutdown },
+            shutdown: ShutdownSection {
+                reason,
+                report: shutdown,
+            },
             error: self.fatal.lock().ok().and_then(|f| f.clone()),
             audio: Some(audio),
         };
@@ -387,7 +423,10 @@ impl Session {
             Ok(()) => None,
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
-                Some(format!("cannot write the session report {}: {e}", path.display()))
+                Some(format!(
+                    "cannot write the session report {}: {e}",
+                    path.display()
+                ))
             }
         };
         SessionEnd {
@@ -403,7 +442,10 @@ impl Session {
 /// last batch holds the shutdown's own spans).
 async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::StepReport {
     let started = Instant::now();
-    let left = closed.deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(200));
+    let left = closed
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(200));
     let flushed = tokio::task::spawn_blocking(move || crate::telemetry::otlp::shutdown(left))
         .await
         .unwrap_or_else(|e| Err(format!("the exporter's shutdown failed: {e}")));
@@ -432,7 +474,10 @@ impl Drop for AbortOnDrop {
 }
 
 /// Listen for SIGINT, SIGTERM and SIGHUP: the first asks to quit, the next forces.
-pub fn spawn_signal_listener(quit: QuitSignal, force: CancellationToken) -> Result<tokio::task::JoinHandle<()>> {
+pub fn spawn_signal_listener(
+    quit: QuitSignal,
+    force: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).wrap_err("installing the SIGINT handler")?;
     let mut term = signal(SignalKind::terminate()).wrap_err("installing the SIGTERM handler")?;

@@ -87,14 +87,20 @@ impl UsageSection {
             output: lines.values().map(|l| l.output).sum(),
             reasoning: lines.values().map(|l| l.reasoning).sum(),
             cost_usd: lines.values().filter_map(|l| l.cost_usd).sum(),
-            cost_unknown_for: lines.iter().filter(|(_, l)| l.cost_usd.is_none()).map(|(k, _)| k.clone()).collect(),
+            cost_unknown_for: lines
+                .iter()
+                .filter(|(_, l)| l.cost_usd.is_none())
+                .map(|(k, _)| k.clone())
+                .collect(),
             systems: lines,
         }
     }
 }
 
 /// Each system that reported tokens or rate-limit headroom.
-pub fn usage_by_system(systems: &[crate::lifecycle::SystemSnapshot]) -> BTreeMap<String, UsageLine> {
+pub fn usage_by_system(
+    systems: &[crate::lifecycle::SystemSnapshot],
+) -> BTreeMap<String, UsageLine> {
     systems
         .iter()
         .filter(|s| s.usage.is_some() || s.headroom.is_some())
@@ -141,24 +147,44 @@ impl ReportStats {
         ReportStats {
             cycles: game.cycles,
             actions: game.actions,
-            requests: systems.iter().map(|s| s.done + s.errors + s.truncated).sum(),
+            requests: systems
+                .iter()
+                .map(|s| s.done + s.errors + s.truncated)
+                .sum(),
             errors: systems.iter().map(|s| s.errors).sum(),
             actions_by_kind: game.actions_by_kind.clone(),
-            skipped_calls: game.skipped_calls.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+            skipped_calls: game
+                .skipped_calls
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), *v))
+                .collect(),
             fallbacks: game.fallbacks,
-            unparsable_replies: game.unparsable_replies.iter().map(|(k, v)| (k.name().to_string(), *v)).collect(),
+            unparsable_replies: game
+                .unparsable_replies
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), *v))
+                .collect(),
             guard_fired: game.guard_fired,
             speech_clips: game.speech_clips,
             speech_played: game.speech_played,
             total_reward: game.total_reward,
-            calls_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.done + s.errors + s.truncated)).collect(),
-            errors_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.errors)).collect(),
+            calls_by_system: systems
+                .iter()
+                .map(|s| (s.id.name().to_string(), s.done + s.errors + s.truncated))
+                .collect(),
+            errors_by_system: systems
+                .iter()
+                .map(|s| (s.id.name().to_string(), s.errors))
+                .collect(),
             connections_opened_by_system: systems
                 .iter()
                 .map(|s| (s.id.name().to_string(), s.connections_opened))
                 .collect(),
             truncated: systems.iter().map(|s| s.truncated).sum(),
-            truncated_by_system: systems.iter().map(|s| (s.id.name().to_string(), s.truncated)).collect(),
+            truncated_by_system: systems
+                .iter()
+                .map(|s| (s.id.name().to_string(), s.truncated))
+                .collect(),
             usage: UsageSection::new(systems),
         }
     }
@@ -178,9 +204,15 @@ pub fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
 
 /// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("report");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut opts = std::fs::OpenOptions::new();
@@ -220,8 +252,15 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

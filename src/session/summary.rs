@@ -12,9 +12,14 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
     match r.outcome {
         CloseOutcome::Closed => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
         CloseOutcome::Forced if forced_by_user => {
-            format!("[CLEANUP] ✗ {name} force-closed on request ({:.1} ms)", r.close_ms)
+            format!(
+                "[CLEANUP] ✗ {name} force-closed on request ({:.1} ms)",
+                r.close_ms
+            )
         }
-        CloseOutcome::Forced => format!("[CLEANUP] ✗ {name} force-closed at the {grace_ms} ms grace deadline"),
+        CloseOutcome::Forced => {
+            format!("[CLEANUP] ✗ {name} force-closed at the {grace_ms} ms grace deadline")
+        }
         CloseOutcome::Error => format!(
             "[CLEANUP] ⚠️ {name} close error: {}",
             r.error.as_deref().unwrap_or("unknown")
@@ -27,9 +32,14 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
 pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
     let name = r.display_name();
     match r.outcome {
-        CloseOutcome::Closed | CloseOutcome::Skipped => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
+        CloseOutcome::Closed | CloseOutcome::Skipped => {
+            format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms)
+        }
         CloseOutcome::Forced => format!("[CLEANUP] ✗ {name} force-closed ({:.1} ms)", r.close_ms),
-        CloseOutcome::Error => format!("[CLEANUP] ⚠️ {name} close error: {}", r.error.as_deref().unwrap_or("unknown")),
+        CloseOutcome::Error => format!(
+            "[CLEANUP] ⚠️ {name} close error: {}",
+            r.error.as_deref().unwrap_or("unknown")
+        ),
     }
 }
 
@@ -59,11 +69,18 @@ pub fn final_statistics(r: &SessionReport) -> Vec<String> {
         kinds.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
         out.push(format!("  Actions by kind: {}", kinds.join(", ")));
-        out.push(format!("  Action diversity: {} of 11 kinds", st.actions_by_kind.len()));
+        out.push(format!(
+            "  Action diversity: {} of 11 kinds",
+            st.actions_by_kind.len()
+        ));
     }
     out.push(format!("  Fallback actions: {}", st.fallbacks));
     out.push(format!("  Loop guards fired: {}", st.guard_fired));
-    let truncated = if st.truncated > 0 { format!(", {} truncated", st.truncated) } else { String::new() };
+    let truncated = if st.truncated > 0 {
+        format!(", {} truncated", st.truncated)
+    } else {
+        String::new()
+    };
     out.push(format!(
         "  Requests: {} ({} {}{truncated})",
         st.requests,
@@ -72,18 +89,28 @@ pub fn final_statistics(r: &SessionReport) -> Vec<String> {
     ));
     let u = &st.usage;
     if !u.systems.is_empty() {
-        let reasoning = if u.reasoning > 0 { format!(" ({} reasoning)", u.reasoning) } else { String::new() };
+        let reasoning = if u.reasoning > 0 {
+            format!(" ({} reasoning)", u.reasoning)
+        } else {
+            String::new()
+        };
         // A system with tokens but no price makes the sum a floor: say which.
         let unknown = if u.cost_unknown_for.is_empty() {
             String::new()
         } else {
             format!(" + unpriced {}", u.cost_unknown_for.join(", "))
         };
-        out.push(format!("  Tokens: {} in, {} out{reasoning}, ${:.4}{unknown}", u.input, u.output, u.cost_usd));
+        out.push(format!(
+            "  Tokens: {} in, {} out{reasoning}, ${:.4}{unknown}",
+            u.input, u.output, u.cost_usd
+        ));
     }
     let skipped: u64 = st.skipped_calls.values().sum();
     out.push(format!("  Skipped calls: {skipped}"));
-    out.push(format!("  Session: {:.1} s, {} mode, {} backend", r.session_s, r.mode, r.backend));
+    out.push(format!(
+        "  Session: {:.1} s, {} mode, {} backend",
+        r.session_s, r.mode, r.backend
+    ));
     out.push(format!(
         "  Shutdown: {:.1} ms ({}), {} sockets left open",
         r.shutdown.report.total_ms,

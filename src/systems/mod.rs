@@ -176,12 +176,13 @@ impl SystemId {
         const OPENAI: &str = "https://api.openai.com/v1";
         // A game's answers are one action and one sentence: about 40 tokens.
         const SHORT: u32 = 256;
-        let params = |max_output_tokens, token_field, reasoning_effort, thinking_budget| ModelParams {
-            max_output_tokens,
-            token_field,
-            reasoning_effort,
-            thinking_budget,
-        };
+        let params =
+            |max_output_tokens, token_field, reasoning_effort, thinking_budget| ModelParams {
+                max_output_tokens,
+                token_field,
+                reasoning_effort,
+                thinking_budget,
+            };
         use TokenField::{MaxCompletionTokens as OpenaiCap, MaxTokens as ThirdPartyCap};
         let d = |protocol, live_base_url, model, api_key_env, depends_on, params| SystemDefaults {
             protocol,
@@ -270,7 +271,14 @@ impl SystemId {
                 &[],
                 params(2048, ThirdPartyCap, None, None),
             ),
-            Moe => d(Protocol::Moe, "", "vote", None, &SystemId::MOE_EXPERTS, params(SHORT, OpenaiCap, None, None)),
+            Moe => d(
+                Protocol::Moe,
+                "",
+                "vote",
+                None,
+                &SystemId::MOE_EXPERTS,
+                params(SHORT, OpenaiCap, None, None),
+            ),
             MetaRl => d(
                 Protocol::OpenaiChat,
                 OPENAI,

@@ -45,7 +45,13 @@ pub enum Effort {
 }
 
 impl Effort {
-    pub const ALL: [Effort; 5] = [Effort::None, Effort::Minimal, Effort::Low, Effort::Medium, Effort::High];
+    pub const ALL: [Effort; 5] = [
+        Effort::None,
+        Effort::Minimal,
+        Effort::Low,
+        Effort::Medium,
+        Effort::High,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {

@@ -41,11 +41,17 @@ pub struct MetricsEndpoint {
 
 impl MetricsEndpoint {
     /// Bind `listen` and serve. Port 0 takes any free port: see [`MetricsEndpoint::addr`].
-    pub async fn start(listen: SocketAddr, metrics: Arc<SessionMetrics>) -> std::io::Result<MetricsEndpoint> {
+    pub async fn start(
+        listen: SocketAddr,
+        metrics: Arc<SessionMetrics>,
+    ) -> std::io::Result<MetricsEndpoint> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (final_tx, final_served) = watch::channel(false);
-        let shared = Shared { metrics: metrics.clone(), final_served: final_tx };
+        let shared = Shared {
+            metrics: metrics.clone(),
+            final_served: final_tx,
+        };
         let app = axum::Router::new()
             .route("/metrics", get(scrape))
             .route("/", get(index))
@@ -54,7 +60,8 @@ impl MetricsEndpoint {
         let graceful = stop.clone();
         let upkeep = metrics.clone();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(graceful.cancelled_owned());
+            let serve =
+                axum::serve(listener, app).with_graceful_shutdown(graceful.cancelled_owned());
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             let mut serve = std::pin::pin!(serve.into_future());
@@ -71,7 +78,13 @@ impl MetricsEndpoint {
             }
         });
         tracing::info!(%addr, "metrics endpoint listening");
-        Ok(MetricsEndpoint { addr, metrics, stop, task, final_served })
+        Ok(MetricsEndpoint {
+            addr,
+            metrics,
+            stop,
+            task,
+            final_served,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -85,7 +98,9 @@ impl MetricsEndpoint {
     pub async fn close(mut self, hold: Duration, closed: SystemsClosed) -> StepReport {
         let started = Instant::now();
         self.metrics.publish_shutdown(&closed);
-        let sockets_before = sockets::process_tcp_sockets().map(|t| self.sockets(&t).len()).unwrap_or(0) as u32;
+        let sockets_before = sockets::process_tcp_sockets()
+            .map(|t| self.sockets(&t).len())
+            .unwrap_or(0) as u32;
         if !hold.is_zero() {
             tokio::select! {
                 _ = self.final_served.wait_for(|served| *served) => {}
@@ -106,7 +121,9 @@ impl MetricsEndpoint {
         }
         // Connections are served by tasks of their own: shut what is left under them.
         let cut_by = tokio::time::Instant::now() + FORCE_BUDGET;
-        let mut left = self.wait_gone(tokio::time::Instant::now() + FORCE_BUDGET / 2).await;
+        let mut left = self
+            .wait_gone(tokio::time::Instant::now() + FORCE_BUDGET / 2)
+            .await;
         if !left.is_empty() {
             forced = true;
             for s in &left {
@@ -117,7 +134,10 @@ impl MetricsEndpoint {
         let (outcome, error) = match (left.len(), forced) {
             (0, false) => (CloseOutcome::Closed, None),
             (0, true) => (CloseOutcome::Forced, None),
-            (n, _) => (CloseOutcome::Error, Some(format!("{n} socket(s) still open after force-close"))),
+            (n, _) => (
+                CloseOutcome::Error,
+                Some(format!("{n} socket(s) still open after force-close")),
+            ),
         };
         tracing::info!(addr = %self.addr, ?outcome, "metrics endpoint closed");
         StepReport {
@@ -132,11 +152,18 @@ impl MetricsEndpoint {
     /// The endpoint's own sockets in `table`: the listener and the server side of each
     /// connection.
     fn sockets(&self, table: &[OwnedSocket]) -> Vec<OwnedSocket> {
-        table.iter().filter(|s| s.local.port() == self.addr.port()).cloned().collect()
+        table
+            .iter()
+            .filter(|s| s.local.port() == self.addr.port())
+            .cloned()
+            .collect()
     }
 
     async fn wait_gone(&self, until: tokio::time::Instant) -> Vec<OwnedSocket> {
-        sockets::wait_gone(until, &CancellationToken::new(), |table| self.sockets(table)).await
+        sockets::wait_gone(until, &CancellationToken::new(), |table| {
+            self.sockets(table)
+        })
+        .await
     }
 }
 
@@ -147,7 +174,8 @@ async fn scrape(State(shared): State<Shared>) -> Response {
         shared.final_served.send_replace(true);
     }
     let mut r = (StatusCode::OK, body).into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     r
 }
 

@@ -36,15 +36,22 @@ pub enum Event {
     State(StateChange),
     /// A gameplay cycle ended.
     Cycle(CycleEvent),
-    ShutdownStarted { reason: String, grace_ms: u64 },
+    ShutdownStarted {
+        reason: String,
+        grace_ms: u64,
+    },
     /// A system began closing (the systems that use it are closed).
-    Closing { name: SystemId },
+    Closing {
+        name: SystemId,
+    },
     /// A system's close ended: the report's `shutdown.systems` entry.
     Closed(CloseReport),
     /// A closing step after the systems: the report's `shutdown.endpoints` entry.
     EndpointClosed(StepReport),
     /// What the process-wide socket check found.
-    Verified { sockets_open_after: usize },
+    Verified {
+        sockets_open_after: usize,
+    },
     ShutdownComplete {
         reason: String,
         grace_ms: u64,
@@ -55,9 +62,15 @@ pub enum Event {
         skipped: usize,
         sockets_open_after: usize,
     },
-    SessionEnded { exit_code: i32, report: Option<String>, stats: ReportStats },
+    SessionEnded {
+        exit_code: i32,
+        report: Option<String>,
+        stats: Box<ReportStats>,
+    },
     /// The follower fell behind and this many events of a kind were dropped.
-    Lagged { missed: u64 },
+    Lagged {
+        missed: u64,
+    },
 }
 
 impl Event {
@@ -95,7 +108,10 @@ impl<W: Write> EventWriter<W> {
 
     /// A closed pipe (the reader went away) is not an error worth stopping the session for.
     pub fn emit(&mut self, event: &Event) {
-        let line = Line { ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true), event };
+        let line = Line {
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            event,
+        };
         match serde_json::to_vec(&line) {
             Ok(mut bytes) => {
                 bytes.push(b'\n');

@@ -19,20 +19,28 @@ pub const STEP_NAME: &str = "trace exporter";
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
 fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 /// Whether the standard variables ask for trace export.
 pub fn requested() -> bool {
     let disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"))
         || var("OTEL_TRACES_EXPORTER").is_some_and(|v| v.eq_ignore_ascii_case("none"));
-    !disabled && (var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() || var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some())
+    !disabled
+        && (var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
+            || var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some())
 }
 
 /// Start exporting: the tracer for the `tracing` layer. The error names the variable at
 /// fault and why.
 pub fn start() -> Result<SdkTracer, String> {
-    for name in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+    for name in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
         if let Some(p) = var(name) {
             if p != "http/protobuf" {
                 return Err(format!("{name}={p}: only http/protobuf is built in"));

@@ -7,7 +7,9 @@
 
 use crate::gameplay::GameStats;
 use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
-use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 use std::sync::{Arc, Mutex};
 
 pub const SYSTEM_STATE: &str = "singularis_system_state";
@@ -32,8 +34,9 @@ pub const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
 pub const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
 
 /// From a loopback millisecond to a slow model's half minute.
-pub const LATENCY_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
 
 const STATES: [SystemState; 6] = [
     SystemState::Open,
@@ -78,7 +81,10 @@ pub struct SessionMetrics {
 }
 
 impl SessionMetrics {
-    pub fn new(registry: Arc<Registry>, game: Arc<Mutex<GameStats>>) -> Result<Arc<SessionMetrics>, BuildError> {
+    pub fn new(
+        registry: Arc<Registry>,
+        game: Arc<Mutex<GameStats>>,
+    ) -> Result<Arc<SessionMetrics>, BuildError> {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_string()), LATENCY_BUCKETS)?
             .build_recorder();
@@ -87,7 +93,9 @@ impl SessionMetrics {
             describe();
             metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
             for sys in registry.all() {
-                sys.observe_latency(metrics::histogram!(REQUEST_DURATION, "system" => sys.id.name()));
+                sys.observe_latency(
+                    metrics::histogram!(REQUEST_DURATION, "system" => sys.id.name()),
+                );
             }
         });
         let me = Arc::new(SessionMetrics {
@@ -112,7 +120,10 @@ impl SessionMetrics {
 
     /// Every system is closed: its outcome counts and duration are final.
     pub fn publish_shutdown(&self, closed: &SystemsClosed) {
-        let mut f = ShutdownFigures { seconds: closed.elapsed.as_secs_f64(), ..Default::default() };
+        let mut f = ShutdownFigures {
+            seconds: closed.elapsed.as_secs_f64(),
+            ..Default::default()
+        };
         for r in &closed.systems {
             if let Some(i) = CloseOutcome::ALL.iter().position(|o| *o == r.outcome) {
                 f.outcomes[i] += 1;
@@ -138,7 +149,12 @@ impl SessionMetrics {
         let systems = self.registry.snapshots();
         let game = self.game.lock().map(|g| g.clone()).unwrap_or_default();
         let phase = self.phase();
-        let shutdown = self.shutdown.lock().unwrap_or_else(|p| p.into_inner()).clone().unwrap_or_default();
+        let shutdown = self
+            .shutdown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default();
         metrics::with_local_recorder(&self.recorder, || {
             for s in &systems {
                 let name = s.id.name();
@@ -146,10 +162,15 @@ impl SessionMetrics {
                     let on = if s.state == st { 1.0 } else { 0.0 };
                     metrics::gauge!(SYSTEM_STATE, "system" => name, "state" => st.name()).set(on);
                 }
-                metrics::counter!(REQUESTS, "system" => name).absolute(s.done + s.errors + s.truncated);
+                metrics::counter!(REQUESTS, "system" => name)
+                    .absolute(s.done + s.errors + s.truncated);
                 metrics::counter!(TRUNCATED, "system" => name).absolute(s.truncated);
                 if let Some(u) = s.usage {
-                    for (kind, n) in [("input", u.input), ("output", u.output), ("reasoning", u.reasoning)] {
+                    for (kind, n) in [
+                        ("input", u.input),
+                        ("output", u.output),
+                        ("reasoning", u.reasoning),
+                    ] {
                         metrics::counter!(TOKENS, "system" => name, "kind" => kind).absolute(n);
                     }
                 }
@@ -157,7 +178,10 @@ impl SessionMetrics {
                     metrics::gauge!(COST, "system" => name).set(c);
                 }
                 if let Some(h) = s.headroom {
-                    let pairs = [("requests", h.requests_remaining, h.requests_limit), ("tokens", h.tokens_remaining, h.tokens_limit)];
+                    let pairs = [
+                        ("requests", h.requests_remaining, h.requests_limit),
+                        ("tokens", h.tokens_remaining, h.tokens_limit),
+                    ];
                     for (resource, left, limit) in pairs {
                         if let Some(n) = left {
                             metrics::gauge!(RATELIMIT_REMAINING, "system" => name, "resource" => resource).set(n as f64);
@@ -170,7 +194,8 @@ impl SessionMetrics {
                 metrics::counter!(REQUEST_ERRORS, "system" => name).absolute(s.errors);
                 metrics::gauge!(IN_FLIGHT, "system" => name).set(s.in_flight as f64);
                 metrics::gauge!(OPEN_SOCKETS, "system" => name).set(s.open_sockets as f64);
-                metrics::counter!(CONNECTIONS_OPENED, "system" => name).absolute(s.connections_opened);
+                metrics::counter!(CONNECTIONS_OPENED, "system" => name)
+                    .absolute(s.connections_opened);
                 let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
                 metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
             }
@@ -180,10 +205,15 @@ impl SessionMetrics {
             }
             metrics::counter!(FALLBACKS).absolute(game.fallbacks);
             for p in [Phase::Running, Phase::ShuttingDown, Phase::Final] {
-                metrics::gauge!(SESSION_PHASE, "phase" => p.name()).set(if p == phase { 1.0 } else { 0.0 });
+                metrics::gauge!(SESSION_PHASE, "phase" => p.name()).set(if p == phase {
+                    1.0
+                } else {
+                    0.0
+                });
             }
             for (i, o) in CloseOutcome::ALL.iter().enumerate() {
-                metrics::gauge!(SHUTDOWN_SYSTEMS, "outcome" => o.name()).set(shutdown.outcomes[i] as f64);
+                metrics::gauge!(SHUTDOWN_SYSTEMS, "outcome" => o.name())
+                    .set(shutdown.outcomes[i] as f64);
             }
             metrics::gauge!(SHUTDOWN_DURATION).set(shutdown.seconds);
         });
@@ -192,24 +222,68 @@ impl SessionMetrics {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!(SYSTEM_STATE, "1 for the state each system is in (open, idle, closing, closed, error, disabled), 0 for the others");
-    describe_counter!(REQUESTS, "Requests finished (answered, truncated or failed), per system");
+    describe_gauge!(
+        SYSTEM_STATE,
+        "1 for the state each system is in (open, idle, closing, closed, error, disabled), 0 for the others"
+    );
+    describe_counter!(
+        REQUESTS,
+        "Requests finished (answered, truncated or failed), per system"
+    );
     describe_counter!(REQUEST_ERRORS, "Requests that failed, per system");
     describe_gauge!(IN_FLIGHT, "Requests in flight, per system");
-    describe_gauge!(OPEN_SOCKETS, "TCP sockets the system holds open, measured from the process's fds");
+    describe_gauge!(
+        OPEN_SOCKETS,
+        "TCP sockets the system holds open, measured from the process's fds"
+    );
     describe_counter!(CONNECTIONS_OPENED, "TCP connections the system opened");
-    describe_histogram!(REQUEST_DURATION, Unit::Seconds, "Duration of successful requests, per system");
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "Duration of successful requests, per system"
+    );
     describe_counter!(CYCLES, "Gameplay cycles completed");
     describe_counter!(ACTIONS, "Actions taken, by kind");
-    describe_counter!(FALLBACKS, "Safe actions taken because no usable answer came");
-    describe_counter!(SKIPPED_CALLS, "Calls the agent skipped because the system was unavailable, per system");
-    describe_gauge!(SESSION_PHASE, "1 for the session's phase (running, shutting_down, final), 0 for the others");
-    describe_gauge!(SHUTDOWN_SYSTEMS, "Systems by close outcome (closed, forced, error, skipped); 0 until shutdown");
-    describe_gauge!(SHUTDOWN_DURATION, Unit::Seconds, "Shutdown trigger to the last system closed; 0 until shutdown");
+    describe_counter!(
+        FALLBACKS,
+        "Safe actions taken because no usable answer came"
+    );
+    describe_counter!(
+        SKIPPED_CALLS,
+        "Calls the agent skipped because the system was unavailable, per system"
+    );
+    describe_gauge!(
+        SESSION_PHASE,
+        "1 for the session's phase (running, shutting_down, final), 0 for the others"
+    );
+    describe_gauge!(
+        SHUTDOWN_SYSTEMS,
+        "Systems by close outcome (closed, forced, error, skipped); 0 until shutdown"
+    );
+    describe_gauge!(
+        SHUTDOWN_DURATION,
+        Unit::Seconds,
+        "Shutdown trigger to the last system closed; 0 until shutdown"
+    );
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
-    describe_counter!(TRUNCATED, "Answers cut at their output cap (reasoning included), per system");
-    describe_counter!(TOKENS, "Tokens as the service reported them, per system and kind (input, output, reasoning; output includes reasoning)");
-    describe_gauge!(COST, "Estimated cost in USD so far, from the config's [pricing]; absent when the model has no price");
-    describe_gauge!(RATELIMIT_REMAINING, "Requests or tokens left in the service's rate-limit window, from its last answer's headers");
-    describe_gauge!(RATELIMIT_LIMIT, "The service's rate limit for requests or tokens, from its last answer's headers");
+    describe_counter!(
+        TRUNCATED,
+        "Answers cut at their output cap (reasoning included), per system"
+    );
+    describe_counter!(
+        TOKENS,
+        "Tokens as the service reported them, per system and kind (input, output, reasoning; output includes reasoning)"
+    );
+    describe_gauge!(
+        COST,
+        "Estimated cost in USD so far, from the config's [pricing]; absent when the model has no price"
+    );
+    describe_gauge!(
+        RATELIMIT_REMAINING,
+        "Requests or tokens left in the service's rate-limit window, from its last answer's headers"
+    );
+    describe_gauge!(
+        RATELIMIT_LIMIT,
+        "The service's rate limit for requests or tokens, from its last answer's headers"
+    );
 }

@@ -6,7 +6,9 @@ use crate::gameplay::GameStats;
 use crate::lifecycle::{CloseReport, SystemSnapshot};
 use crate::session::report::{Reason, SessionReport};
 use crate::systems::SystemId;
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind};
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEventKind,
+};
 use std::time::Duration;
 
 use super::log_buffer::LogLine;
@@ -38,9 +40,19 @@ pub enum Action {
     /// Any other key (it ends the final panel).
     OtherKey,
     // Mouse (only with capture on).
-    Click { column: u16, row: u16 },
-    Wheel { up: bool, column: u16, row: u16 },
-    Resize { width: u16, height: u16 },
+    Click {
+        column: u16,
+        row: u16,
+    },
+    Wheel {
+        up: bool,
+        column: u16,
+        row: u16,
+    },
+    Resize {
+        width: u16,
+        height: u16,
+    },
 
     // Time and the engine.
     /// Time since the session started; drives uptime, animation and linger.
@@ -49,20 +61,37 @@ pub enum Action {
     Game(Box<GameStats>),
     Logs(Vec<LogLine>),
     /// A close or force-close the user asked for has ended.
-    UserCloseDone { report: CloseReport, forced: bool },
-    Reopened { id: SystemId, ok: bool },
+    UserCloseDone {
+        report: CloseReport,
+        forced: bool,
+    },
+    Reopened {
+        id: SystemId,
+        ok: bool,
+    },
     /// The session was asked to end (by a key, a signal, `--cycles`); shutdown is starting.
     ShutdownStarted(Reason),
     /// Shutdown began; the grace deadline is `deadline_in` from now.
-    ShutdownBegin { grace: Duration, deadline_in: Duration },
+    ShutdownBegin {
+        grace: Duration,
+        deadline_in: Duration,
+    },
     SystemClosing(SystemId),
     /// `forced_by_user`: everything was being forced (second quit) when this closed.
-    SystemClosed { report: CloseReport, forced_by_user: bool },
+    SystemClosed {
+        report: CloseReport,
+        forced_by_user: bool,
+    },
     /// A closing step after the systems (the metrics endpoint) ended.
     EndpointClosed(crate::lifecycle::StepReport),
-    Verified { sockets_open_after: usize },
+    Verified {
+        sockets_open_after: usize,
+    },
     /// The session is over; `report_path`: where the report was written, if it was.
-    Finished { report: Box<SessionReport>, report_path: Option<String> },
+    Finished {
+        report: Box<SessionReport>,
+        report_path: Option<String>,
+    },
     /// Something went wrong that the user should know about, but the dashboard goes on.
     Problem(String),
 }
@@ -86,12 +115,26 @@ pub fn from_event(event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) => from_key(key),
         Event::Mouse(m) => match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click { column: m.column, row: m.row }),
-            MouseEventKind::ScrollUp => Some(Action::Wheel { up: true, column: m.column, row: m.row }),
-            MouseEventKind::ScrollDown => Some(Action::Wheel { up: false, column: m.column, row: m.row }),
+            MouseEventKind::Down(MouseButton::Left) => Some(Action::Click {
+                column: m.column,
+                row: m.row,
+            }),
+            MouseEventKind::ScrollUp => Some(Action::Wheel {
+                up: true,
+                column: m.column,
+                row: m.row,
+            }),
+            MouseEventKind::ScrollDown => Some(Action::Wheel {
+                up: false,
+                column: m.column,
+                row: m.row,
+            }),
             _ => None,
         },
-        Event::Resize(width, height) => Some(Action::Resize { width: *width, height: *height }),
+        Event::Resize(width, height) => Some(Action::Resize {
+            width: *width,
+            height: *height,
+        }),
         _ => None,
     }
 }
@@ -148,21 +191,53 @@ mod tests {
     use crossterm::event::{KeyEventState, MouseEvent};
 
     fn key(code: KeyCode, modifiers: KeyModifiers) -> Event {
-        Event::Key(KeyEvent { code, modifiers, kind: KeyEventKind::Press, state: KeyEventState::NONE })
+        Event::Key(KeyEvent {
+            code,
+            modifiers,
+            kind: KeyEventKind::Press,
+            state: KeyEventState::NONE,
+        })
     }
 
     #[test]
     fn keys_map_to_actions() {
         let none = KeyModifiers::NONE;
-        assert!(matches!(from_event(&key(KeyCode::Char('q'), none)), Some(Action::Quit)));
-        assert!(matches!(from_event(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit)));
-        assert!(matches!(from_event(&key(KeyCode::Char('c'), none)), Some(Action::Close)));
-        assert!(matches!(from_event(&key(KeyCode::Char('j'), none)), Some(Action::Down)));
-        assert!(matches!(from_event(&key(KeyCode::Up, none)), Some(Action::Up)));
-        assert!(matches!(from_event(&key(KeyCode::Char('x'), none)), Some(Action::ForceClose)));
-        assert!(matches!(from_event(&key(KeyCode::Char('?'), none)), Some(Action::ToggleHelp)));
-        assert!(matches!(from_event(&key(KeyCode::Tab, none)), Some(Action::FocusNext)));
-        assert!(matches!(from_event(&key(KeyCode::Char('z'), none)), Some(Action::OtherKey)));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('q'), none)),
+            Some(Action::Quit)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('c'), none)),
+            Some(Action::Close)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('j'), none)),
+            Some(Action::Down)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Up, none)),
+            Some(Action::Up)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('x'), none)),
+            Some(Action::ForceClose)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('?'), none)),
+            Some(Action::ToggleHelp)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Tab, none)),
+            Some(Action::FocusNext)
+        ));
+        assert!(matches!(
+            from_event(&key(KeyCode::Char('z'), none)),
+            Some(Action::OtherKey)
+        ));
         let release = Event::Key(KeyEvent {
             code: KeyCode::Char('q'),
             modifiers: none,
@@ -180,8 +255,17 @@ mod tests {
             row: 7,
             modifiers: KeyModifiers::NONE,
         });
-        assert!(matches!(from_event(&click), Some(Action::Click { column: 3, row: 7 })));
-        assert!(matches!(from_event(&Event::Resize(100, 30)), Some(Action::Resize { width: 100, height: 30 })));
+        assert!(matches!(
+            from_event(&click),
+            Some(Action::Click { column: 3, row: 7 })
+        ));
+        assert!(matches!(
+            from_event(&Event::Resize(100, 30)),
+            Some(Action::Resize {
+                width: 100,
+                height: 30
+            })
+        ));
         assert!(from_event(&Event::FocusGained).is_none());
     }
 }

@@ -81,7 +81,10 @@ pub struct Step {
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Closing(SystemId),
-    Closed { report: CloseReport, forced_by_user: bool },
+    Closed {
+        report: CloseReport,
+        forced_by_user: bool,
+    },
     /// A closing step after the systems (the metrics endpoint).
     Endpoint(StepReport),
 }
@@ -91,7 +94,10 @@ pub enum StepKind {
 pub enum AccountRow {
     Waiting(SystemId),
     Closing(SystemId),
-    Done { report: CloseReport, forced_by_user: bool },
+    Done {
+        report: CloseReport,
+        forced_by_user: bool,
+    },
     Endpoint(StepReport),
 }
 
@@ -165,9 +171,15 @@ impl ShutdownState {
                     continue;
                 }
                 StepKind::Closing(id) => (*id, AccountRow::Closing(*id)),
-                StepKind::Closed { report, forced_by_user } => (
+                StepKind::Closed {
+                    report,
+                    forced_by_user,
+                } => (
                     report.name,
-                    AccountRow::Done { report: report.clone(), forced_by_user: *forced_by_user },
+                    AccountRow::Done {
+                        report: report.clone(),
+                        forced_by_user: *forced_by_user,
+                    },
                 ),
             };
             if !order.contains(&id) {
@@ -176,14 +188,22 @@ impl ShutdownState {
             rows.insert(id, row);
         }
         let mut out: Vec<AccountRow> = order.iter().filter_map(|id| rows.remove(id)).collect();
-        out.extend(SystemId::ALL.into_iter().filter(|id| !order.contains(id)).map(AccountRow::Waiting));
+        out.extend(
+            SystemId::ALL
+                .into_iter()
+                .filter(|id| !order.contains(id))
+                .map(AccountRow::Waiting),
+        );
         out.extend(endpoints);
         out
     }
 
     /// Systems whose close has ended, on screen.
     pub fn done_count(&self) -> usize {
-        self.steps[..self.revealed].iter().filter(|s| matches!(s.kind, StepKind::Closed { .. })).count()
+        self.steps[..self.revealed]
+            .iter()
+            .filter(|s| matches!(s.kind, StepKind::Closed { .. }))
+            .count()
     }
 }
 
@@ -257,7 +277,9 @@ impl App {
 
     /// The notice, while it is fresh.
     pub fn visible_notice(&self) -> Option<&Notice> {
-        self.notice.as_ref().filter(|n| self.uptime < n.at + NOTICE_FOR)
+        self.notice
+            .as_ref()
+            .filter(|n| self.uptime < n.at + NOTICE_FOR)
     }
 
     /// The next moment (uptime) at which the screen changes by time alone, given the
@@ -268,14 +290,22 @@ impl App {
             Phase::Running => Some(next_second),
             Phase::ShuttingDown => Some(self.uptime + frame),
             Phase::Final => {
-                let end = self.shutdown.as_ref().and_then(|s| s.final_since).map(|f| f + self.settings.linger);
+                let end = self
+                    .shutdown
+                    .as_ref()
+                    .and_then(|s| s.final_since)
+                    .map(|f| f + self.settings.linger);
                 Some(end.map_or(next_second, |e| e.min(next_second)))
             }
         }
     }
 
     fn notify(&mut self, text: impl Into<String>, bad: bool) {
-        self.notice = Some(Notice { text: text.into(), bad, at: self.uptime });
+        self.notice = Some(Notice {
+            text: text.into(),
+            bad,
+            at: self.uptime,
+        });
     }
 
     fn sample_requests(&mut self) {
@@ -286,12 +316,17 @@ impl App {
         }
         self.request_samples.push_back((now, total));
         while self.request_samples.len() > 2
-            && self.request_samples.front().is_some_and(|(t, _)| *t + RATE_WINDOW < now)
+            && self
+                .request_samples
+                .front()
+                .is_some_and(|(t, _)| *t + RATE_WINDOW < now)
         {
             self.request_samples.pop_front();
         }
         self.requests_per_s = match (self.request_samples.front(), self.request_samples.back()) {
-            (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => n1.saturating_sub(*n0) as f64 / (*t1 - *t0).as_secs_f64(),
+            (Some((t0, n0)), Some((t1, n1))) if t1 > t0 => {
+                n1.saturating_sub(*n0) as f64 / (*t1 - *t0).as_secs_f64()
+            }
             _ => 0.0,
         };
     }
@@ -321,7 +356,8 @@ impl App {
                 }
             }
             Pane::Gameplay => {
-                self.gameplay_scroll = (self.gameplay_scroll as isize + delta).clamp(0, u16::MAX as isize) as u16;
+                self.gameplay_scroll =
+                    (self.gameplay_scroll as isize + delta).clamp(0, u16::MAX as isize) as u16;
             }
             // Log lines count back from the newest: down moves toward it.
             Pane::Log => {
@@ -346,7 +382,9 @@ impl App {
     }
 
     fn click(&mut self, column: u16, row: u16) {
-        let Some(pane) = self.pane_at(column, row) else { return };
+        let Some(pane) = self.pane_at(column, row) else {
+            return;
+        };
         self.focus = pane;
         if pane == Pane::Table && self.shutdown.is_none() {
             let table = layout::dashboard(self.area).table;
@@ -405,7 +443,13 @@ impl App {
                 if state == SystemState::Closed && !self.closing_by_user.contains(&id) {
                     Some(Command::Reopen(id))
                 } else {
-                    self.notify(format!("{name} is {}: only a closed system can be reopened", state.name()), false);
+                    self.notify(
+                        format!(
+                            "{name} is {}: only a closed system can be reopened",
+                            state.name()
+                        ),
+                        false,
+                    );
                     None
                 }
             }
@@ -490,7 +534,9 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::ShutdownBegin { grace, deadline_in } => {
             let now = app.uptime;
-            let sd = app.shutdown.get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace));
+            let sd = app
+                .shutdown
+                .get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace));
             sd.grace = grace;
             sd.deadline_at = Some(now + deadline_in);
             None
@@ -498,21 +544,36 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         Action::SystemClosing(id) => {
             let now = app.uptime;
             if let Some(sd) = app.shutdown.as_mut() {
-                sd.steps.push(Step { arrived: now, kind: StepKind::Closing(id) });
+                sd.steps.push(Step {
+                    arrived: now,
+                    kind: StepKind::Closing(id),
+                });
             }
             None
         }
-        Action::SystemClosed { report, forced_by_user } => {
+        Action::SystemClosed {
+            report,
+            forced_by_user,
+        } => {
             let now = app.uptime;
             if let Some(sd) = app.shutdown.as_mut() {
-                sd.steps.push(Step { arrived: now, kind: StepKind::Closed { report, forced_by_user } });
+                sd.steps.push(Step {
+                    arrived: now,
+                    kind: StepKind::Closed {
+                        report,
+                        forced_by_user,
+                    },
+                });
             }
             None
         }
         Action::EndpointClosed(report) => {
             let now = app.uptime;
             if let Some(sd) = app.shutdown.as_mut() {
-                sd.steps.push(Step { arrived: now, kind: StepKind::Endpoint(report) });
+                sd.steps.push(Step {
+                    arrived: now,
+                    kind: StepKind::Endpoint(report),
+                });
             }
             None
         }
@@ -523,7 +584,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             }
             None
         }
-        Action::Finished { report, report_path } => {
+        Action::Finished {
+            report,
+            report_path,
+        } => {
             if let Some(sd) = app.shutdown.as_mut() {
                 sd.report = Some(report);
                 sd.report_path = report_path;
@@ -642,7 +706,14 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
                 return None;
             }
             app.paused = !app.paused;
-            app.notify(if app.paused { "gameplay paused (p resumes)" } else { "gameplay resumed" }, false);
+            app.notify(
+                if app.paused {
+                    "gameplay paused (p resumes)"
+                } else {
+                    "gameplay resumed"
+                },
+                false,
+            );
             Some(Command::SetPaused(app.paused))
         }
         Action::Click { column, row } => {

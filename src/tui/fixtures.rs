@@ -30,7 +30,9 @@ pub fn settings(theme: Theme) -> Settings {
 
 fn latencies(base: f64, n: usize, seed: usize) -> Vec<f64> {
     // A deterministic wobble around `base`, different for each system.
-    (0..n).map(|i| base * (1.0 + (((i + seed) * 7 % 11) as f64 - 5.0) / 12.0)).collect()
+    (0..n)
+        .map(|i| base * (1.0 + (((i + seed) * 7 % 11) as f64 - 5.0) / 12.0))
+        .collect()
 }
 
 fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
@@ -61,9 +63,19 @@ fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
     s.recent_latency_ms = latencies(p50, 24, s.id.index() * 3);
     s.connections_opened = 2;
     // Tokens in proportion to the answers, as a live service reports them.
-    let u = crate::clients::Usage { input: s.done * 180, output: s.done * 42, reasoning: 0 };
+    let u = crate::clients::Usage {
+        input: s.done * 180,
+        output: s.done * 42,
+        reasoning: 0,
+    };
     s.usage = Some(u);
-    s.cost_usd = Some(crate::config::Price { input: 1.25, output: 10.0 }.cost(u.input, u.output));
+    s.cost_usd = Some(
+        crate::config::Price {
+            input: 1.25,
+            output: 10.0,
+        }
+        .cost(u.input, u.output),
+    );
     s
 }
 
@@ -86,18 +98,25 @@ pub fn systems(scale: u64) -> Vec<SystemSnapshot> {
         with_latency(snapshot(MetaRl, Idle, n(517)), 30.0, 66.0),
     ];
     let mut set = |id: SystemId, f: &dyn Fn(&mut SystemSnapshot)| f(&mut out[id.index()]);
-    set(VideoInterpreter, &|s| (s.in_flight, s.open_sockets) = (1, 1));
+    set(VideoInterpreter, &|s| {
+        (s.in_flight, s.open_sockets) = (1, 1)
+    });
     set(VoiceSystem, &|s| s.open_sockets = 1);
     set(Orchestrator, &|s| (s.in_flight, s.open_sockets) = (1, 2));
     set(WolframAnalyzer, &|s| {
         s.errors = 3;
         s.open_sockets = 1;
-        s.last_error = Some("HTTP 503 from wolfram_analyzer: upstream overloaded, retry later".into());
+        s.last_error =
+            Some("HTTP 503 from wolfram_analyzer: upstream overloaded, retry later".into());
     });
     set(GeminiClient, &|s| s.open_sockets = 2);
     set(OpenaiClient, &|s| (s.in_flight, s.open_sockets) = (2, 2));
-    set(HyperbolicClient, &|s| (s.in_flight, s.open_sockets) = (1, 1));
-    set(LmstudioClient, &|s| s.disabled_reason = Some("disabled in config".into()));
+    set(HyperbolicClient, &|s| {
+        (s.in_flight, s.open_sockets) = (1, 1)
+    });
+    set(LmstudioClient, &|s| {
+        s.disabled_reason = Some("disabled in config".into())
+    });
     set(MetaRl, &|s| {
         s.errors = 1;
         s.open_sockets = 1;
@@ -124,36 +143,99 @@ pub fn game() -> GameStats {
         ..GameStats::default()
     };
     let records = [
-        (48, GameAction::Explore, "orchestrator (votes: explore=4, move=1; odds 62%)", 0.3),
+        (
+            48,
+            GameAction::Explore,
+            "orchestrator (votes: explore=4, move=1; odds 62%)",
+            0.3,
+        ),
         (49, GameAction::Talk, "expert vote (talk=3, explore=2)", 0.4),
-        (50, GameAction::Explore, "orchestrator (votes: explore=3, sneak=2; odds 55%)", 0.3),
+        (
+            50,
+            GameAction::Explore,
+            "orchestrator (votes: explore=3, sneak=2; odds 55%)",
+            0.3,
+        ),
         (51, GameAction::Block, "no usable answer: safe action", 0.1),
-        (52, GameAction::Attack, "orchestrator (votes: attack=4, cast=1; odds 71%)", 1.0),
+        (
+            52,
+            GameAction::Attack,
+            "orchestrator (votes: attack=4, cast=1; odds 71%)",
+            1.0,
+        ),
     ];
     for (cycle, action, why, reward) in records {
-        g.record(ActionRecord { cycle, action, why: why.into(), reward });
+        g.record(ActionRecord {
+            cycle,
+            action,
+            why: why.into(),
+            reward,
+        });
     }
     // Earlier cycles, only counted.
     g.actions = 52;
-    g.actions_by_kind = [("explore", 21), ("attack", 11), ("talk", 7), ("block", 6), ("heal", 4), ("loot", 3)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+    g.actions_by_kind = [
+        ("explore", 21),
+        ("attack", 11),
+        ("talk", 7),
+        ("block", 6),
+        ("heal", 4),
+        ("loot", 3),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
     g
 }
 
 pub fn logs() -> Vec<LogLine> {
     use tracing::Level;
-    let l = |time: &str, level: Level, text: &str| LogLine { time: time.into(), level, text: text.into() };
+    let l = |time: &str, level: Level, text: &str| LogLine {
+        time: time.into(),
+        level,
+        text: text.into(),
+    };
     vec![
-        l("14:02:11", Level::INFO, "session started backend=sandbox mode=parallel"),
-        l("14:02:11", Level::INFO, "disabled system=lmstudio_client reason=disabled in config"),
-        l("14:02:40", Level::WARN, "request failed system=meta_rl error=timed out after 30000 ms"),
-        l("14:03:05", Level::WARN, "request failed system=wolfram_analyzer error=HTTP 503"),
-        l("14:03:21", Level::INFO, "force-close requested from the dashboard system=claude_client"),
-        l("14:03:21", Level::INFO, "closed system=claude_client outcome=Forced ms=2.1"),
-        l("14:03:30", Level::ERROR, "request failed system=wolfram_analyzer error=HTTP 503"),
-        l("14:03:33", Level::INFO, "close requested from the dashboard system=hyperbolic_client"),
+        l(
+            "14:02:11",
+            Level::INFO,
+            "session started backend=sandbox mode=parallel",
+        ),
+        l(
+            "14:02:11",
+            Level::INFO,
+            "disabled system=lmstudio_client reason=disabled in config",
+        ),
+        l(
+            "14:02:40",
+            Level::WARN,
+            "request failed system=meta_rl error=timed out after 30000 ms",
+        ),
+        l(
+            "14:03:05",
+            Level::WARN,
+            "request failed system=wolfram_analyzer error=HTTP 503",
+        ),
+        l(
+            "14:03:21",
+            Level::INFO,
+            "force-close requested from the dashboard system=claude_client",
+        ),
+        l(
+            "14:03:21",
+            Level::INFO,
+            "closed system=claude_client outcome=Forced ms=2.1",
+        ),
+        l(
+            "14:03:30",
+            Level::ERROR,
+            "request failed system=wolfram_analyzer error=HTTP 503",
+        ),
+        l(
+            "14:03:33",
+            Level::INFO,
+            "close requested from the dashboard system=hyperbolic_client",
+        ),
     ]
 }
 
@@ -168,7 +250,13 @@ pub fn dashboard(area: Rect, theme: Theme) -> App {
     update(&mut app, Action::Logs(logs()));
     // The user force-closed Claude a moment ago and is closing Hyperbolic.
     let report = close_report(SystemId::ClaudeClient, CloseOutcome::Forced, 2.14);
-    update(&mut app, Action::UserCloseDone { report, forced: true });
+    update(
+        &mut app,
+        Action::UserCloseDone {
+            report,
+            forced: true,
+        },
+    );
     app.closing_by_user.insert(SystemId::HyperbolicClient);
     app.selected = SystemId::ClaudeClient.index();
     update(&mut app, Action::Tick(Duration::from_millis(83_400)));
@@ -180,9 +268,18 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
         name: id,
         outcome,
         close_ms,
-        sockets_before: if outcome == CloseOutcome::Skipped { 0 } else { 1 },
-        error: (outcome == CloseOutcome::Error).then(|| "1 socket(s) still open after force-close".to_string()),
-        cancelled_requests: if outcome == CloseOutcome::Forced { 1 } else { 0 },
+        sockets_before: if outcome == CloseOutcome::Skipped {
+            0
+        } else {
+            1
+        },
+        error: (outcome == CloseOutcome::Error)
+            .then(|| "1 socket(s) still open after force-close".to_string()),
+        cancelled_requests: if outcome == CloseOutcome::Forced {
+            1
+        } else {
+            0
+        },
     }
 }
 
@@ -214,7 +311,13 @@ pub fn shutting_down(area: Rect, theme: Theme, closed: usize, now_ms: u64) -> Ap
     update(&mut app, Action::Tick(t0));
     update(&mut app, Action::Quit);
     update(&mut app, Action::ShutdownStarted(Reason::Quit));
-    update(&mut app, Action::ShutdownBegin { grace: Duration::from_millis(500), deadline_in: Duration::from_millis(500) });
+    update(
+        &mut app,
+        Action::ShutdownBegin {
+            grace: Duration::from_millis(500),
+            deadline_in: Duration::from_millis(500),
+        },
+    );
     let order = shutdown_order();
     for (i, (id, outcome, ms)) in order.iter().enumerate().take(closed + 1) {
         update(&mut app, Action::Tick(t0 + Duration::from_millis(i as u64)));
@@ -223,7 +326,13 @@ pub fn shutting_down(area: Rect, theme: Theme, closed: usize, now_ms: u64) -> Ap
         }
         if i < closed {
             let report = close_report(*id, *outcome, *ms);
-            update(&mut app, Action::SystemClosed { report, forced_by_user: false });
+            update(
+                &mut app,
+                Action::SystemClosed {
+                    report,
+                    forced_by_user: false,
+                },
+            );
         }
     }
     update(&mut app, Action::Tick(t0 + Duration::from_millis(now_ms)));
@@ -231,8 +340,10 @@ pub fn shutting_down(area: Rect, theme: Theme, closed: usize, now_ms: u64) -> Ap
 }
 
 pub fn report() -> SessionReport {
-    let systems: Vec<CloseReport> =
-        shutdown_order().into_iter().map(|(id, outcome, ms)| close_report(id, outcome, ms)).collect();
+    let systems: Vec<CloseReport> = shutdown_order()
+        .into_iter()
+        .map(|(id, outcome, ms)| close_report(id, outcome, ms))
+        .collect();
     let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
     let game = game();
     SessionReport {
@@ -285,11 +396,22 @@ pub fn report() -> SessionReport {
 pub fn final_panel(area: Rect, theme: Theme) -> App {
     let all = shutdown_order().len();
     let mut app = shutting_down(area, theme, all, 505);
-    update(&mut app, Action::Verified { sockets_open_after: 0 });
-    update(&mut app, Action::Finished {
-        report: Box::new(report()),
-        report_path: Some("/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json".into()),
-    });
+    update(
+        &mut app,
+        Action::Verified {
+            sockets_open_after: 0,
+        },
+    );
+    update(
+        &mut app,
+        Action::Finished {
+            report: Box::new(report()),
+            report_path: Some(
+                "/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json"
+                    .into(),
+            ),
+        },
+    );
     // Long enough for every step to be revealed at its pace, plus one.
     let t = Duration::from_secs(90) + Duration::from_millis(150 * (2 * all as u64 + 2));
     update(&mut app, Action::Tick(t));

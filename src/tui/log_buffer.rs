@@ -56,7 +56,12 @@ impl LogBuffer {
 
     /// A copy of everything held, oldest first.
     pub fn lines(&self) -> Vec<LogLine> {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect()
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Changes whenever a line is pushed.
@@ -70,7 +75,11 @@ mod tests {
     use super::*;
 
     fn line(n: usize) -> LogLine {
-        LogLine { time: "00:00:00".into(), level: Level::INFO, text: format!("event {n}") }
+        LogLine {
+            time: "00:00:00".into(),
+            level: Level::INFO,
+            text: format!("event {n}"),
+        }
     }
 
     #[test]

@@ -81,7 +81,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         Err(e) => {
             // No dashboard: still close everything and write the report.
             session.quit.quit(Reason::Error);
-            let _ = session.shutdown(opts.grace, opts.mode, opts.report.clone(), None).await;
+            let _ = session
+                .shutdown(opts.grace, opts.mode, opts.report.clone(), None)
+                .await;
             signals.abort();
             return Err(eyre!("cannot take the terminal: {e}"));
         }
@@ -93,7 +95,10 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     dashboard.screen = None;
     // Not `eprintln!`: it panics when the terminal is gone (hangup).
     for p in terminal::take_deferred_panics() {
-        let _ = writeln!(std::io::stderr(), "singularis-tui: a task panicked while the dashboard was open: {p}");
+        let _ = writeln!(
+            std::io::stderr(),
+            "singularis-tui: a task panicked while the dashboard was open: {p}"
+        );
     }
     let end = outcome?;
     dashboard.print_summary(&end);
@@ -190,7 +195,11 @@ impl Dashboard {
             let wake = if dirty {
                 next_frame
             } else {
-                self.started + self.app.next_wake(self.frame).unwrap_or(self.app.uptime + far)
+                self.started
+                    + self
+                        .app
+                        .next_wake(self.frame)
+                        .unwrap_or(self.app.uptime + far)
             };
             let shutting = self.shutdown_task.is_some();
             tokio::select! {
@@ -251,7 +260,9 @@ impl Dashboard {
                 _ = tokio::time::sleep_until(wake.into()) => dirty = true,
             }
         }
-        self.end.take().ok_or_else(|| eyre!("the dashboard ended before the session"))
+        self.end
+            .take()
+            .ok_or_else(|| eyre!("the dashboard ended before the session"))
     }
 
     /// Bring the state up to date with the engine before a frame.
@@ -283,9 +294,14 @@ impl Dashboard {
     }
 
     fn draw(&mut self) {
-        let Some(screen) = self.screen.as_mut() else { return };
+        let Some(screen) = self.screen.as_mut() else {
+            return;
+        };
         let app = &self.app;
-        if let Err(e) = screen.terminal().and_then(|t| t.draw(|f| view::view(app, f)).map(|_| ())) {
+        if let Err(e) = screen
+            .terminal()
+            .and_then(|t| t.draw(|f| view::view(app, f)).map(|_| ()))
+        {
             // The terminal is gone (hangup, closed pty): finish the shutdown without it.
             tracing::error!(error = %e, "cannot draw; going on without the dashboard");
             self.screen = None;
@@ -323,7 +339,8 @@ impl Dashboard {
                     force.cancel();
                 } else {
                     let system = self.registry.get(id).clone();
-                    self.user_closes.spawn(async move { (system.force_close().await, true) });
+                    self.user_closes
+                        .spawn(async move { (system.force_close().await, true) });
                 }
             }
             Command::Close(id) => {
@@ -361,12 +378,19 @@ impl Dashboard {
     /// The session was asked to end: run its shutdown in a task of its own, so the
     /// animation never holds it up, and render its events as they come.
     fn begin_shutdown(&mut self) {
-        let Some(session) = self.session.take() else { return };
+        let Some(session) = self.session.take() else {
+            return;
+        };
         self.dispatch(Action::ShutdownStarted(session.quit.reason()));
         let (tx, rx) = mpsc::unbounded_channel();
         self.shutdown_events = Some(rx);
         let (grace, mode, report) = (self.opts.grace, self.opts.mode, self.opts.report.clone());
-        self.shutdown_task = Some(tokio::spawn(session.shutdown(grace, mode, report, Some(tx))));
+        self.shutdown_task = Some(tokio::spawn(session.shutdown(
+            grace,
+            mode,
+            report,
+            Some(tx),
+        )));
     }
 
     fn on_shutdown_event(&mut self, event: ShutdownEvent) {
@@ -379,10 +403,15 @@ impl Dashboard {
             ShutdownEvent::Closed(report) => {
                 let forced_by_user = self.force.is_cancelled();
                 self.steps.push((report.clone(), forced_by_user));
-                Action::SystemClosed { report: self.scrubbed(report), forced_by_user }
+                Action::SystemClosed {
+                    report: self.scrubbed(report),
+                    forced_by_user,
+                }
             }
             ShutdownEvent::StepClosed(report) => Action::EndpointClosed(report),
-            ShutdownEvent::Verified { sockets_open_after } => Action::Verified { sockets_open_after },
+            ShutdownEvent::Verified { sockets_open_after } => {
+                Action::Verified { sockets_open_after }
+            }
         };
         self.dispatch(action);
     }
@@ -412,12 +441,20 @@ impl Dashboard {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", summary::BEGIN_LINE);
         for (report, forced_by_user) in &self.steps {
-            let _ = writeln!(out, "{}", summary::step_line(report, grace_ms, *forced_by_user));
+            let _ = writeln!(
+                out,
+                "{}",
+                summary::step_line(report, grace_ms, *forced_by_user)
+            );
         }
         for report in &end.report.shutdown.report.endpoints {
             let _ = writeln!(out, "{}", summary::endpoint_line(report));
         }
-        let _ = writeln!(out, "{}", summary::complete_line(&end.report.shutdown.report));
+        let _ = writeln!(
+            out,
+            "{}",
+            summary::complete_line(&end.report.shutdown.report)
+        );
         for line in summary::final_statistics(&end.report) {
             let _ = writeln!(out, "{line}");
         }

@@ -7,7 +7,15 @@ use crate::lifecycle::registry::process_env;
 
 const MASK: &str = "****";
 /// Text right after one of these is a secret, up to a delimiter.
-const MARKERS: [&str; 7] = ["bearer ", "key=", "appid=", "token=", "x-api-key: ", "x-goog-api-key: ", "api-key: "];
+const MARKERS: [&str; 7] = [
+    "bearer ",
+    "key=",
+    "appid=",
+    "token=",
+    "x-api-key: ",
+    "x-goog-api-key: ",
+    "api-key: ",
+];
 /// Shorter "secrets" would mask ordinary words.
 const MIN_SECRET: usize = 8;
 
@@ -32,7 +40,12 @@ impl Redactor {
     }
 
     pub fn with_secrets(secrets: Vec<String>) -> Redactor {
-        Redactor { secrets: secrets.into_iter().filter(|s| s.len() >= MIN_SECRET).collect() }
+        Redactor {
+            secrets: secrets
+                .into_iter()
+                .filter(|s| s.len() >= MIN_SECRET)
+                .collect(),
+        }
     }
 
     pub fn scrub(&self, text: &str) -> String {
@@ -61,7 +74,9 @@ fn mask_after(text: &str, marker: &str) -> String {
     let mut search = 0;
     while let Some(found) = lower[search..].find(marker) {
         let start = search + found + marker.len();
-        let end = text[start..].find(is_delimiter).map_or(text.len(), |e| start + e);
+        let end = text[start..]
+            .find(is_delimiter)
+            .map_or(text.len(), |e| start + e);
         out.push_str(&text[rest..start]);
         if end > start {
             out.push_str(MASK);
@@ -108,12 +123,27 @@ mod tests {
     #[test]
     fn masks_known_keys_and_key_shapes() {
         let r = Redactor::with_secrets(vec!["hunter2-secret-value".into()]);
-        assert_eq!(r.scrub("auth failed for hunter2-secret-value"), "auth failed for ****");
-        assert_eq!(r.scrub("GET /api?input=x&appid=ABC123 failed"), "GET /api?input=x&appid=**** failed");
-        assert_eq!(r.scrub("Authorization: Bearer abc.def"), "Authorization: Bearer ****");
-        assert_eq!(r.scrub("bad key sk-proj-1234567890abcdef here"), "bad key sk-**** here");
+        assert_eq!(
+            r.scrub("auth failed for hunter2-secret-value"),
+            "auth failed for ****"
+        );
+        assert_eq!(
+            r.scrub("GET /api?input=x&appid=ABC123 failed"),
+            "GET /api?input=x&appid=**** failed"
+        );
+        assert_eq!(
+            r.scrub("Authorization: Bearer abc.def"),
+            "Authorization: Bearer ****"
+        );
+        assert_eq!(
+            r.scrub("bad key sk-proj-1234567890abcdef here"),
+            "bad key sk-**** here"
+        );
         assert_eq!(r.scrub("HTTP 429 rate limited"), "HTTP 429 rate limited");
-        assert_eq!(r.scrub("a task-runner and sk-short"), "a task-runner and sk-short");
+        assert_eq!(
+            r.scrub("a task-runner and sk-short"),
+            "a task-runner and sk-short"
+        );
         assert_eq!(r.scrub("key="), "key=");
     }
 }

@@ -51,11 +51,15 @@ impl Screen {
         *UI_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
         OWNED.store(true, Ordering::SeqCst);
         std::panic::set_hook(Box::new(move |info| on_panic(info, &report)));
-        Ok(Screen { terminal: Some(terminal) })
+        Ok(Screen {
+            terminal: Some(terminal),
+        })
     }
 
     pub fn terminal(&mut self) -> std::io::Result<&mut DefaultTerminal> {
-        self.terminal.as_mut().ok_or_else(|| std::io::Error::other("the terminal was given back"))
+        self.terminal
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the terminal was given back"))
     }
 
     /// Mouse capture is opt-in: while on, the terminal cannot select text.
@@ -108,7 +112,10 @@ fn on_panic(info: &PanicHookInfo<'_>, report: &Hook) {
     // Nothing may write to the screen the dashboard owns: log it, print it later.
     let text = info.to_string();
     tracing::error!(panic = %text, "a task panicked");
-    DEFERRED_PANICS.lock().unwrap_or_else(|p| p.into_inner()).push(text);
+    DEFERRED_PANICS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(text);
 }
 
 /// Panics of other threads while the dashboard had the screen, for stderr afterwards.

@@ -54,15 +54,30 @@ fn arrows_and_vim_keys_move_the_selection_within_the_table() {
 fn x_force_closes_the_selected_system_and_the_result_shows() {
     let mut app = app();
     select(&mut app, SystemId::OpenaiClient);
-    assert_eq!(update(&mut app, Action::ForceClose), Some(Command::ForceClose(SystemId::OpenaiClient)));
+    assert_eq!(
+        update(&mut app, Action::ForceClose),
+        Some(Command::ForceClose(SystemId::OpenaiClient))
+    );
     assert!(app.closing_by_user.contains(&SystemId::OpenaiClient));
-    assert!(app.visible_notice().is_some_and(|n| n.text.contains("force-closing OpenAI client")));
+    assert!(
+        app.visible_notice()
+            .is_some_and(|n| n.text.contains("force-closing OpenAI client"))
+    );
 
     let report = fixtures::close_report(SystemId::OpenaiClient, CloseOutcome::Forced, 3.25);
-    update(&mut app, Action::UserCloseDone { report, forced: true });
+    update(
+        &mut app,
+        Action::UserCloseDone {
+            report,
+            forced: true,
+        },
+    );
     assert!(!app.closing_by_user.contains(&SystemId::OpenaiClient));
     assert_eq!(app.closed_by_user.get(&SystemId::OpenaiClient), Some(&true));
-    let notice = app.visible_notice().map(|n| n.text.clone()).unwrap_or_default();
+    let notice = app
+        .visible_notice()
+        .map(|n| n.text.clone())
+        .unwrap_or_default();
     assert_eq!(notice, "✗ OpenAI client force-closed on request (3.2 ms)");
 
     // The notice fades; the game (and the other rows) go on.
@@ -76,24 +91,48 @@ fn x_force_closes_the_selected_system_and_the_result_shows() {
 fn c_closes_gracefully_r_reopens_and_nonsense_is_refused_with_a_notice() {
     let mut app = app();
     select(&mut app, SystemId::GeminiClient);
-    assert_eq!(update(&mut app, Action::Close), Some(Command::Close(SystemId::GeminiClient)));
+    assert_eq!(
+        update(&mut app, Action::Close),
+        Some(Command::Close(SystemId::GeminiClient))
+    );
     assert_eq!(update(&mut app, Action::Close), None, "already closing");
 
     set_state(&mut app, SystemId::GeminiClient, SystemState::Closed);
     let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Closed, 1.0);
-    update(&mut app, Action::UserCloseDone { report, forced: false });
+    update(
+        &mut app,
+        Action::UserCloseDone {
+            report,
+            forced: false,
+        },
+    );
     assert_eq!(update(&mut app, Action::ForceClose), None, "already closed");
-    assert_eq!(update(&mut app, Action::Reopen), Some(Command::Reopen(SystemId::GeminiClient)));
-    update(&mut app, Action::Reopened { id: SystemId::GeminiClient, ok: true });
+    assert_eq!(
+        update(&mut app, Action::Reopen),
+        Some(Command::Reopen(SystemId::GeminiClient))
+    );
+    update(
+        &mut app,
+        Action::Reopened {
+            id: SystemId::GeminiClient,
+            ok: true,
+        },
+    );
     assert!(!app.closed_by_user.contains_key(&SystemId::GeminiClient));
 
     // Open systems cannot be reopened; disabled ones cannot be closed.
     select(&mut app, SystemId::VideoInterpreter);
     assert_eq!(update(&mut app, Action::Reopen), None);
-    assert!(app.visible_notice().is_some_and(|n| n.text.contains("only a closed system")));
+    assert!(
+        app.visible_notice()
+            .is_some_and(|n| n.text.contains("only a closed system"))
+    );
     select(&mut app, SystemId::LmstudioClient);
     assert_eq!(update(&mut app, Action::ForceClose), None);
-    assert!(app.visible_notice().is_some_and(|n| n.text.contains("disabled")));
+    assert!(
+        app.visible_notice()
+            .is_some_and(|n| n.text.contains("disabled"))
+    );
 }
 
 #[test]
@@ -105,7 +144,11 @@ fn q_quits_then_forces_everything_once() {
     assert_eq!(app.phase(), Phase::ShuttingDown);
     assert_eq!(update(&mut app, Action::Quit), Some(Command::ForceAll));
     assert!(app.shutdown.as_ref().is_some_and(|s| s.force_requested));
-    assert_eq!(update(&mut app, Action::Quit), None, "forcing is already under way");
+    assert_eq!(
+        update(&mut app, Action::Quit),
+        None,
+        "forcing is already under way"
+    );
 }
 
 #[test]
@@ -129,9 +172,15 @@ fn during_shutdown_the_engine_is_left_alone() {
 #[test]
 fn p_pauses_and_resumes_the_game() {
     let mut app = app();
-    assert_eq!(update(&mut app, Action::TogglePause), Some(Command::SetPaused(true)));
+    assert_eq!(
+        update(&mut app, Action::TogglePause),
+        Some(Command::SetPaused(true))
+    );
     assert!(app.paused);
-    assert_eq!(update(&mut app, Action::TogglePause), Some(Command::SetPaused(false)));
+    assert_eq!(
+        update(&mut app, Action::TogglePause),
+        Some(Command::SetPaused(false))
+    );
     assert!(!app.paused);
 }
 
@@ -141,14 +190,22 @@ fn help_is_modal_and_esc_closes_it() {
     let before = app.selected;
     update(&mut app, Action::ToggleHelp);
     assert!(app.help_open);
-    assert_eq!(update(&mut app, Action::ForceClose), None, "keys under the popup do nothing");
+    assert_eq!(
+        update(&mut app, Action::ForceClose),
+        None,
+        "keys under the popup do nothing"
+    );
     assert!(!app.help_open, "but close it");
     assert_eq!(app.selected, before);
     update(&mut app, Action::ToggleHelp);
     update(&mut app, Action::Escape);
     assert!(!app.help_open);
     update(&mut app, Action::ToggleHelp);
-    assert_eq!(update(&mut app, Action::Quit), Some(Command::Quit), "q still quits");
+    assert_eq!(
+        update(&mut app, Action::Quit),
+        Some(Command::Quit),
+        "q still quits"
+    );
     assert!(!app.help_open);
 }
 
@@ -177,21 +234,45 @@ fn tab_moves_focus_and_arrows_scroll_the_focused_pane() {
 fn mouse_is_opt_in_and_a_click_selects_the_row_under_it() {
     let mut app = app();
     assert!(!app.mouse_capture);
-    assert_eq!(update(&mut app, Action::ToggleMouse), Some(Command::SetMouseCapture(true)));
+    assert_eq!(
+        update(&mut app, Action::ToggleMouse),
+        Some(Command::SetMouseCapture(true))
+    );
     // At 120x40 the table starts on line 1: border, header row, then the rows.
-    update(&mut app, Action::Click { column: 10, row: 3 + 4 });
+    update(
+        &mut app,
+        Action::Click {
+            column: 10,
+            row: 3 + 4,
+        },
+    );
     assert_eq!(app.selected, 4);
     assert_eq!(app.focus, Pane::Table);
-    update(&mut app, Action::Click { column: 100, row: 30 });
+    update(
+        &mut app,
+        Action::Click {
+            column: 100,
+            row: 30,
+        },
+    );
     assert_eq!(app.focus, Pane::Log);
     assert_eq!(app.selected, 4);
-    assert_eq!(update(&mut app, Action::ToggleMouse), Some(Command::SetMouseCapture(false)));
+    assert_eq!(
+        update(&mut app, Action::ToggleMouse),
+        Some(Command::SetMouseCapture(false))
+    );
 }
 
 #[test]
 fn a_resize_moves_the_click_targets() {
     let mut app = app();
-    update(&mut app, Action::Resize { width: 80, height: 24 });
+    update(
+        &mut app,
+        Action::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
     update(&mut app, Action::Click { column: 5, row: 13 });
     assert_eq!(app.selected, 10, "the last row at 80x24");
 }
@@ -200,10 +281,17 @@ fn a_resize_moves_the_click_targets() {
 fn requests_per_second_come_from_the_counters() {
     // The fixture adds 10% to every counter over 5 s.
     let app = app();
-    let total: u64 = fixtures::systems(10).iter().map(|s| s.done + s.errors).sum();
+    let total: u64 = fixtures::systems(10)
+        .iter()
+        .map(|s| s.done + s.errors)
+        .sum();
     let before: u64 = fixtures::systems(9).iter().map(|s| s.done + s.errors).sum();
     let expected = (total - before) as f64 / 5.0;
-    assert!((app.requests_per_s - expected).abs() < 0.01, "{} vs {expected}", app.requests_per_s);
+    assert!(
+        (app.requests_per_s - expected).abs() < 0.01,
+        "{} vs {expected}",
+        app.requests_per_s
+    );
 }
 
 #[test]
@@ -212,12 +300,24 @@ fn shutdown_steps_are_revealed_at_the_configured_pace_in_arrival_order() {
     let t0 = Duration::from_secs(90);
     update(&mut app, Action::Tick(t0));
     update(&mut app, Action::ShutdownStarted(Reason::Quit));
-    update(&mut app, Action::ShutdownBegin { grace: ms(500), deadline_in: ms(500) });
+    update(
+        &mut app,
+        Action::ShutdownBegin {
+            grace: ms(500),
+            deadline_in: ms(500),
+        },
+    );
     // Everything arrives at once...
     update(&mut app, Action::SystemClosing(SystemId::Moe));
     update(&mut app, Action::SystemClosing(SystemId::VideoInterpreter));
     let report = fixtures::close_report(SystemId::Moe, CloseOutcome::Closed, 0.4);
-    update(&mut app, Action::SystemClosed { report, forced_by_user: false });
+    update(
+        &mut app,
+        Action::SystemClosed {
+            report,
+            forced_by_user: false,
+        },
+    );
     let sd = app.shutdown.as_ref().expect("shutting down");
     assert_eq!(sd.revealed, 0);
 
@@ -230,29 +330,60 @@ fn shutdown_steps_are_revealed_at_the_configured_pace_in_arrival_order() {
     assert_eq!(app.shutdown.as_ref().map(|s| s.revealed), Some(2));
     let rows = app.shutdown.as_ref().map(|s| s.rows()).unwrap_or_default();
     assert!(matches!(rows[0], AccountRow::Closing(SystemId::Moe)));
-    assert!(matches!(rows[1], AccountRow::Closing(SystemId::VideoInterpreter)));
-    assert!(matches!(rows[2], AccountRow::Waiting(SystemId::VoiceSystem)));
+    assert!(matches!(
+        rows[1],
+        AccountRow::Closing(SystemId::VideoInterpreter)
+    ));
+    assert!(matches!(
+        rows[2],
+        AccountRow::Waiting(SystemId::VoiceSystem)
+    ));
     assert_eq!(rows.len(), 11);
 
     update(&mut app, Action::Tick(t0 + ms(300)));
     let rows = app.shutdown.as_ref().map(|s| s.rows()).unwrap_or_default();
-    assert!(matches!(&rows[0], AccountRow::Done { report, .. } if report.close_ms == 0.4), "measured time kept");
-    assert_eq!(app.phase(), Phase::ShuttingDown, "no final panel before the session ended");
+    assert!(
+        matches!(&rows[0], AccountRow::Done { report, .. } if report.close_ms == 0.4),
+        "measured time kept"
+    );
+    assert_eq!(
+        app.phase(),
+        Phase::ShuttingDown,
+        "no final panel before the session ended"
+    );
 }
 
 #[test]
 fn the_final_panel_waits_for_the_last_step_then_lingers_until_a_key() {
     let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 11, 505);
-    update(&mut app, Action::Verified { sockets_open_after: 0 });
-    update(&mut app, Action::Finished { report: Box::new(fixtures::report()), report_path: None });
-    assert_eq!(app.phase(), Phase::ShuttingDown, "steps are still being revealed");
+    update(
+        &mut app,
+        Action::Verified {
+            sockets_open_after: 0,
+        },
+    );
+    update(
+        &mut app,
+        Action::Finished {
+            report: Box::new(fixtures::report()),
+            report_path: None,
+        },
+    );
+    assert_eq!(
+        app.phase(),
+        Phase::ShuttingDown,
+        "steps are still being revealed"
+    );
     let t = Duration::from_secs(90) + ms(150 * 22);
     update(&mut app, Action::Tick(t));
     assert_eq!(app.phase(), Phase::Final);
     // Linger: the wake-ups count it down; it ends on its own...
     assert_eq!(app.next_wake(ms(100)), Some(Duration::from_secs(94)));
     assert_eq!(update(&mut app, Action::Tick(t + ms(4_900))), None);
-    assert_eq!(update(&mut app, Action::Tick(t + Duration::from_secs(5))), Some(Command::Exit));
+    assert_eq!(
+        update(&mut app, Action::Tick(t + Duration::from_secs(5))),
+        Some(Command::Exit)
+    );
     // ...or on any key.
     assert_eq!(update(&mut app, Action::OtherKey), Some(Command::Exit));
     assert_eq!(update(&mut app, Action::Quit), Some(Command::Exit));
@@ -262,9 +393,17 @@ fn the_final_panel_waits_for_the_last_step_then_lingers_until_a_key() {
 fn wake_ups_are_rare_when_nothing_moves() {
     let mut app = app();
     update(&mut app, Action::Tick(ms(83_400)));
-    assert_eq!(app.next_wake(ms(100)), Some(Duration::from_secs(84)), "once a second for the uptime");
+    assert_eq!(
+        app.next_wake(ms(100)),
+        Some(Duration::from_secs(84)),
+        "once a second for the uptime"
+    );
     update(&mut app, Action::ShutdownStarted(Reason::Quit));
-    assert_eq!(app.next_wake(ms(100)), Some(ms(83_500)), "animation runs at the frame cap");
+    assert_eq!(
+        app.next_wake(ms(100)),
+        Some(ms(83_500)),
+        "animation runs at the frame cap"
+    );
 }
 
 #[test]
@@ -279,12 +418,27 @@ fn a_reopened_system_is_no_longer_marked_as_closed_by_the_user() {
 fn x_during_a_graceful_close_forces_it() {
     let mut app = app();
     select(&mut app, SystemId::GeminiClient);
-    assert_eq!(update(&mut app, Action::Close), Some(Command::Close(SystemId::GeminiClient)));
+    assert_eq!(
+        update(&mut app, Action::Close),
+        Some(Command::Close(SystemId::GeminiClient))
+    );
     set_state(&mut app, SystemId::GeminiClient, SystemState::Closing);
-    assert_eq!(update(&mut app, Action::ForceClose), Some(Command::ForceClose(SystemId::GeminiClient)));
+    assert_eq!(
+        update(&mut app, Action::ForceClose),
+        Some(Command::ForceClose(SystemId::GeminiClient))
+    );
     let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Forced, 12.0);
-    update(&mut app, Action::UserCloseDone { report, forced: true });
-    assert!(app.visible_notice().is_some_and(|n| n.text == "✗ Gemini client force-closed on request (12.0 ms)"));
+    update(
+        &mut app,
+        Action::UserCloseDone {
+            report,
+            forced: true,
+        },
+    );
+    assert!(
+        app.visible_notice()
+            .is_some_and(|n| n.text == "✗ Gemini client force-closed on request (12.0 ms)")
+    );
 }
 
 #[test]
@@ -294,7 +448,10 @@ fn the_sound_notice_is_shown_once() {
     game.audio = "off: no audio device".into();
     game.audio_notice = Some("sound off: no audio device found".into());
     update(&mut app, Action::Game(Box::new(game.clone())));
-    assert_eq!(app.visible_notice().map(|n| n.text.as_str()), Some("sound off: no audio device found"));
+    assert_eq!(
+        app.visible_notice().map(|n| n.text.as_str()),
+        Some("sound off: no audio device found")
+    );
     app.notice = None;
     update(&mut app, Action::Game(Box::new(game)));
     assert!(app.notice.is_none());

@@ -22,11 +22,19 @@ impl Theme {
     }
 
     fn fg(self, c: Color) -> Style {
-        if self.color { Style::new().fg(c) } else { Style::new() }
+        if self.color {
+            Style::new().fg(c)
+        } else {
+            Style::new()
+        }
     }
 
     fn modifier(self, m: Modifier) -> Style {
-        if self.color { Style::new().add_modifier(m) } else { Style::new() }
+        if self.color {
+            Style::new().add_modifier(m)
+        } else {
+            Style::new()
+        }
     }
 
     pub fn plain(self) -> Style {
@@ -62,11 +70,21 @@ impl Theme {
     }
 
     pub fn selected_row(self) -> Style {
-        if self.color { Style::new().bg(Color::Rgb(40, 44, 52)).add_modifier(Modifier::BOLD) } else { Style::new() }
+        if self.color {
+            Style::new()
+                .bg(Color::Rgb(40, 44, 52))
+                .add_modifier(Modifier::BOLD)
+        } else {
+            Style::new()
+        }
     }
 
     pub fn border(self, focused: bool) -> Style {
-        if focused { self.fg(Color::Cyan) } else { self.dim() }
+        if focused {
+            self.fg(Color::Cyan)
+        } else {
+            self.dim()
+        }
     }
 
     pub fn state(self, s: SystemState) -> Style {

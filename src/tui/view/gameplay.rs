@@ -18,7 +18,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let mut lines: Vec<Line> = Vec::new();
     match &g.world {
         Some(w) => {
-            let mut place = vec![Span::styled(w.place, t.accent()), Span::styled(" · ", t.dim())];
+            let mut place = vec![
+                Span::styled(w.place, t.accent()),
+                Span::styled(" · ", t.dim()),
+            ];
             match w.enemy {
                 Some(e) => place.push(Span::styled(format!("{e} (hostile)"), t.bad())),
                 None => place.push(Span::styled("no enemy in view", t.dim())),
@@ -40,20 +43,40 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             }
             lines.push(Line::from(vitals_line));
         }
-        None => lines.push(Line::from(Span::styled("waiting for the first cycle…", t.dim()))),
+        None => lines.push(Line::from(Span::styled(
+            "waiting for the first cycle…",
+            t.dim(),
+        ))),
     }
     // What the agent had to do without: shown, not just counted.
     if g.cycles > 0 {
         let mut health = [
-            field(t, "skipped ", g.skipped_total().to_string(), if g.skipped_total() > 0 { t.warn() } else { t.plain() }),
+            field(
+                t,
+                "skipped ",
+                g.skipped_total().to_string(),
+                if g.skipped_total() > 0 {
+                    t.warn()
+                } else {
+                    t.plain()
+                },
+            ),
             vec![Span::raw("  ")],
-            field(t, "fallbacks ", g.fallbacks.to_string(), if g.fallbacks > 0 { t.warn() } else { t.plain() }),
+            field(
+                t,
+                "fallbacks ",
+                g.fallbacks.to_string(),
+                if g.fallbacks > 0 { t.warn() } else { t.plain() },
+            ),
             vec![Span::raw("  ")],
             field(t, "guards ", g.guard_fired.to_string(), t.plain()),
         ]
         .concat();
         if let Some(odds) = g.last_odds {
-            health.push(Span::styled(format!("  odds {:.0}%", odds * 100.0), t.dim()));
+            health.push(Span::styled(
+                format!("  odds {:.0}%", odds * 100.0),
+                t.dim(),
+            ));
         }
         lines.push(Line::from(health));
     }
@@ -79,12 +102,21 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         }
     }
     if !g.recent.is_empty() {
-        lines.push(Line::from(Span::styled("last actions, newest first:", t.dim())));
+        lines.push(Line::from(Span::styled(
+            "last actions, newest first:",
+            t.dim(),
+        )));
     }
     for rec in g.recent.iter().rev() {
         let reward = Span::styled(
             format!("{:+.1}", rec.reward),
-            if rec.reward > 0.0 { t.good() } else if rec.reward < 0.0 { t.bad() } else { t.plain() },
+            if rec.reward > 0.0 {
+                t.good()
+            } else if rec.reward < 0.0 {
+                t.bad()
+            } else {
+                t.plain()
+            },
         );
         let head = format!("#{} ", rec.cycle);
         let used = head.chars().count() + rec.action.name().len() + 8;
@@ -93,7 +125,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             Span::styled(rec.action.name(), t.title()),
             Span::raw(" "),
             reward,
-            Span::styled(format!(" {}", shorten(&rec.why, inner_width.saturating_sub(used))), t.dim()),
+            Span::styled(
+                format!(" {}", shorten(&rec.why, inner_width.saturating_sub(used))),
+                t.dim(),
+            ),
         ]));
     }
     // Keep the scroll within what there is to see.
@@ -105,9 +140,16 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     if !g.audio.is_empty() {
         let style = if g.audio == "on" { t.dim() } else { t.warn() };
-        title.spans.push(Span::styled(format!("· sound {} ", g.audio), style));
+        title
+            .spans
+            .push(Span::styled(format!("· sound {} ", g.audio), style));
     }
-    frame.render_widget(Paragraph::new(lines).scroll((scroll, 0)).block(pane(t, title, focused)), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(pane(t, title, focused)),
+        area,
+    );
 }
 
 fn vitals(t: crate::tui::theme::Theme, v: i32) -> ratatui::style::Style {

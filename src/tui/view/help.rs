@@ -9,11 +9,23 @@ use ratatui::widgets::{Block, BorderType, Clear, Paragraph};
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
-    let key_width = KEY_HELP.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0) + 2;
-    let text_width = KEY_HELP.iter().map(|(_, d)| d.chars().count()).max().unwrap_or(0);
+    let key_width = KEY_HELP
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let text_width = KEY_HELP
+        .iter()
+        .map(|(_, d)| d.chars().count())
+        .max()
+        .unwrap_or(0);
     let width = (key_width + text_width + 4) as u16;
     let height = KEY_HELP.len() as u16 + 2;
-    let popup = area.centered(Constraint::Length(width.min(area.width)), Constraint::Length(height.min(area.height)));
+    let popup = area.centered(
+        Constraint::Length(width.min(area.width)),
+        Constraint::Length(height.min(area.height)),
+    );
     let lines: Vec<Line> = KEY_HELP
         .iter()
         .map(|(key, what)| {

@@ -22,9 +22,17 @@ pub fn dashboard(area: Rect) -> DashboardAreas {
         Constraint::Min(0),
         Constraint::Length(1),
     ]));
-    let [gameplay, log] =
-        bottom.layout(&Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]));
-    DashboardAreas { header, table, gameplay, log, footer }
+    let [gameplay, log] = bottom.layout(&Layout::horizontal([
+        Constraint::Percentage(50),
+        Constraint::Percentage(50),
+    ]));
+    DashboardAreas {
+        header,
+        table,
+        gameplay,
+        log,
+        footer,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,7 +60,13 @@ pub fn shutdown(area: Rect) -> ShutdownAreas {
         Constraint::Min(ACCOUNT_MIN_WIDTH.min(body.width)),
         Constraint::Percentage(45),
     ]));
-    ShutdownAreas { header, gauge, account, side, footer }
+    ShutdownAreas {
+        header,
+        gauge,
+        account,
+        side,
+        footer,
+    }
 }
 
 /// Table rows that fit in `table` (inside borders, below the header row).
@@ -62,7 +76,11 @@ pub fn table_rows_visible(table: Rect) -> usize {
 
 /// The first row shown, so that the selected one is visible.
 pub fn table_offset(selected: usize, visible: usize) -> usize {
-    if visible == 0 { 0 } else { selected.saturating_sub(visible - 1) }
+    if visible == 0 {
+        0
+    } else {
+        selected.saturating_sub(visible - 1)
+    }
 }
 
 #[cfg(test)]

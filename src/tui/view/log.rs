@@ -27,7 +27,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect, focused: bool) {
         .collect();
     let mut title = pane_title(t, "Log", focused);
     if back > 0 {
-        title.spans.push(Span::styled(format!("↑{back} (End: newest) "), t.warn()));
+        title
+            .spans
+            .push(Span::styled(format!("↑{back} (End: newest) "), t.warn()));
     }
     frame.render_widget(Paragraph::new(lines).block(pane(t, title, focused)), area);
 }

@@ -68,7 +68,10 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
             }
         }
         Some(sd) => {
-            spans.insert(0, Span::styled(format!("shutting down ({})", sd.reason.name()), t.warn()));
+            spans.insert(
+                0,
+                Span::styled(format!("shutting down ({})", sd.reason.name()), t.warn()),
+            );
             spans.insert(1, sep());
         }
     }
@@ -90,10 +93,24 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
             ("x", "force-close".into()),
             ("c", "close".into()),
             ("r", "reopen".into()),
-            ("p", if app.paused { "resume".into() } else { "pause".into() }),
+            (
+                "p",
+                if app.paused {
+                    "resume".into()
+                } else {
+                    "pause".into()
+                },
+            ),
             ("?", "help".into()),
             ("Tab", "focus".into()),
-            ("m", if app.mouse_capture { "mouse off".into() } else { "mouse".into() }),
+            (
+                "m",
+                if app.mouse_capture {
+                    "mouse off".into()
+                } else {
+                    "mouse".into()
+                },
+            ),
         ],
         Phase::ShuttingDown => {
             let forcing = app.shutdown.as_ref().is_some_and(|s| s.force_requested);
@@ -113,7 +130,13 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
                 .unwrap_or_default();
             vec![
                 ("any key", "exit now".into()),
-                ("", format!("(closes by itself in {} s)", left.as_secs_f64().ceil() as u64)),
+                (
+                    "",
+                    format!(
+                        "(closes by itself in {} s)",
+                        left.as_secs_f64().ceil() as u64
+                    ),
+                ),
             ]
         }
     };
@@ -122,7 +145,11 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
     for (key, what) in keys {
         let gap = if spans.is_empty() { 0 } else { 2 };
         // A bare note has no key before it.
-        let text = if key.is_empty() { what } else { format!(" {what}") };
+        let text = if key.is_empty() {
+            what
+        } else {
+            format!(" {what}")
+        };
         let item = gap + Span::raw(key).width() + text.chars().count();
         if width + item > area.width as usize {
             continue;
@@ -132,7 +159,10 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
             spans.push(Span::raw("  "));
         }
         spans.push(Span::styled(key, t.key()));
-        spans.push(Span::styled(text, if key.is_empty() { t.dim() } else { t.plain() }));
+        spans.push(Span::styled(
+            text,
+            if key.is_empty() { t.dim() } else { t.plain() },
+        ));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -140,13 +170,21 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
 /// A pane's frame: thick border when focused (visible without colour too).
 fn pane<'a>(theme: Theme, title: Line<'a>, focused: bool) -> Block<'a> {
     Block::bordered()
-        .border_type(if focused { BorderType::Thick } else { BorderType::Rounded })
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Rounded
+        })
         .border_style(theme.border(focused))
         .title(title)
 }
 
 fn pane_title(theme: Theme, text: &str, focused: bool) -> Line<'static> {
-    let style = if focused { theme.title().patch(theme.accent()) } else { theme.title() };
+    let style = if focused {
+        theme.title().patch(theme.accent())
+    } else {
+        theme.title()
+    };
     Line::from(Span::styled(format!(" {text} "), style))
 }
 
@@ -203,7 +241,9 @@ pub fn sparkline(samples: &[f64], width: usize) -> String {
             if max <= 0.0 {
                 BARS[0]
             } else {
-                BARS[((v / max) * (BARS.len() - 1) as f64).round().clamp(0.0, 7.0) as usize]
+                BARS[((v / max) * (BARS.len() - 1) as f64)
+                    .round()
+                    .clamp(0.0, 7.0) as usize]
             }
         })
         .collect()
@@ -211,7 +251,10 @@ pub fn sparkline(samples: &[f64], width: usize) -> String {
 
 /// `key: value` with the key dimmed.
 fn field<'a>(theme: Theme, key: &'a str, value: String, value_style: Style) -> Vec<Span<'a>> {
-    vec![Span::styled(key, theme.dim()), Span::styled(value, value_style)]
+    vec![
+        Span::styled(key, theme.dim()),
+        Span::styled(value, value_style),
+    ]
 }
 
 #[cfg(test)]
@@ -225,7 +268,10 @@ mod tests {
         assert_eq!(ms(123.4), "123");
         assert_eq!(ms(1234.0), "1.2s");
         assert_eq!(count(123_456), "123k");
-        assert_eq!(shorten("connection refused (os error 111)", 12), "connection …");
+        assert_eq!(
+            shorten("connection refused (os error 111)", 12),
+            "connection …"
+        );
         assert_eq!(shorten("two\nlines", 20), "two…");
         assert_eq!(shorten("fits", 20), "fits");
     }

@@ -50,9 +50,16 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             if sd.force_requested {
                 (0.0, "forcing every system closed now".to_string(), t.bad())
             } else if left.is_zero() {
-                (0.0, "deadline reached: force-closing what is still open".to_string(), t.bad())
+                (
+                    0.0,
+                    "deadline reached: force-closing what is still open".to_string(),
+                    t.bad(),
+                )
             } else {
-                let label = format!("{} ms left of the {grace_ms} ms grace period", left.as_millis());
+                let label = format!(
+                    "{} ms left of the {grace_ms} ms grace period",
+                    left.as_millis()
+                );
                 (ratio_left(left, sd.grace), label, t.warn())
             }
         }
@@ -70,13 +77,18 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
 }
 
 fn ratio_left(left: Duration, grace: Duration) -> f64 {
-    if grace.is_zero() { 0.0 } else { (left.as_secs_f64() / grace.as_secs_f64()).clamp(0.0, 1.0) }
+    if grace.is_zero() {
+        0.0
+    } else {
+        (left.as_secs_f64() / grace.as_secs_f64()).clamp(0.0, 1.0)
+    }
 }
 
 fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
     let grace_ms = sd.grace.as_millis();
-    let spinner = SPINNER[(app.uptime.as_millis() / SPIN_EVERY.as_millis()) as usize % SPINNER.len()];
+    let spinner =
+        SPINNER[(app.uptime.as_millis() / SPIN_EVERY.as_millis()) as usize % SPINNER.len()];
     let note_width = area.width.saturating_sub(2 + 1 + 18 + 8 + 9 + 4) as usize;
     let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
     let rows: Vec<Row> = sd
@@ -98,7 +110,10 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 Cell::from(""),
                 Cell::from(""),
             ]),
-            AccountRow::Done { report, forced_by_user } => {
+            AccountRow::Done {
+                report,
+                forced_by_user,
+            } => {
                 let style = t.outcome(report.outcome);
                 let time = match report.outcome {
                     CloseOutcome::Skipped => String::new(),
@@ -118,7 +133,11 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 if report.cancelled_requests > 0 {
                     let n = report.cancelled_requests;
                     let cut = format!("{n} request{} cut", if n == 1 { "" } else { "s" });
-                    note = if note.is_empty() { cut } else { format!("{note}, {cut}") };
+                    note = if note.is_empty() {
+                        cut
+                    } else {
+                        format!("{note}, {cut}")
+                    };
                 }
                 Row::new(vec![
                     Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
@@ -135,7 +154,10 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                     Cell::from(report.display_name()),
                     Cell::from(Span::styled(report.outcome.name(), style)),
                     right(format!("{} ms", ms(report.close_ms))),
-                    Cell::from(Span::styled(shorten(report.error.as_deref().unwrap_or(""), note_width), t.dim())),
+                    Cell::from(Span::styled(
+                        shorten(report.error.as_deref().unwrap_or(""), note_width),
+                        t.dim(),
+                    )),
                 ])
             }
         })
@@ -149,10 +171,17 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     ];
     let done = sd.done_count();
     let mut title = pane_title(t, "Shutdown", false);
-    title.spans.push(Span::styled("· dependents close first ", t.dim()));
-    let block = pane(t, title, false)
-        .title_bottom(Line::from(Span::styled(format!(" {done} of {} done ", crate::systems::SystemId::ALL.len()), t.dim())));
-    frame.render_widget(Table::new(rows, widths).column_spacing(1).block(block), area);
+    title
+        .spans
+        .push(Span::styled("· dependents close first ", t.dim()));
+    let block = pane(t, title, false).title_bottom(Line::from(Span::styled(
+        format!(" {done} of {} done ", crate::systems::SystemId::ALL.len()),
+        t.dim(),
+    )));
+    frame.render_widget(
+        Table::new(rows, widths).column_spacing(1).block(block),
+        area,
+    );
 }
 
 fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
@@ -162,14 +191,25 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
         // The verdict and where the report went first: on a small screen they are what
         // must not be cut.
         let complete = summary::complete_line(&report.shutdown.report);
-        let complete = complete.trim_start_matches("[CLEANUP] Complete - ").to_string();
+        let complete = complete
+            .trim_start_matches("[CLEANUP] Complete - ")
+            .to_string();
         let clean = report.shutdown.report.is_clean();
-        lines.push(Line::from(Span::styled(complete, if clean { t.good() } else { t.bad() })));
+        lines.push(Line::from(Span::styled(
+            complete,
+            if clean { t.good() } else { t.bad() },
+        )));
         if let Some(path) = &sd.report_path {
-            lines.push(Line::from(vec![Span::styled("Report: ", t.dim()), Span::raw(path.clone())]));
+            lines.push(Line::from(vec![
+                Span::styled("Report: ", t.dim()),
+                Span::raw(path.clone()),
+            ]));
         }
         if let Some(error) = &report.error {
-            lines.push(Line::from(vec![Span::styled("Ended by: ", t.dim()), Span::styled(error.clone(), t.bad())]));
+            lines.push(Line::from(vec![
+                Span::styled("Ended by: ", t.dim()),
+                Span::styled(error.clone(), t.bad()),
+            ]));
         }
         lines.push(Line::from(""));
         // The same lines as the headless summary, laid out as fields.
@@ -188,5 +228,10 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
         .border_type(BorderType::Double)
         .border_style(t.accent())
         .title(Line::from(Span::styled(" Final statistics ", t.title())));
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
+        area,
+    );
 }

@@ -23,23 +23,43 @@ const MARKER: &str = "> ";
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
     let focused = app.focus == Pane::Table;
-    let width_of = |cols: &[u16]| cols.iter().sum::<u16>() + cols.len() as u16 + 2 + MARKER.len() as u16;
+    let width_of =
+        |cols: &[u16]| cols.iter().sum::<u16>() + cols.len() as u16 + 2 + MARKER.len() as u16;
     let with_usage = area.width >= width_of(&WIDTHS) + MIN_ERROR_WIDTH;
-    let shown: Vec<usize> = (0..WIDTHS.len()).filter(|i| with_usage || !USAGE_COLUMNS.contains(i)).collect();
+    let shown: Vec<usize> = (0..WIDTHS.len())
+        .filter(|i| with_usage || !USAGE_COLUMNS.contains(i))
+        .collect();
     let widths_shown: Vec<u16> = shown.iter().map(|i| WIDTHS[*i]).collect();
     let error_width = area.width.saturating_sub(width_of(&widths_shown)) as usize;
     let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
         let last = cells.len() - 1;
-        cells.into_iter().enumerate().filter(|(i, _)| *i == last || shown.contains(i)).map(|(_, c)| c).collect()
+        cells
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i == last || shown.contains(i))
+            .map(|(_, c)| c)
+            .collect()
     };
 
     let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
     let rows = app.systems.iter().map(|s| {
-        let state = Span::styled(format!("{} {}", state_symbol(s.state), s.state.name()), t.state(s.state));
-        let errors = Span::styled(count(s.errors), if s.errors > 0 { t.bad() } else { t.plain() });
-        let cut = Span::styled(count(s.truncated), if s.truncated > 0 { t.warn() } else { t.plain() });
+        let state = Span::styled(
+            format!("{} {}", state_symbol(s.state), s.state.name()),
+            t.state(s.state),
+        );
+        let errors = Span::styled(
+            count(s.errors),
+            if s.errors > 0 { t.bad() } else { t.plain() },
+        );
+        let cut = Span::styled(
+            count(s.truncated),
+            if s.truncated > 0 { t.warn() } else { t.plain() },
+        );
         // Unknown until the service reports usage: a dash, never a made-up 0.
-        let tokens = s.usage.map(|u| count(u.total())).unwrap_or_else(|| "–".to_string());
+        let tokens = s
+            .usage
+            .map(|u| count(u.total()))
+            .unwrap_or_else(|| "–".to_string());
         let latency = match (s.latency_p50_ms, s.latency_p99_ms) {
             (Some(p50), Some(p99)) => format!("{}/{}", ms(p50), ms(p99)),
             _ => "–".to_string(),
@@ -54,13 +74,31 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             right(tokens),
             right(s.open_sockets.to_string()),
             right(latency),
-            Cell::from(Span::styled(sparkline(&s.recent_latency_ms, SPARK_WIDTH), t.accent())),
+            Cell::from(Span::styled(
+                sparkline(&s.recent_latency_ms, SPARK_WIDTH),
+                t.accent(),
+            )),
             Cell::from(last_error(app, s, error_width)),
         ]))
     });
-    let names = ["System", "State", "Run", "Done", "Err", "Cut", "Tok", "Sock", "p50/p99ms", "Latency", "Last error"];
+    let names = [
+        "System",
+        "State",
+        "Run",
+        "Done",
+        "Err",
+        "Cut",
+        "Tok",
+        "Sock",
+        "p50/p99ms",
+        "Latency",
+        "Last error",
+    ];
     let header = Row::new(pick(names.map(Cell::from).to_vec())).style(t.title());
-    let widths = widths_shown.iter().map(|w| Constraint::Length(*w)).chain([Constraint::Fill(1)]);
+    let widths = widths_shown
+        .iter()
+        .map(|w| Constraint::Length(*w))
+        .chain([Constraint::Fill(1)]);
 
     let mut title = pane_title(t, "Connections", focused);
     title.spans.push(Span::styled(tally(&app.systems), t.dim()));
@@ -72,16 +110,29 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let room = (area.width as usize).saturating_sub(4);
     if let Some(n) = app.visible_notice() {
         let style = if n.bad { t.bad() } else { t.warn() };
-        block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&n.text, room)), style)));
+        block = block.title_bottom(Line::from(Span::styled(
+            format!(" {} ", shorten(&n.text, room)),
+            style,
+        )));
     } else if let Some(s) = app.selected_system() {
         let detail = last_error(app, s, usize::MAX);
         // The problem first: it is what the user selected the row for.
-        let parts: Vec<String> =
-            (!detail.content.is_empty()).then(|| detail.content.to_string()).into_iter().chain(usage_detail(s)).collect();
+        let parts: Vec<String> = (!detail.content.is_empty())
+            .then(|| detail.content.to_string())
+            .into_iter()
+            .chain(usage_detail(s))
+            .collect();
         if !parts.is_empty() {
             let text = format!("{}: {}", s.id.display_name(), parts.join(" · "));
-            let style = if detail.content.is_empty() { t.dim() } else { detail.style };
-            block = block.title_bottom(Line::from(Span::styled(format!(" {} ", shorten(&text, room)), style)));
+            let style = if detail.content.is_empty() {
+                t.dim()
+            } else {
+                detail.style
+            };
+            block = block.title_bottom(Line::from(Span::styled(
+                format!(" {} ", shorten(&text, room)),
+                style,
+            )));
         }
     }
     let table = Table::new(rows, widths)
@@ -137,8 +188,14 @@ fn tally(systems: &[SystemSnapshot]) -> String {
     let costs: Vec<f64> = systems.iter().filter_map(|s| s.cost_usd).collect();
     if !costs.is_empty() {
         // A system with tokens but no price makes the sum a floor.
-        let partial = systems.iter().any(|s| s.usage.is_some() && s.cost_usd.is_none());
-        parts.push(format!("${:.4}{}", costs.iter().sum::<f64>(), if partial { "+" } else { "" }));
+        let partial = systems
+            .iter()
+            .any(|s| s.usage.is_some() && s.cost_usd.is_none());
+        parts.push(format!(
+            "${:.4}{}",
+            costs.iter().sum::<f64>(),
+            if partial { "+" } else { "" }
+        ));
     }
     format!("{} ", parts.join(" · "))
 }
@@ -153,12 +210,23 @@ fn last_error(app: &App, s: &SystemSnapshot, width: usize) -> Span<'static> {
     if let Some(forced) = app.closed_by_user.get(&s.id)
         && matches!(s.state, SystemState::Closed | SystemState::Closing)
     {
-        let by = if *forced { "force-closed by you (r reopens)" } else { "closed by you (r reopens)" };
+        let by = if *forced {
+            "force-closed by you (r reopens)"
+        } else {
+            "closed by you (r reopens)"
+        };
         return Span::styled(shorten(by, width), t.dim());
     }
     match &s.last_error {
         // A system that recovered keeps its last error, dimmed.
-        Some(e) => Span::styled(shorten(e, width), if s.state == SystemState::Error { t.bad() } else { t.dim() }),
+        Some(e) => Span::styled(
+            shorten(e, width),
+            if s.state == SystemState::Error {
+                t.bad()
+            } else {
+                t.dim()
+            },
+        ),
         None => Span::raw(""),
     }
 }
