@@ -202,7 +202,7 @@ fn emit_shutdown(out: &mut EventWriter<std::io::Stdout>, ev: ShutdownEvent, quit
         ShutdownEvent::Closing(id) => Event::Closing { name: id },
         ShutdownEvent::Closed(r) => Event::Closed(r),
         ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r),
-        ShutdownEvent::Verified { sockets_open_after } => Event::Verified { sockets_open_after },
+        ShutdownEvent::Verified(check) => Event::Verified(check),
     };
     out.emit(&event);
 }

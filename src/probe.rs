@@ -66,7 +66,7 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
         .copied()
         .filter(|id| config.system(*id).base_url.is_sandbox())
         .collect();
-    let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
+    let baseline = lifecycle::sockets::count_process_sockets(&[]).ok();
     let sandbox = if on_sandbox.is_empty() {
         None
     } else {
@@ -138,12 +138,17 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
     }
     writeln!(
         out,
-        "\nConnections: {} closed, {} forced, {} sockets left open ({:.1} ms)",
-        report.closed, report.forced, report.sockets_open_after, report.total_ms
+        "\nSystems: {} closed, {} forced, {} ({:.1} ms)",
+        report.closed,
+        report.forced,
+        report.sockets_left_text(),
+        report.total_ms
     )?;
     out.flush()?;
-    Ok(if report.sockets_open_after > 0 {
+    Ok(if report.leaked() {
         3
+    } else if !report.is_clean() {
+        4
     } else if rows.iter().any(|r| r.outcome.is_err()) {
         1
     } else {

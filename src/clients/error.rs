@@ -49,6 +49,24 @@ impl ClientError {
     }
 }
 
+impl ClientError {
+    /// A request that got no answer from the pool: refused, timed out, DNS, TLS...
+    pub fn from_transport(e: &hyper_util::client::legacy::Error) -> ClientError {
+        let mut src: Option<&dyn std::error::Error> = Some(e);
+        while let Some(s) = src {
+            if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return ClientError::Refused,
+                    std::io::ErrorKind::TimedOut => return ClientError::Timeout,
+                    _ => {}
+                }
+            }
+            src = s.source();
+        }
+        ClientError::Transport(chain(e))
+    }
+}
+
 impl From<reqwest::Error> for ClientError {
     fn from(e: reqwest::Error) -> Self {
         let e = e.without_url();

@@ -95,7 +95,7 @@ pub async fn send_once(
     ctx: &RequestCtx,
     req: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, ClientError> {
-    let resp = req.send().await?;
+    let resp = ctx.client.send(req).await?;
     if let Some(h) = super::Headroom::from_headers(resp.headers()) {
         ctx.usage.set_headroom(h);
     }

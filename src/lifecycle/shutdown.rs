@@ -26,7 +26,7 @@ pub enum ShutdownEvent {
     /// A closing step that is not a system (the metrics endpoint) ended.
     StepClosed(StepReport),
     /// Every system is closed; what the process-wide check found.
-    Verified { sockets_open_after: usize },
+    Verified(Verification),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +37,14 @@ pub struct ShutdownReport {
     pub forced: usize,
     pub errors: usize,
     pub skipped: usize,
-    pub sockets_open_after: usize,
+    /// Systems whose close could not be verified.
+    pub unverified: usize,
+    /// TCP sockets left open, by both witnesses; `None` when it could not be measured.
+    pub sockets_open_after: Option<usize>,
+    /// Whether every close and the process-wide check were confirmed by both witnesses.
+    pub verified: bool,
+    /// Why not, when not verified.
+    pub unverified_reason: Option<String>,
     /// In the order they finished closing.
     pub systems: Vec<CloseReport>,
     /// Closing steps after the systems (the metrics endpoint), in order.
@@ -52,6 +59,18 @@ pub struct StepReport {
     pub close_ms: f64,
     pub sockets_before: u32,
     pub error: Option<String>,
+    pub verified: bool,
+    pub unverified_reason: Option<String>,
+}
+
+/// What the process-wide check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// TCP sockets left open beyond the baseline, by either witness; `None` when neither
+    /// could count them.
+    pub sockets_open_after: Option<usize>,
+    /// Why the check is not verified, if it is not.
+    pub unverified_reason: Option<String>,
 }
 
 impl StepReport {
@@ -83,8 +102,25 @@ pub struct ClosingStep {
 }
 
 impl ShutdownReport {
+    /// Every socket verified closed.
     pub fn is_clean(&self) -> bool {
-        self.sockets_open_after == 0
+        self.verified && self.sockets_open_after == Some(0)
+    }
+
+    /// "0 sockets left open", or what could not be verified and why: never a zero that was
+    /// not measured.
+    pub fn sockets_left_text(&self) -> String {
+        match (self.sockets_open_after, &self.unverified_reason) {
+            (Some(n), None) => format!("{n} sockets left open"),
+            (Some(n), Some(why)) => format!("{n} sockets left open, unverified: {why}"),
+            (None, Some(why)) => format!("sockets left open unverified: {why}"),
+            (None, None) => "sockets left open unverified".to_string(),
+        }
+    }
+
+    /// Sockets left open by either witness (a leak, whatever else is known).
+    pub fn leaked(&self) -> bool {
+        self.sockets_open_after.is_some_and(|n| n > 0)
     }
 }
 
@@ -103,13 +139,14 @@ pub fn dependents(registry: &Registry) -> BTreeMap<SystemId, Vec<SystemId>> {
 }
 
 /// Close all systems. `force` fires on a second quit request: everything is cut at once.
-/// `baseline`: the process's TCP socket count before the first system opened;
+/// `baseline`: the process's TCP socket count before the first system opened (`None` when
+/// the table could not be read then: the check is unverified);
 /// `excluded_ports`: the in-process sandbox's ports, whose sockets are not the clients'.
 pub async fn shutdown_all(
     registry: Arc<Registry>,
     grace: Duration,
     force: CancellationToken,
-    baseline: usize,
+    baseline: Option<usize>,
     excluded_ports: Vec<u16>,
     events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
     steps: Vec<ClosingStep>,
@@ -197,9 +234,24 @@ pub async fn shutdown_all(
         endpoints.push(report);
     }
 
-    let sockets_open_after = verify(baseline, &excluded_ports).await;
-    send(ShutdownEvent::Verified { sockets_open_after });
+    let ledger_open: usize = registry.all().iter().map(|s| s.ledger_open()).sum();
+    let check = verify(baseline, ledger_open, &excluded_ports).await;
+    send(ShutdownEvent::Verified(check.clone()));
     let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
+    // Verified only if every part was: each system, each endpoint, and the process check.
+    let unverified_reason = check
+        .unverified_reason
+        .clone()
+        .or_else(|| {
+            systems
+                .iter()
+                .find_map(|r| Some(format!("{}: {}", r.name, r.unverified_reason.as_ref()?)))
+        })
+        .or_else(|| {
+            endpoints
+                .iter()
+                .find_map(|r| Some(format!("{}: {}", r.name, r.unverified_reason.as_ref()?)))
+        });
     ShutdownReport {
         grace_ms: grace.as_millis() as u64,
         total_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -207,37 +259,62 @@ pub async fn shutdown_all(
         forced: count(CloseOutcome::Forced),
         errors: count(CloseOutcome::Error),
         skipped: count(CloseOutcome::Skipped),
-        sockets_open_after,
+        unverified: count(CloseOutcome::Unverified),
+        sockets_open_after: check.sockets_open_after,
+        verified: unverified_reason.is_none(),
+        unverified_reason,
         systems,
         endpoints,
     }
 }
 
-/// The process-wide check: TCP sockets now (less the sandbox's) against the baseline.
-/// Each system already confirmed its own zero; a short re-check absorbs a socket that is
-/// mid-close in another task.
-pub async fn verify(baseline: usize, excluded_ports: &[u16]) -> usize {
+/// The process-wide check, by both witnesses: the OS table's TCP sockets now (less the
+/// sandbox's) against the baseline, and `ledger_open`, the connections the systems' ledgers
+/// still count. Each system already confirmed its own zero; a short re-check absorbs a
+/// socket that is mid-close in another task.
+pub async fn verify(
+    baseline: Option<usize>,
+    ledger_open: usize,
+    excluded_ports: &[u16],
+) -> Verification {
+    let Some(baseline) = baseline else {
+        let why = match sockets::count_process_sockets(excluded_ports) {
+            Err(e) => e.to_string(),
+            Ok(_) => "the socket table could not be read before the session started".into(),
+        };
+        return Verification {
+            sockets_open_after: (ledger_open > 0).then_some(ledger_open),
+            unverified_reason: Some(why),
+        };
+    };
     let until = tokio::time::Instant::now() + Duration::from_millis(100);
     loop {
         let left = match sockets::count_process_sockets(excluded_ports) {
-            Ok(n) => n.saturating_sub(baseline),
+            Ok(n) => n.saturating_sub(baseline).max(ledger_open),
             Err(e) => {
                 tracing::error!(error = %e, "cannot verify sockets");
-                return 0;
+                return Verification {
+                    // The ledger alone can prove a leak, never its absence.
+                    sockets_open_after: (ledger_open > 0).then_some(ledger_open),
+                    unverified_reason: Some(e.to_string()),
+                };
             }
         };
         if left == 0 || tokio::time::Instant::now() >= until {
-            if left > 0 {
-                if let Ok(all) = sockets::process_tcp_sockets() {
-                    for s in all
-                        .iter()
-                        .filter(|s| !excluded_ports.contains(&s.local.port()))
-                    {
-                        tracing::error!(local = %s.local, remote = %s.remote, state = %s.state, "socket still open");
-                    }
+            if left > 0
+                && let Ok(all) = sockets::process_tcp_sockets()
+            {
+                for s in all
+                    .iter()
+                    .filter(|s| !excluded_ports.contains(&s.local.port()))
+                {
+                    tracing::error!(local = %s.local, remote = %s.remote, state = %s.state, "socket still open");
                 }
             }
-            return left;
+            return Verification {
+                sockets_open_after: Some(left),
+                unverified_reason: None,
+            };
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }

@@ -1,10 +1,17 @@
-//! Measuring TCP sockets for real: the process's own sockets are the `socket:[inode]` links
-//! under `/proc/self/fd`. A socket in TIME_WAIT or orphaned after close has no fd: it belongs
-//! to no process and is not counted.
+//! The two witnesses of a socket's life (see ARCHITECTURE.md, "Verified closing"):
+//! - the OS socket table: every fd this process holds, asked whether it is a TCP socket and
+//!   for its addresses. A socket in TIME_WAIT or orphaned after close has no fd: it belongs
+//!   to no process and is not counted;
+//! - the in-process [`SocketLedger`]: each connection the connector makes is recorded when
+//!   it opens and again when its fd closes (the drop of the stream that owns it).
+//!
+//! A close is verified only when both agree. When the table cannot be read, callers say
+//! "unverified" with the cause; they never count that as zero.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
 
 /// One TCP socket this process holds open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,33 +22,50 @@ pub struct OwnedSocket {
     pub state: String,
 }
 
-/// Every TCP socket this process holds, with its fd: each `socket:[inode]` link under
-/// `/proc/self/fd` asked for its type and addresses. (`/proc/self/net/tcp` says the same but
-/// walks the kernel's whole connection hash table on every read: 5–8 ms here, too slow to
-/// poll while closing.)
-pub fn process_tcp_sockets() -> std::io::Result<Vec<OwnedSocket>> {
-    let mut owned = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        // An fd can close between listing and reading it: that is not an error.
-        let Ok(entry) = entry else { continue };
-        let Ok(target) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        if !target.to_string_lossy().starts_with("socket:[") {
-            continue;
-        }
-        let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|f| f.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Some(sock) = inspect_socket(fd) {
-            owned.push(sock);
+/// Why the OS socket table could not be read, in words for a report.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read this process's socket table ({0})")]
+pub struct TableUnreadable(pub String);
+
+/// Where a process's open fds are listed: Linux's procfs, else the BSD/macOS `/dev/fd`
+/// (on Linux that is a link into procfs, so without /proc neither can be read).
+const FD_DIRS: [&str; 2] = ["/proc/self/fd", "/dev/fd"];
+
+/// The fd numbers this process holds, from the first of [`FD_DIRS`] that can be listed.
+fn open_fds() -> Result<Vec<i32>, TableUnreadable> {
+    let mut causes = Vec::new();
+    for dir in FD_DIRS {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => {
+                return Ok(entries
+                    .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect());
+            }
+            Err(e) => causes.push(format!("{dir}: {e}")),
         }
     }
-    Ok(owned)
+    Err(TableUnreadable(causes.join("; ")))
+}
+
+/// Whether `fd` is a socket, and its inode, by fstat(2) (portable, one syscall).
+fn socket_inode(fd: i32) -> Option<u64> {
+    // SAFETY: fstat writes only into the zeroed struct we own; a closed fd gives EBADF.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
+    }
+    ((st.st_mode & libc::S_IFMT) == libc::S_IFSOCK).then_some(st.st_ino as u64)
+}
+
+/// Every TCP socket this process holds, with its fd: each socket fd asked for its type and
+/// addresses. (`/proc/self/net/tcp` says the same but walks the kernel's whole connection
+/// hash table on every read: 5–8 ms here.)
+pub fn process_tcp_sockets() -> Result<Vec<OwnedSocket>, TableUnreadable> {
+    Ok(open_fds()?
+        .into_iter()
+        .filter(|&fd| socket_inode(fd).is_some())
+        .filter_map(inspect_socket)
+        .collect())
 }
 
 /// A TCP socket's addresses, or `None` for other sockets (Unix, UDP) and closed fds.
@@ -71,63 +95,19 @@ fn inspect_socket(fd: i32) -> Option<OwnedSocket> {
 
 /// The inodes of every socket this process holds (any kind), sorted: it changes whenever a
 /// socket is opened or closed, so a sampler can skip measuring when nothing moved.
-pub fn socket_inodes() -> std::io::Result<Vec<u64>> {
-    let mut inodes = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let Ok(entry) = entry else { continue };
-        let Ok(target) = std::fs::read_link(entry.path()) else {
-            continue;
-        };
-        let target = target.to_string_lossy();
-        if let Some(inode) = target
-            .strip_prefix("socket:[")
-            .and_then(|t| t.strip_suffix(']'))
-            .and_then(|i| i.parse().ok())
-        {
-            inodes.push(inode);
-        }
-    }
+pub fn socket_inodes() -> Result<Vec<u64>, TableUnreadable> {
+    let mut inodes: Vec<u64> = open_fds()?.into_iter().filter_map(socket_inode).collect();
     inodes.sort_unstable();
     Ok(inodes)
 }
 
 /// Count of this process's TCP sockets, leaving out those whose local port is one of
 /// `excluded_ports` (the in-process sandbox's listeners and server-side connections).
-pub fn count_process_sockets(excluded_ports: &[u16]) -> std::io::Result<usize> {
+pub fn count_process_sockets(excluded_ports: &[u16]) -> Result<usize, TableUnreadable> {
     Ok(process_tcp_sockets()?
         .iter()
         .filter(|s| !excluded_ports.contains(&s.local.port()))
         .count())
-}
-
-/// Poll until `mine` finds none of its sockets in the process's table, or `until`, or `stop`
-/// (then one last look); returns what is still open. Sockets close when their owning task is
-/// next scheduled: the first looks only yield to them (a socket usually goes within
-/// microseconds), later ones sleep a millisecond.
-pub async fn wait_gone(
-    until: tokio::time::Instant,
-    stop: &tokio_util::sync::CancellationToken,
-    mut mine: impl FnMut(&[OwnedSocket]) -> Vec<OwnedSocket>,
-) -> Vec<OwnedSocket> {
-    let mut looks = 0u32;
-    loop {
-        if looks < 16 {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        looks += 1;
-        let left = match process_tcp_sockets() {
-            Ok(table) => mine(&table),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the socket table");
-                return Vec::new();
-            }
-        };
-        if left.is_empty() || tokio::time::Instant::now() >= until || stop.is_cancelled() {
-            return left;
-        }
-    }
 }
 
 /// IPv4-mapped IPv6 addresses (a dual-stack socket) compare equal to their IPv4 form.
@@ -141,28 +121,100 @@ fn normalize(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// The connections one system opened, as seen by its connector when each was made. Whether
-/// each is still open is measured, never assumed: see [`SocketLedger::open_sockets`].
-/// How long a recorded connection is kept though a socket table lacks it.
-const RECENT: std::time::Duration = std::time::Duration::from_secs(1);
+/// One connection as its connector recorded it.
+#[derive(Debug, Clone)]
+struct Entry {
+    id: u64,
+    fd: i32,
+    local: SocketAddr,
+    remote: SocketAddr,
+    /// Set when the stream owning the fd was dropped (the fd is closed by then).
+    closed: bool,
+}
 
-#[derive(Debug, Default)]
+/// The connections one system opened, each recorded when made and again when its fd closed.
+/// Entries stay after their close until an OS table read confirms them gone, so the table
+/// witness can still find a socket the ledger believes closed.
+#[derive(Debug)]
 pub struct SocketLedger {
-    /// (local, remote, when recorded).
-    conns: Mutex<Vec<(SocketAddr, SocketAddr, std::time::Instant)>>,
+    entries: Mutex<Vec<Entry>>,
+    /// Connections open by the ledger's account; waiters wake on every change.
+    open: watch::Sender<usize>,
     opened: AtomicU64,
+    next_id: AtomicU64,
+    /// A panic while the lock was held: the entries may be half-updated, so the ledger no
+    /// longer vouches for anything (see [`SocketLedger::trust`]).
+    poisoned: AtomicBool,
+}
+
+impl Default for SocketLedger {
+    fn default() -> Self {
+        SocketLedger {
+            entries: Mutex::default(),
+            open: watch::channel(0).0,
+            opened: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Held by the stream that owns a connection's fd; its drop records the close.
+#[derive(Debug)]
+pub struct ConnectionRecord {
+    ledger: Arc<SocketLedger>,
+    id: u64,
+}
+
+impl Drop for ConnectionRecord {
+    fn drop(&mut self) {
+        self.ledger.closed(self.id);
+    }
 }
 
 impl SocketLedger {
-    pub fn record(&self, local: SocketAddr, remote: SocketAddr) {
+    fn lock(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.entries.lock().unwrap_or_else(|p| {
+            self.poisoned.store(true, Ordering::Relaxed);
+            p.into_inner()
+        })
+    }
+
+    /// Record a connection just made; keep the returned record with the stream that owns
+    /// `fd`, and drop it after the fd is closed.
+    pub fn record(
+        self: &Arc<Self>,
+        fd: i32,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> ConnectionRecord {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.opened.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut c) = self.conns.lock() {
-            c.push((
-                normalize(local),
-                normalize(remote),
-                std::time::Instant::now(),
-            ));
+        let mut entries = self.lock();
+        entries.push(Entry {
+            id,
+            fd,
+            local: normalize(local),
+            remote: normalize(remote),
+            closed: false,
+        });
+        let open = entries.iter().filter(|e| !e.closed).count();
+        drop(entries);
+        self.open.send_replace(open);
+        ConnectionRecord {
+            ledger: self.clone(),
+            id,
         }
+    }
+
+    fn closed(&self, id: u64) {
+        let mut entries = self.lock();
+        if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
+            e.closed = true;
+        }
+        let open = entries.iter().filter(|e| !e.closed).count();
+        drop(entries);
+        self.open.send_replace(open);
     }
 
     /// Connections opened since start.
@@ -170,48 +222,134 @@ impl SocketLedger {
         self.opened.load(Ordering::Relaxed)
     }
 
-    /// This system's sockets still open in `table`; connections gone from it are forgotten
-    /// (a (local, remote) pair is unique while open, so a later reuse cannot be confused).
-    /// A connection recorded in the last second is kept even when absent: `table` may have
-    /// been read before it was made, and forgetting it would hide it from every later count.
+    /// Connections open by the ledger's own account (no syscall).
+    pub fn open_count(&self) -> usize {
+        *self.open.borrow()
+    }
+
+    /// Whether the ledger can vouch for its counts: `Err` with the cause when a panic
+    /// poisoned its lock.
+    pub fn trust(&self) -> Result<(), String> {
+        if self.poisoned.load(Ordering::Relaxed) || self.entries.is_poisoned() {
+            self.poisoned.store(true, Ordering::Relaxed);
+            return Err("the connection ledger's lock was poisoned by a panic".into());
+        }
+        Ok(())
+    }
+
+    /// Wait until the ledger counts no open connection, or `until`, or `stop` fires.
+    /// Woken by each close, not polled. Returns whether none is open.
+    pub async fn wait_all_closed(
+        &self,
+        until: tokio::time::Instant,
+        stop: &tokio_util::sync::CancellationToken,
+    ) -> bool {
+        let mut rx = self.open.subscribe();
+        tokio::select! {
+            r = rx.wait_for(|n| *n == 0) => r.is_ok(),
+            _ = tokio::time::sleep_until(until) => self.open_count() == 0,
+            _ = stop.cancelled() => self.open_count() == 0,
+        }
+    }
+
+    /// The connections the ledger counts open, with the fds they were made on.
+    pub fn open_connections(&self) -> Vec<OwnedSocket> {
+        self.lock()
+            .iter()
+            .filter(|e| !e.closed)
+            .map(|e| OwnedSocket {
+                fd: e.fd,
+                local: e.local,
+                remote: e.remote,
+                state: "open (ledger)".into(),
+            })
+            .collect()
+    }
+
+    /// The OS witness: this system's sockets still in `table`, whatever the ledger thinks
+    /// of them. Entries the ledger saw close and the table no longer has are forgotten (a
+    /// (local, remote) pair is unique while open, so a later reuse cannot be confused).
     pub fn open_sockets(&self, table: &[OwnedSocket]) -> Vec<OwnedSocket> {
-        let Ok(mut conns) = self.conns.lock() else {
-            return Vec::new();
-        };
         let mut open = Vec::new();
-        conns.retain(|(l, r, recorded)| {
-            let found = table.iter().find(|s| s.local == *l && s.remote == *r);
+        self.lock().retain(|e| {
+            let found = table
+                .iter()
+                .find(|s| s.local == e.local && s.remote == e.remote);
             if let Some(s) = found {
                 open.push(s.clone());
             }
-            found.is_some() || recorded.elapsed() < RECENT
+            found.is_some() || !e.closed
         });
         open
     }
 
-    /// Measure now; `None` without a socket table to measure against.
-    pub fn live(&self) -> Option<usize> {
-        process_tcp_sockets()
-            .ok()
-            .map(|table| self.open_sockets(&table).len())
+    #[cfg(test)]
+    pub(crate) fn poison(&self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _held = self.entries.lock();
+            panic!("poisoning the ledger for a test");
+        }));
     }
+}
 
-    /// Measure now.
-    pub fn count_open(&self) -> usize {
-        match process_tcp_sockets() {
-            Ok(table) => self.open_sockets(&table).len(),
-            // Without /proc we cannot see sockets; report what the connector recorded.
-            Err(_) => self.conns.lock().map(|c| c.len()).unwrap_or(0),
+/// What both witnesses say of one set of connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witnessed {
+    /// Open by either witness (an fd the table still lists, or a stream not yet dropped).
+    pub open: Vec<OwnedSocket>,
+    /// Why the result is not verified (a witness could not be asked), if so.
+    pub unverified: Option<String>,
+}
+
+/// Ask both witnesses now about `ledger`'s connections, and about the sockets `also`
+/// picks from the table (a listener, which no connector records).
+pub fn witness(ledger: &SocketLedger, also: impl Fn(&OwnedSocket) -> bool) -> Witnessed {
+    let by_ledger = ledger.open_connections();
+    let trust = ledger.trust().err();
+    match process_tcp_sockets() {
+        Ok(table) => {
+            let mut open = ledger.open_sockets(&table);
+            for s in table.iter().filter(|s| also(s)) {
+                if !open.contains(s) {
+                    open.push(s.clone());
+                }
+            }
+            for s in by_ledger {
+                if !open
+                    .iter()
+                    .any(|o| o.local == s.local && o.remote == s.remote)
+                {
+                    open.push(s);
+                }
+            }
+            Witnessed {
+                open,
+                unverified: trust,
+            }
         }
+        Err(e) => Witnessed {
+            open: by_ledger,
+            unverified: Some(trust.map_or(e.to_string(), |t| format!("{t}; {e}"))),
+        },
     }
 }
 
 /// Shut a socket down under whoever holds it: both directions, so the task owning it sees
 /// EOF/errors and drops it. The fd itself stays owned (and is closed) by that task.
 pub fn shutdown_socket(sock: &OwnedSocket) -> std::io::Result<()> {
-    // SAFETY: shutdown(2) on an fd number changes no memory; at worst the fd was reused
-    // for a non-socket (ENOTSOCK) or another socket, which is why callers re-read the
-    // table immediately before and match (local, remote) first.
+    // The fd may have closed and been reused since it was recorded: act only if it still
+    // holds this very connection.
+    match inspect_socket(sock.fd) {
+        Some(now) if now.local == sock.local && now.remote == sock.remote => {}
+        _ => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the fd no longer holds that socket",
+            ));
+        }
+    }
+    // SAFETY: shutdown(2) on an fd number changes no memory; the fd was just checked to be
+    // this socket.
     let rc = unsafe { libc::shutdown(sock.fd, libc::SHUT_RDWR) };
     if rc == 0 {
         Ok(())
@@ -225,14 +363,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sees_its_own_loopback_connection_and_forgets_it_when_closed() {
+    fn both_witnesses_see_a_connection_until_its_record_drops_after_the_fd() {
+        use std::os::fd::AsRawFd;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let client = std::net::TcpStream::connect(addr).unwrap();
         let (server, _) = listener.accept().unwrap();
-        let ledger = SocketLedger::default();
-        ledger.record(client.local_addr().unwrap(), client.peer_addr().unwrap());
-        assert_eq!(ledger.count_open(), 1);
+        let ledger = Arc::new(SocketLedger::default());
+        let record = ledger.record(
+            client.as_raw_fd(),
+            client.local_addr().unwrap(),
+            client.peer_addr().unwrap(),
+        );
+        assert_eq!(ledger.open_count(), 1);
+        let seen = witness(&ledger, |_| false);
+        assert_eq!(seen.unverified, None);
+        assert_eq!(seen.open.len(), 1);
+        assert_eq!(seen.open[0].local, client.local_addr().unwrap());
         // The listener and the accepted socket both have the server's local port. Other
         // tests open and close sockets in parallel between the two reads: retry until both
         // reads saw the same moment.
@@ -244,10 +391,54 @@ mod tests {
             })
             .find(|d| *d == 2);
         assert_eq!(excluded, Some(2));
+        // The fd closes first, then the record: both witnesses agree it is gone.
         drop(client);
-        assert_eq!(ledger.count_open(), 0);
+        drop(record);
+        assert_eq!(ledger.open_count(), 0);
+        assert_eq!(witness(&ledger, |_| false).open, Vec::new());
         assert_eq!(ledger.opened(), 1);
         drop(server);
+    }
+
+    #[test]
+    fn a_socket_the_ledger_saw_close_but_the_table_still_lists_is_open() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let ledger = Arc::new(SocketLedger::default());
+        // The record goes while the fd stays open: the witnesses disagree.
+        drop(ledger.record(
+            client.as_raw_fd(),
+            client.local_addr().unwrap(),
+            client.peer_addr().unwrap(),
+        ));
+        assert_eq!(ledger.open_count(), 0);
+        let seen = witness(&ledger, |_| false);
+        assert_eq!(seen.open.len(), 1, "the OS table still has it");
+        drop(client);
+        assert!(witness(&ledger, |_| false).open.is_empty());
+    }
+
+    #[test]
+    fn a_poisoned_ledger_keeps_its_counts_but_vouches_for_nothing() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let ledger = Arc::new(SocketLedger::default());
+        let record = ledger.record(
+            client.as_raw_fd(),
+            client.local_addr().unwrap(),
+            client.peer_addr().unwrap(),
+        );
+        ledger.poison();
+        assert_eq!(ledger.open_count(), 1);
+        drop(client);
+        drop(record);
+        assert_eq!(ledger.open_count(), 0, "closes are still recorded");
+        let seen = witness(&ledger, |_| false);
+        assert!(seen.open.is_empty());
+        let why = seen.unverified.expect("a poisoned ledger is not a witness");
+        assert!(why.contains("poisoned"), "{why}");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! owns them: a caller may stop waiting (the game moved on) without cutting the request,
 //! and closing can wait for exactly this system's work.
 
-use super::connector::{ConnectionGate, RecordConnections};
+use super::closing;
 use super::sockets::{self, SocketLedger};
+use super::transport::{HttpClient, PoolSettings};
 use crate::clients::{ClientError, UsageMeter};
 use crate::clients::{Headroom, Usage};
 use crate::config::{Price, SystemConfig};
@@ -85,7 +86,7 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Clone, Debug)]
 pub struct RequestCtx {
     pub system: SystemId,
-    pub client: reqwest::Client,
+    pub client: HttpClient,
     pub base: url::Url,
     pub key: Option<ApiKey>,
     pub model: String,
@@ -135,14 +136,18 @@ pub enum CloseOutcome {
     Forced,
     Error,
     Skipped,
+    /// The in-process ledger saw every connection close, but the OS table could not be read
+    /// to confirm it (or the ledger itself could not vouch): never counted as closed.
+    Unverified,
 }
 
 impl CloseOutcome {
-    pub const ALL: [CloseOutcome; 4] = [
+    pub const ALL: [CloseOutcome; 5] = [
         CloseOutcome::Closed,
         CloseOutcome::Forced,
         CloseOutcome::Error,
         CloseOutcome::Skipped,
+        CloseOutcome::Unverified,
     ];
 
     /// As in the report.
@@ -152,6 +157,7 @@ impl CloseOutcome {
             CloseOutcome::Forced => "forced",
             CloseOutcome::Error => "error",
             CloseOutcome::Skipped => "skipped",
+            CloseOutcome::Unverified => "unverified",
         }
     }
 }
@@ -165,11 +171,15 @@ pub struct CloseReport {
     pub error: Option<String>,
     /// In-flight requests cut off by a forced close.
     pub cancelled_requests: u32,
+    /// Whether both witnesses (the ledger and the OS socket table) agreed on the result.
+    pub verified: bool,
+    /// Why not, when not verified.
+    pub unverified_reason: Option<String>,
 }
 
 /// One generation of the system's connection pool; reopening makes a new one.
 struct Generation {
-    client: Option<reqwest::Client>,
+    client: Option<HttpClient>,
     stop: CancellationToken,
     force: CancellationToken,
     tracker: TaskTracker,
@@ -192,7 +202,8 @@ pub struct System {
     base: Option<url::Url>,
     key: Option<ApiKey>,
     ledger: Arc<SocketLedger>,
-    gate: Arc<ConnectionGate>,
+    /// The pool limit on connections, held by each connection until its fd closes.
+    connection_permits: Arc<Semaphore>,
     generation: Mutex<Generation>,
     status: Mutex<Status>,
     limiter: Arc<Semaphore>,
@@ -246,7 +257,7 @@ impl System {
             }),
             limiter,
             ledger,
-            gate: Arc::new(ConnectionGate::new(config.max_connections())),
+            connection_permits: Arc::new(Semaphore::new(config.max_connections().max(1))),
             config,
             in_flight: AtomicU32::new(0),
             done: AtomicU64::new(0),
@@ -268,26 +279,22 @@ impl System {
         Arc::new(sys)
     }
 
-    fn build_client(&self, stop: &CancellationToken) -> Option<reqwest::Client> {
+    fn build_client(&self, stop: &CancellationToken) -> Option<HttpClient> {
         if self.config.protocol == Protocol::Moe {
             return None;
         }
-        let built = reqwest::Client::builder()
-            .user_agent(concat!("singularis-tui/", env!("CARGO_PKG_VERSION")))
-            .timeout(self.config.timeout())
-            .connect_timeout(self.config.connect_timeout())
-            .pool_max_idle_per_host(self.config.pool_max_per_host as usize)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .connector_layer(RecordConnections {
-                ledger: self.ledger.clone(),
-                gate: self.gate.clone(),
-                stop: stop.clone(),
-            })
-            .build();
+        let built = HttpClient::new(PoolSettings {
+            ledger: self.ledger.clone(),
+            permits: self.connection_permits.clone(),
+            stop: stop.clone(),
+            connect_timeout: self.config.connect_timeout(),
+            timeout: self.config.timeout(),
+            max_idle_per_host: self.config.pool_max_per_host as usize,
+        });
         match built {
             Ok(c) => Some(c),
             Err(e) => {
-                self.set_error(format!("building HTTP client: {}", e.without_url()));
+                self.set_error(format!("building HTTP client: {e}"));
                 None
             }
         }
@@ -367,13 +374,28 @@ impl System {
         )
     }
 
+    /// Connections open by the in-process ledger's account.
+    pub fn ledger_open(&self) -> usize {
+        self.ledger.open_count()
+    }
+
+    /// Why the ledger cannot vouch for this system, if it cannot.
+    pub fn ledger_trust(&self) -> Result<(), String> {
+        self.ledger.trust()
+    }
+
     pub fn connections_opened(&self) -> u64 {
         self.ledger.opened()
     }
 
-    /// Measure this system's open sockets against a fresh socket table.
+    /// This system's open sockets by both witnesses: the ledger's own count, and what a
+    /// fresh socket table still lists.
     pub fn measure_sockets(&self, table: &[sockets::OwnedSocket]) -> u32 {
-        let n = self.ledger.open_sockets(table).len() as u32;
+        let n = self
+            .ledger
+            .open_sockets(table)
+            .len()
+            .max(self.ledger.open_count()) as u32;
         if self.open_sockets.swap(n, Ordering::Relaxed) != n {
             self.notify();
         }
@@ -436,7 +458,7 @@ impl System {
             let client = match (&gen_.client, self.config.protocol) {
                 (Some(c), _) => c.clone(),
                 // moe has no wire; it gets a client that it never uses.
-                (None, Protocol::Moe) => reqwest::Client::new(),
+                (None, Protocol::Moe) => HttpClient::unconnected(),
                 (None, _) => {
                     return Err(ClientError::Unavailable(format!(
                         "{} has no connection pool",
@@ -590,9 +612,19 @@ impl System {
             let g = self.lock_generation();
             (g.stop.clone(), g.force.clone(), g.tracker.clone())
         };
-        let sockets_before = self.ledger.count_open() as u32;
+        let sockets_before = self.ledger.open_count() as u32;
         if prior == SystemState::Closed && sockets_before == 0 {
-            return self.report(CloseOutcome::Closed, started, 0, None, 0);
+            let seen = sockets::witness(&self.ledger, |_| false);
+            if seen.open.is_empty() {
+                let outcome = match seen.unverified {
+                    None => CloseOutcome::Closed,
+                    Some(_) => CloseOutcome::Unverified,
+                };
+                let mut r = self.report(outcome, started, 0, None, 0);
+                r.verified = seen.unverified.is_none();
+                r.unverified_reason = seen.unverified;
+                return r;
+            }
         }
         self.set_state(SystemState::Closing);
         tracing::info!(system = %self.id, sockets_before, "closing");
@@ -622,25 +654,14 @@ impl System {
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
 
-        let settle_by = cut_by.map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2));
-        let mut left = self
-            .wait_sockets_closed(settle_by.unwrap_or(deadline), force)
-            .await;
-        if !left.is_empty() && !forced {
-            forced = true;
-        }
-        if !left.is_empty() {
-            // Force: shut the sockets under their owners, then confirm once more.
-            for s in &left {
-                if let Err(e) = sockets::shutdown_socket(s) {
-                    tracing::warn!(system = %self.id, error = %e, "shutdown(2) failed");
-                }
-            }
-            let soon = cut_by.unwrap_or_else(|| tokio::time::Instant::now() + FORCE_BUDGET / 2);
-            left = self
-                .wait_sockets_closed(soon, &CancellationToken::new())
-                .await;
-        }
+        let settle_by = cut_by
+            .map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2))
+            .unwrap_or(deadline);
+        let cut_by =
+            cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
+        let settled = closing::settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
+        forced |= settled.shut_down;
+        let left = settled.left;
         self.open_sockets
             .store(left.len() as u32, Ordering::Relaxed);
         self.set_state(SystemState::Closed);
@@ -652,23 +673,18 @@ impl System {
                     left.len()
                 )),
             )
+        } else if settled.unverified.is_some() {
+            (CloseOutcome::Unverified, None)
         } else if forced {
             (CloseOutcome::Forced, None)
         } else {
             (CloseOutcome::Closed, None)
         };
-        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, "closed");
-        self.report(outcome, started, sockets_before, error, cancelled_requests)
-    }
-
-    /// Poll until none of this system's sockets is open, or `until`, or `force` (then one
-    /// last look). Returns the sockets still open.
-    async fn wait_sockets_closed(
-        &self,
-        until: tokio::time::Instant,
-        force: &CancellationToken,
-    ) -> Vec<sockets::OwnedSocket> {
-        sockets::wait_gone(until, force, |table| self.ledger.open_sockets(table)).await
+        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
+        let mut r = self.report(outcome, started, sockets_before, error, cancelled_requests);
+        r.verified = settled.unverified.is_none();
+        r.unverified_reason = settled.unverified;
+        r
     }
 
     fn report(
@@ -686,6 +702,9 @@ impl System {
             sockets_before,
             error,
             cancelled_requests,
+            // Set by the caller once the witnesses were asked; a skipped system held none.
+            verified: outcome == CloseOutcome::Skipped,
+            unverified_reason: None,
         }
     }
 

@@ -84,7 +84,9 @@ pub struct Session {
     started_at: chrono::DateTime<chrono::Utc>,
     sandbox: Option<Sandbox>,
     sandbox_ports: Vec<u16>,
-    baseline: usize,
+    /// The process's TCP sockets before any system opened; `None` when the table could not
+    /// be read (the shutdown is then unverified, never counted against zero).
+    baseline: Option<usize>,
     stop_game: CancellationToken,
     background: Vec<tokio::task::JoinHandle<()>>,
     /// What ended the session, when a task failed (the report's `error`).
@@ -107,10 +109,14 @@ pub struct SessionEnd {
 }
 
 impl SessionEnd {
-    /// DESIGN.md exit status: 0 clean, 3 sockets still open, 1 the session ended in error.
+    /// DESIGN.md exit status: 0 clean, 3 sockets still open, 4 the shutdown could not be
+    /// verified, 1 the session ended in error.
     pub fn exit_code(&self) -> i32 {
-        if !self.report.shutdown.report.is_clean() {
+        let shutdown = &self.report.shutdown.report;
+        if shutdown.leaked() {
             3
+        } else if !shutdown.is_clean() {
+            4
         } else if self.report.shutdown.reason == Reason::Error {
             1
         } else {
@@ -133,7 +139,13 @@ impl Session {
         quit: QuitSignal,
         force: CancellationToken,
     ) -> Result<Session> {
-        let baseline = lifecycle::sockets::count_process_sockets(&[]).unwrap_or(0);
+        let baseline = match lifecycle::sockets::count_process_sockets(&[]) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                tracing::warn!(error = %e, "no socket baseline: this session's shutdown cannot be verified");
+                None
+            }
+        };
         // Sound first: ALSA may write to stderr while opening, before any screen is taken.
         let audio = AudioOut::open(AudioSettings::from_config(&config.audio)).await;
         let stats = GameStats {
@@ -462,6 +474,9 @@ async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::St
         close_ms: started.elapsed().as_secs_f64() * 1e3,
         sockets_before: 0,
         error,
+        // Its connection is the blocking client's own: the process-wide check counts it.
+        verified: true,
+        unverified_reason: None,
     }
 }
 

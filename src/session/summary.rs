@@ -25,6 +25,11 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
             r.error.as_deref().unwrap_or("unknown")
         ),
         CloseOutcome::Skipped => format!("[CLEANUP] - {name} skipped (disabled)"),
+        CloseOutcome::Unverified => format!(
+            "[CLEANUP] ? {name} closed by the ledger's account, unverified: {} ({:.1} ms)",
+            r.unverified_reason.as_deref().unwrap_or("no second witness"),
+            r.close_ms
+        ),
     }
 }
 
@@ -40,18 +45,29 @@ pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
             "[CLEANUP] ⚠️ {name} close error: {}",
             r.error.as_deref().unwrap_or("unknown")
         ),
+        CloseOutcome::Unverified => format!(
+            "[CLEANUP] ? {name} closed by the ledger's account, unverified: {} ({:.1} ms)",
+            r.unverified_reason.as_deref().unwrap_or("no second witness"),
+            r.close_ms
+        ),
     }
 }
 
 pub fn complete_line(s: &ShutdownReport) -> String {
-    // The exact shape of DESIGN.md's line, which scripts read; skipped systems have lines of their own.
+    // The exact shape of DESIGN.md's line, which scripts read; skipped systems have lines of
+    // their own. Unverified closes are named, never folded into "closed".
+    let unverified = if s.unverified > 0 {
+        format!(", {} unverified", s.unverified)
+    } else {
+        String::new()
+    };
     format!(
-        "[CLEANUP] Complete - {} systems closed, {} forced, {} {}, {} sockets left open ({:.1} ms)",
+        "[CLEANUP] Complete - {} systems closed, {} forced, {} {}{unverified}, {} ({:.1} ms)",
         s.closed,
         s.forced,
         s.errors,
         if s.errors == 1 { "error" } else { "errors" },
-        s.sockets_open_after,
+        s.sockets_left_text(),
         s.total_ms
     )
 }
@@ -112,10 +128,10 @@ pub fn final_statistics(r: &SessionReport) -> Vec<String> {
         r.session_s, r.mode, r.backend
     ));
     out.push(format!(
-        "  Shutdown: {:.1} ms ({}), {} sockets left open",
+        "  Shutdown: {:.1} ms ({}), {}",
         r.shutdown.report.total_ms,
         r.shutdown.reason.name(),
-        r.shutdown.report.sockets_open_after
+        r.shutdown.report.sockets_left_text()
     ));
     out
 }

@@ -3,7 +3,8 @@
 //! shutdown step and the process-wide check covers it like every other connection.
 
 use super::prometheus::{Phase, SessionMetrics};
-use crate::lifecycle::sockets::{self, OwnedSocket};
+use crate::lifecycle::sockets::{OwnedSocket, SocketLedger};
+use crate::lifecycle::transport::RecordedListener;
 use crate::lifecycle::{CloseOutcome, StepReport, SystemsClosed};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -37,6 +38,8 @@ pub struct MetricsEndpoint {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     final_served: watch::Receiver<bool>,
+    /// Each scrape's connection, recorded when accepted and when its fd closed.
+    ledger: Arc<SocketLedger>,
 }
 
 impl MetricsEndpoint {
@@ -47,6 +50,11 @@ impl MetricsEndpoint {
     ) -> std::io::Result<MetricsEndpoint> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
+        let ledger = Arc::new(SocketLedger::default());
+        let listener = RecordedListener {
+            listener,
+            ledger: ledger.clone(),
+        };
         let (final_tx, final_served) = watch::channel(false);
         let shared = Shared {
             metrics: metrics.clone(),
@@ -84,6 +92,7 @@ impl MetricsEndpoint {
             stop,
             task,
             final_served,
+            ledger,
         })
     }
 
@@ -98,9 +107,7 @@ impl MetricsEndpoint {
     pub async fn close(mut self, hold: Duration, closed: SystemsClosed) -> StepReport {
         let started = Instant::now();
         self.metrics.publish_shutdown(&closed);
-        let sockets_before = sockets::process_tcp_sockets()
-            .map(|t| self.sockets(&t).len())
-            .unwrap_or(0) as u32;
+        let sockets_before = self.ledger.open_count() as u32 + 1;
         if !hold.is_zero() {
             tokio::select! {
                 _ = self.final_served.wait_for(|served| *served) => {}
@@ -118,20 +125,23 @@ impl MetricsEndpoint {
         }
         if forced {
             self.task.abort();
+            // Awaiting an aborted task returns once it is dropped: the listener is closed.
+            let _ = (&mut self.task).await;
         }
-        // Connections are served by tasks of their own: shut what is left under them.
-        let cut_by = tokio::time::Instant::now() + FORCE_BUDGET;
-        let mut left = self
-            .wait_gone(tokio::time::Instant::now() + FORCE_BUDGET / 2)
-            .await;
-        if !left.is_empty() {
-            forced = true;
-            for s in &left {
-                let _ = sockets::shutdown_socket(s);
-            }
-            left = self.wait_gone(cut_by).await;
-        }
-        let (outcome, error) = match (left.len(), forced) {
+        // Connections are served by tasks of their own: what is left is shut under them.
+        let now = tokio::time::Instant::now();
+        let port = self.addr.port();
+        let settled = crate::lifecycle::settle(
+            &self.ledger,
+            |s: &OwnedSocket| s.local.port() == port,
+            now,
+            now + FORCE_BUDGET,
+            &closed.force,
+        )
+        .await;
+        forced |= settled.shut_down;
+        let (outcome, error) = match (settled.left.len(), forced) {
+            (0, _) if settled.unverified.is_some() => (CloseOutcome::Unverified, None),
             (0, false) => (CloseOutcome::Closed, None),
             (0, true) => (CloseOutcome::Forced, None),
             (n, _) => (
@@ -146,25 +156,11 @@ impl MetricsEndpoint {
             close_ms: started.elapsed().as_secs_f64() * 1e3,
             sockets_before,
             error,
+            verified: settled.unverified.is_none(),
+            unverified_reason: settled.unverified,
         }
     }
 
-    /// The endpoint's own sockets in `table`: the listener and the server side of each
-    /// connection.
-    fn sockets(&self, table: &[OwnedSocket]) -> Vec<OwnedSocket> {
-        table
-            .iter()
-            .filter(|s| s.local.port() == self.addr.port())
-            .cloned()
-            .collect()
-    }
-
-    async fn wait_gone(&self, until: tokio::time::Instant) -> Vec<OwnedSocket> {
-        sockets::wait_gone(until, &CancellationToken::new(), |table| {
-            self.sockets(table)
-        })
-        .await
-    }
 }
 
 async fn scrape(State(shared): State<Shared>) -> Response {

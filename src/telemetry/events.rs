@@ -48,10 +48,9 @@ pub enum Event {
     Closed(CloseReport),
     /// A closing step after the systems: the report's `shutdown.endpoints` entry.
     EndpointClosed(StepReport),
-    /// What the process-wide socket check found.
-    Verified {
-        sockets_open_after: usize,
-    },
+    /// What the process-wide socket check found (`sockets_open_after` null when it could not
+    /// be measured, with `unverified_reason`).
+    Verified(crate::lifecycle::Verification),
     ShutdownComplete {
         reason: String,
         grace_ms: u64,
@@ -60,7 +59,10 @@ pub enum Event {
         forced: usize,
         errors: usize,
         skipped: usize,
-        sockets_open_after: usize,
+        unverified: usize,
+        sockets_open_after: Option<usize>,
+        verified: bool,
+        unverified_reason: Option<String>,
     },
     SessionEnded {
         exit_code: i32,
@@ -84,7 +86,10 @@ impl Event {
             forced: s.forced,
             errors: s.errors,
             skipped: s.skipped,
+            unverified: s.unverified,
             sockets_open_after: s.sockets_open_after,
+            verified: s.verified,
+            unverified_reason: s.unverified_reason.clone(),
         }
     }
 }

@@ -67,7 +67,7 @@ impl Phase {
 
 #[derive(Debug, Clone, Default)]
 struct ShutdownFigures {
-    outcomes: [u64; 4],
+    outcomes: [u64; CloseOutcome::ALL.len()],
     seconds: f64,
 }
 
@@ -258,7 +258,7 @@ fn describe() {
     );
     describe_gauge!(
         SHUTDOWN_SYSTEMS,
-        "Systems by close outcome (closed, forced, error, skipped); 0 until shutdown"
+        "Systems by close outcome (closed, forced, error, skipped, unverified: closed by the in-process ledger but not confirmed by the OS socket table); 0 until shutdown"
     );
     describe_gauge!(
         SHUTDOWN_DURATION,

@@ -84,9 +84,8 @@ pub enum Action {
     },
     /// A closing step after the systems (the metrics endpoint) ended.
     EndpointClosed(crate::lifecycle::StepReport),
-    Verified {
-        sockets_open_after: usize,
-    },
+    /// What the process-wide socket check found.
+    Verified(crate::lifecycle::Verification),
     /// The session is over; `report_path`: where the report was written, if it was.
     Finished {
         report: Box<SessionReport>,

@@ -113,7 +113,7 @@ pub struct ShutdownState {
     pub revealed: usize,
     next_reveal_at: Duration,
     /// Sockets left open and when the check ended.
-    pub verified: Option<(usize, Duration)>,
+    pub verified: Option<(crate::lifecycle::Verification, Duration)>,
     pub report: Option<Box<SessionReport>>,
     pub report_path: Option<String>,
     /// Since when the final panel shows.
@@ -577,10 +577,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             }
             None
         }
-        Action::Verified { sockets_open_after } => {
+        Action::Verified(check) => {
             let now = app.uptime;
             if let Some(sd) = app.shutdown.as_mut() {
-                sd.verified = Some((sockets_open_after, now));
+                sd.verified = Some((check, now));
             }
             None
         }

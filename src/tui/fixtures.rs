@@ -275,6 +275,9 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
         },
         error: (outcome == CloseOutcome::Error)
             .then(|| "1 socket(s) still open after force-close".to_string()),
+        verified: outcome != CloseOutcome::Unverified,
+        unverified_reason: (outcome == CloseOutcome::Unverified)
+            .then(|| "cannot read this process's socket table (/proc/self/fd: No such file or directory (os error 2))".to_string()),
         cancelled_requests: if outcome == CloseOutcome::Forced {
             1
         } else {
@@ -382,7 +385,10 @@ pub fn report() -> SessionReport {
                 forced: count(CloseOutcome::Forced),
                 errors: count(CloseOutcome::Error),
                 skipped: count(CloseOutcome::Skipped),
-                sockets_open_after: 0,
+                unverified: count(CloseOutcome::Unverified),
+                sockets_open_after: Some(0),
+                verified: true,
+                unverified_reason: None,
                 systems,
                 endpoints: Vec::new(),
             },
@@ -398,9 +404,10 @@ pub fn final_panel(area: Rect, theme: Theme) -> App {
     let mut app = shutting_down(area, theme, all, 505);
     update(
         &mut app,
-        Action::Verified {
-            sockets_open_after: 0,
-        },
+        Action::Verified(crate::lifecycle::Verification {
+            sockets_open_after: Some(0),
+            unverified_reason: None,
+        }),
     );
     update(
         &mut app,

@@ -409,8 +409,8 @@ impl Dashboard {
                 }
             }
             ShutdownEvent::StepClosed(report) => Action::EndpointClosed(report),
-            ShutdownEvent::Verified { sockets_open_after } => {
-                Action::Verified { sockets_open_after }
+            ShutdownEvent::Verified(check) => {
+                Action::Verified(check)
             }
         };
         self.dispatch(action);

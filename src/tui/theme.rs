@@ -104,6 +104,7 @@ impl Theme {
             CloseOutcome::Forced => self.fg(Color::Magenta),
             CloseOutcome::Error => self.bad(),
             CloseOutcome::Skipped => self.dim(),
+            CloseOutcome::Unverified => self.fg(Color::Yellow),
         }
     }
 
@@ -137,6 +138,7 @@ pub fn outcome_symbol(o: CloseOutcome) -> &'static str {
         CloseOutcome::Forced => "✗",
         CloseOutcome::Error => "⚠",
         CloseOutcome::Skipped => "–",
+        CloseOutcome::Unverified => "?",
     }
 }
 

@@ -29,9 +29,10 @@ pub fn render(app: &App, frame: &mut Frame, a: ShutdownAreas) {
 fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
     let grace_ms = sd.grace.as_millis();
-    let (ratio, label, style) = match (sd.deadline_at, sd.verified) {
+    let (ratio, label, style) = match (sd.deadline_at, sd.verified.as_ref()) {
         (None, _) => (1.0, "stopping the game…".to_string(), t.good()),
-        (Some(deadline), Some((left_open, at))) => {
+        (Some(deadline), Some((check, at))) => {
+            let at = *at;
             let ratio = ratio_left(deadline.saturating_sub(at), sd.grace);
             let took = sd.report.as_ref().map_or_else(
                 || at.saturating_sub(sd.started_at).as_secs_f64() * 1e3,
@@ -42,8 +43,18 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             if forced > 0 {
                 label.push_str(&format!(" · {forced} forced"));
             }
-            label.push_str(&format!(" · {left_open} sockets left open"));
-            (ratio, label, if left_open > 0 { t.bad() } else { t.good() })
+            let style = match (check.sockets_open_after, &check.unverified_reason) {
+                (Some(n), None) => {
+                    label.push_str(&format!(" · {n} sockets left open"));
+                    if n > 0 { t.bad() } else { t.good() }
+                }
+                (n, _) => {
+                    let n = n.map_or(String::new(), |n| format!("{n} open, "));
+                    label.push_str(&format!(" · sockets {n}unverified"));
+                    t.bad()
+                }
+            };
+            (ratio, label, style)
         }
         (Some(deadline), None) => {
             let left = deadline.saturating_sub(app.uptime);
@@ -124,6 +135,10 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                     CloseOutcome::Forced => format!("at the {grace_ms} ms deadline"),
                     CloseOutcome::Error => report.error.clone().unwrap_or_default(),
                     CloseOutcome::Skipped => "disabled".to_string(),
+                    CloseOutcome::Unverified => report
+                        .unverified_reason
+                        .clone()
+                        .unwrap_or_else(|| "no second witness".into()),
                     CloseOutcome::Closed => match app.closed_by_user.get(&report.name) {
                         Some(true) => "force-closed earlier by you".to_string(),
                         Some(false) => "closed earlier by you".to_string(),
@@ -155,7 +170,14 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                     Cell::from(Span::styled(report.outcome.name(), style)),
                     right(format!("{} ms", ms(report.close_ms))),
                     Cell::from(Span::styled(
-                        shorten(report.error.as_deref().unwrap_or(""), note_width),
+                        shorten(
+                            report
+                                .error
+                                .as_deref()
+                                .or(report.unverified_reason.as_deref())
+                                .unwrap_or(""),
+                            note_width,
+                        ),
                         t.dim(),
                     )),
                 ])
