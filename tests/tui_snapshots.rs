@@ -192,6 +192,8 @@ fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
         close_ms: 0.7,
         sockets_before: 2,
         error: None,
+        verified: true,
+        unverified_reason: None,
     };
     update(&mut app, Action::EndpointClosed(report));
     update(&mut app, Action::Tick(std::time::Duration::from_secs(120)));

@@ -358,9 +358,10 @@ fn the_final_panel_waits_for_the_last_step_then_lingers_until_a_key() {
     let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 11, 505);
     update(
         &mut app,
-        Action::Verified {
-            sockets_open_after: 0,
-        },
+        Action::Verified(crate::lifecycle::Verification {
+            sockets_open_after: Some(0),
+            unverified_reason: None,
+        }),
     );
     update(
         &mut app,
