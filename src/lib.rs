@@ -11,6 +11,7 @@ pub mod logging;
 pub mod probe;
 pub mod sandbox;
 pub mod session;
+pub mod sync;
 pub mod systems;
 pub mod telemetry;
 pub mod tui;

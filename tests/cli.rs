@@ -452,3 +452,119 @@ mod reqwest {
         serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
     }
 }
+
+#[test]
+fn without_a_socket_table_no_close_is_called_closed_and_the_exit_is_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = match common::cmd_without_proc(dir.path()) {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("SKIPPED (not run, not passed): {why}");
+            return;
+        }
+    };
+    let out = c
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "2",
+            "--report",
+            "r.json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every system's line says unverified, with the cause; none says closed.
+    let steps: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with("[CLEANUP] ") && !l.contains("Closing all") && !l.contains("Complete")
+        })
+        .collect();
+    assert_eq!(steps.len(), 11, "{stdout}");
+    for l in &steps {
+        assert!(
+            l.contains("unverified: cannot read this process's socket table"),
+            "{l}"
+        );
+        assert!(!l.contains("✓"), "{l}");
+    }
+    let complete = stdout.lines().find(|l| l.contains("Complete")).unwrap();
+    assert!(
+        complete.contains("0 systems closed") && complete.contains("11 unverified"),
+        "{complete}"
+    );
+    assert!(
+        !complete.contains("0 sockets left open"),
+        "a count never made: {complete}"
+    );
+    assert!(
+        stdout.contains("Final Statistics:\n  Cycles: 2\n"),
+        "{stdout}"
+    );
+    // The report is still written, and says the same.
+    let r = report(&dir.path().join("r.json"));
+    assert_eq!(r["shutdown"]["verified"], false);
+    assert_eq!(r["shutdown"]["sockets_open_after"], serde_json::Value::Null);
+    assert!(
+        r["shutdown"]["unverified_reason"]
+            .as_str()
+            .unwrap()
+            .contains("/proc/self/fd")
+    );
+    for s in r["shutdown"]["systems"].as_array().unwrap() {
+        assert_eq!(s["outcome"], "unverified", "{s}");
+        assert_eq!(s["verified"], false, "{s}");
+    }
+    assert_eq!(r["stats"]["cycles"], 2);
+
+    // The JSON stream says it too.
+    let mut c = common::cmd_without_proc(dir.path()).unwrap();
+    let out = c
+        .args([
+            "--headless",
+            "--json",
+            "--mute",
+            "--cycles",
+            "1",
+            "--report",
+            "j.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let verified = events
+        .iter()
+        .find(|e| e["event"] == "verified")
+        .expect("a verified event");
+    assert_eq!(verified["sockets_open_after"], serde_json::Value::Null);
+    assert!(verified["unverified_reason"].is_string());
+    let complete = events
+        .iter()
+        .find(|e| e["event"] == "shutdown_complete")
+        .unwrap();
+    assert_eq!(complete["verified"], false);
+    assert_eq!(complete["unverified"], 11);
+    let ended = events
+        .iter()
+        .find(|e| e["event"] == "session_ended")
+        .unwrap();
+    assert_eq!(ended["exit_code"], 4);
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["event"] == "closed")
+            .all(|e| e["outcome"] == "unverified")
+    );
+}

@@ -273,3 +273,53 @@ fn one_system_force_closed_mid_game_leaves_the_rest_playing_and_can_reopen() {
         assert_eq!(end.report.shutdown.report.sockets_open_after, Some(0));
     });
 }
+
+#[test]
+fn a_ledger_lock_poisoned_mid_session_is_unverified_exit_4_and_nothing_else_is_lost() {
+    serial(async {
+        let mut s = Session::start(config(&[])).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 2);
+        s.quit.wait().await;
+        let reg = s.registry.clone();
+        until("every system idle", || {
+            reg.snapshots().iter().all(|x| x.in_flight == 0)
+        })
+        .await;
+        reg.get(SystemId::ClaudeClient).poison_ledger();
+
+        let end = end(s, 500).await;
+        let sd = &end.report.shutdown.report;
+        // The poisoned system is not called closed; the others are, by both witnesses.
+        assert_eq!(
+            outcome(&end, SystemId::ClaudeClient),
+            CloseOutcome::Unverified
+        );
+        let claude = sd
+            .systems
+            .iter()
+            .find(|r| r.name == SystemId::ClaudeClient)
+            .unwrap();
+        assert!(
+            claude
+                .unverified_reason
+                .as_deref()
+                .unwrap()
+                .contains("poisoned"),
+            "{claude:?}"
+        );
+        for r in sd
+            .systems
+            .iter()
+            .filter(|r| r.name != SystemId::ClaudeClient)
+        {
+            assert_eq!(r.outcome, CloseOutcome::Closed, "{r:?}");
+        }
+        assert!(!sd.verified);
+        assert_eq!(sd.unverified, 1);
+        assert_eq!(end.exit_code(), 4);
+        // Nothing else lost: the game's figures and the report (checked on disk by `end`).
+        assert_eq!(end.report.stats.cycles, 2);
+        assert!(end.report.stats.requests > 0);
+        assert!(end.report_path.is_some(), "{:?}", end.report_error);
+    });
+}

@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
+#[allow(dead_code)]
+mod common;
+use common::BIN;
 /// Generous: a loaded CI machine may be slow; nothing here measures speed.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -199,6 +201,20 @@ fn launch_with(tmux: &Tmux, dir: &Path, extra: &str) -> Run {
 
 /// As [`launch_with`], with `VAR=value` assignments for the binary's environment.
 fn launch_env(tmux: &Tmux, dir: &Path, env: &str, extra: &str) -> Run {
+    launch_wrapped(tmux, dir, env, extra, |inner| {
+        format!("sh -c {}", quoted(Path::new(inner)))
+    })
+}
+
+/// As [`launch_env`], with the whole command line given to `wrap` (e.g. to run it in
+/// another namespace).
+fn launch_wrapped(
+    tmux: &Tmux,
+    dir: &Path,
+    env: &str,
+    extra: &str,
+    wrap: impl Fn(&str) -> String,
+) -> Run {
     let run = Run {
         report: dir.join("report.json"),
         pid_file: dir.join("pid"),
@@ -215,10 +231,7 @@ fn launch_env(tmux: &Tmux, dir: &Path, env: &str, extra: &str) -> Run {
         report = quoted(&run.report),
         log = quoted(&dir.join("app.log")),
     );
-    tmux.type_line(&format!(
-        "sh -c {}; echo EXIT=$?",
-        quoted(Path::new(&inner))
-    ));
+    tmux.type_line(&format!("{}; echo EXIT=$?", wrap(&inner)));
     run
 }
 
@@ -663,4 +676,46 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn without_a_socket_table_the_dashboard_says_unverified_restores_the_terminal_and_exits_4() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    if let Err(why) = common::cmd_without_proc(dir.path()) {
+        eprintln!("SKIPPED (not run, not passed): {why}");
+        return;
+    }
+    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
+        return;
+    };
+    let run = launch_wrapped(&tmux, dir.path(), "", "--mute --cycles 2", |inner| {
+        let unmounted = format!("umount -l /proc && exec sh -c {}", quoted(Path::new(inner)));
+        format!(
+            "unshare -m --propagation private sh -c {}",
+            quoted(Path::new(&unmounted))
+        )
+    });
+    let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
+    assert!(screen.contains("11 unverified"), "{screen}");
+    assert!(!screen.contains("0 sockets left open"), "{screen}");
+    assert!(
+        screen.contains("? Video interpreter") || screen.contains("unverified"),
+        "{screen}"
+    );
+    tmux.send(&["q"]);
+    let screen = wait_exit(&tmux);
+    assert!(
+        screen.lines().any(|l| l == "EXIT=4"),
+        "exit status:\n{screen}"
+    );
+    assert!(
+        !tmux.alternate_screen(),
+        "the alternate screen is left:\n{screen}"
+    );
+    let json = run.report();
+    assert_eq!(json["shutdown"]["verified"], false, "{json:#}");
+    assert_eq!(
+        json["shutdown"]["sockets_open_after"],
+        serde_json::Value::Null
+    );
 }

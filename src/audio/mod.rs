@@ -11,6 +11,7 @@
 //! ALSA writes warnings to stderr when it opens: open the output before a TUI takes the
 //! screen.
 
+use crate::sync::LockExt;
 pub mod chime;
 #[cfg(feature = "audio")]
 mod device;
@@ -212,11 +213,7 @@ impl AudioOut {
     }
 
     pub fn state(&self) -> AudioState {
-        self.inner
-            .state
-            .lock()
-            .map(|s| *s)
-            .unwrap_or(AudioState::Closed)
+        self.inner.state.locked().to_owned()
     }
 
     pub fn is_on(&self) -> bool {
@@ -246,7 +243,7 @@ impl AudioOut {
         }
         #[cfg(feature = "audio")]
         if let Some(buffer) = samples_buffer(pcm)
-            && let Ok(dev) = self.inner.device.lock()
+            && let dev = self.inner.device.locked()
             && let Some(dev) = dev.as_ref()
         {
             return dev.play(buffer);
@@ -261,7 +258,8 @@ impl AudioOut {
         let started = Instant::now();
         let state = self.state();
         let (outcome, closed) = self.close_device(chime).await;
-        if let Ok(mut s) = self.inner.state.lock() {
+        {
+            let mut s = self.inner.state.locked();
             *s = AudioState::Closed;
         }
         let report = AudioReport {
@@ -282,7 +280,7 @@ impl AudioOut {
     /// Stop speech, play the chime (if asked), drop the device: (chime outcome, closed in time).
     #[cfg(feature = "audio")]
     async fn close_device(&self, chime: bool) -> (ChimeOutcome, bool) {
-        let Some(dev) = self.inner.device.lock().ok().and_then(|mut d| d.take()) else {
+        let Some(dev) = self.inner.device.locked().take() else {
             return (ChimeOutcome::Skipped, true);
         };
         dev.stop_speech();

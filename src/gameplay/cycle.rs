@@ -28,6 +28,7 @@ use crate::clients::moe::{self, ExpertAnswer, Verdict};
 use crate::clients::{self, ClientError, Prompt, gemini};
 use crate::config::Mode;
 use crate::lifecycle::{Registry, RequestCtx};
+use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -64,7 +65,8 @@ pub struct NetCall<'a>(&'a NetClock);
 
 impl NetClock {
     pub fn enter(&self) -> NetCall<'_> {
-        if let Ok(mut s) = self.inner.lock() {
+        {
+            let mut s = self.inner.locked();
             if s.in_flight == 0 {
                 s.since = Some(Instant::now());
             }
@@ -75,22 +77,19 @@ impl NetClock {
 
     /// Busy time so far, the current stretch included.
     pub fn busy(&self) -> Duration {
-        self.inner
-            .lock()
-            .map(|s| {
-                s.busy
-                    + s.since
-                        .filter(|_| s.in_flight > 0)
-                        .map(|t| t.elapsed())
-                        .unwrap_or_default()
-            })
-            .unwrap_or_default()
+        let s = self.inner.locked();
+        s.busy
+            + s.since
+                .filter(|_| s.in_flight > 0)
+                .map(|t| t.elapsed())
+                .unwrap_or_default()
     }
 }
 
 impl Drop for NetCall<'_> {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.0.inner.lock() {
+        {
+            let mut s = self.0.inner.locked();
             s.in_flight = s.in_flight.saturating_sub(1);
             if s.in_flight == 0
                 && let Some(t) = s.since.take()
@@ -115,7 +114,8 @@ struct Calls {
 
 impl Calls {
     fn skipped(&self, id: SystemId) {
-        if let Ok(mut s) = self.stats.lock() {
+        {
+            let mut s = self.stats.locked();
             s.skipped(id);
         }
     }
@@ -132,9 +132,9 @@ impl Calls {
         let now = self.cycle.load(Ordering::Relaxed);
         let resting = self
             .resting
-            .lock()
-            .map(|r| r.get(&id).is_some_and(|until| now < *until))
-            .unwrap_or(false);
+            .locked()
+            .get(&id)
+            .is_some_and(|until| now < *until);
         if resting || !sys.is_available() {
             self.skipped(id);
             return None;
@@ -144,7 +144,8 @@ impl Calls {
         let outcome = tokio::time::timeout(budget, sys.call(f)).await;
         match outcome {
             Ok(Ok(v)) => {
-                if let Ok(mut r) = self.resting.lock() {
+                {
+                    let mut r = self.resting.locked();
                     r.remove(&id);
                 }
                 Some(v)
@@ -164,7 +165,8 @@ impl Calls {
 
     fn failed(&self, id: SystemId, now: u64) {
         self.skipped(id);
-        if let Ok(mut r) = self.resting.lock() {
+        {
+            let mut r = self.resting.locked();
             r.insert(id, now + 1 + REST_AFTER_FAILURE);
         }
     }
@@ -258,7 +260,8 @@ impl Agent {
                         let error = match (&reply, action) {
                             (None, _) => Some("no answer".to_string()),
                             (Some(text), None) => {
-                                if let Ok(mut s) = calls.stats.lock() {
+                                {
+ let mut s = calls.stats.locked();
                                     s.unparsable(id);
                                 }
                                 tracing::info!(system = %id, reply = %clients::wire::shorten(text, 80), "reply named no action");
@@ -305,13 +308,12 @@ impl Agent {
                 move |ctx| async move {
                     let mut first = true;
                     gemini::stream(&ctx, &see, move |piece| {
-                        if let Ok(mut s) = stats.lock() {
-                            if first {
-                                s.scene.clear();
-                                first = false;
-                            }
-                            s.scene.push_str(piece);
+                        let mut s = stats.locked();
+                        if first {
+                            s.scene.clear();
+                            first = false;
                         }
+                        s.scene.push_str(piece);
                     })
                     .await
                 },
@@ -320,7 +322,8 @@ impl Agent {
         let scene = scene
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| frame.to_string());
-        if let Ok(mut s) = self.stats.lock() {
+        {
+            let mut s = self.stats.locked();
             s.scene = scene.clone();
         }
         scene
@@ -342,7 +345,7 @@ impl Agent {
     pub async fn cycle(&mut self) -> Action {
         let started = Instant::now();
         let net_before = self.calls.net.busy();
-        let cycle_no = self.stats.lock().map(|s| s.cycles + 1).unwrap_or(0);
+        let cycle_no = self.stats.locked().cycles + 1;
         self.calls.cycle.store(cycle_no, Ordering::Relaxed);
         let frame = self.world.frame();
 
@@ -416,7 +419,8 @@ impl Agent {
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
             tracing::info!(reply = %clients::wire::shorten(text, 80), "orchestrator reply named no action");
-            if let Ok(mut s) = self.stats.lock() {
+            {
+                let mut s = self.stats.locked();
                 s.unparsable(SystemId::Orchestrator);
             }
         }
@@ -445,7 +449,8 @@ impl Agent {
         let reward = self.world.apply(action);
         self.guard.observe(action, reward);
         self.preferences.update(action, reward);
-        if let Ok(mut s) = self.stats.lock() {
+        {
+            let mut s = self.stats.locked();
             s.record(ActionRecord {
                 cycle: cycle_no,
                 action,
@@ -491,7 +496,8 @@ impl Agent {
             }
         }
         let network = self.calls.net.busy().saturating_sub(net_before);
-        if let Ok(mut s) = self.stats.lock() {
+        {
+            let mut s = self.stats.locked();
             s.timing.add(started.elapsed(), network);
         }
         action
@@ -516,7 +522,8 @@ impl Agent {
     fn take_hint(&mut self, hint: Option<Action>) {
         if let Some(a) = hint {
             self.preferences.hint(a);
-            if let Ok(mut s) = self.stats.lock() {
+            {
+                let mut s = self.stats.locked();
                 s.preferences = self.preferences.by_name();
             }
         }
@@ -543,7 +550,8 @@ async fn speak_and_learn(
                 })
                 .await?;
             let played = audio.play(&pcm);
-            if let Ok(mut s) = calls.stats.lock() {
+            {
+                let mut s = calls.stats.locked();
                 s.speech_clips += 1;
                 s.speech_played += u64::from(played);
             }

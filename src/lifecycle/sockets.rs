@@ -283,8 +283,9 @@ impl SocketLedger {
         open
     }
 
-    #[cfg(test)]
-    pub(crate) fn poison(&self) {
+    /// Test hook: panic while holding the lock, as a bug would.
+    #[doc(hidden)]
+    pub fn poison(&self) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _held = self.entries.lock();
             panic!("poisoning the ledger for a test");

@@ -10,6 +10,7 @@ use super::transport::{HttpClient, PoolSettings};
 use crate::clients::{ClientError, UsageMeter};
 use crate::clients::{Headroom, Usage};
 use crate::config::{Price, SystemConfig};
+use crate::sync::LockExt;
 use crate::systems::{ModelParams, Protocol, SystemId};
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -379,6 +380,13 @@ impl System {
         self.ledger.open_count()
     }
 
+    /// Test hook (as `--crash-after-cycles` is): poison this system's ledger lock mid-session,
+    /// to prove the shutdown then says "unverified" and loses nothing else.
+    #[doc(hidden)]
+    pub fn poison_ledger(&self) {
+        self.ledger.poison();
+    }
+
     /// Why the ledger cannot vouch for this system, if it cannot.
     pub fn ledger_trust(&self) -> Result<(), String> {
         self.ledger.trust()
@@ -404,11 +412,7 @@ impl System {
 
     pub fn snapshot(&self) -> SystemSnapshot {
         let st = self.lock_status();
-        let lat: Vec<f64> = self
-            .latencies
-            .lock()
-            .map(|l| l.iter().copied().collect())
-            .unwrap_or_default();
+        let lat: Vec<f64> = self.latencies.locked().iter().copied().collect();
         let (p50, p99) = percentiles(&lat);
         let usage = self.usage.reported().then(|| self.usage.total());
         SystemSnapshot {
@@ -539,7 +543,8 @@ impl System {
         match result {
             Ok(_) => {
                 self.done.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut l) = self.latencies.lock() {
+                {
+                    let mut l = self.latencies.locked();
                     if l.len() == LATENCY_WINDOW {
                         l.pop_front();
                     }

@@ -288,13 +288,16 @@ impl HttpClient {
 
     /// Send on this pool. The whole exchange, body included, is bounded by the system's
     /// `timeout_ms`.
-    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
         let Some(pool) = &self.pool else {
             return Err(ClientError::Unavailable("no connection pool".into()));
         };
-        let req = req
-            .build()
-            .map_err(|e| ClientError::Protocol(format!("building the request: {}", e.without_url())))?;
+        let req = req.build().map_err(|e| {
+            ClientError::Protocol(format!("building the request: {}", e.without_url()))
+        })?;
         let mut req: http::Request<reqwest::Body> = req
             .try_into()
             .map_err(|e: reqwest::Error| ClientError::Protocol(e.without_url().to_string()))?;

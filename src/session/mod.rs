@@ -1,6 +1,7 @@
 //! One session: the sandbox (if any), the eleven systems, the game, and the way it ends.
 //! The front ends (headless printer, dashboard) drive it and render what it reports.
 
+use crate::sync::LockExt;
 pub mod report;
 pub mod summary;
 
@@ -37,19 +38,11 @@ impl Default for QuitSignal {
 
 impl QuitSignal {
     pub fn quit(&self, reason: Reason) {
-        if let Ok(mut r) = self.reason.lock()
-            && r.is_none()
-        {
-            *r = Some(reason);
-        }
+        self.reason.locked().get_or_insert(reason);
         self.token.cancel();
     }
     pub fn reason(&self) -> Reason {
-        self.reason
-            .lock()
-            .ok()
-            .and_then(|r| *r)
-            .unwrap_or(Reason::Quit)
+        self.reason.locked().unwrap_or(Reason::Quit)
     }
     pub async fn wait(&self) {
         self.token.cancelled().await
@@ -274,16 +267,14 @@ impl Session {
                         _ = stop.cancelled() => return,
                     }
                 }
-                let cycle_no = agent.stats.lock().map(|s| s.cycles + 1).unwrap_or(0);
+                let cycle_no = agent.stats.locked().cycles + 1;
                 let span = tracing::info_span!("cycle", cycle = cycle_no, mode = mode.name());
                 tokio::select! {
                     _ = tracing::Instrument::instrument(agent.cycle(), span) => {}
                     _ = stop.cancelled() => return,
                 }
                 let (done, event) = {
-                    let Ok(mut s) = agent.stats.lock() else {
-                        return;
-                    };
+                    let mut s = agent.stats.locked();
                     s.cycles += 1;
                     let done = s.cycles;
                     let last = s.recent.back().filter(|r| r.cycle == done);
@@ -337,7 +328,8 @@ impl Session {
                     .or_else(|| what.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "panic".into());
                 tracing::error!(task = name, panic = %msg, "task panicked; shutting down");
-                if let Ok(mut f) = fatal.lock() {
+                {
+                    let mut f = fatal.locked();
                     f.get_or_insert(format!("{name} task panicked: {msg}"));
                 }
                 quit.quit(Reason::Error);
@@ -353,7 +345,8 @@ impl Session {
     /// Record a fatal error from a front end (e.g. the terminal failed) and shut down.
     pub fn fail(&self, cause: String) {
         tracing::error!(%cause, "fatal error; shutting down");
-        if let Ok(mut f) = self.fatal.lock() {
+        {
+            let mut f = self.fatal.locked();
             f.get_or_insert(cause);
         }
         self.quit.quit(Reason::Error);
@@ -412,7 +405,7 @@ impl Session {
         let clean = shutdown.is_clean() && reason != Reason::Error && !self.force.is_cancelled();
         let audio = self.audio.close(clean).await;
         let ended_at = chrono::Utc::now();
-        let game = self.stats.lock().map(|g| g.clone()).unwrap_or_default();
+        let game = self.stats.locked().clone();
         let report = SessionReport {
             version: 1,
             started_at: self
@@ -427,7 +420,7 @@ impl Session {
                 reason,
                 report: shutdown,
             },
-            error: self.fatal.lock().ok().and_then(|f| f.clone()),
+            error: self.fatal.locked().clone(),
             audio: Some(audio),
         };
         let path = report_path.unwrap_or_else(|| report::default_path(ended_at));

@@ -27,7 +27,9 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
         CloseOutcome::Skipped => format!("[CLEANUP] - {name} skipped (disabled)"),
         CloseOutcome::Unverified => format!(
             "[CLEANUP] ? {name} closed by the ledger's account, unverified: {} ({:.1} ms)",
-            r.unverified_reason.as_deref().unwrap_or("no second witness"),
+            r.unverified_reason
+                .as_deref()
+                .unwrap_or("no second witness"),
             r.close_ms
         ),
     }
@@ -47,7 +49,9 @@ pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
         ),
         CloseOutcome::Unverified => format!(
             "[CLEANUP] ? {name} closed by the ledger's account, unverified: {} ({:.1} ms)",
-            r.unverified_reason.as_deref().unwrap_or("no second witness"),
+            r.unverified_reason
+                .as_deref()
+                .unwrap_or("no second witness"),
             r.close_ms
         ),
     }

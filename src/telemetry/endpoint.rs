@@ -160,7 +160,6 @@ impl MetricsEndpoint {
             unverified_reason: settled.unverified,
         }
     }
-
 }
 
 async fn scrape(State(shared): State<Shared>) -> Response {

@@ -7,6 +7,7 @@
 
 use crate::gameplay::GameStats;
 use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
+use crate::sync::LockExt;
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -147,7 +148,7 @@ impl SessionMetrics {
 
     fn refresh(&self) {
         let systems = self.registry.snapshots();
-        let game = self.game.lock().map(|g| g.clone()).unwrap_or_default();
+        let game = self.game.locked().clone();
         let phase = self.phase();
         let shutdown = self
             .shutdown

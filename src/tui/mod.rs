@@ -6,6 +6,7 @@
 //! shutdown event, a timer the screen needs (uptime, animation, linger) — and draws at most
 //! once per `ui.refresh_ms`. The engine knows nothing of the terminal.
 
+use crate::sync::LockExt;
 pub mod action;
 pub mod app;
 pub mod fixtures;
@@ -278,7 +279,7 @@ impl Dashboard {
             })
             .collect();
         self.dispatch(Action::Systems(systems));
-        let game = self.stats.lock().map(|g| g.clone()).unwrap_or_default();
+        let game = self.stats.locked().clone();
         self.dispatch(Action::Game(Box::new(game)));
         if logs {
             let lines = LogBuffer::global()
@@ -409,9 +410,7 @@ impl Dashboard {
                 }
             }
             ShutdownEvent::StepClosed(report) => Action::EndpointClosed(report),
-            ShutdownEvent::Verified(check) => {
-                Action::Verified(check)
-            }
+            ShutdownEvent::Verified(check) => Action::Verified(check),
         };
         self.dispatch(action);
     }

@@ -29,3 +29,48 @@ pub fn cmd(dir: &Path) -> Command {
         .stdin(Stdio::null());
     c
 }
+
+/// The binary in `dir` as [`cmd`] sets it up, run where /proc is not mounted: a private
+/// mount namespace (unshare(1), as root) with /proc unmounted, so this process's socket
+/// table cannot be read, for real. `None`, with the reason, where namespaces cannot be made.
+pub fn cmd_without_proc(dir: &Path) -> Result<Command, String> {
+    const UNMOUNT_THEN_RUN: &str = "umount -l /proc && exec \"$@\"";
+    let probe = Command::new("unshare")
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            UNMOUNT_THEN_RUN,
+        ])
+        .args(["sh", "true"])
+        .output()
+        .map_err(|e| format!("unshare(1) not runnable: {e}"))?;
+    if !probe.status.success() {
+        return Err(format!(
+            "cannot make a mount namespace without /proc here: {}",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        ));
+    }
+    let plain = cmd(dir);
+    let mut c = Command::new("unshare");
+    c.args([
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        UNMOUNT_THEN_RUN,
+    ])
+    .args(["sh", BIN])
+    .current_dir(dir);
+    for (k, v) in plain.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c.stdin(Stdio::null());
+    Ok(c)
+}
