@@ -1,26 +1,16 @@
 //! `--headless`: the session without a terminal UI; the shutdown account goes to stdout, as
 //! text (DESIGN.md) or, with `--json`, as one JSON event per line.
 
-use crate::config::{Config, Mode};
+use crate::config::Config;
 use crate::lifecycle::{ShutdownEvent, StateChange};
-use crate::session::{CycleEvent, QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
-use crate::telemetry::events::{Event, EventWriter, SystemLine};
+use crate::session::events::{Event, EventWriter, SystemLine};
+use crate::session::{
+    CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener, summary,
+};
 use color_eyre::eyre::Result;
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
-
-pub struct RunOptions {
-    pub mode: Mode,
-    pub cycles: u64,
-    pub grace: Duration,
-    pub report: Option<PathBuf>,
-    pub crash_after: Option<u64>,
-    /// JSON lines on stdout instead of text (headless only).
-    pub json: bool,
-}
 
 pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     // Signals first: a quit that arrives while the session starts is not lost.

@@ -1,17 +1,17 @@
 //! singularis-tui: an autonomous game-playing agent and the life of every connection it opens.
+//! The app layer: the game, the session, telemetry, the dashboard and sound, over the engine
+//! (`singularis-engine`) and the service emulator (`singularis-sandbox`). See ARCHITECTURE.md.
+
+// The engine's and the sandbox's modules under their familiar paths.
+pub use singularis_engine::{clients, config, error, lifecycle, net, sync, systems};
+pub use singularis_sandbox as sandbox;
 
 pub mod audio;
 pub mod cli;
-pub mod clients;
-pub mod config;
 pub mod gameplay;
 pub mod headless;
-pub mod lifecycle;
 pub mod logging;
 pub mod probe;
-pub mod sandbox;
 pub mod session;
-pub mod sync;
-pub mod systems;
 pub mod telemetry;
 pub mod tui;

@@ -100,7 +100,7 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     if let Some(addr) = args.metrics {
         config.metrics.listen = Some(addr);
     }
-    let opts = headless::RunOptions {
+    let opts = singularis_tui::session::RunOptions {
         mode: args.mode.unwrap_or(config.gameplay.mode),
         cycles: args.cycles.unwrap_or(config.gameplay.cycles),
         grace: Duration::from_millis(args.grace_ms.unwrap_or(config.shutdown.grace_ms)),

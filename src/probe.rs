@@ -7,9 +7,9 @@
 use crate::clients::{self, Prompt, Usage};
 use crate::config::{BaseUrl, Config};
 use crate::lifecycle::{self, Registry};
+use crate::logging::Redactor;
 use crate::sandbox::{Sandbox, SandboxSystem};
 use crate::systems::{Protocol, SystemId};
-use crate::tui::redact::Redactor;
 use color_eyre::eyre::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;

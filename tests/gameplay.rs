@@ -3,11 +3,11 @@
 //! missing. Sessions measure the whole process's sockets, so session tests run one at a time.
 
 use singularis_tui::audio::AudioState;
-use singularis_tui::clients::moe::{self, ExpertAnswer};
 use singularis_tui::config::{BaseUrl, Config, Mode};
 use singularis_tui::gameplay::cycle::Agent;
 use singularis_tui::gameplay::guard::{GuardKind, LoopGuard, REPEAT_LIMIT, STALL_LIMIT};
 use singularis_tui::gameplay::learning::Preferences;
+use singularis_tui::gameplay::moe::{self, ExpertAnswer};
 use singularis_tui::gameplay::world::{BLEAK_FALLS, GOLDEN_CLAW, LUCAN, RIVERWOOD};
 use singularis_tui::gameplay::{Action, GameStats, World};
 use singularis_tui::sandbox::fault::Fault;

@@ -21,10 +21,10 @@
 
 use super::guard::LoopGuard;
 use super::learning::Preferences;
+use super::moe::{self, ExpertAnswer, Verdict};
 use super::stats::ActionRecord;
 use super::{Action, GameStats, World};
 use crate::audio::AudioOut;
-use crate::clients::moe::{self, ExpertAnswer, Verdict};
 use crate::clients::{self, ClientError, Prompt, gemini};
 use crate::config::Mode;
 use crate::lifecycle::{Registry, RequestCtx};

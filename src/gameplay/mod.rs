@@ -7,6 +7,7 @@ mod action;
 pub mod cycle;
 pub mod guard;
 pub mod learning;
+pub mod moe;
 pub mod stats;
 pub mod world;
 

@@ -2,6 +2,7 @@
 //! The front ends (headless printer, dashboard) drive it and render what it reports.
 
 use crate::sync::LockExt;
+pub mod events;
 pub mod report;
 pub mod summary;
 
@@ -93,6 +94,17 @@ pub struct Session {
     pub metrics: Option<Arc<SessionMetrics>>,
     metrics_endpoint: Option<MetricsEndpoint>,
     cycles: broadcast::Sender<CycleEvent>,
+}
+
+/// How a session is run, whatever shows it (the dashboard or the headless account).
+pub struct RunOptions {
+    pub mode: Mode,
+    pub cycles: u64,
+    pub grace: Duration,
+    pub report: Option<std::path::PathBuf>,
+    pub crash_after: Option<u64>,
+    /// JSON lines on stdout instead of text (headless only).
+    pub json: bool,
 }
 
 pub struct SessionEnd {

@@ -3,9 +3,9 @@
 //! shutdown step and the process-wide check covers it like every other connection.
 
 use super::prometheus::{Phase, SessionMetrics};
-use crate::lifecycle::sockets::{OwnedSocket, SocketLedger};
-use crate::lifecycle::transport::RecordedListener;
 use crate::lifecycle::{CloseOutcome, StepReport, SystemsClosed};
+use crate::net::sockets::{OwnedSocket, SocketLedger};
+use crate::net::transport::RecordedListener;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -131,7 +131,7 @@ impl MetricsEndpoint {
         // Connections are served by tasks of their own: what is left is shut under them.
         let now = tokio::time::Instant::now();
         let port = self.addr.port();
-        let settled = crate::lifecycle::settle(
+        let settled = crate::net::settle(
             &self.ledger,
             |s: &OwnedSocket| s.local.port() == port,
             now,

@@ -1,10 +1,9 @@
 //! What a session tells the outside world, in the formats a fleet's tools already read:
-//! Prometheus text exposition (`prometheus`, served by `endpoint`), JSON-lines events
-//! (`events`), and OTLP traces (`otlp`). The engines know nothing of these formats: this
-//! module reads their snapshots and events.
+//! Prometheus text exposition (`prometheus`, served by `endpoint`) and OTLP traces (`otlp`).
+//! The engines know nothing of these formats: this module reads their snapshots. (The JSON
+//! event stream is the session's own: `session::events`.)
 
 pub mod endpoint;
-pub mod events;
 pub mod otlp;
 pub mod prometheus;
 

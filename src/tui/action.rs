@@ -11,7 +11,7 @@ use crossterm::event::{
 };
 use std::time::Duration;
 
-use super::log_buffer::LogLine;
+use crate::logging::LogLine;
 
 #[derive(Debug, Clone)]
 pub enum Action {

@@ -2,12 +2,12 @@
 //! terminal, no engine): it returns a [`Command`] for the runtime to carry out.
 
 use super::action::{Action, Command};
-use super::log_buffer::LogLine;
 use super::theme::Theme;
 use super::view::layout;
 use crate::config::Mode;
 use crate::gameplay::GameStats;
 use crate::lifecycle::{CloseReport, StepReport, SystemSnapshot, SystemState};
+use crate::logging::LogLine;
 use crate::session::report::{Reason, SessionReport};
 use crate::session::summary;
 use crate::systems::SystemId;

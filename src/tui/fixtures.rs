@@ -4,12 +4,12 @@
 
 use super::action::Action;
 use super::app::{App, Settings, update};
-use super::log_buffer::LogLine;
 use super::theme::Theme;
 use crate::config::Mode;
 use crate::gameplay::stats::ActionRecord;
 use crate::gameplay::{Action as GameAction, GameStats, World};
 use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, SystemSnapshot, SystemState};
+use crate::logging::LogLine;
 use crate::session::report::{Reason, ReportStats, SessionReport, ShutdownSection};
 use crate::systems::SystemId;
 use ratatui::layout::Rect;

@@ -10,8 +10,7 @@ use crate::sync::LockExt;
 pub mod action;
 pub mod app;
 pub mod fixtures;
-pub mod log_buffer;
-pub mod redact;
+
 mod terminal;
 #[cfg(test)]
 mod tests;
@@ -23,17 +22,17 @@ pub use app::{App, Settings, update};
 
 use crate::config::Config;
 use crate::gameplay::GameStats;
-use crate::headless::RunOptions;
 use crate::lifecycle::{CloseReport, Registry, ShutdownEvent};
+use crate::logging::LogBuffer;
+use crate::logging::Redactor;
+use crate::session::RunOptions;
 use crate::session::report::Reason;
 use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
 use crate::systems::SystemId;
 use color_eyre::eyre::{Result, eyre};
 use crossterm::event::EventStream;
 use futures::StreamExt;
-use log_buffer::LogBuffer;
 use ratatui::layout::Rect;
-use redact::Redactor;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};

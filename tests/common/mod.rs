@@ -1,4 +1,6 @@
 //! What the tests that run the real binary share.
+// Each test binary uses a part of this.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

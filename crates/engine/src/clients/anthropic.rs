@@ -1,0 +1,114 @@
+//! Anthropic Messages: `POST {base}/v1/messages` with `x-api-key` and `anthropic-version`.
+
+use super::RequestCtx;
+use super::wire::{self, endpoint, str_at};
+use super::{ClientError, Prompt, Usage, sse};
+use serde_json::json;
+
+/// The API version this client is written against.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// `max_tokens` is the cap; `refusal` is the model declining.
+fn stop_reason(ctx: &RequestCtx, reason: Option<&str>) -> Result<(), ClientError> {
+    match reason {
+        Some("max_tokens") => Err(ClientError::truncated(
+            "stop_reason max_tokens",
+            ctx.params.max_output_tokens,
+        )),
+        Some("refusal") => Err(ClientError::Protocol(
+            "the model declined to answer (stop_reason refusal)".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub async fn messages(
+    ctx: &RequestCtx,
+    prompt: &Prompt,
+    stream: bool,
+) -> Result<String, ClientError> {
+    let mut body = json!({
+        "model": ctx.model,
+        "max_tokens": ctx.params.max_output_tokens,
+        "messages": [{"role": "user", "content": prompt.user}],
+    });
+    if !prompt.system.is_empty() {
+        body["system"] = json!(prompt.system);
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    let mut req = ctx
+        .client
+        .post(endpoint(&ctx.base, "v1/messages"))
+        .header("anthropic-version", ANTHROPIC_VERSION)
+        .json(&body);
+    if let Some(k) = &ctx.key {
+        req = req.header("x-api-key", k.header(""));
+    }
+    let resp = wire::send(ctx, req).await?;
+    if !stream {
+        let v = wire::read_json(resp).await?;
+        if let Some(u) = v.get("usage").and_then(Usage::from_anthropic) {
+            ctx.usage.add(u);
+        }
+        stop_reason(ctx, str_at(&v, "/stop_reason"))?;
+        let text: String = v
+            .get("content")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| ClientError::Protocol("message without content".into()))?
+            .iter()
+            .filter(|b| str_at(b, "/type") == Some("text"))
+            .filter_map(|b| str_at(b, "/text"))
+            .collect();
+        return Ok(text);
+    }
+    wire::expect_content_type(&resp, "text/event-stream")?;
+    let mut text = String::new();
+    let mut stopped = false;
+    let mut reason = None;
+    // message_start carries the input tokens; each message_delta the output so far.
+    let mut usage = serde_json::Map::new();
+    let read = sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let v: serde_json::Value = serde_json::from_str(&ev.data)
+            .map_err(|e| ClientError::Protocol(format!("invalid event JSON: {e}")))?;
+        let u = v.pointer("/message/usage").or_else(|| v.get("usage"));
+        if let Some(u) = u.and_then(|u| u.as_object()) {
+            usage.extend(
+                u.iter()
+                    .filter(|(_, n)| n.is_u64())
+                    .map(|(k, n)| (k.clone(), n.clone())),
+            );
+        }
+        match str_at(&v, "/type").unwrap_or_default() {
+            "message_delta" => reason = str_at(&v, "/delta/stop_reason").map(str::to_string),
+            "content_block_delta" => {
+                if let Some(t) = str_at(&v, "/delta/text") {
+                    text.push_str(t);
+                }
+            }
+            "message_stop" => {
+                stopped = true;
+                return Ok(false);
+            }
+            "error" => {
+                let msg = str_at(&v, "/error/message").unwrap_or("stream error");
+                return Err(ClientError::Protocol(wire::shorten(msg, 120)));
+            }
+            _ => {}
+        }
+        Ok(true)
+    })
+    .await;
+    if let Some(u) = Usage::from_anthropic(&serde_json::Value::Object(usage)) {
+        ctx.usage.add(u);
+    }
+    read?;
+    stop_reason(ctx, reason.as_deref())?;
+    if !stopped {
+        return Err(ClientError::Protocol(
+            "stream ended without message_stop".into(),
+        ));
+    }
+    Ok(text)
+}

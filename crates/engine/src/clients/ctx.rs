@@ -1,0 +1,61 @@
+//! What one request is given: the system's pool, where to go, how to sign, and when to stop.
+
+use crate::clients::UsageMeter;
+use crate::net::transport::HttpClient;
+use crate::systems::{ModelParams, SystemId};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use tokio_util::sync::CancellationToken;
+
+/// An API key. It only ever leaves this type as a header value marked sensitive.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(s: String) -> ApiKey {
+        ApiKey(s)
+    }
+    pub fn header(&self, prefix: &str) -> http::HeaderValue {
+        let mut v = http::HeaderValue::from_str(&format!("{prefix}{}", self.0))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-key"));
+        v.set_sensitive(true);
+        v
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(****)")
+    }
+}
+
+/// What a request needs: the pool, where to go, how to sign, and a token that says
+/// "stop now" to work that would otherwise never end (streams, waiting on other systems).
+#[derive(Clone, Debug)]
+pub struct RequestCtx {
+    pub system: SystemId,
+    pub client: HttpClient,
+    pub base: url::Url,
+    pub key: Option<ApiKey>,
+    pub model: String,
+    /// Output cap and the model family's settings.
+    pub params: ModelParams,
+    pub stop: CancellationToken,
+    /// Retries allowed per request (config `retries`), and where they are counted.
+    pub retries: u32,
+    pub retried: Arc<AtomicU64>,
+    /// Where the answers' token counts and rate-limit headroom go.
+    pub usage: Arc<UsageMeter>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_never_prints() {
+        let k = ApiKey::new("sk-secret".into());
+        assert!(!format!("{k:?}").contains("secret"));
+        assert!(k.header("Bearer ").is_sensitive());
+    }
+}

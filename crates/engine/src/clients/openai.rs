@@ -1,0 +1,238 @@
+//! OpenAI Chat Completions (also Hyperbolic and LM Studio) and OpenAI Responses.
+
+use super::RequestCtx;
+use super::sse;
+use super::wire::{self, endpoint, str_at};
+use super::{ClientError, Prompt, Usage};
+use serde_json::{Value, json};
+
+fn authed(ctx: &RequestCtx, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &ctx.key {
+        Some(k) => req.header(http::header::AUTHORIZATION, k.header("Bearer ")),
+        None => req,
+    }
+}
+
+/// The Chat Completions request: the cap under the name the service documents, and the
+/// reasoning effort when one is set.
+pub fn chat_body(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Value {
+    let mut messages = Vec::new();
+    if !prompt.system.is_empty() {
+        messages.push(json!({"role": "system", "content": prompt.system}));
+    }
+    messages.push(json!({"role": "user", "content": prompt.user}));
+    let p = &ctx.params;
+    let mut body = json!({ "model": ctx.model, "messages": messages });
+    body[p.token_field.name()] = json!(p.max_output_tokens);
+    if let Some(effort) = p.reasoning_effort {
+        body["reasoning_effort"] = json!(effort.name());
+    }
+    if stream {
+        body["stream"] = json!(true);
+        // The last chunk then carries the usage.
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
+}
+
+/// What a finished choice means: `length` is the cap, `content_filter` a refusal.
+fn finish(ctx: &RequestCtx, reason: Option<&str>) -> Result<(), ClientError> {
+    match reason {
+        Some("length") => Err(ClientError::truncated(
+            "finish_reason length",
+            ctx.params.max_output_tokens,
+        )),
+        Some("content_filter") => Err(ClientError::Protocol(
+            "the answer was withheld by the content filter".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `POST {base}/chat/completions`; with `stream`, SSE `data:` chunks until `data: [DONE]`.
+pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<String, ClientError> {
+    let req = ctx
+        .client
+        .post(endpoint(&ctx.base, "chat/completions"))
+        .json(&chat_body(ctx, prompt, stream));
+    let resp = wire::send(ctx, authed(ctx, req)).await?;
+    if !stream {
+        let v = wire::read_json(resp).await?;
+        if let Some(u) = v.get("usage").and_then(Usage::from_openai_chat) {
+            ctx.usage.add(u);
+        }
+        finish(ctx, str_at(&v, "/choices/0/finish_reason"))?;
+        if let Some(refusal) = str_at(&v, "/choices/0/message/refusal") {
+            return Err(ClientError::Protocol(format!(
+                "the model refused: {}",
+                wire::shorten(refusal, 120)
+            )));
+        }
+        return str_at(&v, "/choices/0/message/content")
+            .map(str::to_string)
+            .ok_or_else(|| {
+                ClientError::Protocol("chat completion without choices[0].message.content".into())
+            });
+    }
+    wire::expect_content_type(&resp, "text/event-stream")?;
+    let mut text = String::new();
+    let mut done = false;
+    let mut finish_reason = None;
+    let mut usage = None;
+    let read = sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        if ev.data == "[DONE]" {
+            done = true;
+            return Ok(false);
+        }
+        let v: Value = serde_json::from_str(&ev.data)
+            .map_err(|e| ClientError::Protocol(format!("invalid chunk JSON: {e}")))?;
+        if let Some(err) = str_at(&v, "/error/message") {
+            return Err(ClientError::Protocol(format!(
+                "stream error: {}",
+                wire::shorten(err, 120)
+            )));
+        }
+        if let Some(u) = v.get("usage").and_then(Usage::from_openai_chat) {
+            usage = Some(u);
+        }
+        if let Some(delta) = str_at(&v, "/choices/0/delta/content") {
+            text.push_str(delta);
+        }
+        if let Some(r) = str_at(&v, "/choices/0/finish_reason") {
+            finish_reason = Some(r.to_string());
+        }
+        Ok(true)
+    })
+    .await;
+    if let Some(u) = usage {
+        ctx.usage.add(u);
+    }
+    read?;
+    finish(ctx, finish_reason.as_deref())?;
+    if !done {
+        return Err(ClientError::Protocol("stream ended without [DONE]".into()));
+    }
+    Ok(text)
+}
+
+/// The Responses request: `max_output_tokens` and `reasoning.effort`.
+pub fn responses_body(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Value {
+    let p = &ctx.params;
+    let mut body = json!({
+        "model": ctx.model,
+        "input": [{"role": "user", "content": prompt.user}],
+        "max_output_tokens": p.max_output_tokens,
+    });
+    if !prompt.system.is_empty() {
+        body["instructions"] = json!(prompt.system);
+    }
+    if let Some(effort) = p.reasoning_effort {
+        body["reasoning"] = json!({"effort": effort.name()});
+    }
+    if stream {
+        body["stream"] = json!(true);
+    }
+    body
+}
+
+/// A final Response object: its text, or why there is none.
+fn response_outcome(ctx: &RequestCtx, v: &Value) -> Result<String, ClientError> {
+    if let Some(u) = v.get("usage").and_then(Usage::from_openai_responses) {
+        ctx.usage.add(u);
+    }
+    match str_at(v, "/status").unwrap_or("completed") {
+        "incomplete" => {
+            let reason = str_at(v, "/incomplete_details/reason").unwrap_or("unknown");
+            if reason == "max_output_tokens" {
+                Err(ClientError::truncated(
+                    "incomplete: max_output_tokens",
+                    ctx.params.max_output_tokens,
+                ))
+            } else {
+                Err(ClientError::Protocol(format!(
+                    "response incomplete: {}",
+                    wire::shorten(reason, 60)
+                )))
+            }
+        }
+        "failed" => {
+            let msg = str_at(v, "/error/message").unwrap_or("failed");
+            Err(ClientError::Protocol(format!(
+                "response failed: {}",
+                wire::shorten(msg, 120)
+            )))
+        }
+        _ => output_text(v)
+            .ok_or_else(|| ClientError::Protocol("response without output_text".into())),
+    }
+}
+
+/// `POST {base}/responses`; with `stream`, typed SSE events ending with `response.completed`
+/// (or `response.incomplete` / `response.failed`).
+pub async fn responses(
+    ctx: &RequestCtx,
+    prompt: &Prompt,
+    stream: bool,
+) -> Result<String, ClientError> {
+    let req = ctx
+        .client
+        .post(endpoint(&ctx.base, "responses"))
+        .json(&responses_body(ctx, prompt, stream));
+    let resp = wire::send(ctx, authed(ctx, req)).await?;
+    if !stream {
+        let v = wire::read_json(resp).await?;
+        return response_outcome(ctx, &v);
+    }
+    wire::expect_content_type(&resp, "text/event-stream")?;
+    let mut text = String::new();
+    let mut last = None;
+    sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let v: Value = serde_json::from_str(&ev.data)
+            .map_err(|e| ClientError::Protocol(format!("invalid event JSON: {e}")))?;
+        match str_at(&v, "/type").unwrap_or_default() {
+            "response.output_text.delta" => text.push_str(str_at(&v, "/delta").unwrap_or_default()),
+            "response.completed" | "response.incomplete" | "response.failed" => {
+                last = v.get("response").cloned();
+                return Ok(false);
+            }
+            "error" => {
+                let msg = str_at(&v, "/message").unwrap_or("failed");
+                return Err(ClientError::Protocol(format!(
+                    "response failed: {}",
+                    wire::shorten(msg, 120)
+                )));
+            }
+            _ => {}
+        }
+        Ok(true)
+    })
+    .await?;
+    // The final object is authoritative; the deltas are what we show while streaming.
+    match last {
+        Some(v) => response_outcome(ctx, &v).or_else(|e| match e {
+            ClientError::Protocol(_)
+                if !text.is_empty() && str_at(&v, "/status") == Some("completed") =>
+            {
+                Ok(text)
+            }
+            e => Err(e),
+        }),
+        None => Err(ClientError::Protocol(
+            "stream ended without response.completed".into(),
+        )),
+    }
+}
+
+/// The concatenated `output_text` parts of a Response object.
+fn output_text(v: &Value) -> Option<String> {
+    let items = v.get("output")?.as_array()?;
+    let text: String = items
+        .iter()
+        .filter(|i| str_at(i, "/type") == Some("message"))
+        .filter_map(|i| i.get("content")?.as_array())
+        .flatten()
+        .filter(|c| str_at(c, "/type") == Some("output_text"))
+        .filter_map(|c| str_at(c, "/text"))
+        .collect();
+    (!text.is_empty()).then_some(text)
+}

@@ -1,0 +1,17 @@
+//! Configuration: the resolved settings (`types`), how a `config.toml` becomes them (`load`,
+//! `schema`), and how they are shown back (`render`).
+
+pub mod fault;
+mod load;
+mod render;
+mod schema;
+mod source;
+#[cfg(test)]
+mod tests;
+mod types;
+
+pub use fault::Fault;
+pub use load::{load, parse, resolve_path};
+pub use render::render_resolved;
+pub use source::ConfigError;
+pub use types::*;

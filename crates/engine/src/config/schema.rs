@@ -1,0 +1,698 @@
+//! The file's schema: walks the parsed (spanned) TOML tree over the defaults, checking every
+//! key, type and range, then the cross-key rules (pool sizes, key over http, dependency graph).
+
+use super::fault::Fault;
+use super::source::{ConfigError, Src, join_key};
+use super::types::{BaseUrl, Config, Mode, Price, SystemConfig};
+use crate::systems::{Effort, MAX_THINKING_BUDGET, Protocol, SystemId, TokenField};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue};
+
+type Val<'i> = Spanned<DeValue<'i>>;
+type Result<T> = std::result::Result<T, ConfigError>;
+
+const ROOT: &[&str] = &[
+    "shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "pricing", "systems",
+];
+const PRICE: &[&str] = &["input", "output"];
+/// Dearer than any model sold today by far: a typo guard, not a market forecast.
+const MAX_PRICE: f64 = 10_000.0;
+const SHUTDOWN: &[&str] = &["grace_ms"];
+const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms"];
+const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
+const AUDIO: &[&str] = &["enabled"];
+const METRICS: &[&str] = &["listen", "final_scrape_ms"];
+const SANDBOX: &[&str] = &["listen", "faults"];
+const SYSTEM: &[&str] = &[
+    "enabled",
+    "protocol",
+    "base_url",
+    "model",
+    "api_key_env",
+    "timeout_ms",
+    "connect_timeout_ms",
+    "pool_max",
+    "pool_max_per_host",
+    "retries",
+    "depends_on",
+    "max_output_tokens",
+    "token_field",
+    "reasoning_effort",
+    "thinking_budget",
+];
+
+/// Where each cross-checked value of one system was given, for locating errors.
+#[derive(Default)]
+struct Given {
+    base_url: Option<Range<usize>>,
+    pool_max: Option<Range<usize>>,
+    pool_max_per_host: Option<Range<usize>>,
+    /// The file's `depends_on` entries (they replace the default list), with their spans.
+    depends_on: Option<Vec<(SystemId, Range<usize>)>>,
+    token_field: Option<Range<usize>>,
+    reasoning_effort: Option<Range<usize>>,
+    thinking_budget: Option<Range<usize>>,
+}
+
+pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
+    let mut cfg = Config::default();
+    let mut given: BTreeMap<SystemId, Given> = BTreeMap::new();
+    for e in entries(root, "") {
+        let (key, v) = (&e.key, e.v);
+        match e.name {
+            "shutdown" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "grace_ms" => cfg.shutdown.grace_ms = src.int(v, key, 1, 600_000)?,
+                        _ => return Err(src.unknown(&e, SHUTDOWN)),
+                    }
+                }
+            }
+            "gameplay" => {
+                let g = &mut cfg.gameplay;
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "mode" => {
+                            g.mode = src
+                                .str(v, key)?
+                                .parse::<Mode>()
+                                .map_err(|e| src.at(v, key, e))?
+                        }
+                        "cycles" => g.cycles = src.int(v, key, 0, 10_000_000)?,
+                        "seed" => g.seed = src.int(v, key, 0, i64::MAX as u64)?,
+                        "cycle_delay_ms" => g.cycle_delay_ms = src.int(v, key, 0, 60_000)?,
+                        _ => return Err(src.unknown(&e, GAMEPLAY)),
+                    }
+                }
+            }
+            "ui" => {
+                let u = &mut cfg.ui;
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "refresh_ms" => u.refresh_ms = src.int(v, key, 16, 5_000)?,
+                        "shutdown_step_ms" => u.shutdown_step_ms = src.int(v, key, 0, 5_000)?,
+                        "linger_s" => u.linger_s = src.int(v, key, 0, 3_600)?,
+                        _ => return Err(src.unknown(&e, UI)),
+                    }
+                }
+            }
+            "audio" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "enabled" => cfg.audio.enabled = src.bool(v, key)?,
+                        _ => return Err(src.unknown(&e, AUDIO)),
+                    }
+                }
+            }
+            "metrics" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "listen" => cfg.metrics.listen = Some(src.socket_addr(v, key)?),
+                        "final_scrape_ms" => {
+                            cfg.metrics.final_scrape_ms = src.int(v, key, 0, 600_000)?
+                        }
+                        _ => return Err(src.unknown(&e, METRICS)),
+                    }
+                }
+            }
+            "sandbox" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "listen" => cfg.sandbox.listen = src.listen(v, key)?,
+                        "faults" => {
+                            for e in src.table(v, key)? {
+                                let (key, v) = (&e.key, e.v);
+                                let id = src.system(e.at.clone(), key, e.name)?;
+                                let fault = src
+                                    .str(v, key)?
+                                    .parse::<Fault>()
+                                    .map_err(|e| src.at(v, key, e))?;
+                                cfg.sandbox.faults.insert(id, fault);
+                            }
+                        }
+                        _ => return Err(src.unknown(&e, SANDBOX)),
+                    }
+                }
+            }
+            "pricing" => {
+                for e in src.table(v, key)? {
+                    let price = src.price(e.v, &e.key)?;
+                    cfg.pricing.insert(e.name.to_string(), price);
+                }
+            }
+            "systems" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    let id = src.system(e.at.clone(), key, e.name)?;
+                    let sys = cfg
+                        .systems
+                        .entry(id)
+                        .or_insert_with(|| SystemConfig::default_for(id));
+                    let g = given.entry(id).or_default();
+                    src.system_table(id, sys, g, v, key)?;
+                }
+            }
+            _ => return Err(src.unknown(&e, ROOT)),
+        }
+    }
+    check_graph(src, &cfg, &given)?;
+    Ok(cfg)
+}
+
+/// One `name = value` of a table, with its dotted key and where the name is written.
+struct Entry<'t, 'i> {
+    name: &'t str,
+    key: String,
+    at: Range<usize>,
+    v: &'t Val<'i>,
+}
+
+/// A table's entries in file order (the map itself is sorted by name).
+fn entries<'t, 'i>(t: &'t DeTable<'i>, prefix: &str) -> Vec<Entry<'t, 'i>> {
+    let mut out: Vec<(&Spanned<DeString>, &Val)> = t.iter().collect();
+    out.sort_by_key(|(k, _)| k.span().start);
+    out.into_iter()
+        .map(|(k, v)| Entry {
+            name: k.get_ref(),
+            key: join_key(prefix, k.get_ref()),
+            at: k.span(),
+            v,
+        })
+        .collect()
+}
+
+impl Src<'_> {
+    fn at(&self, v: &Val, key: &str, msg: impl std::fmt::Display) -> ConfigError {
+        self.err(v.span(), key, msg.to_string())
+    }
+
+    fn wrong_type(&self, v: &Val, key: &str, expected: &str) -> ConfigError {
+        self.at(
+            v,
+            key,
+            format!("expected {expected}, found {}", v.get_ref().type_str()),
+        )
+    }
+
+    /// Located at the name itself, not its value.
+    fn unknown(&self, e: &Entry, allowed: &[&str]) -> ConfigError {
+        self.err(
+            e.at.clone(),
+            &e.key,
+            format!("unknown key (expected one of: {})", allowed.join(", ")),
+        )
+    }
+
+    fn table<'t, 'i>(&self, v: &'t Val<'i>, key: &str) -> Result<Vec<Entry<'t, 'i>>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Ok(entries(t, key)),
+            _ => Err(self.wrong_type(v, key, "a table")),
+        }
+    }
+
+    fn str<'t>(&self, v: &'t Val, key: &str) -> Result<&'t str> {
+        v.get_ref()
+            .as_str()
+            .ok_or_else(|| self.wrong_type(v, key, "a string"))
+    }
+
+    fn bool(&self, v: &Val, key: &str) -> Result<bool> {
+        v.get_ref()
+            .as_bool()
+            .ok_or_else(|| self.wrong_type(v, key, "a boolean (true or false)"))
+    }
+
+    /// An integer within `lo..=hi`.
+    fn int(&self, v: &Val, key: &str, lo: u64, hi: u64) -> Result<u64> {
+        let range = || format!("allowed range {lo}..={hi}");
+        let DeValue::Integer(i) = v.get_ref() else {
+            return Err(self.wrong_type(v, key, &format!("an integer ({})", range())));
+        };
+        // TOML integers are 64-bit signed; larger literals are out of range too.
+        let n = i64::from_str_radix(i.as_str(), i.radix())
+            .map_err(|_| self.at(v, key, format!("{i} is too large ({})", range())))?;
+        u64::try_from(n)
+            .ok()
+            .filter(|n| (lo..=hi).contains(n))
+            .ok_or_else(|| self.at(v, key, format!("{n} is out of range ({})", range())))
+    }
+
+    /// A number (integer or float) within `0..=max`.
+    fn non_negative(&self, v: &Val, key: &str, max: f64) -> Result<f64> {
+        let range = || format!("allowed range 0..={max}");
+        let n = match v.get_ref() {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix())
+                .ok()
+                .map(|n| n as f64),
+            DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().ok(),
+            _ => return Err(self.wrong_type(v, key, &format!("a number ({})", range()))),
+        };
+        n.filter(|n| n.is_finite() && (0.0..=max).contains(n))
+            .ok_or_else(|| {
+                self.at(
+                    v,
+                    key,
+                    format!("{} is out of range ({})", self.snippet(v), range()),
+                )
+            })
+    }
+
+    /// `{ input = USD, output = USD }` per million tokens; both are required.
+    fn price(&self, v: &Val, key: &str) -> Result<Price> {
+        let (mut input, mut output) = (None, None);
+        for e in self.table(v, key)? {
+            match e.name {
+                "input" => input = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
+                "output" => output = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
+                _ => return Err(self.unknown(&e, PRICE)),
+            }
+        }
+        match (input, output) {
+            (Some(input), Some(output)) => Ok(Price { input, output }),
+            (None, _) => Err(self.at(v, key, "missing key input (USD per million input tokens)")),
+            (_, None) => Err(self.at(v, key, "missing key output (USD per million output tokens)")),
+        }
+    }
+
+    /// The source text of a value, for messages.
+    fn snippet(&self, v: &Val) -> String {
+        self.text
+            .get(v.span())
+            .unwrap_or("value")
+            .trim()
+            .to_string()
+    }
+
+    fn system(&self, at: Range<usize>, key: &str, name: &str) -> Result<SystemId> {
+        SystemId::from_name(name).ok_or_else(|| {
+            let names: Vec<_> = SystemId::ALL.iter().map(|s| s.name()).collect();
+            self.err(
+                at,
+                key,
+                format!(
+                    "unknown system {name:?} (expected one of: {})",
+                    names.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn listen(&self, v: &Val, key: &str) -> Result<IpAddr> {
+        let s = self.str(v, key)?;
+        match s.parse::<IpAddr>() {
+            Ok(ip) if ip.is_loopback() => Ok(ip),
+            Ok(_) => Err(self.at(v, key, format!("{s:?} is not a loopback address (the sandbox listens only on loopback, e.g. 127.0.0.1 or ::1)"))),
+            Err(_) => Err(self.at(v, key, format!("{s:?} is not an IP address (expected a loopback address, e.g. 127.0.0.1 or ::1)"))),
+        }
+    }
+
+    fn socket_addr(&self, v: &Val, key: &str) -> Result<std::net::SocketAddr> {
+        let s = self.str(v, key)?;
+        s.parse().map_err(|_| {
+            self.at(v, key, format!("{s:?} is not IP:PORT (expected e.g. \"127.0.0.1:9464\" or \"[::1]:9464\"; host names are not looked up)"))
+        })
+    }
+
+    fn system_table(
+        &self,
+        id: SystemId,
+        sys: &mut SystemConfig,
+        g: &mut Given,
+        v: &Val,
+        prefix: &str,
+    ) -> Result<()> {
+        for e in self.table(v, prefix)? {
+            let (key, v) = (&e.key, e.v);
+            match e.name {
+                "enabled" => sys.enabled = self.bool(v, key)?,
+                "protocol" => sys.protocol = self.protocol(id, v, key)?,
+                "base_url" => {
+                    sys.base_url =
+                        parse_base_url(self.str(v, key)?).map_err(|e| self.at(v, key, e))?;
+                    g.base_url = Some(v.span());
+                }
+                "model" => {
+                    let m = self.str(v, key)?;
+                    if m.trim().is_empty() {
+                        return Err(self.at(v, key, "must not be empty"));
+                    }
+                    sys.model = m.to_string();
+                }
+                "api_key_env" => sys.api_key_env = self.env_name(v, key)?,
+                "timeout_ms" => sys.timeout_ms = self.int(v, key, 1, 3_600_000)?,
+                "connect_timeout_ms" => sys.connect_timeout_ms = self.int(v, key, 1, 600_000)?,
+                // Ranges fit u32, so the casts cannot truncate.
+                "pool_max" => {
+                    sys.pool_max = self.int(v, key, 1, 1_000)? as u32;
+                    g.pool_max = Some(v.span());
+                }
+                "retries" => sys.retries = self.int(v, key, 0, 10)? as u32,
+                "pool_max_per_host" => {
+                    sys.pool_max_per_host = self.int(v, key, 1, 1_000)? as u32;
+                    g.pool_max_per_host = Some(v.span());
+                }
+                "depends_on" => {
+                    let deps = self.depends_on(id, v, key)?;
+                    sys.depends_on = deps.iter().map(|(d, _)| *d).collect();
+                    g.depends_on = Some(deps);
+                }
+                "max_output_tokens" => {
+                    sys.params.max_output_tokens = self.int(v, key, 1, 1_000_000)? as u32
+                }
+                "token_field" => {
+                    let s = self.str(v, key)?;
+                    sys.params.token_field = TokenField::from_name(s).ok_or_else(|| {
+                        self.at(v, key, format!("unknown token field {s:?} (expected max_completion_tokens or max_tokens)"))
+                    })?;
+                    g.token_field = Some(v.span());
+                }
+                "reasoning_effort" => {
+                    let s = self.str(v, key)?;
+                    sys.params.reasoning_effort = match s {
+                        "" => None,
+                        s => Some(Effort::from_name(s).ok_or_else(|| {
+                            let names: Vec<_> = Effort::ALL.iter().map(|e| e.name()).collect();
+                            self.at(v, key, format!("unknown effort {s:?} (expected one of: {}; \"\" for the model's default)", names.join(", ")))
+                        })?),
+                    };
+                    g.reasoning_effort = Some(v.span());
+                }
+                "thinking_budget" => {
+                    sys.params.thinking_budget = Some(self.thinking_budget(v, key)?);
+                    g.thinking_budget = Some(v.span());
+                }
+                _ => return Err(self.unknown(&e, SYSTEM)),
+            }
+        }
+        self.check_params(sys, g, prefix)?;
+        if sys.pool_max_per_host > sys.pool_max {
+            let msg = format!(
+                "pool_max_per_host ({}) must not exceed pool_max ({})",
+                sys.pool_max_per_host, sys.pool_max
+            );
+            // Blame the per-host value if it was given, else the pool_max that undercut it
+            // (one of them was: the defaults are consistent).
+            let (name, span) = match (&g.pool_max_per_host, &g.pool_max) {
+                (Some(span), _) => ("pool_max_per_host", span.clone()),
+                (None, span) => ("pool_max", span.clone().unwrap_or_default()),
+            };
+            return Err(self.err(span, &join_key(prefix, name), msg));
+        }
+        if let (BaseUrl::Live(u), Some(env), Some(span)) =
+            (&sys.base_url, &sys.api_key_env, &g.base_url)
+        {
+            if u.scheme() == "http" && !is_loopback(u) {
+                return Err(self.err(
+                    span.clone(),
+                    &join_key(prefix, "base_url"),
+                    format!(
+                        "plain http:// to non-loopback host {:?} would send the key in clear text (${env}); \
+                         use https://, or set api_key_env = \"\" if the service needs no key",
+                        u.host_str().unwrap_or("")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// -1 (dynamic) or 0..=MAX_THINKING_BUDGET.
+    fn thinking_budget(&self, v: &Val, key: &str) -> Result<i64> {
+        let DeValue::Integer(i) = v.get_ref() else {
+            return Err(self.wrong_type(
+                v,
+                key,
+                "an integer (-1 for dynamic, 0 for off, or a token count)",
+            ));
+        };
+        i64::from_str_radix(i.as_str(), i.radix())
+            .ok()
+            .filter(|n| *n == -1 || (0..=MAX_THINKING_BUDGET).contains(n))
+            .ok_or_else(|| {
+                self.at(
+                    v,
+                    key,
+                    format!("{i} is out of range (-1 for dynamic, or 0..={MAX_THINKING_BUDGET})"),
+                )
+            })
+    }
+
+    /// Each model setting belongs to the protocols that send it: given for another, it is
+    /// an error (it would be ignored); left at a default that does not apply, it is dropped.
+    fn check_params(&self, sys: &mut SystemConfig, g: &Given, prefix: &str) -> Result<()> {
+        let p = sys.protocol;
+        let uses_effort = matches!(p, Protocol::OpenaiChat | Protocol::OpenaiResponses);
+        let uses_thinking = matches!(p, Protocol::GeminiGenerate | Protocol::GeminiStream);
+        let wrong = |span: &Range<usize>, name: &str, who: &str| {
+            self.err(
+                span.clone(),
+                &join_key(prefix, name),
+                format!(
+                    "{name} applies only to {who}, not to protocol {:?}",
+                    p.name()
+                ),
+            )
+        };
+        if let (Some(span), false) = (&g.token_field, p == Protocol::OpenaiChat) {
+            return Err(wrong(
+                span,
+                "token_field",
+                "protocol \"openai_chat\" (the others have one fixed name)",
+            ));
+        }
+        if let (Some(span), false, Some(_)) = (
+            &g.reasoning_effort,
+            uses_effort,
+            sys.params.reasoning_effort,
+        ) {
+            return Err(wrong(
+                span,
+                "reasoning_effort",
+                "protocols \"openai_chat\" and \"openai_responses\"",
+            ));
+        }
+        if let (Some(span), false) = (&g.thinking_budget, uses_thinking) {
+            return Err(wrong(
+                span,
+                "thinking_budget",
+                "protocols \"gemini_generate\" and \"gemini_stream\"",
+            ));
+        }
+        if !uses_effort {
+            sys.params.reasoning_effort = None;
+        }
+        if !uses_thinking {
+            sys.params.thinking_budget = None;
+        }
+        Ok(())
+    }
+
+    fn protocol(&self, id: SystemId, v: &Val, key: &str) -> Result<Protocol> {
+        let s = self.str(v, key)?;
+        let Some(p) = Protocol::from_name(s) else {
+            let names: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
+            return Err(self.at(
+                v,
+                key,
+                format!(
+                    "unknown protocol {s:?} (expected one of: {})",
+                    names.join(", ")
+                ),
+            ));
+        };
+        // `moe` has no wire of its own; every other system needs one.
+        match (id == SystemId::Moe, p == Protocol::Moe) {
+            (true, false) => Err(self.at(
+                v,
+                key,
+                format!("moe can only use protocol \"moe\", not {s:?}"),
+            )),
+            (false, true) => Err(self.at(
+                v,
+                key,
+                format!("only the moe system can use protocol \"moe\"; {id} needs a wire protocol"),
+            )),
+            _ => Ok(p),
+        }
+    }
+
+    fn env_name(&self, v: &Val, key: &str) -> Result<Option<String>> {
+        let s = self.str(v, key)?;
+        if s.is_empty() {
+            return Ok(None);
+        }
+        let mut chars = s.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok {
+            return Err(self.at(v, key, format!(
+                "{s:?} is not an environment variable name ([A-Za-z_][A-Za-z0-9_]*; \"\" for no key)"
+            )));
+        }
+        Ok(Some(s.to_string()))
+    }
+
+    fn depends_on(
+        &self,
+        id: SystemId,
+        v: &Val,
+        key: &str,
+    ) -> Result<Vec<(SystemId, Range<usize>)>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            return Err(self.wrong_type(v, key, "an array of system names"));
+        };
+        let mut out: Vec<(SystemId, Range<usize>)> = Vec::new();
+        for item in items.iter() {
+            let name = item
+                .get_ref()
+                .as_str()
+                .ok_or_else(|| self.wrong_type(item, key, "a system name (string)"))?;
+            let dep = self.system(item.span(), key, name)?;
+            if dep == id {
+                return Err(self.at(
+                    item,
+                    key,
+                    format!("dependency cycle: {id} depends on itself"),
+                ));
+            }
+            if out.iter().any(|(d, _)| *d == dep) {
+                return Err(self.at(item, key, format!("{dep} is listed twice")));
+            }
+            out.push((dep, item.span()));
+        }
+        Ok(out)
+    }
+}
+
+/// `"sandbox"`, or an absolute http(s) URL with a host, its trailing slash stripped.
+fn parse_base_url(s: &str) -> std::result::Result<BaseUrl, String> {
+    if s == "sandbox" {
+        return Ok(BaseUrl::Sandbox);
+    }
+    let expected = "expected \"sandbox\" or an absolute http(s) URL";
+    let mut u = url::Url::parse(s).map_err(|e| format!("invalid URL {s:?}: {e} ({expected})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!(
+            "unsupported scheme {:?} in {s:?} ({expected})",
+            u.scheme()
+        ));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} has no host ({expected})"));
+    }
+    // Secrets belong in the environment (api_key_env), where they are never printed.
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "the URL must not carry credentials; name the key's variable in api_key_env".into(),
+        );
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(format!(
+            "{s:?} must not have a query or fragment (request paths are appended to it)"
+        ));
+    }
+    let path = u.path().trim_end_matches('/').to_string();
+    u.set_path(&path);
+    Ok(BaseUrl::Live(u))
+}
+
+/// 127.0.0.0/8, ::1 (also as IPv4-mapped) and `localhost` never leave the machine.
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => {
+            a.is_loopback() || a.to_ipv4_mapped().is_some_and(|a| a.is_loopback())
+        }
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// The dependency graph must be acyclic. The defaults are, so a cycle needs an edge from the
+/// file: add those in file order over the untouched defaults and blame the first that closes one.
+fn check_graph(src: &Src, cfg: &Config, given: &BTreeMap<SystemId, Given>) -> Result<()> {
+    let mut graph: BTreeMap<SystemId, Vec<SystemId>> = cfg
+        .systems
+        .iter()
+        .map(|(id, s)| {
+            let from_file = given.get(id).is_some_and(|g| g.depends_on.is_some());
+            (
+                *id,
+                if from_file {
+                    Vec::new()
+                } else {
+                    s.depends_on.clone()
+                },
+            )
+        })
+        .collect();
+    let mut edges: Vec<(SystemId, SystemId, &Range<usize>)> = given
+        .iter()
+        .flat_map(|(id, g)| {
+            g.depends_on
+                .iter()
+                .flatten()
+                .map(move |(d, span)| (*id, *d, span))
+        })
+        .collect();
+    edges.sort_by_key(|(_, _, span)| span.start);
+    for (from, to, span) in edges {
+        if let Some(path) = path_between(&graph, to, from) {
+            let cycle: Vec<&str> = std::iter::once(from)
+                .chain(path)
+                .map(SystemId::name)
+                .collect();
+            let key = join_key(&join_key("systems", from.name()), "depends_on");
+            return Err(src.err(
+                span.clone(),
+                &key,
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            ));
+        }
+        graph.entry(from).or_default().push(to);
+    }
+    Ok(())
+}
+
+/// A path `from -> ... -> to` (both included), depth first.
+fn path_between(
+    graph: &BTreeMap<SystemId, Vec<SystemId>>,
+    from: SystemId,
+    to: SystemId,
+) -> Option<Vec<SystemId>> {
+    fn go(
+        g: &BTreeMap<SystemId, Vec<SystemId>>,
+        at: SystemId,
+        to: SystemId,
+        seen: &mut Vec<SystemId>,
+        path: &mut Vec<SystemId>,
+    ) -> bool {
+        path.push(at);
+        if at == to {
+            return true;
+        }
+        if !seen.contains(&at) {
+            seen.push(at);
+            for &next in g.get(&at).into_iter().flatten() {
+                if go(g, next, to, seen, path) {
+                    return true;
+                }
+            }
+        }
+        path.pop();
+        false
+    }
+    let mut path = Vec::new();
+    go(graph, from, to, &mut Vec::new(), &mut path).then_some(path)
+}

@@ -1,0 +1,280 @@
+//! The resolved configuration: every system present, every default filled in.
+//! `load.rs` turns a `config.toml` into this, or reports exactly what is wrong.
+
+use super::fault::Fault;
+use crate::systems::{ModelParams, Protocol, SystemId};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Where a system's requests go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum BaseUrl {
+    /// The embedded (or `sandbox`-subcommand) emulator; its address is known at start-up.
+    Sandbox,
+    /// A real service.
+    Live(url::Url),
+}
+
+impl BaseUrl {
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self, BaseUrl::Sandbox)
+    }
+}
+
+impl std::fmt::Display for BaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BaseUrl::Sandbox => f.write_str("sandbox"),
+            BaseUrl::Live(u) => f.write_str(u.as_str().trim_end_matches('/')),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemConfig {
+    pub enabled: bool,
+    pub protocol: Protocol,
+    pub base_url: BaseUrl,
+    pub model: String,
+    /// Name of the environment variable holding the key; `None`: the system needs no key.
+    pub api_key_env: Option<String>,
+    pub timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// Most connections this system may hold at once.
+    pub pool_max: u32,
+    /// Most connections to one host (also the idle connections kept per host).
+    pub pool_max_per_host: u32,
+    /// Retries of a request that failed with 429, 5xx or a broken connection.
+    pub retries: u32,
+    pub depends_on: Vec<SystemId>,
+    /// Output cap, its field name, reasoning effort, thinking budget.
+    #[serde(flatten)]
+    pub params: ModelParams,
+}
+
+impl SystemConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    /// Concurrent requests (and so connections) this system allows: it talks to one host.
+    pub fn max_connections(&self) -> usize {
+        self.pool_max.min(self.pool_max_per_host).max(1) as usize
+    }
+
+    /// The seed's settings for `id`, on the embedded sandbox.
+    pub fn default_for(id: SystemId) -> SystemConfig {
+        let d = id.defaults();
+        SystemConfig {
+            enabled: true,
+            protocol: d.protocol,
+            base_url: BaseUrl::Sandbox,
+            model: d.model.to_string(),
+            api_key_env: d.api_key_env.map(str::to_string),
+            timeout_ms: 30_000,
+            connect_timeout_ms: 10_000,
+            pool_max: 10,
+            pool_max_per_host: 5,
+            retries: 2,
+            depends_on: d.depends_on.to_vec(),
+            params: d.params,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Independent calls of a cycle run at once.
+    #[default]
+    Parallel,
+    /// Strictly one call after another.
+    Sequential,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Parallel => "parallel",
+            Mode::Sequential => "sequential",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "parallel" => Ok(Mode::Parallel),
+            "sequential" => Ok(Mode::Sequential),
+            _ => Err(format!(
+                "unknown mode {s:?} (expected parallel or sequential)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShutdownConfig {
+    pub grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GameplayConfig {
+    pub mode: Mode,
+    /// Quit after this many cycles; 0 = run until asked to quit.
+    pub cycles: u64,
+    pub seed: u64,
+    /// Pause between two cycles, so a human can follow the game.
+    pub cycle_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxConfig {
+    /// Loopback address the embedded sandbox binds its listeners to.
+    pub listen: IpAddr,
+    pub faults: BTreeMap<SystemId, Fault>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AudioConfig {
+    pub enabled: bool,
+}
+
+/// Prometheus exposition (`[metrics]`, `--metrics`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsConfig {
+    /// Where `/metrics` is served; `None`: not at all.
+    pub listen: Option<std::net::SocketAddr>,
+    /// At shutdown, how long the endpoint waits for a scrape of the final figures before it
+    /// closes (it closes as soon as one is served); 0: close at once.
+    pub final_scrape_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UiConfig {
+    /// Fastest redraw interval (the frame cap).
+    pub refresh_ms: u64,
+    /// Pace at which the shutdown account reveals its steps.
+    pub shutdown_step_ms: u64,
+    /// How long the final panel stays before the terminal is restored.
+    pub linger_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// The file it came from; `None`: the built-in default.
+    pub source: Option<PathBuf>,
+    pub systems: BTreeMap<SystemId, SystemConfig>,
+    pub shutdown: ShutdownConfig,
+    pub gameplay: GameplayConfig,
+    pub sandbox: SandboxConfig,
+    pub audio: AudioConfig,
+    pub ui: UiConfig,
+    pub metrics: MetricsConfig,
+    /// USD per million tokens, by model name (`[pricing]`).
+    pub pricing: BTreeMap<String, Price>,
+}
+
+/// A model's list price, USD per million tokens. Reasoning tokens are billed as output.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
+}
+
+impl Price {
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
+        (input_tokens as f64 * self.input + output_tokens as f64 * self.output) / 1e6
+    }
+}
+
+/// The shipped prices of the default models, as published on the date in `config.toml`.
+pub fn default_pricing() -> BTreeMap<String, Price> {
+    [
+        ("gpt-5.1", 1.25, 10.0),
+        ("claude-sonnet-4-6", 3.0, 15.0),
+        ("gemini-2.5-flash-lite", 0.1, 0.4),
+        ("gemini-2.5-pro-preview-tts", 1.0, 20.0),
+        // Runs on your own machine.
+        ("microsoft/phi-4-mini-reasoning", 0.0, 0.0),
+    ]
+    .into_iter()
+    .map(|(m, input, output)| (m.to_string(), Price { input, output }))
+    .collect()
+}
+
+impl Default for Config {
+    /// All eleven systems on the embedded sandbox, with the seed's limits.
+    fn default() -> Self {
+        Config {
+            source: None,
+            systems: SystemId::ALL
+                .into_iter()
+                .map(|id| (id, SystemConfig::default_for(id)))
+                .collect(),
+            shutdown: ShutdownConfig { grace_ms: 500 },
+            gameplay: GameplayConfig {
+                mode: Mode::Parallel,
+                cycles: 0,
+                seed: 42,
+                cycle_delay_ms: 250,
+            },
+            sandbox: SandboxConfig {
+                listen: IpAddr::from([127, 0, 0, 1]),
+                faults: BTreeMap::new(),
+            },
+            audio: AudioConfig { enabled: true },
+            ui: UiConfig {
+                refresh_ms: 100,
+                shutdown_step_ms: 150,
+                linger_s: 5,
+            },
+            metrics: MetricsConfig {
+                listen: None,
+                final_scrape_ms: 0,
+            },
+            pricing: default_pricing(),
+        }
+    }
+}
+
+impl Config {
+    pub fn system(&self, id: SystemId) -> &SystemConfig {
+        &self.systems[&id]
+    }
+
+    /// The price of `id`'s model, when the config knows it.
+    pub fn price(&self, id: SystemId) -> Option<Price> {
+        self.pricing.get(&self.system(id).model).copied()
+    }
+
+    /// "sandbox" when every enabled system is on the sandbox, "live" when none is, else "mixed".
+    pub fn backend(&self) -> &'static str {
+        let enabled: Vec<_> = self
+            .systems
+            .values()
+            .filter(|s| s.enabled && s.protocol != Protocol::Moe)
+            .collect();
+        let on_sandbox = enabled.iter().filter(|s| s.base_url.is_sandbox()).count();
+        if on_sandbox == enabled.len() {
+            "sandbox"
+        } else if on_sandbox == 0 {
+            "live"
+        } else {
+            "mixed"
+        }
+    }
+
+    pub fn needs_sandbox(&self) -> bool {
+        self.systems
+            .values()
+            .any(|s| s.enabled && s.protocol != Protocol::Moe && s.base_url.is_sandbox())
+    }
+}

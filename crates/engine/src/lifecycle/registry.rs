@@ -1,0 +1,156 @@
+//! The eleven systems of one session, built from the config and the environment.
+
+use super::system::StateChange;
+use super::system::{System, SystemSnapshot};
+use crate::clients::ApiKey;
+use crate::config::{BaseUrl, Config};
+use crate::net::sockets;
+use crate::systems::{Protocol, SystemId};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, watch};
+
+pub struct Registry {
+    systems: Vec<Arc<System>>,
+    changed: watch::Sender<u64>,
+    transitions: broadcast::Sender<StateChange>,
+}
+
+/// Reads an environment variable; a seam so tests can supply keys without touching the
+/// process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The key sent to the sandbox when none is set: the sandbox checks that auth is present,
+/// like the real service, so the secret-handling path runs in every session.
+const SANDBOX_KEY: &str = "sandbox-key";
+
+impl Registry {
+    /// `sandbox_urls`: where the sandbox serves each system (for `base_url = "sandbox"`).
+    pub fn new(
+        config: &Config,
+        sandbox_urls: &BTreeMap<SystemId, url::Url>,
+        env: EnvLookup<'_>,
+    ) -> Registry {
+        let (changed, _) = watch::channel(0u64);
+        // Room for bursts (every system flipping open/idle each cycle); a follower that
+        // falls further behind is told how many it missed.
+        let (transitions, _) = broadcast::channel(4096);
+        let systems = SystemId::ALL
+            .into_iter()
+            .map(|id| {
+                let cfg = config.system(id).clone();
+                let key_env = cfg.api_key_env.clone().filter(|k| !k.is_empty());
+                let key = key_env.as_deref().and_then(env).map(ApiKey::new);
+                let (base, key, disabled) = if !cfg.enabled {
+                    (None, None, Some("disabled in config".to_string()))
+                } else if cfg.protocol == Protocol::Moe {
+                    (None, None, None)
+                } else {
+                    match &cfg.base_url {
+                        BaseUrl::Sandbox => match sandbox_urls.get(&id) {
+                            Some(u) => (
+                                Some(u.clone()),
+                                Some(key.unwrap_or_else(|| ApiKey::new(SANDBOX_KEY.into()))),
+                                None,
+                            ),
+                            None => (None, None, Some("no sandbox endpoint".to_string())),
+                        },
+                        BaseUrl::Live(u) => match (key, &key_env) {
+                            (Some(k), _) => (Some(u.clone()), Some(k), None),
+                            (None, _) if id.key_optional() => (Some(u.clone()), None, None),
+                            (None, Some(var)) => (None, None, Some(format!("{var} not set"))),
+                            (None, None) => (Some(u.clone()), None, None),
+                        },
+                    }
+                };
+                let sys = System::new(
+                    id,
+                    cfg,
+                    base,
+                    key,
+                    disabled,
+                    changed.clone(),
+                    transitions.clone(),
+                );
+                if let Some(price) = config.price(id) {
+                    sys.set_price(price);
+                }
+                sys
+            })
+            .collect();
+        Registry {
+            systems,
+            changed,
+            transitions,
+        }
+    }
+
+    pub fn get(&self, id: SystemId) -> &Arc<System> {
+        &self.systems[id.index()]
+    }
+
+    pub fn all(&self) -> &[Arc<System>] {
+        &self.systems
+    }
+
+    pub fn snapshots(&self) -> Vec<SystemSnapshot> {
+        self.systems.iter().map(|s| s.snapshot()).collect()
+    }
+
+    /// Bumps whenever any system's state or counters change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// Every state change of every system from now on.
+    pub fn subscribe_transitions(&self) -> broadcast::Receiver<StateChange> {
+        self.transitions.subscribe()
+    }
+
+    /// Refresh every system's measured socket count from one read of the socket table.
+    pub fn measure_sockets(&self) {
+        if let Ok(table) = sockets::process_tcp_sockets() {
+            for s in &self.systems {
+                s.measure_sockets(&table);
+            }
+        }
+    }
+
+    /// Measure again only if something that could change the counts did: the process's
+    /// sockets (opened or closed) or the connections the systems recorded. Keeps an idle
+    /// session from reading the socket table, which is costly, several times a second.
+    pub fn measure_sockets_if_changed(&self, last: &mut Option<(Vec<u64>, u64)>) {
+        let opened: u64 = self.systems.iter().map(|s| s.connections_opened()).sum();
+        let now = sockets::socket_inodes().ok().map(|inodes| (inodes, opened));
+        if now.is_some() && now == *last {
+            return;
+        }
+        self.measure_sockets();
+        *last = now;
+    }
+
+    /// Keep socket counts fresh until `stop` fires.
+    pub fn spawn_socket_sampler(
+        self: &Arc<Self>,
+        every: Duration,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            let mut last = None;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => me.measure_sockets_if_changed(&mut last),
+                    _ = stop.cancelled() => return,
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! Closing every system: dependents before what they depend on, independent ones at once,
+//! all bounded by one deadline, then a process-wide check that no socket is left.
+
+use super::registry::Registry;
+use super::system::{CloseOutcome, CloseReport};
+use crate::net::sockets;
+use crate::systems::SystemId;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone)]
+pub enum ShutdownEvent {
+    /// Shutdown began; `deadline` is when stragglers get force-closed.
+    Begin {
+        grace: Duration,
+        deadline: tokio::time::Instant,
+    },
+    /// A system started closing (its dependents are all closed).
+    Closing(SystemId),
+    /// A system's close ended.
+    Closed(CloseReport),
+    /// A closing step that is not a system (the metrics endpoint) ended.
+    StepClosed(StepReport),
+    /// Every system is closed; what the process-wide check found.
+    Verified(Verification),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShutdownReport {
+    pub grace_ms: u64,
+    pub total_ms: f64,
+    pub closed: usize,
+    pub forced: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    /// Systems whose close could not be verified.
+    pub unverified: usize,
+    /// TCP sockets left open, by both witnesses; `None` when it could not be measured.
+    pub sockets_open_after: Option<usize>,
+    /// Whether every close and the process-wide check were confirmed by both witnesses.
+    pub verified: bool,
+    /// Why not, when not verified.
+    pub unverified_reason: Option<String>,
+    /// In the order they finished closing.
+    pub systems: Vec<CloseReport>,
+    /// Closing steps after the systems (the metrics endpoint), in order.
+    pub endpoints: Vec<StepReport>,
+}
+
+/// How a closing step that is not a system ended; shaped like a system's [`CloseReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StepReport {
+    pub name: String,
+    pub outcome: CloseOutcome,
+    pub close_ms: f64,
+    pub sockets_before: u32,
+    pub error: Option<String>,
+    pub verified: bool,
+    pub unverified_reason: Option<String>,
+}
+
+/// What the process-wide check found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// TCP sockets left open beyond the baseline, by either witness; `None` when neither
+    /// could count them.
+    pub sockets_open_after: Option<usize>,
+    /// Why the check is not verified, if it is not.
+    pub unverified_reason: Option<String>,
+}
+
+impl StepReport {
+    /// The name as a line starts with it: "Metrics endpoint".
+    pub fn display_name(&self) -> String {
+        let mut name = self.name.clone();
+        if let Some(first) = name.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        name
+    }
+}
+
+/// What a step after the systems is given: how the systems' close went, and the same
+/// deadline and force signal they had.
+pub struct SystemsClosed {
+    pub systems: Vec<CloseReport>,
+    /// Trigger → last system closed.
+    pub elapsed: Duration,
+    pub deadline: tokio::time::Instant,
+    pub force: CancellationToken,
+}
+
+/// Something that holds sockets but is not a system (the metrics endpoint): closed after
+/// every system, before the process-wide check, so the check covers it too.
+pub struct ClosingStep {
+    pub run:
+        Box<dyn FnOnce(SystemsClosed) -> futures::future::BoxFuture<'static, StepReport> + Send>,
+}
+
+impl ShutdownReport {
+    /// Every socket verified closed.
+    pub fn is_clean(&self) -> bool {
+        self.verified && self.sockets_open_after == Some(0)
+    }
+
+    /// "0 sockets left open", or what could not be verified and why: never a zero that was
+    /// not measured.
+    pub fn sockets_left_text(&self) -> String {
+        match (self.sockets_open_after, &self.unverified_reason) {
+            (Some(n), None) => format!("{n} sockets left open"),
+            (Some(n), Some(why)) => format!("{n} sockets left open, unverified: {why}"),
+            (None, Some(why)) => format!("sockets left open unverified: {why}"),
+            (None, None) => "sockets left open unverified".to_string(),
+        }
+    }
+
+    /// Sockets left open by either witness (a leak, whatever else is known).
+    pub fn leaked(&self) -> bool {
+        self.sockets_open_after.is_some_and(|n| n > 0)
+    }
+}
+
+/// For each system, the systems that must be closed before it (those that use it).
+pub fn dependents(registry: &Registry) -> BTreeMap<SystemId, Vec<SystemId>> {
+    let mut map: BTreeMap<SystemId, Vec<SystemId>> =
+        SystemId::ALL.iter().map(|&id| (id, Vec::new())).collect();
+    for s in registry.all() {
+        for dep in &s.config.depends_on {
+            if let Some(v) = map.get_mut(dep) {
+                v.push(s.id);
+            }
+        }
+    }
+    map
+}
+
+/// Close all systems. `force` fires on a second quit request: everything is cut at once.
+/// `baseline`: the process's TCP socket count before the first system opened (`None` when
+/// the table could not be read then: the check is unverified);
+/// `excluded_ports`: the in-process sandbox's ports, whose sockets are not the clients'.
+pub async fn shutdown_all(
+    registry: Arc<Registry>,
+    grace: Duration,
+    force: CancellationToken,
+    baseline: Option<usize>,
+    excluded_ports: Vec<u16>,
+    events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+    steps: Vec<ClosingStep>,
+) -> ShutdownReport {
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + grace;
+    let send = |e: ShutdownEvent| {
+        if let Some(tx) = &events {
+            let _ = tx.send(e);
+        }
+    };
+    send(ShutdownEvent::Begin { grace, deadline });
+
+    // Each system's "I am closed" flag; a system waits for the flags of its dependents.
+    let done: BTreeMap<SystemId, watch::Sender<bool>> = SystemId::ALL
+        .iter()
+        .map(|&id| (id, watch::channel(false).0))
+        .collect();
+    let order = dependents(&registry);
+    let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+    let ordered = Arc::new(std::sync::Mutex::new(()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for sys in registry.all() {
+        let sys = sys.clone();
+        let waits: Vec<watch::Receiver<bool>> =
+            order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
+        let my_flag = done[&sys.id].clone();
+        let force = force.clone();
+        let events = events.clone();
+        let report_tx = report_tx.clone();
+        let ordered = ordered.clone();
+        tasks.spawn(async move {
+            // Dependents first, but only until the deadline: then everything still open is
+            // cut at once, whatever the order, so no chain of forced closes adds up.
+            let dependents_closed = async {
+                for mut w in waits {
+                    // A dependent's task always sets its flag; an Err means it is gone anyway.
+                    let _ = w.wait_for(|closed| *closed).await;
+                }
+            };
+            tokio::select! {
+                _ = dependents_closed => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = force.cancelled() => {}
+            }
+            if sys.state() != super::SystemState::Disabled
+                && let Some(tx) = &events
+            {
+                let _ = tx.send(ShutdownEvent::Closing(sys.id));
+            }
+            let report = sys.close(deadline, &force).await;
+            {
+                // Both channels in one step, so the events and the report list the systems
+                // in the same order.
+                let _same_order = ordered.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(tx) = &events {
+                    let _ = tx.send(ShutdownEvent::Closed(report.clone()));
+                }
+                let _ = report_tx.send(report);
+            }
+            my_flag.send_replace(true);
+        });
+    }
+    drop(report_tx);
+    let mut systems = Vec::with_capacity(registry.all().len());
+    while let Some(r) = report_rx.recv().await {
+        systems.push(r);
+    }
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            tracing::error!(error = %e, "a close task failed");
+        }
+    }
+
+    let mut endpoints = Vec::with_capacity(steps.len());
+    for step in steps {
+        let closed = SystemsClosed {
+            systems: systems.clone(),
+            elapsed: started.elapsed(),
+            deadline,
+            force: force.clone(),
+        };
+        let report = (step.run)(closed).await;
+        send(ShutdownEvent::StepClosed(report.clone()));
+        endpoints.push(report);
+    }
+
+    let ledger_open: usize = registry.all().iter().map(|s| s.ledger_open()).sum();
+    let check = verify(baseline, ledger_open, &excluded_ports).await;
+    send(ShutdownEvent::Verified(check.clone()));
+    let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
+    // Verified only if every part was: each system, each endpoint, and the process check.
+    let unverified_reason = check
+        .unverified_reason
+        .clone()
+        .or_else(|| {
+            systems
+                .iter()
+                .find_map(|r| Some(format!("{}: {}", r.name, r.unverified_reason.as_ref()?)))
+        })
+        .or_else(|| {
+            endpoints
+                .iter()
+                .find_map(|r| Some(format!("{}: {}", r.name, r.unverified_reason.as_ref()?)))
+        });
+    ShutdownReport {
+        grace_ms: grace.as_millis() as u64,
+        total_ms: started.elapsed().as_secs_f64() * 1e3,
+        closed: count(CloseOutcome::Closed),
+        forced: count(CloseOutcome::Forced),
+        errors: count(CloseOutcome::Error),
+        skipped: count(CloseOutcome::Skipped),
+        unverified: count(CloseOutcome::Unverified),
+        sockets_open_after: check.sockets_open_after,
+        verified: unverified_reason.is_none(),
+        unverified_reason,
+        systems,
+        endpoints,
+    }
+}
+
+/// The process-wide check, by both witnesses: the OS table's TCP sockets now (less the
+/// sandbox's) against the baseline, and `ledger_open`, the connections the systems' ledgers
+/// still count. Each system already confirmed its own zero; a short re-check absorbs a
+/// socket that is mid-close in another task.
+pub async fn verify(
+    baseline: Option<usize>,
+    ledger_open: usize,
+    excluded_ports: &[u16],
+) -> Verification {
+    let Some(baseline) = baseline else {
+        let why = match sockets::count_process_sockets(excluded_ports) {
+            Err(e) => e.to_string(),
+            Ok(_) => "the socket table could not be read before the session started".into(),
+        };
+        return Verification {
+            sockets_open_after: (ledger_open > 0).then_some(ledger_open),
+            unverified_reason: Some(why),
+        };
+    };
+    let until = tokio::time::Instant::now() + Duration::from_millis(100);
+    loop {
+        let left = match sockets::count_process_sockets(excluded_ports) {
+            Ok(n) => n.saturating_sub(baseline).max(ledger_open),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot verify sockets");
+                return Verification {
+                    // The ledger alone can prove a leak, never its absence.
+                    sockets_open_after: (ledger_open > 0).then_some(ledger_open),
+                    unverified_reason: Some(e.to_string()),
+                };
+            }
+        };
+        if left == 0 || tokio::time::Instant::now() >= until {
+            if left > 0
+                && let Ok(all) = sockets::process_tcp_sockets()
+            {
+                for s in all
+                    .iter()
+                    .filter(|s| !excluded_ports.contains(&s.local.port()))
+                {
+                    tracing::error!(local = %s.local, remote = %s.remote, state = %s.state, "socket still open");
+                }
+            }
+            return Verification {
+                sockets_open_after: Some(left),
+                unverified_reason: None,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

@@ -1,0 +1,735 @@
+//! One system: its connection pool, its state machine, its live counters, and how it closes.
+//!
+//! Requests run as tasks on the system's own [`TaskTracker`], so the system, not the caller,
+//! owns them: a caller may stop waiting (the game moved on) without cutting the request,
+//! and closing can wait for exactly this system's work.
+
+use crate::clients::{ApiKey, RequestCtx};
+use crate::net::settle;
+use crate::net::sockets::{self, SocketLedger};
+use crate::net::transport::{HttpClient, PoolSettings};
+
+use crate::clients::{ClientError, UsageMeter};
+use crate::clients::{Headroom, Usage};
+use crate::config::{Price, SystemConfig};
+use crate::sync::LockExt;
+use crate::systems::{Protocol, SystemId};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, broadcast, watch};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// DESIGN.md states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemState {
+    Open,
+    Idle,
+    Closing,
+    Closed,
+    Error,
+    Disabled,
+}
+
+impl SystemState {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemState::Open => "open",
+            SystemState::Idle => "idle",
+            SystemState::Closing => "closing",
+            SystemState::Closed => "closed",
+            SystemState::Error => "error",
+            SystemState::Disabled => "disabled",
+        }
+    }
+}
+
+/// One system moving from one state to another (the JSON event stream's `state` events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub system: SystemId,
+    pub from: SystemState,
+    pub to: SystemState,
+    /// The cause, when the system moved to `error`.
+    pub error: Option<String>,
+}
+
+/// A live view of one system, cheap to take, for a UI or a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct SystemSnapshot {
+    pub id: SystemId,
+    pub state: SystemState,
+    pub in_flight: u32,
+    pub done: u64,
+    pub errors: u64,
+    /// Answers cut at their output cap (not counted in `errors` or `done`).
+    pub truncated: u64,
+    /// Requests sent again after a retryable status or a broken connection.
+    pub retries: u64,
+    /// Tokens as the service reported them; `None` until an answer reported any.
+    pub usage: Option<Usage>,
+    /// Estimated from `usage` and the config's `[pricing]`; `None` when either is unknown.
+    pub cost_usd: Option<f64>,
+    /// What the service's rate-limit headers said last; `None` if it sends none.
+    pub headroom: Option<Headroom>,
+    pub open_sockets: u32,
+    pub connections_opened: u64,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    /// Most recent latencies, oldest first (for a sparkline).
+    pub recent_latency_ms: Vec<f64>,
+    pub last_error: Option<String>,
+    pub disabled_reason: Option<String>,
+}
+
+/// How one system's close ended (DESIGN.md report `outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CloseOutcome {
+    Closed,
+    Forced,
+    Error,
+    Skipped,
+    /// The in-process ledger saw every connection close, but the OS table could not be read
+    /// to confirm it (or the ledger itself could not vouch): never counted as closed.
+    Unverified,
+}
+
+impl CloseOutcome {
+    pub const ALL: [CloseOutcome; 5] = [
+        CloseOutcome::Closed,
+        CloseOutcome::Forced,
+        CloseOutcome::Error,
+        CloseOutcome::Skipped,
+        CloseOutcome::Unverified,
+    ];
+
+    /// As in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseOutcome::Closed => "closed",
+            CloseOutcome::Forced => "forced",
+            CloseOutcome::Error => "error",
+            CloseOutcome::Skipped => "skipped",
+            CloseOutcome::Unverified => "unverified",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CloseReport {
+    pub name: SystemId,
+    pub outcome: CloseOutcome,
+    pub close_ms: f64,
+    pub sockets_before: u32,
+    pub error: Option<String>,
+    /// In-flight requests cut off by a forced close.
+    pub cancelled_requests: u32,
+    /// Whether both witnesses (the ledger and the OS socket table) agreed on the result.
+    pub verified: bool,
+    /// Why not, when not verified.
+    pub unverified_reason: Option<String>,
+}
+
+/// One generation of the system's connection pool; reopening makes a new one.
+struct Generation {
+    client: Option<HttpClient>,
+    stop: CancellationToken,
+    force: CancellationToken,
+    tracker: TaskTracker,
+}
+
+struct Status {
+    state: SystemState,
+    last_error: Option<String>,
+    disabled_reason: Option<String>,
+}
+
+const LATENCY_WINDOW: usize = 120;
+/// How long a forced close may take after the cut: requests dropped, sockets shut.
+const FORCE_BUDGET: Duration = Duration::from_millis(60);
+
+pub struct System {
+    pub id: SystemId,
+    pub config: SystemConfig,
+    /// `None` for systems with no wire of their own (moe) or disabled ones.
+    base: Option<url::Url>,
+    key: Option<ApiKey>,
+    ledger: Arc<SocketLedger>,
+    /// The pool limit on connections, held by each connection until its fd closes.
+    connection_permits: Arc<Semaphore>,
+    generation: Mutex<Generation>,
+    status: Mutex<Status>,
+    limiter: Arc<Semaphore>,
+    in_flight: AtomicU32,
+    done: AtomicU64,
+    errors: AtomicU64,
+    truncated: AtomicU64,
+    retried: Arc<AtomicU64>,
+    usage: Arc<UsageMeter>,
+    price: std::sync::OnceLock<Price>,
+    open_sockets: AtomicU32,
+    latencies: Mutex<VecDeque<f64>>,
+    changed: watch::Sender<u64>,
+    transitions: broadcast::Sender<StateChange>,
+    /// Where finished requests' durations also go when metrics are exported.
+    latency_histogram: std::sync::OnceLock<metrics::Histogram>,
+}
+
+impl System {
+    /// `base`: the resolved endpoint; `disabled`: why the system cannot run (no key...).
+    pub fn new(
+        id: SystemId,
+        config: SystemConfig,
+        base: Option<url::Url>,
+        key: Option<ApiKey>,
+        disabled: Option<String>,
+        changed: watch::Sender<u64>,
+        transitions: broadcast::Sender<StateChange>,
+    ) -> Arc<System> {
+        let ledger = Arc::new(SocketLedger::default());
+        let state = if disabled.is_some() {
+            SystemState::Disabled
+        } else {
+            SystemState::Idle
+        };
+        let limiter = Arc::new(Semaphore::new(config.max_connections()));
+        let sys = System {
+            id,
+            base,
+            key,
+            generation: Mutex::new(Generation {
+                client: None,
+                stop: CancellationToken::new(),
+                force: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            }),
+            status: Mutex::new(Status {
+                state,
+                last_error: None,
+                disabled_reason: disabled,
+            }),
+            limiter,
+            ledger,
+            connection_permits: Arc::new(Semaphore::new(config.max_connections().max(1))),
+            config,
+            in_flight: AtomicU32::new(0),
+            done: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
+            retried: Arc::new(AtomicU64::new(0)),
+            usage: Arc::default(),
+            price: std::sync::OnceLock::new(),
+            open_sockets: AtomicU32::new(0),
+            latencies: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
+            changed,
+            transitions,
+            latency_histogram: std::sync::OnceLock::new(),
+        };
+        if state != SystemState::Disabled {
+            let stop = sys.lock_generation().stop.clone();
+            sys.lock_generation().client = sys.build_client(&stop);
+        }
+        Arc::new(sys)
+    }
+
+    fn build_client(&self, stop: &CancellationToken) -> Option<HttpClient> {
+        if self.config.protocol == Protocol::Moe {
+            return None;
+        }
+        let built = HttpClient::new(PoolSettings {
+            ledger: self.ledger.clone(),
+            permits: self.connection_permits.clone(),
+            stop: stop.clone(),
+            connect_timeout: self.config.connect_timeout(),
+            timeout: self.config.timeout(),
+            max_idle_per_host: self.config.pool_max_per_host as usize,
+        });
+        match built {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.set_error(format!("building HTTP client: {e}"));
+                None
+            }
+        }
+    }
+
+    fn lock_generation(&self) -> std::sync::MutexGuard<'_, Generation> {
+        self.generation.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, Status> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    pub fn state(&self) -> SystemState {
+        self.lock_status().state
+    }
+
+    fn set_state(&self, state: SystemState) {
+        let mut st = self.lock_status();
+        self.move_to(&mut st, state);
+        drop(st);
+        self.notify();
+    }
+
+    /// Every state change goes through here, so each one is announced exactly once.
+    fn move_to(&self, st: &mut Status, to: SystemState) {
+        if st.state == to {
+            return;
+        }
+        let from = std::mem::replace(&mut st.state, to);
+        let error = if to == SystemState::Error {
+            st.last_error.clone()
+        } else {
+            None
+        };
+        // No subscriber is fine: nobody follows the event stream.
+        let _ = self.transitions.send(StateChange {
+            system: self.id,
+            from,
+            to,
+            error,
+        });
+    }
+
+    /// Estimate this system's cost at `price` (its model's, from `[pricing]`).
+    pub fn set_price(&self, price: Price) {
+        let _ = self.price.set(price);
+    }
+
+    /// Also record each successful request's duration (seconds) in `histogram`.
+    pub fn observe_latency(&self, histogram: metrics::Histogram) {
+        let _ = self.latency_histogram.set(histogram);
+    }
+
+    fn set_error(&self, cause: String) {
+        let mut st = self.lock_status();
+        st.last_error = Some(cause);
+        if !matches!(
+            st.state,
+            SystemState::Closing | SystemState::Closed | SystemState::Disabled
+        ) {
+            self.move_to(&mut st, SystemState::Error);
+        }
+        drop(st);
+        self.notify();
+    }
+
+    /// Whether new work is accepted.
+    pub fn is_available(&self) -> bool {
+        matches!(
+            self.state(),
+            SystemState::Open | SystemState::Idle | SystemState::Error
+        )
+    }
+
+    /// Connections open by the in-process ledger's account.
+    pub fn ledger_open(&self) -> usize {
+        self.ledger.open_count()
+    }
+
+    /// Test hook (as `--crash-after-cycles` is): poison this system's ledger lock mid-session,
+    /// to prove the shutdown then says "unverified" and loses nothing else.
+    #[doc(hidden)]
+    pub fn poison_ledger(&self) {
+        self.ledger.poison();
+    }
+
+    /// Why the ledger cannot vouch for this system, if it cannot.
+    pub fn ledger_trust(&self) -> Result<(), String> {
+        self.ledger.trust()
+    }
+
+    pub fn connections_opened(&self) -> u64 {
+        self.ledger.opened()
+    }
+
+    /// This system's open sockets by both witnesses: the ledger's own count, and what a
+    /// fresh socket table still lists.
+    pub fn measure_sockets(&self, table: &[sockets::OwnedSocket]) -> u32 {
+        let n = self
+            .ledger
+            .open_sockets(table)
+            .len()
+            .max(self.ledger.open_count()) as u32;
+        if self.open_sockets.swap(n, Ordering::Relaxed) != n {
+            self.notify();
+        }
+        n
+    }
+
+    pub fn snapshot(&self) -> SystemSnapshot {
+        let st = self.lock_status();
+        let lat: Vec<f64> = self.latencies.locked().iter().copied().collect();
+        let (p50, p99) = percentiles(&lat);
+        let usage = self.usage.reported().then(|| self.usage.total());
+        SystemSnapshot {
+            id: self.id,
+            state: st.state,
+            in_flight: self.in_flight.load(Ordering::Relaxed),
+            done: self.done.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+            truncated: self.truncated.load(Ordering::Relaxed),
+            retries: self.retried.load(Ordering::Relaxed),
+            usage,
+            cost_usd: usage
+                .zip(self.price.get())
+                .map(|(u, p)| p.cost(u.input, u.output)),
+            headroom: self.usage.headroom(),
+            open_sockets: self.open_sockets.load(Ordering::Relaxed),
+            connections_opened: self.ledger.opened(),
+            latency_p50_ms: p50,
+            latency_p99_ms: p99,
+            recent_latency_ms: lat,
+            last_error: st.last_error.clone(),
+            disabled_reason: st.disabled_reason.clone(),
+        }
+    }
+
+    /// Run one request on this system. The request runs as this system's task: if the
+    /// caller stops waiting, the request still completes (or is cut at a forced close).
+    pub async fn call<T, F, Fut>(self: &Arc<Self>, f: F) -> Result<T, ClientError>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (ctx, force, tracker) = {
+            let gen_ = self.lock_generation();
+            let state = self.state();
+            if !matches!(
+                state,
+                SystemState::Open | SystemState::Idle | SystemState::Error
+            ) {
+                return Err(ClientError::Unavailable(format!(
+                    "{} is {}",
+                    self.id,
+                    state.name()
+                )));
+            }
+            let client = match (&gen_.client, self.config.protocol) {
+                (Some(c), _) => c.clone(),
+                // moe has no wire; it gets a client that it never uses.
+                (None, Protocol::Moe) => HttpClient::unconnected(),
+                (None, _) => {
+                    return Err(ClientError::Unavailable(format!(
+                        "{} has no connection pool",
+                        self.id
+                    )));
+                }
+            };
+            let base = self
+                .base
+                .clone()
+                .unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
+            let ctx = RequestCtx {
+                system: self.id,
+                client,
+                base,
+                key: self.key.clone(),
+                model: self.config.model.clone(),
+                params: self.config.params,
+                stop: gen_.stop.clone(),
+                retries: self.config.retries,
+                retried: self.retried.clone(),
+                usage: self.usage.clone(),
+            };
+            (ctx, gen_.force.clone(), gen_.tracker.clone())
+        };
+        let me = self.clone();
+        // One span per request (exported as an OTLP client span when traces are on); its
+        // parent is whatever span the caller is in, e.g. the gameplay cycle.
+        let span = tracing::info_span!(
+            "request",
+            system = self.id.name(),
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            otel.status_description = tracing::field::Empty,
+        );
+        let task_span = span.clone();
+        let task = tracker.spawn(tracing::Instrument::instrument(async move {
+            let stop = ctx.stop.clone();
+            // Wait for a free connection slot, unless the system is closing.
+            let permit = tokio::select! {
+                p = me.limiter.clone().acquire_owned() => p.map_err(|_| ClientError::Cancelled)?,
+                _ = stop.cancelled() => return Err(ClientError::Cancelled),
+            };
+            me.in_flight.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut st = me.lock_status();
+                if matches!(st.state, SystemState::Idle) {
+                    me.move_to(&mut st, SystemState::Open);
+                }
+            }
+            me.notify();
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = f(ctx) => r,
+                _ = force.cancelled() => Err(ClientError::Cancelled),
+            };
+            drop(permit);
+            me.finish(started.elapsed(), &result);
+            match &result {
+                Ok(_) => task_span.record("otel.status_code", "ok"),
+                Err(e) => task_span.record("otel.status_description", e.to_string()),
+            };
+            result
+        }, span));
+        match task.await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => {
+                let cause = format!("request task panicked: {}", panic_text(e.into_panic()));
+                self.set_error(cause.clone());
+                Err(ClientError::Protocol(cause))
+            }
+            Err(_) => Err(ClientError::Cancelled),
+        }
+    }
+
+    fn finish<T>(&self, took: Duration, result: &Result<T, ClientError>) {
+        let left = self.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
+        match result {
+            Ok(_) => {
+                self.done.fetch_add(1, Ordering::Relaxed);
+                {
+                    let mut l = self.latencies.locked();
+                    if l.len() == LATENCY_WINDOW {
+                        l.pop_front();
+                    }
+                    l.push_back(took.as_secs_f64() * 1e3);
+                }
+                if let Some(h) = self.latency_histogram.get() {
+                    h.record(took.as_secs_f64());
+                }
+                let mut st = self.lock_status();
+                if matches!(st.state, SystemState::Open | SystemState::Error) {
+                    self.move_to(
+                        &mut st,
+                        if left == 0 {
+                            SystemState::Idle
+                        } else {
+                            SystemState::Open
+                        },
+                    );
+                }
+            }
+            // A cancellation is the system closing, not the service failing.
+            Err(e) if e.is_cancelled() => {}
+            // The service answered; the answer did not fit its cap. Counted on its own, and
+            // shown as the last problem, but the system is not failing.
+            Err(e) if e.is_truncated() => {
+                self.truncated.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(system = %self.id, error = %e, "answer truncated");
+                let mut st = self.lock_status();
+                st.last_error = Some(e.to_string());
+                if matches!(st.state, SystemState::Open | SystemState::Error) {
+                    self.move_to(
+                        &mut st,
+                        if left == 0 {
+                            SystemState::Idle
+                        } else {
+                            SystemState::Open
+                        },
+                    );
+                }
+            }
+            Err(e) => {
+                self.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(system = %self.id, error = %e, "request failed");
+                self.set_error(e.to_string());
+            }
+        }
+        if result.is_ok() || left == 0 {
+            let mut st = self.lock_status();
+            if st.state == SystemState::Open && left == 0 {
+                self.move_to(&mut st, SystemState::Idle);
+            }
+        }
+        self.notify();
+    }
+
+    /// Close this system: refuse new work, stop streams, let requests in flight finish until
+    /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
+    /// sockets are measured gone. Whatever is still open then is force-closed.
+    pub async fn close(
+        &self,
+        deadline: tokio::time::Instant,
+        force: &CancellationToken,
+    ) -> CloseReport {
+        let started = Instant::now();
+        let prior = self.state();
+        if prior == SystemState::Disabled {
+            return self.report(CloseOutcome::Skipped, started, 0, None, 0);
+        }
+        let (stop, gen_force, tracker) = {
+            let g = self.lock_generation();
+            (g.stop.clone(), g.force.clone(), g.tracker.clone())
+        };
+        let sockets_before = self.ledger.open_count() as u32;
+        if prior == SystemState::Closed && sockets_before == 0 {
+            let seen = sockets::witness(&self.ledger, |_| false);
+            if seen.open.is_empty() {
+                let outcome = match seen.unverified {
+                    None => CloseOutcome::Closed,
+                    Some(_) => CloseOutcome::Unverified,
+                };
+                let mut r = self.report(outcome, started, 0, None, 0);
+                r.verified = seen.unverified.is_none();
+                r.unverified_reason = seen.unverified;
+                return r;
+            }
+        }
+        self.set_state(SystemState::Closing);
+        tracing::info!(system = %self.id, sockets_before, "closing");
+        stop.cancel();
+        tracker.close();
+
+        let mut forced = false;
+        let mut cancelled_requests = 0;
+        let drained = !force.is_cancelled()
+            && tokio::select! {
+                biased;
+                _ = tracker.wait() => true,
+                _ = tokio::time::sleep_until(deadline) => false,
+                _ = force.cancelled() => false,
+            };
+        // After a cut, everything left is bounded by this, so a forced close ends within
+        // FORCE_BUDGET of the deadline however the sockets behave.
+        let mut cut_by = None;
+        if !drained {
+            forced = true;
+            cut_by = Some(tokio::time::Instant::now() + FORCE_BUDGET);
+            cancelled_requests = self.in_flight.load(Ordering::Relaxed);
+            gen_force.cancel();
+            // Cut futures end at their next poll.
+            let _ = tokio::time::timeout(FORCE_BUDGET / 4, tracker.wait()).await;
+        }
+        // Dropping the last client handle lets each pooled connection's task close its socket.
+        self.lock_generation().client = None;
+
+        let settle_by = cut_by
+            .map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2))
+            .unwrap_or(deadline);
+        let cut_by =
+            cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
+        let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
+        forced |= settled.shut_down;
+        let left = settled.left;
+        self.open_sockets
+            .store(left.len() as u32, Ordering::Relaxed);
+        self.set_state(SystemState::Closed);
+        let (outcome, error) = if !left.is_empty() {
+            (
+                CloseOutcome::Error,
+                Some(format!(
+                    "{} socket(s) still open after force-close",
+                    left.len()
+                )),
+            )
+        } else if settled.unverified.is_some() {
+            (CloseOutcome::Unverified, None)
+        } else if forced {
+            (CloseOutcome::Forced, None)
+        } else {
+            (CloseOutcome::Closed, None)
+        };
+        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
+        let mut r = self.report(outcome, started, sockets_before, error, cancelled_requests);
+        r.verified = settled.unverified.is_none();
+        r.unverified_reason = settled.unverified;
+        r
+    }
+
+    fn report(
+        &self,
+        outcome: CloseOutcome,
+        started: Instant,
+        sockets_before: u32,
+        error: Option<String>,
+        cancelled_requests: u32,
+    ) -> CloseReport {
+        CloseReport {
+            name: self.id,
+            outcome,
+            close_ms: started.elapsed().as_secs_f64() * 1e3,
+            sockets_before,
+            error,
+            cancelled_requests,
+            // Set by the caller once the witnesses were asked; a skipped system held none.
+            verified: outcome == CloseOutcome::Skipped,
+            unverified_reason: None,
+        }
+    }
+
+    /// Close at once: cut requests in flight and shut the sockets (the dashboard's `x`).
+    pub async fn force_close(&self) -> CloseReport {
+        let now = CancellationToken::new();
+        now.cancel();
+        self.close(tokio::time::Instant::now(), &now).await
+    }
+
+    /// Open a closed system again with a fresh pool.
+    pub fn reopen(&self) -> bool {
+        if self.state() != SystemState::Closed {
+            return false;
+        }
+        {
+            let stop = CancellationToken::new();
+            let mut g = self.lock_generation();
+            *g = Generation {
+                client: self.build_client(&stop),
+                stop,
+                force: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            };
+        }
+        let mut st = self.lock_status();
+        st.last_error = None;
+        self.move_to(&mut st, SystemState::Idle);
+        drop(st);
+        self.notify();
+        tracing::info!(system = %self.id, "reopened");
+        true
+    }
+}
+
+fn percentiles(samples: &[f64]) -> (Option<f64>, Option<f64>) {
+    if samples.is_empty() {
+        return (None, None);
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
+    (Some(at(0.5)), Some(at(0.99)))
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_ranked_samples() {
+        assert_eq!(percentiles(&[]), (None, None));
+        let s: Vec<f64> = (1..=100).map(f64::from).collect();
+        let (p50, p99) = percentiles(&s);
+        assert_eq!(p50, Some(51.0));
+        assert_eq!(p99, Some(99.0));
+    }
+}

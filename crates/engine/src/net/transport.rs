@@ -1,0 +1,433 @@
+//! Each system's HTTP transport: hyper's pooled client over a connector of our own, so every
+//! connection is a stream we own. Why not reqwest's connector: its `Conn` is sealed, so a
+//! layer can neither wrap the stream nor see it close. Here the stream that owns a
+//! connection's fd also holds:
+//! - its [`ConnectionRecord`]: the ledger learns of the close when the fd is gone;
+//! - its pool permit: the pool limit is a semaphore, freed the moment the connection drops,
+//!   so a waiting connect is admitted at once (no polling, no socket table needed).
+//!
+//! reqwest still builds the requests (`json`, `query`, headers) and reads the answers
+//! (`bytes_stream`, `json`): the clients keep its API.
+//!
+//! Why a limit at connect as well as the request semaphore: hyper hands a finished
+//! connection back to the pool from a task of its own, and a request starting in that moment
+//! races a fresh connect against the pool checkout. On loopback the connect wins, so without
+//! a limit a busy system opens ten times its pool. With it, the connect waits for a permit;
+//! the returning connection wins the checkout, and the connect, now in the background, gives
+//! up when the system closes.
+
+use super::sockets::{ConnectionRecord, SocketLedger};
+use crate::error::ClientError;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::Uri;
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+const USER_AGENT: &str = concat!("singularis-tui/", env!("CARGO_PKG_VERSION"));
+/// Idle pooled connections close after this.
+const POOL_IDLE: Duration = Duration::from_secs(90);
+
+/// Why a connect was not made.
+#[derive(Debug, thiserror::Error)]
+#[error("the system is closing; no new connection")]
+pub struct Closing;
+
+/// A connection's stream: the fd, then what must outlive it. Fields drop in order, so the
+/// fd is closed before the ledger hears of it and before the permit admits another.
+pub struct TrackedStream {
+    io: TokioIo<TcpStream>,
+    _record: ConnectionRecord,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Read for TrackedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl Write for TrackedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl Connection for TrackedStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+/// Makes a system's connections: waits for a pool permit, resolves, connects within the
+/// connect timeout, and records the stream in the ledger.
+#[derive(Clone)]
+pub struct Connector {
+    ledger: Arc<SocketLedger>,
+    permits: Arc<Semaphore>,
+    /// The pool generation's stop: a waiting connect gives up when the system closes, so no
+    /// connection opens after its pool is gone.
+    stop: CancellationToken,
+    connect_timeout: Duration,
+}
+
+impl tower::Service<Uri> for Connector {
+    type Response = TrackedStream;
+    type Error = io::Error;
+    type Future = BoxFuture<'static, io::Result<TrackedStream>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let me = self.clone();
+        Box::pin(async move {
+            let stop = me.stop.clone();
+            tokio::select! {
+                r = me.connect(uri) => r,
+                _ = stop.cancelled() => Err(io::Error::other(Closing)),
+            }
+        })
+    }
+}
+
+impl Connector {
+    async fn connect(self, uri: Uri) -> io::Result<TrackedStream> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| io::Error::other(Closing))?;
+        let host = uri
+            .host()
+            .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "URL without a host"))?;
+        let port = uri
+            .port_u16()
+            .unwrap_or(if uri.scheme_str() == Some("https") {
+                443
+            } else {
+                80
+            });
+        let deadline = tokio::time::Instant::now() + self.connect_timeout;
+        let timed_out = || {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "connecting to {host}:{port} timed out after {} ms",
+                    self.connect_timeout.as_millis()
+                ),
+            )
+        };
+        let addrs: Vec<_> =
+            match tokio::time::timeout_at(deadline, tokio::net::lookup_host((host.as_str(), port)))
+                .await
+            {
+                Err(_) => return Err(timed_out()),
+                Ok(Err(e)) => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("cannot resolve {host} (DNS): {e}"),
+                    ));
+                }
+                Ok(Ok(a)) => a.collect(),
+            };
+        let mut last = None;
+        for addr in addrs {
+            match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+                Err(_) => return Err(timed_out()),
+                Ok(Ok(stream)) => {
+                    stream.set_nodelay(true)?;
+                    let record = self.ledger.record(
+                        std::os::fd::AsRawFd::as_raw_fd(&stream),
+                        stream.local_addr()?,
+                        stream.peer_addr()?,
+                    );
+                    return Ok(TrackedStream {
+                        io: TokioIo::new(stream),
+                        _record: record,
+                        _permit: permit,
+                    });
+                }
+                Ok(Err(e)) => {
+                    let words = match e.kind() {
+                        io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
+                        _ => format!("cannot connect to {addr}: {e}"),
+                    };
+                    last = Some(io::Error::new(e.kind(), words));
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("cannot resolve {host} (DNS): no address"),
+            )
+        }))
+    }
+}
+
+type Pool = Client<hyper_rustls::HttpsConnector<Connector>, reqwest::Body>;
+
+/// One pool generation of a system: where its requests go out.
+#[derive(Clone)]
+pub struct HttpClient {
+    pool: Option<Pool>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for HttpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpClient")
+            .field("pooled", &self.pool.is_some())
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Builds requests only; it never sends one, so it never opens a socket.
+static BUILDER: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+
+/// The TLS settings of every pool: the platform's verifier, HTTP/2 or HTTP/1.1 by ALPN.
+fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth())
+}
+
+/// What a system's pool is made with.
+pub struct PoolSettings {
+    pub ledger: Arc<SocketLedger>,
+    pub permits: Arc<Semaphore>,
+    pub stop: CancellationToken,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_idle_per_host: usize,
+}
+
+impl HttpClient {
+    pub fn new(s: PoolSettings) -> Result<HttpClient, String> {
+        let tls = tls_config().map_err(|e| format!("TLS setup: {e}"))?;
+        let connector = Connector {
+            ledger: s.ledger,
+            permits: s.permits,
+            stop: s.stop,
+            connect_timeout: s.connect_timeout,
+        };
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(connector);
+        let pool = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(s.max_idle_per_host)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(https);
+        Ok(HttpClient {
+            pool: Some(pool),
+            timeout: s.timeout,
+        })
+    }
+
+    /// A client for a system with no wire of its own (moe): it builds, never sends.
+    pub fn unconnected() -> HttpClient {
+        HttpClient {
+            pool: None,
+            timeout: Duration::ZERO,
+        }
+    }
+
+    pub fn post(&self, url: url::Url) -> reqwest::RequestBuilder {
+        BUILDER.post(url)
+    }
+
+    pub fn get(&self, url: url::Url) -> reqwest::RequestBuilder {
+        BUILDER.get(url)
+    }
+
+    /// Send on this pool. The whole exchange, body included, is bounded by the system's
+    /// `timeout_ms`.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let Some(pool) = &self.pool else {
+            return Err(ClientError::Unavailable("no connection pool".into()));
+        };
+        let req = req.build().map_err(|e| {
+            ClientError::Protocol(format!("building the request: {}", e.without_url()))
+        })?;
+        let mut req: http::Request<reqwest::Body> = req
+            .try_into()
+            .map_err(|e: reqwest::Error| ClientError::Protocol(e.without_url().to_string()))?;
+        req.headers_mut()
+            .entry(http::header::USER_AGENT)
+            .or_insert(http::HeaderValue::from_static(USER_AGENT));
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let resp = match tokio::time::timeout_at(deadline, pool.request(req)).await {
+            Err(_) => return Err(ClientError::Timeout),
+            Ok(Err(e)) => return Err(ClientError::from_transport(&e)),
+            Ok(Ok(r)) => r,
+        };
+        Ok(reqwest::Response::from(resp.map(|body| {
+            reqwest::Body::wrap(Deadline {
+                body,
+                at: Box::pin(tokio::time::sleep_until(deadline)),
+            })
+        })))
+    }
+}
+
+/// A response body that fails once the request's deadline passes.
+struct Deadline<B> {
+    body: B,
+    at: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> http_body::Body for Deadline<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        if self.at.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "timed out reading the answer",
+            )))));
+        }
+        Pin::new(&mut self.body)
+            .poll_frame(cx)
+            .map(|f| f.map(|r| r.map_err(Into::into)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+use std::future::Future as _;
+
+/// A listener whose accepted connections are recorded in a ledger, as the connector records
+/// the ones it makes: a server's sockets get the same two witnesses as a client's.
+pub struct RecordedListener {
+    pub listener: tokio::net::TcpListener,
+    pub ledger: Arc<SocketLedger>,
+}
+
+/// An accepted connection: the fd first, then its record (dropped after the fd closes).
+pub struct RecordedTcp {
+    io: TcpStream,
+    _record: ConnectionRecord,
+}
+
+impl tokio::io::AsyncRead for RecordedTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for RecordedTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl axum::serve::Listener for RecordedListener {
+    type Io = RecordedTcp;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (RecordedTcp, std::net::SocketAddr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((io, peer)) => {
+                    let Ok(local) = io.local_addr() else { continue };
+                    let record =
+                        self.ledger
+                            .record(std::os::fd::AsRawFd::as_raw_fd(&io), local, peer);
+                    return (
+                        RecordedTcp {
+                            io,
+                            _record: record,
+                        },
+                        peer,
+                    );
+                }
+                // Out of fds and the like: back off instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+}

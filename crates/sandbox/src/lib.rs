@@ -1,0 +1,164 @@
+//! The embedded sandbox: one loopback listener per system, each speaking that system's real
+//! wire protocol, with deterministic answers and injectable faults (DESIGN.md, "The sandbox").
+//!
+//! - `openai_chat`: `POST /v1/chat/completions` (+ `GET /v1/models`); Bearer auth, except
+//!   for LM Studio, which needs no key.
+//! - `openai_responses`: `POST /v1/responses`, typed SSE events when streaming.
+//! - `anthropic_messages`: `POST /v1/messages`; `x-api-key` or Bearer, `anthropic-version`.
+//! - `gemini_*`: `POST /{v1,v1beta}/models/{model}:generateContent` and
+//!   `:streamGenerateContent` (`?alt=sse` or a JSON array); `x-goog-api-key`, `?key=` or
+//!   Bearer. TTS answers PCM when `responseModalities` has `AUDIO`; the video interpreter
+//!   describes the scene.
+//! - `wolfram_llm`: `GET /api/v1/llm-api?input=..&appid=..`, plain text.
+//! - every listener: `GET /_sandbox/stats`, all systems' connection counters, never faulted.
+//!
+//! Answers come from [`script`]. Faults apply to everything but the stats path.
+
+mod anthropic;
+pub mod catalog;
+/// The fault kinds: a config value, parsed with the config.
+pub mod fault {
+    pub use singularis_engine::config::fault::*;
+}
+mod gemini;
+mod meter;
+mod openai;
+pub mod pcm;
+pub mod script;
+mod server;
+mod wire;
+mod wolfram;
+
+pub use fault::Fault;
+pub use meter::TokenSums;
+
+use singularis_engine::systems::{Protocol, SystemId};
+use std::net::IpAddr;
+use std::sync::Arc;
+use tokio_util::sync::DropGuard;
+
+/// One system the sandbox serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSystem {
+    pub id: SystemId,
+    pub protocol: Protocol,
+    pub model: String,
+    pub fault: Option<Fault>,
+}
+
+impl SandboxSystem {
+    /// The system with its default protocol and model, no fault.
+    pub fn with_defaults(id: SystemId) -> SandboxSystem {
+        let d = id.defaults();
+        SandboxSystem {
+            id,
+            protocol: d.protocol,
+            model: d.model.to_string(),
+            fault: None,
+        }
+    }
+
+    /// The system as `config` sets it up, with its configured fault.
+    pub fn from_config(config: &singularis_engine::config::Config, id: SystemId) -> SandboxSystem {
+        let c = config.system(id);
+        SandboxSystem {
+            id,
+            protocol: c.protocol,
+            model: c.model.clone(),
+            fault: config.sandbox.faults.get(&id).copied(),
+        }
+    }
+}
+
+/// A request as a system's listener saw it.
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path_and_query: String,
+    pub headers: http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+/// Server-side connection counters of one system.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ConnStats {
+    /// Connections accepted since start.
+    pub accepted: u64,
+    /// Connections open now.
+    pub open: u64,
+    /// Requests received (the stats path excluded).
+    pub requests: u64,
+    /// Tokens billed in the answers, as the clients should have recorded them.
+    pub tokens: TokenSums,
+}
+
+/// A running sandbox. Clones share it; it stops when `stop()` is called, or (without
+/// waiting) when the last clone is dropped.
+#[derive(Clone)]
+pub struct Sandbox {
+    core: Arc<server::Core>,
+    _cancel_on_drop: Arc<DropGuard>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("ports", &self.core.ports())
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// Binds one listener per system on `listen`: port `base_port + SystemId::index()` when
+    /// `base_port` is not 0 (so a system's port does not depend on which others are served),
+    /// else an ephemeral port per system; then serves. A system whose fault is `refuse` gets
+    /// its port reserved but nothing listens on it. Must be called inside a tokio runtime.
+    pub async fn start(
+        listen: IpAddr,
+        base_port: u16,
+        systems: Vec<SandboxSystem>,
+    ) -> std::io::Result<Sandbox> {
+        let core = server::Core::start(listen, base_port, systems)?;
+        let guard = Arc::new(core.cancel_on_drop());
+        Ok(Sandbox {
+            core,
+            _cancel_on_drop: guard,
+        })
+    }
+
+    /// The base URL a client uses for that system, shaped like the real service's:
+    /// `http://127.0.0.1:PORT/v1` for OpenAI-compatible protocols, `http://127.0.0.1:PORT`
+    /// otherwise. A wildcard listen address gives a loopback URL.
+    pub fn base_url(&self, id: SystemId) -> Option<url::Url> {
+        self.core.base_url(id)
+    }
+
+    /// Local ports of every listener (also the local port of every server-side connection),
+    /// in start order; includes ports of systems that currently refuse.
+    pub fn ports(&self) -> Vec<u16> {
+        self.core.ports()
+    }
+
+    /// Requests seen by a system's listener, oldest first (the last 256), stats path excluded.
+    pub fn requests(&self, id: SystemId) -> Vec<RecordedRequest> {
+        self.core.requests(id)
+    }
+
+    /// Changes or clears a system's fault while running; applies to requests that arrive
+    /// afterwards. Switching to `refuse` stops listening at once and closes that system's
+    /// open connections; switching away from it listens again on the same port.
+    pub fn set_fault(&self, id: SystemId, fault: Option<Fault>) {
+        self.core.set_fault(id, fault);
+    }
+
+    /// Connection counters per system, in start order.
+    pub fn stats(&self) -> Vec<(SystemId, ConnStats)> {
+        self.core.stats()
+    }
+
+    /// Stops everything: closes the listeners, ends every connection (hung and dripping
+    /// ones included) and returns once every task has ended; the ports refuse afterwards.
+    pub async fn stop(self) {
+        self.core.stop().await;
+    }
+}

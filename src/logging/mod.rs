@@ -1,0 +1,144 @@
+//! Logs go to a file through `tracing`, never to the terminal the UI owns. The most recent
+//! events are also kept in memory (`tui::log_buffer`) for the dashboard's log pane.
+
+mod buffer;
+mod redact;
+pub use buffer::{LogBuffer, LogLine};
+pub use redact::Redactor;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use tracing::field::{Field, Visit};
+use tracing_appender::non_blocking::WorkerGuard;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
+pub fn default_log_path() -> PathBuf {
+    let state = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir);
+    state.join("singularis-tui").join("singularis-tui.log")
+}
+
+fn filter() -> EnvFilter {
+    EnvFilter::try_from_env("SINGULARIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Start logging to `path` (and to the in-memory ring). Keep the guard alive until exit:
+/// dropping it flushes the log.
+/// `traces`: the OTLP tracer, when trace export is on (see `telemetry::otlp`).
+pub fn init(
+    path: &Path,
+    traces: Option<opentelemetry_sdk::trace::SdkTracer>,
+) -> std::io::Result<WorkerGuard> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let (writer, guard) = tracing_appender::non_blocking(file);
+    let _ = tracing_subscriber::registry()
+        .with(filter())
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false),
+        )
+        .with(RecentEvents {
+            buffer: LogBuffer::global(),
+        })
+        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .try_init();
+    Ok(guard)
+}
+
+/// When the log file cannot be opened: still keep recent events for the dashboard.
+pub fn init_memory_only(traces: Option<opentelemetry_sdk::trace::SdkTracer>) {
+    let _ = tracing_subscriber::registry()
+        .with(filter())
+        .with(RecentEvents {
+            buffer: LogBuffer::global(),
+        })
+        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .try_init();
+}
+
+/// A layer that copies each event into a [`LogBuffer`].
+pub struct RecentEvents {
+    pub buffer: &'static LogBuffer,
+}
+
+impl<S: tracing::Subscriber> Layer<S> for RecentEvents {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut text = EventText::default();
+        event.record(&mut text);
+        self.buffer.push(LogLine {
+            time: chrono::Local::now().format("%H:%M:%S").to_string(),
+            level: *event.metadata().level(),
+            text: text.finish(),
+        });
+    }
+}
+
+/// The message first, then `name=value` for each other field, on one line.
+#[derive(Default)]
+struct EventText {
+    message: String,
+    fields: String,
+}
+
+impl EventText {
+    fn finish(self) -> String {
+        let mut out = self.message;
+        out.push_str(&self.fields);
+        // One event, one line in the pane.
+        out.replace(['\n', '\r'], " ")
+    }
+}
+
+impl Visit for EventText {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_reach_the_ring_as_one_line_each() {
+        static BUFFER: std::sync::OnceLock<LogBuffer> = std::sync::OnceLock::new();
+        let buffer = BUFFER.get_or_init(|| LogBuffer::new(10));
+        let subscriber = tracing_subscriber::registry().with(RecentEvents { buffer });
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                system = "claude_client",
+                code = 429,
+                "request failed\nretrying"
+            );
+        });
+        let lines = buffer.lines();
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].level, tracing::Level::WARN);
+        assert_eq!(
+            lines[0].text,
+            "request failed retrying system=claude_client code=429"
+        );
+    }
+}
