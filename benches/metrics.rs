@@ -102,8 +102,9 @@ fn main() {
             .await;
         let sd = &end.report.shutdown.report;
         println!(
-            "shutdown with the endpoint: {:.1} ms, {} sockets left open",
-            sd.total_ms, sd.sockets_open_after
+            "shutdown with the endpoint: {:.1} ms, {}",
+            sd.total_ms,
+            sd.sockets_left_text()
         );
     });
 }

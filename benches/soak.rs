@@ -76,7 +76,8 @@ fn main() {
             });
             futures::future::join_all(work).await;
             done += per_system * wired.len();
-            let tcp = sockets::count_process_sockets(&sandbox_ports).unwrap_or(0);
+            let tcp = sockets::count_process_sockets(&sandbox_ports)
+                .map_or_else(|e| format!("unreadable: {e}"), |n| n.to_string());
             let errors: u64 = session.registry.snapshots().iter().map(|s| s.errors).sum();
             println!(
                 "| {done} | {tcp} | {} | {:.1} | {errors} | {:.1} |",
@@ -92,8 +93,9 @@ fn main() {
             .shutdown(Duration::from_millis(500), Mode::Parallel, Some(std::env::temp_dir().join("singularis-soak.json")), None)
             .await;
         println!(
-            "shutdown: {:.1} ms, {} sockets left open",
-            end.report.shutdown.report.total_ms, end.report.shutdown.report.sockets_open_after
+            "shutdown: {:.1} ms, {}",
+            end.report.shutdown.report.total_ms,
+            end.report.shutdown.report.sockets_left_text()
         );
     });
 }

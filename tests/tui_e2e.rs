@@ -9,7 +9,6 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)]
 mod common;
 use common::BIN;
 /// Generous: a loaded CI machine may be slow; nothing here measures speed.

@@ -231,11 +231,6 @@ impl Agent {
         self
     }
 
-    /// Time spent with network calls in flight, since the agent started.
-    pub fn network_busy(&self) -> Duration {
-        self.calls.net.busy()
-    }
-
     /// Ask every available expert and vote, as the `moe` system.
     async fn ask_experts(&self, question: Prompt) -> Option<Verdict> {
         let preference = self.preferences.order();
