@@ -198,7 +198,7 @@ async fn probe_one(
     row.latency_ms = Some(started.elapsed().as_secs_f64() * 1e3);
     row.usage = sys.snapshot().usage;
     row.outcome = match answer {
-        Ok(text) => Ok(format!("ok: {}", clients::wire::shorten(&text, 40))),
+        Ok(text) => Ok(format!("ok: {}", clients::shorten(&text, 40))),
         Err(e) => Err(e.to_string()),
     };
     row

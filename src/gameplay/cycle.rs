@@ -259,7 +259,7 @@ impl Agent {
  let mut s = calls.stats.locked();
                                     s.unparsable(id);
                                 }
-                                tracing::info!(system = %id, reply = %clients::wire::shorten(text, 80), "reply named no action");
+                                tracing::info!(system = %id, reply = %clients::shorten(text, 80), "reply named no action");
                                 Some("reply named no action".to_string())
                             }
                             _ => None,
@@ -413,7 +413,7 @@ impl Agent {
             .await;
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
-            tracing::info!(reply = %clients::wire::shorten(text, 80), "orchestrator reply named no action");
+            tracing::info!(reply = %clients::shorten(text, 80), "orchestrator reply named no action");
             {
                 let mut s = self.stats.locked();
                 s.unparsable(SystemId::Orchestrator);

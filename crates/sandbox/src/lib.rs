@@ -15,7 +15,7 @@
 //! Answers come from [`script`]. Faults apply to everything but the stats path.
 
 mod anthropic;
-pub mod catalog;
+mod catalog;
 /// The fault kinds: a config value, parsed with the config.
 pub mod fault {
     pub use singularis_engine::config::fault::*;

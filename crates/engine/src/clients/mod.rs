@@ -5,14 +5,15 @@ pub mod anthropic;
 mod ctx;
 pub mod gemini;
 pub mod openai;
-pub mod sse;
-pub mod usage;
-pub mod wire;
+mod sse;
+mod usage;
+mod wire;
 pub mod wolfram;
 
 pub use crate::error::ClientError;
 pub use ctx::{ApiKey, RequestCtx};
 pub use usage::{Headroom, Usage, UsageMeter};
+pub use wire::shorten;
 
 use crate::systems::{Protocol, SystemId};
 

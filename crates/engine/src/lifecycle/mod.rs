@@ -1,13 +1,12 @@
-//! The life of every connection: systems and their pools (`system`), measuring sockets
-//! (`sockets`), and closing everything in order (`shutdown`).
+//! The life of every system: its pool and state (`system`), all of them (`registry`), and
+//! closing everything in order, verified (`shutdown`).
 
 pub mod registry;
-pub mod shutdown;
-pub mod system;
+mod shutdown;
+mod system;
 
 pub use crate::clients::{ApiKey, RequestCtx};
 pub use crate::net::sockets;
-pub use crate::net::{Settled, settle};
 pub use registry::Registry;
 pub use shutdown::{
     ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification,
