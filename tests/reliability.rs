@@ -245,7 +245,7 @@ async fn bad_bytes_from_a_service_fail_that_request_clearly() {
             "invalid SSE",
             http("200 OK", "text/event-stream", b"data: {not json}\n\n"),
             true,
-            "invalid chunk JSON",
+            "invalid event JSON",
         ),
         (
             "SSE without [DONE]",

@@ -69,9 +69,10 @@ pub async fn messages(
     let mut reason = None;
     // message_start carries the input tokens; each message_delta the output so far.
     let mut usage = serde_json::Map::new();
-    let read = sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
-        let v: serde_json::Value = serde_json::from_str(&ev.data)
-            .map_err(|e| ClientError::Protocol(format!("invalid event JSON: {e}")))?;
+    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let sse::JsonEvent::Json(v) = ev else {
+            return Ok(false);
+        };
         let u = v.pointer("/message/usage").or_else(|| v.get("usage"));
         if let Some(u) = u.and_then(|u| u.as_object()) {
             usage.extend(

@@ -118,9 +118,10 @@ pub async fn stream(
     let mut finished = None;
     // Each chunk's usageMetadata is the running total: the last one counts.
     let mut usage = None;
-    let read = sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
-        let v: serde_json::Value = serde_json::from_str(&ev.data)
-            .map_err(|e| ClientError::Protocol(format!("invalid chunk JSON: {e}")))?;
+    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let sse::JsonEvent::Json(v) = ev else {
+            return Ok(false);
+        };
         if let Some(u) = v.get("usageMetadata").and_then(Usage::from_gemini) {
             usage = Some(u);
         }

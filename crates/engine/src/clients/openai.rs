@@ -79,13 +79,14 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
     let mut done = false;
     let mut finish_reason = None;
     let mut usage = None;
-    let read = sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
-        if ev.data == "[DONE]" {
-            done = true;
-            return Ok(false);
-        }
-        let v: Value = serde_json::from_str(&ev.data)
-            .map_err(|e| ClientError::Protocol(format!("invalid chunk JSON: {e}")))?;
+    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let v = match ev {
+            sse::JsonEvent::Done => {
+                done = true;
+                return Ok(false);
+            }
+            sse::JsonEvent::Json(v) => v,
+        };
         if let Some(err) = str_at(&v, "/error/message") {
             return Err(ClientError::Protocol(format!(
                 "stream error: {}",
@@ -186,9 +187,10 @@ pub async fn responses(
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
     let mut last = None;
-    sse::read_events(resp.bytes_stream(), &ctx.stop, |ev| {
-        let v: Value = serde_json::from_str(&ev.data)
-            .map_err(|e| ClientError::Protocol(format!("invalid event JSON: {e}")))?;
+    sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+        let sse::JsonEvent::Json(v) = ev else {
+            return Ok(false);
+        };
         match str_at(&v, "/type").unwrap_or_default() {
             "response.output_text.delta" => text.push_str(str_at(&v, "/delta").unwrap_or_default()),
             "response.completed" | "response.incomplete" | "response.failed" => {

@@ -1,5 +1,7 @@
-//! Server-sent events, as the services frame them: `event:`/`data:` fields, events ended by
-//! a blank line, `\n` or `\r\n` line ends, multi-line `data` joined with `\n`.
+//! Server-sent events as the spec frames them: `event:`/`data:` fields, events ended by a
+//! blank line, lines ended by `\r\n`, `\n` or a lone `\r`, multi-line `data` joined with
+//! `\n`. One loop for every streaming client: [`read_json_events`] hands each event's data
+//! as JSON. (eventsource-stream does the same framing; it would bring nom for 60 lines.)
 
 use super::ClientError;
 use futures::{Stream, StreamExt};
@@ -17,6 +19,9 @@ pub struct SseParser {
     buf: Vec<u8>,
     event: Option<String>,
     data: Vec<String>,
+    /// The last line ended with `\r`: a `\n` that comes next (maybe in the next chunk)
+    /// belongs to that line end, not a blank line of its own.
+    after_cr: bool,
 }
 
 /// Cap on one unterminated line, so a stream without line ends cannot eat memory.
@@ -26,11 +31,19 @@ impl SseParser {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<Vec<SseEvent>, ClientError> {
         self.buf.extend_from_slice(bytes);
         let mut out = Vec::new();
-        while let Some(nl) = self.buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=nl).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
+        loop {
+            if self.after_cr && !self.buf.is_empty() {
+                if self.buf[0] == b'\n' {
+                    self.buf.remove(0);
+                }
+                self.after_cr = false;
+            }
+            let Some(end) = self.buf.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                break;
+            };
+            let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+            if line.pop() == Some(b'\r') {
+                self.after_cr = true;
             }
             let line = String::from_utf8(line)
                 .map_err(|_| ClientError::Protocol("SSE line is not UTF-8".into()))?;
@@ -103,6 +116,40 @@ where
     }
 }
 
+/// One streamed event's data: JSON, or OpenAI's `[DONE]` terminator.
+#[derive(Debug)]
+pub enum JsonEvent {
+    Json(serde_json::Value),
+    Done,
+}
+
+/// [`read_events`] with each event's data parsed as JSON, the one place a stream's JSON is
+/// read: `on_event` returns `false` at the protocol's terminator.
+pub async fn read_json_events<S, B, E>(
+    body: S,
+    stop: &CancellationToken,
+    mut on_event: impl FnMut(JsonEvent) -> Result<bool, ClientError>,
+) -> Result<(), ClientError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    ClientError: From<E>,
+{
+    read_events(body, stop, |ev| {
+        if ev.data == "[DONE]" {
+            return on_event(JsonEvent::Done);
+        }
+        let v = serde_json::from_str(&ev.data).map_err(|e| {
+            ClientError::Protocol(format!(
+                "invalid event JSON{}: {e}",
+                ev.event.map(|n| format!(" ({n})")).unwrap_or_default()
+            ))
+        })?;
+        on_event(JsonEvent::Json(v))
+    })
+    .await
+}
+
 /// Read what follows the protocol's terminator (the end of the chunked body) so the
 /// connection goes back to the pool instead of being closed; bounded, as a server may
 /// keep talking.
@@ -147,6 +194,32 @@ mod tests {
                     data: "one\ntwo".into()
                 },
             ]
+        );
+        assert!(!p.has_partial());
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line_and_a_crlf_split_across_chunks_is_one_line_end() {
+        let mut p = SseParser::default();
+        let evs = p.feed(b"event: a\rdata: 1\r\r").unwrap();
+        assert_eq!(
+            evs,
+            vec![SseEvent {
+                event: Some("a".into()),
+                data: "1".into()
+            }]
+        );
+        // `\r` at the end of one chunk, `\n` at the start of the next: one line end, so no
+        // blank line (no event) between the two data lines.
+        assert!(p.feed(b"data: x\r").unwrap().is_empty());
+        assert!(p.feed(b"\ndata: y\r").unwrap().is_empty());
+        let evs = p.feed(b"\n\r\n").unwrap();
+        assert_eq!(
+            evs,
+            vec![SseEvent {
+                event: None,
+                data: "x\ny".into()
+            }]
         );
         assert!(!p.has_partial());
     }
