@@ -19,7 +19,7 @@ const ASSET_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/shutdown-c
 
 #[test]
 fn chime_asset_is_the_generators_output_byte_for_byte() {
-    let generated = chime::generate_wav();
+    let generated = chime::generate_wav().unwrap();
     if std::env::var_os("SINGULARIS_WRITE_CHIME").is_some() {
         std::fs::write(ASSET_PATH, &generated).expect("write the chime asset");
         return;
@@ -50,7 +50,7 @@ fn chime_is_short_clean_and_never_clips() {
 
 #[test]
 fn chime_wav_reads_back_with_our_reader_and_rodios() {
-    let wav = chime::generate_wav();
+    let wav = chime::generate_wav().unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(wav.len(), 44 + chime::generate().len() * 2);
     let pcm = chime::decode_wav(&wav).unwrap();
@@ -68,13 +68,15 @@ fn chime_wav_reads_back_with_our_reader_and_rodios() {
 #[test]
 fn wav_reader_skips_unknown_chunks_and_rejects_junk() {
     let samples = [0i16, 1000, -1000, 32767];
-    let plain = chime::wav_bytes(24_000, 1, &samples);
+    let plain = chime::wav_bytes(24_000, 1, &samples).unwrap();
     // Insert an odd-sized LIST chunk (padded to even) between fmt and data.
     let mut with_list = plain[..36].to_vec();
     with_list.extend_from_slice(b"LIST");
     with_list.extend_from_slice(&3u32.to_le_bytes());
     with_list.extend_from_slice(b"abc\0");
     with_list.extend_from_slice(&plain[36..]);
+    let riff_len = (with_list.len() - 8) as u32;
+    with_list[4..8].copy_from_slice(&riff_len.to_le_bytes());
     let pcm = chime::decode_wav(&with_list).unwrap();
     assert_eq!(pcm.samples, samples);
     assert_eq!(pcm.sample_rate, 24_000);

@@ -118,36 +118,30 @@ fn exp_series(x: f64) -> f64 {
     sum
 }
 
-/// A canonical 44-byte-header PCM WAV: 16-bit little-endian samples.
-pub fn wav_bytes(sample_rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
-    let data_len = (samples.len() * 2) as u32;
-    let block_align = channels * 2;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVE");
-    out.extend_from_slice(b"fmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    out.extend_from_slice(&channels.to_le_bytes());
-    out.extend_from_slice(&sample_rate.to_le_bytes());
-    out.extend_from_slice(&(sample_rate * u32::from(block_align)).to_le_bytes());
-    out.extend_from_slice(&block_align.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
+/// A 16-bit PCM WAV file, written by hound.
+pub fn wav_bytes(sample_rate: u32, channels: u16, samples: &[i16]) -> Result<Vec<u8>, String> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    let mut w = hound::WavWriter::new(&mut out, spec).map_err(|e| format!("WAV header: {e}"))?;
+    for &s in samples {
+        w.write_sample(s).map_err(|e| format!("WAV sample: {e}"))?;
     }
-    out
+    w.finalize().map_err(|e| format!("WAV: {e}"))?;
+    Ok(out.into_inner())
 }
 
 /// The chime as the asset file holds it.
-pub fn generate_wav() -> Vec<u8> {
+pub fn generate_wav() -> Result<Vec<u8>, String> {
     wav_bytes(SAMPLE_RATE, 1, &generate())
 }
 
-/// Read a 16-bit PCM WAV (any chunk order, unknown chunks skipped).
+/// Read a 16-bit PCM WAV (any chunk order, unknown chunks skipped). Our own: hound 3.5
+/// does not skip the pad byte after an odd-sized chunk, which the RIFF format requires.
 pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, String> {
     if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
         return Err("not a RIFF/WAVE file".into());

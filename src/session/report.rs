@@ -192,12 +192,7 @@ impl ReportStats {
 
 /// `$XDG_STATE_HOME/singularis-tui/sessions/<UTC timestamp>.json`.
 pub fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    state
-        .join("singularis-tui")
+    crate::config::paths::state_dir()
         .join("sessions")
         .join(format!("{}.json", ended.format("%Y%m%dT%H%M%S%.3fZ")))
 }

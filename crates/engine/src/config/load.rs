@@ -16,10 +16,7 @@ pub fn resolve_path(cli: Option<&Path>) -> Option<PathBuf> {
     if local.is_file() {
         return Some(local);
     }
-    let xdg = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    let p = xdg.join("singularis-tui").join("config.toml");
+    let p = super::paths::config_dir()?.join("config.toml");
     p.is_file().then_some(p)
 }
 

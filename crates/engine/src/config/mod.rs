@@ -3,6 +3,7 @@
 
 pub mod fault;
 mod load;
+pub mod paths;
 mod render;
 mod schema;
 mod source;
