@@ -2,7 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Explore,
@@ -34,19 +48,7 @@ impl Action {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            Action::Explore => "explore",
-            Action::Move => "move",
-            Action::Attack => "attack",
-            Action::Block => "block",
-            Action::Cast => "cast",
-            Action::Heal => "heal",
-            Action::Sneak => "sneak",
-            Action::Talk => "talk",
-            Action::Loot => "loot",
-            Action::Rest => "rest",
-            Action::TurnCamera => "turn_camera",
-        }
+        self.into()
     }
 
     pub fn from_name(s: &str) -> Option<Action> {
@@ -66,7 +68,7 @@ impl Action {
             "defend" | "guard" | "parry" => Some(Action::Block),
             "spell" | "cast_spell" => Some(Action::Cast),
             "wait" | "sleep" => Some(Action::Rest),
-            _ => Action::ALL.into_iter().find(|a| a.name() == s),
+            _ => s.parse().ok(),
         }
     }
 

@@ -11,7 +11,8 @@ pub const REPEAT_LIMIT: u32 = 3;
 /// Cycles without any progress at all before the guard changes the scene.
 pub const STALL_LIMIT: u32 = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum GuardKind {
     /// The camera kept turning and nothing new came into view.
     Camera,
@@ -23,11 +24,7 @@ pub enum GuardKind {
 
 impl GuardKind {
     pub fn name(self) -> &'static str {
-        match self {
-            GuardKind::Camera => "camera",
-            GuardKind::Repeat => "repeat",
-            GuardKind::Stall => "stall",
-        }
+        self.into()
     }
 }
 

@@ -49,7 +49,8 @@ const STATES: [SystemState; 6] = [
 ];
 
 /// Where the session is; `final` once every system is closed and the figures stop moving.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum Phase {
     Running,
     ShuttingDown,
@@ -58,11 +59,7 @@ pub enum Phase {
 
 impl Phase {
     pub fn name(self) -> &'static str {
-        match self {
-            Phase::Running => "running",
-            Phase::ShuttingDown => "shutting_down",
-            Phase::Final => "final",
-        }
+        self.into()
     }
 }
 

@@ -380,7 +380,7 @@ impl Src<'_> {
                     sys.params.reasoning_effort = match s {
                         "" => None,
                         s => Some(Effort::from_name(s).ok_or_else(|| {
-                            let names: Vec<_> = Effort::ALL.iter().map(|e| e.name()).collect();
+                            let names = <Effort as strum::VariantNames>::VARIANTS;
                             self.at(v, key, format!("unknown effort {s:?} (expected one of: {}; \"\" for the model's default)", names.join(", ")))
                         })?),
                     };
@@ -499,7 +499,7 @@ impl Src<'_> {
     fn protocol(&self, id: SystemId, v: &Val, key: &str) -> Result<Protocol> {
         let s = self.str(v, key)?;
         let Some(p) = Protocol::from_name(s) else {
-            let names: Vec<_> = Protocol::ALL.iter().map(|p| p.name()).collect();
+            let names = <Protocol as strum::VariantNames>::VARIANTS;
             return Err(self.at(
                 v,
                 key,

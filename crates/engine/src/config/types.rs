@@ -88,7 +88,10 @@ impl SystemConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default, strum::IntoStaticStr,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Independent calls of a cycle run at once.
@@ -100,10 +103,7 @@ pub enum Mode {
 
 impl Mode {
     pub fn name(self) -> &'static str {
-        match self {
-            Mode::Parallel => "parallel",
-            Mode::Sequential => "sequential",
-        }
+        self.into()
     }
 }
 

@@ -25,7 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// DESIGN.md states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
 pub enum SystemState {
     Open,
@@ -38,14 +39,7 @@ pub enum SystemState {
 
 impl SystemState {
     pub fn name(self) -> &'static str {
-        match self {
-            SystemState::Open => "open",
-            SystemState::Idle => "idle",
-            SystemState::Closing => "closing",
-            SystemState::Closed => "closed",
-            SystemState::Error => "error",
-            SystemState::Disabled => "disabled",
-        }
+        self.into()
     }
 }
 
@@ -88,7 +82,8 @@ pub struct SystemSnapshot {
 }
 
 /// How one system's close ended (DESIGN.md report `outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
 pub enum CloseOutcome {
     Closed,
@@ -111,13 +106,7 @@ impl CloseOutcome {
 
     /// As in the report.
     pub fn name(self) -> &'static str {
-        match self {
-            CloseOutcome::Closed => "closed",
-            CloseOutcome::Forced => "forced",
-            CloseOutcome::Error => "error",
-            CloseOutcome::Skipped => "skipped",
-            CloseOutcome::Unverified => "unverified",
-        }
+        self.into()
     }
 }
 

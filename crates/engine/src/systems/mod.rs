@@ -10,7 +10,21 @@ use std::fmt;
 
 /// One of the eleven systems. The snake_case name is the one used in config, CLI, report
 /// and logs (DESIGN.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum SystemId {
     VideoInterpreter,
@@ -27,7 +41,20 @@ pub enum SystemId {
 }
 
 /// The wire protocol a system speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// OpenAI Chat Completions (`POST {base}/chat/completions`), also Hyperbolic and LM Studio.
@@ -49,32 +76,12 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 8] = [
-        Protocol::OpenaiChat,
-        Protocol::OpenaiResponses,
-        Protocol::AnthropicMessages,
-        Protocol::GeminiGenerate,
-        Protocol::GeminiStream,
-        Protocol::GeminiTts,
-        Protocol::WolframLlm,
-        Protocol::Moe,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            Protocol::OpenaiChat => "openai_chat",
-            Protocol::OpenaiResponses => "openai_responses",
-            Protocol::AnthropicMessages => "anthropic_messages",
-            Protocol::GeminiGenerate => "gemini_generate",
-            Protocol::GeminiStream => "gemini_stream",
-            Protocol::GeminiTts => "gemini_tts",
-            Protocol::WolframLlm => "wolfram_llm",
-            Protocol::Moe => "moe",
-        }
+        self.into()
     }
 
     pub fn from_name(s: &str) -> Option<Protocol> {
-        Protocol::ALL.into_iter().find(|p| p.name() == s)
+        s.parse().ok()
     }
 
     /// The path under `base_url` where the sandbox mounts this protocol, so that a sandbox
@@ -130,19 +137,7 @@ impl SystemId {
     ];
 
     pub fn name(self) -> &'static str {
-        match self {
-            SystemId::VideoInterpreter => "video_interpreter",
-            SystemId::VoiceSystem => "voice_system",
-            SystemId::Orchestrator => "orchestrator",
-            SystemId::WolframAnalyzer => "wolfram_analyzer",
-            SystemId::GeminiClient => "gemini_client",
-            SystemId::ClaudeClient => "claude_client",
-            SystemId::OpenaiClient => "openai_client",
-            SystemId::HyperbolicClient => "hyperbolic_client",
-            SystemId::LmstudioClient => "lmstudio_client",
-            SystemId::Moe => "moe",
-            SystemId::MetaRl => "meta_rl",
-        }
+        self.into()
     }
 
     pub fn display_name(self) -> &'static str {
@@ -162,7 +157,7 @@ impl SystemId {
     }
 
     pub fn from_name(s: &str) -> Option<SystemId> {
-        SystemId::ALL.into_iter().find(|id| id.name() == s)
+        s.parse().ok()
     }
 
     pub fn index(self) -> usize {

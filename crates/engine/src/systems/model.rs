@@ -9,7 +9,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The name of the output cap in an OpenAI-compatible Chat Completions request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum TokenField {
     /// OpenAI's own name; the only one its reasoning models accept.
@@ -19,22 +31,32 @@ pub enum TokenField {
 }
 
 impl TokenField {
-    pub const ALL: [TokenField; 2] = [TokenField::MaxCompletionTokens, TokenField::MaxTokens];
-
     pub fn name(self) -> &'static str {
-        match self {
-            TokenField::MaxCompletionTokens => "max_completion_tokens",
-            TokenField::MaxTokens => "max_tokens",
-        }
+        self.into()
     }
 
     pub fn from_name(s: &str) -> Option<TokenField> {
-        TokenField::ALL.into_iter().find(|f| f.name() == s)
+        s.parse().ok()
     }
 }
 
 /// OpenAI reasoning effort (`reasoning_effort` in Chat, `reasoning.effort` in Responses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::VariantNames,
+)]
+#[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum Effort {
     None,
@@ -45,26 +67,12 @@ pub enum Effort {
 }
 
 impl Effort {
-    pub const ALL: [Effort; 5] = [
-        Effort::None,
-        Effort::Minimal,
-        Effort::Low,
-        Effort::Medium,
-        Effort::High,
-    ];
-
     pub fn name(self) -> &'static str {
-        match self {
-            Effort::None => "none",
-            Effort::Minimal => "minimal",
-            Effort::Low => "low",
-            Effort::Medium => "medium",
-            Effort::High => "high",
-        }
+        self.into()
     }
 
     pub fn from_name(s: &str) -> Option<Effort> {
-        Effort::ALL.into_iter().find(|e| e.name() == s)
+        s.parse().ok()
     }
 }
 
