@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md "Command line").
+//! The command line (ARCHITECTURE.md, "Command line and exit status").
 
 use crate::config::Mode;
 use crate::sandbox::fault::{Fault, parse_fault_arg};

@@ -1,5 +1,5 @@
 //! `--headless`: the session without a terminal UI; the shutdown account goes to stdout, as
-//! text (DESIGN.md) or, with `--json`, as one JSON event per line.
+//! text (ARCHITECTURE.md, "Shutdown") or, with `--json`, as one JSON event per line.
 
 use crate::config::Config;
 use crate::lifecycle::{ShutdownEvent, StateChange};

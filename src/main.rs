@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// DESIGN.md exit statuses.
+/// ARCHITECTURE.md exit statuses.
 const EXIT_FATAL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 

@@ -2,7 +2,7 @@
 //! systems, a random mode and grace period, and a quit at a random moment by a random means
 //! (SIGINT, SIGTERM, SIGHUP, a second SIGINT mid-shutdown, or --cycles); half of them serve
 //! metrics to a scraper that scrapes as fast as it can on keep-alive connections. Each must exit as
-//! DESIGN.md says, leave 0 sockets open, end its shutdown by grace + 100 ms, and write a
+//! ARCHITECTURE.md says, leave 0 sockets open, end its shutdown by grace + 100 ms, and write a
 //! complete report.
 //!
 //! `cargo test --release --test chaos` runs a small batch; the full run is

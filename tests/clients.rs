@@ -349,7 +349,7 @@ async fn a_busy_system_stays_within_its_connection_limit() {
     }
 }
 
-// ---- what each model family needs (issue #10) -----------------------------------------
+// ---- what each model family needs -----------------------------------------------------
 
 fn tuned(id: SystemId, f: impl FnOnce(&mut singularis_tui::config::SystemConfig)) -> Config {
     let mut config = Config::default();

@@ -324,7 +324,7 @@ async fn gemini_speech_with_bad_audio_fails_clearly() {
     assert!(err.to_string().contains("not base64"), "{err}");
 }
 
-// ---- what the services call retryable (issue #10) -------------------------------------
+// ---- what the services call retryable -------------------------------------------------
 
 #[tokio::test]
 async fn a_501_is_not_retried_but_overloaded_services_are() {

@@ -1387,7 +1387,7 @@ fn script_is_deterministic_and_formats_replies() {
     assert!(scene.concat().contains("enemy"));
 }
 
-// ---- as strict as the services (issue #10) --------------------------------------------
+// ---- as strict as the services --------------------------------------------------------
 
 /// POST `body` as JSON to `path` under `id`'s base URL, with that service's auth.
 async fn post(

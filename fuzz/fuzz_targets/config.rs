@@ -7,7 +7,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use singularis_tui::config::{parse, render_resolved};
+use singularis_engine::config::{parse, render_resolved};
 
 fuzz_target!(|data: &[u8]| {
     match parse(data, "fuzz.toml") {

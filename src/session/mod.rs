@@ -114,7 +114,7 @@ pub struct SessionEnd {
 }
 
 impl SessionEnd {
-    /// DESIGN.md exit status: 0 clean, 3 sockets still open, 4 the shutdown could not be
+    /// ARCHITECTURE.md exit status: 0 clean, 3 sockets still open, 4 the shutdown could not be
     /// verified, 1 the session ended in error.
     pub fn exit_code(&self) -> i32 {
         let shutdown = &self.report.shutdown.report;
@@ -364,7 +364,7 @@ impl Session {
         self.quit.quit(Reason::Error);
     }
 
-    /// Shut everything down (DESIGN.md "Shutdown"), write the report, and say how it went.
+    /// Shut everything down (ARCHITECTURE.md, "Shutdown"), write the report, and say how it went.
     pub async fn shutdown(
         mut self,
         grace: Duration,

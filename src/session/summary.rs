@@ -58,7 +58,7 @@ pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
 }
 
 pub fn complete_line(s: &ShutdownReport) -> String {
-    // The exact shape of DESIGN.md's line, which scripts read; skipped systems have lines of
+    // The exact shape of ARCHITECTURE.md's line ("Shutdown"), which scripts read; skipped systems have lines of
     // their own. Unverified closes are named, never folded into "closed".
     let unverified = if s.unverified > 0 {
         format!(", {} unverified", s.unverified)

@@ -1,5 +1,5 @@
 //! The embedded sandbox: one loopback listener per system, each speaking that system's real
-//! wire protocol, with deterministic answers and injectable faults (DESIGN.md, "The sandbox").
+//! wire protocol, with deterministic answers and injectable faults (ARCHITECTURE.md, "The sandbox").
 //!
 //! - `openai_chat`: `POST /v1/chat/completions` (+ `GET /v1/models`); Bearer auth, except
 //!   for LM Studio, which needs no key.

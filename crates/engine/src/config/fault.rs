@@ -1,4 +1,4 @@
-//! Faults the sandbox can inject for one system (DESIGN.md, "The sandbox").
+//! Faults the sandbox can inject for one system (ARCHITECTURE.md, "The sandbox").
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// DESIGN.md states.
+/// The states of ARCHITECTURE.md, "System states".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
@@ -81,7 +81,7 @@ pub struct SystemSnapshot {
     pub disabled_reason: Option<String>,
 }
 
-/// How one system's close ended (DESIGN.md report `outcome`).
+/// How one system's close ended (ARCHITECTURE.md, "Session report": `outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]

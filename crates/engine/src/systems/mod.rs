@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// One of the eleven systems. The snake_case name is the one used in config, CLI, report
-/// and logs (DESIGN.md).
+/// and logs (ARCHITECTURE.md).
 #[derive(
     Debug,
     Clone,
