@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
 
@@ -75,4 +76,23 @@ pub fn cmd_without_proc(dir: &Path) -> Result<Command, String> {
     }
     c.stdin(Stdio::null());
     Ok(c)
+}
+
+/// Sessions count every TCP socket of the test process: in a binary that has sessions, the
+/// tests that open sockets run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Run one session test on its own runtime, never two at once.
+pub fn serial(test: impl std::future::Future<Output = ()>) {
+    let _one = one_at_a_time();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(test);
 }

@@ -1,5 +1,5 @@
 //! Shutdown against the embedded sandbox over real loopback TCP: every socket measured.
-//! Sessions count the whole process's sockets, so the tests in this file run one at a time.
+//! Sessions count the whole process's sockets, so these tests run one at a time (`serial`).
 
 use singularis_tui::config::{Config, Mode};
 use singularis_tui::lifecycle::{CloseOutcome, SystemState};
@@ -7,21 +7,9 @@ use singularis_tui::sandbox::fault::Fault;
 use singularis_tui::session::report::Reason;
 use singularis_tui::session::{Session, SessionEnd};
 use singularis_tui::systems::SystemId;
-use std::sync::Mutex;
 use std::time::Duration;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Run one session test on its own runtime, never two at once.
-fn serial(test: impl std::future::Future<Output = ()>) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(test);
-}
+use crate::common::serial;
 
 fn config(faults: &[(SystemId, Fault)]) -> Config {
     let mut c = Config::default();

@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-mod common;
-use common::BIN;
+use crate::common::BIN;
 /// Generous: a loaded CI machine may be slow; nothing here measures speed.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -680,7 +679,7 @@ impl Drop for KillOnDrop {
 #[test]
 fn without_a_socket_table_the_dashboard_says_unverified_restores_the_terminal_and_exits_4() {
     let dir = tempfile::tempdir().expect("temp dir");
-    if let Err(why) = common::cmd_without_proc(dir.path()) {
+    if let Err(why) = crate::common::cmd_without_proc(dir.path()) {
         eprintln!("SKIPPED (not run, not passed): {why}");
         return;
     }

@@ -10,8 +10,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-mod common;
-use common::cmd;
+use crate::common::cmd;
 
 struct Export {
     path: String,

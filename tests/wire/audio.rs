@@ -3,7 +3,7 @@
 //! no-op; PCM from the voice system turns into rodio samples correctly.
 //!
 //! Regenerate the asset after changing the generator:
-//! `SINGULARIS_WRITE_CHIME=1 cargo test --test audio chime_asset`.
+//! `SINGULARIS_WRITE_CHIME=1 cargo test --test wire chime_asset`.
 
 use singularis_tui::audio::{
     self, AudioOut, AudioSettings, AudioState, ChimeOutcome, DeviceChoice, chime,

@@ -6,8 +6,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-mod common;
-use common::cmd;
+use crate::common::cmd;
 
 fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
@@ -456,7 +455,7 @@ mod reqwest {
 #[test]
 fn without_a_socket_table_no_close_is_called_closed_and_the_exit_is_4() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = match common::cmd_without_proc(dir.path()) {
+    let mut c = match crate::common::cmd_without_proc(dir.path()) {
         Ok(c) => c,
         Err(why) => {
             eprintln!("SKIPPED (not run, not passed): {why}");
@@ -526,7 +525,7 @@ fn without_a_socket_table_no_close_is_called_closed_and_the_exit_is_4() {
     assert_eq!(r["stats"]["cycles"], 2);
 
     // The JSON stream says it too.
-    let mut c = common::cmd_without_proc(dir.path()).unwrap();
+    let mut c = crate::common::cmd_without_proc(dir.path()).unwrap();
     let out = c
         .args([
             "--headless",

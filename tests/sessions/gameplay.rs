@@ -15,7 +15,6 @@ use singularis_tui::sandbox::script;
 use singularis_tui::session::report::Reason;
 use singularis_tui::session::{Session, SessionEnd};
 use singularis_tui::systems::{Protocol, SystemId};
-use std::sync::Mutex;
 use std::time::Duration;
 
 // ---- the world ---------------------------------------------------------------------------
@@ -452,17 +451,7 @@ fn messy_replies_parse() {
 
 // ---- cycles against the sandbox ------------------------------------------------------------
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial(test: impl std::future::Future<Output = ()>) {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(test);
-}
+use crate::common::serial;
 
 fn config() -> Config {
     let mut c = Config::default();

@@ -13,8 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-mod common;
-use common::cmd;
+use crate::common::cmd;
 
 /// GET /metrics with a plain HTTP/1.1 request; `None` once nothing listens.
 fn scrape(addr: SocketAddr) -> Option<(String, String)> {
@@ -71,6 +70,7 @@ fn as_f64_map(v: &Json) -> BTreeMap<String, f64> {
 
 #[test]
 fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
+    let _one = crate::common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     // The endpoint waits (up to 20 s) for one scrape of the final figures before it closes.
     std::fs::write(
@@ -306,69 +306,72 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
 
 /// The endpoint is a connection like any other: an idle keep-alive scraper connection is
 /// closed at shutdown, the listener with it, and the process-wide check covers both.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_metrics_endpoint_closes_as_a_shutdown_step() {
-    let mut config = Config::default();
-    config.audio.enabled = false;
-    config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
-    let session = Session::start(config).await.unwrap();
-    let addr = session.metrics_addr().expect("serving");
-    // A scraper that keeps its connection open between scrapes, as Prometheus does. It is
-    // in this process, so it must let go of its end when the server closes, or the
-    // process-wide check would rightly count it: a thread reads until EOF, then drops it.
-    let (answered_tx, answered) = std::sync::mpsc::channel();
-    let scraper = std::thread::spawn(move || {
-        let mut keep = TcpStream::connect(addr).unwrap();
-        keep.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .unwrap();
-        keep.set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            match keep.read(&mut buf) {
-                Ok(0) => return Ok(seen.len()),
-                Ok(n) => {
-                    seen.extend_from_slice(&buf[..n]);
-                    if String::from_utf8_lossy(&seen).contains("singularis_build_info") {
-                        let _ = answered_tx.send(());
+#[test]
+fn the_metrics_endpoint_closes_as_a_shutdown_step() {
+    crate::common::serial(async {
+        let mut config = Config::default();
+        config.audio.enabled = false;
+        config.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+        let session = Session::start(config).await.unwrap();
+        let addr = session.metrics_addr().expect("serving");
+        // A scraper that keeps its connection open between scrapes, as Prometheus does. It is
+        // in this process, so it must let go of its end when the server closes, or the
+        // process-wide check would rightly count it: a thread reads until EOF, then drops it.
+        let (answered_tx, answered) = std::sync::mpsc::channel();
+        let scraper = std::thread::spawn(move || {
+            let mut keep = TcpStream::connect(addr).unwrap();
+            keep.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                .unwrap();
+            keep.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 64 * 1024];
+            loop {
+                match keep.read(&mut buf) {
+                    Ok(0) => return Ok(seen.len()),
+                    Ok(n) => {
+                        seen.extend_from_slice(&buf[..n]);
+                        if String::from_utf8_lossy(&seen).contains("singularis_build_info") {
+                            let _ = answered_tx.send(());
+                        }
                     }
+                    Err(e) => return Err(e.to_string()),
                 }
-                Err(e) => return Err(e.to_string()),
             }
-        }
+        });
+        answered
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the scrape was answered");
+        session.quit.quit(Reason::Quit);
+        let report_path = tempfile::tempdir().unwrap();
+        let end = session
+            .shutdown(
+                Duration::from_millis(500),
+                singularis_tui::config::Mode::Parallel,
+                Some(report_path.path().join("r.json")),
+                None,
+            )
+            .await;
+        let sd = &end.report.shutdown.report;
+        assert_eq!(sd.endpoints.len(), 1);
+        let ep = &sd.endpoints[0];
+        assert_eq!(ep.name, "metrics endpoint");
+        assert!(
+            ep.sockets_before >= 2,
+            "the listener and the scraper's connection: {}",
+            ep.sockets_before
+        );
+        assert_eq!(ep.error, None);
+        // The scraper saw its connection end (EOF, not a timeout), and nothing listens any more.
+        assert!(matches!(scraper.join().unwrap(), Ok(n) if n > 0));
+        assert_eq!(sd.sockets_open_after, Some(0));
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
     });
-    answered
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the scrape was answered");
-    session.quit.quit(Reason::Quit);
-    let report_path = tempfile::tempdir().unwrap();
-    let end = session
-        .shutdown(
-            Duration::from_millis(500),
-            singularis_tui::config::Mode::Parallel,
-            Some(report_path.path().join("r.json")),
-            None,
-        )
-        .await;
-    let sd = &end.report.shutdown.report;
-    assert_eq!(sd.endpoints.len(), 1);
-    let ep = &sd.endpoints[0];
-    assert_eq!(ep.name, "metrics endpoint");
-    assert!(
-        ep.sockets_before >= 2,
-        "the listener and the scraper's connection: {}",
-        ep.sockets_before
-    );
-    assert_eq!(ep.error, None);
-    // The scraper saw its connection end (EOF, not a timeout), and nothing listens any more.
-    assert!(matches!(scraper.join().unwrap(), Ok(n) if n > 0));
-    assert_eq!(sd.sockets_open_after, Some(0));
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
 #[test]
 fn json_needs_headless() {
+    let _one = crate::common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
         .args(["--json", "--cycles", "1"])
@@ -381,6 +384,7 @@ fn json_needs_headless() {
 
 #[test]
 fn a_taken_metrics_port_is_a_clear_error() {
+    let _one = crate::common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();

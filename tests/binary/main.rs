@@ -1,0 +1,12 @@
+//! The real binary: exit codes, signals, bad configs, secrets, the fleet interfaces, and the
+//! dashboard driven in tmux.
+
+// One test binary for several files: each links the whole app, so fewer binaries build
+// and link faster. The shared helpers are in tests/common.
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod secrets;
+mod traces;
+mod tui_e2e;

@@ -1,0 +1,11 @@
+//! In-process sessions against the embedded sandbox. A session counts every TCP socket of this
+//! process, so every test here that opens sockets takes `common::one_at_a_time()`.
+
+// One test binary for several files: each links the whole app, so fewer binaries build
+// and link faster. The shared helpers are in tests/common.
+#[path = "../common/mod.rs"]
+mod common;
+
+mod gameplay;
+mod metrics;
+mod shutdown;
