@@ -19,8 +19,7 @@ use tokio_util::sync::CancellationToken;
 pub const STEP_NAME: &str = "metrics endpoint";
 /// Prometheus text format 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-/// After the cut, how long the endpoint's sockets may take to go.
-const FORCE_BUDGET: Duration = Duration::from_millis(30);
+use crate::net::FORCE_BUDGET;
 /// Floor for a graceful close when the systems used up the grace period (a scrape takes
 /// about a millisecond).
 const MIN_GRACE: Duration = Duration::from_millis(20);

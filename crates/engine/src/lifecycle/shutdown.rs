@@ -287,35 +287,48 @@ pub async fn verify(
             unverified_reason: Some(why),
         };
     };
-    let until = tokio::time::Instant::now() + Duration::from_millis(100);
-    loop {
-        let left = match sockets::count_process_sockets(excluded_ports) {
-            Ok(n) => n.saturating_sub(baseline).max(ledger_open),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot verify sockets");
-                return Verification {
-                    // The ledger alone can prove a leak, never its absence.
-                    sockets_open_after: (ledger_open > 0).then_some(ledger_open),
-                    unverified_reason: Some(e.to_string()),
-                };
+    // One read of the table; a second, once, only if something is left: a socket outside
+    // every ledger (the trace exporter's, on its own thread) may be closing this instant.
+    let mut table = sockets::process_tcp_sockets();
+    if matches!(&table, Ok(t) if open_beyond(t, baseline, excluded_ports) > 0) {
+        tokio::time::sleep(RECHECK).await;
+        table = sockets::process_tcp_sockets();
+    }
+    match table {
+        Err(e) => {
+            tracing::error!(error = %e, "cannot verify sockets");
+            Verification {
+                // The ledger alone can prove a leak, never its absence.
+                sockets_open_after: (ledger_open > 0).then_some(ledger_open),
+                unverified_reason: Some(e.to_string()),
             }
-        };
-        if left == 0 || tokio::time::Instant::now() >= until {
-            if left > 0
-                && let Ok(all) = sockets::process_tcp_sockets()
-            {
-                for s in all
+        }
+        Ok(table) => {
+            let left = open_beyond(&table, baseline, excluded_ports).max(ledger_open);
+            if left > 0 {
+                for s in table
                     .iter()
                     .filter(|s| !excluded_ports.contains(&s.local.port()))
                 {
                     tracing::error!(local = %s.local, remote = %s.remote, state = %s.state, "socket still open");
                 }
             }
-            return Verification {
+            Verification {
                 sockets_open_after: Some(left),
                 unverified_reason: None,
-            };
+            }
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+/// How long the process-wide check gives a socket it finds open to finish closing.
+const RECHECK: Duration = Duration::from_millis(20);
+
+/// TCP sockets in `table` beyond `baseline`, the sandbox's left out.
+fn open_beyond(table: &[sockets::OwnedSocket], baseline: usize, excluded_ports: &[u16]) -> usize {
+    table
+        .iter()
+        .filter(|s| !excluded_ports.contains(&s.local.port()))
+        .count()
+        .saturating_sub(baseline)
 }

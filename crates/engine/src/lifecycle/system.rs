@@ -140,8 +140,7 @@ struct Status {
 }
 
 const LATENCY_WINDOW: usize = 120;
-/// How long a forced close may take after the cut: requests dropped, sockets shut.
-const FORCE_BUDGET: Duration = Duration::from_millis(60);
+use crate::net::FORCE_BUDGET;
 
 pub struct System {
     pub id: SystemId,

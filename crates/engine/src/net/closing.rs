@@ -5,6 +5,11 @@ use super::sockets::{self, OwnedSocket, SocketLedger};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// How long a forced close may take after the cut (requests dropped, sockets shut), for a
+/// system and for the metrics endpoint alike: a forced close ends within this of its
+/// deadline however the sockets behave.
+pub const FORCE_BUDGET: std::time::Duration = std::time::Duration::from_millis(60);
+
 /// How a set of connections ended once their owner let go of them.
 #[derive(Debug, Clone, Default)]
 pub struct Settled {

@@ -6,4 +6,4 @@ mod closing;
 pub mod sockets;
 pub mod transport;
 
-pub use closing::{Settled, settle};
+pub use closing::{FORCE_BUDGET, Settled, settle};
