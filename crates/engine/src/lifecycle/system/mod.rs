@@ -4,22 +4,22 @@
 //! owns them: a caller may stop waiting (the game moved on) without cutting the request,
 //! and closing can wait for exactly this system's work.
 
-use crate::clients::{ApiKey, RequestCtx};
-use crate::net::settle;
+mod close;
+mod request;
+
+use crate::clients::ApiKey;
 use crate::net::sockets::{self, SocketLedger};
 use crate::net::transport::{HttpClient, PoolSettings};
 
-use crate::clients::{ClientError, UsageMeter};
+use crate::clients::UsageMeter;
 use crate::clients::{Headroom, Usage};
 use crate::config::{Price, SystemConfig};
 use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
 use serde::Serialize;
 use std::collections::VecDeque;
-use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -140,7 +140,6 @@ struct Status {
 }
 
 const LATENCY_WINDOW: usize = 120;
-use crate::net::FORCE_BUDGET;
 
 pub struct System {
     pub id: SystemId,
@@ -383,312 +382,6 @@ impl System {
             disabled_reason: st.disabled_reason.clone(),
         }
     }
-
-    /// Run one request on this system. The request runs as this system's task: if the
-    /// caller stops waiting, the request still completes (or is cut at a forced close).
-    pub async fn call<T, F, Fut>(self: &Arc<Self>, f: F) -> Result<T, ClientError>
-    where
-        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
-        T: Send + 'static,
-    {
-        let (ctx, force, tracker) = {
-            let gen_ = self.lock_generation();
-            let state = self.state();
-            if !matches!(
-                state,
-                SystemState::Open | SystemState::Idle | SystemState::Error
-            ) {
-                return Err(ClientError::Unavailable(format!(
-                    "{} is {}",
-                    self.id,
-                    state.name()
-                )));
-            }
-            let client = match (&gen_.client, self.config.protocol) {
-                (Some(c), _) => c.clone(),
-                // moe has no wire; it gets a client that it never uses.
-                (None, Protocol::Moe) => HttpClient::unconnected(),
-                (None, _) => {
-                    return Err(ClientError::Unavailable(format!(
-                        "{} has no connection pool",
-                        self.id
-                    )));
-                }
-            };
-            let base = self
-                .base
-                .clone()
-                .unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
-            let ctx = RequestCtx {
-                system: self.id,
-                client,
-                base,
-                key: self.key.clone(),
-                model: self.config.model.clone(),
-                params: self.config.params,
-                stop: gen_.stop.clone(),
-                retries: self.config.retries,
-                retried: self.retried.clone(),
-                usage: self.usage.clone(),
-            };
-            (ctx, gen_.force.clone(), gen_.tracker.clone())
-        };
-        let me = self.clone();
-        // One span per request (exported as an OTLP client span when traces are on); its
-        // parent is whatever span the caller is in, e.g. the gameplay cycle.
-        let span = tracing::info_span!(
-            "request",
-            system = self.id.name(),
-            otel.kind = "client",
-            otel.status_code = tracing::field::Empty,
-            otel.status_description = tracing::field::Empty,
-        );
-        let task_span = span.clone();
-        let task = tracker.spawn(tracing::Instrument::instrument(async move {
-            let stop = ctx.stop.clone();
-            // Wait for a free connection slot, unless the system is closing.
-            let permit = tokio::select! {
-                p = me.limiter.clone().acquire_owned() => p.map_err(|_| ClientError::Cancelled)?,
-                _ = stop.cancelled() => return Err(ClientError::Cancelled),
-            };
-            me.in_flight.fetch_add(1, Ordering::Relaxed);
-            {
-                let mut st = me.lock_status();
-                if matches!(st.state, SystemState::Idle) {
-                    me.move_to(&mut st, SystemState::Open);
-                }
-            }
-            me.notify();
-            let started = Instant::now();
-            let result = tokio::select! {
-                r = f(ctx) => r,
-                _ = force.cancelled() => Err(ClientError::Cancelled),
-            };
-            drop(permit);
-            me.finish(started.elapsed(), &result);
-            match &result {
-                Ok(_) => task_span.record("otel.status_code", "ok"),
-                Err(e) => task_span.record("otel.status_description", e.to_string()),
-            };
-            result
-        }, span));
-        match task.await {
-            Ok(r) => r,
-            Err(e) if e.is_panic() => {
-                let cause = format!("request task panicked: {}", panic_text(e.into_panic()));
-                self.set_error(cause.clone());
-                Err(ClientError::Protocol(cause))
-            }
-            Err(_) => Err(ClientError::Cancelled),
-        }
-    }
-
-    fn finish<T>(&self, took: Duration, result: &Result<T, ClientError>) {
-        let left = self.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
-        match result {
-            Ok(_) => {
-                self.done.fetch_add(1, Ordering::Relaxed);
-                {
-                    let mut l = self.latencies.locked();
-                    if l.len() == LATENCY_WINDOW {
-                        l.pop_front();
-                    }
-                    l.push_back(took.as_secs_f64() * 1e3);
-                }
-                if let Some(h) = self.latency_histogram.get() {
-                    h.record(took.as_secs_f64());
-                }
-                let mut st = self.lock_status();
-                if matches!(st.state, SystemState::Open | SystemState::Error) {
-                    self.move_to(
-                        &mut st,
-                        if left == 0 {
-                            SystemState::Idle
-                        } else {
-                            SystemState::Open
-                        },
-                    );
-                }
-            }
-            // A cancellation is the system closing, not the service failing.
-            Err(e) if e.is_cancelled() => {}
-            // The service answered; the answer did not fit its cap. Counted on its own, and
-            // shown as the last problem, but the system is not failing.
-            Err(e) if e.is_truncated() => {
-                self.truncated.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(system = %self.id, error = %e, "answer truncated");
-                let mut st = self.lock_status();
-                st.last_error = Some(e.to_string());
-                if matches!(st.state, SystemState::Open | SystemState::Error) {
-                    self.move_to(
-                        &mut st,
-                        if left == 0 {
-                            SystemState::Idle
-                        } else {
-                            SystemState::Open
-                        },
-                    );
-                }
-            }
-            Err(e) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(system = %self.id, error = %e, "request failed");
-                self.set_error(e.to_string());
-            }
-        }
-        if result.is_ok() || left == 0 {
-            let mut st = self.lock_status();
-            if st.state == SystemState::Open && left == 0 {
-                self.move_to(&mut st, SystemState::Idle);
-            }
-        }
-        self.notify();
-    }
-
-    /// Close this system: refuse new work, stop streams, let requests in flight finish until
-    /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
-    /// sockets are measured gone. Whatever is still open then is force-closed.
-    pub async fn close(
-        &self,
-        deadline: tokio::time::Instant,
-        force: &CancellationToken,
-    ) -> CloseReport {
-        let started = Instant::now();
-        let prior = self.state();
-        if prior == SystemState::Disabled {
-            return self.report(CloseOutcome::Skipped, started, 0, None, 0);
-        }
-        let (stop, gen_force, tracker) = {
-            let g = self.lock_generation();
-            (g.stop.clone(), g.force.clone(), g.tracker.clone())
-        };
-        let sockets_before = self.ledger.open_count() as u32;
-        if prior == SystemState::Closed && sockets_before == 0 {
-            let seen = sockets::witness(&self.ledger, |_| false);
-            if seen.open.is_empty() {
-                let outcome = match seen.unverified {
-                    None => CloseOutcome::Closed,
-                    Some(_) => CloseOutcome::Unverified,
-                };
-                let mut r = self.report(outcome, started, 0, None, 0);
-                r.verified = seen.unverified.is_none();
-                r.unverified_reason = seen.unverified;
-                return r;
-            }
-        }
-        self.set_state(SystemState::Closing);
-        tracing::info!(system = %self.id, sockets_before, "closing");
-        stop.cancel();
-        tracker.close();
-
-        let mut forced = false;
-        let mut cancelled_requests = 0;
-        let drained = !force.is_cancelled()
-            && tokio::select! {
-                biased;
-                _ = tracker.wait() => true,
-                _ = tokio::time::sleep_until(deadline) => false,
-                _ = force.cancelled() => false,
-            };
-        // After a cut, everything left is bounded by this, so a forced close ends within
-        // FORCE_BUDGET of the deadline however the sockets behave.
-        let mut cut_by = None;
-        if !drained {
-            forced = true;
-            cut_by = Some(tokio::time::Instant::now() + FORCE_BUDGET);
-            cancelled_requests = self.in_flight.load(Ordering::Relaxed);
-            gen_force.cancel();
-            // Cut futures end at their next poll.
-            let _ = tokio::time::timeout(FORCE_BUDGET / 4, tracker.wait()).await;
-        }
-        // Dropping the last client handle lets each pooled connection's task close its socket.
-        self.lock_generation().client = None;
-
-        let settle_by = cut_by
-            .map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2))
-            .unwrap_or(deadline);
-        let cut_by =
-            cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
-        let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
-        forced |= settled.shut_down;
-        let left = settled.left;
-        self.open_sockets
-            .store(left.len() as u32, Ordering::Relaxed);
-        self.set_state(SystemState::Closed);
-        let (outcome, error) = if !left.is_empty() {
-            (
-                CloseOutcome::Error,
-                Some(format!(
-                    "{} socket(s) still open after force-close",
-                    left.len()
-                )),
-            )
-        } else if settled.unverified.is_some() {
-            (CloseOutcome::Unverified, None)
-        } else if forced {
-            (CloseOutcome::Forced, None)
-        } else {
-            (CloseOutcome::Closed, None)
-        };
-        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
-        let mut r = self.report(outcome, started, sockets_before, error, cancelled_requests);
-        r.verified = settled.unverified.is_none();
-        r.unverified_reason = settled.unverified;
-        r
-    }
-
-    fn report(
-        &self,
-        outcome: CloseOutcome,
-        started: Instant,
-        sockets_before: u32,
-        error: Option<String>,
-        cancelled_requests: u32,
-    ) -> CloseReport {
-        CloseReport {
-            name: self.id,
-            outcome,
-            close_ms: started.elapsed().as_secs_f64() * 1e3,
-            sockets_before,
-            error,
-            cancelled_requests,
-            // Set by the caller once the witnesses were asked; a skipped system held none.
-            verified: outcome == CloseOutcome::Skipped,
-            unverified_reason: None,
-        }
-    }
-
-    /// Close at once: cut requests in flight and shut the sockets (the dashboard's `x`).
-    pub async fn force_close(&self) -> CloseReport {
-        let now = CancellationToken::new();
-        now.cancel();
-        self.close(tokio::time::Instant::now(), &now).await
-    }
-
-    /// Open a closed system again with a fresh pool.
-    pub fn reopen(&self) -> bool {
-        if self.state() != SystemState::Closed {
-            return false;
-        }
-        {
-            let stop = CancellationToken::new();
-            let mut g = self.lock_generation();
-            *g = Generation {
-                client: self.build_client(&stop),
-                stop,
-                force: CancellationToken::new(),
-                tracker: TaskTracker::new(),
-            };
-        }
-        let mut st = self.lock_status();
-        st.last_error = None;
-        self.move_to(&mut st, SystemState::Idle);
-        drop(st);
-        self.notify();
-        tracing::info!(system = %self.id, "reopened");
-        true
-    }
 }
 
 fn percentiles(samples: &[f64]) -> (Option<f64>, Option<f64>) {
@@ -699,13 +392,6 @@ fn percentiles(samples: &[f64]) -> (Option<f64>, Option<f64>) {
     s.sort_by(f64::total_cmp);
     let at = |q: f64| s[((s.len() - 1) as f64 * q).round() as usize];
     (Some(at(0.5)), Some(at(0.99)))
-}
-
-fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
-    p.downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| p.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
 
 #[cfg(test)]

@@ -1,0 +1,157 @@
+//! Closing one system: refuse new work, let requests finish until the deadline, drop the
+//! pool, then settle its connections with both witnesses (ARCHITECTURE.md, "Verified
+//! closing"); reopening makes a fresh pool.
+
+use super::{CloseOutcome, CloseReport, Generation, System, SystemState};
+use crate::net::sockets;
+use crate::net::{FORCE_BUDGET, settle};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+impl System {
+    /// Close this system: refuse new work, stop streams, let requests in flight finish until
+    /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
+    /// sockets are measured gone. Whatever is still open then is force-closed.
+    pub async fn close(
+        &self,
+        deadline: tokio::time::Instant,
+        force: &CancellationToken,
+    ) -> CloseReport {
+        let started = Instant::now();
+        let prior = self.state();
+        if prior == SystemState::Disabled {
+            return self.report(CloseOutcome::Skipped, started, 0, None, 0);
+        }
+        let (stop, gen_force, tracker) = {
+            let g = self.lock_generation();
+            (g.stop.clone(), g.force.clone(), g.tracker.clone())
+        };
+        let sockets_before = self.ledger.open_count() as u32;
+        if prior == SystemState::Closed && sockets_before == 0 {
+            let seen = sockets::witness(&self.ledger, |_| false);
+            if seen.open.is_empty() {
+                let outcome = match seen.unverified {
+                    None => CloseOutcome::Closed,
+                    Some(_) => CloseOutcome::Unverified,
+                };
+                let mut r = self.report(outcome, started, 0, None, 0);
+                r.verified = seen.unverified.is_none();
+                r.unverified_reason = seen.unverified;
+                return r;
+            }
+        }
+        self.set_state(SystemState::Closing);
+        tracing::info!(system = %self.id, sockets_before, "closing");
+        stop.cancel();
+        tracker.close();
+
+        let mut forced = false;
+        let mut cancelled_requests = 0;
+        let drained = !force.is_cancelled()
+            && tokio::select! {
+                biased;
+                _ = tracker.wait() => true,
+                _ = tokio::time::sleep_until(deadline) => false,
+                _ = force.cancelled() => false,
+            };
+        // After a cut, everything left is bounded by this, so a forced close ends within
+        // FORCE_BUDGET of the deadline however the sockets behave.
+        let mut cut_by = None;
+        if !drained {
+            forced = true;
+            cut_by = Some(tokio::time::Instant::now() + FORCE_BUDGET);
+            cancelled_requests = self.in_flight.load(Ordering::Relaxed);
+            gen_force.cancel();
+            // Cut futures end at their next poll.
+            let _ = tokio::time::timeout(FORCE_BUDGET / 4, tracker.wait()).await;
+        }
+        // Dropping the last client handle lets each pooled connection's task close its socket.
+        self.lock_generation().client = None;
+
+        let settle_by = cut_by
+            .map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2))
+            .unwrap_or(deadline);
+        let cut_by =
+            cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
+        let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
+        forced |= settled.shut_down;
+        let left = settled.left;
+        self.open_sockets
+            .store(left.len() as u32, Ordering::Relaxed);
+        self.set_state(SystemState::Closed);
+        let (outcome, error) = if !left.is_empty() {
+            (
+                CloseOutcome::Error,
+                Some(format!(
+                    "{} socket(s) still open after force-close",
+                    left.len()
+                )),
+            )
+        } else if settled.unverified.is_some() {
+            (CloseOutcome::Unverified, None)
+        } else if forced {
+            (CloseOutcome::Forced, None)
+        } else {
+            (CloseOutcome::Closed, None)
+        };
+        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
+        let mut r = self.report(outcome, started, sockets_before, error, cancelled_requests);
+        r.verified = settled.unverified.is_none();
+        r.unverified_reason = settled.unverified;
+        r
+    }
+
+    fn report(
+        &self,
+        outcome: CloseOutcome,
+        started: Instant,
+        sockets_before: u32,
+        error: Option<String>,
+        cancelled_requests: u32,
+    ) -> CloseReport {
+        CloseReport {
+            name: self.id,
+            outcome,
+            close_ms: started.elapsed().as_secs_f64() * 1e3,
+            sockets_before,
+            error,
+            cancelled_requests,
+            // Set by the caller once the witnesses were asked; a skipped system held none.
+            verified: outcome == CloseOutcome::Skipped,
+            unverified_reason: None,
+        }
+    }
+
+    /// Close at once: cut requests in flight and shut the sockets (the dashboard's `x`).
+    pub async fn force_close(&self) -> CloseReport {
+        let now = CancellationToken::new();
+        now.cancel();
+        self.close(tokio::time::Instant::now(), &now).await
+    }
+
+    /// Open a closed system again with a fresh pool.
+    pub fn reopen(&self) -> bool {
+        if self.state() != SystemState::Closed {
+            return false;
+        }
+        {
+            let stop = CancellationToken::new();
+            let mut g = self.lock_generation();
+            *g = Generation {
+                client: self.build_client(&stop),
+                stop,
+                force: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+            };
+        }
+        let mut st = self.lock_status();
+        st.last_error = None;
+        self.move_to(&mut st, SystemState::Idle);
+        drop(st);
+        self.notify();
+        tracing::info!(system = %self.id, "reopened");
+        true
+    }
+}
