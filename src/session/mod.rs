@@ -1,10 +1,16 @@
 //! One session: the sandbox (if any), the eleven systems, the game, and the way it ends.
 //! The front ends (headless printer, dashboard) drive it and render what it reports.
 
-use crate::sync::LockExt;
 pub mod events;
+mod game;
 pub mod report;
+mod shutdown;
+mod signals;
 pub mod summary;
+
+use crate::sync::LockExt;
+use signals::AbortOnDrop;
+pub use signals::{QuitSignal, spawn_signal_listener};
 
 use crate::audio::{AudioOut, AudioSettings};
 use crate::config::{Config, Mode};
@@ -20,38 +26,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
-
-/// Ways a session is asked to end; the first one wins.
-#[derive(Clone)]
-pub struct QuitSignal {
-    token: CancellationToken,
-    reason: Arc<Mutex<Option<Reason>>>,
-}
-
-impl Default for QuitSignal {
-    fn default() -> Self {
-        QuitSignal {
-            token: CancellationToken::new(),
-            reason: Arc::new(Mutex::new(None)),
-        }
-    }
-}
-
-impl QuitSignal {
-    pub fn quit(&self, reason: Reason) {
-        self.reason.locked().get_or_insert(reason);
-        self.token.cancel();
-    }
-    pub fn reason(&self) -> Reason {
-        self.reason.locked().unwrap_or(Reason::Quit)
-    }
-    pub async fn wait(&self) {
-        self.token.cancelled().await
-    }
-    pub fn is_set(&self) -> bool {
-        self.token.is_cancelled()
-    }
-}
 
 /// One gameplay cycle ended (the JSON event stream's `cycle` events).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -253,76 +227,6 @@ impl Session {
         self.sandbox.as_ref()
     }
 
-    /// Run the game until asked to stop; quits by itself after `cycles` (0: never).
-    pub fn spawn_gameplay(&mut self, mode: Mode, cycles: u64) {
-        let mut agent = Agent::new(
-            self.registry.clone(),
-            self.config.gameplay.seed,
-            mode,
-            self.stats.clone(),
-        )
-        .with_audio(self.audio.clone());
-        let stop = self.stop_game.clone();
-        let quit = self.quit.clone();
-        let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);
-        let mut paused = self.paused.subscribe();
-        let crash_after = self.crash_after;
-        let cycle_events = self.cycles.clone();
-        let game = tokio::spawn(async move {
-            loop {
-                if stop.is_cancelled() {
-                    return;
-                }
-                if *paused.borrow() {
-                    tokio::select! {
-                        _ = paused.wait_for(|p| !*p) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                }
-                let cycle_no = agent.stats.locked().cycles + 1;
-                let span = tracing::info_span!("cycle", cycle = cycle_no, mode = mode.name());
-                tokio::select! {
-                    _ = tracing::Instrument::instrument(agent.cycle(), span) => {}
-                    _ = stop.cancelled() => return,
-                }
-                let (done, event) = {
-                    let mut s = agent.stats.locked();
-                    s.cycles += 1;
-                    let done = s.cycles;
-                    let last = s.recent.back().filter(|r| r.cycle == done);
-                    let event = CycleEvent {
-                        cycle: done,
-                        action: last.map(|r| r.action),
-                        why: last.map(|r| r.why.clone()),
-                        reward: last.map(|r| r.reward),
-                        cycle_ms: s.timing.last_cycle_ms,
-                        usage: report::usage_by_system(&agent.registry.snapshots()),
-                    };
-                    (done, event)
-                };
-                // Nobody following is fine.
-                let _ = cycle_events.send(event);
-                if crash_after.is_some_and(|n| done >= n) {
-                    panic!("injected crash after {done} cycles (--crash-after-cycles)");
-                }
-                if cycles > 0 && done >= cycles {
-                    // The last cycle's speech and learning may still be running (parallel mode).
-                    tokio::select! {
-                        _ = agent.finish() => {}
-                        _ = stop.cancelled() => return,
-                    }
-                    quit.quit(Reason::Cycles);
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = stop.cancelled() => return,
-                }
-            }
-        });
-        self.watch_task("gameplay", game);
-    }
-
     /// A task whose failure ends the session: a panic in it is recorded and shuts
     /// everything down with reason `error`.
     pub fn watch_task(&mut self, name: &'static str, task: tokio::task::JoinHandle<()>) {
@@ -363,159 +267,4 @@ impl Session {
         }
         self.quit.quit(Reason::Error);
     }
-
-    /// Shut everything down (ARCHITECTURE.md, "Shutdown"), write the report, and say how it went.
-    pub async fn shutdown(
-        mut self,
-        grace: Duration,
-        mode: Mode,
-        report_path: Option<std::path::PathBuf>,
-        events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
-    ) -> SessionEnd {
-        let reason = self.quit.reason();
-        tracing::info!(reason = reason.name(), "shutting down");
-        // 1. No new work: stop the game; requests it started belong to their systems now.
-        self.stop_game.cancel();
-        if let Some(m) = &self.metrics {
-            m.set_phase(Phase::ShuttingDown);
-        }
-        for t in self.background.drain(..) {
-            t.abort();
-            let _ = t.await;
-        }
-        // After the systems, before the process-wide check: the metrics endpoint.
-        let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
-        let steps: Vec<lifecycle::ClosingStep> = self
-            .metrics_endpoint
-            .take()
-            .map(|ep| lifecycle::ClosingStep {
-                run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
-            })
-            .into_iter()
-            .chain(
-                crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep {
-                    run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
-                }),
-            )
-            .collect();
-        // 2–4. Close in dependency order within the grace period, then verify.
-        let shutdown: ShutdownReport = lifecycle::shutdown_all(
-            self.registry.clone(),
-            grace,
-            self.force.clone(),
-            self.baseline,
-            self.sandbox_ports.clone(),
-            events,
-            steps,
-        )
-        .await;
-        // The sandbox is not the clients': it stops last.
-        if let Some(sb) = self.sandbox.take() {
-            sb.stop().await;
-        }
-        // 5. Sound: stop speech, play the chime after a clean shutdown, close the device.
-        let clean = shutdown.is_clean() && reason != Reason::Error && !self.force.is_cancelled();
-        let audio = self.audio.close(clean).await;
-        let ended_at = chrono::Utc::now();
-        let game = self.stats.locked().clone();
-        let report = SessionReport {
-            version: 1,
-            started_at: self
-                .started_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            ended_at: ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            session_s: self.started.elapsed().as_secs_f64(),
-            mode: mode.name().to_string(),
-            backend: self.config.backend().to_string(),
-            stats: ReportStats::new(&game, &self.registry.snapshots()),
-            shutdown: ShutdownSection {
-                reason,
-                report: shutdown,
-            },
-            error: self.fatal.locked().clone(),
-            audio: Some(audio),
-        };
-        let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
-        let report_error = match report.write(&path) {
-            Ok(()) => None,
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
-                Some(format!(
-                    "cannot write the session report {}: {e}",
-                    path.display()
-                ))
-            }
-        };
-        SessionEnd {
-            report_path: report_error.is_none().then_some(path),
-            report,
-            report_error,
-        }
-    }
-}
-
-/// The last shutdown step when traces are exported: send what is buffered and close the
-/// exporter's connection, within what is left of the grace period (at least 200 ms: the
-/// last batch holds the shutdown's own spans).
-async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::StepReport {
-    let started = Instant::now();
-    let left = closed
-        .deadline
-        .saturating_duration_since(tokio::time::Instant::now())
-        .max(Duration::from_millis(200));
-    let flushed = tokio::task::spawn_blocking(move || crate::telemetry::otlp::shutdown(left))
-        .await
-        .unwrap_or_else(|e| Err(format!("the exporter's shutdown failed: {e}")));
-    let (outcome, error) = match flushed {
-        Ok(()) => (lifecycle::CloseOutcome::Closed, None),
-        Err(e) => {
-            tracing::warn!(error = %e, "trace exporter did not flush");
-            (lifecycle::CloseOutcome::Error, Some(e))
-        }
-    };
-    lifecycle::StepReport {
-        name: crate::telemetry::otlp::STEP_NAME.to_string(),
-        outcome,
-        close_ms: started.elapsed().as_secs_f64() * 1e3,
-        sockets_before: 0,
-        error,
-        // Its connection is the blocking client's own: the process-wide check counts it.
-        verified: true,
-        unverified_reason: None,
-    }
-}
-
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Listen for SIGINT, SIGTERM and SIGHUP: the first asks to quit, the next forces.
-pub fn spawn_signal_listener(
-    quit: QuitSignal,
-    force: CancellationToken,
-) -> Result<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).wrap_err("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).wrap_err("installing the SIGTERM handler")?;
-    let mut hup = signal(SignalKind::hangup()).wrap_err("installing the SIGHUP handler")?;
-    Ok(tokio::spawn(async move {
-        loop {
-            let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-                _ = hup.recv() => "SIGHUP",
-            };
-            if quit.is_set() {
-                tracing::warn!(signal = name, "second request: force-closing everything");
-                force.cancel();
-            } else {
-                tracing::info!(signal = name, "quit requested");
-                quit.quit(Reason::Signal);
-            }
-        }
-    }))
 }

@@ -1,0 +1,126 @@
+//! Ending a session: close everything in order and verify (ARCHITECTURE.md, "Shutdown"),
+//! then the sound, the report and the exit status.
+
+use super::*;
+
+impl Session {
+    /// Shut everything down (ARCHITECTURE.md, "Shutdown"), write the report, and say how it went.
+    pub async fn shutdown(
+        mut self,
+        grace: Duration,
+        mode: Mode,
+        report_path: Option<std::path::PathBuf>,
+        events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+    ) -> SessionEnd {
+        let reason = self.quit.reason();
+        tracing::info!(reason = reason.name(), "shutting down");
+        // 1. No new work: stop the game; requests it started belong to their systems now.
+        self.stop_game.cancel();
+        if let Some(m) = &self.metrics {
+            m.set_phase(Phase::ShuttingDown);
+        }
+        for t in self.background.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        // After the systems, before the process-wide check: the metrics endpoint.
+        let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
+        let steps: Vec<lifecycle::ClosingStep> = self
+            .metrics_endpoint
+            .take()
+            .map(|ep| lifecycle::ClosingStep {
+                run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
+            })
+            .into_iter()
+            .chain(
+                crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep {
+                    run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
+                }),
+            )
+            .collect();
+        // 2–4. Close in dependency order within the grace period, then verify.
+        let shutdown: ShutdownReport = lifecycle::shutdown_all(
+            self.registry.clone(),
+            grace,
+            self.force.clone(),
+            self.baseline,
+            self.sandbox_ports.clone(),
+            events,
+            steps,
+        )
+        .await;
+        // The sandbox is not the clients': it stops last.
+        if let Some(sb) = self.sandbox.take() {
+            sb.stop().await;
+        }
+        // 5. Sound: stop speech, play the chime after a clean shutdown, close the device.
+        let clean = shutdown.is_clean() && reason != Reason::Error && !self.force.is_cancelled();
+        let audio = self.audio.close(clean).await;
+        let ended_at = chrono::Utc::now();
+        let game = self.stats.locked().clone();
+        let report = SessionReport {
+            version: 1,
+            started_at: self
+                .started_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            ended_at: ended_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            session_s: self.started.elapsed().as_secs_f64(),
+            mode: mode.name().to_string(),
+            backend: self.config.backend().to_string(),
+            stats: ReportStats::new(&game, &self.registry.snapshots()),
+            shutdown: ShutdownSection {
+                reason,
+                report: shutdown,
+            },
+            error: self.fatal.locked().clone(),
+            audio: Some(audio),
+        };
+        let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
+        let report_error = match report.write(&path) {
+            Ok(()) => None,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
+                Some(format!(
+                    "cannot write the session report {}: {e}",
+                    path.display()
+                ))
+            }
+        };
+        SessionEnd {
+            report_path: report_error.is_none().then_some(path),
+            report,
+            report_error,
+        }
+    }
+}
+
+/// The last shutdown step when traces are exported: send what is buffered and close the
+/// exporter's connection, within what is left of the grace period (at least 200 ms: the
+/// last batch holds the shutdown's own spans).
+async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::StepReport {
+    let started = Instant::now();
+    let left = closed
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(200));
+    let flushed = tokio::task::spawn_blocking(move || crate::telemetry::otlp::shutdown(left))
+        .await
+        .unwrap_or_else(|e| Err(format!("the exporter's shutdown failed: {e}")));
+    let (outcome, error) = match flushed {
+        Ok(()) => (lifecycle::CloseOutcome::Closed, None),
+        Err(e) => {
+            tracing::warn!(error = %e, "trace exporter did not flush");
+            (lifecycle::CloseOutcome::Error, Some(e))
+        }
+    };
+    lifecycle::StepReport {
+        name: crate::telemetry::otlp::STEP_NAME.to_string(),
+        outcome,
+        close_ms: started.elapsed().as_secs_f64() * 1e3,
+        sockets_before: 0,
+        error,
+        // Its connection is the blocking client's own: the process-wide check counts it.
+        verified: true,
+        unverified_reason: None,
+    }
+}

@@ -1,0 +1,75 @@
+//! How a session is asked to end: the quit signal (keys, `--cycles`, a failed task) and the
+//! process signals (SIGINT, SIGTERM, SIGHUP; a second one forces).
+
+use super::report::Reason;
+use crate::sync::LockExt;
+use color_eyre::eyre::{Context, Result};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// Ways a session is asked to end; the first one wins.
+#[derive(Clone)]
+pub struct QuitSignal {
+    token: CancellationToken,
+    reason: Arc<Mutex<Option<Reason>>>,
+}
+
+impl Default for QuitSignal {
+    fn default() -> Self {
+        QuitSignal {
+            token: CancellationToken::new(),
+            reason: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+impl QuitSignal {
+    pub fn quit(&self, reason: Reason) {
+        self.reason.locked().get_or_insert(reason);
+        self.token.cancel();
+    }
+    pub fn reason(&self) -> Reason {
+        self.reason.locked().unwrap_or(Reason::Quit)
+    }
+    pub async fn wait(&self) {
+        self.token.cancelled().await
+    }
+    pub fn is_set(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+pub(super) struct AbortOnDrop(pub(super) tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Listen for SIGINT, SIGTERM and SIGHUP: the first asks to quit, the next forces.
+pub fn spawn_signal_listener(
+    quit: QuitSignal,
+    force: CancellationToken,
+) -> Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).wrap_err("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).wrap_err("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).wrap_err("installing the SIGHUP handler")?;
+    Ok(tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+                _ = hup.recv() => "SIGHUP",
+            };
+            if quit.is_set() {
+                tracing::warn!(signal = name, "second request: force-closing everything");
+                force.cancel();
+            } else {
+                tracing::info!(signal = name, "quit requested");
+                quit.quit(Reason::Signal);
+            }
+        }
+    }))
+}
