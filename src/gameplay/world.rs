@@ -414,218 +414,237 @@ impl World {
     /// -0.3, dying -1.
     pub fn apply(&mut self, action: Action) -> f64 {
         self.tick += 1;
-        let mut reward;
-        // Set when the action dealt with the threat this turn (no blow from the enemy).
-        let mut struck_first = false;
-        let mut blocked = false;
         let had_enemy = self.enemy.is_some();
-        match action {
-            Action::Attack | Action::Cast if self.enemy.is_some() => {
-                let name = self.enemy.unwrap_or("the enemy");
-                let cost_ok = action == Action::Attack || self.magicka >= CAST_COST;
-                let sneak_attack = !self.enemy_aware;
-                let mut damage = if !cost_ok {
-                    0
-                } else if action == Action::Cast {
-                    self.magicka -= CAST_COST;
-                    16 + 3 * self.level as i32
-                } else {
-                    let winded = self.stamina < 10;
-                    self.stamina = (self.stamina - 10).max(0);
-                    let hit_chance = (35.0 + 50.0 * self.odds()) as u64;
-                    let roll = self.roll();
-                    let base = 12 + 2 * self.level as i32 + (self.next() % 6) as i32;
-                    match (sneak_attack || roll < hit_chance, winded) {
-                        (false, _) => 0,
-                        (true, true) => base / 2,
-                        (true, false) => base,
-                    }
-                };
-                if sneak_attack && damage > 0 {
-                    damage *= 3;
-                }
-                self.enemy_aware = true;
-                self.sneaking = false;
-                if damage == 0 {
-                    reward = if cost_ok { -0.1 } else { -0.3 };
-                    self.last_event = if cost_ok {
-                        format!("You miss {name}.")
-                    } else {
-                        "Not enough magicka to cast.".into()
-                    };
-                } else {
-                    self.enemy_health -= damage;
-                    if self.enemy_health <= 0 {
-                        reward = 1.0 + self.defeat_enemy(name);
-                        struck_first = true;
-                    } else {
-                        reward = 0.2;
-                        self.last_event = format!("You hit {name} for {damage}.");
-                    }
-                }
-            }
-            Action::Block if self.enemy.is_some() && self.enemy_aware => {
-                self.stamina = (self.stamina - 5).max(0);
-                blocked = true;
-                reward = 0.1;
-                self.last_event = "You raise your shield.".into();
-            }
-            Action::Heal => {
-                let before = self.health;
-                let healed = if self.potions > 0 {
-                    self.potions -= 1;
-                    POTION_HEAL
-                } else if self.magicka >= HEAL_COST {
-                    self.magicka -= HEAL_COST;
-                    SPELL_HEAL
-                } else {
-                    0
-                };
-                self.health = (self.health + healed).min(100);
-                reward = match (healed, before) {
-                    (0, _) => -0.3,
-                    (_, b) if b < 50 => 0.8,
-                    (_, b) if b < 80 => 0.2,
-                    _ => -0.2,
-                };
-                self.last_event = if healed == 0 {
-                    "Nothing left to heal with.".into()
-                } else {
-                    format!("You heal to {}.", self.health)
-                };
-            }
-            Action::Loot if self.loot_here => {
-                self.loot_here = false;
-                let gold = 5 + (self.next() % 20) as u32;
-                self.gold += gold;
-                reward = 0.6;
-                self.last_event = format!("You take {gold} gold.");
-                if self.roll() < 40 {
-                    self.potions += 1;
-                    self.last_event = format!("You take {gold} gold and a potion.");
-                }
-                let claw = &mut self.quests[GOLDEN_CLAW];
-                if self.place == BLEAK_FALLS && claw.stage == 2 {
-                    claw.stage = 3;
-                    reward += 1.0;
-                    self.last_event = "You find the Golden Claw!".into();
-                }
-            }
+        let turn = match action {
+            Action::Attack | Action::Cast if self.enemy.is_some() => self.fight(action),
+            Action::Block if self.enemy.is_some() && self.enemy_aware => self.block(),
+            Action::Heal => Turn::exposed(self.heal()),
+            Action::Loot if self.loot_here => Turn::exposed(self.loot()),
             Action::Talk if self.npc_here.is_some() => {
                 let who = self.npc_here.take().unwrap_or("someone");
                 self.sneaking = false;
-                reward = self.talk_to(who);
+                Turn::exposed(self.talk_to(who))
             }
-            Action::Rest if self.enemy.is_none() => {
-                let low = self.health < 50 || self.stamina < 50 || self.magicka < 50;
-                self.health = (self.health + 15).min(100);
-                self.stamina = (self.stamina + 40).min(100);
-                self.magicka = (self.magicka + 25).min(100);
-                reward = if low { 0.3 } else { -0.1 };
-                self.last_event = "You rest a while.".into();
-            }
+            Action::Rest if self.enemy.is_none() => Turn::exposed(self.rest()),
             Action::Explore => {
                 self.stamina = (self.stamina - 5).max(0);
-                reward = self.explore();
+                Turn::exposed(self.explore())
             }
-            Action::Move => {
-                self.stamina = (self.stamina - 5).max(0);
-                if self.enemy.is_some() && self.enemy_aware && self.roll() >= 50 {
-                    reward = -0.2;
-                    self.last_event = format!(
-                        "{} cuts off your escape.",
-                        self.enemy.unwrap_or("The enemy")
-                    );
-                } else {
-                    reward = self.travel();
-                    struck_first = true;
-                }
-            }
-            Action::Sneak => match self.enemy {
-                Some(name) if self.enemy_aware => {
-                    if self.roll() < 55 {
-                        self.enemy = None;
-                        self.sneaking = true;
-                        struck_first = true;
-                        reward = 0.3;
-                        self.last_event = format!("You slip away from {name}.");
-                    } else {
-                        reward = -0.1;
-                        self.last_event = format!("{name} spots you.");
-                    }
-                }
-                _ if self.sneaking => {
-                    reward = -0.1;
-                    self.last_event = "You are already sneaking.".into();
-                }
-                _ => {
-                    self.sneaking = true;
-                    reward = 0.05;
-                    self.last_event = "You crouch into the shadows.".into();
-                }
-            },
-            Action::TurnCamera => {
-                self.facing = (self.facing + 1) % 4;
-                if self.noise_behind > 0 {
-                    self.noise_behind = 0;
-                    reward = 0.2;
-                    if self.enemy.is_none() && self.roll() < 50 {
-                        self.spawn_enemy(false);
-                        self.last_event = format!(
-                            "You spot {} before it spots you.",
-                            self.enemy.unwrap_or("an enemy")
-                        );
-                    } else {
-                        self.loot_here = true;
-                        self.last_event = "Behind you: a fallen traveller's pack.".into();
-                    }
-                } else {
-                    reward = -0.05;
-                    self.last_event = format!(
-                        "You look {}.",
-                        ["north", "east", "south", "west"][self.facing as usize]
-                    );
-                }
-            }
+            Action::Move => self.flee_or_travel(),
+            Action::Sneak => self.sneak(),
+            Action::TurnCamera => Turn::exposed(self.turn_camera()),
             // Attack, cast or block with no foe, loot with nothing to take, talk to nobody,
             // rest with an enemy near: wasted time.
             _ => {
-                reward = -0.3;
                 self.last_event = format!("You {action}, to no effect.");
-                if action == Action::Rest {
-                    reward = -0.5;
-                }
+                Turn::exposed(if action == Action::Rest { -0.5 } else { -0.3 })
             }
-        }
-
-        // An aware enemy still in view strikes back.
-        if had_enemy && !struck_first && self.enemy.is_some() {
-            if self.enemy_aware {
-                let mut damage = 2 + self.enemy_level as i32 + (self.next() % 4) as i32;
-                if blocked {
-                    damage /= 4;
-                }
-                self.health -= damage;
-            } else if self.roll() < 30 {
-                self.enemy_aware = true;
-            }
+        };
+        let mut reward = turn.reward;
+        if had_enemy && !turn.safe && self.enemy.is_some() {
+            self.enemy_strikes(turn.blocked);
         }
         self.world_turn();
         if self.health <= 0 {
-            // Respawn at the start, as the game would load the last save.
-            self.health = 100;
-            self.stamina = 100;
-            self.magicka = 100;
-            self.gold /= 2;
-            self.place = PLACES[START].name;
-            self.enemy = None;
-            self.loot_here = false;
-            self.noise_behind = 0;
-            self.deaths += 1;
-            self.last_event = "You fall, and wake in Riverwood.".into();
+            self.respawn();
             reward -= 1.0;
         }
         reward
+    }
+
+    /// Attack or cast at the enemy here.
+    fn fight(&mut self, action: Action) -> Turn {
+        let name = self.enemy.unwrap_or("the enemy");
+        let cost_ok = action == Action::Attack || self.magicka >= CAST_COST;
+        let sneak_attack = !self.enemy_aware;
+        let mut damage = if !cost_ok {
+            0
+        } else if action == Action::Cast {
+            self.magicka -= CAST_COST;
+            16 + 3 * self.level as i32
+        } else {
+            let winded = self.stamina < 10;
+            self.stamina = (self.stamina - 10).max(0);
+            let hit_chance = (35.0 + 50.0 * self.odds()) as u64;
+            let roll = self.roll();
+            let base = 12 + 2 * self.level as i32 + (self.next() % 6) as i32;
+            match (sneak_attack || roll < hit_chance, winded) {
+                (false, _) => 0,
+                (true, true) => base / 2,
+                (true, false) => base,
+            }
+        };
+        if sneak_attack && damage > 0 {
+            damage *= 3;
+        }
+        self.enemy_aware = true;
+        self.sneaking = false;
+        if damage == 0 {
+            self.last_event = if cost_ok {
+                format!("You miss {name}.")
+            } else {
+                "Not enough magicka to cast.".into()
+            };
+            return Turn::exposed(if cost_ok { -0.1 } else { -0.3 });
+        }
+        self.enemy_health -= damage;
+        if self.enemy_health <= 0 {
+            return Turn::safe(1.0 + self.defeat_enemy(name));
+        }
+        self.last_event = format!("You hit {name} for {damage}.");
+        Turn::exposed(0.2)
+    }
+
+    fn block(&mut self) -> Turn {
+        self.stamina = (self.stamina - 5).max(0);
+        self.last_event = "You raise your shield.".into();
+        Turn {
+            reward: 0.1,
+            safe: false,
+            blocked: true,
+        }
+    }
+
+    fn heal(&mut self) -> f64 {
+        let before = self.health;
+        let healed = if self.potions > 0 {
+            self.potions -= 1;
+            POTION_HEAL
+        } else if self.magicka >= HEAL_COST {
+            self.magicka -= HEAL_COST;
+            SPELL_HEAL
+        } else {
+            0
+        };
+        self.health = (self.health + healed).min(100);
+        self.last_event = if healed == 0 {
+            "Nothing left to heal with.".into()
+        } else {
+            format!("You heal to {}.", self.health)
+        };
+        match (healed, before) {
+            (0, _) => -0.3,
+            (_, b) if b < 50 => 0.8,
+            (_, b) if b < 80 => 0.2,
+            _ => -0.2,
+        }
+    }
+
+    fn loot(&mut self) -> f64 {
+        self.loot_here = false;
+        let gold = 5 + (self.next() % 20) as u32;
+        self.gold += gold;
+        let mut reward = 0.6;
+        self.last_event = format!("You take {gold} gold.");
+        if self.roll() < 40 {
+            self.potions += 1;
+            self.last_event = format!("You take {gold} gold and a potion.");
+        }
+        let claw = &mut self.quests[GOLDEN_CLAW];
+        if self.place == BLEAK_FALLS && claw.stage == 2 {
+            claw.stage = 3;
+            reward += 1.0;
+            self.last_event = "You find the Golden Claw!".into();
+        }
+        reward
+    }
+
+    fn rest(&mut self) -> f64 {
+        let low = self.health < 50 || self.stamina < 50 || self.magicka < 50;
+        self.health = (self.health + 15).min(100);
+        self.stamina = (self.stamina + 40).min(100);
+        self.magicka = (self.magicka + 25).min(100);
+        self.last_event = "You rest a while.".into();
+        if low { 0.3 } else { -0.1 }
+    }
+
+    /// Leave: an aware enemy may cut off the escape.
+    fn flee_or_travel(&mut self) -> Turn {
+        self.stamina = (self.stamina - 5).max(0);
+        if self.enemy.is_some() && self.enemy_aware && self.roll() >= 50 {
+            self.last_event = format!(
+                "{} cuts off your escape.",
+                self.enemy.unwrap_or("The enemy")
+            );
+            return Turn::exposed(-0.2);
+        }
+        Turn::safe(self.travel())
+    }
+
+    fn sneak(&mut self) -> Turn {
+        match self.enemy {
+            Some(name) if self.enemy_aware => {
+                if self.roll() < 55 {
+                    self.enemy = None;
+                    self.sneaking = true;
+                    self.last_event = format!("You slip away from {name}.");
+                    Turn::safe(0.3)
+                } else {
+                    self.last_event = format!("{name} spots you.");
+                    Turn::exposed(-0.1)
+                }
+            }
+            _ if self.sneaking => {
+                self.last_event = "You are already sneaking.".into();
+                Turn::exposed(-0.1)
+            }
+            _ => {
+                self.sneaking = true;
+                self.last_event = "You crouch into the shadows.".into();
+                Turn::exposed(0.05)
+            }
+        }
+    }
+
+    fn turn_camera(&mut self) -> f64 {
+        self.facing = (self.facing + 1) % 4;
+        if self.noise_behind == 0 {
+            self.last_event = format!(
+                "You look {}.",
+                ["north", "east", "south", "west"][self.facing as usize]
+            );
+            return -0.05;
+        }
+        self.noise_behind = 0;
+        if self.enemy.is_none() && self.roll() < 50 {
+            self.spawn_enemy(false);
+            self.last_event = format!(
+                "You spot {} before it spots you.",
+                self.enemy.unwrap_or("an enemy")
+            );
+        } else {
+            self.loot_here = true;
+            self.last_event = "Behind you: a fallen traveller's pack.".into();
+        }
+        0.2
+    }
+
+    /// An enemy still in view: an aware one strikes back (a raised shield takes most of
+    /// it); an unaware one may notice the player.
+    fn enemy_strikes(&mut self, blocked: bool) {
+        if self.enemy_aware {
+            let mut damage = 2 + self.enemy_level as i32 + (self.next() % 4) as i32;
+            if blocked {
+                damage /= 4;
+            }
+            self.health -= damage;
+        } else if self.roll() < 30 {
+            self.enemy_aware = true;
+        }
+    }
+
+    /// Wake at the start, as the game would load the last save.
+    fn respawn(&mut self) {
+        self.health = 100;
+        self.stamina = 100;
+        self.magicka = 100;
+        self.gold /= 2;
+        self.place = PLACES[START].name;
+        self.enemy = None;
+        self.loot_here = false;
+        self.noise_behind = 0;
+        self.deaths += 1;
+        self.last_event = "You fall, and wake in Riverwood.".into();
     }
 
     /// Regeneration, newcomers and noises: what happens around the player each turn.
@@ -838,6 +857,33 @@ fn next_hop(from: &str, to: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// What one action did: its reward, and whether the enemy still gets its blow.
+struct Turn {
+    reward: f64,
+    /// The action dealt with the threat this turn (won, fled, slipped away): no blow back.
+    safe: bool,
+    /// A raised shield: the blow back is mostly stopped.
+    blocked: bool,
+}
+
+impl Turn {
+    fn exposed(reward: f64) -> Turn {
+        Turn {
+            reward,
+            safe: false,
+            blocked: false,
+        }
+    }
+
+    fn safe(reward: f64) -> Turn {
+        Turn {
+            reward,
+            safe: true,
+            blocked: false,
+        }
+    }
 }
 
 #[cfg(test)]
