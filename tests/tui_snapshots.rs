@@ -192,6 +192,7 @@ fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
         close_ms: 0.7,
         sockets_before: 2,
         error: None,
+        cancelled_requests: 0,
         verified: true,
         unverified_reason: None,
     };

@@ -51,17 +51,8 @@ pub struct ShutdownReport {
     pub endpoints: Vec<StepReport>,
 }
 
-/// How a closing step that is not a system ended; shaped like a system's [`CloseReport`].
-#[derive(Debug, Clone, Serialize)]
-pub struct StepReport {
-    pub name: String,
-    pub outcome: CloseOutcome,
-    pub close_ms: f64,
-    pub sockets_before: u32,
-    pub error: Option<String>,
-    pub verified: bool,
-    pub unverified_reason: Option<String>,
-}
+/// How a closing step that is not a system ended: the same report, named by a string.
+pub type StepReport = CloseReport<String>;
 
 /// What the process-wide check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,7 +64,7 @@ pub struct Verification {
     pub unverified_reason: Option<String>,
 }
 
-impl StepReport {
+impl CloseReport<String> {
     /// The name as a line starts with it: "Metrics endpoint".
     pub fn display_name(&self) -> String {
         let mut name = self.name.clone();

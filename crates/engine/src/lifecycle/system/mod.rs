@@ -110,9 +110,11 @@ impl CloseOutcome {
     }
 }
 
+/// How one close ended: a system's (`CloseReport`), or a closing step's that is not a
+/// system, such as the metrics endpoint (`StepReport`, named by a string).
 #[derive(Debug, Clone, Serialize)]
-pub struct CloseReport {
-    pub name: SystemId,
+pub struct CloseReport<Name = SystemId> {
+    pub name: Name,
     pub outcome: CloseOutcome,
     pub close_ms: f64,
     pub sockets_before: u32,
