@@ -2,7 +2,7 @@
 //! text (ARCHITECTURE.md, "Shutdown") or, with `--json`, as one JSON event per line.
 
 use crate::config::Config;
-use crate::lifecycle::{ShutdownEvent, StateChange};
+use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange};
 use crate::session::events::{Event, EventWriter, SystemLine};
 use crate::session::{
     CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener, summary,
@@ -57,8 +57,16 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
                 .collect(),
         });
         let states = session.registry.subscribe_transitions();
+        let breakers = session.registry.subscribe_breakers();
         let cycles = session.subscribe_cycles();
-        tokio::spawn(follow(out, states, cycles, rx, session.quit.clone()))
+        tokio::spawn(follow(
+            out,
+            states,
+            breakers,
+            cycles,
+            rx,
+            session.quit.clone(),
+        ))
     });
     let printer = rx.map(|rx| tokio::spawn(print_steps(rx, grace_ms, session.force.clone())));
 
@@ -124,6 +132,7 @@ async fn print_steps(
 async fn follow(
     mut out: EventWriter<std::io::Stdout>,
     mut states: broadcast::Receiver<StateChange>,
+    mut breakers: broadcast::Receiver<BreakerChange>,
     mut cycles: broadcast::Receiver<CycleEvent>,
     mut shutdown: mpsc::UnboundedReceiver<ShutdownEvent>,
     quit: QuitSignal,
@@ -131,10 +140,12 @@ async fn follow(
     loop {
         tokio::select! {
             r = states.recv() => forward(&mut out, r, Event::State),
+            r = breakers.recv() => forward(&mut out, r, Event::Breaker),
             r = cycles.recv() => forward(&mut out, r, Event::Cycle),
             ev = shutdown.recv() => {
                 // Queued state changes and cycles first, so the stream stays in order.
                 drain(&mut out, &mut states, &mut cycles);
+                drain_one(&mut out, &mut breakers, Event::Breaker);
                 match ev {
                     Some(ev) => emit_shutdown(&mut out, ev, &quit),
                     None => return out,

@@ -8,11 +8,12 @@
 //! - speak: `voice_system` says what happened and the PCM is played;
 //! - learn: `meta_rl` hears the reward; the agent's preferences move with it.
 //!
-//! A system that is disabled, closed, failing or too slow is skipped (counted per system)
-//! and the game goes on: moe votes with the experts it has, no orchestrator means the vote
-//! decides, no answer at all means the safe action (counted as a fallback). A system that
-//! just failed rests for a couple of cycles before it is tried again, so a dead service does
-//! not cost its timeout every cycle.
+//! Every call is bounded by its system's own deadline and breaker (ARCHITECTURE.md,
+//! "Deadlines and breakers"): a system that is disabled, closed, failing, late or behind an
+//! open breaker is skipped (counted per system) and the game goes on: moe votes with the
+//! experts that answered in time (a quorum), no orchestrator means the vote decides, no
+//! answer at all means the safe action (counted as a fallback). A hung service costs one
+//! deadline, then its breaker keeps it out, and a probe on the side brings it back.
 //!
 //! Modes: `parallel` runs a cycle's independent calls at once (perception, the experts,
 //! the odds; then the orchestrator, who needs them all) and lets speech and learning
@@ -27,12 +28,10 @@ use super::{Action, GameStats, World};
 use crate::audio::AudioOut;
 use crate::clients::{self, ClientError, Prompt, gemini};
 use crate::config::Mode;
-use crate::lifecycle::{Registry, RequestCtx};
+use crate::lifecycle::{Bounded, Registry, RequestCtx};
 use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,11 +39,8 @@ const AGENT_BRIEF: &str = "You are an agent playing a Skyrim-like game. Choose e
 explore, move, attack, block, cast, heal, sneak, talk, loot, rest, turn_camera. \
 Answer as `ACTION: <action>` then `REASON: <one sentence>`.";
 
-/// How long the game waits for one call before going on without it (the request itself is
-/// its system's to finish). Real models answer within seconds; the sandbox in milliseconds.
-pub const DEFAULT_CALL_BUDGET: Duration = Duration::from_secs(15);
-/// Cycles a system sits out after a failure before it is tried again.
-const REST_AFTER_FAILURE: u64 = 2;
+/// The MoE vote's default quorum grace (config `resilience.quorum_grace_ms`).
+pub const DEFAULT_QUORUM_GRACE: Duration = Duration::from_millis(250);
 const VOICE: &str = "Kore";
 
 /// Time during which at least one network call was in flight (overlapping calls count once).
@@ -100,75 +96,75 @@ impl Drop for NetCall<'_> {
     }
 }
 
-/// Calling systems the way the game does: skip what cannot take work, bound the wait,
-/// count what was skipped, rest what failed.
+/// Calling systems the way the game does: within each system's deadline, behind its
+/// breaker; count what was skipped; say what the cycle waits for.
 #[derive(Clone)]
 struct Calls {
     registry: Arc<Registry>,
     stats: Arc<Mutex<GameStats>>,
     net: Arc<NetClock>,
-    /// System → first cycle it may be tried again.
-    resting: Arc<Mutex<BTreeMap<SystemId, u64>>>,
-    cycle: Arc<AtomicU64>,
+}
+
+/// Marks "the cycle waits on this system" in the stats (the dashboard shows the longest
+/// wait) until dropped.
+struct Waiting<'a> {
+    stats: &'a Mutex<GameStats>,
+    id: SystemId,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.stats.locked().waiting.remove(&self.id);
+    }
 }
 
 impl Calls {
     fn skipped(&self, id: SystemId) {
-        {
-            let mut s = self.stats.locked();
-            s.skipped(id);
+        self.stats.locked().skipped(id);
+    }
+
+    /// Call `id`; `None` (counted as skipped) if it cannot take work, fails, is late or is
+    /// behind its breaker.
+    async fn call<T, F, Fut>(&self, id: SystemId, f: F) -> Option<T>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.bounded(id, f).await {
+            Bounded::Answered(v) => Some(v),
+            _ => None,
         }
     }
 
-    /// Call `id` within `budget`; `None` (counted as skipped) if it cannot take work, fails
-    /// or is too slow.
-    async fn call<T, F, Fut>(&self, id: SystemId, budget: Duration, f: F) -> Option<T>
+    /// As [`Calls::call`], saying how it ended (a cut stream's partial text included).
+    async fn bounded<T, F, Fut>(&self, id: SystemId, f: F) -> Bounded<T>
     where
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
         T: Send + 'static,
     {
         let sys = self.registry.get(id).clone();
-        let now = self.cycle.load(Ordering::Relaxed);
-        let resting = self
-            .resting
-            .locked()
-            .get(&id)
-            .is_some_and(|until| now < *until);
-        if resting || !sys.is_available() {
-            self.skipped(id);
-            return None;
-        }
         // moe has no wire: its time is its experts' calls, which count themselves.
-        let _in_flight = (sys.config.protocol != Protocol::Moe).then(|| self.net.enter());
-        let outcome = tokio::time::timeout(budget, sys.call(f)).await;
-        match outcome {
-            Ok(Ok(v)) => {
-                {
-                    let mut r = self.resting.locked();
-                    r.remove(&id);
-                }
-                Some(v)
+        let wire = sys.config.protocol != Protocol::Moe;
+        let _in_flight = wire.then(|| self.net.enter());
+        let _waiting = wire.then(|| {
+            self.stats.locked().waiting.insert(id, Instant::now());
+            Waiting {
+                stats: &self.stats,
+                id,
             }
-            Ok(Err(e)) => {
+        });
+        let outcome = sys.call_bounded(f).await;
+        match &outcome {
+            Bounded::Answered(_) | Bounded::Cut(_) => {}
+            Bounded::Failed(e) => {
                 tracing::debug!(system = %id, error = %e, "skipped this cycle");
-                self.failed(id, now);
-                None
+                self.skipped(id);
             }
-            Err(_) => {
-                tracing::debug!(system = %id, budget_ms = budget.as_millis() as u64, "too slow; going on without it");
-                self.failed(id, now);
-                None
-            }
+            Bounded::Late | Bounded::Skipped | Bounded::Unavailable => self.skipped(id),
         }
-    }
-
-    fn failed(&self, id: SystemId, now: u64) {
-        self.skipped(id);
-        {
-            let mut r = self.resting.locked();
-            r.insert(id, now + 1 + REST_AFTER_FAILURE);
-        }
+        outcome
     }
 }
 
@@ -190,8 +186,8 @@ pub struct Agent {
     /// Learned preference per action; its order breaks ties in the experts' vote.
     pub preferences: Preferences,
     pub guard: LoopGuard,
-    /// How long one call may take before the cycle goes on without it.
-    pub call_budget: Duration,
+    /// The vote closes this long after its first answer at the latest.
+    pub quorum_grace: Duration,
     audio: AudioOut,
     calls: Calls,
     pending: Option<Pending>,
@@ -208,8 +204,6 @@ impl Agent {
             registry: registry.clone(),
             stats: stats.clone(),
             net: Arc::default(),
-            resting: Arc::default(),
-            cycle: Arc::default(),
         };
         Agent {
             registry,
@@ -218,7 +212,7 @@ impl Agent {
             stats,
             preferences: Preferences::default(),
             guard: LoopGuard::default(),
-            call_budget: DEFAULT_CALL_BUDGET,
+            quorum_grace: DEFAULT_QUORUM_GRACE,
             audio: AudioOut::muted(),
             calls,
             pending: None,
@@ -231,34 +225,36 @@ impl Agent {
         self
     }
 
-    /// Ask every available expert and vote, as the `moe` system.
+    /// Ask the experts and vote, as the `moe` system. The vote closes when every live
+    /// expert has answered or, once a majority has, `quorum_grace` after the first answer
+    /// (each expert is bounded by its own deadline besides); experts still out then are
+    /// cancelled and counted late. Sequential mode asks one after another and stops asking
+    /// once a majority answered.
     async fn ask_experts(&self, question: Prompt) -> Option<Verdict> {
         let preference = self.preferences.order();
         let sequential = self.mode == Mode::Sequential;
         let calls = self.calls.clone();
-        let budget = self.call_budget;
-        // moe waits for its experts: one budget at once, or one each in turn.
-        let moe_budget = if sequential {
-            budget * SystemId::MOE_EXPERTS.len() as u32
-        } else {
-            budget
-        } + Duration::from_secs(1);
+        let grace = self.quorum_grace;
         self.calls
-            .call(SystemId::Moe, moe_budget, move |ctx| async move {
+            .call(SystemId::Moe, move |ctx| async move {
+                let live: Vec<SystemId> = SystemId::MOE_EXPERTS
+                    .into_iter()
+                    .filter(|id| calls.registry.get(*id).is_available())
+                    .collect();
+                let need = live.len() / 2 + 1;
                 let ask_one = |id: SystemId| {
                     let q = question.clone();
                     let calls = calls.clone();
                     async move {
                         let protocol = calls.registry.get(id).config.protocol;
-                        let reply = calls.call(id, budget, move |c| async move { clients::ask(&c, protocol, &q).await }).await;
+                        let reply = calls
+                            .call(id, move |c| async move { clients::ask(&c, protocol, &q).await })
+                            .await;
                         let action = reply.as_deref().and_then(Action::parse_reply);
                         let error = match (&reply, action) {
                             (None, _) => Some("no answer".to_string()),
                             (Some(text), None) => {
-                                {
- let mut s = calls.stats.locked();
-                                    s.unparsable(id);
-                                }
+                                calls.stats.locked().unparsable(id);
                                 tracing::info!(system = %id, reply = %clients::shorten(text, 80), "reply named no action");
                                 Some("reply named no action".to_string())
                             }
@@ -268,15 +264,55 @@ impl Agent {
                     }
                 };
                 let gather = async {
+                    let mut out = Vec::new();
                     if sequential {
-                        let mut out = Vec::new();
-                        for id in SystemId::MOE_EXPERTS {
+                        for id in live.iter().copied() {
+                            if out.iter().filter(|a: &&ExpertAnswer| a.action.is_some()).count() >= need {
+                                break;
+                            }
                             out.push(ask_one(id).await);
                         }
-                        out
-                    } else {
-                        futures::future::join_all(SystemId::MOE_EXPERTS.into_iter().map(ask_one)).await
+                        return out;
                     }
+                    let mut pending: futures::stream::FuturesUnordered<_> =
+                        live.iter().copied().map(ask_one).collect();
+                    let mut first: Option<tokio::time::Instant> = None;
+                    let mut closes_at: Option<tokio::time::Instant> = None;
+                    loop {
+                        let next = match closes_at {
+                            Some(t) => tokio::select! {
+                                a = futures::StreamExt::next(&mut pending) => a,
+                                _ = tokio::time::sleep_until(t) => break,
+                            },
+                            None => futures::StreamExt::next(&mut pending).await,
+                        };
+                        let Some(answer) = next else { break };
+                        if answer.action.is_some() && first.is_none() {
+                            first = Some(tokio::time::Instant::now());
+                        }
+                        out.push(answer);
+                        if closes_at.is_none()
+                            && out.iter().filter(|a| a.action.is_some()).count() >= need
+                        {
+                            closes_at = first.map(|t| t + grace);
+                        }
+                    }
+                    // Dropping the rest cancels their requests: they are late.
+                    drop(pending);
+                    let late: Vec<SystemId> = live
+                        .iter()
+                        .copied()
+                        .filter(|id| !out.iter().any(|a| a.expert == *id))
+                        .collect();
+                    for id in late {
+                        calls.stats.locked().late_expert(id);
+                        out.push(ExpertAnswer {
+                            expert: id,
+                            action: None,
+                            error: Some("late: the vote closed without it".into()),
+                        });
+                    }
+                    out
                 };
                 // Closing moe stops the waiting; the experts' own requests are theirs to finish.
                 let answers = tokio::select! {
@@ -297,23 +333,24 @@ impl Agent {
         let stats = self.stats.clone();
         let scene = self
             .calls
-            .call(
-                SystemId::VideoInterpreter,
-                self.call_budget,
-                move |ctx| async move {
-                    let mut first = true;
-                    gemini::stream(&ctx, &see, move |piece| {
-                        let mut s = stats.locked();
-                        if first {
-                            s.scene.clear();
-                            first = false;
-                        }
-                        s.scene.push_str(piece);
-                    })
-                    .await
-                },
-            )
+            .bounded(SystemId::VideoInterpreter, move |ctx| async move {
+                let mut first = true;
+                gemini::stream(&ctx, &see, move |piece| {
+                    let mut s = stats.locked();
+                    if first {
+                        s.scene.clear();
+                        first = false;
+                    }
+                    s.scene.push_str(piece);
+                })
+                .await
+            })
             .await;
+        // A dripping stream is cut at its deadline: a partial description is still one.
+        let scene = match scene {
+            Bounded::Answered(s) | Bounded::Cut(s) => Some(s),
+            _ => None,
+        };
         let scene = scene
             .filter(|s| !s.trim().is_empty())
             .unwrap_or_else(|| frame.to_string());
@@ -341,7 +378,6 @@ impl Agent {
         let started = Instant::now();
         let net_before = self.calls.net.busy();
         let cycle_no = self.stats.locked().cycles + 1;
-        self.calls.cycle.store(cycle_no, Ordering::Relaxed);
         let frame = self.world.frame();
 
         // Perceive, and reason: the experts' vote and the numbers, then the orchestrator's
@@ -349,10 +385,9 @@ impl Agent {
         let question = Prompt::new(AGENT_BRIEF, frame.clone());
         let odds_q = self.odds_question();
         let calls = self.calls.clone();
-        let budget = self.call_budget;
         let numbers = async move {
             calls
-                .call(SystemId::WolframAnalyzer, budget, move |ctx| async move {
+                .call(SystemId::WolframAnalyzer, move |ctx| async move {
                     clients::wolfram::query(&ctx, &odds_q).await
                 })
                 .await
@@ -405,11 +440,9 @@ impl Agent {
         let proto = self.registry.get(SystemId::Orchestrator).config.protocol;
         let choice = self
             .calls
-            .call(
-                SystemId::Orchestrator,
-                self.call_budget,
-                move |ctx| async move { clients::ask(&ctx, proto, &final_q).await },
-            )
+            .call(SystemId::Orchestrator, move |ctx| async move {
+                clients::ask(&ctx, proto, &final_q).await
+            })
             .await;
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
@@ -471,7 +504,6 @@ impl Agent {
             self.calls.clone(),
             self.audio.clone(),
             self.mode,
-            self.call_budget,
             line,
             action,
             reward,
@@ -501,8 +533,12 @@ impl Agent {
     /// Wait (bounded) for speech and learning still running from the last cycle.
     pub async fn finish(&mut self) {
         if let Some(mut pending) = self.pending.take() {
-            // Two calls, each within its budget, plus slack.
-            let bound = self.call_budget * 2 + Duration::from_secs(1);
+            // Two calls, each within its deadline, plus slack.
+            let bound = [SystemId::VoiceSystem, SystemId::MetaRl]
+                .into_iter()
+                .map(|id| self.registry.get(id).deadline())
+                .sum::<Duration>()
+                + Duration::from_secs(1);
             match tokio::time::timeout(bound, &mut pending.0).await {
                 Ok(Ok(hint)) => self.take_hint(hint),
                 Ok(Err(e)) => tracing::warn!(error = %e, "speech/learning task ended abnormally"),
@@ -531,7 +567,6 @@ async fn speak_and_learn(
     calls: Calls,
     audio: AudioOut,
     mode: Mode,
-    budget: Duration,
     line: String,
     action: Action,
     reward: f64,
@@ -540,7 +575,7 @@ async fn speak_and_learn(
         let calls = calls.clone();
         async move {
             let pcm = calls
-                .call(SystemId::VoiceSystem, budget, move |ctx| async move {
+                .call(SystemId::VoiceSystem, move |ctx| async move {
                     gemini::speak(&ctx, &line, VOICE).await
                 })
                 .await?;
@@ -564,7 +599,7 @@ async fn speak_and_learn(
         async move {
             let proto = calls.registry.get(SystemId::MetaRl).config.protocol;
             let reply = calls
-                .call(SystemId::MetaRl, budget, move |ctx| async move {
+                .call(SystemId::MetaRl, move |ctx| async move {
                     clients::ask(&ctx, proto, &question).await
                 })
                 .await?;

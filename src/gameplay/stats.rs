@@ -39,6 +39,11 @@ pub struct GameStats {
     /// The world as of the last action.
     #[serde(skip)]
     pub world: Option<super::World>,
+    /// Experts the MoE vote closed without (cancelled, not awaited), per expert.
+    pub late_experts: BTreeMap<SystemId, u64>,
+    /// The calls the current cycle waits on, since when (the dashboard names the longest).
+    #[serde(skip)]
+    pub waiting: BTreeMap<SystemId, std::time::Instant>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -90,6 +95,18 @@ impl GameStats {
 
     pub fn skipped(&mut self, id: SystemId) {
         *self.skipped_calls.entry(id).or_default() += 1;
+    }
+
+    pub fn late_expert(&mut self, id: SystemId) {
+        *self.late_experts.entry(id).or_default() += 1;
+    }
+
+    /// The call waited on longest, and since when.
+    pub fn longest_wait(&self) -> Option<(SystemId, std::time::Instant)> {
+        self.waiting
+            .iter()
+            .min_by_key(|(_, since)| **since)
+            .map(|(id, since)| (*id, *since))
     }
 
     pub fn unparsable(&mut self, id: SystemId) {

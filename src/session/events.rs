@@ -34,6 +34,8 @@ pub enum Event {
     },
     /// A system moved from one state to another.
     State(StateChange),
+    /// A system's circuit breaker opened, turned half-open (a probe) or closed, and why.
+    Breaker(crate::lifecycle::BreakerChange),
     /// A gameplay cycle ended.
     Cycle(CycleEvent),
     ShutdownStarted {

@@ -12,6 +12,7 @@ impl Session {
             self.stats.clone(),
         )
         .with_audio(self.audio.clone());
+        agent.quorum_grace = Duration::from_millis(self.config.resilience.quorum_grace_ms);
         let stop = self.stop_game.clone();
         let quit = self.quit.clone();
         let delay = Duration::from_millis(self.config.gameplay.cycle_delay_ms);

@@ -48,6 +48,28 @@ pub struct ReportStats {
     pub truncated_by_system: BTreeMap<String, u64>,
     /// Tokens, estimated cost and rate-limit headroom, per system that reported any.
     pub usage: UsageSection,
+    /// Every call the game made, per system, by how it ended.
+    pub calls: BTreeMap<String, CallAccount>,
+    /// Experts the MoE vote closed without (cancelled, counted late), per expert.
+    pub late_experts: BTreeMap<String, u64>,
+}
+
+/// How one system's calls ended (ARCHITECTURE.md, "Deadlines and breakers").
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallAccount {
+    /// Answered within the deadline (truncated answers included).
+    pub answered: u64,
+    /// No answer by the deadline: cancelled.
+    pub late: u64,
+    /// Streams cut at the deadline or a silence; what they said was used.
+    pub cut: u64,
+    /// Not made: the breaker was open (or this call went out as its probe).
+    pub skipped_by_breaker: u64,
+    pub errors: u64,
+    pub breaker: crate::lifecycle::BreakerState,
+    pub breaker_opens: u64,
+    /// The deadline the next call would have had.
+    pub deadline_ms: f64,
 }
 
 /// One system's usage as its service reported it.
@@ -182,6 +204,29 @@ impl ReportStats {
                 .map(|s| (s.id.name().to_string(), s.truncated))
                 .collect(),
             usage: UsageSection::new(systems),
+            calls: systems
+                .iter()
+                .map(|s| {
+                    (
+                        s.id.name().to_string(),
+                        CallAccount {
+                            answered: s.done + s.truncated,
+                            late: s.late,
+                            cut: s.cut,
+                            skipped_by_breaker: s.breaker_skipped,
+                            errors: s.errors,
+                            breaker: s.breaker,
+                            breaker_opens: s.breaker_opens,
+                            deadline_ms: s.deadline_ms,
+                        },
+                    )
+                })
+                .collect(),
+            late_experts: game
+                .late_experts
+                .iter()
+                .map(|(k, v)| (k.name().to_string(), *v))
+                .collect(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! are recorded as they happen (a histogram cannot be rebuilt from a snapshot).
 
 use crate::gameplay::GameStats;
+use crate::lifecycle::BreakerState;
 use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
 use crate::sync::LockExt;
 use metrics_exporter_prometheus::{
@@ -33,6 +34,10 @@ pub const TOKENS: &str = "singularis_tokens_total";
 pub const COST: &str = "singularis_cost_usd_total";
 pub const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
 pub const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
+pub const BREAKER_STATE: &str = "singularis_breaker_state";
+pub const BREAKER_OPENS: &str = "singularis_breaker_opens_total";
+pub const CALL_OUTCOMES: &str = "singularis_calls_total";
+pub const DEADLINE: &str = "singularis_call_deadline_seconds";
 
 /// From a loopback millisecond to a slow model's half minute.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -194,6 +199,26 @@ impl SessionMetrics {
                 metrics::gauge!(OPEN_SOCKETS, "system" => name).set(s.open_sockets as f64);
                 metrics::counter!(CONNECTIONS_OPENED, "system" => name)
                     .absolute(s.connections_opened);
+                for b in [
+                    BreakerState::Closed,
+                    BreakerState::Open,
+                    BreakerState::HalfOpen,
+                ] {
+                    let on = if s.breaker == b { 1.0 } else { 0.0 };
+                    metrics::gauge!(BREAKER_STATE, "system" => name, "state" => b.name()).set(on);
+                }
+                metrics::counter!(BREAKER_OPENS, "system" => name).absolute(s.breaker_opens);
+                for (outcome, n) in [
+                    ("answered", s.done + s.truncated),
+                    ("late", s.late),
+                    ("cut", s.cut),
+                    ("skipped_by_breaker", s.breaker_skipped),
+                    ("error", s.errors),
+                ] {
+                    metrics::counter!(CALL_OUTCOMES, "system" => name, "outcome" => outcome)
+                        .absolute(n);
+                }
+                metrics::gauge!(DEADLINE, "system" => name).set(s.deadline_ms / 1e3);
                 let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
                 metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
             }
@@ -229,6 +254,20 @@ fn describe() {
         "Requests finished (answered, truncated or failed), per system"
     );
     describe_counter!(REQUEST_ERRORS, "Requests that failed, per system");
+    describe_gauge!(
+        BREAKER_STATE,
+        "1 for the state each system's circuit breaker is in (closed, open, half_open), 0 for the others"
+    );
+    describe_counter!(BREAKER_OPENS, "Times each system's circuit breaker opened");
+    describe_counter!(
+        CALL_OUTCOMES,
+        "The game's calls per system by outcome: answered, late (cancelled at the deadline), cut (a stream cut; its partial text used), skipped_by_breaker, error"
+    );
+    describe_gauge!(
+        DEADLINE,
+        Unit::Seconds,
+        "The deadline each system's next call gets (its recent p99 times the multiplier, within the floor and the ceiling)"
+    );
     describe_gauge!(IN_FLIGHT, "Requests in flight, per system");
     describe_gauge!(
         OPEN_SOCKETS,

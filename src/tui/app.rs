@@ -215,6 +215,8 @@ pub struct App {
     pub area: Rect,
     pub systems: Vec<SystemSnapshot>,
     pub game: GameStats,
+    /// The call the current cycle has waited on longest, and for how long.
+    pub waiting: Option<(crate::systems::SystemId, Duration)>,
     pub logs: Vec<LogLine>,
     request_samples: VecDeque<(Duration, u64)>,
     pub requests_per_s: f64,
@@ -244,6 +246,7 @@ impl App {
             area,
             systems: Vec::new(),
             game: GameStats::default(),
+            waiting: None,
             logs: Vec::new(),
             request_samples: VecDeque::new(),
             requests_per_s: 0.0,
@@ -464,6 +467,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
     match action {
         Action::Tick(now) => {
             app.uptime = now;
+            app.waiting = waited(&app.game);
             let step = app.settings.step;
             let linger = app.settings.linger;
             let sd = app.shutdown.as_mut()?;
@@ -496,6 +500,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
                 app.notify(text, false);
             }
             app.game = *game;
+            app.waiting = waited(&app.game);
             None
         }
         Action::Logs(lines) => {
@@ -728,4 +733,9 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::OtherKey => None,
     }
+}
+
+/// The longest wait of the cycle in progress, measured now.
+fn waited(game: &GameStats) -> Option<(crate::systems::SystemId, Duration)> {
+    game.longest_wait().map(|(id, since)| (id, since.elapsed()))
 }

@@ -54,6 +54,12 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         recent_latency_ms: Vec::new(),
         last_error: None,
         disabled_reason: None,
+        late: 0,
+        cut: 0,
+        breaker_skipped: 0,
+        breaker: crate::lifecycle::BreakerState::Closed,
+        breaker_opens: 0,
+        deadline_ms: 1000.0,
     }
 }
 
@@ -375,6 +381,8 @@ pub fn report() -> SessionReport {
             truncated: 3,
             truncated_by_system: BTreeMap::from([("orchestrator".to_string(), 3)]),
             usage: crate::session::report::UsageSection::new(&self::systems(10)),
+            calls: std::collections::BTreeMap::new(),
+            late_experts: std::collections::BTreeMap::new(),
         },
         shutdown: ShutdownSection {
             reason: Reason::Quit,

@@ -461,14 +461,12 @@ fn config() -> Config {
 }
 
 fn agent(session: &Session, mode: Mode) -> Agent {
-    let mut a = Agent::new(
+    Agent::new(
         session.registry.clone(),
         session.config.gameplay.seed,
         mode,
         session.stats.clone(),
-    );
-    a.call_budget = Duration::from_secs(5);
-    a
+    )
 }
 
 async fn end(session: Session) -> SessionEnd {

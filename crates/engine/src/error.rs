@@ -26,6 +26,10 @@ pub enum ClientError {
     /// said why (`length`, `max_output_tokens`, `MAX_TOKENS`, `max_tokens`).
     #[error("truncated: {reason}")]
     Truncated { reason: String },
+    /// A stream outran its deadline (or went silent between chunks) and was cut; `partial`
+    /// is what it had said by then.
+    #[error("cut: {why}")]
+    Cut { partial: String, why: String },
     #[error("cancelled")]
     Cancelled,
     #[error("{0}")]
@@ -35,6 +39,21 @@ pub enum ClientError {
 impl ClientError {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, ClientError::Cancelled)
+    }
+
+    pub fn is_cut(&self) -> bool {
+        matches!(self, ClientError::Cut { .. })
+    }
+
+    /// A cut with what the stream had said: the reader fills in the text it gathered.
+    pub fn with_partial(self, text: &str) -> ClientError {
+        match self {
+            ClientError::Cut { why, .. } => ClientError::Cut {
+                partial: text.to_string(),
+                why,
+            },
+            e => e,
+        }
     }
 
     pub fn is_truncated(&self) -> bool {

@@ -6,6 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
+use std::time::Duration;
 
 /// Scene text beyond this is not worth the space.
 const SCENE_MAX: usize = 400;
@@ -47,6 +48,17 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             "waiting for the first cycle…",
             t.dim(),
         ))),
+    }
+    // What the cycle waits for, once the wait is long enough to notice.
+    if let Some((id, waited)) = app
+        .waiting
+        .filter(|(_, w)| *w >= Duration::from_millis(300))
+    {
+        lines.push(Line::from(vec![
+            Span::styled("waiting on ", t.dim()),
+            Span::styled(id.display_name(), t.warn()),
+            Span::styled(format!(" {:.1} s", waited.as_secs_f64()), t.warn()),
+        ]));
     }
     // What the agent had to do without: shown, not just counted.
     if g.cycles > 0 {

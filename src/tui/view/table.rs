@@ -43,8 +43,14 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
     let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
     let rows = app.systems.iter().map(|s| {
+        // The breaker beside the state: ⊘ open (skipped), ◌ half-open (probing).
+        let breaker = match s.breaker {
+            crate::lifecycle::BreakerState::Closed => "",
+            crate::lifecycle::BreakerState::Open => " ⊘",
+            crate::lifecycle::BreakerState::HalfOpen => " ◌",
+        };
         let state = Span::styled(
-            format!("{} {}", state_symbol(s.state), s.state.name()),
+            format!("{} {}{breaker}", state_symbol(s.state), s.state.name()),
             t.state(s.state),
         );
         let errors = Span::styled(

@@ -69,7 +69,7 @@ pub async fn messages(
     let mut reason = None;
     // message_start carries the input tokens; each message_delta the output so far.
     let mut usage = serde_json::Map::new();
-    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
             return Ok(false);
         };
@@ -104,7 +104,7 @@ pub async fn messages(
     if let Some(u) = Usage::from_anthropic(&serde_json::Value::Object(usage)) {
         ctx.usage.add(u);
     }
-    read?;
+    read.map_err(|e| e.with_partial(&text))?;
     stop_reason(ctx, reason.as_deref())?;
     if !stopped {
         return Err(ClientError::Protocol(

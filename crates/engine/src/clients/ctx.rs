@@ -46,6 +46,21 @@ pub struct RequestCtx {
     pub retried: Arc<AtomicU64>,
     /// Where the answers' token counts and rate-limit headroom go.
     pub usage: Arc<UsageMeter>,
+    /// When this call must be over (streams cut themselves there and keep what they said);
+    /// `None`: no deadline of its own.
+    pub deadline: Option<tokio::time::Instant>,
+    /// A stream that sends nothing for this long is cut.
+    pub stream_idle: std::time::Duration,
+}
+
+impl RequestCtx {
+    /// What bounds a stream read under this context.
+    pub fn stream_limits(&self) -> super::sse::StreamLimits {
+        super::sse::StreamLimits {
+            deadline: self.deadline,
+            idle: self.stream_idle,
+        }
+    }
 }
 
 #[cfg(test)]

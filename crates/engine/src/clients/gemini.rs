@@ -118,7 +118,7 @@ pub async fn stream(
     let mut finished = None;
     // Each chunk's usageMetadata is the running total: the last one counts.
     let mut usage = None;
-    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
             return Ok(false);
         };
@@ -137,7 +137,7 @@ pub async fn stream(
     if let Some(u) = usage {
         ctx.usage.add(u);
     }
-    read?;
+    read.map_err(|e| e.with_partial(&text))?;
     let Some(last) = finished else {
         return Err(ClientError::Protocol(
             "stream ended without a finishReason".into(),

@@ -79,7 +79,7 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
     let mut done = false;
     let mut finish_reason = None;
     let mut usage = None;
-    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+    let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let v = match ev {
             sse::JsonEvent::Done => {
                 done = true;
@@ -108,7 +108,7 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
     if let Some(u) = usage {
         ctx.usage.add(u);
     }
-    read?;
+    read.map_err(|e| e.with_partial(&text))?;
     finish(ctx, finish_reason.as_deref())?;
     if !done {
         return Err(ClientError::Protocol("stream ended without [DONE]".into()));
@@ -187,7 +187,7 @@ pub async fn responses(
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
     let mut last = None;
-    sse::read_json_events(resp.bytes_stream(), &ctx.stop, |ev| {
+    sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
             return Ok(false);
         };
@@ -208,7 +208,8 @@ pub async fn responses(
         }
         Ok(true)
     })
-    .await?;
+    .await
+    .map_err(|e| e.with_partial(&text))?;
     // The final object is authoritative; the deltas are what we show while streaming.
     match last {
         Some(v) => response_outcome(ctx, &v).or_else(|e| match e {

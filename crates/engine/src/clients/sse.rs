@@ -82,11 +82,22 @@ impl SseParser {
     }
 }
 
+/// What bounds a stream: the call's deadline (to the first byte and overall), and the
+/// longest silence between two chunks.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub deadline: Option<tokio::time::Instant>,
+    pub idle: std::time::Duration,
+}
+
 /// Read an SSE response, handing each event to `on_event` until it returns `false` (the
-/// protocol's terminator) or the body ends. Stops at once when `stop` fires.
+/// protocol's terminator) or the body ends. Stops at once when `stop` fires; past the
+/// deadline or after `idle` without a chunk, ends with [`ClientError::Cut`] (the caller adds
+/// what the stream had said).
 pub async fn read_events<S, B, E>(
     body: S,
     stop: &CancellationToken,
+    limits: StreamLimits,
     mut on_event: impl FnMut(SseEvent) -> Result<bool, ClientError>,
 ) -> Result<(), ClientError>
 where
@@ -96,10 +107,23 @@ where
 {
     let mut body = body;
     let mut parser = SseParser::default();
+    let started = tokio::time::Instant::now();
     loop {
+        let silent_until = tokio::time::Instant::now() + limits.idle;
+        let (until, why) = match limits.deadline {
+            Some(d) if d <= silent_until => (d, "past its deadline"),
+            _ => (silent_until, "silent"),
+        };
         let chunk = tokio::select! {
             c = body.next() => c,
             _ = stop.cancelled() => return Err(ClientError::Cancelled),
+            _ = tokio::time::sleep_until(until) => {
+                let why = match why {
+                    "silent" => format!("no chunk for {} ms", limits.idle.as_millis()),
+                    _ => format!("past its deadline after {} ms", started.elapsed().as_millis()),
+                };
+                return Err(ClientError::Cut { partial: String::new(), why });
+            }
         };
         let Some(chunk) = chunk else {
             if parser.has_partial() {
@@ -128,6 +152,7 @@ pub enum JsonEvent {
 pub async fn read_json_events<S, B, E>(
     body: S,
     stop: &CancellationToken,
+    limits: StreamLimits,
     mut on_event: impl FnMut(JsonEvent) -> Result<bool, ClientError>,
 ) -> Result<(), ClientError>
 where
@@ -135,7 +160,7 @@ where
     B: AsRef<[u8]>,
     ClientError: From<E>,
 {
-    read_events(body, stop, |ev| {
+    read_events(body, stop, limits, |ev| {
         if ev.data == "[DONE]" {
             return on_event(JsonEvent::Done);
         }

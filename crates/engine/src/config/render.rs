@@ -46,6 +46,26 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         "\n[metrics]\n{listen}\nfinal_scrape_ms = {}",
         m.final_scrape_ms
     );
+    let r = &cfg.resilience;
+    let initial = r.deadline_initial_ms.map_or_else(
+        || {
+            "# deadline_initial_ms: not set (1000 on the sandbox, the ceiling on a live service)"
+                .to_string()
+        },
+        |ms| format!("deadline_initial_ms = {ms}"),
+    );
+    let _ = writeln!(
+        out,
+        "\n[resilience]\ndeadline_multiplier = {:?}\ndeadline_floor_ms = {}\ndeadline_ceiling_ms = {}\n{initial}\nstream_idle_ms = {}\nbreaker_failures = {}\nbreaker_backoff_ms = {}\nbreaker_backoff_max_ms = {}\nquorum_grace_ms = {}",
+        r.deadline_multiplier,
+        r.deadline_floor_ms,
+        r.deadline_ceiling_ms,
+        r.stream_idle_ms,
+        r.breaker_failures,
+        r.breaker_backoff_ms,
+        r.breaker_backoff_max_ms,
+        r.quorum_grace_ms,
+    );
     let _ = writeln!(
         out,
         "\n[sandbox]\nlisten = {}",

@@ -15,7 +15,26 @@ type Val<'i> = Spanned<DeValue<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
 const ROOT: &[&str] = &[
-    "shutdown", "gameplay", "ui", "audio", "sandbox", "metrics", "pricing", "systems",
+    "shutdown",
+    "gameplay",
+    "ui",
+    "audio",
+    "sandbox",
+    "metrics",
+    "resilience",
+    "pricing",
+    "systems",
+];
+const RESILIENCE: &[&str] = &[
+    "deadline_multiplier",
+    "deadline_floor_ms",
+    "deadline_ceiling_ms",
+    "deadline_initial_ms",
+    "stream_idle_ms",
+    "breaker_failures",
+    "breaker_backoff_ms",
+    "breaker_backoff_max_ms",
+    "quorum_grace_ms",
 ];
 const PRICE: &[&str] = &["input", "output"];
 /// Dearer than any model sold today by far: a typo guard, not a market forecast.
@@ -121,6 +140,71 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                         }
                         _ => return Err(src.unknown(&e, METRICS)),
                     }
+                }
+            }
+            "resilience" => {
+                let r = &mut cfg.resilience;
+                let mut at = BTreeMap::new();
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "deadline_multiplier" => {
+                            r.deadline_multiplier = src.non_negative(v, key, 100.0)?;
+                            if r.deadline_multiplier < 1.0 {
+                                return Err(src.at(
+                                    v,
+                                    key,
+                                    "must be at least 1 (a call gets at least its p99)",
+                                ));
+                            }
+                        }
+                        "deadline_floor_ms" => r.deadline_floor_ms = src.int(v, key, 1, 600_000)?,
+                        "deadline_ceiling_ms" => {
+                            r.deadline_ceiling_ms = src.int(v, key, 1, 3_600_000)?
+                        }
+                        "deadline_initial_ms" => {
+                            r.deadline_initial_ms = Some(src.int(v, key, 1, 3_600_000)?)
+                        }
+                        "stream_idle_ms" => r.stream_idle_ms = src.int(v, key, 1, 600_000)?,
+                        "breaker_failures" => r.breaker_failures = src.int(v, key, 1, 100)? as u32,
+                        "breaker_backoff_ms" => {
+                            r.breaker_backoff_ms = src.int(v, key, 1, 3_600_000)?
+                        }
+                        "breaker_backoff_max_ms" => {
+                            r.breaker_backoff_max_ms = src.int(v, key, 1, 86_400_000)?
+                        }
+                        "quorum_grace_ms" => r.quorum_grace_ms = src.int(v, key, 0, 600_000)?,
+                        _ => return Err(src.unknown(&e, RESILIENCE)),
+                    }
+                    at.insert(e.name, (v, key.clone()));
+                }
+                if r.deadline_ceiling_ms < r.deadline_floor_ms {
+                    let (v, key) = at
+                        .get("deadline_ceiling_ms")
+                        .or_else(|| at.get("deadline_floor_ms"))
+                        .expect("one of the two was given");
+                    return Err(src.at(
+                        v,
+                        key,
+                        format!(
+                            "deadline_ceiling_ms ({}) must not be below deadline_floor_ms ({})",
+                            r.deadline_ceiling_ms, r.deadline_floor_ms
+                        ),
+                    ));
+                }
+                if r.breaker_backoff_max_ms < r.breaker_backoff_ms {
+                    let (v, key) = at
+                        .get("breaker_backoff_max_ms")
+                        .or_else(|| at.get("breaker_backoff_ms"))
+                        .expect("one of the two was given");
+                    return Err(src.at(
+                        v,
+                        key,
+                        format!(
+                            "breaker_backoff_max_ms ({}) must not be below breaker_backoff_ms ({})",
+                            r.breaker_backoff_max_ms, r.breaker_backoff_ms
+                        ),
+                    ));
                 }
             }
             "sandbox" => {

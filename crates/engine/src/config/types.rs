@@ -157,6 +157,60 @@ pub struct MetricsConfig {
     pub final_scrape_ms: u64,
 }
 
+/// How long a call may take, and when a failing system sits out (`[resilience]`,
+/// ARCHITECTURE.md "Deadlines and breakers").
+#[derive(Debug, Clone, Serialize)]
+pub struct ResilienceConfig {
+    /// A call may take this many times the system's recent p99 latency...
+    pub deadline_multiplier: f64,
+    /// ...but never less than this...
+    pub deadline_floor_ms: u64,
+    /// ...nor more than this.
+    pub deadline_ceiling_ms: u64,
+    /// The deadline before a system has answered enough calls to have a p99; `None`: 1 s on
+    /// the sandbox, the ceiling on a live service.
+    pub deadline_initial_ms: Option<u64>,
+    /// A stream that sends nothing for this long is cut (what it said is used).
+    pub stream_idle_ms: u64,
+    /// Failures in a row that open a system's breaker (a call past its deadline opens it
+    /// at once).
+    pub breaker_failures: u32,
+    /// How long an open breaker waits before its first probe; each failed probe doubles it.
+    pub breaker_backoff_ms: u64,
+    pub breaker_backoff_max_ms: u64,
+    /// The MoE vote closes this long after its first answer at the latest (or as soon as a
+    /// majority of the live experts answered).
+    pub quorum_grace_ms: u64,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        ResilienceConfig {
+            deadline_multiplier: 4.0,
+            deadline_floor_ms: 250,
+            deadline_ceiling_ms: 15_000,
+            deadline_initial_ms: None,
+            stream_idle_ms: 2_000,
+            breaker_failures: 3,
+            breaker_backoff_ms: 1_000,
+            breaker_backoff_max_ms: 60_000,
+            quorum_grace_ms: 250,
+        }
+    }
+}
+
+impl ResilienceConfig {
+    /// The deadline before a system has a p99 of its own.
+    pub fn initial_deadline(&self, on_sandbox: bool) -> std::time::Duration {
+        let ms = self.deadline_initial_ms.unwrap_or(if on_sandbox {
+            1_000
+        } else {
+            self.deadline_ceiling_ms
+        });
+        std::time::Duration::from_millis(ms)
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct UiConfig {
     /// Fastest redraw interval (the frame cap).
@@ -178,6 +232,7 @@ pub struct Config {
     pub audio: AudioConfig,
     pub ui: UiConfig,
     pub metrics: MetricsConfig,
+    pub resilience: ResilienceConfig,
     /// USD per million tokens, by model name (`[pricing]`).
     pub pricing: BTreeMap<String, Price>,
 }
@@ -231,6 +286,7 @@ impl Default for Config {
                 faults: BTreeMap::new(),
             },
             audio: AudioConfig { enabled: true },
+            resilience: ResilienceConfig::default(),
             ui: UiConfig {
                 refresh_ms: 100,
                 shutdown_step_ms: 150,

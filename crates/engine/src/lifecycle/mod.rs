@@ -1,15 +1,20 @@
 //! The life of every system: its pool and state (`system`), all of them (`registry`), and
 //! closing everything in order, verified (`shutdown`).
 
+mod breaker;
 pub mod registry;
 mod shutdown;
 mod system;
 
 pub use crate::clients::{ApiKey, RequestCtx};
 pub use crate::net::sockets;
+pub use breaker::{BreakerSettings, BreakerState};
 pub use registry::Registry;
 pub use shutdown::{
     ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification,
     shutdown_all,
 };
-pub use system::{CloseOutcome, CloseReport, StateChange, System, SystemSnapshot, SystemState};
+pub use system::{
+    Bounded, BreakerChange, CloseOutcome, CloseReport, Deadlines, StateChange, System,
+    SystemSnapshot, SystemState,
+};

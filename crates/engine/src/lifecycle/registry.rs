@@ -1,6 +1,6 @@
 //! The eleven systems of one session, built from the config and the environment.
 
-use super::system::StateChange;
+use super::system::{BreakerChange, Deadlines, StateChange, breaker_settings};
 use super::system::{System, SystemSnapshot};
 use crate::clients::ApiKey;
 use crate::config::{BaseUrl, Config};
@@ -15,6 +15,7 @@ pub struct Registry {
     systems: Vec<Arc<System>>,
     changed: watch::Sender<u64>,
     transitions: broadcast::Sender<StateChange>,
+    breaker_changes: broadcast::Sender<BreakerChange>,
 }
 
 /// Reads an environment variable; a seam so tests can supply keys without touching the
@@ -40,6 +41,7 @@ impl Registry {
         // Room for bursts (every system flipping open/idle each cycle); a follower that
         // falls further behind is told how many it missed.
         let (transitions, _) = broadcast::channel(4096);
+        let (breaker_changes, _) = broadcast::channel(1024);
         let systems = SystemId::ALL
             .into_iter()
             .map(|id| {
@@ -76,10 +78,16 @@ impl Registry {
                     disabled,
                     changed.clone(),
                     transitions.clone(),
+                    breaker_changes.clone(),
                 );
                 if let Some(price) = config.price(id) {
                     sys.set_price(price);
                 }
+                let on_sandbox = matches!(config.system(id).base_url, BaseUrl::Sandbox);
+                sys.set_resilience(
+                    Deadlines::from_config(&config.resilience, on_sandbox),
+                    breaker_settings(&config.resilience),
+                );
                 sys
             })
             .collect();
@@ -87,6 +95,7 @@ impl Registry {
             systems,
             changed,
             transitions,
+            breaker_changes,
         }
     }
 
@@ -105,6 +114,11 @@ impl Registry {
     /// Bumps whenever any system's state or counters change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
+    }
+
+    /// Every breaker change of every system from now on.
+    pub fn subscribe_breakers(&self) -> broadcast::Receiver<BreakerChange> {
+        self.breaker_changes.subscribe()
     }
 
     /// Every state change of every system from now on.

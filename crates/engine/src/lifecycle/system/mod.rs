@@ -7,19 +7,23 @@
 mod close;
 mod request;
 
+pub use request::Bounded;
+
 use crate::clients::ApiKey;
 use crate::net::sockets::{self, SocketLedger};
 use crate::net::transport::{HttpClient, PoolSettings};
 
+use super::breaker::{Breaker, BreakerSettings, BreakerState};
 use crate::clients::UsageMeter;
 use crate::clients::{Headroom, Usage};
-use crate::config::{Price, SystemConfig};
+use crate::config::{Price, ResilienceConfig, SystemConfig};
 use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{Semaphore, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -79,6 +83,26 @@ pub struct SystemSnapshot {
     pub recent_latency_ms: Vec<f64>,
     pub last_error: Option<String>,
     pub disabled_reason: Option<String>,
+    /// Calls past their deadline (cancelled, not awaited).
+    pub late: u64,
+    /// Streams cut at their deadline or after a silence; what they said was used.
+    pub cut: u64,
+    /// Calls not made because the breaker was open (or its one probe was out).
+    pub breaker_skipped: u64,
+    pub breaker: BreakerState,
+    /// Times the breaker opened.
+    pub breaker_opens: u64,
+    /// The deadline the next call gets.
+    pub deadline_ms: f64,
+}
+
+/// A breaker changing state (the JSON `breaker` events, the log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BreakerChange {
+    pub system: SystemId,
+    pub from: BreakerState,
+    pub to: BreakerState,
+    pub reason: String,
 }
 
 /// How one system's close ended (ARCHITECTURE.md, "Session report": `outcome`).
@@ -168,7 +192,45 @@ pub struct System {
     transitions: broadcast::Sender<StateChange>,
     /// Where finished requests' durations also go when metrics are exported.
     latency_histogram: std::sync::OnceLock<metrics::Histogram>,
+    deadlines: std::sync::OnceLock<Deadlines>,
+    breaker: Mutex<Breaker>,
+    breaker_changes: broadcast::Sender<BreakerChange>,
+    late: AtomicU64,
+    cut: AtomicU64,
+    breaker_skipped: AtomicU64,
 }
+
+/// How a system's calls are bounded (config `[resilience]`).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub multiplier: f64,
+    pub floor: Duration,
+    pub ceiling: Duration,
+    /// Before the system has [`MIN_SAMPLES`] answers.
+    pub initial: Duration,
+    pub stream_idle: Duration,
+}
+
+impl Deadlines {
+    pub fn from_config(r: &ResilienceConfig, on_sandbox: bool) -> Deadlines {
+        Deadlines {
+            multiplier: r.deadline_multiplier,
+            floor: Duration::from_millis(r.deadline_floor_ms),
+            ceiling: Duration::from_millis(r.deadline_ceiling_ms),
+            initial: r.initial_deadline(on_sandbox),
+            stream_idle: Duration::from_millis(r.stream_idle_ms),
+        }
+    }
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines::from_config(&ResilienceConfig::default(), false)
+    }
+}
+
+/// Answers a system needs before its own p99 sets its deadline.
+pub const MIN_SAMPLES: usize = 5;
 
 impl System {
     /// `base`: the resolved endpoint; `disabled`: why the system cannot run (no key...).
@@ -180,6 +242,7 @@ impl System {
         disabled: Option<String>,
         changed: watch::Sender<u64>,
         transitions: broadcast::Sender<StateChange>,
+        breaker_changes: broadcast::Sender<BreakerChange>,
     ) -> Arc<System> {
         let ledger = Arc::new(SocketLedger::default());
         let state = if disabled.is_some() {
@@ -219,6 +282,12 @@ impl System {
             changed,
             transitions,
             latency_histogram: std::sync::OnceLock::new(),
+            deadlines: std::sync::OnceLock::new(),
+            breaker: Mutex::new(Breaker::new(breaker_settings(&ResilienceConfig::default()))),
+            breaker_changes,
+            late: AtomicU64::new(0),
+            cut: AtomicU64::new(0),
+            breaker_skipped: AtomicU64::new(0),
         };
         if state != SystemState::Disabled {
             let stop = sys.lock_generation().stop.clone();
@@ -362,6 +431,8 @@ impl System {
         let lat: Vec<f64> = self.latencies.locked().iter().copied().collect();
         let (p50, p99) = percentiles(&lat);
         let usage = self.usage.reported().then(|| self.usage.total());
+        // One look at the breaker (a second lock in the same expression would deadlock).
+        let breaker = self.breaker.locked().clone();
         SystemSnapshot {
             id: self.id,
             state: st.state,
@@ -382,7 +453,36 @@ impl System {
             recent_latency_ms: lat,
             last_error: st.last_error.clone(),
             disabled_reason: st.disabled_reason.clone(),
+            late: self.late.load(Ordering::Relaxed),
+            cut: self.cut.load(Ordering::Relaxed),
+            breaker_skipped: self.breaker_skipped.load(Ordering::Relaxed),
+            breaker: breaker.state(),
+            breaker_opens: breaker.opened(),
+            deadline_ms: self.deadline().as_secs_f64() * 1e3,
         }
+    }
+
+    /// Bound this system's calls as `d` says, and open its breaker as `b` says.
+    pub fn set_resilience(&self, d: Deadlines, b: BreakerSettings) {
+        let _ = self.deadlines.set(d);
+        *self.breaker.locked() = Breaker::new(b);
+    }
+
+    fn deadlines(&self) -> Deadlines {
+        self.deadlines.get().copied().unwrap_or_default()
+    }
+
+    /// The next call's deadline: its recent p99 times the multiplier, between the floor and
+    /// the ceiling; the initial deadline until it has answered [`MIN_SAMPLES`] calls.
+    pub fn deadline(&self) -> Duration {
+        let d = self.deadlines();
+        let lat: Vec<f64> = self.latencies.locked().iter().copied().collect();
+        if lat.len() < MIN_SAMPLES {
+            return d.initial;
+        }
+        let (_, p99) = percentiles(&lat);
+        let ms = p99.unwrap_or(0.0) * d.multiplier;
+        Duration::from_secs_f64(ms / 1e3).clamp(d.floor, d.ceiling)
     }
 }
 
@@ -407,5 +507,14 @@ mod tests {
         let (p50, p99) = percentiles(&s);
         assert_eq!(p50, Some(51.0));
         assert_eq!(p99, Some(99.0));
+    }
+}
+
+/// The breaker settings of `[resilience]`.
+pub fn breaker_settings(r: &ResilienceConfig) -> BreakerSettings {
+    BreakerSettings {
+        failures: r.breaker_failures,
+        backoff: Duration::from_millis(r.breaker_backoff_ms),
+        backoff_max: Duration::from_millis(r.breaker_backoff_max_ms),
     }
 }

@@ -1,8 +1,9 @@
 //! Running one request as the system's own task: a connection slot, the state moves, the
 //! counters, the span; a forced close cuts it.
 
-use super::{LATENCY_WINDOW, System, SystemState};
+use super::{BreakerChange, LATENCY_WINDOW, System, SystemState};
 use crate::clients::{ClientError, RequestCtx};
+use crate::lifecycle::breaker::{Admit, Transition};
 use crate::net::transport::HttpClient;
 use crate::sync::LockExt;
 use crate::systems::Protocol;
@@ -10,6 +11,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 impl System {
     /// Run one request on this system. The request runs as this system's task: if the
@@ -20,6 +22,140 @@ impl System {
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
         T: Send + 'static,
     {
+        self.run(f, None, None).await
+    }
+
+    /// Run one request within this system's deadline, behind its breaker (ARCHITECTURE.md,
+    /// "Deadlines and breakers"). The caller never waits past the deadline: a late call is
+    /// cancelled; a stream is cut there and what it said is returned. While the breaker is
+    /// open the call is skipped; when it turns half-open, this call is its one probe, and
+    /// runs on its own while the caller goes on without it.
+    pub async fn call_bounded<T, F, Fut>(self: &Arc<Self>, f: F) -> Bounded<T>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if !self.is_available() {
+            return Bounded::Unavailable;
+        }
+        let now = tokio::time::Instant::now();
+        let (admit, change) = self.breaker.locked().admit(now);
+        self.announce(change);
+        if admit == Admit::Skip {
+            self.breaker_skipped.fetch_add(1, Ordering::Relaxed);
+            self.notify();
+            return Bounded::Skipped;
+        }
+        let deadline = self.deadline();
+        let cancel = CancellationToken::new();
+        let me = self.clone();
+        let bounded = {
+            let cancel = cancel.clone();
+            async move {
+                let until = tokio::time::Instant::now() + deadline;
+                // A stream cuts itself at `until` and keeps what it said: the margin lets
+                // that answer arrive before the call counts as late.
+                let run = me.run(f, Some(until), Some(cancel.clone()));
+                match tokio::time::timeout_at(until + CUT_MARGIN, run).await {
+                    Ok(r) => me.settle_bounded(r, deadline),
+                    Err(_) => {
+                        cancel.cancel();
+                        me.settle_late(deadline);
+                        Bounded::Late
+                    }
+                }
+            }
+        };
+        if admit == Admit::Probe {
+            tracing::info!(system = %self.id, "breaker half-open: one probe call");
+            let me = self.clone();
+            tokio::spawn(async move {
+                if matches!(bounded.await, Bounded::Unavailable) {
+                    me.breaker.locked().probe_abandoned();
+                }
+            });
+            self.breaker_skipped.fetch_add(1, Ordering::Relaxed);
+            self.notify();
+            return Bounded::Skipped;
+        }
+        // The caller dropping this future (a vote closed without it) cancels the request,
+        // and the system counts as late: in a row, that opens its breaker.
+        let mut abandoned = Abandoned {
+            system: self,
+            cancel,
+            done: false,
+        };
+        let outcome = bounded.await;
+        abandoned.done = true;
+        outcome
+    }
+
+    fn settle_bounded<T>(&self, r: Result<T, ClientError>, deadline: Duration) -> Bounded<T> {
+        let now = tokio::time::Instant::now();
+        match r {
+            Ok(v) => {
+                let change = self.breaker.locked().success();
+                self.announce(change);
+                Bounded::Answered(v)
+            }
+            Err(ClientError::Cut { partial, why }) => {
+                self.cut.fetch_add(1, Ordering::Relaxed);
+                let cause = format!("stream cut: {why}");
+                let change = self.breaker.locked().failure(now, true, &cause);
+                self.announce(change);
+                tracing::info!(system = %self.id, deadline_ms = deadline.as_millis() as u64, %why, "stream cut; using what it said");
+                Bounded::Cut(partial)
+            }
+            Err(ClientError::Cancelled) | Err(ClientError::Unavailable(_)) => Bounded::Unavailable,
+            Err(e) => {
+                let change = self.breaker.locked().failure(now, false, &e.to_string());
+                self.announce(change);
+                Bounded::Failed(e)
+            }
+        }
+    }
+
+    fn settle_late(&self, deadline: Duration) {
+        self.late.fetch_add(1, Ordering::Relaxed);
+        let cause = format!("no answer within its {} ms deadline", deadline.as_millis());
+        tracing::warn!(system = %self.id, "{cause}");
+        {
+            let mut st = self.lock_status();
+            st.last_error = Some(format!("late: {cause}"));
+        }
+        let change = self
+            .breaker
+            .locked()
+            .failure(tokio::time::Instant::now(), true, &cause);
+        self.announce(change);
+    }
+
+    fn announce(&self, change: Option<Transition>) {
+        let Some(t) = change else { return };
+        tracing::info!(system = %self.id, from = t.from.name(), to = t.to.name(), reason = %t.reason, "breaker");
+        // No subscriber is fine: nobody follows the event stream.
+        let _ = self.breaker_changes.send(BreakerChange {
+            system: self.id,
+            from: t.from,
+            to: t.to,
+            reason: t.reason,
+        });
+        self.notify();
+    }
+
+    async fn run<T, F, Fut>(
+        self: &Arc<Self>,
+        f: F,
+        deadline: Option<tokio::time::Instant>,
+        cancel: Option<CancellationToken>,
+    ) -> Result<T, ClientError>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let cancel = cancel.unwrap_or_default();
         let (ctx, force, tracker) = {
             let gen_ = self.lock_generation();
             let state = self.state();
@@ -59,6 +195,8 @@ impl System {
                 retries: self.config.retries,
                 retried: self.retried.clone(),
                 usage: self.usage.clone(),
+                deadline,
+                stream_idle: self.deadlines().stream_idle,
             };
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };
@@ -92,6 +230,7 @@ impl System {
             let result = tokio::select! {
                 r = f(ctx) => r,
                 _ = force.cancelled() => Err(ClientError::Cancelled),
+                _ = cancel.cancelled() => Err(ClientError::Cancelled),
             };
             drop(permit);
             me.finish(started.elapsed(), &result);
@@ -139,8 +278,9 @@ impl System {
                     );
                 }
             }
-            // A cancellation is the system closing, not the service failing.
-            Err(e) if e.is_cancelled() => {}
+            // A cancellation is the system closing (or a late call dropped), not the
+            // service failing; a cut stream is counted by the bounded call.
+            Err(e) if e.is_cancelled() || e.is_cut() => {}
             // The service answered; the answer did not fit its cap. Counted on its own, and
             // shown as the last problem, but the system is not failing.
             Err(e) if e.is_truncated() => {
@@ -173,6 +313,49 @@ impl System {
         }
         self.notify();
     }
+}
+
+/// Cancels a bounded call whose caller went on without it, and counts it late.
+struct Abandoned<'a> {
+    system: &'a System,
+    cancel: CancellationToken,
+    done: bool,
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.cancel.cancel();
+        let s = self.system;
+        s.late.fetch_add(1, Ordering::Relaxed);
+        let change = s.breaker.locked().failure(
+            tokio::time::Instant::now(),
+            false,
+            "the caller went on without its answer",
+        );
+        s.announce(change);
+    }
+}
+
+/// How long after its deadline a call still counts as in time, so a stream that cut itself
+/// at the deadline returns what it said rather than counting as late.
+const CUT_MARGIN: Duration = Duration::from_millis(25);
+
+/// How a bounded call ended.
+#[derive(Debug)]
+pub enum Bounded<T> {
+    Answered(T),
+    /// A stream cut at its deadline or after a silence: what it had said.
+    Cut(String),
+    /// No answer by the deadline: cancelled.
+    Late,
+    /// Not made: the breaker is open (or this call went out as its probe).
+    Skipped,
+    /// Not made: the system is closed, closing or disabled.
+    Unavailable,
+    Failed(ClientError),
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
