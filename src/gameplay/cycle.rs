@@ -31,9 +31,11 @@ use crate::config::Mode;
 use crate::lifecycle::{Bounded, Registry, RequestCtx};
 use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 const AGENT_BRIEF: &str = "You are an agent playing a Skyrim-like game. Choose exactly one action from: \
 explore, move, attack, block, cast, heal, sneak, talk, loot, rest, turn_camera. \
@@ -131,14 +133,24 @@ impl Calls {
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
         T: Send + 'static,
     {
-        match self.bounded(id, f).await {
+        self.call_with(id, f, CancellationToken::new()).await
+    }
+
+    /// As [`Calls::call`]; `cancel` cuts the request (a vote that closed without it).
+    async fn call_with<T, F, Fut>(&self, id: SystemId, f: F, cancel: CancellationToken) -> Option<T>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.bounded(id, f, cancel).await {
             Bounded::Answered(v) => Some(v),
             _ => None,
         }
     }
 
     /// As [`Calls::call`], saying how it ended (a cut stream's partial text included).
-    async fn bounded<T, F, Fut>(&self, id: SystemId, f: F) -> Bounded<T>
+    async fn bounded<T, F, Fut>(&self, id: SystemId, f: F, cancel: CancellationToken) -> Bounded<T>
     where
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
@@ -155,7 +167,7 @@ impl Calls {
                 id,
             }
         });
-        let outcome = sys.call_bounded(f).await;
+        let outcome = sys.call_bounded_with(f, cancel).await;
         match &outcome {
             Bounded::Answered(_) | Bounded::Cut(_) => {}
             Bounded::Failed(e) => {
@@ -242,13 +254,21 @@ impl Agent {
                     .filter(|id| calls.registry.get(*id).is_available())
                     .collect();
                 let need = live.len() / 2 + 1;
+                // One token per expert, to cut the requests of those the vote closes without.
+                let tokens: BTreeMap<SystemId, CancellationToken> =
+                    live.iter().map(|id| (*id, CancellationToken::new())).collect();
                 let ask_one = |id: SystemId| {
                     let q = question.clone();
                     let calls = calls.clone();
+                    let cancel = tokens[&id].clone();
                     async move {
                         let protocol = calls.registry.get(id).config.protocol;
                         let reply = calls
-                            .call(id, move |c| async move { clients::ask(&c, protocol, &q).await })
+                            .call_with(
+                                id,
+                                move |c| async move { clients::ask(&c, protocol, &q).await },
+                                cancel,
+                            )
                             .await;
                         let action = reply.as_deref().and_then(Action::parse_reply);
                         let error = match (&reply, action) {
@@ -305,6 +325,8 @@ impl Agent {
                         .filter(|id| !out.iter().any(|a| a.expert == *id))
                         .collect();
                     for id in late {
+                        tokens[&id].cancel();
+                        calls.registry.get(id).gave_up();
                         calls.stats.locked().late_expert(id);
                         out.push(ExpertAnswer {
                             expert: id,
@@ -333,18 +355,22 @@ impl Agent {
         let stats = self.stats.clone();
         let scene = self
             .calls
-            .bounded(SystemId::VideoInterpreter, move |ctx| async move {
-                let mut first = true;
-                gemini::stream(&ctx, &see, move |piece| {
-                    let mut s = stats.locked();
-                    if first {
-                        s.scene.clear();
-                        first = false;
-                    }
-                    s.scene.push_str(piece);
-                })
-                .await
-            })
+            .bounded(
+                SystemId::VideoInterpreter,
+                move |ctx| async move {
+                    let mut first = true;
+                    gemini::stream(&ctx, &see, move |piece| {
+                        let mut s = stats.locked();
+                        if first {
+                            s.scene.clear();
+                            first = false;
+                        }
+                        s.scene.push_str(piece);
+                    })
+                    .await
+                },
+                CancellationToken::new(),
+            )
             .await;
         // A dripping stream is cut at its deadline: a partial description is still one.
         let scene = match scene {

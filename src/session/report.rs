@@ -165,10 +165,7 @@ impl ReportStats {
         ReportStats {
             cycles: game.cycles,
             actions: game.actions,
-            requests: systems
-                .iter()
-                .map(|s| s.done + s.errors + s.truncated)
-                .sum(),
+            requests: systems.iter().map(|s| s.requests()).sum(),
             errors: systems.iter().map(|s| s.errors).sum(),
             actions_by_kind: game.actions_by_kind.clone(),
             skipped_calls: game
@@ -188,7 +185,7 @@ impl ReportStats {
             total_reward: game.total_reward,
             calls_by_system: systems
                 .iter()
-                .map(|s| (s.id.name().to_string(), s.done + s.errors + s.truncated))
+                .map(|s| (s.id.name().to_string(), s.requests()))
                 .collect(),
             errors_by_system: systems
                 .iter()

@@ -165,8 +165,7 @@ impl SessionMetrics {
                     let on = if s.state == st { 1.0 } else { 0.0 };
                     metrics::gauge!(SYSTEM_STATE, "system" => name, "state" => st.name()).set(on);
                 }
-                metrics::counter!(REQUESTS, "system" => name)
-                    .absolute(s.done + s.errors + s.truncated);
+                metrics::counter!(REQUESTS, "system" => name).absolute(s.requests());
                 metrics::counter!(TRUNCATED, "system" => name).absolute(s.truncated);
                 if let Some(u) = s.usage {
                     for (kind, n) in [

@@ -89,13 +89,22 @@ fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
 #[test]
 fn a_hung_system_is_reported_force_closed_in_the_headless_lines() {
     let dir = tempfile::tempdir().unwrap();
+    // A deadline longer than the session, so the hung call is still in flight at the quit;
+    // the orchestrator's call is the cycle's own (a vote would go on without it).
+    std::fs::write(
+        dir.path().join("long.toml"),
+        "[resilience]\ndeadline_initial_ms = 60000\n",
+    )
+    .unwrap();
     let child = cmd(dir.path())
         .args([
             "--headless",
+            "--config",
+            "long.toml",
             "--grace-ms",
             "300",
             "--fault",
-            "claude_client=hang",
+            "orchestrator=hang",
             "--report",
             "r.json",
         ])
@@ -108,7 +117,7 @@ fn a_hung_system_is_reported_force_closed_in_the_headless_lines() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
-        stdout.contains("[CLEANUP] ✗ Claude client force-closed at the 300 ms grace deadline"),
+        stdout.contains("[CLEANUP] ✗ GPT-5 orchestrator force-closed at the 300 ms grace deadline"),
         "{stdout}"
     );
     assert!(

@@ -187,7 +187,7 @@ impl Default for ResilienceConfig {
     fn default() -> Self {
         ResilienceConfig {
             deadline_multiplier: 4.0,
-            deadline_floor_ms: 250,
+            deadline_floor_ms: 1_000,
             deadline_ceiling_ms: 15_000,
             deadline_initial_ms: None,
             stream_idle_ms: 2_000,

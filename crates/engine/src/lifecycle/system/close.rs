@@ -10,6 +10,10 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// The least time a dropped pool gets to close its idle connections (woken by each close, so
+/// it costs nothing when they go at once).
+const SETTLE_MIN: std::time::Duration = std::time::Duration::from_millis(20);
+
 impl System {
     /// Close this system: refuse new work, stop streams, let requests in flight finish until
     /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
@@ -70,9 +74,13 @@ impl System {
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
 
+        // Dropped pools close their idle connections within microseconds, but on their own
+        // tasks: a system that closes at (or after) the deadline, because the systems using
+        // it held it up, still gives them a moment before anything is called forced.
+        let moment = tokio::time::Instant::now() + SETTLE_MIN;
         let settle_by = cut_by
-            .map(|c| tokio::time::Instant::now().max(c - FORCE_BUDGET / 2))
-            .unwrap_or(deadline);
+            .map(|c| moment.max(c - FORCE_BUDGET / 2))
+            .unwrap_or(deadline.max(moment));
         let cut_by =
             cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
         let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;

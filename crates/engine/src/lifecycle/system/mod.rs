@@ -96,6 +96,13 @@ pub struct SystemSnapshot {
     pub deadline_ms: f64,
 }
 
+impl SystemSnapshot {
+    /// Requests sent: answered (truncated included), failed, late or cut.
+    pub fn requests(&self) -> u64 {
+        self.done + self.errors + self.truncated + self.late + self.cut
+    }
+}
+
 /// A breaker changing state (the JSON `breaker` events, the log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakerChange {

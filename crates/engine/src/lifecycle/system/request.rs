@@ -36,6 +36,22 @@ impl System {
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
         T: Send + 'static,
     {
+        self.call_bounded_with(f, CancellationToken::new()).await
+    }
+
+    /// As [`System::call_bounded`]; `cancel` cuts the request from outside (a vote that
+    /// closed without this answer: see [`System::gave_up`]). Dropping the returned future
+    /// alone leaves the request to the system, to finish or be cut at a forced close.
+    pub async fn call_bounded_with<T, F, Fut>(
+        self: &Arc<Self>,
+        f: F,
+        cancel: CancellationToken,
+    ) -> Bounded<T>
+    where
+        F: FnOnce(RequestCtx) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
+        T: Send + 'static,
+    {
         if !self.is_available() {
             return Bounded::Unavailable;
         }
@@ -48,7 +64,6 @@ impl System {
             return Bounded::Skipped;
         }
         let deadline = self.deadline();
-        let cancel = CancellationToken::new();
         let me = self.clone();
         let bounded = {
             let cancel = cancel.clone();
@@ -79,16 +94,19 @@ impl System {
             self.notify();
             return Bounded::Skipped;
         }
-        // The caller dropping this future (a vote closed without it) cancels the request,
-        // and the system counts as late: in a row, that opens its breaker.
-        let mut abandoned = Abandoned {
-            system: self,
-            cancel,
-            done: false,
-        };
-        let outcome = bounded.await;
-        abandoned.done = true;
-        outcome
+        bounded.await
+    }
+
+    /// The caller went on without this system's answer (a vote closed): count it late, and
+    /// in a row that opens the breaker. The caller cancels the request itself.
+    pub fn gave_up(&self) {
+        self.late.fetch_add(1, Ordering::Relaxed);
+        let change = self.breaker.locked().failure(
+            tokio::time::Instant::now(),
+            false,
+            "the caller went on without its answer",
+        );
+        self.announce(change);
     }
 
     fn settle_bounded<T>(&self, r: Result<T, ClientError>, deadline: Duration) -> Bounded<T> {
@@ -312,30 +330,6 @@ impl System {
             }
         }
         self.notify();
-    }
-}
-
-/// Cancels a bounded call whose caller went on without it, and counts it late.
-struct Abandoned<'a> {
-    system: &'a System,
-    cancel: CancellationToken,
-    done: bool,
-}
-
-impl Drop for Abandoned<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        self.cancel.cancel();
-        let s = self.system;
-        s.late.fetch_add(1, Ordering::Relaxed);
-        let change = s.breaker.locked().failure(
-            tokio::time::Instant::now(),
-            false,
-            "the caller went on without its answer",
-        );
-        s.announce(change);
     }
 }
 
