@@ -249,10 +249,13 @@ impl Agent {
         let grace = self.quorum_grace;
         self.calls
             .call(SystemId::Moe, move |ctx| async move {
-                let live: Vec<SystemId> = SystemId::MOE_EXPERTS
+                let (live, out): (Vec<SystemId>, Vec<SystemId>) = SystemId::MOE_EXPERTS
                     .into_iter()
-                    .filter(|id| calls.registry.get(*id).is_available())
-                    .collect();
+                    .partition(|id| calls.registry.get(*id).is_available());
+                // Closed, disabled or failing for good: not asked, counted as skipped.
+                for id in out {
+                    calls.skipped(id);
+                }
                 let need = live.len() / 2 + 1;
                 // One token per expert, to cut the requests of those the vote closes without.
                 let tokens: BTreeMap<SystemId, CancellationToken> =

@@ -524,7 +524,8 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
         assert_eq!((s.actions, s.actions_by_kind["talk"]), (1, 1));
         let why = &s.recent[0].why;
         assert!(why.starts_with("orchestrator"), "{why}");
-        assert_eq!(votes_in(why), 5, "{why}");
+        // Sequential mode stops asking once a majority of the five has answered.
+        assert_eq!(votes_in(why), 3, "{why}");
         assert!(s.skipped_calls.is_empty(), "{:?}", s.skipped_calls);
         assert!(s.scene.contains("The scene shows Riverwood"), "{}", s.scene);
         assert_eq!(
@@ -536,12 +537,25 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
         assert!(s.preferences.contains_key("talk"));
         assert_eq!(s.timing.cycles, 1);
         assert!(s.timing.network_ms > 0.0 && s.timing.network_ms <= s.timing.total_ms);
-        // Every system took part once (moe has no wire of its own).
-        for snap in session.registry.snapshots() {
-            if snap.id != SystemId::Moe {
-                assert!(snap.done >= 1, "{} made no call", snap.id);
+        // Every system took part once (moe has no wire of its own), but the experts the
+        // sequential vote did not need once a majority had answered.
+        let asked: Vec<SystemId> = session
+            .registry
+            .snapshots()
+            .iter()
+            .filter(|s| s.done >= 1)
+            .map(|s| s.id)
+            .collect();
+        for id in SystemId::ALL {
+            if id != SystemId::Moe && !SystemId::MOE_EXPERTS.contains(&id) {
+                assert!(asked.contains(&id), "{id} made no call");
             }
         }
+        let experts = SystemId::MOE_EXPERTS
+            .iter()
+            .filter(|id| asked.contains(id))
+            .count();
+        assert_eq!(experts, 3, "a majority of the five, asked in turn");
         end(session).await;
     });
 }
@@ -604,7 +618,7 @@ fn a_refusing_expert_is_skipped_and_rested() {
         let mut agent = agent(&session, Mode::Sequential);
         run_cycles(&mut agent, &session, 4).await;
         let s = stats(&session);
-        // Cycle 1 fails, cycles 2 and 3 rest, cycle 4 tries again.
+        // Cycles 1 to 3 fail (three in a row open its breaker), cycle 4 skips it.
         assert_eq!(s.skipped_calls.get(&SystemId::OpenaiClient), Some(&4));
         let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
         assert_eq!(snap.done, 0);
@@ -614,8 +628,9 @@ fn a_refusing_expert_is_skipped_and_rested() {
             snap.errors
         );
         assert_eq!(s.actions, 4);
+        // Sequential: asked in turn until a majority of the four live experts answered.
         assert!(
-            s.recent.iter().all(|r| votes_in(&r.why) == 4),
+            s.recent.iter().all(|r| votes_in(&r.why) == 3),
             "{:?}",
             s.recent
         );

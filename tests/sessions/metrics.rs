@@ -88,7 +88,7 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
             "--report",
             "r.json",
         ])
-        .args(["--fault", "claude_client=error:500"])
+        .args(["--fault", "claude_client=error:400"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -291,7 +291,7 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     assert!(
         states.iter().any(|e| e["system"] == "claude_client"
             && e["to"] == "error"
-            && e["error"].as_str().is_some_and(|c| c.contains("500"))),
+            && e["error"].as_str().is_some_and(|c| c.contains("400"))),
         "claude_client's error in the stream"
     );
     for sys in sd["systems"].as_array().unwrap() {

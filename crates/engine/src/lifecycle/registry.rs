@@ -1,6 +1,6 @@
 //! The eleven systems of one session, built from the config and the environment.
 
-use super::system::{BreakerChange, Deadlines, StateChange, breaker_settings};
+use super::system::{BreakerChange, Channels, Deadlines, StateChange, breaker_settings};
 use super::system::{System, SystemSnapshot};
 use crate::clients::ApiKey;
 use crate::config::{BaseUrl, Config};
@@ -76,9 +76,11 @@ impl Registry {
                     base,
                     key,
                     disabled,
-                    changed.clone(),
-                    transitions.clone(),
-                    breaker_changes.clone(),
+                    Channels {
+                        changed: changed.clone(),
+                        transitions: transitions.clone(),
+                        breaker_changes: breaker_changes.clone(),
+                    },
                 );
                 if let Some(price) = config.price(id) {
                     sys.set_price(price);

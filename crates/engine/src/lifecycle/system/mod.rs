@@ -103,6 +103,15 @@ impl SystemSnapshot {
     }
 }
 
+/// Where a system announces its changes: any change (a counter), its state changes, its
+/// breaker's changes. Shared by all the systems of a registry.
+#[derive(Clone)]
+pub struct Channels {
+    pub changed: watch::Sender<u64>,
+    pub transitions: broadcast::Sender<StateChange>,
+    pub breaker_changes: broadcast::Sender<BreakerChange>,
+}
+
 /// A breaker changing state (the JSON `breaker` events, the log).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BreakerChange {
@@ -247,10 +256,13 @@ impl System {
         base: Option<url::Url>,
         key: Option<ApiKey>,
         disabled: Option<String>,
-        changed: watch::Sender<u64>,
-        transitions: broadcast::Sender<StateChange>,
-        breaker_changes: broadcast::Sender<BreakerChange>,
+        channels: Channels,
     ) -> Arc<System> {
+        let Channels {
+            changed,
+            transitions,
+            breaker_changes,
+        } = channels;
         let ledger = Arc::new(SocketLedger::default());
         let state = if disabled.is_some() {
             SystemState::Disabled
@@ -503,6 +515,15 @@ fn percentiles(samples: &[f64]) -> (Option<f64>, Option<f64>) {
     (Some(at(0.5)), Some(at(0.99)))
 }
 
+/// The breaker settings of `[resilience]`.
+pub fn breaker_settings(r: &ResilienceConfig) -> BreakerSettings {
+    BreakerSettings {
+        failures: r.breaker_failures,
+        backoff: Duration::from_millis(r.breaker_backoff_ms),
+        backoff_max: Duration::from_millis(r.breaker_backoff_max_ms),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -514,14 +535,5 @@ mod tests {
         let (p50, p99) = percentiles(&s);
         assert_eq!(p50, Some(51.0));
         assert_eq!(p99, Some(99.0));
-    }
-}
-
-/// The breaker settings of `[resilience]`.
-pub fn breaker_settings(r: &ResilienceConfig) -> BreakerSettings {
-    BreakerSettings {
-        failures: r.breaker_failures,
-        backoff: Duration::from_millis(r.breaker_backoff_ms),
-        backoff_max: Duration::from_millis(r.breaker_backoff_max_ms),
     }
 }
