@@ -214,3 +214,37 @@ fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
         .unwrap();
     assert!(endpoint > last_system, "after the systems:\n{text}");
 }
+
+#[test]
+fn the_game_pane_says_what_the_cycle_waits_for_and_the_table_marks_an_open_breaker() {
+    let mut app = fixtures::dashboard(area(120, 40), Theme::PLAIN);
+    let mut game = app.game.clone();
+    game.waiting.insert(
+        singularis_tui::systems::SystemId::ClaudeClient,
+        std::time::Instant::now() - std::time::Duration::from_millis(3_200),
+    );
+    update(&mut app, Action::Game(Box::new(game)));
+    let mut systems = app.systems.clone();
+    let claude = singularis_tui::systems::SystemId::ClaudeClient.index();
+    systems[claude].breaker = singularis_tui::lifecycle::BreakerState::Open;
+    update(&mut app, Action::Systems(systems));
+    let text = screen(&app);
+    let waiting = text
+        .lines()
+        .find(|l| l.contains("waiting on Claude client"))
+        .unwrap_or_else(|| panic!("no wait shown:\n{text}"));
+    assert!(
+        waiting.contains("3.2 s") || waiting.contains("3.3 s"),
+        "{waiting}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("Claude client") && !l.contains("waiting"))
+        .unwrap();
+    assert!(row.contains('⊘'), "the open breaker is marked: {row}");
+    // A short wait is not worth a line.
+    let mut game = app.game.clone();
+    game.waiting.clear();
+    update(&mut app, Action::Game(Box::new(game)));
+    assert!(!screen(&app).contains("waiting on"));
+}

@@ -7,6 +7,7 @@
 mod common;
 
 mod cli;
+mod resilience;
 mod secrets;
 mod traces;
 mod tui_e2e;

@@ -1,0 +1,247 @@
+//! One hung or dripping provider must not stall the agent: the real binary on the sandbox,
+//! each system hung and each dripping in turn; then a breaker that closes again once its
+//! service is back (a standalone sandbox restarted without the fault).
+
+use crate::common::cmd;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// The systems with a wire of their own (moe has none: it is its experts).
+const WIRED: [&str; 10] = [
+    "video_interpreter",
+    "voice_system",
+    "orchestrator",
+    "wolfram_analyzer",
+    "gemini_client",
+    "claude_client",
+    "openai_client",
+    "hyperbolic_client",
+    "lmstudio_client",
+    "meta_rl",
+];
+
+const CYCLES: u64 = 6;
+
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+/// A headless session of `CYCLES` cycles with `fault` on `system`; its report.
+fn session_with(system: &str, fault: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("fast.toml"),
+        "[gameplay]\ncycle_delay_ms = 0\n[audio]\nenabled = false\n",
+    )
+    .unwrap();
+    let out = cmd(dir.path())
+        .args(["--headless", "--config", "fast.toml", "--cycles"])
+        .arg(CYCLES.to_string())
+        .args([
+            "--fault",
+            &format!("{system}={fault}"),
+            "--report",
+            "r.json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{system}={fault}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report(&dir.path().join("r.json"))
+}
+
+fn check(system: &str, fault: &str, r: &serde_json::Value) {
+    let what = format!("{system}={fault}");
+    assert_eq!(
+        r["stats"]["cycles"], CYCLES,
+        "{what}: the session completes"
+    );
+    assert_eq!(r["shutdown"]["sockets_open_after"], 0, "{what}");
+    assert_eq!(r["shutdown"]["verified"], true, "{what}");
+    let calls = r["stats"]["calls"].as_object().unwrap();
+    let faulty = &calls[system];
+    assert!(
+        faulty["breaker_opens"].as_u64().unwrap() >= 1,
+        "{what}: its breaker opened: {faulty}"
+    );
+    assert_eq!(faulty["answered"], 0, "{what}: {faulty}");
+    // Every call it was given is accounted for: late, cut, or skipped by its breaker.
+    let accounted = ["late", "cut", "skipped_by_breaker", "errors"]
+        .iter()
+        .map(|k| faulty[*k].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(accounted >= 1, "{what}: {faulty}");
+    assert_eq!(
+        r["stats"]["calls_by_system"][system].as_u64().unwrap(),
+        faulty["late"].as_u64().unwrap()
+            + faulty["cut"].as_u64().unwrap()
+            + faulty["errors"].as_u64().unwrap(),
+        "{what}: every request it sent ended late, cut or failed: {faulty}"
+    );
+    for (name, c) in calls {
+        if name == system {
+            continue;
+        }
+        assert_eq!(c["late"], 0, "{what}: {name} was never late: {c}");
+        assert_eq!(c["cut"], 0, "{what}: {name} was never cut: {c}");
+        assert_eq!(
+            c["breaker_opens"], 0,
+            "{what}: {name}'s breaker stayed closed: {c}"
+        );
+    }
+}
+
+#[test]
+fn each_hung_or_dripping_system_is_cut_off_by_its_breaker_and_the_game_goes_on() {
+    // Two sessions at a time: each is short, and the machine has few cores.
+    let cases: Vec<(&str, &str)> = WIRED
+        .iter()
+        .flat_map(|s| [(*s, "hang"), (*s, "drip")])
+        .collect();
+    for pair in cases.chunks(2) {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = pair
+                .iter()
+                .map(|(s, f)| scope.spawn(move || (s, f, session_with(s, f))))
+                .collect();
+            for run in runs {
+                let (s, f, r) = run.join().expect("a session");
+                check(s, f, &r);
+            }
+        });
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A standalone sandbox on fixed ports (`base + system index`), so a restart serves the same
+/// URLs; `None` if a port is taken.
+fn sandbox_at(dir: &Path, base: u16, fault: Option<&str>) -> Option<(KillOnDrop, Vec<String>)> {
+    let mut c = cmd(dir);
+    c.args(["sandbox", "--listen", &format!("127.0.0.1:{base}")]);
+    if let Some(f) = fault {
+        c.args(["--fault", f]);
+    }
+    let mut child = KillOnDrop(
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let mut config = Vec::new();
+    while config.len() < 10 {
+        let line = lines.next()?.ok()?;
+        let (name, url) = line.split_once(' ')?;
+        config.push(format!("[systems.{name}]\nbase_url = \"{url}\"\n"));
+    }
+    // Keep reading so the sandbox never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Some((child, config))
+}
+
+#[test]
+fn a_breaker_closes_again_once_its_service_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = 20_000 + (std::process::id() % 3_000) as u16 * 11;
+    let (sandbox, systems) = loop {
+        if let Some(s) = sandbox_at(dir.path(), base, Some("claude_client=hang")) {
+            break s;
+        }
+        base = base.wrapping_add(97).max(20_000);
+    };
+    // Live URLs: the deadline before a p99 is short, and probes come quickly.
+    let config = format!(
+        "[gameplay]\ncycle_delay_ms = 50\n[audio]\nenabled = false\n[resilience]\ndeadline_initial_ms = 1000\nbreaker_backoff_ms = 300\nbreaker_backoff_max_ms = 600\n{}",
+        systems.concat()
+    );
+    std::fs::write(dir.path().join("live.toml"), config).unwrap();
+    let mut agent = KillOnDrop(
+        cmd(dir.path())
+            .args([
+                "--headless",
+                "--json",
+                "--config",
+                "live.toml",
+                "--report",
+                "r.json",
+            ])
+            .env("OPENAI_API_KEY", "k1")
+            .env("ANTHROPIC_API_KEY", "k2")
+            .env("GEMINI_API_KEY", "k3")
+            .env("HYPERBOLIC_API_KEY", "k4")
+            .env("WOLFRAM_APP_ID", "k5")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut events = BufReader::new(agent.0.stdout.take().unwrap()).lines();
+    let mut wait_for = |what: &str, ok: &dyn Fn(&serde_json::Value) -> bool| {
+        let started = Instant::now();
+        for line in events.by_ref() {
+            let line = line.unwrap();
+            let e: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if ok(&e) {
+                return e;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "gave up waiting for {what}"
+            );
+        }
+        panic!("the event stream ended before {what}");
+    };
+    let is_claude_breaker = |e: &serde_json::Value, to: &str| {
+        e["event"] == "breaker" && e["system"] == "claude_client" && e["to"] == to
+    };
+    wait_for("claude's breaker to open", &|e| {
+        is_claude_breaker(e, "open")
+    });
+    // The service comes back: the same ports, without the fault.
+    drop(sandbox);
+    let mut tries = 0;
+    let _back = loop {
+        if let Some((s, _)) = sandbox_at(dir.path(), base, None) {
+            break s;
+        }
+        tries += 1;
+        assert!(
+            tries < 200,
+            "the sandbox could not listen on its ports again"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let closed = wait_for("a probe to close claude's breaker", &|e| {
+        is_claude_breaker(e, "closed")
+    });
+    assert_eq!(closed["from"], "half_open", "{closed}");
+    // Used again: a cycle after the close.
+    wait_for("two more cycles", &|e| e["event"] == "cycle");
+    wait_for("one more cycle", &|e| e["event"] == "cycle");
+    // SAFETY: kill(2) with a pid we started; it changes no memory of ours.
+    unsafe { libc::kill(agent.0.id() as i32, libc::SIGTERM) };
+    let ended = wait_for("the session to end", &|e| e["event"] == "session_ended");
+    assert_eq!(ended["exit_code"], 0, "{ended}");
+    let r = report(&dir.path().join("r.json"));
+    let claude = &r["stats"]["calls"]["claude_client"];
+    assert!(
+        claude["answered"].as_u64().unwrap() > 0,
+        "used again: {claude}"
+    );
+    assert_eq!(claude["breaker"], "closed", "{claude}");
+    assert_eq!(r["shutdown"]["sockets_open_after"], 0);
+}
