@@ -8,7 +8,9 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use singularis_tui::tui::action::Action;
 use singularis_tui::tui::app::{App, update};
-use singularis_tui::tui::fixtures;
+#[path = "../tests/common/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
 use singularis_tui::tui::theme::Theme;
 use singularis_tui::tui::view::view;
 use std::time::{Duration, Instant};

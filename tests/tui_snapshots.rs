@@ -9,7 +9,9 @@ use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
 use singularis_tui::tui::action::Action;
 use singularis_tui::tui::app::{App, update};
-use singularis_tui::tui::fixtures;
+#[path = "common/fixtures.rs"]
+#[allow(dead_code)]
+mod fixtures;
 use singularis_tui::tui::theme::Theme;
 use singularis_tui::tui::view::view;
 
@@ -247,4 +249,468 @@ fn the_game_pane_says_what_the_cycle_waits_for_and_the_table_marks_an_open_break
     game.waiting.clear();
     update(&mut app, Action::Game(Box::new(game)));
     assert!(!screen(&app).contains("waiting on"));
+}
+
+/// The dashboard's update logic, key by key (formerly the lib's own unit tests: the fixtures
+/// live with the tests, out of every build of the binary).
+mod updates {
+    // `update` without a terminal: keys and engine events in, state and commands out.
+
+    use crate::fixtures;
+    use ratatui::layout::Rect;
+    use singularis_tui::lifecycle::{CloseOutcome, SystemState};
+    use singularis_tui::session::report::Reason;
+    use singularis_tui::systems::SystemId;
+    use singularis_tui::tui::action::{Action, Command};
+    use singularis_tui::tui::app::{AccountRow, App, Pane, Phase, update};
+    use singularis_tui::tui::theme::Theme;
+    use std::time::Duration;
+
+    fn app() -> App {
+        fixtures::dashboard(Rect::new(0, 0, 120, 40), Theme::PLAIN)
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn select(app: &mut App, id: SystemId) {
+        update(app, Action::Home);
+        for _ in 0..id.index() {
+            update(app, Action::Down);
+        }
+        assert_eq!(app.selected_system().map(|s| s.id), Some(id));
+    }
+
+    fn set_state(app: &mut App, id: SystemId, state: SystemState) {
+        let mut systems = app.systems.clone();
+        systems[id.index()].state = state;
+        update(app, Action::Systems(systems));
+    }
+
+    #[test]
+    fn arrows_and_vim_keys_move_the_selection_within_the_table() {
+        let mut app = app();
+        update(&mut app, Action::Home);
+        assert_eq!(app.selected, 0);
+        update(&mut app, Action::Up);
+        assert_eq!(app.selected, 0, "stays at the top");
+        update(&mut app, Action::Down);
+        update(&mut app, Action::Down);
+        assert_eq!(app.selected, 2);
+        update(&mut app, Action::End);
+        assert_eq!(app.selected, 10);
+        update(&mut app, Action::Down);
+        assert_eq!(app.selected, 10, "stays at the bottom");
+        update(&mut app, Action::PageUp);
+        assert_eq!(app.selected, 0, "a page is the whole table here");
+    }
+
+    #[test]
+    fn x_force_closes_the_selected_system_and_the_result_shows() {
+        let mut app = app();
+        select(&mut app, SystemId::OpenaiClient);
+        assert_eq!(
+            update(&mut app, Action::ForceClose),
+            Some(Command::ForceClose(SystemId::OpenaiClient))
+        );
+        assert!(app.closing_by_user.contains(&SystemId::OpenaiClient));
+        assert!(
+            app.visible_notice()
+                .is_some_and(|n| n.text.contains("force-closing OpenAI client"))
+        );
+
+        let report = fixtures::close_report(SystemId::OpenaiClient, CloseOutcome::Forced, 3.25);
+        update(
+            &mut app,
+            Action::UserCloseDone {
+                report,
+                forced: true,
+            },
+        );
+        assert!(!app.closing_by_user.contains(&SystemId::OpenaiClient));
+        assert_eq!(app.closed_by_user.get(&SystemId::OpenaiClient), Some(&true));
+        let notice = app
+            .visible_notice()
+            .map(|n| n.text.clone())
+            .unwrap_or_default();
+        assert_eq!(notice, "✗ OpenAI client force-closed on request (3.2 ms)");
+
+        // The notice fades; the game (and the other rows) go on.
+        let later = app.uptime + Duration::from_secs(7);
+        update(&mut app, Action::Tick(later));
+        assert!(app.visible_notice().is_none());
+        assert_eq!(app.phase(), Phase::Running);
+    }
+
+    #[test]
+    fn c_closes_gracefully_r_reopens_and_nonsense_is_refused_with_a_notice() {
+        let mut app = app();
+        select(&mut app, SystemId::GeminiClient);
+        assert_eq!(
+            update(&mut app, Action::Close),
+            Some(Command::Close(SystemId::GeminiClient))
+        );
+        assert_eq!(update(&mut app, Action::Close), None, "already closing");
+
+        set_state(&mut app, SystemId::GeminiClient, SystemState::Closed);
+        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Closed, 1.0);
+        update(
+            &mut app,
+            Action::UserCloseDone {
+                report,
+                forced: false,
+            },
+        );
+        assert_eq!(update(&mut app, Action::ForceClose), None, "already closed");
+        assert_eq!(
+            update(&mut app, Action::Reopen),
+            Some(Command::Reopen(SystemId::GeminiClient))
+        );
+        update(
+            &mut app,
+            Action::Reopened {
+                id: SystemId::GeminiClient,
+                ok: true,
+            },
+        );
+        assert!(!app.closed_by_user.contains_key(&SystemId::GeminiClient));
+
+        // Open systems cannot be reopened; disabled ones cannot be closed.
+        select(&mut app, SystemId::VideoInterpreter);
+        assert_eq!(update(&mut app, Action::Reopen), None);
+        assert!(
+            app.visible_notice()
+                .is_some_and(|n| n.text.contains("only a closed system"))
+        );
+        select(&mut app, SystemId::LmstudioClient);
+        assert_eq!(update(&mut app, Action::ForceClose), None);
+        assert!(
+            app.visible_notice()
+                .is_some_and(|n| n.text.contains("disabled"))
+        );
+    }
+
+    #[test]
+    fn q_quits_then_forces_everything_once() {
+        let mut app = app();
+        assert_eq!(update(&mut app, Action::Quit), Some(Command::Quit));
+        assert!(app.quit_requested);
+        update(&mut app, Action::ShutdownStarted(Reason::Quit));
+        assert_eq!(app.phase(), Phase::ShuttingDown);
+        assert_eq!(update(&mut app, Action::Quit), Some(Command::ForceAll));
+        assert!(app.shutdown.as_ref().is_some_and(|s| s.force_requested));
+        assert_eq!(
+            update(&mut app, Action::Quit),
+            None,
+            "forcing is already under way"
+        );
+    }
+
+    #[test]
+    fn a_signal_shutdown_also_turns_a_second_quit_into_force() {
+        let mut app = app();
+        update(&mut app, Action::ShutdownStarted(Reason::Signal));
+        assert!(app.quit_requested);
+        assert_eq!(update(&mut app, Action::Quit), Some(Command::ForceAll));
+    }
+
+    #[test]
+    fn during_shutdown_the_engine_is_left_alone() {
+        let mut app = app();
+        select(&mut app, SystemId::VideoInterpreter);
+        update(&mut app, Action::ShutdownStarted(Reason::Cycles));
+        assert_eq!(update(&mut app, Action::ForceClose), None);
+        assert_eq!(update(&mut app, Action::Reopen), None);
+        assert_eq!(update(&mut app, Action::TogglePause), None);
+    }
+
+    #[test]
+    fn p_pauses_and_resumes_the_game() {
+        let mut app = app();
+        assert_eq!(
+            update(&mut app, Action::TogglePause),
+            Some(Command::SetPaused(true))
+        );
+        assert!(app.paused);
+        assert_eq!(
+            update(&mut app, Action::TogglePause),
+            Some(Command::SetPaused(false))
+        );
+        assert!(!app.paused);
+    }
+
+    #[test]
+    fn help_is_modal_and_esc_closes_it() {
+        let mut app = app();
+        let before = app.selected;
+        update(&mut app, Action::ToggleHelp);
+        assert!(app.help_open);
+        assert_eq!(
+            update(&mut app, Action::ForceClose),
+            None,
+            "keys under the popup do nothing"
+        );
+        assert!(!app.help_open, "but close it");
+        assert_eq!(app.selected, before);
+        update(&mut app, Action::ToggleHelp);
+        update(&mut app, Action::Escape);
+        assert!(!app.help_open);
+        update(&mut app, Action::ToggleHelp);
+        assert_eq!(
+            update(&mut app, Action::Quit),
+            Some(Command::Quit),
+            "q still quits"
+        );
+        assert!(!app.help_open);
+    }
+
+    #[test]
+    fn tab_moves_focus_and_arrows_scroll_the_focused_pane() {
+        let mut app = app();
+        assert_eq!(app.focus, Pane::Table);
+        update(&mut app, Action::FocusNext);
+        assert_eq!(app.focus, Pane::Gameplay);
+        update(&mut app, Action::Down);
+        assert_eq!(app.gameplay_scroll, 1);
+        update(&mut app, Action::FocusNext);
+        assert_eq!(app.focus, Pane::Log);
+        let selected = app.selected;
+        update(&mut app, Action::Up);
+        update(&mut app, Action::Up);
+        assert_eq!(app.log_scroll, 2, "up goes back in the log");
+        assert_eq!(app.selected, selected, "the table is not touched");
+        update(&mut app, Action::End);
+        assert_eq!(app.log_scroll, 0, "End follows the newest line again");
+        update(&mut app, Action::FocusPrev);
+        assert_eq!(app.focus, Pane::Gameplay);
+    }
+
+    #[test]
+    fn mouse_is_opt_in_and_a_click_selects_the_row_under_it() {
+        let mut app = app();
+        assert!(!app.mouse_capture);
+        assert_eq!(
+            update(&mut app, Action::ToggleMouse),
+            Some(Command::SetMouseCapture(true))
+        );
+        // At 120x40 the table starts on line 1: border, header row, then the rows.
+        update(
+            &mut app,
+            Action::Click {
+                column: 10,
+                row: 3 + 4,
+            },
+        );
+        assert_eq!(app.selected, 4);
+        assert_eq!(app.focus, Pane::Table);
+        update(
+            &mut app,
+            Action::Click {
+                column: 100,
+                row: 30,
+            },
+        );
+        assert_eq!(app.focus, Pane::Log);
+        assert_eq!(app.selected, 4);
+        assert_eq!(
+            update(&mut app, Action::ToggleMouse),
+            Some(Command::SetMouseCapture(false))
+        );
+    }
+
+    #[test]
+    fn a_resize_moves_the_click_targets() {
+        let mut app = app();
+        update(
+            &mut app,
+            Action::Resize {
+                width: 80,
+                height: 24,
+            },
+        );
+        update(&mut app, Action::Click { column: 5, row: 13 });
+        assert_eq!(app.selected, 10, "the last row at 80x24");
+    }
+
+    #[test]
+    fn requests_per_second_come_from_the_counters() {
+        // The fixture adds 10% to every counter over 5 s.
+        let app = app();
+        let total: u64 = fixtures::systems(10)
+            .iter()
+            .map(|s| s.done + s.errors)
+            .sum();
+        let before: u64 = fixtures::systems(9).iter().map(|s| s.done + s.errors).sum();
+        let expected = (total - before) as f64 / 5.0;
+        assert!(
+            (app.requests_per_s - expected).abs() < 0.01,
+            "{} vs {expected}",
+            app.requests_per_s
+        );
+    }
+
+    #[test]
+    fn shutdown_steps_are_revealed_at_the_configured_pace_in_arrival_order() {
+        let mut app = app();
+        let t0 = Duration::from_secs(90);
+        update(&mut app, Action::Tick(t0));
+        update(&mut app, Action::ShutdownStarted(Reason::Quit));
+        update(
+            &mut app,
+            Action::ShutdownBegin {
+                grace: ms(500),
+                deadline_in: ms(500),
+            },
+        );
+        // Everything arrives at once...
+        update(&mut app, Action::SystemClosing(SystemId::Moe));
+        update(&mut app, Action::SystemClosing(SystemId::VideoInterpreter));
+        let report = fixtures::close_report(SystemId::Moe, CloseOutcome::Closed, 0.4);
+        update(
+            &mut app,
+            Action::SystemClosed {
+                report,
+                forced_by_user: false,
+            },
+        );
+        let sd = app.shutdown.as_ref().expect("shutting down");
+        assert_eq!(sd.revealed, 0);
+
+        // ...and is shown one step per 150 ms.
+        update(&mut app, Action::Tick(t0));
+        assert_eq!(app.shutdown.as_ref().map(|s| s.revealed), Some(1));
+        update(&mut app, Action::Tick(t0 + ms(149)));
+        assert_eq!(app.shutdown.as_ref().map(|s| s.revealed), Some(1));
+        update(&mut app, Action::Tick(t0 + ms(150)));
+        assert_eq!(app.shutdown.as_ref().map(|s| s.revealed), Some(2));
+        let rows = app.shutdown.as_ref().map(|s| s.rows()).unwrap_or_default();
+        assert!(matches!(rows[0], AccountRow::Closing(SystemId::Moe)));
+        assert!(matches!(
+            rows[1],
+            AccountRow::Closing(SystemId::VideoInterpreter)
+        ));
+        assert!(matches!(
+            rows[2],
+            AccountRow::Waiting(SystemId::VoiceSystem)
+        ));
+        assert_eq!(rows.len(), 11);
+
+        update(&mut app, Action::Tick(t0 + ms(300)));
+        let rows = app.shutdown.as_ref().map(|s| s.rows()).unwrap_or_default();
+        assert!(
+            matches!(&rows[0], AccountRow::Done { report, .. } if report.close_ms == 0.4),
+            "measured time kept"
+        );
+        assert_eq!(
+            app.phase(),
+            Phase::ShuttingDown,
+            "no final panel before the session ended"
+        );
+    }
+
+    #[test]
+    fn the_final_panel_waits_for_the_last_step_then_lingers_until_a_key() {
+        let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 11, 505);
+        update(
+            &mut app,
+            Action::Verified(singularis_tui::lifecycle::Verification {
+                sockets_open_after: Some(0),
+                unverified_reason: None,
+            }),
+        );
+        update(
+            &mut app,
+            Action::Finished {
+                report: Box::new(fixtures::report()),
+                report_path: None,
+            },
+        );
+        assert_eq!(
+            app.phase(),
+            Phase::ShuttingDown,
+            "steps are still being revealed"
+        );
+        let t = Duration::from_secs(90) + ms(150 * 22);
+        update(&mut app, Action::Tick(t));
+        assert_eq!(app.phase(), Phase::Final);
+        // Linger: the wake-ups count it down; it ends on its own...
+        assert_eq!(app.next_wake(ms(100)), Some(Duration::from_secs(94)));
+        assert_eq!(update(&mut app, Action::Tick(t + ms(4_900))), None);
+        assert_eq!(
+            update(&mut app, Action::Tick(t + Duration::from_secs(5))),
+            Some(Command::Exit)
+        );
+        // ...or on any key.
+        assert_eq!(update(&mut app, Action::OtherKey), Some(Command::Exit));
+        assert_eq!(update(&mut app, Action::Quit), Some(Command::Exit));
+    }
+
+    #[test]
+    fn wake_ups_are_rare_when_nothing_moves() {
+        let mut app = app();
+        update(&mut app, Action::Tick(ms(83_400)));
+        assert_eq!(
+            app.next_wake(ms(100)),
+            Some(Duration::from_secs(84)),
+            "once a second for the uptime"
+        );
+        update(&mut app, Action::ShutdownStarted(Reason::Quit));
+        assert_eq!(
+            app.next_wake(ms(100)),
+            Some(ms(83_500)),
+            "animation runs at the frame cap"
+        );
+    }
+
+    #[test]
+    fn a_reopened_system_is_no_longer_marked_as_closed_by_the_user() {
+        let mut app = app();
+        assert!(app.closed_by_user.contains_key(&SystemId::ClaudeClient));
+        set_state(&mut app, SystemId::ClaudeClient, SystemState::Idle);
+        assert!(!app.closed_by_user.contains_key(&SystemId::ClaudeClient));
+    }
+
+    #[test]
+    fn x_during_a_graceful_close_forces_it() {
+        let mut app = app();
+        select(&mut app, SystemId::GeminiClient);
+        assert_eq!(
+            update(&mut app, Action::Close),
+            Some(Command::Close(SystemId::GeminiClient))
+        );
+        set_state(&mut app, SystemId::GeminiClient, SystemState::Closing);
+        assert_eq!(
+            update(&mut app, Action::ForceClose),
+            Some(Command::ForceClose(SystemId::GeminiClient))
+        );
+        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Forced, 12.0);
+        update(
+            &mut app,
+            Action::UserCloseDone {
+                report,
+                forced: true,
+            },
+        );
+        assert!(
+            app.visible_notice()
+                .is_some_and(|n| n.text == "✗ Gemini client force-closed on request (12.0 ms)")
+        );
+    }
+
+    #[test]
+    fn the_sound_notice_is_shown_once() {
+        let mut app = app();
+        let mut game = fixtures::game();
+        game.audio = "off: no audio device".into();
+        game.audio_notice = Some("sound off: no audio device found".into());
+        update(&mut app, Action::Game(Box::new(game.clone())));
+        assert_eq!(
+            app.visible_notice().map(|n| n.text.as_str()),
+            Some("sound off: no audio device found")
+        );
+        app.notice = None;
+        update(&mut app, Action::Game(Box::new(game)));
+        assert!(app.notice.is_none());
+    }
 }

@@ -9,11 +9,8 @@
 use crate::sync::LockExt;
 pub mod action;
 pub mod app;
-pub mod fixtures;
 
 mod terminal;
-#[cfg(test)]
-mod tests;
 pub mod theme;
 pub mod view;
 

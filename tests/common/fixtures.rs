@@ -2,17 +2,19 @@
 //! and the same clock every time, so the screens are the same every time.
 #![doc(hidden)]
 
-use super::action::Action;
-use super::app::{App, Settings, update};
-use super::theme::Theme;
-use crate::config::Mode;
-use crate::gameplay::stats::ActionRecord;
-use crate::gameplay::{Action as GameAction, GameStats, World};
-use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, SystemSnapshot, SystemState};
-use crate::logging::LogLine;
-use crate::session::report::{Reason, ReportStats, SessionReport, ShutdownSection};
-use crate::systems::SystemId;
 use ratatui::layout::Rect;
+use singularis_tui::config::Mode;
+use singularis_tui::gameplay::stats::ActionRecord;
+use singularis_tui::gameplay::{Action as GameAction, GameStats, World};
+use singularis_tui::lifecycle::{
+    CloseOutcome, CloseReport, ShutdownReport, SystemSnapshot, SystemState,
+};
+use singularis_tui::logging::LogLine;
+use singularis_tui::session::report::{Reason, ReportStats, SessionReport, ShutdownSection};
+use singularis_tui::systems::SystemId;
+use singularis_tui::tui::action::Action;
+use singularis_tui::tui::app::{App, Settings, update};
+use singularis_tui::tui::theme::Theme;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -57,7 +59,7 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         late: 0,
         cut: 0,
         breaker_skipped: 0,
-        breaker: crate::lifecycle::BreakerState::Closed,
+        breaker: singularis_tui::lifecycle::BreakerState::Closed,
         breaker_opens: 0,
         deadline_ms: 1000.0,
     }
@@ -69,14 +71,14 @@ fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
     s.recent_latency_ms = latencies(p50, 24, s.id.index() * 3);
     s.connections_opened = 2;
     // Tokens in proportion to the answers, as a live service reports them.
-    let u = crate::clients::Usage {
+    let u = singularis_tui::clients::Usage {
         input: s.done * 180,
         output: s.done * 42,
         reasoning: 0,
     };
     s.usage = Some(u);
     s.cost_usd = Some(
-        crate::config::Price {
+        singularis_tui::config::Price {
             input: 1.25,
             output: 10.0,
         }
@@ -380,7 +382,7 @@ pub fn report() -> SessionReport {
             connections_opened_by_system: BTreeMap::new(),
             truncated: 3,
             truncated_by_system: BTreeMap::from([("orchestrator".to_string(), 3)]),
-            usage: crate::session::report::UsageSection::new(&self::systems(10)),
+            usage: singularis_tui::session::report::UsageSection::new(&self::systems(10)),
             calls: std::collections::BTreeMap::new(),
             late_experts: std::collections::BTreeMap::new(),
         },
@@ -412,7 +414,7 @@ pub fn final_panel(area: Rect, theme: Theme) -> App {
     let mut app = shutting_down(area, theme, all, 505);
     update(
         &mut app,
-        Action::Verified(crate::lifecycle::Verification {
+        Action::Verified(singularis_tui::lifecycle::Verification {
             sockets_open_after: Some(0),
             unverified_reason: None,
         }),
