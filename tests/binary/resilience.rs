@@ -30,10 +30,14 @@ fn report(path: &Path) -> serde_json::Value {
 
 /// A headless session of `CYCLES` cycles with `fault` on `system`; its report.
 fn session_with(system: &str, fault: &str) -> serde_json::Value {
+    session_in(system, fault, "parallel")
+}
+
+fn session_in(system: &str, fault: &str, mode: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("fast.toml"),
-        "[gameplay]\ncycle_delay_ms = 0\n[audio]\nenabled = false\n",
+        format!("[gameplay]\ncycle_delay_ms = 0\nmode = \"{mode}\"\n[audio]\nenabled = false\n"),
     )
     .unwrap();
     let out = cmd(dir.path())
@@ -116,6 +120,19 @@ fn each_hung_or_dripping_system_is_cut_off_by_its_breaker_and_the_game_goes_on()
                 check(s, f, &r);
             }
         });
+    }
+}
+
+#[test]
+fn sequential_mode_follows_the_same_rules() {
+    for (system, fault) in [
+        ("claude_client", "hang"),
+        ("video_interpreter", "drip"),
+        ("wolfram_analyzer", "hang"),
+    ] {
+        let r = session_in(system, fault, "sequential");
+        assert_eq!(r["mode"], "sequential");
+        check(system, fault, &r);
     }
 }
 
