@@ -167,7 +167,19 @@ impl Calls {
                 id,
             }
         });
-        let outcome = sys.call_bounded_with(f, cancel).await;
+        let outcome = if wire {
+            sys.call_bounded_with(f, cancel).await
+        } else {
+            // moe's time is its experts', each bounded by its own deadline and the vote by
+            // its quorum: a deadline of its own would cut the vote short in sequential mode.
+            match sys.call(f).await {
+                Ok(v) => Bounded::Answered(v),
+                Err(ClientError::Cancelled) | Err(ClientError::Unavailable(_)) => {
+                    Bounded::Unavailable
+                }
+                Err(e) => Bounded::Failed(e),
+            }
+        };
         match &outcome {
             Bounded::Answered(_) | Bounded::Cut(_) => {}
             Bounded::Failed(e) => {
