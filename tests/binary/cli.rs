@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use crate::common::cmd;
 
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
-}
+use crate::common::report;
 
 #[test]
 fn headless_run_prints_the_account_and_exits_clean() {
@@ -261,11 +259,7 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
             "--report",
             "r.json",
         ])
-        .env("OPENAI_API_KEY", "k1")
-        .env("ANTHROPIC_API_KEY", "k2")
-        .env("GEMINI_API_KEY", "k3")
-        .env("HYPERBOLIC_API_KEY", "k4")
-        .env("WOLFRAM_APP_ID", "k5")
+        .envs(crate::common::TEST_KEYS)
         .output()
         .unwrap();
     assert_eq!(

@@ -5,7 +5,7 @@
 use crate::common::cmd;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// The systems with a wire of their own (moe has none: it is its experts).
@@ -24,9 +24,7 @@ const WIRED: [&str; 10] = [
 
 const CYCLES: u64 = 6;
 
-fn report(path: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
-}
+use crate::common::report;
 
 /// A headless session of `CYCLES` cycles with `fault` on `system`; its report.
 fn session_with(system: &str, fault: &str) -> serde_json::Value {
@@ -136,14 +134,7 @@ fn sequential_mode_follows_the_same_rules() {
     }
 }
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::KillOnDrop;
 
 /// A standalone sandbox on fixed ports (`base + system index`), so a restart serves the same
 /// URLs; `None` if a port is taken.
@@ -197,11 +188,7 @@ fn a_breaker_closes_again_once_its_service_is_back() {
                 "--report",
                 "r.json",
             ])
-            .env("OPENAI_API_KEY", "k1")
-            .env("ANTHROPIC_API_KEY", "k2")
-            .env("GEMINI_API_KEY", "k3")
-            .env("HYPERBOLIC_API_KEY", "k4")
-            .env("WOLFRAM_APP_ID", "k5")
+            .envs(crate::common::TEST_KEYS)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),

@@ -667,14 +667,7 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
 }
 
 /// A child process that ends with the test, even when the test fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::common::KillOnDrop;
 
 #[test]
 fn without_a_socket_table_the_dashboard_says_unverified_restores_the_terminal_and_exits_4() {

@@ -96,3 +96,29 @@ pub fn serial(test: impl std::future::Future<Output = ()>) {
         .expect("a tokio runtime")
         .block_on(test);
 }
+
+/// The session report at `path`.
+pub fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
+}
+
+/// Keys for every live system (a config pointing them at a standalone sandbox needs them set;
+/// the sandbox checks that auth is present): `.envs(TEST_KEYS)`.
+pub const TEST_KEYS: [(&str, &str); 5] = [
+    ("OPENAI_API_KEY", "k1"),
+    ("ANTHROPIC_API_KEY", "k2"),
+    ("GEMINI_API_KEY", "k3"),
+    ("HYPERBOLIC_API_KEY", "k4"),
+    ("WOLFRAM_APP_ID", "k5"),
+];
+
+/// A child process killed and reaped when the test ends, however it ends: an orphan would
+/// hold the test's pipes open.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
