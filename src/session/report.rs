@@ -24,22 +24,14 @@ impl Reason {
     }
 }
 
+/// The game's own figures (as the game keeps them: one home), with the systems' figures
+/// beside them, flattened into one JSON object.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportStats {
-    pub cycles: u64,
-    pub actions: u64,
+    #[serde(flatten)]
+    pub game: GameStats,
     pub requests: u64,
     pub errors: u64,
-    pub actions_by_kind: BTreeMap<String, u64>,
-    pub skipped_calls: BTreeMap<String, u64>,
-    pub fallbacks: u64,
-    /// Replies that named no action, per system.
-    pub unparsable_replies: BTreeMap<String, u64>,
-    /// Times a loop guard broke a loop (camera spinning, an action repeated without progress).
-    pub guard_fired: u64,
-    pub speech_clips: u64,
-    pub speech_played: u64,
-    pub total_reward: f64,
     pub calls_by_system: BTreeMap<String, u64>,
     pub errors_by_system: BTreeMap<String, u64>,
     pub connections_opened_by_system: BTreeMap<String, u64>,
@@ -50,8 +42,13 @@ pub struct ReportStats {
     pub usage: UsageSection,
     /// Every call the game made, per system, by how it ended.
     pub calls: BTreeMap<String, CallAccount>,
-    /// Experts the MoE vote closed without (cancelled, counted late), per expert.
-    pub late_experts: BTreeMap<String, u64>,
+}
+
+impl std::ops::Deref for ReportStats {
+    type Target = GameStats;
+    fn deref(&self) -> &GameStats {
+        &self.game
+    }
 }
 
 /// How one system's calls ended (ARCHITECTURE.md, "Deadlines and breakers").
@@ -163,26 +160,9 @@ pub struct SessionReport {
 impl ReportStats {
     pub fn new(game: &GameStats, systems: &[crate::lifecycle::SystemSnapshot]) -> ReportStats {
         ReportStats {
-            cycles: game.cycles,
-            actions: game.actions,
+            game: game.clone(),
             requests: systems.iter().map(|s| s.requests()).sum(),
             errors: systems.iter().map(|s| s.errors).sum(),
-            actions_by_kind: game.actions_by_kind.clone(),
-            skipped_calls: game
-                .skipped_calls
-                .iter()
-                .map(|(k, v)| (k.name().to_string(), *v))
-                .collect(),
-            fallbacks: game.fallbacks,
-            unparsable_replies: game
-                .unparsable_replies
-                .iter()
-                .map(|(k, v)| (k.name().to_string(), *v))
-                .collect(),
-            guard_fired: game.guard_fired,
-            speech_clips: game.speech_clips,
-            speech_played: game.speech_played,
-            total_reward: game.total_reward,
             calls_by_system: systems
                 .iter()
                 .map(|s| (s.id.name().to_string(), s.requests()))
@@ -218,11 +198,6 @@ impl ReportStats {
                         },
                     )
                 })
-                .collect(),
-            late_experts: game
-                .late_experts
-                .iter()
-                .map(|(k, v)| (k.name().to_string(), *v))
                 .collect(),
         }
     }

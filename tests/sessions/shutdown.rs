@@ -197,7 +197,7 @@ fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
             end.report
                 .stats
                 .skipped_calls
-                .get("openai_client")
+                .get(&SystemId::OpenaiClient)
                 .copied()
                 .unwrap_or(0)
                 >= 1
