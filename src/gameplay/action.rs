@@ -87,10 +87,6 @@ impl Action {
         Action::Attack,
     ];
 
-    /// The cautious default when nothing at all is known; with a world at hand the game
-    /// uses `World::safe_action`, which also rests when no enemy is near.
-    pub const SAFE: Action = Action::Block;
-
     /// Read an action from a model's reply: JSON `{"action": "x"}` (alone, fenced, or inside
     /// prose), an `ACTION: x` line (any case, bold or bulleted), or else the first action
     /// word that is not negated ("don't attack"). Reasoning blocks (`<think>…</think>`)

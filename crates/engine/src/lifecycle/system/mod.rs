@@ -422,11 +422,6 @@ impl System {
         self.ledger.poison();
     }
 
-    /// Why the ledger cannot vouch for this system, if it cannot.
-    pub fn ledger_trust(&self) -> Result<(), String> {
-        self.ledger.trust()
-    }
-
     pub fn connections_opened(&self) -> u64 {
         self.ledger.opened()
     }
