@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 /// One line of the table.
 #[derive(Debug, Clone)]
-pub struct ProbeRow {
+pub(crate) struct ProbeRow {
     pub system: SystemId,
     pub host: String,
     pub model: String,

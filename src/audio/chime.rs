@@ -14,7 +14,7 @@ use crate::clients::gemini::Pcm;
 
 pub const SAMPLE_RATE: u32 = 44_100;
 /// Length of the chime.
-pub const DURATION_MS: u32 = 900;
+pub(crate) const DURATION_MS: u32 = 900;
 /// The committed asset, as the binary plays it.
 pub const ASSET: &[u8] = include_bytes!("../../assets/shutdown-chime.wav");
 
@@ -191,6 +191,6 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, String> {
 }
 
 /// The embedded asset, decoded.
-pub fn asset_pcm() -> Result<Pcm, String> {
+pub(crate) fn asset_pcm() -> Result<Pcm, String> {
     decode_wav(ASSET)
 }

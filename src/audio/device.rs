@@ -57,12 +57,12 @@ impl Device {
         self.commands.send(Command::Speech(buffer)).is_ok()
     }
 
-    pub fn stop_speech(&self) {
+    pub(crate) fn stop_speech(&self) {
         let _ = self.commands.send(Command::StopSpeech);
     }
 
     /// Play and wait until done; bounded by `budget` (plus a little for the thread to answer).
-    pub async fn play_and_wait(&self, buffer: SamplesBuffer, budget: Duration) -> bool {
+    pub(crate) async fn play_and_wait(&self, buffer: SamplesBuffer, budget: Duration) -> bool {
         let (tx, rx) = oneshot::channel();
         if self
             .commands

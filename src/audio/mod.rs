@@ -29,12 +29,12 @@ pub const DEVICE_ENV: &str = "SINGULARIS_AUDIO_DEVICE";
 /// How long opening the device may take before sound is given up for the session.
 pub const OPEN_BUDGET: Duration = Duration::from_secs(3);
 /// Longest wait for the chime to finish at shutdown (it lasts under a second).
-pub const CHIME_BUDGET: Duration = Duration::from_millis(1500);
+pub(crate) const CHIME_BUDGET: Duration = Duration::from_millis(1500);
 /// Longest wait for the device to close.
-pub const CLOSE_BUDGET: Duration = Duration::from_millis(500);
+pub(crate) const CLOSE_BUDGET: Duration = Duration::from_millis(500);
 /// Speech clips waiting to play beyond this are dropped: the game must not fall behind
 /// its own voice.
-pub const MAX_QUEUED_CLIPS: usize = 2;
+pub(crate) const MAX_QUEUED_CLIPS: usize = 2;
 
 /// Which device to open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,7 @@ impl AudioOut {
         self.inner.state.locked().to_owned()
     }
 
-    pub fn is_on(&self) -> bool {
+    pub(crate) fn is_on(&self) -> bool {
         self.state() == AudioState::On
     }
 

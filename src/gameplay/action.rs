@@ -73,7 +73,7 @@ impl Action {
     }
 
     /// Safest first: how ties are broken when nothing has been learned yet.
-    pub const CAUTION: [Action; 11] = [
+    pub(crate) const CAUTION: [Action; 11] = [
         Action::Heal,
         Action::Block,
         Action::Rest,

@@ -42,12 +42,12 @@ explore, move, attack, block, cast, heal, sneak, talk, loot, rest, turn_camera. 
 Answer as `ACTION: <action>` then `REASON: <one sentence>`.";
 
 /// The MoE vote's default quorum grace (config `resilience.quorum_grace_ms`).
-pub const DEFAULT_QUORUM_GRACE: Duration = Duration::from_millis(250);
+pub(crate) const DEFAULT_QUORUM_GRACE: Duration = Duration::from_millis(250);
 const VOICE: &str = "Kore";
 
 /// Time during which at least one network call was in flight (overlapping calls count once).
 #[derive(Default)]
-pub struct NetClock {
+pub(crate) struct NetClock {
     inner: Mutex<NetState>,
 }
 
@@ -59,10 +59,10 @@ struct NetState {
 }
 
 /// Marks a call in flight until dropped.
-pub struct NetCall<'a>(&'a NetClock);
+pub(crate) struct NetCall<'a>(&'a NetClock);
 
 impl NetClock {
-    pub fn enter(&self) -> NetCall<'_> {
+    pub(crate) fn enter(&self) -> NetCall<'_> {
         {
             let mut s = self.inner.locked();
             if s.in_flight == 0 {
@@ -74,7 +74,7 @@ impl NetClock {
     }
 
     /// Busy time so far, the current stretch included.
-    pub fn busy(&self) -> Duration {
+    pub(crate) fn busy(&self) -> Duration {
         let s = self.inner.locked();
         s.busy
             + s.since
@@ -244,7 +244,7 @@ impl Agent {
     }
 
     /// Play speech on `audio` (the default is silent).
-    pub fn with_audio(mut self, audio: AudioOut) -> Agent {
+    pub(crate) fn with_audio(mut self, audio: AudioOut) -> Agent {
         self.audio = audio;
         self
     }

@@ -5,7 +5,7 @@
 use super::{Action, World};
 
 /// Consecutive camera turns without progress before the next is refused (a full circle).
-pub const CAMERA_LIMIT: u32 = 3;
+pub(crate) const CAMERA_LIMIT: u32 = 3;
 /// The same action this many times in a row without progress: the next one is replaced.
 pub const REPEAT_LIMIT: u32 = 3;
 /// Cycles without any progress at all before the guard changes the scene.

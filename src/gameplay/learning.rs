@@ -40,7 +40,7 @@ impl Preferences {
     }
 
     /// Scores by action name, for the dashboard and the report.
-    pub fn by_name(&self) -> BTreeMap<String, f64> {
+    pub(crate) fn by_name(&self) -> BTreeMap<String, f64> {
         self.scores
             .iter()
             .map(|(a, s)| (a.name().to_string(), *s))

@@ -65,7 +65,7 @@ pub struct CycleTiming {
 }
 
 impl CycleTiming {
-    pub fn add(&mut self, total: std::time::Duration, network: std::time::Duration) {
+    pub(crate) fn add(&mut self, total: std::time::Duration, network: std::time::Duration) {
         self.cycles += 1;
         self.last_cycle_ms = total.as_secs_f64() * 1e3;
         self.total_ms += self.last_cycle_ms;
@@ -97,19 +97,19 @@ impl GameStats {
         *self.skipped_calls.entry(id).or_default() += 1;
     }
 
-    pub fn late_expert(&mut self, id: SystemId) {
+    pub(crate) fn late_expert(&mut self, id: SystemId) {
         *self.late_experts.entry(id).or_default() += 1;
     }
 
     /// The call waited on longest, and since when.
-    pub fn longest_wait(&self) -> Option<(SystemId, std::time::Instant)> {
+    pub(crate) fn longest_wait(&self) -> Option<(SystemId, std::time::Instant)> {
         self.waiting
             .iter()
             .min_by_key(|(_, since)| **since)
             .map(|(id, since)| (*id, *since))
     }
 
-    pub fn unparsable(&mut self, id: SystemId) {
+    pub(crate) fn unparsable(&mut self, id: SystemId) {
         *self.unparsable_replies.entry(id).or_default() += 1;
     }
 
@@ -118,7 +118,7 @@ impl GameStats {
         *self.guards_by_kind.entry(kind.to_string()).or_default() += 1;
     }
 
-    pub fn skipped_total(&self) -> u64 {
+    pub(crate) fn skipped_total(&self) -> u64 {
         self.skipped_calls.values().sum()
     }
 }

@@ -32,11 +32,11 @@ pub struct Place {
 
 pub const RIVERWOOD: &str = "Riverwood";
 pub const BLEAK_FALLS: &str = "Bleak Falls Barrow";
-pub const EMBERSHARD: &str = "Embershard Mine";
+pub(crate) const EMBERSHARD: &str = "Embershard Mine";
 pub const LUCAN: &str = "Lucan the trader";
-pub const GERDUR: &str = "Gerdur";
+pub(crate) const GERDUR: &str = "Gerdur";
 
-pub const PLACES: [Place; 6] = [
+pub(crate) const PLACES: [Place; 6] = [
     Place {
         name: "Helgen ruins",
         kind: "ruins",
@@ -121,14 +121,14 @@ pub struct Quest {
 }
 
 pub const GOLDEN_CLAW: usize = 0;
-pub const BANDITS: usize = 1;
+pub(crate) const BANDITS: usize = 1;
 const BANDITS_TO_CLEAR: u32 = 3;
 
 impl Quest {
     pub fn is_done(&self) -> bool {
         self.stage >= self.stages()
     }
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.stage > 0 && !self.is_done()
     }
     /// Stages after "not started", the last being "done".
@@ -203,7 +203,7 @@ fn place_index(name: &str) -> usize {
 
 /// Win probability of a fighter of level `a` against level `b` (the sandbox's Wolfram uses
 /// the same curve): equal levels 0.5, two levels down 0.31.
-pub fn combat_odds(a: u32, b: u32) -> f64 {
+pub(crate) fn combat_odds(a: u32, b: u32) -> f64 {
     1.0 / (1.0 + (-(f64::from(a) - f64::from(b)) * 0.4).exp())
 }
 
@@ -363,7 +363,7 @@ impl World {
     /// A sensible action from the state alone, never one of `excluded` (when another
     /// exists): what the loop guard forces and what a cycle with no usable answer falls
     /// back on.
-    pub fn suggest(&self, excluded: &[Action]) -> Action {
+    pub(crate) fn suggest(&self, excluded: &[Action]) -> Action {
         let can_heal = self.potions > 0 || self.magicka >= HEAL_COST;
         let mut wishes = Vec::with_capacity(6);
         if self.health < 35 && can_heal {
@@ -401,7 +401,7 @@ impl World {
 
     /// The cautious choice when nobody could say what to do: guard while a foe is near,
     /// catch one's breath otherwise.
-    pub fn safe_action(&self) -> Action {
+    pub(crate) fn safe_action(&self) -> Action {
         if self.enemy.is_some() && self.enemy_aware {
             Action::Block
         } else {

@@ -18,14 +18,14 @@ pub struct LogLine {
 
 /// A bounded ring of recent events plus a counter that bumps on every new one, so the
 /// dashboard can sleep until there is something to show.
-pub struct LogBuffer {
+pub(crate) struct LogBuffer {
     lines: Mutex<VecDeque<LogLine>>,
     capacity: usize,
     changed: watch::Sender<u64>,
 }
 
 /// Enough history to scroll back through a busy minute without holding much memory.
-pub const DEFAULT_CAPACITY: usize = 1000;
+pub(crate) const DEFAULT_CAPACITY: usize = 1000;
 
 impl LogBuffer {
     pub fn new(capacity: usize) -> LogBuffer {
@@ -38,7 +38,7 @@ impl LogBuffer {
 
     /// The process-wide buffer the logging layer writes to (tracing's subscriber is
     /// process-wide too).
-    pub fn global() -> &'static LogBuffer {
+    pub(crate) fn global() -> &'static LogBuffer {
         static GLOBAL: OnceLock<LogBuffer> = OnceLock::new();
         GLOBAL.get_or_init(|| LogBuffer::new(DEFAULT_CAPACITY))
     }
@@ -65,7 +65,7 @@ impl LogBuffer {
     }
 
     /// Changes whenever a line is pushed.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.changed.subscribe()
     }
 }

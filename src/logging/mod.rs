@@ -3,8 +3,9 @@
 
 mod buffer;
 mod redact;
-pub use buffer::{LogBuffer, LogLine};
-pub use redact::Redactor;
+pub(crate) use buffer::LogBuffer;
+pub use buffer::LogLine;
+pub(crate) use redact::Redactor;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tracing::field::{Field, Visit};
@@ -63,7 +64,7 @@ pub fn init_memory_only(traces: Option<opentelemetry_sdk::trace::SdkTracer>) {
 }
 
 /// A layer that copies each event into a [`LogBuffer`].
-pub struct RecentEvents {
+pub(crate) struct RecentEvents {
     pub buffer: &'static LogBuffer,
 }
 

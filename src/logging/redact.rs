@@ -20,7 +20,7 @@ const MARKERS: [&str; 7] = [
 const MIN_SECRET: usize = 8;
 
 #[derive(Debug, Clone, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     secrets: Vec<String>,
 }
 
@@ -39,7 +39,8 @@ impl Redactor {
         Redactor { secrets }
     }
 
-    pub fn with_secrets(secrets: Vec<String>) -> Redactor {
+    #[cfg(test)]
+    pub(crate) fn with_secrets(secrets: Vec<String>) -> Redactor {
         Redactor {
             secrets: secrets
                 .into_iter()
@@ -48,7 +49,7 @@ impl Redactor {
         }
     }
 
-    pub fn scrub(&self, text: &str) -> String {
+    pub(crate) fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();
         for s in &self.secrets {
             if out.contains(s.as_str()) {

@@ -104,7 +104,7 @@ struct Line<'a> {
 }
 
 /// Writes events as JSON lines, flushing each so a follower sees it at once.
-pub struct EventWriter<W: Write> {
+pub(crate) struct EventWriter<W: Write> {
     out: W,
 }
 
@@ -114,7 +114,7 @@ impl<W: Write> EventWriter<W> {
     }
 
     /// A closed pipe (the reader went away) is not an error worth stopping the session for.
-    pub fn emit(&mut self, event: &Event) {
+    pub(crate) fn emit(&mut self, event: &Event) {
         let line = Line {
             ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             event,
@@ -128,9 +128,5 @@ impl<W: Write> EventWriter<W> {
             }
             Err(e) => tracing::error!(error = %e, "event not serialisable"),
         }
-    }
-
-    pub fn into_inner(self) -> W {
-        self.out
     }
 }

@@ -113,7 +113,7 @@ impl Session {
 
     /// As [`Session::start`], with quit and force signals made earlier (so signal handlers
     /// can be in place before anything opens).
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         config: Config,
         quit: QuitSignal,
         force: CancellationToken,
@@ -219,7 +219,7 @@ impl Session {
     }
 
     /// Every gameplay cycle that ends from now on.
-    pub fn subscribe_cycles(&self) -> broadcast::Receiver<CycleEvent> {
+    pub(crate) fn subscribe_cycles(&self) -> broadcast::Receiver<CycleEvent> {
         self.cycles.subscribe()
     }
 
@@ -229,7 +229,7 @@ impl Session {
 
     /// A task whose failure ends the session: a panic in it is recorded and shuts
     /// everything down with reason `error`.
-    pub fn watch_task(&mut self, name: &'static str, task: tokio::task::JoinHandle<()>) {
+    pub(crate) fn watch_task(&mut self, name: &'static str, task: tokio::task::JoinHandle<()>) {
         let abort = task.abort_handle();
         let quit = self.quit.clone();
         let fatal = self.fatal.clone();

@@ -113,7 +113,7 @@ impl UsageSection {
 }
 
 /// Each system that reported tokens or rate-limit headroom.
-pub fn usage_by_system(
+pub(crate) fn usage_by_system(
     systems: &[crate::lifecycle::SystemSnapshot],
 ) -> BTreeMap<String, UsageLine> {
     systems
@@ -204,14 +204,14 @@ impl ReportStats {
 }
 
 /// `$XDG_STATE_HOME/singularis-tui/sessions/<UTC timestamp>.json`.
-pub fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
+pub(crate) fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
     crate::config::paths::state_dir()
         .join("sessions")
         .join(format!("{}.json", ended.format("%Y%m%dT%H%M%S%.3fZ")))
 }
 
 /// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -34,7 +34,7 @@ impl QuitSignal {
     pub async fn wait(&self) {
         self.token.cancelled().await
     }
-    pub fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         self.token.is_cancelled()
     }
 }

@@ -4,10 +4,10 @@
 use super::report::SessionReport;
 use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport};
 
-pub const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
+pub(crate) const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
 
 /// One system's step, e.g. `[CLEANUP] ✓ Video interpreter closed (2.1 ms)`.
-pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String {
+pub(crate) fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String {
     let name = r.name.display_name();
     match r.outcome {
         CloseOutcome::Closed => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
@@ -36,7 +36,7 @@ pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String
 }
 
 /// A closing step that is not a system (the metrics endpoint).
-pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
+pub(crate) fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
     let name = r.display_name();
     match r.outcome {
         CloseOutcome::Closed | CloseOutcome::Skipped => {
@@ -57,7 +57,7 @@ pub fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
     }
 }
 
-pub fn complete_line(s: &ShutdownReport) -> String {
+pub(crate) fn complete_line(s: &ShutdownReport) -> String {
     // The exact shape of ARCHITECTURE.md's line ("Shutdown"), which scripts read; skipped systems have lines of
     // their own. Unverified closes are named, never folded into "closed".
     let unverified = if s.unverified > 0 {
@@ -77,7 +77,7 @@ pub fn complete_line(s: &ShutdownReport) -> String {
 }
 
 /// `Final Statistics:` and its lines.
-pub fn final_statistics(r: &SessionReport) -> Vec<String> {
+pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
     let st = &r.stats;
     let mut out = vec![
         "Final Statistics:".to_string(),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub const STEP_NAME: &str = "metrics endpoint";
+pub(crate) const STEP_NAME: &str = "metrics endpoint";
 /// Prometheus text format 0.0.4.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 use crate::net::FORCE_BUDGET;
@@ -31,7 +31,7 @@ struct Shared {
     final_served: watch::Sender<bool>,
 }
 
-pub struct MetricsEndpoint {
+pub(crate) struct MetricsEndpoint {
     addr: SocketAddr,
     metrics: Arc<SessionMetrics>,
     stop: CancellationToken,

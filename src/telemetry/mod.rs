@@ -7,5 +7,6 @@ pub mod endpoint;
 pub mod otlp;
 pub mod prometheus;
 
-pub use endpoint::MetricsEndpoint;
-pub use prometheus::{Phase, SessionMetrics};
+pub(crate) use endpoint::MetricsEndpoint;
+pub use prometheus::Phase;
+pub use prometheus::SessionMetrics;

@@ -14,7 +14,7 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-pub const STEP_NAME: &str = "trace exporter";
+pub(crate) const STEP_NAME: &str = "trace exporter";
 
 static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
 
@@ -70,7 +70,7 @@ pub fn start() -> Result<SdkTracer, String> {
     Ok(tracer)
 }
 
-pub fn active() -> bool {
+pub(crate) fn active() -> bool {
     PROVIDER.get().is_some()
 }
 

@@ -14,33 +14,33 @@ use metrics_exporter_prometheus::{
 };
 use std::sync::{Arc, Mutex};
 
-pub const SYSTEM_STATE: &str = "singularis_system_state";
-pub const REQUESTS: &str = "singularis_requests_total";
-pub const REQUEST_ERRORS: &str = "singularis_request_errors_total";
-pub const IN_FLIGHT: &str = "singularis_requests_in_flight";
-pub const OPEN_SOCKETS: &str = "singularis_open_sockets";
-pub const CONNECTIONS_OPENED: &str = "singularis_connections_opened_total";
-pub const REQUEST_DURATION: &str = "singularis_request_duration_seconds";
+pub(crate) const SYSTEM_STATE: &str = "singularis_system_state";
+pub(crate) const REQUESTS: &str = "singularis_requests_total";
+pub(crate) const REQUEST_ERRORS: &str = "singularis_request_errors_total";
+pub(crate) const IN_FLIGHT: &str = "singularis_requests_in_flight";
+pub(crate) const OPEN_SOCKETS: &str = "singularis_open_sockets";
+pub(crate) const CONNECTIONS_OPENED: &str = "singularis_connections_opened_total";
+pub(crate) const REQUEST_DURATION: &str = "singularis_request_duration_seconds";
 pub const CYCLES: &str = "singularis_cycles_total";
 pub const ACTIONS: &str = "singularis_actions_total";
-pub const FALLBACKS: &str = "singularis_fallback_actions_total";
-pub const SKIPPED_CALLS: &str = "singularis_skipped_calls_total";
-pub const SESSION_PHASE: &str = "singularis_session_phase";
-pub const SHUTDOWN_SYSTEMS: &str = "singularis_shutdown_systems";
-pub const SHUTDOWN_DURATION: &str = "singularis_shutdown_duration_seconds";
-pub const BUILD_INFO: &str = "singularis_build_info";
-pub const TRUNCATED: &str = "singularis_truncated_answers_total";
-pub const TOKENS: &str = "singularis_tokens_total";
-pub const COST: &str = "singularis_cost_usd_total";
-pub const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
-pub const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
-pub const BREAKER_STATE: &str = "singularis_breaker_state";
-pub const BREAKER_OPENS: &str = "singularis_breaker_opens_total";
-pub const CALL_OUTCOMES: &str = "singularis_calls_total";
-pub const DEADLINE: &str = "singularis_call_deadline_seconds";
+pub(crate) const FALLBACKS: &str = "singularis_fallback_actions_total";
+pub(crate) const SKIPPED_CALLS: &str = "singularis_skipped_calls_total";
+pub(crate) const SESSION_PHASE: &str = "singularis_session_phase";
+pub(crate) const SHUTDOWN_SYSTEMS: &str = "singularis_shutdown_systems";
+pub(crate) const SHUTDOWN_DURATION: &str = "singularis_shutdown_duration_seconds";
+pub(crate) const BUILD_INFO: &str = "singularis_build_info";
+pub(crate) const TRUNCATED: &str = "singularis_truncated_answers_total";
+pub(crate) const TOKENS: &str = "singularis_tokens_total";
+pub(crate) const COST: &str = "singularis_cost_usd_total";
+pub(crate) const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
+pub(crate) const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
+pub(crate) const BREAKER_STATE: &str = "singularis_breaker_state";
+pub(crate) const BREAKER_OPENS: &str = "singularis_breaker_opens_total";
+pub(crate) const CALL_OUTCOMES: &str = "singularis_calls_total";
+pub(crate) const DEADLINE: &str = "singularis_call_deadline_seconds";
 
 /// From a loopback millisecond to a slow model's half minute.
-pub const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
@@ -117,12 +117,12 @@ impl SessionMetrics {
         *self.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn set_phase(&self, phase: Phase) {
+    pub(crate) fn set_phase(&self, phase: Phase) {
         *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
     }
 
     /// Every system is closed: its outcome counts and duration are final.
-    pub fn publish_shutdown(&self, closed: &SystemsClosed) {
+    pub(crate) fn publish_shutdown(&self, closed: &SystemsClosed) {
         let mut f = ShutdownFigures {
             seconds: closed.elapsed.as_secs_f64(),
             ..Default::default()
@@ -144,7 +144,7 @@ impl SessionMetrics {
 
     /// Fold recorded histogram samples into their buckets; call now and then, so samples
     /// between two scrapes do not pile up.
-    pub fn upkeep(&self) {
+    pub(crate) fn upkeep(&self) {
         self.handle.run_upkeep();
     }
 

@@ -110,7 +110,7 @@ pub enum Command {
 }
 
 /// The action for one terminal event, if it means anything.
-pub fn from_event(event: &Event) -> Option<Action> {
+pub(crate) fn from_event(event: &Event) -> Option<Action> {
     match event {
         Event::Key(key) => from_key(key),
         Event::Mouse(m) => match m.kind {
@@ -138,7 +138,7 @@ pub fn from_event(event: &Event) -> Option<Action> {
     }
 }
 
-pub fn from_key(key: &KeyEvent) -> Option<Action> {
+pub(crate) fn from_key(key: &KeyEvent) -> Option<Action> {
     // Releases are only reported with keyboard enhancement, which is not enabled; be safe.
     if key.kind == KeyEventKind::Release {
         return None;
@@ -167,7 +167,7 @@ pub fn from_key(key: &KeyEvent) -> Option<Action> {
 }
 
 /// Every key, for the help popup: (keys, what they do).
-pub const KEY_HELP: [(&str, &str); 14] = [
+pub(crate) const KEY_HELP: [(&str, &str); 14] = [
     ("q  Ctrl+C", "quit: close every connection gracefully"),
     ("q  (again)", "during shutdown: force-close everything now"),
     ("↑ ↓  k j", "select a system / scroll the focused pane"),

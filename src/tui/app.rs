@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 /// How long a notice (the answer to `x`, `c`, `r`...) stays on screen.
-pub const NOTICE_FOR: Duration = Duration::from_secs(6);
+pub(crate) const NOTICE_FOR: Duration = Duration::from_secs(6);
 /// The window over which requests per second is measured.
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 
@@ -199,7 +199,7 @@ impl ShutdownState {
     }
 
     /// Systems whose close has ended, on screen.
-    pub fn done_count(&self) -> usize {
+    pub(crate) fn done_count(&self) -> usize {
         self.steps[..self.revealed]
             .iter()
             .filter(|s| matches!(s.kind, StepKind::Closed { .. }))

@@ -23,7 +23,7 @@ static DEFERRED_PANICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 type Hook = Arc<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 
 /// The terminal while the dashboard owns it. Dropping it gives the terminal back.
-pub struct Screen {
+pub(crate) struct Screen {
     /// Always `Some` until dropped.
     terminal: Option<DefaultTerminal>,
 }
@@ -63,7 +63,7 @@ impl Screen {
     }
 
     /// Mouse capture is opt-in: while on, the terminal cannot select text.
-    pub fn set_mouse_capture(&mut self, on: bool) -> std::io::Result<()> {
+    pub(crate) fn set_mouse_capture(&mut self, on: bool) -> std::io::Result<()> {
         if on {
             execute!(stdout(), EnableMouseCapture)?;
         } else {
@@ -119,6 +119,6 @@ fn on_panic(info: &PanicHookInfo<'_>, report: &Hook) {
 }
 
 /// Panics of other threads while the dashboard had the screen, for stderr afterwards.
-pub fn take_deferred_panics() -> Vec<String> {
+pub(crate) fn take_deferred_panics() -> Vec<String> {
     std::mem::take(&mut *DEFERRED_PANICS.lock().unwrap_or_else(|p| p.into_inner()))
 }

@@ -16,7 +16,7 @@ impl Theme {
     pub const PLAIN: Theme = Theme { color: false };
 
     /// no-color.org: colour is off when `NO_COLOR` is present and not empty.
-    pub fn from_env() -> Theme {
+    pub(crate) fn from_env() -> Theme {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if no_color { Theme::PLAIN } else { Theme::COLOR }
     }
@@ -41,15 +41,15 @@ impl Theme {
         Style::new()
     }
 
-    pub fn dim(self) -> Style {
+    pub(crate) fn dim(self) -> Style {
         self.fg(Color::DarkGray)
     }
 
-    pub fn title(self) -> Style {
+    pub(crate) fn title(self) -> Style {
         self.modifier(Modifier::BOLD)
     }
 
-    pub fn accent(self) -> Style {
+    pub(crate) fn accent(self) -> Style {
         self.fg(Color::Cyan)
     }
 
@@ -61,7 +61,7 @@ impl Theme {
         self.fg(Color::Green)
     }
 
-    pub fn warn(self) -> Style {
+    pub(crate) fn warn(self) -> Style {
         self.fg(Color::Yellow)
     }
 
@@ -69,7 +69,7 @@ impl Theme {
         self.fg(Color::Red)
     }
 
-    pub fn selected_row(self) -> Style {
+    pub(crate) fn selected_row(self) -> Style {
         if self.color {
             Style::new()
                 .bg(Color::Rgb(40, 44, 52))
@@ -120,7 +120,7 @@ impl Theme {
 }
 
 /// The symbol before a state's word.
-pub fn state_symbol(s: SystemState) -> &'static str {
+pub(crate) fn state_symbol(s: SystemState) -> &'static str {
     match s {
         SystemState::Open => "●",
         SystemState::Idle => "○",
@@ -132,7 +132,7 @@ pub fn state_symbol(s: SystemState) -> &'static str {
 }
 
 /// The symbol of a close outcome, as in the headless lines.
-pub fn outcome_symbol(o: CloseOutcome) -> &'static str {
+pub(crate) fn outcome_symbol(o: CloseOutcome) -> &'static str {
     match o {
         CloseOutcome::Closed => "✓",
         CloseOutcome::Forced => "✗",
@@ -142,4 +142,4 @@ pub fn outcome_symbol(o: CloseOutcome) -> &'static str {
     }
 }
 
-pub const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+pub(crate) const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];

@@ -4,7 +4,7 @@
 use ratatui::layout::{Constraint, Layout, Rect};
 
 /// Eleven rows, a header row and two borders.
-pub const TABLE_HEIGHT: u16 = 11 + 3;
+pub(crate) const TABLE_HEIGHT: u16 = 11 + 3;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DashboardAreas {
@@ -70,12 +70,12 @@ pub fn shutdown(area: Rect) -> ShutdownAreas {
 }
 
 /// Table rows that fit in `table` (inside borders, below the header row).
-pub fn table_rows_visible(table: Rect) -> usize {
+pub(crate) fn table_rows_visible(table: Rect) -> usize {
     table.height.saturating_sub(3) as usize
 }
 
 /// The first row shown, so that the selected one is visible.
-pub fn table_offset(selected: usize, visible: usize) -> usize {
+pub(crate) fn table_offset(selected: usize, visible: usize) -> usize {
     if visible == 0 {
         0
     } else {

@@ -217,7 +217,7 @@ pub fn count(n: u64) -> String {
 }
 
 /// At most `max` characters, the first line only, `…` where it was cut.
-pub fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("").trim();
     if max == 0 {
         return String::new();
@@ -233,7 +233,7 @@ pub fn shorten(text: &str, max: usize) -> String {
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// The last `width` samples as bars, scaled to the highest of them.
-pub fn sparkline(samples: &[f64], width: usize) -> String {
+pub(crate) fn sparkline(samples: &[f64], width: usize) -> String {
     let tail = &samples[samples.len().saturating_sub(width)..];
     let max = tail.iter().copied().fold(0.0_f64, f64::max);
     tail.iter()
