@@ -191,6 +191,7 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, String> {
 }
 
 /// The embedded asset, decoded.
+#[cfg(feature = "audio")]
 pub(crate) fn asset_pcm() -> Result<Pcm, String> {
     decode_wav(ASSET)
 }

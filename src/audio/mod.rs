@@ -29,11 +29,14 @@ pub const DEVICE_ENV: &str = "SINGULARIS_AUDIO_DEVICE";
 /// How long opening the device may take before sound is given up for the session.
 pub const OPEN_BUDGET: Duration = Duration::from_secs(3);
 /// Longest wait for the chime to finish at shutdown (it lasts under a second).
+#[cfg(feature = "audio")]
 pub(crate) const CHIME_BUDGET: Duration = Duration::from_millis(1500);
 /// Longest wait for the device to close.
+#[cfg(feature = "audio")]
 pub(crate) const CLOSE_BUDGET: Duration = Duration::from_millis(500);
 /// Speech clips waiting to play beyond this are dropped: the game must not fall behind
 /// its own voice.
+#[cfg(feature = "audio")]
 pub(crate) const MAX_QUEUED_CLIPS: usize = 2;
 
 /// Which device to open.
