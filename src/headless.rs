@@ -114,16 +114,24 @@ async fn print_steps(
     let mut printed_begin = false;
     while let Some(ev) = rx.recv().await {
         if !printed_begin {
-            println!("{}", summary::BEGIN_LINE);
+            say(summary::BEGIN_LINE);
             printed_begin = true;
         }
         match ev {
             ShutdownEvent::Closed(r) => {
-                println!("{}", summary::step_line(&r, grace_ms, force.is_cancelled()))
+                say(&summary::step_line(&r, grace_ms, force.is_cancelled()))
             }
-            ShutdownEvent::StepClosed(r) => println!("{}", summary::endpoint_line(&r)),
+            ShutdownEvent::StepClosed(r) => say(&summary::endpoint_line(&r)),
             _ => {}
         }
+    }
+}
+
+/// One line of the account on stdout. A closed stdout (`| head`) is not the session's
+/// failure: the line is dropped, and the shutdown, the report and the exit status go on.
+fn say(line: &str) {
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        tracing::debug!(error = %e, "stdout closed; account line dropped");
     }
 }
 

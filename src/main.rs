@@ -134,13 +134,16 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
     let sandbox = Sandbox::start(args.listen.ip(), args.listen.port(), systems)
         .await
         .wrap_err_with(|| format!("starting the sandbox on {}", args.listen))?;
+    use std::io::Write;
+    // A reader that went away (`| head -1`) is not the sandbox's failure: it keeps serving.
+    let mut out = std::io::stdout().lock();
     for id in SystemId::ALL {
         if let Some(url) = sandbox.base_url(id) {
-            println!("{} {}", id.name(), url.as_str().trim_end_matches('/'));
+            let _ = writeln!(out, "{} {}", id.name(), url.as_str().trim_end_matches('/'));
         }
     }
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
+    let _ = out.flush();
+    drop(out);
     let quit = singularis_tui::session::QuitSignal::default();
     let signals = singularis_tui::session::spawn_signal_listener(quit.clone(), Default::default())?;
     quit.wait().await;

@@ -570,3 +570,40 @@ fn without_a_socket_table_no_close_is_called_closed_and_the_exit_is_4() {
             .all(|e| e["outcome"] == "unverified")
     );
 }
+
+#[test]
+fn a_closed_stdout_is_no_panic_and_the_session_still_ends_cleanly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = cmd(dir.path())
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "3",
+            "--report",
+            "r.json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As `| head -c 1` does: read a byte, then close the pipe before the account is printed.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    let _ = stdout.read(&mut first);
+    drop(stdout);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let r = report(&dir.path().join("r.json"));
+    assert_eq!(r["stats"]["cycles"], 3);
+    assert_eq!(r["shutdown"]["sockets_open_after"], 0);
+}
