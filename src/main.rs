@@ -16,7 +16,16 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Err(e) = color_eyre::install() {
+    // Colour (and the hint about RUST_BACKTRACE) only for a person at a terminal; a log file
+    // or a CI job gets plain text.
+    let hooks = if std::io::stderr().is_terminal() {
+        color_eyre::config::HookBuilder::default()
+    } else {
+        color_eyre::config::HookBuilder::default()
+            .theme(color_eyre::config::Theme::new())
+            .display_env_section(false)
+    };
+    if let Err(e) = hooks.install() {
         eprintln!("singularis-tui: {e}");
     }
     let config = match config::load(config::resolve_path(cli.run.config.as_deref()).as_deref()) {
