@@ -90,9 +90,18 @@ fn parse_system(s: &str) -> Result<SystemId, String> {
 #[derive(Debug, Args)]
 pub struct SandboxArgs {
     /// Address of the first system's listener; the others take the next ports (port 0: any free ports)
-    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0")]
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:0", value_parser = parse_sandbox_listen)]
     pub listen: std::net::SocketAddr,
     /// Inject a fault: SYSTEM=KIND (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
+}
+
+/// `--listen` of `sandbox`: IP:PORT on loopback, by the same rule as `[sandbox] listen`.
+fn parse_sandbox_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    let addr: std::net::SocketAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not IP:PORT (e.g. 127.0.0.1:0)"))?;
+    crate::config::sandbox_listen_ip(addr.ip())?;
+    Ok(addr)
 }

@@ -607,3 +607,31 @@ fn a_closed_stdout_is_no_panic_and_the_session_still_ends_cleanly() {
     assert_eq!(r["stats"]["cycles"], 3);
     assert_eq!(r["shutdown"]["sockets_open_after"], 0);
 }
+
+#[test]
+fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let out = cmd(dir.path())
+            .args(["sandbox", "--listen", addr])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{addr}: {stderr}");
+        assert!(
+            stderr.contains("not a loopback address"),
+            "{addr}: {stderr}"
+        );
+    }
+    std::fs::write(
+        dir.path().join("wild.toml"),
+        "[sandbox]\nlisten = \"0.0.0.0\"\n",
+    )
+    .unwrap();
+    let out = cmd(dir.path())
+        .args(["check-config", "--config", "wild.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
+}

@@ -393,8 +393,7 @@ impl Src<'_> {
     fn listen(&self, v: &Val, key: &str) -> Result<IpAddr> {
         let s = self.str(v, key)?;
         match s.parse::<IpAddr>() {
-            Ok(ip) if ip.is_loopback() => Ok(ip),
-            Ok(_) => Err(self.at(v, key, format!("{s:?} is not a loopback address (the sandbox listens only on loopback, e.g. 127.0.0.1 or ::1)"))),
+            Ok(ip) => super::types::sandbox_listen_ip(ip).map_err(|e| self.at(v, key, e)),
             Err(_) => Err(self.at(v, key, format!("{s:?} is not an IP address (expected a loopback address, e.g. 127.0.0.1 or ::1)"))),
         }
     }

@@ -237,6 +237,18 @@ pub struct Config {
     pub pricing: BTreeMap<String, Price>,
 }
 
+/// The sandbox's one rule for where it may listen, for the config and the command line alike:
+/// loopback only (127.0.0.0/8, ::1). It has no auth of its own to offer another host.
+pub fn sandbox_listen_ip(ip: IpAddr) -> Result<IpAddr, String> {
+    if ip.is_loopback() {
+        Ok(ip)
+    } else {
+        Err(format!(
+            "{ip} is not a loopback address (the sandbox listens only on loopback, e.g. 127.0.0.1 or ::1)"
+        ))
+    }
+}
+
 /// A model's list price, USD per million tokens. Reasoning tokens are billed as output.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Price {
