@@ -30,8 +30,9 @@ pub struct RunArgs {
     /// With --headless: one JSON event per line on stdout instead of the text account
     #[arg(long, requires = "headless")]
     pub json: bool,
-    /// Serve Prometheus metrics at http://ADDR/metrics (config metrics.listen); port 0: any free port
-    #[arg(long, value_name = "IP:PORT")]
+    /// Serve Prometheus metrics at http://ADDR/metrics (config metrics.listen); a bare PORT
+    /// means 127.0.0.1:PORT; port 0: any free port
+    #[arg(long, value_name = "IP:PORT|PORT", value_parser = parse_metrics_listen)]
     pub metrics: Option<std::net::SocketAddr>,
     /// Quit after N gameplay cycles (0: run until asked to quit)
     #[arg(long, value_name = "N")]
@@ -104,4 +105,15 @@ fn parse_sandbox_listen(s: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|_| format!("{s:?} is not IP:PORT (e.g. 127.0.0.1:0)"))?;
     crate::config::sandbox_listen_ip(addr.ip())?;
     Ok(addr)
+}
+
+/// `--metrics`: IP:PORT, or a bare PORT on loopback (the endpoint has no auth: another host
+/// sees it only when asked for by address).
+fn parse_metrics_listen(s: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    s.parse().map_err(|_| {
+        format!("{s:?} is neither IP:PORT nor PORT (e.g. 9464, 127.0.0.1:9464 or [::1]:9464)")
+    })
 }

@@ -28,7 +28,15 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         session.audio.state().name(),
         metrics_url
             .as_deref()
-            .map(|u| format!(", metrics at {u}"))
+            .map(|u| {
+                let open = session
+                    .metrics_addr()
+                    .is_some_and(|a| !a.ip().is_loopback());
+                format!(
+                    ", metrics at {u}{}",
+                    if open { " (open to the network)" } else { "" }
+                )
+            })
             .unwrap_or_default()
     );
     let grace_ms = opts.grace.as_millis() as u64;

@@ -85,6 +85,9 @@ impl MetricsEndpoint {
             }
         });
         tracing::info!(%addr, "metrics endpoint listening");
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the metrics endpoint is reachable from other hosts (not loopback); it has no auth");
+        }
         Ok(MetricsEndpoint {
             addr,
             metrics,

@@ -635,3 +635,31 @@ fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
+
+#[test]
+fn a_bare_metrics_port_is_loopback_and_a_public_one_is_said_out_loud() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["--headless", "--mute", "--cycles", "1", "--metrics", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("metrics at http://127.0.0.1:"), "{stderr}");
+    assert!(!stderr.contains("open to the network"), "{stderr}");
+
+    let out = cmd(dir.path())
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "1",
+            "--metrics",
+            "0.0.0.0:0",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("(open to the network)"), "{stderr}");
+}

@@ -61,6 +61,13 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
             if let Some(addr) = &app.settings.metrics {
                 spans.push(sep());
                 spans.push(Span::styled(format!("metrics {addr}"), t.dim()));
+                // Off loopback the endpoint is open to the network: say so where it is seen.
+                let public = addr
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|a| !a.ip().is_loopback());
+                if public {
+                    spans.push(Span::styled(" (open to the network)", t.warn()));
+                }
             }
             if app.paused {
                 spans.push(Span::raw("  "));
