@@ -663,3 +663,19 @@ fn a_bare_metrics_port_is_loopback_and_a_public_one_is_said_out_loud() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("(open to the network)"), "{stderr}");
 }
+
+#[test]
+fn a_config_that_cannot_be_read_is_named_without_a_made_up_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["check-config", "--config", "/nonexistent/config.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("/nonexistent/config.toml: cannot read"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(":0:0"), "{stderr}");
+}

@@ -3,15 +3,33 @@
 
 use std::ops::Range;
 
-/// A config problem, located: `FILE:LINE:COL: KEY: MESSAGE`.
+/// A config problem, located: `FILE:LINE:COL: KEY: MESSAGE`; a problem with the file as a
+/// whole (it cannot be read) is `FILE: MESSAGE`, with no made-up position.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{file}:{line}:{column}: {key}: {message}")]
+#[error("{}", self.located())]
 pub struct ConfigError {
     pub file: String,
     pub line: usize,
     pub column: usize,
     pub key: String,
     pub message: String,
+}
+
+impl ConfigError {
+    fn located(&self) -> String {
+        match (self.line, self.key.is_empty()) {
+            (0, true) => format!("{}: {}", self.file, self.message),
+            (0, false) => format!("{}: {}: {}", self.file, self.key, self.message),
+            (_, true) => format!(
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            ),
+            _ => format!(
+                "{}:{}:{}: {}: {}",
+                self.file, self.line, self.column, self.key, self.message
+            ),
+        }
+    }
 }
 
 /// The file being read, for locating errors.

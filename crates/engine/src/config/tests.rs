@@ -423,7 +423,7 @@ fn binary_garbage_is_a_clean_error() {
     let err = load_bytes("garbage", &[0xff, 0xfe, 0x00, 0x01, 0x9c]).unwrap_err();
     assert!(
         err.to_string()
-            .starts_with(&format!("{}:1:1: : not valid UTF-8", err.file)),
+            .starts_with(&format!("{}:1:1: not valid UTF-8", err.file)),
         "{err}"
     );
     assert!(err.file.ends_with("garbage.toml"));
