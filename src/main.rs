@@ -60,6 +60,9 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    if let Some(why) = logging::bad_filter() {
+        eprintln!("singularis-tui: {why}");
+    }
     let _log_guard = match logging::init(&log_path, traces.clone()) {
         Ok(g) => Some(g),
         Err(e) => {

@@ -22,6 +22,15 @@ fn filter() -> EnvFilter {
     EnvFilter::try_from_env("SINGULARIS_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// Why `SINGULARIS_LOG` is not used, when it is set but not a filter (said once, at start,
+/// before any screen is taken; the level is then `info`).
+pub fn bad_filter() -> Option<String> {
+    let value = std::env::var("SINGULARIS_LOG").ok()?;
+    EnvFilter::try_new(&value).err().map(|e| {
+        format!("SINGULARIS_LOG={value:?} is not a log filter ({e}); logging at info (e.g. SINGULARIS_LOG=debug)")
+    })
+}
+
 /// Start logging to `path` (and to the in-memory ring). Keep the guard alive until exit:
 /// dropping it flushes the log.
 /// `traces`: the OTLP tracer, when trace export is on (see `telemetry::otlp`).

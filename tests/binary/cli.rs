@@ -679,3 +679,16 @@ fn a_config_that_cannot_be_read_is_named_without_a_made_up_position() {
     );
     assert!(!stderr.contains(":0:0"), "{stderr}");
 }
+
+#[test]
+fn a_bad_log_filter_is_said_once_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["--headless", "--mute", "--cycles", "1"])
+        .env("SINGULARIS_LOG", "debug,=[[[")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("is not a log filter").count(), 1, "{stderr}");
+}
