@@ -1,8 +1,6 @@
 //! The real binary, as scripts use it: exit statuses, headless output, reports, signals,
 //! bad configs, and a sandbox in a separate process.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -215,40 +213,16 @@ fn check_config_masks_keys() {
 
 /// The sandbox runs in its own process; a client process plays against it over loopback
 /// and exits; the sandbox then sees every connection the client opened closed.
-/// `singularis-tui sandbox` in its own process, and the URL it prints for each system.
-fn spawn_sandbox(
-    dir: &Path,
-) -> (
-    std::process::Child,
-    std::collections::BTreeMap<String, String>,
-) {
-    let mut sandbox = cmd(dir)
-        .args(["sandbox", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(sandbox.stdout.take().unwrap()).lines();
-    let mut urls = std::collections::BTreeMap::new();
-    while urls.len() < 10 {
-        let line = lines.next().expect("sandbox prints its endpoints").unwrap();
-        let (name, url) = line.split_once(' ').expect("NAME URL");
-        urls.insert(name.to_string(), url.to_string());
-    }
-    (sandbox, urls)
-}
-
-/// A config that sends every system to `urls`, as a config for the real services would.
-fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String {
-    urls.iter()
-        .map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n"))
-        .collect()
-}
-
 #[test]
 fn a_separate_sandbox_process_sees_every_client_connection_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut sandbox, urls) = spawn_sandbox(dir.path());
-    std::fs::write(dir.path().join("live.toml"), live_config(&urls)).unwrap();
+    let (mut sandbox, urls) =
+        crate::common::standalone_sandbox(dir.path(), "127.0.0.1:0", None).expect("a sandbox");
+    std::fs::write(
+        dir.path().join("live.toml"),
+        crate::common::live_config(&urls),
+    )
+    .unwrap();
     let client = cmd(dir.path())
         .args([
             "--config",
@@ -324,8 +298,8 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
         }
     }
     assert_eq!(usage["input"].as_u64(), Some(billed_input));
-    unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
-    assert_eq!(sandbox.wait().unwrap().code(), Some(0));
+    unsafe { libc::kill(sandbox.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(sandbox.0.wait().unwrap().code(), Some(0));
 }
 
 const KEYS: [(&str, &str); 5] = [
@@ -339,8 +313,13 @@ const KEYS: [(&str, &str); 5] = [
 #[test]
 fn probe_checks_every_system_against_a_standalone_sandbox() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut sandbox, urls) = spawn_sandbox(dir.path());
-    std::fs::write(dir.path().join("live.toml"), live_config(&urls)).unwrap();
+    let (mut sandbox, urls) =
+        crate::common::standalone_sandbox(dir.path(), "127.0.0.1:0", None).expect("a sandbox");
+    std::fs::write(
+        dir.path().join("live.toml"),
+        crate::common::live_config(&urls),
+    )
+    .unwrap();
     let out = cmd(dir.path())
         .args(["probe", "--config", "live.toml"])
         .envs(KEYS)
@@ -393,8 +372,8 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
         "{stdout}"
     );
     assert!(stdout.contains("set ANTHROPIC_API_KEY"), "{stdout}");
-    unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
-    assert_eq!(sandbox.wait().unwrap().code(), Some(0));
+    unsafe { libc::kill(sandbox.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(sandbox.0.wait().unwrap().code(), Some(0));
 }
 
 #[test]
@@ -406,7 +385,8 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
         .local_addr()
         .unwrap()
         .port();
-    let (mut sandbox, urls) = spawn_sandbox(dir.path());
+    let (mut sandbox, urls) =
+        crate::common::standalone_sandbox(dir.path(), "127.0.0.1:0", None).expect("a sandbox");
     let toml = format!(
         "[systems.openai_client]\nbase_url = \"http://127.0.0.1:{port}/v1\"\n\
          [systems.claude_client]\nbase_url = \"{}\"\nmodel = \"claude-3-5-sonnet-20240620\"\n",
@@ -436,8 +416,8 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
         "the service's own words: {stdout}"
     );
     assert!(stdout.contains("0 sockets left open"), "{stdout}");
-    unsafe { libc::kill(sandbox.id() as i32, libc::SIGTERM) };
-    assert_eq!(sandbox.wait().unwrap().code(), Some(0));
+    unsafe { libc::kill(sandbox.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(sandbox.0.wait().unwrap().code(), Some(0));
 }
 
 mod reqwest {

@@ -137,29 +137,10 @@ fn sequential_mode_follows_the_same_rules() {
 use crate::common::KillOnDrop;
 
 /// A standalone sandbox on fixed ports (`base + system index`), so a restart serves the same
-/// URLs; `None` if a port is taken.
-fn sandbox_at(dir: &Path, base: u16, fault: Option<&str>) -> Option<(KillOnDrop, Vec<String>)> {
-    let mut c = cmd(dir);
-    c.args(["sandbox", "--listen", &format!("127.0.0.1:{base}")]);
-    if let Some(f) = fault {
-        c.args(["--fault", f]);
-    }
-    let mut child = KillOnDrop(
-        c.stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
-    let mut config = Vec::new();
-    while config.len() < 10 {
-        let line = lines.next()?.ok()?;
-        let (name, url) = line.split_once(' ')?;
-        config.push(format!("[systems.{name}]\nbase_url = \"{url}\"\n"));
-    }
-    // Keep reading so the sandbox never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Some((child, config))
+/// URLs; its config lines; `None` if a port is taken.
+fn sandbox_at(dir: &Path, base: u16, fault: Option<&str>) -> Option<(KillOnDrop, String)> {
+    crate::common::standalone_sandbox(dir, &format!("127.0.0.1:{base}"), fault)
+        .map(|(child, urls)| (child, crate::common::live_config(&urls)))
 }
 
 #[test]
@@ -175,7 +156,7 @@ fn a_breaker_closes_again_once_its_service_is_back() {
     // Live URLs: the deadline before a p99 is short, and probes come quickly.
     let config = format!(
         "[gameplay]\ncycle_delay_ms = 50\n[audio]\nenabled = false\n[resilience]\ndeadline_initial_ms = 1000\nbreaker_backoff_ms = 300\nbreaker_backoff_max_ms = 600\n{}",
-        systems.concat()
+        systems
     );
     std::fs::write(dir.path().join("live.toml"), config).unwrap();
     let mut agent = KillOnDrop(

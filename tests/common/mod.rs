@@ -122,3 +122,42 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A standalone `singularis-tui sandbox` listening at `listen` (its first port; the others
+/// follow), with `fault` if given: the process, and each system's endpoint by name. `None` when
+/// it could not listen (a port taken).
+pub fn standalone_sandbox(
+    dir: &Path,
+    listen: &str,
+    fault: Option<&str>,
+) -> Option<(KillOnDrop, std::collections::BTreeMap<String, String>)> {
+    use std::io::{BufRead, BufReader};
+    let mut c = cmd(dir);
+    c.args(["sandbox", "--listen", listen]);
+    if let Some(f) = fault {
+        c.args(["--fault", f]);
+    }
+    let mut child = KillOnDrop(
+        c.stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the sandbox starts"),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take()?).lines();
+    let mut urls = std::collections::BTreeMap::new();
+    while urls.len() < 10 {
+        let line = lines.next()?.ok()?;
+        let (name, url) = line.split_once(' ')?;
+        urls.insert(name.to_string(), url.to_string());
+    }
+    // Keep reading so the sandbox never writes to a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Some((child, urls))
+}
+
+/// A config pointing every system at `urls` (as a live service).
+pub fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String {
+    urls.iter()
+        .map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n"))
+        .collect()
+}
