@@ -91,6 +91,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         out.emit(&Event::SessionEnded {
             exit_code: end.exit_code(),
             report: end.report_path.as_ref().map(|p| p.display().to_string()),
+            report_error: end.report_error.clone(),
             stats: Box::new(end.report.stats.clone()),
         });
         return Ok(end);

@@ -112,6 +112,11 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     if let Some(addr) = args.metrics {
         config.metrics.listen = Some(addr);
     }
+    // Found now, not after an hour of play: a report that has nowhere to go.
+    if let Err(why) = singularis_tui::session::report::check_destination(args.report.as_deref()) {
+        eprintln!("singularis-tui: {why}");
+        return Ok(EXIT_USAGE.into());
+    }
     let opts = singularis_tui::session::RunOptions {
         mode: args.mode.unwrap_or(config.gameplay.mode),
         cycles: args.cycles.unwrap_or(config.gameplay.cycles),

@@ -624,6 +624,7 @@ mod updates {
             Action::Finished {
                 report: Box::new(fixtures::report()),
                 report_path: None,
+                report_error: None,
             },
         );
         assert_eq!(

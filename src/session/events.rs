@@ -69,6 +69,8 @@ pub enum Event {
     SessionEnded {
         exit_code: i32,
         report: Option<String>,
+        /// Why the report could not be written (then `report` is null and the exit code 1).
+        report_error: Option<String>,
         stats: Box<ReportStats>,
     },
     /// The follower fell behind and this many events of a kind were dropped.

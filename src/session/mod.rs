@@ -89,14 +89,14 @@ pub struct SessionEnd {
 
 impl SessionEnd {
     /// ARCHITECTURE.md exit status: 0 clean, 3 sockets still open, 4 the shutdown could not be
-    /// verified, 1 the session ended in error.
+    /// verified, 1 the session ended in error or its report could not be written.
     pub fn exit_code(&self) -> i32 {
         let shutdown = &self.report.shutdown.report;
         if shutdown.leaked() {
             3
         } else if !shutdown.is_clean() {
             4
-        } else if self.report.shutdown.reason == Reason::Error {
+        } else if self.report.shutdown.reason == Reason::Error || self.report_error.is_some() {
             1
         } else {
             0

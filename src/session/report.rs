@@ -210,36 +210,116 @@ pub(crate) fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
         .join(format!("{}.json", ended.format("%Y%m%dT%H%M%S%.3fZ")))
 }
 
-/// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
+/// Where a report given as `path` really goes: through symlinks to their target (so that the
+/// link stays a link), refused when that is not a regular file (a FIFO, a device, a
+/// directory: replacing it would lose it).
+fn target(path: &Path) -> std::io::Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    // The kernel's own bound on a chain of links.
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = std::fs::read_link(&path)?;
+                path = match path.parent() {
+                    Some(dir) => dir.join(link),
+                    None => link,
+                };
+            }
+            Ok(meta) => {
+                return match crate::config::paths::not_regular(meta.file_type()) {
+                    None => Ok(path),
+                    Some(kind) => Err(std::io::Error::other(format!(
+                        "{} is {kind}; a report is only written to a regular file",
+                        path.display()
+                    ))),
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(path),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+fn dir_of(path: &Path) -> &Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
+        .unwrap_or(Path::new("."))
+}
+
+fn temp_beside(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("report");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    dir_of(path).join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
+
+/// Check, before a session starts, that its report can be written: `path` (`--report`), or
+/// else the default directory. The directory is made, and a temp file is created and removed
+/// in it, which is the only test that tells a read-only or pseudo file system.
+pub fn check_destination(path: Option<&Path>) -> Result<(), String> {
+    let probe = |file: &Path| -> std::io::Result<()> {
+        std::fs::create_dir_all(dir_of(file)).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot make the directory {}: {e}", dir_of(file).display()),
+            )
+        })?;
+        let tmp = temp_beside(file);
+        create_private(&tmp).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot create a file in {}: {e}", dir_of(file).display()),
+            )
+        })?;
+        std::fs::remove_file(&tmp)
+    };
+    match path {
+        Some(path) => target(path)
+            .and_then(|t| probe(&t))
+            .map_err(|e| format!("cannot write the report to {}: {e}", path.display())),
+        None => {
+            let file = default_path(chrono::Utc::now());
+            probe(&file).map_err(|e| {
+                format!(
+                    "cannot write session reports in {}: {e} (choose another place with --report PATH)",
+                    dir_of(&file).display()
+                )
+            })
+        }
+    }
+}
+
+/// Write `bytes` to `path` atomically: a temp file in the same directory, fsync, rename. A
+/// symlink is written through, to its target; anything else that is not a regular file is
+/// refused. Returns where the bytes went.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let path = target(path)?;
+    std::fs::create_dir_all(dir_of(&path))?;
+    let tmp = temp_beside(&path);
     let result = (|| {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
+        let mut f = create_private(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, &path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result
+    result.map(|()| path)
 }
 
 impl SessionReport {
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub fn write(&self, path: &Path) -> std::io::Result<PathBuf> {
         let mut json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         json.push(b'\n');
         write_atomic(path, &json)

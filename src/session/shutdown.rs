@@ -76,18 +76,21 @@ impl Session {
             audio: Some(audio),
         };
         let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
-        let report_error = match report.write(&path) {
-            Ok(()) => None,
+        let (report_path, report_error) = match report.write(&path) {
+            Ok(written) => (Some(written), None),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
-                Some(format!(
-                    "cannot write the session report {}: {e}",
-                    path.display()
-                ))
+                (
+                    None,
+                    Some(format!(
+                        "cannot write the session report {}: {e}",
+                        path.display()
+                    )),
+                )
             }
         };
         SessionEnd {
-            report_path: report_error.is_none().then_some(path),
+            report_path,
             report,
             report_error,
         }

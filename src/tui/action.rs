@@ -86,10 +86,12 @@ pub enum Action {
     EndpointClosed(crate::lifecycle::StepReport),
     /// What the process-wide socket check found.
     Verified(crate::lifecycle::Verification),
-    /// The session is over; `report_path`: where the report was written, if it was.
+    /// The session is over; `report_path`: where the report was written, if it was, else
+    /// `report_error`: why not.
     Finished {
         report: Box<SessionReport>,
         report_path: Option<String>,
+        report_error: Option<String>,
     },
     /// Something went wrong that the user should know about, but the dashboard goes on.
     Problem(String),

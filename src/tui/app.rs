@@ -116,6 +116,7 @@ pub struct ShutdownState {
     pub verified: Option<(crate::lifecycle::Verification, Duration)>,
     pub report: Option<Box<SessionReport>>,
     pub report_path: Option<String>,
+    pub report_error: Option<String>,
     /// Since when the final panel shows.
     pub final_since: Option<Duration>,
     pub force_requested: bool,
@@ -134,6 +135,7 @@ impl ShutdownState {
             verified: None,
             report: None,
             report_path: None,
+            report_error: None,
             final_since: None,
             force_requested: false,
         }
@@ -592,10 +594,12 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         Action::Finished {
             report,
             report_path,
+            report_error,
         } => {
             if let Some(sd) = app.shutdown.as_mut() {
                 sd.report = Some(report);
                 sd.report_path = report_path;
+                sd.report_error = report_error;
             }
             None
         }

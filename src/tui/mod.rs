@@ -421,6 +421,7 @@ impl Dashboard {
         self.dispatch(Action::Finished {
             report: Box::new(end.report.clone()),
             report_path: end.report_path.as_ref().map(|p| p.display().to_string()),
+            report_error: end.report_error.clone(),
         });
         self.end = Some(end);
     }

@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use crate::common::KillOnDrop;
 use crate::common::cmd;
 
 use crate::common::report;
@@ -661,6 +662,59 @@ fn a_config_that_cannot_be_read_is_named_without_a_made_up_position() {
 }
 
 #[test]
+fn a_config_path_that_is_not_a_regular_file_or_never_ends_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("config.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let zero = dir.path().join("zero.toml");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "# padding\n".repeat(200_000)).unwrap();
+    for (path, why) in [
+        (&fifo, "is a FIFO, not a regular file"),
+        (&zero, "is a character device, not a regular file"),
+        (&big, "is larger than 1024 KiB"),
+    ] {
+        for sub in [&["check-config"][..], &["--headless", "--cycles", "1"][..]] {
+            // A hang here would be the bug: the wait is bounded so that it fails instead.
+            let mut child = cmd(dir.path())
+                .args(sub)
+                .arg("--config")
+                .arg(path)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let started = std::time::Instant::now();
+            let status = loop {
+                if let Some(s) = child.try_wait().unwrap() {
+                    break s;
+                }
+                if started.elapsed() > Duration::from_secs(20) {
+                    child.kill().unwrap();
+                    panic!("{} {sub:?} hung", path.display());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            assert_eq!(status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains(&format!(
+                    "{}: cannot read the config: {why}",
+                    path.display()
+                )),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_bad_log_filter_is_said_once_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
@@ -671,4 +725,128 @@ fn a_bad_log_filter_is_said_once_and_the_session_goes_on() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr.matches("is not a log filter").count(), 1, "{stderr}");
+}
+
+#[test]
+fn a_report_through_a_symlink_lands_in_its_target_and_the_link_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    std::os::unix::fs::symlink("reports/latest.json", dir.path().join("link.json")).unwrap();
+    let out = cmd(dir.path())
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "1",
+            "--report",
+            "link.json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
+    assert!(link.file_type().is_symlink(), "the link was replaced");
+    let written = report(&dir.path().join("reports/latest.json"));
+    assert_eq!(written["stats"]["cycles"], 1);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Report: ./reports/latest.json")
+            || String::from_utf8_lossy(&out.stdout).contains("Report: reports/latest.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn a_report_path_that_cannot_take_a_report_is_refused_before_the_session_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("r.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::create_dir(dir.path().join("a-dir")).unwrap();
+    let cases = [
+        (fifo.display().to_string(), "is a FIFO"),
+        ("/dev/null".to_string(), "is a character device"),
+        ("a-dir".to_string(), "is a directory"),
+        ("/proc/x".to_string(), ""),
+        ("/proc/self/nosuch/r.json".to_string(), ""),
+    ];
+    for (path, why) in cases {
+        let out = cmd(dir.path())
+            .args(["--headless", "--mute", "--cycles", "1", "--report", &path])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot write the report to {path}: "))
+                && stderr.contains(why),
+            "{path}: {stderr}"
+        );
+        assert!(
+            !stdout.contains("[CLEANUP]"),
+            "{path}: the session ran: {stdout}"
+        );
+    }
+    let fifo_kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_fifo(&fifo_kind),
+        "the FIFO was replaced"
+    );
+    assert!(
+        std::os::unix::fs::FileTypeExt::is_char_device(
+            &std::fs::metadata("/dev/null").unwrap().file_type()
+        ),
+        "/dev/null was replaced"
+    );
+}
+
+#[test]
+fn a_report_that_cannot_be_written_at_the_end_exits_1_and_says_so() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("out")).unwrap();
+    let mut child = KillOnDrop(
+        cmd(dir.path())
+            .args(["--headless", "--json", "--mute", "--report", "out/r.json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufReader::new(child.0.stdout.take().unwrap()).lines();
+    // Playing: the start-up check passed. Now the directory goes away, for a file.
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("\"event\""), "{first}");
+    std::fs::remove_dir(dir.path().join("out")).unwrap();
+    std::fs::write(dir.path().join("out"), "not a directory").unwrap();
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    let events: Vec<serde_json::Value> = lines
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(1));
+    let ended = events
+        .iter()
+        .find(|e| e["event"] == "session_ended")
+        .expect("a session_ended event");
+    assert_eq!(ended["exit_code"], 1);
+    assert_eq!(ended["report"], serde_json::Value::Null);
+    assert!(
+        ended["report_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot write the session report out/r.json")),
+        "{ended}"
+    );
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(
+        stderr.contains("cannot write the session report"),
+        "{stderr}"
+    );
 }

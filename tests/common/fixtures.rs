@@ -425,6 +425,7 @@ pub fn final_panel(area: Rect, theme: Theme) -> App {
                 "/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json"
                     .into(),
             ),
+            report_error: None,
         },
     );
     // Long enough for every step to be revealed at its pace, plus one.

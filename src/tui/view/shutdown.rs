@@ -226,6 +226,11 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 Span::styled("Report: ", t.dim()),
                 Span::raw(path.clone()),
             ]));
+        } else if let Some(why) = &sd.report_error {
+            lines.push(Line::from(vec![
+                Span::styled("Report: ", t.dim()),
+                Span::styled(format!("not written: {why}"), t.bad()),
+            ]));
         }
         if let Some(error) = &report.error {
             lines.push(Line::from(vec![

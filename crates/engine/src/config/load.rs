@@ -26,12 +26,14 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         return Ok(Config::default());
     };
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ConfigError {
-        file: file.clone(),
-        line: 0,
-        column: 0,
-        key: String::new(),
-        message: format!("cannot read config file {file}: {e}"),
+    let bytes = super::paths::read_regular(path, super::paths::CONFIG_MAX_BYTES).map_err(|e| {
+        ConfigError {
+            file: file.clone(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read the config: {e}"),
+        }
     })?;
     let mut cfg = parse(&bytes, &file)?;
     cfg.source = Some(path.to_path_buf());
