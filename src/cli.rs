@@ -19,6 +19,27 @@ pub struct Cli {
     pub run: RunArgs,
 }
 
+impl Cli {
+    /// What clap cannot say from one argument alone: a second `--fault` for a system would
+    /// silently replace the first.
+    pub fn check(&self) -> Result<(), String> {
+        let faults = match &self.command {
+            Some(Command::Sandbox(args)) => &args.faults,
+            _ => &self.run.faults,
+        };
+        let mut seen = std::collections::BTreeMap::new();
+        for (id, fault) in faults {
+            if let Some(first) = seen.insert(*id, *fault) {
+                return Err(format!(
+                    "--fault is given twice for {} ({first}, then {fault}); a system takes one fault",
+                    id.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// Config file (default: ./config.toml, then $XDG_CONFIG_HOME/singularis-tui/config.toml, then built-in)
@@ -35,13 +56,15 @@ pub struct RunArgs {
     #[arg(long, value_name = "IP:PORT|PORT", value_parser = parse_metrics_listen)]
     pub metrics: Option<std::net::SocketAddr>,
     /// Quit after N gameplay cycles (0: run until asked to quit)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = |s: &str| whole_number(s, 0, crate::config::MAX_CYCLES, "0 runs until asked to quit"))]
     pub cycles: Option<u64>,
     /// How the calls of one cycle are made
     #[arg(long, value_name = "MODE")]
     pub mode: Option<Mode>,
     /// Grace period for closing connections, in milliseconds
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = |s: &str| whole_number(s, 1, crate::config::MAX_GRACE_MS, "as in shutdown.grace_ms"))]
     pub grace_ms: Option<u64>,
     /// Where to write the session report (JSON)
     #[arg(long, value_name = "PATH")]
@@ -78,14 +101,21 @@ pub struct ProbeArgs {
     pub systems: Vec<SystemId>,
 }
 
+/// A count from the command line, held to the same range as its config key; a negative or
+/// huge number is named as out of range rather than taken for a flag or a typo.
+fn whole_number(s: &str, min: u64, max: u64, hint: &str) -> Result<u64, String> {
+    let n: i128 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number"))?;
+    u64::try_from(n)
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| format!("{n} is out of range: from {min} to {max} ({hint})"))
+}
+
 fn parse_system(s: &str) -> Result<SystemId, String> {
-    SystemId::from_name(s).ok_or_else(|| {
-        let names: Vec<&str> = SystemId::ALL.iter().map(|id| id.name()).collect();
-        format!(
-            "unknown system {s:?} (expected one of: {})",
-            names.join(", ")
-        )
-    })
+    SystemId::parse_name(s)
 }
 
 #[derive(Debug, Args)]

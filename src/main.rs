@@ -16,6 +16,12 @@ const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(why) = cli.check() {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, why)
+            .exit();
+    }
     // Colour (and the hint about RUST_BACKTRACE) only for a person at a terminal; a log file
     // or a CI job gets plain text.
     let hooks = if std::io::stderr().is_terminal() {

@@ -850,3 +850,63 @@ fn a_report_that_cannot_be_written_at_the_end_exits_1_and_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_command_line_holds_to_the_configs_rules_and_names_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["--cycles", "20000000"],
+            &["20000000 is out of range: from 0 to 10000000"],
+        ),
+        (
+            &["--cycles", "-1"],
+            &["-1 is out of range: from 0 to 10000000"],
+        ),
+        (
+            &["--grace-ms", "0"],
+            &["0 is out of range: from 1 to 600000"],
+        ),
+        (
+            &["--fault", "claude_client=error:200"],
+            &["error:CODE takes an HTTP error status from 400 to 599"],
+        ),
+        (
+            &["--fault", "claude_client=slow:99999999"],
+            &["slow:MS takes a delay in milliseconds from 0 to 3600000"],
+        ),
+        (
+            &["--fault", "nosuch=hang"],
+            &["unknown system \"nosuch\"", "claude_client", "meta_rl"],
+        ),
+        (
+            &[
+                "--fault",
+                "claude_client=hang",
+                "--fault",
+                "claude_client=reset",
+            ],
+            &["--fault is given twice for claude_client (hang, then reset)"],
+        ),
+    ];
+    for (args, said) in cases {
+        let out = cmd(dir.path())
+            .arg("--headless")
+            .args(*args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        for s in *said {
+            assert!(stderr.contains(s), "{args:?}: expected {s:?} in {stderr}");
+        }
+        assert!(out.stdout.is_empty(), "{args:?}: the session started");
+    }
+    // The sandbox alone takes the same rule for a repeated fault.
+    let out = cmd(dir.path())
+        .args(["sandbox", "--fault", "moe=hang", "--fault", "moe=drip"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("given twice for moe"));
+}

@@ -28,16 +28,17 @@ pub enum Fault {
     Overloaded,
 }
 
+/// Why a fault did not parse, in words that say what would.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown fault {0:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip, refuse, truncate or overloaded)"
-)]
-pub struct ParseFaultError(pub String);
+#[error("{0}")]
+pub struct ParseFaultError(String);
+
+/// The longest `slow:MS`: an hour.
+pub const SLOW_MAX_MS: u64 = 3_600_000;
 
 impl FromStr for Fault {
     type Err = ParseFaultError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || ParseFaultError(s.to_string());
         let (kind, arg) = match s.split_once(':') {
             Some((k, a)) => (k, Some(a)),
             None => (s, None),
@@ -50,21 +51,29 @@ impl FromStr for Fault {
             ("refuse", None) => Ok(Fault::Refuse),
             ("truncate", None) => Ok(Fault::Truncate),
             ("overloaded", None) => Ok(Fault::Overloaded),
-            ("slow", Some(ms)) => {
-                let ms: u64 = ms.parse().map_err(|_| bad())?;
-                if ms > 3_600_000 {
-                    return Err(bad());
-                }
-                Ok(Fault::Slow(Duration::from_millis(ms)))
-            }
-            ("error", Some(code)) => {
-                let code: u16 = code.parse().map_err(|_| bad())?;
-                if !(400..=599).contains(&code) {
-                    return Err(bad());
-                }
-                Ok(Fault::Error(code))
-            }
-            _ => Err(bad()),
+            ("slow", Some(ms)) => ms
+                .parse::<u64>()
+                .ok()
+                .filter(|ms| *ms <= SLOW_MAX_MS)
+                .map(|ms| Fault::Slow(Duration::from_millis(ms)))
+                .ok_or_else(|| {
+                    ParseFaultError(format!(
+                        "slow:MS takes a delay in milliseconds from 0 to {SLOW_MAX_MS}, not {ms:?}"
+                    ))
+                }),
+            ("error", Some(code)) => code
+                .parse::<u16>()
+                .ok()
+                .filter(|code| (400..=599).contains(code))
+                .map(Fault::Error)
+                .ok_or_else(|| {
+                    ParseFaultError(format!(
+                        "error:CODE takes an HTTP error status from 400 to 599, not {code:?}"
+                    ))
+                }),
+            _ => Err(ParseFaultError(format!(
+                "unknown fault {s:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip, refuse, truncate or overloaded)"
+            ))),
         }
     }
 }
@@ -102,13 +111,9 @@ impl From<Fault> for String {
 pub fn parse_fault_arg(s: &str) -> Result<(crate::systems::SystemId, Fault), String> {
     let (name, kind) = s
         .split_once('=')
-        .ok_or_else(|| format!("--fault {s:?}: expected SYSTEM=KIND, e.g. claude_client=hang"))?;
-    let id = crate::systems::SystemId::from_name(name.trim())
-        .ok_or_else(|| format!("--fault {s:?}: unknown system {name:?}"))?;
-    let fault = kind
-        .trim()
-        .parse::<Fault>()
-        .map_err(|e| format!("--fault {s:?}: {e}"))?;
+        .ok_or_else(|| "expected SYSTEM=KIND, e.g. claude_client=hang".to_string())?;
+    let id = crate::systems::SystemId::parse_name(name.trim())?;
+    let fault = kind.trim().parse::<Fault>().map_err(|e| e.to_string())?;
     Ok((id, fault))
 }
 

@@ -86,7 +86,9 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                 for e in src.table(v, key)? {
                     let (key, v) = (&e.key, e.v);
                     match e.name {
-                        "grace_ms" => cfg.shutdown.grace_ms = src.int(v, key, 1, 600_000)?,
+                        "grace_ms" => {
+                            cfg.shutdown.grace_ms = src.int(v, key, 1, super::MAX_GRACE_MS)?
+                        }
                         _ => return Err(src.unknown(&e, SHUTDOWN)),
                     }
                 }
@@ -102,7 +104,7 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                                 .parse::<Mode>()
                                 .map_err(|e| src.at(v, key, e))?
                         }
-                        "cycles" => g.cycles = src.int(v, key, 0, 10_000_000)?,
+                        "cycles" => g.cycles = src.int(v, key, 0, super::MAX_CYCLES)?,
                         "seed" => g.seed = src.int(v, key, 0, i64::MAX as u64)?,
                         "cycle_delay_ms" => g.cycle_delay_ms = src.int(v, key, 0, 60_000)?,
                         _ => return Err(src.unknown(&e, GAMEPLAY)),
@@ -377,17 +379,7 @@ impl Src<'_> {
     }
 
     fn system(&self, at: Range<usize>, key: &str, name: &str) -> Result<SystemId> {
-        SystemId::from_name(name).ok_or_else(|| {
-            let names: Vec<_> = SystemId::ALL.iter().map(|s| s.name()).collect();
-            self.err(
-                at,
-                key,
-                format!(
-                    "unknown system {name:?} (expected one of: {})",
-                    names.join(", ")
-                ),
-            )
-        })
+        SystemId::parse_name(name).map_err(|e| self.err(at, key, e))
     }
 
     fn listen(&self, v: &Val, key: &str) -> Result<IpAddr> {

@@ -439,8 +439,10 @@ fn binary_garbage_is_a_clean_error() {
 fn unreadable_file_names_the_file() {
     let err = load(Some(Path::new("/nonexistent/dir/missing.toml"))).unwrap_err();
     assert_eq!((err.line, err.column, err.key.as_str()), (0, 0, ""));
+    assert_eq!(err.file, "/nonexistent/dir/missing.toml");
     assert!(
-        err.message.contains("/nonexistent/dir/missing.toml"),
+        err.to_string()
+            .starts_with("/nonexistent/dir/missing.toml: cannot read the config: "),
         "{err}"
     );
 }

@@ -125,6 +125,12 @@ pub struct ShutdownConfig {
     pub grace_ms: u64,
 }
 
+/// The most cycles a session may be asked for (`gameplay.cycles`, `--cycles`).
+pub const MAX_CYCLES: u64 = 10_000_000;
+
+/// The longest grace period (`shutdown.grace_ms`, `--grace-ms`): ten minutes.
+pub const MAX_GRACE_MS: u64 = 600_000;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct GameplayConfig {
     pub mode: Mode,

@@ -160,6 +160,17 @@ impl SystemId {
         s.parse().ok()
     }
 
+    /// As [`SystemId::from_name`], with an error that lists the names a person can use.
+    pub fn parse_name(s: &str) -> Result<SystemId, String> {
+        SystemId::from_name(s).ok_or_else(|| {
+            let names: Vec<&str> = SystemId::ALL.iter().map(|id| id.name()).collect();
+            format!(
+                "unknown system {s:?} (expected one of: {})",
+                names.join(", ")
+            )
+        })
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }
