@@ -251,6 +251,144 @@ fn the_game_pane_says_what_the_cycle_waits_for_and_the_table_marks_an_open_break
     assert!(!screen(&app).contains("waiting on"));
 }
 
+const REPORT_PATH: &str =
+    "/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json";
+
+/// The screen's text without the borders' quoting: one string per row.
+fn rows(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.trim_matches('"').to_string())
+        .collect()
+}
+
+#[test]
+fn dashboard_at_60x20() {
+    let app = fixtures::dashboard(area(60, 20), Theme::COLOR);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    let footer = rows(&text).pop().unwrap_or_default();
+    assert!(
+        footer.contains("? help"),
+        "the footer keeps `? help`: {footer}"
+    );
+    assert!(footer.contains("q quit"), "{footer}");
+}
+
+#[test]
+fn dashboard_at_45_columns_drops_whole_columns() {
+    let app = fixtures::dashboard(area(45, 24), Theme::COLOR);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    let lines = rows(&text);
+    let header = lines
+        .iter()
+        .find(|l| l.contains("System"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // A latency column, if shown at all, is shown whole: OpenAI's p99 is 1.3 s.
+    let openai = lines
+        .iter()
+        .find(|l| l.contains("OpenAI client"))
+        .unwrap_or_else(|| panic!("{text}"));
+    if header.contains("p50") {
+        assert!(openai.contains("28/1.3s"), "{openai}");
+    } else {
+        assert!(
+            !openai.contains("1.3s") && !openai.contains("/1."),
+            "{openai}"
+        );
+    }
+    // Every row's cells line up under the header: no cell runs into the next column.
+    assert!(lines.iter().all(|l| l.chars().count() == 45), "{text}");
+}
+
+#[test]
+fn the_last_error_uses_the_free_width_and_log_lines_wrap_at_80x24() {
+    let app = fixtures::dashboard(area(80, 24), Theme::PLAIN);
+    let text = screen(&app);
+    let lines = rows(&text);
+    let wolfram = lines
+        .iter()
+        .find(|l| l.contains("Wolfram analyzer"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        wolfram.contains("HTTP 503 from"),
+        "room for the error: {wolfram}"
+    );
+    // The newest log line is readable to its end, wrapped in its pane.
+    let log: String = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("││")
+                .map(|(_, r)| r.trim_end_matches('│').trim().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        log.contains("close requested from the dashboard")
+            && log.contains("system=hyperbolic_client"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_popup_at_60x20() {
+    let mut app = fixtures::dashboard(area(60, 20), Theme::COLOR);
+    update(&mut app, Action::ToggleHelp);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    // Every key and the end of every description are on screen.
+    for needle in [
+        "gracefully",
+        "force-close everything now",
+        "focused pane",
+        "(g/G) jump",
+        "(when closed)",
+        "terminal's text",
+        "selection",
+        "on the final panel: exit now",
+        "Esc or ? closes",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+}
+
+#[test]
+fn final_statistics_panel_at_60x20() {
+    let app = fixtures::final_panel(area(60, 20), Theme::COLOR);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    assert_final_panel_essentials(&text);
+}
+
+#[test]
+fn the_final_panel_shows_the_whole_report_path_on_one_line_from_80_columns() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = screen(&fixtures::final_panel(area(w, h), Theme::COLOR));
+        assert!(
+            rows(&text).iter().any(|l| l.contains(REPORT_PATH)),
+            "{w}x{h}:\n{text}"
+        );
+        assert_final_panel_essentials(&text);
+    }
+}
+
+/// The verdict, the report's full path, the requests and the sockets left.
+fn assert_final_panel_essentials(text: &str) {
+    // The rows' insides, borders dropped, end to end: a path wrapped at the edge reads whole.
+    let inside: String = rows(text)
+        .iter()
+        .map(|l| l.trim_matches(|c: char| "│║┃ ".contains(c)))
+        .collect();
+    assert!(
+        inside.contains(REPORT_PATH),
+        "the whole report path:\n{text}"
+    );
+    assert!(text.contains("Report"), "{text}");
+    assert!(text.contains("0 sockets left open"), "{text}");
+    assert!(text.contains("Requests: 4832"), "{text}");
+    assert!(text.contains("Shutdown: 503.8 ms"), "{text}");
+}
+
 /// The dashboard's update logic, key by key (formerly the lib's own unit tests: the fixtures
 /// live with the tests, out of every build of the binary).
 mod updates {
