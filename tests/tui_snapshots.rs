@@ -837,6 +837,33 @@ mod updates {
     }
 
     #[test]
+    fn a_graceful_close_forced_at_its_deadline_is_not_called_closed_by_you() {
+        let mut app = app();
+        select(&mut app, SystemId::GeminiClient);
+        update(&mut app, Action::Close);
+        set_state(&mut app, SystemId::GeminiClient, SystemState::Closed);
+        // No `x`: the grace deadline forced it.
+        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Forced, 500.2);
+        update(
+            &mut app,
+            Action::UserCloseDone {
+                report,
+                forced: false,
+            },
+        );
+        assert_eq!(app.closed_by_user.get(&SystemId::GeminiClient), Some(&true));
+        let later = app.uptime + Duration::from_secs(7);
+        update(&mut app, Action::Tick(later));
+        let text = crate::screen(&app);
+        let row = text
+            .lines()
+            .find(|l| l.contains("Gemini client"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.contains("force-closed by you"), "{row}");
+        assert!(!row.contains(" closed by you"), "{row}");
+    }
+
+    #[test]
     fn the_sound_notice_is_shown_once() {
         let mut app = app();
         let mut game = fixtures::game();
