@@ -389,6 +389,31 @@ fn assert_final_panel_essentials(text: &str) {
     assert!(text.contains("Shutdown: 503.8 ms"), "{text}");
 }
 
+#[test]
+fn the_game_pane_names_the_place_its_scene_describes() {
+    use singularis_tui::gameplay::world::{BLEAK_FALLS, RIVERWOOD};
+    let mut app = fixtures::dashboard(area(120, 40), Theme::PLAIN);
+    let mut game = app.game.clone();
+    // The scene was taken in Riverwood; the last action then walked to Bleak Falls, and
+    // the next cycle has not looked yet.
+    let mut seen = game.world.clone().expect("fixture world");
+    seen.place = RIVERWOOD;
+    seen.enemy = None;
+    let mut now = seen.clone();
+    now.place = BLEAK_FALLS;
+    game.seen = Some(seen);
+    game.world = Some(now);
+    game.scene = "The scene shows Riverwood. No threats are visible.".into();
+    update(&mut app, Action::Game(Box::new(game)));
+    let text = screen(&app);
+    let place = text
+        .lines()
+        .find(|l| l.contains("no enemy in view") || l.contains("(hostile)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(place.contains("Riverwood · no enemy in view"), "{place}");
+    assert!(!place.contains("Bleak Falls"), "{place}");
+}
+
 /// The dashboard's update logic, key by key (formerly the lib's own unit tests: the fixtures
 /// live with the tests, out of every build of the binary).
 mod updates {
