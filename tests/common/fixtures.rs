@@ -282,7 +282,7 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
             1
         },
         error: (outcome == CloseOutcome::Error)
-            .then(|| "1 socket(s) still open after force-close".to_string()),
+            .then(|| "1 socket still open after force-close".to_string()),
         verified: outcome != CloseOutcome::Unverified,
         unverified_reason: (outcome == CloseOutcome::Unverified)
             .then(|| "cannot read this process's socket table (/proc/self/fd: No such file or directory (os error 2))".to_string()),

@@ -99,7 +99,10 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             }
             let style = match (check.sockets_open_after, &check.unverified_reason) {
                 (Some(n), None) => {
-                    label.push_str(&format!(" · {n} sockets left open"));
+                    label.push_str(&format!(
+                        " · {} left open",
+                        crate::lifecycle::counted(n, "socket")
+                    ));
                     if n > 0 { t.bad() } else { t.good() }
                 }
                 (n, _) => {
@@ -201,7 +204,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 };
                 if report.cancelled_requests > 0 {
                     let n = report.cancelled_requests;
-                    let cut = format!("{n} request{} cut", if n == 1 { "" } else { "s" });
+                    let cut = format!("{} cut", crate::lifecycle::counted(n, "request"));
                     note = if note.is_empty() {
                         cut
                     } else {
