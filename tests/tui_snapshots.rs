@@ -105,6 +105,22 @@ fn final_statistics_panel_at_80x24() {
 }
 
 #[test]
+fn a_report_that_could_not_be_written_is_said_on_the_final_panel() {
+    let why = "cannot write the session report out/r.json: Not a directory (os error 20)";
+    let app = fixtures::final_panel_with_report(area(120, 40), Theme::PLAIN, Err(why));
+    let screen = screen(&app);
+    assert!(
+        screen.contains("Report: not written: cannot write the session report")
+            && screen.contains("out/r.json: Not a directory"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(" Report "),
+        "no report box without a report: {screen}"
+    );
+}
+
+#[test]
 fn no_color_means_no_colour_and_the_selection_still_shows() {
     let app = fixtures::dashboard(area(120, 40), Theme::PLAIN);
     let terminal = draw(&app);
@@ -249,6 +265,169 @@ fn the_game_pane_says_what_the_cycle_waits_for_and_the_table_marks_an_open_break
     game.waiting.clear();
     update(&mut app, Action::Game(Box::new(game)));
     assert!(!screen(&app).contains("waiting on"));
+}
+
+const REPORT_PATH: &str =
+    "/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json";
+
+/// The screen's text without the borders' quoting: one string per row.
+fn rows(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.trim_matches('"').to_string())
+        .collect()
+}
+
+#[test]
+fn dashboard_at_60x20() {
+    let app = fixtures::dashboard(area(60, 20), Theme::COLOR);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    let footer = rows(&text).pop().unwrap_or_default();
+    assert!(
+        footer.contains("? help"),
+        "the footer keeps `? help`: {footer}"
+    );
+    assert!(footer.contains("q quit"), "{footer}");
+}
+
+#[test]
+fn dashboard_at_45_columns_drops_whole_columns() {
+    let app = fixtures::dashboard(area(45, 24), Theme::COLOR);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    let lines = rows(&text);
+    let header = lines
+        .iter()
+        .find(|l| l.contains("System"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // A latency column, if shown at all, is shown whole: OpenAI's p99 is 1.3 s.
+    let openai = lines
+        .iter()
+        .find(|l| l.contains("OpenAI client"))
+        .unwrap_or_else(|| panic!("{text}"));
+    if header.contains("p50") {
+        assert!(openai.contains("28/1.3s"), "{openai}");
+    } else {
+        assert!(
+            !openai.contains("1.3s") && !openai.contains("/1."),
+            "{openai}"
+        );
+    }
+    // Every row's cells line up under the header: no cell runs into the next column.
+    assert!(lines.iter().all(|l| l.chars().count() == 45), "{text}");
+}
+
+#[test]
+fn the_last_error_uses_the_free_width_and_log_lines_wrap_at_80x24() {
+    let app = fixtures::dashboard(area(80, 24), Theme::PLAIN);
+    let text = screen(&app);
+    let lines = rows(&text);
+    let wolfram = lines
+        .iter()
+        .find(|l| l.contains("Wolfram analyzer"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        wolfram.contains("HTTP 503 from"),
+        "room for the error: {wolfram}"
+    );
+    // The newest log line is readable to its end, wrapped in its pane.
+    let log: String = lines
+        .iter()
+        .filter_map(|l| {
+            l.split_once("││")
+                .map(|(_, r)| r.trim_end_matches('│').trim().to_string())
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        log.contains("close requested from the dashboard")
+            && log.contains("system=hyperbolic_client"),
+        "{text}"
+    );
+}
+
+#[test]
+fn help_popup_at_60x20() {
+    let mut app = fixtures::dashboard(area(60, 20), Theme::COLOR);
+    update(&mut app, Action::ToggleHelp);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    // Every key and the end of every description are on screen.
+    for needle in [
+        "gracefully",
+        "force-close everything now",
+        "focused pane",
+        "(g/G) jump",
+        "(when closed)",
+        "terminal's text",
+        "selection",
+        "on the final panel: exit now",
+        "Esc or ? closes",
+    ] {
+        assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+}
+
+#[test]
+fn final_statistics_panel_at_60x20() {
+    let app = fixtures::final_panel(area(60, 20), Theme::COLOR);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    assert_final_panel_essentials(&text);
+}
+
+#[test]
+fn the_final_panel_shows_the_whole_report_path_on_one_line_from_80_columns() {
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = screen(&fixtures::final_panel(area(w, h), Theme::COLOR));
+        assert!(
+            rows(&text).iter().any(|l| l.contains(REPORT_PATH)),
+            "{w}x{h}:\n{text}"
+        );
+        assert_final_panel_essentials(&text);
+    }
+}
+
+/// The verdict, the report's full path, the requests and the sockets left.
+fn assert_final_panel_essentials(text: &str) {
+    // The rows' insides, borders dropped, end to end: a path wrapped at the edge reads whole.
+    let inside: String = rows(text)
+        .iter()
+        .map(|l| l.trim_matches(|c: char| "│║┃ ".contains(c)))
+        .collect();
+    assert!(
+        inside.contains(REPORT_PATH),
+        "the whole report path:\n{text}"
+    );
+    assert!(text.contains("Report"), "{text}");
+    assert!(text.contains("0 sockets left open"), "{text}");
+    assert!(text.contains("Requests: 4832"), "{text}");
+    assert!(text.contains("Shutdown: 503.8 ms"), "{text}");
+}
+
+#[test]
+fn the_game_pane_names_the_place_its_scene_describes() {
+    use singularis_tui::gameplay::world::{BLEAK_FALLS, RIVERWOOD};
+    let mut app = fixtures::dashboard(area(120, 40), Theme::PLAIN);
+    let mut game = app.game.clone();
+    // The scene was taken in Riverwood; the last action then walked to Bleak Falls, and
+    // the next cycle has not looked yet.
+    let mut seen = game.world.clone().expect("fixture world");
+    seen.place = RIVERWOOD;
+    seen.enemy = None;
+    let mut now = seen.clone();
+    now.place = BLEAK_FALLS;
+    game.seen = Some(seen);
+    game.world = Some(now);
+    game.scene = "The scene shows Riverwood. No threats are visible.".into();
+    update(&mut app, Action::Game(Box::new(game)));
+    let text = screen(&app);
+    let place = text
+        .lines()
+        .find(|l| l.contains("no enemy in view") || l.contains("(hostile)"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(place.contains("Riverwood · no enemy in view"), "{place}");
+    assert!(!place.contains("Bleak Falls"), "{place}");
 }
 
 /// The dashboard's update logic, key by key (formerly the lib's own unit tests: the fixtures
@@ -697,6 +876,33 @@ mod updates {
             app.visible_notice()
                 .is_some_and(|n| n.text == "✗ Gemini client force-closed on request (12.0 ms)")
         );
+    }
+
+    #[test]
+    fn a_graceful_close_forced_at_its_deadline_is_not_called_closed_by_you() {
+        let mut app = app();
+        select(&mut app, SystemId::GeminiClient);
+        update(&mut app, Action::Close);
+        set_state(&mut app, SystemId::GeminiClient, SystemState::Closed);
+        // No `x`: the grace deadline forced it.
+        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Forced, 500.2);
+        update(
+            &mut app,
+            Action::UserCloseDone {
+                report,
+                forced: false,
+            },
+        );
+        assert_eq!(app.closed_by_user.get(&SystemId::GeminiClient), Some(&true));
+        let later = app.uptime + Duration::from_secs(7);
+        update(&mut app, Action::Tick(later));
+        let text = crate::screen(&app);
+        let row = text
+            .lines()
+            .find(|l| l.contains("Gemini client"))
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(row.contains("force-closed by you"), "{row}");
+        assert!(!row.contains(" closed by you"), "{row}");
     }
 
     #[test]

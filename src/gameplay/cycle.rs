@@ -368,6 +368,9 @@ impl Agent {
             frame.to_string(),
         );
         let stats = self.stats.clone();
+        // The world this frame shows: published with the scene, never apart from it.
+        let seen = self.world.clone();
+        let streamed = seen.clone();
         let scene = self
             .calls
             .bounded(
@@ -378,6 +381,7 @@ impl Agent {
                         let mut s = stats.locked();
                         if first {
                             s.scene.clear();
+                            s.seen = Some(streamed.clone());
                             first = false;
                         }
                         s.scene.push_str(piece);
@@ -398,6 +402,7 @@ impl Agent {
         {
             let mut s = self.stats.locked();
             s.scene = scene.clone();
+            s.seen = Some(seen);
         }
         scene
     }

@@ -39,6 +39,10 @@ pub struct GameStats {
     /// The world as of the last action.
     #[serde(skip)]
     pub world: Option<super::World>,
+    /// The world `scene` describes, set with it (the frame the cycle perceived), so the
+    /// dashboard draws the place and the scene from the same cycle.
+    #[serde(skip)]
+    pub seen: Option<super::World>,
     /// Experts the MoE vote closed without (cancelled, not awaited), per expert.
     pub late_experts: BTreeMap<SystemId, u64>,
     /// The calls the current cycle waits on, since when (the dashboard names the longest).

@@ -54,7 +54,10 @@ impl Session {
                 // Nobody following is fine.
                 let _ = cycle_events.send(event);
                 if crash_after.is_some_and(|n| done >= n) {
-                    panic!("injected crash after {done} cycles (--crash-after-cycles)");
+                    panic!(
+                        "injected crash after {} (--crash-after-cycles)",
+                        crate::lifecycle::counted(done, "cycle")
+                    );
                 }
                 if cycles > 0 && done >= cycles {
                     // The last cycle's speech and learning may still be running (parallel mode).

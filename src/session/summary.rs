@@ -2,7 +2,7 @@
 //! after the dashboard restores the terminal.
 
 use super::report::SessionReport;
-use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport};
+use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, counted};
 
 pub(crate) const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
 
@@ -66,11 +66,10 @@ pub(crate) fn complete_line(s: &ShutdownReport) -> String {
         String::new()
     };
     format!(
-        "[CLEANUP] Complete - {} systems closed, {} forced, {} {}{unverified}, {} ({:.1} ms)",
-        s.closed,
+        "[CLEANUP] Complete - {} closed, {} forced, {}{unverified}, {} ({:.1} ms)",
+        counted(s.closed, "system"),
         s.forced,
-        s.errors,
-        if s.errors == 1 { "error" } else { "errors" },
+        counted(s.errors, "error"),
         s.sockets_left_text(),
         s.total_ms
     )
@@ -102,10 +101,9 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
         String::new()
     };
     out.push(format!(
-        "  Requests: {} ({} {}{truncated})",
+        "  Requests: {} ({}{truncated})",
         st.requests,
-        st.errors,
-        if st.errors == 1 { "error" } else { "errors" },
+        counted(st.errors, "error"),
     ));
     let u = &st.usage;
     if !u.systems.is_empty() {
@@ -138,4 +136,41 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
         r.shutdown.report.sockets_left_text()
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        let s = ShutdownReport {
+            grace_ms: 500,
+            total_ms: 2.0,
+            closed: 1,
+            forced: 0,
+            errors: 1,
+            skipped: 9,
+            unverified: 0,
+            sockets_open_after: Some(1),
+            verified: true,
+            unverified_reason: None,
+            systems: Vec::new(),
+            endpoints: Vec::new(),
+        };
+        assert_eq!(
+            complete_line(&s),
+            "[CLEANUP] Complete - 1 system closed, 0 forced, 1 error, 1 socket left open (2.0 ms)"
+        );
+        let s = ShutdownReport {
+            closed: 11,
+            errors: 0,
+            sockets_open_after: Some(0),
+            ..s
+        };
+        assert_eq!(
+            complete_line(&s),
+            "[CLEANUP] Complete - 11 systems closed, 0 forced, 0 errors, 0 sockets left open (2.0 ms)"
+        );
+    }
 }

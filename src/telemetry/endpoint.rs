@@ -148,7 +148,10 @@ impl MetricsEndpoint {
             (0, true) => (CloseOutcome::Forced, None),
             (n, _) => (
                 CloseOutcome::Error,
-                Some(format!("{n} socket(s) still open after force-close")),
+                Some(format!(
+                    "{} still open after force-close",
+                    crate::lifecycle::counted(n, "socket")
+                )),
             ),
         };
         tracing::info!(addr = %self.addr, ?outcome, "metrics endpoint closed");

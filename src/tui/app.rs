@@ -231,7 +231,8 @@ pub struct App {
     pub mouse_capture: bool,
     pub paused: bool,
     pub notice: Option<Notice>,
-    /// Systems the user closed (`true`: forced) and that are still closed.
+    /// Systems the user closed (`true`: the close ended forced, by `x` or at the grace
+    /// deadline of a `c`) and that are still closed.
     pub closed_by_user: BTreeMap<SystemId, bool>,
     /// Closes the user asked for that have not ended yet.
     pub closing_by_user: BTreeSet<SystemId>,
@@ -516,7 +517,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::UserCloseDone { report, forced } => {
             app.closing_by_user.remove(&report.name);
-            app.closed_by_user.insert(report.name, forced);
+            // A graceful close cut at its deadline was forced too, though not by a key: the
+            // row must not say "closed by you" over a forced close.
+            let ended_forced = forced || report.outcome == crate::lifecycle::CloseOutcome::Forced;
+            app.closed_by_user.insert(report.name, ended_forced);
             let line = summary::step_line(&report, app.settings.grace.as_millis() as u64, forced);
             let bad = report.outcome == crate::lifecycle::CloseOutcome::Error;
             app.notify(line.trim_start_matches("[CLEANUP] ").to_string(), bad);

@@ -282,7 +282,7 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
             1
         },
         error: (outcome == CloseOutcome::Error)
-            .then(|| "1 socket(s) still open after force-close".to_string()),
+            .then(|| "1 socket still open after force-close".to_string()),
         verified: outcome != CloseOutcome::Unverified,
         unverified_reason: (outcome == CloseOutcome::Unverified)
             .then(|| "cannot read this process's socket table (/proc/self/fd: No such file or directory (os error 2))".to_string()),
@@ -408,6 +408,15 @@ pub fn report() -> SessionReport {
 
 /// Everything closed, verified and reported: the final panel, 1 s into its linger.
 pub fn final_panel(area: Rect, theme: Theme) -> App {
+    final_panel_with_report(
+        area,
+        theme,
+        Ok("/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json"),
+    )
+}
+
+/// The final panel, the report written to the path (`Ok`) or not, for a reason (`Err`).
+pub fn final_panel_with_report(area: Rect, theme: Theme, written: Result<&str, &str>) -> App {
     let all = shutdown_order().len();
     let mut app = shutting_down(area, theme, all, 505);
     update(
@@ -421,11 +430,8 @@ pub fn final_panel(area: Rect, theme: Theme) -> App {
         &mut app,
         Action::Finished {
             report: Box::new(report()),
-            report_path: Some(
-                "/home/player/.local/state/singularis-tui/sessions/20261125T140341.512Z.json"
-                    .into(),
-            ),
-            report_error: None,
+            report_path: written.ok().map(str::to_string),
+            report_error: written.err().map(str::to_string),
         },
     );
     // Long enough for every step to be revealed at its pace, plus one.

@@ -144,7 +144,13 @@ pub fn describe_scene(frame: &str) -> Vec<String> {
             .find(|p| text.contains(*p))
             .copied()
             .unwrap_or("open field");
-        format!("a {kind}")
+        // "an open field", "a forest".
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {kind}")
     });
     let mut out = vec![format!("The scene shows {place}. ")];
     if mentions(&text, &["enemy", "enemies", "hostile"]) {
@@ -468,6 +474,12 @@ pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_place_gets_its_article() {
+        assert!(describe_scene("nothing to see")[0].starts_with("The scene shows an open field."));
+        assert!(describe_scene("a forest path")[0].starts_with("The scene shows a forest."));
+    }
 
     #[test]
     fn gauges_parse_in_every_form() {

@@ -17,7 +17,9 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let inner_width = area.width.saturating_sub(2) as usize;
     let g = &app.game;
     let mut lines: Vec<Line> = Vec::new();
-    match &g.world {
+    // The place with the scene that describes it: the world as the cycle saw it, else (no
+    // scene yet) as of the last action.
+    match g.seen.as_ref().or(g.world.as_ref()) {
         Some(w) => {
             let mut place = vec![
                 Span::styled(w.place, t.accent()),

@@ -92,15 +92,17 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
 
 fn footer(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
-    let keys: Vec<(&str, String)> = match app.phase() {
-        // In order of importance: what does not fit is left out (`?` lists everything).
+    // Each hint with its rank: the most important are kept when the width runs short (`? help`
+    // right after `q quit`, since it lists everything left out); shown in their own order.
+    let keys: Vec<(u8, &str, String)> = match app.phase() {
         Phase::Running => vec![
-            ("q", "quit".into()),
-            ("↑↓", "select".into()),
-            ("x", "force-close".into()),
-            ("c", "close".into()),
-            ("r", "reopen".into()),
+            (0, "q", "quit".into()),
+            (3, "↑↓", "select".into()),
+            (2, "x", "force-close".into()),
+            (4, "c", "close".into()),
+            (5, "r", "reopen".into()),
             (
+                6,
                 "p",
                 if app.paused {
                     "resume".into()
@@ -108,9 +110,10 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
                     "pause".into()
                 },
             ),
-            ("?", "help".into()),
-            ("Tab", "focus".into()),
+            (1, "?", "help".into()),
+            (7, "Tab", "focus".into()),
             (
+                8,
                 "m",
                 if app.mouse_capture {
                     "mouse off".into()
@@ -123,9 +126,9 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
             let forcing = app.shutdown.as_ref().is_some_and(|s| s.force_requested);
             let mut k = vec![];
             if !forcing {
-                k.push(("q", "force-close everything now".into()));
+                k.push((0, "q", "force-close everything now".into()));
             }
-            k.push(("?", "help".into()));
+            k.push((1, "?", "help".into()));
             k
         }
         Phase::Final => {
@@ -136,8 +139,9 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
                 .map(|since| (since + app.settings.linger).saturating_sub(app.uptime))
                 .unwrap_or_default();
             vec![
-                ("any key", "exit now".into()),
+                (0, "any key", "exit now".into()),
                 (
+                    1,
                     "",
                     format!(
                         "(closes by itself in {} s)",
@@ -147,25 +151,35 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
             ]
         }
     };
-    let mut spans = Vec::new();
-    let mut width = 0;
-    for (key, what) in keys {
-        let gap = if spans.is_empty() { 0 } else { 2 };
-        // A bare note has no key before it.
-        let text = if key.is_empty() {
-            what
+    // A bare note has no key before it.
+    let text = |key: &str, what: &str| {
+        if key.is_empty() {
+            what.to_string()
         } else {
             format!(" {what}")
-        };
-        let item = gap + Span::raw(key).width() + text.chars().count();
-        if width + item > area.width as usize {
-            continue;
         }
-        width += item;
-        if gap > 0 {
+    };
+    let mut by_rank: Vec<usize> = (0..keys.len()).collect();
+    by_rank.sort_by_key(|i| keys[*i].0);
+    let mut kept = vec![false; keys.len()];
+    let mut width = 0;
+    for i in by_rank {
+        let (_, key, what) = &keys[i];
+        // Two spaces between hints.
+        let gap = if width == 0 { 0 } else { 2 };
+        let item = gap + Span::raw(*key).width() + text(key, what).chars().count();
+        if width + item <= area.width as usize {
+            width += item;
+            kept[i] = true;
+        }
+    }
+    let mut spans = Vec::new();
+    for (_, key, what) in keys.iter().zip(&kept).filter(|(_, k)| **k).map(|(k, _)| k) {
+        let text = text(key, what);
+        if !spans.is_empty() {
             spans.push(Span::raw("  "));
         }
-        spans.push(Span::styled(key, t.key()));
+        spans.push(Span::styled(*key, t.key()));
         spans.push(Span::styled(
             text,
             if key.is_empty() { t.dim() } else { t.plain() },
@@ -237,6 +251,38 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
     out
 }
 
+/// Word-wrap `text` to `first` columns on the first line and `rest` on the others; a word
+/// longer than a line is broken across lines (a path or a `key=value` is shown whole).
+pub(crate) fn wrap_words(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut line = String::new();
+    let mut used = 0;
+    let width = |out: &Vec<String>| if out.is_empty() { first } else { rest }.max(1);
+    for word in text.split_whitespace() {
+        let len = word.chars().count();
+        if used > 0 && used + 1 + len > width(&out) {
+            out.push(std::mem::take(&mut line));
+            used = 0;
+        }
+        if used > 0 {
+            line.push(' ');
+            used += 1;
+        }
+        for c in word.chars() {
+            if used == width(&out) {
+                out.push(std::mem::take(&mut line));
+                used = 0;
+            }
+            line.push(c);
+            used += 1;
+        }
+    }
+    if !line.is_empty() || out.is_empty() {
+        out.push(line);
+    }
+    out
+}
+
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
 /// The last `width` samples as bars, scaled to the highest of them.
@@ -281,6 +327,21 @@ mod tests {
         );
         assert_eq!(shorten("two\nlines", 20), "two…");
         assert_eq!(shorten("fits", 20), "fits");
+    }
+
+    #[test]
+    fn wrap_words_breaks_only_what_does_not_fit() {
+        assert_eq!(wrap_words("a bb ccc dddd", 6, 6), ["a bb", "ccc", "dddd"]);
+        assert_eq!(wrap_words("abcdefgh", 4, 4), ["abcd", "efgh"]);
+        assert_eq!(
+            wrap_words("x /a/long/path", 6, 6),
+            ["x", "/a/lon", "g/path"]
+        );
+        assert_eq!(
+            wrap_words("key=value more", 3, 8),
+            ["key", "=value", "more"]
+        );
+        assert_eq!(wrap_words("", 6, 6), [""]);
     }
 
     #[test]

@@ -8,22 +8,76 @@ use crate::session::summary;
 use crate::tui::app::{AccountRow, App, Phase, ShutdownState};
 use crate::tui::theme::{SPINNER, outcome_symbol};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, BorderType, Cell, Gauge, Paragraph, Row, Table, Wrap};
 use std::time::Duration;
 
 const SPIN_EVERY: Duration = Duration::from_millis(80);
 
+/// Narrower than this, the final panel takes the account's place too: the verdict, what
+/// was not clean and the statistics matter more then than eleven rows of "closed".
+const SIDE_BY_SIDE_MIN_WIDTH: u16 = 100;
+
 pub fn render(app: &App, frame: &mut Frame, a: ShutdownAreas) {
     let Some(sd) = &app.shutdown else { return };
-    gauge(app, sd, frame, a.gauge);
-    account(app, sd, frame, a.account);
-    if app.phase() == Phase::Final {
-        final_panel(app, sd, frame, a.side);
-    } else {
+    if app.phase() != Phase::Final {
+        gauge(app, sd, frame, a.gauge);
+        account(app, sd, frame, a.account);
         super::log::render(app, frame, a.side, false);
+        return;
     }
+    // Everything between the header and the footer.
+    let all = a.gauge.union(a.account).union(a.side);
+    // Where the report went, whole on a line of its own (wrapped only when wider than the
+    // terminal), so it can be read and copied; it takes the grace gauge's place, whose
+    // outcome the final panel's first line says.
+    let body = match &sd.report_path {
+        Some(path) => {
+            let inner = all.width.saturating_sub(2).max(1) as usize;
+            let height = path.chars().count().div_ceil(inner).max(1) as u16 + 2;
+            let [top, body] = all.layout(&Layout::vertical([
+                Constraint::Length(height),
+                Constraint::Min(0),
+            ]));
+            report_path(app, path, frame, top);
+            body
+        }
+        None => {
+            gauge(app, sd, frame, a.gauge);
+            Rect {
+                y: a.account.y,
+                height: all.bottom().saturating_sub(a.account.y),
+                ..all
+            }
+        }
+    };
+    if all.width >= SIDE_BY_SIDE_MIN_WIDTH {
+        let [account_area, side] = body.layout(&Layout::horizontal([
+            Constraint::Length(a.account.width),
+            Constraint::Min(0),
+        ]));
+        account(app, sd, frame, account_area);
+        final_panel(app, sd, frame, side, false);
+    } else {
+        final_panel(app, sd, frame, body, true);
+    }
+}
+
+fn report_path(app: &App, path: &str, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let block = Block::bordered()
+        .border_type(BorderType::Rounded)
+        .border_style(t.dim())
+        .title(Line::from(Span::styled(" Report ", t.title())));
+    let inner = area.width.saturating_sub(2).max(1) as usize;
+    // Cut at the width, not at words: a path has none.
+    let chars: Vec<char> = path.chars().collect();
+    let lines: Vec<Line> = chars
+        .chunks(inner)
+        .map(|c| Line::from(c.iter().collect::<String>()))
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
@@ -45,7 +99,10 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             }
             let style = match (check.sockets_open_after, &check.unverified_reason) {
                 (Some(n), None) => {
-                    label.push_str(&format!(" · {n} sockets left open"));
+                    label.push_str(&format!(
+                        " · {} left open",
+                        crate::lifecycle::counted(n, "socket")
+                    ));
                     if n > 0 { t.bad() } else { t.good() }
                 }
                 (n, _) => {
@@ -147,7 +204,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 };
                 if report.cancelled_requests > 0 {
                     let n = report.cancelled_requests;
-                    let cut = format!("{n} request{} cut", if n == 1 { "" } else { "s" });
+                    let cut = format!("{} cut", crate::lifecycle::counted(n, "request"));
                     note = if note.is_empty() {
                         cut
                     } else {
@@ -206,27 +263,24 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     );
 }
 
-fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
+fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect, alone: bool) {
     let t = app.settings.theme;
     let mut lines: Vec<Line> = Vec::new();
     if let Some(report) = &sd.report {
-        // The verdict and where the report went first: on a small screen they are what
-        // must not be cut.
-        let complete = summary::complete_line(&report.shutdown.report);
+        // Essentials first, as a small screen cuts from the bottom: the verdict, what ended
+        // the session, what was not clean, then the requests and the sockets.
+        let shutdown = &report.shutdown.report;
+        let complete = summary::complete_line(shutdown);
         let complete = complete
             .trim_start_matches("[CLEANUP] Complete - ")
             .to_string();
-        let clean = report.shutdown.report.is_clean();
+        let clean = shutdown.is_clean();
         lines.push(Line::from(Span::styled(
             complete,
             if clean { t.good() } else { t.bad() },
         )));
-        if let Some(path) = &sd.report_path {
-            lines.push(Line::from(vec![
-                Span::styled("Report: ", t.dim()),
-                Span::raw(path.clone()),
-            ]));
-        } else if let Some(why) = &sd.report_error {
+        if sd.report_path.is_none() {
+            let why = sd.report_error.as_deref().unwrap_or("no report");
             lines.push(Line::from(vec![
                 Span::styled("Report: ", t.dim()),
                 Span::styled(format!("not written: {why}"), t.bad()),
@@ -238,9 +292,33 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                 Span::styled(error.clone(), t.bad()),
             ]));
         }
+        // Without the account beside it, the steps that were not clean are named here.
+        if alone {
+            let grace_ms = shutdown.grace_ms;
+            for r in shutdown
+                .systems
+                .iter()
+                .filter(|r| !matches!(r.outcome, CloseOutcome::Closed | CloseOutcome::Skipped))
+            {
+                let forced_by_user = app.closed_by_user.get(&r.name) == Some(&true);
+                let line = summary::step_line(r, grace_ms, forced_by_user);
+                lines.push(Line::from(Span::styled(
+                    line.trim_start_matches("[CLEANUP] ").to_string(),
+                    t.outcome(r.outcome),
+                )));
+            }
+        }
         lines.push(Line::from(""));
-        // The same lines as the headless summary, laid out as fields.
-        for l in summary::final_statistics(report).iter().skip(1) {
+        // The same lines as the headless summary, laid out as fields, requests and
+        // shutdown first.
+        let stats = summary::final_statistics(report);
+        let first = |l: &&String| {
+            let l = l.trim_start();
+            !(l.starts_with("Requests:") || l.starts_with("Shutdown:"))
+        };
+        let mut ordered: Vec<&String> = stats.iter().skip(1).collect();
+        ordered.sort_by_key(first);
+        for l in ordered {
             let l = l.trim_start();
             match l.split_once(": ") {
                 Some((k, v)) => lines.push(Line::from(vec![

@@ -14,23 +14,51 @@ const SPARK_WIDTH: usize = 8;
 /// Name, state, in flight, done, errors, truncated, tokens, sockets, p50/p99, sparkline;
 /// the last error gets the rest.
 const WIDTHS: [u16; 10] = [18, 10, 3, 5, 3, 3, 5, 4, 9, SPARK_WIDTH as u16];
-/// Where "Cut" and "Tok" sit in [`WIDTHS`]: shown only when the last error keeps room
-/// ([`MIN_ERROR_WIDTH`]); the selected row's detail line has the usage in full anyway.
-const USAGE_COLUMNS: [usize; 2] = [5, 6];
-const MIN_ERROR_WIDTH: u16 = 24;
+/// The order in which columns earn their place when the width runs short (indices in
+/// [`WIDTHS`]; [`ERROR_COLUMN`] is the last error). A column is shown whole or not at all, so
+/// a narrow terminal never shows one column's digits under another's header. The state
+/// already says whether requests are in flight, and p50/p99 says what the sparkline draws,
+/// so those go before the last error does; the selected row's detail line has it in full.
+const PRIORITY: [usize; 11] = [0, 1, 4, 7, 8, ERROR_COLUMN, 3, 2, 9, 6, 5];
+const ERROR_COLUMN: usize = WIDTHS.len();
+/// Narrowest the last error is worth showing at ("HTTP 503 from wolfr…").
+const MIN_ERROR_WIDTH: u16 = 20;
 const MARKER: &str = "> ";
+
+/// Which of [`WIDTHS`] fit in a table `width` wide, and the width left for the last error
+/// (0: not shown).
+fn columns(width: u16) -> (Vec<usize>, u16) {
+    // Borders and the selection marker; each column then costs its width and the space
+    // before it (the first has none: hence the + 1).
+    let mut left = (width + 1).saturating_sub(2 + MARKER.len() as u16);
+    let mut shown = Vec::new();
+    let mut error = false;
+    for i in PRIORITY {
+        let need = if i == ERROR_COLUMN {
+            MIN_ERROR_WIDTH
+        } else {
+            WIDTHS[i]
+        } + 1;
+        if need <= left {
+            left -= need;
+            if i == ERROR_COLUMN {
+                error = true;
+            } else {
+                shown.push(i);
+            }
+        }
+    }
+    shown.sort_unstable();
+    // The error column takes whatever the other columns left.
+    (shown, if error { left + MIN_ERROR_WIDTH } else { 0 })
+}
 
 pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     let t = app.settings.theme;
     let focused = app.focus == Pane::Table;
-    let width_of =
-        |cols: &[u16]| cols.iter().sum::<u16>() + cols.len() as u16 + 2 + MARKER.len() as u16;
-    let with_usage = area.width >= width_of(&WIDTHS) + MIN_ERROR_WIDTH;
-    let shown: Vec<usize> = (0..WIDTHS.len())
-        .filter(|i| with_usage || !USAGE_COLUMNS.contains(i))
-        .collect();
+    let (shown, error_width) = columns(area.width);
     let widths_shown: Vec<u16> = shown.iter().map(|i| WIDTHS[*i]).collect();
-    let error_width = area.width.saturating_sub(width_of(&widths_shown)) as usize;
+    let error_width = error_width as usize;
     let pick = |cells: Vec<Cell<'static>>| -> Vec<Cell<'static>> {
         let last = cells.len() - 1;
         cells
@@ -98,13 +126,13 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         "Sock",
         "p50/p99ms",
         "Latency",
-        "Last error",
+        if error_width > 0 { "Last error" } else { "" },
     ];
     let header = Row::new(pick(names.map(Cell::from).to_vec())).style(t.title());
     let widths = widths_shown
         .iter()
         .map(|w| Constraint::Length(*w))
-        .chain([Constraint::Fill(1)]);
+        .chain([Constraint::Length(error_width as u16)]);
 
     let mut title = pane_title(t, "Connections", focused);
     title.spans.push(Span::styled(tally(&app.systems), t.dim()));

@@ -11,7 +11,7 @@ pub use crate::net::sockets;
 pub use breaker::{BreakerSettings, BreakerState};
 pub use registry::Registry;
 pub use shutdown::{
-    ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification,
+    ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification, counted,
     shutdown_all,
 };
 pub use system::{

@@ -92,6 +92,13 @@ pub struct ClosingStep {
         Box<dyn FnOnce(SystemsClosed) -> futures::future::BoxFuture<'static, StepReport> + Send>,
 }
 
+/// `n` and the noun, plural unless `n` is 1: "1 socket", "0 sockets", "4 errors". The one
+/// place the app and the engine count things in words (nouns here take a plain `s`).
+pub fn counted<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) -> String {
+    let s = if n == N::from(1) { "" } else { "s" };
+    format!("{n} {noun}{s}")
+}
+
 impl ShutdownReport {
     /// Every socket verified closed.
     pub fn is_clean(&self) -> bool {
@@ -102,8 +109,10 @@ impl ShutdownReport {
     /// not measured.
     pub fn sockets_left_text(&self) -> String {
         match (self.sockets_open_after, &self.unverified_reason) {
-            (Some(n), None) => format!("{n} sockets left open"),
-            (Some(n), Some(why)) => format!("{n} sockets left open, unverified: {why}"),
+            (Some(n), None) => format!("{} left open", counted(n, "socket")),
+            (Some(n), Some(why)) => {
+                format!("{} left open, unverified: {why}", counted(n, "socket"))
+            }
             (None, Some(why)) => format!("sockets left open unverified: {why}"),
             (None, None) => "sockets left open unverified".to_string(),
         }

@@ -93,8 +93,8 @@ impl System {
             (
                 CloseOutcome::Error,
                 Some(format!(
-                    "{} socket(s) still open after force-close",
-                    left.len()
+                    "{} still open after force-close",
+                    super::super::counted(left.len(), "socket")
                 )),
             )
         } else if settled.unverified.is_some() {
