@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange};
+use crate::session::control::CommandRecord;
 use crate::session::events::{Event, EventWriter, SystemLine};
 use crate::session::{
     CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener, summary,
@@ -67,11 +68,13 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         let states = session.registry.subscribe_transitions();
         let breakers = session.registry.subscribe_breakers();
         let cycles = session.subscribe_cycles();
+        let commands = session.control.subscribe();
         tokio::spawn(follow(
             out,
             states,
             breakers,
             cycles,
+            commands,
             rx,
             session.quit.clone(),
         ))
@@ -151,6 +154,7 @@ async fn follow(
     mut states: broadcast::Receiver<StateChange>,
     mut breakers: broadcast::Receiver<BreakerChange>,
     mut cycles: broadcast::Receiver<CycleEvent>,
+    mut commands: broadcast::Receiver<CommandRecord>,
     mut shutdown: mpsc::UnboundedReceiver<ShutdownEvent>,
     quit: QuitSignal,
 ) -> EventWriter<std::io::Stdout> {
@@ -159,10 +163,12 @@ async fn follow(
             r = states.recv() => forward(&mut out, r, Event::State),
             r = breakers.recv() => forward(&mut out, r, Event::Breaker),
             r = cycles.recv() => forward(&mut out, r, Event::Cycle),
+            r = commands.recv() => forward(&mut out, r, Event::Command),
             ev = shutdown.recv() => {
                 // Queued state changes and cycles first, so the stream stays in order.
                 drain(&mut out, &mut states, &mut cycles);
                 drain_one(&mut out, &mut breakers, Event::Breaker);
+                drain_one(&mut out, &mut commands, Event::Command);
                 match ev {
                     Some(ev) => emit_shutdown(&mut out, ev, &quit),
                     None => return out,

@@ -38,6 +38,9 @@ pub enum Event {
     Breaker(crate::lifecycle::BreakerChange),
     /// A gameplay cycle ended.
     Cycle(CycleEvent),
+    /// A command (close, force-close, reopen, pause, resume, quit) and its outcome: the
+    /// report's `commands` entry.
+    Command(super::control::CommandRecord),
     ShutdownStarted {
         reason: String,
         grace_ms: u64,

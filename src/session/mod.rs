@@ -1,6 +1,7 @@
 //! One session: the sandbox (if any), the eleven systems, the game, and the way it ends.
 //! The front ends (headless printer, dashboard) drive it and render what it reports.
 
+pub mod control;
 pub mod events;
 mod game;
 pub mod report;
@@ -48,6 +49,8 @@ pub struct Session {
     /// Fires on a second quit request: every system is cut at once.
     pub force: CancellationToken,
     pub paused: watch::Sender<bool>,
+    /// What a person may ask of the session while it runs (keys, viewers).
+    pub control: control::Control,
     pub started: Instant,
     started_at: chrono::DateTime<chrono::Utc>,
     sandbox: Option<Sandbox>,
@@ -190,13 +193,24 @@ impl Session {
         };
         let stop_game = CancellationToken::new();
         let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
+        let paused = watch::channel(false).0;
+        let started = Instant::now();
+        let control = control::Control::new(
+            registry.clone(),
+            paused.clone(),
+            quit.clone(),
+            force.clone(),
+            Duration::from_millis(config.shutdown.grace_ms),
+            started,
+        );
         Ok(Session {
             registry,
             stats,
             quit,
             force,
-            paused: watch::channel(false).0,
-            started: Instant::now(),
+            paused,
+            control,
+            started,
             started_at: chrono::Utc::now(),
             sandbox,
             sandbox_ports,

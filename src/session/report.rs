@@ -152,6 +152,8 @@ pub struct SessionReport {
     pub shutdown: ShutdownSection,
     /// Why the session ended in error (reason `error`), else null.
     pub error: Option<String>,
+    /// What was asked of the session while it ran (keys, viewers): who, what, when, outcome.
+    pub commands: Vec<super::control::CommandRecord>,
     /// The sound output's closing step (state, notice, chime); `None` in fixtures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::audio::AudioReport>,

@@ -73,6 +73,7 @@ impl Session {
                 report: shutdown,
             },
             error: self.fatal.locked().clone(),
+            commands: self.control.records(),
             audio: Some(audio),
         };
         let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
@@ -126,5 +127,6 @@ async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::St
         // Its connection is the blocking client's own: the process-wide check counts it.
         verified: true,
         unverified_reason: None,
+        earlier: None,
     }
 }

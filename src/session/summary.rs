@@ -9,6 +9,22 @@ pub(crate) const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
 /// One system's step, e.g. `[CLEANUP] ✓ Video interpreter closed (2.1 ms)`.
 pub(crate) fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String {
     let name = r.name.display_name();
+    if let Some(e) = &r.earlier {
+        let mark = match r.outcome {
+            CloseOutcome::Closed | CloseOutcome::Skipped => "✓",
+            CloseOutcome::Forced => "✗",
+            CloseOutcome::Error => "⚠️",
+            CloseOutcome::Unverified => "?",
+        };
+        let again = match (&r.error, &e.error) {
+            (Some(now), None) => format!("close error at shutdown: {now}"),
+            _ => format!("closed again at shutdown ({:.1} ms)", r.close_ms),
+        };
+        return format!(
+            "[CLEANUP] {mark} {name} {}, {again}",
+            earlier_words(e, grace_ms)
+        );
+    }
     match r.outcome {
         CloseOutcome::Closed => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
         CloseOutcome::Forced if forced_by_user => {
@@ -32,6 +48,23 @@ pub(crate) fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) ->
                 .unwrap_or("no second witness"),
             r.close_ms
         ),
+    }
+}
+
+/// A close asked for while the session ran, in words: "force-closed by you at 0:00:08".
+pub(crate) fn earlier_words(e: &crate::lifecycle::EarlierClose, grace_ms: u64) -> String {
+    let who = format!("by {} at {}", e.by, super::control::clock(e.at_s));
+    match e.outcome {
+        CloseOutcome::Forced if e.forced_on_request => format!("force-closed {who}"),
+        CloseOutcome::Forced => {
+            format!("closed {who}, forced at its {grace_ms} ms grace deadline")
+        }
+        CloseOutcome::Error => format!(
+            "closed {who} with an error: {}",
+            e.error.as_deref().unwrap_or("unknown")
+        ),
+        CloseOutcome::Unverified => format!("closed {who}, unverified"),
+        CloseOutcome::Closed | CloseOutcome::Skipped => format!("closed {who}"),
     }
 }
 

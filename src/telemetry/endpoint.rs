@@ -164,6 +164,7 @@ impl MetricsEndpoint {
             cancelled_requests: 0,
             verified: settled.unverified.is_none(),
             unverified_reason: settled.unverified,
+            earlier: None,
         }
     }
 }

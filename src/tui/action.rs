@@ -60,6 +60,11 @@ pub enum Action {
     Systems(Vec<SystemSnapshot>),
     Game(Box<GameStats>),
     Logs(Vec<LogLine>),
+    /// A close or force-close the user asked for was accepted and is under way.
+    UserCloseStarted {
+        id: SystemId,
+        forced: bool,
+    },
     /// A close or force-close the user asked for has ended.
     UserCloseDone {
         report: CloseReport,
@@ -67,8 +72,10 @@ pub enum Action {
     },
     Reopened {
         id: SystemId,
-        ok: bool,
     },
+    /// The session's answer to a command that is not an error: refused (already closed,
+    /// disabled…) or done at once.
+    Notice(String),
     /// The session was asked to end (by a key, a signal, `--cycles`); shutdown is starting.
     ShutdownStarted(Reason),
     /// Shutdown began; the grace deadline is `deadline_in` from now.

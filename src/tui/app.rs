@@ -407,58 +407,18 @@ impl App {
         }
     }
 
-    /// The user's `x` / `c` / `r` on the selected system.
+    /// The user's `x` / `c` / `r` on the selected system. The session judges it against the
+    /// system's real state (this table may be a refresh behind) and answers.
     fn act_on_selected(&mut self, action: &Action) -> Option<Command> {
         if self.shutdown.is_some() || self.quit_requested {
             self.notify("shutting down: every system is being closed", false);
             return None;
         }
-        let s = self.selected_system()?;
-        let (id, state) = (s.id, s.state);
-        let name = id.display_name();
-        if self.closing_by_user.contains(&id) && !matches!(action, Action::ForceClose) {
-            self.notify(format!("{name} is already closing"), false);
-            return None;
-        }
+        let id = self.selected_system()?.id;
         match action {
-            Action::ForceClose | Action::Close => match state {
-                SystemState::Disabled => {
-                    self.notify(format!("{name} is disabled: nothing to close"), false);
-                    None
-                }
-                SystemState::Closed => {
-                    self.notify(format!("{name} is already closed (r reopens it)"), false);
-                    None
-                }
-                SystemState::Closing if matches!(action, Action::Close) => {
-                    self.notify(format!("{name} is already closing (x forces it)"), false);
-                    None
-                }
-                _ => {
-                    self.closing_by_user.insert(id);
-                    if matches!(action, Action::ForceClose) {
-                        self.notify(format!("force-closing {name}…"), false);
-                        Some(Command::ForceClose(id))
-                    } else {
-                        self.notify(format!("closing {name}…"), false);
-                        Some(Command::Close(id))
-                    }
-                }
-            },
-            Action::Reopen => {
-                if state == SystemState::Closed && !self.closing_by_user.contains(&id) {
-                    Some(Command::Reopen(id))
-                } else {
-                    self.notify(
-                        format!(
-                            "{name} is {}: only a closed system can be reopened",
-                            state.name()
-                        ),
-                        false,
-                    );
-                    None
-                }
-            }
+            Action::ForceClose => Some(Command::ForceClose(id)),
+            Action::Close => Some(Command::Close(id)),
+            Action::Reopen => Some(Command::Reopen(id)),
             _ => None,
         }
     }
@@ -526,13 +486,23 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             app.notify(line.trim_start_matches("[CLEANUP] ").to_string(), bad);
             None
         }
-        Action::Reopened { id, ok } => {
-            if ok {
-                app.closed_by_user.remove(&id);
-                app.notify(format!("{} reopened", id.display_name()), false);
+        Action::UserCloseStarted { id, forced } => {
+            app.closing_by_user.insert(id);
+            let name = id.display_name();
+            if forced {
+                app.notify(format!("force-closing {name}…"), false);
             } else {
-                app.notify(format!("{} could not be reopened", id.display_name()), true);
+                app.notify(format!("closing {name}…"), false);
             }
+            None
+        }
+        Action::Reopened { id } => {
+            app.closed_by_user.remove(&id);
+            app.notify(format!("{} reopened", id.display_name()), false);
+            None
+        }
+        Action::Notice(text) => {
+            app.notify(text, false);
             None
         }
         Action::ShutdownStarted(reason) => {

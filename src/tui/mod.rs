@@ -19,23 +19,22 @@ pub use app::{App, Settings, update};
 
 use crate::config::Config;
 use crate::gameplay::GameStats;
-use crate::lifecycle::{CloseReport, Registry, ShutdownEvent};
+use crate::lifecycle::{CloseOutcome, CloseReport, Registry, ShutdownEvent};
 use crate::logging::LogBuffer;
 use crate::logging::Redactor;
 use crate::session::RunOptions;
+use crate::session::control::{Control, Reply};
 use crate::session::report::Reason;
 use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
-use crate::systems::SystemId;
 use color_eyre::eyre::{Result, eyre};
 use crossterm::event::EventStream;
 use futures::StreamExt;
 use ratatui::layout::Rect;
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use terminal::Screen;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
@@ -102,6 +101,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     Ok(end)
 }
 
+/// Who the report says asked, for the dashboard's keys.
+const YOU: &str = "you";
+
 /// The runtime: the app state plus handles on the engine and the terminal.
 struct Dashboard {
     app: App,
@@ -111,15 +113,14 @@ struct Dashboard {
     stats: Arc<Mutex<GameStats>>,
     quit: QuitSignal,
     force: CancellationToken,
-    paused: watch::Sender<bool>,
     started: Instant,
     frame: Duration,
     redactor: Redactor,
     opts: RunOptions,
-    /// Closes the user asked for (`x`, `c`); `true`: forced on request.
-    user_closes: JoinSet<(CloseReport, bool)>,
-    /// The force token of each graceful close under way: `x` on that system cuts it short.
-    graceful_closes: HashMap<SystemId, CancellationToken>,
+    /// What the keys ask of the session.
+    control: Control,
+    /// Closes the user asked for (`x`, `c`), each ending in its report.
+    user_closes: JoinSet<CloseReport>,
     shutdown_task: Option<JoinHandle<SessionEnd>>,
     shutdown_events: Option<mpsc::UnboundedReceiver<ShutdownEvent>>,
     /// Each system's close as it arrived, with "everything was being forced" at that moment:
@@ -149,7 +150,7 @@ impl Dashboard {
             stats: session.stats.clone(),
             quit: session.quit.clone(),
             force: session.force.clone(),
-            paused: session.paused.clone(),
+            control: session.control.clone(),
             started: session.started,
             session: Some(session),
             screen: Some(screen),
@@ -157,7 +158,6 @@ impl Dashboard {
             redactor,
             opts,
             user_closes: JoinSet::new(),
-            graceful_closes: HashMap::new(),
             shutdown_task: None,
             shutdown_events: None,
             steps: Vec::new(),
@@ -246,8 +246,9 @@ impl Dashboard {
                 }
                 Some(joined) = self.user_closes.join_next(), if !self.user_closes.is_empty() => {
                     match joined {
-                        Ok((report, forced)) => {
-                            self.graceful_closes.remove(&report.name);
+                        Ok(report) => {
+                            let forced = report.earlier.as_ref().is_some_and(|e| e.forced_on_request)
+                                || report.outcome == CloseOutcome::Forced;
                             self.dispatch(Action::UserCloseDone { report: self.scrubbed(report), forced });
                         }
                         Err(e) => self.dispatch(Action::Problem(format!("a close task failed: {e}"))),
@@ -322,43 +323,31 @@ impl Dashboard {
     fn execute(&mut self, command: Command) -> Option<Action> {
         match command {
             Command::Quit => {
-                tracing::info!("quit requested from the dashboard");
-                self.quit.quit(Reason::Quit);
+                self.control.quit(YOU);
             }
             Command::ForceAll => {
                 tracing::warn!("second quit request: force-closing everything");
                 self.force.cancel();
             }
-            Command::ForceClose(id) => {
-                tracing::info!(system = %id, "force-close requested from the dashboard");
-                if let Some(force) = self.graceful_closes.get(&id) {
-                    // Already closing on request: cut that close short rather than start another.
-                    force.cancel();
-                } else {
-                    let system = self.registry.get(id).clone();
-                    self.user_closes
-                        .spawn(async move { (system.force_close().await, true) });
-                }
-            }
-            Command::Close(id) => {
-                tracing::info!(system = %id, "close requested from the dashboard");
-                let system = self.registry.get(id).clone();
-                let deadline = tokio::time::Instant::now() + self.opts.grace;
-                // `x` on this system, or a second quit, cuts this close short.
-                let force = self.force.child_token();
-                self.graceful_closes.insert(id, force.clone());
-                self.user_closes.spawn(async move {
-                    let report = system.close(deadline, &force).await;
-                    (report, force.is_cancelled())
-                });
+            Command::ForceClose(id) | Command::Close(id) => {
+                let forced = matches!(command, Command::ForceClose(_));
+                return match self.control.close(id, YOU, forced) {
+                    Reply::Closing(close) => {
+                        self.user_closes.spawn(close);
+                        Some(Action::UserCloseStarted { id, forced })
+                    }
+                    Reply::Done(text) | Reply::Refused(text) => Some(Action::Notice(text)),
+                };
             }
             Command::Reopen(id) => {
-                let ok = self.registry.get(id).reopen();
-                return Some(Action::Reopened { id, ok });
+                return match self.control.reopen(id, YOU) {
+                    Reply::Done(_) => Some(Action::Reopened { id }),
+                    Reply::Refused(text) => Some(Action::Notice(text)),
+                    Reply::Closing(_) => None,
+                };
             }
             Command::SetPaused(paused) => {
-                tracing::info!(paused, "gameplay pause toggled");
-                self.paused.send_replace(paused);
+                self.control.set_paused(paused, YOU);
             }
             Command::SetMouseCapture(on) => {
                 if let Some(screen) = self.screen.as_mut()

@@ -329,8 +329,9 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
         s.contains("Final statistics") && s.contains("11 of 11 done")
     });
     assert!(screen.contains("✓ Video interpreter"), "{screen}");
+    let openai = row(&screen, "OpenAI client");
     assert!(
-        screen.contains("force-closed earlier"),
+        openai.contains("forced") && openai.contains("by you at 0:0"),
         "the account remembers the user's close:\n{screen}"
     );
     assert!(screen.contains("0 sockets left open"), "{screen}");
@@ -351,7 +352,8 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
         "{screen}"
     );
     assert!(
-        screen.contains("[CLEANUP] ✓ OpenAI client closed ("),
+        screen.contains("[CLEANUP] ✗ OpenAI client force-closed by you at 0:0")
+            && screen.contains("closed again at shutdown ("),
         "{screen}"
     );
     assert!(screen.contains("[CLEANUP] Complete - "), "{screen}");
@@ -383,6 +385,26 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
     let json = run.report();
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
     assert_eq!(json["shutdown"]["reason"], "quit");
+    // The key is in the report: who, what, when, and the shutdown counts it.
+    let openai = json["shutdown"]["systems"]
+        .as_array()
+        .and_then(|s| s.iter().find(|r| r["name"] == "openai_client"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(openai["outcome"], "forced", "{json:#}");
+    assert_eq!(openai["earlier"]["by"], "you", "{json:#}");
+    assert_eq!(openai["earlier"]["forced_on_request"], true, "{json:#}");
+    assert!(json["shutdown"]["forced"].as_u64() >= Some(1), "{json:#}");
+    let commands = json["commands"].as_array().cloned().unwrap_or_default();
+    assert!(
+        commands.iter().any(|c| c["command"] == "force_close"
+            && c["system"] == "openai_client"
+            && c["outcome"] == "forced"
+            && c["by"] == "you"
+            && c["at_s"].as_f64().is_some()),
+        "{json:#}"
+    );
+    assert!(commands.iter().any(|c| c["command"] == "quit"), "{json:#}");
     assert_eq!(
         json["shutdown"]["systems"].as_array().map(Vec::len),
         Some(11)

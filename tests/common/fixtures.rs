@@ -291,6 +291,7 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
         } else {
             0
         },
+        earlier: None,
     }
 }
 
@@ -336,7 +337,18 @@ pub fn shutting_down(area: Rect, theme: Theme, closed: usize, now_ms: u64) -> Ap
             update(&mut app, Action::SystemClosing(*id));
         }
         if i < closed {
-            let report = close_report(*id, *outcome, *ms);
+            let mut report = close_report(*id, *outcome, *ms);
+            // The user closed Claude with `c` a minute in; it was still closed at shutdown.
+            if *id == SystemId::ClaudeClient {
+                report.earlier = Some(singularis_tui::lifecycle::EarlierClose {
+                    by: "you".into(),
+                    at_s: 62.0,
+                    forced_on_request: false,
+                    outcome: CloseOutcome::Closed,
+                    close_ms: 1.3,
+                    error: None,
+                });
+            }
             update(
                 &mut app,
                 Action::SystemClosed {
@@ -401,6 +413,7 @@ pub fn report() -> SessionReport {
                 endpoints: Vec::new(),
             },
         },
+        commands: Vec::new(),
         error: None,
         audio: None,
     }

@@ -311,3 +311,78 @@ fn a_ledger_lock_poisoned_mid_session_is_unverified_exit_4_and_nothing_else_is_l
         assert!(end.report_path.is_some(), "{:?}", end.report_error);
     });
 }
+
+#[test]
+fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
+    use singularis_tui::session::control::Reply;
+    serial(async {
+        let mut c = config(&[(SystemId::ClaudeClient, Fault::Hang)]);
+        // The hung call stays in flight (no deadline cuts it first), so `c` meets it.
+        c.resilience.deadline_initial_ms = Some(60_000);
+        c.shutdown.grace_ms = 200;
+        let mut s = Session::start(c).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("claude request hanging", || {
+            reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0
+        })
+        .await;
+        let control = s.control.clone();
+        let claude = SystemId::ClaudeClient;
+
+        // `c`: graceful, so the hung request holds it to the grace deadline, then it is forced.
+        let Reply::Closing(close) = control.close(claude, "you", false) else {
+            panic!("c on an open system was refused");
+        };
+        match control.close(claude, "you", false) {
+            Reply::Refused(why) => assert!(why.contains("already closing"), "{why}"),
+            _ => panic!("a second c while closing was taken"),
+        }
+        let first = close.await;
+        assert_eq!(first.outcome, CloseOutcome::Forced);
+        match control.close(claude, "you", true) {
+            Reply::Refused(why) => assert!(why.contains("already closed"), "{why}"),
+            _ => panic!("x on a closed system was taken"),
+        }
+        // `r`, then `x` at once: no refresh between them, and the `x` still acts.
+        assert!(matches!(control.reopen(claude, "you"), Reply::Done(_)));
+        let Reply::Closing(close) = control.close(claude, "you", true) else {
+            panic!("x right after r was refused: judged on a stale state");
+        };
+        let second = close.await;
+        assert_eq!(second.outcome, CloseOutcome::Forced);
+        match control.reopen(SystemId::VideoInterpreter, "you") {
+            Reply::Refused(why) => assert!(why.contains("only a closed system"), "{why}"),
+            _ => panic!("an open system was reopened"),
+        }
+
+        let end = end(s, 300).await;
+        let sd = &end.report.shutdown.report;
+        let r = sd.systems.iter().find(|r| r.name == claude).unwrap();
+        assert_eq!(r.outcome, CloseOutcome::Forced, "{r:?}");
+        let earlier = r.earlier.as_ref().expect("the runtime close is told");
+        assert_eq!(earlier.by, "you");
+        assert!(earlier.forced_on_request, "{earlier:?}");
+        assert_eq!(sd.forced, 1, "the runtime force counts at shutdown");
+        assert_eq!(sd.sockets_open_after, Some(0));
+        let asked: Vec<(&str, Option<SystemId>, &str)> = end
+            .report
+            .commands
+            .iter()
+            .map(|c| (c.command.into(), c.system, c.outcome.as_str()))
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                ("close", Some(claude), "forced"),
+                ("close", Some(claude), "refused"),
+                ("force_close", Some(claude), "refused"),
+                ("reopen", Some(claude), "reopened"),
+                ("force_close", Some(claude), "forced"),
+                ("reopen", Some(SystemId::VideoInterpreter), "refused"),
+            ]
+        );
+        assert!(end.report.commands.iter().all(|c| c.by == "you"));
+        assert_eq!(end.exit_code(), 0);
+    });
+}

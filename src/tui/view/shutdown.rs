@@ -187,20 +187,21 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                     CloseOutcome::Skipped => String::new(),
                     _ => format!("{} ms", ms(report.close_ms)),
                 };
-                let mut note = match report.outcome {
-                    CloseOutcome::Forced if forced_by_user => "on request".to_string(),
-                    CloseOutcome::Forced => format!("at the {grace_ms} ms deadline"),
-                    CloseOutcome::Error => report.error.clone().unwrap_or_default(),
-                    CloseOutcome::Skipped => "disabled".to_string(),
-                    CloseOutcome::Unverified => report
+                let mut note = match (&report.earlier, report.outcome) {
+                    // The outcome column already says what it was; the note says who and when.
+                    (Some(e), outcome) if e.outcome == outcome => {
+                        format!("by {} at {}", e.by, crate::session::control::clock(e.at_s))
+                    }
+                    (Some(e), _) => summary::earlier_words(e, grace_ms as u64),
+                    (None, CloseOutcome::Forced) if forced_by_user => "on request".to_string(),
+                    (None, CloseOutcome::Forced) => format!("at the {grace_ms} ms deadline"),
+                    (None, CloseOutcome::Error) => report.error.clone().unwrap_or_default(),
+                    (None, CloseOutcome::Skipped) => "disabled".to_string(),
+                    (None, CloseOutcome::Unverified) => report
                         .unverified_reason
                         .clone()
                         .unwrap_or_else(|| "no second witness".into()),
-                    CloseOutcome::Closed => match app.closed_by_user.get(&report.name) {
-                        Some(true) => "force-closed earlier by you".to_string(),
-                        Some(false) => "closed earlier by you".to_string(),
-                        None => String::new(),
-                    },
+                    (None, CloseOutcome::Closed) => String::new(),
                 };
                 if report.cancelled_requests > 0 {
                     let n = report.cancelled_requests;

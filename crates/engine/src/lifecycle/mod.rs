@@ -15,6 +15,6 @@ pub use shutdown::{
     shutdown_all,
 };
 pub use system::{
-    Bounded, BreakerChange, CloseOutcome, CloseReport, Deadlines, StateChange, System,
-    SystemSnapshot, SystemState,
+    Bounded, BreakerChange, CloseOutcome, CloseReport, Deadlines, EarlierClose, StateChange,
+    System, SystemSnapshot, SystemState,
 };

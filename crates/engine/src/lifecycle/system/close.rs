@@ -2,9 +2,10 @@
 //! pool, then settle its connections with both witnesses (ARCHITECTURE.md, "Verified
 //! closing"); reopening makes a fresh pool.
 
-use super::{CloseOutcome, CloseReport, Generation, System, SystemState};
+use super::{CloseOutcome, CloseReport, EarlierClose, Generation, System, SystemState};
 use crate::net::sockets;
 use crate::net::{FORCE_BUDGET, settle};
+use crate::sync::LockExt;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -17,8 +18,28 @@ const SETTLE_MIN: std::time::Duration = std::time::Duration::from_millis(20);
 impl System {
     /// Close this system: refuse new work, stop streams, let requests in flight finish until
     /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
-    /// sockets are measured gone. Whatever is still open then is force-closed.
+    /// sockets are measured gone. Whatever is still open then is force-closed. A close asked
+    /// for earlier and still standing is told in the report, and counts.
     pub async fn close(
+        &self,
+        deadline: tokio::time::Instant,
+        force: &CancellationToken,
+    ) -> CloseReport {
+        let earlier = self.earlier.locked().clone();
+        let mut r = self.close_now(deadline, force).await;
+        if let Some(e) = earlier {
+            r.outcome = r.outcome.worse(e.outcome);
+            r.earlier = Some(e);
+        }
+        r
+    }
+
+    /// Remember a close asked for at runtime, for the shutdown's account (until a reopen).
+    pub fn note_earlier_close(&self, close: EarlierClose) {
+        *self.earlier.locked() = Some(close);
+    }
+
+    async fn close_now(
         &self,
         deadline: tokio::time::Instant,
         force: &CancellationToken,
@@ -129,6 +150,7 @@ impl System {
             // Set by the caller once the witnesses were asked; a skipped system held none.
             verified: outcome == CloseOutcome::Skipped,
             unverified_reason: None,
+            earlier: None,
         }
     }
 
@@ -154,6 +176,7 @@ impl System {
                 tracker: TaskTracker::new(),
             };
         }
+        *self.earlier.locked() = None;
         let mut st = self.lock_status();
         st.last_error = None;
         self.move_to(&mut st, SystemState::Idle);

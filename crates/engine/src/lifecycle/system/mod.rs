@@ -165,6 +165,45 @@ pub struct CloseReport<Name = SystemId> {
     pub verified: bool,
     /// Why not, when not verified.
     pub unverified_reason: Option<String>,
+    /// A close asked for while the session ran, still standing at this one (not reopened
+    /// since): the outcome above is the worse of the two.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<EarlierClose>,
+}
+
+/// A close asked for while the session ran (the dashboard's `c`/`x`, a viewer's command).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EarlierClose {
+    /// Who asked ("you" at the dashboard, a viewer's name).
+    pub by: String,
+    /// Seconds since the session started.
+    pub at_s: f64,
+    /// `x` rather than `c`: forced on request, not at a grace deadline.
+    pub forced_on_request: bool,
+    pub outcome: CloseOutcome,
+    pub close_ms: f64,
+    pub error: Option<String>,
+}
+
+impl CloseOutcome {
+    /// How bad an outcome is, to keep the worse of two closes of one system.
+    fn severity(self) -> u8 {
+        match self {
+            CloseOutcome::Skipped => 0,
+            CloseOutcome::Closed => 1,
+            CloseOutcome::Forced => 2,
+            CloseOutcome::Unverified => 3,
+            CloseOutcome::Error => 4,
+        }
+    }
+
+    pub fn worse(self, other: CloseOutcome) -> CloseOutcome {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 /// One generation of the system's connection pool; reopening makes a new one.
@@ -213,6 +252,8 @@ pub struct System {
     breaker_changes: broadcast::Sender<BreakerChange>,
     late: AtomicU64,
     cut: AtomicU64,
+    /// The last close asked for at runtime, while it stands (reopening clears it).
+    earlier: Mutex<Option<EarlierClose>>,
     breaker_skipped: AtomicU64,
 }
 
@@ -306,6 +347,7 @@ impl System {
             breaker_changes,
             late: AtomicU64::new(0),
             cut: AtomicU64::new(0),
+            earlier: Mutex::new(None),
             breaker_skipped: AtomicU64::new(0),
         };
         if state != SystemState::Disabled {

@@ -1,0 +1,291 @@
+//! What a person asks of a running session (ARCHITECTURE.md, "Commands"): close, force-close
+//! or reopen a system, pause, resume, quit. The dashboard's keys ask through here, and so will
+//! a remote viewer: each command is judged against the system's real state (never a snapshot
+//! that may be a refresh behind) and recorded, who, what, when and how it ended, for the
+//! report, the event stream and the shutdown account.
+
+use super::report::Reason;
+use super::signals::QuitSignal;
+use crate::lifecycle::{CloseReport, EarlierClose, Registry, SystemState};
+use crate::sync::LockExt;
+use crate::systems::SystemId;
+use futures::future::BoxFuture;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum CommandKind {
+    Close,
+    ForceClose,
+    Reopen,
+    Pause,
+    Resume,
+    Quit,
+}
+
+/// One command and what became of it (the report's `commands`, the `command` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandRecord {
+    /// Seconds since the session started.
+    pub at_s: f64,
+    pub by: String,
+    pub command: CommandKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemId>,
+    /// `closed`, `forced`, `error`, `unverified` (a close); `reopened`, `paused`, `resumed`,
+    /// `quit`; `refused`.
+    pub outcome: String,
+    /// Why it was refused, or the close's error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close_ms: Option<f64>,
+}
+
+/// What became of a command, for whoever asked.
+pub enum Reply {
+    /// Done at once; the words say what was done.
+    Done(String),
+    /// Not done, and why.
+    Refused(String),
+    /// A close under way: its report comes when it ends (and is recorded then).
+    Closing(BoxFuture<'static, CloseReport>),
+}
+
+#[derive(Clone)]
+pub struct Control(Arc<Inner>);
+
+struct Inner {
+    registry: Arc<Registry>,
+    paused: watch::Sender<bool>,
+    quit: QuitSignal,
+    /// A second quit: every close under way is cut at once.
+    force: CancellationToken,
+    grace: Duration,
+    started: Instant,
+    log: Mutex<Vec<CommandRecord>>,
+    /// Each graceful close under way, by the token that cuts it short.
+    closing: Mutex<HashMap<SystemId, CancellationToken>>,
+    events: broadcast::Sender<CommandRecord>,
+}
+
+impl Control {
+    pub(crate) fn new(
+        registry: Arc<Registry>,
+        paused: watch::Sender<bool>,
+        quit: QuitSignal,
+        force: CancellationToken,
+        grace: Duration,
+        started: Instant,
+    ) -> Control {
+        Control(Arc::new(Inner {
+            registry,
+            paused,
+            quit,
+            force,
+            grace,
+            started,
+            log: Mutex::new(Vec::new()),
+            closing: Mutex::new(HashMap::new()),
+            events: broadcast::channel(256).0,
+        }))
+    }
+
+    /// Every command so far, in the order they were asked (a close is recorded when it
+    /// ends, with the time it was asked).
+    pub fn records(&self) -> Vec<CommandRecord> {
+        let mut all = self.0.log.locked().clone();
+        all.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        all
+    }
+
+    /// Each command as it is decided (a close: as it ends).
+    pub fn subscribe(&self) -> broadcast::Receiver<CommandRecord> {
+        self.0.events.subscribe()
+    }
+
+    /// Close `id` within the grace period (`force`: at once, or cut a close under way).
+    pub fn close(&self, id: SystemId, by: &str, force: bool) -> Reply {
+        let kind = if force {
+            CommandKind::ForceClose
+        } else {
+            CommandKind::Close
+        };
+        let name = id.display_name();
+        if self.0.quit.is_set() {
+            return self.refuse(
+                kind,
+                Some(id),
+                by,
+                "shutting down: every system is being closed",
+            );
+        }
+        if let Some(cut) = self.0.closing.locked().get(&id) {
+            return if force {
+                // The close under way ends forced; its record comes when it ends.
+                cut.cancel();
+                Reply::Done(format!("cutting {name}'s close short…"))
+            } else {
+                self.refuse(
+                    kind,
+                    Some(id),
+                    by,
+                    &format!("{name} is already closing (x forces it)"),
+                )
+            };
+        }
+        let system = self.0.registry.get(id).clone();
+        match system.state() {
+            SystemState::Disabled => {
+                return self.refuse(
+                    kind,
+                    Some(id),
+                    by,
+                    &format!("{name} is disabled: nothing to close"),
+                );
+            }
+            SystemState::Closed => {
+                return self.refuse(
+                    kind,
+                    Some(id),
+                    by,
+                    &format!("{name} is already closed (r reopens it)"),
+                );
+            }
+            _ => {}
+        }
+        let cut = self.0.force.child_token();
+        if force {
+            cut.cancel();
+        }
+        self.0.closing.locked().insert(id, cut.clone());
+        let deadline = tokio::time::Instant::now() + self.0.grace;
+        let (control, by) = (self.clone(), by.to_string());
+        let at = self.0.started.elapsed();
+        Reply::Closing(Box::pin(async move {
+            let report = system.close(deadline, &cut).await;
+            control.0.closing.locked().remove(&id);
+            system.note_earlier_close(EarlierClose {
+                by: by.clone(),
+                at_s: at.as_secs_f64(),
+                forced_on_request: cut.is_cancelled(),
+                outcome: report.outcome,
+                close_ms: report.close_ms,
+                error: report.error.clone(),
+            });
+            control.record(CommandRecord {
+                at_s: at.as_secs_f64(),
+                by,
+                command: kind,
+                system: Some(id),
+                outcome: report.outcome.name().to_string(),
+                detail: report.error.clone(),
+                close_ms: Some(report.close_ms),
+            });
+            report
+        }))
+    }
+
+    /// Open a closed system again with a fresh pool.
+    pub fn reopen(&self, id: SystemId, by: &str) -> Reply {
+        let name = id.display_name();
+        if self.0.quit.is_set() {
+            return self.refuse(CommandKind::Reopen, Some(id), by, "shutting down");
+        }
+        if self.0.closing.locked().contains_key(&id) {
+            return self.refuse(
+                CommandKind::Reopen,
+                Some(id),
+                by,
+                &format!("{name} is closing: reopen it once it is closed"),
+            );
+        }
+        let system = self.0.registry.get(id);
+        if !system.reopen() {
+            let state = system.state();
+            return self.refuse(
+                CommandKind::Reopen,
+                Some(id),
+                by,
+                &format!(
+                    "{name} is {}: only a closed system can be reopened",
+                    state.name()
+                ),
+            );
+        }
+        self.done(CommandKind::Reopen, Some(id), by, "reopened");
+        Reply::Done(format!("{name} reopened"))
+    }
+
+    pub fn set_paused(&self, paused: bool, by: &str) -> Reply {
+        let kind = if paused {
+            CommandKind::Pause
+        } else {
+            CommandKind::Resume
+        };
+        if self.0.quit.is_set() {
+            return self.refuse(kind, None, by, "shutting down");
+        }
+        self.0.paused.send_replace(paused);
+        let word = if paused { "paused" } else { "resumed" };
+        self.done(kind, None, by, word);
+        Reply::Done(format!("game {word}"))
+    }
+
+    /// The normal shutdown, as `q` asks for it.
+    pub fn quit(&self, by: &str) -> Reply {
+        self.done(CommandKind::Quit, None, by, "quit");
+        self.0.quit.quit(Reason::Quit);
+        Reply::Done("shutting down".to_string())
+    }
+
+    fn refuse(&self, kind: CommandKind, system: Option<SystemId>, by: &str, why: &str) -> Reply {
+        tracing::info!(by, command = <&str>::from(kind), system = ?system, why, "command refused");
+        self.record(CommandRecord {
+            at_s: self.0.started.elapsed().as_secs_f64(),
+            by: by.to_string(),
+            command: kind,
+            system,
+            outcome: "refused".to_string(),
+            detail: Some(why.to_string()),
+            close_ms: None,
+        });
+        Reply::Refused(why.to_string())
+    }
+
+    fn done(&self, kind: CommandKind, system: Option<SystemId>, by: &str, outcome: &str) {
+        self.record(CommandRecord {
+            at_s: self.0.started.elapsed().as_secs_f64(),
+            by: by.to_string(),
+            command: kind,
+            system,
+            outcome: outcome.to_string(),
+            detail: None,
+            close_ms: None,
+        });
+    }
+
+    fn record(&self, record: CommandRecord) {
+        tracing::info!(
+            by = %record.by,
+            command = <&str>::from(record.command),
+            system = ?record.system,
+            outcome = %record.outcome,
+            "command"
+        );
+        let _ = self.0.events.send(record.clone());
+        self.0.log.locked().push(record);
+    }
+}
+
+/// `h:mm:ss` since the session started, as the account says when something was asked.
+pub fn clock(at_s: f64) -> String {
+    let s = at_s.max(0.0) as u64;
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
