@@ -409,11 +409,12 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
             .to_string()
     };
     assert!(
-        row("openai_client").contains("FAILED: connection refused"),
+        row("openai_client").contains(&format!("FAILED: connection refused by 127.0.0.1:{port}")),
         "{stdout}"
     );
     assert!(
-        row("claude_client").contains("FAILED: HTTP 404: model: claude-3-5-sonnet-20240620"),
+        row("claude_client")
+            .contains("FAILED: HTTP 404 Not Found: model: claude-3-5-sonnet-20240620"),
         "the service's own words: {stdout}"
     );
     assert!(stdout.contains("0 sockets left open"), "{stdout}");
