@@ -728,6 +728,41 @@ fn a_bad_log_filter_is_said_once_and_the_session_goes_on() {
     assert_eq!(stderr.matches("is not a log filter").count(), 1, "{stderr}");
 }
 
+/// /dev/full opens, then fails every write with ENOSPC: a full disk, for real. The session
+/// logs many lines; the failure is said once, and the session is not the worse for it.
+#[test]
+fn a_log_file_that_cannot_be_written_is_said_once_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "2",
+            "--log-file",
+            "/dev/full",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write the log file").count(),
+        1,
+        "once, not once per line: {stderr}"
+    );
+    assert!(
+        stderr.lines().any(|l| l
+            == "singularis-tui: cannot write the log file /dev/full: No space left on device (os error 28); log lines are being lost"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Final Statistics:\n  Cycles: 2\n"),
+        "{stdout}"
+    );
+}
+
 #[test]
 fn a_report_through_a_symlink_lands_in_its_target_and_the_link_stays() {
     let dir = tempfile::tempdir().unwrap();
