@@ -45,7 +45,10 @@ pub fn init(
         .create(true)
         .append(true)
         .open(path)?;
-    let (writer, guard) = tracing_appender::non_blocking(file);
+    let (writer, guard) = tracing_appender::non_blocking(SaysFailure {
+        file,
+        path: path.to_path_buf(),
+    });
     let _ = tracing_subscriber::registry()
         .with(filter())
         .with(
@@ -59,6 +62,107 @@ pub fn init(
         .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
         .try_init();
     Ok(guard)
+}
+
+/// The log file, saying once when a write fails. tracing-appender's writer thread drops
+/// write errors without a word, so a full disk would silently lose the log.
+struct SaysFailure {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl std::io::Write for SaysFailure {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file
+            .write(buf)
+            .inspect_err(|e| write_failed(&self.path, e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file
+            .flush()
+            .inspect_err(|e| write_failed(&self.path, e))
+    }
+}
+
+/// The first failed write to the log file, and whether it has been said.
+#[derive(Default)]
+struct WriteFailure {
+    text: Option<String>,
+    said: bool,
+    /// The dashboard owns the terminal: stderr would scribble on it, so the dashboard says
+    /// it (as a notice, through [`unsaid_write_failure`]).
+    screen_owned: bool,
+}
+
+static WRITE_FAILURE: std::sync::Mutex<WriteFailure> = std::sync::Mutex::new(WriteFailure {
+    text: None,
+    said: false,
+    screen_owned: false,
+});
+
+fn write_failure() -> std::sync::MutexGuard<'static, WriteFailure> {
+    WRITE_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Say it on stderr, as every other start-up problem is. Not `eprintln!`: with the terminal
+/// gone (hangup) it would panic.
+fn to_stderr(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "singularis-tui: {text}");
+}
+
+/// A write to the log file failed: said once, however many lines fail after it. Also a line
+/// in the log pane (pushed directly: an event through `tracing` would go to the failing file).
+fn write_failed(path: &Path, e: &std::io::Error) {
+    let text = {
+        let mut f = write_failure();
+        if f.text.is_some() {
+            return;
+        }
+        let text = format!(
+            "cannot write the log file {}: {e}; log lines are being lost",
+            path.display()
+        );
+        f.text = Some(text.clone());
+        if !f.screen_owned {
+            f.said = true;
+            to_stderr(&text);
+        }
+        text
+    };
+    LogBuffer::global().push(LogLine {
+        time: chrono::Local::now().format("%H:%M:%S").to_string(),
+        level: tracing::Level::WARN,
+        text,
+    });
+}
+
+/// The dashboard takes (`true`) or gives back (`false`) the terminal. Given back with a
+/// failure it never said, the failure goes to stderr then, so it is never lost.
+pub(crate) fn screen_owned(owned: bool) {
+    let mut f = write_failure();
+    f.screen_owned = owned;
+    if !owned
+        && !f.said
+        && let Some(text) = f.text.clone()
+    {
+        f.said = true;
+        to_stderr(&text);
+    }
+}
+
+/// A failed log-file write not yet said, for the dashboard to show; `None` once taken.
+pub(crate) fn unsaid_write_failure() -> Option<String> {
+    let mut f = write_failure();
+    if f.said {
+        return None;
+    }
+    let text = f.text.clone()?;
+    f.said = true;
+    Some(text)
 }
 
 /// When the log file cannot be opened: still keep recent events for the dashboard.
@@ -146,5 +250,32 @@ mod tests {
             lines[0].text,
             "request failed retrying system=claude_client code=429"
         );
+    }
+
+    /// While the dashboard owns the terminal, a failing log file is for it to say (once),
+    /// not stderr's; every later failure is silent. (The only test that touches this state.)
+    #[test]
+    fn a_write_failure_under_the_dashboard_is_its_to_say_once() {
+        screen_owned(true);
+        let full = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        write_failed(Path::new("/var/log/x.log"), &full);
+        write_failed(Path::new("/var/log/x.log"), &full);
+        let said = unsaid_write_failure().expect("the dashboard gets it");
+        assert!(
+            said.starts_with("cannot write the log file /var/log/x.log: "),
+            "{said}"
+        );
+        assert_eq!(unsaid_write_failure(), None, "once");
+        assert!(
+            LogBuffer::global()
+                .lines()
+                .iter()
+                .filter(|l| l.text == said)
+                .count()
+                == 1,
+            "one line in the log pane"
+        );
+        screen_owned(false);
+        assert!(write_failure().said);
     }
 }

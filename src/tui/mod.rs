@@ -226,6 +226,10 @@ impl Dashboard {
                     logs_open = changed.is_ok();
                     logs_dirty = true;
                     dirty = true;
+                    // A failing log file pushes its line here, so this is when to say it.
+                    if let Some(text) = crate::logging::unsaid_write_failure() {
+                        self.dispatch(Action::Problem(text));
+                    }
                 }
                 _ = self.quit.wait(), if self.session.is_some() => {
                     self.begin_shutdown();

@@ -50,6 +50,7 @@ impl Screen {
         drop(std::panic::take_hook());
         *UI_THREAD.lock().unwrap_or_else(|p| p.into_inner()) = Some(std::thread::current().id());
         OWNED.store(true, Ordering::SeqCst);
+        crate::logging::screen_owned(true);
         std::panic::set_hook(Box::new(move |info| on_panic(info, &report)));
         Ok(Screen {
             terminal: Some(terminal),
@@ -96,6 +97,7 @@ fn restore() {
             let _ = execute!(stdout(), DisableMouseCapture);
         }
         let _ = ratatui::try_restore();
+        crate::logging::screen_owned(false);
     }
 }
 

@@ -409,11 +409,12 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
             .to_string()
     };
     assert!(
-        row("openai_client").contains("FAILED: connection refused"),
+        row("openai_client").contains(&format!("FAILED: connection refused by 127.0.0.1:{port}")),
         "{stdout}"
     );
     assert!(
-        row("claude_client").contains("FAILED: HTTP 404: model: claude-3-5-sonnet-20240620"),
+        row("claude_client")
+            .contains("FAILED: HTTP 404 Not Found: model: claude-3-5-sonnet-20240620"),
         "the service's own words: {stdout}"
     );
     assert!(stdout.contains("0 sockets left open"), "{stdout}");
@@ -725,6 +726,41 @@ fn a_bad_log_filter_is_said_once_and_the_session_goes_on() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(stderr.matches("is not a log filter").count(), 1, "{stderr}");
+}
+
+/// /dev/full opens, then fails every write with ENOSPC: a full disk, for real. The session
+/// logs many lines; the failure is said once, and the session is not the worse for it.
+#[test]
+fn a_log_file_that_cannot_be_written_is_said_once_and_the_session_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args([
+            "--headless",
+            "--mute",
+            "--cycles",
+            "2",
+            "--log-file",
+            "/dev/full",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.matches("cannot write the log file").count(),
+        1,
+        "once, not once per line: {stderr}"
+    );
+    assert!(
+        stderr.lines().any(|l| l
+            == "singularis-tui: cannot write the log file /dev/full: No space left on device (os error 28); log lines are being lost"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("Final Statistics:\n  Cycles: 2\n"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -187,7 +187,17 @@ fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
         })
         .await;
         let snap = &reg.snapshots()[SystemId::OpenaiClient.index()];
-        assert_eq!(snap.last_error.as_deref(), Some("connection refused"));
+        let url = s
+            .sandbox()
+            .unwrap()
+            .base_url(SystemId::OpenaiClient)
+            .unwrap();
+        let host_port = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+        assert_eq!(
+            snap.last_error.as_deref(),
+            Some(format!("connection refused by {host_port}").as_str()),
+            "names where it was going"
+        );
         // The game goes on without it.
         until("two cycles", || s.stats.lock().unwrap().cycles >= 2).await;
         let end = end(s, 500).await;

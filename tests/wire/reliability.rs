@@ -468,3 +468,119 @@ async fn openai_retry_after_ms_is_honoured() {
         "retry-after-ms asked for 1200 ms, the retry came after {gap:?}"
     );
 }
+
+// ---- transport errors in words (issue #13 item 9) -----------------------------------------
+
+/// What a system's row shows after a failed call, checked against the error itself.
+async fn said(reg: &Registry, id: SystemId) -> String {
+    let proto = reg.get(id).config.protocol;
+    let err = reg
+        .get(id)
+        .call(move |c| async move { singularis_tui::clients::ask(&c, proto, &prompt()).await })
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert_eq!(
+        reg.get(id).snapshot().last_error.as_deref(),
+        Some(text.as_str()),
+        "{id}: the row shows the same words"
+    );
+    text
+}
+
+#[tokio::test]
+async fn connect_failures_name_the_host_and_the_cause() {
+    // A port nobody listens on: bound, then let go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap();
+    assert_eq!(
+        said(&registry_for(&url), SystemId::OpenaiClient).await,
+        format!("connection refused by 127.0.0.1:{port}")
+    );
+
+    // RFC 6761: `.invalid` never resolves. The connect timeout bounds a resolver that hangs.
+    let url = url::Url::parse("http://nosuch.invalid:9/v1").unwrap();
+    assert_eq!(
+        said(&registry_for(&url), SystemId::OpenaiClient).await,
+        "cannot resolve nosuch.invalid (DNS)"
+    );
+
+    // TLS to a server that speaks plain HTTP: the handshake fails, named by host and port.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let _ = sock
+                .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+                .await;
+        }
+    });
+    let url = url::Url::parse(&format!("https://127.0.0.1:{port}/v1")).unwrap();
+    let text = said(&registry_for(&url), SystemId::OpenaiClient).await;
+    assert!(
+        text.starts_with(&format!("TLS handshake with 127.0.0.1:{port} failed: ")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_reset_mid_answer_is_a_reset_not_a_protocol_error() {
+    let (sandbox, reg) = rig(&Config::default()).await;
+    let id = SystemId::OpenaiClient;
+    sandbox.set_fault(id, Some(Fault::Reset));
+    for stream in [false, true] {
+        let err = reg
+            .get(id)
+            .call(move |c| async move { openai::chat(&c, &prompt(), stream).await })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "connection reset while reading the answer",
+            "stream: {stream}"
+        );
+    }
+    sandbox.stop().await;
+}
+
+#[tokio::test]
+async fn error_statuses_read_with_their_reason_and_when_to_retry() {
+    let mut config = Config::default();
+    for id in [SystemId::WolframAnalyzer, SystemId::OpenaiClient] {
+        config.systems.get_mut(&id).unwrap().retries = 0;
+    }
+    let (sandbox, reg) = rig(&config).await;
+    let cases = [
+        // Wolfram's text only restates the status: said once.
+        (
+            SystemId::WolframAnalyzer,
+            Fault::RateLimit,
+            "HTTP 429 Too Many Requests, retry in 1 s",
+        ),
+        (
+            SystemId::WolframAnalyzer,
+            Fault::Error(503),
+            "HTTP 503 Service Unavailable",
+        ),
+        // OpenAI's message adds something: kept.
+        (
+            SystemId::OpenaiClient,
+            Fault::RateLimit,
+            "HTTP 429 Too Many Requests, retry in 1 s: Rate limit reached for requests. Please try again in 1s.",
+        ),
+        (
+            SystemId::OpenaiClient,
+            Fault::Error(503),
+            "HTTP 503 Service Unavailable: The server is overloaded or not ready yet.",
+        ),
+    ];
+    for (id, fault, want) in cases {
+        sandbox.set_fault(id, Some(fault));
+        assert_eq!(said(&reg, id).await, want, "{id} {fault}");
+    }
+    sandbox.stop().await;
+}

@@ -408,8 +408,13 @@ async fn serve(
     // Streamed chunks go out as they are produced.
     let _ = stream.set_nodelay(true);
     let id = slot.id;
+    let slot_for_close = Arc::clone(&slot);
     let svc =
         hyper::service::service_fn(move |req| handle(Arc::clone(&core), Arc::clone(&slot), req));
+    let stream = Conn {
+        io: stream,
+        slot: Arc::clone(&slot_for_close),
+    };
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc);
     tokio::select! {
@@ -419,6 +424,55 @@ async fn serve(
             Ok(()) => debug!(system = %id, "sandbox connection closed"),
             Err(e) => debug!(system = %id, error = %e, "sandbox connection ended"),
         },
+    }
+}
+
+/// A served connection. While its system's fault is `reset`, its close is a TCP reset
+/// (`SO_LINGER` 0: RST, not FIN), as when a service's process dies mid-answer: the client
+/// reads ECONNRESET, not a clean end of stream.
+struct Conn {
+    io: TcpStream,
+    slot: Arc<Slot>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if self.slot.fault() == Some(Fault::Reset) {
+            // Zero linger never blocks the drop; a failure only means a FIN instead.
+            let _ = self.io.set_zero_linger();
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for Conn {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Conn {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

@@ -214,7 +214,8 @@ pub(crate) fn drip_plain(content_type: &'static str) -> Response<Body> {
 }
 
 /// Keeps `resp`'s status and headers and the first half of its first chunk, then fails the
-/// body, which makes hyper abort the connection mid-response.
+/// body, which makes hyper abort the connection mid-response (closed with a TCP reset: see
+/// `server::Conn`).
 pub(crate) fn reset_midway(resp: Response<Body>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);

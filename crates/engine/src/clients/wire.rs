@@ -70,7 +70,7 @@ pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
             retry_after,
             ..
         } if RETRYABLE.contains(status) => *retry_after,
-        ClientError::Refused | ClientError::Transport(_) => None,
+        ClientError::Refused { .. } | ClientError::Transport(_) => None,
         _ => return None,
     };
     let base = Duration::from_millis(200)
@@ -261,7 +261,15 @@ mod tests {
         assert!(backoff(0, &status(529, None)).is_some());
         assert!(backoff(0, &status(408, None)).is_some());
         assert_eq!(backoff(0, &ClientError::Timeout), None);
-        assert!(backoff(0, &ClientError::Refused).is_some());
+        assert!(
+            backoff(
+                0,
+                &ClientError::Refused {
+                    by: "127.0.0.1:9".into()
+                }
+            )
+            .is_some()
+        );
     }
 
     #[test]

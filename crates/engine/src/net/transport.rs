@@ -38,10 +38,68 @@ const USER_AGENT: &str = concat!("singularis-tui/", env!("CARGO_PKG_VERSION"));
 /// Idle pooled connections close after this.
 const POOL_IDLE: Duration = Duration::from_secs(90);
 
-/// Why a connect was not made.
+/// Why a connection was not made, in words that name where it was going (`host`, plus the
+/// port when it is not the scheme's default; never a URL, whose query may carry a key).
+/// Typed, so [`ClientError::from_transport`] finds it in hyper's error chain by downcast.
 #[derive(Debug, thiserror::Error)]
-#[error("the system is closing; no new connection")]
-pub struct Closing;
+pub enum ConnectError {
+    #[error("the system is closing; no new connection")]
+    Closing,
+    /// The resolver failed or found no address; its own text (which varies by platform and
+    /// says little more) stays in the source.
+    #[error("cannot resolve {host} (DNS)")]
+    Dns {
+        host: String,
+        #[source]
+        cause: io::Error,
+    },
+    #[error("cannot resolve {host} (DNS): no answer within {after_ms} ms")]
+    DnsTimedOut { host: String, after_ms: u128 },
+    #[error("connection refused by {to}")]
+    Refused { to: String },
+    #[error("timed out connecting to {to} after {after_ms} ms")]
+    TimedOut { to: String, after_ms: u128 },
+    #[error("cannot connect to {to}: {cause}")]
+    Other {
+        to: String,
+        #[source]
+        cause: io::Error,
+    },
+}
+
+impl ConnectError {
+    /// Ran out of time: a timeout, not a failure worth retrying at once.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::TimedOut { .. } | ConnectError::DnsTimedOut { .. }
+        )
+    }
+}
+
+/// `host`, or `host:port` when the port is not the scheme's default: how a person names a
+/// server. IPv6 literals get their brackets back.
+pub fn authority(uri: &Uri) -> String {
+    let host = uri.host().unwrap_or("?");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let host = if bare.contains(':') {
+        format!("[{bare}]")
+    } else {
+        bare.to_string()
+    };
+    match uri.port_u16() {
+        Some(port) if port != default_port(uri) => format!("{host}:{port}"),
+        _ => host,
+    }
+}
+
+fn default_port(uri: &Uri) -> u16 {
+    if uri.scheme_str() == Some("https") {
+        443
+    } else {
+        80
+    }
+}
 
 /// A connection's stream: the fd, then what must outlive it. Fields drop in order, so the
 /// fd is closed before the ledger hears of it and before the permit admits another.
@@ -107,10 +165,10 @@ pub struct Connector {
 
 impl tower::Service<Uri> for Connector {
     type Response = TrackedStream;
-    type Error = io::Error;
-    type Future = BoxFuture<'static, io::Result<TrackedStream>>;
+    type Error = ConnectError;
+    type Future = BoxFuture<'static, Result<TrackedStream, ConnectError>>;
 
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ConnectError>> {
         Poll::Ready(Ok(()))
     }
 
@@ -120,64 +178,52 @@ impl tower::Service<Uri> for Connector {
             let stop = me.stop.clone();
             tokio::select! {
                 r = me.connect(uri) => r,
-                _ = stop.cancelled() => Err(io::Error::other(Closing)),
+                _ = stop.cancelled() => Err(ConnectError::Closing),
             }
         })
     }
 }
 
 impl Connector {
-    async fn connect(self, uri: Uri) -> io::Result<TrackedStream> {
+    async fn connect(self, uri: Uri) -> Result<TrackedStream, ConnectError> {
         let permit = self
             .permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| io::Error::other(Closing))?;
+            .map_err(|_| ConnectError::Closing)?;
+        let to = authority(&uri);
         let host = uri
             .host()
             .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "URL without a host"))?;
-        let port = uri
-            .port_u16()
-            .unwrap_or(if uri.scheme_str() == Some("https") {
-                443
-            } else {
-                80
-            });
+            .ok_or_else(|| ConnectError::Other {
+                to: to.clone(),
+                cause: io::Error::new(io::ErrorKind::InvalidInput, "URL without a host"),
+            })?;
+        let port = uri.port_u16().unwrap_or(default_port(&uri));
         let deadline = tokio::time::Instant::now() + self.connect_timeout;
-        let timed_out = || {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!(
-                    "connecting to {host}:{port} timed out after {} ms",
-                    self.connect_timeout.as_millis()
-                ),
-            )
+        let after_ms = self.connect_timeout.as_millis();
+        let lookup =
+            tokio::time::timeout_at(deadline, tokio::net::lookup_host((host.clone(), port))).await;
+        let addrs: Vec<_> = match lookup {
+            Err(_) => return Err(ConnectError::DnsTimedOut { host, after_ms }),
+            Ok(Err(cause)) => return Err(ConnectError::Dns { host, cause }),
+            Ok(Ok(a)) => a.collect(),
         };
-        let addrs: Vec<_> =
-            match tokio::time::timeout_at(deadline, tokio::net::lookup_host((host.as_str(), port)))
-                .await
-            {
-                Err(_) => return Err(timed_out()),
-                Ok(Err(e)) => {
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("cannot resolve {host} (DNS): {e}"),
-                    ));
-                }
-                Ok(Ok(a)) => a.collect(),
-            };
         let mut last = None;
         for addr in addrs {
             match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
-                Err(_) => return Err(timed_out()),
+                Err(_) => return Err(ConnectError::TimedOut { to, after_ms }),
                 Ok(Ok(stream)) => {
-                    stream.set_nodelay(true)?;
+                    let other = |cause| ConnectError::Other {
+                        to: to.clone(),
+                        cause,
+                    };
+                    stream.set_nodelay(true).map_err(other)?;
                     let record = self.ledger.record(
                         std::os::fd::AsRawFd::as_raw_fd(&stream),
-                        stream.local_addr()?,
-                        stream.peer_addr()?,
+                        stream.local_addr().map_err(other)?,
+                        stream.peer_addr().map_err(other)?,
                     );
                     return Ok(TrackedStream {
                         io: TokioIo::new(stream),
@@ -185,20 +231,22 @@ impl Connector {
                         _permit: permit,
                     });
                 }
-                Ok(Err(e)) => {
-                    let words = match e.kind() {
-                        io::ErrorKind::ConnectionRefused => format!("connection refused by {addr}"),
-                        _ => format!("cannot connect to {addr}: {e}"),
-                    };
-                    last = Some(io::Error::new(e.kind(), words));
+                // Named as configured (`localhost:9`), not by the address tried: that is
+                // the name a person can find in their config.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                    last = Some(ConnectError::Refused { to: to.clone() });
+                }
+                Ok(Err(cause)) => {
+                    last = Some(ConnectError::Other {
+                        to: to.clone(),
+                        cause,
+                    });
                 }
             }
         }
-        Err(last.unwrap_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("cannot resolve {host} (DNS): no address"),
-            )
+        Err(last.unwrap_or_else(|| ConnectError::Dns {
+            host,
+            cause: io::Error::new(io::ErrorKind::NotFound, "no address"),
         }))
     }
 }
@@ -304,10 +352,11 @@ impl HttpClient {
         req.headers_mut()
             .entry(http::header::USER_AGENT)
             .or_insert(http::HeaderValue::from_static(USER_AGENT));
+        let to = authority(req.uri());
         let deadline = tokio::time::Instant::now() + self.timeout;
         let resp = match tokio::time::timeout_at(deadline, pool.request(req)).await {
             Err(_) => return Err(ClientError::Timeout),
-            Ok(Err(e)) => return Err(ClientError::from_transport(&e)),
+            Ok(Err(e)) => return Err(ClientError::from_transport(&e, &to)),
             Ok(Ok(r)) => r,
         };
         Ok(reqwest::Response::from(resp.map(|body| {
