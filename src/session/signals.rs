@@ -12,6 +12,9 @@ use tokio_util::sync::CancellationToken;
 pub struct QuitSignal {
     token: CancellationToken,
     reason: Arc<Mutex<Option<Reason>>>,
+    /// A process signal came, first or second: whoever shows the shutdown hurries (a service
+    /// manager waits for the exit, not for an animation).
+    signalled: CancellationToken,
 }
 
 impl Default for QuitSignal {
@@ -19,6 +22,7 @@ impl Default for QuitSignal {
         QuitSignal {
             token: CancellationToken::new(),
             reason: Arc::new(Mutex::new(None)),
+            signalled: CancellationToken::new(),
         }
     }
 }
@@ -36,6 +40,10 @@ impl QuitSignal {
     }
     pub(crate) fn is_set(&self) -> bool {
         self.token.is_cancelled()
+    }
+    /// Until a process signal (SIGINT, SIGTERM, SIGHUP) came.
+    pub async fn signalled(&self) {
+        self.signalled.cancelled().await
     }
 }
 
@@ -63,6 +71,7 @@ pub fn spawn_signal_listener(
                 _ = term.recv() => "SIGTERM",
                 _ = hup.recv() => "SIGHUP",
             };
+            quit.signalled.cancel();
             if quit.is_set() {
                 tracing::warn!(signal = name, "second request: force-closing everything");
                 force.cancel();

@@ -100,6 +100,8 @@ pub enum Action {
         report_path: Option<String>,
         report_error: Option<String>,
     },
+    /// A process signal: show the account at once, no pacing, no linger, then exit.
+    Hurry,
     /// Something went wrong that the user should know about, but the dashboard goes on.
     Problem(String),
 }

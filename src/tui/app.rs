@@ -234,6 +234,8 @@ pub struct App {
     /// Systems the user closed (`true`: the close ended forced, by `x` or at the grace
     /// deadline of a `c`) and that are still closed.
     pub closed_by_user: BTreeMap<SystemId, bool>,
+    /// A process signal came: no pacing, no linger (ARCHITECTURE.md, "Signals").
+    pub hurry: bool,
     /// Closes the user asked for that have not ended yet.
     pub closing_by_user: BTreeSet<SystemId>,
     pub quit_requested: bool,
@@ -262,6 +264,7 @@ impl App {
             paused: false,
             notice: None,
             closed_by_user: BTreeMap::new(),
+            hurry: false,
             closing_by_user: BTreeSet::new(),
             quit_requested: false,
             shutdown: None,
@@ -282,6 +285,15 @@ impl App {
     }
 
     /// The notice, while it is fresh.
+    /// How long the final panel stays without a key.
+    pub fn linger(&self) -> Duration {
+        if self.hurry {
+            Duration::ZERO
+        } else {
+            self.settings.linger
+        }
+    }
+
     pub fn visible_notice(&self) -> Option<&Notice> {
         self.notice
             .as_ref()
@@ -300,7 +312,7 @@ impl App {
                     .shutdown
                     .as_ref()
                     .and_then(|s| s.final_since)
-                    .map(|f| f + self.settings.linger);
+                    .map(|f| f + self.linger());
                 Some(end.map_or(next_second, |e| e.min(next_second)))
             }
         }
@@ -431,8 +443,12 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         Action::Tick(now) => {
             app.uptime = now;
             app.waiting = waited(&app.game);
-            let step = app.settings.step;
-            let linger = app.settings.linger;
+            let step = if app.hurry {
+                Duration::ZERO
+            } else {
+                app.settings.step
+            };
+            let linger = app.linger();
             let sd = app.shutdown.as_mut()?;
             sd.advance(now, step);
             match sd.final_since {
@@ -575,6 +591,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
                 sd.report_path = report_path;
                 sd.report_error = report_error;
             }
+            None
+        }
+        Action::Hurry => {
+            app.hurry = true;
             None
         }
         Action::Problem(text) => {

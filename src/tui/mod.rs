@@ -235,6 +235,10 @@ impl Dashboard {
                     self.begin_shutdown();
                     dirty = true;
                 }
+                _ = self.quit.signalled(), if !self.app.hurry => {
+                    self.dispatch(Action::Hurry);
+                    dirty = true;
+                }
                 event = recv(&mut self.shutdown_events), if self.shutdown_events.is_some() => {
                     match event {
                         Some(event) => self.on_shutdown_event(event),

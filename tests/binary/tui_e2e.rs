@@ -412,18 +412,21 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
 }
 
 #[test]
-fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
+fn sigterm_shows_the_account_at_once_and_exits_without_lingering() {
     let dir = tempfile::tempdir().expect("temp dir");
     let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
         return;
     };
-    let run = launch(&tmux, dir.path());
+    // A pace and a linger no test could wait out: a signal must skip both.
+    std::fs::write(
+        dir.path().join("slow-ui.toml"),
+        "[ui]\nshutdown_step_ms = 5000\nlinger_s = 3600\n",
+    )
+    .unwrap();
+    let run = launch_with(&tmux, dir.path(), "--config slow-ui.toml");
     tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
     // SAFETY: kill(2) with a pid we started; it changes no memory of ours.
     assert_eq!(unsafe { libc::kill(run.pid(), libc::SIGTERM) }, 0);
-    let screen = tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
-    assert!(screen.contains("shutting down (signal)"), "{screen}");
-    // No key: the panel leaves by itself after `ui.linger_s`.
     let screen = wait_exit(&tmux);
     assert!(
         screen.lines().any(|l| l == "EXIT=0"),
@@ -437,6 +440,48 @@ fn sigterm_runs_the_shutdown_screen_then_restores_the_terminal() {
     let json = run.report();
     assert_eq!(json["shutdown"]["reason"], "signal");
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+}
+
+#[test]
+fn a_second_signal_cuts_a_long_grace_period_and_exits_now() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        return;
+    };
+    // A hung orchestrator and a ten-minute grace: only the second signal ends this.
+    std::fs::write(
+        dir.path().join("long.toml"),
+        "[resilience]\ndeadline_initial_ms = 600000\ndeadline_ceiling_ms = 600000\n",
+    )
+    .unwrap();
+    let run = launch_with(
+        &tmux,
+        dir.path(),
+        "--config long.toml --grace-ms 600000 --fault orchestrator=hang",
+    );
+    tmux.wait_for("the orchestrator's call hanging", |s| {
+        s.contains("waiting on GPT-5 orchestrator")
+    });
+    assert_eq!(unsafe { libc::kill(run.pid(), libc::SIGTERM) }, 0);
+    tmux.wait_for("the orchestrator held by the grace period", |s| {
+        s.contains("shutting down (signal)") && s.contains("closing")
+    });
+    assert_eq!(unsafe { libc::kill(run.pid(), libc::SIGTERM) }, 0);
+    let screen = wait_exit(&tmux);
+    assert!(
+        screen.lines().any(|l| l == "EXIT=0"),
+        "exit status:\n{screen}"
+    );
+    assert!(!tmux.alternate_screen(), "{screen}");
+    let json = run.report();
+    assert_eq!(json["shutdown"]["reason"], "signal");
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+    let orchestrator = json["shutdown"]["systems"]
+        .as_array()
+        .and_then(|s| s.iter().find(|r| r["name"] == "orchestrator"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(orchestrator["outcome"], "forced", "{json:#}");
 }
 
 #[test]

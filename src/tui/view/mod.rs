@@ -136,7 +136,7 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
                 .shutdown
                 .as_ref()
                 .and_then(|s| s.final_since)
-                .map(|since| (since + app.settings.linger).saturating_sub(app.uptime))
+                .map(|since| (since + app.linger()).saturating_sub(app.uptime))
                 .unwrap_or_default();
             vec![
                 (0, "any key", "exit now".into()),
