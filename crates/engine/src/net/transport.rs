@@ -480,3 +480,74 @@ impl axum::serve::Listener for RecordedListener {
         self.listener.local_addr()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connector(limit: usize) -> Connector {
+        Connector {
+            ledger: Arc::new(SocketLedger::default()),
+            permits: Arc::new(Semaphore::new(limit)),
+            stop: CancellationToken::new(),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The pool limit is the permit: a second connect waits while the first connection
+    /// lives, and is admitted when it drops (no table, no poll).
+    #[tokio::test]
+    async fn a_waiting_connect_is_admitted_when_a_connection_drops() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let accept = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let c = connector(1);
+        let first = c.clone().connect(uri.clone()).await.unwrap();
+        assert_eq!(c.permits.available_permits(), 0);
+        let mut second = tokio::spawn(c.clone().connect(uri.clone()));
+        // Long enough for an ungated loopback connect many times over.
+        let waited = tokio::time::timeout(Duration::from_millis(200), &mut second).await;
+        assert!(
+            waited.is_err(),
+            "a second connection opened past the limit of 1"
+        );
+        assert_eq!(c.ledger.open_count(), 1);
+        drop(first);
+        let second = tokio::time::timeout(Duration::from_secs(10), second)
+            .await
+            .expect("the waiter was never admitted")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            c.ledger.open_count(),
+            1,
+            "the first one's record went with it"
+        );
+        drop(second);
+        assert_eq!(c.permits.available_permits(), 1);
+        accept.abort();
+    }
+
+    /// A connect waiting for a permit gives up when its pool generation stops, so nothing
+    /// opens after the pool is gone.
+    #[tokio::test]
+    async fn a_waiting_connect_gives_up_when_the_pool_stops() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri: Uri = format!("http://{}/", listener.local_addr().unwrap())
+            .parse()
+            .unwrap();
+        let mut c = connector(1);
+        let _first = c.clone().connect(uri.clone()).await.unwrap();
+        let waiter = tower::Service::call(&mut c, uri);
+        c.stop.cancel();
+        assert!(matches!(waiter.await, Err(ConnectError::Closing)));
+        assert_eq!(c.ledger.open_count(), 1);
+    }
+}
