@@ -32,7 +32,7 @@ pub(crate) struct Served {
     /// The step's name in the account and the report ("metrics endpoint").
     name: &'static str,
     addr: SocketAddr,
-    /// Fired at the close: no new connections; long answers (streams) end on it too.
+    /// Fired at the close: no new connections.
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
     /// Each connection accepted, recorded when accepted and when its fd closed.
@@ -81,12 +81,6 @@ impl Served {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// Fires when the close begins: an answer that would never end by itself (a stream)
-    /// ends on it.
-    pub fn stopping(&self) -> CancellationToken {
-        self.stop.clone()
     }
 
     /// The listener and every connection open now.
