@@ -240,8 +240,8 @@ mod tests {
         assert_eq!(delay_after(1), Duration::ZERO);
         assert_eq!(delay_after(2), Duration::from_millis(100));
         assert_eq!(delay_after(3), Duration::from_millis(200));
-        assert_eq!(delay_after(8), Duration::from_millis(3200));
-        assert_eq!(delay_after(9), MAX_DELAY);
+        assert_eq!(delay_after(7), Duration::from_millis(3200));
+        assert_eq!(delay_after(8), MAX_DELAY);
         assert_eq!(delay_after(u32::MAX), MAX_DELAY);
     }
 }
