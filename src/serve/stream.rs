@@ -169,3 +169,97 @@ fn drain_into<T: Clone>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::session::control::Control;
+    use crate::session::events::SessionInfo;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    fn hub(cycles: usize) -> Arc<Hub> {
+        let config = Config::default();
+        let registry = Arc::new(crate::lifecycle::Registry::new(
+            &config,
+            &Default::default(),
+            &|_| None,
+        ));
+        let paused = tokio::sync::watch::channel(false).0;
+        let quit = crate::session::QuitSignal::default();
+        let control = Control::new(
+            registry.clone(),
+            paused.clone(),
+            quit.clone(),
+            CancellationToken::new(),
+            Duration::from_millis(500),
+            Instant::now(),
+        );
+        Arc::new(Hub {
+            registry,
+            stats: Default::default(),
+            control,
+            paused,
+            quit,
+            cycles: broadcast::channel(cycles).0,
+            shutdown: broadcast::channel(4).0,
+            info: Mutex::new(SessionInfo {
+                version: "test",
+                mode: "parallel".into(),
+                backend: "sandbox".into(),
+                cycles: 0,
+                grace_ms: 500,
+                metrics: None,
+                serve: None,
+            }),
+            started: Instant::now(),
+        })
+    }
+
+    fn cycle(n: u64) -> CycleEvent {
+        CycleEvent {
+            cycle: n,
+            action: None,
+            why: None,
+            reward: None,
+            cycle_ms: 1.0,
+            usage: Default::default(),
+        }
+    }
+
+    /// A viewer that was not read while more happened than its feed holds gets the session
+    /// as it is now, then the live events again; the sender never waited on it.
+    #[tokio::test]
+    async fn a_viewer_that_falls_behind_is_resynced_from_a_snapshot() {
+        let hub = hub(2);
+        let mut v = Viewer::new(hub.clone(), CancellationToken::new());
+        assert!(matches!(v.next().await, Some(Event::Snapshot(_))));
+        for n in 1..=5 {
+            let _ = hub.cycles.send(cycle(n));
+        }
+        match v.next().await {
+            Some(Event::Snapshot(s)) => assert_eq!(s.systems.len(), 11),
+            other => panic!("a snapshot after falling behind, not {other:?}"),
+        }
+        let _ = hub.cycles.send(cycle(6));
+        match v.next().await {
+            Some(Event::Cycle(c)) => assert_eq!(c.cycle, 6),
+            other => panic!("the live cycle, not {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closing_endpoint_ends_the_stream_with_its_last_word() {
+        let hub = hub(8);
+        let closing = CancellationToken::new();
+        let mut v = Viewer::new(hub.clone(), closing.clone());
+        assert!(matches!(v.next().await, Some(Event::Snapshot(_))));
+        let _ = hub.cycles.send(cycle(1));
+        closing.cancel();
+        // Queued events first, then the last word, then the end.
+        assert!(matches!(v.next().await, Some(Event::Cycle(_))));
+        assert!(matches!(v.next().await, Some(Event::StreamClosed { .. })));
+        assert!(v.next().await.is_none());
+    }
+}
