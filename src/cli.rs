@@ -55,6 +55,11 @@ pub struct RunArgs {
     /// means 127.0.0.1:PORT; port 0: any free port
     #[arg(long, value_name = "IP:PORT|PORT", value_parser = parse_metrics_listen)]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Serve the control endpoint at http://ADDR (config serve.listen): a live event stream
+    /// for viewers and commands for whoever has the control token; a bare PORT means
+    /// 127.0.0.1:PORT; port 0: any free port. Off loopback it needs SINGULARIS_CONTROL_TOKEN
+    #[arg(long, value_name = "IP:PORT|PORT", value_parser = parse_metrics_listen)]
+    pub serve: Option<std::net::SocketAddr>,
     /// Quit after N gameplay cycles (0: run until asked to quit)
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = |s: &str| whole_number(s, 0, crate::config::MAX_CYCLES, "0 runs until asked to quit"))]
@@ -137,8 +142,8 @@ fn parse_sandbox_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     Ok(addr)
 }
 
-/// `--metrics`: IP:PORT, or a bare PORT on loopback (the endpoint has no auth: another host
-/// sees it only when asked for by address).
+/// `--metrics` and `--serve`: IP:PORT, or a bare PORT on loopback (another host sees the
+/// endpoint only when asked for by address).
 fn parse_metrics_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));

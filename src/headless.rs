@@ -22,8 +22,22 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let metrics_url = session
         .metrics_addr()
         .map(|a| format!("http://{a}/metrics"));
+    let serve_url = session.serve_addr().map(|(a, _)| format!("http://{a}"));
+    let serve_text = session
+        .serve_addr()
+        .map(|(a, token)| {
+            format!(
+                ", control at http://{a} ({token}{})",
+                if a.ip().is_loopback() {
+                    ""
+                } else {
+                    "; open to the network"
+                }
+            )
+        })
+        .unwrap_or_default();
     eprintln!(
-        "singularis-tui: playing on the {} backend, {} mode, sound {}{}; Ctrl+C to quit",
+        "singularis-tui: playing on the {} backend, {} mode, sound {}{}{serve_text}; Ctrl+C to quit",
         session.config.backend(),
         opts.mode.name(),
         session.audio.state().name(),
@@ -54,6 +68,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
             cycles: opts.cycles,
             grace_ms,
             metrics: metrics_url.clone(),
+            serve: serve_url,
             systems: session
                 .registry
                 .snapshots()
@@ -218,15 +233,5 @@ fn drain_one<T: Clone>(
 }
 
 fn emit_shutdown(out: &mut EventWriter<std::io::Stdout>, ev: ShutdownEvent, quit: &QuitSignal) {
-    let event = match ev {
-        ShutdownEvent::Begin { grace, .. } => Event::ShutdownStarted {
-            reason: quit.reason().name().to_string(),
-            grace_ms: grace.as_millis() as u64,
-        },
-        ShutdownEvent::Closing(id) => Event::Closing { name: id },
-        ShutdownEvent::Closed(r) => Event::Closed(r),
-        ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r),
-        ShutdownEvent::Verified(check) => Event::Verified(check),
-    };
-    out.emit(&event);
+    out.emit(&Event::from_shutdown(ev, quit.reason().name()));
 }

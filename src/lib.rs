@@ -12,6 +12,7 @@ pub mod gameplay;
 pub mod headless;
 pub mod logging;
 pub mod probe;
+pub mod serve;
 pub mod session;
 pub mod telemetry;
 pub mod tui;

@@ -118,6 +118,20 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     if let Some(addr) = args.metrics {
         config.metrics.listen = Some(addr);
     }
+    if let Some(addr) = args.serve {
+        config.serve.listen = Some(addr);
+    }
+    // Runtime closes (keys, viewers) get the same grace as the shutdown.
+    if let Some(ms) = args.grace_ms {
+        config.shutdown.grace_ms = ms;
+    }
+    // A control endpoint open to the network without a token chosen for it: refused now.
+    if let Some(listen) = config.serve.listen
+        && let Err(why) = singularis_tui::serve::token::check(listen)
+    {
+        eprintln!("singularis-tui: {why}");
+        return Ok(EXIT_USAGE.into());
+    }
     // Found now, not after an hour of play: a report that has nowhere to go.
     if let Err(why) = singularis_tui::session::report::check_destination(args.report.as_deref()) {
         eprintln!("singularis-tui: {why}");

@@ -32,6 +32,9 @@ impl Redactor {
             .values()
             .filter_map(|s| s.api_key_env.as_deref())
             .filter_map(process_env)
+            // The control token, when it is the environment's (a generated one is never
+            // read outside the control endpoint).
+            .chain(process_env(crate::serve::token::TOKEN_ENV))
             .filter(|v| v.len() >= MIN_SECRET)
             .collect();
         secrets.sort();

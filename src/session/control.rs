@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, strum::IntoStaticStr,
+)]
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum CommandKind {
@@ -95,6 +97,11 @@ impl Control {
             closing: Mutex::new(HashMap::new()),
             events: broadcast::channel(256).0,
         }))
+    }
+
+    /// How long a close is given before it is forced.
+    pub fn grace(&self) -> Duration {
+        self.0.grace
     }
 
     /// Every command so far, in the order they were asked (a close is recorded when it

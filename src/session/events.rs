@@ -4,7 +4,10 @@
 
 use super::CycleEvent;
 use super::report::{ReportStats, SessionReport};
-use crate::lifecycle::{CloseReport, StateChange, StepReport, SystemState};
+use crate::gameplay::GameStats;
+use crate::lifecycle::{
+    CloseReport, ShutdownEvent, StateChange, StepReport, SystemSnapshot, SystemState,
+};
 use crate::systems::SystemId;
 use serde::Serialize;
 use std::io::Write;
@@ -16,6 +19,38 @@ pub struct SystemLine {
     /// Why a disabled system is disabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// What a session is, as `session_started` and a viewer's `snapshot` say it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub version: &'static str,
+    pub mode: String,
+    pub backend: String,
+    /// Quit after this many cycles; 0: until asked.
+    pub cycles: u64,
+    pub grace_ms: u64,
+    /// The metrics endpoint's URL, when serving.
+    pub metrics: Option<String>,
+    /// The control endpoint's URL, when serving.
+    pub serve: Option<String>,
+}
+
+/// Everything a viewer needs to draw the session from nothing: the first event of the
+/// control endpoint's stream, and again whenever a viewer fell behind.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub session: SessionInfo,
+    /// Seconds since the session started.
+    pub session_s: f64,
+    /// `running`, or `shutting_down` once a quit was asked for.
+    pub phase: &'static str,
+    pub paused: bool,
+    /// Every system, as the dashboard shows it.
+    pub systems: Vec<SystemSnapshot>,
+    pub stats: GameStats,
+    /// Every command so far (the report's `commands`).
+    pub commands: Vec<super::control::CommandRecord>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,8 +65,12 @@ pub enum Event {
         grace_ms: u64,
         /// The metrics endpoint's URL, when serving.
         metrics: Option<String>,
+        /// The control endpoint's URL, when serving.
+        serve: Option<String>,
         systems: Vec<SystemLine>,
     },
+    /// The whole session as it is now (the control endpoint's stream only).
+    Snapshot(Box<Snapshot>),
     /// A system moved from one state to another.
     State(StateChange),
     /// A system's circuit breaker opened, turned half-open (a probe) or closed, and why.
@@ -80,9 +119,36 @@ pub enum Event {
     Lagged {
         missed: u64,
     },
+    /// The control endpoint's stream ends here (the endpoint is closing at shutdown): its
+    /// last event, so a viewer can tell an end from a broken connection.
+    StreamClosed {
+        why: String,
+    },
 }
 
 impl Event {
+    /// A shutdown step as its event; `reason` is why the session is shutting down.
+    pub fn from_shutdown(ev: ShutdownEvent, reason: &str) -> Event {
+        match ev {
+            ShutdownEvent::Begin { grace, .. } => Event::ShutdownStarted {
+                reason: reason.to_string(),
+                grace_ms: grace.as_millis() as u64,
+            },
+            ShutdownEvent::Closing(id) => Event::Closing { name: id },
+            ShutdownEvent::Closed(r) => Event::Closed(r),
+            ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r),
+            ShutdownEvent::Verified(check) => Event::Verified(check),
+        }
+    }
+
+    /// The event as one JSON object with `ts` (RFC 3339, UTC) and `event`, without a newline.
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&Line {
+            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            event: self,
+        })
+    }
+
     pub fn shutdown_complete(r: &SessionReport) -> Event {
         let s = &r.shutdown.report;
         Event::ShutdownComplete {
@@ -120,11 +186,7 @@ impl<W: Write> EventWriter<W> {
 
     /// A closed pipe (the reader went away) is not an error worth stopping the session for.
     pub(crate) fn emit(&mut self, event: &Event) {
-        let line = Line {
-            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            event,
-        };
-        match serde_json::to_vec(&line) {
+        match event.to_json() {
             Ok(mut bytes) => {
                 bytes.push(b'\n');
                 if let Err(e) = self.out.write_all(&bytes).and_then(|()| self.out.flush()) {

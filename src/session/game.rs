@@ -5,6 +5,11 @@ use super::*;
 impl Session {
     /// Run the game until asked to stop; quits by itself after `cycles` (0: never).
     pub fn spawn_gameplay(&mut self, mode: Mode, cycles: u64) {
+        if let Some(hub) = &self.hub {
+            let mut info = hub.info.locked();
+            info.mode = mode.name().to_string();
+            info.cycles = cycles;
+        }
         let mut agent = Agent::new(
             self.registry.clone(),
             self.config.gameplay.seed,

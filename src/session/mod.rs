@@ -70,7 +70,14 @@ pub struct Session {
     /// Prometheus figures, when `metrics.listen` is set; the endpoint closes after the systems.
     pub metrics: Option<Arc<SessionMetrics>>,
     metrics_endpoint: Option<MetricsEndpoint>,
+    /// The control endpoint (`serve.listen`); closes after the other endpoints.
+    control_endpoint: Option<crate::serve::ControlEndpoint>,
+    /// What the control endpoint reads; kept for updating what the session is.
+    hub: Option<Arc<crate::serve::Hub>>,
     cycles: broadcast::Sender<CycleEvent>,
+    /// Each shutdown step, for the control endpoint's viewers (the front end gets its own
+    /// channel as well).
+    shutdown_events: broadcast::Sender<ShutdownEvent>,
 }
 
 /// How a session is run, whatever shows it (the dashboard or the headless account).
@@ -203,6 +210,49 @@ impl Session {
             Duration::from_millis(config.shutdown.grace_ms),
             started,
         );
+        let cycles = broadcast::channel(1024).0;
+        let shutdown_events = broadcast::channel(256).0;
+        let (control_endpoint, hub) = match config.serve.listen {
+            None => (None, None),
+            Some(listen) => {
+                let hub = Arc::new(crate::serve::Hub {
+                    registry: registry.clone(),
+                    stats: stats.clone(),
+                    control: control.clone(),
+                    paused: paused.clone(),
+                    quit: quit.clone(),
+                    cycles: cycles.clone(),
+                    shutdown: shutdown_events.clone(),
+                    info: Mutex::new(events::SessionInfo {
+                        version: env!("CARGO_PKG_VERSION"),
+                        mode: config.gameplay.mode.name().to_string(),
+                        backend: config.backend().to_string(),
+                        cycles: config.gameplay.cycles,
+                        grace_ms: config.shutdown.grace_ms,
+                        metrics: metrics_endpoint
+                            .as_ref()
+                            .map(|ep| format!("http://{}/metrics", ep.addr())),
+                        serve: None,
+                    }),
+                    started,
+                });
+                let served = match crate::serve::token::resolve(listen) {
+                    Ok(token) => crate::serve::ControlEndpoint::start(listen, hub.clone(), token)
+                        .await
+                        .map_err(|e| format!("cannot serve the control endpoint: {e}")),
+                    Err(e) => Err(e.to_string()),
+                };
+                match served {
+                    Ok(ep) => (Some(ep), Some(hub)),
+                    Err(e) => {
+                        if let Some(sb) = sandbox {
+                            sb.stop().await;
+                        }
+                        return Err(color_eyre::eyre::eyre!("serve.listen {listen}: {e}"));
+                    }
+                }
+            }
+        };
         Ok(Session {
             registry,
             stats,
@@ -222,7 +272,10 @@ impl Session {
             audio,
             metrics,
             metrics_endpoint,
-            cycles: broadcast::channel(1024).0,
+            control_endpoint,
+            hub,
+            cycles,
+            shutdown_events,
             config,
         })
     }
@@ -230,6 +283,13 @@ impl Session {
     /// Where `/metrics` is served, when it is.
     pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
         self.metrics_endpoint.as_ref().map(|ep| ep.addr())
+    }
+
+    /// Where the control endpoint is served, when it is, and where its token is.
+    pub fn serve_addr(&self) -> Option<(std::net::SocketAddr, crate::serve::TokenSource)> {
+        self.control_endpoint
+            .as_ref()
+            .map(|ep| (ep.addr(), ep.token_source().clone()))
     }
 
     /// Every gameplay cycle that ends from now on.

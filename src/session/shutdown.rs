@@ -23,8 +23,10 @@ impl Session {
             t.abort();
             let _ = t.await;
         }
-        // After the systems, before the process-wide check: the metrics endpoint.
+        // After the systems, before the process-wide check: the metrics endpoint, the trace
+        // exporter, and last the control endpoint, so its viewers see the others close.
         let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
+        let control = self.control_endpoint.take();
         let steps: Vec<lifecycle::ClosingStep> = self
             .metrics_endpoint
             .take()
@@ -37,7 +39,21 @@ impl Session {
                     run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
                 }),
             )
+            .chain(control.map(|ep| lifecycle::ClosingStep {
+                run: Box::new(move |closed| Box::pin(ep.close(closed))),
+            }))
             .collect();
+        // Each step to the front end's channel and to the viewers' broadcast, in order.
+        let (steps_tx, mut steps_rx) = mpsc::unbounded_channel::<ShutdownEvent>();
+        let viewers = self.shutdown_events.clone();
+        let relay = tokio::spawn(async move {
+            while let Some(ev) = steps_rx.recv().await {
+                let _ = viewers.send(ev.clone());
+                if let Some(tx) = &events {
+                    let _ = tx.send(ev);
+                }
+            }
+        });
         // 2–4. Close in dependency order within the grace period, then verify.
         let shutdown: ShutdownReport = lifecycle::shutdown_all(
             self.registry.clone(),
@@ -45,10 +61,13 @@ impl Session {
             self.force.clone(),
             self.baseline,
             self.sandbox_ports.clone(),
-            events,
+            Some(steps_tx),
             steps,
         )
         .await;
+        // The sender is gone with `shutdown_all`: the relay ends after the last step, and
+        // with it the front end's channel.
+        let _ = relay.await;
         // The sandbox is not the clients': it stops last.
         if let Some(sb) = self.sandbox.take() {
             sb.stop().await;

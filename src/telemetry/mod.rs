@@ -6,6 +6,7 @@
 pub mod endpoint;
 pub mod otlp;
 pub mod prometheus;
+pub(crate) mod served;
 
 pub(crate) use endpoint::MetricsEndpoint;
 pub use prometheus::Phase;

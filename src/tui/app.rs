@@ -62,6 +62,8 @@ pub struct Settings {
     pub theme: Theme,
     /// Where `/metrics` is served, when it is (shown in the header).
     pub metrics: Option<String>,
+    /// Where the control endpoint is served, when it is (shown in the header).
+    pub serve: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -52,6 +52,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         linger: Duration::from_secs(config.ui.linger_s),
         theme,
         metrics: None,
+        serve: None,
     };
     let frame = Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME);
     let redactor = Redactor::from_config(&config);
@@ -70,6 +71,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     };
     session.crash_after = opts.crash_after;
     settings.metrics = session.metrics_addr().map(|a| a.to_string());
+    settings.serve = session.serve_addr().map(|(a, _)| a.to_string());
     session.spawn_gameplay(opts.mode, opts.cycles);
 
     let screen = match Screen::take() {

@@ -9,5 +9,6 @@ mod common;
 mod cli;
 mod resilience;
 mod secrets;
+mod serve;
 mod traces;
 mod tui_e2e;

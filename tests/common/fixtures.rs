@@ -27,6 +27,7 @@ pub fn settings(theme: Theme) -> Settings {
         linger: Duration::from_secs(5),
         theme,
         metrics: None,
+        serve: None,
     }
 }
 

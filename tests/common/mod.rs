@@ -24,6 +24,7 @@ pub fn cmd(dir: &Path) -> Command {
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
         "OTEL_SERVICE_NAME",
         "OTEL_SDK_DISABLED",
+        "SINGULARIS_CONTROL_TOKEN",
     ] {
         c.env_remove(var);
     }

@@ -58,9 +58,14 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
         None => {
             spans.push(sep());
             spans.push(Span::raw(format!("{:.1} req/s", app.requests_per_s)));
-            if let Some(addr) = &app.settings.metrics {
+            let served = [
+                ("metrics", &app.settings.metrics),
+                ("control", &app.settings.serve),
+            ];
+            for (what, addr) in served {
+                let Some(addr) = addr else { continue };
                 spans.push(sep());
-                spans.push(Span::styled(format!("metrics {addr}"), t.dim()));
+                spans.push(Span::styled(format!("{what} {addr}"), t.dim()));
                 // Off loopback the endpoint is open to the network: say so where it is seen.
                 let public = addr
                     .parse::<std::net::SocketAddr>()

@@ -46,6 +46,11 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         "\n[metrics]\n{listen}\nfinal_scrape_ms = {}",
         m.final_scrape_ms
     );
+    let listen = match cfg.serve.listen {
+        Some(a) => format!("listen = {}", quote(&a.to_string())),
+        None => "# listen: not set (no control endpoint)".to_string(),
+    };
+    let _ = writeln!(out, "\n[serve]\n{listen}");
     let r = &cfg.resilience;
     let initial = r.deadline_initial_ms.map_or_else(
         || {

@@ -21,6 +21,7 @@ const ROOT: &[&str] = &[
     "audio",
     "sandbox",
     "metrics",
+    "serve",
     "resilience",
     "pricing",
     "systems",
@@ -44,6 +45,7 @@ const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms"];
 const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
 const AUDIO: &[&str] = &["enabled"];
 const METRICS: &[&str] = &["listen", "final_scrape_ms"];
+const SERVE: &[&str] = &["listen"];
 const SANDBOX: &[&str] = &["listen", "faults"];
 const SYSTEM: &[&str] = &[
     "enabled",
@@ -141,6 +143,15 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                             cfg.metrics.final_scrape_ms = src.int(v, key, 0, 600_000)?
                         }
                         _ => return Err(src.unknown(&e, METRICS)),
+                    }
+                }
+            }
+            "serve" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "listen" => cfg.serve.listen = Some(src.socket_addr(v, key)?),
+                        _ => return Err(src.unknown(&e, SERVE)),
                     }
                 }
             }

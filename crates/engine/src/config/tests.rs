@@ -388,6 +388,20 @@ const BROKEN: &[(&str, &str, &str, usize, &str)] = &[
         2,
         "final_scrape_ms",
     ),
+    (
+        "serve_listen_without_port",
+        "[serve]\nlisten = \"127.0.0.1\"\n",
+        "serve.listen",
+        2,
+        "is not IP:PORT",
+    ),
+    (
+        "serve_unknown_key",
+        "[serve]\ntoken = \"abc\"\n",
+        "serve.token",
+        2,
+        "listen",
+    ),
 ];
 
 #[test]
@@ -500,6 +514,8 @@ fn valid_values_resolve() {
         [metrics]
         listen = "[::1]:9464"
         final_scrape_ms = 15000
+        [serve]
+        listen = "127.0.0.1:7878"
         [sandbox]
         listen = "::1"
         [sandbox.faults]
@@ -523,6 +539,7 @@ fn valid_values_resolve() {
     assert_eq!(c.sandbox.listen.to_string(), "::1");
     assert_eq!(c.metrics.listen, Some("[::1]:9464".parse().unwrap()));
     assert_eq!(c.metrics.final_scrape_ms, 15000);
+    assert_eq!(c.serve.listen, Some("127.0.0.1:7878".parse().unwrap()));
     assert_eq!(
         c.sandbox.faults[&SystemId::ClaudeClient],
         Fault::Slow(Duration::from_millis(250))

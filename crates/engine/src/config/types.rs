@@ -163,6 +163,13 @@ pub struct MetricsConfig {
     pub final_scrape_ms: u64,
 }
 
+/// The control endpoint (`[serve]`, `--serve`): the live state stream and the commands.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServeConfig {
+    /// Where it is served; `None`: not at all.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
 /// How long a call may take, and when a failing system sits out (`[resilience]`,
 /// ARCHITECTURE.md "Deadlines and breakers").
 #[derive(Debug, Clone, Serialize)]
@@ -238,6 +245,7 @@ pub struct Config {
     pub audio: AudioConfig,
     pub ui: UiConfig,
     pub metrics: MetricsConfig,
+    pub serve: ServeConfig,
     pub resilience: ResilienceConfig,
     /// USD per million tokens, by model name (`[pricing]`).
     pub pricing: BTreeMap<String, Price>,
@@ -314,6 +322,7 @@ impl Default for Config {
                 listen: None,
                 final_scrape_ms: 0,
             },
+            serve: ServeConfig::default(),
             pricing: default_pricing(),
         }
     }

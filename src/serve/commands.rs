@@ -1,0 +1,247 @@
+//! `POST /v1/commands` and the token check. A command is asked through the session's
+//! [`Control`](crate::session::control::Control), as the dashboard's keys are: judged against
+//! the system's real state, logged, and recorded with who asked ("viewer IP:PORT") for the
+//! report and the `command` events.
+
+use super::Shared;
+use crate::lifecycle::CloseReport;
+use crate::session::control::{CommandKind, Reply};
+use crate::sync::LockExt;
+use crate::systems::SystemId;
+use crate::telemetry::served::Peer;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The first failure is answered at once; each one after it waits twice as long as the last,
+/// from this...
+const FIRST_DELAY: Duration = Duration::from_millis(100);
+/// ...up to this.
+const MAX_DELAY: Duration = Duration::from_secs(5);
+/// Peers remembered for slowing down; past this many the memory starts again (a bound, not a
+/// defence against many addresses: off loopback, the token is the defence).
+const MAX_PEERS: usize = 4096;
+/// The largest command body read.
+const MAX_BODY: usize = 4096;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandRequest {
+    command: CommandKind,
+    #[serde(default)]
+    system: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Answer {
+    /// Done as asked (a close: closed or forced).
+    ok: bool,
+    command: CommandKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<SystemId>,
+    /// `done`, `refused`, or a close's outcome (`closed`, `forced`, `error`, `unverified`);
+    /// `closing` when the close outlasted the wait (its outcome comes as a `command` event).
+    outcome: String,
+    /// What was done, or why not, in words.
+    message: String,
+    /// A close's report, as the report's `shutdown.systems` entries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<CloseReport>,
+}
+
+pub(super) async fn command(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(refused) = shared.authorize(peer, &headers).await {
+        return refused;
+    }
+    if body.len() > MAX_BODY {
+        return error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a command is at most {MAX_BODY} bytes"),
+        );
+    }
+    let req: CommandRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "not a command: {e}; send JSON such as {{\"command\": \"force_close\", \"system\": \"claude_client\"}} (commands: close, force_close, reopen, pause, resume, quit)"
+                ),
+            );
+        }
+    };
+    let system = match (&req.command, req.system.as_deref()) {
+        (CommandKind::Close | CommandKind::ForceClose | CommandKind::Reopen, None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{} needs a \"system\"", <&str>::from(req.command)),
+            );
+        }
+        (CommandKind::Close | CommandKind::ForceClose | CommandKind::Reopen, Some(name)) => {
+            match SystemId::parse_name(name) {
+                Ok(id) => Some(id),
+                Err(why) => return error(StatusCode::BAD_REQUEST, why),
+            }
+        }
+        (_, Some(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{} takes no \"system\"", <&str>::from(req.command)),
+            );
+        }
+        (_, None) => None,
+    };
+    let by = format!("viewer {peer}");
+    let control = &shared.hub.control;
+    let reply = match (req.command, system) {
+        (CommandKind::Close, Some(id)) => control.close(id, &by, false),
+        (CommandKind::ForceClose, Some(id)) => control.close(id, &by, true),
+        (CommandKind::Reopen, Some(id)) => control.reopen(id, &by),
+        (CommandKind::Pause, _) => control.set_paused(true, &by),
+        (CommandKind::Resume, _) => control.set_paused(false, &by),
+        (CommandKind::Quit, _) => control.quit(&by),
+        // Checked above: a system command has its system.
+        (_, None) => return error(StatusCode::BAD_REQUEST, "no system".to_string()),
+    };
+    let answer = |ok, outcome: &str, message: String, report| Answer {
+        ok,
+        command: req.command,
+        system,
+        outcome: outcome.to_string(),
+        message,
+        report,
+    };
+    match reply {
+        Reply::Done(words) => json(StatusCode::OK, &answer(true, "done", words, None)),
+        Reply::Refused(why) => json(StatusCode::CONFLICT, &answer(false, "refused", why, None)),
+        Reply::Closing(close) => {
+            // The close is the session's, not this request's: it goes on if the viewer
+            // hangs up. Its own deadline bounds it; the wait here is a second bound.
+            let close = tokio::spawn(close);
+            let wait = shared.hub.control.grace() * 2 + Duration::from_secs(2);
+            match tokio::time::timeout(wait, close).await {
+                Ok(Ok(report)) => {
+                    let outcome = report.outcome.name();
+                    let ok = matches!(outcome, "closed" | "forced");
+                    let words = format!(
+                        "{} {outcome} ({:.1} ms)",
+                        report.name.display_name(),
+                        report.close_ms
+                    );
+                    json(StatusCode::OK, &answer(ok, outcome, words, Some(report)))
+                }
+                Ok(Err(e)) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the close failed: {e}"),
+                ),
+                Err(_) => json(
+                    StatusCode::ACCEPTED,
+                    &answer(
+                        false,
+                        "closing",
+                        "still closing; its outcome will be a command event".to_string(),
+                        None,
+                    ),
+                ),
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// The request carries the control token, or the answer is 401; each failure in a row
+    /// from one address waits longer before it is answered.
+    pub(super) async fn authorize(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<(), Response> {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                let (scheme, token) = v.trim().split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            });
+        if given.is_some_and(|t| self.token.matches(t.as_bytes())) {
+            self.failures.locked().remove(&peer.ip());
+            return Ok(());
+        }
+        let failures = {
+            let mut all = self.failures.locked();
+            if all.len() >= MAX_PEERS && !all.contains_key(&peer.ip()) {
+                all.clear();
+            }
+            let n = all.entry(peer.ip()).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        };
+        let delay = delay_after(failures);
+        tracing::warn!(
+            %peer,
+            failures,
+            delay_ms = delay.as_millis() as u64,
+            token = if given.is_some() { "wrong" } else { "missing" },
+            "control endpoint request refused"
+        );
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = self.closing.cancelled() => {}
+        }
+        let why = match given {
+            None => format!(
+                "this needs the control token: send \"Authorization: Bearer <token>\" (the {})",
+                self.token.source
+            ),
+            Some(_) => "wrong control token".to_string(),
+        };
+        let mut r = error(StatusCode::UNAUTHORIZED, why);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"singularis-tui\""),
+        );
+        Err(r)
+    }
+}
+
+/// How long the `n`th failure in a row waits: nothing, then 100 ms, 200 ms, … up to 5 s.
+fn delay_after(n: u32) -> Duration {
+    if n <= 1 {
+        return Duration::ZERO;
+    }
+    FIRST_DELAY
+        .saturating_mul(1u32.checked_shl(n - 2).unwrap_or(u32::MAX))
+        .min(MAX_DELAY)
+}
+
+fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn error(status: StatusCode, why: String) -> Response {
+    json(status, &serde_json::json!({ "error": why }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_wait_longer_each_time_up_to_a_cap() {
+        assert_eq!(delay_after(1), Duration::ZERO);
+        assert_eq!(delay_after(2), Duration::from_millis(100));
+        assert_eq!(delay_after(3), Duration::from_millis(200));
+        assert_eq!(delay_after(7), Duration::from_millis(3200));
+        assert_eq!(delay_after(8), MAX_DELAY);
+        assert_eq!(delay_after(u32::MAX), MAX_DELAY);
+    }
+}
