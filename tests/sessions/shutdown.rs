@@ -396,3 +396,43 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
         assert_eq!(end.exit_code(), 0);
     });
 }
+
+/// The request runs in its caller's task, but it is the system's: a caller that stops
+/// waiting leaves it to finish on its own, counted, and the system idle again after.
+#[test]
+fn a_request_whose_caller_stops_waiting_still_completes_as_the_systems() {
+    use singularis_tui::clients::{self, Prompt};
+    serial(async {
+        let s = Session::start(config(&[(
+            SystemId::OpenaiClient,
+            Fault::Slow(Duration::from_millis(200)),
+        )]))
+        .await
+        .unwrap();
+        let sys = s.registry.get(SystemId::OpenaiClient).clone();
+        let proto = sys.config.protocol;
+        let call = {
+            let sys = sys.clone();
+            async move {
+                let q = Prompt::new("test", "Health: 90/100");
+                sys.call(move |c| async move { clients::ask(&c, proto, &q).await })
+                    .await
+            }
+        };
+        // The caller gives up once the request is on the wire.
+        let watcher = sys.clone();
+        tokio::select! {
+            _ = call => panic!("the slow answer came before the caller gave up"),
+            _ = until("the request in flight", || watcher.snapshot().in_flight == 1) => {}
+        }
+        assert_eq!(sys.snapshot().done, 0);
+        until("the dropped request finished as the system's own", || {
+            let snap = sys.snapshot();
+            snap.done == 1 && snap.in_flight == 0 && snap.state == SystemState::Idle
+        })
+        .await;
+        assert_eq!(sys.snapshot().errors, 0);
+        let end = end(s, 500).await;
+        assert_eq!(end.report.shutdown.report.sockets_open_after, Some(0));
+    });
+}

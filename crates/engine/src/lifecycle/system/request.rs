@@ -8,14 +8,19 @@ use crate::net::transport::HttpClient;
 use crate::sync::LockExt;
 use crate::systems::Protocol;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 impl System {
-    /// Run one request on this system. The request runs as this system's task: if the
-    /// caller stops waiting, the request still completes (or is cut at a forced close).
+    /// Run one request on this system. It runs in the caller's task while the caller waits
+    /// (a task of its own would cost a cross-thread wake-up per request: BENCHMARKS.md,
+    /// "Client stack"); if the caller stops waiting, the rest of it becomes a task of the
+    /// system's, so it still completes (or is cut at a forced close). The system's tracker
+    /// counts it either way.
     pub async fn call<T, F, Fut>(self: &Arc<Self>, f: F) -> Result<T, ClientError>
     where
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
@@ -229,7 +234,7 @@ impl System {
             otel.status_description = tracing::field::Empty,
         );
         let task_span = span.clone();
-        let task = tracker.spawn(tracing::Instrument::instrument(async move {
+        let task = tracker.track_future(tracing::Instrument::instrument(async move {
             let stop = ctx.stop.clone();
             // Wait for a free connection slot, unless the system is closing.
             let permit = tokio::select! {
@@ -244,28 +249,36 @@ impl System {
                 }
             }
             me.notify();
-            let started = Instant::now();
+            let mut in_flight = InFlight {
+                system: me.clone(),
+                started: Instant::now(),
+                counted: false,
+            };
             let result = tokio::select! {
                 r = f(ctx) => r,
                 _ = force.cancelled() => Err(ClientError::Cancelled),
                 _ = cancel.cancelled() => Err(ClientError::Cancelled),
             };
             drop(permit);
-            me.finish(started.elapsed(), &result);
+            in_flight.counted = true;
+            me.finish(in_flight.started.elapsed(), &result);
             match &result {
                 Ok(_) => task_span.record("otel.status_code", "ok"),
                 Err(e) => task_span.record("otel.status_description", e.to_string()),
             };
             result
         }, span));
+        // A panic in a client is this system's error, not the caller's crash.
+        let task = Detachable(Some(Box::pin(futures::FutureExt::catch_unwind(
+            std::panic::AssertUnwindSafe(task),
+        ))));
         match task.await {
             Ok(r) => r,
-            Err(e) if e.is_panic() => {
-                let cause = format!("request task panicked: {}", panic_text(e.into_panic()));
+            Err(panic) => {
+                let cause = format!("request panicked: {}", panic_text(panic));
                 self.set_error(cause.clone());
                 Err(ClientError::Protocol(cause))
             }
-            Err(_) => Err(ClientError::Cancelled),
         }
     }
 
@@ -330,6 +343,64 @@ impl System {
             }
         }
         self.notify();
+    }
+}
+
+/// A future run by its caller until the caller drops it unfinished; then the rest of it is
+/// spawned, so the work goes on without anyone waiting (a request is the system's, not its
+/// caller's). Boxed, so moving it to a task moves no pinned state.
+struct Detachable<F: Future + Send + 'static>(Option<Pin<Box<F>>>)
+where
+    F::Output: Send;
+
+impl<F: Future + Send + 'static> Future for Detachable<F>
+where
+    F::Output: Send,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(inner) = self.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let out = inner.as_mut().poll(cx);
+        if out.is_ready() {
+            self.0 = None;
+        }
+        out
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for Detachable<F>
+where
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        if let Some(rest) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = rest.await;
+            });
+        }
+    }
+}
+
+/// A request on the wire. If it is dropped before the answer (its runtime was going away, so
+/// it could not go on as a task), it is counted as cancelled here, so the system does not
+/// stay `open`.
+struct InFlight {
+    system: Arc<System>,
+    started: Instant,
+    counted: bool,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if !self.counted {
+            self.system
+                .finish::<()>(self.started.elapsed(), &Err(ClientError::Cancelled));
+        }
     }
 }
 
