@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::common::KillOnDrop;
 use crate::common::cmd;
+use crate::common::one_headless_cycle;
 
 use crate::common::report;
 
@@ -621,26 +622,13 @@ fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config
 #[test]
 fn a_bare_metrics_port_is_loopback_and_a_public_one_is_said_out_loud() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path())
-        .args(["--headless", "--mute", "--cycles", "1", "--metrics", "0"])
-        .output()
-        .unwrap();
+    let out = one_headless_cycle(dir.path(), &["--metrics", "0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("metrics at http://127.0.0.1:"), "{stderr}");
     assert!(!stderr.contains("open to the network"), "{stderr}");
 
-    let out = cmd(dir.path())
-        .args([
-            "--headless",
-            "--mute",
-            "--cycles",
-            "1",
-            "--metrics",
-            "0.0.0.0:0",
-        ])
-        .output()
-        .unwrap();
+    let out = one_headless_cycle(dir.path(), &["--metrics", "0.0.0.0:0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("(open to the network)"), "{stderr}");
@@ -768,17 +756,7 @@ fn a_report_through_a_symlink_lands_in_its_target_and_the_link_stays() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("reports")).unwrap();
     std::os::unix::fs::symlink("reports/latest.json", dir.path().join("link.json")).unwrap();
-    let out = cmd(dir.path())
-        .args([
-            "--headless",
-            "--mute",
-            "--cycles",
-            "1",
-            "--report",
-            "link.json",
-        ])
-        .output()
-        .unwrap();
+    let out = one_headless_cycle(dir.path(), &["--report", "link.json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let link = std::fs::symlink_metadata(dir.path().join("link.json")).unwrap();
     assert!(link.file_type().is_symlink(), "the link was replaced");
@@ -812,10 +790,7 @@ fn a_report_path_that_cannot_take_a_report_is_refused_before_the_session_starts(
         ("/proc/self/nosuch/r.json".to_string(), ""),
     ];
     for (path, why) in cases {
-        let out = cmd(dir.path())
-            .args(["--headless", "--mute", "--cycles", "1", "--report", &path])
-            .output()
-            .unwrap();
+        let out = one_headless_cycle(dir.path(), &["--report", &path]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(2), "{path}: {stderr}");

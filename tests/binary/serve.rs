@@ -2,7 +2,7 @@
 //! late viewer's snapshot, commands with and without the token, and the endpoint's sockets
 //! closed and verified at shutdown.
 
-use crate::common::{KillOnDrop, cmd, report};
+use crate::common::{KillOnDrop, cmd, one_headless_cycle, report};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -311,17 +311,7 @@ fn a_missing_or_wrong_token_gets_401_and_changes_nothing() {
 #[test]
 fn serving_off_loopback_needs_a_chosen_token() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path())
-        .args([
-            "--headless",
-            "--mute",
-            "--cycles",
-            "1",
-            "--serve",
-            "0.0.0.0:0",
-        ])
-        .output()
-        .unwrap();
+    let out = one_headless_cycle(dir.path(), &["--serve", "0.0.0.0:0"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("not on loopback"), "{stderr}");

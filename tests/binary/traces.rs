@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use crate::common::cmd;
+use crate::common::one_headless_cycle;
 
 struct Export {
     path: String,
@@ -196,17 +197,7 @@ fn cycles_and_requests_are_exported_as_otlp_spans() {
 #[test]
 fn traces_are_off_unless_asked_for() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path())
-        .args([
-            "--headless",
-            "--mute",
-            "--cycles",
-            "1",
-            "--report",
-            "r.json",
-        ])
-        .output()
-        .unwrap();
+    let out = one_headless_cycle(dir.path(), &["--report", "r.json"]);
     assert_eq!(out.status.code(), Some(0));
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();

@@ -162,3 +162,13 @@ pub fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String 
         .map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n"))
         .collect()
 }
+
+/// One headless, muted cycle of the binary in `dir`, with `extra` arguments: the shape of
+/// most command-line checks.
+pub fn one_headless_cycle(dir: &Path, extra: &[&str]) -> std::process::Output {
+    cmd(dir)
+        .args(["--headless", "--mute", "--cycles", "1"])
+        .args(extra)
+        .output()
+        .expect("the binary runs")
+}
