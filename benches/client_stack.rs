@@ -166,6 +166,7 @@ async fn main() {
     .expect("metrics");
     let sys = registry.get(SystemId::OpenaiClient).clone();
     let limit = sys.config.max_connections();
+    singularis_tui::net::transport::install_crypto_provider();
     let bare = reqwest::Client::builder()
         .pool_max_idle_per_host(limit)
         .tcp_nodelay(true)

@@ -64,6 +64,7 @@ fn main() {
             "http://{}/metrics",
             session.metrics_addr().expect("serving")
         );
+        singularis_tui::net::transport::install_crypto_provider();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()

@@ -15,6 +15,7 @@ const EXIT_FATAL: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
+    singularis_tui::net::transport::install_crypto_provider();
     let cli = Cli::parse();
     if let Err(why) = cli.check() {
         use clap::CommandFactory;

@@ -25,6 +25,7 @@ async fn sandbox(systems: &[(SystemId, Option<Fault>)]) -> Sandbox {
 }
 
 fn client() -> reqwest::Client {
+    singularis_tui::net::transport::install_crypto_provider();
     reqwest::Client::builder()
         .no_proxy()
         .build()

@@ -270,12 +270,21 @@ impl std::fmt::Debug for HttpClient {
 }
 
 /// Builds requests only; it never sends one, so it never opens a socket.
-static BUILDER: LazyLock<reqwest::Client> = LazyLock::new(reqwest::Client::new);
+static BUILDER: LazyLock<reqwest::Client> = LazyLock::new(|| {
+    install_crypto_provider();
+    reqwest::Client::new()
+});
+
+/// Make ring the process's TLS provider, for every client that asks rustls for the default
+/// (reqwest's, the trace exporter's). Call it before building one; a second call is a no-op.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 
 /// The TLS settings of every pool: the platform's verifier, HTTP/2 or HTTP/1.1 by ALPN.
 fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
     use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_platform_verifier()?
