@@ -144,10 +144,17 @@ fn the_full_round_watch_force_close_detach_reattach_and_a_remote_quit() {
     tmux.send(&["q"]);
     tmux.wait_for("the quit question", |s| s.contains("Quit the agent"));
     tmux.send(&["y"]);
-    let s = tmux.wait_for("the agent's account and its exit", |s| {
-        s.contains("agent exited") && s.contains("Claude client")
+    let s = tmux.wait_for("the agent's whole account and its exit", |s| {
+        s.contains("agent exited") && s.contains("11 of 11 done")
     });
-    assert!(s.contains("ms"), "the account has measured times:\n{s}");
+    for name in NAMES {
+        let r = row(&s, name);
+        assert!(
+            r.contains(" ms") || r.contains("skipped"),
+            "{name}: a measured time in the account:\n{s}"
+        );
+    }
+    assert!(s.contains("0 not"), "every streamed step is clean:\n{s}");
     tmux.send(&["Enter"]);
     let s = wait_exit(&tmux);
     assert!(s.contains("EXIT=0"), "a clean remote quit exits 0:\n{s}");
