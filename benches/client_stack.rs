@@ -23,7 +23,10 @@ const ROUNDS: usize = 3;
 
 async fn serve() -> std::net::SocketAddr {
     let app = axum::Router::new().fallback(|| async {
-        ([(axum::http::header::CONTENT_TYPE, "application/json")], ANSWER)
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            ANSWER,
+        )
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -77,13 +80,17 @@ where
     }
 }
 
-fn stack_call(sys: Arc<System>) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone {
+fn stack_call(
+    sys: Arc<System>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone {
     move || {
         let sys = sys.clone();
         Box::pin(async move {
             let q = prompt();
             match sys
-                .call_bounded(move |c| async move { clients::ask(&c, Protocol::OpenaiChat, &q).await })
+                .call_bounded(
+                    move |c| async move { clients::ask(&c, Protocol::OpenaiChat, &q).await },
+                )
                 .await
             {
                 Bounded::Answered(text) => assert_eq!(text, "explore"),
@@ -171,10 +178,14 @@ async fn main() {
     measure(limit, bare_call(bare.clone(), url.clone(), gate.clone())).await;
 
     println!("pool limit {limit}, window {WINDOW:?}, median of {ROUNDS} alternating rounds\n");
-    println!("| callers | stack req/s | bare req/s | ratio | stack p50/p99 µs | bare p50/p99 µs | p99 ratio |");
+    println!(
+        "| callers | stack req/s | bare req/s | ratio | stack p50/p99 µs | bare p50/p99 µs | p99 ratio |"
+    );
     println!("|---|---|---|---|---|---|---|");
     // `BENCH_CALLERS=1` runs one row (for a profiler).
-    let only: Option<usize> = std::env::var("BENCH_CALLERS").ok().and_then(|v| v.parse().ok());
+    let only: Option<usize> = std::env::var("BENCH_CALLERS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     for callers in CALLERS.into_iter().filter(|c| only.is_none_or(|o| o == *c)) {
         let mut stack = Vec::new();
         let mut plain = Vec::new();
