@@ -97,6 +97,20 @@ pub enum Command {
     /// One minimal real call per system off the sandbox (or per named system): keys, hosts
     /// and models checked before a session; exit 0 when all answer, 1 when any fails
     Probe(ProbeArgs),
+    /// Watch and steer running agents through their control endpoints (`--serve`): one URL
+    /// opens its dashboard; two or more (or `[fleet] agents`) open the fleet table
+    Attach(AttachArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The agents' control endpoints, e.g. http://127.0.0.1:7070 (default: [fleet] agents)
+    #[arg(value_name = "URL")]
+    pub urls: Vec<String>,
+    /// A file holding the control token (default: SINGULARIS_CONTROL_TOKEN, else the
+    /// agent's token file under the state directory when it exists); without one, watch only
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

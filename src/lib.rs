@@ -6,6 +6,7 @@
 pub use singularis_engine::{clients, config, error, lifecycle, net, sync, systems};
 pub use singularis_sandbox as sandbox;
 
+pub mod attach;
 pub mod audio;
 pub mod cli;
 pub mod gameplay;

@@ -92,6 +92,7 @@ fn main() -> ExitCode {
             Some(Command::Probe(args)) => {
                 singularis_tui::probe::run(config, &args.systems, &mut std::io::stdout()).await
             }
+            Some(Command::Attach(args)) => run_attach(&config, args).await,
             None => run_session(config, cli.run).await,
         }
     });
@@ -158,6 +159,54 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         let _ = writeln!(std::io::stderr(), "singularis-tui: {e}");
     }
     Ok(end.exit_code())
+}
+
+async fn run_attach(config: &Config, args: singularis_tui::cli::AttachArgs) -> Result<i32> {
+    use singularis_tui::attach;
+    let agents: Vec<(String, String)> = if args.urls.is_empty() {
+        config
+            .fleet
+            .agents
+            .iter()
+            .map(|u| (attach::fleet::name_of(u), u.clone()))
+            .collect()
+    } else {
+        args.urls
+            .iter()
+            .map(|u| {
+                (
+                    attach::fleet::name_of(u),
+                    u.trim_end_matches('/').to_string(),
+                )
+            })
+            .collect()
+    };
+    if agents.is_empty() {
+        eprintln!("singularis-tui: attach needs a URL (or [fleet] agents in the config)");
+        return Ok(EXIT_USAGE.into());
+    }
+    if let Some(bad) = agents
+        .iter()
+        .find(|(_, u)| !(u.starts_with("http://") || u.starts_with("https://")))
+    {
+        eprintln!(
+            "singularis-tui: {:?} is not a control endpoint URL (http://HOST:PORT)",
+            bad.1
+        );
+        return Ok(EXIT_USAGE.into());
+    }
+    if !std::io::stdout().is_terminal() {
+        eprintln!("singularis-tui: attach draws a dashboard: run it in a terminal");
+        return Ok(EXIT_USAGE.into());
+    }
+    attach::run(
+        config,
+        attach::AttachOptions {
+            agents,
+            token_file: args.token_file,
+        },
+    )
+    .await
 }
 
 async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {

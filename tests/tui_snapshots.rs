@@ -950,3 +950,121 @@ mod updates {
         assert!(app.notice.is_none());
     }
 }
+
+fn fleet_screen(fleet: &singularis_tui::attach::fleet::Fleet, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test backend");
+    terminal
+        .draw(|f| singularis_tui::attach::fleet::view(fleet, f))
+        .expect("draw");
+    terminal.backend().to_string()
+}
+
+#[test]
+fn a_remote_agents_dashboard_names_the_agent_and_offers_detach() {
+    let app = fixtures::remote_dashboard(area(120, 40), Theme::COLOR, "http://127.0.0.1:7070");
+    let text = screen(&app);
+    assert!(text.contains("attached http://127.0.0.1:7070"), "{text}");
+    assert!(text.contains("d detach"), "{text}");
+    assert!(text.contains("GPT-5 Meta RL"), "all eleven rows:\n{text}");
+}
+
+#[test]
+fn the_reconnecting_banner() {
+    let app = fixtures::reconnecting(area(120, 40), Theme::COLOR);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn the_remote_quit_question() {
+    let app = fixtures::quit_question(area(120, 40), Theme::COLOR);
+    insta::assert_snapshot!(screen(&app));
+}
+
+#[test]
+fn the_fleet_table() {
+    let fleet = fixtures::fleet(area(160, 20), Theme::COLOR, 5);
+    insta::assert_snapshot!(fleet_screen(&fleet, 160, 20));
+}
+
+#[test]
+fn enter_opens_an_agents_dashboard_in_the_fleet() {
+    let mut fleet = fixtures::fleet(area(120, 40), Theme::COLOR, 3);
+    fleet.open = Some(0);
+    let text = fleet_screen(&fleet, 120, 40);
+    assert!(text.contains("attached http://127.0.0.1:7070"), "{text}");
+    assert!(text.contains("Claude client"), "{text}");
+}
+
+mod remote_updates {
+    use super::*;
+    use singularis_tui::tui::action::Command;
+    use singularis_tui::tui::app::{Connection, Phase};
+
+    fn remote(can_command: bool) -> App {
+        let mut app = App::remote(
+            fixtures::settings(Theme::COLOR),
+            area(120, 40),
+            "http://127.0.0.1:7070".into(),
+            can_command,
+        );
+        update(&mut app, Action::Systems(fixtures::systems(10)));
+        app
+    }
+
+    #[test]
+    fn q_asks_first_and_only_a_yes_quits_the_agent() {
+        let mut app = remote(true);
+        assert_eq!(update(&mut app, Action::Quit), None);
+        assert!(app.confirm_quit);
+        // Anything else is a no.
+        assert_eq!(update(&mut app, Action::Down), None);
+        assert!(!app.confirm_quit && !app.quit_requested);
+        update(&mut app, Action::Quit);
+        assert_eq!(update(&mut app, Action::Confirm), Some(Command::Quit));
+        assert!(app.quit_requested);
+    }
+
+    #[test]
+    fn d_detaches_from_a_remote_agent_only() {
+        let mut app = remote(true);
+        assert_eq!(update(&mut app, Action::Detach), Some(Command::Detach));
+        let mut local = App::new(fixtures::settings(Theme::COLOR), area(120, 40));
+        assert_eq!(update(&mut local, Action::Detach), None);
+    }
+
+    #[test]
+    fn without_a_token_keys_that_command_say_so_and_send_nothing() {
+        let mut app = remote(false);
+        for key in [Action::ForceClose, Action::TogglePause, Action::Quit] {
+            assert_eq!(update(&mut app, key), None);
+            let notice = app.notice.clone().expect("a notice");
+            assert!(notice.text.contains("watching only"), "{notice:?}");
+        }
+        assert!(!app.paused && !app.confirm_quit);
+    }
+
+    #[test]
+    fn a_snapshot_of_a_new_agent_clears_the_old_ones_shutdown() {
+        let mut app = remote(true);
+        update(
+            &mut app,
+            Action::ShutdownStarted(singularis_tui::session::report::Reason::Quit),
+        );
+        assert_eq!(app.phase(), Phase::ShuttingDown);
+        update(
+            &mut app,
+            Action::Resync {
+                shutting_down: false,
+            },
+        );
+        assert_eq!(app.phase(), Phase::Running);
+        assert!(!app.quit_requested);
+    }
+
+    #[test]
+    fn after_the_agent_exited_any_key_leaves() {
+        let mut app = remote(true);
+        update(&mut app, Action::Connection(Connection::Ended));
+        assert_eq!(update(&mut app, Action::Down), Some(Command::Exit));
+    }
+}

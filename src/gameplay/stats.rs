@@ -5,7 +5,8 @@ use crate::systems::SystemId;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GameStats {
     pub cycles: u64,
     pub actions: u64,
@@ -60,7 +61,7 @@ pub struct ActionRecord {
 
 /// Where cycles spend their time: wall-clock time inside `Agent::cycle` and the part of it
 /// during which at least one network call was in flight.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct CycleTiming {
     pub cycles: u64,
     pub total_ms: f64,

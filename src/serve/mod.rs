@@ -58,6 +58,16 @@ impl Hub {
             commands: self.control.records(),
         }))
     }
+
+    /// The counters, for a viewer's periodic refresh.
+    pub fn refresh(&self) -> Event {
+        Event::Refresh(Box::new(crate::session::events::Refresh {
+            session_s: self.started.elapsed().as_secs_f64(),
+            paused: *self.paused.borrow(),
+            systems: self.registry.snapshots(),
+            stats: self.stats.locked().clone(),
+        }))
+    }
 }
 
 /// What the handlers share.

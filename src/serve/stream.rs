@@ -1,6 +1,6 @@
 //! `GET /v1/events`: Server-Sent Events, each `data:` one JSON event as `--headless --json`
 //! writes it. A `snapshot` first; then every state change, breaker change, cycle, command and
-//! shutdown step. Nothing here ever waits on a viewer: each feed is a bounded broadcast the
+//! shutdown step, and every second a `refresh` with the counters. Nothing here ever waits on a viewer: each feed is a bounded broadcast the
 //! session sends to without blocking, and a viewer that fell behind (a feed overflowed while
 //! its socket was full) gets a fresh `snapshot` in place of what it missed.
 
@@ -69,9 +69,13 @@ impl Feeds {
     }
 }
 
+/// How often a viewer is sent the counters (`refresh`).
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 struct Viewer {
     hub: Arc<Hub>,
     feeds: Feeds,
+    refresh: tokio::time::Interval,
     queued: VecDeque<Event>,
     closing: CancellationToken,
     ended: bool,
@@ -83,9 +87,14 @@ impl Viewer {
     fn new(hub: Arc<Hub>, closing: CancellationToken) -> Viewer {
         let feeds = Feeds::subscribe(&hub);
         let snapshot = hub.snapshot();
+        let mut refresh =
+            tokio::time::interval_at(tokio::time::Instant::now() + REFRESH_EVERY, REFRESH_EVERY);
+        // A viewer that was slow to read gets one refresh, not a burst.
+        refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         Viewer {
             hub,
             feeds,
+            refresh,
             queued: VecDeque::from([snapshot]),
             closing,
             ended: false,
@@ -110,6 +119,7 @@ impl Viewer {
             r = f.breakers.recv() => Some(r.map(Event::Breaker)),
             r = f.commands.recv() => Some(r.map(Event::Command)),
             r = f.cycles.recv() => Some(r.map(Event::Cycle)),
+            _ = self.refresh.tick() => Some(Ok(self.hub.refresh())),
         };
         let Some(got) = got else {
             self.ended = true;

@@ -32,7 +32,7 @@ pub enum CommandKind {
 }
 
 /// One command and what became of it (the report's `commands`, the `command` event).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CommandRecord {
     /// Seconds since the session started.
     pub at_s: f64,

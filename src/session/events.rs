@@ -53,6 +53,17 @@ pub struct Snapshot {
     pub commands: Vec<super::control::CommandRecord>,
 }
 
+/// The counters a state change does not carry: every system and the game's statistics, sent
+/// to each viewer every second so its table stays live between changes.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct Refresh {
+    /// Seconds since the session started.
+    pub session_s: f64,
+    pub paused: bool,
+    pub systems: Vec<SystemSnapshot>,
+    pub stats: GameStats,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
@@ -71,6 +82,9 @@ pub enum Event {
     },
     /// The whole session as it is now (the control endpoint's stream only).
     Snapshot(Box<Snapshot>),
+    /// The systems' counters and the game's statistics (the control endpoint's stream only,
+    /// every second).
+    Refresh(Box<Refresh>),
     /// A system moved from one state to another.
     State(StateChange),
     /// A system's circuit breaker opened, turned half-open (a probe) or closed, and why.

@@ -37,6 +37,11 @@ pub enum Action {
     ToggleMouse,
     /// `Esc`: close a popup.
     Escape,
+    /// `d`: leave a remote agent running and exit the viewer (attach only).
+    Detach,
+    /// `y`, `Enter`: yes to a question (the remote quit's confirmation); in the fleet
+    /// table, open the selected agent.
+    Confirm,
     /// Any other key (it ends the final panel).
     OtherKey,
     // Mouse (only with capture on).
@@ -104,6 +109,17 @@ pub enum Action {
     Hurry,
     /// Something went wrong that the user should know about, but the dashboard goes on.
     Problem(String),
+
+    // A remote agent (attach).
+    /// A snapshot arrived: the agent as it is now (`shutting_down`: a quit was asked for).
+    /// Followed by `Systems`, `Game` and `Paused`.
+    Resync {
+        shutting_down: bool,
+    },
+    /// Whether the agent's gameplay is paused.
+    Paused(bool),
+    /// The connection to the agent changed.
+    Connection(super::app::Connection),
 }
 
 /// Work for the runtime, against the engine or the terminal.
@@ -116,6 +132,8 @@ pub enum Command {
     Reopen(SystemId),
     SetPaused(bool),
     SetMouseCapture(bool),
+    /// Leave a remote agent running and exit the viewer.
+    Detach,
     /// Leave: restore the terminal and print the summary.
     Exit,
 }
@@ -173,6 +191,8 @@ pub(crate) fn from_key(key: &KeyEvent) -> Option<Action> {
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Char('m') => Action::ToggleMouse,
         KeyCode::Esc => Action::Escape,
+        KeyCode::Char('d') => Action::Detach,
+        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => Action::Confirm,
         _ => Action::OtherKey,
     })
 }

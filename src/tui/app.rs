@@ -50,6 +50,30 @@ pub enum Phase {
     Final,
 }
 
+/// Where the dashboard's news comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A session in this process.
+    Local,
+    /// An agent's control endpoint (`attach URL`); `can_command`: a control token is known.
+    Remote { url: String, can_command: bool },
+}
+
+/// The link to a remote agent (always `Live` for a local session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    Live,
+    /// Lost; the next attempt is `next_in` after `since` (uptime).
+    Reconnecting {
+        attempt: u32,
+        next_in: Duration,
+        since: Duration,
+        why: String,
+    },
+    /// The agent's stream ended after its shutdown: the agent exited.
+    Ended,
+}
+
 /// What does not change during a session.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -243,6 +267,10 @@ pub struct App {
     pub quit_requested: bool,
     pub shutdown: Option<ShutdownState>,
     audio_notice_shown: bool,
+    pub source: Source,
+    pub connection: Connection,
+    /// A remote quit waits for a yes.
+    pub confirm_quit: bool,
 }
 
 impl App {
@@ -271,7 +299,33 @@ impl App {
             quit_requested: false,
             shutdown: None,
             audio_notice_shown: false,
+            source: Source::Local,
+            connection: Connection::Live,
+            confirm_quit: false,
         }
+    }
+
+    /// The same dashboard, fed by a remote agent's stream.
+    pub fn remote(settings: Settings, area: Rect, url: String, can_command: bool) -> App {
+        App {
+            source: Source::Remote { url, can_command },
+            ..App::new(settings, area)
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self.source, Source::Remote { .. })
+    }
+
+    /// A remote agent without the control token: watch only.
+    fn watch_only(&self) -> bool {
+        matches!(
+            self.source,
+            Source::Remote {
+                can_command: false,
+                ..
+            }
+        )
     }
 
     pub fn phase(&self) -> Phase {
@@ -604,7 +658,37 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             None
         }
 
-        // Input from here on. The final panel ends on any key.
+        Action::Resync { shutting_down } => {
+            if !shutting_down && app.shutdown.is_some() {
+                // A new agent on the same address: its life starts from nothing here too.
+                app.shutdown = None;
+                app.quit_requested = false;
+                app.closed_by_user.clear();
+                app.closing_by_user.clear();
+            } else if shutting_down && app.shutdown.is_none() {
+                app.shutdown = Some(ShutdownState::new(
+                    Reason::Quit,
+                    app.uptime,
+                    app.settings.grace,
+                ));
+                app.quit_requested = true;
+            }
+            None
+        }
+        Action::Paused(paused) => {
+            app.paused = paused;
+            None
+        }
+        Action::Connection(connection) => {
+            if connection == Connection::Ended {
+                app.confirm_quit = false;
+            }
+            app.connection = connection;
+            None
+        }
+
+        // Input from here on. The final panel, and a remote agent that has exited, end on
+        // any key.
         Action::Quit
         | Action::Up
         | Action::Down
@@ -621,6 +705,85 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         | Action::ToggleHelp
         | Action::ToggleMouse
         | Action::Escape
+        | Action::Detach
+        | Action::Confirm
+        | Action::OtherKey
+            if app.is_remote() && app.connection == Connection::Ended =>
+        {
+            Some(Command::Exit)
+        }
+        Action::Detach if phase != Phase::Final => {
+            if app.is_remote() {
+                Some(Command::Detach)
+            } else {
+                None
+            }
+        }
+        // The remote quit's question: yes (q again, y, Enter) or no (anything else).
+        Action::Quit | Action::Confirm if app.confirm_quit => {
+            app.confirm_quit = false;
+            app.quit_requested = true;
+            app.notify("asking the agent to quit…", false);
+            Some(Command::Quit)
+        }
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Home
+        | Action::End
+        | Action::FocusNext
+        | Action::FocusPrev
+        | Action::ForceClose
+        | Action::Close
+        | Action::Reopen
+        | Action::TogglePause
+        | Action::ToggleHelp
+        | Action::ToggleMouse
+        | Action::Escape
+        | Action::OtherKey
+            if app.confirm_quit =>
+        {
+            app.confirm_quit = false;
+            app.notify("quit cancelled: the agent goes on", false);
+            None
+        }
+        Action::Quit
+        | Action::ForceClose
+        | Action::Close
+        | Action::Reopen
+        | Action::TogglePause
+            if app.watch_only() && phase != Phase::Final =>
+        {
+            app.notify(
+                "watching only: no control token (--token-file, SINGULARIS_CONTROL_TOKEN or the token file)",
+                true,
+            );
+            None
+        }
+        Action::Quit if app.is_remote() && !app.quit_requested && phase == Phase::Running => {
+            app.help_open = false;
+            app.confirm_quit = true;
+            None
+        }
+        Action::Quit
+        | Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Home
+        | Action::End
+        | Action::FocusNext
+        | Action::FocusPrev
+        | Action::ForceClose
+        | Action::Close
+        | Action::Reopen
+        | Action::TogglePause
+        | Action::ToggleHelp
+        | Action::ToggleMouse
+        | Action::Escape
+        | Action::Detach
+        | Action::Confirm
         | Action::OtherKey
             if phase == Phase::Final =>
         {
@@ -731,7 +894,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             }
             None
         }
-        Action::OtherKey => None,
+        Action::Detach | Action::Confirm | Action::OtherKey => None,
     }
 }
 

@@ -10,7 +10,7 @@ use crate::sync::LockExt;
 pub mod action;
 pub mod app;
 
-mod terminal;
+pub(crate) mod terminal;
 pub mod theme;
 pub mod view;
 
@@ -366,6 +366,8 @@ impl Dashboard {
                     return Some(Action::Problem(format!("cannot switch mouse capture: {e}")));
                 }
             }
+            // Only a remote agent's viewer detaches.
+            Command::Detach => {}
             Command::Exit => self.exit = self.end.is_some(),
         }
         None

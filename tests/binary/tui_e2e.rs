@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::common::BIN;
 /// Generous: a loaded CI machine may be slow; nothing here measures speed.
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
-const NAMES: [&str; 11] = [
+pub(crate) const NAMES: [&str; 11] = [
     "Video interpreter",
     "Voice system",
     "GPT-5 orchestrator",
@@ -28,14 +28,14 @@ const NAMES: [&str; 11] = [
 ];
 
 /// A tmux server of our own (its own socket), killed when dropped.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     target: &'static str,
 }
 
 impl Tmux {
     /// `None` (with a notice, so the test is skipped visibly) when tmux is not installed.
-    fn start(dir: &Path, width: u16, height: u16) -> Option<Tmux> {
+    pub(crate) fn start(dir: &Path, width: u16, height: u16) -> Option<Tmux> {
         if Command::new("tmux")
             .arg("-V")
             .output()
@@ -76,7 +76,7 @@ impl Tmux {
         Some(t)
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
             .arg(&self.socket)
@@ -87,7 +87,7 @@ impl Tmux {
             .expect("running tmux")
     }
 
-    fn send(&self, keys: &[&str]) {
+    pub(crate) fn send(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", self.target];
         args.extend_from_slice(keys);
         let out = self.run(&args);
@@ -99,18 +99,18 @@ impl Tmux {
     }
 
     /// Type a line into the shell, literally, then Enter.
-    fn type_line(&self, line: &str) {
+    pub(crate) fn type_line(&self, line: &str) {
         let out = self.run(&["send-keys", "-t", self.target, "-l", line]);
         assert!(out.status.success());
         self.send(&["Enter"]);
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", self.target]).stdout)
             .into_owned()
     }
 
-    fn alternate_screen(&self) -> bool {
+    pub(crate) fn alternate_screen(&self) -> bool {
         let out = self.run(&[
             "display-message",
             "-p",
@@ -122,7 +122,7 @@ impl Tmux {
     }
 
     /// Poll the pane until `ok` holds; on timeout, fail showing the pane.
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
             let screen = self.screen();
@@ -144,7 +144,7 @@ impl Drop for Tmux {
 }
 
 /// The table row of `name` on the dashboard.
-fn row<'a>(screen: &'a str, name: &str) -> &'a str {
+pub(crate) fn row<'a>(screen: &'a str, name: &str) -> &'a str {
     screen
         .lines()
         .find(|l| l.contains(&format!(" {name} ")))
@@ -152,7 +152,7 @@ fn row<'a>(screen: &'a str, name: &str) -> &'a str {
 }
 
 /// The `cycles N` figure of the header.
-fn cycles(screen: &str) -> Option<u64> {
+pub(crate) fn cycles(screen: &str) -> Option<u64> {
     let header = screen.lines().next()?;
     let at = header.find("cycles ")? + "cycles ".len();
     header[at..]
@@ -162,7 +162,7 @@ fn cycles(screen: &str) -> Option<u64> {
         .ok()
 }
 
-fn quoted(p: &Path) -> String {
+pub(crate) fn quoted(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', r"'\''"))
 }
 
@@ -240,7 +240,7 @@ fn all_rows_with_traffic(s: &str) -> bool {
 }
 
 /// Running (a zombie is not: nobody may be left to reap it once its shell is gone).
-fn alive(pid: i32) -> bool {
+pub(crate) fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|stat| {
@@ -251,7 +251,7 @@ fn alive(pid: i32) -> bool {
 }
 
 /// Wait for the exit line; the shell is back.
-fn wait_exit(tmux: &Tmux) -> String {
+pub(crate) fn wait_exit(tmux: &Tmux) -> String {
     // A line of its own: the typed command line contains `EXIT=` too.
     tmux.wait_for("the process to exit", |s| {
         s.lines().any(|l| l.starts_with("EXIT="))

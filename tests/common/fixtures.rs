@@ -454,3 +454,102 @@ pub fn final_panel_with_report(area: Rect, theme: Theme, written: Result<&str, &
     update(&mut app, Action::Tick(t + Duration::from_secs(1)));
     app
 }
+
+/// The dashboard of a remote agent (`attach URL`), as its stream left it.
+pub fn remote_dashboard(area: Rect, theme: Theme, url: &str) -> App {
+    let mut app = App::remote(settings(theme), area, url.to_string(), true);
+    update(&mut app, Action::Tick(Duration::from_secs(754)));
+    update(&mut app, Action::Systems(systems(10)));
+    update(&mut app, Action::Game(Box::new(game())));
+    update(&mut app, Action::Tick(Duration::from_secs(755)));
+    update(&mut app, Action::Systems(systems(11)));
+    app
+}
+
+/// A remote agent whose connection was lost: the third try is 1 s away.
+pub fn reconnecting(area: Rect, theme: Theme) -> App {
+    use singularis_tui::tui::app::Connection;
+    let mut app = remote_dashboard(area, theme, "http://127.0.0.1:7070");
+    update(
+        &mut app,
+        Action::Connection(Connection::Reconnecting {
+            attempt: 3,
+            next_in: Duration::from_secs(1),
+            since: Duration::from_millis(755_400),
+            why: "Connection refused (os error 111)".into(),
+        }),
+    );
+    update(&mut app, Action::Tick(Duration::from_millis(755_600)));
+    app
+}
+
+/// A remote agent with the quit question open.
+pub fn quit_question(area: Rect, theme: Theme) -> App {
+    let mut app = remote_dashboard(area, theme, "http://127.0.0.1:7070");
+    update(&mut app, Action::Quit);
+    app
+}
+
+/// A fleet of `n` agents in every state a row can show: playing, paused, reconnecting,
+/// shutting down, exited.
+pub fn fleet(area: Rect, theme: Theme, n: usize) -> singularis_tui::attach::fleet::Fleet {
+    use singularis_tui::attach::fleet::{Agent, Fleet};
+    use singularis_tui::tui::app::Connection;
+    let agents = (0..n)
+        .map(|i| {
+            let url = format!("http://127.0.0.1:{}", 7070 + i);
+            let mut app = remote_dashboard(area, theme, &url);
+            let mut game = game();
+            game.cycles += i as u64 * 7;
+            update(&mut app, Action::Game(Box::new(game)));
+            match i % 5 {
+                1 => {
+                    update(&mut app, Action::Paused(true));
+                }
+                2 => {
+                    update(
+                        &mut app,
+                        Action::Connection(Connection::Reconnecting {
+                            attempt: 2,
+                            next_in: Duration::from_millis(500),
+                            since: Duration::from_secs(755),
+                            why: "connection refused".into(),
+                        }),
+                    );
+                }
+                3 | 4 => {
+                    update(&mut app, Action::ShutdownStarted(Reason::Quit));
+                    for (id, outcome, ms) in shutdown_order() {
+                        update(&mut app, Action::SystemClosing(id));
+                        update(
+                            &mut app,
+                            Action::SystemClosed {
+                                report: close_report(id, outcome, ms),
+                                forced_by_user: false,
+                            },
+                        );
+                    }
+                    if i % 5 == 4 {
+                        update(&mut app, Action::Connection(Connection::Ended));
+                    }
+                }
+                _ => {}
+            }
+            Agent {
+                name: if i == 0 {
+                    "eu-west-1".to_string()
+                } else {
+                    singularis_tui::attach::fleet::name_of(&url)
+                },
+                url,
+                app,
+            }
+        })
+        .collect();
+    Fleet {
+        agents,
+        selected: 1.min(n.saturating_sub(1)),
+        open: None,
+        theme,
+    }
+}

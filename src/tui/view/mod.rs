@@ -5,6 +5,7 @@ mod gameplay;
 mod help;
 pub mod layout;
 mod log;
+mod remote;
 mod shutdown;
 mod table;
 
@@ -38,9 +39,15 @@ pub fn view(app: &App, frame: &mut Frame) {
     if app.help_open {
         help::render(app, frame, area);
     }
+    if app.confirm_quit {
+        remote::confirm_quit(app, frame, area);
+    }
 }
 
 fn header(app: &App, frame: &mut Frame, area: Rect) {
+    if remote::banner(app, frame, area) {
+        return;
+    }
     let t = app.settings.theme;
     let sep = || Span::styled(" · ", t.dim());
     let mut spans = vec![
@@ -85,6 +92,14 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
                 Span::styled(format!("shutting down ({})", sd.reason.name()), t.warn()),
             );
             spans.insert(1, sep());
+        }
+    }
+    if let super::app::Source::Remote { url, can_command } = &app.source {
+        spans.insert(0, Span::styled(format!("attached {url}"), t.accent()));
+        spans.insert(1, sep());
+        if !can_command {
+            spans.insert(2, Span::styled("watch only", t.warn()));
+            spans.insert(3, sep());
         }
     }
     let brand = Span::styled("singularis-tui  ", t.title());
@@ -156,6 +171,13 @@ fn footer(app: &App, frame: &mut Frame, area: Rect) {
             ]
         }
     };
+    let mut keys = keys;
+    if app.is_remote() && app.phase() == Phase::Running {
+        keys.insert(1, (1, "d", "detach".into()));
+    }
+    if app.is_remote() && app.connection == super::app::Connection::Ended {
+        keys = vec![(0, "any key", "leave".into())];
+    }
     // A bare note has no key before it.
     let text = |key: &str, what: &str| {
         if key.is_empty() {

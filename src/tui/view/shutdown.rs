@@ -113,6 +113,32 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             };
             (ratio, label, style)
         }
+        // A remote agent that exited: no socket check comes over the stream (it ends first);
+        // what is known is the steps and the times the agent measured.
+        (_, None) if app.connection == crate::tui::app::Connection::Ended => {
+            let (mut clean, mut not_clean) = (0, 0);
+            for step in &sd.steps {
+                let outcome = match &step.kind {
+                    crate::tui::app::StepKind::Closed { report, .. } => report.outcome,
+                    crate::tui::app::StepKind::Endpoint(r) => r.outcome,
+                    crate::tui::app::StepKind::Closing(_) => continue,
+                };
+                match outcome {
+                    CloseOutcome::Closed | CloseOutcome::Forced | CloseOutcome::Skipped => {
+                        clean += 1
+                    }
+                    _ => not_clean += 1,
+                }
+            }
+            let mut label = format!(
+                "the agent exited: {clean} steps clean, {not_clean} not · times as the agent measured them · its socket check is in its report"
+            );
+            if not_clean == 0 {
+                (1.0, std::mem::take(&mut label), t.good())
+            } else {
+                (1.0, label, t.bad())
+            }
+        }
         (Some(deadline), None) => {
             let left = deadline.saturating_sub(app.uptime);
             if sd.force_requested {

@@ -12,6 +12,7 @@ pub mod wolfram;
 
 pub use crate::error::ClientError;
 pub use ctx::{ApiKey, RequestCtx};
+pub use sse::{SseEvent, SseParser};
 pub use usage::{Headroom, Usage, UsageMeter};
 pub use wire::shorten;
 

@@ -51,6 +51,8 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         None => "# listen: not set (no control endpoint)".to_string(),
     };
     let _ = writeln!(out, "\n[serve]\n{listen}");
+    let agents: Vec<String> = cfg.fleet.agents.iter().map(|a| quote(a)).collect();
+    let _ = writeln!(out, "\n[fleet]\nagents = [{}]", agents.join(", "));
     let r = &cfg.resilience;
     let initial = r.deadline_initial_ms.map_or_else(
         || {

@@ -22,6 +22,7 @@ const ROOT: &[&str] = &[
     "sandbox",
     "metrics",
     "serve",
+    "fleet",
     "resilience",
     "pricing",
     "systems",
@@ -152,6 +153,15 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                     match e.name {
                         "listen" => cfg.serve.listen = Some(src.socket_addr(v, key)?),
                         _ => return Err(src.unknown(&e, SERVE)),
+                    }
+                }
+            }
+            "fleet" => {
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "agents" => cfg.fleet.agents = src.agent_urls(v, key)?,
+                        _ => return Err(src.unknown(&e, &["agents"])),
                     }
                 }
             }
@@ -627,6 +637,40 @@ impl Src<'_> {
             )));
         }
         Ok(Some(s.to_string()))
+    }
+
+    /// `[fleet] agents`: control endpoint URLs (http or https, with a host), each once.
+    fn agent_urls(&self, v: &Val, key: &str) -> Result<Vec<String>> {
+        let DeValue::Array(items) = v.get_ref() else {
+            return Err(self.wrong_type(v, key, "an array of URLs"));
+        };
+        let mut out: Vec<String> = Vec::new();
+        for item in items.iter() {
+            let s = item
+                .get_ref()
+                .as_str()
+                .ok_or_else(|| self.wrong_type(item, key, "a URL (string)"))?;
+            let url = url::Url::parse(s).map_err(|e| {
+                self.at(
+                    item,
+                    key,
+                    format!("{s:?} is not a URL ({e}); e.g. \"http://127.0.0.1:7070\""),
+                )
+            })?;
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(self.at(
+                    item,
+                    key,
+                    format!("{s:?} is not an http(s) URL with a host"),
+                ));
+            }
+            let s = s.trim_end_matches('/').to_string();
+            if out.contains(&s) {
+                return Err(self.at(item, key, format!("{s:?} is listed twice")));
+            }
+            out.push(s);
+        }
+        Ok(out)
     }
 
     fn depends_on(

@@ -402,6 +402,27 @@ const BROKEN: &[(&str, &str, &str, usize, &str)] = &[
         2,
         "listen",
     ),
+    (
+        "fleet_agent_not_a_url",
+        "[fleet]\nagents = [\"http://127.0.0.1:7070\",\n  \"127.0.0.1:7071\"]\n",
+        "fleet.agents",
+        3,
+        "is not a",
+    ),
+    (
+        "fleet_agent_twice",
+        "[fleet]\nagents = [\"http://a:1\", \"http://a:1/\"]\n",
+        "fleet.agents",
+        2,
+        "listed twice",
+    ),
+    (
+        "fleet_agents_not_an_array",
+        "[fleet]\nagents = \"http://a:1\"\n",
+        "fleet.agents",
+        2,
+        "an array of URLs",
+    ),
 ];
 
 #[test]
@@ -516,6 +537,8 @@ fn valid_values_resolve() {
         final_scrape_ms = 15000
         [serve]
         listen = "127.0.0.1:7878"
+        [fleet]
+        agents = ["http://127.0.0.1:7070/", "https://agent.example:7070"]
         [sandbox]
         listen = "::1"
         [sandbox.faults]
@@ -536,6 +559,10 @@ fn valid_values_resolve() {
     "#);
     assert_eq!(c.gameplay.mode, Mode::Sequential);
     assert_eq!(c.gameplay.cycles, 10_000_000);
+    assert_eq!(
+        c.fleet.agents,
+        ["http://127.0.0.1:7070", "https://agent.example:7070"]
+    );
     assert_eq!(c.sandbox.listen.to_string(), "::1");
     assert_eq!(c.metrics.listen, Some("[::1]:9464".parse().unwrap()));
     assert_eq!(c.metrics.final_scrape_ms, 15000);

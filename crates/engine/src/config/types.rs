@@ -170,6 +170,13 @@ pub struct ServeConfig {
     pub listen: Option<std::net::SocketAddr>,
 }
 
+/// Agents a viewer follows (`[fleet] agents`, `singularis-tui attach` without URLs): their
+/// control endpoints' URLs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FleetConfig {
+    pub agents: Vec<String>,
+}
+
 /// How long a call may take, and when a failing system sits out (`[resilience]`,
 /// ARCHITECTURE.md "Deadlines and breakers").
 #[derive(Debug, Clone, Serialize)]
@@ -246,6 +253,7 @@ pub struct Config {
     pub ui: UiConfig,
     pub metrics: MetricsConfig,
     pub serve: ServeConfig,
+    pub fleet: FleetConfig,
     pub resilience: ResilienceConfig,
     /// USD per million tokens, by model name (`[pricing]`).
     pub pricing: BTreeMap<String, Price>,
@@ -323,6 +331,7 @@ impl Default for Config {
                 final_scrape_ms: 0,
             },
             serve: ServeConfig::default(),
+            fleet: FleetConfig::default(),
             pricing: default_pricing(),
         }
     }

@@ -55,7 +55,7 @@ pub struct ShutdownReport {
 pub type StepReport = CloseReport<String>;
 
 /// What the process-wide check found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Verification {
     /// TCP sockets left open beyond the baseline, by either witness; `None` when neither
     /// could count them.

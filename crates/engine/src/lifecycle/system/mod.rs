@@ -29,7 +29,17 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The states of ARCHITECTURE.md, "System states".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
 pub enum SystemState {
@@ -48,7 +58,7 @@ impl SystemState {
 }
 
 /// One system moving from one state to another (the JSON event stream's `state` events).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StateChange {
     pub system: SystemId,
     pub from: SystemState,
@@ -58,7 +68,7 @@ pub struct StateChange {
 }
 
 /// A live view of one system, cheap to take, for a UI or a report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SystemSnapshot {
     pub id: SystemId,
     pub state: SystemState,
@@ -113,7 +123,7 @@ pub struct Channels {
 }
 
 /// A breaker changing state (the JSON `breaker` events, the log).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct BreakerChange {
     pub system: SystemId,
     pub from: BreakerState,
@@ -122,7 +132,17 @@ pub struct BreakerChange {
 }
 
 /// How one system's close ended (ARCHITECTURE.md, "Session report": `outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr, strum::EnumString)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[strum(serialize_all = "snake_case")]
 #[serde(rename_all = "lowercase")]
 pub enum CloseOutcome {
@@ -152,7 +172,7 @@ impl CloseOutcome {
 
 /// How one close ended: a system's (`CloseReport`), or a closing step's that is not a
 /// system, such as the metrics endpoint (`StepReport`, named by a string).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CloseReport<Name = SystemId> {
     pub name: Name,
     pub outcome: CloseOutcome,
@@ -172,7 +192,7 @@ pub struct CloseReport<Name = SystemId> {
 }
 
 /// A close asked for while the session ran (the dashboard's `c`/`x`, a viewer's command).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct EarlierClose {
     /// Who asked ("you" at the dashboard, a viewer's name).
     pub by: String,

@@ -1,0 +1,475 @@
+//! `singularis-tui attach URL… [--token-file F]`: the dashboard of an agent that runs
+//! elsewhere, fed by its control endpoint's stream (ARCHITECTURE.md, "Attach"). The same
+//! [`App`], [`update`] and view as the local dashboard: the stream's events become the same
+//! actions, and the keys' commands become `POST /v1/commands`. Two or more URLs (or
+//! `[fleet] agents`) open the fleet table first.
+
+pub mod commands;
+pub mod feed;
+pub mod fleet;
+pub mod token;
+pub mod wire;
+
+use crate::config::Config;
+use crate::session::report::Reason;
+use crate::session::summary;
+use crate::tui::app::{Connection, StepKind};
+use crate::tui::terminal::Screen;
+use crate::tui::{Action, App, Command, Settings, action, update};
+use color_eyre::eyre::{Result, eyre};
+use crossterm::event::EventStream;
+use feed::FeedMsg;
+use fleet::{Agent, Fleet};
+use futures::StreamExt;
+use ratatui::layout::Rect;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wire::Wire;
+
+/// The fastest frame rate allowed, as for the local dashboard.
+const MIN_FRAME: Duration = Duration::from_millis(16);
+
+/// What the command line asks.
+#[derive(Debug, Clone)]
+pub struct AttachOptions {
+    /// The agents' control endpoints (`http://HOST:PORT`), with a name each.
+    pub agents: Vec<(String, String)>,
+    pub token_file: Option<PathBuf>,
+}
+
+/// How the viewer ended.
+enum Exit {
+    /// `d` (or leaving the fleet): the agents keep running.
+    Detached,
+    /// The agent exited after a shutdown; `clean`: every step in its account was.
+    AgentExited { clean: bool },
+}
+
+/// Run the viewer; the exit status.
+pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
+    if opts.agents.is_empty() {
+        return Err(eyre!(
+            "attach needs at least one URL (or [fleet] agents in the config)"
+        ));
+    }
+    let token = token::resolve(opts.token_file.as_deref())?;
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .build()
+        .map_err(|e| eyre!("cannot make an HTTP client: {e}"))?;
+    let theme = crate::tui::theme::Theme::from_env();
+    let settings = Settings {
+        backend: "remote".to_string(),
+        mode: config.gameplay.mode,
+        grace: Duration::from_millis(config.shutdown.grace_ms),
+        step: Duration::from_millis(config.ui.shutdown_step_ms),
+        linger: Duration::from_secs(config.ui.linger_s),
+        theme,
+        metrics: None,
+        serve: None,
+    };
+    let frame = Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME);
+    let mut screen = Screen::take().map_err(|e| eyre!("cannot take the terminal: {e}"))?;
+    let area = screen
+        .terminal()
+        .and_then(|t| t.size())
+        .map(|s| Rect::new(0, 0, s.width, s.height))
+        .unwrap_or(Rect::new(0, 0, 80, 24));
+    let single = opts.agents.len() == 1;
+    let fleet = Fleet {
+        agents: opts
+            .agents
+            .iter()
+            .map(|(name, url)| Agent {
+                name: name.clone(),
+                url: url.clone(),
+                app: App::remote(settings.clone(), area, url.clone(), token.is_some()),
+            })
+            .collect(),
+        selected: 0,
+        open: single.then_some(0),
+        theme,
+    };
+    let stop = CancellationToken::new();
+    let (tx, rx) = mpsc::channel(feed::QUEUE * opts.agents.len());
+    for (i, (_, url)) in opts.agents.iter().enumerate() {
+        tokio::spawn(feed::follow(
+            client.clone(),
+            url.clone(),
+            token.clone(),
+            i,
+            tx.clone(),
+            stop.clone(),
+        ));
+    }
+    drop(tx);
+    let (answers_tx, answers) = mpsc::unbounded_channel();
+    let mut viewer = Viewer {
+        fleet,
+        single,
+        screen: Some(screen),
+        client,
+        token,
+        started: Instant::now(),
+        frame,
+        answers_tx,
+        exit: None,
+    };
+    let outcome = viewer.run(rx, answers).await;
+    stop.cancel();
+    // The terminal is given back before anything is printed.
+    viewer.screen = None;
+    for p in crate::tui::terminal::take_deferred_panics() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "singularis-tui: a task panicked while the viewer was open: {p}"
+        );
+    }
+    let exit = outcome?;
+    let mut out = std::io::stdout().lock();
+    match exit {
+        Exit::Detached => {
+            let urls: Vec<&str> = opts.agents.iter().map(|(_, u)| u.as_str()).collect();
+            let _ = writeln!(
+                out,
+                "detached from {}; the agent keeps running",
+                urls.join(", ")
+            );
+            Ok(0)
+        }
+        Exit::AgentExited { clean } => {
+            if let Some(agent) = viewer.fleet.agents.first() {
+                for line in account_lines(&agent.app) {
+                    let _ = writeln!(out, "{line}");
+                }
+                let _ = writeln!(out, "agent exited ({})", agent.url);
+            }
+            Ok(if clean { 0 } else { 1 })
+        }
+    }
+}
+
+/// The agent's account as it streamed it, in the `--headless` lines.
+fn account_lines(app: &App) -> Vec<String> {
+    let Some(sd) = &app.shutdown else {
+        return Vec::new();
+    };
+    let grace_ms = sd.grace.as_millis() as u64;
+    let mut lines = vec![summary::BEGIN_LINE.to_string()];
+    for step in &sd.steps {
+        match &step.kind {
+            StepKind::Closing(_) => {}
+            StepKind::Closed {
+                report,
+                forced_by_user,
+            } => lines.push(summary::step_line(report, grace_ms, *forced_by_user)),
+            StepKind::Endpoint(r) => lines.push(summary::endpoint_line(r)),
+        }
+    }
+    lines
+}
+
+/// Whether every step of the account the agent streamed is clean.
+fn account_clean(app: &App) -> bool {
+    use crate::lifecycle::CloseOutcome::{Closed, Forced, Skipped};
+    app.shutdown.as_ref().is_none_or(|sd| {
+        sd.steps.iter().all(|s| match &s.kind {
+            StepKind::Closing(_) => true,
+            StepKind::Closed { report, .. } => matches!(report.outcome, Closed | Forced | Skipped),
+            StepKind::Endpoint(r) => matches!(r.outcome, Closed | Forced | Skipped),
+        })
+    })
+}
+
+struct Viewer {
+    fleet: Fleet,
+    /// One agent: its dashboard is the whole viewer (no table to go back to).
+    single: bool,
+    screen: Option<Screen>,
+    client: reqwest::Client,
+    token: Option<token::Token>,
+    started: Instant,
+    frame: Duration,
+    answers_tx: mpsc::UnboundedSender<(usize, Vec<Action>)>,
+    exit: Option<Exit>,
+}
+
+impl Viewer {
+    async fn run(
+        &mut self,
+        mut feeds: mpsc::Receiver<(usize, FeedMsg)>,
+        mut answers: mpsc::UnboundedReceiver<(usize, Vec<Action>)>,
+    ) -> Result<Exit> {
+        let mut input = EventStream::new();
+        let mut dirty = true;
+        let mut next_frame = Instant::now();
+        loop {
+            let now = Instant::now();
+            if dirty && now >= next_frame {
+                self.tick_all();
+                self.draw()?;
+                dirty = false;
+                next_frame = now + self.frame;
+            }
+            if let Some(exit) = self.exit.take() {
+                return Ok(exit);
+            }
+            // Uptime, countdowns and the account's pacing move by time alone.
+            let wake = if dirty {
+                next_frame
+            } else {
+                now + self.frame.max(Duration::from_millis(100))
+            };
+            tokio::select! {
+                event = input.next() => match event {
+                    Some(Ok(event)) => {
+                        if let Some(action) = action::from_event(&event) {
+                            self.on_input(action);
+                        }
+                        dirty = true;
+                    }
+                    Some(Err(e)) => return Err(eyre!("terminal input failed: {e}")),
+                    None => return Ok(Exit::Detached),
+                },
+                Some((i, msg)) = feeds.recv() => {
+                    self.on_feed(i, msg);
+                    dirty = true;
+                }
+                Some((i, actions)) = answers.recv() => {
+                    for a in actions {
+                        self.dispatch(i, a);
+                    }
+                    dirty = true;
+                }
+                _ = tokio::time::sleep_until(wake.into()) => dirty = true,
+            }
+        }
+    }
+
+    fn draw(&mut self) -> Result<()> {
+        let Some(screen) = self.screen.as_mut() else {
+            return Ok(());
+        };
+        let fleet = &self.fleet;
+        screen
+            .terminal()
+            .and_then(|t| t.draw(|f| fleet::view(fleet, f)).map(|_| ()))
+            .map_err(|e| eyre!("cannot draw: {e}"))
+    }
+
+    fn tick_all(&mut self) {
+        let now = self.started.elapsed();
+        for i in 0..self.fleet.agents.len() {
+            self.dispatch(i, Action::Tick(now));
+        }
+    }
+
+    fn on_input(&mut self, action: Action) {
+        if let Action::Resize { width, height } = action {
+            for i in 0..self.fleet.agents.len() {
+                self.dispatch(i, Action::Resize { width, height });
+            }
+            return;
+        }
+        let Some(open) = self.fleet.open else {
+            // The fleet table's own keys.
+            let last = self.fleet.agents.len().saturating_sub(1);
+            match action {
+                Action::Up => self.fleet.selected = self.fleet.selected.saturating_sub(1),
+                Action::Down => self.fleet.selected = (self.fleet.selected + 1).min(last),
+                Action::Home => self.fleet.selected = 0,
+                Action::End => self.fleet.selected = last,
+                Action::Confirm => self.fleet.open = Some(self.fleet.selected),
+                Action::Quit | Action::Detach => self.exit = Some(Exit::Detached),
+                _ => {}
+            }
+            return;
+        };
+        let app = &self.fleet.agents[open].app;
+        if !self.single && matches!(action, Action::Escape) && !app.help_open && !app.confirm_quit {
+            self.fleet.open = None;
+            return;
+        }
+        self.dispatch(open, action);
+    }
+
+    /// The action, then the time, for agent `i`; carry out what they ask.
+    fn dispatch(&mut self, i: usize, action: Action) {
+        let now = self.started.elapsed();
+        let mut pending = vec![action, Action::Tick(now)];
+        while let Some(action) = pending.pop() {
+            let Some(agent) = self.fleet.agents.get_mut(i) else {
+                return;
+            };
+            if let Some(command) = update(&mut agent.app, action)
+                && let Some(follow_up) = self.execute(i, command)
+            {
+                pending.push(follow_up);
+            }
+        }
+    }
+
+    fn execute(&mut self, i: usize, command: Command) -> Option<Action> {
+        let agent = self.fleet.agents.get(i)?;
+        match command {
+            Command::Detach => {
+                if self.single {
+                    self.exit = Some(Exit::Detached);
+                } else {
+                    self.fleet.open = None;
+                }
+                None
+            }
+            Command::Exit => {
+                if self.single {
+                    let clean = account_clean(&agent.app);
+                    self.exit = Some(Exit::AgentExited { clean });
+                } else {
+                    self.fleet.open = None;
+                }
+                None
+            }
+            Command::SetMouseCapture(on) => {
+                let screen = self.screen.as_mut()?;
+                screen
+                    .set_mouse_capture(on)
+                    .err()
+                    .map(|e| Action::Problem(format!("cannot switch mouse capture: {e}")))
+            }
+            Command::ForceAll => Some(Action::Notice(
+                "the agent is closing; its grace deadline cuts what is left (forcing is not a remote command)"
+                    .to_string(),
+            )),
+            Command::Quit
+            | Command::ForceClose(_)
+            | Command::Close(_)
+            | Command::Reopen(_)
+            | Command::SetPaused(_) => {
+                let Some(token) = self.token.clone() else {
+                    return Some(Action::Problem(
+                        "watching only: no control token".to_string(),
+                    ));
+                };
+                let notice = match command {
+                    Command::ForceClose(id) => {
+                        Some(format!("force-closing {} on the agent…", id.display_name()))
+                    }
+                    Command::Close(id) => {
+                        Some(format!("closing {} on the agent…", id.display_name()))
+                    }
+                    _ => None,
+                };
+                let wait = agent.app.settings.grace * 2 + Duration::from_secs(5);
+                let (client, url, tx) = (self.client.clone(), agent.url.clone(), self.answers_tx.clone());
+                tokio::spawn(async move {
+                    let actions = commands::send(client, url, token, command, wait).await;
+                    let _ = tx.send((i, actions));
+                });
+                notice.map(Action::Notice)
+            }
+        }
+    }
+
+    fn on_feed(&mut self, i: usize, msg: FeedMsg) {
+        let Some(agent) = self.fleet.agents.get_mut(i) else {
+            return;
+        };
+        let actions = match msg {
+            FeedMsg::Lost {
+                attempt,
+                next_in,
+                why,
+            } => vec![Action::Connection(Connection::Reconnecting {
+                attempt,
+                next_in,
+                since: self.started.elapsed(),
+                why,
+            })],
+            FeedMsg::Ended => vec![Action::Connection(Connection::Ended)],
+            FeedMsg::Event(wire) => match *wire {
+                Wire::Snapshot(s) => {
+                    let s = *s;
+                    agent.app.settings.backend = s.session.backend;
+                    agent.app.settings.mode = s.session.mode;
+                    agent.app.settings.grace = Duration::from_millis(s.session.grace_ms);
+                    vec![
+                        Action::Connection(Connection::Live),
+                        Action::Resync {
+                            shutting_down: s.phase == "shutting_down",
+                        },
+                        Action::Systems(s.systems),
+                        Action::Game(Box::new(s.stats)),
+                        Action::Paused(s.paused),
+                    ]
+                }
+                Wire::Refresh(r) => {
+                    let r = *r;
+                    vec![
+                        Action::Systems(r.systems),
+                        Action::Game(Box::new(r.stats)),
+                        Action::Paused(r.paused),
+                    ]
+                }
+                Wire::State(change) => {
+                    let mut systems = agent.app.systems.clone();
+                    if let Some(s) = systems.iter_mut().find(|s| s.id == change.system) {
+                        s.state = change.to;
+                        if change.error.is_some() {
+                            s.last_error = change.error;
+                        }
+                    }
+                    vec![Action::Systems(systems)]
+                }
+                Wire::Cycle(c) => {
+                    let mut game = agent.app.game.clone();
+                    game.cycles = game.cycles.max(c.cycle);
+                    vec![Action::Game(Box::new(game))]
+                }
+                Wire::Command(rec) => {
+                    let what = match rec.system {
+                        Some(id) => format!("{} {}", <&str>::from(rec.command), id.name()),
+                        None => <&str>::from(rec.command).to_string(),
+                    };
+                    let mut text = format!("{}: {what} → {}", rec.by, rec.outcome);
+                    if let Some(d) = rec.detail {
+                        text.push_str(&format!(" ({d})"));
+                    }
+                    vec![Action::Notice(text)]
+                }
+                Wire::ShutdownStarted { reason, grace_ms } => {
+                    let grace = Duration::from_millis(grace_ms);
+                    vec![
+                        Action::ShutdownStarted(reason_of(&reason)),
+                        Action::ShutdownBegin {
+                            grace,
+                            deadline_in: grace,
+                        },
+                    ]
+                }
+                Wire::Closing { name } => vec![Action::SystemClosing(name)],
+                Wire::Closed(report) => vec![Action::SystemClosed {
+                    report,
+                    forced_by_user: false,
+                }],
+                Wire::EndpointClosed(r) => vec![Action::EndpointClosed(r)],
+                Wire::Verified(v) => vec![Action::Verified(v)],
+                Wire::StreamClosed { .. } | Wire::Other => Vec::new(),
+            },
+        };
+        for a in actions {
+            self.dispatch(i, a);
+        }
+    }
+}
+
+fn reason_of(name: &str) -> Reason {
+    match name {
+        "quit" => Reason::Quit,
+        "signal" => Reason::Signal,
+        "cycles" => Reason::Cycles,
+        _ => Reason::Error,
+    }
+}

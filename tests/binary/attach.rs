@@ -1,0 +1,259 @@
+//! `singularis-tui attach`: the real binary's viewer in tmux, on headless agents with
+//! `--serve`, over real TCP. The full round (watch, `x` on the agent, `d` detach and
+//! reattach, a remote quit and its account), a killed agent (reconnecting, then resumed), and
+//! a fleet of ten. Skipped (with a notice) only when tmux is not installed.
+
+use crate::common::{BIN, KillOnDrop, cmd, one_at_a_time};
+use crate::tui_e2e::{NAMES, Tmux, WAIT, cycles, quoted, row, wait_exit};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::mpsc;
+
+/// A headless agent with `--json --serve LISTEN`: its URL and its JSON events.
+struct Agent {
+    child: KillOnDrop,
+    url: String,
+    events: mpsc::Receiver<Value>,
+}
+
+fn agent(dir: &Path, listen: &str, report: &str) -> Agent {
+    let mut c = cmd(dir);
+    c.args([
+        "--headless",
+        "--json",
+        "--mute",
+        "--serve",
+        listen,
+        "--report",
+        report,
+        "--log-file",
+        &format!("{report}.log"),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(std::fs::File::create(dir.join(format!("{report}.stderr"))).unwrap());
+    let mut child = KillOnDrop(c.spawn().expect("the agent starts"));
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx.recv_timeout(WAIT).expect("session_started");
+    assert_eq!(first["event"], "session_started", "{first}");
+    let url = first["serve"].as_str().expect("the serve URL").to_string();
+    Agent {
+        child,
+        url,
+        events: rx,
+    }
+}
+
+impl Agent {
+    /// The next `cycle` event's number.
+    fn next_cycle(&self) -> u64 {
+        loop {
+            let v = self.events.recv_timeout(WAIT).expect("a cycle event");
+            if v["event"] == "cycle" {
+                return v["cycle"].as_u64().expect("a cycle number");
+            }
+        }
+    }
+
+    fn exit_code(mut self) -> i32 {
+        while self.events.recv_timeout(WAIT).is_ok() {}
+        self.child.0.wait().unwrap().code().unwrap_or(-1)
+    }
+}
+
+/// `singularis-tui attach ARGS` in the tmux pane, then `EXIT=<status>`.
+fn attach(tmux: &Tmux, dir: &Path, args: &str) {
+    tmux.type_line(&format!(
+        "env -u SINGULARIS_CONTROL_TOKEN XDG_STATE_HOME={state} XDG_CONFIG_HOME={config} {bin} --log-file {log} attach {args}; echo EXIT=$?",
+        state = quoted(&dir.join("state")),
+        config = quoted(&dir.join("xdg-config")),
+        bin = quoted(Path::new(BIN)),
+        log = quoted(&dir.join("viewer.log")),
+    ));
+}
+
+fn all_rows(s: &str) -> bool {
+    NAMES.iter().all(|n| s.contains(n)) && s.contains("attached")
+}
+
+fn clear(tmux: &Tmux) {
+    tmux.type_line("clear");
+    tmux.wait_for("a clear pane", |s| !s.contains("EXIT="));
+}
+
+#[test]
+fn the_full_round_watch_force_close_detach_reattach_and_a_remote_quit() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(dir.path(), 160, 45) else {
+        return;
+    };
+    let a = agent(dir.path(), "0", "agent.json");
+    let token_file = dir.path().join("state/singularis-tui/control-token");
+    assert!(token_file.is_file(), "the agent made its token file");
+
+    attach(
+        &tmux,
+        dir.path(),
+        &format!("{} --token-file {}", a.url, quoted(&token_file)),
+    );
+    let s = tmux.wait_for("all eleven rows, attached", all_rows);
+    assert!(tmux.alternate_screen(), "the viewer owns the screen:\n{s}");
+    tmux.wait_for("cycles going up", |s| cycles(s).is_some_and(|c| c >= 1));
+
+    // `x` on the Claude client (the sixth row): force-closed on the agent.
+    for _ in 0..5 {
+        tmux.send(&["j"]);
+    }
+    tmux.send(&["x"]);
+    tmux.wait_for("Claude client closed on the agent", |s| {
+        row(s, "Claude client").contains("closed")
+    });
+
+    // `d`: the viewer leaves, the agent plays on.
+    tmux.send(&["d"]);
+    let s = wait_exit(&tmux);
+    assert!(s.contains("EXIT=0"), "detach exits 0:\n{s}");
+    assert!(s.contains("detached from"), "{s}");
+    assert!(!tmux.alternate_screen(), "the terminal is back:\n{s}");
+    let before = a.next_cycle();
+    let after = a.next_cycle();
+    assert!(after > before, "the agent keeps playing after a detach");
+
+    // Reattach, then quit the agent from here: a question first, then its account.
+    clear(&tmux);
+    attach(
+        &tmux,
+        dir.path(),
+        &format!("{} --token-file {}", a.url, quoted(&token_file)),
+    );
+    tmux.wait_for("all eleven rows again", all_rows);
+    tmux.send(&["q"]);
+    tmux.wait_for("the quit question", |s| s.contains("Quit the agent"));
+    tmux.send(&["y"]);
+    let s = tmux.wait_for("the agent's whole account and its exit", |s| {
+        s.contains("agent exited") && s.contains("11 of 11 done")
+    });
+    for name in NAMES {
+        let r = row(&s, name);
+        assert!(
+            r.contains(" ms") || r.contains("skipped"),
+            "{name}: a measured time in the account:\n{s}"
+        );
+    }
+    assert!(s.contains("0 not"), "every streamed step is clean:\n{s}");
+    tmux.send(&["Enter"]);
+    let s = wait_exit(&tmux);
+    assert!(s.contains("EXIT=0"), "a clean remote quit exits 0:\n{s}");
+    assert!(s.contains("[CLEANUP]"), "the account is printed:\n{s}");
+
+    assert_eq!(a.exit_code(), 0, "the agent ends cleanly");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("agent.json")).unwrap()).unwrap();
+    assert_eq!(r["shutdown"]["sockets_open_after"], 0, "{r}");
+    let commands = r["commands"].as_array().unwrap();
+    let by_viewer = |command: &str| {
+        commands.iter().any(|c| {
+            c["command"] == command && c["by"].as_str().is_some_and(|b| b.starts_with("viewer "))
+        })
+    };
+    assert!(
+        by_viewer("force_close"),
+        "the viewer's x is in the report: {r}"
+    );
+    assert!(by_viewer("quit"), "the viewer's quit is in the report: {r}");
+    let claude = r["shutdown"]["systems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "claude_client")
+        .unwrap();
+    assert!(
+        claude["earlier"]["by"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("viewer ")),
+        "the Claude client's report names the viewer's command: {claude}"
+    );
+}
+
+/// A free loopback port, for an agent that must come back at the same address.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn a_killed_agent_shows_reconnecting_and_the_viewer_resumes_when_it_is_back() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(dir.path(), 160, 45) else {
+        return;
+    };
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut a = agent(dir.path(), &listen, "first.json");
+    attach(&tmux, dir.path(), &a.url);
+    tmux.wait_for("all eleven rows", all_rows);
+
+    // kill -9: no shutdown, no last word; the viewer keeps trying.
+    a.child.0.kill().unwrap();
+    let _ = a.child.0.wait();
+    let s = tmux.wait_for("the reconnecting banner", |s| s.contains("reconnecting"));
+    assert!(tmux.alternate_screen(), "the viewer is still up:\n{s}");
+    assert!(!s.contains("EXIT="), "the viewer did not exit:\n{s}");
+
+    // A new agent at the same address: the rows are back, the banner gone.
+    let b = agent(dir.path(), &listen, "second.json");
+    assert_eq!(b.url, a.url);
+    tmux.wait_for("the dashboard resumed", |s| {
+        all_rows(s) && !s.contains("reconnecting")
+    });
+    tmux.send(&["d"]);
+    let s = wait_exit(&tmux);
+    assert!(s.contains("EXIT=0"), "{s}");
+}
+
+#[test]
+fn a_fleet_of_ten_agents_in_one_view_enter_opens_one_and_esc_comes_back() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(dir.path(), 200, 45) else {
+        return;
+    };
+    let agents: Vec<Agent> = (0..10)
+        .map(|i| agent(dir.path(), "0", &format!("a{i}.json")))
+        .collect();
+    let urls: Vec<&str> = agents.iter().map(|a| a.url.as_str()).collect();
+    attach(&tmux, dir.path(), &urls.join(" "));
+    let s = tmux.wait_for("ten playing rows", |s| {
+        s.contains("fleet of 10") && s.matches("playing").count() == 10
+    });
+    for url in &urls {
+        let host = url.trim_start_matches("http://");
+        assert!(s.contains(host), "{host} has its row:\n{s}");
+    }
+    // Enter: the selected agent's dashboard; Esc: the table again.
+    tmux.send(&["Enter"]);
+    tmux.wait_for("the first agent's dashboard", all_rows);
+    tmux.send(&["Escape"]);
+    tmux.wait_for("the fleet table again", |s| s.contains("fleet of 10"));
+    tmux.send(&["q"]);
+    let s = wait_exit(&tmux);
+    assert!(s.contains("EXIT=0"), "{s}");
+    assert!(s.contains("detached from"), "{s}");
+}
