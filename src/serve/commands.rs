@@ -60,6 +60,14 @@ pub(super) async fn command(
     body: axum::body::Bytes,
 ) -> Response {
     if let Err(refused) = shared.authorize(peer, &headers).await {
+        // Counted too, for the report's audit: who tried what without a valid token.
+        if let Ok(req) = serde_json::from_slice::<CommandRequest>(&body) {
+            let system = req.system.as_deref().and_then(SystemId::from_name);
+            shared
+                .hub
+                .control
+                .unauthorized(req.command, system, &format!("viewer {peer}"));
+        }
         return refused;
     }
     if body.len() > MAX_BODY {

@@ -252,6 +252,21 @@ impl Control {
         Reply::Done("shutting down".to_string())
     }
 
+    /// A command that came without a valid control token: not acted on, but recorded (outcome
+    /// `unauthorized`), so the report says who tried what.
+    pub fn unauthorized(&self, kind: CommandKind, system: Option<SystemId>, by: &str) {
+        tracing::warn!(by, command = <&str>::from(kind), system = ?system, "command without a valid control token");
+        self.record(CommandRecord {
+            at_s: self.0.started.elapsed().as_secs_f64(),
+            by: by.to_string(),
+            command: kind,
+            system,
+            outcome: "unauthorized".to_string(),
+            detail: Some("no valid control token".to_string()),
+            close_ms: None,
+        });
+    }
+
     fn refuse(&self, kind: CommandKind, system: Option<SystemId>, by: &str, why: &str) -> Reply {
         tracing::info!(by, command = <&str>::from(kind), system = ?system, why, "command refused");
         self.record(CommandRecord {

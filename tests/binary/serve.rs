@@ -274,13 +274,17 @@ fn a_missing_or_wrong_token_gets_401_and_changes_nothing() {
         assert!(why.contains("token"), "{why}");
         assert!(!why.contains(token), "{why}");
     }
-    // Nothing was done: openai_client is still up, and no command was recorded.
+    // Nothing was done: openai_client is still up; each attempt is recorded as unauthorized.
     let watch = viewer(&a.url);
     let snapshot = watch.recv_timeout(PATIENCE).unwrap();
     assert_ne!(system(&snapshot, "openai_client")["state"], "closed");
-    assert_eq!(
-        snapshot["commands"].as_array().unwrap().len(),
-        0,
+    let tried = snapshot["commands"].as_array().unwrap();
+    assert_eq!(tried.len(), 3, "{snapshot}");
+    assert!(
+        tried.iter().all(|c| c["outcome"] == "unauthorized"
+            && c["command"] == "force_close"
+            && c["system"] == "openai_client"
+            && c["by"].as_str().unwrap().starts_with("viewer 127.0.0.1:")),
         "{snapshot}"
     );
     drop(watch);
@@ -298,7 +302,14 @@ fn a_missing_or_wrong_token_gets_401_and_changes_nothing() {
     assert_eq!(wait_exit(a), 0);
     let r = report(&dir.path().join("r.json"));
     let commands = r["commands"].as_array().unwrap();
-    assert_eq!(commands.len(), 1, "only the quit: {r}");
+    assert_eq!(
+        commands
+            .iter()
+            .filter(|c| c["outcome"] != "unauthorized")
+            .count(),
+        1,
+        "only the quit was done: {r}"
+    );
     assert_eq!(r["shutdown"]["sockets_open_after"], 0, "{r}");
     let stderr = std::fs::read_to_string(dir.path().join("stderr")).unwrap();
     assert!(
