@@ -122,6 +122,34 @@ pub enum Action {
     Connection(super::app::Connection),
 }
 
+impl Action {
+    /// A key the person at the dashboard pressed (not a click, an engine event or a timer).
+    pub fn is_key(&self) -> bool {
+        matches!(
+            self,
+            Action::Quit
+                | Action::Up
+                | Action::Down
+                | Action::PageUp
+                | Action::PageDown
+                | Action::Home
+                | Action::End
+                | Action::FocusNext
+                | Action::FocusPrev
+                | Action::ForceClose
+                | Action::Close
+                | Action::Reopen
+                | Action::TogglePause
+                | Action::ToggleHelp
+                | Action::ToggleMouse
+                | Action::Escape
+                | Action::Detach
+                | Action::Confirm
+                | Action::OtherKey
+        )
+    }
+}
+
 /// Work for the runtime, against the engine or the terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {

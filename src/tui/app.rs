@@ -689,26 +689,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
 
         // Input from here on. The final panel, and a remote agent that has exited, end on
         // any key.
-        Action::Quit
-        | Action::Up
-        | Action::Down
-        | Action::PageUp
-        | Action::PageDown
-        | Action::Home
-        | Action::End
-        | Action::FocusNext
-        | Action::FocusPrev
-        | Action::ForceClose
-        | Action::Close
-        | Action::Reopen
-        | Action::TogglePause
-        | Action::ToggleHelp
-        | Action::ToggleMouse
-        | Action::Escape
-        | Action::Detach
-        | Action::Confirm
-        | Action::OtherKey
-            if app.is_remote() && app.connection == Connection::Ended =>
+        action
+            if action.is_key()
+                && (phase == Phase::Final
+                    || (app.is_remote() && app.connection == Connection::Ended)) =>
         {
             Some(Command::Exit)
         }
@@ -726,24 +710,8 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             app.notify("asking the agent to quit…", false);
             Some(Command::Quit)
         }
-        Action::Up
-        | Action::Down
-        | Action::PageUp
-        | Action::PageDown
-        | Action::Home
-        | Action::End
-        | Action::FocusNext
-        | Action::FocusPrev
-        | Action::ForceClose
-        | Action::Close
-        | Action::Reopen
-        | Action::TogglePause
-        | Action::ToggleHelp
-        | Action::ToggleMouse
-        | Action::Escape
-        | Action::OtherKey
-            if app.confirm_quit =>
-        {
+        // Quit, Confirm and Detach are taken above.
+        action if app.confirm_quit && action.is_key() => {
             app.confirm_quit = false;
             app.notify("quit cancelled: the agent goes on", false);
             None
@@ -765,29 +733,6 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
             app.help_open = false;
             app.confirm_quit = true;
             None
-        }
-        Action::Quit
-        | Action::Up
-        | Action::Down
-        | Action::PageUp
-        | Action::PageDown
-        | Action::Home
-        | Action::End
-        | Action::FocusNext
-        | Action::FocusPrev
-        | Action::ForceClose
-        | Action::Close
-        | Action::Reopen
-        | Action::TogglePause
-        | Action::ToggleHelp
-        | Action::ToggleMouse
-        | Action::Escape
-        | Action::Detach
-        | Action::Confirm
-        | Action::OtherKey
-            if phase == Phase::Final =>
-        {
-            Some(Command::Exit)
         }
         Action::Quit => {
             app.help_open = false;
