@@ -10,9 +10,10 @@
 //! 2. **The agent's CPU per attached viewer**: the release binary runs as the agent in a
 //!    process of its own (`--headless --serve PORT --cycles 0`, embedded sandbox, parallel,
 //!    `cycle_delay_ms = 0`); 0, 1, 10 or 50 viewers (threads of this process) read its stream
-//!    and discard it. Over a fixed window: the agent's cycles (from `stats.cycles` of a
-//!    snapshot at each end of the window) and its CPU time (`/proc/PID/stat` utime + stime),
-//!    and the viewers' own CPU (this process's).
+//!    and discard it. Over a window of about 20 s from the end of one cycle to the end of
+//!    another (found by asking for a snapshot every 5 ms, `stats.cycles`): the agent's cycles
+//!    and its CPU time (`/proc/PID/stat` utime + stime), and the viewers' own CPU (this
+//!    process's).
 //!
 //! `cargo bench --bench viewers`; figures go in BENCHMARKS.md.
 
@@ -31,7 +32,9 @@ use std::time::{Duration, Instant};
 const PROBES: usize = 1_000;
 const WARMUP: usize = 50;
 /// The window over which the agent's cycle rate and CPU are measured.
-const WINDOW: Duration = Duration::from_secs(10);
+const WINDOW: Duration = Duration::from_secs(20);
+/// How often the agent is asked its cycle count at either end of the window.
+const POLL: Duration = Duration::from_millis(5);
 /// Time for the agent's systems to connect and the game to get going before the window.
 const SETTLE: Duration = Duration::from_secs(2);
 const RUNS: usize = 3;
@@ -224,6 +227,21 @@ fn cycles_now(addr: SocketAddr) -> u64 {
     }
 }
 
+/// Wait for the next cycle to end (snapshots `POLL` apart) and return its number: the window
+/// runs from one cycle's end to another's, so its count is exact, not ±1.
+fn next_cycle(addr: SocketAddr) -> u64 {
+    let from = cycles_now(addr);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        std::thread::sleep(POLL);
+        let now = cycles_now(addr);
+        if now > from {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "the agent stopped playing");
+    }
+}
+
 struct Agent {
     child: Child,
     addr: SocketAddr,
@@ -297,19 +315,11 @@ fn one_window(dir: &Path, viewers: usize) -> Window {
         .map(|_| std::thread::spawn(move || discarding_viewer(addr)))
         .collect();
     std::thread::sleep(SETTLE);
-    let (c0, a0, v0, t0) = (
-        cycles_now(addr),
-        cpu_time(&pid),
-        cpu_time("self"),
-        Instant::now(),
-    );
+    let c0 = next_cycle(addr);
+    let (a0, v0, t0) = (cpu_time(&pid), cpu_time("self"), Instant::now());
     std::thread::sleep(WINDOW);
-    let (c1, a1, v1, t1) = (
-        cycles_now(addr),
-        cpu_time(&pid),
-        cpu_time("self"),
-        Instant::now(),
-    );
+    let c1 = next_cycle(addr);
+    let (a1, v1, t1) = (cpu_time(&pid), cpu_time("self"), Instant::now());
     let secs = (t1 - t0).as_secs_f64();
     // SAFETY: kill(2) on our own child's pid, which we have not yet waited for.
     unsafe { libc::kill(agent.child.id() as libc::pid_t, libc::SIGTERM) };
@@ -372,7 +382,7 @@ fn main() {
     drop(rt);
 
     println!(
-        "\nThe agent's cycle rate and CPU with viewers attached (agent: the release binary, headless, parallel, cycle_delay 0; {}s window, median of {RUNS} runs)\n",
+        "\nThe agent's cycle rate and CPU with viewers attached (agent: the release binary, headless, parallel, cycle_delay 0; a window of about {} s, cycle end to cycle end; median of {RUNS} runs)\n",
         WINDOW.as_secs()
     );
     println!("load average before: {}", loadavg());
@@ -382,7 +392,7 @@ fn main() {
         for (i, &n) in counts.iter().enumerate() {
             let w = one_window(dir.path(), n);
             eprintln!(
-                "run {run} viewers {n}: {:.2} cycles/s, agent {:.0} ms/s, viewers {:.0} ms/s, load {}",
+                "run {run} viewers {n}: {:.3} cycles/s, agent {:.0} ms/s, viewers {:.0} ms/s, load {}",
                 w.cycles_per_s,
                 w.agent_cpu_ms_per_s,
                 w.viewers_cpu_ms_per_s,
@@ -405,7 +415,7 @@ fn main() {
             format!("{:.2}", (cpu - base_cpu) / n as f64)
         };
         println!(
-            "| {n} | {rate:.2} | {:+.1} % | {cpu:.0} | {per} | {:.0} | {:.0} |",
+            "| {n} | {rate:.3} | {:+.1} % | {cpu:.0} | {per} | {:.0} | {:.0} |",
             (rate / base - 1.0) * 100.0,
             median(runs[i].iter().map(|w| w.viewers_cpu_ms_per_s).collect()),
             median(runs[i].iter().map(|w| w.bytes_per_viewer_per_s).collect()),
