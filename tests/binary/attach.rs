@@ -3,12 +3,10 @@
 //! reattach, a remote quit and its account), a killed agent (reconnecting, then resumed), and
 //! a fleet of ten. Skipped (with a notice) only when tmux is not installed.
 
-use crate::common::{BIN, KillOnDrop, cmd, one_at_a_time};
+use crate::common::{BIN, KillOnDrop, cmd, one_at_a_time, start_served};
 use crate::tui_e2e::{NAMES, Tmux, WAIT, cycles, quoted, row, wait_exit};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::mpsc;
 
 /// A headless agent with `--json --serve LISTEN`: its URL and its JSON events.
@@ -31,30 +29,9 @@ fn agent(dir: &Path, listen: &str, report: &str) -> Agent {
         "--log-file",
         &format!("{report}.log"),
     ])
-    .stdout(Stdio::piped())
     .stderr(std::fs::File::create(dir.join(format!("{report}.stderr"))).unwrap());
-    let mut child = KillOnDrop(c.spawn().expect("the agent starts"));
-    let out = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { return };
-            let Ok(v) = serde_json::from_str::<Value>(&line) else {
-                continue;
-            };
-            if tx.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    let first = rx.recv_timeout(WAIT).expect("session_started");
-    assert_eq!(first["event"], "session_started", "{first}");
-    let url = first["serve"].as_str().expect("the serve URL").to_string();
-    Agent {
-        child,
-        url,
-        events: rx,
-    }
+    let (child, url, events) = start_served(c, WAIT);
+    Agent { child, url, events }
 }
 
 impl Agent {

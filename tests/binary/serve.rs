@@ -2,12 +2,11 @@
 //! late viewer's snapshot, commands with and without the token, and the endpoint's sockets
 //! closed and verified at shutdown.
 
-use crate::common::{KillOnDrop, cmd, one_headless_cycle, report};
+use crate::common::{KillOnDrop, cmd, one_headless_cycle, report, start_served};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -33,31 +32,12 @@ fn agent(dir: &Path, token: Option<&str>) -> Agent {
         "--report",
         "r.json",
     ])
-    .stdout(Stdio::piped())
     .stderr(std::fs::File::create(dir.join("stderr")).unwrap());
     if let Some(t) = token {
         c.env("SINGULARIS_CONTROL_TOKEN", t);
     }
-    let mut child = KillOnDrop(c.spawn().expect("the agent starts"));
-    let out = child.0.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines() {
-            let Ok(line) = line else { return };
-            let v: Value = serde_json::from_str(&line).expect("each line is JSON");
-            if tx.send(v).is_err() {
-                return;
-            }
-        }
-    });
-    let first = rx.recv_timeout(PATIENCE).expect("session_started");
-    assert_eq!(first["event"], "session_started", "{first}");
-    let url = first["serve"].as_str().expect("the serve URL").to_string();
-    Agent {
-        child,
-        url,
-        stdout: rx,
-    }
+    let (child, url, stdout) = start_served(c, PATIENCE);
+    Agent { child, url, stdout }
 }
 
 fn host_port(url: &str) -> String {

@@ -172,3 +172,33 @@ pub fn one_headless_cycle(dir: &Path, extra: &[&str]) -> std::process::Output {
         .output()
         .expect("the binary runs")
 }
+
+/// A headless agent started from `c` (which has `--json --serve …` and its stderr set): its
+/// JSON events read by a thread, and its control endpoint's URL from `session_started`.
+pub fn start_served(
+    mut c: Command,
+    wait: std::time::Duration,
+) -> (
+    KillOnDrop,
+    String,
+    std::sync::mpsc::Receiver<serde_json::Value>,
+) {
+    use std::io::BufRead;
+    c.stdout(Stdio::piped());
+    let mut child = KillOnDrop(c.spawn().expect("the agent starts"));
+    let out = child.0.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { return };
+            let v: serde_json::Value = serde_json::from_str(&line).expect("each line is JSON");
+            if tx.send(v).is_err() {
+                return;
+            }
+        }
+    });
+    let first = rx.recv_timeout(wait).expect("session_started");
+    assert_eq!(first["event"], "session_started", "{first}");
+    let url = first["serve"].as_str().expect("the serve URL").to_string();
+    (child, url, rx)
+}
