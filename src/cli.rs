@@ -83,6 +83,10 @@ pub struct RunArgs {
     /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse|truncate|overloaded (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
+    /// The embedded sandbox's clock: instant (answers at once) or live (each model's
+    /// published pace: first token, silent reasoning, tokens per second) (config sandbox.timing)
+    #[arg(long, value_name = "instant|live")]
+    pub timing: Option<crate::config::Timing>,
     /// Test hook: the game task panics after N cycles (proves a crash still shuts down cleanly)
     #[arg(long, value_name = "N", hide = true)]
     pub crash_after_cycles: Option<u64>,
@@ -145,6 +149,9 @@ pub struct SandboxArgs {
     /// Inject a fault: SYSTEM=KIND (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
+    /// The clock: instant (answers at once) or live (each model's published pace)
+    #[arg(long, value_name = "instant|live")]
+    pub timing: Option<crate::config::Timing>,
 }
 
 /// `--listen` of `sandbox`: IP:PORT on loopback, by the same rule as `[sandbox] listen`.

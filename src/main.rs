@@ -114,6 +114,9 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     for (id, fault) in &args.faults {
         config.sandbox.faults.insert(*id, *fault);
     }
+    if let Some(timing) = args.timing {
+        config.sandbox.timing = timing;
+    }
     if args.mute {
         config.audio.enabled = false;
     }
@@ -213,14 +216,22 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
     for (id, fault) in &args.faults {
         config.sandbox.faults.insert(*id, *fault);
     }
+    if let Some(timing) = args.timing {
+        config.sandbox.timing = timing;
+    }
     let systems = SystemId::ALL
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(&config, id))
         .collect();
-    let sandbox = Sandbox::start(args.listen.ip(), args.listen.port(), systems)
-        .await
-        .wrap_err_with(|| format!("starting the sandbox on {}", args.listen))?;
+    let sandbox = Sandbox::start_with(
+        args.listen.ip(),
+        args.listen.port(),
+        systems,
+        singularis_tui::session::sandbox_clock(&config),
+    )
+    .await
+    .wrap_err_with(|| format!("starting the sandbox on {}", args.listen))?;
     use std::io::Write;
     // A reader that went away (`| head -1`) is not the sandbox's failure: it keeps serving.
     let mut out = std::io::stdout().lock();

@@ -75,9 +75,14 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
             .map(|id| SandboxSystem::from_config(&config, *id))
             .collect();
         Some(
-            Sandbox::start(config.sandbox.listen, 0, systems)
-                .await
-                .wrap_err("starting the embedded sandbox")?,
+            Sandbox::start_with(
+                config.sandbox.listen,
+                0,
+                systems,
+                crate::session::sandbox_clock(&config),
+            )
+            .await
+            .wrap_err("starting the embedded sandbox")?,
         )
     };
     let urls: BTreeMap<SystemId, url::Url> = SystemId::ALL

@@ -28,6 +28,15 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+/// The embedded sandbox's clock, as the config sets it: its tail is seeded by the game's
+/// seed, so a session and its replay by the same config draw the same latencies.
+pub fn sandbox_clock(config: &Config) -> crate::sandbox::Clock {
+    crate::sandbox::Clock {
+        timing: config.sandbox.timing,
+        seed: config.gameplay.seed,
+    }
+}
+
 /// One gameplay cycle ended (the JSON event stream's `cycle` events).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CycleEvent {
@@ -152,7 +161,7 @@ impl Session {
                 .map(|id| SandboxSystem::from_config(&config, id))
                 .collect();
             Some(
-                Sandbox::start(config.sandbox.listen, 0, systems)
+                Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(&config))
                     .await
                     .wrap_err("starting the embedded sandbox")?,
             )

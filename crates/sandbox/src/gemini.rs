@@ -378,6 +378,10 @@ fn speech(ctx: &Ctx, body: &Value, model: &str, text: &str, prompt_tokens: u64) 
         thoughts: 0,
     };
     let pcm = pcm::synthesize(text, voice);
+    ctx.made(crate::clock::Spent {
+        audio_ms: pcm.len() as u64 * 1000 / (u64::from(pcm::SAMPLE_RATE) * 2),
+        ..Default::default()
+    });
     // Gemini counts 25 audio tokens per second.
     let tokens = (pcm.len() as u64 * 25 / (u64::from(pcm::SAMPLE_RATE) * 2)).max(1);
     let answer = if ctx.truncate {

@@ -16,6 +16,7 @@
 
 mod anthropic;
 mod catalog;
+pub mod clock;
 /// The fault kinds: a config value, parsed with the config.
 pub mod fault {
     pub use singularis_engine::config::fault::*;
@@ -29,6 +30,7 @@ mod server;
 mod wire;
 mod wolfram;
 
+pub use clock::{Clock, Timing};
 pub use fault::Fault;
 pub use meter::TokenSums;
 
@@ -118,7 +120,17 @@ impl Sandbox {
         base_port: u16,
         systems: Vec<SandboxSystem>,
     ) -> std::io::Result<Sandbox> {
-        let core = server::Core::start(listen, base_port, systems)?;
+        Sandbox::start_with(listen, base_port, systems, Clock::instant()).await
+    }
+
+    /// [`Sandbox::start`] on `clock`: at once, or at the services' own pace.
+    pub async fn start_with(
+        listen: IpAddr,
+        base_port: u16,
+        systems: Vec<SandboxSystem>,
+        clock: Clock,
+    ) -> std::io::Result<Sandbox> {
+        let core = server::Core::start(listen, base_port, systems, clock)?;
         let guard = Arc::new(core.cancel_on_drop());
         Ok(Sandbox {
             core,

@@ -2,6 +2,7 @@
 //! connection (hyper HTTP/1), every task cancellable so that `stop()` ends them all.
 
 use super::catalog::Service;
+use super::clock::{self, Clock};
 use super::meter::Meter;
 use super::wire::{self, Ctx, Req};
 use super::{ConnStats, Fault, RecordedRequest, SandboxSystem, anthropic, gemini, openai, wolfram};
@@ -40,6 +41,7 @@ pub(crate) struct Core {
     slots: Vec<Arc<Slot>>,
     /// Request serial, for unique response ids.
     serial: AtomicU64,
+    clock: Clock,
 }
 
 /// One system: its port (fixed for the sandbox's life), fault, listener and counters.
@@ -109,6 +111,7 @@ impl Core {
         ip: IpAddr,
         base_port: u16,
         systems: Vec<SandboxSystem>,
+        clock: Clock,
     ) -> io::Result<Arc<Core>> {
         let rt = Handle::try_current().map_err(io::Error::other)?;
         let mut slots = Vec::with_capacity(systems.len());
@@ -164,6 +167,7 @@ impl Core {
             tracker: TaskTracker::new(),
             slots,
             serial: AtomicU64::new(0),
+            clock,
         });
         for (slot, listener) in core.slots.iter().zip(listeners) {
             let mut st = lock(&slot.state);
@@ -488,6 +492,7 @@ async fn handle(
         return Ok(core.stats_response(slot.id));
     }
     let fault = slot.fault();
+    let nth = slot.requests.load(Relaxed);
     let ctx = Ctx {
         id: slot.id,
         protocol: slot.protocol,
@@ -496,6 +501,7 @@ async fn handle(
         serial: core.serial.fetch_add(1, Relaxed),
         meter: &slot.meter,
         truncate: fault == Some(Fault::Truncate),
+        spent: Default::default(),
     };
     let (parts, body) = req.into_parts();
     // The whole body first: recording needs it, and `hang` means "read, never answer".
@@ -544,6 +550,15 @@ async fn handle(
     };
     if slot.service.rate_limit_headers() {
         slot.meter.decorate(slot.service, &mut response);
+    }
+    // On the live clock the answer takes the model's time, counted from here (a `slow`
+    // fault's delay comes on top); `hang` and `drip` never get here or pace themselves.
+    let profile = clock::profile(
+        slot.service,
+        &req.model().unwrap_or_else(|| slot.model.clone()),
+    );
+    if let Some(plan) = core.clock.plan(profile, ctx.spent(), slot.id.index(), nth) {
+        response = clock::keep(response, plan, tokio::time::Instant::now()).await;
     }
     Ok(response)
 }

@@ -65,6 +65,15 @@ impl Req {
         }
     }
 
+    /// The model asked for: the body's `model`, or Gemini's `/models/{model}:method`.
+    pub fn model(&self) -> Option<String> {
+        if let Some((_, rest)) = self.path.split_once("/models/") {
+            return rest.split(':').next().map(str::to_string);
+        }
+        let v: Value = serde_json::from_slice(&self.body).ok()?;
+        v.get("model").and_then(Value::as_str).map(str::to_string)
+    }
+
     pub fn describe(&self) -> String {
         format!("{} {}", self.method, self.path)
     }
@@ -83,6 +92,8 @@ pub(crate) struct Ctx<'a> {
     pub meter: &'a Meter,
     /// The `truncate` fault: the answer hits its cap whatever the cap is.
     pub truncate: bool,
+    /// What the answer cost to make, for the live clock.
+    pub spent: std::sync::Mutex<Option<super::clock::Spent>>,
 }
 
 /// An answer fitted into its output cap, thinking first, as the services spend it.
@@ -106,6 +117,25 @@ impl Ctx<'_> {
     /// Spend `thinking` tokens, then as much of `text` as `cap` leaves. The `truncate`
     /// fault lowers the cap to half the answer.
     pub fn fit(&self, cap: Option<u64>, thinking: u64, text: &str) -> Fit {
+        let fit = self.fit_inner(cap, thinking, text);
+        self.made(super::clock::Spent {
+            thinking: fit.thinking,
+            visible: fit.visible,
+            audio_ms: 0,
+        });
+        fit
+    }
+
+    /// Tell the clock what the answer cost to make.
+    pub fn made(&self, spent: super::clock::Spent) {
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner()) = Some(spent);
+    }
+
+    pub fn spent(&self) -> Option<super::clock::Spent> {
+        *self.spent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn fit_inner(&self, cap: Option<u64>, thinking: u64, text: &str) -> Fit {
         let full = tokens(text);
         let cap = match (cap, self.truncate) {
             (c, true) => Some(c.unwrap_or(u64::MAX).min(thinking + (full / 2).max(1))),

@@ -9,10 +9,12 @@ mod schema;
 mod source;
 #[cfg(test)]
 mod tests;
+pub mod timing;
 mod types;
 
 pub use fault::Fault;
 pub use load::{load, parse, resolve_path};
 pub use render::render_resolved;
 pub use source::ConfigError;
+pub use timing::Timing;
 pub use types::*;

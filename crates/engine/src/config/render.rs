@@ -56,7 +56,7 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
     let r = &cfg.resilience;
     let initial = r.deadline_initial_ms.map_or_else(
         || {
-            "# deadline_initial_ms: not set (1000 on the sandbox, the ceiling on a live service)"
+            "# deadline_initial_ms: not set (1000 on the instant sandbox; the ceiling on a live service or the live sandbox)"
                 .to_string()
         },
         |ms| format!("deadline_initial_ms = {ms}"),
@@ -75,8 +75,9 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
     );
     let _ = writeln!(
         out,
-        "\n[sandbox]\nlisten = {}",
-        quote(&cfg.sandbox.listen.to_string())
+        "\n[sandbox]\nlisten = {}\ntiming = {}",
+        quote(&cfg.sandbox.listen.to_string()),
+        quote(&cfg.sandbox.timing.to_string())
     );
     let _ = writeln!(out, "\n[sandbox.faults]");
     if cfg.sandbox.faults.is_empty() {

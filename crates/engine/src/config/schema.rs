@@ -47,7 +47,7 @@ const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
 const AUDIO: &[&str] = &["enabled"];
 const METRICS: &[&str] = &["listen", "final_scrape_ms"];
 const SERVE: &[&str] = &["listen"];
-const SANDBOX: &[&str] = &["listen", "faults"];
+const SANDBOX: &[&str] = &["listen", "faults", "timing"];
 const SYSTEM: &[&str] = &[
     "enabled",
     "protocol",
@@ -235,6 +235,12 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                     let (key, v) = (&e.key, e.v);
                     match e.name {
                         "listen" => cfg.sandbox.listen = src.listen(v, key)?,
+                        "timing" => {
+                            cfg.sandbox.timing = src
+                                .str(v, key)?
+                                .parse()
+                                .map_err(|e: super::timing::ParseTimingError| src.at(v, key, e))?
+                        }
                         "faults" => {
                             for e in src.table(v, key)? {
                                 let (key, v) = (&e.key, e.v);

@@ -146,6 +146,8 @@ pub struct SandboxConfig {
     /// Loopback address the embedded sandbox binds its listeners to.
     pub listen: IpAddr,
     pub faults: BTreeMap<SystemId, Fault>,
+    /// The sandbox's clock: at once (tests) or at the services' own pace.
+    pub timing: super::Timing,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,8 +223,10 @@ impl Default for ResilienceConfig {
 
 impl ResilienceConfig {
     /// The deadline before a system has a p99 of its own.
-    pub fn initial_deadline(&self, on_sandbox: bool) -> std::time::Duration {
-        let ms = self.deadline_initial_ms.unwrap_or(if on_sandbox {
+    /// `instant_sandbox`: the system is on a sandbox that answers at once; on the live
+    /// clock (a real service, or the sandbox keeping one) a first call may take seconds.
+    pub fn initial_deadline(&self, instant_sandbox: bool) -> std::time::Duration {
+        let ms = self.deadline_initial_ms.unwrap_or(if instant_sandbox {
             1_000
         } else {
             self.deadline_ceiling_ms
@@ -318,6 +322,7 @@ impl Default for Config {
             sandbox: SandboxConfig {
                 listen: IpAddr::from([127, 0, 0, 1]),
                 faults: BTreeMap::new(),
+                timing: super::Timing::Instant,
             },
             audio: AudioConfig { enabled: true },
             resilience: ResilienceConfig::default(),

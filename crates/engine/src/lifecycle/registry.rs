@@ -85,9 +85,12 @@ impl Registry {
                 if let Some(price) = config.price(id) {
                     sys.set_price(price);
                 }
-                let on_sandbox = matches!(config.system(id).base_url, BaseUrl::Sandbox);
+                // The live sandbox takes seconds, as the services do: the first calls get
+                // the same allowance as on a real service.
+                let instant = matches!(config.system(id).base_url, BaseUrl::Sandbox)
+                    && !config.sandbox.timing.is_live();
                 sys.set_resilience(
-                    Deadlines::from_config(&config.resilience, on_sandbox),
+                    Deadlines::from_config(&config.resilience, instant),
                     breaker_settings(&config.resilience),
                 );
                 sys

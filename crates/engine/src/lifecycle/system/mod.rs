@@ -289,12 +289,12 @@ pub struct Deadlines {
 }
 
 impl Deadlines {
-    pub fn from_config(r: &ResilienceConfig, on_sandbox: bool) -> Deadlines {
+    pub fn from_config(r: &ResilienceConfig, instant_sandbox: bool) -> Deadlines {
         Deadlines {
             multiplier: r.deadline_multiplier,
             floor: Duration::from_millis(r.deadline_floor_ms),
             ceiling: Duration::from_millis(r.deadline_ceiling_ms),
-            initial: r.initial_deadline(on_sandbox),
+            initial: r.initial_deadline(instant_sandbox),
             stream_idle: Duration::from_millis(r.stream_idle_ms),
         }
     }
