@@ -83,10 +83,15 @@ pub struct RunArgs {
     /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse|truncate|overloaded (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
-    /// The embedded sandbox's clock: instant (answers at once) or live (each model's
-    /// published pace: first token, silent reasoning, tokens per second) (config sandbox.timing)
-    #[arg(long, value_name = "instant|live")]
+    /// The embedded sandbox's clock: instant (answers at once), live (each model's published
+    /// pace: first token, silent reasoning, tokens per second) or replay:DIR (a recording,
+    /// with its own timing) (config sandbox.timing)
+    #[arg(long, value_name = "instant|live|replay:DIR")]
     pub timing: Option<crate::config::Timing>,
+    /// Record every system's exchanges in DIR (one JSON-lines file per system; keys never
+    /// written), to serve back later with --timing replay:DIR
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
     /// Test hook: the game task panics after N cycles (proves a crash still shuts down cleanly)
     #[arg(long, value_name = "N", hide = true)]
     pub crash_after_cycles: Option<u64>,
@@ -150,8 +155,11 @@ pub struct SandboxArgs {
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
     /// The clock: instant (answers at once) or live (each model's published pace)
-    #[arg(long, value_name = "instant|live")]
+    #[arg(long, value_name = "instant|live", conflicts_with = "replay")]
     pub timing: Option<crate::config::Timing>,
+    /// Serve the recording in DIR (made with --record) with its own timing
+    #[arg(long, value_name = "DIR")]
+    pub replay: Option<PathBuf>,
 }
 
 /// `--listen` of `sandbox`: IP:PORT on loopback, by the same rule as `[sandbox] listen`.

@@ -17,7 +17,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     // Signals first: a quit that arrives while the session starts is not lost.
     let (quit, force) = (QuitSignal::default(), CancellationToken::new());
     let signals = spawn_signal_listener(quit.clone(), force.clone())?;
-    let mut session = Session::start_with(config, quit, force).await?;
+    let mut session = Session::start_with(config, quit, force, opts.record.as_deref()).await?;
     session.crash_after = opts.crash_after;
     let metrics_url = session
         .metrics_addr()

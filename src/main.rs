@@ -149,6 +149,7 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         report: args.report.clone(),
         crash_after: args.crash_after_cycles,
         json: args.json,
+        record: args.record.clone(),
     };
     // The dashboard only on a terminal; pipes and scripts get the plain summary.
     let end = if !args.headless && std::io::stdout().is_terminal() {
@@ -218,6 +219,9 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
     }
     if let Some(timing) = args.timing {
         config.sandbox.timing = timing;
+    }
+    if let Some(dir) = args.replay {
+        config.sandbox.timing = singularis_tui::config::Timing::Replay(dir);
     }
     let systems = SystemId::ALL
         .into_iter()

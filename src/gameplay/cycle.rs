@@ -251,9 +251,10 @@ impl Agent {
 
     /// Ask the experts and vote, as the `moe` system. The vote closes when every live
     /// expert has answered or, once a majority has, `quorum_grace` after the first answer
-    /// (each expert is bounded by its own deadline besides); experts still out then are
-    /// cancelled and counted late. Sequential mode asks one after another and stops asking
-    /// once a majority answered.
+    /// and once every expert still out is past its own usual latency (its recent p99; each
+    /// is bounded by its own deadline besides); experts still out then are cancelled and
+    /// counted as outvoted, which opens no breaker. Sequential mode asks one after another
+    /// and stops asking once a majority answered.
     async fn ask_experts(&self, question: Prompt) -> Option<Verdict> {
         let preference = self.preferences.order();
         let sequential = self.mode == Mode::Sequential;
@@ -269,13 +270,12 @@ impl Agent {
                     calls.skipped(id);
                 }
                 let need = live.len() / 2 + 1;
-                // One token per expert, to cut the requests of those the vote closes without.
-                let tokens: BTreeMap<SystemId, CancellationToken> =
-                    live.iter().map(|id| (*id, CancellationToken::new())).collect();
                 let ask_one = |id: SystemId| {
                     let q = question.clone();
                     let calls = calls.clone();
-                    let cancel = tokens[&id].clone();
+                    // Nothing cuts an expert's call from outside: the vote that goes on
+                    // without it leaves it to its own deadline.
+                    let cancel = CancellationToken::new();
                     async move {
                         let protocol = calls.registry.get(id).config.protocol;
                         let reply = calls
@@ -309,11 +309,26 @@ impl Agent {
                         }
                         return out;
                     }
+                    // Each expert's own measure of normal, as it stood when asked: the vote
+                    // waits for a provider that is slower than the others but usual for itself.
+                    let asked = tokio::time::Instant::now();
+                    let usual: BTreeMap<SystemId, Duration> = live
+                        .iter()
+                        .map(|id| (*id, calls.registry.get(*id).usual_latency()))
+                        .collect();
                     let mut pending: futures::stream::FuturesUnordered<_> =
                         live.iter().copied().map(ask_one).collect();
                     let mut first: Option<tokio::time::Instant> = None;
-                    let mut closes_at: Option<tokio::time::Instant> = None;
+                    let mut quorum: Option<tokio::time::Instant> = None;
                     loop {
+                        // Once a majority answered: `grace` after the first answer, and no
+                        // sooner than every expert still out is late by its own measure.
+                        let closes_at = quorum.map(|q| {
+                            live.iter()
+                                .filter(|id| !out.iter().any(|a: &ExpertAnswer| a.expert == **id))
+                                .map(|id| asked + usual[id])
+                                .fold(q, std::cmp::max)
+                        });
                         let next = match closes_at {
                             Some(t) => tokio::select! {
                                 a = futures::StreamExt::next(&mut pending) => a,
@@ -326,27 +341,36 @@ impl Agent {
                             first = Some(tokio::time::Instant::now());
                         }
                         out.push(answer);
-                        if closes_at.is_none()
+                        if quorum.is_none()
                             && out.iter().filter(|a| a.action.is_some()).count() >= need
                         {
-                            closes_at = first.map(|t| t + grace);
+                            quorum = first.map(|t| t + grace);
                         }
                     }
-                    // Dropping the rest cancels their requests: they are late.
-                    drop(pending);
-                    let late: Vec<SystemId> = live
+                    let outvoted: Vec<SystemId> = live
                         .iter()
                         .copied()
                         .filter(|id| !out.iter().any(|a| a.expert == *id))
                         .collect();
-                    for id in late {
-                        tokens[&id].cancel();
-                        calls.registry.get(id).gave_up();
-                        calls.stats.locked().late_expert(id);
+                    // The vote goes on without them, but their calls run on to their own
+                    // end: an answer still counts for its system, and a hung service is
+                    // late at its own deadline, where its breaker hears of it.
+                    if !outvoted.is_empty() {
+                        tokio::spawn(async move {
+                            let mut rest = pending;
+                            while futures::StreamExt::next(&mut rest).await.is_some() {}
+                        });
+                    }
+                    for id in outvoted {
+                        calls.registry.get(id).outvoted();
+                        calls.stats.locked().outvoted_expert(id);
                         out.push(ExpertAnswer {
                             expert: id,
                             action: None,
-                            error: Some("late: the vote closed without it".into()),
+                            error: Some(format!(
+                                "outvoted: the vote went on without it, past its usual {} ms",
+                                usual[&id].as_millis()
+                            )),
                         });
                     }
                     out

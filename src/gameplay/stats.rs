@@ -44,8 +44,9 @@ pub struct GameStats {
     /// dashboard draws the place and the scene from the same cycle.
     #[serde(skip)]
     pub seen: Option<super::World>,
-    /// Experts the MoE vote closed without (cancelled, not awaited), per expert.
-    pub late_experts: BTreeMap<SystemId, u64>,
+    /// Experts the MoE vote closed without, once each was past its own usual latency
+    /// (cancelled, not awaited; no breaker counts it), per expert.
+    pub outvoted_experts: BTreeMap<SystemId, u64>,
     /// The calls the current cycle waits on, since when (the dashboard names the longest).
     #[serde(skip)]
     pub waiting: BTreeMap<SystemId, std::time::Instant>,
@@ -102,8 +103,8 @@ impl GameStats {
         *self.skipped_calls.entry(id).or_default() += 1;
     }
 
-    pub(crate) fn late_expert(&mut self, id: SystemId) {
-        *self.late_experts.entry(id).or_default() += 1;
+    pub(crate) fn outvoted_expert(&mut self, id: SystemId) {
+        *self.outvoted_experts.entry(id).or_default() += 1;
     }
 
     /// The call waited on longest, and since when.

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 /// seed, so a session and its replay by the same config draw the same latencies.
 pub fn sandbox_clock(config: &Config) -> crate::sandbox::Clock {
     crate::sandbox::Clock {
-        timing: config.sandbox.timing,
+        timing: config.sandbox.timing.clone(),
         seed: config.gameplay.seed,
     }
 }
@@ -98,6 +98,8 @@ pub struct RunOptions {
     pub crash_after: Option<u64>,
     /// JSON lines on stdout instead of text (headless only).
     pub json: bool,
+    /// Record every system's exchanges here (`--record DIR`).
+    pub record: Option<std::path::PathBuf>,
 }
 
 pub struct SessionEnd {
@@ -127,7 +129,13 @@ impl Session {
     /// Start the sandbox (when any system uses it) and build the systems. No connection is
     /// opened yet: the socket baseline is taken first.
     pub async fn start(config: Config) -> Result<Session> {
-        Self::start_with(config, QuitSignal::default(), CancellationToken::new()).await
+        Self::start_with(
+            config,
+            QuitSignal::default(),
+            CancellationToken::new(),
+            None,
+        )
+        .await
     }
 
     /// As [`Session::start`], with quit and force signals made earlier (so signal handlers
@@ -136,6 +144,7 @@ impl Session {
         config: Config,
         quit: QuitSignal,
         force: CancellationToken,
+        record: Option<&std::path::Path>,
     ) -> Result<Session> {
         let baseline = match lifecycle::sockets::count_process_sockets(&[]) {
             Ok(n) => Some(n),
@@ -178,6 +187,17 @@ impl Session {
             &urls,
             &crate::lifecycle::registry::process_env,
         ));
+        if let Some(dir) = record
+            && let Err(e) = registry.record_to(dir)
+        {
+            if let Some(sb) = sandbox {
+                sb.stop().await;
+            }
+            return Err(color_eyre::eyre::eyre!(
+                "--record {}: cannot write the recording: {e}",
+                dir.display()
+            ));
+        }
         for s in registry.all() {
             if let Some(reason) = s.snapshot().disabled_reason {
                 tracing::info!(system = %s.id, %reason, "disabled");

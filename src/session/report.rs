@@ -60,6 +60,9 @@ pub struct CallAccount {
     pub late: u64,
     /// Streams cut at the deadline or a silence; what they said was used.
     pub cut: u64,
+    /// The MoE vote went on without it once it was past its own usual latency (no breaker
+    /// counts these).
+    pub outvoted: u64,
     /// Not made: the breaker was open (or this call went out as its probe).
     pub skipped_by_breaker: u64,
     pub errors: u64,
@@ -192,6 +195,7 @@ impl ReportStats {
                             answered: s.done + s.truncated,
                             late: s.late,
                             cut: s.cut,
+                            outvoted: s.outvoted,
                             skipped_by_breaker: s.breaker_skipped,
                             errors: s.errors,
                             breaker: s.breaker,

@@ -211,6 +211,7 @@ impl SessionMetrics {
                     ("answered", s.done + s.truncated),
                     ("late", s.late),
                     ("cut", s.cut),
+                    ("outvoted", s.outvoted),
                     ("skipped_by_breaker", s.breaker_skipped),
                     ("error", s.errors),
                 ] {

@@ -62,7 +62,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     // screen is taken.
     let (quit, force) = (QuitSignal::default(), CancellationToken::new());
     let signals = spawn_signal_listener(quit.clone(), force.clone())?;
-    let mut session = match Session::start_with(config, quit, force).await {
+    let mut session = match Session::start_with(config, quit, force, opts.record.as_deref()).await {
         Ok(s) => s,
         Err(e) => {
             signals.abort();

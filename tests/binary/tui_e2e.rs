@@ -777,3 +777,62 @@ fn without_a_socket_table_the_dashboard_says_unverified_restores_the_terminal_an
         serde_json::Value::Null
     );
 }
+
+#[test]
+fn on_the_live_clock_the_dashboard_stays_responsive_says_what_it_waits_for_and_quits_clean() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
+        return;
+    };
+    const MARKER: &str = "> ";
+    let run = launch_with(&tmux, dir.path(), "--timing live --mute");
+    // A live cycle takes seconds (the orchestrator reasons in silence, the experts answer
+    // at their own pace): the game pane names what the cycle waits for meanwhile.
+    let waiting = tmux.wait_for("the game pane to say what it waits on", |s| {
+        s.contains("waiting on ")
+    });
+    assert!(NAMES.iter().all(|n| waiting.contains(n)), "{waiting}");
+    // Keys act at once while a call is out: the selection moves, help opens and closes.
+    let started = Instant::now();
+    let mut cycles_seen = 0;
+    let mut moves = 0;
+    while started.elapsed() < Duration::from_secs(30) {
+        let key = if moves % 2 == 0 { "j" } else { "k" };
+        let before = tmux.screen();
+        let marked = |s: &str| {
+            s.lines()
+                .position(|l| l.contains(MARKER) && NAMES.iter().any(|n| l.contains(n)))
+        };
+        let row_before = marked(&before);
+        tmux.send(&[key]);
+        let after = tmux.wait_for("the selection to move", |s| {
+            marked(s).is_some() && marked(s) != row_before
+        });
+        moves += 1;
+        cycles_seen = cycles_seen.max(cycles(&after).unwrap_or(0));
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    tmux.send(&["?"]);
+    tmux.wait_for("the help popup", |s| {
+        s.contains("force-close the selected system now")
+    });
+    tmux.send(&["Escape"]);
+    assert!(cycles_seen >= 1, "no cycle in 30 s on the live clock");
+    tmux.send(&["q"]);
+    tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
+    tmux.send(&["Enter"]);
+    let screen = wait_exit(&tmux);
+    assert!(
+        screen.lines().any(|l| l == "EXIT=0"),
+        "exit status:\n{screen}"
+    );
+    assert!(!tmux.alternate_screen(), "{screen}");
+    let json = run.report();
+    assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
+    // Healthy services on their real pace: nothing late, no stream cut, no breaker opened.
+    for (name, calls) in json["stats"]["calls"].as_object().expect("stats.calls") {
+        assert_eq!(calls["late"], 0, "{name}: {calls}");
+        assert_eq!(calls["cut"], 0, "{name}: {calls}");
+        assert_eq!(calls["breaker_opens"], 0, "{name}: {calls}");
+    }
+}

@@ -59,6 +59,7 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         disabled_reason: None,
         late: 0,
         cut: 0,
+        outvoted: 0,
         breaker_skipped: 0,
         breaker: singularis_tui::lifecycle::BreakerState::Closed,
         breaker_opens: 0,

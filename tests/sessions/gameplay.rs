@@ -852,3 +852,40 @@ fn the_session_plays_speaks_and_reports_its_audio() {
         assert_eq!(json["audio"]["chime"], "skipped");
     });
 }
+
+#[test]
+fn a_slower_expert_normal_for_itself_is_waited_for_and_no_breaker_opens() {
+    serial(async {
+        // Claude answers in 400 ms, the other experts in about 1: a slower provider, but a
+        // healthy one. The vote has its majority long before Claude, yet waits for it.
+        let mut c = config();
+        c.sandbox.faults.insert(
+            SystemId::ClaudeClient,
+            Fault::Slow(Duration::from_millis(400)),
+        );
+        let session = Session::start(c).await.unwrap();
+        let mut agent = agent(&session, Mode::Parallel);
+        run_cycles(&mut agent, &session, 8).await;
+        let snap = session.registry.get(SystemId::ClaudeClient).snapshot();
+        assert_eq!(snap.late, 0, "{snap:?}");
+        assert_eq!(snap.breaker_opens, 0, "{snap:?}");
+        assert_eq!(snap.breaker_skipped, 0, "{snap:?}");
+        // Past its own p99 the vote may still go on without it (its tail), rarely.
+        assert!(snap.done >= 6, "answered {} of 8: {snap:?}", snap.done);
+        assert!(snap.outvoted <= 2, "{snap:?}");
+        let s = stats(&session);
+        assert_eq!(
+            s.outvoted_experts
+                .get(&SystemId::ClaudeClient)
+                .copied()
+                .unwrap_or(0),
+            snap.outvoted
+        );
+        assert!(
+            s.recent.iter().filter(|r| votes_in(&r.why) == 5).count() >= 6,
+            "the five voted: {:?}",
+            s.recent.iter().map(|r| &r.why).collect::<Vec<_>>()
+        );
+        end(session).await;
+    });
+}

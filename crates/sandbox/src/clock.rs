@@ -241,7 +241,7 @@ pub const PROFILES: &[Profile] = &[
         "estimate: 4B models at Q4 on Apple silicon and RTX GPUs, jitesh.dev (2026-03-31)",
     ),
     p(
-        "Wolfram|Alpha LLM API",
+        "Wolfram LLM API",
         Service::Wolfram,
         "",
         1_500,
@@ -274,6 +274,31 @@ pub fn profile(service: Service, model: &str) -> &'static Profile {
         .unwrap_or(&FALLBACK)
 }
 
+/// [`PROFILES`] as the README's table: one row per family.
+pub fn readme_table() -> String {
+    let mut out = String::from(
+        "| family | served for | first byte | first token (median) | tokens/s | first token p99 / p50 | source |\n|---|---|---|---|---|---|---|\n",
+    );
+    for p in PROFILES {
+        let models = match (p.prefix, p.speech) {
+            ("", true) => "other speech models".to_string(),
+            ("", false) => "any model".to_string(),
+            (prefix, true) => format!("`{prefix}…` speech"),
+            (prefix, false) => format!("`{prefix}…`"),
+        };
+        let rate = match (p.speech, p.tokens_per_s) {
+            (true, _) => format!("{}× the audio's length", p.audio_factor),
+            (false, r) if r == 0.0 => "n/a (one computed answer)".to_string(),
+            (false, r) => format!("{r}"),
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} ms | {} ms | {} | {} | {} |\n",
+            p.family, models, p.first_byte_ms, p.first_token_ms, rate, p.p99_over_p50, p.source
+        ));
+    }
+    out
+}
+
 /// What an answer cost to make: recorded by the protocol handler as it fits its answer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Spent {
@@ -301,7 +326,7 @@ impl Plan {
 }
 
 /// The clock of a running sandbox.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Clock {
     pub timing: Timing,
     /// Seeds the tail: the same seed, the same latencies for the same requests.
@@ -485,6 +510,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_shows_these_figures() {
+        let readme = include_str!("../../../README.md");
+        assert!(
+            readme.contains(&readme_table()),
+            "README.md's live clock table differs from clock::PROFILES; put this in it:\n{}",
+            readme_table()
+        );
+    }
+
+    #[test]
     fn families_resolve_to_their_profiles() {
         assert_eq!(
             profile(Service::Gemini, "gemini-2.5-flash-lite").family,
@@ -509,7 +544,7 @@ mod tests {
         );
         assert_eq!(
             profile(Service::Wolfram, "llm-api").family,
-            "Wolfram|Alpha LLM API"
+            "Wolfram LLM API"
         );
         assert_eq!(
             profile(Service::LmStudio, "anything").service,

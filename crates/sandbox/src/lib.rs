@@ -25,6 +25,7 @@ mod gemini;
 mod meter;
 mod openai;
 pub mod pcm;
+mod replay;
 pub mod script;
 mod server;
 mod wire;

@@ -42,6 +42,8 @@ pub(crate) struct Core {
     /// Request serial, for unique response ids.
     serial: AtomicU64,
     clock: Clock,
+    /// `timing = "replay:DIR"`: the recording served back.
+    replay: Option<super::replay::Replay>,
 }
 
 /// One system: its port (fixed for the sandbox's life), fault, listener and counters.
@@ -114,6 +116,13 @@ impl Core {
         clock: Clock,
     ) -> io::Result<Arc<Core>> {
         let rt = Handle::try_current().map_err(io::Error::other)?;
+        let replay = match &clock.timing {
+            clock::Timing::Replay(dir) => Some(super::replay::Replay::new(
+                singularis_engine::net::record::Recording::load(dir)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?,
+            )),
+            _ => None,
+        };
         let mut slots = Vec::with_capacity(systems.len());
         let mut listeners = Vec::with_capacity(systems.len());
         for s in systems {
@@ -168,6 +177,7 @@ impl Core {
             slots,
             serial: AtomicU64::new(0),
             clock,
+            replay,
         });
         for (slot, listener) in core.slots.iter().zip(listeners) {
             let mut st = lock(&slot.state);
@@ -522,6 +532,10 @@ async fn handle(
         headers: parts.headers.clone(),
         body: body.clone(),
     });
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| parts.uri.path().to_string(), |p| p.to_string());
     let req = Req {
         method: parts.method,
         path: parts.uri.path().to_string(),
@@ -529,6 +543,17 @@ async fn handle(
         headers: parts.headers,
         body,
     };
+    // A replay answers from the recording (a fault, when one is set, still wins).
+    if let (Some(replay), None) = (&core.replay, fault) {
+        let since = tokio::time::Instant::now();
+        return Ok(match replay.serve(slot.id.name(), &req, &path_and_query) {
+            super::replay::Served::Answer(ex) => super::replay::answer(*ex, since).await,
+            super::replay::Served::Mismatch(r) => r,
+            super::replay::Served::NoAnswer => {
+                wire::reset_midway(wire::json(StatusCode::OK, &json!({})))
+            }
+        });
+    }
     debug!(system = %slot.id, request = %req.describe(), fault = ?fault, "sandbox request");
     let mut response = match fault {
         None | Some(Fault::Truncate) => admitted(&ctx, &req),

@@ -71,7 +71,7 @@ pub async fn messages(
     let mut usage = serde_json::Map::new();
     let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
-            return Ok(false);
+            return Ok(sse::Step::End);
         };
         let u = v.pointer("/message/usage").or_else(|| v.get("usage"));
         if let Some(u) = u.and_then(|u| u.as_object()) {
@@ -84,13 +84,14 @@ pub async fn messages(
         match str_at(&v, "/type").unwrap_or_default() {
             "message_delta" => reason = str_at(&v, "/delta/stop_reason").map(str::to_string),
             "content_block_delta" => {
-                if let Some(t) = str_at(&v, "/delta/text") {
+                if let Some(t) = str_at(&v, "/delta/text").filter(|t| !t.is_empty()) {
                     text.push_str(t);
+                    return Ok(sse::Step::Content);
                 }
             }
             "message_stop" => {
                 stopped = true;
-                return Ok(false);
+                return Ok(sse::Step::End);
             }
             "error" => {
                 let msg = str_at(&v, "/error/message").unwrap_or("stream error");
@@ -98,7 +99,7 @@ pub async fn messages(
             }
             _ => {}
         }
-        Ok(true)
+        Ok(sse::Step::Go)
     })
     .await;
     if let Some(u) = Usage::from_anthropic(&serde_json::Value::Object(usage)) {

@@ -15,6 +15,11 @@ impl ApiKey {
     pub fn new(s: String) -> ApiKey {
         ApiKey(s)
     }
+    /// The key itself, only so that a recording can mask it wherever a service echoes it.
+    pub fn expose_for_masking(&self) -> &str {
+        &self.0
+    }
+
     pub fn header(&self, prefix: &str) -> http::HeaderValue {
         let mut v = http::HeaderValue::from_str(&format!("{prefix}{}", self.0))
             .unwrap_or_else(|_| http::HeaderValue::from_static("invalid-key"));
@@ -49,8 +54,10 @@ pub struct RequestCtx {
     /// When this call must be over (streams cut themselves there and keep what they said);
     /// `None`: no deadline of its own.
     pub deadline: Option<tokio::time::Instant>,
-    /// A stream that sends nothing for this long is cut.
+    /// A stream that sends nothing for this long (once its content began) is cut.
     pub stream_idle: std::time::Duration,
+    /// Where the exchange is recorded (`--record DIR`), when it is.
+    pub recorder: Option<Arc<crate::net::record::Recorder>>,
 }
 
 impl RequestCtx {

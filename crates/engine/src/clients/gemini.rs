@@ -120,7 +120,7 @@ pub async fn stream(
     let mut usage = None;
     let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
-            return Ok(false);
+            return Ok(sse::Step::End);
         };
         if let Some(u) = v.get("usageMetadata").and_then(Usage::from_gemini) {
             usage = Some(u);
@@ -128,10 +128,15 @@ pub async fn stream(
         let piece = candidate_text(&v)?;
         on_text(&piece);
         text.push_str(&piece);
+        let step = if piece.is_empty() {
+            sse::Step::Go
+        } else {
+            sse::Step::Content
+        };
         if str_at(&v, "/candidates/0/finishReason").is_some() {
             finished = Some(v);
         }
-        Ok(true)
+        Ok(step)
     })
     .await;
     if let Some(u) = usage {

@@ -83,7 +83,7 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         let v = match ev {
             sse::JsonEvent::Done => {
                 done = true;
-                return Ok(false);
+                return Ok(sse::Step::End);
             }
             sse::JsonEvent::Json(v) => v,
         };
@@ -96,13 +96,16 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         if let Some(u) = v.get("usage").and_then(Usage::from_openai_chat) {
             usage = Some(u);
         }
-        if let Some(delta) = str_at(&v, "/choices/0/delta/content") {
-            text.push_str(delta);
-        }
         if let Some(r) = str_at(&v, "/choices/0/finish_reason") {
             finish_reason = Some(r.to_string());
         }
-        Ok(true)
+        match str_at(&v, "/choices/0/delta/content").filter(|d| !d.is_empty()) {
+            Some(delta) => {
+                text.push_str(delta);
+                Ok(sse::Step::Content)
+            }
+            None => Ok(sse::Step::Go),
+        }
     })
     .await;
     if let Some(u) = usage {
@@ -189,13 +192,16 @@ pub async fn responses(
     let mut last = None;
     sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
-            return Ok(false);
+            return Ok(sse::Step::End);
         };
         match str_at(&v, "/type").unwrap_or_default() {
-            "response.output_text.delta" => text.push_str(str_at(&v, "/delta").unwrap_or_default()),
+            "response.output_text.delta" => {
+                text.push_str(str_at(&v, "/delta").unwrap_or_default());
+                return Ok(sse::Step::Content);
+            }
             "response.completed" | "response.incomplete" | "response.failed" => {
                 last = v.get("response").cloned();
-                return Ok(false);
+                return Ok(sse::Step::End);
             }
             "error" => {
                 let msg = str_at(&v, "/message").unwrap_or("failed");
@@ -206,7 +212,7 @@ pub async fn responses(
             }
             _ => {}
         }
-        Ok(true)
+        Ok(sse::Step::Go)
     })
     .await
     .map_err(|e| e.with_partial(&text))?;

@@ -82,23 +82,38 @@ impl SseParser {
     }
 }
 
-/// What bounds a stream: the call's deadline (to the first byte and overall), and the
-/// longest silence between two chunks.
+/// What bounds a stream: the call's deadline (overall, and so also to the first content,
+/// however long the model reasons in silence first), and the longest silence between two
+/// content events once content has begun.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamLimits {
     pub deadline: Option<tokio::time::Instant>,
     pub idle: std::time::Duration,
 }
 
-/// Read an SSE response, handing each event to `on_event` until it returns `false` (the
-/// protocol's terminator) or the body ends. Stops at once when `stop` fires; past the
-/// deadline or after `idle` without a chunk, ends with [`ClientError::Cut`] (the caller adds
-/// what the stream had said).
+/// What an event was to the protocol that read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Lifecycle, heartbeat or metadata (`response.created`, `ping`, usage): the stream is
+    /// alive, but no content came, so the silence rule does not restart.
+    Go,
+    /// Output the caller waits for (a text delta): the silence rule counts from here.
+    Content,
+    /// The protocol's terminator: stop reading.
+    End,
+}
+
+/// Read an SSE response, handing each event to `on_event` until it returns [`Step::End`]
+/// or the body ends. Stops at once when `stop` fires; past the deadline, or once content
+/// has begun after `idle` without more, ends with [`ClientError::Cut`] (the caller adds
+/// what the stream had said). Before the first content only the deadline bounds it: a
+/// reasoning model is silent for seconds after its lifecycle events (ARCHITECTURE.md,
+/// "Deadlines and breakers").
 pub async fn read_events<S, B, E>(
     body: S,
     stop: &CancellationToken,
     limits: StreamLimits,
-    mut on_event: impl FnMut(SseEvent) -> Result<bool, ClientError>,
+    mut on_event: impl FnMut(SseEvent) -> Result<Step, ClientError>,
 ) -> Result<(), ClientError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
@@ -108,19 +123,30 @@ where
     let mut body = body;
     let mut parser = SseParser::default();
     let started = tokio::time::Instant::now();
+    let mut last_content: Option<tokio::time::Instant> = None;
     loop {
-        let silent_until = tokio::time::Instant::now() + limits.idle;
-        let (until, why) = match limits.deadline {
-            Some(d) if d <= silent_until => (d, "past its deadline"),
-            _ => (silent_until, "silent"),
+        let silent_until = last_content.map(|t| t + limits.idle);
+        let (until, silent) = match (limits.deadline, silent_until) {
+            (Some(d), Some(s)) if s < d => (Some(s), true),
+            (None, Some(s)) => (Some(s), true),
+            (d, _) => (d, false),
+        };
+        let timer = async {
+            match until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
         };
         let chunk = tokio::select! {
             c = body.next() => c,
             _ = stop.cancelled() => return Err(ClientError::Cancelled),
-            _ = tokio::time::sleep_until(until) => {
-                let why = match why {
-                    "silent" => format!("no chunk for {} ms", limits.idle.as_millis()),
-                    _ => format!("past its deadline after {} ms", started.elapsed().as_millis()),
+            _ = timer => {
+                let why = if silent {
+                    format!("no content for {} ms", limits.idle.as_millis())
+                } else if last_content.is_none() {
+                    format!("no content within its deadline ({} ms)", started.elapsed().as_millis())
+                } else {
+                    format!("past its deadline after {} ms", started.elapsed().as_millis())
                 };
                 return Err(ClientError::Cut { partial: String::new(), why });
             }
@@ -132,9 +158,13 @@ where
             return Ok(());
         };
         for ev in parser.feed(chunk?.as_ref())? {
-            if !on_event(ev)? {
-                drain(&mut body, stop).await;
-                return Ok(());
+            match on_event(ev)? {
+                Step::Go => {}
+                Step::Content => last_content = Some(tokio::time::Instant::now()),
+                Step::End => {
+                    drain(&mut body, stop).await;
+                    return Ok(());
+                }
             }
         }
     }
@@ -148,12 +178,12 @@ pub enum JsonEvent {
 }
 
 /// [`read_events`] with each event's data parsed as JSON, the one place a stream's JSON is
-/// read: `on_event` returns `false` at the protocol's terminator.
+/// read: `on_event` says what each event was.
 pub async fn read_json_events<S, B, E>(
     body: S,
     stop: &CancellationToken,
     limits: StreamLimits,
-    mut on_event: impl FnMut(JsonEvent) -> Result<bool, ClientError>,
+    mut on_event: impl FnMut(JsonEvent) -> Result<Step, ClientError>,
 ) -> Result<(), ClientError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
@@ -247,6 +277,95 @@ mod tests {
             }]
         );
         assert!(!p.has_partial());
+    }
+
+    /// A body that sends each `(gap, text)` after its gap.
+    fn timed(
+        events: Vec<(u64, &'static str)>,
+    ) -> impl Stream<Item = Result<bytes::Bytes, ClientError>> + Unpin {
+        Box::pin(
+            futures::stream::iter(events).then(|(gap, text)| async move {
+                tokio::time::sleep(std::time::Duration::from_millis(gap)).await;
+                Ok(bytes::Bytes::from(text))
+            }),
+        )
+    }
+
+    async fn read(
+        events: Vec<(u64, &'static str)>,
+        deadline_ms: Option<u64>,
+    ) -> (Result<(), ClientError>, Vec<String>) {
+        let limits = StreamLimits {
+            deadline: deadline_ms
+                .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms)),
+            idle: std::time::Duration::from_millis(100),
+        };
+        let mut seen = Vec::new();
+        let r = read_events(timed(events), &CancellationToken::new(), limits, |ev| {
+            seen.push(ev.data.clone());
+            Ok(match ev.data.as_str() {
+                "end" => Step::End,
+                d if d.starts_with("text") => Step::Content,
+                _ => Step::Go,
+            })
+        })
+        .await;
+        (r, seen)
+    }
+
+    #[tokio::test]
+    async fn silence_before_the_first_content_is_reasoning_not_a_stall() {
+        // Lifecycle at once, then four times the idle limit of silence, then the answer.
+        let (r, seen) = read(
+            vec![
+                (0, "data: created\n\n"),
+                (400, "data: text 1\n\n"),
+                (0, "data: end\n\n"),
+            ],
+            Some(5_000),
+        )
+        .await;
+        assert!(r.is_ok(), "{r:?}");
+        assert_eq!(seen, ["created", "text 1", "end"]);
+    }
+
+    #[tokio::test]
+    async fn once_content_began_a_silence_is_cut_and_heartbeats_do_not_count() {
+        let (r, seen) = read(
+            vec![
+                (0, "data: text 1\n\n"),
+                (50, ": keep-alive\n\n"),
+                (50, "data: ping\n\n"),
+                (50, ": keep-alive\n\n"),
+                (50, "data: ping\n\n"),
+                (50, ": keep-alive\n\n"),
+                (50, "data: ping\n\n"),
+                (20, "data: text 2\n\n"),
+            ],
+            None,
+        )
+        .await;
+        match r {
+            Err(ClientError::Cut { why, .. }) => assert_eq!(why, "no content for 100 ms"),
+            other => panic!("expected a cut, got {other:?}"),
+        }
+        // A chunk every 50 ms, but no content after the first: heartbeats keep no stream alive.
+        assert!(!seen.contains(&"text 2".to_string()), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn the_deadline_bounds_the_wait_for_the_first_content() {
+        let (r, _) = read(
+            vec![(0, "data: created\n\n"), (2_000, "data: text 1\n\n")],
+            Some(150),
+        )
+        .await;
+        match r {
+            Err(ClientError::Cut { why, .. }) => {
+                assert!(why.starts_with("no content within its deadline"), "{why}")
+            }
+            other => panic!("expected a cut, got {other:?}"),
+        }
     }
 
     #[test]

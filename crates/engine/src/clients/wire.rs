@@ -95,7 +95,7 @@ pub async fn send_once(
     ctx: &RequestCtx,
     req: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, ClientError> {
-    let resp = ctx.client.send(req).await?;
+    let resp = ctx.client.send_with(req, ctx.recorder.as_ref()).await?;
     if let Some(h) = super::Headroom::from_headers(resp.headers()) {
         ctx.usage.set_headroom(h);
     }

@@ -1,12 +1,14 @@
 //! The sandbox's clock (ARCHITECTURE.md, "The sandbox"): `instant` answers as fast as the
 //! machine can (the tests' clock), `live` keeps each model family's published pace, so the
-//! agent's deadlines, quorum and dashboard run at the speed a user with keys will see.
+//! agent's deadlines, quorum and dashboard run at the speed a user with keys will see;
+//! `replay:DIR` serves a recording (`--record DIR`) back with its own timing.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum Timing {
     /// Answer at once.
@@ -15,16 +17,23 @@ pub enum Timing {
     /// Answer at each model family's measured pace: time to first token, silent reasoning,
     /// tokens per second, a seeded long tail.
     Live,
+    /// Serve the recording in this directory, with its own timing.
+    Replay(PathBuf),
 }
 
 impl Timing {
-    pub fn is_live(self) -> bool {
-        self == Timing::Live
+    pub fn is_live(&self) -> bool {
+        *self == Timing::Live
+    }
+
+    /// Answers at once: the sandbox's own clock, not a service's.
+    pub fn is_instant(&self) -> bool {
+        *self == Timing::Instant
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown timing {0:?} (expected instant or live)")]
+#[error("unknown timing {0:?} (expected instant, live or replay:DIR)")]
 pub struct ParseTimingError(String);
 
 impl FromStr for Timing {
@@ -33,17 +42,21 @@ impl FromStr for Timing {
         match s {
             "instant" => Ok(Timing::Instant),
             "live" => Ok(Timing::Live),
-            _ => Err(ParseTimingError(s.to_string())),
+            _ => match s.strip_prefix("replay:") {
+                Some(dir) if !dir.is_empty() => Ok(Timing::Replay(PathBuf::from(dir))),
+                _ => Err(ParseTimingError(s.to_string())),
+            },
         }
     }
 }
 
 impl fmt::Display for Timing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Timing::Instant => "instant",
-            Timing::Live => "live",
-        })
+        match self {
+            Timing::Instant => f.write_str("instant"),
+            Timing::Live => f.write_str("live"),
+            Timing::Replay(dir) => write!(f, "replay:{}", dir.display()),
+        }
     }
 }
 

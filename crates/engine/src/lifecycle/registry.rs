@@ -88,7 +88,7 @@ impl Registry {
                 // The live sandbox takes seconds, as the services do: the first calls get
                 // the same allowance as on a real service.
                 let instant = matches!(config.system(id).base_url, BaseUrl::Sandbox)
-                    && !config.sandbox.timing.is_live();
+                    && config.sandbox.timing.is_instant();
                 sys.set_resilience(
                     Deadlines::from_config(&config.resilience, instant),
                     breaker_settings(&config.resilience),
@@ -102,6 +102,26 @@ impl Registry {
             transitions,
             breaker_changes,
         }
+    }
+
+    /// Record every system's exchanges in `dir` from now on (`--record DIR`): one file per
+    /// system with a wire of its own. Every system's key is masked in every file.
+    pub fn record_to(&self, dir: &std::path::Path) -> std::io::Result<()> {
+        let epoch = std::time::Instant::now();
+        let secrets: Vec<String> = self
+            .systems
+            .iter()
+            .filter_map(|s| s.key_for_masking())
+            .collect();
+        for s in self
+            .systems
+            .iter()
+            .filter(|s| s.config.protocol != crate::systems::Protocol::Moe)
+        {
+            let r = crate::net::record::Recorder::create(dir, s.id.name(), epoch, secrets.clone())?;
+            s.record_to(r);
+        }
+        Ok(())
     }
 
     pub fn get(&self, id: SystemId) -> &Arc<System> {

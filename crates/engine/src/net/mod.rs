@@ -3,6 +3,7 @@
 //! routine (`closing`). See ARCHITECTURE.md, "Verified closing".
 
 mod closing;
+pub mod record;
 pub mod sockets;
 pub mod transport;
 

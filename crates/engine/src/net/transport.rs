@@ -349,6 +349,15 @@ impl HttpClient {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<reqwest::Response, ClientError> {
+        self.send_with(req, None).await
+    }
+
+    /// [`HttpClient::send`], recording the exchange when `recorder` is given.
+    pub async fn send_with(
+        &self,
+        req: reqwest::RequestBuilder,
+        recorder: Option<&Arc<crate::net::record::Recorder>>,
+    ) -> Result<reqwest::Response, ClientError> {
         let Some(pool) = &self.pool else {
             return Err(ClientError::Unavailable("no connection pool".into()));
         };
@@ -362,17 +371,41 @@ impl HttpClient {
             .entry(http::header::USER_AGENT)
             .or_insert(http::HeaderValue::from_static(USER_AGENT));
         let to = authority(req.uri());
+        let pending = recorder.map(|r| {
+            let path = req
+                .uri()
+                .path_and_query()
+                .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+            let body = req.body().as_bytes().unwrap_or_default();
+            r.begin(req.method().as_str(), &path, body)
+        });
         let deadline = tokio::time::Instant::now() + self.timeout;
         let resp = match tokio::time::timeout_at(deadline, pool.request(req)).await {
-            Err(_) => return Err(ClientError::Timeout),
-            Ok(Err(e)) => return Err(ClientError::from_transport(&e, &to)),
+            Err(_) => {
+                if let Some(p) = pending {
+                    p.failed("timed out");
+                }
+                return Err(ClientError::Timeout);
+            }
+            Ok(Err(e)) => {
+                let e = ClientError::from_transport(&e, &to);
+                if let Some(p) = pending {
+                    p.failed(&e.to_string());
+                }
+                return Err(e);
+            }
             Ok(Ok(r)) => r,
         };
+        let tap = pending.map(|p| p.answered(resp.status().as_u16(), resp.headers()));
         Ok(reqwest::Response::from(resp.map(|body| {
-            reqwest::Body::wrap(Deadline {
+            let body = Deadline {
                 body,
                 at: Box::pin(tokio::time::sleep_until(deadline)),
-            })
+            };
+            match tap {
+                Some(tap) => reqwest::Body::wrap(crate::net::record::Recorded { body, tap }),
+                None => reqwest::Body::wrap(body),
+            }
         })))
     }
 }

@@ -97,6 +97,11 @@ pub struct SystemSnapshot {
     pub late: u64,
     /// Streams cut at their deadline or after a silence; what they said was used.
     pub cut: u64,
+    /// Calls the MoE vote went on without, once they were past the system's own usual
+    /// latency (its recent p99). Not an outcome of the call, which runs on and is counted
+    /// as whatever it ends as (answered, late…): the vote's, so no breaker counts it.
+    #[serde(default)]
+    pub outvoted: u64,
     /// Calls not made because the breaker was open (or its one probe was out).
     pub breaker_skipped: u64,
     pub breaker: BreakerState,
@@ -271,9 +276,12 @@ pub struct System {
     breaker: Mutex<Breaker>,
     breaker_changes: broadcast::Sender<BreakerChange>,
     late: AtomicU64,
+    outvoted: AtomicU64,
     cut: AtomicU64,
     /// The last close asked for at runtime, while it stands (reopening clears it).
     earlier: Mutex<Option<EarlierClose>>,
+    /// Where each exchange is recorded (`--record DIR`), when it is.
+    recorder: std::sync::OnceLock<Arc<crate::net::record::Recorder>>,
     breaker_skipped: AtomicU64,
 }
 
@@ -366,8 +374,10 @@ impl System {
             breaker: Mutex::new(Breaker::new(breaker_settings(&ResilienceConfig::default()))),
             breaker_changes,
             late: AtomicU64::new(0),
+            outvoted: AtomicU64::new(0),
             cut: AtomicU64::new(0),
             earlier: Mutex::new(None),
+            recorder: std::sync::OnceLock::new(),
             breaker_skipped: AtomicU64::new(0),
         };
         if state != SystemState::Disabled {
@@ -530,6 +540,7 @@ impl System {
             last_error: st.last_error.clone(),
             disabled_reason: st.disabled_reason.clone(),
             late: self.late.load(Ordering::Relaxed),
+            outvoted: self.outvoted.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
             breaker_skipped: self.breaker_skipped.load(Ordering::Relaxed),
             breaker: breaker.state(),
@@ -562,6 +573,38 @@ impl System {
         };
         let ms = p99 * d.multiplier;
         Duration::from_secs_f64(ms / 1e3).clamp(d.floor, d.ceiling)
+    }
+}
+
+impl System {
+    /// Record every exchange from now on (`--record DIR`); a second call is ignored.
+    pub fn record_to(&self, recorder: Arc<crate::net::record::Recorder>) {
+        let _ = self.recorder.set(recorder);
+    }
+
+    /// The key this system signs with, for what must never be written (recordings mask it).
+    pub fn key_for_masking(&self) -> Option<String> {
+        self.key
+            .as_ref()
+            .map(|k| k.expose_for_masking().to_string())
+    }
+
+    /// How long this system usually takes: its recent p99 latency once it has answered
+    /// [`MIN_SAMPLES`] calls, else its deadline (nothing shorter is known to be normal for
+    /// it). A caller that waits this long has waited for everything but its tail.
+    pub fn usual_latency(&self) -> Duration {
+        let p99 = {
+            let lat = self.latencies.locked();
+            if lat.len() < MIN_SAMPLES {
+                None
+            } else {
+                Some(p99_of(lat.iter().copied(), lat.len()))
+            }
+        };
+        match p99 {
+            Some(ms) => Duration::from_secs_f64(ms / 1e3),
+            None => self.deadline(),
+        }
     }
 }
 

@@ -45,7 +45,7 @@ impl System {
     }
 
     /// As [`System::call_bounded`]; `cancel` cuts the request from outside (a vote that
-    /// closed without this answer: see [`System::gave_up`]). Dropping the returned future
+    /// closed without this answer: see [`System::outvoted`]). Dropping the returned future
     /// alone leaves the request to the system, to finish or be cut at a forced close.
     pub async fn call_bounded_with<T, F, Fut>(
         self: &Arc<Self>,
@@ -102,16 +102,13 @@ impl System {
         bounded.await
     }
 
-    /// The caller went on without this system's answer (a vote closed): count it late, and
-    /// in a row that opens the breaker. The caller cancels the request itself.
-    pub fn gave_up(&self) {
-        self.late.fetch_add(1, Ordering::Relaxed);
-        let change = self.breaker.locked().failure(
-            tokio::time::Instant::now(),
-            false,
-            "the caller went on without its answer",
-        );
-        self.announce(change);
+    /// The caller (a vote) went on without this system's answer, once it was late by its
+    /// own measure ([`System::usual_latency`]): counted as outvoted. A slower provider is
+    /// not a failing one, so no breaker counts it; the call itself runs on, and a hung one
+    /// is late at its own deadline.
+    pub fn outvoted(&self) {
+        self.outvoted.fetch_add(1, Ordering::Relaxed);
+        self.notify();
     }
 
     fn settle_bounded<T>(&self, r: Result<T, ClientError>, deadline: Duration) -> Bounded<T> {
@@ -220,6 +217,7 @@ impl System {
                 usage: self.usage.clone(),
                 deadline,
                 stream_idle: self.deadlines().stream_idle,
+                recorder: self.recorder.get().cloned(),
             };
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };
