@@ -288,7 +288,7 @@ pub fn readme_table() -> String {
         };
         let rate = match (p.speech, p.tokens_per_s) {
             (true, _) => format!("{}× the audio's length", p.audio_factor),
-            (false, r) if r == 0.0 => "n/a (one computed answer)".to_string(),
+            (false, 0.0) => "n/a (one computed answer)".to_string(),
             (false, r) => format!("{r}"),
         };
         out.push_str(&format!(
