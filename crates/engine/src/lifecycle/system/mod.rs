@@ -179,8 +179,10 @@ pub struct CloseReport<Name = SystemId> {
     pub close_ms: f64,
     pub sockets_before: u32,
     pub error: Option<String>,
-    /// In-flight requests cut off by a forced close.
-    pub cancelled_requests: u32,
+    /// Requests in flight cancelled by this close: at the grace deadline (the close may still
+    /// be `closed`) or by a force. Older agents sent it as `cancelled_requests`.
+    #[serde(default, alias = "cancelled_requests")]
+    pub cancelled: u32,
     /// Whether both witnesses (the ledger and the OS socket table) agreed on the result.
     pub verified: bool,
     /// Why not, when not verified.
@@ -203,6 +205,9 @@ pub struct EarlierClose {
     pub outcome: CloseOutcome,
     pub close_ms: f64,
     pub error: Option<String>,
+    /// Requests that close cancelled at its grace deadline (or by its force).
+    #[serde(default)]
+    pub cancelled: u32,
 }
 
 impl CloseOutcome {
