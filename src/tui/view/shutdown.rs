@@ -239,9 +239,11 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                         .unwrap_or_else(|| "no second witness".into()),
                     (None, CloseOutcome::Closed) => String::new(),
                 };
-                // A close that was normal but for the requests it cut at the deadline
-                // says so here, in the same words as the headless line.
-                if let Some(cut) = summary::cancelled_words(report.cancelled, report.outcome) {
+                // A close that was normal but for the requests it cut at the deadline says
+                // so; short, as the time beside it already says when.
+                if report.cancelled > 0 {
+                    let n = crate::lifecycle::counted(report.cancelled, "request");
+                    let cut = format!("{n} cancelled");
                     note = if note.is_empty() {
                         cut
                     } else {
