@@ -162,6 +162,14 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
     });
 }
 
+/// Neither the call's own deadline nor the vote's quorum cuts a slow expert before the quit:
+/// its request is still in flight at the grace deadline.
+fn in_flight_at_quit(mut c: Config) -> Config {
+    c.resilience.deadline_initial_ms = Some(60_000);
+    c.resilience.quorum_grace_ms = 60_000;
+    c
+}
+
 fn report_of(end: &SessionEnd, id: SystemId) -> &CloseReport {
     end.report
         .shutdown
@@ -178,9 +186,12 @@ fn report_of(end: &SessionEnd, id: SystemId) -> &CloseReport {
 #[test]
 fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
     serial(async {
-        let mut s = Session::start(config(&[(SystemId::ClaudeClient, Fault::Hang)]))
-            .await
-            .unwrap();
+        let mut s = Session::start(in_flight_at_quit(config(&[(
+            SystemId::ClaudeClient,
+            Fault::Hang,
+        )])))
+        .await
+        .unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("claude request hanging", || {
@@ -218,10 +229,10 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
 #[test]
 fn a_slow_answer_in_flight_at_quit_is_cancelled_and_its_system_closed_not_forced() {
     serial(async {
-        let mut s = Session::start(config(&[(
+        let mut s = Session::start(in_flight_at_quit(config(&[(
             SystemId::OpenaiClient,
             Fault::Slow(Duration::from_millis(5_000)),
-        )]))
+        )])))
         .await
         .unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
