@@ -625,4 +625,17 @@ mod tests {
         assert_eq!(p50, Some(51.0));
         assert_eq!(p99, Some(99.0));
     }
+
+    /// A viewer reads the `closed` events of agents from before the rename too.
+    #[test]
+    fn a_close_report_reads_cancelled_under_its_former_name() {
+        let old = r#"{"name":"claude_client","outcome":"forced","close_ms":500.2,
+            "sockets_before":1,"error":null,"cancelled_requests":2,"verified":true,
+            "unverified_reason":null}"#;
+        let r: CloseReport = serde_json::from_str(old).unwrap();
+        assert_eq!(r.cancelled, 2);
+        let now = serde_json::to_value(&r).unwrap();
+        assert_eq!(now["cancelled"], 2);
+        assert!(now.get("cancelled_requests").is_none());
+    }
 }
