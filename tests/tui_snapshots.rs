@@ -85,9 +85,10 @@ fn shutdown_mid_close_at_80x24() {
 }
 
 #[test]
-fn shutdown_at_the_deadline_with_one_forced() {
-    // Every step revealed (21 events at 150 ms), the last one forced at the deadline; the
-    // check for leftover sockets not done yet.
+fn shutdown_at_the_deadline_with_one_request_cancelled() {
+    // Every step revealed (21 events at 150 ms), the last one closed at the deadline with
+    // its request cancelled (a quit mid-call: closed, not forced); the check for leftover
+    // sockets not done yet.
     let app = fixtures::shutting_down(area(120, 40), Theme::COLOR, 11, 3_200);
     insta::assert_snapshot!(screen(&app));
 }
@@ -210,7 +211,7 @@ fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
         close_ms: 0.7,
         sockets_before: 2,
         error: None,
-        cancelled_requests: 0,
+        cancelled: 0,
         verified: true,
         unverified_reason: None,
         earlier: None,

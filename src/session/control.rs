@@ -185,6 +185,7 @@ impl Control {
                 outcome: report.outcome,
                 close_ms: report.close_ms,
                 error: report.error.clone(),
+                cancelled: report.cancelled,
             });
             control.record(CommandRecord {
                 at_s: at.as_secs_f64(),

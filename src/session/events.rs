@@ -118,6 +118,8 @@ pub enum Event {
         errors: usize,
         skipped: usize,
         unverified: usize,
+        /// Requests in flight cancelled at the grace deadline (or by a force).
+        cancelled: u32,
         sockets_open_after: Option<usize>,
         verified: bool,
         unverified_reason: Option<String>,
@@ -174,6 +176,7 @@ impl Event {
             errors: s.errors,
             skipped: s.skipped,
             unverified: s.unverified,
+            cancelled: s.cancelled,
             sockets_open_after: s.sockets_open_after,
             verified: s.verified,
             unverified_reason: s.unverified_reason.clone(),

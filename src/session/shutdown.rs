@@ -142,7 +142,7 @@ async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::St
         close_ms: started.elapsed().as_secs_f64() * 1e3,
         sockets_before: 0,
         error,
-        cancelled_requests: 0,
+        cancelled: 0,
         // Its connection is the blocking client's own: the process-wide check counts it.
         verified: true,
         unverified_reason: None,

@@ -7,7 +7,7 @@ use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, counted};
 pub(crate) const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
 
 /// One system's step, e.g. `[CLEANUP] ✓ Video interpreter closed (2.1 ms)`.
-pub(crate) fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String {
+pub fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) -> String {
     let name = r.name.display_name();
     if let Some(e) = &r.earlier {
         let mark = match r.outcome {
@@ -25,7 +25,7 @@ pub(crate) fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) ->
             earlier_words(e, grace_ms)
         );
     }
-    match r.outcome {
+    let line = match r.outcome {
         CloseOutcome::Closed => format!("[CLEANUP] ✓ {name} closed ({:.1} ms)", r.close_ms),
         CloseOutcome::Forced if forced_by_user => {
             format!(
@@ -48,7 +48,26 @@ pub(crate) fn step_line(r: &CloseReport, grace_ms: u64, forced_by_user: bool) ->
                 .unwrap_or("no second witness"),
             r.close_ms
         ),
+    };
+    // After the line's usual shape, which scripts read.
+    match cancelled_words(r.cancelled, r.outcome) {
+        Some(words) => format!("{line}, {words}"),
+        None => line,
     }
+}
+
+/// Requests a close cancelled, in words: "1 request cancelled at the grace deadline" on a
+/// close that is otherwise normal, "2 requests cancelled" on a forced one (its line already
+/// says when); `None` for none.
+pub(crate) fn cancelled_words(n: u32, outcome: CloseOutcome) -> Option<String> {
+    if n == 0 {
+        return None;
+    }
+    let n = counted(n, "request");
+    Some(match outcome {
+        CloseOutcome::Forced => format!("{n} cancelled"),
+        _ => format!("{n} cancelled at the grace deadline"),
+    })
 }
 
 /// A close asked for while the session ran, in words: "force-closed by you at 0:00:08".
@@ -64,6 +83,10 @@ pub(crate) fn earlier_words(e: &crate::lifecycle::EarlierClose, grace_ms: u64) -
             e.error.as_deref().unwrap_or("unknown")
         ),
         CloseOutcome::Unverified => format!("closed {who}, unverified"),
+        CloseOutcome::Closed if e.cancelled > 0 => format!(
+            "closed {who}, {} cancelled at its {grace_ms} ms grace deadline",
+            counted(e.cancelled, "request")
+        ),
         CloseOutcome::Closed | CloseOutcome::Skipped => format!("closed {who}"),
     }
 }
@@ -90,7 +113,7 @@ pub(crate) fn endpoint_line(r: &crate::lifecycle::StepReport) -> String {
     }
 }
 
-pub(crate) fn complete_line(s: &ShutdownReport) -> String {
+pub fn complete_line(s: &ShutdownReport) -> String {
     // The exact shape of ARCHITECTURE.md's line ("Shutdown"), which scripts read; skipped systems have lines of
     // their own. Unverified closes are named, never folded into "closed".
     let unverified = if s.unverified > 0 {
@@ -98,8 +121,13 @@ pub(crate) fn complete_line(s: &ShutdownReport) -> String {
     } else {
         String::new()
     };
+    let cancelled = if s.cancelled > 0 {
+        format!(", {} cancelled", counted(s.cancelled, "request"))
+    } else {
+        String::new()
+    };
     format!(
-        "[CLEANUP] Complete - {} closed, {} forced, {}{unverified}, {} ({:.1} ms)",
+        "[CLEANUP] Complete - {} closed, {} forced, {}{unverified}{cancelled}, {} ({:.1} ms)",
         counted(s.closed, "system"),
         s.forced,
         counted(s.errors, "error"),
@@ -185,6 +213,7 @@ mod tests {
             errors: 1,
             skipped: 9,
             unverified: 0,
+            cancelled: 0,
             sockets_open_after: Some(1),
             verified: true,
             unverified_reason: None,
@@ -204,6 +233,11 @@ mod tests {
         assert_eq!(
             complete_line(&s),
             "[CLEANUP] Complete - 11 systems closed, 0 forced, 0 errors, 0 sockets left open (2.0 ms)"
+        );
+        let s = ShutdownReport { cancelled: 2, ..s };
+        assert_eq!(
+            complete_line(&s),
+            "[CLEANUP] Complete - 11 systems closed, 0 forced, 0 errors, 2 requests cancelled, 0 sockets left open (2.0 ms)"
         );
     }
 }

@@ -9,6 +9,7 @@ use crate::gameplay::GameStats;
 use crate::lifecycle::BreakerState;
 use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
 use crate::sync::LockExt;
+use crate::systems::SystemId;
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
@@ -28,6 +29,7 @@ pub(crate) const SKIPPED_CALLS: &str = "singularis_skipped_calls_total";
 pub(crate) const SESSION_PHASE: &str = "singularis_session_phase";
 pub(crate) const SHUTDOWN_SYSTEMS: &str = "singularis_shutdown_systems";
 pub(crate) const SHUTDOWN_DURATION: &str = "singularis_shutdown_duration_seconds";
+pub(crate) const SHUTDOWN_CANCELLED: &str = "singularis_shutdown_cancelled_requests";
 pub(crate) const BUILD_INFO: &str = "singularis_build_info";
 pub(crate) const TRUNCATED: &str = "singularis_truncated_answers_total";
 pub(crate) const TOKENS: &str = "singularis_tokens_total";
@@ -72,6 +74,8 @@ impl Phase {
 struct ShutdownFigures {
     outcomes: [u64; CloseOutcome::ALL.len()],
     seconds: f64,
+    /// Requests each system's close cancelled, by system index.
+    cancelled: [u32; SystemId::ALL.len()],
 }
 
 pub struct SessionMetrics {
@@ -131,6 +135,7 @@ impl SessionMetrics {
             if let Some(i) = CloseOutcome::ALL.iter().position(|o| *o == r.outcome) {
                 f.outcomes[i] += 1;
             }
+            f.cancelled[r.name.index()] += r.cancelled;
         }
         *self.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
         self.set_phase(Phase::Final);
@@ -219,6 +224,8 @@ impl SessionMetrics {
                         .absolute(n);
                 }
                 metrics::gauge!(DEADLINE, "system" => name).set(s.deadline_ms / 1e3);
+                metrics::gauge!(SHUTDOWN_CANCELLED, "system" => name)
+                    .set(shutdown.cancelled[s.id.index()] as f64);
                 let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
                 metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
             }
@@ -296,6 +303,10 @@ fn describe() {
     describe_gauge!(
         SHUTDOWN_SYSTEMS,
         "Systems by close outcome (closed, forced, error, skipped, unverified: closed by the in-process ledger but not confirmed by the OS socket table); 0 until shutdown"
+    );
+    describe_gauge!(
+        SHUTDOWN_CANCELLED,
+        "Requests in flight each system's close cancelled at the grace deadline (or by a force); 0 until shutdown"
     );
     describe_gauge!(
         SHUTDOWN_DURATION,

@@ -142,7 +142,7 @@ impl Served {
             close_ms: started.elapsed().as_secs_f64() * 1e3,
             sockets_before,
             error,
-            cancelled_requests: 0,
+            cancelled: 0,
             verified: settled.unverified.is_none(),
             unverified_reason: settled.unverified,
             earlier: None,

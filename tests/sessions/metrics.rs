@@ -225,6 +225,17 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
     ] {
         assert_eq!(outcomes[outcome], sd[key].as_f64().unwrap(), "{outcome}");
     }
+    // Requests cancelled at the grace deadline, per system: the report's `cancelled`.
+    let cancelled = by_label(&m, "singularis_shutdown_cancelled_requests", "system");
+    assert_eq!(cancelled.len(), 11, "{cancelled:?}");
+    for r in sd["systems"].as_array().unwrap() {
+        let name = r["name"].as_str().unwrap();
+        assert_eq!(cancelled[name], r["cancelled"].as_f64().unwrap(), "{name}");
+    }
+    assert_eq!(
+        cancelled.values().sum::<f64>(),
+        sd["cancelled"].as_f64().unwrap()
+    );
     let seconds = one(&m, "singularis_shutdown_duration_seconds");
     assert!(
         seconds > 0.0 && seconds * 1e3 <= sd["total_ms"].as_f64().unwrap(),
@@ -276,6 +287,7 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
         "forced",
         "errors",
         "skipped",
+        "cancelled",
         "sockets_open_after",
     ] {
         assert_eq!(complete[key], sd[key], "{key}");

@@ -2,7 +2,7 @@
 //! Sessions count the whole process's sockets, so these tests run one at a time (`serial`).
 
 use singularis_tui::config::{Config, Mode};
-use singularis_tui::lifecycle::{CloseOutcome, SystemState};
+use singularis_tui::lifecycle::{CloseOutcome, CloseReport, SystemState};
 use singularis_tui::sandbox::fault::Fault;
 use singularis_tui::session::report::Reason;
 use singularis_tui::session::{Session, SessionEnd};
@@ -52,6 +52,23 @@ async fn end(session: Session, grace_ms: u64) -> SessionEnd {
     );
     assert_eq!(on_disk["version"], 1);
     end
+}
+
+/// As [`end`], with the report as written on disk.
+async fn end_with_json(session: Session, grace_ms: u64) -> (SessionEnd, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    session.quit.quit(Reason::Quit);
+    let end = session
+        .shutdown(
+            Duration::from_millis(grace_ms),
+            Mode::Parallel,
+            Some(path.clone()),
+            None,
+        )
+        .await;
+    let on_disk = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    (end, on_disk)
 }
 
 fn outcome(end: &SessionEnd, id: SystemId) -> CloseOutcome {
@@ -145,12 +162,36 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
     });
 }
 
+/// Neither the call's own deadline nor the vote's quorum cuts a slow expert before the quit:
+/// its request is still in flight at the grace deadline.
+fn in_flight_at_quit(mut c: Config) -> Config {
+    c.resilience.deadline_initial_ms = Some(60_000);
+    c.resilience.quorum_grace_ms = 60_000;
+    c
+}
+
+fn report_of(end: &SessionEnd, id: SystemId) -> &CloseReport {
+    end.report
+        .shutdown
+        .report
+        .systems
+        .iter()
+        .find(|r| r.name == id)
+        .unwrap()
+}
+
+/// A quit while a system waits on a hung service: the grace period still bounds it. At the
+/// deadline its request is cancelled, its connection closes by itself, and the close is
+/// normal (`closed`, the request counted), not forced.
 #[test]
-fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
+fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
     serial(async {
-        let mut s = Session::start(config(&[(SystemId::ClaudeClient, Fault::Hang)]))
-            .await
-            .unwrap();
+        let mut s = Session::start(in_flight_at_quit(config(&[(
+            SystemId::ClaudeClient,
+            Fault::Hang,
+        )])))
+        .await
+        .unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("claude request hanging", || {
@@ -159,7 +200,9 @@ fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
         .await;
         let end = end(s, 300).await;
         let sd = &end.report.shutdown.report;
-        assert_eq!(outcome(&end, SystemId::ClaudeClient), CloseOutcome::Forced);
+        let claude = report_of(&end, SystemId::ClaudeClient);
+        assert_eq!(claude.outcome, CloseOutcome::Closed, "{claude:?}");
+        assert!(claude.cancelled >= 1, "{claude:?}");
         for r in sd
             .systems
             .iter()
@@ -167,10 +210,73 @@ fn a_hung_system_is_forced_at_the_deadline_and_the_rest_close() {
         {
             assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
         }
-        assert_eq!((sd.forced, sd.closed), (1, 10));
+        assert_eq!((sd.forced, sd.closed), (0, 11));
+        assert_eq!(
+            sd.cancelled,
+            sd.systems.iter().map(|r| r.cancelled).sum::<u32>()
+        );
         assert_eq!(sd.sockets_open_after, Some(0));
-        assert!(sd.total_ms >= 300.0, "forced only at the deadline");
+        assert!(sd.total_ms >= 300.0, "cut only at the deadline");
+        // Bounded by the deadline: a generous margin, a bound on a hang, not a benchmark.
+        assert!(sd.total_ms < 300.0 + 2_000.0, "{}", sd.total_ms);
         assert_eq!(end.exit_code(), 0);
+    });
+}
+
+/// The common case with real latencies: quit while an expert is still answering. Its
+/// request is cancelled at the deadline and the system closes normally; the report says
+/// how many requests were cut, per system and in all, and the account line says it too.
+#[test]
+fn a_slow_answer_in_flight_at_quit_is_cancelled_and_its_system_closed_not_forced() {
+    serial(async {
+        let mut s = Session::start(in_flight_at_quit(config(&[(
+            SystemId::OpenaiClient,
+            Fault::Slow(Duration::from_millis(5_000)),
+        )])))
+        .await
+        .unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("openai request in flight", || {
+            reg.snapshots()[SystemId::OpenaiClient.index()].in_flight > 0
+        })
+        .await;
+        let (end, on_disk) = end_with_json(s, 200).await;
+        let sd = &end.report.shutdown.report;
+        let openai = report_of(&end, SystemId::OpenaiClient);
+        assert_eq!(openai.outcome, CloseOutcome::Closed, "{openai:?}");
+        assert_eq!(openai.cancelled, 1, "{openai:?}");
+        assert_eq!(sd.forced, 0, "{sd:?}");
+        assert!(sd.cancelled >= 1, "{sd:?}");
+        assert_eq!(sd.sockets_open_after, Some(0));
+        assert_eq!(end.exit_code(), 0);
+        // The report on disk: `cancelled` per system and in all.
+        let systems = on_disk["shutdown"]["systems"].as_array().unwrap();
+        let entry = systems
+            .iter()
+            .find(|r| r["name"] == "openai_client")
+            .unwrap();
+        assert_eq!(entry["outcome"], "closed", "{entry}");
+        assert_eq!(entry["cancelled"], 1, "{entry}");
+        assert_eq!(
+            on_disk["shutdown"]["cancelled"],
+            serde_json::json!(sd.cancelled)
+        );
+        // The account line: the usual shape, then what the deadline cut.
+        let line = singularis_tui::session::summary::step_line(openai, 200, false);
+        assert!(
+            line.starts_with("[CLEANUP] ✓ OpenAI client closed (")
+                && line.ends_with(" ms), 1 request cancelled at the grace deadline"),
+            "{line}"
+        );
+        let complete = singularis_tui::session::summary::complete_line(sd);
+        assert!(
+            complete.contains(&format!(
+                ", 0 forced, 0 errors, {} cancelled, 0 sockets left open (",
+                singularis_tui::lifecycle::counted(sd.cancelled, "request")
+            )),
+            "{complete}"
+        );
     });
 }
 
@@ -239,6 +345,11 @@ fn a_second_quit_forces_everything_at_once() {
         );
         assert_eq!(sd.sockets_open_after, Some(0));
         assert!(sd.forced >= 1);
+        // A force asked for is force: a system whose requests it cut is `forced`, never
+        // `closed` with its requests cancelled.
+        for r in sd.systems.iter().filter(|r| r.cancelled > 0) {
+            assert_eq!(r.outcome, CloseOutcome::Forced, "{r:?}");
+        }
     });
 }
 
@@ -340,7 +451,8 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
         let control = s.control.clone();
         let claude = SystemId::ClaudeClient;
 
-        // `c`: graceful, so the hung request holds it to the grace deadline, then it is forced.
+        // `c`: graceful, so the hung request holds it to the grace deadline; there it is
+        // cancelled, its connection closes by itself, and the close is normal.
         let Reply::Closing(close) = control.close(claude, "you", false) else {
             panic!("c on an open system was refused");
         };
@@ -349,7 +461,8 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
             _ => panic!("a second c while closing was taken"),
         }
         let first = close.await;
-        assert_eq!(first.outcome, CloseOutcome::Forced);
+        assert_eq!(first.outcome, CloseOutcome::Closed, "{first:?}");
+        assert_eq!(first.cancelled, 1, "{first:?}");
         match control.close(claude, "you", true) {
             Reply::Refused(why) => assert!(why.contains("already closed"), "{why}"),
             _ => panic!("x on a closed system was taken"),
@@ -384,7 +497,7 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
         assert_eq!(
             asked,
             [
-                ("close", Some(claude), "forced"),
+                ("close", Some(claude), "closed"),
                 ("close", Some(claude), "refused"),
                 ("force_close", Some(claude), "refused"),
                 ("reopen", Some(claude), "reopened"),
@@ -434,5 +547,35 @@ fn a_request_whose_caller_stops_waiting_still_completes_as_the_systems() {
         assert_eq!(sys.snapshot().errors, 0);
         let end = end(s, 500).await;
         assert_eq!(end.report.shutdown.report.sockets_open_after, Some(0));
+    });
+}
+
+/// A close that needs force stays `forced`: an answer still streaming to a reader outside
+/// the system's tasks keeps its connection busy, so dropping the pool does not close it;
+/// at the deadline the socket is shut under its owner (shutdown(2)), and that is force.
+#[test]
+fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() {
+    serial(async {
+        let s = Session::start(config(&[(SystemId::WolframAnalyzer, Fault::Drip)]))
+            .await
+            .unwrap();
+        let sys = s.registry.get(SystemId::WolframAnalyzer).clone();
+        let resp = sys
+            .call(|c| async move { c.client.send(c.client.get(c.base.clone())).await })
+            .await
+            .unwrap();
+        // Read by a task of the test's, not the system's: the system's tracker is empty.
+        let reader = tokio::spawn(async move {
+            let mut resp = resp;
+            while let Ok(Some(_)) = resp.chunk().await {}
+        });
+        let end = end(s, 200).await;
+        let wolfram = report_of(&end, SystemId::WolframAnalyzer);
+        assert_eq!(wolfram.outcome, CloseOutcome::Forced, "{wolfram:?}");
+        assert_eq!(wolfram.cancelled, 0, "{wolfram:?}");
+        assert_eq!(end.report.shutdown.report.sockets_open_after, Some(0));
+        assert_eq!(end.exit_code(), 0);
+        // The shut socket ended the body.
+        reader.await.unwrap();
     });
 }

@@ -97,6 +97,16 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             if forced > 0 {
                 label.push_str(&format!(" · {forced} forced"));
             }
+            let cancelled = sd
+                .report
+                .as_ref()
+                .map_or(0, |r| r.shutdown.report.cancelled);
+            if cancelled > 0 {
+                label.push_str(&format!(
+                    " · {} cancelled",
+                    crate::lifecycle::counted(cancelled, "request")
+                ));
+            }
             let style = match (check.sockets_open_after, &check.unverified_reason) {
                 (Some(n), None) => {
                     label.push_str(&format!(
@@ -146,7 +156,7 @@ fn gauge(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
             } else if left.is_zero() {
                 (
                     0.0,
-                    "deadline reached: force-closing what is still open".to_string(),
+                    "deadline reached: cancelling what is still running".to_string(),
                     t.bad(),
                 )
             } else {
@@ -229,9 +239,11 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
                         .unwrap_or_else(|| "no second witness".into()),
                     (None, CloseOutcome::Closed) => String::new(),
                 };
-                if report.cancelled_requests > 0 {
-                    let n = report.cancelled_requests;
-                    let cut = format!("{} cut", crate::lifecycle::counted(n, "request"));
+                // A close that was normal but for the requests it cut at the deadline says
+                // so; short, as the time beside it already says when.
+                if report.cancelled > 0 {
+                    let n = crate::lifecycle::counted(report.cancelled, "request");
+                    let cut = format!("{n} cancelled");
                     note = if note.is_empty() {
                         cut
                     } else {
@@ -322,11 +334,11 @@ fn final_panel(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect, alo
         // Without the account beside it, the steps that were not clean are named here.
         if alone {
             let grace_ms = shutdown.grace_ms;
-            for r in shutdown
-                .systems
-                .iter()
-                .filter(|r| !matches!(r.outcome, CloseOutcome::Closed | CloseOutcome::Skipped))
-            {
+            // A close that cancelled requests is named too: it was not quite normal.
+            for r in shutdown.systems.iter().filter(|r| {
+                !matches!(r.outcome, CloseOutcome::Closed | CloseOutcome::Skipped)
+                    || r.cancelled > 0
+            }) {
                 let forced_by_user = app.closed_by_user.get(&r.name) == Some(&true);
                 let line = summary::step_line(r, grace_ms, forced_by_user);
                 lines.push(Line::from(Span::styled(

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub enum ShutdownEvent {
-    /// Shutdown began; `deadline` is when stragglers get force-closed.
+    /// Shutdown began; `deadline` is when requests still running are cancelled.
     Begin {
         grace: Duration,
         deadline: tokio::time::Instant,
@@ -39,6 +39,8 @@ pub struct ShutdownReport {
     pub skipped: usize,
     /// Systems whose close could not be verified.
     pub unverified: usize,
+    /// Requests in flight cancelled at the grace deadline (or by a force), all systems.
+    pub cancelled: u32,
     /// TCP sockets left open, by both witnesses; `None` when it could not be measured.
     pub sockets_open_after: Option<usize>,
     /// Whether every close and the process-wide check were confirmed by both witnesses.
@@ -260,6 +262,7 @@ pub async fn shutdown_all(
         errors: count(CloseOutcome::Error),
         skipped: count(CloseOutcome::Skipped),
         unverified: count(CloseOutcome::Unverified),
+        cancelled: systems.iter().map(|r| r.cancelled).sum(),
         sockets_open_after: check.sockets_open_after,
         verified: unverified_reason.is_none(),
         unverified_reason,

@@ -15,11 +15,19 @@ use tokio_util::task::TaskTracker;
 /// it costs nothing when they go at once).
 const SETTLE_MIN: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// After the cut at the grace deadline, how long the cancelled requests' tasks and their
+/// connections get to end by themselves (a dropped HTTP/1 request closes its connection)
+/// before the close is called forced. Woken by each end, so it costs nothing when they go.
+const CANCEL_BUDGET: std::time::Duration = std::time::Duration::from_millis(200);
+
 impl System {
     /// Close this system: refuse new work, stop streams, let requests in flight finish until
     /// `deadline` (or until `force` fires), drop the pool, and wait until the system's own
-    /// sockets are measured gone. Whatever is still open then is force-closed. A close asked
-    /// for earlier and still standing is told in the report, and counts.
+    /// sockets are measured gone. Requests still running at the deadline are cancelled
+    /// (counted in `cancelled`); the close is `closed` if its tasks and sockets then end by
+    /// themselves, `forced` if they had to be forced, or if `force` fired (ARCHITECTURE.md,
+    /// "Shutdown"). A close asked for earlier and still standing is told in the report, and
+    /// counts.
     pub async fn close(
         &self,
         deadline: tokio::time::Instant,
@@ -72,8 +80,7 @@ impl System {
         stop.cancel();
         tracker.close();
 
-        let mut forced = false;
-        let mut cancelled_requests = 0;
+        let mut cancelled = 0;
         let drained = !force.is_cancelled()
             && tokio::select! {
                 biased;
@@ -81,16 +88,31 @@ impl System {
                 _ = tokio::time::sleep_until(deadline) => false,
                 _ = force.cancelled() => false,
             };
-        // After a cut, everything left is bounded by this, so a forced close ends within
-        // FORCE_BUDGET of the deadline however the sockets behave.
+        // A force asked for (a second quit, `x`) makes the close forced whatever follows. A
+        // cut at the grace deadline only ends the requests: the close is forced only if it
+        // then needs more (tasks that do not end, sockets shut under their owners).
+        let mut forced = !drained && force.is_cancelled();
+        // After a cut, everything left is bounded by this: a close cut at the deadline ends
+        // within CANCEL_BUDGET + FORCE_BUDGET of it, a forced one within FORCE_BUDGET,
+        // however the sockets behave.
         let mut cut_by = None;
         if !drained {
-            forced = true;
-            cut_by = Some(tokio::time::Instant::now() + FORCE_BUDGET);
-            cancelled_requests = self.in_flight.load(Ordering::Relaxed);
+            let budget = if forced {
+                FORCE_BUDGET
+            } else {
+                CANCEL_BUDGET + FORCE_BUDGET
+            };
+            cut_by = Some(tokio::time::Instant::now() + budget);
+            cancelled = self.in_flight.load(Ordering::Relaxed);
             gen_force.cancel();
-            // Cut futures end at their next poll.
-            let _ = tokio::time::timeout(FORCE_BUDGET / 4, tracker.wait()).await;
+            // Cut futures end at their next poll; dropping them drops their connections.
+            let _ = tokio::time::timeout(budget / 4, async {
+                tokio::select! {
+                    _ = tracker.wait() => {}
+                    _ = force.cancelled() => {}
+                }
+            })
+            .await;
         }
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
@@ -106,6 +128,13 @@ impl System {
             cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
         let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
         forced |= settled.shut_down;
+        // Tasks that outlive the cut (a future that ignores the cancel) are a close that
+        // needed force; they get until the same bound as the sockets.
+        if !drained && !tracker.is_empty() {
+            forced |= tokio::time::timeout_at(cut_by, tracker.wait())
+                .await
+                .is_err();
+        }
         let left = settled.left;
         self.open_sockets
             .store(left.len() as u32, Ordering::Relaxed);
@@ -126,7 +155,7 @@ impl System {
             (CloseOutcome::Closed, None)
         };
         tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
-        let mut r = self.report(outcome, started, sockets_before, error, cancelled_requests);
+        let mut r = self.report(outcome, started, sockets_before, error, cancelled);
         r.verified = settled.unverified.is_none();
         r.unverified_reason = settled.unverified;
         r
@@ -138,7 +167,7 @@ impl System {
         started: Instant,
         sockets_before: u32,
         error: Option<String>,
-        cancelled_requests: u32,
+        cancelled: u32,
     ) -> CloseReport {
         CloseReport {
             name: self.id,
@@ -146,7 +175,7 @@ impl System {
             close_ms: started.elapsed().as_secs_f64() * 1e3,
             sockets_before,
             error,
-            cancelled_requests,
+            cancelled,
             // Set by the caller once the witnesses were asked; a skipped system held none.
             verified: outcome == CloseOutcome::Skipped,
             unverified_reason: None,

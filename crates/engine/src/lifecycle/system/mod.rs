@@ -184,8 +184,10 @@ pub struct CloseReport<Name = SystemId> {
     pub close_ms: f64,
     pub sockets_before: u32,
     pub error: Option<String>,
-    /// In-flight requests cut off by a forced close.
-    pub cancelled_requests: u32,
+    /// Requests in flight cancelled by this close: at the grace deadline (the close may still
+    /// be `closed`) or by a force. Older agents sent it as `cancelled_requests`.
+    #[serde(default, alias = "cancelled_requests")]
+    pub cancelled: u32,
     /// Whether both witnesses (the ledger and the OS socket table) agreed on the result.
     pub verified: bool,
     /// Why not, when not verified.
@@ -208,6 +210,9 @@ pub struct EarlierClose {
     pub outcome: CloseOutcome,
     pub close_ms: f64,
     pub error: Option<String>,
+    /// Requests that close cancelled at its grace deadline (or by its force).
+    #[serde(default)]
+    pub cancelled: u32,
 }
 
 impl CloseOutcome {
@@ -662,5 +667,18 @@ mod tests {
         let (p50, p99) = percentiles(&s);
         assert_eq!(p50, Some(51.0));
         assert_eq!(p99, Some(99.0));
+    }
+
+    /// A viewer reads the `closed` events of agents from before the rename too.
+    #[test]
+    fn a_close_report_reads_cancelled_under_its_former_name() {
+        let old = r#"{"name":"claude_client","outcome":"forced","close_ms":500.2,
+            "sockets_before":1,"error":null,"cancelled_requests":2,"verified":true,
+            "unverified_reason":null}"#;
+        let r: CloseReport = serde_json::from_str(old).unwrap();
+        assert_eq!(r.cancelled, 2);
+        let now = serde_json::to_value(&r).unwrap();
+        assert_eq!(now["cancelled"], 2);
+        assert!(now.get("cancelled_requests").is_none());
     }
 }
