@@ -70,6 +70,9 @@ pub struct CallAccount {
     pub breaker_opens: u64,
     /// The deadline the next call would have had.
     pub deadline_ms: f64,
+    /// Latency of its recent answers (the dashboard's window), when it has any.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
 }
 
 /// One system's usage as its service reported it.
@@ -201,6 +204,8 @@ impl ReportStats {
                             breaker: s.breaker,
                             breaker_opens: s.breaker_opens,
                             deadline_ms: s.deadline_ms,
+                            p50_ms: s.latency_p50_ms,
+                            p99_ms: s.latency_p99_ms,
                         },
                     )
                 })

@@ -8,6 +8,7 @@ mod common;
 
 mod attach;
 mod cli;
+mod recording;
 mod resilience;
 mod secrets;
 mod serve;

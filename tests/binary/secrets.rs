@@ -80,6 +80,8 @@ fn no_key_appears_in_any_output_log_or_report() {
         "r.json",
         "--log-file",
         "log.txt",
+        "--record",
+        "rec",
     ];
     for f in &faults {
         args.push("--fault");
@@ -95,6 +97,15 @@ fn no_key_appears_in_any_output_log_or_report() {
     let report = std::fs::read_to_string(dir.path().join("r.json")).unwrap();
     assert!(report.contains("\"errors\""));
     assert_clean("report", &report);
+    // The recording holds every request and answer, the failed ones too, but no key.
+    let mut recorded = 0;
+    for entry in std::fs::read_dir(dir.path().join("rec")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        recorded += text.lines().count() - 1;
+        assert_clean(&format!("recording {}", path.display()), &text);
+    }
+    assert!(recorded >= 10, "{recorded} exchanges recorded");
 
     let (stdout, stderr) = run(dir.path(), &["check-config"], None);
     assert!(stdout.contains("(set, ****)"), "{stdout}");
