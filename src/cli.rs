@@ -88,6 +88,10 @@ pub struct RunArgs {
     /// with its own timing) (config sandbox.timing)
     #[arg(long, value_name = "instant|live|replay:DIR")]
     pub timing: Option<crate::config::Timing>,
+    /// Spend limit for the session in USD (config budget.max_usd): a call whose worst cost
+    /// would cross it is not made, and the session ends (exit status 5)
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub budget_usd: Option<f64>,
     /// Record every system's exchanges in DIR (one JSON-lines file per system; keys never
     /// written), to serve back later with --timing replay:DIR
     #[arg(long, value_name = "DIR")]
@@ -140,6 +144,14 @@ fn whole_number(s: &str, min: u64, max: u64, hint: &str) -> Result<u64, String> 
         .ok()
         .filter(|n| (min..=max).contains(n))
         .ok_or_else(|| format!("{n} is out of range: from {min} to {max} ({hint})"))
+}
+
+fn parse_usd(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && (0.0..=1_000_000.0).contains(v))
+        .ok_or_else(|| format!("{s:?} is not an amount of USD from 0 to 1000000"))
 }
 
 fn parse_system(s: &str) -> Result<SystemId, String> {

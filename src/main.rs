@@ -120,6 +120,9 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     if args.mute {
         config.audio.enabled = false;
     }
+    if let Some(usd) = args.budget_usd {
+        config.budget.max_usd = Some(usd);
+    }
     if let Some(addr) = args.metrics {
         config.metrics.listen = Some(addr);
     }

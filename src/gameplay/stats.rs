@@ -44,6 +44,9 @@ pub struct GameStats {
     /// dashboard draws the place and the scene from the same cycle.
     #[serde(skip)]
     pub seen: Option<super::World>,
+    /// The spend and its limits, when `[budget]` sets one (the session keeps it current).
+    #[serde(default)]
+    pub budget: Option<crate::lifecycle::BudgetSnapshot>,
     /// Experts the MoE vote closed without, once each was past its own usual latency
     /// (cancelled, not awaited; no breaker counts it), per expert.
     pub outvoted_experts: BTreeMap<SystemId, u64>,

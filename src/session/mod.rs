@@ -102,6 +102,9 @@ pub struct RunOptions {
     pub record: Option<std::path::PathBuf>,
 }
 
+/// Exit status of a session stopped by its spend limit (README.md, "Exit codes").
+pub const EXIT_BUDGET: i32 = 5;
+
 pub struct SessionEnd {
     pub report: SessionReport,
     pub report_path: Option<std::path::PathBuf>,
@@ -119,6 +122,9 @@ impl SessionEnd {
             4
         } else if self.report.shutdown.reason == Reason::Error || self.report_error.is_some() {
             1
+        } else if self.report.shutdown.reason == Reason::Budget {
+            // Clean, but cut short by the spend limit: a script must not read it as done.
+            EXIT_BUDGET
         } else {
             0
         }
@@ -229,6 +235,15 @@ impl Session {
         };
         let stop_game = CancellationToken::new();
         let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
+        let mut background = vec![sampler];
+        if let Some(budget) = registry.budget.clone() {
+            background.push(watch_budget(
+                budget,
+                stats.clone(),
+                quit.clone(),
+                stop_game.clone(),
+            ));
+        }
         let paused = watch::channel(false).0;
         let started = Instant::now();
         let control = control::Control::new(
@@ -295,7 +310,7 @@ impl Session {
             sandbox_ports,
             baseline,
             stop_game,
-            background: vec![sampler],
+            background,
             fatal: Arc::new(Mutex::new(None)),
             crash_after: None,
             audio,
@@ -370,4 +385,33 @@ impl Session {
         }
         self.quit.quit(Reason::Error);
     }
+}
+
+/// Keeps the game's figures' view of the spend current (the dashboard, the report, viewers),
+/// and ends the session (reason `budget`) once its limit stopped a call.
+fn watch_budget(
+    budget: Arc<lifecycle::Budget>,
+    stats: Arc<Mutex<GameStats>>,
+    quit: QuitSignal,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let exhausted = budget.exhausted();
+    tokio::spawn(async move {
+        loop {
+            stats.locked().budget = Some(budget.snapshot());
+            tokio::select! {
+                _ = exhausted.cancelled() => {
+                    stats.locked().budget = Some(budget.snapshot());
+                    tracing::warn!("the session's spend limit is reached; shutting down");
+                    quit.quit(Reason::Budget);
+                    return;
+                }
+                _ = stop.cancelled() => {
+                    stats.locked().budget = Some(budget.snapshot());
+                    return;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    })
 }

@@ -16,6 +16,8 @@ pub enum Reason {
     Signal,
     Cycles,
     Error,
+    /// The session's spend limit (`[budget] max_usd`, `--budget-usd`) stopped a call.
+    Budget,
 }
 
 impl Reason {

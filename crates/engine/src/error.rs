@@ -41,6 +41,9 @@ pub enum ClientError {
     Cut { partial: String, why: String },
     #[error("cancelled")]
     Cancelled,
+    /// Not sent: its worst cost would cross a spend limit (`[budget]`).
+    #[error("budget: not sent: {0}")]
+    Budget(String),
     #[error("{0}")]
     Unavailable(String),
 }

@@ -58,9 +58,46 @@ pub struct RequestCtx {
     pub stream_idle: std::time::Duration,
     /// Where the exchange is recorded (`--record DIR`), when it is.
     pub recorder: Option<Arc<crate::net::record::Recorder>>,
+    /// The spend limit, when one is set: each paid request reserves its worst cost first.
+    pub budget: Option<BudgetCtx>,
+}
+
+/// What a request needs to keep within the spend limit.
+#[derive(Clone)]
+pub struct BudgetCtx {
+    pub budget: Arc<crate::lifecycle::Budget>,
+    /// The model's price; `None`: unpriced.
+    pub price: Option<crate::config::Price>,
+    /// What this call holds, settled by the system when the call is over.
+    pub holds: Arc<std::sync::Mutex<Vec<crate::lifecycle::budget::Hold>>>,
+}
+
+impl std::fmt::Debug for BudgetCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BudgetCtx")
+            .field("price", &self.price)
+            .finish()
+    }
 }
 
 impl RequestCtx {
+    /// Before sending a body of `body_bytes`: reserve the request's worst cost, or say why
+    /// it may not be made.
+    pub fn reserve(&self, body_bytes: usize) -> Result<(), super::ClientError> {
+        let Some(b) = &self.budget else {
+            return Ok(());
+        };
+        let worst = b.price.map(|p| {
+            crate::lifecycle::budget::worst_cost(&p, body_bytes, self.params.max_output_tokens)
+        });
+        let hold = b
+            .budget
+            .reserve(self.system, &self.model, worst)
+            .map_err(|r| super::ClientError::Budget(r.to_string()))?;
+        b.holds.lock().unwrap_or_else(|p| p.into_inner()).push(hold);
+        Ok(())
+    }
+
     /// What bounds a stream read under this context.
     pub fn stream_limits(&self) -> super::sse::StreamLimits {
         super::sse::StreamLimits {

@@ -134,6 +134,22 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
             price.output
         );
     }
+    let b = &cfg.budget;
+    let _ = writeln!(out, "\n[budget]  # USD");
+    let limit = |name: &str, v: Option<f64>| match v {
+        Some(usd) => format!("{name} = {usd:?}"),
+        None => format!("# {name}: not set (no limit)"),
+    };
+    let _ = writeln!(out, "{}", limit("max_usd", b.max_usd));
+    let _ = writeln!(out, "{}", limit("max_usd_per_hour", b.max_usd_per_hour));
+    let _ = writeln!(out, "allow_unpriced = {}", b.allow_unpriced);
+    let _ = writeln!(out, "\n[budget.systems]");
+    if b.systems.is_empty() {
+        let _ = writeln!(out, "# none");
+    }
+    for (id, usd) in &b.systems {
+        let _ = writeln!(out, "{id} = {usd:?}");
+    }
     out
 }
 

@@ -25,6 +25,7 @@ const ROOT: &[&str] = &[
     "fleet",
     "resilience",
     "pricing",
+    "budget",
     "systems",
 ];
 const RESILIENCE: &[&str] = &[
@@ -42,6 +43,9 @@ const PRICE: &[&str] = &["input", "output"];
 /// Dearer than any model sold today by far: a typo guard, not a market forecast.
 const MAX_PRICE: f64 = 10_000.0;
 const SHUTDOWN: &[&str] = &["grace_ms"];
+const BUDGET: &[&str] = &["max_usd", "max_usd_per_hour", "allow_unpriced", "systems"];
+/// A million dollars: a typo guard.
+const MAX_BUDGET: f64 = 1_000_000.0;
 const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms"];
 const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
 const AUDIO: &[&str] = &["enabled"];
@@ -260,6 +264,27 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                 for e in src.table(v, key)? {
                     let price = src.price(e.v, &e.key)?;
                     cfg.pricing.insert(e.name.to_string(), price);
+                }
+            }
+            "budget" => {
+                let b = &mut cfg.budget;
+                for e in src.table(v, key)? {
+                    let (key, v) = (&e.key, e.v);
+                    match e.name {
+                        "max_usd" => b.max_usd = Some(src.non_negative(v, key, MAX_BUDGET)?),
+                        "max_usd_per_hour" => {
+                            b.max_usd_per_hour = Some(src.non_negative(v, key, MAX_BUDGET)?)
+                        }
+                        "allow_unpriced" => b.allow_unpriced = src.bool(v, key)?,
+                        "systems" => {
+                            for e in src.table(v, key)? {
+                                let id = src.system(e.at.clone(), &e.key, e.name)?;
+                                let usd = src.non_negative(e.v, &e.key, MAX_BUDGET)?;
+                                b.systems.insert(id, usd);
+                            }
+                        }
+                        _ => return Err(src.unknown(&e, BUDGET)),
+                    }
                 }
             }
             "systems" => {

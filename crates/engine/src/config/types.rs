@@ -261,6 +261,8 @@ pub struct Config {
     pub resilience: ResilienceConfig,
     /// USD per million tokens, by model name (`[pricing]`).
     pub pricing: BTreeMap<String, Price>,
+    /// Spend limits (`[budget]`, `--budget-usd`).
+    pub budget: BudgetConfig,
 }
 
 /// The sandbox's one rule for where it may listen, for the config and the command line alike:
@@ -325,6 +327,7 @@ impl Default for Config {
                 timing: super::Timing::Instant,
             },
             audio: AudioConfig { enabled: true },
+            budget: BudgetConfig::default(),
             resilience: ResilienceConfig::default(),
             ui: UiConfig {
                 refresh_ms: 100,
@@ -373,5 +376,25 @@ impl Config {
         self.systems
             .values()
             .any(|s| s.enabled && s.protocol != Protocol::Moe && s.base_url.is_sandbox())
+    }
+}
+
+/// `[budget]`: every limit is optional; none set, nothing is checked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BudgetConfig {
+    /// The session's limit (`--budget-usd`): reached, the session shuts down (reason `budget`).
+    pub max_usd: Option<f64>,
+    /// The limit over any rolling hour: calls wait for the hour to roll.
+    pub max_usd_per_hour: Option<f64>,
+    /// Per system (`[budget.systems] NAME = USD`): reached, that system's calls stop.
+    pub systems: BTreeMap<SystemId, f64>,
+    /// With a limit set, a model without a price is refused unless this is true (its spend
+    /// is then unknown, never counted as $0).
+    pub allow_unpriced: bool,
+}
+
+impl BudgetConfig {
+    pub fn is_set(&self) -> bool {
+        self.max_usd.is_some() || self.max_usd_per_hour.is_some() || !self.systems.is_empty()
     }
 }

@@ -2,6 +2,7 @@
 //! closing everything in order, verified (`shutdown`).
 
 mod breaker;
+pub mod budget;
 pub mod registry;
 mod shutdown;
 mod system;
@@ -9,6 +10,7 @@ mod system;
 pub use crate::clients::{ApiKey, RequestCtx};
 pub use crate::net::sockets;
 pub use breaker::{BreakerSettings, BreakerState};
+pub use budget::{Budget, BudgetSnapshot};
 pub use registry::Registry;
 pub use shutdown::{
     ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification, counted,

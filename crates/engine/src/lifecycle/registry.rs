@@ -13,6 +13,8 @@ use tokio::sync::{broadcast, watch};
 
 pub struct Registry {
     systems: Vec<Arc<System>>,
+    /// The spend limit every paid call keeps within, when `[budget]` sets one.
+    pub budget: Option<Arc<super::Budget>>,
     changed: watch::Sender<u64>,
     transitions: broadcast::Sender<StateChange>,
     breaker_changes: broadcast::Sender<BreakerChange>,
@@ -42,7 +44,7 @@ impl Registry {
         // falls further behind is told how many it missed.
         let (transitions, _) = broadcast::channel(4096);
         let (breaker_changes, _) = broadcast::channel(1024);
-        let systems = SystemId::ALL
+        let systems: Vec<Arc<System>> = SystemId::ALL
             .into_iter()
             .map(|id| {
                 let cfg = config.system(id).clone();
@@ -96,8 +98,18 @@ impl Registry {
                 sys
             })
             .collect();
+        let budget = config
+            .budget
+            .is_set()
+            .then(|| super::Budget::new(config.budget.clone()));
+        if let Some(b) = &budget {
+            for s in &systems {
+                s.keep_within(b.clone());
+            }
+        }
         Registry {
             systems,
+            budget,
             changed,
             transitions,
             breaker_changes,

@@ -104,6 +104,9 @@ pub struct SystemSnapshot {
     pub outvoted: u64,
     /// Calls not made because the breaker was open (or its one probe was out).
     pub breaker_skipped: u64,
+    /// Calls not made because their worst cost would cross a spend limit.
+    #[serde(default)]
+    pub budget_refused: u64,
     pub breaker: BreakerState,
     /// Times the breaker opened.
     pub breaker_opens: u64,
@@ -287,6 +290,10 @@ pub struct System {
     earlier: Mutex<Option<EarlierClose>>,
     /// Where each exchange is recorded (`--record DIR`), when it is.
     recorder: std::sync::OnceLock<Arc<crate::net::record::Recorder>>,
+    /// The spend limit, when one is set.
+    budget: std::sync::OnceLock<Arc<crate::lifecycle::Budget>>,
+    /// Calls not made because of a spend limit.
+    budget_refused: AtomicU64,
     breaker_skipped: AtomicU64,
 }
 
@@ -383,6 +390,8 @@ impl System {
             cut: AtomicU64::new(0),
             earlier: Mutex::new(None),
             recorder: std::sync::OnceLock::new(),
+            budget: std::sync::OnceLock::new(),
+            budget_refused: AtomicU64::new(0),
             breaker_skipped: AtomicU64::new(0),
         };
         if state != SystemState::Disabled {
@@ -533,9 +542,7 @@ impl System {
             truncated: self.truncated.load(Ordering::Relaxed),
             retries: self.retried.load(Ordering::Relaxed),
             usage,
-            cost_usd: usage
-                .zip(self.price.get())
-                .map(|(u, p)| p.cost(u.input, u.output)),
+            cost_usd: self.cost_usd(),
             headroom: self.usage.headroom(),
             open_sockets: self.open_sockets.load(Ordering::Relaxed),
             connections_opened: self.ledger.opened(),
@@ -546,6 +553,7 @@ impl System {
             disabled_reason: st.disabled_reason.clone(),
             late: self.late.load(Ordering::Relaxed),
             outvoted: self.outvoted.load(Ordering::Relaxed),
+            budget_refused: self.budget_refused.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
             breaker_skipped: self.breaker_skipped.load(Ordering::Relaxed),
             breaker: breaker.state(),
@@ -582,6 +590,20 @@ impl System {
 }
 
 impl System {
+    /// Keep every paid call within `budget` from now on; a second call is ignored.
+    pub fn keep_within(&self, budget: Arc<crate::lifecycle::Budget>) {
+        let _ = self.budget.set(budget);
+    }
+
+    /// What this system has spent, by its answers' usage at its price; `None` when either
+    /// is unknown.
+    pub fn cost_usd(&self) -> Option<f64> {
+        let usage = self.usage.reported().then(|| self.usage.total());
+        usage
+            .zip(self.price.get())
+            .map(|(u, p)| p.cost(u.input, u.output))
+    }
+
     /// Record every exchange from now on (`--record DIR`); a second call is ignored.
     pub fn record_to(&self, recorder: Arc<crate::net::record::Recorder>) {
         let _ = self.recorder.set(recorder);

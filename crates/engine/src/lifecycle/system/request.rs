@@ -127,7 +127,9 @@ impl System {
                 tracing::info!(system = %self.id, deadline_ms = deadline.as_millis() as u64, %why, "stream cut; using what it said");
                 Bounded::Cut(partial)
             }
-            Err(ClientError::Cancelled) | Err(ClientError::Unavailable(_)) => Bounded::Unavailable,
+            Err(ClientError::Cancelled)
+            | Err(ClientError::Unavailable(_))
+            | Err(ClientError::Budget(_)) => Bounded::Unavailable,
             Err(e) => {
                 let change = self.breaker.locked().failure(now, false, &e.to_string());
                 self.announce(change);
@@ -218,6 +220,11 @@ impl System {
                 deadline,
                 stream_idle: self.deadlines().stream_idle,
                 recorder: self.recorder.get().cloned(),
+                budget: self.budget.get().map(|b| crate::clients::BudgetCtx {
+                    budget: b.clone(),
+                    price: self.price.get().copied(),
+                    holds: Default::default(),
+                }),
             };
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };
@@ -232,6 +239,7 @@ impl System {
             otel.status_description = tracing::field::Empty,
         );
         let task_span = span.clone();
+        let holds = ctx.budget.as_ref().map(|b| b.holds.clone());
         let task = tracker.track_future(tracing::Instrument::instrument(async move {
             let stop = ctx.stop.clone();
             // Wait for a free connection slot, unless the system is closing.
@@ -258,6 +266,13 @@ impl System {
                 _ = cancel.cancelled() => Err(ClientError::Cancelled),
             };
             drop(permit);
+            // What the call held is counted at what it cost, in the same step.
+            if let Some(holds) = holds {
+                let total = me.cost_usd();
+                for hold in holds.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                    hold.settle(total);
+                }
+            }
             in_flight.counted = true;
             me.finish(in_flight.started.elapsed(), &result);
             match &result {
@@ -310,6 +325,11 @@ impl System {
             // A cancellation is the system closing (or a late call dropped), not the
             // service failing; a cut stream is counted by the bounded call.
             Err(e) if e.is_cancelled() || e.is_cut() => {}
+            // Not sent: the spend limit, not the service. Said, counted, no error state.
+            Err(ClientError::Budget(why)) => {
+                self.budget_refused.fetch_add(1, Ordering::Relaxed);
+                self.lock_status().last_error = Some(format!("budget: {why}"));
+            }
             // The service answered; the answer did not fit its cap. Counted on its own, and
             // shown as the last problem, but the system is not failing.
             Err(e) if e.is_truncated() => {
