@@ -258,6 +258,9 @@ const GEMINI: &[Model] = &[
     m("gemini-pro", Kind::Retired, Think::No),
 ];
 
+/// The least `max_output_tokens` the Responses API accepts (a 400 below it).
+pub const RESPONSES_MIN_OUTPUT_TOKENS: u64 = 16;
+
 /// Every model `service` knows, current or not.
 pub fn models(service: Service) -> &'static [Model] {
     match service {
