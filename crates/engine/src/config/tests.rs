@@ -866,6 +866,19 @@ fn what_the_services_refuse_is_a_located_error() {
             ));
         }
     }
+    // And only that: a model the catalog does not list, or one on a service whose list is
+    // partial, gets only the protocol's rules (the live service is its judge).
+    for text in [
+        "[systems.openai_client]\nmodel = \"gpt-6\"\nreasoning_effort = \"minimal\"\n",
+        "[systems.hyperbolic_client]\nreasoning_effort = \"high\"\n",
+        "[systems.lmstudio_client]\nmodel = \"qwen/qwen3-8b\"\nreasoning_effort = \"none\"\n",
+        "[systems.gemini_client]\nmodel = \"gemini-4-flash\"\nthinking_budget = 0\n",
+        "[systems.openai_client]\nprotocol = \"openai_responses\"\nmax_output_tokens = 16\n",
+    ] {
+        if let Err(e) = load_bytes("unjudged", text.as_bytes()) {
+            failures.push(format!("{text:?} should load: {e}"));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -906,21 +919,6 @@ fn the_defaults_follow_the_model() {
         .params
         .thinking_budget;
     assert_eq!(budget, Some(-1));
-}
-
-#[test]
-fn models_the_catalog_does_not_judge_are_left_to_the_service() {
-    // Unknown to the catalog, or on a service whose list is partial: only the protocol's
-    // rules apply.
-    for text in [
-        "[systems.openai_client]\nmodel = \"gpt-6\"\nreasoning_effort = \"minimal\"\n",
-        "[systems.hyperbolic_client]\nreasoning_effort = \"high\"\n",
-        "[systems.lmstudio_client]\nmodel = \"qwen/qwen3-8b\"\nreasoning_effort = \"none\"\n",
-        "[systems.gemini_client]\nmodel = \"gemini-4-flash\"\nthinking_budget = 0\n",
-        "[systems.openai_client]\nprotocol = \"openai_responses\"\nmax_output_tokens = 16\n",
-    ] {
-        ok(text);
-    }
 }
 
 #[test]
