@@ -938,3 +938,93 @@ fn the_command_line_holds_to_the_configs_rules_and_names_them() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("given twice for moe"));
 }
+
+/// What the services are known to refuse is refused before a request: a located error and
+/// exit 2, from `check-config` and at session start alike.
+#[test]
+fn configs_the_services_refuse_exit_2_before_a_request() {
+    let cases = [
+        (
+            "[systems.orchestrator]\nmax_output_tokens = 15\n",
+            "2:21: systems.orchestrator.max_output_tokens: ",
+            "the least the Responses API accepts",
+        ),
+        (
+            "[systems.openai_client]\nmodel = \"gpt-4.1\"\nreasoning_effort = \"none\"\n",
+            "3:20: systems.openai_client.reasoning_effort: ",
+            "\"gpt-4.1\" does not reason",
+        ),
+        (
+            "[systems.meta_rl]\nmodel = \"gpt-5\"\nreasoning_effort = \"none\"\n",
+            "3:20: systems.meta_rl.reasoning_effort: ",
+            "does not take effort \"none\"",
+        ),
+        (
+            "[systems.orchestrator]\nreasoning_effort = \"minimal\"\n",
+            "2:20: systems.orchestrator.reasoning_effort: ",
+            "\"gpt-5.1\" does not take effort \"minimal\"",
+        ),
+        (
+            "[systems.gemini_client]\nthinking_budget = 24577\n",
+            "2:19: systems.gemini_client.thinking_budget: ",
+            "between 512 and 24576",
+        ),
+        (
+            "[systems.video_interpreter]\nmodel = \"gemini-3.1-pro-preview\"\nthinking_budget = 0\n",
+            "3:19: systems.video_interpreter.thinking_budget: ",
+            "only works in thinking mode",
+        ),
+    ];
+    for (text, at, why) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.toml"), text).unwrap();
+        for sub in [&["check-config"][..], &["--headless", "--cycles", "1"][..]] {
+            let out = cmd(dir.path())
+                .args(["--config", "bad.toml"])
+                .args(sub)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{text}{sub:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("bad.toml:{at}")) && stderr.contains(why),
+                "{text}{sub:?}: want {at}{why}; got {stderr}"
+            );
+            assert!(out.stdout.is_empty(), "{text}: nothing on stdout");
+        }
+    }
+}
+
+/// Changing only the model keeps none of the old model's tuned effort: gpt-4.1 on
+/// openai_client is sent no `reasoning_effort` (gpt-5.1's "none" would be refused) and plays.
+#[test]
+fn a_changed_model_takes_its_own_default_effort_and_plays() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("gpt41.toml"),
+        "[systems.openai_client]\nmodel = \"gpt-4.1\"\n",
+    )
+    .unwrap();
+    let out = cmd(dir.path())
+        .args(["check-config", "--config", "gpt41.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let openai = stdout
+        .split("[systems.openai_client]")
+        .nth(1)
+        .and_then(|s| s.split("\n[").next())
+        .unwrap_or_default();
+    assert!(openai.contains("model = \"gpt-4.1\"\n"), "{stdout}");
+    assert!(openai.contains("reasoning_effort = \"\"\n"), "{stdout}");
+
+    let out = one_headless_cycle(
+        dir.path(),
+        &["--config", "gpt41.toml", "--report", "r.json"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r = report(&dir.path().join("r.json"));
+    assert_eq!(r["stats"]["errors"], 0, "{stderr}\n{r:#}");
+}

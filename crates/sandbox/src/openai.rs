@@ -607,11 +607,15 @@ fn responses(ctx: &Ctx, req: &Req) -> Response<Body> {
     };
     let cap = match body.get("max_output_tokens").filter(|v| !v.is_null()) {
         None => None,
-        Some(v) => match v.as_u64().filter(|n| *n >= 16) {
+        Some(v) => match v
+            .as_u64()
+            .filter(|n| *n >= catalog::RESPONSES_MIN_OUTPUT_TOKENS)
+        {
             Some(n) => Some(n),
             None => {
                 let message = format!(
-                    "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {v} instead."
+                    "Invalid 'max_output_tokens': integer below minimum value. Expected a value >= {}, but got {v} instead.",
+                    catalog::RESPONSES_MIN_OUTPUT_TOKENS
                 );
                 return error_on(
                     StatusCode::BAD_REQUEST,

@@ -1,7 +1,7 @@
 //! Listeners, connections and faults: one accept loop per system, one tracked task per
 //! connection (hyper HTTP/1), every task cancellable so that `stop()` ends them all.
 
-use super::catalog::Service;
+use super::catalog::{Service, ServiceHeaders};
 use super::clock::{self, Clock};
 use super::meter::Meter;
 use super::wire::{self, Ctx, Req};

@@ -117,8 +117,16 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         if s.protocol == crate::systems::Protocol::OpenaiChat {
             let _ = writeln!(out, "token_field = {}", quote(p.token_field.name()));
         }
-        if let Some(e) = p.reasoning_effort {
-            let _ = writeln!(out, "reasoning_effort = {}", quote(e.name()));
+        use crate::systems::Protocol::{OpenaiChat, OpenaiResponses};
+        match (p.reasoning_effort, s.protocol) {
+            (Some(e), _) => {
+                let _ = writeln!(out, "reasoning_effort = {}", quote(e.name()));
+            }
+            // Written out: left out, another model would take its family's default.
+            (None, OpenaiChat | OpenaiResponses) => {
+                let _ = writeln!(out, "reasoning_effort = \"\"");
+            }
+            (None, _) => {}
         }
         if let Some(b) = p.thinking_budget {
             let _ = writeln!(out, "thinking_budget = {b}");

@@ -4,6 +4,7 @@
 use super::fault::Fault;
 use super::source::{ConfigError, Src, join_key};
 use super::types::{BaseUrl, Config, Mode, Price, SystemConfig};
+use crate::systems::catalog::{self, RESPONSES_MIN_OUTPUT_TOKENS, Service, Think};
 use crate::systems::{Effort, MAX_THINKING_BUDGET, Protocol, SystemId, TokenField};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -78,6 +79,9 @@ struct Given {
     pool_max_per_host: Option<Range<usize>>,
     /// The file's `depends_on` entries (they replace the default list), with their spans.
     depends_on: Option<Vec<(SystemId, Range<usize>)>>,
+    protocol: Option<Range<usize>>,
+    model: Option<Range<usize>>,
+    max_output_tokens: Option<Range<usize>>,
     token_field: Option<Range<usize>>,
     reasoning_effort: Option<Range<usize>>,
     thinking_budget: Option<Range<usize>>,
@@ -461,7 +465,10 @@ impl Src<'_> {
             let (key, v) = (&e.key, e.v);
             match e.name {
                 "enabled" => sys.enabled = self.bool(v, key)?,
-                "protocol" => sys.protocol = self.protocol(id, v, key)?,
+                "protocol" => {
+                    sys.protocol = self.protocol(id, v, key)?;
+                    g.protocol = Some(v.span());
+                }
                 "base_url" => {
                     sys.base_url =
                         parse_base_url(self.str(v, key)?).map_err(|e| self.at(v, key, e))?;
@@ -473,6 +480,7 @@ impl Src<'_> {
                         return Err(self.at(v, key, "must not be empty"));
                     }
                     sys.model = m.to_string();
+                    g.model = Some(v.span());
                 }
                 "api_key_env" => sys.api_key_env = self.env_name(v, key)?,
                 "timeout_ms" => sys.timeout_ms = self.int(v, key, 1, 3_600_000)?,
@@ -493,7 +501,8 @@ impl Src<'_> {
                     g.depends_on = Some(deps);
                 }
                 "max_output_tokens" => {
-                    sys.params.max_output_tokens = self.int(v, key, 1, 1_000_000)? as u32
+                    sys.params.max_output_tokens = self.int(v, key, 1, 1_000_000)? as u32;
+                    g.max_output_tokens = Some(v.span());
                 }
                 "token_field" => {
                     let s = self.str(v, key)?;
@@ -520,7 +529,7 @@ impl Src<'_> {
                 _ => return Err(self.unknown(&e, SYSTEM)),
             }
         }
-        self.check_params(sys, g, prefix)?;
+        self.check_params(id, sys, g, prefix)?;
         if sys.pool_max_per_host > sys.pool_max {
             let msg = format!(
                 "pool_max_per_host ({}) must not exceed pool_max ({})",
@@ -575,7 +584,13 @@ impl Src<'_> {
 
     /// Each model setting belongs to the protocols that send it: given for another, it is
     /// an error (it would be ignored); left at a default that does not apply, it is dropped.
-    fn check_params(&self, sys: &mut SystemConfig, g: &Given, prefix: &str) -> Result<()> {
+    fn check_params(
+        &self,
+        id: SystemId,
+        sys: &mut SystemConfig,
+        g: &Given,
+        prefix: &str,
+    ) -> Result<()> {
         let p = sys.protocol;
         let uses_effort = matches!(p, Protocol::OpenaiChat | Protocol::OpenaiResponses);
         let uses_thinking = matches!(p, Protocol::GeminiGenerate | Protocol::GeminiStream);
@@ -614,11 +629,99 @@ impl Src<'_> {
                 "protocols \"gemini_generate\" and \"gemini_stream\"",
             ));
         }
+        // The defaults follow the model: another model than the system's own keeps none of
+        // the effort or budget tuned for that one (gpt-5.1's "none" is refused by gpt-4.1),
+        // but takes its family's default; a model the catalog does not judge gets none sent.
+        let known = catalog::rules(Service::of(id, p), &sys.model);
+        if sys.model != id.defaults().model {
+            if g.reasoning_effort.is_none() {
+                sys.params.reasoning_effort = known.and_then(|m| catalog::default_effort(m.think));
+            }
+            if g.thinking_budget.is_none() {
+                sys.params.thinking_budget = None;
+            }
+        }
         if !uses_effort {
             sys.params.reasoning_effort = None;
         }
         if !uses_thinking {
             sys.params.thinking_budget = None;
+        }
+        self.check_model(sys, g, prefix, known)
+    }
+
+    /// What the services are known to refuse, judged before any request is sent: the
+    /// Responses API's least output cap, and the efforts and thinking budgets the catalog
+    /// says the model takes.
+    fn check_model(
+        &self,
+        sys: &SystemConfig,
+        g: &Given,
+        prefix: &str,
+        known: Option<catalog::Model>,
+    ) -> Result<()> {
+        // The value itself when the file gave it, else what made the default apply (the
+        // shipped defaults pass these checks, so one of them was given).
+        let blame = |name: &str, own: &Option<Range<usize>>, msg: String| {
+            let (name, span) = match (own, &g.model, &g.protocol) {
+                (Some(s), _, _) => (name, s.clone()),
+                (None, Some(s), _) => ("model", s.clone()),
+                (None, None, Some(s)) => ("protocol", s.clone()),
+                (None, None, None) => (name, 0..0),
+            };
+            self.err(span, &join_key(prefix, name), msg)
+        };
+        let p = &sys.params;
+        let model = &sys.model;
+        if sys.protocol == Protocol::OpenaiResponses
+            && u64::from(p.max_output_tokens) < RESPONSES_MIN_OUTPUT_TOKENS
+        {
+            return Err(blame(
+                "max_output_tokens",
+                &g.max_output_tokens,
+                format!(
+                    "{} is below {RESPONSES_MIN_OUTPUT_TOKENS}, the least the Responses API accepts (protocol \"openai_responses\")",
+                    p.max_output_tokens
+                ),
+            ));
+        }
+        let Some(m) = known else {
+            return Ok(());
+        };
+        match (p.reasoning_effort, m.think) {
+            (Some(e), Think::No) => {
+                return Err(blame(
+                    "reasoning_effort",
+                    &g.reasoning_effort,
+                    format!(
+                        "{model:?} does not reason and refuses any reasoning effort (found {:?}); remove the key or set \"\"",
+                        e.name()
+                    ),
+                ));
+            }
+            (Some(e), Think::Effort { default, allowed }) if !allowed.contains(&e) => {
+                let names: Vec<&str> = allowed.iter().map(|e| e.name()).collect();
+                return Err(blame(
+                    "reasoning_effort",
+                    &g.reasoning_effort,
+                    format!(
+                        "{model:?} does not take effort {:?} (it takes {}; \"\" for its default, {})",
+                        e.name(),
+                        names.join(", "),
+                        default.name()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(b) = p.thinking_budget {
+            catalog::check_budget(m.think, b, model).map_err(|msg| {
+                blame(
+                    "thinking_budget",
+                    &g.thinking_budget,
+                    format!("{model:?} refuses thinking_budget = {b}: {msg}"),
+                )
+            })?;
         }
         Ok(())
     }

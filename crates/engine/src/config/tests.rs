@@ -749,3 +749,186 @@ fn load_never_panics_on_garbage_or_mutations() {
         "the mutations should mostly be caught ({rejected})"
     );
 }
+
+/// What the services refuse, refused before a request is sent: (name, file, dotted key,
+/// line, column, part of the message).
+const REFUSED_BY_SERVICES: &[(&str, &str, &str, usize, usize, &str)] = &[
+    (
+        "responses_cap_below_minimum",
+        "[systems.orchestrator]\nmax_output_tokens = 15\n",
+        "systems.orchestrator.max_output_tokens",
+        2,
+        21,
+        "15 is below 16, the least the Responses API accepts",
+    ),
+    (
+        "responses_protocol_with_a_small_cap",
+        "[systems.meta_rl]\nmax_output_tokens = 8\nprotocol = \"openai_responses\"\n",
+        "systems.meta_rl.max_output_tokens",
+        2,
+        21,
+        "8 is below 16",
+    ),
+    (
+        "effort_on_gpt_4_1",
+        "[systems.openai_client]\nmodel = \"gpt-4.1\"\nreasoning_effort = \"low\"\n",
+        "systems.openai_client.reasoning_effort",
+        3,
+        20,
+        "\"gpt-4.1\" does not reason and refuses any reasoning effort (found \"low\")",
+    ),
+    (
+        "effort_none_on_gpt_4o_is_still_set",
+        "[systems.meta_rl]\nreasoning_effort = \"none\"\nmodel = \"gpt-4o\"\n",
+        "systems.meta_rl.reasoning_effort",
+        2,
+        20,
+        "remove the key or set \"\"",
+    ),
+    (
+        "effort_none_on_gpt_5",
+        "[systems.openai_client]\nmodel = \"gpt-5-mini\"\n  reasoning_effort = \"none\"\n",
+        "systems.openai_client.reasoning_effort",
+        3,
+        22,
+        "\"gpt-5-mini\" does not take effort \"none\" (it takes minimal, low, medium, high; \"\" for its default, medium)",
+    ),
+    (
+        "effort_minimal_on_gpt_5_1",
+        "[systems.orchestrator]\nreasoning_effort = \"minimal\"\n",
+        "systems.orchestrator.reasoning_effort",
+        2,
+        20,
+        "\"gpt-5.1\" does not take effort \"minimal\" (it takes none, low, medium, high",
+    ),
+    (
+        "effort_below_high_on_gpt_5_pro",
+        "[systems.orchestrator]\nmodel = \"gpt-5-pro\"\nreasoning_effort = \"medium\"\n",
+        "systems.orchestrator.reasoning_effort",
+        3,
+        20,
+        "(it takes high;",
+    ),
+    (
+        "budget_above_flash_lite_max",
+        "[systems.gemini_client]\nthinking_budget = 30000\n",
+        "systems.gemini_client.thinking_budget",
+        2,
+        19,
+        "refuses thinking_budget = 30000: The thinking budget 30000 is invalid. Please choose a value between 512 and 24576.",
+    ),
+    (
+        "budget_below_flash_lite_min",
+        "[systems.video_interpreter]\nthinking_budget = 100\n",
+        "systems.video_interpreter.thinking_budget",
+        2,
+        19,
+        "between 512 and 24576",
+    ),
+    (
+        "budget_zero_on_a_pro_model",
+        "[systems.gemini_client]\nmodel = \"gemini-3.1-pro-preview\"\nthinking_budget = 0\n",
+        "systems.gemini_client.thinking_budget",
+        3,
+        19,
+        "Budget 0 is invalid. This model only works in thinking mode.",
+    ),
+    (
+        "budget_on_a_model_that_does_not_think",
+        "[systems.gemini_client]\nmodel = \"gemini-2.5-flash-preview-tts\"\nthinking_budget = 1024\n",
+        "systems.gemini_client.thinking_budget",
+        3,
+        19,
+        "Thinking is not supported by this model",
+    ),
+];
+
+#[test]
+fn what_the_services_refuse_is_a_located_error() {
+    let mut failures = Vec::new();
+    for &(name, text, key, line, column, msg) in REFUSED_BY_SERVICES {
+        let err = match load_bytes(name, text.as_bytes()) {
+            Ok(_) => {
+                failures.push(format!("{name}: should be rejected"));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let shown = err.to_string();
+        let good = shown.starts_with(&format!("{}:{line}:{column}: {key}: ", err.file))
+            && err.file.ends_with(&format!("{name}.toml"))
+            && (err.line, err.column) == (line, column)
+            && err.key == key
+            && shown.contains(msg);
+        if !good {
+            failures.push(format!(
+                "{name}: want {line}:{column}, key {key}, {msg:?}; got {shown}"
+            ));
+        }
+    }
+    // And only that: a model the catalog does not list, or one on a service whose list is
+    // partial, gets only the protocol's rules (the live service is its judge).
+    for text in [
+        "[systems.openai_client]\nmodel = \"gpt-6\"\nreasoning_effort = \"minimal\"\n",
+        "[systems.hyperbolic_client]\nreasoning_effort = \"high\"\n",
+        "[systems.lmstudio_client]\nmodel = \"qwen/qwen3-8b\"\nreasoning_effort = \"none\"\n",
+        "[systems.gemini_client]\nmodel = \"gemini-4-flash\"\nthinking_budget = 0\n",
+        "[systems.openai_client]\nprotocol = \"openai_responses\"\nmax_output_tokens = 16\n",
+    ] {
+        if let Err(e) = load_bytes("unjudged", text.as_bytes()) {
+            failures.push(format!("{text:?} should load: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_defaults_follow_the_model() {
+    use crate::systems::Effort;
+    let effort = |text: &str, id: SystemId| ok(text).system(id).params.reasoning_effort;
+    // gpt-5.1's "none" would be refused by gpt-4.1: a model that does not reason gets none.
+    let openai = "[systems.openai_client]\nmodel = \"gpt-4.1\"\n";
+    assert_eq!(effort(openai, SystemId::OpenaiClient), None);
+    // A reasoning model takes its family's default, not the system's tuned one.
+    let gpt5 = "[systems.orchestrator]\nmodel = \"gpt-5\"\n";
+    assert_eq!(effort(gpt5, SystemId::Orchestrator), Some(Effort::Medium));
+    let pro = "[systems.orchestrator]\nmodel = \"gpt-5-pro\"\n";
+    assert_eq!(effort(pro, SystemId::Orchestrator), Some(Effort::High));
+    // The system's own model keeps its tuned effort, named or not.
+    let same = "[systems.orchestrator]\nmodel = \"gpt-5.1\"\n";
+    assert_eq!(effort(same, SystemId::Orchestrator), Some(Effort::Low));
+    // A model the catalog does not know: nothing sent, the service's default.
+    let new = "[systems.meta_rl]\nmodel = \"gpt-6\"\n";
+    assert_eq!(effort(new, SystemId::MetaRl), None);
+    // An explicit value is kept (and checked): "" is the model's default.
+    let given = "[systems.meta_rl]\nreasoning_effort = \"\"\nmodel = \"gpt-5\"\n";
+    assert_eq!(effort(given, SystemId::MetaRl), None);
+    let given = "[systems.meta_rl]\nreasoning_effort = \"high\"\nmodel = \"o3\"\n";
+    assert_eq!(effort(given, SystemId::MetaRl), Some(Effort::High));
+    // Gemini 3 cannot turn thinking off: the default budget 0 of 2.5 Flash-Lite is not kept.
+    let gemini3 = "[systems.video_interpreter]\nmodel = \"gemini-3-flash-preview\"\n";
+    let budget = ok(gemini3)
+        .system(SystemId::VideoInterpreter)
+        .params
+        .thinking_budget;
+    assert_eq!(budget, None);
+    let kept =
+        "[systems.gemini_client]\nmodel = \"gemini-3-flash-preview\"\nthinking_budget = -1\n";
+    let budget = ok(kept)
+        .system(SystemId::GeminiClient)
+        .params
+        .thinking_budget;
+    assert_eq!(budget, Some(-1));
+}
+
+#[test]
+fn a_model_default_effort_renders_and_loads_back_the_same() {
+    let mut cfg = ok("[systems.meta_rl]\nmodel = \"gpt-5\"\nreasoning_effort = \"\"\n");
+    cfg.source = None;
+    let text: String = render_with_env(&cfg, &|_| None)
+        .lines()
+        .map(|l| l.split(" (").next().unwrap_or(l).to_string() + "\n")
+        .collect();
+    let back = parse(text.as_bytes(), "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(json(&back), json(&cfg));
+}

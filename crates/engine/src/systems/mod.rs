@@ -1,6 +1,7 @@
 //! The eleven systems the agent holds: their names, the protocol each speaks, and the
 //! defaults that make a fresh install play on the embedded sandbox.
 
+pub mod catalog;
 mod model;
 
 pub use model::{Effort, MAX_THINKING_BUDGET, ModelParams, TokenField};
