@@ -1069,3 +1069,39 @@ mod remote_updates {
         assert_eq!(update(&mut app, Action::Down), Some(Command::Exit));
     }
 }
+
+#[test]
+fn the_dashboard_shows_the_spend_its_pace_and_warns_near_the_limit() {
+    let mut app = fixtures::dashboard(area(160, 40), Theme::COLOR);
+    app.game.budget = Some(singularis_tui::lifecycle::BudgetSnapshot {
+        spent_usd: 0.0171,
+        limit_usd: Some(0.02),
+        hour_usd: 0.0171,
+        burn_usd_per_hour: 1.8,
+        time_left_s: Some(5.8),
+        warn: true,
+        ..Default::default()
+    });
+    let text = screen(&app);
+    let title = text
+        .lines()
+        .find(|l| l.contains("Connections"))
+        .unwrap_or("");
+    assert!(
+        title.contains("⚠ budget $0.0171/$0.0200 · $1.80/h · 6 s left"),
+        "{title}"
+    );
+    // Yellow from 80 % of the limit.
+    let buf = draw(&app).backend().buffer().clone();
+    let y = text
+        .lines()
+        .position(|l| l.contains("Connections"))
+        .unwrap_or(0) as u16;
+    let x = title.chars().position(|c| c == '⚠').unwrap_or(0) as u16;
+    assert_eq!(buf[(x, y)].fg, Color::Yellow);
+    insta::assert_snapshot!(text);
+    // Spent: said in red.
+    app.game.budget.as_mut().map(|b| b.exhausted = true);
+    let text = screen(&app);
+    assert!(text.contains("⚠ spent: budget $0.0171/$0.0200"), "{text}");
+}

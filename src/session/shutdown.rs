@@ -76,6 +76,10 @@ impl Session {
         let clean = shutdown.is_clean() && reason != Reason::Error && !self.force.is_cancelled();
         let audio = self.audio.close(clean).await;
         let ended_at = chrono::Utc::now();
+        // Every call is over: the spend as it stands at the end.
+        if let Some(b) = &self.registry.budget {
+            self.stats.locked().budget = Some(b.snapshot());
+        }
         let game = self.stats.locked().clone();
         let report = SessionReport {
             version: 1,

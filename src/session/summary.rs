@@ -184,6 +184,9 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
             u.input, u.output, u.cost_usd
         ));
     }
+    if let Some(b) = &st.game.budget {
+        out.extend(budget_lines(b));
+    }
     let skipped: u64 = st.skipped_calls.values().sum();
     out.push(format!("  Skipped calls: {skipped}"));
     out.push(format!(
@@ -196,6 +199,39 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
         r.shutdown.reason.name(),
         r.shutdown.report.sockets_left_text()
     ));
+    out
+}
+
+/// The spend against its limits, and what the limits stopped.
+pub(crate) fn budget_lines(b: &crate::lifecycle::BudgetSnapshot) -> Vec<String> {
+    let limit = match b.limit_usd {
+        Some(l) => format!(
+            " of ${l:.4} ({:.0} %)",
+            100.0 * b.spent_usd / l.max(f64::MIN_POSITIVE)
+        ),
+        None => String::new(),
+    };
+    let hour = match b.hour_limit_usd {
+        Some(l) => format!(", ${:.4} of ${l:.4} this hour", b.hour_usd),
+        None => String::new(),
+    };
+    let unknown = if b.unknown.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = b.unknown.iter().map(|id| id.name()).collect();
+        format!(" + unknown for {}", names.join(", "))
+    };
+    let mut out = vec![format!(
+        "  Budget: ${:.4} spent{limit}{hour}{unknown}",
+        b.spent_usd
+    )];
+    let refused: u64 = b.refused.values().sum();
+    if refused > 0 {
+        let last = b.last_refusal.as_deref().unwrap_or("");
+        out.push(format!(
+            "  Calls not made for the budget: {refused} (last: {last})"
+        ));
+    }
     out
 }
 

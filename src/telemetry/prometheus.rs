@@ -40,6 +40,11 @@ pub(crate) const BREAKER_STATE: &str = "singularis_breaker_state";
 pub(crate) const BREAKER_OPENS: &str = "singularis_breaker_opens_total";
 pub(crate) const CALL_OUTCOMES: &str = "singularis_calls_total";
 pub(crate) const DEADLINE: &str = "singularis_call_deadline_seconds";
+pub(crate) const BUDGET_SPENT: &str = "singularis_budget_spent_usd";
+pub(crate) const BUDGET_LIMIT: &str = "singularis_budget_limit_usd";
+pub(crate) const BUDGET_BURN: &str = "singularis_budget_burn_usd_per_hour";
+pub(crate) const BUDGET_REFUSED: &str = "singularis_budget_refused_calls_total";
+pub(crate) const BUDGET_EXHAUSTED: &str = "singularis_budget_exhausted";
 
 /// From a loopback millisecond to a slow model's half minute.
 pub(crate) const LATENCY_BUCKETS: &[f64] = &[
@@ -234,6 +239,17 @@ impl SessionMetrics {
                 metrics::counter!(ACTIONS, "kind" => kind.clone()).absolute(*n);
             }
             metrics::counter!(FALLBACKS).absolute(game.fallbacks);
+            if let Some(b) = &game.budget {
+                metrics::gauge!(BUDGET_SPENT).set(b.spent_usd);
+                if let Some(l) = b.limit_usd {
+                    metrics::gauge!(BUDGET_LIMIT).set(l);
+                }
+                metrics::gauge!(BUDGET_BURN).set(b.burn_usd_per_hour);
+                metrics::gauge!(BUDGET_EXHAUSTED).set(if b.exhausted { 1.0 } else { 0.0 });
+                for (id, n) in &b.refused {
+                    metrics::counter!(BUDGET_REFUSED, "system" => id.name()).absolute(*n);
+                }
+            }
             for p in [Phase::Running, Phase::ShuttingDown, Phase::Final] {
                 metrics::gauge!(SESSION_PHASE, "phase" => p.name()).set(if p == phase {
                     1.0
@@ -266,6 +282,29 @@ fn describe() {
         "1 for the state each system's circuit breaker is in (closed, open, half_open), 0 for the others"
     );
     describe_counter!(BREAKER_OPENS, "Times each system's circuit breaker opened");
+    describe_gauge!(
+        BUDGET_SPENT,
+        Unit::Count,
+        "USD spent by the session, from the answers' usage at [pricing] (with a [budget] set)"
+    );
+    describe_gauge!(
+        BUDGET_LIMIT,
+        Unit::Count,
+        "The session's spend limit in USD"
+    );
+    describe_gauge!(
+        BUDGET_BURN,
+        Unit::Count,
+        "USD per hour spent over the last hour (or the session, when younger)"
+    );
+    describe_gauge!(
+        BUDGET_EXHAUSTED,
+        "1 once the session's spend limit stopped a call (the session then ends with reason budget)"
+    );
+    describe_counter!(
+        BUDGET_REFUSED,
+        "Calls not made because their worst cost would cross a spend limit, per system"
+    );
     describe_counter!(
         CALL_OUTCOMES,
         "The game's calls per system by outcome: answered, late (cancelled at the deadline), cut (a stream cut; its partial text used), skipped_by_breaker, error"

@@ -1028,3 +1028,59 @@ fn a_changed_model_takes_its_own_default_effort_and_plays() {
     let r = report(&dir.path().join("r.json"));
     assert_eq!(r["stats"]["errors"], 0, "{stderr}\n{r:#}");
 }
+
+#[test]
+fn a_session_stopped_by_its_spend_limit_says_so_and_exits_5() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("priced.toml"),
+        "[gameplay]\ncycle_delay_ms = 0\n[audio]\nenabled = false\n[pricing]\n\
+         \"Qwen/Qwen3-235B-A22B-Instruct-2507\" = { input = 0.2, output = 0.6 }\n\
+         \"llm-api\" = { input = 0.0, output = 0.0 }\n",
+    )
+    .unwrap();
+    let out = cmd(dir.path())
+        .args([
+            "--config",
+            "priced.toml",
+            "--headless",
+            "--budget-usd",
+            "0.02",
+        ])
+        .args(["--cycles", "100000", "--report", "r.json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{stdout}");
+    assert!(stdout.contains("(budget), 0 sockets left open"), "{stdout}");
+    assert!(
+        stdout.contains("  Budget: $") && stdout.contains(" of $0.0200 ("),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Calls not made for the budget: "),
+        "{stdout}"
+    );
+    let r = crate::common::report(&dir.path().join("r.json"));
+    assert_eq!(r["shutdown"]["reason"], "budget", "{r:#}");
+    let b = &r["stats"]["budget"];
+    assert_eq!(b["exhausted"], true, "{b}");
+    assert!(b["spent_usd"].as_f64().unwrap() <= 0.02, "{b}");
+    assert!(r["stats"]["cycles"].as_u64().unwrap() >= 2, "{r:#}");
+    // An unpriced model under a limit is refused, not counted as $0.
+    let out = cmd(dir.path())
+        .args(["--headless", "--mute", "--budget-usd", "1", "--cycles", "1"])
+        .args(["--report", "u.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r = crate::common::report(&dir.path().join("u.json"));
+    let refused = &r["stats"]["budget"]["refused"];
+    assert_eq!(refused["hyperbolic_client"], 1, "{r:#}");
+    assert!(
+        r["stats"]["budget"]["last_refusal"]
+            .as_str()
+            .is_some_and(|s| s.contains("has no price")),
+        "{r:#}"
+    );
+}

@@ -60,6 +60,7 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         late: 0,
         cut: 0,
         outvoted: 0,
+        budget_refused: 0,
         breaker_skipped: 0,
         breaker: singularis_tui::lifecycle::BreakerState::Closed,
         breaker_opens: 0,

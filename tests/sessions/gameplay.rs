@@ -889,3 +889,68 @@ fn a_slower_expert_normal_for_itself_is_waited_for_and_no_breaker_opens() {
         end(session).await;
     });
 }
+
+#[test]
+fn a_spend_limit_holds_and_agrees_with_what_the_sandbox_billed() {
+    serial(async {
+        let mut c = config();
+        // A price for every model that reports tokens (Wolfram bills none).
+        c.pricing.insert(
+            "Qwen/Qwen3-235B-A22B-Instruct-2507".into(),
+            singularis_tui::config::Price {
+                input: 0.2,
+                output: 0.6,
+            },
+        );
+        c.pricing.insert(
+            "llm-api".into(),
+            singularis_tui::config::Price {
+                input: 0.0,
+                output: 0.0,
+            },
+        );
+        c.budget.max_usd = Some(0.02);
+        let prices = c.pricing.clone();
+        let models: std::collections::BTreeMap<SystemId, String> = SystemId::ALL
+            .into_iter()
+            .map(|id| (id, c.system(id).model.clone()))
+            .collect();
+        let session = Session::start(c).await.unwrap();
+        let budget = session.registry.budget.clone().expect("a budget is set");
+        let mut agent = agent(&session, Mode::Parallel);
+        let mut cycles = 0;
+        while !budget.exhausted().is_cancelled() && cycles < 200 {
+            agent.cycle().await;
+            cycles += 1;
+        }
+        agent.finish().await;
+        assert!(
+            budget.exhausted().is_cancelled(),
+            "{cycles} cycles and not spent"
+        );
+        let spent = budget.snapshot();
+        assert!(spent.spent_usd <= 0.02, "{spent:?}");
+        assert!(
+            spent.spent_usd > 0.0 && cycles >= 2,
+            "{spent:?} after {cycles} cycles"
+        );
+        assert!(
+            spent.last_refusal.is_some() && !spent.refused.is_empty(),
+            "{spent:?}"
+        );
+        // The sandbox's own count of billable tokens, at the same prices.
+        let billed: f64 = session
+            .sandbox()
+            .unwrap()
+            .stats()
+            .iter()
+            .map(|(id, s)| prices[&models[id]].cost(s.tokens.input, s.tokens.output))
+            .sum();
+        assert!(
+            (billed - spent.spent_usd).abs() < 1e-9,
+            "the sandbox billed ${billed}, the budget counted ${}",
+            spent.spent_usd
+        );
+        end(session).await;
+    });
+}

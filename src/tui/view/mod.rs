@@ -242,6 +242,17 @@ pub fn uptime(d: Duration) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// A span of time in the largest units that say it: `45 s`, `12 min`, `3.5 h`.
+pub fn duration_words(secs: f64) -> String {
+    if secs < 90.0 {
+        format!("{:.0} s", secs.max(0.0))
+    } else if secs < 5400.0 {
+        format!("{:.0} min", secs / 60.0)
+    } else {
+        format!("{:.1} h", secs / 3600.0)
+    }
+}
+
 /// Milliseconds in at most 5 characters.
 pub fn ms(v: f64) -> String {
     if v < 10.0 {

@@ -4,9 +4,10 @@ use super::layout::{table_offset, table_rows_visible};
 use super::{count, ms, pane, pane_title, shorten, sparkline};
 use crate::lifecycle::{SystemSnapshot, SystemState};
 use crate::tui::app::{App, Pane};
-use crate::tui::theme::state_symbol;
+use crate::tui::theme::{Theme, state_symbol};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Cell, HighlightSpacing, Row, Table, TableState};
 
@@ -136,6 +137,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 
     let mut title = pane_title(t, "Connections", focused);
     title.spans.push(Span::styled(tally(&app.systems), t.dim()));
+    if let Some(b) = &app.game.budget {
+        let (text, style) = budget(b);
+        title.spans.push(Span::styled(text, style(t)));
+    }
     if app.mouse_capture {
         title.spans.push(Span::styled("· mouse on ", t.dim()));
     }
@@ -232,6 +237,33 @@ fn tally(systems: &[SystemSnapshot]) -> String {
         ));
     }
     format!("{} ", parts.join(" · "))
+}
+
+/// The spend against the session's limit, its pace and the time left at that pace; a
+/// warning (`⚠`, so it shows without colour too) from 80 % of a limit.
+fn budget(b: &crate::lifecycle::BudgetSnapshot) -> (String, fn(Theme) -> Style) {
+    let mut parts = Vec::new();
+    match b.limit_usd {
+        Some(l) => parts.push(format!("budget ${:.4}/${l:.4}", b.spent_usd)),
+        None => parts.push(format!("spent ${:.4}", b.spent_usd)),
+    }
+    if let Some(l) = b.hour_limit_usd {
+        parts.push(format!("${:.4}/${l:.4} this hour", b.hour_usd));
+    }
+    if b.burn_usd_per_hour > 0.0 {
+        parts.push(format!("${:.2}/h", b.burn_usd_per_hour));
+    }
+    if let Some(left) = b.time_left_s {
+        parts.push(format!("{} left", super::duration_words(left)));
+    }
+    let (mark, style): (&str, fn(Theme) -> Style) = if b.exhausted {
+        ("⚠ spent: ", Theme::bad)
+    } else if b.warn {
+        ("⚠ ", Theme::warn)
+    } else {
+        ("", Theme::dim)
+    };
+    (format!("· {mark}{} ", parts.join(" · ")), style)
 }
 
 /// The last error, short; why a system is disabled; or that the user closed it.

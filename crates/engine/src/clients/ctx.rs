@@ -83,17 +83,24 @@ impl std::fmt::Debug for BudgetCtx {
 impl RequestCtx {
     /// Before sending a body of `body_bytes`: reserve the request's worst cost, or say why
     /// it may not be made.
-    pub fn reserve(&self, body_bytes: usize) -> Result<(), super::ClientError> {
+    pub async fn reserve(&self, body_bytes: usize) -> Result<(), super::ClientError> {
         let Some(b) = &self.budget else {
             return Ok(());
         };
-        let worst = b.price.map(|p| {
-            crate::lifecycle::budget::worst_cost(&p, body_bytes, self.params.max_output_tokens)
-        });
-        let hold = b
+        // Speech is billed by its audio (25 tokens a second), which its cap is not sent to
+        // bound: the cap stands for it (256 tokens are 10 s of speech; the game's lines are
+        // one sentence).
+        let cap = self.params.max_output_tokens;
+        let worst = b
+            .price
+            .map(|p| crate::lifecycle::budget::worst_cost(&p, body_bytes, cap));
+        let reserve = b
             .budget
-            .reserve(self.system, &self.model, worst)
-            .map_err(|r| super::ClientError::Budget(r.to_string()))?;
+            .reserve(self.system, &self.model, worst, self.deadline);
+        let hold = tokio::select! {
+            r = reserve => r.map_err(|r| super::ClientError::Budget(r.to_string()))?,
+            _ = self.stop.cancelled() => return Err(super::ClientError::Cancelled),
+        };
         b.holds.lock().unwrap_or_else(|p| p.into_inner()).push(hold);
         Ok(())
     }

@@ -33,7 +33,7 @@ pub async fn send(
             r.url().as_str().len() + r.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len)
         })
         .unwrap_or(0);
-    ctx.reserve(body_bytes)?;
+    ctx.reserve(body_bytes).await?;
     let mut attempt = 0u32;
     loop {
         // A body that cannot be cloned (a stream) gets one attempt only.

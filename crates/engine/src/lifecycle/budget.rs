@@ -1,6 +1,7 @@
 //! The spend limit (`[budget]`, `--budget-usd`; ARCHITECTURE.md, "Spend limit"). Before each
 //! paid call its worst cost is reserved: the request's input at its most (its body's bytes
-//! over two, more than any tokenizer makes of text) plus the whole output cap, at the model's
+//! over three: English runs about four characters a token, and a request's JSON carries less
+//! text than bytes) plus the whole output cap, at the model's
 //! price. A call whose worst cost would cross a limit is not made. What a system has spent is
 //! its answers' own usage at the same prices, so the limit holds by construction: spent plus
 //! what is reserved never passes it, and no answer costs more than its reservation.
@@ -17,6 +18,12 @@ use tokio_util::sync::CancellationToken;
 /// Share of a limit at which the dashboard warns.
 pub const WARN_AT: f64 = 0.8;
 const HOUR: Duration = Duration::from_secs(3600);
+
+/// A call that does not fit now: waits (fits once held money settles) or is refused.
+enum Verdict {
+    Wait(Refusal),
+    Refused(Refusal),
+}
 
 /// Why a call was not made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -64,7 +71,11 @@ pub struct BudgetSnapshot {
 }
 
 pub struct Budget {
+    /// Itself, for the holds it hands out.
+    this: std::sync::Weak<Budget>,
     cfg: BudgetConfig,
+    /// Money held was released: a waiting call may fit now.
+    released: tokio::sync::Notify,
     started: Instant,
     inner: Mutex<Inner>,
     exhausted: CancellationToken,
@@ -110,15 +121,18 @@ fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The worst an answer can cost: `body_bytes / 2` input tokens (no tokenizer makes more of
-/// text) and the whole output cap, at `price`.
+/// The worst an answer can cost: `body_bytes / 3` input tokens (text runs about four
+/// characters a token, and a request's JSON holds fewer characters of text than bytes) and the
+/// whole output cap, at `price`.
 pub fn worst_cost(price: &Price, body_bytes: usize, output_cap: u32) -> f64 {
-    price.cost((body_bytes as u64).div_ceil(2), u64::from(output_cap))
+    price.cost((body_bytes as u64).div_ceil(3), u64::from(output_cap))
 }
 
 impl Budget {
     pub fn new(cfg: BudgetConfig) -> Arc<Budget> {
-        Arc::new(Budget {
+        Arc::new_cyclic(|this| Budget {
+            this: this.clone(),
+            released: tokio::sync::Notify::new(),
             cfg,
             started: Instant::now(),
             inner: Mutex::default(),
@@ -136,67 +150,135 @@ impl Budget {
     }
 
     /// Before a paid call of `id` whose worst cost is `worst` (`None`: its model has no
-    /// price): a hold on that much, released by [`Hold::settle`] or when dropped.
-    pub fn reserve(
+    /// price): a hold on that much, released by [`Hold::settle`] or when dropped. A call that
+    /// fits once the money other calls hold is settled waits for them (until `until`); one
+    /// that cannot fit is refused, and if the session's limit refused it, the session is
+    /// told ([`Budget::exhausted`]).
+    pub async fn reserve(
         self: &Arc<Self>,
         id: SystemId,
         model: &str,
         worst: Option<f64>,
+        until: Option<tokio::time::Instant>,
     ) -> Result<Hold, Refusal> {
+        loop {
+            let released = self.released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            let wait = match self.try_reserve(id, model, worst) {
+                Ok(hold) => return Ok(hold),
+                Err(Verdict::Refused(r)) => return Err(r),
+                Err(Verdict::Wait(r)) => r,
+            };
+            let timer = async {
+                match until {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = released => {}
+                // Out of time while others held the money: this call is not made, but the
+                // budget is not spent.
+                _ = timer => return Err(self.refuse(id, wait, false)),
+            }
+        }
+    }
+
+    fn refuse(&self, id: SystemId, r: Refusal, for_good: bool) -> Refusal {
+        let mut st = lock(&self.inner);
+        *st.refused.entry(id).or_default() += 1;
+        st.last_refusal = Some(format!("{id}: {r}"));
+        tracing::warn!(system = %id, reason = %r, "budget: call not made");
+        if for_good && matches!(r, Refusal::Session { .. }) {
+            self.exhausted.cancel();
+        }
+        r
+    }
+
+    fn try_reserve(&self, id: SystemId, model: &str, worst: Option<f64>) -> Result<Hold, Verdict> {
         let now = Instant::now();
         let mut st = lock(&self.inner);
-        let refused = |st: &mut Inner, r: Refusal| {
-            *st.refused.entry(id).or_default() += 1;
-            st.last_refusal = Some(format!("{id}: {r}"));
-            tracing::warn!(system = %id, reason = %r, "budget: call not made");
-            r
+        let hold = |amount| Hold {
+            budget: self.me(),
+            id,
+            amount,
         };
         let Some(worst) = worst else {
             if !self.cfg.allow_unpriced {
-                return Err(refused(
-                    &mut st,
-                    Refusal::Unpriced {
-                        model: model.to_string(),
-                    },
-                ));
+                drop(st);
+                let r = Refusal::Unpriced {
+                    model: model.to_string(),
+                };
+                return Err(Verdict::Refused(self.refuse(id, r, true)));
             }
             st.unknown.insert(id);
-            return Ok(Hold {
-                budget: self.clone(),
-                id,
-                amount: 0.0,
-            });
+            return Ok(hold(0.0));
         };
-        let committed = st.spent() + st.reserved();
-        if let Some(limit) = self.cfg.max_usd
-            && committed + worst > limit
-        {
-            let left = (limit - committed).max(0.0);
-            let r = refused(&mut st, Refusal::Session { limit, worst, left });
-            self.exhausted.cancel();
-            return Err(r);
-        }
-        if let Some(limit) = self.cfg.max_usd_per_hour {
-            let in_hour = st.hour(now) + st.reserved();
-            if in_hour + worst > limit {
-                let left = (limit - in_hour).max(0.0);
-                return Err(refused(&mut st, Refusal::Hour { limit, worst, left }));
+        // Each limit: refused when the call cannot fit even once what others hold is
+        // settled; told to wait when it can.
+        let (spent, reserved) = (st.spent(), st.reserved());
+        let hour = st.hour(now);
+        let mine = st.spent_by.get(&id).copied().unwrap_or(0.0);
+        let mine_held = st.reserved_by.get(&id).copied().unwrap_or(0.0);
+        let checks = [
+            self.cfg.max_usd.map(|limit| {
+                (
+                    spent,
+                    reserved,
+                    Refusal::Session {
+                        limit,
+                        worst,
+                        left: (limit - spent - reserved).max(0.0),
+                    },
+                )
+            }),
+            self.cfg.max_usd_per_hour.map(|limit| {
+                (
+                    hour,
+                    reserved,
+                    Refusal::Hour {
+                        limit,
+                        worst,
+                        left: (limit - hour - reserved).max(0.0),
+                    },
+                )
+            }),
+            self.cfg.systems.get(&id).map(|&limit| {
+                (
+                    mine,
+                    mine_held,
+                    Refusal::System {
+                        limit,
+                        worst,
+                        left: (limit - mine - mine_held).max(0.0),
+                    },
+                )
+            }),
+        ];
+        for (used, held, r) in checks.into_iter().flatten() {
+            let limit = match r {
+                Refusal::Session { limit, .. }
+                | Refusal::Hour { limit, .. }
+                | Refusal::System { limit, .. } => limit,
+                Refusal::Unpriced { .. } => continue,
+            };
+            if used + worst > limit {
+                drop(st);
+                return Err(Verdict::Refused(self.refuse(id, r, true)));
             }
-        }
-        if let Some(&limit) = self.cfg.systems.get(&id) {
-            let mine = st.spent_by.get(&id).copied().unwrap_or(0.0)
-                + st.reserved_by.get(&id).copied().unwrap_or(0.0);
-            if mine + worst > limit {
-                let left = (limit - mine).max(0.0);
-                return Err(refused(&mut st, Refusal::System { limit, worst, left }));
+            if used + held + worst > limit {
+                return Err(Verdict::Wait(r));
             }
         }
         *st.reserved_by.entry(id).or_default() += worst;
-        Ok(Hold {
-            budget: self.clone(),
-            id,
-            amount: worst,
-        })
+        Ok(hold(worst))
+    }
+
+    fn me(&self) -> Arc<Budget> {
+        self.this
+            .upgrade()
+            .expect("a budget is only used through its Arc")
     }
 
     /// `id` has spent `total` so far, by its answers' usage (never less than before).
@@ -245,6 +327,7 @@ impl Budget {
 }
 
 /// Money held for one call until its answer's cost is known.
+#[derive(Debug)]
 pub struct Hold {
     budget: Arc<Budget>,
     id: SystemId,
@@ -260,7 +343,9 @@ impl Hold {
             self.budget.spend(&mut st, self.id, total);
         }
         release(&mut st, self.id, self.amount);
+        drop(st);
         self.amount = 0.0;
+        self.wake();
     }
 }
 
@@ -270,10 +355,17 @@ fn release(st: &mut Inner, id: SystemId, amount: f64) {
     }
 }
 
+impl Hold {
+    fn wake(&self) {
+        self.budget.released.notify_waiters();
+    }
+}
+
 impl Drop for Hold {
     fn drop(&mut self) {
         if self.amount > 0.0 {
             release(&mut lock(&self.budget.inner), self.id, self.amount);
+            self.wake();
         }
     }
 }
@@ -294,50 +386,83 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_call_that_could_cross_the_limit_is_not_made_and_the_session_is_told() {
+    /// A reservation that waits at most 50 ms for money others hold.
+    async fn reserve(b: &Arc<Budget>, id: SystemId, worst: Option<f64>) -> Result<Hold, Refusal> {
+        let until = tokio::time::Instant::now() + Duration::from_millis(50);
+        b.reserve(id, "m", worst, Some(until)).await
+    }
+
+    #[tokio::test]
+    async fn a_call_waits_for_held_money_and_one_that_cannot_fit_ends_the_session() {
         let b = budget(0.01);
-        // 2000 bytes → at most 1000 input tokens ($0.001) + 256 output ($0.00256).
-        let worst = worst_cost(&PRICE, 2000, 256);
+        // 3000 bytes → at most 1000 input tokens ($0.001) + 256 output ($0.00256).
+        let worst = worst_cost(&PRICE, 3000, 256);
         assert!((worst - 0.00356).abs() < 1e-9);
-        let h1 = b.reserve(SystemId::ClaudeClient, "m", Some(worst)).unwrap();
-        let h2 = b.reserve(SystemId::OpenaiClient, "m", Some(worst)).unwrap();
-        // Two held ($0.00712): a third could cross $0.01.
-        let r = b.reserve(SystemId::GeminiClient, "m", Some(worst));
+        let h1 = reserve(&b, SystemId::ClaudeClient, Some(worst))
+            .await
+            .unwrap();
+        let h2 = reserve(&b, SystemId::OpenaiClient, Some(worst))
+            .await
+            .unwrap();
+        // Two held ($0.00712): a third fits only once they settle; out of time, it is not
+        // made, but the budget is not spent.
+        let r = reserve(&b, SystemId::GeminiClient, Some(worst)).await;
+        assert!(matches!(r, Err(Refusal::Session { .. })), "{r:?}");
+        assert!(!b.exhausted().is_cancelled());
+        // A waiting call goes as soon as money is released.
+        let waiting = {
+            let b = b.clone();
+            tokio::spawn(async move {
+                b.reserve(SystemId::GeminiClient, "m", Some(worst), None)
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        h1.settle(Some(0.002));
+        let h3 = waiting.await.unwrap().unwrap();
+        h2.settle(Some(0.001));
+        h3.settle(Some(0.004));
+        // $0.007 spent: a call that could cost $0.00356 can never fit: the session ends.
+        let r = reserve(&b, SystemId::GeminiClient, Some(worst)).await;
         assert!(matches!(r, Err(Refusal::Session { .. })), "{r:?}");
         assert!(b.exhausted().is_cancelled());
-        // Answers cost less than they could: settled, the money held is released.
-        h1.settle(Some(0.002));
-        h2.settle(Some(0.001));
         let s = b.snapshot();
-        assert!((s.spent_usd - 0.003).abs() < 1e-12, "{s:?}");
-        assert_eq!(s.refused.get(&SystemId::GeminiClient), Some(&1));
+        assert!((s.spent_usd - 0.007).abs() < 1e-12, "{s:?}");
+        assert_eq!(s.refused.get(&SystemId::GeminiClient), Some(&2));
         assert!(s.exhausted);
     }
 
-    #[test]
-    fn spend_is_the_systems_own_total_and_never_counted_twice() {
+    #[tokio::test]
+    async fn spend_is_the_systems_own_total_and_never_counted_twice() {
         let b = budget(1.0);
-        let h = b.reserve(SystemId::ClaudeClient, "m", Some(0.1)).unwrap();
+        let h = reserve(&b, SystemId::ClaudeClient, Some(0.1))
+            .await
+            .unwrap();
         h.settle(Some(0.05));
-        let h = b.reserve(SystemId::ClaudeClient, "m", Some(0.1)).unwrap();
+        let h = reserve(&b, SystemId::ClaudeClient, Some(0.1))
+            .await
+            .unwrap();
         // The system's total after its second answer.
         h.settle(Some(0.08));
-        let dropped = b.reserve(SystemId::ClaudeClient, "m", Some(0.1)).unwrap();
+        let dropped = reserve(&b, SystemId::ClaudeClient, Some(0.1))
+            .await
+            .unwrap();
         drop(dropped);
         let s = b.snapshot();
         assert!((s.spent_usd - 0.08).abs() < 1e-12, "{s:?}");
         assert!(!s.warn);
         // 80 % of the limit warns.
-        let h = b.reserve(SystemId::OpenaiClient, "m", Some(0.1)).unwrap();
+        let h = reserve(&b, SystemId::OpenaiClient, Some(0.1))
+            .await
+            .unwrap();
         h.settle(Some(0.75));
         assert!(b.snapshot().warn);
     }
 
-    #[test]
-    fn unpriced_models_are_refused_under_a_limit_unless_allowed() {
+    #[tokio::test]
+    async fn unpriced_models_are_refused_under_a_limit_unless_allowed() {
         let b = budget(1.0);
-        let r = b.reserve(SystemId::HyperbolicClient, "Qwen/Qwen3", None);
+        let r = reserve(&b, SystemId::HyperbolicClient, None).await;
         assert!(matches!(r, Err(Refusal::Unpriced { .. })), "{r:?}");
         assert!(!b.exhausted().is_cancelled(), "one system, not the session");
         let b = Budget::new(BudgetConfig {
@@ -345,29 +470,29 @@ mod tests {
             allow_unpriced: true,
             ..Default::default()
         });
-        let h = b
-            .reserve(SystemId::HyperbolicClient, "Qwen/Qwen3", None)
-            .unwrap();
+        let h = reserve(&b, SystemId::HyperbolicClient, None).await.unwrap();
         h.settle(None);
         assert_eq!(b.snapshot().unknown, vec![SystemId::HyperbolicClient]);
     }
 
-    #[test]
-    fn per_system_and_per_hour_limits_stop_their_calls_only() {
+    #[tokio::test]
+    async fn per_system_and_per_hour_limits_stop_their_calls_only() {
         let b = Budget::new(BudgetConfig {
             max_usd_per_hour: Some(0.5),
             systems: [(SystemId::ClaudeClient, 0.1)].into(),
             ..Default::default()
         });
-        b.reserve(SystemId::ClaudeClient, "m", Some(0.08))
+        reserve(&b, SystemId::ClaudeClient, Some(0.08))
+            .await
             .unwrap()
             .settle(Some(0.08));
-        let r = b.reserve(SystemId::ClaudeClient, "m", Some(0.05));
+        let r = reserve(&b, SystemId::ClaudeClient, Some(0.05)).await;
         assert!(matches!(r, Err(Refusal::System { .. })), "{r:?}");
-        b.reserve(SystemId::OpenaiClient, "m", Some(0.4))
+        reserve(&b, SystemId::OpenaiClient, Some(0.4))
+            .await
             .unwrap()
             .settle(Some(0.4));
-        let r = b.reserve(SystemId::OpenaiClient, "m", Some(0.05));
+        let r = reserve(&b, SystemId::OpenaiClient, Some(0.05)).await;
         assert!(matches!(r, Err(Refusal::Hour { .. })), "{r:?}");
         assert!(!b.exhausted().is_cancelled());
     }
