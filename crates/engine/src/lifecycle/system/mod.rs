@@ -535,7 +535,7 @@ impl System {
             usage,
             cost_usd: usage
                 .zip(self.price.get())
-                .map(|(u, p)| p.cost(u.input, u.output)),
+                .map(|(u, p)| p.cost(&u)),
             headroom: self.usage.headroom(),
             open_sockets: self.open_sockets.load(Ordering::Relaxed),
             connections_opened: self.ledger.opened(),
