@@ -92,7 +92,7 @@ async fn a_retry_succeeds_when_the_service_comes_back_during_backoff() {
 async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
     let (sandbox, reg) = rig(&Config::default()).await;
     let id = SystemId::ClaudeClient;
-    sandbox.set_fault(id, Some(Fault::RateLimit)); // 429 with Retry-After: 1
+    sandbox.set_fault(id, Some(Fault::RateLimit(1))); // 429 with Retry-After: 1
     let sys = reg.get(id).clone();
     let call = tokio::spawn({
         let sys = sys.clone();
@@ -558,7 +558,7 @@ async fn error_statuses_read_with_their_reason_and_when_to_retry() {
         // Wolfram's text only restates the status: said once.
         (
             SystemId::WolframAnalyzer,
-            Fault::RateLimit,
+            Fault::RateLimit(1),
             "HTTP 429 Too Many Requests, retry in 1 s",
         ),
         (
@@ -569,7 +569,7 @@ async fn error_statuses_read_with_their_reason_and_when_to_retry() {
         // OpenAI's message adds something: kept.
         (
             SystemId::OpenaiClient,
-            Fault::RateLimit,
+            Fault::RateLimit(1),
             "HTTP 429 Too Many Requests, retry in 1 s: Rate limit reached for requests. Please try again in 1s.",
         ),
         (

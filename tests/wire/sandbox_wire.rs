@@ -902,7 +902,7 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
         SystemId::ClaudeClient,
         SystemId::GeminiClient,
     ] {
-        sb.set_fault(id, Some(Fault::RateLimit));
+        sb.set_fault(id, Some(Fault::RateLimit(1)));
     }
     let r = c
         .post(url(&sb, SystemId::OpenaiClient, "chat/completions"))
@@ -1099,7 +1099,7 @@ async fn set_fault_switches_on_and_off() {
         r.json::<Value>().await.unwrap()["error"]["type"],
         "invalid_request_error"
     );
-    sb.set_fault(id, Some(Fault::RateLimit));
+    sb.set_fault(id, Some(Fault::RateLimit(1)));
     assert_eq!(send().await.unwrap().status(), 429);
     sb.set_fault(id, None);
     assert_eq!(send().await.unwrap().status(), 200);
@@ -1708,7 +1708,7 @@ async fn rate_limit_headers_on_every_answer_and_retry_hints_on_a_429() {
         "Gemini sends none"
     );
 
-    sb.set_fault(oai, Some(Fault::RateLimit));
+    sb.set_fault(oai, Some(Fault::RateLimit(1)));
     let (status, h, _) = post(&sb, oai, "chat/completions", &chat).await;
     assert_eq!(status, 429);
     assert_eq!(h["retry-after"], "1");

@@ -388,8 +388,11 @@ mod tests {
         assert!(!retryable(chat, 503, Some(false)));
         assert!(retryable(chat, 400, Some(true)));
         let said = |s: u16, v: bool| ClientError::Status {
+            status: s,
+            message: String::new(),
+            retry_after: None,
+            request_id: None,
             should_retry: Some(v),
-            ..status(s, None)
         };
         assert_eq!(backoff(0, &said(500, false), chat), None);
         assert!(backoff(0, &said(400, true), Protocol::AnthropicMessages).is_some());
