@@ -155,7 +155,7 @@ async fn configured_timeouts_are_honoured() {
 }
 
 /// A loopback server that answers every connection with `response` (raw bytes), then closes.
-async fn raw_server(response: Vec<u8>) -> url::Url {
+pub(crate) async fn raw_server(response: Vec<u8>) -> url::Url {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -194,7 +194,7 @@ async fn raw_server(response: Vec<u8>) -> url::Url {
     url::Url::parse(&format!("http://{addr}/v1")).unwrap()
 }
 
-fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
+pub(crate) fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
     let mut r = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
     r.extend_from_slice(body);
     r
