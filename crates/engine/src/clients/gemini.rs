@@ -242,10 +242,14 @@ mod tests {
             "modelVersion": "gemini-2.5-flash-lite", "responseId": "abc",
         });
         assert_eq!(candidate_text(&usage_only).unwrap(), None);
-        let text = json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}}]});
+        let text =
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}}]});
         assert_eq!(candidate_text(&text).unwrap().as_deref(), Some("hi"));
         let blocked = json!({"promptFeedback": {"blockReason": "SAFETY"}});
-        assert!(candidate_text(&blocked).is_err(), "a blocked prompt still fails");
+        assert!(
+            candidate_text(&blocked).is_err(),
+            "a blocked prompt still fails"
+        );
     }
 
     #[test]

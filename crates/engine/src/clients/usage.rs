@@ -255,7 +255,10 @@ mod tests {
         let ant = json!({"input_tokens": 21, "cache_creation_input_tokens": 188086,
             "cache_read_input_tokens": 0, "output_tokens": 393});
         let u = Usage::from_anthropic(&ant).unwrap();
-        assert_eq!((u.input, u.cache_write, u.cache_read), (188_107, 188_086, 0));
+        assert_eq!(
+            (u.input, u.cache_write, u.cache_read),
+            (188_107, 188_086, 0)
+        );
         // OpenAI's documented Chat usage: cached_tokens is part of prompt_tokens.
         let chat = json!({"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
             "prompt_tokens_details": {"cached_tokens": 1920}});
@@ -267,9 +270,16 @@ mod tests {
         let m = UsageMeter::default();
         m.add(Usage::from_anthropic(&ant).unwrap());
         m.add(Usage::from_openai_chat(&chat).unwrap());
-        assert_eq!((m.total().cache_read, m.total().cache_write), (1920, 188_086));
+        assert_eq!(
+            (m.total().cache_read, m.total().cache_write),
+            (1920, 188_086)
+        );
         let plain = serde_json::to_value(Usage::default()).unwrap();
-        assert_eq!(plain.get("cache_read"), None, "a report without caching reads as before");
+        assert_eq!(
+            plain.get("cache_read"),
+            None,
+            "a report without caching reads as before"
+        );
     }
 
     #[test]

@@ -402,7 +402,10 @@ mod tests {
     fn a_long_retry_after_is_waited_out_only_within_the_deadline() {
         let now = tokio::time::Instant::now();
         let secs = Duration::from_secs;
-        assert!(wait_fits(MAX_BACKOFF, Some(now), now), "our own waits always");
+        assert!(
+            wait_fits(MAX_BACKOFF, Some(now), now),
+            "our own waits always"
+        );
         assert!(wait_fits(secs(20), Some(now + secs(30)), now));
         assert!(!wait_fits(secs(40), Some(now + secs(30)), now));
         assert!(wait_fits(secs(60), None, now));
@@ -413,7 +416,10 @@ mod tests {
     fn request_ids_are_read_from_either_service_header() {
         let mut h = http::HeaderMap::new();
         assert_eq!(request_id(&h), None);
-        h.insert("request-id", "req_018EeWyXxfu5pfWkrYcMdjWG".parse().unwrap());
+        h.insert(
+            "request-id",
+            "req_018EeWyXxfu5pfWkrYcMdjWG".parse().unwrap(),
+        );
         assert_eq!(
             request_id(&h).as_deref(),
             Some("req_018EeWyXxfu5pfWkrYcMdjWG")

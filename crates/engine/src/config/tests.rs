@@ -752,7 +752,9 @@ fn load_never_panics_on_garbage_or_mutations() {
 
 #[test]
 fn cache_reads_and_writes_are_priced_at_their_own_rates() {
-    let c = ok("[pricing]\n\"m\" = { input = 3.0, output = 15.0 }\n\"o\" = { input = 1.25, output = 10.0, cached_input = 0.125 }\n");
+    let c = ok(
+        "[pricing]\n\"m\" = { input = 3.0, output = 15.0 }\n\"o\" = { input = 1.25, output = 10.0, cached_input = 0.125 }\n",
+    );
     let m = c.pricing["m"];
     assert_eq!(m.cached_input, None);
     let u = |input, cache_read, cache_write| crate::clients::Usage {

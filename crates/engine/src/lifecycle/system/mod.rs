@@ -533,9 +533,7 @@ impl System {
             truncated: self.truncated.load(Ordering::Relaxed),
             retries: self.retried.load(Ordering::Relaxed),
             usage,
-            cost_usd: usage
-                .zip(self.price.get())
-                .map(|(u, p)| p.cost(&u)),
+            cost_usd: usage.zip(self.price.get()).map(|(u, p)| p.cost(&u)),
             headroom: self.usage.headroom(),
             open_sockets: self.open_sockets.load(Ordering::Relaxed),
             connections_opened: self.ledger.opened(),
