@@ -203,3 +203,38 @@ async fn lm_studio_without_usage_leaves_tokens_and_cost_unknown() {
     assert_eq!(snap.usage, None, "unknown, not 0");
     assert_eq!(snap.cost_usd, None);
 }
+
+#[tokio::test]
+async fn a_long_retry_after_wait_ends_at_once_on_close() {
+    let mut config = Config::default();
+    config.resilience.deadline_initial_ms = Some(30_000);
+    config.resilience.deadline_ceiling_ms = 30_000;
+    let (sandbox, reg) = rig(&config).await;
+    let id = SystemId::OpenaiClient;
+    sandbox.set_fault(id, Some(Fault::RateLimit(20)));
+    let sys = reg.get(id).clone();
+    let call = tokio::spawn({
+        let sys = sys.clone();
+        async move {
+            sys.call(|c| async move { openai::chat(&c, &prompt(), false).await })
+                .await
+        }
+    });
+    while sys.snapshot().retries == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let report = sys
+        .close(
+            tokio::time::Instant::now() + Duration::from_secs(30),
+            &Default::default(),
+        )
+        .await;
+    assert_eq!(
+        report.outcome,
+        singularis_tui::lifecycle::CloseOutcome::Closed
+    );
+    let err = call.await.unwrap().unwrap_err();
+    assert!(err.is_cancelled(), "the wait was cut by the close: {err}");
+    assert_eq!(sandbox.requests(id).len(), 1, "no retry after the close");
+    sandbox.stop().await;
+}
