@@ -80,7 +80,7 @@ pub struct RunArgs {
     /// Log file (default: $XDG_STATE_HOME/singularis-tui/singularis-tui.log)
     #[arg(long, value_name = "PATH")]
     pub log_file: Option<PathBuf>,
-    /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit|drip|refuse|truncate|overloaded (repeatable)
+    /// Inject a sandbox fault: SYSTEM=hang|reset|slow:MS|error:CODE|ratelimit[:SECS]|drip|refuse|truncate|overloaded (repeatable)
     #[arg(long = "fault", value_name = "SYSTEM=KIND", value_parser = parse_fault_arg)]
     pub faults: Vec<(SystemId, Fault)>,
     /// The embedded sandbox's clock: instant (answers at once), live (each model's published

@@ -84,10 +84,20 @@ pub struct UsageLine {
     pub output: u64,
     /// Part of `output` spent thinking.
     pub reasoning: u64,
+    /// Parts of `input` read from and written to the prompt cache (priced apart); left out
+    /// when 0, so a report without caching reads as before.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cache_read: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cache_write: u64,
     /// `None`: the model has no price in `[pricing]`.
     pub cost_usd: Option<f64>,
     /// The service's rate-limit headers on its last answer; `None`: it sends none.
     pub headroom: Option<crate::clients::Headroom>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -133,6 +143,8 @@ pub(crate) fn usage_by_system(
                 input: u.input,
                 output: u.output,
                 reasoning: u.reasoning,
+                cache_read: u.cache_read,
+                cache_write: u.cache_write,
                 cost_usd: s.cost_usd,
                 headroom: s.headroom,
             };

@@ -78,15 +78,10 @@ fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
         input: s.done * 180,
         output: s.done * 42,
         reasoning: 0,
+        ..Default::default()
     };
     s.usage = Some(u);
-    s.cost_usd = Some(
-        singularis_tui::config::Price {
-            input: 1.25,
-            output: 10.0,
-        }
-        .cost(u.input, u.output),
-    );
+    s.cost_usd = Some(singularis_tui::config::Price::new(1.25, 10.0).cost(&u));
     s
 }
 

@@ -897,17 +897,11 @@ fn a_spend_limit_holds_and_agrees_with_what_the_sandbox_billed() {
         // A price for every model that reports tokens (Wolfram bills none).
         c.pricing.insert(
             "Qwen/Qwen3-235B-A22B-Instruct-2507".into(),
-            singularis_tui::config::Price {
-                input: 0.2,
-                output: 0.6,
-            },
+            singularis_tui::config::Price::new(0.2, 0.6),
         );
         c.pricing.insert(
             "llm-api".into(),
-            singularis_tui::config::Price {
-                input: 0.0,
-                output: 0.0,
-            },
+            singularis_tui::config::Price::new(0.0, 0.0),
         );
         c.budget.max_usd = Some(0.02);
         let prices = c.pricing.clone();
@@ -944,7 +938,13 @@ fn a_spend_limit_holds_and_agrees_with_what_the_sandbox_billed() {
             .unwrap()
             .stats()
             .iter()
-            .map(|(id, s)| prices[&models[id]].cost(s.tokens.input, s.tokens.output))
+            .map(|(id, s)| {
+                prices[&models[id]].cost(&singularis_tui::clients::Usage {
+                    input: s.tokens.input,
+                    output: s.tokens.output,
+                    ..Default::default()
+                })
+            })
             .sum();
         assert!(
             (billed - spent.spent_usd).abs() < 1e-9,

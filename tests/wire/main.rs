@@ -8,5 +8,6 @@ mod common;
 
 mod audio;
 mod clients;
+mod gaps;
 mod reliability;
 mod sandbox_wire;

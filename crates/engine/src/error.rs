@@ -7,12 +7,17 @@ use std::time::Duration;
 pub enum ClientError {
     /// The service answered with an error status; `message` is its own error text. Said as
     /// "HTTP 429 Too Many Requests, retry in 2 s: <the service's words>" (see
-    /// [`status_words`]).
-    #[error("{}", status_words(.status, .message, .retry_after))]
+    /// [`status_words`]), with the service's request id when it sent one (OpenAI's
+    /// `x-request-id`, Anthropic's `request-id`): what their support asks for.
+    #[error("{}", status_words(.status, .message, .retry_after, .request_id))]
     Status {
         status: u16,
         message: String,
         retry_after: Option<Duration>,
+        request_id: Option<String>,
+        /// The service's `x-should-retry` header (OpenAI, Anthropic), which overrides the
+        /// status rule as their SDKs let it.
+        should_retry: Option<bool>,
     },
     /// Nothing listens there: `by` is the host, with the port unless it is the default.
     #[error("connection refused by {by}")]
@@ -198,10 +203,15 @@ impl From<reqwest::Error> for ClientError {
     }
 }
 
-/// "HTTP 429 Too Many Requests, retry in 2 s: <message>": the status with its reason
-/// phrase, when to try again, and the service's message unless it only restates the
-/// status (Wolfram's "Error 429: Too Many Requests").
-pub fn status_words(status: &u16, message: &str, retry_after: &Option<Duration>) -> String {
+/// "HTTP 429 Too Many Requests, retry in 2 s: <message> (request id req_123)": the status
+/// with its reason phrase, when to try again, the service's message unless it only restates
+/// the status (Wolfram's "Error 429: Too Many Requests"), and the request id it gave.
+pub fn status_words(
+    status: &u16,
+    message: &str,
+    retry_after: &Option<Duration>,
+    request_id: &Option<String>,
+) -> String {
     let reason = http::StatusCode::from_u16(*status)
         .ok()
         .and_then(|s| s.canonical_reason());
@@ -217,6 +227,11 @@ pub fn status_words(status: &u16, message: &str, retry_after: &Option<Duration>)
     if !restates_status(message, *status, reason) {
         out.push_str(": ");
         out.push_str(message);
+    }
+    if let Some(id) = request_id {
+        out.push_str(" (request id ");
+        out.push_str(id);
+        out.push(')');
     }
     out
 }
@@ -272,8 +287,36 @@ mod tests {
             status: code,
             message: message.into(),
             retry_after,
+            request_id: None,
+            should_retry: None,
         }
         .to_string()
+    }
+
+    #[test]
+    fn a_status_names_the_request_id_the_service_gave() {
+        let e = ClientError::Status {
+            status: 500,
+            message: "Internal server error".into(),
+            retry_after: None,
+            request_id: Some("req_123".into()),
+            should_retry: None,
+        };
+        assert_eq!(
+            e.to_string(),
+            "HTTP 500 Internal Server Error (request id req_123)"
+        );
+        let e = ClientError::Status {
+            status: 529,
+            message: "Overloaded".into(),
+            retry_after: None,
+            request_id: Some("req_011CSHoEeqs5C35K2UUqR7Fy".into()),
+            should_retry: Some(true),
+        };
+        assert_eq!(
+            e.to_string(),
+            "HTTP 529: Overloaded (request id req_011CSHoEeqs5C35K2UUqR7Fy)"
+        );
     }
 
     #[test]

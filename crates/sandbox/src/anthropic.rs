@@ -197,7 +197,10 @@ impl Msg {
                 &json!({ "type": "message_start", "message": {
                 "id": self.id, "type": "message", "role": "assistant", "model": self.model, "content": [],
                 "stop_reason": null, "stop_sequence": null,
-                "usage": { "input_tokens": self.input_tokens, "output_tokens": 1 },
+                "usage": {
+                    "input_tokens": self.input_tokens, "output_tokens": 1,
+                    "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                },
             } }),
             ),
             wire::sse_event(

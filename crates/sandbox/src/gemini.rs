@@ -362,6 +362,14 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
     if !stream {
         return wire::json(StatusCode::OK, &chunks[0]);
     }
+    // Gemini may close a stream with a chunk that holds only the usage, no candidates; the
+    // sandbox always does, so that clients must take it in their stride.
+    if let Some(mut usage_only) = chunks.last().cloned()
+        && let Some(o) = usage_only.as_object_mut()
+    {
+        o.remove("candidates");
+        chunks.push(usage_only);
+    }
     stream_chunks(req, &chunks)
 }
 

@@ -567,7 +567,7 @@ async fn handle(
             &ctx,
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         ),
-        Some(Fault::RateLimit) => rate_limited(&ctx, Duration::from_secs(1)),
+        Some(Fault::RateLimit(secs)) => rate_limited(&ctx, Duration::from_secs(secs)),
         Some(Fault::Overloaded) => overloaded(&ctx),
         Some(Fault::Drip) => drip(&ctx, &req),
         // Refuse only reaches here in the instant before its listener closes.
@@ -576,6 +576,7 @@ async fn handle(
     if slot.service.rate_limit_headers() {
         slot.meter.decorate(slot.service, &mut response);
     }
+    identify(&ctx, &mut response);
     // On the live clock the answer takes the model's time, counted from here (a `slow`
     // fault's delay comes on top); `hang` and `drip` never get here or pace themselves.
     let profile = clock::profile(
@@ -586,6 +587,29 @@ async fn handle(
         response = clock::keep(response, plan, tokio::time::Instant::now()).await;
     }
     Ok(response)
+}
+
+/// What OpenAI and Anthropic put on every answer: a request id (`x-request-id` /
+/// `request-id`, which their SDKs keep as `_request_id`), and on an error whether to try
+/// again (`x-should-retry`), here said as their SDKs would judge the status (408, 409, 429
+/// and 5xx are worth it).
+fn identify(ctx: &Ctx, r: &mut Response<Body>) {
+    let name = match ctx.service {
+        Service::OpenAi => "x-request-id",
+        Service::Anthropic => "request-id",
+        _ => return,
+    };
+    if let Ok(v) = HeaderValue::from_str(&format!("req_{}", ctx.tag())) {
+        r.headers_mut().insert(name, v);
+    }
+    let status = r.status().as_u16();
+    if status >= 400 {
+        let again = matches!(status, 408 | 409 | 429) || status >= 500;
+        r.headers_mut().insert(
+            "x-should-retry",
+            HeaderValue::from_static(if again { "true" } else { "false" }),
+        );
+    }
 }
 
 /// The answer, unless this minute's rate limit is spent.

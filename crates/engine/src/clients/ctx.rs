@@ -2,7 +2,7 @@
 
 use crate::clients::UsageMeter;
 use crate::net::transport::HttpClient;
-use crate::systems::{ModelParams, SystemId};
+use crate::systems::{ModelParams, Protocol, SystemId};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +39,8 @@ impl std::fmt::Debug for ApiKey {
 #[derive(Clone, Debug)]
 pub struct RequestCtx {
     pub system: SystemId,
+    /// How the system talks to its service (what its SDK retries depends on it).
+    pub protocol: Protocol,
     pub client: HttpClient,
     pub base: url::Url,
     pub key: Option<ApiKey>,

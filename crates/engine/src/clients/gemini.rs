@@ -55,8 +55,9 @@ fn finish_reason(ctx: &RequestCtx, v: &serde_json::Value) -> Result<Option<Strin
     }
 }
 
-/// The text parts of one GenerateContentResponse (a final one may have none).
-fn candidate_text(v: &serde_json::Value) -> Result<String, ClientError> {
+/// The text parts of one GenerateContentResponse (a final one may have none); `None` for
+/// one without candidates at all.
+fn candidate_text(v: &serde_json::Value) -> Result<Option<String>, ClientError> {
     if let Some(msg) = str_at(v, "/error/message") {
         return Err(ClientError::Protocol(wire::shorten(msg, 120)));
     }
@@ -66,18 +67,20 @@ fn candidate_text(v: &serde_json::Value) -> Result<String, ClientError> {
             wire::shorten(block, 40)
         )));
     }
-    let candidate = v
-        .pointer("/candidates/0")
-        .ok_or_else(|| ClientError::Protocol("answer without candidates".into()))?;
+    let Some(candidate) = v.pointer("/candidates/0") else {
+        return Ok(None);
+    };
     let parts = candidate
         .pointer("/content/parts")
         .and_then(|p| p.as_array());
-    Ok(parts
-        .into_iter()
-        .flatten()
-        .filter(|p| p.get("thought") != Some(&json!(true)))
-        .filter_map(|p| str_at(p, "/text"))
-        .collect())
+    Ok(Some(
+        parts
+            .into_iter()
+            .flatten()
+            .filter(|p| p.get("thought") != Some(&json!(true)))
+            .filter_map(|p| str_at(p, "/text"))
+            .collect(),
+    ))
 }
 
 fn record_usage(ctx: &RequestCtx, v: &serde_json::Value) {
@@ -95,7 +98,8 @@ pub async fn generate(ctx: &RequestCtx, prompt: &Prompt) -> Result<String, Clien
     let v = wire::read_json(resp).await?;
     record_usage(ctx, &v);
     finish_reason(ctx, &v)?;
-    let text = candidate_text(&v)?;
+    let text = candidate_text(&v)?
+        .ok_or_else(|| ClientError::Protocol("answer without candidates".into()))?;
     if text.is_empty() {
         return Err(ClientError::Protocol(
             "answer without text (finishReason STOP, no parts)".into(),
@@ -125,7 +129,11 @@ pub async fn stream(
         if let Some(u) = v.get("usageMetadata").and_then(Usage::from_gemini) {
             usage = Some(u);
         }
-        let piece = candidate_text(&v)?;
+        // A chunk without candidates (usage only, or safety ratings) says nothing: the
+        // service sends them mid-stream and last, and google-genai passes them on.
+        let Some(piece) = candidate_text(&v)? else {
+            return Ok(sse::Step::Go);
+        };
         on_text(&piece);
         text.push_str(&piece);
         let step = if piece.is_empty() {
@@ -224,6 +232,25 @@ pub async fn speak(ctx: &RequestCtx, text: &str, voice: &str) -> Result<Pcm, Cli
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunk_without_candidates_is_no_text_not_an_error() {
+        // A usage-only final chunk, as Gemini sends it on streamGenerateContent (the
+        // shape of google-genai's GenerateContentResponse with only usage_metadata).
+        let usage_only = json!({
+            "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 12, "totalTokenCount": 21},
+            "modelVersion": "gemini-2.5-flash-lite", "responseId": "abc",
+        });
+        assert_eq!(candidate_text(&usage_only).unwrap(), None);
+        let text =
+            json!({"candidates": [{"content": {"role": "model", "parts": [{"text": "hi"}]}}]});
+        assert_eq!(candidate_text(&text).unwrap().as_deref(), Some("hi"));
+        let blocked = json!({"promptFeedback": {"blockReason": "SAFETY"}});
+        assert!(
+            candidate_text(&blocked).is_err(),
+            "a blocked prompt still fails"
+        );
+    }
 
     #[test]
     fn decodes_little_endian_pcm() {

@@ -4,7 +4,9 @@
 //! One normalisation for all services: `output` is every generated token the service bills
 //! as output, reasoning included; `reasoning` is the part of it spent thinking. OpenAI's
 //! `completion_tokens`/`output_tokens` already include reasoning; Gemini reports
-//! `thoughtsTokenCount` beside `candidatesTokenCount`, so the two are added.
+//! `thoughtsTokenCount` beside `candidatesTokenCount`, so the two are added. Likewise
+//! `input` is every prompt token, cached or not; `cache_read` and `cache_write` are the
+//! parts of it read from or written to the service's prompt cache (billed at their own rates).
 
 use serde::Serialize;
 use std::sync::Mutex;
@@ -16,6 +18,17 @@ pub struct Usage {
     pub input: u64,
     pub output: u64,
     pub reasoning: u64,
+    /// Prompt tokens read from the cache: Anthropic `cache_read_input_tokens`, OpenAI
+    /// `cached_tokens`. Left out of the JSON when 0, so older reports read the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_read: u64,
+    /// Prompt tokens written to the cache: Anthropic `cache_creation_input_tokens`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Usage {
@@ -32,6 +45,12 @@ impl Usage {
                 .pointer("/completion_tokens_details/reasoning_tokens")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
+            // Part of prompt_tokens, as OpenAI counts it.
+            cache_read: u
+                .pointer("/prompt_tokens_details/cached_tokens")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+            cache_write: 0,
         })
     }
 
@@ -44,6 +63,11 @@ impl Usage {
                 .pointer("/output_tokens_details/reasoning_tokens")
                 .and_then(|v| v.as_u64())
                 .unwrap_or(0),
+            cache_read: u
+                .pointer("/input_tokens_details/cached_tokens")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0),
+            cache_write: 0,
         })
     }
 
@@ -55,19 +79,25 @@ impl Usage {
             input: u.get("promptTokenCount")?.as_u64()?,
             output: n("candidatesTokenCount") + thoughts,
             reasoning: thoughts,
+            cache_read: 0,
+            cache_write: 0,
         })
     }
 
     /// Anthropic `usage` (a whole message, or `message_start` + the last `message_delta`).
     pub fn from_anthropic(u: &serde_json::Value) -> Option<Usage> {
         let n = |k: &str| u.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        // Cached prompt tokens are still prompt tokens.
-        let input =
-            n("input_tokens") + n("cache_creation_input_tokens") + n("cache_read_input_tokens");
+        // Cached prompt tokens are still prompt tokens (Anthropic counts them apart).
+        let (read, write) = (
+            n("cache_read_input_tokens"),
+            n("cache_creation_input_tokens"),
+        );
         Some(Usage {
-            input,
+            input: n("input_tokens") + read + write,
             output: u.get("output_tokens")?.as_u64()?,
             reasoning: 0,
+            cache_read: read,
+            cache_write: write,
         })
     }
 }
@@ -125,6 +155,8 @@ pub struct UsageMeter {
     input: AtomicU64,
     output: AtomicU64,
     reasoning: AtomicU64,
+    cache_read: AtomicU64,
+    cache_write: AtomicU64,
     /// Answers that reported usage.
     answers: AtomicU64,
     headroom: Mutex<Option<Headroom>>,
@@ -135,6 +167,8 @@ impl UsageMeter {
         self.input.fetch_add(u.input, Relaxed);
         self.output.fetch_add(u.output, Relaxed);
         self.reasoning.fetch_add(u.reasoning, Relaxed);
+        self.cache_read.fetch_add(u.cache_read, Relaxed);
+        self.cache_write.fetch_add(u.cache_write, Relaxed);
         self.answers.fetch_add(1, Relaxed);
     }
 
@@ -143,6 +177,8 @@ impl UsageMeter {
             input: self.input.load(Relaxed),
             output: self.output.load(Relaxed),
             reasoning: self.reasoning.load(Relaxed),
+            cache_read: self.cache_read.load(Relaxed),
+            cache_write: self.cache_write.load(Relaxed),
         }
     }
 
@@ -173,7 +209,8 @@ mod tests {
             Some(Usage {
                 input: 10,
                 output: 300,
-                reasoning: 256
+                reasoning: 256,
+                ..Usage::default()
             })
         );
         let resp = json!({"input_tokens": 5, "output_tokens": 9, "output_tokens_details": {"reasoning_tokens": 0}});
@@ -182,7 +219,8 @@ mod tests {
             Some(Usage {
                 input: 5,
                 output: 9,
-                reasoning: 0
+                reasoning: 0,
+                ..Usage::default()
             })
         );
         let gem =
@@ -192,7 +230,8 @@ mod tests {
             Some(Usage {
                 input: 7,
                 output: 120,
-                reasoning: 100
+                reasoning: 100,
+                ..Usage::default()
             })
         );
         let ant = json!({"input_tokens": 3, "output_tokens": 4, "cache_read_input_tokens": 2});
@@ -201,10 +240,46 @@ mod tests {
             Some(Usage {
                 input: 5,
                 output: 4,
-                reasoning: 0
+                reasoning: 0,
+                cache_read: 2,
+                cache_write: 0,
             })
         );
         assert_eq!(Usage::from_openai_chat(&json!({})), None);
+    }
+
+    #[test]
+    fn cache_reads_and_writes_are_counted_apart() {
+        // anthropic-sdk-python tests/api_resources/messages usage shape (Usage model:
+        // cache_creation_input_tokens, cache_read_input_tokens beside input_tokens).
+        let ant = json!({"input_tokens": 21, "cache_creation_input_tokens": 188086,
+            "cache_read_input_tokens": 0, "output_tokens": 393});
+        let u = Usage::from_anthropic(&ant).unwrap();
+        assert_eq!(
+            (u.input, u.cache_write, u.cache_read),
+            (188_107, 188_086, 0)
+        );
+        // OpenAI's documented Chat usage: cached_tokens is part of prompt_tokens.
+        let chat = json!({"prompt_tokens": 2006, "completion_tokens": 300, "total_tokens": 2306,
+            "prompt_tokens_details": {"cached_tokens": 1920}});
+        let u = Usage::from_openai_chat(&chat).unwrap();
+        assert_eq!((u.input, u.cache_read), (2006, 1920));
+        let resp = json!({"input_tokens": 328, "input_tokens_details": {"cached_tokens": 256},
+            "output_tokens": 52, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 380});
+        assert_eq!(Usage::from_openai_responses(&resp).unwrap().cache_read, 256);
+        let m = UsageMeter::default();
+        m.add(Usage::from_anthropic(&ant).unwrap());
+        m.add(Usage::from_openai_chat(&chat).unwrap());
+        assert_eq!(
+            (m.total().cache_read, m.total().cache_write),
+            (1920, 188_086)
+        );
+        let plain = serde_json::to_value(Usage::default()).unwrap();
+        assert_eq!(
+            plain.get("cache_read"),
+            None,
+            "a report without caching reads as before"
+        );
     }
 
     #[test]

@@ -3,22 +3,49 @@
 
 use super::ClientError;
 use super::RequestCtx;
+use crate::systems::Protocol;
 use futures::StreamExt;
 use std::time::Duration;
 
 /// The largest answer we accept; a service sending more is broken.
 pub const MAX_BODY: usize = 16 << 20;
 
-/// Longest wait between two attempts; a service asking for more (`Retry-After`) fails the
-/// request instead, so a game cycle is never stuck behind one system.
+/// Longest wait between two attempts of our own choosing; a service may ask for more
+/// (`Retry-After`), which is waited out when the call's deadline allows it.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The longest `Retry-After` waited out by a call without a deadline of its own: the SDKs'
+/// "reasonable amount" (`0 < retry_after <= 60` in their `_calculate_retry_timeout`).
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// The statuses the services call retryable: timeout, rate limit, and the server-side
 /// failures that may pass (Anthropic's 529 overloaded among them). 501 is not one: Wolfram
-/// answers it for input it does not understand, and asking again only spends quota.
+/// answers it for input it does not understand, and asking again only spends quota. This is
+/// google-genai's `_RETRY_HTTP_STATUS_CODES` (408, 429, 500, 502, 503, 504) plus 529.
 pub const RETRYABLE: [u16; 7] = [408, 429, 500, 502, 503, 504, 529];
 
-/// Send, retrying what is worth retrying ([`RETRYABLE`], a refused or broken connection) up
+/// Whether an error status is worth another attempt, as the service's own SDK decides. Its
+/// `x-should-retry` header comes first (OpenAI and Anthropic send it; their SDKs obey it).
+/// The OpenAI and Anthropic SDKs (Stainless `_should_retry`) then retry 408, 409 (a lock
+/// timeout), 429 and every 5xx; Gemini and Wolfram get [`RETRYABLE`] (no 409: google-genai
+/// does not retry it).
+pub fn retryable(protocol: Protocol, status: u16, should_retry: Option<bool>) -> bool {
+    if let Some(said) = should_retry {
+        return said;
+    }
+    match protocol {
+        Protocol::OpenaiChat
+        | Protocol::OpenaiResponses
+        | Protocol::AnthropicMessages
+        | Protocol::Moe => matches!(status, 408 | 409 | 429) || status >= 500,
+        Protocol::GeminiGenerate
+        | Protocol::GeminiStream
+        | Protocol::GeminiTts
+        | Protocol::WolframLlm => RETRYABLE.contains(&status),
+    }
+}
+
+/// Send, retrying what is worth retrying ([`retryable`], a refused or broken connection) up
 /// to `ctx.retries` times with exponential backoff that honours `Retry-After` and
 /// `retry-after-ms`. The wait between attempts ends at once when the system is closing.
 pub async fn send(
@@ -53,9 +80,11 @@ pub async fn send(
             Err(e) => e,
         };
         let Some(wait) = (attempt < ctx.retries)
-            .then(|| backoff(attempt, &err))
+            .then(|| backoff(attempt, &err, ctx.protocol))
             .flatten()
+            .filter(|w| wait_fits(*w, ctx.deadline, tokio::time::Instant::now()))
         else {
+            // Past the deadline, the error says how long the service asked us to wait.
             return Err(err);
         };
         attempt += 1;
@@ -69,16 +98,34 @@ pub async fn send(
     }
 }
 
+/// Whether a wait can be afforded: ours (at most [`MAX_BACKOFF`]) always; a longer one the
+/// service asked for only if the next attempt still starts before the call's deadline, or,
+/// for a call without one, if it is at most [`MAX_RETRY_AFTER`].
+pub fn wait_fits(
+    wait: Duration,
+    deadline: Option<tokio::time::Instant>,
+    now: tokio::time::Instant,
+) -> bool {
+    if wait <= MAX_BACKOFF {
+        return true;
+    }
+    match deadline {
+        Some(d) => now + wait < d,
+        None => wait <= MAX_RETRY_AFTER,
+    }
+}
+
 /// How long to wait before attempt `attempt + 1`, or `None` when the error is not worth a
 /// retry. 200 ms doubling, ±20 % jitter so many clients don't retry in step, at most
-/// [`MAX_BACKOFF`]; a `Retry-After` is a floor.
-pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
+/// [`MAX_BACKOFF`]; a `Retry-After` is a floor, and may be longer (see [`wait_fits`]).
+pub fn backoff(attempt: u32, err: &ClientError, protocol: Protocol) -> Option<Duration> {
     let retry_after = match err {
         ClientError::Status {
             status,
             retry_after,
+            should_retry,
             ..
-        } if RETRYABLE.contains(status) => *retry_after,
+        } if retryable(protocol, *status, *should_retry) => *retry_after,
         ClientError::Refused { .. } | ClientError::Transport(_) => None,
         _ => return None,
     };
@@ -90,12 +137,9 @@ pub fn backoff(attempt: u32, err: &ClientError) -> Option<Duration> {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     let jitter = 0.8 + 0.4 * (nanos % 1000) as f64 / 1000.0;
-    let wait = base.mul_f64(jitter);
-    match retry_after {
-        Some(ra) if ra > MAX_BACKOFF => None,
-        Some(ra) => Some(wait.max(ra)),
-        None => Some(wait),
-    }
+    // Ours never passes the cap, so only a service's own ask is weighed by `wait_fits`.
+    let wait = base.mul_f64(jitter).min(MAX_BACKOFF);
+    Some(retry_after.map_or(wait, |ra| wait.max(ra)))
 }
 
 /// Send once and return the response if its status is a success; otherwise the service's
@@ -113,12 +157,36 @@ pub async fn send_once(
         return Ok(resp);
     }
     let retry_after = retry_after(resp.headers(), std::time::SystemTime::now());
+    let request_id = request_id(resp.headers());
+    let should_retry = should_retry(resp.headers());
     let body = read_limited(resp, 64 << 10).await.unwrap_or_default();
     Err(ClientError::Status {
         status: status.as_u16(),
         message: error_message(&body),
         retry_after,
+        request_id,
+        should_retry,
     })
+}
+
+/// The id the service gave this answer: OpenAI's `x-request-id`, Anthropic's `request-id`
+/// (the headers their SDKs read as `_request_id`). Gemini sends none its SDK reads.
+pub fn request_id(h: &http::HeaderMap) -> Option<String> {
+    ["x-request-id", "request-id"]
+        .iter()
+        .filter_map(|name| h.get(*name)?.to_str().ok())
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .map(|v| shorten(v, 80))
+}
+
+/// `x-should-retry: true|false`, exactly as the SDKs compare it; anything else says nothing.
+pub fn should_retry(h: &http::HeaderMap) -> Option<bool> {
+    match h.get("x-should-retry").and_then(|v| v.to_str().ok()) {
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        _ => None,
+    }
 }
 
 /// How long the service asks us to wait: `retry-after-ms` (OpenAI), else `Retry-After` as
@@ -244,41 +312,130 @@ mod tests {
         );
     }
 
-    #[test]
-    fn backoff_grows_honours_retry_after_and_gives_up_on_long_waits() {
-        let status = |s: u16, ra: Option<u64>| ClientError::Status {
+    fn status(s: u16, ra: Option<u64>) -> ClientError {
+        ClientError::Status {
             status: s,
             message: String::new(),
             retry_after: ra.map(Duration::from_secs),
-        };
-        let first = backoff(0, &status(503, None)).unwrap();
-        let third = backoff(2, &status(503, None)).unwrap();
+            request_id: None,
+            should_retry: None,
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        let chat = Protocol::OpenaiChat;
+        let first = backoff(0, &status(503, None), chat).unwrap();
+        let third = backoff(2, &status(503, None), chat).unwrap();
         assert!(
             first >= Duration::from_millis(160) && first <= Duration::from_millis(240),
             "{first:?}"
         );
         assert!(third >= Duration::from_millis(640), "{third:?}");
-        assert!(backoff(20, &status(500, None)).unwrap() <= MAX_BACKOFF.mul_f64(1.2));
-        assert!(backoff(0, &status(429, Some(2))).unwrap() >= Duration::from_secs(2));
-        assert_eq!(backoff(0, &status(429, Some(60))), None);
-        assert_eq!(backoff(0, &status(400, None)), None);
+        assert!(backoff(20, &status(500, None), chat).unwrap() <= MAX_BACKOFF);
+        assert!(backoff(0, &status(429, Some(2)), chat).unwrap() >= Duration::from_secs(2));
         assert_eq!(
-            backoff(0, &status(501, None)),
-            None,
-            "501 is not worth a retry"
+            backoff(0, &status(429, Some(60)), chat),
+            Some(Duration::from_secs(60)),
+            "a long Retry-After is the wait; whether it fits is the deadline's call"
         );
-        assert!(backoff(0, &status(529, None)).is_some());
-        assert!(backoff(0, &status(408, None)).is_some());
-        assert_eq!(backoff(0, &ClientError::Timeout), None);
+        assert_eq!(backoff(0, &status(400, None), chat), None);
+        assert_eq!(
+            backoff(0, &status(501, None), Protocol::WolframLlm),
+            None,
+            "501 from Wolfram is input it does not understand"
+        );
+        assert!(backoff(0, &status(529, None), Protocol::AnthropicMessages).is_some());
+        assert!(backoff(0, &status(408, None), Protocol::GeminiGenerate).is_some());
+        assert_eq!(backoff(0, &ClientError::Timeout, chat), None);
         assert!(
             backoff(
                 0,
                 &ClientError::Refused {
                     by: "127.0.0.1:9".into()
-                }
+                },
+                chat
             )
             .is_some()
         );
+    }
+
+    #[test]
+    fn each_protocol_retries_what_its_sdk_retries() {
+        // Stainless `_should_retry` (openai-python and anthropic-sdk-python
+        // src/*/_base_client.py): 408, 409, 429, >= 500.
+        for p in [
+            Protocol::OpenaiChat,
+            Protocol::OpenaiResponses,
+            Protocol::AnthropicMessages,
+        ] {
+            for s in [408, 409, 429, 500, 501, 503, 529] {
+                assert!(retryable(p, s, None), "{p:?} {s}");
+            }
+            for s in [400, 401, 403, 404, 422] {
+                assert!(!retryable(p, s, None), "{p:?} {s}");
+            }
+        }
+        // google-genai `_RETRY_HTTP_STATUS_CODES`: no 409; Wolfram's 501 is not retried.
+        assert!(!retryable(Protocol::GeminiGenerate, 409, None));
+        assert!(retryable(Protocol::GeminiStream, 503, None));
+        assert!(!retryable(Protocol::WolframLlm, 501, None));
+    }
+
+    #[test]
+    fn x_should_retry_overrides_the_status_rule() {
+        let h = |v: &'static str| {
+            let mut m = http::HeaderMap::new();
+            m.insert("x-should-retry", http::HeaderValue::from_static(v));
+            m
+        };
+        assert_eq!(should_retry(&h("true")), Some(true));
+        assert_eq!(should_retry(&h("false")), Some(false));
+        assert_eq!(should_retry(&h("maybe")), None, "the SDKs compare exactly");
+        assert_eq!(should_retry(&http::HeaderMap::new()), None);
+        let chat = Protocol::OpenaiChat;
+        assert!(!retryable(chat, 503, Some(false)));
+        assert!(retryable(chat, 400, Some(true)));
+        let said = |s: u16, v: bool| ClientError::Status {
+            status: s,
+            message: String::new(),
+            retry_after: None,
+            request_id: None,
+            should_retry: Some(v),
+        };
+        assert_eq!(backoff(0, &said(500, false), chat), None);
+        assert!(backoff(0, &said(400, true), Protocol::AnthropicMessages).is_some());
+    }
+
+    #[test]
+    fn a_long_retry_after_is_waited_out_only_within_the_deadline() {
+        let now = tokio::time::Instant::now();
+        let secs = Duration::from_secs;
+        assert!(
+            wait_fits(MAX_BACKOFF, Some(now), now),
+            "our own waits always"
+        );
+        assert!(wait_fits(secs(20), Some(now + secs(30)), now));
+        assert!(!wait_fits(secs(40), Some(now + secs(30)), now));
+        assert!(wait_fits(secs(60), None, now));
+        assert!(!wait_fits(secs(61), None, now));
+    }
+
+    #[test]
+    fn request_ids_are_read_from_either_service_header() {
+        let mut h = http::HeaderMap::new();
+        assert_eq!(request_id(&h), None);
+        h.insert(
+            "request-id",
+            "req_018EeWyXxfu5pfWkrYcMdjWG".parse().unwrap(),
+        );
+        assert_eq!(
+            request_id(&h).as_deref(),
+            Some("req_018EeWyXxfu5pfWkrYcMdjWG")
+        );
+        let mut o = http::HeaderMap::new();
+        o.insert("x-request-id", "req_123".parse().unwrap());
+        assert_eq!(request_id(&o).as_deref(), Some("req_123"));
     }
 
     #[test]

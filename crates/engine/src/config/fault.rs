@@ -16,8 +16,8 @@ pub enum Fault {
     Slow(Duration),
     /// Answer with this HTTP status and the service's error JSON.
     Error(u16),
-    /// 429 with `Retry-After`.
-    RateLimit,
+    /// 429 with `Retry-After` of this many seconds (`ratelimit` alone: 1).
+    RateLimit(u64),
     /// A response stream that never ends.
     Drip,
     /// Nothing listening for that system.
@@ -36,6 +36,9 @@ pub struct ParseFaultError(String);
 /// The longest `slow:MS`: an hour.
 pub const SLOW_MAX_MS: u64 = 3_600_000;
 
+/// The longest `ratelimit:SECS`: a day, as a service could ask after a daily quota.
+pub const RATELIMIT_MAX_SECS: u64 = 86_400;
+
 impl FromStr for Fault {
     type Err = ParseFaultError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -46,7 +49,17 @@ impl FromStr for Fault {
         match (kind, arg) {
             ("hang", None) => Ok(Fault::Hang),
             ("reset", None) => Ok(Fault::Reset),
-            ("ratelimit", None) => Ok(Fault::RateLimit),
+            ("ratelimit", None) => Ok(Fault::RateLimit(1)),
+            ("ratelimit", Some(secs)) => secs
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=RATELIMIT_MAX_SECS).contains(s))
+                .map(Fault::RateLimit)
+                .ok_or_else(|| {
+                    ParseFaultError(format!(
+                        "ratelimit:SECS takes a Retry-After in seconds from 1 to {RATELIMIT_MAX_SECS}, not {secs:?}"
+                    ))
+                }),
             ("drip", None) => Ok(Fault::Drip),
             ("refuse", None) => Ok(Fault::Refuse),
             ("truncate", None) => Ok(Fault::Truncate),
@@ -72,7 +85,7 @@ impl FromStr for Fault {
                     ))
                 }),
             _ => Err(ParseFaultError(format!(
-                "unknown fault {s:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, drip, refuse, truncate or overloaded)"
+                "unknown fault {s:?} (expected hang, reset, slow:MS, error:CODE, ratelimit, ratelimit:SECS, drip, refuse, truncate or overloaded)"
             ))),
         }
     }
@@ -85,7 +98,8 @@ impl fmt::Display for Fault {
             Fault::Reset => f.write_str("reset"),
             Fault::Slow(d) => write!(f, "slow:{}", d.as_millis()),
             Fault::Error(c) => write!(f, "error:{c}"),
-            Fault::RateLimit => f.write_str("ratelimit"),
+            Fault::RateLimit(1) => f.write_str("ratelimit"),
+            Fault::RateLimit(secs) => write!(f, "ratelimit:{secs}"),
             Fault::Drip => f.write_str("drip"),
             Fault::Refuse => f.write_str("refuse"),
             Fault::Truncate => f.write_str("truncate"),
@@ -129,6 +143,7 @@ mod tests {
             "slow:250",
             "error:503",
             "ratelimit",
+            "ratelimit:90",
             "drip",
             "refuse",
             "truncate",
@@ -137,6 +152,8 @@ mod tests {
             let f: Fault = s.parse().unwrap();
             assert_eq!(f.to_string(), s);
         }
+        assert_eq!("ratelimit".parse::<Fault>(), Ok(Fault::RateLimit(1)));
+        assert_eq!("ratelimit:1".parse::<Fault>(), Ok(Fault::RateLimit(1)));
     }
 
     #[test]
@@ -149,6 +166,8 @@ mod tests {
             "error:abc",
             "boom",
             "hang:1",
+            "ratelimit:0",
+            "ratelimit:soon",
         ] {
             assert!(s.parse::<Fault>().is_err(), "{s} should not parse");
         }

@@ -40,7 +40,7 @@ const RESILIENCE: &[&str] = &[
     "breaker_backoff_max_ms",
     "quorum_grace_ms",
 ];
-const PRICE: &[&str] = &["input", "output"];
+const PRICE: &[&str] = &["input", "output", "cached_input"];
 /// Dearer than any model sold today by far: a typo guard, not a market forecast.
 const MAX_PRICE: f64 = 10_000.0;
 const SHUTDOWN: &[&str] = &["grace_ms"];
@@ -408,18 +408,24 @@ impl Src<'_> {
             })
     }
 
-    /// `{ input = USD, output = USD }` per million tokens; both are required.
+    /// `{ input = USD, output = USD, cached_input = USD }` per million tokens; input and
+    /// output are required.
     fn price(&self, v: &Val, key: &str) -> Result<Price> {
-        let (mut input, mut output) = (None, None);
+        let (mut input, mut output, mut cached_input) = (None, None, None);
         for e in self.table(v, key)? {
             match e.name {
                 "input" => input = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
                 "output" => output = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
+                "cached_input" => cached_input = Some(self.non_negative(e.v, &e.key, MAX_PRICE)?),
                 _ => return Err(self.unknown(&e, PRICE)),
             }
         }
         match (input, output) {
-            (Some(input), Some(output)) => Ok(Price { input, output }),
+            (Some(input), Some(output)) => Ok(Price {
+                input,
+                output,
+                cached_input,
+            }),
             (None, _) => Err(self.at(v, key, "missing key input (USD per million input tokens)")),
             (_, None) => Err(self.at(v, key, "missing key output (USD per million output tokens)")),
         }

@@ -932,3 +932,27 @@ fn a_model_default_effort_renders_and_loads_back_the_same() {
     let back = parse(text.as_bytes(), "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(json(&back), json(&cfg));
 }
+
+#[test]
+fn cache_reads_and_writes_are_priced_at_their_own_rates() {
+    let c = ok(
+        "[pricing]\n\"m\" = { input = 3.0, output = 15.0 }\n\"o\" = { input = 1.25, output = 10.0, cached_input = 0.125 }\n",
+    );
+    let m = c.pricing["m"];
+    assert_eq!(m.cached_input, None);
+    let u = |input, cache_read, cache_write| crate::clients::Usage {
+        input,
+        output: 0,
+        reasoning: 0,
+        cache_read,
+        cache_write,
+    };
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+    // A million input tokens: all plain, all read (0.1x), all written (1.25x).
+    assert!(close(m.cost(&u(1_000_000, 0, 0)), 3.0));
+    assert!(close(m.cost(&u(1_000_000, 1_000_000, 0)), 0.3));
+    assert!(close(m.cost(&u(1_000_000, 0, 1_000_000)), 3.75));
+    let o = c.pricing["o"];
+    assert_eq!(o.cached_input, Some(0.125));
+    assert!(close(o.cost(&u(2_000_000, 1_000_000, 0)), 1.25 + 0.125));
+}

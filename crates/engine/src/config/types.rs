@@ -282,11 +282,36 @@ pub fn sandbox_listen_ip(ip: IpAddr) -> Result<IpAddr, String> {
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// Input read from the prompt cache; `None`: [`CACHE_READ_FACTOR`] of `input`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
 }
 
+/// What a cache read costs when `[pricing]` names no `cached_input`: 0.1x the input price,
+/// Anthropic's cache-hit rate and OpenAI's cached-input price for the gpt-5.x models.
+pub const CACHE_READ_FACTOR: f64 = 0.1;
+/// Anthropic bills a cache write (the default 5-minute cache) at 1.25x the input price.
+pub const CACHE_WRITE_FACTOR: f64 = 1.25;
+
 impl Price {
-    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input + output_tokens as f64 * self.output) / 1e6
+    pub fn new(input: f64, output: f64) -> Price {
+        Price {
+            input,
+            output,
+            cached_input: None,
+        }
+    }
+
+    /// What `u` costs: plain input, cache reads and cache writes each at their own rate.
+    pub fn cost(&self, u: &crate::clients::Usage) -> f64 {
+        let cached = u.cache_read.saturating_add(u.cache_write);
+        let plain = u.input.saturating_sub(cached);
+        let read = self.cached_input.unwrap_or(self.input * CACHE_READ_FACTOR);
+        (plain as f64 * self.input
+            + u.cache_read as f64 * read
+            + u.cache_write as f64 * self.input * CACHE_WRITE_FACTOR
+            + u.output as f64 * self.output)
+            / 1e6
     }
 }
 
@@ -301,7 +326,7 @@ pub fn default_pricing() -> BTreeMap<String, Price> {
         ("microsoft/phi-4-mini-reasoning", 0.0, 0.0),
     ]
     .into_iter()
-    .map(|(m, input, output)| (m.to_string(), Price { input, output }))
+    .map(|(m, input, output)| (m.to_string(), Price::new(input, output)))
     .collect()
 }
 

@@ -125,7 +125,14 @@ fn lock(m: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
 /// characters a token, and a request's JSON holds fewer characters of text than bytes) and the
 /// whole output cap, at `price`.
 pub fn worst_cost(price: &Price, body_bytes: usize, output_cap: u32) -> f64 {
-    price.cost((body_bytes as u64).div_ceil(3), u64::from(output_cap))
+    let input = (body_bytes as u64).div_ceil(3);
+    // Written to a cache, input costs the most (1.25 ×): the worst case.
+    price.cost(&crate::clients::Usage {
+        input,
+        output: u64::from(output_cap),
+        cache_write: input,
+        ..Default::default()
+    })
 }
 
 impl Budget {
@@ -377,6 +384,7 @@ mod tests {
     const PRICE: Price = Price {
         input: 1.0,
         output: 10.0,
+        cached_input: None,
     };
 
     fn budget(max: f64) -> Arc<Budget> {
@@ -395,16 +403,17 @@ mod tests {
     #[tokio::test]
     async fn a_call_waits_for_held_money_and_one_that_cannot_fit_ends_the_session() {
         let b = budget(0.01);
-        // 3000 bytes → at most 1000 input tokens ($0.001) + 256 output ($0.00256).
+        // 3000 bytes → at most 1000 input tokens ($0.00125 written to a cache) + 256 output
+        // ($0.00256).
         let worst = worst_cost(&PRICE, 3000, 256);
-        assert!((worst - 0.00356).abs() < 1e-9);
+        assert!((worst - 0.00381).abs() < 1e-9, "{worst}");
         let h1 = reserve(&b, SystemId::ClaudeClient, Some(worst))
             .await
             .unwrap();
         let h2 = reserve(&b, SystemId::OpenaiClient, Some(worst))
             .await
             .unwrap();
-        // Two held ($0.00712): a third fits only once they settle; out of time, it is not
+        // Two held ($0.00762): a third fits only once they settle; out of time, it is not
         // made, but the budget is not spent.
         let r = reserve(&b, SystemId::GeminiClient, Some(worst)).await;
         assert!(matches!(r, Err(Refusal::Session { .. })), "{r:?}");
@@ -422,7 +431,7 @@ mod tests {
         let h3 = waiting.await.unwrap().unwrap();
         h2.settle(Some(0.001));
         h3.settle(Some(0.004));
-        // $0.007 spent: a call that could cost $0.00356 can never fit: the session ends.
+        // $0.007 spent: a call that could cost $0.00381 can never fit: the session ends.
         let r = reserve(&b, SystemId::GeminiClient, Some(worst)).await;
         assert!(matches!(r, Err(Refusal::Session { .. })), "{r:?}");
         assert!(b.exhausted().is_cancelled());

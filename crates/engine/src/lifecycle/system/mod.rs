@@ -599,9 +599,7 @@ impl System {
     /// is unknown.
     pub fn cost_usd(&self) -> Option<f64> {
         let usage = self.usage.reported().then(|| self.usage.total());
-        usage
-            .zip(self.price.get())
-            .map(|(u, p)| p.cost(u.input, u.output))
+        usage.zip(self.price.get()).map(|(u, p)| p.cost(&u))
     }
 
     /// Record every exchange from now on (`--record DIR`); a second call is ignored.

@@ -208,6 +208,7 @@ impl System {
                 .unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
             let ctx = RequestCtx {
                 system: self.id,
+                protocol: self.config.protocol,
                 client,
                 base,
                 key: self.key.clone(),
