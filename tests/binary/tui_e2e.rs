@@ -836,3 +836,33 @@ fn on_the_live_clock_the_dashboard_stays_responsive_says_what_it_waits_for_and_q
         assert_eq!(calls["breaker_opens"], 0, "{name}: {calls}");
     }
 }
+
+#[test]
+fn the_dashboard_stops_at_its_spend_limit_and_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
+        return;
+    };
+    std::fs::write(
+        dir.path().join("priced.toml"),
+        "[gameplay]\ncycle_delay_ms = 100\n[audio]\nenabled = false\n[pricing]\n\
+         \"Qwen/Qwen3-235B-A22B-Instruct-2507\" = { input = 0.2, output = 0.6 }\n\
+         \"llm-api\" = { input = 0.0, output = 0.0 }\n",
+    )
+    .unwrap();
+    let run = launch_with(&tmux, dir.path(), "--config priced.toml --budget-usd 0.02");
+    // Nobody quits: the limit does.
+    tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
+    tmux.send(&["Enter"]);
+    let screen = wait_exit(&tmux);
+    assert!(
+        screen.lines().any(|l| l == "EXIT=5"),
+        "exit status:\n{screen}"
+    );
+    assert!(!tmux.alternate_screen(), "{screen}");
+    assert!(screen.contains("(budget), 0 sockets left open"), "{screen}");
+    assert!(screen.contains("  Budget: $"), "{screen}");
+    let json = run.report();
+    assert_eq!(json["shutdown"]["reason"], "budget", "{json:#}");
+    assert!(json["stats"]["budget"]["spent_usd"].as_f64().unwrap() <= 0.02);
+}
