@@ -1101,7 +1101,9 @@ fn the_dashboard_shows_the_spend_its_pace_and_warns_near_the_limit() {
     assert_eq!(buf[(x, y)].fg, Color::Yellow);
     insta::assert_snapshot!(text);
     // Spent: said in red.
-    app.game.budget.as_mut().map(|b| b.exhausted = true);
+    if let Some(b) = app.game.budget.as_mut() {
+        b.exhausted = true;
+    }
     let text = screen(&app);
     assert!(text.contains("⚠ spent: budget $0.0171/$0.0200"), "{text}");
 }
