@@ -131,6 +131,9 @@ pub struct ProbeArgs {
     /// Systems to probe (default: every enabled system that is not on the sandbox)
     #[arg(value_name = "SYSTEM", value_parser = parse_system)]
     pub systems: Vec<SystemId>,
+    /// Make the real, billed calls without asking (a stdin that is not a terminal never asks)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 /// A count from the command line, held to the same range as its config key; a negative or

@@ -90,7 +90,8 @@ fn main() -> ExitCode {
             }
             Some(Command::Sandbox(args)) => run_sandbox(config, args).await.map(|_| 0),
             Some(Command::Probe(args)) => {
-                singularis_tui::probe::run(config, &args.systems, &mut std::io::stdout()).await
+                singularis_tui::probe::run(config, &args.systems, args.yes, &mut std::io::stdout())
+                    .await
             }
             Some(Command::Attach(args)) => run_attach(&config, args).await,
             None => run_session(config, cli.run).await,

@@ -29,8 +29,18 @@ pub(crate) struct ProbeRow {
     pub usage: Option<Usage>,
 }
 
-/// Exit statuses: 0 every probe answered, 1 any failed, 3 a socket was left open.
-pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Result<i32> {
+/// A probe's request, at its largest (a one-line prompt in the protocol's JSON), for the
+/// worst case said before the calls.
+const PROBE_BODY_BYTES: usize = 600;
+
+/// Exit statuses: 0 every probe answered, 1 any failed, 3 a socket was left open; 0 too when
+/// the user declines the billed calls (nothing was called).
+pub async fn run(
+    config: Config,
+    named: &[SystemId],
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<i32> {
     let selected: Vec<SystemId> = if named.is_empty() {
         SystemId::ALL
             .into_iter()
@@ -49,6 +59,63 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
              Set a system's base_url to its service (see config.toml), or name systems to probe them on the sandbox."
         )?;
         return Ok(0);
+    }
+
+    // Real calls cost money: say so, and what they can cost at most, before making them.
+    let billed: Vec<SystemId> = selected
+        .iter()
+        .copied()
+        .filter(|id| {
+            let c = config.system(*id);
+            c.protocol != Protocol::Moe && !c.base_url.is_sandbox()
+        })
+        .collect();
+    if !billed.is_empty() {
+        let mut worst = 0.0;
+        let mut unpriced = Vec::new();
+        for id in &billed {
+            match config.price(*id) {
+                Some(p) => {
+                    worst += lifecycle::budget::worst_cost(
+                        &p,
+                        PROBE_BODY_BYTES,
+                        config.system(*id).params.max_output_tokens,
+                    )
+                }
+                None => unpriced.push(id.name()),
+            }
+        }
+        let unknown = if unpriced.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " + unknown for {} (no price in [pricing])",
+                unpriced.join(", ")
+            )
+        };
+        writeln!(
+            out,
+            "probe makes {} real call{}, billed by the services: at most ${worst:.4}{unknown} \
+             (each answer at its whole output cap).",
+            billed.len(),
+            if billed.len() == 1 { "" } else { "s" },
+        )?;
+        out.flush()?;
+        if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            write!(out, "Make them? [y/N] ")?;
+            out.flush()?;
+            let answer = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|_| line)
+            })
+            .await
+            .wrap_err("reading the answer")?
+            .wrap_err("reading the answer")?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                writeln!(out, "No call made.")?;
+                return Ok(0);
+            }
+        }
     }
 
     let mut config = config;
@@ -103,7 +170,7 @@ pub async fn run(config: Config, named: &[SystemId], out: &mut dyn Write) -> Res
     for r in &mut rows {
         r.outcome = r.outcome.clone().map_err(|e| redactor.scrub(&e));
     }
-    print_table(out, &rows)?;
+    print_table(out, &rows, &config)?;
 
     let missing: Vec<String> = selected
         .iter()
@@ -217,8 +284,9 @@ fn host_port(u: &url::Url) -> String {
     }
 }
 
-fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
-    let cells: Vec<[String; 6]> = rows
+fn print_table(out: &mut dyn Write, rows: &[ProbeRow], config: &Config) -> std::io::Result<()> {
+    let cost = |r: &ProbeRow| r.usage.zip(config.price(r.system)).map(|(u, p)| p.cost(&u));
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             let tokens = match r.usage {
@@ -236,12 +304,18 @@ fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
                 .latency_ms
                 .map(|ms| format!("{ms:.0} ms"))
                 .unwrap_or_else(|| "–".into());
+            let spent = match (cost(r), r.usage) {
+                (Some(c), _) => format!("${c:.6}"),
+                (None, Some(_)) => "unpriced".into(),
+                (None, None) => "–".into(),
+            };
             [
                 r.system.name().to_string(),
                 r.host.clone(),
                 r.model.clone(),
                 latency,
                 tokens,
+                spent,
                 result,
             ]
         })
@@ -252,6 +326,7 @@ fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
         "MODEL",
         "LATENCY",
         "TOKENS in/out",
+        "COST",
         "RESULT",
     ];
     let mut widths = header.map(|h| h.chars().count());
@@ -260,7 +335,7 @@ fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
             *w = (*w).max(c.chars().count());
         }
     }
-    let line = |cols: [&str; 6]| {
+    let line = |cols: [&str; 7]| {
         let mut s = String::new();
         for (i, c) in cols.iter().enumerate() {
             if i + 1 == cols.len() {
@@ -274,6 +349,19 @@ fn print_table(out: &mut dyn Write, rows: &[ProbeRow]) -> std::io::Result<()> {
     writeln!(out, "{}", line(header))?;
     for row in &cells {
         writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    let costs: Vec<f64> = rows.iter().filter_map(cost).collect();
+    if !costs.is_empty() {
+        let unknown = rows
+            .iter()
+            .filter(|r| r.usage.is_some() && cost(r).is_none())
+            .count();
+        writeln!(
+            out,
+            "Spent: ${:.6}{} (the answers' own usage at [pricing])",
+            costs.iter().sum::<f64>(),
+            if unknown > 0 { " + unpriced" } else { "" }
+        )?;
     }
     Ok(())
 }

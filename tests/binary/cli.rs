@@ -351,12 +351,27 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Before the calls: that they are real and billed, and what they can cost at most.
+    let first = stdout.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("probe makes 10 real calls, billed by the services: at most $")
+            && first.contains("+ unknown for wolfram_analyzer, hyperbolic_client"),
+        "{stdout}"
+    );
     let rows: Vec<&str> = stdout
         .lines()
+        .skip_while(|l| !l.starts_with("SYSTEM "))
         .skip(1)
-        .take_while(|l| !l.is_empty())
+        .take_while(|l| !l.is_empty() && !l.starts_with("Spent: "))
         .collect();
     assert_eq!(rows.len(), 10, "one row per system with a wire: {stdout}");
+    // After: what each answer cost, from its own usage.
+    let claude = rows
+        .iter()
+        .find(|r| r.starts_with("claude_client "))
+        .unwrap();
+    assert!(claude.contains(" $0.0"), "{claude}");
+    assert!(stdout.contains("\nSpent: $0.0"), "{stdout}");
     for (name, url) in &urls {
         let row = rows
             .iter()
