@@ -155,8 +155,14 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         json: args.json,
         record: args.record.clone(),
     };
-    // The dashboard only on a terminal; pipes and scripts get the plain summary.
-    let end = if !args.headless && std::io::stdout().is_terminal() {
+    // The dashboard only on a terminal that can draw one; pipes, scripts and a dumb terminal
+    // (an editor's shell, a serial console) get the plain summary.
+    let terminal = std::io::stdout().is_terminal();
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    if !args.headless && terminal && dumb {
+        eprintln!("singularis-tui: TERM=dumb cannot draw the dashboard; running headless");
+    }
+    let end = if !args.headless && terminal && !dumb {
         singularis_tui::tui::run(config, opts).await?
     } else {
         headless::run(config, opts).await?

@@ -228,11 +228,47 @@ impl ReportStats {
     }
 }
 
-/// `$XDG_STATE_HOME/singularis-tui/sessions/<UTC timestamp>.json`.
+/// `$XDG_STATE_HOME/singularis-tui/sessions/<UTC timestamp>-<pid>.json`: sessions that end
+/// in the same millisecond are different processes (and [`write_new`] never replaces one).
 pub(crate) fn default_path(ended: chrono::DateTime<chrono::Utc>) -> PathBuf {
     crate::config::paths::state_dir()
         .join("sessions")
-        .join(format!("{}.json", ended.format("%Y%m%dT%H%M%S%.3fZ")))
+        .join(format!(
+            "{}-{}.json",
+            ended.format("%Y%m%dT%H%M%S%.3fZ"),
+            std::process::id()
+        ))
+}
+
+/// Write `bytes` as a new file at `path`, atomically, never replacing one that is there: a
+/// temp file, fsync, then a hard link to the name (which fails if the name exists, where a
+/// rename would replace it); a name that is taken gets `-2`, `-3`… Returns where it went.
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir_of(path))?;
+    let tmp = temp_beside(path);
+    let result = (|| {
+        let mut f = create_private(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        let stem = path.with_extension("");
+        for n in 1..=1000u32 {
+            let name = match n {
+                1 => path.to_path_buf(),
+                n => PathBuf::from(format!("{}-{n}.json", stem.display())),
+            };
+            match std::fs::hard_link(&tmp, &name) {
+                Ok(()) => return Ok(name),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "a thousand reports of the same name",
+        ))
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// Where a report given as `path` really goes: through symlinks to their target (so that the
@@ -345,15 +381,41 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf
 
 impl SessionReport {
     pub fn write(&self, path: &Path) -> std::io::Result<PathBuf> {
+        write_atomic(path, &self.json()?)
+    }
+
+    /// Under a name of its own: never replaces another session's report.
+    pub fn write_new(&self, path: &Path) -> std::io::Result<PathBuf> {
+        write_new(path, &self.json()?)
+    }
+
+    fn json(&self) -> std::io::Result<Vec<u8>> {
         let mut json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         json.push(b'\n');
-        write_atomic(path, &json)
+        Ok(json)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_report_never_replaces_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir
+            .path()
+            .join("sessions")
+            .join("20261206T013000.000Z-42.json");
+        let first = write_new(&p, b"one").unwrap();
+        let second = write_new(&p, b"two").unwrap();
+        assert_eq!(first, p);
+        assert_ne!(second, p);
+        assert_eq!(std::fs::read(&first).unwrap(), b"one");
+        assert_eq!(std::fs::read(&second).unwrap(), b"two");
+        // No temp file is left beside them.
+        assert_eq!(std::fs::read_dir(p.parent().unwrap()).unwrap().count(), 2);
+    }
 
     #[test]
     fn atomic_write_replaces_and_is_private() {

@@ -99,8 +99,13 @@ impl Session {
             commands: self.control.records(),
             audio: Some(audio),
         };
+        // A path the user gave is theirs to replace; the default place holds every session's.
+        let written = match &report_path {
+            Some(p) => report.write(p),
+            None => report.write_new(&report::default_path(ended_at)),
+        };
         let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
-        let (report_path, report_error) = match report.write(&path) {
+        let (report_path, report_error) = match written {
             Ok(written) => (Some(written), None),
             Err(e) => {
                 tracing::error!(path = %path.display(), error = %e, "cannot write the session report");

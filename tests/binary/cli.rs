@@ -1099,3 +1099,28 @@ fn a_session_stopped_by_its_spend_limit_says_so_and_exits_5() {
         "{r:#}"
     );
 }
+
+#[test]
+fn sessions_ending_together_keep_every_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            cmd(dir.path())
+                .args(["--headless", "--mute", "--cycles", "1"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert_eq!(c.wait().unwrap().code(), Some(0));
+    }
+    let sessions = dir.path().join("state/singularis-tui/sessions");
+    let reports: Vec<_> = std::fs::read_dir(&sessions)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(reports.len(), 8, "{reports:?}");
+    assert!(reports.iter().all(|r| r.ends_with(".json")), "{reports:?}");
+}

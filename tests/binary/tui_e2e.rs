@@ -866,3 +866,21 @@ fn the_dashboard_stops_at_its_spend_limit_and_says_so() {
     assert_eq!(json["shutdown"]["reason"], "budget", "{json:#}");
     assert!(json["stats"]["budget"]["spent_usd"].as_f64().unwrap() <= 0.02);
 }
+
+#[test]
+fn a_dumb_terminal_gets_the_plain_session_and_a_one_line_notice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
+        return;
+    };
+    let run = launch_env(&tmux, dir.path(), "TERM=dumb", "--mute --cycles 2");
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=0"), "{screen}");
+    assert!(
+        screen.contains("TERM=dumb cannot draw the dashboard; running headless"),
+        "{screen}"
+    );
+    assert!(screen.contains("[CLEANUP] Complete - "), "{screen}");
+    assert!(!screen.contains("Connections"), "no dashboard: {screen}");
+    assert_eq!(run.report()["stats"]["cycles"], 2);
+}

@@ -954,3 +954,21 @@ fn a_spend_limit_holds_and_agrees_with_what_the_sandbox_billed() {
         end(session).await;
     });
 }
+
+#[test]
+fn a_truncated_answer_is_an_answer_and_opens_no_breaker() {
+    serial(async {
+        let mut c = config();
+        c.sandbox
+            .faults
+            .insert(SystemId::OpenaiClient, Fault::Truncate);
+        let session = Session::start(c).await.unwrap();
+        let mut agent = agent(&session, Mode::Parallel);
+        run_cycles(&mut agent, &session, 6).await;
+        let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
+        assert_eq!(snap.truncated, 6, "{snap:?}");
+        assert_eq!(snap.breaker_opens, 0, "{snap:?}");
+        assert_eq!(snap.breaker_skipped, 0, "asked every cycle: {snap:?}");
+        end(session).await;
+    });
+}

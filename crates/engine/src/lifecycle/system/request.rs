@@ -130,6 +130,13 @@ impl System {
             Err(ClientError::Cancelled)
             | Err(ClientError::Unavailable(_))
             | Err(ClientError::Budget(_)) => Bounded::Unavailable,
+            // The service answered, within its deadline; the answer hit the cap the config
+            // gave it. A healthy service: its breaker hears a success (counted `truncated`).
+            Err(e) if e.is_truncated() => {
+                let change = self.breaker.locked().success();
+                self.announce(change);
+                Bounded::Failed(e)
+            }
             Err(e) => {
                 let change = self.breaker.locked().failure(now, false, &e.to_string());
                 self.announce(change);
