@@ -341,3 +341,30 @@ fn serving_off_loopback_needs_a_chosen_token() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("too short"), "{stderr}");
 }
+
+#[test]
+fn viewers_see_the_spend_against_its_limit() {
+    let _one = crate::common::one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cmd(dir.path());
+    c.args(["--headless", "--json", "--mute", "--serve", "0"])
+        .args(["--budget-usd", "5", "--report", "r.json"])
+        .stderr(std::fs::File::create(dir.path().join("stderr")).unwrap());
+    let (child, url, stdout) = start_served(c, PATIENCE);
+    let a = Agent { child, url, stdout };
+    let events = viewer(&a.url);
+    // A refresh after the first cycles: the game's stats carry the budget.
+    let budget = loop {
+        let r = next_named(&events, "refresh");
+        let b = &r["stats"]["budget"];
+        if b["spent_usd"].as_f64().is_some_and(|s| s > 0.0) {
+            break b.clone();
+        }
+    };
+    assert_eq!(budget["limit_usd"], 5.0, "{budget}");
+    assert_eq!(budget["exhausted"], false, "{budget}");
+    let (status, _) = post(&a.url, r#"{"command":"quit"}"#, None);
+    assert_eq!(status, 401, "a viewer without the token cannot quit");
+    unsafe { libc::kill(a.child.0.id() as i32, libc::SIGTERM) };
+    assert_eq!(wait_exit(a), 0);
+}
