@@ -53,18 +53,10 @@ fn a_session_recorded_on_the_sandbox_replays_with_the_same_answers() {
     fast(dir.path());
     let recorded = session(dir.path(), &["--record", "rec"], "a.json");
     // Versioned JSON lines, one file per system with a wire of its own, private.
-    for name in [
-        "video_interpreter",
-        "voice_system",
-        "orchestrator",
-        "wolfram_analyzer",
-        "gemini_client",
-        "claude_client",
-        "openai_client",
-        "hyperbolic_client",
-        "lmstudio_client",
-        "meta_rl",
-    ] {
+    let wired = singularis_tui::systems::SystemId::ALL
+        .into_iter()
+        .filter(|id| id.defaults().protocol != singularis_tui::systems::Protocol::Moe);
+    for name in wired.map(|id| id.name()) {
         let path = dir.path().join("rec").join(format!("{name}.jsonl"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
         let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
