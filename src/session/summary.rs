@@ -166,6 +166,7 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
         st.requests,
         counted(st.errors, "error"),
     ));
+    out.extend(call_lines(st));
     let u = &st.usage;
     if !u.systems.is_empty() {
         let reasoning = if u.reasoning > 0 {
@@ -200,6 +201,50 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
         r.shutdown.report.sockets_left_text()
     ));
     out
+}
+
+/// Per system, every call that did not simply answer: late, cut, failed, truncated, outvoted,
+/// skipped by its breaker or refused by the budget; a system that answered nothing is named
+/// even when its calls all "closed" cleanly.
+pub(crate) fn call_lines(st: &super::report::ReportStats) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (name, c) in &st.calls {
+        let id = crate::systems::SystemId::parse_name(name).ok();
+        let truncated = st.truncated_by_system.get(name).copied().unwrap_or(0);
+        let refused = id
+            .and_then(|id| st.game.budget.as_ref()?.refused.get(&id).copied())
+            .unwrap_or(0);
+        let asked = c.answered + c.late + c.cut + c.errors;
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (c.late, "late"),
+            (c.cut, "cut"),
+            (c.errors, "failed"),
+            (truncated, "truncated"),
+            (c.outvoted, "outvoted"),
+            (c.skipped_by_breaker, "skipped by its breaker"),
+            (refused, "not made for the budget"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        if parts.is_empty() && !(asked > 0 && c.answered == 0) {
+            continue;
+        }
+        let who = id.map_or(name.as_str(), |id| id.display_name());
+        let calls = asked + c.skipped_by_breaker + refused;
+        let answered = if c.answered == 0 {
+            format!("answered none of its {calls} calls")
+        } else {
+            format!("answered {} of {calls}", c.answered)
+        };
+        lines.push(format!("    {who}: {answered}: {}", parts.join(", ")));
+    }
+    if !lines.is_empty() {
+        lines.insert(0, "  Calls that did not simply answer:".to_string());
+    }
+    lines
 }
 
 /// The spend against its limits, and what the limits stopped.

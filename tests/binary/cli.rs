@@ -1124,3 +1124,34 @@ fn sessions_ending_together_keep_every_report() {
     assert_eq!(reports.len(), 8, "{reports:?}");
     assert!(reports.iter().all(|r| r.ends_with(".json")), "{reports:?}");
 }
+
+#[test]
+fn the_account_names_a_system_that_answered_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["--headless", "--mute", "--cycles", "10"])
+        .args(["--fault", "claude_client=hang", "--report", "r.json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // Its close was clean, but it never answered: the statistics say so, with why.
+    assert!(
+        stdout.contains("[CLEANUP] ✓ Claude client closed"),
+        "{stdout}"
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("    Claude client: answered none of its "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains(" late") && line.contains("skipped by its breaker"),
+        "{line}"
+    );
+    assert!(
+        stdout.contains("  Calls that did not simply answer:"),
+        "{stdout}"
+    );
+    // The healthy systems are not listed.
+    assert!(!stdout.contains("    Gemini client: "), "{stdout}");
+}
