@@ -1,37 +1,14 @@
 //! The last wire gaps (issue #24): chunks without candidates, `x-should-retry` and 409, a
 //! long `Retry-After`, request ids, and usage a service does not report.
 
-use super::reliability::{http, raw_server};
-use singularis_tui::clients::{ClientError, Prompt, gemini, openai};
+use super::reliability::{http, prompt, raw_server, rig};
+use singularis_tui::clients::{ClientError, gemini, openai};
 use singularis_tui::config::{BaseUrl, Config};
 use singularis_tui::lifecycle::Registry;
 use singularis_tui::sandbox::fault::Fault;
-use singularis_tui::sandbox::{Sandbox, SandboxSystem};
 use singularis_tui::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
-
-async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
-    let systems = SystemId::ALL
-        .into_iter()
-        .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem::from_config(config, id))
-        .collect();
-    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
-        .await
-        .unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL
-        .into_iter()
-        .filter_map(|id| Some((id, sandbox.base_url(id)?)))
-        .collect();
-    let registry = Arc::new(Registry::new(config, &urls, &|_| None));
-    (sandbox, registry)
-}
-
-fn prompt() -> Prompt {
-    Prompt::new("", "Health: 90/100\nNo enemy in view")
-}
 
 async fn ask(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
     let proto = reg.get(id).config.protocol;

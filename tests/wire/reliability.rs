@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
+pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
     let systems = SystemId::ALL
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
@@ -29,7 +29,7 @@ async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
     (sandbox, registry)
 }
 
-fn prompt() -> Prompt {
+pub(crate) fn prompt() -> Prompt {
     Prompt::new("", "Health: 90/100\nNo enemy in view")
 }
 

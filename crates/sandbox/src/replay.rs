@@ -8,9 +8,9 @@ use super::wire::{self, Req};
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::{Value, json};
-use singularis_engine::net::record::{Exchange, Recording, masked_path};
+use singularis_engine::net::record::{Exchange, Recording, Response, masked_path};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -25,11 +25,11 @@ pub struct Replay {
 /// What a request got from the recording.
 pub enum Served {
     /// The recorded answer, to be sent with its timing.
-    Answer(Box<Exchange>),
+    Answer(Box<Response>),
     /// Recorded without an answer (refused, reset, timed out): drop the connection.
     NoAnswer,
     /// Matches nothing: the 400 to send.
-    Mismatch(Response<Body>),
+    Mismatch(http::Response<Body>),
 }
 
 impl Replay {
@@ -73,9 +73,8 @@ impl Replay {
             return Served::Mismatch(mismatch(why));
         };
         *n += 1;
-        let ex = queue.remove(at);
-        match ex.response {
-            Some(_) => Served::Answer(Box::new(ex)),
+        match queue.remove(at).response {
+            Some(r) => Served::Answer(Box::new(r)),
             None => Served::NoAnswer,
         }
     }
@@ -83,7 +82,7 @@ impl Replay {
 
 /// The 400 a request that is not in the recording gets, in the OpenAI error shape (the
 /// message is what a user reads, whichever client asked).
-fn mismatch(message: String) -> Response<Body> {
+fn mismatch(message: String) -> http::Response<Body> {
     tracing::warn!("{message}");
     wire::json(
         StatusCode::BAD_REQUEST,
@@ -167,10 +166,7 @@ fn first_json_difference(a: &Value, b: &Value, at: String) -> Option<(String, Va
 
 /// The recorded answer, sent as it came: headers at their time, each chunk at its own,
 /// counted from `since` (the request read).
-pub async fn answer(ex: Exchange, since: tokio::time::Instant) -> Response<Body> {
-    let Some(resp) = ex.response else {
-        return wire::json(StatusCode::BAD_GATEWAY, &json!({}));
-    };
+pub async fn answer(resp: Response, since: tokio::time::Instant) -> http::Response<Body> {
     let at = move |ms: f64| since + Duration::from_secs_f64(ms.max(0.0) / 1e3);
     tokio::time::sleep_until(at(resp.headers_ms)).await;
     let chunks = resp
@@ -181,7 +177,7 @@ pub async fn answer(ex: Exchange, since: tokio::time::Instant) -> Response<Body>
         tokio::time::sleep_until(due).await;
         Ok::<Bytes, std::convert::Infallible>(Bytes::from(data))
     });
-    let mut r = Response::new(Body::from_stream(body));
+    let mut r = http::Response::new(Body::from_stream(body));
     *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::OK);
     for (k, v) in resp.headers {
         // The body is re-framed (chunked); the recorded length and framing do not apply.

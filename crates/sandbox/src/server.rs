@@ -579,12 +579,13 @@ async fn handle(
     identify(&ctx, &mut response);
     // On the live clock the answer takes the model's time, counted from here (a `slow`
     // fault's delay comes on top); `hang` and `drip` never get here or pace themselves.
-    let profile = clock::profile(
-        slot.service,
-        &req.model().unwrap_or_else(|| slot.model.clone()),
-    );
-    if let Some(plan) = core.clock.plan(profile, ctx.spent(), slot.id.index(), nth) {
-        response = clock::keep(response, plan, tokio::time::Instant::now()).await;
+    // Only then is the request's model read (its body parsed once more).
+    if core.clock.timing.is_live() {
+        let model = req.model().unwrap_or_else(|| slot.model.clone());
+        let profile = clock::profile(slot.service, &model);
+        if let Some(plan) = core.clock.plan(profile, ctx.spent(), slot.id.index(), nth) {
+            response = clock::keep(response, plan, tokio::time::Instant::now()).await;
+        }
     }
     Ok(response)
 }

@@ -52,15 +52,18 @@ pub async fn send(
     ctx: &RequestCtx,
     req: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, ClientError> {
-    // A request whose body cannot be read here (a stream) is reserved at its cap alone.
-    let body_bytes = req
-        .try_clone()
-        .and_then(|r| r.build().ok())
-        .map(|r| {
-            r.url().as_str().len() + r.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len)
-        })
-        .unwrap_or(0);
-    ctx.reserve(body_bytes).await?;
+    // Only under a spend limit: reading the size builds the request once more.
+    if ctx.budget.is_some() {
+        // A request whose body cannot be read here (a stream) is reserved at its cap alone.
+        let bytes = req
+            .try_clone()
+            .and_then(|r| r.build().ok())
+            .map(|r| {
+                r.url().as_str().len() + r.body().and_then(|b| b.as_bytes()).map_or(0, <[u8]>::len)
+            })
+            .unwrap_or(0);
+        ctx.reserve(bytes).await?;
+    }
     let mut attempt = 0u32;
     loop {
         // A body that cannot be cloned (a stream) gets one attempt only.

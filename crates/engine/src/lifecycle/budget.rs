@@ -228,48 +228,27 @@ impl Budget {
         let hour = st.hour(now);
         let mine = st.spent_by.get(&id).copied().unwrap_or(0.0);
         let mine_held = st.reserved_by.get(&id).copied().unwrap_or(0.0);
-        let checks = [
-            self.cfg.max_usd.map(|limit| {
-                (
-                    spent,
-                    reserved,
-                    Refusal::Session {
-                        limit,
-                        worst,
-                        left: (limit - spent - reserved).max(0.0),
-                    },
-                )
+        type Kind = fn(f64, f64, f64) -> Refusal;
+        let checks: [(Option<f64>, f64, f64, Kind); 3] = [
+            (self.cfg.max_usd, spent, reserved, |limit, worst, left| {
+                Refusal::Session { limit, worst, left }
             }),
-            self.cfg.max_usd_per_hour.map(|limit| {
-                (
-                    hour,
-                    reserved,
-                    Refusal::Hour {
-                        limit,
-                        worst,
-                        left: (limit - hour - reserved).max(0.0),
-                    },
-                )
-            }),
-            self.cfg.systems.get(&id).map(|&limit| {
-                (
-                    mine,
-                    mine_held,
-                    Refusal::System {
-                        limit,
-                        worst,
-                        left: (limit - mine - mine_held).max(0.0),
-                    },
-                )
-            }),
+            (
+                self.cfg.max_usd_per_hour,
+                hour,
+                reserved,
+                |limit, worst, left| Refusal::Hour { limit, worst, left },
+            ),
+            (
+                self.cfg.systems.get(&id).copied(),
+                mine,
+                mine_held,
+                |limit, worst, left| Refusal::System { limit, worst, left },
+            ),
         ];
-        for (used, held, r) in checks.into_iter().flatten() {
-            let limit = match r {
-                Refusal::Session { limit, .. }
-                | Refusal::Hour { limit, .. }
-                | Refusal::System { limit, .. } => limit,
-                Refusal::Unpriced { .. } => continue,
-            };
+        for (limit, used, held, kind) in checks {
+            let Some(limit) = limit else { continue };
+            let r = kind(limit, worst, (limit - used - held).max(0.0));
             if used + worst > limit {
                 drop(st);
                 return Err(Verdict::Refused(self.refuse(id, r, true)));
