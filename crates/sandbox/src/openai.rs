@@ -421,7 +421,8 @@ fn chat_usage(ctx: &Ctx, prompt_tokens: u64, fit: &Fit) -> Value {
     json!({
         "prompt_tokens": prompt_tokens, "completion_tokens": fit.output(),
         "total_tokens": prompt_tokens + fit.output(),
-        "prompt_tokens_details": { "cached_tokens": 0, "audio_tokens": 0 },
+        // As the SDK's `PromptTokensDetails` (openai-python src/openai/types/completion_usage.py).
+        "prompt_tokens_details": { "cached_tokens": 0, "cache_write_tokens": 0, "audio_tokens": 0 },
         "completion_tokens_details": {
             "reasoning_tokens": fit.thinking, "audio_tokens": 0,
             "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
@@ -640,8 +641,11 @@ fn responses(ctx: &Ctx, req: &Req) -> Response<Body> {
     );
     let input_tokens = wire::tokens(&system) + wire::tokens(&user);
     ctx.meter.spend(input_tokens, fit.output(), fit.thinking);
+    // `cache_write_tokens` is required in the SDK's `InputTokensDetails`
+    // (openai-python src/openai/types/responses/response_usage.py).
     let usage = json!({
-        "input_tokens": input_tokens, "input_tokens_details": { "cached_tokens": 0 },
+        "input_tokens": input_tokens,
+        "input_tokens_details": { "cached_tokens": 0, "cache_write_tokens": 0 },
         "output_tokens": fit.output(), "output_tokens_details": { "reasoning_tokens": fit.thinking },
         "total_tokens": input_tokens + fit.output(),
     });
