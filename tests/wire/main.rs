@@ -11,3 +11,4 @@ mod clients;
 mod gaps;
 mod reliability;
 mod sandbox_wire;
+mod sdk_answers;

@@ -248,14 +248,14 @@ async fn bad_bytes_from_a_service_fail_that_request_clearly() {
             "invalid event JSON",
         ),
         (
-            "SSE without [DONE]",
+            "SSE without a finish_reason",
             http(
                 "200 OK",
                 "text/event-stream",
                 b"data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}]}\n\n",
             ),
             true,
-            "without [DONE]",
+            "ended before a finish_reason",
         ),
         (
             "SSE cut mid-event",

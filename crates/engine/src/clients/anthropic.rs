@@ -65,7 +65,6 @@ pub async fn messages(
     }
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
-    let mut stopped = false;
     let mut reason = None;
     // message_start carries the input tokens; each message_delta the output so far.
     let mut usage = serde_json::Map::new();
@@ -89,10 +88,7 @@ pub async fn messages(
                     return Ok(sse::Step::Content);
                 }
             }
-            "message_stop" => {
-                stopped = true;
-                return Ok(sse::Step::End);
-            }
+            "message_stop" => return Ok(sse::Step::End),
             "error" => {
                 let msg = str_at(&v, "/error/message").unwrap_or("stream error");
                 return Err(ClientError::Protocol(wire::shorten(msg, 120)));
@@ -105,12 +101,15 @@ pub async fn messages(
     if let Some(u) = Usage::from_anthropic(&serde_json::Value::Object(usage)) {
         ctx.usage.add(u);
     }
-    read.map_err(|e| e.with_partial(&text))?;
-    stop_reason(ctx, reason.as_deref())?;
-    if !stopped {
-        return Err(ClientError::Protocol(
-            "stream ended without message_stop".into(),
-        ));
-    }
+    let ended = read.map_err(|e| e.with_partial(&text))?;
+    // Whole once message_delta has said why it stopped, as the SDK's accumulated message
+    // is; message_stop only closes the stream.
+    let Some(reason) = reason else {
+        return Err(ClientError::Protocol(format!(
+            "stream ended before a stop_reason{}",
+            ended.cut_note()
+        )));
+    };
+    stop_reason(ctx, Some(&reason))?;
     Ok(text)
 }

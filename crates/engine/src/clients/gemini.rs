@@ -150,11 +150,12 @@ pub async fn stream(
     if let Some(u) = usage {
         ctx.usage.add(u);
     }
-    read.map_err(|e| e.with_partial(&text))?;
+    let ended = read.map_err(|e| e.with_partial(&text))?;
     let Some(last) = finished else {
-        return Err(ClientError::Protocol(
-            "stream ended without a finishReason".into(),
-        ));
+        return Err(ClientError::Protocol(format!(
+            "stream ended without a finishReason{}",
+            ended.cut_note()
+        )));
     };
     finish_reason(ctx, &last)?;
     Ok(text)

@@ -76,15 +76,11 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
     }
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
-    let mut done = false;
     let mut finish_reason = None;
     let mut usage = None;
     let read = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let v = match ev {
-            sse::JsonEvent::Done => {
-                done = true;
-                return Ok(sse::Step::End);
-            }
+            sse::JsonEvent::Done => return Ok(sse::Step::End),
             sse::JsonEvent::Json(v) => v,
         };
         if let Some(err) = str_at(&v, "/error/message") {
@@ -111,11 +107,16 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
     if let Some(u) = usage {
         ctx.usage.add(u);
     }
-    read.map_err(|e| e.with_partial(&text))?;
-    finish(ctx, finish_reason.as_deref())?;
-    if !done {
-        return Err(ClientError::Protocol("stream ended without [DONE]".into()));
-    }
+    let ended = read.map_err(|e| e.with_partial(&text))?;
+    // Whole once a choice has finished, as the SDK reads it; `[DONE]` only closes the
+    // stream (and the usage chunk, when asked for, comes between the two).
+    let Some(reason) = finish_reason else {
+        return Err(ClientError::Protocol(format!(
+            "stream ended before a finish_reason{}",
+            ended.cut_note()
+        )));
+    };
+    finish(ctx, Some(&reason))?;
     Ok(text)
 }
 
@@ -190,7 +191,7 @@ pub async fn responses(
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
     let mut last = None;
-    sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
+    let ended = sse::read_json_events(resp.bytes_stream(), &ctx.stop, ctx.stream_limits(), |ev| {
         let sse::JsonEvent::Json(v) = ev else {
             return Ok(sse::Step::End);
         };
@@ -226,9 +227,11 @@ pub async fn responses(
             }
             e => Err(e),
         }),
-        None => Err(ClientError::Protocol(
-            "stream ended without response.completed".into(),
-        )),
+        // The SDK's final response needs this event too.
+        None => Err(ClientError::Protocol(format!(
+            "stream ended without response.completed{}",
+            ended.cut_note()
+        ))),
     }
 }
 

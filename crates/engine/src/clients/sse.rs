@@ -103,6 +103,27 @@ pub enum Step {
     End,
 }
 
+/// How a stream's body ended. The caller judges whether its answer was whole: as in the
+/// official SDKs, an answer is whole once its stop reason has arrived, terminator or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The protocol's terminator ([`Step::End`]).
+    Terminator,
+    /// The body ended. `mid_event`: inside an event, which is dropped, not dispatched (the
+    /// SSE spec's rule, and the SDKs').
+    Eof { mid_event: bool },
+}
+
+impl Ended {
+    /// What to add to an error about an answer that stopped short.
+    pub fn cut_note(self) -> &'static str {
+        match self {
+            Ended::Eof { mid_event: true } => " (the stream ended mid-event)",
+            _ => "",
+        }
+    }
+}
+
 /// Read an SSE response, handing each event to `on_event` until it returns [`Step::End`]
 /// or the body ends. Stops at once when `stop` fires; past the deadline, or once content
 /// has begun after `idle` without more, ends with [`ClientError::Cut`] (the caller adds
@@ -114,7 +135,7 @@ pub async fn read_events<S, B, E>(
     stop: &CancellationToken,
     limits: StreamLimits,
     mut on_event: impl FnMut(SseEvent) -> Result<Step, ClientError>,
-) -> Result<(), ClientError>
+) -> Result<Ended, ClientError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
@@ -152,10 +173,9 @@ where
             }
         };
         let Some(chunk) = chunk else {
-            if parser.has_partial() {
-                return Err(ClientError::Protocol("stream ended mid-event".into()));
-            }
-            return Ok(());
+            return Ok(Ended::Eof {
+                mid_event: parser.has_partial(),
+            });
         };
         for ev in parser.feed(chunk?.as_ref())? {
             match on_event(ev)? {
@@ -163,7 +183,7 @@ where
                 Step::Content => last_content = Some(tokio::time::Instant::now()),
                 Step::End => {
                     drain(&mut body, stop).await;
-                    return Ok(());
+                    return Ok(Ended::Terminator);
                 }
             }
         }
@@ -184,7 +204,7 @@ pub async fn read_json_events<S, B, E>(
     stop: &CancellationToken,
     limits: StreamLimits,
     mut on_event: impl FnMut(JsonEvent) -> Result<Step, ClientError>,
-) -> Result<(), ClientError>
+) -> Result<Ended, ClientError>
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
@@ -294,7 +314,7 @@ mod tests {
     async fn read(
         events: Vec<(u64, &'static str)>,
         deadline_ms: Option<u64>,
-    ) -> (Result<(), ClientError>, Vec<String>) {
+    ) -> (Result<Ended, ClientError>, Vec<String>) {
         let limits = StreamLimits {
             deadline: deadline_ms
                 .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms)),
