@@ -74,8 +74,9 @@ pub struct RunArgs {
     /// Where to write the session report (JSON)
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
-    /// No sound
-    #[arg(long)]
+    /// No sound (also SINGULARIS_MUTE=1)
+    #[arg(long, env = "SINGULARIS_MUTE", hide_env_values = true,
+          value_parser = clap::builder::FalseyValueParser::new())]
     pub mute: bool,
     /// Log file (default: $XDG_STATE_HOME/singularis-tui/singularis-tui.log)
     #[arg(long, value_name = "PATH")]

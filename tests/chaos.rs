@@ -11,10 +11,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
+#[path = "common/mod.rs"]
+mod common;
 const SYSTEMS: [&str; 10] = [
     "video_interpreter",
     "voice_system",
@@ -144,23 +145,21 @@ fn plan(rng: &mut Rng) -> Plan {
 /// Run one session; `Err` says what went wrong.
 fn run(plan: &Plan, dir: &Path) -> Result<(), String> {
     let report = dir.join("report.json");
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .args([
-            "--headless",
-            "--mode",
-            plan.mode,
-            "--grace-ms",
-            &plan.grace_ms.to_string(),
-        ])
-        .arg("--report")
-        .arg(&report)
-        .arg("--log-file")
-        .arg(dir.join("log.txt"))
-        .env("XDG_CONFIG_HOME", dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = common::cmd(dir);
+    cmd.args([
+        "--headless",
+        "--mode",
+        plan.mode,
+        "--grace-ms",
+        &plan.grace_ms.to_string(),
+    ])
+    .arg("--report")
+    .arg(&report)
+    .arg("--log-file")
+    .arg(dir.join("log.txt"))
+    .env("XDG_CONFIG_HOME", dir)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for f in &plan.faults {
         cmd.args(["--fault", f]);
     }

@@ -2,10 +2,9 @@
 //! and the canary is nowhere in stdout, stderr, the log (at trace level) or the report.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
 const KEYS: [&str; 6] = [
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
@@ -20,13 +19,9 @@ fn canary(var: &str) -> String {
 }
 
 fn run(dir: &Path, args: &[&str], signal_after: Option<Duration>) -> (String, String) {
-    let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir)
-        .args(args)
+    let mut cmd = crate::common::cmd(dir);
+    cmd.args(args)
         .env("SINGULARIS_LOG", "trace")
-        .env("XDG_STATE_HOME", dir.join("state"))
-        .env("XDG_CONFIG_HOME", dir.join("cfg"))
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for k in KEYS {
@@ -121,8 +116,7 @@ fn a_key_is_never_sent_in_clear_text_off_loopback() {
         "[systems.openai_client]\nbase_url = \"http://api.example.com/v1\"\n",
     )
     .unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
+    let out = crate::common::cmd(dir.path())
         .args(["--config", "c.toml", "--headless", "--cycles", "1"])
         .env("OPENAI_API_KEY", canary("OPENAI_API_KEY"))
         .output()
@@ -142,10 +136,8 @@ fn a_key_is_never_sent_in_clear_text_off_loopback() {
 fn report_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
+    let out = crate::common::cmd(dir.path())
         .args(["--headless", "--cycles", "1", "--report", "r.json"])
-        .env("XDG_STATE_HOME", dir.path().join("state"))
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));

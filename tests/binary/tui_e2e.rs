@@ -42,7 +42,7 @@ impl Tmux {
             .map(|o| !o.status.success())
             .unwrap_or(true)
         {
-            eprintln!("NOTICE: tmux is not installed; skipping the dashboard end-to-end test");
+            crate::common::skip("tmux is not installed");
             return None;
         }
         static N: AtomicUsize = AtomicUsize::new(0);
@@ -77,7 +77,9 @@ impl Tmux {
     }
 
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
+        // The tmux server (started by the first call) hands its environment to the shells it
+        // runs, so it gets the same clean one as every spawned binary.
+        crate::common::clean_env(&mut Command::new("tmux"))
             .arg("-L")
             .arg(&self.socket)
             .args(args)
@@ -617,9 +619,8 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
         return;
     };
     let mut sandbox = KillOnDrop(
-        Command::new(BIN)
+        crate::common::cmd(dir.path())
             .args(["sandbox", "--listen", "127.0.0.1:0"])
-            .env("XDG_STATE_HOME", dir.path().join("state"))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -740,7 +741,7 @@ use crate::common::KillOnDrop;
 fn without_a_socket_table_the_dashboard_says_unverified_restores_the_terminal_and_exits_4() {
     let dir = tempfile::tempdir().expect("temp dir");
     if let Err(why) = crate::common::cmd_without_proc(dir.path()) {
-        eprintln!("SKIPPED (not run, not passed): {why}");
+        crate::common::skip(&why);
         return;
     }
     let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {

@@ -8,30 +8,75 @@ use std::sync::{Mutex, MutexGuard};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
 
-/// The binary in `dir`, with nothing from this machine's environment that would change what
-/// it does: no API keys, no trace export, its state and config homes inside `dir`.
-pub fn cmd(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.current_dir(dir);
-    for var in [
-        "OPENAI_API_KEY",
-        "ANTHROPIC_API_KEY",
-        "GEMINI_API_KEY",
-        "HYPERBOLIC_API_KEY",
-        "WOLFRAM_APP_ID",
-        "LMSTUDIO_API_KEY",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_SERVICE_NAME",
-        "OTEL_SDK_DISABLED",
-        "SINGULARIS_CONTROL_TOKEN",
-    ] {
+/// The API keys the binary reads; tests give them only on purpose.
+pub const KEY_VARS: [&str; 6] = [
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "HYPERBOLIC_API_KEY",
+    "WOLFRAM_APP_ID",
+    "LMSTUDIO_API_KEY",
+];
+
+/// Take from `c` everything of this machine's environment that would change what the
+/// binary does: API keys, trace export (`OTEL_*`), our own settings (`SINGULARIS_*`) and
+/// the log filter (`RUST_LOG`).
+pub fn clean_env(c: &mut Command) -> &mut Command {
+    for (var, _) in std::env::vars_os() {
+        let name = var.to_string_lossy();
+        if name.starts_with("OTEL_") || name.starts_with("SINGULARIS_") || name == "RUST_LOG" {
+            c.env_remove(&var);
+        }
+    }
+    for var in KEY_VARS {
         c.env_remove(var);
     }
-    c.env("XDG_STATE_HOME", dir.join("state"))
+    c
+}
+
+/// The binary in `dir`, with nothing from this machine's environment that would change what
+/// it does ([`clean_env`]), its state and config homes inside `dir`, and muted
+/// (`SINGULARIS_MUTE`): only the tests about sound open the audio device
+/// ([`cmd_with_sound`]).
+pub fn cmd(dir: &Path) -> Command {
+    let mut c = cmd_with_sound(dir);
+    c.env("SINGULARIS_MUTE", "1");
+    c
+}
+
+/// As [`cmd`], with sound as the config says.
+pub fn cmd_with_sound(dir: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    clean_env(&mut c)
+        .current_dir(dir)
+        .env("XDG_STATE_HOME", dir.join("state"))
         .env("XDG_CONFIG_HOME", dir.join("xdg-config"))
         .stdin(Stdio::null());
     c
+}
+
+/// Under CI (`CI` set and not `false`) or with `SINGULARIS_TESTS_REQUIRE_ALL=1`, every
+/// test must run: one that cannot fails here, naming itself and why.
+pub fn every_test_required() -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    ci || std::env::var("SINGULARIS_TESTS_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+/// This test cannot run here (`why`: its tool missing or refused). Where every test is
+/// required ([`every_test_required`]) that fails it; elsewhere it says so in one line on
+/// standard output, which libtest shows even for a passing test (written to the handle,
+/// not through `println!`, which libtest captures).
+pub fn skip(why: &str) {
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("this test")
+        .to_string();
+    assert!(
+        !every_test_required(),
+        "{name} could not run: {why} (CI or SINGULARIS_TESTS_REQUIRE_ALL=1 require every test)"
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "SKIPPED {name}: {why}");
 }
 
 /// The binary in `dir` as [`cmd`] sets it up, run where /proc is not mounted: a private

@@ -284,8 +284,7 @@ fn on_a_null_device_speech_and_the_chime_play() {
     )
     .unwrap();
     let report = home.path().join("report.json");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_singularis-tui"))
-        .current_dir(home.path())
+    let out = crate::common::cmd_with_sound(home.path())
         .env("HOME", home.path())
         .env("XDG_CONFIG_HOME", home.path())
         .env_remove(audio::DEVICE_ENV)
@@ -293,7 +292,6 @@ fn on_a_null_device_speech_and_the_chime_play() {
         .arg(home.path().join("log.txt"))
         .arg("--report")
         .arg(&report)
-        .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
