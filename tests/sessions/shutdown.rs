@@ -579,3 +579,86 @@ fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() 
         reader.await.unwrap();
     });
 }
+
+/// Dependency order on the real engine: every system finishes closing before any system it
+/// depends on starts closing, and systems with no order between them close at the same
+/// time. Reversing `dependents()` in lifecycle/shutdown.rs, or closing one system at a
+/// time, fails it.
+#[test]
+fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_overlap() {
+    use singularis_tui::lifecycle::ShutdownEvent;
+    serial(async {
+        // Two systems with no order between them, each with a slow request on the wire at
+        // the quit, so each close waits for its answer (a long grace: nothing is cut).
+        let slow = Fault::Slow(Duration::from_millis(1_000));
+        let (video, wolfram) = (SystemId::VideoInterpreter, SystemId::WolframAnalyzer);
+        let config = in_flight_at_quit(config(&[(video, slow), (wolfram, slow)]));
+        let edges: Vec<(SystemId, SystemId)> = config
+            .systems
+            .iter()
+            .flat_map(|(&user, s)| s.depends_on.iter().map(move |&used| (user, used)))
+            .collect();
+        assert!(
+            edges.len() >= 8,
+            "the default graph has its edges: {edges:?}"
+        );
+        let mut s = Session::start(config).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("a request in flight on both slow systems", || {
+            let snaps = reg.snapshots();
+            snaps[video.index()].in_flight > 0 && snaps[wolfram.index()].in_flight > 0
+        })
+        .await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        s.quit.quit(Reason::Quit);
+        let end = s
+            .shutdown(Duration::from_secs(10), Mode::Parallel, None, Some(tx))
+            .await;
+        assert!(end.report.shutdown.report.is_clean(), "{:?}", end.report);
+
+        // Where in the one ordered stream of events each system started and ended closing.
+        let (mut started, mut ended) = (
+            std::collections::BTreeMap::new(),
+            std::collections::BTreeMap::new(),
+        );
+        let mut at = 0;
+        while let Ok(e) = rx.try_recv() {
+            match e {
+                ShutdownEvent::Closing(id) => {
+                    started.insert(id, at);
+                }
+                ShutdownEvent::Closed(r) => {
+                    ended.insert(r.name, at);
+                }
+                _ => {}
+            }
+            at += 1;
+        }
+        assert_eq!(started.len(), SystemId::ALL.len(), "{started:?}");
+        assert_eq!(ended.len(), SystemId::ALL.len(), "{ended:?}");
+        for (user, used) in &edges {
+            assert!(
+                ended[user] < started[used],
+                "{user} (which uses {used}) must finish closing before {used} starts: \
+                 {user} ended at event {}, {used} started at event {}",
+                ended[user],
+                started[used]
+            );
+        }
+        // Each of the two slow systems started closing before the other one ended.
+        assert!(
+            started[&video] < ended[&wolfram] && started[&wolfram] < ended[&video],
+            "independent systems close at the same time: video {}..{}, wolfram {}..{}",
+            started[&video],
+            ended[&video],
+            started[&wolfram],
+            ended[&wolfram]
+        );
+        let closed = |id: SystemId| report_of(&end, id).outcome;
+        assert_eq!(
+            (closed(video), closed(wolfram)),
+            (CloseOutcome::Closed, CloseOutcome::Closed)
+        );
+    });
+}
