@@ -438,4 +438,47 @@ mod tests {
             "no temp file left"
         );
     }
+
+    /// Atomic, not merely correct at the end: each rewrite is a new file put in place (its
+    /// inode changes), and a reader polling the path meanwhile only ever sees one whole
+    /// version or the other, never an empty or a partial file. Truncate-and-write fails
+    /// both halves.
+    #[test]
+    fn a_rewrite_is_a_new_file_and_a_reader_never_sees_it_half_written() {
+        use std::os::unix::fs::MetadataExt;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.json");
+        // Big enough that writing one takes many write calls' time.
+        let version = |n: u8| vec![b'a' + n; 4 << 20];
+        write_atomic(&p, &version(0)).unwrap();
+        let writing = AtomicBool::new(true);
+        let reads = std::thread::scope(|scope| {
+            let reader = scope.spawn(|| {
+                let mut reads = 0u32;
+                while writing.load(Ordering::Relaxed) {
+                    let bytes = std::fs::read(&p).expect("the path always holds a report");
+                    let first = *bytes.first().expect("never an empty file");
+                    assert!(
+                        bytes.len() == 4 << 20 && bytes.iter().all(|&b| b == first),
+                        "a partial report: {} bytes",
+                        bytes.len()
+                    );
+                    reads += 1;
+                }
+                reads
+            });
+            let mut inode = std::fs::metadata(&p).unwrap().ino();
+            for n in 1..8 {
+                write_atomic(&p, &version(n)).unwrap();
+                let now = std::fs::metadata(&p).unwrap().ino();
+                assert_ne!(now, inode, "rewrite {n} replaced the file in place");
+                inode = now;
+            }
+            writing.store(false, Ordering::Relaxed);
+            reader.join().expect("the reader saw only whole reports")
+        });
+        assert!(reads > 0, "the reader read while the writer wrote");
+        assert_eq!(std::fs::read(&p).unwrap(), version(7));
+    }
 }
