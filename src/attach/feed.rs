@@ -5,6 +5,7 @@
 
 use super::token::Token;
 use super::wire::Wire;
+use crate::backoff::Backoff;
 use crate::clients::SseParser;
 use futures::StreamExt;
 use std::time::Duration;
@@ -35,12 +36,7 @@ pub enum FeedMsg {
 
 /// The wait before the `attempt`th retry: 250 ms, 500 ms, … up to 5 s.
 pub fn backoff(attempt: u32) -> Duration {
-    FIRST_RETRY
-        .saturating_mul(
-            1u32.checked_shl(attempt.saturating_sub(1))
-                .unwrap_or(u32::MAX),
-        )
-        .min(MAX_RETRY)
+    Backoff::new(FIRST_RETRY, MAX_RETRY).delay(attempt.saturating_sub(1))
 }
 
 enum End {

@@ -4,6 +4,7 @@
 //! report and the `command` events.
 
 use super::Shared;
+use crate::backoff::Backoff;
 use crate::lifecycle::CloseReport;
 use crate::session::control::{CommandKind, Reply};
 use crate::sync::LockExt;
@@ -226,9 +227,7 @@ fn delay_after(n: u32) -> Duration {
     if n <= 1 {
         return Duration::ZERO;
     }
-    FIRST_DELAY
-        .saturating_mul(1u32.checked_shl(n - 2).unwrap_or(u32::MAX))
-        .min(MAX_DELAY)
+    Backoff::new(FIRST_DELAY, MAX_DELAY).delay(n - 2)
 }
 
 fn json(status: StatusCode, body: &impl Serialize) -> Response {

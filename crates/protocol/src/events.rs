@@ -1,0 +1,206 @@
+//! The event stream: one [`Line`] per event.
+
+use crate::commands::CommandRecord;
+use crate::game::{CycleEvent, GameStats, ReportStats};
+use crate::systems::{
+    BreakerChange, CloseReport, StateChange, SystemSnapshot, SystemState, Verification,
+};
+use crate::version::{PROTOCOL, Version};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One line of the stream (a line of `--json`, a `data:` of `/v1/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Line {
+    /// When the event was written: RFC 3339, UTC.
+    pub ts: String,
+    /// The protocol's version. Lines of agents older than the field have none: read them
+    /// as 1.0.
+    #[serde(default = "v1")]
+    pub protocol: Version,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+fn v1() -> Version {
+    Version { major: 1, minor: 0 }
+}
+
+impl Line {
+    /// `event` as of `ts`, in this crate's version.
+    pub fn new(ts: String, event: Event) -> Line {
+        Line {
+            ts,
+            protocol: PROTOCOL,
+            event,
+        }
+    }
+
+    /// A line as a reader of this version takes it: a line of another major version is
+    /// refused before its event is read (it may mean something else), and an event this
+    /// version does not know is [`Event::Unknown`].
+    pub fn read(json: &str) -> Result<Line, ReadError> {
+        #[derive(Deserialize)]
+        struct Head {
+            #[serde(default = "v1")]
+            protocol: Version,
+        }
+        let head: Head = serde_json::from_str(json).map_err(ReadError::Json)?;
+        head.protocol.check().map_err(ReadError::Version)?;
+        serde_json::from_str(json).map_err(ReadError::Json)
+    }
+}
+
+/// Why a line could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// It is of a major version this reader does not read.
+    Version(crate::VersionError),
+    /// It is not a line of the stream.
+    Json(serde_json::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Version(e) => e.fmt(f),
+            ReadError::Json(e) => write!(f, "not an event of the stream: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// What a session is, as `session_started` and a viewer's `snapshot` say it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionInfo {
+    /// The agent's own version (singularis-tui's).
+    pub version: String,
+    /// `parallel` or `sequential`.
+    pub mode: String,
+    /// `sandbox`, `live` or `mixed`.
+    pub backend: String,
+    /// Quit after this many cycles; 0: until asked.
+    pub cycles: u64,
+    pub grace_ms: u64,
+    /// The metrics endpoint's URL, when serving.
+    pub metrics: Option<String>,
+    /// The control endpoint's URL, when serving.
+    pub serve: Option<String>,
+}
+
+/// A system as the session starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SystemLine {
+    pub name: String,
+    pub state: SystemState,
+    /// Why a disabled system is disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Everything a viewer needs to draw the session from nothing: the first event of the
+/// control endpoint's stream, and again whenever a viewer fell behind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Snapshot {
+    pub session: SessionInfo,
+    /// Seconds since the session started.
+    pub session_s: f64,
+    /// `running`, or `shutting_down` once a quit was asked for.
+    pub phase: String,
+    pub paused: bool,
+    /// Every system, as the dashboard shows it.
+    pub systems: Vec<SystemSnapshot>,
+    pub stats: GameStats,
+    /// Every command so far (the report's `commands`).
+    #[serde(default)]
+    pub commands: Vec<CommandRecord>,
+}
+
+/// The counters a state change does not carry: every system and the game's statistics,
+/// sent to each viewer every second so its table stays live between changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Refresh {
+    /// Seconds since the session started.
+    pub session_s: f64,
+    pub paused: bool,
+    pub systems: Vec<SystemSnapshot>,
+    pub stats: GameStats,
+}
+
+/// The shutdown's totals (the report's `shutdown`, without its lists).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ShutdownComplete {
+    pub reason: String,
+    pub grace_ms: u64,
+    pub total_ms: f64,
+    pub closed: u64,
+    pub forced: u64,
+    pub errors: u64,
+    pub skipped: u64,
+    pub unverified: u64,
+    /// Requests in flight cancelled at the grace deadline (or by a force).
+    pub cancelled: u32,
+    pub sockets_open_after: Option<u64>,
+    pub verified: bool,
+    pub unverified_reason: Option<String>,
+}
+
+/// One event; `event` names its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The session started (`--json`'s first line).
+    SessionStarted {
+        #[serde(flatten)]
+        session: SessionInfo,
+        systems: Vec<SystemLine>,
+    },
+    /// The whole session as it is now (the control endpoint's stream only: its first event).
+    Snapshot(Box<Snapshot>),
+    /// The systems' counters and the game's statistics (the control endpoint's stream only,
+    /// every second).
+    Refresh(Box<Refresh>),
+    /// A system moved from one state to another.
+    State(StateChange),
+    /// A system's circuit breaker opened, turned half-open (a probe) or closed, and why.
+    Breaker(BreakerChange),
+    /// A gameplay cycle ended.
+    Cycle(CycleEvent),
+    /// A command and its outcome: the report's `commands` entry.
+    Command(CommandRecord),
+    ShutdownStarted {
+        reason: String,
+        grace_ms: u64,
+    },
+    /// A system began closing (the systems that use it are closed).
+    Closing {
+        name: String,
+    },
+    /// A system's close ended: the report's `shutdown.systems` entry.
+    Closed(CloseReport),
+    /// A closing step after the systems: the report's `shutdown.endpoints` entry.
+    EndpointClosed(CloseReport),
+    /// What the process-wide socket check found.
+    Verified(Verification),
+    ShutdownComplete(ShutdownComplete),
+    SessionEnded {
+        exit_code: i32,
+        report: Option<String>,
+        /// Why the report could not be written (then `report` is null and the exit code 1).
+        report_error: Option<String>,
+        stats: Box<ReportStats>,
+    },
+    /// The follower fell behind and this many events of a kind were dropped.
+    Lagged {
+        missed: u64,
+    },
+    /// The control endpoint's stream ends here (the endpoint is closing at shutdown).
+    StreamClosed {
+        why: String,
+    },
+    /// An event of a newer minor version that this reader does not know; never written.
+    #[serde(other, skip_serializing)]
+    #[schemars(skip)]
+    Unknown,
+}
