@@ -9,6 +9,7 @@ pub use singularis_sandbox as sandbox;
 pub mod attach;
 pub mod audio;
 pub mod cli;
+pub mod control_token;
 pub mod gameplay;
 pub mod headless;
 pub mod logging;

@@ -51,6 +51,25 @@ impl Line {
     }
 }
 
+impl Event {
+    /// This event as one line of the stream (written at `ts`, in this crate's version),
+    /// without a newline: [`Line`]'s JSON, without taking the event.
+    pub fn to_line(&self, ts: &str) -> serde_json::Result<Vec<u8>> {
+        #[derive(Serialize)]
+        struct LineRef<'a> {
+            ts: &'a str,
+            protocol: Version,
+            #[serde(flatten)]
+            event: &'a Event,
+        }
+        serde_json::to_vec(&LineRef {
+            ts,
+            protocol: PROTOCOL,
+            event: self,
+        })
+    }
+}
+
 /// Why a line could not be read.
 #[derive(Debug)]
 pub enum ReadError {
@@ -203,4 +222,30 @@ pub enum Event {
     #[serde(other, skip_serializing)]
     #[schemars(skip)]
     Unknown,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_line_reads_back_and_another_major_is_refused() {
+        let ev = Event::StreamClosed { why: "bye".into() };
+        let json = String::from_utf8(ev.to_line("2026-01-01T00:00:00Z").unwrap()).unwrap();
+        assert!(json.contains(r#""protocol":"1.0""#), "{json}");
+        let line = Line::read(&json).unwrap();
+        assert_eq!(line, Line::new("2026-01-01T00:00:00Z".into(), ev));
+        // An agent older than the version field.
+        let old = r#"{"ts":"t","event":"lagged","missed":3}"#;
+        assert_eq!(Line::read(old).unwrap().event, Event::Lagged { missed: 3 });
+        // A later minor's event is not misread, nor an error.
+        let newer = r#"{"ts":"t","protocol":"1.4","event":"weather","rain":true}"#;
+        assert_eq!(Line::read(newer).unwrap().event, Event::Unknown);
+        // Another major is refused before its event is read, whatever it holds.
+        let two = r#"{"ts":"t","protocol":"2.0","event":"snapshot","systems":"all"}"#;
+        match Line::read(two) {
+            Err(ReadError::Version(e)) => assert_eq!(e.theirs.major, 2),
+            other => panic!("refused as version 2, not {other:?}"),
+        }
+    }
 }
