@@ -186,57 +186,23 @@ impl Session {
             &urls,
             &crate::lifecycle::registry::process_env,
         ));
-        if let Some(dir) = record
-            && let Err(e) = registry.record_to(dir)
-        {
-            if let Some(sb) = sandbox {
-                sb.stop().await;
-            }
-            return Err(color_eyre::eyre::eyre!(
-                "--record {}: cannot write the recording: {e}",
-                dir.display()
-            ));
-        }
-        for s in registry.all() {
-            if let Some(reason) = s.snapshot().disabled_reason {
-                tracing::info!(system = %s.id, %reason, "disabled");
-            }
-        }
+        log_disabled(&registry);
         let stats = Arc::new(Mutex::new(stats));
-        let (metrics, metrics_endpoint) = match config.metrics.listen {
-            None => (None, None),
-            Some(listen) => {
-                let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
-                    Ok(m) => MetricsEndpoint::start(listen, m.clone())
-                        .await
-                        .map(|ep| (m, ep))
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match started {
-                    Ok((m, ep)) => (Some(m), Some(ep)),
-                    Err(e) => {
-                        if let Some(sb) = sandbox {
-                            sb.stop().await;
-                        }
-                        return Err(color_eyre::eyre::eyre!(
-                            "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
-                        ));
-                    }
+        let ready = match record_to(&registry, record) {
+            Ok(()) => start_metrics(&config, &registry, &stats).await,
+            Err(e) => Err(e),
+        };
+        let (metrics, metrics_endpoint) = match ready {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(sb) = sandbox {
+                    sb.stop().await;
                 }
+                return Err(e);
             }
         };
         let stop_game = CancellationToken::new();
-        let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
-        let mut background = vec![sampler];
-        if let Some(budget) = registry.budget.clone() {
-            background.push(watch_budget(
-                budget,
-                stats.clone(),
-                quit.clone(),
-                stop_game.clone(),
-            ));
-        }
+        let background = background_tasks(&registry, &stats, &quit, &stop_game);
         let paused = watch::channel(false).0;
         let started = Instant::now();
         let control = control::Control::new(
@@ -249,6 +215,9 @@ impl Session {
         );
         let cycles = broadcast::channel(1024).0;
         let shutdown_events = broadcast::channel(256).0;
+        let metrics_url = metrics_endpoint
+            .as_ref()
+            .map(|ep| format!("http://{}/metrics", ep.addr()));
         let hub = Arc::new(hub::Hub {
             registry: registry.clone(),
             stats: stats.clone(),
@@ -257,17 +226,7 @@ impl Session {
             quit: quit.clone(),
             cycles: cycles.clone(),
             shutdown: shutdown_events.clone(),
-            info: Mutex::new(events::SessionInfo {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                mode: config.gameplay.mode.name().to_string(),
-                backend: config.backend().to_string(),
-                cycles: config.gameplay.cycles,
-                grace_ms: config.shutdown.grace_ms,
-                metrics: metrics_endpoint
-                    .as_ref()
-                    .map(|ep| format!("http://{}/metrics", ep.addr())),
-                serve: None,
-            }),
+            info: Mutex::new(session_info(&config, metrics_url)),
             started,
         });
         Ok(Session {
@@ -375,6 +334,85 @@ impl Session {
             f.get_or_insert(cause);
         }
         self.quit.quit(Reason::Error);
+    }
+}
+
+/// Every system records its exchanges in `dir` (`--record DIR`), when asked.
+fn record_to(registry: &Registry, dir: Option<&std::path::Path>) -> Result<()> {
+    match dir {
+        Some(dir) => registry.record_to(dir).map_err(|e| {
+            color_eyre::eyre::eyre!(
+                "--record {}: cannot write the recording: {e}",
+                dir.display()
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
+fn log_disabled(registry: &Registry) {
+    for s in registry.all() {
+        if let Some(reason) = s.snapshot().disabled_reason {
+            tracing::info!(system = %s.id, %reason, "disabled");
+        }
+    }
+}
+
+/// The tasks a session runs beside the game: the socket sampler, and the spend's watch when
+/// a budget is set.
+fn background_tasks(
+    registry: &Arc<Registry>,
+    stats: &Arc<Mutex<GameStats>>,
+    quit: &QuitSignal,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop.clone());
+    let mut background = vec![sampler];
+    if let Some(budget) = registry.budget.clone() {
+        background.push(watch_budget(
+            budget,
+            stats.clone(),
+            quit.clone(),
+            stop.clone(),
+        ));
+    }
+    background
+}
+
+/// The metrics figures and their endpoint, when `metrics.listen` asks for them.
+async fn start_metrics(
+    config: &Config,
+    registry: &Arc<Registry>,
+    stats: &Arc<Mutex<GameStats>>,
+) -> Result<(Option<Arc<SessionMetrics>>, Option<MetricsEndpoint>)> {
+    let Some(listen) = config.metrics.listen else {
+        return Ok((None, None));
+    };
+    let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
+        Ok(m) => MetricsEndpoint::start(listen, m.clone())
+            .await
+            .map(|ep| (m, ep))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match started {
+        Ok((m, ep)) => Ok((Some(m), Some(ep))),
+        Err(e) => Err(color_eyre::eyre::eyre!(
+            "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
+        )),
+    }
+}
+
+/// What the session is, as viewers are told (`serve` adds where it is served).
+fn session_info(config: &Config, metrics: Option<String>) -> events::SessionInfo {
+    events::SessionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: config.gameplay.mode.name().to_string(),
+        backend: config.backend().to_string(),
+        cycles: config.gameplay.cycles,
+        grace_ms: config.shutdown.grace_ms,
+        metrics,
+        serve: None,
     }
 }
 

@@ -17,13 +17,35 @@ fn check(file: &str, schema: serde_json::Value) {
     let checked_in =
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let checked_in: serde_json::Value = serde_json::from_str(&checked_in).unwrap();
-    assert!(
-        checked_in == schema,
-        "{} is not the schema of the types: if the change is meant, regenerate it with \
-         `UPDATE_SCHEMA=1 cargo test -p singularis-protocol --test schema` (and think about \
-         the protocol's version)",
-        path.display()
-    );
+    if let Some(at) = first_difference(&checked_in, &schema, String::new()) {
+        panic!(
+            "{} is not the schema of the types (they differ at {at}): if the change is meant, \
+             regenerate it with `UPDATE_SCHEMA=1 cargo test -p singularis-protocol --test \
+             schema` (and think about the protocol's version)",
+            path.display()
+        );
+    }
+}
+
+/// Where two JSON values first differ, as a JSON pointer.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value::{Array, Object};
+    match (a, b) {
+        (Object(x), Object(y)) => {
+            x.keys()
+                .chain(y.keys())
+                .find_map(|k| match (x.get(k), y.get(k)) {
+                    (Some(u), Some(v)) => first_difference(u, v, format!("{at}/{k}")),
+                    _ => Some(format!("{at}/{k}")),
+                })
+        }
+        (Array(x), Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (u, v))| first_difference(u, v, format!("{at}/{i}"))),
+        _ => (a != b).then(|| if at.is_empty() { "/".to_string() } else { at }),
+    }
 }
 
 #[test]
