@@ -1,7 +1,8 @@
 //! `--headless --json`, and the control endpoint's stream: the session's events in the
 //! protocol crate's types (`singularis_protocol`, ARCHITECTURE.md "The control endpoint"),
-//! one JSON object per line. Every line has `ts` (RFC 3339, UTC), `protocol` and `event`;
-//! the shutdown events carry exactly the session report's shapes, so the two can be matched.
+//! one JSON object per line. Every line has `ts` (RFC 3339, UTC) and `event`; the first
+//! (`session_started`, a viewer's `snapshot`) has the protocol's version, `protocol`; the
+//! shutdown events carry exactly the session report's shapes, so the two can be matched.
 //!
 //! The engine's and the game's own types stay theirs: `ToProtocol` is how each is told on
 //! the stream (the viewer's way back is `attach::convert`).
@@ -42,6 +43,7 @@ pub fn breaker(change: BreakerChange) -> Event {
 /// The session as it starts: what it is, and each system's first state.
 pub fn session_started(session: SessionInfo, systems: &[SystemSnapshot]) -> Event {
     Event::SessionStarted {
+        protocol: p::PROTOCOL,
         session,
         systems: systems
             .iter()
@@ -83,8 +85,7 @@ pub fn session_ended(end: &super::SessionEnd) -> Event {
     }
 }
 
-/// The event as one line of the stream (`ts` now, this protocol's version), without a
-/// newline.
+/// The event as one line of the stream (`ts` now), without a newline.
 pub fn to_json(event: &Event) -> serde_json::Result<Vec<u8>> {
     let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     event.to_line(&ts)

@@ -32,6 +32,7 @@ impl Hub {
     pub fn snapshot(&self) -> Event {
         let stats = self.stats.locked().to_protocol();
         Event::Snapshot(Box::new(Snapshot {
+            protocol: singularis_protocol::PROTOCOL,
             session: self.info.locked().clone(),
             session_s: self.started.elapsed().as_secs_f64(),
             phase: if self.quit.is_set() {

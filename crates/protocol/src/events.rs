@@ -5,68 +5,64 @@ use crate::game::{CycleEvent, GameStats, ReportStats};
 use crate::systems::{
     BreakerChange, CloseReport, StateChange, SystemSnapshot, SystemState, Verification,
 };
-use crate::version::{PROTOCOL, Version};
+use crate::version::Version;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// One line of the stream (a line of `--json`, a `data:` of `/v1/events`).
+/// One line of the stream (a line of `--json`, a `data:` of `/v1/events`): `ts`, `event`
+/// and the event's fields, so an event that is a report's entry is exactly that entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Line {
     /// When the event was written: RFC 3339, UTC.
     pub ts: String,
-    /// The protocol's version. Lines of agents older than the field have none: read them
-    /// as 1.0.
-    #[serde(default = "v1")]
-    pub protocol: Version,
     #[serde(flatten)]
     pub event: Event,
 }
 
+/// The version of agents older than the `protocol` field.
 fn v1() -> Version {
     Version { major: 1, minor: 0 }
 }
 
 impl Line {
-    /// `event` as of `ts`, in this crate's version.
-    pub fn new(ts: String, event: Event) -> Line {
-        Line {
-            ts,
-            protocol: PROTOCOL,
-            event,
-        }
-    }
-
-    /// A line as a reader of this version takes it: a line of another major version is
-    /// refused before its event is read (it may mean something else), and an event this
-    /// version does not know is [`Event::Unknown`].
+    /// A line as a reader of this version takes it. The events that open a stream
+    /// (`session_started`, `snapshot`) say its version (`protocol`): one of another major
+    /// version is refused before its event is read (it may mean something else). An event
+    /// this version does not know is [`Event::Unknown`].
     pub fn read(json: &str) -> Result<Line, ReadError> {
         #[derive(Deserialize)]
         struct Head {
-            #[serde(default = "v1")]
-            protocol: Version,
+            #[serde(default)]
+            protocol: Option<Version>,
         }
         let head: Head = serde_json::from_str(json).map_err(ReadError::Json)?;
-        head.protocol.check().map_err(ReadError::Version)?;
+        if let Some(v) = head.protocol {
+            v.check().map_err(ReadError::Version)?;
+        }
         serde_json::from_str(json).map_err(ReadError::Json)
     }
 }
 
 impl Event {
-    /// This event as one line of the stream (written at `ts`, in this crate's version),
-    /// without a newline: [`Line`]'s JSON, without taking the event.
+    /// This event as one line of the stream, written at `ts`, without a newline: [`Line`]'s
+    /// JSON, without taking the event.
     pub fn to_line(&self, ts: &str) -> serde_json::Result<Vec<u8>> {
         #[derive(Serialize)]
         struct LineRef<'a> {
             ts: &'a str,
-            protocol: Version,
             #[serde(flatten)]
             event: &'a Event,
         }
-        serde_json::to_vec(&LineRef {
-            ts,
-            protocol: PROTOCOL,
-            event: self,
-        })
+        serde_json::to_vec(&LineRef { ts, event: self })
+    }
+
+    /// The version an event that opens a stream says; `None` for the others.
+    pub fn protocol(&self) -> Option<Version> {
+        match self {
+            Event::SessionStarted { protocol, .. } => Some(*protocol),
+            Event::Snapshot(s) => Some(s.protocol),
+            _ => None,
+        }
     }
 }
 
@@ -122,6 +118,10 @@ pub struct SystemLine {
 /// control endpoint's stream, and again whenever a viewer fell behind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Snapshot {
+    /// The protocol's version (this is the first event of the control endpoint's stream).
+    /// Agents older than the field have none: 1.0.
+    #[serde(default = "v1")]
+    pub protocol: Version,
     pub session: SessionInfo,
     /// Seconds since the session started.
     pub session_s: f64,
@@ -171,6 +171,10 @@ pub struct ShutdownComplete {
 pub enum Event {
     /// The session started (`--json`'s first line).
     SessionStarted {
+        /// The protocol's version (this is `--json`'s first line). Agents older than the
+        /// field have none: 1.0.
+        #[serde(default = "v1")]
+        protocol: Version,
         #[serde(flatten)]
         session: SessionInfo,
         systems: Vec<SystemLine>,
@@ -232,12 +236,18 @@ mod tests {
     fn a_written_line_reads_back_and_another_major_is_refused() {
         let ev = Event::StreamClosed { why: "bye".into() };
         let json = String::from_utf8(ev.to_line("2026-01-01T00:00:00Z").unwrap()).unwrap();
-        assert!(json.contains(r#""protocol":"1.0""#), "{json}");
+        assert_eq!(
+            json,
+            r#"{"ts":"2026-01-01T00:00:00Z","event":"stream_closed","why":"bye"}"#
+        );
         let line = Line::read(&json).unwrap();
-        assert_eq!(line, Line::new("2026-01-01T00:00:00Z".into(), ev));
-        // An agent older than the version field.
-        let old = r#"{"ts":"t","event":"lagged","missed":3}"#;
-        assert_eq!(Line::read(old).unwrap().event, Event::Lagged { missed: 3 });
+        assert_eq!(line.event, ev);
+        // An agent older than the version field: its first event reads as 1.0.
+        let old = r#"{"ts":"t","event":"session_started","version":"0.1.0","mode":"parallel","backend":"sandbox","cycles":0,"grace_ms":500,"metrics":null,"serve":null,"systems":[]}"#;
+        assert_eq!(
+            Line::read(old).unwrap().event.protocol(),
+            Some(Version { major: 1, minor: 0 })
+        );
         // A later minor's event is not misread, nor an error.
         let newer = r#"{"ts":"t","protocol":"1.4","event":"weather","rain":true}"#;
         assert_eq!(Line::read(newer).unwrap().event, Event::Unknown);

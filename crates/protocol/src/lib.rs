@@ -4,11 +4,14 @@
 //! here, with owned data, both ways (`Serialize` and `Deserialize`), so the agent and its
 //! viewers, and programs in other languages, read one definition.
 //!
-//! - **Lines.** Each event is one JSON object, a [`Line`]: `ts` (RFC 3339, UTC), `protocol`
-//!   (`"MAJOR.MINOR"`, [`PROTOCOL`]) and `event` (its kind), then the event's fields.
-//! - **Versions.** A minor version only adds (events, fields): a reader ignores what it does
-//!   not know. A new major version may change anything: a reader of another major stops and
-//!   says so ([`Version::check`]) instead of misreading.
+//! - **Lines.** Each event is one JSON object, a [`Line`]: `ts` (RFC 3339, UTC) and `event`
+//!   (its kind), then the event's fields (an event that is a session report's entry is
+//!   exactly that entry).
+//! - **Versions.** The events that open a stream, `session_started` (`--json`) and `snapshot`
+//!   (`/v1/events`, also after a resync), carry `protocol`: `"MAJOR.MINOR"`, [`PROTOCOL`]. A
+//!   minor version only adds (events, fields): a reader ignores what it does not know. A new
+//!   major version may change anything: a reader of another major stops and says so
+//!   ([`Line::read`], [`Version::check`]) instead of misreading.
 //! - **Schema.** `schema/events.schema.json` (a line of the stream) and
 //!   `schema/commands.schema.json` (a command and its answer) are the published JSON Schemas
 //!   ([`events_schema`], [`commands_schema`]). The crate's tests fail when the types and the
