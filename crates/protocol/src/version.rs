@@ -1,4 +1,4 @@
-//! The protocol's version, `"MAJOR.MINOR"` on every line.
+//! The protocol's version, `"MAJOR.MINOR"`, in the events that open a stream.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
