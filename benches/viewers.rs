@@ -130,7 +130,10 @@ async fn latency(viewers: usize) -> Latency {
     config.gameplay.cycle_delay_ms = 0;
     config.serve.listen = Some("127.0.0.1:0".parse().expect("address"));
     let mut session = Session::start(config).await.expect("session");
-    let (addr, _) = session.serve_addr().expect("serving");
+    let (addr, _) = singularis_tui::serve::serve(&session)
+        .await
+        .expect("serving")
+        .expect("serve.listen is set");
     session.spawn_gameplay(Mode::Parallel, 0);
 
     let (ready_tx, ready_rx) = mpsc::channel();

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange};
 use crate::session::control::CommandRecord;
-use crate::session::events::{Event, EventWriter, SystemLine};
+use crate::session::events::{self, Event, EventWriter, SessionInfo};
 use crate::session::{
     CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener, summary,
 };
@@ -18,13 +18,19 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let (quit, force) = (QuitSignal::default(), CancellationToken::new());
     let signals = spawn_signal_listener(quit.clone(), force.clone())?;
     let mut session = Session::start_with(config, quit, force, opts.record.as_deref()).await?;
+    let served = match crate::serve::serve(&session).await {
+        Ok(served) => served,
+        Err(e) => {
+            session.abandon().await;
+            return Err(color_eyre::eyre::eyre!(e));
+        }
+    };
     session.crash_after = opts.crash_after;
     let metrics_url = session
         .metrics_addr()
         .map(|a| format!("http://{a}/metrics"));
-    let serve_url = session.serve_addr().map(|(a, _)| format!("http://{a}"));
-    let serve_text = session
-        .serve_addr()
+    let serve_url = served.as_ref().map(|(a, _)| format!("http://{a}"));
+    let serve_text = served
         .map(|(a, token)| {
             format!(
                 ", control at http://{a} ({token}{})",
@@ -61,25 +67,19 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
     let follower = opts.json.then(|| {
         let rx = rx.take().expect("the shutdown channel is taken once");
         let mut out = EventWriter::new(std::io::stdout());
-        out.emit(&Event::SessionStarted {
-            version: env!("CARGO_PKG_VERSION"),
+        let info = SessionInfo {
+            version: env!("CARGO_PKG_VERSION").to_string(),
             mode: opts.mode.name().to_string(),
             backend: session.config.backend().to_string(),
             cycles: opts.cycles,
             grace_ms,
             metrics: metrics_url.clone(),
             serve: serve_url,
-            systems: session
-                .registry
-                .snapshots()
-                .into_iter()
-                .map(|s| SystemLine {
-                    name: s.id,
-                    state: s.state,
-                    reason: s.disabled_reason,
-                })
-                .collect(),
-        });
+        };
+        out.emit(&events::session_started(
+            info,
+            &session.registry.snapshots(),
+        ));
         let states = session.registry.subscribe_transitions();
         let breakers = session.registry.subscribe_breakers();
         let cycles = session.subscribe_cycles();
@@ -105,13 +105,8 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
 
     if let Some(follower) = follower {
         let mut out = follower.await?;
-        out.emit(&Event::shutdown_complete(&end.report));
-        out.emit(&Event::SessionEnded {
-            exit_code: end.exit_code(),
-            report: end.report_path.as_ref().map(|p| p.display().to_string()),
-            report_error: end.report_error.clone(),
-            stats: Box::new(end.report.stats.clone()),
-        });
+        out.emit(&events::shutdown_complete(&end.report));
+        out.emit(&events::session_ended(&end));
         return Ok(end);
     }
     if let Some(printer) = printer {
@@ -175,14 +170,14 @@ async fn follow(
 ) -> EventWriter<std::io::Stdout> {
     loop {
         tokio::select! {
-            r = states.recv() => forward(&mut out, r, Event::State),
-            r = breakers.recv() => forward(&mut out, r, Event::Breaker),
+            r = states.recv() => forward(&mut out, r, events::state),
+            r = breakers.recv() => forward(&mut out, r, events::breaker),
             r = cycles.recv() => forward(&mut out, r, Event::Cycle),
             r = commands.recv() => forward(&mut out, r, Event::Command),
             ev = shutdown.recv() => {
                 // Queued state changes and cycles first, so the stream stays in order.
                 drain(&mut out, &mut states, &mut cycles);
-                drain_one(&mut out, &mut breakers, Event::Breaker);
+                drain_one(&mut out, &mut breakers, events::breaker);
                 drain_one(&mut out, &mut commands, Event::Command);
                 match ev {
                     Some(ev) => emit_shutdown(&mut out, ev, &quit),
@@ -212,7 +207,7 @@ fn drain(
     cycles: &mut broadcast::Receiver<CycleEvent>,
 ) {
     drain_one(out, cycles, Event::Cycle);
-    drain_one(out, states, Event::State);
+    drain_one(out, states, events::state);
 }
 
 /// Everything queued on `rx`, a lag reported as such rather than ending the drain.
@@ -233,5 +228,5 @@ fn drain_one<T: Clone>(
 }
 
 fn emit_shutdown(out: &mut EventWriter<std::io::Stdout>, ev: ShutdownEvent, quit: &QuitSignal) {
-    out.emit(&Event::from_shutdown(ev, quit.reason().name()));
+    out.emit(&events::from_shutdown(ev, quit.reason().name()));
 }

@@ -136,7 +136,7 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     }
     // A control endpoint open to the network without a token chosen for it: refused now.
     if let Some(listen) = config.serve.listen
-        && let Err(why) = singularis_tui::serve::token::check(listen)
+        && let Err(why) = singularis_tui::control_token::check(listen)
     {
         eprintln!("singularis-tui: {why}");
         return Ok(EXIT_USAGE.into());

@@ -1,32 +1,26 @@
 //! The dashboard's commands as `POST /v1/commands`, and the agent's answers as actions.
 
-use super::token::Token;
+use super::convert::FromProtocol;
+use crate::control_token::ViewerToken as Token;
 use crate::lifecycle::CloseReport;
-use crate::systems::SystemId;
 use crate::tui::{Action, Command};
-use serde::Deserialize;
+use singularis_protocol::{Answer, CommandKind, CommandRequest};
 use std::time::Duration;
 
-#[derive(Debug, Deserialize)]
-struct Answer {
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    report: Option<CloseReport>,
-    #[serde(default)]
-    error: Option<String>,
-}
-
-/// What a command is on the wire: its name and its system.
-fn wire(command: &Command) -> Option<(&'static str, Option<SystemId>)> {
-    Some(match command {
-        Command::Quit => ("quit", None),
-        Command::ForceClose(id) => ("force_close", Some(*id)),
-        Command::Close(id) => ("close", Some(*id)),
-        Command::Reopen(id) => ("reopen", Some(*id)),
-        Command::SetPaused(true) => ("pause", None),
-        Command::SetPaused(false) => ("resume", None),
+/// What a command is on the wire.
+fn request(command: &Command) -> Option<CommandRequest> {
+    let (command, system) = match command {
+        Command::Quit => (CommandKind::Quit, None),
+        Command::ForceClose(id) => (CommandKind::ForceClose, Some(*id)),
+        Command::Close(id) => (CommandKind::Close, Some(*id)),
+        Command::Reopen(id) => (CommandKind::Reopen, Some(*id)),
+        Command::SetPaused(true) => (CommandKind::Pause, None),
+        Command::SetPaused(false) => (CommandKind::Resume, None),
         _ => return None,
+    };
+    Some(CommandRequest {
+        command,
+        system: system.map(|id| id.name().to_string()),
     })
 }
 
@@ -38,13 +32,10 @@ pub async fn send(
     command: Command,
     wait: Duration,
 ) -> Vec<Action> {
-    let Some((name, system)) = wire(&command) else {
+    let Some(body) = request(&command) else {
         return Vec::new();
     };
-    let body = match system {
-        Some(id) => serde_json::json!({ "command": name, "system": id.name() }),
-        None => serde_json::json!({ "command": name }),
-    };
+    let name = body.command.name();
     let sent = client
         .post(format!("{base}/v1/commands"))
         .bearer_auth(token.secret())
@@ -78,13 +69,15 @@ pub async fn send(
             "the agent refused the control token ({})",
             token.source
         ))],
-        (200, Command::ForceClose(_) | Command::Close(_)) => match answer.report {
-            Some(report) => vec![Action::UserCloseDone {
-                report,
-                forced: matches!(command, Command::ForceClose(_)),
-            }],
-            None => vec![Action::Notice(message)],
-        },
+        (200, Command::ForceClose(_) | Command::Close(_)) => {
+            match answer.report.and_then(CloseReport::from_protocol) {
+                Some(report) => vec![Action::UserCloseDone {
+                    report,
+                    forced: matches!(command, Command::ForceClose(_)),
+                }],
+                None => vec![Action::Notice(message)],
+            }
+        }
         (200, Command::Reopen(id)) => vec![Action::Reopened { id: *id }],
         (200 | 202 | 409, _) => vec![Action::Notice(message)],
         _ => vec![Action::Problem(format!("{name}: {message}"))],

@@ -3,10 +3,11 @@
 //! dashboard is bounded: a dashboard that falls behind holds this reader, the socket fills,
 //! and the agent (which never waits on a viewer) resyncs this viewer from a snapshot.
 
-use super::token::Token;
-use super::wire::Wire;
+use crate::backoff::Backoff;
 use crate::clients::SseParser;
+use crate::control_token::ViewerToken as Token;
 use futures::StreamExt;
+use singularis_protocol::{Event, Line, ReadError};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -22,7 +23,7 @@ pub const QUEUE: usize = 64;
 
 #[derive(Debug)]
 pub enum FeedMsg {
-    Event(Box<Wire>),
+    Event(Box<Event>),
     /// The connection was lost (or could not be made); the next attempt is in `next_in`.
     Lost {
         attempt: u32,
@@ -31,22 +32,22 @@ pub enum FeedMsg {
     },
     /// The stream ended after the agent's shutdown (`stream_closed`): the agent exited.
     Ended,
+    /// The agent speaks another major version of the protocol: nothing of it is read, and
+    /// the feed stops (it would be the same agent next time). The words say so.
+    Incompatible(String),
 }
 
 /// The wait before the `attempt`th retry: 250 ms, 500 ms, … up to 5 s.
 pub fn backoff(attempt: u32) -> Duration {
-    FIRST_RETRY
-        .saturating_mul(
-            1u32.checked_shl(attempt.saturating_sub(1))
-                .unwrap_or(u32::MAX),
-        )
-        .min(MAX_RETRY)
+    Backoff::new(FIRST_RETRY, MAX_RETRY).delay(attempt.saturating_sub(1))
 }
 
 enum End {
     /// `stream_closed` came.
     Closed,
     Lost(String),
+    /// Another major version of the protocol: the words say which.
+    Incompatible(String),
 }
 
 /// Follow `base`'s stream until it ends after a shutdown, or `stop`; every message to `tx`,
@@ -68,6 +69,11 @@ pub async fn follow(
         match end {
             End::Closed => {
                 let _ = tx.send((index, FeedMsg::Ended)).await;
+                return;
+            }
+            End::Incompatible(why) => {
+                tracing::warn!(agent = %base, why, "not following the agent");
+                let _ = tx.send((index, FeedMsg::Incompatible(why))).await;
                 return;
             }
             End::Lost(why) => {
@@ -130,20 +136,23 @@ async fn connect(
             Err(e) => return End::Lost(format!("not an event stream: {e}")),
         };
         for ev in events {
-            let wire = match serde_json::from_str::<Wire>(&ev.data) {
-                Ok(w) => w,
+            let event = match Line::read(&ev.data) {
+                Ok(line) => line.event,
+                Err(ReadError::Version(e)) => {
+                    return End::Incompatible(format!("agent at {base} {e}"));
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "an event this viewer cannot read; skipped");
                     continue;
                 }
             };
-            if matches!(wire, Wire::Snapshot(_)) {
+            if matches!(event, Event::Snapshot(_)) {
                 // Connected: the next loss starts the backoff again.
                 *attempt = 0;
             }
-            let closed = matches!(wire, Wire::StreamClosed { .. });
+            let closed = matches!(event, Event::StreamClosed { .. });
             if tx
-                .send((index, FeedMsg::Event(Box::new(wire))))
+                .send((index, FeedMsg::Event(Box::new(event))))
                 .await
                 .is_err()
             {
@@ -178,5 +187,50 @@ mod tests {
         assert_eq!(backoff(5), Duration::from_secs(4));
         assert_eq!(backoff(6), MAX_RETRY);
         assert_eq!(backoff(u32::MAX), MAX_RETRY);
+    }
+
+    /// An agent on loopback whose stream is of protocol 2: the feed says which versions
+    /// differ and stops, without handing on an event it would misread or trying again.
+    #[tokio::test]
+    async fn an_agent_of_a_newer_major_version_is_named_and_not_followed() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let agent = tokio::spawn(async move {
+            let mut served = 0;
+            while let Ok(Ok((mut sock, _))) =
+                tokio::time::timeout(Duration::from_secs(1), listener.accept()).await
+            {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                // A snapshot whose fields mean something else in version 2.
+                let event = r#"{"ts":"2030-01-01T00:00:00Z","protocol":"2.0","event":"snapshot","systems":{"moe":"idle"}}"#;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: {event}\n\n"
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+                served += 1;
+            }
+            served
+        });
+        let (tx, mut rx) = mpsc::channel(8);
+        crate::net::transport::install_crypto_provider();
+        let client = reqwest::Client::new();
+        let stop = CancellationToken::new();
+        tokio::time::timeout(
+            Duration::from_secs(5),
+            follow(client, base.clone(), None, 0, tx, stop),
+        )
+        .await
+        .expect("the feed stops by itself");
+        match rx.recv().await {
+            Some((0, FeedMsg::Incompatible(why))) => assert_eq!(
+                why,
+                format!("agent at {base} speaks protocol 2.x; this viewer reads 1.x")
+            ),
+            other => panic!("the version named, not {other:?}"),
+        }
+        assert!(rx.recv().await.is_none(), "nothing else is handed on");
+        assert_eq!(agent.await.unwrap(), 1, "one connection, no retry");
     }
 }

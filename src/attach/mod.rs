@@ -5,32 +5,30 @@
 //! `[fleet] agents`) open the fleet table first.
 
 pub mod commands;
+pub mod convert;
 pub mod feed;
 pub mod fleet;
-pub mod token;
-pub mod wire;
 
 use crate::config::Config;
+use crate::control_token::{self, ViewerToken};
 use crate::session::report::Reason;
 use crate::session::summary;
 use crate::tui::app::{Connection, StepKind};
 use crate::tui::terminal::Screen;
-use crate::tui::{Action, App, Command, Settings, action, update};
+use crate::tui::{Action, App, Command, action, update};
 use color_eyre::eyre::{Result, eyre};
+use convert::FromProtocol;
 use crossterm::event::EventStream;
 use feed::FeedMsg;
 use fleet::{Agent, Fleet};
 use futures::StreamExt;
 use ratatui::layout::Rect;
+use singularis_protocol::Event;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use wire::Wire;
-
-/// The fastest frame rate allowed, as for the local dashboard.
-const MIN_FRAME: Duration = Duration::from_millis(16);
 
 /// What the command line asks.
 #[derive(Debug, Clone)]
@@ -46,6 +44,8 @@ enum Exit {
     Detached,
     /// The agent exited after a shutdown; `clean`: every step in its account was.
     AgentExited { clean: bool },
+    /// The agent speaks a protocol this viewer does not read: the words say which.
+    Incompatible(String),
 }
 
 /// Run the viewer; the exit status.
@@ -55,23 +55,19 @@ pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
             "attach needs at least one URL (or [fleet] agents in the config)"
         ));
     }
-    let token = token::resolve(opts.token_file.as_deref())?;
+    let token = control_token::for_viewer(opts.token_file.as_deref())?;
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .build()
         .map_err(|e| eyre!("cannot make an HTTP client: {e}"))?;
-    let theme = crate::tui::theme::Theme::from_env();
-    let settings = Settings {
-        backend: "remote".to_string(),
-        mode: config.gameplay.mode,
-        grace: Duration::from_millis(config.shutdown.grace_ms),
-        step: Duration::from_millis(config.ui.shutdown_step_ms),
-        linger: Duration::from_secs(config.ui.linger_s),
-        theme,
-        metrics: None,
-        serve: None,
-    };
-    let frame = Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME);
+    let settings = crate::tui::settings(
+        config,
+        "remote".to_string(),
+        config.gameplay.mode,
+        Duration::from_millis(config.shutdown.grace_ms),
+    );
+    let theme = settings.theme;
+    let frame = crate::tui::frame_interval(config);
     let mut screen = Screen::take().map_err(|e| eyre!("cannot take the terminal: {e}"))?;
     let area = screen
         .terminal()
@@ -149,6 +145,10 @@ pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
             }
             Ok(if clean { 0 } else { 1 })
         }
+        Exit::Incompatible(why) => {
+            let _ = writeln!(std::io::stderr(), "singularis-tui: {why}");
+            Ok(1)
+        }
     }
 }
 
@@ -190,7 +190,7 @@ struct Viewer {
     single: bool,
     screen: Option<Screen>,
     client: reqwest::Client,
-    token: Option<token::Token>,
+    token: Option<ViewerToken>,
     started: Instant,
     frame: Duration,
     answers_tx: mpsc::UnboundedSender<(usize, Vec<Action>)>,
@@ -389,80 +389,123 @@ impl Viewer {
                 why,
             })],
             FeedMsg::Ended => vec![Action::Connection(Connection::Ended)],
-            FeedMsg::Event(wire) => match *wire {
-                Wire::Snapshot(s) => {
-                    let s = *s;
-                    agent.app.settings.backend = s.session.backend;
-                    agent.app.settings.mode = s.session.mode;
-                    agent.app.settings.grace = Duration::from_millis(s.session.grace_ms);
-                    vec![
-                        Action::Connection(Connection::Live),
-                        Action::Resync {
-                            shutting_down: s.phase == "shutting_down",
-                        },
-                        Action::Systems(s.systems),
-                        Action::Game(Box::new(s.stats)),
-                        Action::Paused(s.paused),
-                    ]
+            FeedMsg::Incompatible(why) => {
+                if self.single {
+                    self.exit = Some(Exit::Incompatible(why));
+                    Vec::new()
+                } else {
+                    vec![Action::Problem(why), Action::Connection(Connection::Ended)]
                 }
-                Wire::Refresh(r) => {
-                    let r = *r;
-                    vec![
-                        Action::Systems(r.systems),
-                        Action::Game(Box::new(r.stats)),
-                        Action::Paused(r.paused),
-                    ]
-                }
-                Wire::State(change) => {
-                    let mut systems = agent.app.systems.clone();
-                    if let Some(s) = systems.iter_mut().find(|s| s.id == change.system) {
-                        s.state = change.to;
-                        if change.error.is_some() {
-                            s.last_error = change.error;
-                        }
-                    }
-                    vec![Action::Systems(systems)]
-                }
-                Wire::Cycle(c) => {
-                    let mut game = agent.app.game.clone();
-                    game.cycles = game.cycles.max(c.cycle);
-                    vec![Action::Game(Box::new(game))]
-                }
-                Wire::Command(rec) => {
-                    let what = match rec.system {
-                        Some(id) => format!("{} {}", <&str>::from(rec.command), id.name()),
-                        None => <&str>::from(rec.command).to_string(),
-                    };
-                    let mut text = format!("{}: {what} → {}", rec.by, rec.outcome);
-                    if let Some(d) = rec.detail {
-                        text.push_str(&format!(" ({d})"));
-                    }
-                    vec![Action::Notice(text)]
-                }
-                Wire::ShutdownStarted { reason, grace_ms } => {
-                    let grace = Duration::from_millis(grace_ms);
-                    vec![
-                        Action::ShutdownStarted(reason_of(&reason)),
-                        Action::ShutdownBegin {
-                            grace,
-                            deadline_in: grace,
-                        },
-                    ]
-                }
-                Wire::Closing { name } => vec![Action::SystemClosing(name)],
-                Wire::Closed(report) => vec![Action::SystemClosed {
-                    report,
-                    forced_by_user: false,
-                }],
-                Wire::EndpointClosed(r) => vec![Action::EndpointClosed(r)],
-                Wire::Verified(v) => vec![Action::Verified(v)],
-                Wire::StreamClosed { .. } | Wire::Other => Vec::new(),
-            },
+            }
+            FeedMsg::Event(event) => event_actions(&mut agent.app, *event),
         };
         for a in actions {
             self.dispatch(i, a);
         }
     }
+}
+
+/// What an event of the agent's stream means to its dashboard: the actions the local
+/// session's own events would be.
+fn event_actions(app: &mut App, event: Event) -> Vec<Action> {
+    match event {
+        Event::Snapshot(s) => {
+            let s = *s;
+            app.settings.backend = s.session.backend;
+            if let Ok(mode) = serde_json::from_value(serde_json::Value::String(s.session.mode)) {
+                app.settings.mode = mode;
+            }
+            app.settings.grace = Duration::from_millis(s.session.grace_ms);
+            vec![
+                Action::Connection(Connection::Live),
+                Action::Resync {
+                    shutting_down: s.phase == "shutting_down",
+                },
+                Action::Systems(convert::systems(s.systems)),
+                Action::Game(Box::new(game(s.stats))),
+                Action::Paused(s.paused),
+            ]
+        }
+        Event::Refresh(r) => {
+            let r = *r;
+            vec![
+                Action::Systems(convert::systems(r.systems)),
+                Action::Game(Box::new(game(r.stats))),
+                Action::Paused(r.paused),
+            ]
+        }
+        Event::State(change) => {
+            let Some(change) = crate::lifecycle::StateChange::from_protocol(change) else {
+                return Vec::new();
+            };
+            let mut systems = app.systems.clone();
+            if let Some(s) = systems.iter_mut().find(|s| s.id == change.system) {
+                s.state = change.to;
+                if change.error.is_some() {
+                    s.last_error = change.error;
+                }
+            }
+            vec![Action::Systems(systems)]
+        }
+        Event::Cycle(c) => {
+            let mut game = app.game.clone();
+            game.cycles = game.cycles.max(c.cycle);
+            vec![Action::Game(Box::new(game))]
+        }
+        Event::Command(rec) => {
+            let what = match rec.system {
+                Some(name) => format!("{} {name}", rec.command.name()),
+                None => rec.command.name().to_string(),
+            };
+            let mut text = format!("{}: {what} → {}", rec.by, rec.outcome);
+            if let Some(d) = rec.detail {
+                text.push_str(&format!(" ({d})"));
+            }
+            vec![Action::Notice(text)]
+        }
+        Event::ShutdownStarted { reason, grace_ms } => {
+            let grace = Duration::from_millis(grace_ms);
+            vec![
+                Action::ShutdownStarted(reason_of(&reason)),
+                Action::ShutdownBegin {
+                    grace,
+                    deadline_in: grace,
+                },
+            ]
+        }
+        Event::Closing { name } => crate::systems::SystemId::from_name(&name)
+            .map(Action::SystemClosing)
+            .into_iter()
+            .collect(),
+        Event::Closed(report) => crate::lifecycle::CloseReport::from_protocol(report)
+            .map(|report| Action::SystemClosed {
+                report,
+                forced_by_user: false,
+            })
+            .into_iter()
+            .collect(),
+        Event::EndpointClosed(r) => crate::lifecycle::StepReport::from_protocol(r)
+            .map(Action::EndpointClosed)
+            .into_iter()
+            .collect(),
+        Event::Verified(v) => crate::lifecycle::Verification::from_protocol(v)
+            .map(Action::Verified)
+            .into_iter()
+            .collect(),
+        // Not drawn by a viewer: breaker changes (the refresh carries the breakers), what
+        // only `--json` writes, the end of the stream (the feed's), later additions.
+        Event::SessionStarted { .. }
+        | Event::Breaker(_)
+        | Event::ShutdownComplete(_)
+        | Event::SessionEnded { .. }
+        | Event::Lagged { .. }
+        | Event::StreamClosed { .. }
+        | Event::Unknown => Vec::new(),
+    }
+}
+
+fn game(stats: singularis_protocol::GameStats) -> crate::gameplay::GameStats {
+    crate::gameplay::GameStats::from_protocol(stats).unwrap_or_default()
 }
 
 fn reason_of(name: &str) -> Reason {

@@ -34,7 +34,7 @@ impl Redactor {
             .filter_map(process_env)
             // The control token, when it is the environment's (a generated one is never
             // read outside the control endpoint).
-            .chain(process_env(crate::serve::token::TOKEN_ENV))
+            .chain(process_env(crate::control_token::TOKEN_ENV))
             .filter(|v| v.len() >= MIN_SECRET)
             .collect();
         secrets.sort();

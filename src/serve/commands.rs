@@ -4,15 +4,17 @@
 //! report and the `command` events.
 
 use super::Shared;
-use crate::lifecycle::CloseReport;
+use crate::backoff::Backoff;
 use crate::session::control::{CommandKind, Reply};
+use crate::session::to_protocol::ToProtocol;
 use crate::sync::LockExt;
 use crate::systems::SystemId;
 use crate::telemetry::served::Peer;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use singularis_protocol::{Answer, CommandRequest};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,31 +29,6 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 const MAX_PEERS: usize = 4096;
 /// The largest command body read.
 const MAX_BODY: usize = 4096;
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CommandRequest {
-    command: CommandKind,
-    #[serde(default)]
-    system: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct Answer {
-    /// Done as asked (a close: closed or forced).
-    ok: bool,
-    command: CommandKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    system: Option<SystemId>,
-    /// `done`, `refused`, or a close's outcome (`closed`, `forced`, `error`, `unverified`);
-    /// `closing` when the close outlasted the wait (its outcome comes as a `command` event).
-    outcome: String,
-    /// What was done, or why not, in words.
-    message: String,
-    /// A close's report, as the report's `shutdown.systems` entries.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    report: Option<CloseReport>,
-}
 
 pub(super) async fn command(
     State(shared): State<Arc<Shared>>,
@@ -87,26 +64,24 @@ pub(super) async fn command(
             );
         }
     };
-    let system = match (&req.command, req.system.as_deref()) {
-        (CommandKind::Close | CommandKind::ForceClose | CommandKind::Reopen, None) => {
+    let system = match (req.command.needs_system(), req.system.as_deref()) {
+        (true, None) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("{} needs a \"system\"", <&str>::from(req.command)),
+                format!("{} needs a \"system\"", req.command.name()),
             );
         }
-        (CommandKind::Close | CommandKind::ForceClose | CommandKind::Reopen, Some(name)) => {
-            match SystemId::parse_name(name) {
-                Ok(id) => Some(id),
-                Err(why) => return error(StatusCode::BAD_REQUEST, why),
-            }
-        }
-        (_, Some(_)) => {
+        (true, Some(name)) => match SystemId::parse_name(name) {
+            Ok(id) => Some(id),
+            Err(why) => return error(StatusCode::BAD_REQUEST, why),
+        },
+        (false, Some(_)) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                format!("{} takes no \"system\"", <&str>::from(req.command)),
+                format!("{} takes no \"system\"", req.command.name()),
             );
         }
-        (_, None) => None,
+        (false, None) => None,
     };
     let by = format!("viewer {peer}");
     let control = &shared.hub.control;
@@ -122,11 +97,12 @@ pub(super) async fn command(
     };
     let answer = |ok, outcome: &str, message: String, report| Answer {
         ok,
-        command: req.command,
-        system,
-        outcome: outcome.to_string(),
-        message,
+        command: Some(req.command),
+        system: system.map(|id| id.name().to_string()),
+        outcome: Some(outcome.to_string()),
+        message: Some(message),
         report,
+        error: None,
     };
     match reply {
         Reply::Done(words) => json(StatusCode::OK, &answer(true, "done", words, None)),
@@ -145,6 +121,7 @@ pub(super) async fn command(
                         report.name.display_name(),
                         report.close_ms
                     );
+                    let report = report.to_protocol();
                     json(StatusCode::OK, &answer(ok, outcome, words, Some(report)))
                 }
                 Ok(Err(e)) => error(
@@ -226,9 +203,7 @@ fn delay_after(n: u32) -> Duration {
     if n <= 1 {
         return Duration::ZERO;
     }
-    FIRST_DELAY
-        .saturating_mul(1u32.checked_shl(n - 2).unwrap_or(u32::MAX))
-        .min(MAX_DELAY)
+    Backoff::new(FIRST_DELAY, MAX_DELAY).delay(n - 2)
 }
 
 fn json(status: StatusCode, body: &impl Serialize) -> Response {
@@ -236,7 +211,7 @@ fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 fn error(status: StatusCode, why: String) -> Response {
-    json(status, &serde_json::json!({ "error": why }))
+    json(status, &Answer::error(why))
 }
 
 #[cfg(test)]

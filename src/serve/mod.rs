@@ -6,13 +6,12 @@
 
 mod commands;
 mod stream;
-pub mod token;
 
-use crate::gameplay::GameStats;
-use crate::lifecycle::{Registry, ShutdownEvent, StepReport, SystemsClosed};
-use crate::session::control::Control;
-use crate::session::events::{Event, SessionInfo, Snapshot};
-use crate::session::{CycleEvent, QuitSignal};
+use crate::control_token::ControlToken;
+pub use crate::control_token::{TokenError, TokenSource};
+use crate::lifecycle::{ClosingStep, StepReport, SystemsClosed};
+use crate::session::Session;
+use crate::session::hub::Hub;
 use crate::sync::LockExt;
 use crate::telemetry::served::Served;
 use axum::routing::{get, post};
@@ -20,54 +19,28 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-pub use token::{ControlToken, TokenError, TokenSource};
-use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 pub(crate) const STEP_NAME: &str = "control endpoint";
 
-/// What the endpoint reads of the session: enough to draw it from nothing, and every feed of
-/// what happens next.
-pub(crate) struct Hub {
-    pub registry: Arc<Registry>,
-    pub stats: Arc<Mutex<GameStats>>,
-    pub control: Control,
-    pub paused: watch::Sender<bool>,
-    pub quit: QuitSignal,
-    pub cycles: broadcast::Sender<CycleEvent>,
-    pub shutdown: broadcast::Sender<ShutdownEvent>,
-    pub info: Mutex<SessionInfo>,
-    pub started: Instant,
-}
-
-impl Hub {
-    /// The whole session as it is now.
-    pub fn snapshot(&self) -> Event {
-        let stats = self.stats.locked().clone();
-        Event::Snapshot(Box::new(Snapshot {
-            session: self.info.locked().clone(),
-            session_s: self.started.elapsed().as_secs_f64(),
-            phase: if self.quit.is_set() {
-                "shutting_down"
-            } else {
-                "running"
-            },
-            paused: *self.paused.borrow(),
-            systems: self.registry.snapshots(),
-            stats,
-            commands: self.control.records(),
-        }))
-    }
-
-    /// The counters, for a viewer's periodic refresh.
-    pub fn refresh(&self) -> Event {
-        Event::Refresh(Box::new(crate::session::events::Refresh {
-            session_s: self.started.elapsed().as_secs_f64(),
-            paused: *self.paused.borrow(),
-            systems: self.registry.snapshots(),
-            stats: self.stats.locked().clone(),
-        }))
-    }
+/// Serve `session`'s control endpoint when its config asks (`serve.listen`): started on the
+/// session's [`Hub`], its close handed to the session as the last closing step. Where it
+/// is served and where its token is; an error says what could not start (the caller lets
+/// the session go: [`Session::abandon`]).
+pub async fn serve(session: &Session) -> Result<Option<(SocketAddr, TokenSource)>, String> {
+    let Some(listen) = session.config.serve.listen else {
+        return Ok(None);
+    };
+    let token =
+        crate::control_token::resolve(listen).map_err(|e| format!("serve.listen {listen}: {e}"))?;
+    let endpoint = ControlEndpoint::start(listen, session.hub(), token)
+        .await
+        .map_err(|e| format!("serve.listen {listen}: cannot serve the control endpoint: {e}"))?;
+    let served = (endpoint.addr(), endpoint.token_source().clone());
+    session.close_last(ClosingStep {
+        run: Box::new(move |closed| Box::pin(endpoint.close(closed))),
+    });
+    Ok(Some(served))
 }
 
 /// What the handlers share.

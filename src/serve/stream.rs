@@ -4,11 +4,12 @@
 //! session sends to without blocking, and a viewer that fell behind (a feed overflowed while
 //! its socket was full) gets a fresh `snapshot` in place of what it missed.
 
-use super::{Hub, Shared};
+use super::Shared;
 use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange};
 use crate::session::CycleEvent;
 use crate::session::control::CommandRecord;
-use crate::session::events::Event;
+use crate::session::events::{self, Event};
+use crate::session::hub::Hub;
 use crate::telemetry::served::Peer;
 use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
@@ -34,7 +35,7 @@ pub(super) async fn events(
     let viewer = Viewer::new(shared.hub.clone(), shared.closing.clone());
     let stream = futures::stream::unfold(viewer, |mut v| async move {
         let event = v.next().await?;
-        let data = match event.to_json() {
+        let data = match events::to_json(&event) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) => {
                 tracing::error!(error = %e, "event not serialisable");
@@ -114,9 +115,9 @@ impl Viewer {
         let got: Option<Result<Event, RecvError>> = tokio::select! {
             biased;
             () = self.closing.cancelled() => None,
-            r = f.shutdown.recv() => Some(r.map(|e| Event::from_shutdown(e, quit.reason().name()))),
-            r = f.states.recv() => Some(r.map(Event::State)),
-            r = f.breakers.recv() => Some(r.map(Event::Breaker)),
+            r = f.shutdown.recv() => Some(r.map(|e| events::from_shutdown(e, quit.reason().name()))),
+            r = f.states.recv() => Some(r.map(events::state)),
+            r = f.breakers.recv() => Some(r.map(events::breaker)),
             r = f.commands.recv() => Some(r.map(Event::Command)),
             r = f.cycles.recv() => Some(r.map(Event::Cycle)),
             _ = self.refresh.tick() => Some(Ok(self.hub.refresh())),
@@ -154,12 +155,12 @@ impl Viewer {
     fn drain(&mut self) {
         let reason = self.hub.quit.reason().name();
         let f = &mut self.feeds;
-        drain_into(&mut self.queued, &mut f.states, Event::State);
-        drain_into(&mut self.queued, &mut f.breakers, Event::Breaker);
+        drain_into(&mut self.queued, &mut f.states, events::state);
+        drain_into(&mut self.queued, &mut f.breakers, events::breaker);
         drain_into(&mut self.queued, &mut f.cycles, Event::Cycle);
         drain_into(&mut self.queued, &mut f.commands, Event::Command);
         drain_into(&mut self.queued, &mut f.shutdown, |e| {
-            Event::from_shutdown(e, reason)
+            events::from_shutdown(e, reason)
         });
     }
 }
@@ -215,7 +216,7 @@ mod tests {
             cycles: broadcast::channel(cycles).0,
             shutdown: broadcast::channel(4).0,
             info: Mutex::new(SessionInfo {
-                version: "test",
+                version: "test".into(),
                 mode: "parallel".into(),
                 backend: "sandbox".into(),
                 cycles: 0,

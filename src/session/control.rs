@@ -10,45 +10,15 @@ use crate::lifecycle::{CloseReport, EarlierClose, Registry, SystemState};
 use crate::sync::LockExt;
 use crate::systems::SystemId;
 use futures::future::BoxFuture;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, strum::IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum CommandKind {
-    Close,
-    ForceClose,
-    Reopen,
-    Pause,
-    Resume,
-    Quit,
-}
-
-/// One command and what became of it (the report's `commands`, the `command` event).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct CommandRecord {
-    /// Seconds since the session started.
-    pub at_s: f64,
-    pub by: String,
-    pub command: CommandKind,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub system: Option<SystemId>,
-    /// `closed`, `forced`, `error`, `unverified` (a close); `reopened`, `paused`, `resumed`,
-    /// `quit`; `refused`.
-    pub outcome: String,
-    /// Why it was refused, or the close's error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub close_ms: Option<f64>,
-}
+/// What a person may ask, and the record each command leaves: the protocol's own types (the
+/// report's `commands`, the `command` event, `POST /v1/commands`).
+pub use singularis_protocol::{CommandKind, CommandRecord};
 
 /// What became of a command, for whoever asked.
 pub enum Reply {
@@ -191,7 +161,7 @@ impl Control {
                 at_s: at.as_secs_f64(),
                 by,
                 command: kind,
-                system: Some(id),
+                system: Some(id.name().to_string()),
                 outcome: report.outcome.name().to_string(),
                 detail: report.error.clone(),
                 close_ms: Some(report.close_ms),
@@ -261,7 +231,7 @@ impl Control {
             at_s: self.0.started.elapsed().as_secs_f64(),
             by: by.to_string(),
             command: kind,
-            system,
+            system: system.map(|id| id.name().to_string()),
             outcome: "unauthorized".to_string(),
             detail: Some("no valid control token".to_string()),
             close_ms: None,
@@ -274,7 +244,7 @@ impl Control {
             at_s: self.0.started.elapsed().as_secs_f64(),
             by: by.to_string(),
             command: kind,
-            system,
+            system: system.map(|id| id.name().to_string()),
             outcome: "refused".to_string(),
             detail: Some(why.to_string()),
             close_ms: None,
@@ -287,7 +257,7 @@ impl Control {
             at_s: self.0.started.elapsed().as_secs_f64(),
             by: by.to_string(),
             command: kind,
-            system,
+            system: system.map(|id| id.name().to_string()),
             outcome: outcome.to_string(),
             detail: None,
             close_ms: None,

@@ -1,194 +1,94 @@
-//! `--headless --json`: one JSON object per line on stdout, so scripts and log shippers can
-//! follow a session as it happens. Every line has `ts` (RFC 3339, UTC) and `event`; the
+//! `--headless --json`, and the control endpoint's stream: the session's events in the
+//! protocol crate's types (`singularis_protocol`, ARCHITECTURE.md "The control endpoint"),
+//! one JSON object per line. Every line has `ts` (RFC 3339, UTC) and `event`; the first
+//! (`session_started`, a viewer's `snapshot`) has the protocol's version, `protocol`; the
 //! shutdown events carry exactly the session report's shapes, so the two can be matched.
+//!
+//! The engine's and the game's own types stay theirs: `ToProtocol` is how each is told on
+//! the stream (the viewer's way back is `attach::convert`).
 
-use super::CycleEvent;
-use super::report::{ReportStats, SessionReport};
-use crate::gameplay::GameStats;
-use crate::lifecycle::{
-    CloseReport, ShutdownEvent, StateChange, StepReport, SystemSnapshot, SystemState,
-};
-use crate::systems::SystemId;
-use serde::Serialize;
+use super::report::SessionReport;
+use super::to_protocol::ToProtocol;
+use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange, SystemSnapshot};
+use singularis_protocol as p;
+pub use singularis_protocol::{Event, Line, Refresh, SessionInfo, Snapshot, SystemLine};
 use std::io::Write;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct SystemLine {
-    pub name: SystemId,
-    pub state: SystemState,
-    /// Why a disabled system is disabled.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// What a session is, as `session_started` and a viewer's `snapshot` say it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionInfo {
-    pub version: &'static str,
-    pub mode: String,
-    pub backend: String,
-    /// Quit after this many cycles; 0: until asked.
-    pub cycles: u64,
-    pub grace_ms: u64,
-    /// The metrics endpoint's URL, when serving.
-    pub metrics: Option<String>,
-    /// The control endpoint's URL, when serving.
-    pub serve: Option<String>,
-}
-
-/// Everything a viewer needs to draw the session from nothing: the first event of the
-/// control endpoint's stream, and again whenever a viewer fell behind.
-#[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    pub session: SessionInfo,
-    /// Seconds since the session started.
-    pub session_s: f64,
-    /// `running`, or `shutting_down` once a quit was asked for.
-    pub phase: &'static str,
-    pub paused: bool,
-    /// Every system, as the dashboard shows it.
-    pub systems: Vec<SystemSnapshot>,
-    pub stats: GameStats,
-    /// Every command so far (the report's `commands`).
-    pub commands: Vec<super::control::CommandRecord>,
-}
-
-/// The counters a state change does not carry: every system and the game's statistics, sent
-/// to each viewer every second so its table stays live between changes.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Refresh {
-    /// Seconds since the session started.
-    pub session_s: f64,
-    pub paused: bool,
-    pub systems: Vec<SystemSnapshot>,
-    pub stats: GameStats,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
-    SessionStarted {
-        version: &'static str,
-        mode: String,
-        backend: String,
-        /// Quit after this many cycles; 0: until asked.
-        cycles: u64,
-        grace_ms: u64,
-        /// The metrics endpoint's URL, when serving.
-        metrics: Option<String>,
-        /// The control endpoint's URL, when serving.
-        serve: Option<String>,
-        systems: Vec<SystemLine>,
-    },
-    /// The whole session as it is now (the control endpoint's stream only).
-    Snapshot(Box<Snapshot>),
-    /// The systems' counters and the game's statistics (the control endpoint's stream only,
-    /// every second).
-    Refresh(Box<Refresh>),
-    /// A system moved from one state to another.
-    State(StateChange),
-    /// A system's circuit breaker opened, turned half-open (a probe) or closed, and why.
-    Breaker(crate::lifecycle::BreakerChange),
-    /// A gameplay cycle ended.
-    Cycle(CycleEvent),
-    /// A command (close, force-close, reopen, pause, resume, quit) and its outcome: the
-    /// report's `commands` entry.
-    Command(super::control::CommandRecord),
-    ShutdownStarted {
-        reason: String,
-        grace_ms: u64,
-    },
-    /// A system began closing (the systems that use it are closed).
-    Closing {
-        name: SystemId,
-    },
-    /// A system's close ended: the report's `shutdown.systems` entry.
-    Closed(CloseReport),
-    /// A closing step after the systems: the report's `shutdown.endpoints` entry.
-    EndpointClosed(StepReport),
-    /// What the process-wide socket check found (`sockets_open_after` null when it could not
-    /// be measured, with `unverified_reason`).
-    Verified(crate::lifecycle::Verification),
-    ShutdownComplete {
-        reason: String,
-        grace_ms: u64,
-        total_ms: f64,
-        closed: usize,
-        forced: usize,
-        errors: usize,
-        skipped: usize,
-        unverified: usize,
-        /// Requests in flight cancelled at the grace deadline (or by a force).
-        cancelled: u32,
-        sockets_open_after: Option<usize>,
-        verified: bool,
-        unverified_reason: Option<String>,
-    },
-    SessionEnded {
-        exit_code: i32,
-        report: Option<String>,
-        /// Why the report could not be written (then `report` is null and the exit code 1).
-        report_error: Option<String>,
-        stats: Box<ReportStats>,
-    },
-    /// The follower fell behind and this many events of a kind were dropped.
-    Lagged {
-        missed: u64,
-    },
-    /// The control endpoint's stream ends here (the endpoint is closing at shutdown): its
-    /// last event, so a viewer can tell an end from a broken connection.
-    StreamClosed {
-        why: String,
-    },
-}
-
-impl Event {
-    /// A shutdown step as its event; `reason` is why the session is shutting down.
-    pub fn from_shutdown(ev: ShutdownEvent, reason: &str) -> Event {
-        match ev {
-            ShutdownEvent::Begin { grace, .. } => Event::ShutdownStarted {
-                reason: reason.to_string(),
-                grace_ms: grace.as_millis() as u64,
-            },
-            ShutdownEvent::Closing(id) => Event::Closing { name: id },
-            ShutdownEvent::Closed(r) => Event::Closed(r),
-            ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r),
-            ShutdownEvent::Verified(check) => Event::Verified(check),
-        }
-    }
-
-    /// The event as one JSON object with `ts` (RFC 3339, UTC) and `event`, without a newline.
-    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
-        serde_json::to_vec(&Line {
-            ts: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            event: self,
-        })
-    }
-
-    pub fn shutdown_complete(r: &SessionReport) -> Event {
-        let s = &r.shutdown.report;
-        Event::ShutdownComplete {
-            reason: r.shutdown.reason.name().to_string(),
-            grace_ms: s.grace_ms,
-            total_ms: s.total_ms,
-            closed: s.closed,
-            forced: s.forced,
-            errors: s.errors,
-            skipped: s.skipped,
-            unverified: s.unverified,
-            cancelled: s.cancelled,
-            sockets_open_after: s.sockets_open_after,
-            verified: s.verified,
-            unverified_reason: s.unverified_reason.clone(),
-        }
+/// A shutdown step as its event; `reason` is why the session is shutting down.
+pub fn from_shutdown(ev: ShutdownEvent, reason: &str) -> Event {
+    match ev {
+        ShutdownEvent::Begin { grace, .. } => Event::ShutdownStarted {
+            reason: reason.to_string(),
+            grace_ms: grace.as_millis() as u64,
+        },
+        ShutdownEvent::Closing(id) => Event::Closing {
+            name: id.name().to_string(),
+        },
+        ShutdownEvent::Closed(r) => Event::Closed(r.to_protocol()),
+        ShutdownEvent::StepClosed(r) => Event::EndpointClosed(r.to_protocol()),
+        ShutdownEvent::Verified(check) => Event::Verified(check.to_protocol()),
     }
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    ts: String,
-    #[serde(flatten)]
-    event: &'a Event,
+/// A system's state change as its event.
+pub fn state(change: StateChange) -> Event {
+    Event::State(change.to_protocol())
+}
+
+/// A breaker's change as its event.
+pub fn breaker(change: BreakerChange) -> Event {
+    Event::Breaker(change.to_protocol())
+}
+
+/// The session as it starts: what it is, and each system's first state.
+pub fn session_started(session: SessionInfo, systems: &[SystemSnapshot]) -> Event {
+    Event::SessionStarted {
+        protocol: p::PROTOCOL,
+        session,
+        systems: systems
+            .iter()
+            .map(|s| SystemLine {
+                name: s.id.name().to_string(),
+                state: s.state.to_protocol(),
+                reason: s.disabled_reason.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// The shutdown's totals, from the report.
+pub fn shutdown_complete(r: &SessionReport) -> Event {
+    let s = &r.shutdown.report;
+    Event::ShutdownComplete(p::ShutdownComplete {
+        reason: r.shutdown.reason.name().to_string(),
+        grace_ms: s.grace_ms,
+        total_ms: s.total_ms,
+        closed: s.closed as u64,
+        forced: s.forced as u64,
+        errors: s.errors as u64,
+        skipped: s.skipped as u64,
+        unverified: s.unverified as u64,
+        cancelled: s.cancelled,
+        sockets_open_after: s.sockets_open_after.map(|n| n as u64),
+        verified: s.verified,
+        unverified_reason: s.unverified_reason.clone(),
+    })
+}
+
+/// The session's end: its exit code, where its report is (or why it is not), its figures.
+pub fn session_ended(end: &super::SessionEnd) -> Event {
+    Event::SessionEnded {
+        exit_code: end.exit_code(),
+        report: end.report_path.as_ref().map(|p| p.display().to_string()),
+        report_error: end.report_error.clone(),
+        stats: Box::new(end.report.stats.to_protocol()),
+    }
+}
+
+/// The event as one line of the stream (`ts` now), without a newline.
+pub fn to_json(event: &Event) -> serde_json::Result<Vec<u8>> {
+    let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    event.to_line(&ts)
 }
 
 /// Writes events as JSON lines, flushing each so a follower sees it at once.
@@ -203,7 +103,7 @@ impl<W: Write> EventWriter<W> {
 
     /// A closed pipe (the reader went away) is not an error worth stopping the session for.
     pub(crate) fn emit(&mut self, event: &Event) {
-        match event.to_json() {
+        match to_json(event) {
             Ok(mut bytes) => {
                 bytes.push(b'\n');
                 if let Err(e) = self.out.write_all(&bytes).and_then(|()| self.out.flush()) {

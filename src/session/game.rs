@@ -5,8 +5,8 @@ use super::*;
 impl Session {
     /// Run the game until asked to stop; quits by itself after `cycles` (0: never).
     pub fn spawn_gameplay(&mut self, mode: Mode, cycles: u64) {
-        if let Some(hub) = &self.hub {
-            let mut info = hub.info.locked();
+        {
+            let mut info = self.hub.info.locked();
             info.mode = mode.name().to_string();
             info.cycles = cycles;
         }
@@ -48,7 +48,7 @@ impl Session {
                     let last = s.recent.back().filter(|r| r.cycle == done);
                     let event = CycleEvent {
                         cycle: done,
-                        action: last.map(|r| r.action),
+                        action: last.map(|r| r.action.name().to_string()),
                         why: last.map(|r| r.why.clone()),
                         reward: last.map(|r| r.reward),
                         cycle_ms: s.timing.last_cycle_ms,

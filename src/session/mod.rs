@@ -4,10 +4,12 @@
 pub mod control;
 pub mod events;
 mod game;
+pub mod hub;
 pub mod report;
 mod shutdown;
 mod signals;
 pub mod summary;
+pub mod to_protocol;
 
 use crate::sync::LockExt;
 use signals::AbortOnDrop;
@@ -37,18 +39,8 @@ pub fn sandbox_clock(config: &Config) -> crate::sandbox::Clock {
     }
 }
 
-/// One gameplay cycle ended (the JSON event stream's `cycle` events).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct CycleEvent {
-    pub cycle: u64,
-    /// The action taken, if the cycle got as far as acting.
-    pub action: Option<crate::gameplay::Action>,
-    pub why: Option<String>,
-    pub reward: Option<f64>,
-    pub cycle_ms: f64,
-    /// Running token counts, cost and headroom of each system that reports them.
-    pub usage: std::collections::BTreeMap<String, report::UsageLine>,
-}
+/// One gameplay cycle ended (the JSON event stream's `cycle` events): the protocol's type.
+pub use singularis_protocol::CycleEvent;
 
 pub struct Session {
     pub config: Config,
@@ -79,10 +71,11 @@ pub struct Session {
     /// Prometheus figures, when `metrics.listen` is set; the endpoint closes after the systems.
     pub metrics: Option<Arc<SessionMetrics>>,
     metrics_endpoint: Option<MetricsEndpoint>,
-    /// The control endpoint (`serve.listen`); closes after the other endpoints.
-    control_endpoint: Option<crate::serve::ControlEndpoint>,
-    /// What the control endpoint reads; kept for updating what the session is.
-    hub: Option<Arc<crate::serve::Hub>>,
+    /// What viewers read (the control endpoint's, when one serves it).
+    hub: Arc<hub::Hub>,
+    /// Closing steps after every other (the control endpoint, so its viewers see the others
+    /// close), given by whoever started them.
+    last_steps: Mutex<Vec<lifecycle::ClosingStep>>,
     cycles: broadcast::Sender<CycleEvent>,
     /// Each shutdown step, for the control endpoint's viewers (the front end gets its own
     /// channel as well).
@@ -193,57 +186,23 @@ impl Session {
             &urls,
             &crate::lifecycle::registry::process_env,
         ));
-        if let Some(dir) = record
-            && let Err(e) = registry.record_to(dir)
-        {
-            if let Some(sb) = sandbox {
-                sb.stop().await;
-            }
-            return Err(color_eyre::eyre::eyre!(
-                "--record {}: cannot write the recording: {e}",
-                dir.display()
-            ));
-        }
-        for s in registry.all() {
-            if let Some(reason) = s.snapshot().disabled_reason {
-                tracing::info!(system = %s.id, %reason, "disabled");
-            }
-        }
+        log_disabled(&registry);
         let stats = Arc::new(Mutex::new(stats));
-        let (metrics, metrics_endpoint) = match config.metrics.listen {
-            None => (None, None),
-            Some(listen) => {
-                let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
-                    Ok(m) => MetricsEndpoint::start(listen, m.clone())
-                        .await
-                        .map(|ep| (m, ep))
-                        .map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                match started {
-                    Ok((m, ep)) => (Some(m), Some(ep)),
-                    Err(e) => {
-                        if let Some(sb) = sandbox {
-                            sb.stop().await;
-                        }
-                        return Err(color_eyre::eyre::eyre!(
-                            "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
-                        ));
-                    }
+        let ready = match record_to(&registry, record) {
+            Ok(()) => start_metrics(&config, &registry, &stats).await,
+            Err(e) => Err(e),
+        };
+        let (metrics, metrics_endpoint) = match ready {
+            Ok(started) => started,
+            Err(e) => {
+                if let Some(sb) = sandbox {
+                    sb.stop().await;
                 }
+                return Err(e);
             }
         };
         let stop_game = CancellationToken::new();
-        let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop_game.clone());
-        let mut background = vec![sampler];
-        if let Some(budget) = registry.budget.clone() {
-            background.push(watch_budget(
-                budget,
-                stats.clone(),
-                quit.clone(),
-                stop_game.clone(),
-            ));
-        }
+        let background = background_tasks(&registry, &stats, &quit, &stop_game);
         let paused = watch::channel(false).0;
         let started = Instant::now();
         let control = control::Control::new(
@@ -256,47 +215,20 @@ impl Session {
         );
         let cycles = broadcast::channel(1024).0;
         let shutdown_events = broadcast::channel(256).0;
-        let (control_endpoint, hub) = match config.serve.listen {
-            None => (None, None),
-            Some(listen) => {
-                let hub = Arc::new(crate::serve::Hub {
-                    registry: registry.clone(),
-                    stats: stats.clone(),
-                    control: control.clone(),
-                    paused: paused.clone(),
-                    quit: quit.clone(),
-                    cycles: cycles.clone(),
-                    shutdown: shutdown_events.clone(),
-                    info: Mutex::new(events::SessionInfo {
-                        version: env!("CARGO_PKG_VERSION"),
-                        mode: config.gameplay.mode.name().to_string(),
-                        backend: config.backend().to_string(),
-                        cycles: config.gameplay.cycles,
-                        grace_ms: config.shutdown.grace_ms,
-                        metrics: metrics_endpoint
-                            .as_ref()
-                            .map(|ep| format!("http://{}/metrics", ep.addr())),
-                        serve: None,
-                    }),
-                    started,
-                });
-                let served = match crate::serve::token::resolve(listen) {
-                    Ok(token) => crate::serve::ControlEndpoint::start(listen, hub.clone(), token)
-                        .await
-                        .map_err(|e| format!("cannot serve the control endpoint: {e}")),
-                    Err(e) => Err(e.to_string()),
-                };
-                match served {
-                    Ok(ep) => (Some(ep), Some(hub)),
-                    Err(e) => {
-                        if let Some(sb) = sandbox {
-                            sb.stop().await;
-                        }
-                        return Err(color_eyre::eyre::eyre!("serve.listen {listen}: {e}"));
-                    }
-                }
-            }
-        };
+        let metrics_url = metrics_endpoint
+            .as_ref()
+            .map(|ep| format!("http://{}/metrics", ep.addr()));
+        let hub = Arc::new(hub::Hub {
+            registry: registry.clone(),
+            stats: stats.clone(),
+            control: control.clone(),
+            paused: paused.clone(),
+            quit: quit.clone(),
+            cycles: cycles.clone(),
+            shutdown: shutdown_events.clone(),
+            info: Mutex::new(session_info(&config, metrics_url)),
+            started,
+        });
         Ok(Session {
             registry,
             stats,
@@ -316,8 +248,8 @@ impl Session {
             audio,
             metrics,
             metrics_endpoint,
-            control_endpoint,
             hub,
+            last_steps: Mutex::new(Vec::new()),
             cycles,
             shutdown_events,
             config,
@@ -329,11 +261,29 @@ impl Session {
         self.metrics_endpoint.as_ref().map(|ep| ep.addr())
     }
 
-    /// Where the control endpoint is served, when it is, and where its token is.
-    pub fn serve_addr(&self) -> Option<(std::net::SocketAddr, crate::serve::TokenSource)> {
-        self.control_endpoint
-            .as_ref()
-            .map(|ep| (ep.addr(), ep.token_source().clone()))
+    /// What a viewer reads of the session (to serve it: `serve::ControlEndpoint`).
+    pub fn hub(&self) -> Arc<hub::Hub> {
+        self.hub.clone()
+    }
+
+    /// A closing step to run after every other one, before the process-wide check (the
+    /// control endpoint: its viewers see the others close).
+    pub fn close_last(&self, step: lifecycle::ClosingStep) {
+        self.last_steps.locked().push(step);
+    }
+
+    /// Let go of a session that never ran (something its front end needed could not
+    /// start): its tasks stop and its sandbox closes. Nothing was opened, so nothing is
+    /// reported.
+    pub async fn abandon(mut self) {
+        self.stop_game.cancel();
+        for t in self.background.drain(..) {
+            t.abort();
+            let _ = t.await;
+        }
+        if let Some(sb) = self.sandbox.take() {
+            sb.stop().await;
+        }
     }
 
     /// Every gameplay cycle that ends from now on.
@@ -384,6 +334,85 @@ impl Session {
             f.get_or_insert(cause);
         }
         self.quit.quit(Reason::Error);
+    }
+}
+
+/// Every system records its exchanges in `dir` (`--record DIR`), when asked.
+fn record_to(registry: &Registry, dir: Option<&std::path::Path>) -> Result<()> {
+    match dir {
+        Some(dir) => registry.record_to(dir).map_err(|e| {
+            color_eyre::eyre::eyre!(
+                "--record {}: cannot write the recording: {e}",
+                dir.display()
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
+fn log_disabled(registry: &Registry) {
+    for s in registry.all() {
+        if let Some(reason) = s.snapshot().disabled_reason {
+            tracing::info!(system = %s.id, %reason, "disabled");
+        }
+    }
+}
+
+/// The tasks a session runs beside the game: the socket sampler, and the spend's watch when
+/// a budget is set.
+fn background_tasks(
+    registry: &Arc<Registry>,
+    stats: &Arc<Mutex<GameStats>>,
+    quit: &QuitSignal,
+    stop: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let sampler = registry.spawn_socket_sampler(Duration::from_millis(250), stop.clone());
+    let mut background = vec![sampler];
+    if let Some(budget) = registry.budget.clone() {
+        background.push(watch_budget(
+            budget,
+            stats.clone(),
+            quit.clone(),
+            stop.clone(),
+        ));
+    }
+    background
+}
+
+/// The metrics figures and their endpoint, when `metrics.listen` asks for them.
+async fn start_metrics(
+    config: &Config,
+    registry: &Arc<Registry>,
+    stats: &Arc<Mutex<GameStats>>,
+) -> Result<(Option<Arc<SessionMetrics>>, Option<MetricsEndpoint>)> {
+    let Some(listen) = config.metrics.listen else {
+        return Ok((None, None));
+    };
+    let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
+        Ok(m) => MetricsEndpoint::start(listen, m.clone())
+            .await
+            .map(|ep| (m, ep))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match started {
+        Ok((m, ep)) => Ok((Some(m), Some(ep))),
+        Err(e) => Err(color_eyre::eyre::eyre!(
+            "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
+        )),
+    }
+}
+
+/// What the session is, as viewers are told (`serve` adds where it is served).
+fn session_info(config: &Config, metrics: Option<String>) -> events::SessionInfo {
+    events::SessionInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        mode: config.gameplay.mode.name().to_string(),
+        backend: config.backend().to_string(),
+        cycles: config.gameplay.cycles,
+        grace_ms: config.shutdown.grace_ms,
+        metrics,
+        serve: None,
     }
 }
 

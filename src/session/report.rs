@@ -1,6 +1,7 @@
 //! The session report: JSON, written atomically (temp file + rename), readable only by the
 //! user (mode 0600).
 
+use super::to_protocol::ToProtocol;
 use crate::gameplay::GameStats;
 use crate::lifecycle::ShutdownReport;
 use serde::Serialize;
@@ -53,80 +54,24 @@ impl std::ops::Deref for ReportStats {
     }
 }
 
-/// How one system's calls ended (ARCHITECTURE.md, "Deadlines and breakers").
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct CallAccount {
-    /// Answered within the deadline (truncated answers included).
-    pub answered: u64,
-    /// No answer by the deadline: cancelled.
-    pub late: u64,
-    /// Streams cut at the deadline or a silence; what they said was used.
-    pub cut: u64,
-    /// The MoE vote went on without it once it was past its own usual latency (no breaker
-    /// counts these).
-    pub outvoted: u64,
-    /// Not made: the breaker was open (or this call went out as its probe).
-    pub skipped_by_breaker: u64,
-    pub errors: u64,
-    pub breaker: crate::lifecycle::BreakerState,
-    pub breaker_opens: u64,
-    /// The deadline the next call would have had.
-    pub deadline_ms: f64,
-    /// Latency of its recent answers (the dashboard's window), when it has any.
-    pub p50_ms: Option<f64>,
-    pub p99_ms: Option<f64>,
-}
+/// The parts of the report's `stats` the event stream carries as they are (the protocol's
+/// types: one declaration for the report, `--json` and viewers).
+pub use singularis_protocol::{CallAccount, UsageLine, UsageSection};
 
-/// One system's usage as its service reported it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UsageLine {
-    pub input: u64,
-    pub output: u64,
-    /// Part of `output` spent thinking.
-    pub reasoning: u64,
-    /// Parts of `input` read from and written to the prompt cache (priced apart); left out
-    /// when 0, so a report without caching reads as before.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cache_read: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub cache_write: u64,
-    /// `None`: the model has no price in `[pricing]`.
-    pub cost_usd: Option<f64>,
-    /// The service's rate-limit headers on its last answer; `None`: it sends none.
-    pub headroom: Option<crate::clients::Headroom>,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct UsageSection {
-    pub systems: BTreeMap<String, UsageLine>,
-    pub input: u64,
-    pub output: u64,
-    pub reasoning: u64,
-    /// The sum over systems whose price is known.
-    pub cost_usd: f64,
-    /// Systems that used tokens at no known price (their cost is not in `cost_usd`).
-    pub cost_unknown_for: Vec<String>,
-}
-
-impl UsageSection {
-    pub fn new(systems: &[crate::lifecycle::SystemSnapshot]) -> UsageSection {
-        let lines: BTreeMap<String, UsageLine> = usage_by_system(systems);
-        UsageSection {
-            input: lines.values().map(|l| l.input).sum(),
-            output: lines.values().map(|l| l.output).sum(),
-            reasoning: lines.values().map(|l| l.reasoning).sum(),
-            cost_usd: lines.values().filter_map(|l| l.cost_usd).sum(),
-            cost_unknown_for: lines
-                .iter()
-                .filter(|(_, l)| l.cost_usd.is_none())
-                .map(|(k, _)| k.clone())
-                .collect(),
-            systems: lines,
-        }
+/// Tokens and cost over every system that reported any.
+pub fn usage_section(systems: &[crate::lifecycle::SystemSnapshot]) -> UsageSection {
+    let lines: BTreeMap<String, UsageLine> = usage_by_system(systems);
+    UsageSection {
+        input: lines.values().map(|l| l.input).sum(),
+        output: lines.values().map(|l| l.output).sum(),
+        reasoning: lines.values().map(|l| l.reasoning).sum(),
+        cost_usd: lines.values().filter_map(|l| l.cost_usd).sum(),
+        cost_unknown_for: lines
+            .iter()
+            .filter(|(_, l)| l.cost_usd.is_none())
+            .map(|(k, _)| k.clone())
+            .collect(),
+        systems: lines,
     }
 }
 
@@ -146,7 +91,7 @@ pub(crate) fn usage_by_system(
                 cache_read: u.cache_read,
                 cache_write: u.cache_write,
                 cost_usd: s.cost_usd,
-                headroom: s.headroom,
+                headroom: s.headroom.as_ref().map(ToProtocol::to_protocol),
             };
             (s.id.name().to_string(), line)
         })
@@ -173,7 +118,7 @@ pub struct SessionReport {
     /// Why the session ended in error (reason `error`), else null.
     pub error: Option<String>,
     /// What was asked of the session while it ran (keys, viewers): who, what, when, outcome.
-    pub commands: Vec<super::control::CommandRecord>,
+    pub commands: Vec<singularis_protocol::CommandRecord>,
     /// The sound output's closing step (state, notice, chime); `None` in fixtures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::audio::AudioReport>,
@@ -202,7 +147,7 @@ impl ReportStats {
                 .iter()
                 .map(|s| (s.id.name().to_string(), s.truncated))
                 .collect(),
-            usage: UsageSection::new(systems),
+            usage: usage_section(systems),
             calls: systems
                 .iter()
                 .map(|s| {
@@ -215,7 +160,7 @@ impl ReportStats {
                             outvoted: s.outvoted,
                             skipped_by_breaker: s.breaker_skipped,
                             errors: s.errors,
-                            breaker: s.breaker,
+                            breaker: s.breaker.to_protocol(),
                             breaker_opens: s.breaker_opens,
                             deadline_ms: s.deadline_ms,
                             p50_ms: s.latency_p50_ms,
@@ -224,6 +169,24 @@ impl ReportStats {
                     )
                 })
                 .collect(),
+        }
+    }
+}
+
+impl ToProtocol for ReportStats {
+    type Protocol = singularis_protocol::ReportStats;
+    fn to_protocol(&self) -> singularis_protocol::ReportStats {
+        singularis_protocol::ReportStats {
+            game: self.game.to_protocol(),
+            requests: self.requests,
+            errors: self.errors,
+            calls_by_system: self.calls_by_system.clone(),
+            errors_by_system: self.errors_by_system.clone(),
+            connections_opened_by_system: self.connections_opened_by_system.clone(),
+            truncated: self.truncated,
+            truncated_by_system: self.truncated_by_system.clone(),
+            usage: self.usage.clone(),
+            calls: self.calls.clone(),
         }
     }
 }

@@ -26,7 +26,7 @@ impl Session {
         // After the systems, before the process-wide check: the metrics endpoint, the trace
         // exporter, and last the control endpoint, so its viewers see the others close.
         let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
-        let control = self.control_endpoint.take();
+        let last = std::mem::take(&mut *self.last_steps.locked());
         let steps: Vec<lifecycle::ClosingStep> = self
             .metrics_endpoint
             .take()
@@ -39,9 +39,7 @@ impl Session {
                     run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
                 }),
             )
-            .chain(control.map(|ep| lifecycle::ClosingStep {
-                run: Box::new(move |closed| Box::pin(ep.close(closed))),
-            }))
+            .chain(last)
             .collect();
         // Each step to the front end's channel and to the viewers' broadcast, in order.
         let (steps_tx, mut steps_rx) = mpsc::unbounded_channel::<ShutdownEvent>();

@@ -41,20 +41,37 @@ use tokio_util::sync::CancellationToken;
 /// The fastest frame rate allowed, whatever the config says.
 const MIN_FRAME: Duration = Duration::from_millis(16);
 
-/// Run a session with the dashboard; after it, print the headless summary to stdout.
-pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
-    let theme = theme::Theme::from_env();
-    let mut settings = Settings {
-        backend: config.backend().to_string(),
-        mode: opts.mode,
-        grace: opts.grace,
+/// The time between two frames: `ui.refresh_ms`, never under [`MIN_FRAME`]. The local
+/// dashboard's and every attached one's.
+pub fn frame_interval(config: &Config) -> Duration {
+    Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME)
+}
+
+/// A dashboard's settings from the config: the session's `backend`, `mode` and `grace` (the
+/// local one's, or an attached agent's until its snapshot says), the config's pacing, and
+/// the terminal's theme.
+pub fn settings(
+    config: &Config,
+    backend: String,
+    mode: crate::config::Mode,
+    grace: Duration,
+) -> Settings {
+    Settings {
+        backend,
+        mode,
+        grace,
         step: Duration::from_millis(config.ui.shutdown_step_ms),
         linger: Duration::from_secs(config.ui.linger_s),
-        theme,
+        theme: theme::Theme::from_env(),
         metrics: None,
         serve: None,
-    };
-    let frame = Duration::from_millis(config.ui.refresh_ms).max(MIN_FRAME);
+    }
+}
+
+/// Run a session with the dashboard; after it, print the headless summary to stdout.
+pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
+    let mut settings = settings(&config, config.backend().to_string(), opts.mode, opts.grace);
+    let frame = frame_interval(&config);
     let redactor = Redactor::from_config(&config);
 
     // Signals first: a quit that arrives while the session starts is not lost. Then the
@@ -69,9 +86,17 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
             return Err(e);
         }
     };
+    let served = match crate::serve::serve(&session).await {
+        Ok(served) => served,
+        Err(e) => {
+            signals.abort();
+            session.abandon().await;
+            return Err(eyre!(e));
+        }
+    };
     session.crash_after = opts.crash_after;
     settings.metrics = session.metrics_addr().map(|a| a.to_string());
-    settings.serve = session.serve_addr().map(|(a, _)| a.to_string());
+    settings.serve = served.map(|(a, _)| a.to_string());
     session.spawn_gameplay(opts.mode, opts.cycles);
 
     let screen = match Screen::take() {

@@ -234,3 +234,43 @@ fn a_fleet_of_ten_agents_in_one_view_enter_opens_one_and_esc_comes_back() {
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(s.contains("detached from"), "{s}");
 }
+
+/// An agent of a newer protocol (a fake one on loopback, whose every event is version 2.0):
+/// the viewer says which versions differ and stops with status 1, reading nothing of it.
+#[test]
+fn an_agent_of_a_newer_major_protocol_is_named_and_the_viewer_stops() {
+    use std::io::{Read, Write};
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(dir.path(), 160, 45) else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut sock in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = sock.read(&mut buf);
+            let event = r#"{"ts":"2030-01-01T00:00:00Z","protocol":"2.0","event":"snapshot","systems":{"moe":"idle"}}"#;
+            let _ = write!(
+                sock,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: {event}\n\n"
+            );
+            // The stream stays open, as a live agent's does.
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                drop(sock);
+            });
+        }
+    });
+    attach(&tmux, dir.path(), &url);
+    let s = wait_exit(&tmux);
+    assert!(s.contains("EXIT=1"), "another major version exits 1:\n{s}");
+    assert!(
+        s.contains(&format!(
+            "agent at {url} speaks protocol 2.x; this viewer reads 1.x"
+        )),
+        "the versions are named:\n{s}"
+    );
+    assert!(!tmux.alternate_screen(), "the terminal is back:\n{s}");
+}

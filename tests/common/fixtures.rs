@@ -390,7 +390,7 @@ pub fn report() -> SessionReport {
             connections_opened_by_system: BTreeMap::new(),
             truncated: 3,
             truncated_by_system: BTreeMap::from([("orchestrator".to_string(), 3)]),
-            usage: singularis_tui::session::report::UsageSection::new(&self::systems(10)),
+            usage: singularis_tui::session::report::usage_section(&self::systems(10)),
             calls: BTreeMap::new(),
         },
         shutdown: ShutdownSection {

@@ -237,6 +237,16 @@ pub fn start_served(
         for line in std::io::BufReader::new(out).lines() {
             let Ok(line) = line else { return };
             let v: serde_json::Value = serde_json::from_str(&line).expect("each line is JSON");
+            // And a line of the protocol, an event it knows; the first says its version.
+            let typed = singularis_protocol::Line::read(&line)
+                .unwrap_or_else(|e| panic!("not a line of the protocol ({e}): {line}"));
+            if let Some(v) = typed.event.protocol() {
+                assert_eq!(v, singularis_protocol::PROTOCOL, "{line}");
+            }
+            assert!(
+                !matches!(typed.event, singularis_protocol::Event::Unknown),
+                "an event the protocol does not know: {line}"
+            );
             if tx.send(v).is_err() {
                 return;
             }

@@ -492,7 +492,10 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
             .report
             .commands
             .iter()
-            .map(|c| (c.command.into(), c.system, c.outcome.as_str()))
+            .map(|c| {
+                let system = c.system.as_deref().and_then(SystemId::from_name);
+                (c.command.into(), system, c.outcome.as_str())
+            })
             .collect();
         assert_eq!(
             asked,

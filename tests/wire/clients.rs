@@ -640,7 +640,7 @@ async fn token_counts_equal_the_sandbox_sums() {
             ),
         }
     }
-    let report = singularis_tui::session::report::UsageSection::new(&rig.registry.snapshots());
+    let report = singularis_tui::session::report::usage_section(&rig.registry.snapshots());
     let total: u64 = server.values().map(|t| t.input).sum();
     assert_eq!(report.input, total);
 }

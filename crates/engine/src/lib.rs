@@ -9,7 +9,10 @@
 //!   (the in-process ledger and the OS socket table);
 //! - `clients`: each service's wire protocol over a system's pool;
 //! - `lifecycle`: systems, their registry, and the ordered, verified shutdown.
+//!
+//! `backoff` (the one doubling wait) and `sync` are helpers any layer uses.
 
+pub mod backoff;
 pub mod clients;
 pub mod config;
 pub mod error;

@@ -3,6 +3,7 @@
 
 use super::ClientError;
 use super::RequestCtx;
+use crate::backoff::Backoff;
 use crate::systems::Protocol;
 use futures::StreamExt;
 use std::time::Duration;
@@ -13,6 +14,9 @@ pub const MAX_BODY: usize = 16 << 20;
 /// Longest wait between two attempts of our own choosing; a service may ask for more
 /// (`Retry-After`), which is waited out when the call's deadline allows it.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Our own waits between attempts: 200 ms, doubling, up to [`MAX_BACKOFF`].
+const RETRY_BACKOFF: Backoff = Backoff::new(Duration::from_millis(200), MAX_BACKOFF);
 
 /// The longest `Retry-After` waited out by a call without a deadline of its own: the SDKs'
 /// "reasonable amount" (`0 < retry_after <= 60` in their `_calculate_retry_timeout`).
@@ -132,9 +136,7 @@ pub fn backoff(attempt: u32, err: &ClientError, protocol: Protocol) -> Option<Du
         ClientError::Refused { .. } | ClientError::Transport(_) => None,
         _ => return None,
     };
-    let base = Duration::from_millis(200)
-        .saturating_mul(1 << attempt.min(8))
-        .min(MAX_BACKOFF);
+    let base = RETRY_BACKOFF.delay(attempt);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -6,6 +6,7 @@
 //! - half-open: one probe call at a time tests the system; its success closes the breaker
 //!   (and resets the backoff), its failure opens it again.
 
+use crate::backoff::Backoff;
 use serde::Serialize;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -62,7 +63,8 @@ pub struct Breaker {
     settings: BreakerSettings,
     state: BreakerState,
     failures_in_a_row: u32,
-    backoff: Duration,
+    /// Failed probes since it last closed: each doubles the wait before the next.
+    reopenings: u32,
     open_until: Option<Instant>,
     probe_out: bool,
     opened: u64,
@@ -82,7 +84,7 @@ impl Breaker {
             settings,
             state: BreakerState::Closed,
             failures_in_a_row: 0,
-            backoff: settings.backoff,
+            reopenings: 0,
             open_until: None,
             probe_out: false,
             opened: 0,
@@ -123,7 +125,7 @@ impl Breaker {
         if self.state == BreakerState::Closed {
             return None;
         }
-        self.backoff = self.settings.backoff;
+        self.reopenings = 0;
         self.open_until = None;
         self.move_to(BreakerState::Closed, "a call succeeded".into())
     }
@@ -141,7 +143,7 @@ impl Breaker {
             BreakerState::HalfOpen => {
                 self.probe_out = false;
                 // Each failed probe waits twice as long for the next.
-                self.backoff = (self.backoff * 2).min(self.settings.backoff_max);
+                self.reopenings = self.reopenings.saturating_add(1);
                 self.open(now, cause)
             }
             // A call admitted before the breaker opened ended after: nothing new.
@@ -155,9 +157,11 @@ impl Breaker {
     }
 
     fn open(&mut self, now: Instant, cause: &str) -> Option<Transition> {
-        self.open_until = Some(now + self.backoff);
+        let backoff =
+            Backoff::new(self.settings.backoff, self.settings.backoff_max).delay(self.reopenings);
+        self.open_until = Some(now + backoff);
         self.opened += 1;
-        let reason = format!("{cause}; next probe in {} ms", self.backoff.as_millis());
+        let reason = format!("{cause}; next probe in {} ms", backoff.as_millis());
         self.move_to(BreakerState::Open, reason)
     }
 

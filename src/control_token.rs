@@ -1,7 +1,10 @@
-//! The control token (ARCHITECTURE.md, "The control endpoint"): from
-//! `SINGULARIS_CONTROL_TOKEN`, or generated into a file of mode 0600 under the state
-//! directory. It is compared in constant time and never logged, shown or reported: what is
-//! said is where it comes from.
+//! The control token (ARCHITECTURE.md, "The control endpoint"), both sides of it.
+//! - The agent's ([`ControlToken`], [`resolve`]): from `SINGULARIS_CONTROL_TOKEN`, or
+//!   generated into a file of mode 0600 under the state directory; compared in constant time.
+//! - A viewer's ([`ViewerToken`], [`for_viewer`]): `--token-file`, else the variable, else
+//!   the agent's default file when it exists (an agent of this user on this host).
+//!
+//! Never logged, shown or reported: what is said is where it comes from.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -186,6 +189,76 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// The token a viewer sends with its commands.
+#[derive(Clone)]
+pub struct ViewerToken {
+    secret: String,
+    pub source: String,
+}
+
+impl std::fmt::Debug for ViewerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ViewerToken(****, {})", self.source)
+    }
+}
+
+impl ViewerToken {
+    pub(crate) fn secret(&self) -> &str {
+        &self.secret
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenFileError {
+    #[error("cannot read the token file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the token file {} is empty or holds more than one word", path.display())]
+    Malformed { path: PathBuf },
+}
+
+/// A viewer's token, if one is known: `--token-file` (an error when it cannot be read),
+/// else the environment's, else the agent's default file when it exists.
+pub fn for_viewer(token_file: Option<&Path>) -> Result<Option<ViewerToken>, TokenFileError> {
+    if let Some(path) = token_file {
+        return read_viewer(path).map(Some);
+    }
+    if let Some(v) = std::env::var_os(TOKEN_ENV).filter(|v| !v.is_empty())
+        && let Some(v) = v.to_str()
+    {
+        return Ok(Some(ViewerToken {
+            secret: v.trim().to_string(),
+            source: TOKEN_ENV.to_string(),
+        }));
+    }
+    let default = crate::config::paths::state_dir().join(FILE_NAME);
+    if default.is_file() {
+        return read_viewer(&default).map(Some);
+    }
+    Ok(None)
+}
+
+fn read_viewer(path: &Path) -> Result<ViewerToken, TokenFileError> {
+    let bytes =
+        crate::config::paths::read_regular(path, 4096).map_err(|source| TokenFileError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim();
+    if text.is_empty() || text.split_whitespace().count() != 1 {
+        return Err(TokenFileError::Malformed {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(ViewerToken {
+        secret: text.to_string(),
+        source: format!("token file {}", path.display()),
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,252 @@
+//! The protocol's values as the dashboard's own (the engine's and the game's types), for a
+//! viewer: the way back of `session::to_protocol`. A system this viewer does not know (an
+//! agent with other systems) is left out rather than misread.
+
+use crate::gameplay::GameStats;
+use crate::gameplay::stats::CycleTiming;
+use crate::lifecycle::{
+    self, BudgetSnapshot, CloseReport, EarlierClose, StateChange, StepReport, SystemSnapshot,
+    Verification,
+};
+use crate::systems::SystemId;
+use singularis_protocol as p;
+use std::collections::BTreeMap;
+
+/// A protocol value as the dashboard's; `None` when it names a system this viewer does not
+/// know.
+pub trait FromProtocol<P>: Sized {
+    fn from_protocol(p: P) -> Option<Self>;
+}
+
+fn id(name: &str) -> Option<SystemId> {
+    SystemId::from_name(name)
+}
+
+fn ids<V>(map: BTreeMap<String, V>) -> BTreeMap<SystemId, V> {
+    map.into_iter()
+        .filter_map(|(name, v)| Some((id(&name)?, v)))
+        .collect()
+}
+
+fn state(s: p::SystemState) -> lifecycle::SystemState {
+    use lifecycle::SystemState as S;
+    match s {
+        p::SystemState::Open => S::Open,
+        p::SystemState::Idle => S::Idle,
+        p::SystemState::Closing => S::Closing,
+        p::SystemState::Closed => S::Closed,
+        p::SystemState::Error => S::Error,
+        p::SystemState::Disabled => S::Disabled,
+    }
+}
+
+fn breaker(b: p::BreakerState) -> lifecycle::BreakerState {
+    use lifecycle::BreakerState as B;
+    match b {
+        p::BreakerState::Closed => B::Closed,
+        p::BreakerState::Open => B::Open,
+        p::BreakerState::HalfOpen => B::HalfOpen,
+    }
+}
+
+fn outcome(o: p::CloseOutcome) -> lifecycle::CloseOutcome {
+    use lifecycle::CloseOutcome as O;
+    match o {
+        p::CloseOutcome::Closed => O::Closed,
+        p::CloseOutcome::Forced => O::Forced,
+        p::CloseOutcome::Error => O::Error,
+        p::CloseOutcome::Skipped => O::Skipped,
+        p::CloseOutcome::Unverified => O::Unverified,
+    }
+}
+
+impl FromProtocol<p::SystemSnapshot> for SystemSnapshot {
+    fn from_protocol(s: p::SystemSnapshot) -> Option<SystemSnapshot> {
+        Some(SystemSnapshot {
+            id: id(&s.id)?,
+            state: state(s.state),
+            in_flight: s.in_flight,
+            done: s.done,
+            errors: s.errors,
+            truncated: s.truncated,
+            retries: s.retries,
+            usage: s.usage.map(|u| crate::clients::Usage {
+                input: u.input,
+                output: u.output,
+                reasoning: u.reasoning,
+                cache_read: u.cache_read,
+                cache_write: u.cache_write,
+            }),
+            cost_usd: s.cost_usd,
+            headroom: s.headroom.map(|h| crate::clients::Headroom {
+                requests_remaining: h.requests_remaining,
+                requests_limit: h.requests_limit,
+                tokens_remaining: h.tokens_remaining,
+                tokens_limit: h.tokens_limit,
+            }),
+            open_sockets: s.open_sockets,
+            connections_opened: s.connections_opened,
+            latency_p50_ms: s.latency_p50_ms,
+            latency_p99_ms: s.latency_p99_ms,
+            recent_latency_ms: s.recent_latency_ms,
+            last_error: s.last_error,
+            disabled_reason: s.disabled_reason,
+            late: s.late,
+            cut: s.cut,
+            outvoted: s.outvoted,
+            breaker_skipped: s.breaker_skipped,
+            budget_refused: s.budget_refused,
+            breaker: breaker(s.breaker),
+            breaker_opens: s.breaker_opens,
+            deadline_ms: s.deadline_ms,
+        })
+    }
+}
+
+/// Every system this viewer knows, in the agent's order.
+pub fn systems(all: Vec<p::SystemSnapshot>) -> Vec<SystemSnapshot> {
+    all.into_iter()
+        .filter_map(SystemSnapshot::from_protocol)
+        .collect()
+}
+
+impl FromProtocol<p::StateChange> for StateChange {
+    fn from_protocol(c: p::StateChange) -> Option<StateChange> {
+        Some(StateChange {
+            system: id(&c.system)?,
+            from: state(c.from),
+            to: state(c.to),
+            error: c.error,
+        })
+    }
+}
+
+fn earlier(e: p::EarlierClose) -> EarlierClose {
+    EarlierClose {
+        by: e.by,
+        at_s: e.at_s,
+        forced_on_request: e.forced_on_request,
+        outcome: outcome(e.outcome),
+        close_ms: e.close_ms,
+        error: e.error,
+        cancelled: e.cancelled,
+    }
+}
+
+fn close_report<N>(r: p::CloseReport, name: N) -> CloseReport<N> {
+    CloseReport {
+        name,
+        outcome: outcome(r.outcome),
+        close_ms: r.close_ms,
+        sockets_before: r.sockets_before,
+        error: r.error,
+        cancelled: r.cancelled,
+        verified: r.verified,
+        unverified_reason: r.unverified_reason,
+        earlier: r.earlier.map(earlier),
+    }
+}
+
+impl FromProtocol<p::CloseReport> for CloseReport {
+    fn from_protocol(r: p::CloseReport) -> Option<CloseReport> {
+        let name = id(&r.name)?;
+        Some(close_report(r, name))
+    }
+}
+
+impl FromProtocol<p::CloseReport> for StepReport {
+    fn from_protocol(r: p::CloseReport) -> Option<StepReport> {
+        let name = r.name.clone();
+        Some(close_report(r, name))
+    }
+}
+
+impl FromProtocol<p::Verification> for Verification {
+    fn from_protocol(v: p::Verification) -> Option<Verification> {
+        Some(Verification {
+            sockets_open_after: v.sockets_open_after.map(|n| n as usize),
+            unverified_reason: v.unverified_reason,
+        })
+    }
+}
+
+impl FromProtocol<p::GameStats> for GameStats {
+    fn from_protocol(g: p::GameStats) -> Option<GameStats> {
+        Some(GameStats {
+            cycles: g.cycles,
+            actions: g.actions,
+            actions_by_kind: g.actions_by_kind,
+            skipped_calls: ids(g.skipped_calls),
+            fallbacks: g.fallbacks,
+            unparsable_replies: ids(g.unparsable_replies),
+            guard_fired: g.guard_fired,
+            guards_by_kind: g.guards_by_kind,
+            speech_clips: g.speech_clips,
+            speech_played: g.speech_played,
+            preferences: g.preferences,
+            last_odds: g.last_odds,
+            timing: CycleTiming {
+                cycles: g.timing.cycles,
+                total_ms: g.timing.total_ms,
+                network_ms: g.timing.network_ms,
+                last_cycle_ms: g.timing.last_cycle_ms,
+            },
+            audio: g.audio,
+            audio_notice: g.audio_notice,
+            total_reward: g.total_reward,
+            budget: g.budget.map(|b| BudgetSnapshot {
+                spent_usd: b.spent_usd,
+                limit_usd: b.limit_usd,
+                hour_usd: b.hour_usd,
+                hour_limit_usd: b.hour_limit_usd,
+                burn_usd_per_hour: b.burn_usd_per_hour,
+                time_left_s: b.time_left_s,
+                warn: b.warn,
+                exhausted: b.exhausted,
+                refused: ids(b.refused),
+                last_refusal: b.last_refusal,
+                unknown: b.unknown.iter().filter_map(|n| id(n)).collect(),
+            }),
+            outvoted_experts: ids(g.outvoted_experts),
+            ..GameStats::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::to_protocol::ToProtocol;
+
+    /// What the agent sends, the viewer reads back as it was.
+    #[test]
+    fn the_dashboards_values_survive_the_round_trip() {
+        let config = crate::config::Config::default();
+        let registry = lifecycle::Registry::new(&config, &Default::default(), &|_| None);
+        let snaps = registry.snapshots();
+        let back = systems(snaps.iter().map(ToProtocol::to_protocol).collect());
+        assert_eq!(
+            serde_json::to_value(&snaps).unwrap(),
+            serde_json::to_value(&back).unwrap()
+        );
+        let mut stats = GameStats::default();
+        stats.skipped(SystemId::ClaudeClient);
+        stats.budget = Some(BudgetSnapshot {
+            refused: [(SystemId::Moe, 2)].into(),
+            unknown: vec![SystemId::MetaRl],
+            ..Default::default()
+        });
+        let back = GameStats::from_protocol(stats.to_protocol()).unwrap();
+        assert_eq!(
+            serde_json::to_value(&stats).unwrap(),
+            serde_json::to_value(&back).unwrap()
+        );
+        let unknown = p::StateChange {
+            system: "a_system_of_tomorrow".into(),
+            from: p::SystemState::Idle,
+            to: p::SystemState::Open,
+            error: None,
+        };
+        assert!(StateChange::from_protocol(unknown).is_none());
+    }
+}
