@@ -7,13 +7,12 @@ use crate::common::{BIN, KillOnDrop, cmd, one_at_a_time, start_served};
 use crate::tui_e2e::{NAMES, Tmux, WAIT, cycles, quoted, row, wait_exit};
 use serde_json::Value;
 use std::path::Path;
-use std::sync::mpsc;
 
 /// A headless agent with `--json --serve LISTEN`: its URL and its JSON events.
 struct Agent {
     child: KillOnDrop,
     url: String,
-    events: mpsc::Receiver<Value>,
+    events: crate::common::Events,
 }
 
 fn agent(dir: &Path, listen: &str, report: &str) -> Agent {

@@ -2,12 +2,11 @@
 //! late viewer's snapshot, commands with and without the token, and the endpoint's sockets
 //! closed and verified at shutdown.
 
-use crate::common::{KillOnDrop, cmd, one_headless_cycle, report, start_served};
+use crate::common::{Events, KillOnDrop, cmd, one_headless_cycle, report, start_served};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// A guard against a hung test, never a measure of speed.
@@ -18,7 +17,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 struct Agent {
     child: KillOnDrop,
     url: String,
-    stdout: mpsc::Receiver<Value>,
+    stdout: Events,
 }
 
 fn agent(dir: &Path, token: Option<&str>) -> Agent {
@@ -46,7 +45,7 @@ fn host_port(url: &str) -> String {
 
 /// A viewer of `GET /v1/events`, read by a thread: each `data:` line's JSON, in order; the
 /// channel ends when the stream does.
-fn viewer(url: &str) -> mpsc::Receiver<Value> {
+fn viewer(url: &str) -> Events {
     let mut s = TcpStream::connect(host_port(url)).unwrap();
     s.set_read_timeout(Some(PATIENCE)).unwrap();
     // HTTP/1.0: the body is the rest of the connection, no chunks to take apart.
@@ -55,26 +54,20 @@ fn viewer(url: &str) -> mpsc::Receiver<Value> {
         "GET /v1/events HTTP/1.0\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n"
     )
     .unwrap();
-    let mut lines = BufReader::new(s).lines();
-    let status = lines.next().unwrap().unwrap();
+    let mut reader = BufReader::new(s);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
     assert!(status.contains(" 200 "), "{status}");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in lines {
-            let Ok(line) = line else { return };
-            if let Some(data) = line.strip_prefix("data: ") {
-                let v: Value = serde_json::from_str(data).expect("each event is JSON");
-                if tx.send(v).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    rx
+    Events::read(reader, |line| match line.strip_prefix("data: ") {
+        Some(data) => serde_json::from_str(data)
+            .map(Some)
+            .map_err(|e| format!("an event that is not JSON ({e}): {data}")),
+        None => Ok(None),
+    })
 }
 
 /// The next event named `name`, skipping others.
-fn next_named(rx: &mpsc::Receiver<Value>, name: &str) -> Value {
+fn next_named(rx: &Events, name: &str) -> Value {
     loop {
         let v = rx
             .recv_timeout(PATIENCE)

@@ -218,40 +218,75 @@ pub fn one_headless_cycle(dir: &Path, extra: &[&str]) -> std::process::Output {
         .expect("the binary runs")
 }
 
+/// JSON values a helper thread reads and checks. What the thread finds wrong comes back
+/// here and fails the test on the test's thread: a panic on the helper would only close
+/// the channel, which a drain loop reads as the stream's normal end.
+pub struct Events(std::sync::mpsc::Receiver<Result<serde_json::Value, String>>);
+
+impl Events {
+    /// Read `input` line by line on a thread; `check` turns a line into a value to pass on
+    /// (`Ok(None)`: skip it) or says what is wrong with it.
+    pub fn read<R: std::io::BufRead + Send + 'static>(
+        input: R,
+        check: impl Fn(&str) -> Result<Option<serde_json::Value>, String> + Send + 'static,
+    ) -> Events {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in input.lines() {
+                let Ok(line) = line else { return };
+                let item = match check(&line) {
+                    Ok(None) => continue,
+                    Ok(Some(v)) => Ok(v),
+                    Err(e) => Err(e),
+                };
+                let bad = item.is_err();
+                if tx.send(item).is_err() || bad {
+                    return;
+                }
+            }
+        });
+        Events(rx)
+    }
+
+    /// The next value within `wait`; a bad line read before it fails the test here.
+    pub fn recv_timeout(
+        &self,
+        wait: std::time::Duration,
+    ) -> Result<serde_json::Value, std::sync::mpsc::RecvTimeoutError> {
+        self.0
+            .recv_timeout(wait)
+            .map(|item| item.unwrap_or_else(|e| panic!("{e}")))
+    }
+}
+
+/// One `--json` line: JSON, a line of the protocol, an event it knows; the first of a
+/// stream says its version.
+pub fn protocol_line(line: &str) -> Result<Option<serde_json::Value>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("not JSON ({e}): {line}"))?;
+    let typed = singularis_protocol::Line::read(line)
+        .map_err(|e| format!("not a line of the protocol ({e}): {line}"))?;
+    if let Some(version) = typed.event.protocol()
+        && version != singularis_protocol::PROTOCOL
+    {
+        return Err(format!(
+            "protocol {version}, not {}: {line}",
+            singularis_protocol::PROTOCOL
+        ));
+    }
+    if matches!(typed.event, singularis_protocol::Event::Unknown) {
+        return Err(format!("an event the protocol does not know: {line}"));
+    }
+    Ok(Some(v))
+}
+
 /// A headless agent started from `c` (which has `--json --serve …` and its stderr set): its
 /// JSON events read by a thread, and its control endpoint's URL from `session_started`.
-pub fn start_served(
-    mut c: Command,
-    wait: std::time::Duration,
-) -> (
-    KillOnDrop,
-    String,
-    std::sync::mpsc::Receiver<serde_json::Value>,
-) {
-    use std::io::BufRead;
+pub fn start_served(mut c: Command, wait: std::time::Duration) -> (KillOnDrop, String, Events) {
     c.stdout(Stdio::piped());
     let mut child = KillOnDrop(c.spawn().expect("the agent starts"));
     let out = child.0.stdout.take().expect("piped stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines() {
-            let Ok(line) = line else { return };
-            let v: serde_json::Value = serde_json::from_str(&line).expect("each line is JSON");
-            // And a line of the protocol, an event it knows; the first says its version.
-            let typed = singularis_protocol::Line::read(&line)
-                .unwrap_or_else(|e| panic!("not a line of the protocol ({e}): {line}"));
-            if let Some(v) = typed.event.protocol() {
-                assert_eq!(v, singularis_protocol::PROTOCOL, "{line}");
-            }
-            assert!(
-                !matches!(typed.event, singularis_protocol::Event::Unknown),
-                "an event the protocol does not know: {line}"
-            );
-            if tx.send(v).is_err() {
-                return;
-            }
-        }
-    });
+    let rx = Events::read(std::io::BufReader::new(out), protocol_line);
     let first = rx.recv_timeout(wait).expect("session_started");
     assert_eq!(first["event"], "session_started", "{first}");
     let url = first["serve"].as_str().expect("the serve URL").to_string();
