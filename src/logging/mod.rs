@@ -36,7 +36,7 @@ pub fn bad_filter() -> Option<String> {
 /// `traces`: the OTLP tracer, when trace export is on (see `telemetry::otlp`).
 pub fn init(
     path: &Path,
-    traces: Option<opentelemetry_sdk::trace::SdkTracer>,
+    traces: Option<crate::telemetry::otlp::Tracer>,
 ) -> std::io::Result<WorkerGuard> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -59,7 +59,7 @@ pub fn init(
         .with(RecentEvents {
             buffer: LogBuffer::global(),
         })
-        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .with(crate::telemetry::otlp::layer(traces))
         .try_init();
     Ok(guard)
 }
@@ -166,13 +166,13 @@ pub(crate) fn unsaid_write_failure() -> Option<String> {
 }
 
 /// When the log file cannot be opened: still keep recent events for the dashboard.
-pub fn init_memory_only(traces: Option<opentelemetry_sdk::trace::SdkTracer>) {
+pub fn init_memory_only(traces: Option<crate::telemetry::otlp::Tracer>) {
     let _ = tracing_subscriber::registry()
         .with(filter())
         .with(RecentEvents {
             buffer: LogBuffer::global(),
         })
-        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .with(crate::telemetry::otlp::layer(traces))
         .try_init();
 }
 
