@@ -3,16 +3,17 @@
 
 mod buffer;
 mod redact;
+mod writer;
 pub(crate) use buffer::LogBuffer;
 pub use buffer::LogLine;
 pub(crate) use redact::Redactor;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tracing::field::{Field, Visit};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
+pub use writer::WorkerGuard;
 
 pub fn default_log_path() -> PathBuf {
     crate::config::paths::state_dir().join("singularis-tui.log")
@@ -45,10 +46,10 @@ pub fn init(
         .create(true)
         .append(true)
         .open(path)?;
-    let (writer, guard) = tracing_appender::non_blocking(SaysFailure {
+    let (writer, guard) = writer::non_blocking(SaysFailure {
         file,
         path: path.to_path_buf(),
-    });
+    })?;
     let _ = tracing_subscriber::registry()
         .with(filter())
         .with(
@@ -64,7 +65,7 @@ pub fn init(
     Ok(guard)
 }
 
-/// The log file, saying once when a write fails. tracing-appender's writer thread drops
+/// The log file, saying once when a write fails. The writer thread (`writer`) drops
 /// write errors without a word, so a full disk would silently lose the log.
 struct SaysFailure {
     file: std::fs::File,
