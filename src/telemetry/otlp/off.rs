@@ -18,6 +18,7 @@ pub fn not_built_in() -> Option<&'static str> {
 }
 
 /// No tracer can exist in this build.
+#[derive(Debug, Clone)]
 pub enum Tracer {}
 
 /// No layer: there is no tracer to give it.
