@@ -9,7 +9,7 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use singularis_tui::attach::fleet::{Fleet, view};
 use singularis_tui::tui::action::Action;
-use singularis_tui::tui::app::update;
+use singularis_tui::tui::update;
 #[path = "../tests/common/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;

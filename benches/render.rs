@@ -7,7 +7,8 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use singularis_tui::tui::action::Action;
-use singularis_tui::tui::app::{App, update};
+use singularis_tui::tui::app::App;
+use singularis_tui::tui::update;
 #[path = "../tests/common/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;

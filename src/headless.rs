@@ -5,11 +5,11 @@ use crate::config::Config;
 use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange};
 use crate::session::control::CommandRecord;
 use crate::session::events::{self, Event, EventWriter, SessionInfo};
+use crate::session::summary::Account;
 use crate::session::{
-    CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener, summary,
+    CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener,
 };
 use color_eyre::eyre::Result;
-use std::io::Write;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -109,52 +109,32 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         out.emit(&events::session_ended(&end));
         return Ok(end);
     }
-    if let Some(printer) = printer {
-        let _ = printer.await;
-    }
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(
-        out,
-        "{}",
-        summary::complete_line(&end.report.shutdown.report)
-    );
-    for line in summary::final_statistics(&end.report) {
-        let _ = writeln!(out, "{line}");
-    }
-    if let Some(p) = &end.report_path {
-        let _ = writeln!(out, "Report: {}", p.display());
-    }
+    let mut account = match printer {
+        Some(printer) => printer
+            .await
+            .unwrap_or_else(|_| Account::new(std::io::stdout(), grace_ms)),
+        None => Account::new(std::io::stdout(), grace_ms),
+    };
+    account.end(&end.report, end.report_path.as_deref());
     Ok(end)
 }
 
-/// The text account: a line per step as it ends.
+/// The text account: a line per step as it ends. Returns the account, for its last lines.
 async fn print_steps(
     mut rx: mpsc::UnboundedReceiver<ShutdownEvent>,
     grace_ms: u64,
     force: CancellationToken,
-) {
-    let mut printed_begin = false;
+) -> Account<std::io::Stdout> {
+    let mut account = Account::new(std::io::stdout(), grace_ms);
     while let Some(ev) = rx.recv().await {
-        if !printed_begin {
-            say(summary::BEGIN_LINE);
-            printed_begin = true;
-        }
+        account.begin();
         match ev {
-            ShutdownEvent::Closed(r) => {
-                say(&summary::step_line(&r, grace_ms, force.is_cancelled()))
-            }
-            ShutdownEvent::StepClosed(r) => say(&summary::endpoint_line(&r)),
+            ShutdownEvent::Closed(r) => account.system(&r, force.is_cancelled()),
+            ShutdownEvent::StepClosed(r) => account.endpoint(&r),
             _ => {}
         }
     }
-}
-
-/// One line of the account on stdout. A closed stdout (`| head`) is not the session's
-/// failure: the line is dropped, and the shutdown, the report and the exit status go on.
-fn say(line: &str) {
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
-        tracing::debug!(error = %e, "stdout closed; account line dropped");
-    }
+    account
 }
 
 /// The JSON account: state changes and cycles as they happen, then the shutdown steps. Ends

@@ -57,8 +57,17 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_FATAL);
         }
     };
+    // A build without the `otlp` feature says so when export is asked for (here, before any
+    // screen is taken, and in the log once it is open), and runs on without traces.
+    let no_otlp = match (&cli.command, otlp::requested()) {
+        (None, true) => otlp::not_built_in(),
+        _ => None,
+    };
+    if let Some(why) = no_otlp {
+        eprintln!("singularis-tui: warning: {why}");
+    }
     let traces = match (&cli.command, otlp::requested()) {
-        (None, true) => match otlp::start() {
+        (None, true) if no_otlp.is_none() => match otlp::start() {
             Ok(t) => Some(t),
             Err(e) => {
                 eprintln!("singularis-tui: bad trace export settings: {e}");
@@ -82,6 +91,9 @@ fn main() -> ExitCode {
             None
         }
     };
+    if let Some(why) = no_otlp {
+        tracing::warn!("{why}");
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::CheckConfig) => {

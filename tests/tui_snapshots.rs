@@ -8,7 +8,8 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use ratatui::style::{Color, Modifier};
 use singularis_tui::tui::action::Action;
-use singularis_tui::tui::app::{App, update};
+use singularis_tui::tui::app::App;
+use singularis_tui::tui::update;
 #[path = "common/fixtures.rs"]
 #[allow(dead_code)]
 mod fixtures;
@@ -443,8 +444,9 @@ mod updates {
     use singularis_tui::session::report::Reason;
     use singularis_tui::systems::SystemId;
     use singularis_tui::tui::action::{Action, Command};
-    use singularis_tui::tui::app::{AccountRow, App, Pane, Phase, update};
+    use singularis_tui::tui::app::{AccountRow, App, Pane, Phase};
     use singularis_tui::tui::theme::Theme;
+    use singularis_tui::tui::update;
     use std::time::Duration;
 
     fn app() -> App {

@@ -1,7 +1,8 @@
 //! The shutdown chime: three bell-like notes rising through a C major chord (G5, C6, E6),
-//! 0.9 s, mono, 16-bit, 44.1 kHz. `assets/shutdown-chime.wav` is exactly what
-//! [`wav_bytes`]`(&`[`generate`]`())` writes (a test checks it byte for byte); the binary
-//! embeds the asset and plays that.
+//! 0.9 s, mono, 16-bit, 44.1 kHz. `assets/shutdown-chime.wav` is exactly what hound writes
+//! for [`generate`]`()` (tests/wire/audio.rs checks it byte for byte and rewrites it; hound is
+//! a dev-dependency: the binary only reads WAV, with [`decode_wav`]); the binary embeds the
+//! asset and plays that.
 //!
 //! Only IEEE additions, multiplications and divisions go into the samples (sine and
 //! exponential by series, oscillators by rotation), never the platform's `sin`/`exp`, whose
@@ -116,28 +117,6 @@ fn exp_series(x: f64) -> f64 {
         sum += term;
     }
     sum
-}
-
-/// A 16-bit PCM WAV file, written by hound.
-pub fn wav_bytes(sample_rate: u32, channels: u16, samples: &[i16]) -> Result<Vec<u8>, String> {
-    let spec = hound::WavSpec {
-        channels,
-        sample_rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
-    let mut w = hound::WavWriter::new(&mut out, spec).map_err(|e| format!("WAV header: {e}"))?;
-    for &s in samples {
-        w.write_sample(s).map_err(|e| format!("WAV sample: {e}"))?;
-    }
-    w.finalize().map_err(|e| format!("WAV: {e}"))?;
-    Ok(out.into_inner())
-}
-
-/// The chime as the asset file holds it.
-pub fn generate_wav() -> Result<Vec<u8>, String> {
-    wav_bytes(SAMPLE_RATE, 1, &generate())
 }
 
 /// Read a 16-bit PCM WAV (any chunk order, unknown chunks skipped). Our own: hound 3.5

@@ -3,16 +3,17 @@
 
 mod buffer;
 mod redact;
+mod writer;
 pub(crate) use buffer::LogBuffer;
 pub use buffer::LogLine;
 pub(crate) use redact::Redactor;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tracing::field::{Field, Visit};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
+pub use writer::WorkerGuard;
 
 pub fn default_log_path() -> PathBuf {
     crate::config::paths::state_dir().join("singularis-tui.log")
@@ -36,7 +37,7 @@ pub fn bad_filter() -> Option<String> {
 /// `traces`: the OTLP tracer, when trace export is on (see `telemetry::otlp`).
 pub fn init(
     path: &Path,
-    traces: Option<opentelemetry_sdk::trace::SdkTracer>,
+    traces: Option<crate::telemetry::otlp::Tracer>,
 ) -> std::io::Result<WorkerGuard> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -45,10 +46,10 @@ pub fn init(
         .create(true)
         .append(true)
         .open(path)?;
-    let (writer, guard) = tracing_appender::non_blocking(SaysFailure {
+    let (writer, guard) = writer::non_blocking(SaysFailure {
         file,
         path: path.to_path_buf(),
-    });
+    })?;
     let _ = tracing_subscriber::registry()
         .with(filter())
         .with(
@@ -59,12 +60,12 @@ pub fn init(
         .with(RecentEvents {
             buffer: LogBuffer::global(),
         })
-        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .with(crate::telemetry::otlp::layer(traces))
         .try_init();
     Ok(guard)
 }
 
-/// The log file, saying once when a write fails. tracing-appender's writer thread drops
+/// The log file, saying once when a write fails. The writer thread (`writer`) drops
 /// write errors without a word, so a full disk would silently lose the log.
 struct SaysFailure {
     file: std::fs::File,
@@ -166,13 +167,13 @@ pub(crate) fn unsaid_write_failure() -> Option<String> {
 }
 
 /// When the log file cannot be opened: still keep recent events for the dashboard.
-pub fn init_memory_only(traces: Option<opentelemetry_sdk::trace::SdkTracer>) {
+pub fn init_memory_only(traces: Option<crate::telemetry::otlp::Tracer>) {
     let _ = tracing_subscriber::registry()
         .with(filter())
         .with(RecentEvents {
             buffer: LogBuffer::global(),
         })
-        .with(traces.map(|t| tracing_opentelemetry::layer().with_tracer(t)))
+        .with(crate::telemetry::otlp::layer(traces))
         .try_init();
 }
 

@@ -1,8 +1,10 @@
 //! The shutdown account and final statistics in words: the `--headless` lines, also printed
-//! after the dashboard restores the terminal.
+//! after the dashboard restores the terminal. [`Account`] prints them, for both.
 
 use super::report::SessionReport;
-use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, counted};
+use crate::lifecycle::{CloseOutcome, CloseReport, ShutdownReport, StepReport, counted};
+use std::io::Write;
+use std::path::Path;
 
 pub(crate) const BEGIN_LINE: &str = "[CLEANUP] Closing all connections...";
 
@@ -278,6 +280,67 @@ pub(crate) fn budget_lines(b: &crate::lifecycle::BudgetSnapshot) -> Vec<String> 
         ));
     }
     out
+}
+
+/// The text account on a writer (stdout): the begin line, a line per closing step, then
+/// the Complete line, the final statistics and where the report went. `--headless` prints
+/// the steps as they end; the dashboard prints them all once the terminal is back. The
+/// same lines either way (scripts read them: ARCHITECTURE.md, "Shutdown").
+pub(crate) struct Account<W: Write> {
+    out: W,
+    grace_ms: u64,
+    begun: bool,
+}
+
+impl<W: Write> Account<W> {
+    pub(crate) fn new(out: W, grace_ms: u64) -> Account<W> {
+        Account {
+            out,
+            grace_ms,
+            begun: false,
+        }
+    }
+
+    /// `[CLEANUP] Closing all connections...`, once, before the first step.
+    pub(crate) fn begin(&mut self) {
+        if !self.begun {
+            self.begun = true;
+            self.say(BEGIN_LINE);
+        }
+    }
+
+    /// A system's close (`forced_by_user`: everything was being forced when it ended).
+    pub(crate) fn system(&mut self, report: &CloseReport, forced_by_user: bool) {
+        self.begin();
+        let line = step_line(report, self.grace_ms, forced_by_user);
+        self.say(&line);
+    }
+
+    /// A closing step that is not a system (the metrics endpoint, the trace exporter...).
+    pub(crate) fn endpoint(&mut self, report: &StepReport) {
+        self.begin();
+        self.say(&endpoint_line(report));
+    }
+
+    /// After the steps: the Complete line, the final statistics, the report's path.
+    pub(crate) fn end(&mut self, report: &SessionReport, report_path: Option<&Path>) {
+        self.say(&complete_line(&report.shutdown.report));
+        for line in final_statistics(report) {
+            self.say(&line);
+        }
+        if let Some(p) = report_path {
+            self.say(&format!("Report: {}", p.display()));
+        }
+        let _ = self.out.flush();
+    }
+
+    /// One line. A closed stdout (`| head`) is not the session's failure: the line is
+    /// dropped, and the shutdown, the report and the exit status go on.
+    fn say(&mut self, line: &str) {
+        if let Err(e) = writeln!(self.out, "{line}") {
+            tracing::debug!(error = %e, "stdout closed; account line dropped");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,16 +7,19 @@
 //!
 //! The exporter's connection to the collector is one of the process's sockets: it is
 //! flushed and closed as the last shutdown step, before the process-wide socket check.
+//!
+//! The exporter is built with the `otlp` feature (default on, `export.rs`); without it
+//! `off.rs` stands in with the same names, and asking for export gets a warning
+//! ([`not_built_in`]), never a silent no-op.
 
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use std::sync::OnceLock;
-use std::time::Duration;
+#[cfg(feature = "otlp")]
+mod export;
+#[cfg(not(feature = "otlp"))]
+#[path = "otlp/off.rs"]
+mod export;
 
-pub(crate) const STEP_NAME: &str = "trace exporter";
-
-static PROVIDER: OnceLock<SdkTracerProvider> = OnceLock::new();
+pub(crate) use export::{STEP_NAME, active};
+pub use export::{Tracer, layer, not_built_in, shutdown, start};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)
@@ -32,52 +35,4 @@ pub fn requested() -> bool {
     !disabled
         && (var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
             || var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").is_some())
-}
-
-/// Start exporting: the tracer for the `tracing` layer. The error names the variable at
-/// fault and why.
-pub fn start() -> Result<SdkTracer, String> {
-    for name in [
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-        "OTEL_EXPORTER_OTLP_PROTOCOL",
-    ] {
-        if let Some(p) = var(name) {
-            if p != "http/protobuf" {
-                return Err(format!("{name}={p}: only http/protobuf is built in"));
-            }
-            break;
-        }
-    }
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .build()
-        .map_err(|e| format!("OTLP trace exporter: {e}"))?;
-    let mut resource = Resource::builder().with_attribute(opentelemetry::KeyValue::new(
-        "service.version",
-        env!("CARGO_PKG_VERSION"),
-    ));
-    if var("OTEL_SERVICE_NAME").is_none() {
-        resource = resource.with_service_name("singularis-tui");
-    }
-    let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource.build())
-        .build();
-    let tracer = provider.tracer("singularis-tui");
-    if PROVIDER.set(provider).is_err() {
-        return Err("OTLP trace export was already started".into());
-    }
-    Ok(tracer)
-}
-
-pub(crate) fn active() -> bool {
-    PROVIDER.get().is_some()
-}
-
-/// Send what is buffered and stop, within `timeout`. Blocks: call it off the async threads.
-pub fn shutdown(timeout: Duration) -> Result<(), String> {
-    match PROVIDER.get() {
-        Some(p) => p.shutdown_with_timeout(timeout).map_err(|e| e.to_string()),
-        None => Ok(()),
-    }
 }

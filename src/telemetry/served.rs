@@ -5,11 +5,14 @@
 
 use crate::lifecycle::{CloseOutcome, StepReport, SystemsClosed};
 use crate::net::FORCE_BUDGET;
-use crate::net::sockets::{OwnedSocket, SocketLedger};
-use crate::net::transport::RecordedListener;
+use crate::net::sockets::{ConnectionRecord, OwnedSocket, SocketLedger};
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 
 /// Floor for a graceful close when the systems used up the grace period (a request to one of
@@ -147,5 +150,79 @@ impl Served {
             unverified_reason: settled.unverified,
             earlier: None,
         }
+    }
+}
+
+/// A listener whose accepted connections are recorded in a ledger, as the engine's connector
+/// (`net::transport`) records the ones it makes: a server's sockets get the same two
+/// witnesses as a client's. Here, beside axum, its only user (the engine has no server).
+pub(crate) struct RecordedListener {
+    pub listener: tokio::net::TcpListener,
+    pub ledger: Arc<SocketLedger>,
+}
+
+/// An accepted connection: the fd first, then its record (dropped after the fd closes).
+pub(crate) struct RecordedTcp {
+    io: TcpStream,
+    _record: ConnectionRecord,
+}
+
+impl tokio::io::AsyncRead for RecordedTcp {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for RecordedTcp {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl axum::serve::Listener for RecordedListener {
+    type Io = RecordedTcp;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (RecordedTcp, std::net::SocketAddr) {
+        loop {
+            match self.listener.accept().await {
+                Ok((io, peer)) => {
+                    let Ok(local) = io.local_addr() else { continue };
+                    let record =
+                        self.ledger
+                            .record(std::os::fd::AsRawFd::as_raw_fd(&io), local, peer);
+                    return (
+                        RecordedTcp {
+                            io,
+                            _record: record,
+                        },
+                        peer,
+                    );
+                }
+                // Out of fds and the like: back off instead of spinning.
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
     }
 }

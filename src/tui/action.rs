@@ -1,6 +1,7 @@
 //! What can happen to the dashboard (`Action`) and what it asks of the engine (`Command`).
-//! Terminal input becomes actions here, without looking at state: `app::update` decides
-//! what an action means in the current moment.
+//! Terminal input becomes actions here, without looking at state: `tui::update` decides
+//! what an action means in the current moment. Actions carry the state's types
+//! (`app::Connection`); the state knows nothing of actions.
 
 use crate::gameplay::GameStats;
 use crate::lifecycle::{CloseReport, SystemSnapshot};

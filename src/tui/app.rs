@@ -1,15 +1,15 @@
-//! The dashboard's state and the one function that changes it. `update` is pure (no
-//! terminal, no engine): it returns a [`Command`] for the runtime to carry out.
+//! The dashboard's state: [`App`] and what it holds, with the questions a view asks of it
+//! and the small moves the handlers make (`tui::update` changes it; `tui::view` draws it).
+//! It knows nothing of actions or commands, so the actions can carry its types
+//! ([`Connection`]) without a circle.
 
-use super::action::{Action, Command};
 use super::theme::Theme;
 use super::view::layout;
 use crate::config::Mode;
 use crate::gameplay::GameStats;
-use crate::lifecycle::{CloseReport, StepReport, SystemSnapshot, SystemState};
+use crate::lifecycle::{CloseReport, StepReport, SystemSnapshot};
 use crate::logging::LogLine;
 use crate::session::report::{Reason, SessionReport};
-use crate::session::summary;
 use crate::systems::SystemId;
 use ratatui::layout::{Position, Rect};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,14 +28,14 @@ pub enum Pane {
 }
 
 impl Pane {
-    fn next(self) -> Pane {
+    pub(super) fn next(self) -> Pane {
         match self {
             Pane::Table => Pane::Gameplay,
             Pane::Gameplay => Pane::Log,
             Pane::Log => Pane::Table,
         }
     }
-    fn prev(self) -> Pane {
+    pub(super) fn prev(self) -> Pane {
         self.next().next()
     }
 }
@@ -168,7 +168,7 @@ impl ShutdownState {
     }
 
     /// Reveal steps at the watchable pace: one per `step`, never before it arrived.
-    fn advance(&mut self, now: Duration, step: Duration) {
+    pub(super) fn advance(&mut self, now: Duration, step: Duration) {
         while self.revealed < self.steps.len() {
             let at = self.next_reveal_at.max(self.steps[self.revealed].arrived);
             if now < at {
@@ -266,7 +266,7 @@ pub struct App {
     pub closing_by_user: BTreeSet<SystemId>,
     pub quit_requested: bool,
     pub shutdown: Option<ShutdownState>,
-    audio_notice_shown: bool,
+    pub(super) audio_notice_shown: bool,
     pub source: Source,
     pub connection: Connection,
     /// A remote quit waits for a yes.
@@ -318,7 +318,7 @@ impl App {
     }
 
     /// A remote agent without the control token: watch only.
-    fn watch_only(&self) -> bool {
+    pub(super) fn watch_only(&self) -> bool {
         matches!(
             self.source,
             Source::Remote {
@@ -374,7 +374,7 @@ impl App {
         }
     }
 
-    fn notify(&mut self, text: impl Into<String>, bad: bool) {
+    pub(super) fn notify(&mut self, text: impl Into<String>, bad: bool) {
         self.notice = Some(Notice {
             text: text.into(),
             bad,
@@ -382,7 +382,7 @@ impl App {
         });
     }
 
-    fn sample_requests(&mut self) {
+    pub(super) fn sample_requests(&mut self) {
         let total: u64 = self.systems.iter().map(|s| s.done + s.errors).sum();
         let now = self.uptime;
         if self.request_samples.back().is_some_and(|(t, _)| *t == now) {
@@ -405,12 +405,12 @@ impl App {
         };
     }
 
-    fn select(&mut self, index: usize) {
+    pub(super) fn select(&mut self, index: usize) {
         let last = self.systems.len().saturating_sub(1);
         self.selected = index.min(last);
     }
 
-    fn page(&self, pane: Pane) -> usize {
+    pub(super) fn page(&self, pane: Pane) -> usize {
         let areas = layout::dashboard(self.area);
         let rect = match pane {
             Pane::Table => areas.table,
@@ -421,7 +421,7 @@ impl App {
     }
 
     /// Move within the focused pane: `delta` rows down (negative: up).
-    fn scroll(&mut self, pane: Pane, delta: isize) {
+    pub(super) fn scroll(&mut self, pane: Pane, delta: isize) {
         match pane {
             Pane::Table => {
                 if self.shutdown.is_none() {
@@ -441,7 +441,7 @@ impl App {
         }
     }
 
-    fn pane_at(&self, column: u16, row: u16) -> Option<Pane> {
+    pub(super) fn pane_at(&self, column: u16, row: u16) -> Option<Pane> {
         let areas = layout::dashboard(self.area);
         let at = Position::new(column, row);
         if areas.table.contains(at) {
@@ -455,7 +455,7 @@ impl App {
         }
     }
 
-    fn click(&mut self, column: u16, row: u16) {
+    pub(super) fn click(&mut self, column: u16, row: u16) {
         let Some(pane) = self.pane_at(column, row) else {
             return;
         };
@@ -474,376 +474,4 @@ impl App {
             }
         }
     }
-
-    /// The user's `x` / `c` / `r` on the selected system. The session judges it against the
-    /// system's real state (this table may be a refresh behind) and answers.
-    fn act_on_selected(&mut self, action: &Action) -> Option<Command> {
-        if self.shutdown.is_some() || self.quit_requested {
-            self.notify("shutting down: every system is being closed", false);
-            return None;
-        }
-        let id = self.selected_system()?.id;
-        match action {
-            Action::ForceClose => Some(Command::ForceClose(id)),
-            Action::Close => Some(Command::Close(id)),
-            Action::Reopen => Some(Command::Reopen(id)),
-            _ => None,
-        }
-    }
-}
-
-/// Apply one action; what the runtime must do about it, if anything.
-pub fn update(app: &mut App, action: Action) -> Option<Command> {
-    let phase = app.phase();
-    match action {
-        Action::Tick(now) => {
-            app.uptime = now;
-            app.waiting = waited(&app.game);
-            let step = if app.hurry {
-                Duration::ZERO
-            } else {
-                app.settings.step
-            };
-            let linger = app.linger();
-            let sd = app.shutdown.as_mut()?;
-            sd.advance(now, step);
-            match sd.final_since {
-                Some(since) if now >= since + linger => Some(Command::Exit),
-                _ => None,
-            }
-        }
-        Action::Systems(systems) => {
-            app.systems = systems;
-            app.select(app.selected);
-            // A system the user closed that is open again (reopened) is no longer theirs.
-            let open: Vec<SystemId> = app
-                .systems
-                .iter()
-                .filter(|s| !matches!(s.state, SystemState::Closed | SystemState::Closing))
-                .map(|s| s.id)
-                .collect();
-            app.closed_by_user.retain(|id, _| !open.contains(id));
-            app.sample_requests();
-            None
-        }
-        Action::Game(game) => {
-            // The one notice about sound (no device...), once.
-            if !app.audio_notice_shown
-                && let Some(text) = game.audio_notice.clone()
-            {
-                app.audio_notice_shown = true;
-                app.notify(text, false);
-            }
-            app.game = *game;
-            app.waiting = waited(&app.game);
-            None
-        }
-        Action::Logs(lines) => {
-            app.logs = lines;
-            app.log_scroll = app.log_scroll.min(app.logs.len().saturating_sub(1));
-            None
-        }
-        Action::Resize { width, height } => {
-            app.area = Rect::new(0, 0, width, height);
-            None
-        }
-        Action::UserCloseDone { report, forced } => {
-            app.closing_by_user.remove(&report.name);
-            // A graceful close cut at its deadline was forced too, though not by a key: the
-            // row must not say "closed by you" over a forced close.
-            let ended_forced = forced || report.outcome == crate::lifecycle::CloseOutcome::Forced;
-            app.closed_by_user.insert(report.name, ended_forced);
-            let line = summary::step_line(&report, app.settings.grace.as_millis() as u64, forced);
-            let bad = report.outcome == crate::lifecycle::CloseOutcome::Error;
-            app.notify(line.trim_start_matches("[CLEANUP] ").to_string(), bad);
-            None
-        }
-        Action::UserCloseStarted { id, forced } => {
-            app.closing_by_user.insert(id);
-            let name = id.display_name();
-            if forced {
-                app.notify(format!("force-closing {name}…"), false);
-            } else {
-                app.notify(format!("closing {name}…"), false);
-            }
-            None
-        }
-        Action::Reopened { id } => {
-            app.closed_by_user.remove(&id);
-            app.notify(format!("{} reopened", id.display_name()), false);
-            None
-        }
-        Action::Notice(text) => {
-            app.notify(text, false);
-            None
-        }
-        Action::ShutdownStarted(reason) => {
-            if app.shutdown.is_none() {
-                app.shutdown = Some(ShutdownState::new(reason, app.uptime, app.settings.grace));
-                app.quit_requested = true;
-                app.help_open = false;
-            }
-            None
-        }
-        Action::ShutdownBegin { grace, deadline_in } => {
-            let now = app.uptime;
-            let sd = app
-                .shutdown
-                .get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace));
-            sd.grace = grace;
-            sd.deadline_at = Some(now + deadline_in);
-            None
-        }
-        Action::SystemClosing(id) => {
-            let now = app.uptime;
-            if let Some(sd) = app.shutdown.as_mut() {
-                sd.steps.push(Step {
-                    arrived: now,
-                    kind: StepKind::Closing(id),
-                });
-            }
-            None
-        }
-        Action::SystemClosed {
-            report,
-            forced_by_user,
-        } => {
-            let now = app.uptime;
-            if let Some(sd) = app.shutdown.as_mut() {
-                sd.steps.push(Step {
-                    arrived: now,
-                    kind: StepKind::Closed {
-                        report,
-                        forced_by_user,
-                    },
-                });
-            }
-            None
-        }
-        Action::EndpointClosed(report) => {
-            let now = app.uptime;
-            if let Some(sd) = app.shutdown.as_mut() {
-                sd.steps.push(Step {
-                    arrived: now,
-                    kind: StepKind::Endpoint(report),
-                });
-            }
-            None
-        }
-        Action::Verified(check) => {
-            let now = app.uptime;
-            if let Some(sd) = app.shutdown.as_mut() {
-                sd.verified = Some((check, now));
-            }
-            None
-        }
-        Action::Finished {
-            report,
-            report_path,
-            report_error,
-        } => {
-            if let Some(sd) = app.shutdown.as_mut() {
-                sd.report = Some(report);
-                sd.report_path = report_path;
-                sd.report_error = report_error;
-            }
-            None
-        }
-        Action::Hurry => {
-            app.hurry = true;
-            None
-        }
-        Action::Problem(text) => {
-            app.notify(text, true);
-            None
-        }
-
-        Action::Resync { shutting_down } => {
-            if !shutting_down && app.shutdown.is_some() {
-                // A new agent on the same address: its life starts from nothing here too.
-                app.shutdown = None;
-                app.quit_requested = false;
-                app.closed_by_user.clear();
-                app.closing_by_user.clear();
-            } else if shutting_down && app.shutdown.is_none() {
-                app.shutdown = Some(ShutdownState::new(
-                    Reason::Quit,
-                    app.uptime,
-                    app.settings.grace,
-                ));
-                app.quit_requested = true;
-            }
-            None
-        }
-        Action::Paused(paused) => {
-            app.paused = paused;
-            None
-        }
-        Action::Connection(connection) => {
-            if connection == Connection::Ended {
-                app.confirm_quit = false;
-            }
-            app.connection = connection;
-            None
-        }
-
-        // Input from here on. The final panel, and a remote agent that has exited, end on
-        // any key.
-        action
-            if action.is_key()
-                && (phase == Phase::Final
-                    || (app.is_remote() && app.connection == Connection::Ended)) =>
-        {
-            Some(Command::Exit)
-        }
-        Action::Detach if phase != Phase::Final => {
-            if app.is_remote() {
-                Some(Command::Detach)
-            } else {
-                None
-            }
-        }
-        // The remote quit's question: yes (q again, y, Enter) or no (anything else).
-        Action::Quit | Action::Confirm if app.confirm_quit => {
-            app.confirm_quit = false;
-            app.quit_requested = true;
-            app.notify("asking the agent to quit…", false);
-            Some(Command::Quit)
-        }
-        // Quit, Confirm and Detach are taken above.
-        action if app.confirm_quit && action.is_key() => {
-            app.confirm_quit = false;
-            app.notify("quit cancelled: the agent goes on", false);
-            None
-        }
-        Action::Quit
-        | Action::ForceClose
-        | Action::Close
-        | Action::Reopen
-        | Action::TogglePause
-            if app.watch_only() && phase != Phase::Final =>
-        {
-            app.notify(
-                "watching only: no control token (--token-file, SINGULARIS_CONTROL_TOKEN or the token file)",
-                true,
-            );
-            None
-        }
-        Action::Quit if app.is_remote() && !app.quit_requested && phase == Phase::Running => {
-            app.help_open = false;
-            app.confirm_quit = true;
-            None
-        }
-        Action::Quit => {
-            app.help_open = false;
-            if !app.quit_requested {
-                app.quit_requested = true;
-                app.notify("closing every connection… (q again forces)", false);
-                return Some(Command::Quit);
-            }
-            let already = app.shutdown.as_ref().is_some_and(|s| s.force_requested);
-            if already {
-                return None;
-            }
-            if let Some(sd) = app.shutdown.as_mut() {
-                sd.force_requested = true;
-            }
-            app.notify("forcing every system closed now", true);
-            Some(Command::ForceAll)
-        }
-        Action::ToggleHelp => {
-            app.help_open = !app.help_open;
-            None
-        }
-        Action::Escape => {
-            app.help_open = false;
-            None
-        }
-        Action::ToggleMouse => {
-            app.mouse_capture = !app.mouse_capture;
-            app.notify(
-                if app.mouse_capture {
-                    "mouse on: click a row to select it (m turns it off to copy text)"
-                } else {
-                    "mouse off: the terminal selects text again"
-                },
-                false,
-            );
-            Some(Command::SetMouseCapture(app.mouse_capture))
-        }
-        // A popup is modal: other keys just close it.
-        _ if app.help_open && !matches!(action, Action::Click { .. } | Action::Wheel { .. }) => {
-            app.help_open = false;
-            None
-        }
-        Action::Up => {
-            app.scroll(app.focus, -1);
-            None
-        }
-        Action::Down => {
-            app.scroll(app.focus, 1);
-            None
-        }
-        Action::PageUp => {
-            let page = app.page(app.focus) as isize;
-            app.scroll(app.focus, -page);
-            None
-        }
-        Action::PageDown => {
-            let page = app.page(app.focus) as isize;
-            app.scroll(app.focus, page);
-            None
-        }
-        Action::Home => {
-            app.scroll(app.focus, -(u16::MAX as isize));
-            None
-        }
-        Action::End => {
-            app.scroll(app.focus, u16::MAX as isize);
-            if app.focus == Pane::Log {
-                app.log_scroll = 0;
-            }
-            None
-        }
-        Action::FocusNext => {
-            app.focus = app.focus.next();
-            None
-        }
-        Action::FocusPrev => {
-            app.focus = app.focus.prev();
-            None
-        }
-        Action::ForceClose | Action::Close | Action::Reopen => app.act_on_selected(&action),
-        Action::TogglePause => {
-            if app.shutdown.is_some() || app.quit_requested {
-                return None;
-            }
-            app.paused = !app.paused;
-            app.notify(
-                if app.paused {
-                    "gameplay paused (p resumes)"
-                } else {
-                    "gameplay resumed"
-                },
-                false,
-            );
-            Some(Command::SetPaused(app.paused))
-        }
-        Action::Click { column, row } => {
-            app.click(column, row);
-            None
-        }
-        Action::Wheel { up, column, row } => {
-            if let Some(pane) = app.pane_at(column, row) {
-                app.scroll(pane, if up { -1 } else { 1 });
-            }
-            None
-        }
-        Action::Detach | Action::Confirm | Action::OtherKey => None,
-    }
-}
-
-/// The longest wait of the cycle in progress, measured now.
-fn waited(game: &GameStats) -> Option<(crate::systems::SystemId, Duration)> {
-    game.longest_wait().map(|(id, since)| (id, since.elapsed()))
 }

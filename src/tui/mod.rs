@@ -12,10 +12,12 @@ pub mod app;
 
 pub(crate) mod terminal;
 pub mod theme;
+mod update;
 pub mod view;
 
 pub use action::{Action, Command};
-pub use app::{App, Settings, update};
+pub use app::{App, Settings};
+pub use update::update;
 
 use crate::config::Config;
 use crate::gameplay::GameStats;
@@ -25,7 +27,8 @@ use crate::logging::Redactor;
 use crate::session::RunOptions;
 use crate::session::control::{Control, Reply};
 use crate::session::report::Reason;
-use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener, summary};
+use crate::session::summary::Account;
+use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener};
 use color_eyre::eyre::{Result, eyre};
 use crossterm::event::EventStream;
 use futures::StreamExt;
@@ -459,31 +462,16 @@ impl Dashboard {
 
     /// Exactly the `--headless` lines.
     fn print_summary(&self, end: &SessionEnd) {
-        let grace_ms = self.opts.grace.as_millis() as u64;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", summary::BEGIN_LINE);
+        let mut account =
+            Account::new(std::io::stdout().lock(), self.opts.grace.as_millis() as u64);
+        account.begin();
         for (report, forced_by_user) in &self.steps {
-            let _ = writeln!(
-                out,
-                "{}",
-                summary::step_line(report, grace_ms, *forced_by_user)
-            );
+            account.system(report, *forced_by_user);
         }
         for report in &end.report.shutdown.report.endpoints {
-            let _ = writeln!(out, "{}", summary::endpoint_line(report));
+            account.endpoint(report);
         }
-        let _ = writeln!(
-            out,
-            "{}",
-            summary::complete_line(&end.report.shutdown.report)
-        );
-        for line in summary::final_statistics(&end.report) {
-            let _ = writeln!(out, "{line}");
-        }
-        if let Some(p) = &end.report_path {
-            let _ = writeln!(out, "Report: {}", p.display());
-        }
-        let _ = out.flush();
+        account.end(&end.report, end.report_path.as_deref());
     }
 }
 

@@ -1,24 +1,36 @@
 //! Issue #6: OTLP trace export, to a collector that speaks OTLP/HTTP on loopback in this
-//! test: what arrives is decoded with the protocol's own message types.
+//! test: what arrives is decoded with the protocol's own message types. A build without the
+//! `otlp` feature warns when export is asked for, and runs on.
 
+#[cfg(feature = "otlp")]
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+#[cfg(feature = "otlp")]
 use opentelemetry_proto::tonic::common::v1::KeyValue;
+#[cfg(feature = "otlp")]
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+#[cfg(feature = "otlp")]
 use opentelemetry_proto::tonic::trace::v1::Span;
+#[cfg(feature = "otlp")]
 use prost::Message;
+#[cfg(feature = "otlp")]
 use std::io::{BufRead, BufReader, Read, Write};
+#[cfg(feature = "otlp")]
 use std::net::TcpListener;
+#[cfg(feature = "otlp")]
 use std::sync::{Arc, Mutex};
 
+#[cfg(feature = "otlp")]
 use crate::common::cmd;
 use crate::common::one_headless_cycle;
 
+#[cfg(feature = "otlp")]
 struct Export {
     path: String,
     content_type: String,
     body: Vec<u8>,
 }
 
+#[cfg(feature = "otlp")]
 /// A minimal OTLP/HTTP collector: answers every POST with 200 and keeps what came.
 fn collector() -> (String, Arc<Mutex<Vec<Export>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -72,6 +84,7 @@ fn collector() -> (String, Arc<Mutex<Vec<Export>>>) {
     (url, got)
 }
 
+#[cfg(feature = "otlp")]
 fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
     attrs
         .iter()
@@ -80,6 +93,7 @@ fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
         .and_then(|v| v.value.as_ref())
 }
 
+#[cfg(feature = "otlp")]
 fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
     match attr(attrs, key) {
         Some(AnyValue::StringValue(s)) => Some(s.clone()),
@@ -87,6 +101,7 @@ fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
     }
 }
 
+#[cfg(feature = "otlp")]
 #[test]
 fn cycles_and_requests_are_exported_as_otlp_spans() {
     let dir = tempfile::tempdir().unwrap();
@@ -208,6 +223,7 @@ fn traces_are_off_unless_asked_for() {
     );
 }
 
+#[cfg(feature = "otlp")]
 #[test]
 fn a_bad_trace_endpoint_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -232,6 +248,24 @@ fn a_bad_trace_endpoint_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains("OTEL_EXPORTER_OTLP_PROTOCOL=grpc: only http/protobuf"),
+        "{stderr}"
+    );
+}
+
+#[cfg(not(feature = "otlp"))]
+#[test]
+fn a_build_without_otlp_warns_when_export_is_asked_for_and_runs_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::common::cmd(dir.path())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+        .args(["--headless", "--mute", "--cycles", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("warning: OTEL_EXPORTER_OTLP_ENDPOINT")
+            && stderr.contains("this build has no OTLP trace export"),
         "{stderr}"
     );
 }

@@ -13,8 +13,9 @@ use singularis_tui::logging::LogLine;
 use singularis_tui::session::report::{Reason, ReportStats, SessionReport, ShutdownSection};
 use singularis_tui::systems::SystemId;
 use singularis_tui::tui::action::Action;
-use singularis_tui::tui::app::{App, Settings, update};
+use singularis_tui::tui::app::{App, Settings};
 use singularis_tui::tui::theme::Theme;
+use singularis_tui::tui::update;
 use std::collections::BTreeMap;
 use std::time::Duration;
 

@@ -15,11 +15,33 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tracing_subscriber::layer::SubscriberExt;
 
+/// A 16-bit PCM WAV file, written by hound.
+fn wav_bytes(sample_rate: u32, channels: u16, samples: &[i16]) -> Result<Vec<u8>, String> {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = std::io::Cursor::new(Vec::with_capacity(44 + samples.len() * 2));
+    let mut w = hound::WavWriter::new(&mut out, spec).map_err(|e| format!("WAV header: {e}"))?;
+    for &s in samples {
+        w.write_sample(s).map_err(|e| format!("WAV sample: {e}"))?;
+    }
+    w.finalize().map_err(|e| format!("WAV: {e}"))?;
+    Ok(out.into_inner())
+}
+
+/// The chime as the asset file holds it.
+fn generate_wav() -> Result<Vec<u8>, String> {
+    wav_bytes(chime::SAMPLE_RATE, 1, &chime::generate())
+}
+
 const ASSET_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/shutdown-chime.wav");
 
 #[test]
 fn chime_asset_is_the_generators_output_byte_for_byte() {
-    let generated = chime::generate_wav().unwrap();
+    let generated = generate_wav().unwrap();
     if std::env::var_os("SINGULARIS_WRITE_CHIME").is_some() {
         std::fs::write(ASSET_PATH, &generated).expect("write the chime asset");
         return;
@@ -27,7 +49,7 @@ fn chime_asset_is_the_generators_output_byte_for_byte() {
     let committed = std::fs::read(ASSET_PATH).expect("assets/shutdown-chime.wav");
     assert!(
         committed == generated,
-        "assets/shutdown-chime.wav differs from chime::generate_wav(); regenerate it"
+        "assets/shutdown-chime.wav differs from generate_wav(); regenerate it"
     );
     assert!(
         chime::ASSET == generated.as_slice(),
@@ -50,7 +72,7 @@ fn chime_is_short_clean_and_never_clips() {
 
 #[test]
 fn chime_wav_reads_back_with_our_reader_and_rodios() {
-    let wav = chime::generate_wav().unwrap();
+    let wav = generate_wav().unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(wav.len(), 44 + chime::generate().len() * 2);
     let pcm = chime::decode_wav(&wav).unwrap();
@@ -68,7 +90,7 @@ fn chime_wav_reads_back_with_our_reader_and_rodios() {
 #[test]
 fn wav_reader_skips_unknown_chunks_and_rejects_junk() {
     let samples = [0i16, 1000, -1000, 32767];
-    let plain = chime::wav_bytes(24_000, 1, &samples).unwrap();
+    let plain = wav_bytes(24_000, 1, &samples).unwrap();
     // Insert an odd-sized LIST chunk (padded to even) between fmt and data.
     let mut with_list = plain[..36].to_vec();
     with_list.extend_from_slice(b"LIST");

@@ -126,11 +126,50 @@ fn is_reset(kind: std::io::ErrorKind) -> bool {
     matches!(kind, ConnectionReset | ConnectionAborted | BrokenPipe)
 }
 
+/// Why a connection was not made, in words that name where it was going (`host`, plus the
+/// port when it is not the scheme's default; never a URL, whose query may carry a key).
+/// Made by the connector (`net::transport`); typed, so [`ClientError::from_transport`] finds it
+/// in hyper's error chain by downcast.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("the system is closing; no new connection")]
+    Closing,
+    /// The resolver failed or found no address; its own text (which varies by platform and
+    /// says little more) stays in the source.
+    #[error("cannot resolve {host} (DNS)")]
+    Dns {
+        host: String,
+        #[source]
+        cause: std::io::Error,
+    },
+    #[error("cannot resolve {host} (DNS): no answer within {after_ms} ms")]
+    DnsTimedOut { host: String, after_ms: u128 },
+    #[error("connection refused by {to}")]
+    Refused { to: String },
+    #[error("timed out connecting to {to} after {after_ms} ms")]
+    TimedOut { to: String, after_ms: u128 },
+    #[error("cannot connect to {to}: {cause}")]
+    Other {
+        to: String,
+        #[source]
+        cause: std::io::Error,
+    },
+}
+
+impl ConnectError {
+    /// Ran out of time: a timeout, not a failure worth retrying at once.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            ConnectError::TimedOut { .. } | ConnectError::DnsTimedOut { .. }
+        )
+    }
+}
+
 impl ClientError {
     /// A request that got no answer from the pool: refused, timed out, DNS, TLS, reset...
     /// `to` is where it went (`host[:port]`, never the URL).
     pub fn from_transport(e: &hyper_util::client::legacy::Error, to: &str) -> ClientError {
-        use crate::net::transport::ConnectError;
         let chain = causes(e);
         if let Some(c) = chain.iter().find_map(|s| s.downcast_ref::<ConnectError>()) {
             return match c {
@@ -363,23 +402,6 @@ mod tests {
             }
             .to_string(),
             "connection refused by 127.0.0.1:9"
-        );
-        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
-        use crate::net::transport::authority;
-        assert_eq!(
-            authority(&uri("https://api.anthropic.com/v1")),
-            "api.anthropic.com"
-        );
-        assert_eq!(
-            authority(&uri("https://api.anthropic.com:443/")),
-            "api.anthropic.com"
-        );
-        assert_eq!(authority(&uri("http://127.0.0.1:9/v1")), "127.0.0.1:9");
-        assert_eq!(authority(&uri("http://[::1]:8080/")), "[::1]:8080");
-        assert_eq!(
-            authority(&uri("https://example.com/v1/models?key=secret")),
-            "example.com",
-            "never the query"
         );
     }
 }

@@ -9,7 +9,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Cell, HighlightSpacing, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, HighlightSpacing, Row, Table, TableState};
 
 const SPARK_WIDTH: usize = 8;
 /// Name, state, in flight, done, errors, truncated, tokens, sockets, p50/p99, sparkline;
@@ -70,52 +70,10 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             .collect()
     };
 
-    let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
-    let rows = app.systems.iter().map(|s| {
-        // The breaker beside the state: ⊘ open (skipped), ◌ half-open (probing).
-        let breaker = match s.breaker {
-            crate::lifecycle::BreakerState::Closed => "",
-            crate::lifecycle::BreakerState::Open => " ⊘",
-            crate::lifecycle::BreakerState::HalfOpen => " ◌",
-        };
-        let state = Span::styled(
-            format!("{} {}{breaker}", state_symbol(s.state), s.state.name()),
-            t.state(s.state),
-        );
-        let errors = Span::styled(
-            count(s.errors),
-            if s.errors > 0 { t.bad() } else { t.plain() },
-        );
-        let cut = Span::styled(
-            count(s.truncated),
-            if s.truncated > 0 { t.warn() } else { t.plain() },
-        );
-        // Unknown until the service reports usage: a dash, never a made-up 0.
-        let tokens = s
-            .usage
-            .map(|u| count(u.total()))
-            .unwrap_or_else(|| "–".to_string());
-        let latency = match (s.latency_p50_ms, s.latency_p99_ms) {
-            (Some(p50), Some(p99)) => format!("{}/{}", ms(p50), ms(p99)),
-            _ => "–".to_string(),
-        };
-        Row::new(pick(vec![
-            Cell::from(s.id.display_name()),
-            Cell::from(state),
-            right(s.in_flight.to_string()),
-            right(count(s.done)),
-            Cell::from(Text::from(Line::from(errors).right_aligned())),
-            Cell::from(Text::from(Line::from(cut).right_aligned())),
-            right(tokens),
-            right(s.open_sockets.to_string()),
-            right(latency),
-            Cell::from(Span::styled(
-                sparkline(&s.recent_latency_ms, SPARK_WIDTH),
-                t.accent(),
-            )),
-            Cell::from(last_error(app, s, error_width)),
-        ]))
-    });
+    let rows = app
+        .systems
+        .iter()
+        .map(|s| Row::new(pick(cells(app, s, error_width))));
     let names = [
         "System",
         "State",
@@ -135,6 +93,74 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
         .map(|w| Constraint::Length(*w))
         .chain([Constraint::Length(error_width as u16)]);
 
+    let block = block(app, area, focused);
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .highlight_symbol(MARKER)
+        .highlight_spacing(HighlightSpacing::Always)
+        .row_highlight_style(t.selected_row());
+    let visible = table_rows_visible(area);
+    let mut state = TableState::default()
+        .with_offset(table_offset(app.selected, visible))
+        .with_selected((!app.systems.is_empty()).then_some(app.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// A system's row, every column (`render` picks those that fit).
+fn cells(app: &App, s: &SystemSnapshot, error_width: usize) -> Vec<Cell<'static>> {
+    let t = app.settings.theme;
+    let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
+    // The breaker beside the state: ⊘ open (skipped), ◌ half-open (probing).
+    let breaker = match s.breaker {
+        crate::lifecycle::BreakerState::Closed => "",
+        crate::lifecycle::BreakerState::Open => " ⊘",
+        crate::lifecycle::BreakerState::HalfOpen => " ◌",
+    };
+    let state = Span::styled(
+        format!("{} {}{breaker}", state_symbol(s.state), s.state.name()),
+        t.state(s.state),
+    );
+    let errors = Span::styled(
+        count(s.errors),
+        if s.errors > 0 { t.bad() } else { t.plain() },
+    );
+    let cut = Span::styled(
+        count(s.truncated),
+        if s.truncated > 0 { t.warn() } else { t.plain() },
+    );
+    // Unknown until the service reports usage: a dash, never a made-up 0.
+    let tokens = s
+        .usage
+        .map(|u| count(u.total()))
+        .unwrap_or_else(|| "–".to_string());
+    let latency = match (s.latency_p50_ms, s.latency_p99_ms) {
+        (Some(p50), Some(p99)) => format!("{}/{}", ms(p50), ms(p99)),
+        _ => "–".to_string(),
+    };
+    vec![
+        Cell::from(s.id.display_name()),
+        Cell::from(state),
+        right(s.in_flight.to_string()),
+        right(count(s.done)),
+        Cell::from(Text::from(Line::from(errors).right_aligned())),
+        Cell::from(Text::from(Line::from(cut).right_aligned())),
+        right(tokens),
+        right(s.open_sockets.to_string()),
+        right(latency),
+        Cell::from(Span::styled(
+            sparkline(&s.recent_latency_ms, SPARK_WIDTH),
+            t.accent(),
+        )),
+        Cell::from(last_error(app, s, error_width)),
+    ]
+}
+
+/// The pane's border: the tally, the spend and the mouse in the title; at the bottom, the
+/// answer to the last key, else the selected row in full.
+fn block(app: &App, area: Rect, focused: bool) -> Block<'static> {
+    let t = app.settings.theme;
     let mut title = pane_title(t, "Connections", focused);
     title.spans.push(Span::styled(tally(&app.systems), t.dim()));
     if let Some(b) = &app.game.budget {
@@ -174,18 +200,7 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
             )));
         }
     }
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1)
-        .highlight_symbol(MARKER)
-        .highlight_spacing(HighlightSpacing::Always)
-        .row_highlight_style(t.selected_row());
-    let visible = table_rows_visible(area);
-    let mut state = TableState::default()
-        .with_offset(table_offset(app.selected, visible))
-        .with_selected((!app.systems.is_empty()).then_some(app.selected));
-    frame.render_stateful_widget(table, area, &mut state);
+    block
 }
 
 /// What the selected system's answers cost: tokens, price, rate-limit headroom.

@@ -17,7 +17,7 @@
 //! up when the system closes.
 
 use super::sockets::{ConnectionRecord, SocketLedger};
-use crate::error::ClientError;
+use crate::error::{ClientError, ConnectError};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::Uri;
@@ -37,45 +37,6 @@ use tokio_util::sync::CancellationToken;
 const USER_AGENT: &str = concat!("singularis-tui/", env!("CARGO_PKG_VERSION"));
 /// Idle pooled connections close after this.
 const POOL_IDLE: Duration = Duration::from_secs(90);
-
-/// Why a connection was not made, in words that name where it was going (`host`, plus the
-/// port when it is not the scheme's default; never a URL, whose query may carry a key).
-/// Typed, so [`ClientError::from_transport`] finds it in hyper's error chain by downcast.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("the system is closing; no new connection")]
-    Closing,
-    /// The resolver failed or found no address; its own text (which varies by platform and
-    /// says little more) stays in the source.
-    #[error("cannot resolve {host} (DNS)")]
-    Dns {
-        host: String,
-        #[source]
-        cause: io::Error,
-    },
-    #[error("cannot resolve {host} (DNS): no answer within {after_ms} ms")]
-    DnsTimedOut { host: String, after_ms: u128 },
-    #[error("connection refused by {to}")]
-    Refused { to: String },
-    #[error("timed out connecting to {to} after {after_ms} ms")]
-    TimedOut { to: String, after_ms: u128 },
-    #[error("cannot connect to {to}: {cause}")]
-    Other {
-        to: String,
-        #[source]
-        cause: io::Error,
-    },
-}
-
-impl ConnectError {
-    /// Ran out of time: a timeout, not a failure worth retrying at once.
-    pub fn is_timeout(&self) -> bool {
-        matches!(
-            self,
-            ConnectError::TimedOut { .. } | ConnectError::DnsTimedOut { .. }
-        )
-    }
-}
 
 /// `host`, or `host:port` when the port is not the scheme's default: how a person names a
 /// server. IPv6 literals get their brackets back.
@@ -448,84 +409,29 @@ where
     }
 }
 
-use std::future::Future as _;
-
-/// A listener whose accepted connections are recorded in a ledger, as the connector records
-/// the ones it makes: a server's sockets get the same two witnesses as a client's.
-pub struct RecordedListener {
-    pub listener: tokio::net::TcpListener,
-    pub ledger: Arc<SocketLedger>,
-}
-
-/// An accepted connection: the fd first, then its record (dropped after the fd closes).
-pub struct RecordedTcp {
-    io: TcpStream,
-    _record: ConnectionRecord,
-}
-
-impl tokio::io::AsyncRead for RecordedTcp {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for RecordedTcp {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
-}
-
-impl axum::serve::Listener for RecordedListener {
-    type Io = RecordedTcp;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (RecordedTcp, std::net::SocketAddr) {
-        loop {
-            match self.listener.accept().await {
-                Ok((io, peer)) => {
-                    let Ok(local) = io.local_addr() else { continue };
-                    let record =
-                        self.ledger
-                            .record(std::os::fd::AsRawFd::as_raw_fd(&io), local, peer);
-                    return (
-                        RecordedTcp {
-                            io,
-                            _record: record,
-                        },
-                        peer,
-                    );
-                }
-                // Out of fds and the like: back off instead of spinning.
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.listener.local_addr()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_authority_is_how_a_person_names_a_server() {
+        let uri = |s: &str| s.parse::<http::Uri>().unwrap();
+        assert_eq!(
+            authority(&uri("https://api.anthropic.com/v1")),
+            "api.anthropic.com"
+        );
+        assert_eq!(
+            authority(&uri("https://api.anthropic.com:443/")),
+            "api.anthropic.com"
+        );
+        assert_eq!(authority(&uri("http://127.0.0.1:9/v1")), "127.0.0.1:9");
+        assert_eq!(authority(&uri("http://[::1]:8080/")), "[::1]:8080");
+        assert_eq!(
+            authority(&uri("https://example.com/v1/models?key=secret")),
+            "example.com",
+            "never the query"
+        );
+    }
 
     fn connector(limit: usize) -> Connector {
         Connector {
