@@ -175,7 +175,7 @@ fn main() {
         scenario("all idle, pooled keep-alive sockets", &[], 500, None).await;
         let slow: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
         scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some(|s| s.iter().filter(|x| x.in_flight > 0).count() >= 10)).await;
-        scenario("one system hung (claude_client=hang)", &[(SystemId::ClaudeClient, Fault::Hang)], 500, Some(|s| s[SystemId::ClaudeClient.index()].in_flight > 0)).await;
+        scenario("one system hung (claude_client=hang)", &[(SystemId::CLAUDE_CLIENT, Fault::Hang)], 500, Some(|s| s[SystemId::CLAUDE_CLIENT.index()].in_flight > 0)).await;
         connections_per_1000().await;
     });
 }

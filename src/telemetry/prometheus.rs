@@ -5,6 +5,7 @@
 //! Counters and gauges are read from the engines' snapshots when scraped; request durations
 //! are recorded as they happen (a histogram cannot be rebuilt from a snapshot).
 
+use std::collections::BTreeMap;
 use crate::gameplay::GameStats;
 use crate::lifecycle::BreakerState;
 use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
@@ -79,8 +80,8 @@ impl Phase {
 struct ShutdownFigures {
     outcomes: [u64; CloseOutcome::ALL.len()],
     seconds: f64,
-    /// Requests each system's close cancelled, by system index.
-    cancelled: [u32; SystemId::ALL.len()],
+    /// Requests each system's close cancelled.
+    cancelled: BTreeMap<SystemId, u32>,
 }
 
 pub struct SessionMetrics {
@@ -140,7 +141,7 @@ impl SessionMetrics {
             if let Some(i) = CloseOutcome::ALL.iter().position(|o| *o == r.outcome) {
                 f.outcomes[i] += 1;
             }
-            f.cancelled[r.name.index()] += r.cancelled;
+            *f.cancelled.entry(r.name).or_default() += r.cancelled;
         }
         *self.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
         self.set_phase(Phase::Final);
@@ -230,7 +231,7 @@ impl SessionMetrics {
                 }
                 metrics::gauge!(DEADLINE, "system" => name).set(s.deadline_ms / 1e3);
                 metrics::gauge!(SHUTDOWN_CANCELLED, "system" => name)
-                    .set(shutdown.cancelled[s.id.index()] as f64);
+                    .set(shutdown.cancelled.get(&s.id).copied().unwrap_or(0) as f64);
                 let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
                 metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
             }

@@ -146,11 +146,19 @@ pub struct ShutdownState {
     /// Since when the final panel shows.
     pub final_since: Option<Duration>,
     pub force_requested: bool,
+    /// The session's systems, in its order: those not yet heard of wait in the account.
+    pub systems: Vec<SystemId>,
 }
 
 impl ShutdownState {
-    pub fn new(reason: Reason, now: Duration, grace: Duration) -> ShutdownState {
+    pub fn new(
+        reason: Reason,
+        now: Duration,
+        grace: Duration,
+        systems: Vec<SystemId>,
+    ) -> ShutdownState {
         ShutdownState {
+            systems,
             reason,
             started_at: now,
             grace,
@@ -217,8 +225,9 @@ impl ShutdownState {
         }
         let mut out: Vec<AccountRow> = order.iter().filter_map(|id| rows.remove(id)).collect();
         out.extend(
-            SystemId::ALL
-                .into_iter()
+            self.systems
+                .iter()
+                .copied()
                 .filter(|id| !order.contains(id))
                 .map(AccountRow::Waiting),
         );
@@ -303,6 +312,11 @@ impl App {
             connection: Connection::Live,
             confirm_quit: false,
         }
+    }
+
+    /// The systems on the table, in the session's order.
+    pub fn system_ids(&self) -> Vec<SystemId> {
+        self.systems.iter().map(|s| s.id).collect()
     }
 
     /// The same dashboard, fed by a remote agent's stream.
@@ -579,7 +593,13 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::ShutdownStarted(reason) => {
             if app.shutdown.is_none() {
-                app.shutdown = Some(ShutdownState::new(reason, app.uptime, app.settings.grace));
+                let ids = app.system_ids();
+                app.shutdown = Some(ShutdownState::new(
+                    reason,
+                    app.uptime,
+                    app.settings.grace,
+                    ids,
+                ));
                 app.quit_requested = true;
                 app.help_open = false;
             }
@@ -587,9 +607,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         }
         Action::ShutdownBegin { grace, deadline_in } => {
             let now = app.uptime;
+            let ids = app.system_ids();
             let sd = app
                 .shutdown
-                .get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace));
+                .get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace, ids));
             sd.grace = grace;
             sd.deadline_at = Some(now + deadline_in);
             None
@@ -670,6 +691,7 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
                     Reason::Quit,
                     app.uptime,
                     app.settings.grace,
+                    app.system_ids(),
                 ));
                 app.quit_requested = true;
             }

@@ -385,8 +385,8 @@ fn preferences_follow_rewards_and_break_ties() {
         error: None,
     };
     let tie = [
-        ans(SystemId::GeminiClient, Some(Action::Heal)),
-        ans(SystemId::ClaudeClient, Some(Action::Attack)),
+        ans(SystemId::GEMINI_CLIENT, Some(Action::Heal)),
+        ans(SystemId::CLAUDE_CLIENT, Some(Action::Attack)),
     ];
     assert_eq!(
         moe::vote(&tie, &Preferences::default().order()).action,
@@ -395,11 +395,11 @@ fn preferences_follow_rewards_and_break_ties() {
     assert_eq!(moe::vote(&tie, &order).action, Some(Action::Attack));
     // A three-way tie among four voters with one expert missing.
     let answers = [
-        ans(SystemId::GeminiClient, Some(Action::Loot)),
-        ans(SystemId::ClaudeClient, Some(Action::Talk)),
-        ans(SystemId::OpenaiClient, Some(Action::Explore)),
+        ans(SystemId::GEMINI_CLIENT, Some(Action::Loot)),
+        ans(SystemId::CLAUDE_CLIENT, Some(Action::Talk)),
+        ans(SystemId::OPENAI_CLIENT, Some(Action::Explore)),
         ExpertAnswer {
-            expert: SystemId::HyperbolicClient,
+            expert: SystemId::HYPERBOLIC_CLIENT,
             action: None,
             error: Some("no answer".into()),
         },
@@ -547,7 +547,7 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
             .map(|s| s.id)
             .collect();
         for id in SystemId::ALL {
-            if id != SystemId::Moe && !SystemId::MOE_EXPERTS.contains(&id) {
+            if id != SystemId::MOE && !SystemId::MOE_EXPERTS.contains(&id) {
                 assert!(asked.contains(&id), "{id} made no call");
             }
         }
@@ -594,13 +594,13 @@ fn a_closed_expert_leaves_a_smaller_vote() {
         let session = Session::start(config()).await.unwrap();
         session
             .registry
-            .get(SystemId::ClaudeClient)
+            .get(SystemId::CLAUDE_CLIENT)
             .force_close()
             .await;
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 2).await;
         let s = stats(&session);
-        assert_eq!(s.skipped_calls.get(&SystemId::ClaudeClient), Some(&2));
+        assert_eq!(s.skipped_calls.get(&SystemId::CLAUDE_CLIENT), Some(&2));
         assert_eq!(votes_in(&s.recent[0].why), 4, "{}", s.recent[0].why);
         assert_eq!(s.actions, 2);
         end(session).await;
@@ -613,14 +613,14 @@ fn a_refusing_expert_is_skipped_and_rested() {
         let mut c = config();
         c.sandbox
             .faults
-            .insert(SystemId::OpenaiClient, Fault::Refuse);
+            .insert(SystemId::OPENAI_CLIENT, Fault::Refuse);
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Sequential);
         run_cycles(&mut agent, &session, 4).await;
         let s = stats(&session);
         // Cycles 1 to 3 fail (three in a row open its breaker), cycle 4 skips it.
-        assert_eq!(s.skipped_calls.get(&SystemId::OpenaiClient), Some(&4));
-        let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
+        assert_eq!(s.skipped_calls.get(&SystemId::OPENAI_CLIENT), Some(&4));
+        let snap = session.registry.get(SystemId::OPENAI_CLIENT).snapshot();
         assert_eq!(snap.done, 0);
         assert!(
             snap.errors <= 2 * 2,
@@ -642,13 +642,13 @@ fn a_refusing_expert_is_skipped_and_rested() {
 fn without_the_voice_system_there_is_no_speech() {
     serial(async {
         let mut c = config();
-        c.systems.get_mut(&SystemId::VoiceSystem).unwrap().enabled = false;
+        c.systems.get_mut(&SystemId::VOICE_SYSTEM).unwrap().enabled = false;
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 3).await;
         let s = stats(&session);
         assert_eq!(s.speech_clips, 0);
-        assert_eq!(s.skipped_calls.get(&SystemId::VoiceSystem), Some(&3));
+        assert_eq!(s.skipped_calls.get(&SystemId::VOICE_SYSTEM), Some(&3));
         assert_eq!(s.actions, 3);
         end(session).await;
     });
@@ -660,7 +660,7 @@ fn without_the_orchestrator_the_vote_decides() {
         let session = Session::start(config()).await.unwrap();
         session
             .registry
-            .get(SystemId::Orchestrator)
+            .get(SystemId::ORCHESTRATOR)
             .force_close()
             .await;
         let mut agent = agent(&session, Mode::Sequential);
@@ -672,7 +672,7 @@ fn without_the_orchestrator_the_vote_decides() {
             "{}",
             s.recent[0].why
         );
-        assert_eq!(s.skipped_calls.get(&SystemId::Orchestrator), Some(&1));
+        assert_eq!(s.skipped_calls.get(&SystemId::ORCHESTRATOR), Some(&1));
         end(session).await;
     });
 }
@@ -681,7 +681,7 @@ fn without_the_orchestrator_the_vote_decides() {
 fn without_moe_the_orchestrator_decides_alone() {
     serial(async {
         let mut c = config();
-        c.systems.get_mut(&SystemId::Moe).unwrap().enabled = false;
+        c.systems.get_mut(&SystemId::MOE).unwrap().enabled = false;
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         assert_eq!(agent.cycle().await, Action::Talk);
@@ -691,10 +691,10 @@ fn without_moe_the_orchestrator_decides_alone() {
             "{}",
             s.recent[0].why
         );
-        assert_eq!(s.skipped_calls.get(&SystemId::Moe), Some(&1));
+        assert_eq!(s.skipped_calls.get(&SystemId::MOE), Some(&1));
         // moe is skipped as a whole: its experts were never asked.
         assert_eq!(
-            session.registry.get(SystemId::GeminiClient).snapshot().done,
+            session.registry.get(SystemId::GEMINI_CLIENT).snapshot().done,
             0
         );
         end(session).await;
@@ -707,7 +707,7 @@ fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
         let session = Session::start(config()).await.unwrap();
         for id in SystemId::MOE_EXPERTS
             .into_iter()
-            .chain([SystemId::Orchestrator])
+            .chain([SystemId::ORCHESTRATOR])
         {
             session.registry.get(id).force_close().await;
         }
@@ -733,9 +733,9 @@ fn without_eyes_numbers_or_a_teacher_the_game_goes_on() {
     serial(async {
         let mut c = config();
         for id in [
-            SystemId::VideoInterpreter,
-            SystemId::WolframAnalyzer,
-            SystemId::MetaRl,
+            SystemId::VIDEO_INTERPRETER,
+            SystemId::WOLFRAM_ANALYZER,
+            SystemId::META_RL,
         ] {
             c.systems.get_mut(&id).unwrap().enabled = false;
         }
@@ -751,9 +751,9 @@ fn without_eyes_numbers_or_a_teacher_the_game_goes_on() {
             s.recent[0].why
         );
         for id in [
-            SystemId::VideoInterpreter,
-            SystemId::WolframAnalyzer,
-            SystemId::MetaRl,
+            SystemId::VIDEO_INTERPRETER,
+            SystemId::WOLFRAM_ANALYZER,
+            SystemId::META_RL,
         ] {
             assert_eq!(s.skipped_calls.get(&id), Some(&3), "{id}");
         }
@@ -795,7 +795,7 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
         let mut c = config();
         for id in SystemId::MOE_EXPERTS
             .into_iter()
-            .chain([SystemId::Orchestrator])
+            .chain([SystemId::ORCHESTRATOR])
         {
             let s = c.systems.get_mut(&id).unwrap();
             s.protocol = Protocol::OpenaiChat;
@@ -810,7 +810,7 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
         assert_eq!(s.fallbacks, 1);
         for id in SystemId::MOE_EXPERTS
             .into_iter()
-            .chain([SystemId::Orchestrator])
+            .chain([SystemId::ORCHESTRATOR])
         {
             assert_eq!(s.unparsable_replies.get(&id), Some(&1), "{id}");
             assert!(
@@ -860,13 +860,13 @@ fn a_slower_expert_normal_for_itself_is_waited_for_and_no_breaker_opens() {
         // healthy one. The vote has its majority long before Claude, yet waits for it.
         let mut c = config();
         c.sandbox.faults.insert(
-            SystemId::ClaudeClient,
+            SystemId::CLAUDE_CLIENT,
             Fault::Slow(Duration::from_millis(400)),
         );
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 8).await;
-        let snap = session.registry.get(SystemId::ClaudeClient).snapshot();
+        let snap = session.registry.get(SystemId::CLAUDE_CLIENT).snapshot();
         assert_eq!(snap.late, 0, "{snap:?}");
         assert_eq!(snap.breaker_opens, 0, "{snap:?}");
         assert_eq!(snap.breaker_skipped, 0, "{snap:?}");
@@ -876,7 +876,7 @@ fn a_slower_expert_normal_for_itself_is_waited_for_and_no_breaker_opens() {
         let s = stats(&session);
         assert_eq!(
             s.outvoted_experts
-                .get(&SystemId::ClaudeClient)
+                .get(&SystemId::CLAUDE_CLIENT)
                 .copied()
                 .unwrap_or(0),
             snap.outvoted
@@ -961,11 +961,11 @@ fn a_truncated_answer_is_an_answer_and_opens_no_breaker() {
         let mut c = config();
         c.sandbox
             .faults
-            .insert(SystemId::OpenaiClient, Fault::Truncate);
+            .insert(SystemId::OPENAI_CLIENT, Fault::Truncate);
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 6).await;
-        let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
+        let snap = session.registry.get(SystemId::OPENAI_CLIENT).snapshot();
         assert_eq!(snap.truncated, 6, "{snap:?}");
         assert_eq!(snap.breaker_opens, 0, "{snap:?}");
         assert_eq!(snap.breaker_skipped, 0, "asked every cycle: {snap:?}");

@@ -519,9 +519,9 @@ fn shipped_config_toml_is_the_default() {
 fn partial_file_overrides_only_what_it_names() {
     let c = ok("[shutdown]\ngrace_ms = 0x3E8\n[systems.claude_client]\ntimeout_ms = 1_000\n");
     assert_eq!(c.shutdown.grace_ms, 1000);
-    let claude = c.system(SystemId::ClaudeClient);
+    let claude = c.system(SystemId::CLAUDE_CLIENT);
     assert_eq!(claude.timeout(), Duration::from_secs(1));
-    assert_eq!(claude.model, SystemId::ClaudeClient.defaults().model);
+    assert_eq!(claude.model, SystemId::CLAUDE_CLIENT.defaults().model);
     let mut expected = json(&Config::default());
     expected["shutdown"]["grace_ms"] = 1000.into();
     expected["systems"]["claude_client"]["timeout_ms"] = 1000.into();
@@ -568,22 +568,22 @@ fn valid_values_resolve() {
     assert_eq!(c.metrics.final_scrape_ms, 15000);
     assert_eq!(c.serve.listen, Some("127.0.0.1:7878".parse().unwrap()));
     assert_eq!(
-        c.sandbox.faults[&SystemId::ClaudeClient],
+        c.sandbox.faults[&SystemId::CLAUDE_CLIENT],
         Fault::Slow(Duration::from_millis(250))
     );
-    assert_eq!(c.sandbox.faults[&SystemId::Moe], Fault::Error(503));
-    let openai = c.system(SystemId::OpenaiClient);
+    assert_eq!(c.sandbox.faults[&SystemId::MOE], Fault::Error(503));
+    let openai = c.system(SystemId::OPENAI_CLIENT);
     assert_eq!(openai.base_url.to_string(), "https://api.openai.com/v1");
     let BaseUrl::Live(u) = &openai.base_url else {
         panic!("live expected")
     };
     assert_eq!(u.path(), "/v1");
-    assert_eq!(c.system(SystemId::HyperbolicClient).api_key_env, None);
-    let orch = c.system(SystemId::Orchestrator);
-    assert_eq!(orch.depends_on, vec![SystemId::Moe]);
+    assert_eq!(c.system(SystemId::HYPERBOLIC_CLIENT).api_key_env, None);
+    let orch = c.system(SystemId::ORCHESTRATOR);
+    assert_eq!(orch.depends_on, vec![SystemId::MOE]);
     assert!(!orch.enabled);
     assert_eq!(orch.max_connections(), 3);
-    assert_eq!(c.system(SystemId::Moe).protocol, Protocol::Moe);
+    assert_eq!(c.system(SystemId::MOE).protocol, Protocol::Moe);
     assert_eq!(c.backend(), "mixed");
 }
 
@@ -592,7 +592,7 @@ fn render_never_shows_a_key() {
     let mut cfg = Config::default();
     cfg.sandbox
         .faults
-        .insert(SystemId::ClaudeClient, Fault::Hang);
+        .insert(SystemId::CLAUDE_CLIENT, Fault::Hang);
     let secret = "sk-proj-SECRETVALUE123";
     let env = |name: &str| (name == "OPENAI_API_KEY").then(|| OsString::from(secret));
     let out = render_with_env(&cfg, &env);
@@ -888,34 +888,34 @@ fn the_defaults_follow_the_model() {
     let effort = |text: &str, id: SystemId| ok(text).system(id).params.reasoning_effort;
     // gpt-5.1's "none" would be refused by gpt-4.1: a model that does not reason gets none.
     let openai = "[systems.openai_client]\nmodel = \"gpt-4.1\"\n";
-    assert_eq!(effort(openai, SystemId::OpenaiClient), None);
+    assert_eq!(effort(openai, SystemId::OPENAI_CLIENT), None);
     // A reasoning model takes its family's default, not the system's tuned one.
     let gpt5 = "[systems.orchestrator]\nmodel = \"gpt-5\"\n";
-    assert_eq!(effort(gpt5, SystemId::Orchestrator), Some(Effort::Medium));
+    assert_eq!(effort(gpt5, SystemId::ORCHESTRATOR), Some(Effort::Medium));
     let pro = "[systems.orchestrator]\nmodel = \"gpt-5-pro\"\n";
-    assert_eq!(effort(pro, SystemId::Orchestrator), Some(Effort::High));
+    assert_eq!(effort(pro, SystemId::ORCHESTRATOR), Some(Effort::High));
     // The system's own model keeps its tuned effort, named or not.
     let same = "[systems.orchestrator]\nmodel = \"gpt-5.1\"\n";
-    assert_eq!(effort(same, SystemId::Orchestrator), Some(Effort::Low));
+    assert_eq!(effort(same, SystemId::ORCHESTRATOR), Some(Effort::Low));
     // A model the catalog does not know: nothing sent, the service's default.
     let new = "[systems.meta_rl]\nmodel = \"gpt-6\"\n";
-    assert_eq!(effort(new, SystemId::MetaRl), None);
+    assert_eq!(effort(new, SystemId::META_RL), None);
     // An explicit value is kept (and checked): "" is the model's default.
     let given = "[systems.meta_rl]\nreasoning_effort = \"\"\nmodel = \"gpt-5\"\n";
-    assert_eq!(effort(given, SystemId::MetaRl), None);
+    assert_eq!(effort(given, SystemId::META_RL), None);
     let given = "[systems.meta_rl]\nreasoning_effort = \"high\"\nmodel = \"o3\"\n";
-    assert_eq!(effort(given, SystemId::MetaRl), Some(Effort::High));
+    assert_eq!(effort(given, SystemId::META_RL), Some(Effort::High));
     // Gemini 3 cannot turn thinking off: the default budget 0 of 2.5 Flash-Lite is not kept.
     let gemini3 = "[systems.video_interpreter]\nmodel = \"gemini-3-flash-preview\"\n";
     let budget = ok(gemini3)
-        .system(SystemId::VideoInterpreter)
+        .system(SystemId::VIDEO_INTERPRETER)
         .params
         .thinking_budget;
     assert_eq!(budget, None);
     let kept =
         "[systems.gemini_client]\nmodel = \"gemini-3-flash-preview\"\nthinking_budget = -1\n";
     let budget = ok(kept)
-        .system(SystemId::GeminiClient)
+        .system(SystemId::GEMINI_CLIENT)
         .params
         .thinking_budget;
     assert_eq!(budget, Some(-1));
