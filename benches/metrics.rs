@@ -33,7 +33,7 @@ fn main() {
         config.metrics.listen = Some("127.0.0.1:0".parse().expect("address"));
         let session = Session::start(config).await.expect("session");
         // 20 requests per wire system: every series exists and the histograms have samples.
-        for id in SystemId::ALL {
+        for id in singularis_tui::config::Config::default().ids() {
             let sys = session.registry.get(id).clone();
             let proto = sys.config.protocol;
             if proto == Protocol::Moe {

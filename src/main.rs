@@ -42,6 +42,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Err(why) = cli.check_names(&config) {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, why)
+            .exit();
+    }
     let log_path = cli
         .run
         .log_file

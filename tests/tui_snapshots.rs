@@ -518,7 +518,10 @@ mod updates {
             },
         );
         assert!(!app.closing_by_user.contains(&SystemId::OPENAI_CLIENT));
-        assert_eq!(app.closed_by_user.get(&SystemId::OPENAI_CLIENT), Some(&true));
+        assert_eq!(
+            app.closed_by_user.get(&SystemId::OPENAI_CLIENT),
+            Some(&true)
+        );
         let notice = app
             .visible_notice()
             .map(|n| n.text.clone())
@@ -923,7 +926,10 @@ mod updates {
                 forced: false,
             },
         );
-        assert_eq!(app.closed_by_user.get(&SystemId::GEMINI_CLIENT), Some(&true));
+        assert_eq!(
+            app.closed_by_user.get(&SystemId::GEMINI_CLIENT),
+            Some(&true)
+        );
         let later = app.uptime + Duration::from_secs(7);
         update(&mut app, Action::Tick(later));
         let text = crate::screen(&app);

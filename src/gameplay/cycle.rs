@@ -43,7 +43,8 @@ Answer as `ACTION: <action>` then `REASON: <one sentence>`.";
 
 /// For an LLM in the odds role (Wolfram is sent the question alone): the game reads the
 /// first number of the answer as a probability.
-const ODDS_BRIEF: &str = "Estimate the probability asked for. Answer with one number between 0 and 1.";
+const ODDS_BRIEF: &str =
+    "Estimate the probability asked for. Answer with one number between 0 and 1.";
 
 /// The MoE vote's default quorum grace (config `resilience.quorum_grace_ms`).
 pub(crate) const DEFAULT_QUORUM_GRACE: Duration = Duration::from_millis(250);

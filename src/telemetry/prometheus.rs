@@ -5,7 +5,6 @@
 //! Counters and gauges are read from the engines' snapshots when scraped; request durations
 //! are recorded as they happen (a histogram cannot be rebuilt from a snapshot).
 
-use std::collections::BTreeMap;
 use crate::gameplay::GameStats;
 use crate::lifecycle::BreakerState;
 use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
@@ -14,6 +13,7 @@ use crate::systems::SystemId;
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub(crate) const SYSTEM_STATE: &str = "singularis_system_state";

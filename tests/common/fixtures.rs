@@ -90,14 +90,34 @@ pub fn systems(scale: u64) -> Vec<SystemSnapshot> {
     use SystemState::*;
     let n = |v: u64| v * scale / 10;
     let mut out = vec![
-        with_latency(snapshot(SystemId::VIDEO_INTERPRETER, Open, n(520)), 41.0, 88.0),
+        with_latency(
+            snapshot(SystemId::VIDEO_INTERPRETER, Open, n(520)),
+            41.0,
+            88.0,
+        ),
         with_latency(snapshot(SystemId::VOICE_SYSTEM, Idle, n(505)), 118.0, 243.0),
         with_latency(snapshot(SystemId::ORCHESTRATOR, Open, n(511)), 63.0, 140.0),
-        with_latency(snapshot(SystemId::WOLFRAM_ANALYZER, Error, n(402)), 12.0, 35.0),
+        with_latency(
+            snapshot(SystemId::WOLFRAM_ANALYZER, Error, n(402)),
+            12.0,
+            35.0,
+        ),
         with_latency(snapshot(SystemId::GEMINI_CLIENT, Idle, n(520)), 22.0, 51.0),
-        with_latency(snapshot(SystemId::CLAUDE_CLIENT, Closed, n(301)), 35.0, 77.0),
-        with_latency(snapshot(SystemId::OPENAI_CLIENT, Open, n(519)), 28.0, 1310.0),
-        with_latency(snapshot(SystemId::HYPERBOLIC_CLIENT, Closing, n(498)), 95.0, 180.0),
+        with_latency(
+            snapshot(SystemId::CLAUDE_CLIENT, Closed, n(301)),
+            35.0,
+            77.0,
+        ),
+        with_latency(
+            snapshot(SystemId::OPENAI_CLIENT, Open, n(519)),
+            28.0,
+            1310.0,
+        ),
+        with_latency(
+            snapshot(SystemId::HYPERBOLIC_CLIENT, Closing, n(498)),
+            95.0,
+            180.0,
+        ),
         snapshot(SystemId::LMSTUDIO_CLIENT, Disabled, 0),
         with_latency(snapshot(SystemId::MOE, Idle, n(520)), 140.0, 260.0),
         with_latency(snapshot(SystemId::META_RL, Idle, n(517)), 30.0, 66.0),
@@ -107,7 +127,9 @@ pub fn systems(scale: u64) -> Vec<SystemSnapshot> {
         (s.in_flight, s.open_sockets) = (1, 1)
     });
     set(SystemId::VOICE_SYSTEM, &|s| s.open_sockets = 1);
-    set(SystemId::ORCHESTRATOR, &|s| (s.in_flight, s.open_sockets) = (1, 2));
+    set(SystemId::ORCHESTRATOR, &|s| {
+        (s.in_flight, s.open_sockets) = (1, 2)
+    });
     set(SystemId::WOLFRAM_ANALYZER, &|s| {
         s.errors = 3;
         s.open_sockets = 1;
@@ -115,7 +137,9 @@ pub fn systems(scale: u64) -> Vec<SystemSnapshot> {
             Some("HTTP 503 from wolfram_analyzer: upstream overloaded, retry later".into());
     });
     set(SystemId::GEMINI_CLIENT, &|s| s.open_sockets = 2);
-    set(SystemId::OPENAI_CLIENT, &|s| (s.in_flight, s.open_sockets) = (2, 2));
+    set(SystemId::OPENAI_CLIENT, &|s| {
+        (s.in_flight, s.open_sockets) = (2, 2)
+    });
     set(SystemId::HYPERBOLIC_CLIENT, &|s| {
         (s.in_flight, s.open_sockets) = (1, 1)
     });

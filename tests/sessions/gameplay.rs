@@ -546,12 +546,21 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
             .filter(|s| s.done >= 1)
             .map(|s| s.id)
             .collect();
-        for id in SystemId::ALL {
-            if id != SystemId::MOE && !SystemId::MOE_EXPERTS.contains(&id) {
+        for id in singularis_tui::config::Config::default().ids() {
+            if id != SystemId::MOE
+                && !singularis_tui::config::Config::default()
+                    .gameplay
+                    .roles
+                    .experts
+                    .contains(&id)
+            {
                 assert!(asked.contains(&id), "{id} made no call");
             }
         }
-        let experts = SystemId::MOE_EXPERTS
+        let experts = singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .iter()
             .filter(|id| asked.contains(id))
             .count();
@@ -694,7 +703,11 @@ fn without_moe_the_orchestrator_decides_alone() {
         assert_eq!(s.skipped_calls.get(&SystemId::MOE), Some(&1));
         // moe is skipped as a whole: its experts were never asked.
         assert_eq!(
-            session.registry.get(SystemId::GEMINI_CLIENT).snapshot().done,
+            session
+                .registry
+                .get(SystemId::GEMINI_CLIENT)
+                .snapshot()
+                .done,
             0
         );
         end(session).await;
@@ -705,7 +718,10 @@ fn without_moe_the_orchestrator_decides_alone() {
 fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
     serial(async {
         let session = Session::start(config()).await.unwrap();
-        for id in SystemId::MOE_EXPERTS
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .into_iter()
             .chain([SystemId::ORCHESTRATOR])
         {
@@ -721,7 +737,11 @@ fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
         let s = stats(&session);
         assert_eq!(s.fallbacks, 1);
         assert!(s.recent[0].why.contains("safe action"));
-        for id in SystemId::MOE_EXPERTS {
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
+        {
             assert_eq!(s.skipped_calls.get(&id), Some(&1), "{id}");
         }
         end(session).await;
@@ -793,7 +813,10 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
     serial(async {
         let (url, server) = babbling_model().await;
         let mut c = config();
-        for id in SystemId::MOE_EXPERTS
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .into_iter()
             .chain([SystemId::ORCHESTRATOR])
         {
@@ -808,7 +831,10 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
         let s = stats(&session);
         assert_eq!(action, Action::Rest);
         assert_eq!(s.fallbacks, 1);
-        for id in SystemId::MOE_EXPERTS
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .into_iter()
             .chain([SystemId::ORCHESTRATOR])
         {
@@ -905,10 +931,12 @@ fn a_spend_limit_holds_and_agrees_with_what_the_sandbox_billed() {
         );
         c.budget.max_usd = Some(0.02);
         let prices = c.pricing.clone();
-        let models: std::collections::BTreeMap<SystemId, String> = SystemId::ALL
-            .into_iter()
-            .map(|id| (id, c.system(id).model.clone()))
-            .collect();
+        let models: std::collections::BTreeMap<SystemId, String> =
+            singularis_tui::config::Config::default()
+                .ids()
+                .into_iter()
+                .map(|id| (id, c.system(id).model.clone()))
+                .collect();
         let session = Session::start(c).await.unwrap();
         let budget = session.registry.budget.clone().expect("a budget is set");
         let mut agent = agent(&session, Mode::Parallel);

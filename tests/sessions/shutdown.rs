@@ -120,7 +120,8 @@ fn all_idle_with_pooled_sockets_closes_every_system() {
 fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
     serial(async {
         // Every service slow; the video stream never ends (it must be cancelled, not awaited).
-        let mut faults: Vec<_> = SystemId::ALL
+        let mut faults: Vec<_> = singularis_tui::config::Config::default()
+            .ids()
             .iter()
             .map(|&id| (id, Fault::Slow(Duration::from_millis(150))))
             .collect();
@@ -324,7 +325,11 @@ fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
 #[test]
 fn a_second_quit_forces_everything_at_once() {
     serial(async {
-        let faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Hang)).collect();
+        let faults: Vec<_> = singularis_tui::config::Config::default()
+            .ids()
+            .iter()
+            .map(|&id| (id, Fault::Hang))
+            .collect();
         let mut s = Session::start(config(&faults)).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();

@@ -19,7 +19,8 @@ async fn rig() -> Rig {
 }
 
 async fn rig_with(config: Config) -> Rig {
-    let systems = SystemId::ALL
+    let systems = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(&config, id))
@@ -27,7 +28,8 @@ async fn rig_with(config: Config) -> Rig {
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
         .await
         .unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL
+    let urls: BTreeMap<_, _> = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter_map(|id| Some((id, sandbox.base_url(id)?)))
         .collect();
@@ -93,7 +95,10 @@ async fn openai_chat_plain_and_streamed() {
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     assert!(header(&r, "content-type").starts_with("application/json"));
     let body = json(&r);
-    assert_eq!(body["model"], SystemId::OPENAI_CLIENT.defaults().model);
+    assert_eq!(
+        body["model"],
+        SystemId::OPENAI_CLIENT.defaults().unwrap().model
+    );
     assert_eq!(body["messages"][0]["role"], "system");
     assert_eq!(body["messages"][1]["role"], "user");
     assert!(body.get("stream").is_none());
@@ -123,7 +128,7 @@ async fn hyperbolic_and_meta_rl_speak_chat_completions() {
         (
             SystemId::META_RL,
             "OPENAI_API_KEY",
-            SystemId::META_RL.defaults().model,
+            SystemId::META_RL.defaults().unwrap().model,
         ),
     ] {
         let text = rig
@@ -162,7 +167,10 @@ async fn openai_responses_plain_and_streamed() {
     assert_eq!(r.path_and_query, "/v1/responses");
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     let body = json(&r);
-    assert_eq!(body["model"], SystemId::ORCHESTRATOR.defaults().model);
+    assert_eq!(
+        body["model"],
+        SystemId::ORCHESTRATOR.defaults().unwrap().model
+    );
     assert_eq!(body["stream"], true);
     assert_eq!(body["instructions"], "You play a game.");
     assert_eq!(body["input"][0]["role"], "user");
@@ -191,7 +199,10 @@ async fn anthropic_messages_plain_and_streamed() {
     );
     assert!(r.headers.get("authorization").is_none());
     let body = json(&r);
-    assert_eq!(body["model"], SystemId::CLAUDE_CLIENT.defaults().model);
+    assert_eq!(
+        body["model"],
+        SystemId::CLAUDE_CLIENT.defaults().unwrap().model
+    );
     assert_eq!(body["max_tokens"], 256);
     assert_eq!(body["system"], "You play a game.");
 }
@@ -210,7 +221,7 @@ async fn gemini_generate_stream_and_speech() {
         r.path_and_query,
         format!(
             "/v1beta/models/{}:generateContent",
-            SystemId::GEMINI_CLIENT.defaults().model
+            SystemId::GEMINI_CLIENT.defaults().unwrap().model
         )
     );
     assert_eq!(header(&r, "x-goog-api-key"), "key-for-GEMINI_API_KEY");
@@ -437,7 +448,11 @@ async fn gpt5_at_cap_256_and_high_effort_is_truncated() {
 #[tokio::test]
 async fn the_default_settings_are_not_truncated() {
     let rig = rig().await;
-    for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::MOE) {
+    for id in singularis_tui::config::Config::default()
+        .ids()
+        .into_iter()
+        .filter(|id| *id != SystemId::MOE)
+    {
         let sys = rig.registry.get(id).clone();
         let proto = sys.config.protocol;
         sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
@@ -450,6 +465,7 @@ async fn the_default_settings_are_not_truncated() {
         orchestrator["reasoning"]["effort"],
         SystemId::ORCHESTRATOR
             .defaults()
+            .unwrap()
             .params
             .reasoning_effort
             .unwrap()
@@ -507,7 +523,7 @@ async fn hyperbolic_receives_max_tokens() {
         let body = json(&rig.last(id));
         assert_eq!(
             body["max_tokens"],
-            id.defaults().params.max_output_tokens,
+            id.defaults().unwrap().params.max_output_tokens,
             "{id}"
         );
         assert!(
@@ -555,7 +571,11 @@ async fn anthropic_at_its_cap_is_truncated() {
 #[tokio::test]
 async fn the_truncate_fault_is_truncated_in_every_protocol() {
     let rig = rig().await;
-    for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::MOE) {
+    for id in singularis_tui::config::Config::default()
+        .ids()
+        .into_iter()
+        .filter(|id| *id != SystemId::MOE)
+    {
         rig.sandbox
             .set_fault(id, Some(singularis_tui::sandbox::Fault::Truncate));
         let sys = rig.registry.get(id).clone();
@@ -605,7 +625,11 @@ async fn a_live_only_model_gets_the_service_error() {
 async fn token_counts_equal_the_sandbox_sums() {
     let rig = rig().await;
     for round in 0..3 {
-        for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::MOE) {
+        for id in singularis_tui::config::Config::default()
+            .ids()
+            .into_iter()
+            .filter(|id| *id != SystemId::MOE)
+        {
             let sys = rig.registry.get(id).clone();
             let proto = sys.config.protocol;
             sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })

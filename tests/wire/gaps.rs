@@ -18,7 +18,8 @@ async fn ask(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
 }
 
 fn a_system_with(config: &Config, protocol: Protocol) -> SystemId {
-    SystemId::ALL
+    singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .find(|id| config.system(*id).protocol == protocol)
         .expect("a system speaks it")

@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
-    let systems = SystemId::ALL
+    let systems = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(config, id))
@@ -21,7 +22,8 @@ pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
         .await
         .unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL
+    let urls: BTreeMap<_, _> = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter_map(|id| Some((id, sandbox.base_url(id)?)))
         .collect();

@@ -191,7 +191,7 @@ async fn openai_chat_answers_like_the_real_api() {
         .filter_map(|m| m["id"].as_str())
         .collect();
     assert!(
-        ids.contains(&"gpt-4o") && ids.contains(&id.defaults().model),
+        ids.contains(&"gpt-4o") && ids.contains(&id.defaults().unwrap().model),
         "{ids:?}"
     );
     assert!(
@@ -582,7 +582,7 @@ async fn gemini_video_interpreter_streams_the_scene() {
     ] }] });
     let path = format!(
         "v1beta/models/{}:streamGenerateContent",
-        id.defaults().model
+        id.defaults().unwrap().model
     );
     let r = c
         .post(url(&sb, id, &format!("{path}?alt=sse")))

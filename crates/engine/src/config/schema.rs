@@ -985,8 +985,8 @@ fn check_graph(
         .systems
         .iter()
         .map(|(id, s)| {
-            let from_file = given.get(id).is_some_and(|g| g.depends_on.is_some())
-                || derived.from == Some(*id);
+            let from_file =
+                given.get(id).is_some_and(|g| g.depends_on.is_some()) || derived.from == Some(*id);
             (
                 *id,
                 if from_file {

@@ -511,6 +511,18 @@ impl Config {
         &self.systems[&id]
     }
 
+    /// Each of `named` (a command line's systems, read before the config) must be one of
+    /// the config's.
+    pub fn check_names(&self, named: impl IntoIterator<Item = SystemId>) -> Result<(), String> {
+        let known = self.ids();
+        for id in named {
+            if !known.contains(&id) {
+                return Err(crate::systems::unknown_system(id.name(), &known));
+            }
+        }
+        Ok(())
+    }
+
     /// The config's systems, in its order (the dashboard's and the report's).
     pub fn ids(&self) -> Vec<SystemId> {
         self.systems.keys().copied().collect()

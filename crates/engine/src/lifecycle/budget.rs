@@ -458,7 +458,9 @@ mod tests {
             allow_unpriced: true,
             ..Default::default()
         });
-        let h = reserve(&b, SystemId::HYPERBOLIC_CLIENT, None).await.unwrap();
+        let h = reserve(&b, SystemId::HYPERBOLIC_CLIENT, None)
+            .await
+            .unwrap();
         h.settle(None);
         assert_eq!(b.snapshot().unknown, vec![SystemId::HYPERBOLIC_CLIENT]);
     }

@@ -128,8 +128,11 @@ impl ShutdownReport {
 
 /// For each system, the systems that must be closed before it (those that use it).
 pub fn dependents(registry: &Registry) -> BTreeMap<SystemId, Vec<SystemId>> {
-    let mut map: BTreeMap<SystemId, Vec<SystemId>> =
-        registry.ids().into_iter().map(|id| (id, Vec::new())).collect();
+    let mut map: BTreeMap<SystemId, Vec<SystemId>> = registry
+        .ids()
+        .into_iter()
+        .map(|id| (id, Vec::new()))
+        .collect();
     for s in registry.all() {
         for dep in &s.config.depends_on {
             if let Some(v) = map.get_mut(dep) {

@@ -317,10 +317,9 @@ pub fn rules(service: Service, model: &str) -> Option<Model> {
         Service::OpenAi | Service::Anthropic | Service::Gemini => {
             models(service).iter().find(|m| m.id == model).copied()
         }
-        Service::Hyperbolic
-        | Service::LmStudio
-        | Service::OpenAiCompatible
-        | Service::Wolfram => None,
+        Service::Hyperbolic | Service::LmStudio | Service::OpenAiCompatible | Service::Wolfram => {
+            None
+        }
     }
 }
 

@@ -167,6 +167,12 @@ impl SystemId {
         names::intern(name).map(SystemId)
     }
 
+    /// As [`SystemId::intern`], with an error that says "unknown system" (a command line's
+    /// word, judged against the config once it is read).
+    pub fn intern_named(name: &str) -> Result<SystemId, String> {
+        SystemId::intern(name).map_err(|why| format!("unknown system {name:?}: {why}"))
+    }
+
     /// Sets the name people read (a config's `display_name`); the last config loaded wins.
     pub fn set_display_name(self, display: &str) {
         names::set_display_name(self.0, display);

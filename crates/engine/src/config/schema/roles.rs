@@ -38,10 +38,7 @@ impl Src<'_> {
                 self.experts(e.v, &e.key, known)?
             } else {
                 let name = self.str(e.v, &e.key)?;
-                vec![(
-                    self.system(e.v.span(), &e.key, name, known)?,
-                    e.v.span(),
-                )]
+                vec![(self.system(e.v.span(), &e.key, name, known)?, e.v.span())]
             };
             given.push((role, ids));
         }
@@ -111,8 +108,8 @@ pub(super) fn apply(
         given,
         raw: &raw,
     };
-    at.moe_only_votes()?;
     at.protocols()?;
+    at.moe_only_votes()?;
     at.every_system_plays()?;
     let vote = cfg.gameplay.roles.vote;
     let mut derived = Derived::default();
@@ -192,13 +189,14 @@ impl Blame<'_, '_> {
         filled.extend(r.experts.iter().map(|id| (Role::Experts, *id)));
         for (role, id) in filled {
             let p = self.cfg.system(id).protocol;
-            if role.can_use(p) {
+            // A wire system on "moe" is told so by `moe_only_votes`, whatever its role.
+            if role.can_use(p) || (role != Role::Vote && p == Protocol::Moe) {
                 continue;
             }
-            let at = self
-                .role_value(role, id)
-                .unwrap_or_else(|| self.system(id));
-            let msg = if role == Role::Vote {
+            let named = self.role_value(role, id);
+            let by_role = named.is_some();
+            let at = named.unwrap_or_else(|| self.system(id));
+            let msg = if role == Role::Vote && !by_role {
                 format!(
                     "{id} can only use protocol \"moe\" (it fills the vote role, which has no wire of its own), not {:?}",
                     p.name()
