@@ -15,18 +15,16 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
-const SYSTEMS: [&str; 10] = [
-    "video_interpreter",
-    "voice_system",
-    "orchestrator",
-    "wolfram_analyzer",
-    "gemini_client",
-    "claude_client",
-    "openai_client",
-    "hyperbolic_client",
-    "lmstudio_client",
-    "meta_rl",
-];
+/// The systems with a wire of their own (moe has none: it is its experts), from the default
+/// config's list.
+fn wired() -> Vec<&'static str> {
+    let c = singularis_tui::config::Config::default();
+    c.ids()
+        .into_iter()
+        .filter(|id| c.system(*id).protocol != singularis_tui::systems::Protocol::Moe)
+        .map(|id| id.name())
+        .collect()
+}
 
 struct Rng(u64);
 
@@ -115,7 +113,7 @@ fn random_fault(rng: &mut Rng) -> String {
 
 fn plan(rng: &mut Rng) -> Plan {
     let mut faults = Vec::new();
-    for s in SYSTEMS {
+    for s in wired() {
         if rng.below(10) < 3 {
             faults.push(format!("{s}={}", random_fault(rng)));
         }

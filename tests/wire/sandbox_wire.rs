@@ -1719,3 +1719,58 @@ async fn rate_limit_headers_on_every_answer_and_retry_hints_on_a_429() {
     assert_eq!(h["retry-after-ms"], "1000");
     sb.stop().await;
 }
+
+/// A system the catalog does not know, added by a config: an OpenAI-compatible third party
+/// serves the model its config declares (as Hyperbolic and LM Studio serve their own), and
+/// refuses any other as OpenAI's wire does; OpenAI's own listener stays as strict as before.
+#[tokio::test]
+async fn a_third_party_serves_the_model_its_config_declares() {
+    use singularis_tui::systems::Protocol;
+    use singularis_tui::systems::catalog::Service;
+    let id = SystemId::intern("sandbox_wire_mistral").unwrap();
+    let third = SandboxSystem {
+        id,
+        protocol: Protocol::OpenaiChat,
+        service: Service::of(id, Protocol::OpenaiChat, None),
+        model: "mistral-small-latest".into(),
+        fault: None,
+    };
+    assert_eq!(third.service, Service::OpenAiCompatible);
+    let sb = Sandbox::start(
+        LOOPBACK,
+        0,
+        vec![third, SandboxSystem::with_defaults(SystemId::OPENAI_CLIENT)],
+    )
+    .await
+    .unwrap();
+    let msgs = json!([{ "role": "user", "content": "hi" }]);
+    let ask = |model: &str| json!({ "model": model, "max_tokens": 64, "messages": msgs });
+    let (status, _, v) = post(&sb, id, "chat/completions", &ask("mistral-small-latest")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["choices"][0]["message"]["content"].is_string(), "{v}");
+    let (status, _, v) = post(&sb, id, "chat/completions", &ask("gpt-5.1")).await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["error"]["code"], "model_not_found");
+    let (status, _, _) = post(
+        &sb,
+        SystemId::OPENAI_CLIENT,
+        "chat/completions",
+        &ask("mistral-small-latest"),
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "OpenAI's listener does not serve a third party's model"
+    );
+    let listed: Value = client()
+        .get(url(&sb, id, "models"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["id"], "mistral-small-latest", "{listed}");
+    sb.stop().await;
+}
