@@ -7,7 +7,7 @@ use singularis_tui::clients::{self, Prompt};
 use singularis_tui::config::{Config, Mode};
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
-use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::systems::Protocol;
 use std::time::{Duration, Instant};
 
 const RENDERS: usize = 2_000;

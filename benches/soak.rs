@@ -8,7 +8,7 @@ use singularis_tui::config::{Config, Mode};
 use singularis_tui::lifecycle::sockets;
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
-use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::systems::Protocol;
 use std::time::{Duration, Instant};
 
 fn fds() -> usize {

@@ -11,17 +11,20 @@ use std::ops::Range;
 use strum::VariantArray;
 use toml::de::DeValue;
 
-/// The roles the file named, each with the systems and where each is written.
+/// Systems as the file names them, each with where it is written.
+type Named = Vec<(SystemId, Range<usize>)>;
+
+/// The roles the file named, each with its systems.
 pub(in crate::config) struct RawRoles {
     at: Range<usize>,
-    given: Vec<(Role, Vec<(SystemId, Range<usize>)>)>,
+    given: Vec<(Role, Named)>,
 }
 
 /// The vote's dependencies the file made by naming the experts (for the cycle check).
 #[derive(Default)]
 pub(in crate::config) struct Derived {
     pub from: Option<SystemId>,
-    pub edges: Vec<(SystemId, Range<usize>)>,
+    pub edges: Named,
 }
 
 const KEY: &str = "gameplay.roles";
@@ -48,19 +51,14 @@ impl Src<'_> {
         })
     }
 
-    fn experts(
-        &self,
-        v: &Val,
-        key: &str,
-        known: &[SystemId],
-    ) -> Result<Vec<(SystemId, Range<usize>)>> {
+    fn experts(&self, v: &Val, key: &str, known: &[SystemId]) -> Result<Named> {
         let DeValue::Array(items) = v.get_ref() else {
             return Err(self.wrong_type(v, key, "an array of system names"));
         };
         if items.is_empty() {
             return Err(self.at(v, key, "the vote needs at least one expert"));
         }
-        let mut out: Vec<(SystemId, Range<usize>)> = Vec::new();
+        let mut out: Named = Vec::new();
         for item in items.iter() {
             let name = item
                 .get_ref()
