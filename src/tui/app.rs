@@ -425,7 +425,7 @@ impl App {
     }
 
     fn page(&self, pane: Pane) -> usize {
-        let areas = layout::dashboard(self.area);
+        let areas = layout::dashboard(self.area, self.systems.len());
         let rect = match pane {
             Pane::Table => areas.table,
             Pane::Gameplay => areas.gameplay,
@@ -456,7 +456,7 @@ impl App {
     }
 
     fn pane_at(&self, column: u16, row: u16) -> Option<Pane> {
-        let areas = layout::dashboard(self.area);
+        let areas = layout::dashboard(self.area, self.systems.len());
         let at = Position::new(column, row);
         if areas.table.contains(at) {
             Some(Pane::Table)
@@ -475,7 +475,7 @@ impl App {
         };
         self.focus = pane;
         if pane == Pane::Table && self.shutdown.is_none() {
-            let table = layout::dashboard(self.area).table;
+            let table = layout::dashboard(self.area, self.systems.len()).table;
             let visible = layout::table_rows_visible(table);
             let offset = layout::table_offset(self.selected, visible);
             // Rows start below the top border and the header row.

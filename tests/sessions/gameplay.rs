@@ -616,6 +616,37 @@ fn a_closed_expert_leaves_a_smaller_vote() {
     });
 }
 
+/// Systems as data: a sixth expert from the config votes with the five, the other roles
+/// are untouched, and the metrics carry it under its name.
+#[test]
+fn a_sixth_expert_from_the_config_votes_and_is_measured() {
+    serial(async {
+        let text = "[gameplay]\ncycle_delay_ms = 0\n[audio]\nenabled = false\n\
+            [systems.sixth_expert]\nprotocol = \"anthropic_messages\"\nmodel = \"claude-haiku-4-5\"\n\
+            [gameplay.roles]\nexperts = [\"gemini_client\", \"claude_client\", \"openai_client\", \"hyperbolic_client\", \"lmstudio_client\", \"sixth_expert\"]\n";
+        let c = singularis_tui::config::parse(text.as_bytes(), "sixth.toml").unwrap();
+        let sixth = SystemId::from_name("sixth_expert").unwrap();
+        let session = Session::start(c).await.unwrap();
+        assert_eq!(session.registry.ids().len(), 12);
+        let mut agent = agent(&session, Mode::Parallel);
+        run_cycles(&mut agent, &session, 2).await;
+        let s = stats(&session);
+        assert_eq!(votes_in(&s.recent[0].why), 6, "{}", s.recent[0].why);
+        assert!(session.registry.get(sixth).snapshot().done >= 2);
+        let metrics = singularis_tui::telemetry::prometheus::SessionMetrics::new(
+            session.registry.clone(),
+            session.stats.clone(),
+        )
+        .unwrap();
+        assert!(
+            metrics.render().contains("system=\"sixth_expert\""),
+            "{}",
+            metrics.render()
+        );
+        end(session).await;
+    });
+}
+
 #[test]
 fn a_refusing_expert_is_skipped_and_rested() {
     serial(async {
