@@ -5,14 +5,14 @@ use super::fault::Fault;
 use super::source::{ConfigError, Src, join_key};
 use super::types::{BaseUrl, Config, Mode, Price, SystemConfig};
 use crate::systems::catalog::{self, RESPONSES_MIN_OUTPUT_TOKENS, Service, Think};
-
-mod roles;
 use crate::systems::{Effort, MAX_THINKING_BUDGET, Protocol, SystemId, TokenField};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
+
+mod roles;
 
 type Val<'i> = Spanned<DeValue<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
