@@ -195,23 +195,7 @@ impl SystemId {
         const OPENAI: &str = "https://api.openai.com/v1";
         // A game's answers are one action and one sentence: about 40 tokens.
         const SHORT: u32 = 256;
-        let params =
-            |max_output_tokens, token_field, reasoning_effort, thinking_budget| ModelParams {
-                max_output_tokens,
-                token_field,
-                reasoning_effort,
-                thinking_budget,
-            };
         use TokenField::{MaxCompletionTokens as OpenaiCap, MaxTokens as ThirdPartyCap};
-        let d = |protocol, live_base_url, model, api_key_env, depends_on, params| SystemDefaults {
-            protocol,
-            live_base_url,
-            model,
-            api_key_env,
-            depends_on,
-            params,
-            key_optional: false,
-        };
         Some(match self {
             // streamGenerateContent serves 2.5 Flash-Lite; thinking off keeps the scene fast
             // and the whole budget for the description.
@@ -317,6 +301,39 @@ impl SystemId {
     /// A live service that works without a key.
     pub fn key_optional(self) -> bool {
         self.defaults().is_some_and(|d| d.key_optional)
+    }
+}
+
+fn params(
+    max_output_tokens: u32,
+    token_field: TokenField,
+    reasoning_effort: Option<Effort>,
+    thinking_budget: Option<i64>,
+) -> ModelParams {
+    ModelParams {
+        max_output_tokens,
+        token_field,
+        reasoning_effort,
+        thinking_budget,
+    }
+}
+
+fn d(
+    protocol: Protocol,
+    live_base_url: &'static str,
+    model: &'static str,
+    api_key_env: Option<&'static str>,
+    depends_on: &'static [SystemId],
+    params: ModelParams,
+) -> SystemDefaults {
+    SystemDefaults {
+        protocol,
+        live_base_url,
+        model,
+        api_key_env,
+        depends_on,
+        params,
+        key_optional: false,
     }
 }
 
