@@ -154,7 +154,7 @@ async fn main() {
     let base = format!("http://{addr}/v1");
     let config = Config::default();
     let urls = BTreeMap::from([(
-        SystemId::OpenaiClient,
+        SystemId::OPENAI_CLIENT,
         url::Url::parse(&format!("{base}/")).expect("url"),
     )]);
     let registry = Arc::new(Registry::new(&config, &urls, &|_| None));
@@ -164,7 +164,7 @@ async fn main() {
         Arc::default(),
     )
     .expect("metrics");
-    let sys = registry.get(SystemId::OpenaiClient).clone();
+    let sys = registry.get(SystemId::OPENAI_CLIENT).clone();
     let limit = sys.config.max_connections();
     singularis_tui::net::transport::install_crypto_provider();
     let bare = reqwest::Client::builder()

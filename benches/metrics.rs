@@ -7,7 +7,7 @@ use singularis_tui::clients::{self, Prompt};
 use singularis_tui::config::{Config, Mode};
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
-use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::systems::Protocol;
 use std::time::{Duration, Instant};
 
 const RENDERS: usize = 2_000;
@@ -33,7 +33,7 @@ fn main() {
         config.metrics.listen = Some("127.0.0.1:0".parse().expect("address"));
         let session = Session::start(config).await.expect("session");
         // 20 requests per wire system: every series exists and the histograms have samples.
-        for id in SystemId::ALL {
+        for id in singularis_tui::config::Config::default().ids() {
             let sys = session.registry.get(id).clone();
             let proto = sys.config.protocol;
             if proto == Protocol::Moe {

@@ -8,18 +8,16 @@ use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_singularis-tui");
 const CYCLES: u32 = 10;
-const WIRED: [&str; 10] = [
-    "video_interpreter",
-    "voice_system",
-    "orchestrator",
-    "wolfram_analyzer",
-    "gemini_client",
-    "claude_client",
-    "openai_client",
-    "hyperbolic_client",
-    "lmstudio_client",
-    "meta_rl",
-];
+/// The systems with a wire of their own (moe has none: it is its experts), from the default
+/// config's list.
+fn wired() -> Vec<&'static str> {
+    let c = singularis_tui::config::Config::default();
+    c.ids()
+        .into_iter()
+        .filter(|id| c.system(*id).protocol != singularis_tui::systems::Protocol::Moe)
+        .map(|id| id.name())
+        .collect()
+}
 
 /// Seconds one session took, start to exit.
 fn session(fault: Option<&str>) -> f64 {
@@ -62,7 +60,7 @@ fn main() {
     println!("\n| system | hung: s | hung: ratio | dripping: s | dripping: ratio |");
     println!("|---|---|---|---|---|");
     let mut worst = f64::INFINITY;
-    for sys in WIRED {
+    for sys in wired() {
         let hung = median(
             (0..runs)
                 .map(|_| session(Some(&format!("{sys}=hang"))))

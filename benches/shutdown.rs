@@ -44,7 +44,7 @@ async fn one_run(cfg: Config, grace_ms: u64, prepare: impl AsyncFnOnce(&Session)
 
 /// One request on every system that has a wire, all at once, left running.
 fn fire_one_each(session: &Session) {
-    for id in SystemId::ALL {
+    for id in singularis_tui::config::Config::default().ids() {
         let sys = session.registry.get(id).clone();
         let proto = sys.config.protocol;
         if proto == Protocol::Moe {
@@ -120,7 +120,7 @@ async fn scenario(
 async fn connections_per_1000() {
     let session = Session::start(config(&[])).await.expect("session");
     println!("\n| system | requests | connections opened | pool limit |\n|---|---|---|---|");
-    for id in SystemId::ALL {
+    for id in singularis_tui::config::Config::default().ids() {
         let sys = session.registry.get(id).clone();
         let proto = sys.config.protocol;
         if proto == Protocol::Moe {
@@ -173,9 +173,9 @@ fn main() {
         println!("Shutdown time, trigger → every socket verified closed, {RUNS} runs each\n");
         println!("| scenario | grace ms | median ms | min ms | max ms | sockets left (all runs) |\n|---|---|---|---|---|---|");
         scenario("all idle, pooled keep-alive sockets", &[], 500, None).await;
-        let slow: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
+        let slow: Vec<_> = singularis_tui::config::Config::default().ids().iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
         scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some(|s| s.iter().filter(|x| x.in_flight > 0).count() >= 10)).await;
-        scenario("one system hung (claude_client=hang)", &[(SystemId::ClaudeClient, Fault::Hang)], 500, Some(|s| s[SystemId::ClaudeClient.index()].in_flight > 0)).await;
+        scenario("one system hung (claude_client=hang)", &[(SystemId::CLAUDE_CLIENT, Fault::Hang)], 500, Some(|s| s[SystemId::CLAUDE_CLIENT.index()].in_flight > 0)).await;
         connections_per_1000().await;
     });
 }

@@ -8,7 +8,7 @@ use singularis_tui::config::{Config, Mode};
 use singularis_tui::lifecycle::sockets;
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
-use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::systems::Protocol;
 use std::time::{Duration, Instant};
 
 fn fds() -> usize {
@@ -41,7 +41,7 @@ fn main() {
         .expect("runtime");
     rt.block_on(async move {
         let session = Session::start(Config::default()).await.expect("session");
-        let wired: Vec<_> = SystemId::ALL
+        let wired: Vec<_> = singularis_tui::config::Config::default().ids()
             .into_iter()
             .filter(|id| session.registry.get(*id).config.protocol != Protocol::Moe)
             .map(|id| session.registry.get(id).clone())

@@ -38,6 +38,16 @@ impl Cli {
         }
         Ok(())
     }
+
+    /// The systems the command line names (faults, probes) must be the config's.
+    pub fn check_names(&self, config: &crate::config::Config) -> Result<(), String> {
+        let named: Vec<SystemId> = match &self.command {
+            Some(Command::Sandbox(args)) => args.faults.iter().map(|(id, _)| *id).collect(),
+            Some(Command::Probe(args)) => args.systems.clone(),
+            _ => self.run.faults.iter().map(|(id, _)| *id).collect(),
+        };
+        config.check_names(named)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -158,8 +168,9 @@ fn parse_usd(s: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("{s:?} is not an amount of USD from 0 to 1000000"))
 }
 
+/// Any well-formed name: [`Cli::check_names`] holds it to the config once that is read.
 fn parse_system(s: &str) -> Result<SystemId, String> {
-    SystemId::parse_name(s)
+    SystemId::intern_named(s)
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use singularis_tui::cli::{Cli, Command, SandboxArgs};
 use singularis_tui::config::{self, Config};
 use singularis_tui::sandbox::{Sandbox, SandboxSystem};
-use singularis_tui::systems::{Protocol, SystemId};
+use singularis_tui::systems::Protocol;
 use singularis_tui::telemetry::otlp;
 use singularis_tui::{headless, logging};
 use std::io::IsTerminal;
@@ -42,6 +42,12 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    if let Err(why) = cli.check_names(&config) {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(clap::error::ErrorKind::InvalidValue, why)
+            .exit();
+    }
     let log_path = cli
         .run
         .log_file
@@ -245,7 +251,8 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
     if let Some(dir) = args.replay {
         config.sandbox.timing = singularis_tui::config::Timing::Replay(dir);
     }
-    let systems = SystemId::ALL
+    let systems = config
+        .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(&config, id))
@@ -261,7 +268,7 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
     use std::io::Write;
     // A reader that went away (`| head -1`) is not the sandbox's failure: it keeps serving.
     let mut out = std::io::stdout().lock();
-    for id in SystemId::ALL {
+    for id in config.ids() {
         if let Some(url) = sandbox.base_url(id) {
             let _ = writeln!(out, "{} {}", id.name(), url.as_str().trim_end_matches('/'));
         }

@@ -42,7 +42,8 @@ pub async fn run(
     out: &mut dyn Write,
 ) -> Result<i32> {
     let selected: Vec<SystemId> = if named.is_empty() {
-        SystemId::ALL
+        config
+            .ids()
             .into_iter()
             .filter(|id| {
                 let c = config.system(*id);
@@ -152,7 +153,8 @@ pub async fn run(
             .wrap_err("starting the embedded sandbox")?,
         )
     };
-    let urls: BTreeMap<SystemId, url::Url> = SystemId::ALL
+    let urls: BTreeMap<SystemId, url::Url> = config
+        .ids()
         .into_iter()
         .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
         .collect();

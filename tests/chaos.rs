@@ -16,18 +16,16 @@ use std::time::Duration;
 
 #[path = "common/mod.rs"]
 mod common;
-const SYSTEMS: [&str; 10] = [
-    "video_interpreter",
-    "voice_system",
-    "orchestrator",
-    "wolfram_analyzer",
-    "gemini_client",
-    "claude_client",
-    "openai_client",
-    "hyperbolic_client",
-    "lmstudio_client",
-    "meta_rl",
-];
+/// The systems with a wire of their own (moe has none: it is its experts), from the default
+/// config's list.
+fn wired() -> Vec<&'static str> {
+    let c = singularis_tui::config::Config::default();
+    c.ids()
+        .into_iter()
+        .filter(|id| c.system(*id).protocol != singularis_tui::systems::Protocol::Moe)
+        .map(|id| id.name())
+        .collect()
+}
 
 struct Rng(u64);
 
@@ -116,7 +114,7 @@ fn random_fault(rng: &mut Rng) -> String {
 
 fn plan(rng: &mut Rng) -> Plan {
     let mut faults = Vec::new();
-    for s in SYSTEMS {
+    for s in wired() {
         if rng.below(10) < 3 {
             faults.push(format!("{s}={}", random_fault(rng)));
         }

@@ -241,12 +241,12 @@ fn the_game_pane_says_what_the_cycle_waits_for_and_the_table_marks_an_open_break
     let mut app = fixtures::dashboard(area(120, 40), Theme::PLAIN);
     let mut game = app.game.clone();
     game.waiting.insert(
-        singularis_tui::systems::SystemId::ClaudeClient,
+        singularis_tui::systems::SystemId::CLAUDE_CLIENT,
         std::time::Instant::now() - std::time::Duration::from_millis(3_200),
     );
     update(&mut app, Action::Game(Box::new(game)));
     let mut systems = app.systems.clone();
-    let claude = singularis_tui::systems::SystemId::ClaudeClient.index();
+    let claude = singularis_tui::systems::SystemId::CLAUDE_CLIENT.index();
     systems[claude].breaker = singularis_tui::lifecycle::BreakerState::Open;
     update(&mut app, Action::Systems(systems));
     let text = screen(&app);
@@ -492,26 +492,26 @@ mod updates {
     #[test]
     fn x_force_closes_the_selected_system_and_the_result_shows() {
         let mut app = app();
-        select(&mut app, SystemId::OpenaiClient);
+        select(&mut app, SystemId::OPENAI_CLIENT);
         assert_eq!(
             update(&mut app, Action::ForceClose),
-            Some(Command::ForceClose(SystemId::OpenaiClient))
+            Some(Command::ForceClose(SystemId::OPENAI_CLIENT))
         );
         // The session took it.
         update(
             &mut app,
             Action::UserCloseStarted {
-                id: SystemId::OpenaiClient,
+                id: SystemId::OPENAI_CLIENT,
                 forced: true,
             },
         );
-        assert!(app.closing_by_user.contains(&SystemId::OpenaiClient));
+        assert!(app.closing_by_user.contains(&SystemId::OPENAI_CLIENT));
         assert!(
             app.visible_notice()
                 .is_some_and(|n| n.text.contains("force-closing OpenAI client"))
         );
 
-        let report = fixtures::close_report(SystemId::OpenaiClient, CloseOutcome::Forced, 3.25);
+        let report = fixtures::close_report(SystemId::OPENAI_CLIENT, CloseOutcome::Forced, 3.25);
         update(
             &mut app,
             Action::UserCloseDone {
@@ -519,8 +519,11 @@ mod updates {
                 forced: true,
             },
         );
-        assert!(!app.closing_by_user.contains(&SystemId::OpenaiClient));
-        assert_eq!(app.closed_by_user.get(&SystemId::OpenaiClient), Some(&true));
+        assert!(!app.closing_by_user.contains(&SystemId::OPENAI_CLIENT));
+        assert_eq!(
+            app.closed_by_user.get(&SystemId::OPENAI_CLIENT),
+            Some(&true)
+        );
         let notice = app
             .visible_notice()
             .map(|n| n.text.clone())
@@ -537,15 +540,15 @@ mod updates {
     #[test]
     fn c_and_r_ask_the_session_which_judges_them_on_the_real_state() {
         let mut app = app();
-        select(&mut app, SystemId::GeminiClient);
+        select(&mut app, SystemId::GEMINI_CLIENT);
         assert_eq!(
             update(&mut app, Action::Close),
-            Some(Command::Close(SystemId::GeminiClient))
+            Some(Command::Close(SystemId::GEMINI_CLIENT))
         );
         update(
             &mut app,
             Action::UserCloseStarted {
-                id: SystemId::GeminiClient,
+                id: SystemId::GEMINI_CLIENT,
                 forced: false,
             },
         );
@@ -556,7 +559,7 @@ mod updates {
         // Not judged here on a table that may be a refresh behind: the session answers.
         assert_eq!(
             update(&mut app, Action::Close),
-            Some(Command::Close(SystemId::GeminiClient))
+            Some(Command::Close(SystemId::GEMINI_CLIENT))
         );
         update(
             &mut app,
@@ -567,8 +570,8 @@ mod updates {
                 .is_some_and(|n| n.text.contains("already closing") && !n.bad)
         );
 
-        set_state(&mut app, SystemId::GeminiClient, SystemState::Closed);
-        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Closed, 1.0);
+        set_state(&mut app, SystemId::GEMINI_CLIENT, SystemState::Closed);
+        let report = fixtures::close_report(SystemId::GEMINI_CLIENT, CloseOutcome::Closed, 1.0);
         update(
             &mut app,
             Action::UserCloseDone {
@@ -577,20 +580,20 @@ mod updates {
             },
         );
         assert_eq!(
-            app.closed_by_user.get(&SystemId::GeminiClient),
+            app.closed_by_user.get(&SystemId::GEMINI_CLIENT),
             Some(&false)
         );
         assert_eq!(
             update(&mut app, Action::Reopen),
-            Some(Command::Reopen(SystemId::GeminiClient))
+            Some(Command::Reopen(SystemId::GEMINI_CLIENT))
         );
         update(
             &mut app,
             Action::Reopened {
-                id: SystemId::GeminiClient,
+                id: SystemId::GEMINI_CLIENT,
             },
         );
-        assert!(!app.closed_by_user.contains_key(&SystemId::GeminiClient));
+        assert!(!app.closed_by_user.contains_key(&SystemId::GEMINI_CLIENT));
         assert!(
             app.visible_notice()
                 .is_some_and(|n| n.text == "Gemini client reopened")
@@ -598,7 +601,7 @@ mod updates {
         // And `x` right after `r` goes to the session, whatever the table still says.
         assert_eq!(
             update(&mut app, Action::ForceClose),
-            Some(Command::ForceClose(SystemId::GeminiClient))
+            Some(Command::ForceClose(SystemId::GEMINI_CLIENT))
         );
     }
 
@@ -629,7 +632,7 @@ mod updates {
     #[test]
     fn during_shutdown_the_engine_is_left_alone() {
         let mut app = app();
-        select(&mut app, SystemId::VideoInterpreter);
+        select(&mut app, SystemId::VIDEO_INTERPRETER);
         update(&mut app, Action::ShutdownStarted(Reason::Cycles));
         assert_eq!(update(&mut app, Action::ForceClose), None);
         assert_eq!(update(&mut app, Action::Reopen), None);
@@ -775,9 +778,9 @@ mod updates {
             },
         );
         // Everything arrives at once...
-        update(&mut app, Action::SystemClosing(SystemId::Moe));
-        update(&mut app, Action::SystemClosing(SystemId::VideoInterpreter));
-        let report = fixtures::close_report(SystemId::Moe, CloseOutcome::Closed, 0.4);
+        update(&mut app, Action::SystemClosing(SystemId::MOE));
+        update(&mut app, Action::SystemClosing(SystemId::VIDEO_INTERPRETER));
+        let report = fixtures::close_report(SystemId::MOE, CloseOutcome::Closed, 0.4);
         update(
             &mut app,
             Action::SystemClosed {
@@ -796,14 +799,14 @@ mod updates {
         update(&mut app, Action::Tick(t0 + ms(150)));
         assert_eq!(app.shutdown.as_ref().map(|s| s.revealed), Some(2));
         let rows = app.shutdown.as_ref().map(|s| s.rows()).unwrap_or_default();
-        assert!(matches!(rows[0], AccountRow::Closing(SystemId::Moe)));
+        assert!(matches!(rows[0], AccountRow::Closing(SystemId::MOE)));
         assert!(matches!(
             rows[1],
-            AccountRow::Closing(SystemId::VideoInterpreter)
+            AccountRow::Closing(SystemId::VIDEO_INTERPRETER)
         ));
         assert!(matches!(
             rows[2],
-            AccountRow::Waiting(SystemId::VoiceSystem)
+            AccountRow::Waiting(SystemId::VOICE_SYSTEM)
         ));
         assert_eq!(rows.len(), 11);
 
@@ -878,25 +881,25 @@ mod updates {
     #[test]
     fn a_reopened_system_is_no_longer_marked_as_closed_by_the_user() {
         let mut app = app();
-        assert!(app.closed_by_user.contains_key(&SystemId::ClaudeClient));
-        set_state(&mut app, SystemId::ClaudeClient, SystemState::Idle);
-        assert!(!app.closed_by_user.contains_key(&SystemId::ClaudeClient));
+        assert!(app.closed_by_user.contains_key(&SystemId::CLAUDE_CLIENT));
+        set_state(&mut app, SystemId::CLAUDE_CLIENT, SystemState::Idle);
+        assert!(!app.closed_by_user.contains_key(&SystemId::CLAUDE_CLIENT));
     }
 
     #[test]
     fn x_during_a_graceful_close_forces_it() {
         let mut app = app();
-        select(&mut app, SystemId::GeminiClient);
+        select(&mut app, SystemId::GEMINI_CLIENT);
         assert_eq!(
             update(&mut app, Action::Close),
-            Some(Command::Close(SystemId::GeminiClient))
+            Some(Command::Close(SystemId::GEMINI_CLIENT))
         );
-        set_state(&mut app, SystemId::GeminiClient, SystemState::Closing);
+        set_state(&mut app, SystemId::GEMINI_CLIENT, SystemState::Closing);
         assert_eq!(
             update(&mut app, Action::ForceClose),
-            Some(Command::ForceClose(SystemId::GeminiClient))
+            Some(Command::ForceClose(SystemId::GEMINI_CLIENT))
         );
-        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Forced, 12.0);
+        let report = fixtures::close_report(SystemId::GEMINI_CLIENT, CloseOutcome::Forced, 12.0);
         update(
             &mut app,
             Action::UserCloseDone {
@@ -913,11 +916,11 @@ mod updates {
     #[test]
     fn a_graceful_close_forced_at_its_deadline_is_not_called_closed_by_you() {
         let mut app = app();
-        select(&mut app, SystemId::GeminiClient);
+        select(&mut app, SystemId::GEMINI_CLIENT);
         update(&mut app, Action::Close);
-        set_state(&mut app, SystemId::GeminiClient, SystemState::Closed);
+        set_state(&mut app, SystemId::GEMINI_CLIENT, SystemState::Closed);
         // No `x`: the grace deadline forced it.
-        let report = fixtures::close_report(SystemId::GeminiClient, CloseOutcome::Forced, 500.2);
+        let report = fixtures::close_report(SystemId::GEMINI_CLIENT, CloseOutcome::Forced, 500.2);
         update(
             &mut app,
             Action::UserCloseDone {
@@ -925,7 +928,10 @@ mod updates {
                 forced: false,
             },
         );
-        assert_eq!(app.closed_by_user.get(&SystemId::GeminiClient), Some(&true));
+        assert_eq!(
+            app.closed_by_user.get(&SystemId::GEMINI_CLIENT),
+            Some(&true)
+        );
         let later = app.uptime + Duration::from_secs(7);
         update(&mut app, Action::Tick(later));
         let text = crate::screen(&app);

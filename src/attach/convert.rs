@@ -230,10 +230,10 @@ mod tests {
             serde_json::to_value(&back).unwrap()
         );
         let mut stats = GameStats::default();
-        stats.skipped(SystemId::ClaudeClient);
+        stats.skipped(SystemId::CLAUDE_CLIENT);
         stats.budget = Some(BudgetSnapshot {
-            refused: [(SystemId::Moe, 2)].into(),
-            unknown: vec![SystemId::MetaRl],
+            refused: [(SystemId::MOE, 2)].into(),
+            unknown: vec![SystemId::META_RL],
             ..Default::default()
         });
         let back = GameStats::from_protocol(stats.to_protocol()).unwrap();

@@ -41,6 +41,11 @@ const AGENT_BRIEF: &str = "You are an agent playing a Skyrim-like game. Choose e
 explore, move, attack, block, cast, heal, sneak, talk, loot, rest, turn_camera. \
 Answer as `ACTION: <action>` then `REASON: <one sentence>`.";
 
+/// For an LLM in the odds role (Wolfram is sent the question alone): the game reads the
+/// first number of the answer as a probability.
+const ODDS_BRIEF: &str =
+    "Estimate the probability asked for. Answer with one number between 0 and 1.";
+
 /// The MoE vote's default quorum grace (config `resilience.quorum_grace_ms`).
 pub(crate) const DEFAULT_QUORUM_GRACE: Duration = Duration::from_millis(250);
 const VOICE: &str = "Kore";
@@ -260,9 +265,11 @@ impl Agent {
         let sequential = self.mode == Mode::Sequential;
         let calls = self.calls.clone();
         let grace = self.quorum_grace;
+        let roles = self.registry.roles();
+        let experts = roles.experts.clone();
         self.calls
-            .call(SystemId::Moe, move |ctx| async move {
-                let (live, out): (Vec<SystemId>, Vec<SystemId>) = SystemId::MOE_EXPERTS
+            .call(roles.vote, move |ctx| async move {
+                let (live, out): (Vec<SystemId>, Vec<SystemId>) = experts
                     .into_iter()
                     .partition(|id| calls.registry.get(*id).is_available());
                 // Closed, disabled or failing for good: not asked, counted as skipped.
@@ -398,7 +405,7 @@ impl Agent {
         let scene = self
             .calls
             .bounded(
-                SystemId::VideoInterpreter,
+                self.registry.roles().perceive,
                 move |ctx| async move {
                     let mut first = true;
                     gemini::stream(&ctx, &see, move |piece| {
@@ -453,12 +460,16 @@ impl Agent {
         // Perceive, and reason: the experts' vote and the numbers, then the orchestrator's
         // final choice.
         let question = Prompt::new(AGENT_BRIEF, frame.clone());
-        let odds_q = self.odds_question();
+        let odds_q = Prompt::new(ODDS_BRIEF, self.odds_question());
         let calls = self.calls.clone();
+        let roles = self.registry.roles();
+        let odds_by = roles.odds;
         let numbers = async move {
+            // Wolfram takes the question alone; an LLM in the role takes the brief too.
+            let proto = calls.registry.get(odds_by).config.protocol;
             calls
-                .call(SystemId::WolframAnalyzer, move |ctx| async move {
-                    clients::wolfram::query(&ctx, &odds_q).await
+                .call(odds_by, move |ctx| async move {
+                    clients::ask(&ctx, proto, &odds_q).await
                 })
                 .await
         };
@@ -507,10 +518,11 @@ impl Agent {
                 if votes.is_empty() { "nobody" } else { &votes }
             ),
         );
-        let proto = self.registry.get(SystemId::Orchestrator).config.protocol;
+        let decide = roles.decide;
+        let proto = self.registry.get(decide).config.protocol;
         let choice = self
             .calls
-            .call(SystemId::Orchestrator, move |ctx| async move {
+            .call(decide, move |ctx| async move {
                 clients::ask(&ctx, proto, &final_q).await
             })
             .await;
@@ -519,7 +531,7 @@ impl Agent {
             tracing::info!(reply = %clients::shorten(text, 80), "orchestrator reply named no action");
             {
                 let mut s = self.stats.locked();
-                s.unparsable(SystemId::Orchestrator);
+                s.unparsable(decide);
             }
         }
         let (mut action, mut why, fallback) =
@@ -604,7 +616,8 @@ impl Agent {
     pub async fn finish(&mut self) {
         if let Some(mut pending) = self.pending.take() {
             // Two calls, each within its deadline, plus slack.
-            let bound = [SystemId::VoiceSystem, SystemId::MetaRl]
+            let roles = self.registry.roles();
+            let bound = [roles.voice, roles.learn]
                 .into_iter()
                 .map(|id| self.registry.get(id).deadline())
                 .sum::<Duration>()
@@ -644,8 +657,9 @@ async fn speak_and_learn(
     let speak = {
         let calls = calls.clone();
         async move {
+            let voice = calls.registry.roles().voice;
             let pcm = calls
-                .call(SystemId::VoiceSystem, move |ctx| async move {
+                .call(voice, move |ctx| async move {
                     gemini::speak(&ctx, &line, VOICE).await
                 })
                 .await?;
@@ -667,9 +681,10 @@ async fn speak_and_learn(
             ),
         );
         async move {
-            let proto = calls.registry.get(SystemId::MetaRl).config.protocol;
+            let learn = calls.registry.roles().learn;
+            let proto = calls.registry.get(learn).config.protocol;
             let reply = calls
-                .call(SystemId::MetaRl, move |ctx| async move {
+                .call(learn, move |ctx| async move {
                     clients::ask(&ctx, proto, &question).await
                 })
                 .await?;

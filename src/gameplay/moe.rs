@@ -72,9 +72,9 @@ mod tests {
     fn majority_wins() {
         let v = vote(
             &[
-                ans(SystemId::GeminiClient, Some(Action::Attack)),
-                ans(SystemId::ClaudeClient, Some(Action::Attack)),
-                ans(SystemId::OpenaiClient, Some(Action::Block)),
+                ans(SystemId::GEMINI_CLIENT, Some(Action::Attack)),
+                ans(SystemId::CLAUDE_CLIENT, Some(Action::Attack)),
+                ans(SystemId::OPENAI_CLIENT, Some(Action::Block)),
             ],
             &[],
         );
@@ -85,8 +85,8 @@ mod tests {
     #[test]
     fn ties_follow_preference_then_caution() {
         let answers = [
-            ans(SystemId::GeminiClient, Some(Action::Attack)),
-            ans(SystemId::ClaudeClient, Some(Action::Block)),
+            ans(SystemId::GEMINI_CLIENT, Some(Action::Attack)),
+            ans(SystemId::CLAUDE_CLIENT, Some(Action::Block)),
         ];
         assert_eq!(vote(&answers, &[]).action, Some(Action::Block));
         assert_eq!(
@@ -99,14 +99,14 @@ mod tests {
     fn missing_experts_are_counted_and_none_means_no_verdict() {
         let v = vote(
             &[
-                ans(SystemId::GeminiClient, None),
-                ans(SystemId::ClaudeClient, Some(Action::Loot)),
+                ans(SystemId::GEMINI_CLIENT, None),
+                ans(SystemId::CLAUDE_CLIENT, Some(Action::Loot)),
             ],
             &[],
         );
         assert_eq!(v.action, Some(Action::Loot));
         assert_eq!(v.missing, 1);
-        let v = vote(&[ans(SystemId::GeminiClient, None)], &[]);
+        let v = vote(&[ans(SystemId::GEMINI_CLIENT, None)], &[]);
         assert_eq!(v.action, None);
     }
 }

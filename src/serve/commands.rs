@@ -39,7 +39,10 @@ pub(super) async fn command(
     if let Err(refused) = shared.authorize(peer, &headers).await {
         // Counted too, for the report's audit: who tried what without a valid token.
         if let Ok(req) = serde_json::from_slice::<CommandRequest>(&body) {
-            let system = req.system.as_deref().and_then(SystemId::from_name);
+            let system = req
+                .system
+                .as_deref()
+                .and_then(|name| SystemId::parse_among(name, &shared.hub.registry.ids()).ok());
             shared
                 .hub
                 .control
@@ -71,7 +74,7 @@ pub(super) async fn command(
                 format!("{} needs a \"system\"", req.command.name()),
             );
         }
-        (true, Some(name)) => match SystemId::parse_name(name) {
+        (true, Some(name)) => match SystemId::parse_among(name, &shared.hub.registry.ids()) {
             Ok(id) => Some(id),
             Err(why) => return error(StatusCode::BAD_REQUEST, why),
         },

@@ -160,7 +160,8 @@ impl Session {
             ..GameStats::default()
         };
         let sandbox = if config.needs_sandbox() {
-            let systems = SystemId::ALL
+            let systems = config
+                .ids()
                 .into_iter()
                 .filter(|id| {
                     let c = config.system(*id);
@@ -177,7 +178,8 @@ impl Session {
             None
         };
         let sandbox_ports = sandbox.as_ref().map(|s| s.ports()).unwrap_or_default();
-        let urls: BTreeMap<SystemId, url::Url> = SystemId::ALL
+        let urls: BTreeMap<SystemId, url::Url> = config
+            .ids()
             .into_iter()
             .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
             .collect();

@@ -211,7 +211,7 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
 pub(crate) fn call_lines(st: &super::report::ReportStats) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, c) in &st.calls {
-        let id = crate::systems::SystemId::parse_name(name).ok();
+        let id = crate::systems::SystemId::from_name(name);
         let truncated = st.truncated_by_system.get(name).copied().unwrap_or(0);
         let refused = id
             .and_then(|id| st.game.budget.as_ref()?.refused.get(&id).copied())

@@ -286,10 +286,10 @@ mod tests {
             );
         }
         let mut stats = GameStats::default();
-        stats.skipped(SystemId::ClaudeClient);
+        stats.skipped(SystemId::CLAUDE_CLIENT);
         stats.budget = Some(BudgetSnapshot {
-            refused: [(SystemId::Moe, 2)].into(),
-            unknown: vec![SystemId::MetaRl],
+            refused: [(SystemId::MOE, 2)].into(),
+            unknown: vec![SystemId::META_RL],
             limit_usd: Some(1.0),
             ..Default::default()
         });
@@ -298,7 +298,7 @@ mod tests {
             serde_json::to_value(stats.to_protocol()).unwrap()
         );
         let report = CloseReport {
-            name: SystemId::Orchestrator,
+            name: SystemId::ORCHESTRATOR,
             outcome: lifecycle::CloseOutcome::Forced,
             close_ms: 1.5,
             sockets_before: 2,
@@ -321,7 +321,7 @@ mod tests {
             serde_json::to_value(report.to_protocol()).unwrap()
         );
         let change = StateChange {
-            system: SystemId::Moe,
+            system: SystemId::MOE,
             from: lifecycle::SystemState::Idle,
             to: lifecycle::SystemState::Error,
             error: Some("boom".into()),

@@ -13,6 +13,7 @@ use crate::systems::SystemId;
 use metrics_exporter_prometheus::{
     BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub(crate) const SYSTEM_STATE: &str = "singularis_system_state";
@@ -79,8 +80,8 @@ impl Phase {
 struct ShutdownFigures {
     outcomes: [u64; CloseOutcome::ALL.len()],
     seconds: f64,
-    /// Requests each system's close cancelled, by system index.
-    cancelled: [u32; SystemId::ALL.len()],
+    /// Requests each system's close cancelled.
+    cancelled: BTreeMap<SystemId, u32>,
 }
 
 pub struct SessionMetrics {
@@ -140,7 +141,7 @@ impl SessionMetrics {
             if let Some(i) = CloseOutcome::ALL.iter().position(|o| *o == r.outcome) {
                 f.outcomes[i] += 1;
             }
-            f.cancelled[r.name.index()] += r.cancelled;
+            *f.cancelled.entry(r.name).or_default() += r.cancelled;
         }
         *self.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
         self.set_phase(Phase::Final);
@@ -230,7 +231,7 @@ impl SessionMetrics {
                 }
                 metrics::gauge!(DEADLINE, "system" => name).set(s.deadline_ms / 1e3);
                 metrics::gauge!(SHUTDOWN_CANCELLED, "system" => name)
-                    .set(shutdown.cancelled[s.id.index()] as f64);
+                    .set(shutdown.cancelled.get(&s.id).copied().unwrap_or(0) as f64);
                 let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
                 metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
             }

@@ -146,11 +146,19 @@ pub struct ShutdownState {
     /// Since when the final panel shows.
     pub final_since: Option<Duration>,
     pub force_requested: bool,
+    /// The session's systems, in its order: those not yet heard of wait in the account.
+    pub systems: Vec<SystemId>,
 }
 
 impl ShutdownState {
-    pub fn new(reason: Reason, now: Duration, grace: Duration) -> ShutdownState {
+    pub fn new(
+        reason: Reason,
+        now: Duration,
+        grace: Duration,
+        systems: Vec<SystemId>,
+    ) -> ShutdownState {
         ShutdownState {
+            systems,
             reason,
             started_at: now,
             grace,
@@ -217,8 +225,9 @@ impl ShutdownState {
         }
         let mut out: Vec<AccountRow> = order.iter().filter_map(|id| rows.remove(id)).collect();
         out.extend(
-            SystemId::ALL
-                .into_iter()
+            self.systems
+                .iter()
+                .copied()
                 .filter(|id| !order.contains(id))
                 .map(AccountRow::Waiting),
         );
@@ -303,6 +312,11 @@ impl App {
             connection: Connection::Live,
             confirm_quit: false,
         }
+    }
+
+    /// The systems on the table, in the session's order.
+    pub fn system_ids(&self) -> Vec<SystemId> {
+        self.systems.iter().map(|s| s.id).collect()
     }
 
     /// The same dashboard, fed by a remote agent's stream.
@@ -411,7 +425,7 @@ impl App {
     }
 
     pub(super) fn page(&self, pane: Pane) -> usize {
-        let areas = layout::dashboard(self.area);
+        let areas = layout::dashboard(self.area, self.systems.len());
         let rect = match pane {
             Pane::Table => areas.table,
             Pane::Gameplay => areas.gameplay,
@@ -442,7 +456,7 @@ impl App {
     }
 
     pub(super) fn pane_at(&self, column: u16, row: u16) -> Option<Pane> {
-        let areas = layout::dashboard(self.area);
+        let areas = layout::dashboard(self.area, self.systems.len());
         let at = Position::new(column, row);
         if areas.table.contains(at) {
             Some(Pane::Table)
@@ -461,7 +475,7 @@ impl App {
         };
         self.focus = pane;
         if pane == Pane::Table && self.shutdown.is_none() {
-            let table = layout::dashboard(self.area).table;
+            let table = layout::dashboard(self.area, self.systems.len()).table;
             let visible = layout::table_rows_visible(table);
             let offset = layout::table_offset(self.selected, visible);
             // Rows start below the top border and the header row.

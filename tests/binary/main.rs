@@ -12,5 +12,6 @@ mod recording;
 mod resilience;
 mod secrets;
 mod serve;
+mod systems;
 mod traces;
 mod tui_e2e;

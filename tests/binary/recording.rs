@@ -53,9 +53,15 @@ fn a_session_recorded_on_the_sandbox_replays_with_the_same_answers() {
     fast(dir.path());
     let recorded = session(dir.path(), &["--record", "rec"], "a.json");
     // Versioned JSON lines, one file per system with a wire of its own, private.
-    let wired = singularis_tui::systems::SystemId::ALL
+    let wired = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
-        .filter(|id| id.defaults().protocol != singularis_tui::systems::Protocol::Moe);
+        .filter(|id| {
+            singularis_tui::config::Config::default()
+                .system(*id)
+                .protocol
+                != singularis_tui::systems::Protocol::Moe
+        });
     for name in wired.map(|id| id.name()) {
         let path = dir.path().join("rec").join(format!("{name}.jsonl"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{name}: {e}"));

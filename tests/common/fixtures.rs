@@ -88,43 +88,66 @@ fn with_latency(mut s: SystemSnapshot, p50: f64, p99: f64) -> SystemSnapshot {
 
 /// Every state at once: open, idle, error, closing, closed (by the user), disabled.
 pub fn systems(scale: u64) -> Vec<SystemSnapshot> {
-    use SystemId::*;
     use SystemState::*;
     let n = |v: u64| v * scale / 10;
     let mut out = vec![
-        with_latency(snapshot(VideoInterpreter, Open, n(520)), 41.0, 88.0),
-        with_latency(snapshot(VoiceSystem, Idle, n(505)), 118.0, 243.0),
-        with_latency(snapshot(Orchestrator, Open, n(511)), 63.0, 140.0),
-        with_latency(snapshot(WolframAnalyzer, Error, n(402)), 12.0, 35.0),
-        with_latency(snapshot(GeminiClient, Idle, n(520)), 22.0, 51.0),
-        with_latency(snapshot(ClaudeClient, Closed, n(301)), 35.0, 77.0),
-        with_latency(snapshot(OpenaiClient, Open, n(519)), 28.0, 1310.0),
-        with_latency(snapshot(HyperbolicClient, Closing, n(498)), 95.0, 180.0),
-        snapshot(LmstudioClient, Disabled, 0),
-        with_latency(snapshot(Moe, Idle, n(520)), 140.0, 260.0),
-        with_latency(snapshot(MetaRl, Idle, n(517)), 30.0, 66.0),
+        with_latency(
+            snapshot(SystemId::VIDEO_INTERPRETER, Open, n(520)),
+            41.0,
+            88.0,
+        ),
+        with_latency(snapshot(SystemId::VOICE_SYSTEM, Idle, n(505)), 118.0, 243.0),
+        with_latency(snapshot(SystemId::ORCHESTRATOR, Open, n(511)), 63.0, 140.0),
+        with_latency(
+            snapshot(SystemId::WOLFRAM_ANALYZER, Error, n(402)),
+            12.0,
+            35.0,
+        ),
+        with_latency(snapshot(SystemId::GEMINI_CLIENT, Idle, n(520)), 22.0, 51.0),
+        with_latency(
+            snapshot(SystemId::CLAUDE_CLIENT, Closed, n(301)),
+            35.0,
+            77.0,
+        ),
+        with_latency(
+            snapshot(SystemId::OPENAI_CLIENT, Open, n(519)),
+            28.0,
+            1310.0,
+        ),
+        with_latency(
+            snapshot(SystemId::HYPERBOLIC_CLIENT, Closing, n(498)),
+            95.0,
+            180.0,
+        ),
+        snapshot(SystemId::LMSTUDIO_CLIENT, Disabled, 0),
+        with_latency(snapshot(SystemId::MOE, Idle, n(520)), 140.0, 260.0),
+        with_latency(snapshot(SystemId::META_RL, Idle, n(517)), 30.0, 66.0),
     ];
     let mut set = |id: SystemId, f: &dyn Fn(&mut SystemSnapshot)| f(&mut out[id.index()]);
-    set(VideoInterpreter, &|s| {
+    set(SystemId::VIDEO_INTERPRETER, &|s| {
         (s.in_flight, s.open_sockets) = (1, 1)
     });
-    set(VoiceSystem, &|s| s.open_sockets = 1);
-    set(Orchestrator, &|s| (s.in_flight, s.open_sockets) = (1, 2));
-    set(WolframAnalyzer, &|s| {
+    set(SystemId::VOICE_SYSTEM, &|s| s.open_sockets = 1);
+    set(SystemId::ORCHESTRATOR, &|s| {
+        (s.in_flight, s.open_sockets) = (1, 2)
+    });
+    set(SystemId::WOLFRAM_ANALYZER, &|s| {
         s.errors = 3;
         s.open_sockets = 1;
         s.last_error =
             Some("HTTP 503 from wolfram_analyzer: upstream overloaded, retry later".into());
     });
-    set(GeminiClient, &|s| s.open_sockets = 2);
-    set(OpenaiClient, &|s| (s.in_flight, s.open_sockets) = (2, 2));
-    set(HyperbolicClient, &|s| {
+    set(SystemId::GEMINI_CLIENT, &|s| s.open_sockets = 2);
+    set(SystemId::OPENAI_CLIENT, &|s| {
+        (s.in_flight, s.open_sockets) = (2, 2)
+    });
+    set(SystemId::HYPERBOLIC_CLIENT, &|s| {
         (s.in_flight, s.open_sockets) = (1, 1)
     });
-    set(LmstudioClient, &|s| {
+    set(SystemId::LMSTUDIO_CLIENT, &|s| {
         s.disabled_reason = Some("disabled in config".into())
     });
-    set(MetaRl, &|s| {
+    set(SystemId::META_RL, &|s| {
         s.errors = 1;
         s.open_sockets = 1;
         s.last_error = Some("timed out after 30000 ms".into());
@@ -256,7 +279,7 @@ pub fn dashboard(area: Rect, theme: Theme) -> App {
     update(&mut app, Action::Game(Box::new(game())));
     update(&mut app, Action::Logs(logs()));
     // The user force-closed Claude a moment ago and is closing Hyperbolic.
-    let report = close_report(SystemId::ClaudeClient, CloseOutcome::Forced, 2.14);
+    let report = close_report(SystemId::CLAUDE_CLIENT, CloseOutcome::Forced, 2.14);
     update(
         &mut app,
         Action::UserCloseDone {
@@ -264,8 +287,8 @@ pub fn dashboard(area: Rect, theme: Theme) -> App {
             forced: true,
         },
     );
-    app.closing_by_user.insert(SystemId::HyperbolicClient);
-    app.selected = SystemId::ClaudeClient.index();
+    app.closing_by_user.insert(SystemId::HYPERBOLIC_CLIENT);
+    app.selected = SystemId::CLAUDE_CLIENT.index();
     update(&mut app, Action::Tick(Duration::from_millis(83_400)));
     app
 }
@@ -294,20 +317,19 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
 /// The order a real shutdown reports them: dependents first, then what they use.
 pub fn shutdown_order() -> Vec<(SystemId, CloseOutcome, f64)> {
     use CloseOutcome::*;
-    use SystemId::*;
     vec![
-        (LmstudioClient, Skipped, 0.0),
-        (VideoInterpreter, Closed, 2.1),
-        (VoiceSystem, Closed, 1.4),
-        (Orchestrator, Closed, 3.2),
-        (MetaRl, Closed, 1.1),
-        (Moe, Closed, 0.3),
-        (WolframAnalyzer, Closed, 1.9),
-        (GeminiClient, Closed, 1.2),
-        (ClaudeClient, Closed, 0.0),
-        (OpenaiClient, Closed, 2.6),
+        (SystemId::LMSTUDIO_CLIENT, Skipped, 0.0),
+        (SystemId::VIDEO_INTERPRETER, Closed, 2.1),
+        (SystemId::VOICE_SYSTEM, Closed, 1.4),
+        (SystemId::ORCHESTRATOR, Closed, 3.2),
+        (SystemId::META_RL, Closed, 1.1),
+        (SystemId::MOE, Closed, 0.3),
+        (SystemId::WOLFRAM_ANALYZER, Closed, 1.9),
+        (SystemId::GEMINI_CLIENT, Closed, 1.2),
+        (SystemId::CLAUDE_CLIENT, Closed, 0.0),
+        (SystemId::OPENAI_CLIENT, Closed, 2.6),
         // Quit mid-call: its request cancelled at the deadline, the close still normal.
-        (HyperbolicClient, Closed, 500.4),
+        (SystemId::HYPERBOLIC_CLIENT, Closed, 500.4),
     ]
 }
 
@@ -336,7 +358,7 @@ pub fn shutting_down(area: Rect, theme: Theme, closed: usize, now_ms: u64) -> Ap
         if i < closed {
             let mut report = close_report(*id, *outcome, *ms);
             // The user closed Claude with `c` a minute in; it was still closed at shutdown.
-            if *id == SystemId::ClaudeClient {
+            if *id == SystemId::CLAUDE_CLIENT {
                 report.earlier = Some(singularis_tui::lifecycle::EarlierClose {
                     by: "you".into(),
                     at_s: 62.0,
@@ -376,7 +398,7 @@ pub fn report() -> SessionReport {
         backend: "sandbox".into(),
         stats: ReportStats {
             game: GameStats {
-                skipped_calls: BTreeMap::from([(SystemId::LmstudioClient, 52)]),
+                skipped_calls: BTreeMap::from([(SystemId::LMSTUDIO_CLIENT, 52)]),
                 fallbacks: 1,
                 guard_fired: 2,
                 speech_clips: 88,

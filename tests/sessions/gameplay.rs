@@ -385,8 +385,8 @@ fn preferences_follow_rewards_and_break_ties() {
         error: None,
     };
     let tie = [
-        ans(SystemId::GeminiClient, Some(Action::Heal)),
-        ans(SystemId::ClaudeClient, Some(Action::Attack)),
+        ans(SystemId::GEMINI_CLIENT, Some(Action::Heal)),
+        ans(SystemId::CLAUDE_CLIENT, Some(Action::Attack)),
     ];
     assert_eq!(
         moe::vote(&tie, &Preferences::default().order()).action,
@@ -395,11 +395,11 @@ fn preferences_follow_rewards_and_break_ties() {
     assert_eq!(moe::vote(&tie, &order).action, Some(Action::Attack));
     // A three-way tie among four voters with one expert missing.
     let answers = [
-        ans(SystemId::GeminiClient, Some(Action::Loot)),
-        ans(SystemId::ClaudeClient, Some(Action::Talk)),
-        ans(SystemId::OpenaiClient, Some(Action::Explore)),
+        ans(SystemId::GEMINI_CLIENT, Some(Action::Loot)),
+        ans(SystemId::CLAUDE_CLIENT, Some(Action::Talk)),
+        ans(SystemId::OPENAI_CLIENT, Some(Action::Explore)),
         ExpertAnswer {
-            expert: SystemId::HyperbolicClient,
+            expert: SystemId::HYPERBOLIC_CLIENT,
             action: None,
             error: Some("no answer".into()),
         },
@@ -546,12 +546,21 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
             .filter(|s| s.done >= 1)
             .map(|s| s.id)
             .collect();
-        for id in SystemId::ALL {
-            if id != SystemId::Moe && !SystemId::MOE_EXPERTS.contains(&id) {
+        for id in singularis_tui::config::Config::default().ids() {
+            if id != SystemId::MOE
+                && !singularis_tui::config::Config::default()
+                    .gameplay
+                    .roles
+                    .experts
+                    .contains(&id)
+            {
                 assert!(asked.contains(&id), "{id} made no call");
             }
         }
-        let experts = SystemId::MOE_EXPERTS
+        let experts = singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .iter()
             .filter(|id| asked.contains(id))
             .count();
@@ -594,15 +603,46 @@ fn a_closed_expert_leaves_a_smaller_vote() {
         let session = Session::start(config()).await.unwrap();
         session
             .registry
-            .get(SystemId::ClaudeClient)
+            .get(SystemId::CLAUDE_CLIENT)
             .force_close()
             .await;
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 2).await;
         let s = stats(&session);
-        assert_eq!(s.skipped_calls.get(&SystemId::ClaudeClient), Some(&2));
+        assert_eq!(s.skipped_calls.get(&SystemId::CLAUDE_CLIENT), Some(&2));
         assert_eq!(votes_in(&s.recent[0].why), 4, "{}", s.recent[0].why);
         assert_eq!(s.actions, 2);
+        end(session).await;
+    });
+}
+
+/// Systems as data: a sixth expert from the config votes with the five, the other roles
+/// are untouched, and the metrics carry it under its name.
+#[test]
+fn a_sixth_expert_from_the_config_votes_and_is_measured() {
+    serial(async {
+        let text = "[gameplay]\ncycle_delay_ms = 0\n[audio]\nenabled = false\n\
+            [systems.sixth_expert]\nprotocol = \"anthropic_messages\"\nmodel = \"claude-haiku-4-5\"\n\
+            [gameplay.roles]\nexperts = [\"gemini_client\", \"claude_client\", \"openai_client\", \"hyperbolic_client\", \"lmstudio_client\", \"sixth_expert\"]\n";
+        let c = singularis_tui::config::parse(text.as_bytes(), "sixth.toml").unwrap();
+        let sixth = SystemId::from_name("sixth_expert").unwrap();
+        let session = Session::start(c).await.unwrap();
+        assert_eq!(session.registry.ids().len(), 12);
+        let mut agent = agent(&session, Mode::Parallel);
+        run_cycles(&mut agent, &session, 2).await;
+        let s = stats(&session);
+        assert_eq!(votes_in(&s.recent[0].why), 6, "{}", s.recent[0].why);
+        assert!(session.registry.get(sixth).snapshot().done >= 2);
+        let metrics = singularis_tui::telemetry::prometheus::SessionMetrics::new(
+            session.registry.clone(),
+            session.stats.clone(),
+        )
+        .unwrap();
+        assert!(
+            metrics.render().contains("system=\"sixth_expert\""),
+            "{}",
+            metrics.render()
+        );
         end(session).await;
     });
 }
@@ -613,14 +653,14 @@ fn a_refusing_expert_is_skipped_and_rested() {
         let mut c = config();
         c.sandbox
             .faults
-            .insert(SystemId::OpenaiClient, Fault::Refuse);
+            .insert(SystemId::OPENAI_CLIENT, Fault::Refuse);
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Sequential);
         run_cycles(&mut agent, &session, 4).await;
         let s = stats(&session);
         // Cycles 1 to 3 fail (three in a row open its breaker), cycle 4 skips it.
-        assert_eq!(s.skipped_calls.get(&SystemId::OpenaiClient), Some(&4));
-        let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
+        assert_eq!(s.skipped_calls.get(&SystemId::OPENAI_CLIENT), Some(&4));
+        let snap = session.registry.get(SystemId::OPENAI_CLIENT).snapshot();
         assert_eq!(snap.done, 0);
         assert!(
             snap.errors <= 2 * 2,
@@ -642,13 +682,13 @@ fn a_refusing_expert_is_skipped_and_rested() {
 fn without_the_voice_system_there_is_no_speech() {
     serial(async {
         let mut c = config();
-        c.systems.get_mut(&SystemId::VoiceSystem).unwrap().enabled = false;
+        c.systems.get_mut(&SystemId::VOICE_SYSTEM).unwrap().enabled = false;
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 3).await;
         let s = stats(&session);
         assert_eq!(s.speech_clips, 0);
-        assert_eq!(s.skipped_calls.get(&SystemId::VoiceSystem), Some(&3));
+        assert_eq!(s.skipped_calls.get(&SystemId::VOICE_SYSTEM), Some(&3));
         assert_eq!(s.actions, 3);
         end(session).await;
     });
@@ -660,7 +700,7 @@ fn without_the_orchestrator_the_vote_decides() {
         let session = Session::start(config()).await.unwrap();
         session
             .registry
-            .get(SystemId::Orchestrator)
+            .get(SystemId::ORCHESTRATOR)
             .force_close()
             .await;
         let mut agent = agent(&session, Mode::Sequential);
@@ -672,7 +712,7 @@ fn without_the_orchestrator_the_vote_decides() {
             "{}",
             s.recent[0].why
         );
-        assert_eq!(s.skipped_calls.get(&SystemId::Orchestrator), Some(&1));
+        assert_eq!(s.skipped_calls.get(&SystemId::ORCHESTRATOR), Some(&1));
         end(session).await;
     });
 }
@@ -681,7 +721,7 @@ fn without_the_orchestrator_the_vote_decides() {
 fn without_moe_the_orchestrator_decides_alone() {
     serial(async {
         let mut c = config();
-        c.systems.get_mut(&SystemId::Moe).unwrap().enabled = false;
+        c.systems.get_mut(&SystemId::MOE).unwrap().enabled = false;
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         assert_eq!(agent.cycle().await, Action::Talk);
@@ -691,10 +731,14 @@ fn without_moe_the_orchestrator_decides_alone() {
             "{}",
             s.recent[0].why
         );
-        assert_eq!(s.skipped_calls.get(&SystemId::Moe), Some(&1));
+        assert_eq!(s.skipped_calls.get(&SystemId::MOE), Some(&1));
         // moe is skipped as a whole: its experts were never asked.
         assert_eq!(
-            session.registry.get(SystemId::GeminiClient).snapshot().done,
+            session
+                .registry
+                .get(SystemId::GEMINI_CLIENT)
+                .snapshot()
+                .done,
             0
         );
         end(session).await;
@@ -705,9 +749,12 @@ fn without_moe_the_orchestrator_decides_alone() {
 fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
     serial(async {
         let session = Session::start(config()).await.unwrap();
-        for id in SystemId::MOE_EXPERTS
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .into_iter()
-            .chain([SystemId::Orchestrator])
+            .chain([SystemId::ORCHESTRATOR])
         {
             session.registry.get(id).force_close().await;
         }
@@ -721,7 +768,11 @@ fn with_no_expert_and_no_orchestrator_the_safe_action_is_taken_and_counted() {
         let s = stats(&session);
         assert_eq!(s.fallbacks, 1);
         assert!(s.recent[0].why.contains("safe action"));
-        for id in SystemId::MOE_EXPERTS {
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
+        {
             assert_eq!(s.skipped_calls.get(&id), Some(&1), "{id}");
         }
         end(session).await;
@@ -733,9 +784,9 @@ fn without_eyes_numbers_or_a_teacher_the_game_goes_on() {
     serial(async {
         let mut c = config();
         for id in [
-            SystemId::VideoInterpreter,
-            SystemId::WolframAnalyzer,
-            SystemId::MetaRl,
+            SystemId::VIDEO_INTERPRETER,
+            SystemId::WOLFRAM_ANALYZER,
+            SystemId::META_RL,
         ] {
             c.systems.get_mut(&id).unwrap().enabled = false;
         }
@@ -751,9 +802,9 @@ fn without_eyes_numbers_or_a_teacher_the_game_goes_on() {
             s.recent[0].why
         );
         for id in [
-            SystemId::VideoInterpreter,
-            SystemId::WolframAnalyzer,
-            SystemId::MetaRl,
+            SystemId::VIDEO_INTERPRETER,
+            SystemId::WOLFRAM_ANALYZER,
+            SystemId::META_RL,
         ] {
             assert_eq!(s.skipped_calls.get(&id), Some(&3), "{id}");
         }
@@ -793,9 +844,12 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
     serial(async {
         let (url, server) = babbling_model().await;
         let mut c = config();
-        for id in SystemId::MOE_EXPERTS
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .into_iter()
-            .chain([SystemId::Orchestrator])
+            .chain([SystemId::ORCHESTRATOR])
         {
             let s = c.systems.get_mut(&id).unwrap();
             s.protocol = Protocol::OpenaiChat;
@@ -808,9 +862,12 @@ fn unparsable_replies_are_counted_and_fall_back_to_the_safe_action() {
         let s = stats(&session);
         assert_eq!(action, Action::Rest);
         assert_eq!(s.fallbacks, 1);
-        for id in SystemId::MOE_EXPERTS
+        for id in singularis_tui::config::Config::default()
+            .gameplay
+            .roles
+            .experts
             .into_iter()
-            .chain([SystemId::Orchestrator])
+            .chain([SystemId::ORCHESTRATOR])
         {
             assert_eq!(s.unparsable_replies.get(&id), Some(&1), "{id}");
             assert!(
@@ -860,13 +917,13 @@ fn a_slower_expert_normal_for_itself_is_waited_for_and_no_breaker_opens() {
         // healthy one. The vote has its majority long before Claude, yet waits for it.
         let mut c = config();
         c.sandbox.faults.insert(
-            SystemId::ClaudeClient,
+            SystemId::CLAUDE_CLIENT,
             Fault::Slow(Duration::from_millis(400)),
         );
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 8).await;
-        let snap = session.registry.get(SystemId::ClaudeClient).snapshot();
+        let snap = session.registry.get(SystemId::CLAUDE_CLIENT).snapshot();
         assert_eq!(snap.late, 0, "{snap:?}");
         assert_eq!(snap.breaker_opens, 0, "{snap:?}");
         assert_eq!(snap.breaker_skipped, 0, "{snap:?}");
@@ -876,7 +933,7 @@ fn a_slower_expert_normal_for_itself_is_waited_for_and_no_breaker_opens() {
         let s = stats(&session);
         assert_eq!(
             s.outvoted_experts
-                .get(&SystemId::ClaudeClient)
+                .get(&SystemId::CLAUDE_CLIENT)
                 .copied()
                 .unwrap_or(0),
             snap.outvoted
@@ -905,10 +962,12 @@ fn a_spend_limit_holds_and_agrees_with_what_the_sandbox_billed() {
         );
         c.budget.max_usd = Some(0.02);
         let prices = c.pricing.clone();
-        let models: std::collections::BTreeMap<SystemId, String> = SystemId::ALL
-            .into_iter()
-            .map(|id| (id, c.system(id).model.clone()))
-            .collect();
+        let models: std::collections::BTreeMap<SystemId, String> =
+            singularis_tui::config::Config::default()
+                .ids()
+                .into_iter()
+                .map(|id| (id, c.system(id).model.clone()))
+                .collect();
         let session = Session::start(c).await.unwrap();
         let budget = session.registry.budget.clone().expect("a budget is set");
         let mut agent = agent(&session, Mode::Parallel);
@@ -961,11 +1020,11 @@ fn a_truncated_answer_is_an_answer_and_opens_no_breaker() {
         let mut c = config();
         c.sandbox
             .faults
-            .insert(SystemId::OpenaiClient, Fault::Truncate);
+            .insert(SystemId::OPENAI_CLIENT, Fault::Truncate);
         let session = Session::start(c).await.unwrap();
         let mut agent = agent(&session, Mode::Parallel);
         run_cycles(&mut agent, &session, 6).await;
-        let snap = session.registry.get(SystemId::OpenaiClient).snapshot();
+        let snap = session.registry.get(SystemId::OPENAI_CLIENT).snapshot();
         assert_eq!(snap.truncated, 6, "{snap:?}");
         assert_eq!(snap.breaker_opens, 0, "{snap:?}");
         assert_eq!(snap.breaker_skipped, 0, "asked every cycle: {snap:?}");

@@ -120,11 +120,12 @@ fn all_idle_with_pooled_sockets_closes_every_system() {
 fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
     serial(async {
         // Every service slow; the video stream never ends (it must be cancelled, not awaited).
-        let mut faults: Vec<_> = SystemId::ALL
+        let mut faults: Vec<_> = singularis_tui::config::Config::default()
+            .ids()
             .iter()
             .map(|&id| (id, Fault::Slow(Duration::from_millis(150))))
             .collect();
-        faults.push((SystemId::VideoInterpreter, Fault::Drip));
+        faults.push((SystemId::VIDEO_INTERPRETER, Fault::Drip));
         let mut s = Session::start(config(&faults)).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
@@ -132,7 +133,7 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
         let mut last = None;
         for _ in 0..2000 {
             reg.measure_sockets();
-            let video = reg.snapshots()[SystemId::VideoInterpreter.index()].clone();
+            let video = reg.snapshots()[SystemId::VIDEO_INTERPRETER.index()].clone();
             let ready = video.in_flight > 0 && video.open_sockets > 0;
             last = Some(video);
             if ready {
@@ -155,7 +156,7 @@ fn requests_in_flight_are_finished_or_cancelled_and_every_system_closes() {
         let video = sd
             .systems
             .iter()
-            .find(|r| r.name == SystemId::VideoInterpreter)
+            .find(|r| r.name == SystemId::VIDEO_INTERPRETER)
             .unwrap();
         assert!(video.sockets_before >= 1);
         assert!(sd.total_ms < 10_000.0);
@@ -187,7 +188,7 @@ fn report_of(end: &SessionEnd, id: SystemId) -> &CloseReport {
 fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
     serial(async {
         let mut s = Session::start(in_flight_at_quit(config(&[(
-            SystemId::ClaudeClient,
+            SystemId::CLAUDE_CLIENT,
             Fault::Hang,
         )])))
         .await
@@ -195,18 +196,18 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("claude request hanging", || {
-            reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0
+            reg.snapshots()[SystemId::CLAUDE_CLIENT.index()].in_flight > 0
         })
         .await;
         let end = end(s, 300).await;
         let sd = &end.report.shutdown.report;
-        let claude = report_of(&end, SystemId::ClaudeClient);
+        let claude = report_of(&end, SystemId::CLAUDE_CLIENT);
         assert_eq!(claude.outcome, CloseOutcome::Closed, "{claude:?}");
         assert!(claude.cancelled >= 1, "{claude:?}");
         for r in sd
             .systems
             .iter()
-            .filter(|r| r.name != SystemId::ClaudeClient)
+            .filter(|r| r.name != SystemId::CLAUDE_CLIENT)
         {
             assert_eq!(r.outcome, CloseOutcome::Closed, "{:?}", r);
         }
@@ -230,7 +231,7 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
 fn a_slow_answer_in_flight_at_quit_is_cancelled_and_its_system_closed_not_forced() {
     serial(async {
         let mut s = Session::start(in_flight_at_quit(config(&[(
-            SystemId::OpenaiClient,
+            SystemId::OPENAI_CLIENT,
             Fault::Slow(Duration::from_millis(5_000)),
         )])))
         .await
@@ -238,12 +239,12 @@ fn a_slow_answer_in_flight_at_quit_is_cancelled_and_its_system_closed_not_forced
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("openai request in flight", || {
-            reg.snapshots()[SystemId::OpenaiClient.index()].in_flight > 0
+            reg.snapshots()[SystemId::OPENAI_CLIENT.index()].in_flight > 0
         })
         .await;
         let (end, on_disk) = end_with_json(s, 200).await;
         let sd = &end.report.shutdown.report;
-        let openai = report_of(&end, SystemId::OpenaiClient);
+        let openai = report_of(&end, SystemId::OPENAI_CLIENT);
         assert_eq!(openai.outcome, CloseOutcome::Closed, "{openai:?}");
         assert_eq!(openai.cancelled, 1, "{openai:?}");
         assert_eq!(sd.forced, 0, "{sd:?}");
@@ -283,20 +284,20 @@ fn a_slow_answer_in_flight_at_quit_is_cancelled_and_its_system_closed_not_forced
 #[test]
 fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
     serial(async {
-        let mut s = Session::start(config(&[(SystemId::OpenaiClient, Fault::Refuse)]))
+        let mut s = Session::start(config(&[(SystemId::OPENAI_CLIENT, Fault::Refuse)]))
             .await
             .unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("openai_client in error", || {
-            reg.snapshots()[SystemId::OpenaiClient.index()].state == SystemState::Error
+            reg.snapshots()[SystemId::OPENAI_CLIENT.index()].state == SystemState::Error
         })
         .await;
-        let snap = &reg.snapshots()[SystemId::OpenaiClient.index()];
+        let snap = &reg.snapshots()[SystemId::OPENAI_CLIENT.index()];
         let url = s
             .sandbox()
             .unwrap()
-            .base_url(SystemId::OpenaiClient)
+            .base_url(SystemId::OPENAI_CLIENT)
             .unwrap();
         let host_port = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
         assert_eq!(
@@ -313,7 +314,7 @@ fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
             end.report
                 .stats
                 .skipped_calls
-                .get(&SystemId::OpenaiClient)
+                .get(&SystemId::OPENAI_CLIENT)
                 .copied()
                 .unwrap_or(0)
                 >= 1
@@ -324,12 +325,16 @@ fn a_refused_system_shows_error_while_running_and_shutdown_is_still_clean() {
 #[test]
 fn a_second_quit_forces_everything_at_once() {
     serial(async {
-        let faults: Vec<_> = SystemId::ALL.iter().map(|&id| (id, Fault::Hang)).collect();
+        let faults: Vec<_> = singularis_tui::config::Config::default()
+            .ids()
+            .iter()
+            .map(|&id| (id, Fault::Hang))
+            .collect();
         let mut s = Session::start(config(&faults)).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("video request hanging", || {
-            reg.snapshots()[SystemId::VideoInterpreter.index()].in_flight > 0
+            reg.snapshots()[SystemId::VIDEO_INTERPRETER.index()].in_flight > 0
         })
         .await;
         let force = s.force.clone();
@@ -360,7 +365,7 @@ fn one_system_force_closed_mid_game_leaves_the_rest_playing_and_can_reopen() {
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("one cycle", || s.stats.lock().unwrap().cycles >= 1).await;
-        let claude = reg.get(SystemId::ClaudeClient).clone();
+        let claude = reg.get(SystemId::CLAUDE_CLIENT).clone();
         let r = claude
             .close(tokio::time::Instant::now(), &Default::default())
             .await;
@@ -394,19 +399,19 @@ fn a_ledger_lock_poisoned_mid_session_is_unverified_exit_4_and_nothing_else_is_l
             reg.snapshots().iter().all(|x| x.in_flight == 0)
         })
         .await;
-        reg.get(SystemId::ClaudeClient).poison_ledger();
+        reg.get(SystemId::CLAUDE_CLIENT).poison_ledger();
 
         let end = end(s, 500).await;
         let sd = &end.report.shutdown.report;
         // The poisoned system is not called closed; the others are, by both witnesses.
         assert_eq!(
-            outcome(&end, SystemId::ClaudeClient),
+            outcome(&end, SystemId::CLAUDE_CLIENT),
             CloseOutcome::Unverified
         );
         let claude = sd
             .systems
             .iter()
-            .find(|r| r.name == SystemId::ClaudeClient)
+            .find(|r| r.name == SystemId::CLAUDE_CLIENT)
             .unwrap();
         assert!(
             claude
@@ -419,7 +424,7 @@ fn a_ledger_lock_poisoned_mid_session_is_unverified_exit_4_and_nothing_else_is_l
         for r in sd
             .systems
             .iter()
-            .filter(|r| r.name != SystemId::ClaudeClient)
+            .filter(|r| r.name != SystemId::CLAUDE_CLIENT)
         {
             assert_eq!(r.outcome, CloseOutcome::Closed, "{r:?}");
         }
@@ -437,7 +442,7 @@ fn a_ledger_lock_poisoned_mid_session_is_unverified_exit_4_and_nothing_else_is_l
 fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
     use singularis_tui::session::control::Reply;
     serial(async {
-        let mut c = config(&[(SystemId::ClaudeClient, Fault::Hang)]);
+        let mut c = config(&[(SystemId::CLAUDE_CLIENT, Fault::Hang)]);
         // The hung call stays in flight (no deadline cuts it first), so `c` meets it.
         c.resilience.deadline_initial_ms = Some(60_000);
         c.shutdown.grace_ms = 200;
@@ -445,11 +450,11 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("claude request hanging", || {
-            reg.snapshots()[SystemId::ClaudeClient.index()].in_flight > 0
+            reg.snapshots()[SystemId::CLAUDE_CLIENT.index()].in_flight > 0
         })
         .await;
         let control = s.control.clone();
-        let claude = SystemId::ClaudeClient;
+        let claude = SystemId::CLAUDE_CLIENT;
 
         // `c`: graceful, so the hung request holds it to the grace deadline; there it is
         // cancelled, its connection closes by itself, and the close is normal.
@@ -474,7 +479,7 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
         };
         let second = close.await;
         assert_eq!(second.outcome, CloseOutcome::Forced);
-        match control.reopen(SystemId::VideoInterpreter, "you") {
+        match control.reopen(SystemId::VIDEO_INTERPRETER, "you") {
             Reply::Refused(why) => assert!(why.contains("only a closed system"), "{why}"),
             _ => panic!("an open system was reopened"),
         }
@@ -505,7 +510,7 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
                 ("force_close", Some(claude), "refused"),
                 ("reopen", Some(claude), "reopened"),
                 ("force_close", Some(claude), "forced"),
-                ("reopen", Some(SystemId::VideoInterpreter), "refused"),
+                ("reopen", Some(SystemId::VIDEO_INTERPRETER), "refused"),
             ]
         );
         assert!(end.report.commands.iter().all(|c| c.by == "you"));
@@ -520,12 +525,12 @@ fn a_request_whose_caller_stops_waiting_still_completes_as_the_systems() {
     use singularis_tui::clients::{self, Prompt};
     serial(async {
         let s = Session::start(config(&[(
-            SystemId::OpenaiClient,
+            SystemId::OPENAI_CLIENT,
             Fault::Slow(Duration::from_millis(200)),
         )]))
         .await
         .unwrap();
-        let sys = s.registry.get(SystemId::OpenaiClient).clone();
+        let sys = s.registry.get(SystemId::OPENAI_CLIENT).clone();
         let proto = sys.config.protocol;
         let call = {
             let sys = sys.clone();
@@ -559,10 +564,10 @@ fn a_request_whose_caller_stops_waiting_still_completes_as_the_systems() {
 #[test]
 fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() {
     serial(async {
-        let s = Session::start(config(&[(SystemId::WolframAnalyzer, Fault::Drip)]))
+        let s = Session::start(config(&[(SystemId::WOLFRAM_ANALYZER, Fault::Drip)]))
             .await
             .unwrap();
-        let sys = s.registry.get(SystemId::WolframAnalyzer).clone();
+        let sys = s.registry.get(SystemId::WOLFRAM_ANALYZER).clone();
         let resp = sys
             .call(|c| async move { c.client.send(c.client.get(c.base.clone())).await })
             .await
@@ -573,7 +578,7 @@ fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() 
             while let Ok(Some(_)) = resp.chunk().await {}
         });
         let end = end(s, 200).await;
-        let wolfram = report_of(&end, SystemId::WolframAnalyzer);
+        let wolfram = report_of(&end, SystemId::WOLFRAM_ANALYZER);
         assert_eq!(wolfram.outcome, CloseOutcome::Forced, "{wolfram:?}");
         assert_eq!(wolfram.cancelled, 0, "{wolfram:?}");
         assert_eq!(end.report.shutdown.report.sockets_open_after, Some(0));
@@ -594,7 +599,7 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
         // Two systems with no order between them, each with a slow request on the wire at
         // the quit, so each close waits for its answer (a long grace: nothing is cut).
         let slow = Fault::Slow(Duration::from_millis(1_000));
-        let (video, wolfram) = (SystemId::VideoInterpreter, SystemId::WolframAnalyzer);
+        let (video, wolfram) = (SystemId::VIDEO_INTERPRETER, SystemId::WOLFRAM_ANALYZER);
         let config = in_flight_at_quit(config(&[(video, slow), (wolfram, slow)]));
         let edges: Vec<(SystemId, SystemId)> = config
             .systems
@@ -638,8 +643,10 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
             }
             at += 1;
         }
-        assert_eq!(started.len(), SystemId::ALL.len(), "{started:?}");
-        assert_eq!(ended.len(), SystemId::ALL.len(), "{ended:?}");
+        let all = end.report.shutdown.report.systems.len();
+        assert_eq!(all, 11, "the default config's systems");
+        assert_eq!(started.len(), all, "{started:?}");
+        assert_eq!(ended.len(), all, "{ended:?}");
         for (user, used) in &edges {
             assert!(
                 ended[user] < started[used],

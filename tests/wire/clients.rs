@@ -19,7 +19,8 @@ async fn rig() -> Rig {
 }
 
 async fn rig_with(config: Config) -> Rig {
-    let systems = SystemId::ALL
+    let systems = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(&config, id))
@@ -27,7 +28,8 @@ async fn rig_with(config: Config) -> Rig {
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
         .await
         .unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL
+    let urls: BTreeMap<_, _> = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter_map(|id| Some((id, sandbox.base_url(id)?)))
         .collect();
@@ -80,12 +82,12 @@ fn prompt() -> Prompt {
 async fn openai_chat_plain_and_streamed() {
     let rig = rig().await;
     let text = rig
-        .call(SystemId::OpenaiClient, |c| async move {
+        .call(SystemId::OPENAI_CLIENT, |c| async move {
             openai::chat(&c, &prompt(), false).await
         })
         .await;
     assert!(text.contains("ACTION:"), "{text}");
-    let r = rig.last(SystemId::OpenaiClient);
+    let r = rig.last(SystemId::OPENAI_CLIENT);
     assert_eq!(
         (r.method.as_str(), r.path_and_query.as_str()),
         ("POST", "/v1/chat/completions")
@@ -93,19 +95,22 @@ async fn openai_chat_plain_and_streamed() {
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     assert!(header(&r, "content-type").starts_with("application/json"));
     let body = json(&r);
-    assert_eq!(body["model"], SystemId::OpenaiClient.defaults().model);
+    assert_eq!(
+        body["model"],
+        SystemId::OPENAI_CLIENT.defaults().unwrap().model
+    );
     assert_eq!(body["messages"][0]["role"], "system");
     assert_eq!(body["messages"][1]["role"], "user");
     assert!(body.get("stream").is_none());
 
     // LM Studio streams: chunks until `data: [DONE]`, reassembled.
     let streamed = rig
-        .call(SystemId::LmstudioClient, |c| async move {
+        .call(SystemId::LMSTUDIO_CLIENT, |c| async move {
             openai::chat(&c, &prompt(), true).await
         })
         .await;
     assert!(streamed.contains("ACTION: attack"), "{streamed}");
-    let r = rig.last(SystemId::LmstudioClient);
+    let r = rig.last(SystemId::LMSTUDIO_CLIENT);
     assert_eq!(r.path_and_query, "/v1/chat/completions");
     assert_eq!(json(&r)["stream"], true);
     assert_eq!(json(&r)["model"], "microsoft/phi-4-mini-reasoning");
@@ -116,14 +121,14 @@ async fn hyperbolic_and_meta_rl_speak_chat_completions() {
     let rig = rig().await;
     for (id, key, model) in [
         (
-            SystemId::HyperbolicClient,
+            SystemId::HYPERBOLIC_CLIENT,
             "HYPERBOLIC_API_KEY",
             "Qwen/Qwen3-235B-A22B-Instruct-2507",
         ),
         (
-            SystemId::MetaRl,
+            SystemId::META_RL,
             "OPENAI_API_KEY",
-            SystemId::MetaRl.defaults().model,
+            SystemId::META_RL.defaults().unwrap().model,
         ),
     ] {
         let text = rig
@@ -144,12 +149,12 @@ async fn hyperbolic_and_meta_rl_speak_chat_completions() {
 async fn openai_responses_plain_and_streamed() {
     let rig = rig().await;
     let plain = rig
-        .call(SystemId::Orchestrator, |c| async move {
+        .call(SystemId::ORCHESTRATOR, |c| async move {
             openai::responses(&c, &prompt(), false).await
         })
         .await;
     let streamed = rig
-        .call(SystemId::Orchestrator, |c| async move {
+        .call(SystemId::ORCHESTRATOR, |c| async move {
             openai::responses(&c, &prompt(), true).await
         })
         .await;
@@ -158,11 +163,14 @@ async fn openai_responses_plain_and_streamed() {
         "typed events reassemble into the same text"
     );
     assert!(plain.contains("ACTION:"));
-    let r = rig.last(SystemId::Orchestrator);
+    let r = rig.last(SystemId::ORCHESTRATOR);
     assert_eq!(r.path_and_query, "/v1/responses");
     assert_eq!(header(&r, "authorization"), "Bearer key-for-OPENAI_API_KEY");
     let body = json(&r);
-    assert_eq!(body["model"], SystemId::Orchestrator.defaults().model);
+    assert_eq!(
+        body["model"],
+        SystemId::ORCHESTRATOR.defaults().unwrap().model
+    );
     assert_eq!(body["stream"], true);
     assert_eq!(body["instructions"], "You play a game.");
     assert_eq!(body["input"][0]["role"], "user");
@@ -172,17 +180,17 @@ async fn openai_responses_plain_and_streamed() {
 async fn anthropic_messages_plain_and_streamed() {
     let rig = rig().await;
     let plain = rig
-        .call(SystemId::ClaudeClient, |c| async move {
+        .call(SystemId::CLAUDE_CLIENT, |c| async move {
             anthropic::messages(&c, &prompt(), false).await
         })
         .await;
     let streamed = rig
-        .call(SystemId::ClaudeClient, |c| async move {
+        .call(SystemId::CLAUDE_CLIENT, |c| async move {
             anthropic::messages(&c, &prompt(), true).await
         })
         .await;
     assert_eq!(plain, streamed);
-    let r = rig.last(SystemId::ClaudeClient);
+    let r = rig.last(SystemId::CLAUDE_CLIENT);
     assert_eq!(r.path_and_query, "/v1/messages");
     assert_eq!(header(&r, "x-api-key"), "key-for-ANTHROPIC_API_KEY");
     assert_eq!(
@@ -191,7 +199,10 @@ async fn anthropic_messages_plain_and_streamed() {
     );
     assert!(r.headers.get("authorization").is_none());
     let body = json(&r);
-    assert_eq!(body["model"], SystemId::ClaudeClient.defaults().model);
+    assert_eq!(
+        body["model"],
+        SystemId::CLAUDE_CLIENT.defaults().unwrap().model
+    );
     assert_eq!(body["max_tokens"], 256);
     assert_eq!(body["system"], "You play a game.");
 }
@@ -200,17 +211,17 @@ async fn anthropic_messages_plain_and_streamed() {
 async fn gemini_generate_stream_and_speech() {
     let rig = rig().await;
     let text = rig
-        .call(SystemId::GeminiClient, |c| async move {
+        .call(SystemId::GEMINI_CLIENT, |c| async move {
             gemini::generate(&c, &prompt()).await
         })
         .await;
     assert!(text.contains("ACTION:"));
-    let r = rig.last(SystemId::GeminiClient);
+    let r = rig.last(SystemId::GEMINI_CLIENT);
     assert_eq!(
         r.path_and_query,
         format!(
             "/v1beta/models/{}:generateContent",
-            SystemId::GeminiClient.defaults().model
+            SystemId::GEMINI_CLIENT.defaults().unwrap().model
         )
     );
     assert_eq!(header(&r, "x-goog-api-key"), "key-for-GEMINI_API_KEY");
@@ -223,7 +234,7 @@ async fn gemini_generate_stream_and_speech() {
     let pieces = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = pieces.clone();
     let described = rig
-        .call(SystemId::VideoInterpreter, move |c| async move {
+        .call(SystemId::VIDEO_INTERPRETER, move |c| async move {
             gemini::stream(&c, &prompt(), |p| seen.lock().unwrap().push(p.to_string())).await
         })
         .await;
@@ -232,7 +243,7 @@ async fn gemini_generate_stream_and_speech() {
         "streamed in several chunks"
     );
     assert_eq!(pieces.lock().unwrap().concat(), described);
-    let r = rig.last(SystemId::VideoInterpreter);
+    let r = rig.last(SystemId::VIDEO_INTERPRETER);
     assert!(r.path_and_query.starts_with("/v1beta/models/"));
     assert!(
         r.path_and_query.ends_with(":streamGenerateContent?alt=sse"),
@@ -241,7 +252,7 @@ async fn gemini_generate_stream_and_speech() {
     );
 
     let pcm = rig
-        .call(SystemId::VoiceSystem, |c| async move {
+        .call(SystemId::VOICE_SYSTEM, |c| async move {
             gemini::speak(&c, "I will attack.", "Kore").await
         })
         .await;
@@ -251,7 +262,7 @@ async fn gemini_generate_stream_and_speech() {
         pcm.samples.iter().any(|s| s.unsigned_abs() > 1000),
         "audible"
     );
-    let body = json(&rig.last(SystemId::VoiceSystem));
+    let body = json(&rig.last(SystemId::VOICE_SYSTEM));
     assert_eq!(body["generationConfig"]["responseModalities"][0], "AUDIO");
     assert_eq!(
         body["generationConfig"]["speechConfig"]["voiceConfig"]["prebuiltVoiceConfig"]["voiceName"],
@@ -263,13 +274,13 @@ async fn gemini_generate_stream_and_speech() {
 async fn wolfram_llm_api() {
     let rig = rig().await;
     let answer = rig
-        .call(SystemId::WolframAnalyzer, |c| async move {
+        .call(SystemId::WOLFRAM_ANALYZER, |c| async move {
             wolfram::query(&c, "combat odds player level 5 vs enemy level 3").await
         })
         .await;
     let p = wolfram::result_number(&answer).expect("a number under Result:");
     assert!((0.0..=1.0).contains(&p), "{p}");
-    let r = rig.last(SystemId::WolframAnalyzer);
+    let r = rig.last(SystemId::WOLFRAM_ANALYZER);
     assert_eq!(r.method, "GET");
     assert!(
         r.path_and_query
@@ -288,12 +299,12 @@ async fn wolfram_llm_api() {
 async fn every_connection_is_counted_and_reused() {
     let rig = rig().await;
     for _ in 0..20 {
-        rig.call(SystemId::OpenaiClient, |c| async move {
+        rig.call(SystemId::OPENAI_CLIENT, |c| async move {
             openai::chat(&c, &prompt(), false).await
         })
         .await;
     }
-    let sys = rig.registry.get(SystemId::OpenaiClient);
+    let sys = rig.registry.get(SystemId::OPENAI_CLIENT);
     assert_eq!(
         sys.connections_opened(),
         1,
@@ -311,9 +322,9 @@ async fn every_connection_is_counted_and_reused() {
 async fn a_busy_system_stays_within_its_connection_limit() {
     let rig = rig().await;
     for id in [
-        SystemId::OpenaiClient,
-        SystemId::LmstudioClient,
-        SystemId::VideoInterpreter,
+        SystemId::OPENAI_CLIENT,
+        SystemId::LMSTUDIO_CLIENT,
+        SystemId::VIDEO_INTERPRETER,
     ] {
         let sys = rig.registry.get(id).clone();
         let proto = sys.config.protocol;
@@ -369,7 +380,7 @@ fn truncated_reason(e: &clients::ClientError) -> &str {
 #[tokio::test]
 async fn gpt5_at_cap_256_and_high_effort_is_truncated() {
     use singularis_tui::systems::Effort;
-    for id in [SystemId::Orchestrator, SystemId::MetaRl] {
+    for id in [SystemId::ORCHESTRATOR, SystemId::META_RL] {
         let config = tuned(id, |c| {
             c.model = "gpt-5".into();
             c.params.max_output_tokens = 256;
@@ -437,7 +448,11 @@ async fn gpt5_at_cap_256_and_high_effort_is_truncated() {
 #[tokio::test]
 async fn the_default_settings_are_not_truncated() {
     let rig = rig().await;
-    for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
+    for id in singularis_tui::config::Config::default()
+        .ids()
+        .into_iter()
+        .filter(|id| *id != SystemId::MOE)
+    {
         let sys = rig.registry.get(id).clone();
         let proto = sys.config.protocol;
         sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
@@ -445,17 +460,18 @@ async fn the_default_settings_are_not_truncated() {
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(sys.snapshot().truncated, 0, "{id}");
     }
-    let orchestrator = json(&rig.last(SystemId::Orchestrator));
+    let orchestrator = json(&rig.last(SystemId::ORCHESTRATOR));
     assert_eq!(
         orchestrator["reasoning"]["effort"],
-        SystemId::Orchestrator
+        SystemId::ORCHESTRATOR
             .defaults()
+            .unwrap()
             .params
             .reasoning_effort
             .unwrap()
             .name()
     );
-    let gemini = json(&rig.last(SystemId::GeminiClient));
+    let gemini = json(&rig.last(SystemId::GEMINI_CLIENT));
     assert_eq!(
         gemini["generationConfig"]["thinkingConfig"]["thinkingBudget"],
         0
@@ -467,7 +483,7 @@ async fn the_default_settings_are_not_truncated() {
 /// MAX_TOKENS with no parts. That is a truncated answer, not a malformed one.
 #[tokio::test]
 async fn gemini_thinking_at_a_small_cap_is_truncated_not_malformed() {
-    let config = tuned(SystemId::GeminiClient, |c| {
+    let config = tuned(SystemId::GEMINI_CLIENT, |c| {
         c.model = "gemini-2.5-flash-lite".into();
         c.params.thinking_budget = Some(-1);
         c.params.max_output_tokens = 256;
@@ -475,14 +491,14 @@ async fn gemini_thinking_at_a_small_cap_is_truncated_not_malformed() {
     let rig = rig_with(config).await;
     let err = rig
         .registry
-        .get(SystemId::GeminiClient)
+        .get(SystemId::GEMINI_CLIENT)
         .call(|c| async move { gemini::generate(&c, &prompt()).await })
         .await
         .unwrap_err();
     assert!(truncated_reason(&err).contains("MAX_TOKENS"), "{err}");
     let u = rig
         .registry
-        .get(SystemId::GeminiClient)
+        .get(SystemId::GEMINI_CLIENT)
         .snapshot()
         .usage
         .unwrap();
@@ -498,7 +514,7 @@ async fn gemini_thinking_at_a_small_cap_is_truncated_not_malformed() {
 #[tokio::test]
 async fn hyperbolic_receives_max_tokens() {
     let rig = rig().await;
-    for id in [SystemId::HyperbolicClient, SystemId::LmstudioClient] {
+    for id in [SystemId::HYPERBOLIC_CLIENT, SystemId::LMSTUDIO_CLIENT] {
         rig.call(
             id,
             |c| async move { openai::chat(&c, &prompt(), false).await },
@@ -507,7 +523,7 @@ async fn hyperbolic_receives_max_tokens() {
         let body = json(&rig.last(id));
         assert_eq!(
             body["max_tokens"],
-            id.defaults().params.max_output_tokens,
+            id.defaults().unwrap().params.max_output_tokens,
             "{id}"
         );
         assert!(
@@ -515,13 +531,13 @@ async fn hyperbolic_receives_max_tokens() {
             "{id}: a name the service ignores"
         );
     }
-    let config = tuned(SystemId::HyperbolicClient, |c| {
+    let config = tuned(SystemId::HYPERBOLIC_CLIENT, |c| {
         c.params.max_output_tokens = 5
     });
     let rig = rig_with(config).await;
     let err = rig
         .registry
-        .get(SystemId::HyperbolicClient)
+        .get(SystemId::HYPERBOLIC_CLIENT)
         .call(|c| async move { openai::chat(&c, &prompt(), false).await })
         .await
         .unwrap_err();
@@ -531,12 +547,12 @@ async fn hyperbolic_receives_max_tokens() {
 /// Anthropic's cap is `max_tokens`; a cut answer says `stop_reason: max_tokens`.
 #[tokio::test]
 async fn anthropic_at_its_cap_is_truncated() {
-    let config = tuned(SystemId::ClaudeClient, |c| c.params.max_output_tokens = 4);
+    let config = tuned(SystemId::CLAUDE_CLIENT, |c| c.params.max_output_tokens = 4);
     let rig = rig_with(config).await;
     for stream in [false, true] {
         let err = rig
             .registry
-            .get(SystemId::ClaudeClient)
+            .get(SystemId::CLAUDE_CLIENT)
             .call(move |c| async move { anthropic::messages(&c, &prompt(), stream).await })
             .await
             .unwrap_err();
@@ -544,7 +560,7 @@ async fn anthropic_at_its_cap_is_truncated() {
     }
     let u = rig
         .registry
-        .get(SystemId::ClaudeClient)
+        .get(SystemId::CLAUDE_CLIENT)
         .snapshot()
         .usage
         .unwrap();
@@ -555,7 +571,11 @@ async fn anthropic_at_its_cap_is_truncated() {
 #[tokio::test]
 async fn the_truncate_fault_is_truncated_in_every_protocol() {
     let rig = rig().await;
-    for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
+    for id in singularis_tui::config::Config::default()
+        .ids()
+        .into_iter()
+        .filter(|id| *id != SystemId::MOE)
+    {
         rig.sandbox
             .set_fault(id, Some(singularis_tui::sandbox::Fault::Truncate));
         let sys = rig.registry.get(id).clone();
@@ -574,13 +594,13 @@ async fn the_truncate_fault_is_truncated_in_every_protocol() {
 /// own 404, in words, and it is not retried.
 #[tokio::test]
 async fn a_live_only_model_gets_the_service_error() {
-    let config = tuned(SystemId::VideoInterpreter, |c| {
+    let config = tuned(SystemId::VIDEO_INTERPRETER, |c| {
         c.model = "gemini-2.5-flash-native-audio-preview-09-2025".into()
     });
     let rig = rig_with(config).await;
     let err = rig
         .registry
-        .get(SystemId::VideoInterpreter)
+        .get(SystemId::VIDEO_INTERPRETER)
         .call(|c| async move { gemini::stream(&c, &prompt(), |_| {}).await })
         .await
         .unwrap_err();
@@ -593,7 +613,7 @@ async fn a_live_only_model_gets_the_service_error() {
         "{text}"
     );
     assert_eq!(
-        rig.sandbox.requests(SystemId::VideoInterpreter).len(),
+        rig.sandbox.requests(SystemId::VIDEO_INTERPRETER).len(),
         1,
         "a 404 is not retried"
     );
@@ -605,7 +625,11 @@ async fn a_live_only_model_gets_the_service_error() {
 async fn token_counts_equal_the_sandbox_sums() {
     let rig = rig().await;
     for round in 0..3 {
-        for id in SystemId::ALL.into_iter().filter(|id| *id != SystemId::Moe) {
+        for id in singularis_tui::config::Config::default()
+            .ids()
+            .into_iter()
+            .filter(|id| *id != SystemId::MOE)
+        {
             let sys = rig.registry.get(id).clone();
             let proto = sys.config.protocol;
             sys.call(move |c| async move { clients::ask(&c, proto, &prompt()).await })
@@ -623,7 +647,7 @@ async fn token_counts_equal_the_sandbox_sums() {
         .registry
         .snapshots()
         .into_iter()
-        .filter(|s| s.id != SystemId::Moe)
+        .filter(|s| s.id != SystemId::MOE)
     {
         let billed = server[&snap.id];
         match snap.usage {
@@ -636,7 +660,7 @@ async fn token_counts_equal_the_sandbox_sums() {
             // Wolfram's LLM API reports no tokens: unknown, never a made-up 0.
             None => assert_eq!(
                 (snap.id, billed),
-                (SystemId::WolframAnalyzer, Default::default())
+                (SystemId::WOLFRAM_ANALYZER, Default::default())
             ),
         }
     }
@@ -650,7 +674,7 @@ async fn token_counts_equal_the_sandbox_sums() {
 #[tokio::test]
 async fn rate_limit_headroom_is_read_and_depletes() {
     let rig = rig().await;
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     rig.call(
         id,
         |c| async move { openai::chat(&c, &prompt(), false).await },
@@ -673,25 +697,25 @@ async fn rate_limit_headroom_is_read_and_depletes() {
         first.requests_remaining.unwrap()
     );
     assert!(second.tokens_remaining < first.tokens_remaining);
-    rig.call(SystemId::ClaudeClient, |c| async move {
+    rig.call(SystemId::CLAUDE_CLIENT, |c| async move {
         anthropic::messages(&c, &prompt(), false).await
     })
     .await;
     assert!(
         rig.registry
-            .get(SystemId::ClaudeClient)
+            .get(SystemId::CLAUDE_CLIENT)
             .snapshot()
             .headroom
             .is_some(),
         "anthropic-ratelimit-*"
     );
-    rig.call(SystemId::GeminiClient, |c| async move {
+    rig.call(SystemId::GEMINI_CLIENT, |c| async move {
         gemini::generate(&c, &prompt()).await
     })
     .await;
     assert!(
         rig.registry
-            .get(SystemId::GeminiClient)
+            .get(SystemId::GEMINI_CLIENT)
             .snapshot()
             .headroom
             .is_none(),

@@ -18,7 +18,8 @@ async fn ask(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
 }
 
 fn a_system_with(config: &Config, protocol: Protocol) -> SystemId {
-    SystemId::ALL
+    singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .find(|id| config.system(*id).protocol == protocol)
         .expect("a system speaks it")
@@ -46,8 +47,8 @@ async fn a_409_is_retried_where_the_service_sdk_retries_it() {
     let (sandbox, reg) = rig(&config).await;
     let gem = a_system_with(&config, Protocol::GeminiGenerate);
     for (id, tries) in [
-        (SystemId::OpenaiClient, 3),
-        (SystemId::ClaudeClient, 3),
+        (SystemId::OPENAI_CLIENT, 3),
+        (SystemId::CLAUDE_CLIENT, 3),
         // google-genai does not retry a 409.
         (gem, 1),
     ] {
@@ -66,8 +67,8 @@ async fn a_409_is_retried_where_the_service_sdk_retries_it() {
 async fn errors_carry_the_request_id_and_x_should_retry_the_service_sent() {
     let (sandbox, reg) = rig(&Config::default()).await;
     for (id, status, again) in [
-        (SystemId::OpenaiClient, 400, false),
-        (SystemId::ClaudeClient, 500, true),
+        (SystemId::OPENAI_CLIENT, 400, false),
+        (SystemId::CLAUDE_CLIENT, 500, true),
     ] {
         sandbox.set_fault(id, Some(Fault::Error(status)));
         let err = ask(&reg, id).await.unwrap_err();
@@ -89,7 +90,7 @@ async fn errors_carry_the_request_id_and_x_should_retry_the_service_sent() {
         );
     }
     // Gemini sends no request id its SDK reads.
-    let gem = SystemId::GeminiClient;
+    let gem = SystemId::GEMINI_CLIENT;
     sandbox.set_fault(gem, Some(Fault::Error(400)));
     let err = ask(&reg, gem).await.unwrap_err();
     assert!(
@@ -111,7 +112,7 @@ async fn a_retry_after_past_the_cap_is_waited_out_within_the_deadline() {
     config.resilience.deadline_initial_ms = Some(30_000);
     config.resilience.deadline_ceiling_ms = 30_000;
     let (sandbox, reg) = rig(&config).await;
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     // Longer than MAX_BACKOFF (5 s), well inside the 30 s deadline.
     sandbox.set_fault(id, Some(Fault::RateLimit(6)));
     let sys = reg.get(id).clone();
@@ -139,7 +140,7 @@ async fn a_retry_after_past_the_cap_is_waited_out_within_the_deadline() {
 #[tokio::test]
 async fn a_retry_after_past_the_deadline_fails_at_once_saying_how_long() {
     let (sandbox, reg) = rig(&Config::default()).await;
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     sandbox.set_fault(id, Some(Fault::RateLimit(3600)));
     let err = ask(&reg, id).await.unwrap_err();
     assert!(err.to_string().contains("retry in 3600 s"), "{err}");
@@ -165,7 +166,7 @@ async fn lm_studio_without_usage_leaves_tokens_and_cost_unknown() {
     .concat();
     let url = raw_server(http("200 OK", "text/event-stream", body.as_bytes())).await;
     let mut config = Config::default();
-    let id = SystemId::LmstudioClient;
+    let id = SystemId::LMSTUDIO_CLIENT;
     let sys = config.systems.get_mut(&id).unwrap();
     sys.base_url = BaseUrl::Live(url);
     sys.retries = 0;
@@ -187,7 +188,7 @@ async fn a_long_retry_after_wait_ends_at_once_on_close() {
     config.resilience.deadline_initial_ms = Some(30_000);
     config.resilience.deadline_ceiling_ms = 30_000;
     let (sandbox, reg) = rig(&config).await;
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     sandbox.set_fault(id, Some(Fault::RateLimit(20)));
     let sys = reg.get(id).clone();
     let call = tokio::spawn({

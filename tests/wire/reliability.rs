@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
-    let systems = SystemId::ALL
+    let systems = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
         .map(|id| SandboxSystem::from_config(config, id))
@@ -21,7 +22,8 @@ pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
         .await
         .unwrap();
-    let urls: BTreeMap<_, _> = SystemId::ALL
+    let urls: BTreeMap<_, _> = singularis_tui::config::Config::default()
+        .ids()
         .into_iter()
         .filter_map(|id| Some((id, sandbox.base_url(id)?)))
         .collect();
@@ -42,7 +44,7 @@ async fn chat(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
 #[tokio::test]
 async fn a_failing_service_is_retried_then_shows_error_and_recovers() {
     let (sandbox, reg) = rig(&Config::default()).await;
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     sandbox.set_fault(id, Some(Fault::Error(503)));
     let err = chat(&reg, id).await.unwrap_err();
     assert!(
@@ -72,7 +74,7 @@ async fn a_failing_service_is_retried_then_shows_error_and_recovers() {
 #[tokio::test]
 async fn a_retry_succeeds_when_the_service_comes_back_during_backoff() {
     let (sandbox, reg) = rig(&Config::default()).await;
-    let id = SystemId::HyperbolicClient;
+    let id = SystemId::HYPERBOLIC_CLIENT;
     sandbox.set_fault(id, Some(Fault::Error(502)));
     let call = tokio::spawn({
         let reg = reg.clone();
@@ -91,7 +93,7 @@ async fn a_retry_succeeds_when_the_service_comes_back_during_backoff() {
 #[tokio::test]
 async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
     let (sandbox, reg) = rig(&Config::default()).await;
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     sandbox.set_fault(id, Some(Fault::RateLimit(1))); // 429 with Retry-After: 1
     let sys = reg.get(id).clone();
     let call = tokio::spawn({
@@ -132,20 +134,20 @@ async fn configured_timeouts_are_honoured() {
     let mut config = Config::default();
     config
         .systems
-        .get_mut(&SystemId::OpenaiClient)
+        .get_mut(&SystemId::OPENAI_CLIENT)
         .unwrap()
         .timeout_ms = 200;
     config
         .systems
-        .get_mut(&SystemId::OpenaiClient)
+        .get_mut(&SystemId::OPENAI_CLIENT)
         .unwrap()
         .retries = 0;
     let (sandbox, reg) = rig(&config).await;
-    sandbox.set_fault(SystemId::OpenaiClient, Some(Fault::Hang));
-    let err = chat(&reg, SystemId::OpenaiClient).await.unwrap_err();
+    sandbox.set_fault(SystemId::OPENAI_CLIENT, Some(Fault::Hang));
+    let err = chat(&reg, SystemId::OPENAI_CLIENT).await.unwrap_err();
     assert!(matches!(err, ClientError::Timeout), "{err}");
     assert_eq!(
-        reg.get(SystemId::OpenaiClient)
+        reg.get(SystemId::OPENAI_CLIENT)
             .snapshot()
             .last_error
             .as_deref(),
@@ -203,7 +205,7 @@ pub(crate) fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 /// A registry whose `openai_client` talks to `url`; the other systems stay on nothing.
 fn registry_for(url: &url::Url) -> Registry {
     let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::OpenaiClient).unwrap();
+    let sys = config.systems.get_mut(&SystemId::OPENAI_CLIENT).unwrap();
     sys.base_url = BaseUrl::Live(url.clone());
     sys.retries = 0;
     Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()))
@@ -283,7 +285,7 @@ async fn bad_bytes_from_a_service_fail_that_request_clearly() {
     for (what, response, stream, expect) in cases {
         let url = raw_server(response).await;
         let reg = registry_for(&url);
-        let sys = reg.get(SystemId::OpenaiClient);
+        let sys = reg.get(SystemId::OPENAI_CLIENT);
         let err = sys
             .call(move |c| async move { openai::chat(&c, &prompt(), stream).await })
             .await
@@ -301,7 +303,7 @@ async fn bad_bytes_from_a_service_fail_that_request_clearly() {
         assert!(
             reg.snapshots()
                 .iter()
-                .filter(|s| s.id != SystemId::OpenaiClient)
+                .filter(|s| s.id != SystemId::OPENAI_CLIENT)
                 .all(|s| s.errors == 0)
         );
     }
@@ -312,12 +314,12 @@ async fn gemini_speech_with_bad_audio_fails_clearly() {
     let body = br#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"audio/L16;codec=pcm;rate=24000","data":"%%%notbase64"}}]}}]}"#;
     let url = raw_server(http("200 OK", "application/json", body)).await;
     let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::VoiceSystem).unwrap();
+    let sys = config.systems.get_mut(&SystemId::VOICE_SYSTEM).unwrap();
     sys.base_url = BaseUrl::Live(url.join("/").unwrap());
     sys.retries = 0;
     let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
     let err = reg
-        .get(SystemId::VoiceSystem)
+        .get(SystemId::VOICE_SYSTEM)
         .call(|c| async move { gemini::speak(&c, "hi", "Kore").await })
         .await
         .unwrap_err();
@@ -330,7 +332,7 @@ async fn gemini_speech_with_bad_audio_fails_clearly() {
 async fn a_501_is_not_retried_but_overloaded_services_are() {
     let (sandbox, reg) = rig(&Config::default()).await;
     // Wolfram answers 501 for input it does not understand: asking again spends quota.
-    let id = SystemId::WolframAnalyzer;
+    let id = SystemId::WOLFRAM_ANALYZER;
     sandbox.set_fault(id, Some(Fault::Error(501)));
     let err = reg
         .get(id)
@@ -346,9 +348,9 @@ async fn a_501_is_not_retried_but_overloaded_services_are() {
 
     // Anthropic's 529 overloaded_error and Gemini's 503 UNAVAILABLE are retried.
     for (id, status) in [
-        (SystemId::ClaudeClient, 529),
-        (SystemId::GeminiClient, 503),
-        (SystemId::OpenaiClient, 503),
+        (SystemId::CLAUDE_CLIENT, 529),
+        (SystemId::GEMINI_CLIENT, 503),
+        (SystemId::OPENAI_CLIENT, 503),
     ] {
         sandbox.set_fault(id, Some(Fault::Overloaded));
         let proto = reg.get(id).config.protocol;
@@ -433,11 +435,11 @@ async fn a_429_with_an_http_date_retry_after_waits_until_that_date() {
     limited.extend_from_slice(b"{}");
     let (url, seen) = two_step_server(limited, http("200 OK", "application/json", CHAT_OK)).await;
     let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::OpenaiClient).unwrap();
+    let sys = config.systems.get_mut(&SystemId::OPENAI_CLIENT).unwrap();
     sys.base_url = BaseUrl::Live(url);
     sys.retries = 1;
     let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
-    let answer = chat(&reg, SystemId::OpenaiClient).await.unwrap();
+    let answer = chat(&reg, SystemId::OPENAI_CLIENT).await.unwrap();
     assert_eq!(answer, "ACTION: rest");
     let times = seen.lock().unwrap().clone();
     assert_eq!(times.len(), 2, "one 429, one retry");
@@ -456,11 +458,11 @@ async fn openai_retry_after_ms_is_honoured() {
     limited.extend_from_slice(b"{}");
     let (url, seen) = two_step_server(limited, http("200 OK", "application/json", CHAT_OK)).await;
     let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::OpenaiClient).unwrap();
+    let sys = config.systems.get_mut(&SystemId::OPENAI_CLIENT).unwrap();
     sys.base_url = BaseUrl::Live(url);
     sys.retries = 1;
     let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
-    chat(&reg, SystemId::OpenaiClient).await.unwrap();
+    chat(&reg, SystemId::OPENAI_CLIENT).await.unwrap();
     let times = seen.lock().unwrap().clone();
     let gap = times[1].duration_since(times[0]).unwrap();
     assert!(
@@ -498,14 +500,14 @@ async fn connect_failures_name_the_host_and_the_cause() {
         .port();
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap();
     assert_eq!(
-        said(&registry_for(&url), SystemId::OpenaiClient).await,
+        said(&registry_for(&url), SystemId::OPENAI_CLIENT).await,
         format!("connection refused by 127.0.0.1:{port}")
     );
 
     // RFC 6761: `.invalid` never resolves. The connect timeout bounds a resolver that hangs.
     let url = url::Url::parse("http://nosuch.invalid:9/v1").unwrap();
     assert_eq!(
-        said(&registry_for(&url), SystemId::OpenaiClient).await,
+        said(&registry_for(&url), SystemId::OPENAI_CLIENT).await,
         "cannot resolve nosuch.invalid (DNS)"
     );
 
@@ -520,7 +522,7 @@ async fn connect_failures_name_the_host_and_the_cause() {
         }
     });
     let url = url::Url::parse(&format!("https://127.0.0.1:{port}/v1")).unwrap();
-    let text = said(&registry_for(&url), SystemId::OpenaiClient).await;
+    let text = said(&registry_for(&url), SystemId::OPENAI_CLIENT).await;
     assert!(
         text.starts_with(&format!("TLS handshake with 127.0.0.1:{port} failed: ")),
         "{text}"
@@ -530,7 +532,7 @@ async fn connect_failures_name_the_host_and_the_cause() {
 #[tokio::test]
 async fn a_reset_mid_answer_is_a_reset_not_a_protocol_error() {
     let (sandbox, reg) = rig(&Config::default()).await;
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     sandbox.set_fault(id, Some(Fault::Reset));
     for stream in [false, true] {
         let err = reg
@@ -550,30 +552,30 @@ async fn a_reset_mid_answer_is_a_reset_not_a_protocol_error() {
 #[tokio::test]
 async fn error_statuses_read_with_their_reason_and_when_to_retry() {
     let mut config = Config::default();
-    for id in [SystemId::WolframAnalyzer, SystemId::OpenaiClient] {
+    for id in [SystemId::WOLFRAM_ANALYZER, SystemId::OPENAI_CLIENT] {
         config.systems.get_mut(&id).unwrap().retries = 0;
     }
     let (sandbox, reg) = rig(&config).await;
     let cases = [
         // Wolfram's text only restates the status: said once.
         (
-            SystemId::WolframAnalyzer,
+            SystemId::WOLFRAM_ANALYZER,
             Fault::RateLimit(1),
             "HTTP 429 Too Many Requests, retry in 1 s",
         ),
         (
-            SystemId::WolframAnalyzer,
+            SystemId::WOLFRAM_ANALYZER,
             Fault::Error(503),
             "HTTP 503 Service Unavailable",
         ),
         // OpenAI's message adds something: kept.
         (
-            SystemId::OpenaiClient,
+            SystemId::OPENAI_CLIENT,
             Fault::RateLimit(1),
             "HTTP 429 Too Many Requests, retry in 1 s: Rate limit reached for requests. Please try again in 1s.",
         ),
         (
-            SystemId::OpenaiClient,
+            SystemId::OPENAI_CLIENT,
             Fault::Error(503),
             "HTTP 503 Service Unavailable: The server is overloaded or not ready yet.",
         ),
@@ -584,7 +586,7 @@ async fn error_statuses_read_with_their_reason_and_when_to_retry() {
         // OpenAI names the request, Wolfram does not.
         let (words, rid) = got.split_once(" (request id req_").unwrap_or((&got, ""));
         assert_eq!(words, want, "{id} {fault}");
-        assert_eq!(rid.is_empty(), id == SystemId::WolframAnalyzer, "{got}");
+        assert_eq!(rid.is_empty(), id == SystemId::WOLFRAM_ANALYZER, "{got}");
     }
     sandbox.stop().await;
 }

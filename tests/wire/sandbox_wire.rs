@@ -104,7 +104,7 @@ fn chat_body(prompt: &str, stream: bool) -> Value {
 
 #[tokio::test]
 async fn openai_chat_answers_like_the_real_api() {
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     let sb = sandbox(&[(id, None)]).await;
     assert_eq!(sb.base_url(id).expect("url").path(), "/v1");
     let c = client();
@@ -191,7 +191,7 @@ async fn openai_chat_answers_like_the_real_api() {
         .filter_map(|m| m["id"].as_str())
         .collect();
     assert!(
-        ids.contains(&"gpt-4o") && ids.contains(&id.defaults().model),
+        ids.contains(&"gpt-4o") && ids.contains(&id.defaults().unwrap().model),
         "{ids:?}"
     );
     assert!(
@@ -249,7 +249,7 @@ async fn openai_chat_answers_like_the_real_api() {
 
 #[tokio::test]
 async fn lmstudio_needs_no_key_and_parts_content_is_read() {
-    let id = SystemId::LmstudioClient;
+    let id = SystemId::LMSTUDIO_CLIENT;
     let sb = sandbox(&[(id, None)]).await;
     let body = json!({ "model": "phi", "messages": [
         { "role": "user", "content": [{ "type": "text", "text": "A villager waves. Stamina: 90/100" }] }
@@ -273,7 +273,7 @@ async fn lmstudio_needs_no_key_and_parts_content_is_read() {
 
 #[tokio::test]
 async fn openai_responses_non_stream_and_typed_events() {
-    let id = SystemId::Orchestrator;
+    let id = SystemId::ORCHESTRATOR;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
     let endpoint = url(&sb, id, "responses");
@@ -385,7 +385,7 @@ async fn openai_responses_non_stream_and_typed_events() {
 
 #[tokio::test]
 async fn anthropic_messages_with_either_auth_and_stream_events() {
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
     let endpoint = url(&sb, id, "v1/messages");
@@ -490,7 +490,7 @@ async fn anthropic_messages_with_either_auth_and_stream_events() {
 
 #[tokio::test]
 async fn gemini_generate_on_v1_and_v1beta_and_auth() {
-    let id = SystemId::GeminiClient;
+    let id = SystemId::GEMINI_CLIENT;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
     let body = json!({ "systemInstruction": { "parts": [{ "text": "Play." }] },
@@ -573,7 +573,7 @@ async fn gemini_generate_on_v1_and_v1beta_and_auth() {
 
 #[tokio::test]
 async fn gemini_video_interpreter_streams_the_scene() {
-    let id = SystemId::VideoInterpreter;
+    let id = SystemId::VIDEO_INTERPRETER;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
     let body = json!({ "contents": [{ "role": "user", "parts": [
@@ -582,7 +582,7 @@ async fn gemini_video_interpreter_streams_the_scene() {
     ] }] });
     let path = format!(
         "v1beta/models/{}:streamGenerateContent",
-        id.defaults().model
+        id.defaults().unwrap().model
     );
     let r = c
         .post(url(&sb, id, &format!("{path}?alt=sse")))
@@ -646,7 +646,7 @@ async fn gemini_video_interpreter_streams_the_scene() {
 
 #[tokio::test]
 async fn gemini_tts_returns_base64_pcm() {
-    let id = SystemId::VoiceSystem;
+    let id = SystemId::VOICE_SYSTEM;
     let sb = sandbox(&[(id, None)]).await;
     let body = json!({
         "contents": [{ "parts": [{ "text": "Attack the goblin now" }] }],
@@ -678,7 +678,7 @@ async fn gemini_tts_returns_base64_pcm() {
 
 #[tokio::test]
 async fn wolfram_llm_api_text_answers_and_errors() {
-    let id = SystemId::WolframAnalyzer;
+    let id = SystemId::WOLFRAM_ANALYZER;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
     let endpoint = url(&sb, id, "api/v1/llm-api");
@@ -763,7 +763,7 @@ async fn wolfram_llm_api_text_answers_and_errors() {
 
 #[tokio::test]
 async fn hang_keeps_the_connection_open_until_the_client_leaves() {
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     let sb = sandbox(&[(id, Some(Fault::Hang))]).await;
     let req = client()
         .post(url(&sb, id, "chat/completions"))
@@ -784,7 +784,7 @@ async fn hang_keeps_the_connection_open_until_the_client_leaves() {
 
 #[tokio::test]
 async fn reset_breaks_the_response() {
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     let sb = sandbox(&[(id, Some(Fault::Reset))]).await;
     let r = client()
         .post(url(&sb, id, "v1/messages"))
@@ -816,7 +816,7 @@ async fn reset_breaks_the_response() {
 
 #[tokio::test]
 async fn slow_answers_after_the_delay() {
-    let id = SystemId::GeminiClient;
+    let id = SystemId::GEMINI_CLIENT;
     let sb = sandbox(&[(id, Some(Fault::Slow(Duration::from_millis(200))))]).await;
     let t = Instant::now();
     let r = client()
@@ -839,15 +839,15 @@ async fn slow_answers_after_the_delay() {
 #[tokio::test]
 async fn error_and_ratelimit_faults_use_each_service_shape() {
     let sb = sandbox(&[
-        (SystemId::OpenaiClient, Some(Fault::Error(503))),
-        (SystemId::ClaudeClient, Some(Fault::Error(529))),
-        (SystemId::GeminiClient, Some(Fault::Error(503))),
-        (SystemId::WolframAnalyzer, Some(Fault::Error(500))),
+        (SystemId::OPENAI_CLIENT, Some(Fault::Error(503))),
+        (SystemId::CLAUDE_CLIENT, Some(Fault::Error(529))),
+        (SystemId::GEMINI_CLIENT, Some(Fault::Error(503))),
+        (SystemId::WOLFRAM_ANALYZER, Some(Fault::Error(500))),
     ])
     .await;
     let c = client();
     let r = c
-        .post(url(&sb, SystemId::OpenaiClient, "chat/completions"))
+        .post(url(&sb, SystemId::OPENAI_CLIENT, "chat/completions"))
         .bearer_auth("k")
         .json(&chat_body("hi", false))
         .send()
@@ -859,7 +859,7 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
         "server_error"
     );
     let r = c
-        .post(url(&sb, SystemId::ClaudeClient, "v1/messages"))
+        .post(url(&sb, SystemId::CLAUDE_CLIENT, "v1/messages"))
         .send()
         .await
         .unwrap();
@@ -872,7 +872,7 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
     let r = c
         .post(url(
             &sb,
-            SystemId::GeminiClient,
+            SystemId::GEMINI_CLIENT,
             "v1beta/models/m:generateContent",
         ))
         .send()
@@ -887,7 +887,7 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
     let r = c
         .get(url(
             &sb,
-            SystemId::WolframAnalyzer,
+            SystemId::WOLFRAM_ANALYZER,
             "api/v1/llm-api?input=x&appid=a",
         ))
         .send()
@@ -902,14 +902,14 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
     );
 
     for id in [
-        SystemId::OpenaiClient,
-        SystemId::ClaudeClient,
-        SystemId::GeminiClient,
+        SystemId::OPENAI_CLIENT,
+        SystemId::CLAUDE_CLIENT,
+        SystemId::GEMINI_CLIENT,
     ] {
         sb.set_fault(id, Some(Fault::RateLimit(1)));
     }
     let r = c
-        .post(url(&sb, SystemId::OpenaiClient, "chat/completions"))
+        .post(url(&sb, SystemId::OPENAI_CLIENT, "chat/completions"))
         .bearer_auth("k")
         .json(&chat_body("hi", false))
         .send()
@@ -922,7 +922,7 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
         "rate_limit_exceeded"
     );
     let r = c
-        .post(url(&sb, SystemId::ClaudeClient, "v1/messages"))
+        .post(url(&sb, SystemId::CLAUDE_CLIENT, "v1/messages"))
         .send()
         .await
         .unwrap();
@@ -940,7 +940,7 @@ async fn error_and_ratelimit_faults_use_each_service_shape() {
     let r = c
         .post(url(
             &sb,
-            SystemId::GeminiClient,
+            SystemId::GEMINI_CLIENT,
             "v1/models/m:generateContent",
         ))
         .send()
@@ -986,13 +986,13 @@ async fn read_for(resp: reqwest::Response, window: Duration) -> (Vec<bytes::Byte
 #[tokio::test]
 async fn drip_streams_forever() {
     let sb = sandbox(&[
-        (SystemId::LmstudioClient, Some(Fault::Drip)),
-        (SystemId::ClaudeClient, Some(Fault::Drip)),
+        (SystemId::LMSTUDIO_CLIENT, Some(Fault::Drip)),
+        (SystemId::CLAUDE_CLIENT, Some(Fault::Drip)),
     ])
     .await;
     let c = client();
     let r = c
-        .post(url(&sb, SystemId::LmstudioClient, "chat/completions"))
+        .post(url(&sb, SystemId::LMSTUDIO_CLIENT, "chat/completions"))
         .json(&chat_body("hi", true))
         .send()
         .await
@@ -1013,7 +1013,7 @@ async fn drip_streams_forever() {
 
     // A non-stream request: headers, then a trickle of bytes that never completes the body.
     let r = c
-        .post(url(&sb, SystemId::ClaudeClient, "v1/messages"))
+        .post(url(&sb, SystemId::CLAUDE_CLIENT, "v1/messages"))
         .header("x-api-key", "k")
         .header("anthropic-version", "1")
         .json(&json!({ "model": "m", "max_tokens": 5, "messages": [] }))
@@ -1029,8 +1029,8 @@ async fn drip_streams_forever() {
 
 #[tokio::test]
 async fn refuse_means_nothing_listens_and_set_fault_rebinds() {
-    let id = SystemId::OpenaiClient;
-    let sb = sandbox(&[(id, Some(Fault::Refuse)), (SystemId::MetaRl, None)]).await;
+    let id = SystemId::OPENAI_CLIENT;
+    let sb = sandbox(&[(id, Some(Fault::Refuse)), (SystemId::META_RL, None)]).await;
     let p = port(&sb, id);
     assert!(refused(p).await);
     let c = client();
@@ -1086,7 +1086,7 @@ async fn refuse_means_nothing_listens_and_set_fault_rebinds() {
 
 #[tokio::test]
 async fn set_fault_switches_on_and_off() {
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     let sb = sandbox(&[(id, None)]).await;
     let c = client();
     let send = || {
@@ -1114,7 +1114,7 @@ async fn set_fault_switches_on_and_off() {
 
 #[tokio::test]
 async fn requests_are_recorded_with_headers_and_body() {
-    let id = SystemId::MetaRl;
+    let id = SystemId::META_RL;
     let sb = sandbox(&[(id, None)]).await;
     let body = chat_body("Reward: 1.5 for the last attack", false);
     let r = client()
@@ -1154,22 +1154,22 @@ async fn requests_are_recorded_with_headers_and_body() {
     );
     assert_eq!(r.headers["authorization"], "Bearer sk-meta");
     assert_eq!(serde_json::from_slice::<Value>(&r.body).unwrap(), body);
-    assert!(sb.requests(SystemId::Moe).is_empty());
+    assert!(sb.requests(SystemId::MOE).is_empty());
     sb.stop().await;
 }
 
 #[tokio::test]
 async fn stats_endpoint_reports_every_system_and_ignores_faults() {
     let sb = sandbox(&[
-        (SystemId::ClaudeClient, Some(Fault::Hang)),
-        (SystemId::GeminiClient, None),
+        (SystemId::CLAUDE_CLIENT, Some(Fault::Hang)),
+        (SystemId::GEMINI_CLIENT, None),
     ])
     .await;
     let c = client();
     let _ = c
         .post(url(
             &sb,
-            SystemId::GeminiClient,
+            SystemId::GEMINI_CLIENT,
             "v1beta/models/m:generateContent",
         ))
         .header("x-goog-api-key", "g")
@@ -1179,7 +1179,7 @@ async fn stats_endpoint_reports_every_system_and_ignores_faults() {
         .unwrap();
     let r = tokio::time::timeout(
         Duration::from_secs(5),
-        c.get(url(&sb, SystemId::ClaudeClient, "_sandbox/stats"))
+        c.get(url(&sb, SystemId::CLAUDE_CLIENT, "_sandbox/stats"))
             .send(),
     )
     .await;
@@ -1208,13 +1208,13 @@ async fn stats_endpoint_reports_every_system_and_ignores_faults() {
 #[tokio::test]
 async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
     let sb = sandbox(&[
-        (SystemId::OpenaiClient, Some(Fault::Hang)),
-        (SystemId::GeminiClient, Some(Fault::Drip)),
+        (SystemId::OPENAI_CLIENT, Some(Fault::Hang)),
+        (SystemId::GEMINI_CLIENT, Some(Fault::Drip)),
     ])
     .await;
     let c = client();
     let hung = tokio::spawn(
-        c.post(url(&sb, SystemId::OpenaiClient, "chat/completions"))
+        c.post(url(&sb, SystemId::OPENAI_CLIENT, "chat/completions"))
             .bearer_auth("k")
             .json(&chat_body("hi", false))
             .send(),
@@ -1222,7 +1222,7 @@ async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
     let drip = c
         .post(url(
             &sb,
-            SystemId::GeminiClient,
+            SystemId::GEMINI_CLIENT,
             "v1beta/models/m:streamGenerateContent?alt=sse",
         ))
         .header("x-goog-api-key", "g")
@@ -1269,21 +1269,21 @@ async fn fixed_base_port_gives_index_offsets() {
     for attempt in 0..20u16 {
         let base = 20_000 + (std::process::id() as u16 % 2000) * 11 + attempt * 17;
         let systems = vec![
-            SandboxSystem::with_defaults(SystemId::VideoInterpreter),
-            SandboxSystem::with_defaults(SystemId::ClaudeClient),
+            SandboxSystem::with_defaults(SystemId::VIDEO_INTERPRETER),
+            SandboxSystem::with_defaults(SystemId::CLAUDE_CLIENT),
         ];
         let Ok(sb) = Sandbox::start(LOOPBACK, base, systems).await else {
             continue;
         };
         assert_eq!(
             sb.ports(),
-            vec![base, base + SystemId::ClaudeClient.index() as u16]
+            vec![base, base + SystemId::CLAUDE_CLIENT.index() as u16]
         );
         assert_eq!(
-            sb.base_url(SystemId::ClaudeClient).unwrap().as_str(),
+            sb.base_url(SystemId::CLAUDE_CLIENT).unwrap().as_str(),
             format!("http://127.0.0.1:{}/", base + 5)
         );
-        assert!(sb.base_url(SystemId::Orchestrator).is_none());
+        assert!(sb.base_url(SystemId::ORCHESTRATOR).is_none());
         sb.stop().await;
         return;
     }
@@ -1292,7 +1292,7 @@ async fn fixed_base_port_gives_index_offsets() {
 
 #[tokio::test]
 async fn duplicate_systems_are_rejected() {
-    let s = SandboxSystem::with_defaults(SystemId::Moe);
+    let s = SandboxSystem::with_defaults(SystemId::MOE);
     assert!(
         Sandbox::start(LOOPBACK, 0, vec![s.clone(), s])
             .await
@@ -1404,10 +1404,10 @@ async fn post(
     let c = client();
     let mut req = c.post(url(sb, id, path)).json(body);
     req = match id {
-        SystemId::ClaudeClient => req
+        SystemId::CLAUDE_CLIENT => req
             .header("x-api-key", "k")
             .header("anthropic-version", "2023-06-01"),
-        SystemId::GeminiClient | SystemId::VideoInterpreter | SystemId::VoiceSystem => {
+        SystemId::GEMINI_CLIENT | SystemId::VIDEO_INTERPRETER | SystemId::VOICE_SYSTEM => {
             req.header("x-goog-api-key", "k")
         }
         _ => req.bearer_auth("k"),
@@ -1424,7 +1424,7 @@ async fn post(
 
 #[tokio::test]
 async fn openai_refuses_what_openai_refuses() {
-    let (chat, resp) = (SystemId::OpenaiClient, SystemId::Orchestrator);
+    let (chat, resp) = (SystemId::OPENAI_CLIENT, SystemId::ORCHESTRATOR);
     let sb = sandbox(&[(chat, None), (resp, None)]).await;
     let msgs = json!([{ "role": "user", "content": "hi" }]);
     let cases: Vec<(SystemId, &str, Value, u16, &str, Value)> = vec![
@@ -1539,9 +1539,9 @@ async fn openai_refuses_what_openai_refuses() {
 #[tokio::test]
 async fn reasoning_spends_the_cap_in_each_services_shape() {
     let (chat, resp, gem) = (
-        SystemId::MetaRl,
-        SystemId::Orchestrator,
-        SystemId::GeminiClient,
+        SystemId::META_RL,
+        SystemId::ORCHESTRATOR,
+        SystemId::GEMINI_CLIENT,
     );
     let sb = sandbox(&[(chat, None), (resp, None), (gem, None)]).await;
     let msgs = json!([{ "role": "user", "content": "Health: 90/100" }]);
@@ -1596,7 +1596,7 @@ async fn reasoning_spends_the_cap_in_each_services_shape() {
 
 #[tokio::test]
 async fn gemini_refuses_what_gemini_refuses() {
-    let (gem, tts) = (SystemId::GeminiClient, SystemId::VoiceSystem);
+    let (gem, tts) = (SystemId::GEMINI_CLIENT, SystemId::VOICE_SYSTEM);
     let sb = sandbox(&[(gem, None), (tts, None)]).await;
     let text = json!({ "contents": [{ "parts": [{ "text": "hi" }] }] });
     let audio = json!({ "contents": [{ "parts": [{ "text": "hi" }] }], "generationConfig": { "responseModalities": ["AUDIO"] } });
@@ -1633,7 +1633,7 @@ async fn gemini_refuses_what_gemini_refuses() {
 
 #[tokio::test]
 async fn anthropic_errors_carry_a_request_id_and_overload_is_529() {
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     let sb = sandbox(&[(id, Some(Fault::Overloaded))]).await;
     let body = json!({ "model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] });
     let (status, headers, v) = post(&sb, id, "v1/messages", &body).await;
@@ -1662,9 +1662,9 @@ async fn anthropic_errors_carry_a_request_id_and_overload_is_529() {
 #[tokio::test]
 async fn rate_limit_headers_on_every_answer_and_retry_hints_on_a_429() {
     let (oai, ant, gem) = (
-        SystemId::OpenaiClient,
-        SystemId::ClaudeClient,
-        SystemId::GeminiClient,
+        SystemId::OPENAI_CLIENT,
+        SystemId::CLAUDE_CLIENT,
+        SystemId::GEMINI_CLIENT,
     );
     let sb = sandbox(&[(oai, None), (ant, None), (gem, None)]).await;
     let chat = chat_body("hi", false);
@@ -1717,5 +1717,60 @@ async fn rate_limit_headers_on_every_answer_and_retry_hints_on_a_429() {
     assert_eq!(status, 429);
     assert_eq!(h["retry-after"], "1");
     assert_eq!(h["retry-after-ms"], "1000");
+    sb.stop().await;
+}
+
+/// A system the catalog does not know, added by a config: an OpenAI-compatible third party
+/// serves the model its config declares (as Hyperbolic and LM Studio serve their own), and
+/// refuses any other as OpenAI's wire does; OpenAI's own listener stays as strict as before.
+#[tokio::test]
+async fn a_third_party_serves_the_model_its_config_declares() {
+    use singularis_tui::systems::Protocol;
+    use singularis_tui::systems::catalog::Service;
+    let id = SystemId::intern("sandbox_wire_mistral").unwrap();
+    let third = SandboxSystem {
+        id,
+        protocol: Protocol::OpenaiChat,
+        service: Service::of(id, Protocol::OpenaiChat, None),
+        model: "mistral-small-latest".into(),
+        fault: None,
+    };
+    assert_eq!(third.service, Service::OpenAiCompatible);
+    let sb = Sandbox::start(
+        LOOPBACK,
+        0,
+        vec![third, SandboxSystem::with_defaults(SystemId::OPENAI_CLIENT)],
+    )
+    .await
+    .unwrap();
+    let msgs = json!([{ "role": "user", "content": "hi" }]);
+    let ask = |model: &str| json!({ "model": model, "max_tokens": 64, "messages": msgs });
+    let (status, _, v) = post(&sb, id, "chat/completions", &ask("mistral-small-latest")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["choices"][0]["message"]["content"].is_string(), "{v}");
+    let (status, _, v) = post(&sb, id, "chat/completions", &ask("gpt-5.1")).await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["error"]["code"], "model_not_found");
+    let (status, _, _) = post(
+        &sb,
+        SystemId::OPENAI_CLIENT,
+        "chat/completions",
+        &ask("mistral-small-latest"),
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "OpenAI's listener does not serve a third party's model"
+    );
+    let listed: Value = client()
+        .get(url(&sb, id, "models"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["data"][0]["id"], "mistral-small-latest", "{listed}");
     sb.stop().await;
 }

@@ -36,7 +36,7 @@ fn usage(reg: &Registry, id: SystemId) -> Usage {
 // openai-python tests/lib/chat/test_completions.py, `test_parse_nothing`.
 #[tokio::test]
 async fn an_openai_chat_completion_from_the_sdk_suite() {
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     let reg = serving(id, "application/json", &answer("openai_chat.json")).await;
     let text = reg
         .get(id)
@@ -55,7 +55,7 @@ async fn an_openai_chat_completion_from_the_sdk_suite() {
 // openai-python tests/lib/chat/test_completions.py, `test_parse_max_tokens_reached`.
 #[tokio::test]
 async fn an_openai_chat_completion_cut_at_its_cap_reads_as_truncated() {
-    let id = SystemId::OpenaiClient;
+    let id = SystemId::OPENAI_CLIENT;
     let reg = serving(id, "application/json", &answer("openai_chat_length.json")).await;
     let err = reg
         .get(id)
@@ -71,7 +71,7 @@ async fn an_openai_chat_completion_cut_at_its_cap_reads_as_truncated() {
 // tests/lib/chat/test_completions_streaming.py `test_parse_nothing` (with include_usage).
 #[tokio::test]
 async fn an_openai_chat_stream_from_the_sdk_suite() {
-    let id = SystemId::LmstudioClient;
+    let id = SystemId::LMSTUDIO_CLIENT;
     let reg = serving(id, "text/event-stream", &answer("openai_chat_stream.sse")).await;
     let text = reg
         .get(id)
@@ -90,7 +90,7 @@ async fn an_openai_chat_stream_from_the_sdk_suite() {
 // openai-python tests/lib/responses/test_responses.py, `test_output_text`.
 #[tokio::test]
 async fn an_openai_response_from_the_sdk_suite() {
-    let id = SystemId::Orchestrator;
+    let id = SystemId::ORCHESTRATOR;
     let reg = serving(id, "application/json", &answer("openai_responses.json")).await;
     let text = reg
         .get(id)
@@ -110,7 +110,7 @@ async fn an_openai_response_from_the_sdk_suite() {
 // bd7029d5-d8d4-4e06-be3a-2ac9c60803a6.json (the recorded response's body).
 #[tokio::test]
 async fn an_anthropic_message_from_the_sdk_suite() {
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     let reg = serving(id, "application/json", &answer("anthropic_messages.json")).await;
     let text = reg
         .get(id)
@@ -128,7 +128,7 @@ async fn an_anthropic_message_from_the_sdk_suite() {
 // anthropic-sdk-python tests/lib/streaming/fixtures/basic_response.txt (with its `ping`).
 #[tokio::test]
 async fn an_anthropic_stream_from_the_sdk_suite() {
-    let id = SystemId::ClaudeClient;
+    let id = SystemId::CLAUDE_CLIENT;
     let reg = serving(
         id,
         "text/event-stream",
@@ -150,7 +150,7 @@ async fn an_anthropic_stream_from_the_sdk_suite() {
 // `test_instantiate_response_from_batch_json` (a response without usageMetadata).
 #[tokio::test]
 async fn a_gemini_response_from_the_sdk_suite() {
-    let id = SystemId::GeminiClient;
+    let id = SystemId::GEMINI_CLIENT;
     let reg = serving(id, "application/json", &answer("gemini_generate.json")).await;
     let text = reg
         .get(id)
@@ -173,7 +173,7 @@ async fn a_gemini_response_from_the_sdk_suite() {
 // which are not the answer) and a running usageMetadata.
 #[tokio::test]
 async fn a_gemini_stream_with_thoughts_from_a_google_recording() {
-    let id = SystemId::VideoInterpreter;
+    let id = SystemId::VIDEO_INTERPRETER;
     let reg = serving(id, "text/event-stream", &answer("gemini_stream.sse")).await;
     let text = reg
         .get(id)

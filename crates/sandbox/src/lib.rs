@@ -35,6 +35,7 @@ pub use clock::{Clock, Timing};
 pub use fault::Fault;
 pub use meter::TokenSums;
 
+use singularis_engine::systems::catalog::Service;
 use singularis_engine::systems::{Protocol, SystemId};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ use tokio_util::sync::DropGuard;
 pub struct SandboxSystem {
     pub id: SystemId,
     pub protocol: Protocol,
+    /// The service it plays: which catalog judges its models, which errors it answers.
+    pub service: Service,
     pub model: String,
     pub fault: Option<Fault>,
 }
@@ -52,11 +55,12 @@ pub struct SandboxSystem {
 impl SandboxSystem {
     /// The system with its default protocol and model, no fault.
     pub fn with_defaults(id: SystemId) -> SandboxSystem {
-        let d = id.defaults();
+        let c = singularis_engine::config::SystemConfig::default_for(id);
         SandboxSystem {
             id,
-            protocol: d.protocol,
-            model: d.model.to_string(),
+            protocol: c.protocol,
+            service: c.service(id),
+            model: c.model,
             fault: None,
         }
     }
@@ -67,6 +71,7 @@ impl SandboxSystem {
         SandboxSystem {
             id,
             protocol: c.protocol,
+            service: c.service(id),
             model: c.model.clone(),
             fault: config.sandbox.faults.get(&id).copied(),
         }

@@ -99,7 +99,7 @@ fn models(ctx: &Ctx, _req: &Req) -> Response<Body> {
         _ => "openai",
     };
     let ids: Vec<&str> = match ctx.service {
-        Service::LmStudio => vec![ctx.model],
+        Service::LmStudio | Service::OpenAiCompatible => vec![ctx.model],
         s => catalog::listed(s).map(|m| m.id).collect(),
     };
     let data: Vec<Value> = ids

@@ -154,7 +154,7 @@ impl Core {
             slots.push(Arc::new(Slot {
                 id: s.id,
                 protocol: s.protocol,
-                service: Service::of(s.id, s.protocol),
+                service: s.service,
                 model: s.model,
                 meter: Meter::default(),
                 port,

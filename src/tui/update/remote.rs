@@ -17,6 +17,7 @@ pub(super) fn resync(app: &mut App, shutting_down: bool) -> Option<Command> {
             Reason::Quit,
             app.uptime,
             app.settings.grace,
+            app.system_ids(),
         ));
         app.quit_requested = true;
     }

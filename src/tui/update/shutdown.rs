@@ -10,7 +10,13 @@ use std::time::Duration;
 /// The session was asked to end (a key, a signal, `--cycles`).
 pub(super) fn started(app: &mut App, reason: Reason) -> Option<Command> {
     if app.shutdown.is_none() {
-        app.shutdown = Some(ShutdownState::new(reason, app.uptime, app.settings.grace));
+        let ids = app.system_ids();
+        app.shutdown = Some(ShutdownState::new(
+            reason,
+            app.uptime,
+            app.settings.grace,
+            ids,
+        ));
         app.quit_requested = true;
         app.help_open = false;
     }
@@ -20,9 +26,10 @@ pub(super) fn started(app: &mut App, reason: Reason) -> Option<Command> {
 /// The closing began: the grace deadline is `deadline_in` from now.
 pub(super) fn begin(app: &mut App, grace: Duration, deadline_in: Duration) -> Option<Command> {
     let now = app.uptime;
+    let ids = app.system_ids();
     let sd = app
         .shutdown
-        .get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace));
+        .get_or_insert_with(|| ShutdownState::new(Reason::Quit, now, grace, ids));
     sd.grace = grace;
     sd.deadline_at = Some(now + deadline_in);
     None

@@ -3,8 +3,17 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 
-/// Eleven rows, a header row and two borders.
-pub(crate) const TABLE_HEIGHT: u16 = 11 + 3;
+/// Room for the seed's eleven rows at least (a session not yet described keeps the same
+/// layout), a header row and two borders.
+const TABLE_MIN_ROWS: usize = 11;
+
+/// The table's height for `rows` systems: every system on screen when the terminal has room;
+/// else it scrolls with the selection.
+pub(crate) fn table_height(rows: usize) -> u16 {
+    u16::try_from(rows.max(TABLE_MIN_ROWS))
+        .unwrap_or(u16::MAX)
+        .saturating_add(3)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DashboardAreas {
@@ -15,10 +24,11 @@ pub struct DashboardAreas {
     pub footer: Rect,
 }
 
-pub fn dashboard(area: Rect) -> DashboardAreas {
+/// The dashboard's panes for a session of `systems` systems.
+pub fn dashboard(area: Rect, systems: usize) -> DashboardAreas {
     let [header, table, bottom, footer] = area.layout(&Layout::vertical([
         Constraint::Length(1),
-        Constraint::Length(TABLE_HEIGHT),
+        Constraint::Length(table_height(systems)),
         Constraint::Min(0),
         Constraint::Length(1),
     ]));
@@ -89,10 +99,15 @@ mod tests {
 
     #[test]
     fn the_table_fits_all_eleven_rows_at_80x24() {
-        let a = dashboard(Rect::new(0, 0, 80, 24));
+        let a = dashboard(Rect::new(0, 0, 80, 24), 11);
         assert_eq!(table_rows_visible(a.table), 11);
         assert!(a.gameplay.height >= 6, "{a:?}");
         assert_eq!(a.footer.y, 23);
+        // Before the session is described, the same layout.
+        assert_eq!(dashboard(Rect::new(0, 0, 80, 24), 0), a);
+        // A twelfth system gets its row where the terminal has room.
+        let twelve = dashboard(Rect::new(0, 0, 80, 40), 12);
+        assert_eq!(table_rows_visible(twelve.table), 12);
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub fn view(app: &App, frame: &mut Frame) {
     let area = frame.area();
     match app.phase() {
         Phase::Running => {
-            let a = layout::dashboard(area);
+            let a = layout::dashboard(area, app.systems.len());
             header(app, frame, a.header);
             table::render(app, frame, a.table);
             gameplay::render(app, frame, a.gameplay);

@@ -293,7 +293,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
         .spans
         .push(Span::styled("· dependents close first ", t.dim()));
     let block = pane(t, title, false).title_bottom(Line::from(Span::styled(
-        format!(" {done} of {} done ", crate::systems::SystemId::ALL.len()),
+        format!(" {done} of {} done ", sd.systems.len()),
         t.dim(),
     )));
     frame.render_widget(

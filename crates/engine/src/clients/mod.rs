@@ -16,7 +16,8 @@ pub use sse::{SseEvent, SseParser};
 pub use usage::{Headroom, Usage, UsageMeter};
 pub use wire::shorten;
 
-use crate::systems::{Protocol, SystemId};
+use crate::systems::Protocol;
+use crate::systems::catalog::Service;
 
 /// A question for a language model. Its output cap and the model's tuning come from the
 /// system's config (`RequestCtx::params`).
@@ -44,7 +45,8 @@ pub async fn ask(
 ) -> Result<String, ClientError> {
     match protocol {
         Protocol::OpenaiChat => {
-            openai::chat(ctx, prompt, ctx.system == SystemId::LmstudioClient).await
+            let lm_studio = Service::of(ctx.system, protocol, None) == Service::LmStudio;
+            openai::chat(ctx, prompt, lm_studio).await
         }
         Protocol::OpenaiResponses => openai::responses(ctx, prompt, true).await,
         Protocol::AnthropicMessages => anthropic::messages(ctx, prompt, false).await,

@@ -29,6 +29,19 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
         g.seed,
         g.cycle_delay_ms
     );
+    let r = &g.roles;
+    let experts: Vec<String> = r.experts.iter().map(|d| quote(d.name())).collect();
+    let _ = writeln!(
+        out,
+        "\n[gameplay.roles]\nperceive = {}\nvoice = {}\ndecide = {}\nodds = {}\nlearn = {}\nvote = {}\nexperts = [{}]",
+        quote(r.perceive.name()),
+        quote(r.voice.name()),
+        quote(r.decide.name()),
+        quote(r.odds.name()),
+        quote(r.learn.name()),
+        quote(r.vote.name()),
+        experts.join(", ")
+    );
     let u = &cfg.ui;
     let _ = writeln!(
         out,
@@ -88,6 +101,9 @@ pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsStrin
     }
     for (id, s) in &cfg.systems {
         let _ = writeln!(out, "\n[systems.{id}]  # {}", id.display_name());
+        if !id.is_seed() {
+            let _ = writeln!(out, "display_name = {}", quote(id.display_name()));
+        }
         let _ = writeln!(out, "enabled = {}", s.enabled);
         let _ = writeln!(out, "protocol = {}", quote(s.protocol.name()));
         let _ = writeln!(out, "base_url = {}", quote(&s.base_url.to_string()));

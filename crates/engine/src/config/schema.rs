@@ -12,6 +12,8 @@ use std::ops::Range;
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
+mod roles;
+
 type Val<'i> = Spanned<DeValue<'i>>;
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -47,7 +49,7 @@ const SHUTDOWN: &[&str] = &["grace_ms"];
 const BUDGET: &[&str] = &["max_usd", "max_usd_per_hour", "allow_unpriced", "systems"];
 /// A million dollars: a typo guard.
 const MAX_BUDGET: f64 = 1_000_000.0;
-const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms"];
+const GAMEPLAY: &[&str] = &["mode", "cycles", "seed", "cycle_delay_ms", "roles"];
 const UI: &[&str] = &["refresh_ms", "shutdown_step_ms", "linger_s"];
 const AUDIO: &[&str] = &["enabled"];
 const METRICS: &[&str] = &["listen", "final_scrape_ms"];
@@ -55,6 +57,7 @@ const SERVE: &[&str] = &["listen"];
 const SANDBOX: &[&str] = &["listen", "faults", "timing"];
 const SYSTEM: &[&str] = &[
     "enabled",
+    "display_name",
     "protocol",
     "base_url",
     "model",
@@ -74,6 +77,8 @@ const SYSTEM: &[&str] = &[
 /// Where each cross-checked value of one system was given, for locating errors.
 #[derive(Default)]
 struct Given {
+    /// Where the system's own table names it (`[systems.NAME]`).
+    header: Option<Range<usize>>,
     base_url: Option<Range<usize>>,
     pool_max: Option<Range<usize>>,
     pool_max_per_host: Option<Range<usize>>,
@@ -90,6 +95,10 @@ struct Given {
 pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
     let mut cfg = Config::default();
     let mut given: BTreeMap<SystemId, Given> = BTreeMap::new();
+    // Every name may be used before its table (a fault, a role, a dependency): the file's
+    // systems are known before anything is read.
+    let known = declared(src, root)?;
+    let mut roles = None;
     for e in entries(root, "") {
         let (key, v) = (&e.key, e.v);
         match e.name {
@@ -118,6 +127,7 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                         "cycles" => g.cycles = src.int(v, key, 0, super::MAX_CYCLES)?,
                         "seed" => g.seed = src.int(v, key, 0, i64::MAX as u64)?,
                         "cycle_delay_ms" => g.cycle_delay_ms = src.int(v, key, 0, 60_000)?,
+                        "roles" => roles = Some(src.roles(&e, &known)?),
                         _ => return Err(src.unknown(&e, GAMEPLAY)),
                     }
                 }
@@ -252,7 +262,7 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                         "faults" => {
                             for e in src.table(v, key)? {
                                 let (key, v) = (&e.key, e.v);
-                                let id = src.system(e.at.clone(), key, e.name)?;
+                                let id = src.system(e.at.clone(), key, e.name, &known)?;
                                 let fault = src
                                     .str(v, key)?
                                     .parse::<Fault>()
@@ -282,7 +292,7 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
                         "allow_unpriced" => b.allow_unpriced = src.bool(v, key)?,
                         "systems" => {
                             for e in src.table(v, key)? {
-                                let id = src.system(e.at.clone(), &e.key, e.name)?;
+                                let id = src.system(e.at.clone(), &e.key, e.name, &known)?;
                                 let usd = src.non_negative(e.v, &e.key, MAX_BUDGET)?;
                                 b.systems.insert(id, usd);
                             }
@@ -294,20 +304,38 @@ pub(super) fn build(src: &Src, root: &DeTable) -> Result<Config> {
             "systems" => {
                 for e in src.table(v, key)? {
                     let (key, v) = (&e.key, e.v);
-                    let id = src.system(e.at.clone(), key, e.name)?;
+                    let id = src.system(e.at.clone(), key, e.name, &known)?;
                     let sys = cfg
                         .systems
                         .entry(id)
                         .or_insert_with(|| SystemConfig::default_for(id));
                     let g = given.entry(id).or_default();
-                    src.system_table(id, sys, g, v, key)?;
+                    g.header = Some(e.at.clone());
+                    src.system_table(id, sys, g, v, key, &known)?;
                 }
             }
             _ => return Err(src.unknown(&e, ROOT)),
         }
     }
-    check_graph(src, &cfg, &given)?;
+    let derived = roles::apply(src, &mut cfg, &given, roles)?;
+    check_graph(src, &cfg, &given, derived)?;
     Ok(cfg)
+}
+
+/// The seed's systems and the file's new ones, in that order (the new ones registered).
+fn declared(src: &Src, root: &DeTable) -> Result<Vec<SystemId>> {
+    let mut known = SystemId::SEED.to_vec();
+    let Some(DeValue::Table(t)) = root.get("systems").map(Spanned::get_ref) else {
+        return Ok(known);
+    };
+    for e in entries(t, "systems") {
+        if SystemId::from_name(e.name).is_some_and(SystemId::is_seed) {
+            continue;
+        }
+        let id = SystemId::intern(e.name).map_err(|m| src.err(e.at.clone(), &e.key, m))?;
+        known.push(id);
+    }
+    Ok(known)
 }
 
 /// One `name = value` of a table, with its dotted key and where the name is written.
@@ -440,8 +468,15 @@ impl Src<'_> {
             .to_string()
     }
 
-    fn system(&self, at: Range<usize>, key: &str, name: &str) -> Result<SystemId> {
-        SystemId::parse_name(name).map_err(|e| self.err(at, key, e))
+    /// One of the config's systems (`known`).
+    fn system(
+        &self,
+        at: Range<usize>,
+        key: &str,
+        name: &str,
+        known: &[SystemId],
+    ) -> Result<SystemId> {
+        SystemId::parse_among(name, known).map_err(|e| self.err(at, key, e))
     }
 
     fn listen(&self, v: &Val, key: &str) -> Result<IpAddr> {
@@ -466,13 +501,21 @@ impl Src<'_> {
         g: &mut Given,
         v: &Val,
         prefix: &str,
+        known: &[SystemId],
     ) -> Result<()> {
         for e in self.table(v, prefix)? {
             let (key, v) = (&e.key, e.v);
             match e.name {
                 "enabled" => sys.enabled = self.bool(v, key)?,
+                "display_name" => {
+                    let d = self.str(v, key)?.trim();
+                    if d.is_empty() || d.len() > 64 || d.chars().any(char::is_control) {
+                        return Err(self.at(v, key, "must be 1 to 64 bytes of printable text"));
+                    }
+                    id.set_display_name(d);
+                }
                 "protocol" => {
-                    sys.protocol = self.protocol(id, v, key)?;
+                    sys.protocol = self.protocol(v, key)?;
                     g.protocol = Some(v.span());
                 }
                 "base_url" => {
@@ -502,7 +545,7 @@ impl Src<'_> {
                     g.pool_max_per_host = Some(v.span());
                 }
                 "depends_on" => {
-                    let deps = self.depends_on(id, v, key)?;
+                    let deps = self.depends_on(id, v, key, known)?;
                     sys.depends_on = deps.iter().map(|(d, _)| *d).collect();
                     g.depends_on = Some(deps);
                 }
@@ -535,6 +578,7 @@ impl Src<'_> {
                 _ => return Err(self.unknown(&e, SYSTEM)),
             }
         }
+        self.check_new(id, sys, g, prefix)?;
         self.check_params(id, sys, g, prefix)?;
         if sys.pool_max_per_host > sys.pool_max {
             let msg = format!(
@@ -638,8 +682,8 @@ impl Src<'_> {
         // The defaults follow the model: another model than the system's own keeps none of
         // the effort or budget tuned for that one (gpt-5.1's "none" is refused by gpt-4.1),
         // but takes its family's default; a model the catalog does not judge gets none sent.
-        let known = catalog::rules(Service::of(id, p), &sys.model);
-        if sys.model != id.defaults().model {
+        let known = catalog::rules(sys.service(id), &sys.model);
+        if id.defaults().is_none_or(|d| sys.model != d.model) {
             if g.reasoning_effort.is_none() {
                 sys.params.reasoning_effort = known.and_then(|m| catalog::default_effort(m.think));
             }
@@ -732,7 +776,57 @@ impl Src<'_> {
         Ok(())
     }
 
-    fn protocol(&self, id: SystemId, v: &Val, key: &str) -> Result<Protocol> {
+    /// A system the seed does not have gives what the catalog would: its protocol, and its
+    /// model (but Wolfram's and the vote's, which have one use). Its output cap's field
+    /// follows its service: OpenAI's name for OpenAI, the one third parties document else.
+    fn check_new(
+        &self,
+        id: SystemId,
+        sys: &mut SystemConfig,
+        g: &Given,
+        prefix: &str,
+    ) -> Result<()> {
+        if id.is_seed() {
+            return Ok(());
+        }
+        let at = g.header.clone().unwrap_or_default();
+        if g.protocol.is_none() {
+            let defaults: Vec<&str> = SystemId::SEED.iter().map(|id| id.name()).collect();
+            let protocols = <Protocol as strum::VariantNames>::VARIANTS;
+            return Err(self.err(
+                at,
+                prefix,
+                format!(
+                    "unknown system {:?}: a new system (not one of {}) needs a protocol: missing key protocol (one of: {})",
+                    id.name(),
+                    defaults.join(", "),
+                    protocols.join(", ")
+                ),
+            ));
+        }
+        if g.model.is_none() {
+            match sys.protocol {
+                Protocol::WolframLlm => sys.model = "llm-api".into(),
+                Protocol::Moe => sys.model = "vote".into(),
+                p => {
+                    return Err(self.err(
+                        at,
+                        prefix,
+                        format!(
+                            "a new system needs a model: missing key model (the name its service knows, for protocol {:?})",
+                            p.name()
+                        ),
+                    ));
+                }
+            }
+        }
+        if g.token_field.is_none() && sys.service(id) == Service::OpenAi {
+            sys.params.token_field = TokenField::MaxCompletionTokens;
+        }
+        Ok(())
+    }
+
+    fn protocol(&self, v: &Val, key: &str) -> Result<Protocol> {
         let s = self.str(v, key)?;
         let Some(p) = Protocol::from_name(s) else {
             let names = <Protocol as strum::VariantNames>::VARIANTS;
@@ -745,20 +839,8 @@ impl Src<'_> {
                 ),
             ));
         };
-        // `moe` has no wire of its own; every other system needs one.
-        match (id == SystemId::Moe, p == Protocol::Moe) {
-            (true, false) => Err(self.at(
-                v,
-                key,
-                format!("moe can only use protocol \"moe\", not {s:?}"),
-            )),
-            (false, true) => Err(self.at(
-                v,
-                key,
-                format!("only the moe system can use protocol \"moe\"; {id} needs a wire protocol"),
-            )),
-            _ => Ok(p),
-        }
+        // Which system may use "moe" is the vote role's rule (`roles::apply`).
+        Ok(p)
     }
 
     fn env_name(&self, v: &Val, key: &str) -> Result<Option<String>> {
@@ -818,6 +900,7 @@ impl Src<'_> {
         id: SystemId,
         v: &Val,
         key: &str,
+        known: &[SystemId],
     ) -> Result<Vec<(SystemId, Range<usize>)>> {
         let DeValue::Array(items) = v.get_ref() else {
             return Err(self.wrong_type(v, key, "an array of system names"));
@@ -828,7 +911,7 @@ impl Src<'_> {
                 .get_ref()
                 .as_str()
                 .ok_or_else(|| self.wrong_type(item, key, "a system name (string)"))?;
-            let dep = self.system(item.span(), key, name)?;
+            let dep = self.system(item.span(), key, name, known)?;
             if dep == id {
                 return Err(self.at(
                     item,
@@ -890,13 +973,20 @@ fn is_loopback(u: &url::Url) -> bool {
 }
 
 /// The dependency graph must be acyclic. The defaults are, so a cycle needs an edge from the
-/// file: add those in file order over the untouched defaults and blame the first that closes one.
-fn check_graph(src: &Src, cfg: &Config, given: &BTreeMap<SystemId, Given>) -> Result<()> {
+/// file (a `depends_on`, or an expert the file named, which the vote depends on): add those
+/// in file order over the untouched defaults and blame the first that closes one.
+fn check_graph(
+    src: &Src,
+    cfg: &Config,
+    given: &BTreeMap<SystemId, Given>,
+    derived: roles::Derived,
+) -> Result<()> {
     let mut graph: BTreeMap<SystemId, Vec<SystemId>> = cfg
         .systems
         .iter()
         .map(|(id, s)| {
-            let from_file = given.get(id).is_some_and(|g| g.depends_on.is_some());
+            let from_file =
+                given.get(id).is_some_and(|g| g.depends_on.is_some()) || derived.from == Some(*id);
             (
                 *id,
                 if from_file {
@@ -907,23 +997,27 @@ fn check_graph(src: &Src, cfg: &Config, given: &BTreeMap<SystemId, Given>) -> Re
             )
         })
         .collect();
-    let mut edges: Vec<(SystemId, SystemId, &Range<usize>)> = given
+    let mut edges: Vec<(SystemId, SystemId, &Range<usize>, String)> = given
         .iter()
         .flat_map(|(id, g)| {
-            g.depends_on
-                .iter()
-                .flatten()
-                .map(move |(d, span)| (*id, *d, span))
+            g.depends_on.iter().flatten().map(move |(d, span)| {
+                let key = join_key(&join_key("systems", id.name()), "depends_on");
+                (*id, *d, span, key)
+            })
         })
         .collect();
-    edges.sort_by_key(|(_, _, span)| span.start);
-    for (from, to, span) in edges {
+    if let Some(from) = derived.from {
+        for (to, span) in &derived.edges {
+            edges.push((from, *to, span, "gameplay.roles.experts".to_string()));
+        }
+    }
+    edges.sort_by_key(|(_, _, span, _)| span.start);
+    for (from, to, span, key) in edges {
         if let Some(path) = path_between(&graph, to, from) {
             let cycle: Vec<&str> = std::iter::once(from)
                 .chain(path)
                 .map(SystemId::name)
                 .collect();
-            let key = join_key(&join_key("systems", from.name()), "depends_on");
             return Err(src.err(
                 span.clone(),
                 &key,

@@ -417,6 +417,146 @@ const BROKEN: &[(&str, &str, &str, usize, &str)] = &[
         "listed twice",
     ),
     (
+        "role_unknown_key",
+        "[gameplay.roles]\nsee = \"video_interpreter\"\n",
+        "gameplay.roles.see",
+        2,
+        "unknown key (expected one of: perceive, voice, decide, odds, learn, vote, experts)",
+    ),
+    (
+        "role_unknown_system",
+        "[gameplay.roles]\nvoice = \"speaker\"\n",
+        "gameplay.roles.voice",
+        2,
+        "unknown system \"speaker\"",
+    ),
+    (
+        "expert_unknown_system",
+        "[gameplay]\nroles.experts = [\"claude_client\",\n  \"mistral_client\"]\n",
+        "gameplay.roles.experts",
+        3,
+        "unknown system \"mistral_client\"",
+    ),
+    (
+        "experts_empty",
+        "[gameplay.roles]\nexperts = []\n",
+        "gameplay.roles.experts",
+        2,
+        "at least one expert",
+    ),
+    (
+        "expert_twice",
+        "[gameplay.roles]\nexperts = [\"claude_client\", \"claude_client\"]\n",
+        "gameplay.roles.experts",
+        2,
+        "claude_client is listed twice",
+    ),
+    (
+        "new_system_in_no_role",
+        "[systems.mistral_client]\nprotocol = \"openai_chat\"\nmodel = \"mistral-small-latest\"\n",
+        "systems.mistral_client",
+        1,
+        "mistral_client is in no role",
+    ),
+    (
+        "seed_system_left_in_no_role",
+        "[gameplay.roles]\nexperts = [\"gemini_client\", \"claude_client\", \"hyperbolic_client\", \"lmstudio_client\"]\n",
+        "gameplay.roles",
+        1,
+        "openai_client is in no role: name it in [gameplay.roles] (e.g. experts = [..., \"openai_client\"]) or set enabled = false",
+    ),
+    (
+        "new_system_without_protocol",
+        "[ui]\nlinger_s = 0\n[systems.mistral_client]\nmodel = \"mistral-small-latest\"\n",
+        "systems.mistral_client",
+        3,
+        "needs a protocol: missing key protocol (one of: openai_chat, openai_responses,",
+    ),
+    (
+        "new_system_without_model",
+        "[systems.mistral_client]\nprotocol = \"openai_chat\"\n",
+        "systems.mistral_client",
+        1,
+        "a new system needs a model: missing key model",
+    ),
+    (
+        "new_system_bad_name",
+        "[systems.Mistral]\nprotocol = \"openai_chat\"\n",
+        "systems.Mistral",
+        1,
+        "\"Mistral\" is not a system name (snake_case",
+    ),
+    (
+        "duplicate_system",
+        "[systems.mistral_client]\nprotocol = \"openai_chat\"\n[systems.mistral_client]\nmodel = \"mistral-small-latest\"\n",
+        "systems.mistral_client",
+        3,
+        "table defined twice",
+    ),
+    (
+        "duplicate_system_inline_and_table",
+        "[systems]\nmistral_client = { protocol = \"openai_chat\" }\n[systems.mistral_client]\nmodel = \"m\"\n",
+        "systems.mistral_client",
+        3,
+        "defined twice",
+    ),
+    (
+        "cycle_through_the_vote",
+        "[systems.mistral_client]\nprotocol = \"openai_chat\"\nmodel = \"mistral-small-latest\"\ndepends_on = [\"moe\"]\n[gameplay.roles]\nexperts = [\"gemini_client\", \"claude_client\", \"openai_client\", \"hyperbolic_client\", \"lmstudio_client\", \"mistral_client\"]\n",
+        "gameplay.roles.experts",
+        6,
+        "dependency cycle: moe -> mistral_client -> moe",
+    ),
+    (
+        "cycle_between_new_systems",
+        "[gameplay.roles]\nexperts = [\"gemini_client\", \"claude_client\", \"openai_client\", \"hyperbolic_client\", \"lmstudio_client\", \"a_client\", \"b_client\"]\n[systems.a_client]\nprotocol = \"anthropic_messages\"\nmodel = \"claude-haiku-4-5\"\ndepends_on = [\"b_client\"]\n[systems.b_client]\nprotocol = \"anthropic_messages\"\nmodel = \"claude-haiku-4-5\"\ndepends_on = [\"a_client\"]\n",
+        "systems.b_client.depends_on",
+        10,
+        "dependency cycle: b_client -> a_client -> b_client",
+    ),
+    (
+        "voice_needs_speech",
+        "[gameplay.roles]\nvoice = \"claude_client\"\n",
+        "gameplay.roles.voice",
+        2,
+        "claude_client speaks \"anthropic_messages\", which cannot fill the voice role (it needs one of: gemini_tts)",
+    ),
+    (
+        "perceive_needs_a_stream",
+        "[systems.video_interpreter]\nprotocol = \"gemini_generate\"\n",
+        "systems.video_interpreter.protocol",
+        2,
+        "cannot fill the perceive role (it needs one of: gemini_stream)",
+    ),
+    (
+        "odds_need_a_number",
+        "[gameplay.roles]\nodds = \"voice_system\"\n",
+        "gameplay.roles.odds",
+        2,
+        "cannot fill the odds role (it needs one of: openai_chat, openai_responses, anthropic_messages, gemini_generate, gemini_stream, wolfram_llm)",
+    ),
+    (
+        "an_expert_names_an_action",
+        "[gameplay.roles]\nexperts = [\"gemini_client\", \"wolfram_analyzer\"]\n",
+        "gameplay.roles.experts",
+        2,
+        "wolfram_analyzer speaks \"wolfram_llm\", which cannot fill the experts role",
+    ),
+    (
+        "the_vote_has_no_wire",
+        "[gameplay.roles]\nvote = \"claude_client\"\n",
+        "gameplay.roles.vote",
+        2,
+        "claude_client speaks \"anthropic_messages\", which cannot fill the vote role (it needs one of: moe)",
+    ),
+    (
+        "display_name_empty",
+        "[systems.claude_client]\ndisplay_name = \"  \"\n",
+        "systems.claude_client.display_name",
+        2,
+        "printable text",
+    ),
+    (
         "fleet_agents_not_an_array",
         "[fleet]\nagents = \"http://a:1\"\n",
         "fleet.agents",
@@ -519,9 +659,12 @@ fn shipped_config_toml_is_the_default() {
 fn partial_file_overrides_only_what_it_names() {
     let c = ok("[shutdown]\ngrace_ms = 0x3E8\n[systems.claude_client]\ntimeout_ms = 1_000\n");
     assert_eq!(c.shutdown.grace_ms, 1000);
-    let claude = c.system(SystemId::ClaudeClient);
+    let claude = c.system(SystemId::CLAUDE_CLIENT);
     assert_eq!(claude.timeout(), Duration::from_secs(1));
-    assert_eq!(claude.model, SystemId::ClaudeClient.defaults().model);
+    assert_eq!(
+        claude.model,
+        SystemId::CLAUDE_CLIENT.defaults().unwrap().model
+    );
     let mut expected = json(&Config::default());
     expected["shutdown"]["grace_ms"] = 1000.into();
     expected["systems"]["claude_client"]["timeout_ms"] = 1000.into();
@@ -568,22 +711,22 @@ fn valid_values_resolve() {
     assert_eq!(c.metrics.final_scrape_ms, 15000);
     assert_eq!(c.serve.listen, Some("127.0.0.1:7878".parse().unwrap()));
     assert_eq!(
-        c.sandbox.faults[&SystemId::ClaudeClient],
+        c.sandbox.faults[&SystemId::CLAUDE_CLIENT],
         Fault::Slow(Duration::from_millis(250))
     );
-    assert_eq!(c.sandbox.faults[&SystemId::Moe], Fault::Error(503));
-    let openai = c.system(SystemId::OpenaiClient);
+    assert_eq!(c.sandbox.faults[&SystemId::MOE], Fault::Error(503));
+    let openai = c.system(SystemId::OPENAI_CLIENT);
     assert_eq!(openai.base_url.to_string(), "https://api.openai.com/v1");
     let BaseUrl::Live(u) = &openai.base_url else {
         panic!("live expected")
     };
     assert_eq!(u.path(), "/v1");
-    assert_eq!(c.system(SystemId::HyperbolicClient).api_key_env, None);
-    let orch = c.system(SystemId::Orchestrator);
-    assert_eq!(orch.depends_on, vec![SystemId::Moe]);
+    assert_eq!(c.system(SystemId::HYPERBOLIC_CLIENT).api_key_env, None);
+    let orch = c.system(SystemId::ORCHESTRATOR);
+    assert_eq!(orch.depends_on, vec![SystemId::MOE]);
     assert!(!orch.enabled);
     assert_eq!(orch.max_connections(), 3);
-    assert_eq!(c.system(SystemId::Moe).protocol, Protocol::Moe);
+    assert_eq!(c.system(SystemId::MOE).protocol, Protocol::Moe);
     assert_eq!(c.backend(), "mixed");
 }
 
@@ -592,7 +735,7 @@ fn render_never_shows_a_key() {
     let mut cfg = Config::default();
     cfg.sandbox
         .faults
-        .insert(SystemId::ClaudeClient, Fault::Hang);
+        .insert(SystemId::CLAUDE_CLIENT, Fault::Hang);
     let secret = "sk-proj-SECRETVALUE123";
     let env = |name: &str| (name == "OPENAI_API_KEY").then(|| OsString::from(secret));
     let out = render_with_env(&cfg, &env);
@@ -611,7 +754,7 @@ fn render_never_shows_a_key() {
         out.contains("[sandbox.faults]\nclaude_client = \"hang\"\n"),
         "{out}"
     );
-    for id in SystemId::ALL {
+    for id in Config::default().ids() {
         assert!(out.contains(&format!("[systems.{id}]")), "{id} missing");
     }
     assert!(
@@ -888,34 +1031,34 @@ fn the_defaults_follow_the_model() {
     let effort = |text: &str, id: SystemId| ok(text).system(id).params.reasoning_effort;
     // gpt-5.1's "none" would be refused by gpt-4.1: a model that does not reason gets none.
     let openai = "[systems.openai_client]\nmodel = \"gpt-4.1\"\n";
-    assert_eq!(effort(openai, SystemId::OpenaiClient), None);
+    assert_eq!(effort(openai, SystemId::OPENAI_CLIENT), None);
     // A reasoning model takes its family's default, not the system's tuned one.
     let gpt5 = "[systems.orchestrator]\nmodel = \"gpt-5\"\n";
-    assert_eq!(effort(gpt5, SystemId::Orchestrator), Some(Effort::Medium));
+    assert_eq!(effort(gpt5, SystemId::ORCHESTRATOR), Some(Effort::Medium));
     let pro = "[systems.orchestrator]\nmodel = \"gpt-5-pro\"\n";
-    assert_eq!(effort(pro, SystemId::Orchestrator), Some(Effort::High));
+    assert_eq!(effort(pro, SystemId::ORCHESTRATOR), Some(Effort::High));
     // The system's own model keeps its tuned effort, named or not.
     let same = "[systems.orchestrator]\nmodel = \"gpt-5.1\"\n";
-    assert_eq!(effort(same, SystemId::Orchestrator), Some(Effort::Low));
+    assert_eq!(effort(same, SystemId::ORCHESTRATOR), Some(Effort::Low));
     // A model the catalog does not know: nothing sent, the service's default.
     let new = "[systems.meta_rl]\nmodel = \"gpt-6\"\n";
-    assert_eq!(effort(new, SystemId::MetaRl), None);
+    assert_eq!(effort(new, SystemId::META_RL), None);
     // An explicit value is kept (and checked): "" is the model's default.
     let given = "[systems.meta_rl]\nreasoning_effort = \"\"\nmodel = \"gpt-5\"\n";
-    assert_eq!(effort(given, SystemId::MetaRl), None);
+    assert_eq!(effort(given, SystemId::META_RL), None);
     let given = "[systems.meta_rl]\nreasoning_effort = \"high\"\nmodel = \"o3\"\n";
-    assert_eq!(effort(given, SystemId::MetaRl), Some(Effort::High));
+    assert_eq!(effort(given, SystemId::META_RL), Some(Effort::High));
     // Gemini 3 cannot turn thinking off: the default budget 0 of 2.5 Flash-Lite is not kept.
     let gemini3 = "[systems.video_interpreter]\nmodel = \"gemini-3-flash-preview\"\n";
     let budget = ok(gemini3)
-        .system(SystemId::VideoInterpreter)
+        .system(SystemId::VIDEO_INTERPRETER)
         .params
         .thinking_budget;
     assert_eq!(budget, None);
     let kept =
         "[systems.gemini_client]\nmodel = \"gemini-3-flash-preview\"\nthinking_budget = -1\n";
     let budget = ok(kept)
-        .system(SystemId::GeminiClient)
+        .system(SystemId::GEMINI_CLIENT)
         .params
         .thinking_budget;
     assert_eq!(budget, Some(-1));
@@ -955,4 +1098,100 @@ fn cache_reads_and_writes_are_priced_at_their_own_rates() {
     let o = c.pricing["o"];
     assert_eq!(o.cached_input, Some(0.125));
     assert!(close(o.cost(&u(2_000_000, 1_000_000, 0)), 1.25 + 0.125));
+}
+
+/// The issue's twelfth system: a config table and a role, no code.
+const TWELFTH: &str = r#"
+[systems.mistral_client]
+display_name = "Mistral client"
+protocol = "openai_chat"
+model = "mistral-small-latest"
+base_url = "sandbox"          # live: https://api.mistral.ai/v1
+api_key_env = "MISTRAL_API_KEY"
+[gameplay.roles]
+experts = ["gemini_client", "claude_client", "openai_client", "hyperbolic_client", "lmstudio_client", "mistral_client"]
+"#;
+
+#[test]
+fn a_twelfth_system_is_a_table_and_a_role() {
+    use crate::systems::catalog::Service;
+    let c = ok(TWELFTH);
+    let ids = c.ids();
+    assert_eq!(ids.len(), 12);
+    // The seed's order, then the file's new system.
+    assert_eq!(ids[..11], SystemId::SEED);
+    let m = ids[11];
+    assert_eq!(m.name(), "mistral_client");
+    assert_eq!(m.display_name(), "Mistral client");
+    let sys = c.system(m);
+    assert_eq!(sys.protocol, Protocol::OpenaiChat);
+    assert_eq!(sys.model, "mistral-small-latest");
+    assert_eq!(sys.api_key_env.as_deref(), Some("MISTRAL_API_KEY"));
+    // A third party: the cap's field it documents, no effort sent.
+    assert_eq!(
+        sys.params.token_field,
+        crate::systems::TokenField::MaxTokens
+    );
+    assert_eq!(sys.params.reasoning_effort, None);
+    assert_eq!(sys.service(m), Service::OpenAiCompatible);
+    assert_eq!(c.gameplay.roles.experts.last(), Some(&m));
+    // The vote uses its experts, the new one too: moe closes before it.
+    assert_eq!(c.system(SystemId::MOE).depends_on, c.gameplay.roles.experts);
+    // What check-config prints loads back the same.
+    let text: String = render_with_env(&c, &|_| None)
+        .lines()
+        .map(|l| l.split(" (").next().unwrap_or(l).to_string() + "\n")
+        .collect();
+    assert!(
+        text.contains("[systems.mistral_client]  # Mistral client"),
+        "{text}"
+    );
+    let back = parse(text.as_bytes(), "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let mut c = c;
+    c.source = None;
+    assert_eq!(json(&back), json(&c));
+    // Live on its own host, a new openai_chat system is still a third party; a given
+    // depends_on for the vote is kept.
+    let live = ok(
+        &format!("{TWELFTH}\n[systems.moe]\ndepends_on = [\"claude_client\"]\n").replace(
+            "base_url = \"sandbox\"",
+            "base_url = \"https://api.mistral.ai/v1\"",
+        ),
+    );
+    assert_eq!(live.system(m).service(m), Service::OpenAiCompatible);
+    assert_eq!(
+        live.system(SystemId::MOE).depends_on,
+        [SystemId::CLAUDE_CLIENT]
+    );
+    assert_eq!(live.backend(), "mixed");
+}
+
+#[test]
+fn the_default_roles_are_the_seeds() {
+    let c = Config::default();
+    let r = &c.gameplay.roles;
+    assert_eq!(
+        (r.perceive, r.voice, r.decide, r.odds, r.learn, r.vote),
+        (
+            SystemId::VIDEO_INTERPRETER,
+            SystemId::VOICE_SYSTEM,
+            SystemId::ORCHESTRATOR,
+            SystemId::WOLFRAM_ANALYZER,
+            SystemId::META_RL,
+            SystemId::MOE
+        )
+    );
+    assert_eq!(r.experts, SystemId::SEED_EXPERTS);
+    // Every one of the default systems plays a role.
+    assert_eq!(r.systems().len(), c.systems.len());
+    // Roles reassigned, with the system left out disabled, load.
+    let c = ok(
+        "[gameplay.roles]\nexperts = [\"gemini_client\", \"claude_client\"]\nodds = \"openai_client\"\nlearn = \"hyperbolic_client\"\n\
+         [systems.lmstudio_client]\nenabled = false\n[systems.wolfram_analyzer]\nenabled = false\n[systems.meta_rl]\nenabled = false\n",
+    );
+    assert_eq!(c.gameplay.roles.odds, SystemId::OPENAI_CLIENT);
+    assert_eq!(
+        c.system(SystemId::MOE).depends_on,
+        [SystemId::GEMINI_CLIENT, SystemId::CLAUDE_CLIENT]
+    );
 }

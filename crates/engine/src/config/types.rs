@@ -68,9 +68,24 @@ impl SystemConfig {
         self.pool_max.min(self.pool_max_per_host).max(1) as usize
     }
 
-    /// The seed's settings for `id`, on the embedded sandbox.
+    /// The seed's settings for `id`, on the embedded sandbox; for a system a config brings,
+    /// the same limits with no protocol or model of its own yet (the file must give them).
     pub fn default_for(id: SystemId) -> SystemConfig {
-        let d = id.defaults();
+        let Some(d) = id.defaults() else {
+            return SystemConfig {
+                protocol: Protocol::OpenaiChat,
+                model: String::new(),
+                api_key_env: None,
+                depends_on: Vec::new(),
+                params: ModelParams {
+                    max_output_tokens: 256,
+                    token_field: crate::systems::TokenField::MaxTokens,
+                    reasoning_effort: None,
+                    thinking_budget: None,
+                },
+                ..SystemConfig::default_for(SystemId::CLAUDE_CLIENT)
+            };
+        };
         SystemConfig {
             enabled: true,
             protocol: d.protocol,
@@ -85,6 +100,15 @@ impl SystemConfig {
             depends_on: d.depends_on.to_vec(),
             params: d.params,
         }
+    }
+
+    /// The service behind it (`catalog::Service::of`).
+    pub fn service(&self, id: SystemId) -> crate::systems::catalog::Service {
+        let live = match &self.base_url {
+            BaseUrl::Live(u) => Some(u),
+            BaseUrl::Sandbox => None,
+        };
+        crate::systems::catalog::Service::of(id, self.protocol, live)
     }
 }
 
@@ -139,6 +163,117 @@ pub struct GameplayConfig {
     pub seed: u64,
     /// Pause between two cycles, so a human can follow the game.
     pub cycle_delay_ms: u64,
+    /// Which system fills each of the game's roles (`[gameplay.roles]`).
+    pub roles: Roles,
+}
+
+/// The game's roles and the systems that fill them (`[gameplay.roles]`): the game calls
+/// roles, never a system by name, so a provider is a config table, not code. Which
+/// protocols can fill each role: [`Role::can_use`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Roles {
+    /// Streams its description of each frame into the scene.
+    pub perceive: SystemId,
+    /// Speaks the last event.
+    pub voice: SystemId,
+    /// Makes the final choice from the scene, the vote and the odds.
+    pub decide: SystemId,
+    /// The odds of a fight or of a find.
+    pub odds: SystemId,
+    /// Suggests, from each reward, the action to prefer.
+    pub learn: SystemId,
+    /// Asks the experts and votes.
+    pub vote: SystemId,
+    /// The systems the vote asks, in order.
+    pub experts: Vec<SystemId>,
+}
+
+impl Default for Roles {
+    /// The seed's assignment.
+    fn default() -> Self {
+        Roles {
+            perceive: SystemId::VIDEO_INTERPRETER,
+            voice: SystemId::VOICE_SYSTEM,
+            decide: SystemId::ORCHESTRATOR,
+            odds: SystemId::WOLFRAM_ANALYZER,
+            learn: SystemId::META_RL,
+            vote: SystemId::MOE,
+            experts: SystemId::SEED_EXPERTS.to_vec(),
+        }
+    }
+}
+
+/// One of the game's roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
+pub enum Role {
+    Perceive,
+    Voice,
+    Decide,
+    Odds,
+    Learn,
+    Vote,
+    Experts,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// Whether a system speaking `p` can fill the role. Perceiving streams the description
+    /// into the scene as it comes (Gemini's stream is the one reader with a per-piece
+    /// callback); the voice is speech (`gemini_tts`); the vote has no wire (`moe`, and only
+    /// the vote); the odds are Wolfram's number or an LLM's estimate; deciding, learning and
+    /// voting as an expert need an LLM that names an action.
+    pub fn can_use(self, p: Protocol) -> bool {
+        let llm = matches!(
+            p,
+            Protocol::OpenaiChat
+                | Protocol::OpenaiResponses
+                | Protocol::AnthropicMessages
+                | Protocol::GeminiGenerate
+                | Protocol::GeminiStream
+        );
+        match self {
+            Role::Perceive => p == Protocol::GeminiStream,
+            Role::Voice => p == Protocol::GeminiTts,
+            Role::Vote => p == Protocol::Moe,
+            Role::Odds => llm || p == Protocol::WolframLlm,
+            Role::Decide | Role::Learn | Role::Experts => llm,
+        }
+    }
+
+    /// The protocols that can fill it, for messages.
+    pub fn protocols(self) -> Vec<&'static str> {
+        <Protocol as strum::VariantNames>::VARIANTS
+            .iter()
+            .copied()
+            .filter(|n| Protocol::from_name(n).is_some_and(|p| self.can_use(p)))
+            .collect()
+    }
+}
+
+impl Roles {
+    /// Every system that fills a role, each once, in role order.
+    pub fn systems(&self) -> Vec<SystemId> {
+        let mut out = vec![
+            self.perceive,
+            self.voice,
+            self.decide,
+            self.odds,
+            self.learn,
+            self.vote,
+        ];
+        out.extend(&self.experts);
+        let mut seen = Vec::new();
+        out.retain(|id| {
+            let new = !seen.contains(id);
+            seen.push(*id);
+            new
+        });
+        out
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -331,11 +466,11 @@ pub fn default_pricing() -> BTreeMap<String, Price> {
 }
 
 impl Default for Config {
-    /// All eleven systems on the embedded sandbox, with the seed's limits.
+    /// The seed's eleven systems on the embedded sandbox, with the seed's limits and roles.
     fn default() -> Self {
         Config {
             source: None,
-            systems: SystemId::ALL
+            systems: SystemId::SEED
                 .into_iter()
                 .map(|id| (id, SystemConfig::default_for(id)))
                 .collect(),
@@ -345,6 +480,7 @@ impl Default for Config {
                 cycles: 0,
                 seed: 42,
                 cycle_delay_ms: 250,
+                roles: Roles::default(),
             },
             sandbox: SandboxConfig {
                 listen: IpAddr::from([127, 0, 0, 1]),
@@ -373,6 +509,23 @@ impl Default for Config {
 impl Config {
     pub fn system(&self, id: SystemId) -> &SystemConfig {
         &self.systems[&id]
+    }
+
+    /// Each of `named` (a command line's systems, read before the config) must be one of
+    /// the config's.
+    pub fn check_names(&self, named: impl IntoIterator<Item = SystemId>) -> Result<(), String> {
+        let known = self.ids();
+        for id in named {
+            if !known.contains(&id) {
+                return Err(crate::systems::unknown_system(id.name(), &known));
+            }
+        }
+        Ok(())
+    }
+
+    /// The config's systems, in its order (the dashboard's and the report's).
+    pub fn ids(&self) -> Vec<SystemId> {
+        self.systems.keys().copied().collect()
     }
 
     /// The price of `id`'s model, when the config knows it.

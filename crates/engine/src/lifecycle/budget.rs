@@ -386,22 +386,22 @@ mod tests {
         // ($0.00256).
         let worst = worst_cost(&PRICE, 3000, 256);
         assert!((worst - 0.00381).abs() < 1e-9, "{worst}");
-        let h1 = reserve(&b, SystemId::ClaudeClient, Some(worst))
+        let h1 = reserve(&b, SystemId::CLAUDE_CLIENT, Some(worst))
             .await
             .unwrap();
-        let h2 = reserve(&b, SystemId::OpenaiClient, Some(worst))
+        let h2 = reserve(&b, SystemId::OPENAI_CLIENT, Some(worst))
             .await
             .unwrap();
         // Two held ($0.00762): a third fits only once they settle; out of time, it is not
         // made, but the budget is not spent.
-        let r = reserve(&b, SystemId::GeminiClient, Some(worst)).await;
+        let r = reserve(&b, SystemId::GEMINI_CLIENT, Some(worst)).await;
         assert!(matches!(r, Err(Refusal::Session { .. })), "{r:?}");
         assert!(!b.exhausted().is_cancelled());
         // A waiting call goes as soon as money is released.
         let waiting = {
             let b = b.clone();
             tokio::spawn(async move {
-                b.reserve(SystemId::GeminiClient, "m", Some(worst), None)
+                b.reserve(SystemId::GEMINI_CLIENT, "m", Some(worst), None)
                     .await
             })
         };
@@ -411,28 +411,28 @@ mod tests {
         h2.settle(Some(0.001));
         h3.settle(Some(0.004));
         // $0.007 spent: a call that could cost $0.00381 can never fit: the session ends.
-        let r = reserve(&b, SystemId::GeminiClient, Some(worst)).await;
+        let r = reserve(&b, SystemId::GEMINI_CLIENT, Some(worst)).await;
         assert!(matches!(r, Err(Refusal::Session { .. })), "{r:?}");
         assert!(b.exhausted().is_cancelled());
         let s = b.snapshot();
         assert!((s.spent_usd - 0.007).abs() < 1e-12, "{s:?}");
-        assert_eq!(s.refused.get(&SystemId::GeminiClient), Some(&2));
+        assert_eq!(s.refused.get(&SystemId::GEMINI_CLIENT), Some(&2));
         assert!(s.exhausted);
     }
 
     #[tokio::test]
     async fn spend_is_the_systems_own_total_and_never_counted_twice() {
         let b = budget(1.0);
-        let h = reserve(&b, SystemId::ClaudeClient, Some(0.1))
+        let h = reserve(&b, SystemId::CLAUDE_CLIENT, Some(0.1))
             .await
             .unwrap();
         h.settle(Some(0.05));
-        let h = reserve(&b, SystemId::ClaudeClient, Some(0.1))
+        let h = reserve(&b, SystemId::CLAUDE_CLIENT, Some(0.1))
             .await
             .unwrap();
         // The system's total after its second answer.
         h.settle(Some(0.08));
-        let dropped = reserve(&b, SystemId::ClaudeClient, Some(0.1))
+        let dropped = reserve(&b, SystemId::CLAUDE_CLIENT, Some(0.1))
             .await
             .unwrap();
         drop(dropped);
@@ -440,7 +440,7 @@ mod tests {
         assert!((s.spent_usd - 0.08).abs() < 1e-12, "{s:?}");
         assert!(!s.warn);
         // 80 % of the limit warns.
-        let h = reserve(&b, SystemId::OpenaiClient, Some(0.1))
+        let h = reserve(&b, SystemId::OPENAI_CLIENT, Some(0.1))
             .await
             .unwrap();
         h.settle(Some(0.75));
@@ -450,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn unpriced_models_are_refused_under_a_limit_unless_allowed() {
         let b = budget(1.0);
-        let r = reserve(&b, SystemId::HyperbolicClient, None).await;
+        let r = reserve(&b, SystemId::HYPERBOLIC_CLIENT, None).await;
         assert!(matches!(r, Err(Refusal::Unpriced { .. })), "{r:?}");
         assert!(!b.exhausted().is_cancelled(), "one system, not the session");
         let b = Budget::new(BudgetConfig {
@@ -458,29 +458,31 @@ mod tests {
             allow_unpriced: true,
             ..Default::default()
         });
-        let h = reserve(&b, SystemId::HyperbolicClient, None).await.unwrap();
+        let h = reserve(&b, SystemId::HYPERBOLIC_CLIENT, None)
+            .await
+            .unwrap();
         h.settle(None);
-        assert_eq!(b.snapshot().unknown, vec![SystemId::HyperbolicClient]);
+        assert_eq!(b.snapshot().unknown, vec![SystemId::HYPERBOLIC_CLIENT]);
     }
 
     #[tokio::test]
     async fn per_system_and_per_hour_limits_stop_their_calls_only() {
         let b = Budget::new(BudgetConfig {
             max_usd_per_hour: Some(0.5),
-            systems: [(SystemId::ClaudeClient, 0.1)].into(),
+            systems: [(SystemId::CLAUDE_CLIENT, 0.1)].into(),
             ..Default::default()
         });
-        reserve(&b, SystemId::ClaudeClient, Some(0.08))
+        reserve(&b, SystemId::CLAUDE_CLIENT, Some(0.08))
             .await
             .unwrap()
             .settle(Some(0.08));
-        let r = reserve(&b, SystemId::ClaudeClient, Some(0.05)).await;
+        let r = reserve(&b, SystemId::CLAUDE_CLIENT, Some(0.05)).await;
         assert!(matches!(r, Err(Refusal::System { .. })), "{r:?}");
-        reserve(&b, SystemId::OpenaiClient, Some(0.4))
+        reserve(&b, SystemId::OPENAI_CLIENT, Some(0.4))
             .await
             .unwrap()
             .settle(Some(0.4));
-        let r = reserve(&b, SystemId::OpenaiClient, Some(0.05)).await;
+        let r = reserve(&b, SystemId::OPENAI_CLIENT, Some(0.05)).await;
         assert!(matches!(r, Err(Refusal::Hour { .. })), "{r:?}");
         assert!(!b.exhausted().is_cancelled());
     }

@@ -1,9 +1,9 @@
-//! The eleven systems of one session, built from the config and the environment.
+//! The systems of one session, built from the config (in its order) and the environment.
 
 use super::system::{BreakerChange, Channels, Deadlines, StateChange, breaker_settings};
 use super::system::{System, SystemSnapshot};
 use crate::clients::ApiKey;
-use crate::config::{BaseUrl, Config};
+use crate::config::{BaseUrl, Config, Roles};
 use crate::net::sockets;
 use crate::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
@@ -13,6 +13,11 @@ use tokio::sync::{broadcast, watch};
 
 pub struct Registry {
     systems: Vec<Arc<System>>,
+    /// Each system's place in `systems`, by `SystemId::index` (a config need not hold every
+    /// registered name).
+    places: Vec<Option<usize>>,
+    /// Which system fills each of the game's roles.
+    roles: Roles,
     /// The spend limit every paid call keeps within, when `[budget]` sets one.
     pub budget: Option<Arc<super::Budget>>,
     changed: watch::Sender<u64>,
@@ -44,7 +49,8 @@ impl Registry {
         // falls further behind is told how many it missed.
         let (transitions, _) = broadcast::channel(4096);
         let (breaker_changes, _) = broadcast::channel(1024);
-        let systems: Vec<Arc<System>> = SystemId::ALL
+        let systems: Vec<Arc<System>> = config
+            .ids()
             .into_iter()
             .map(|id| {
                 let cfg = config.system(id).clone();
@@ -107,8 +113,18 @@ impl Registry {
                 s.keep_within(b.clone());
             }
         }
+        let mut places = Vec::new();
+        for (place, s) in systems.iter().enumerate() {
+            let i = s.id.index();
+            if places.len() <= i {
+                places.resize(i + 1, None);
+            }
+            places[i] = Some(place);
+        }
         Registry {
             systems,
+            places,
+            roles: config.gameplay.roles.clone(),
             budget,
             changed,
             transitions,
@@ -136,8 +152,28 @@ impl Registry {
         Ok(())
     }
 
+    /// `id`, which must be one of the config's systems (the roles and the config's lists
+    /// are); [`Registry::find`] for a name from outside.
     pub fn get(&self, id: SystemId) -> &Arc<System> {
-        &self.systems[id.index()]
+        match self.find(id) {
+            Some(s) => s,
+            None => panic!("{id} is not one of this session's systems"),
+        }
+    }
+
+    pub fn find(&self, id: SystemId) -> Option<&Arc<System>> {
+        let place = (*self.places.get(id.index())?)?;
+        self.systems.get(place)
+    }
+
+    /// Which system fills each of the game's roles (`[gameplay.roles]`).
+    pub fn roles(&self) -> &Roles {
+        &self.roles
+    }
+
+    /// The systems, in the config's order.
+    pub fn ids(&self) -> Vec<SystemId> {
+        self.systems.iter().map(|s| s.id).collect()
     }
 
     pub fn all(&self) -> &[Arc<System>] {

@@ -128,8 +128,11 @@ impl ShutdownReport {
 
 /// For each system, the systems that must be closed before it (those that use it).
 pub fn dependents(registry: &Registry) -> BTreeMap<SystemId, Vec<SystemId>> {
-    let mut map: BTreeMap<SystemId, Vec<SystemId>> =
-        SystemId::ALL.iter().map(|&id| (id, Vec::new())).collect();
+    let mut map: BTreeMap<SystemId, Vec<SystemId>> = registry
+        .ids()
+        .into_iter()
+        .map(|id| (id, Vec::new()))
+        .collect();
     for s in registry.all() {
         for dep in &s.config.depends_on {
             if let Some(v) = map.get_mut(dep) {
@@ -163,9 +166,10 @@ pub async fn shutdown_all(
     send(ShutdownEvent::Begin { grace, deadline });
 
     // Each system's "I am closed" flag; a system waits for the flags of its dependents.
-    let done: BTreeMap<SystemId, watch::Sender<bool>> = SystemId::ALL
-        .iter()
-        .map(|&id| (id, watch::channel(false).0))
+    let done: BTreeMap<SystemId, watch::Sender<bool>> = registry
+        .ids()
+        .into_iter()
+        .map(|id| (id, watch::channel(false).0))
         .collect();
     let order = dependents(&registry);
     let (report_tx, mut report_rx) = mpsc::unbounded_channel();

@@ -15,19 +15,37 @@ pub enum Service {
     OpenAi,
     Hyperbolic,
     LmStudio,
+    /// An OpenAI-compatible service the catalog does not list (Mistral, Together, a local
+    /// vLLM, ...): it serves the model its system's config declares, as Hyperbolic and LM
+    /// Studio serve their own catalogs.
+    OpenAiCompatible,
     Anthropic,
     Gemini,
     Wolfram,
 }
 
 impl Service {
-    pub fn of(id: SystemId, protocol: Protocol) -> Service {
+    /// The service a system talks to: by its protocol, and for the OpenAI-compatible ones,
+    /// the seed's by name (wherever its base URL points: a test's sandbox is still
+    /// "OpenAI"), a new system's by the host of its live URL. A new `openai_chat` system
+    /// on the sandbox is a third party (`OpenAiCompatible`); `openai_responses` is OpenAI's.
+    pub fn of(id: SystemId, protocol: Protocol, live: Option<&url::Url>) -> Service {
         match protocol {
-            Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => match id {
-                SystemId::HyperbolicClient => Service::Hyperbolic,
-                SystemId::LmstudioClient => Service::LmStudio,
-                _ => Service::OpenAi,
-            },
+            Protocol::OpenaiChat | Protocol::OpenaiResponses | Protocol::Moe => {
+                let host = match id.defaults() {
+                    Some(d) => url::Url::parse(d.live_base_url)
+                        .ok()
+                        .and_then(|u| u.host_str().map(str::to_string)),
+                    None => live.and_then(|u| u.host_str().map(str::to_string)),
+                };
+                match host.as_deref() {
+                    Some("api.openai.com") => Service::OpenAi,
+                    Some("api.hyperbolic.xyz") => Service::Hyperbolic,
+                    Some("localhost") if id.is_seed() => Service::LmStudio,
+                    _ if id.is_seed() || protocol != Protocol::OpenaiChat => Service::OpenAi,
+                    _ => Service::OpenAiCompatible,
+                }
+            }
             Protocol::AnthropicMessages => Service::Anthropic,
             Protocol::GeminiGenerate | Protocol::GeminiStream | Protocol::GeminiTts => {
                 Service::Gemini
@@ -268,22 +286,27 @@ pub fn models(service: Service) -> &'static [Model] {
         Service::Hyperbolic => HYPERBOLIC,
         Service::Anthropic => ANTHROPIC,
         Service::Gemini => GEMINI,
-        // LM Studio serves whatever the user loaded; Wolfram has no models.
-        Service::LmStudio | Service::Wolfram => &[],
+        // LM Studio serves whatever the user loaded, a third party what its config
+        // declares; Wolfram has no models.
+        Service::LmStudio | Service::OpenAiCompatible | Service::Wolfram => &[],
     }
 }
 
 /// `model` as `service` knows it. LM Studio answers any name with the one model it has
-/// loaded (the one its listener was set up with), as LM Studio does with one model loaded.
-pub fn find(service: Service, model: &str, _loaded: &str) -> Option<Model> {
-    if service == Service::LmStudio {
-        return Some(Model {
-            id: "loaded",
-            kind: Kind::Text,
-            think: Think::No,
-        });
+/// loaded (the one its listener was set up with), as LM Studio does with one model loaded;
+/// a third-party service the catalog does not list serves the model its config declares
+/// (`loaded`), and no other.
+pub fn find(service: Service, model: &str, loaded: &str) -> Option<Model> {
+    let served = Model {
+        id: "loaded",
+        kind: Kind::Text,
+        think: Think::No,
+    };
+    match service {
+        Service::LmStudio => Some(served),
+        Service::OpenAiCompatible => (model == loaded).then_some(served),
+        _ => models(service).iter().find(|m| m.id == model).copied(),
     }
-    models(service).iter().find(|m| m.id == model).copied()
 }
 
 /// `model` as the config may judge it: only where the catalog is the whole family list
@@ -294,7 +317,9 @@ pub fn rules(service: Service, model: &str) -> Option<Model> {
         Service::OpenAi | Service::Anthropic | Service::Gemini => {
             models(service).iter().find(|m| m.id == model).copied()
         }
-        Service::Hyperbolic | Service::LmStudio | Service::Wolfram => None,
+        Service::Hyperbolic | Service::LmStudio | Service::OpenAiCompatible | Service::Wolfram => {
+            None
+        }
     }
 }
 
@@ -364,9 +389,9 @@ mod tests {
 
     #[test]
     fn every_default_model_exists_for_its_protocol() {
-        for id in SystemId::ALL {
-            let d = id.defaults();
-            let service = Service::of(id, d.protocol);
+        for id in SystemId::SEED {
+            let d = id.defaults().unwrap();
+            let service = Service::of(id, d.protocol, None);
             if matches!(service, Service::LmStudio | Service::Wolfram)
                 || d.protocol == Protocol::Moe
             {
