@@ -102,14 +102,14 @@ pub async fn messages(
         ctx.usage.add(u);
     }
     let ended = read.map_err(|e| e.with_partial(&text))?;
-    // Whole once message_delta has said why it stopped, as the SDK's accumulated message
-    // is; message_stop only closes the stream.
-    let Some(reason) = reason else {
+    // Whole once message_delta has said why it stopped or message_stop came, as the SDK's
+    // accumulated message is; neither is a stream cut short.
+    if reason.is_none() && ended != sse::Ended::Terminator {
         return Err(ClientError::Protocol(format!(
-            "stream ended before a stop_reason{}",
+            "stream ended before a stop_reason or message_stop{}",
             ended.cut_note()
         )));
-    };
-    stop_reason(ctx, Some(&reason))?;
+    }
+    stop_reason(ctx, reason.as_deref())?;
     Ok(text)
 }

@@ -108,15 +108,15 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         ctx.usage.add(u);
     }
     let ended = read.map_err(|e| e.with_partial(&text))?;
-    // Whole once a choice has finished, as the SDK reads it; `[DONE]` only closes the
-    // stream (and the usage chunk, when asked for, comes between the two).
-    let Some(reason) = finish_reason else {
+    // Whole once a choice has finished or `[DONE]` came, as the SDK reads it (the usage
+    // chunk, when asked for, comes between the two); neither is a stream cut short.
+    if finish_reason.is_none() && ended != sse::Ended::Terminator {
         return Err(ClientError::Protocol(format!(
-            "stream ended before a finish_reason{}",
+            "stream ended before a finish_reason or [DONE]{}",
             ended.cut_note()
         )));
-    };
-    finish(ctx, Some(&reason))?;
+    }
+    finish(ctx, finish_reason.as_deref())?;
     Ok(text)
 }
 
