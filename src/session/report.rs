@@ -431,6 +431,15 @@ mod tests {
                 }
                 reads
             });
+            // The reader stops when the writer is done, or fails: a failed check must end
+            // the test, not leave the reader polling forever.
+            struct StopReading<'a>(&'a AtomicBool);
+            impl Drop for StopReading<'_> {
+                fn drop(&mut self) {
+                    self.0.store(false, Ordering::Relaxed);
+                }
+            }
+            let stop = StopReading(&writing);
             let mut inode = std::fs::metadata(&p).unwrap().ino();
             for n in 1..8 {
                 write_atomic(&p, &version(n)).unwrap();
@@ -438,7 +447,7 @@ mod tests {
                 assert_ne!(now, inode, "rewrite {n} replaced the file in place");
                 inode = now;
             }
-            writing.store(false, Ordering::Relaxed);
+            drop(stop);
             reader.join().expect("the reader saw only whole reports")
         });
         assert!(reads > 0, "the reader read while the writer wrote");
