@@ -144,6 +144,7 @@ fn close_report<N>(r: p::CloseReport, name: N) -> CloseReport<N> {
         verified: r.verified,
         unverified_reason: r.unverified_reason,
         earlier: r.earlier.map(earlier),
+        steps: Vec::new(),
     }
 }
 

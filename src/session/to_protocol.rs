@@ -315,6 +315,7 @@ mod tests {
                 error: Some("x".into()),
                 cancelled: 0,
             }),
+            steps: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(&report).unwrap(),

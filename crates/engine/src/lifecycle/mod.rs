@@ -17,6 +17,6 @@ pub use shutdown::{
     shutdown_all,
 };
 pub use system::{
-    Bounded, BreakerChange, CloseOutcome, CloseReport, Deadlines, EarlierClose, StateChange,
-    System, SystemSnapshot, SystemState,
+    Bounded, BreakerChange, CloseOutcome, CloseReport, CloseStep, CloseStepKind, Deadlines,
+    EarlierClose, StateChange, System, SystemSnapshot, SystemState,
 };

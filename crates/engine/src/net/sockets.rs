@@ -145,6 +145,8 @@ pub struct SocketLedger {
     /// A panic while the lock was held: the entries may be half-updated, so the ledger no
     /// longer vouches for anything (see [`SocketLedger::trust`]).
     poisoned: AtomicBool,
+    /// When the last connection closed: a step of a close's timeline.
+    last_close: Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for SocketLedger {
@@ -155,6 +157,7 @@ impl Default for SocketLedger {
             opened: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
+            last_close: Mutex::new(None),
         }
     }
 }
@@ -214,7 +217,19 @@ impl SocketLedger {
         }
         let open = entries.iter().filter(|e| !e.closed).count();
         drop(entries);
+        *self
+            .last_close
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
         self.open.send_replace(open);
+    }
+
+    /// When a connection last closed (its fd), if one ever did.
+    pub fn last_close(&self) -> Option<std::time::Instant> {
+        *self
+            .last_close
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Connections opened since start.
