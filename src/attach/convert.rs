@@ -191,6 +191,8 @@ impl FromProtocol<p::GameStats> for GameStats {
                 total_ms: g.timing.total_ms,
                 network_ms: g.timing.network_ms,
                 last_cycle_ms: g.timing.last_cycle_ms,
+                critical_path_ms: g.timing.critical_path_ms,
+                last_critical_path_ms: g.timing.last_critical_path_ms,
             },
             audio: g.audio,
             audio_notice: g.audio_notice,

@@ -23,7 +23,7 @@
 use super::guard::LoopGuard;
 use super::learning::Preferences;
 use super::moe::{self, ExpertAnswer, Verdict};
-use super::stats::ActionRecord;
+use super::stats::{ActionRecord, CriticalPath};
 use super::{Action, GameStats, World};
 use crate::audio::AudioOut;
 use crate::clients::{self, ClientError, Prompt, gemini};
@@ -473,16 +473,23 @@ impl Agent {
                 })
                 .await
         };
-        let (scene, verdict, odds) = match self.mode {
-            Mode::Parallel => {
-                tokio::join!(self.perceive(&frame), self.ask_experts(question), numbers)
-            }
+        let mut path = CriticalPath {
+            parallel: self.mode == Mode::Parallel,
+            ..CriticalPath::default()
+        };
+        let ((scene, perceive), (verdict, vote), (odds, odds_took)) = match self.mode {
+            Mode::Parallel => tokio::join!(
+                timed(self.perceive(&frame)),
+                timed(self.ask_experts(question)),
+                timed(numbers)
+            ),
             Mode::Sequential => {
-                let scene = self.perceive(&frame).await;
-                let v = self.ask_experts(question).await;
-                (scene, v, numbers.await)
+                let scene = timed(self.perceive(&frame)).await;
+                let v = timed(self.ask_experts(question)).await;
+                (scene, v, timed(numbers).await)
             }
         };
+        (path.perceive, path.vote, path.odds) = (perceive, vote, odds_took);
         // Without the video interpreter the "scene" is the frame itself: say it once.
         let scene_line = if scene == frame {
             String::new()
@@ -520,12 +527,11 @@ impl Agent {
         );
         let decide = roles.decide;
         let proto = self.registry.get(decide).config.protocol;
-        let choice = self
-            .calls
-            .call(decide, move |ctx| async move {
-                clients::ask(&ctx, proto, &final_q).await
-            })
-            .await;
+        let (choice, decided) = timed(self.calls.call(decide, move |ctx| async move {
+            clients::ask(&ctx, proto, &final_q).await
+        }))
+        .await;
+        path.decide = decided;
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
             tracing::info!(reply = %clients::shorten(text, 80), "orchestrator reply named no action");
@@ -592,12 +598,13 @@ impl Agent {
         );
         match self.mode {
             Mode::Sequential => {
-                let hint = after.await;
+                let (hint, took) = timed(after).await;
+                path.after = took;
                 self.take_hint(hint);
             }
             Mode::Parallel => {
                 // At most one cycle's speech and learning run behind: wait for the last one.
-                self.finish().await;
+                path.after = timed(self.finish()).await.1;
                 // Still part of this cycle's trace, though it ends after the cycle does.
                 self.pending = Some(Pending(tokio::spawn(tracing::Instrument::in_current_span(
                     after,
@@ -607,7 +614,7 @@ impl Agent {
         let network = self.calls.net.busy().saturating_sub(net_before);
         {
             let mut s = self.stats.locked();
-            s.timing.add(started.elapsed(), network);
+            s.timing.add(started.elapsed(), network, path.total());
         }
         action
     }
@@ -642,6 +649,13 @@ impl Agent {
             }
         }
     }
+}
+
+/// `f`'s output and how long it took.
+async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f.await;
+    (out, started.elapsed())
 }
 
 /// Speak the line (and play it), tell meta-RL the reward; returns the action meta-RL

@@ -52,6 +52,7 @@ impl Session {
                         why: last.map(|r| r.why.clone()),
                         reward: last.map(|r| r.reward),
                         cycle_ms: s.timing.last_cycle_ms,
+                        critical_path_ms: s.timing.last_critical_path_ms,
                         usage: report::usage_by_system(&agent.registry.snapshots()),
                     };
                     (done, event)

@@ -238,6 +238,8 @@ impl ToProtocol for CycleTiming {
             total_ms: self.total_ms,
             network_ms: self.network_ms,
             last_cycle_ms: self.last_cycle_ms,
+            critical_path_ms: self.critical_path_ms,
+            last_critical_path_ms: self.last_critical_path_ms,
         }
     }
 }
