@@ -1,5 +1,5 @@
-use super::fault::Fault;
-use super::load::parse;
+
+
 use super::render::render_with_env;
 use super::*;
 use crate::systems::{Protocol, SystemId};
@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The shipped config at the workspace root (the default, written out in full).
-const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../config.toml");
+const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml");
 
 /// Write `bytes` to `NAME.toml` in a fresh temp dir and load it.
 fn load_bytes(name: &str, bytes: &[u8]) -> Result<Config, ConfigError> {
@@ -561,7 +561,7 @@ const BROKEN: &[(&str, &str, &str, usize, &str)] = &[
         "[fleet]\nagents = \"http://a:1\"\n",
         "fleet.agents",
         2,
-        "an array of URLs",
+        "expected an array, found string",
     ),
 ];
 

@@ -259,19 +259,28 @@ struct AgentUrl(String);
 
 impl<'de> Deserialize<'de> for AgentUrl {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let s = String::deserialize(d)?;
-        let url = url::Url::parse(&s).map_err(|e| {
-            D::Error::custom(format!(
-                "{s:?} is not a URL ({e}); e.g. \"http://127.0.0.1:7070\""
-            ))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(D::Error::custom(format!(
-                "{s:?} is not an http(s) URL with a host"
-            )));
+        // Checked in the visitor, so the toml reader locates an error at this item.
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = AgentUrl;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a URL (string)")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<AgentUrl, E> {
+                let url = url::Url::parse(s).map_err(|e| {
+                    E::custom(format!(
+                        "{s:?} is not a URL ({e}); e.g. \"http://127.0.0.1:7070\""
+                    ))
+                })?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(E::custom(format!(
+                        "{s:?} is not an http(s) URL with a host"
+                    )));
+                }
+                Ok(AgentUrl(s.trim_end_matches('/').to_string()))
+            }
         }
-        Ok(AgentUrl(s.trim_end_matches('/').to_string()))
+        d.deserialize_str(V)
     }
 }
 

@@ -19,22 +19,25 @@ pub fn render_section<T: Serialize>(
 ) {
     let body = toml_of(value);
     let _ = writeln!(out, "\n[{name}]");
-    let (keys, tables) = match body.find("\n[") {
-        Some(i) => body.split_at(i + 1),
-        None => (body.as_str(), ""),
+    // The value's own keys come first, then its sub-tables, each under a header.
+    let first_header = match body.starts_with('[') {
+        true => Some(0),
+        false => body.find("\n[").map(|i| i + 1),
     };
-    out.push_str(keys);
+    let (keys, tables) = body.split_at(first_header.unwrap_or(body.len()));
+    for line in keys.lines().filter(|l| !l.is_empty()) {
+        let _ = writeln!(out, "{line}");
+    }
     for (key, note) in unset {
         if !keys.lines().any(|l| l.starts_with(&format!("{key} ="))) {
             let _ = writeln!(out, "# {key}: not set ({note})");
         }
     }
-    for line in tables.lines() {
+    for line in tables.lines().filter(|l| !l.is_empty()) {
         match line.strip_prefix('[') {
             Some(sub) => {
                 let _ = writeln!(out, "\n[{name}.{sub}");
             }
-            None if line.is_empty() => {}
             None => {
                 let _ = writeln!(out, "{line}");
             }
