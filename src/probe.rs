@@ -140,7 +140,9 @@ pub async fn run(
     } else {
         let systems = on_sandbox
             .iter()
-            .map(|id| SandboxSystem::from_config(&config, *id, config.sandbox.faults.get(id).copied()))
+            .map(|id| {
+                SandboxSystem::from_config(&config, *id, config.sandbox.faults.get(id).copied())
+            })
             .collect();
         Some(
             Sandbox::start_with(

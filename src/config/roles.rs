@@ -123,7 +123,6 @@ impl Roles {
     }
 }
 
-
 /// `[gameplay.roles]` as written: each role's system names, each with where it is.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -219,7 +218,11 @@ pub(super) fn apply(
     at.every_system_plays()?;
     let vote = r.vote;
     let mut derived = None;
-    if resolved.given.get(&vote).is_none_or(|g| g.depends_on.is_none()) {
+    if resolved
+        .given
+        .get(&vote)
+        .is_none_or(|g| g.depends_on.is_none())
+    {
         // The vote uses its experts: it closes before them, a new expert included.
         if let Some(s) = resolved.config.systems.get_mut(&vote) {
             s.depends_on = r.experts.clone();

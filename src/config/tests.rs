@@ -1,5 +1,3 @@
-
-
 use super::render::render_with_env;
 use super::*;
 use crate::systems::{Protocol, SystemId};

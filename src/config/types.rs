@@ -173,7 +173,10 @@ impl Default for AudioConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Where `/metrics` is served; `None`: not at all.
-    #[serde(deserialize_with = "socket_addr", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "socket_addr",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listen: Option<SocketAddr>,
     /// At shutdown, how long the endpoint waits for a scrape of the final figures before it
     /// closes (it closes as soon as one is served); 0: close at once.
@@ -186,7 +189,10 @@ pub struct MetricsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ServeConfig {
     /// Where it is served; `None`: not at all.
-    #[serde(deserialize_with = "socket_addr", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "socket_addr",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub listen: Option<SocketAddr>,
 }
 

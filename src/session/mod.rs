@@ -167,7 +167,9 @@ impl Session {
                     let c = config.system(*id);
                     c.enabled && c.protocol != Protocol::Moe && c.base_url.is_sandbox()
                 })
-                .map(|id| SandboxSystem::from_config(&config, id, config.sandbox.faults.get(&id).copied()))
+                .map(|id| {
+                    SandboxSystem::from_config(&config, id, config.sandbox.faults.get(&id).copied())
+                })
                 .collect();
             Some(
                 Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(&config))

@@ -85,7 +85,10 @@ impl<'i> Document<'i> {
     pub fn check_root(&self, known: &[&str]) -> Result<(), ConfigError> {
         let mut keys: Vec<_> = self.root.get_ref().keys().collect();
         keys.sort_by_key(|k| k.span().start);
-        match keys.into_iter().find(|k| !known.contains(&k.get_ref().as_ref())) {
+        match keys
+            .into_iter()
+            .find(|k| !known.contains(&k.get_ref().as_ref()))
+        {
             Some(k) => Err(self.err(
                 k.span(),
                 &join_key("", k.get_ref()),

@@ -6,8 +6,8 @@
 use super::de::{Budget, In, Upto, fields_of};
 use super::document::Document;
 use super::source::{ConfigError, join_key};
-use super::types::{BaseUrl, BudgetConfig, Config, Price, ResilienceConfig, ShutdownConfig};
 use super::types::SystemConfig;
+use super::types::{BaseUrl, BudgetConfig, Config, Price, ResilienceConfig, ShutdownConfig};
 use crate::systems::catalog::{self, RESPONSES_MIN_OUTPUT_TOKENS, Service, Think};
 use crate::systems::{Effort, Protocol, SystemId, TokenField};
 use serde::Deserialize;
@@ -187,7 +187,11 @@ fn check_resilience(doc: &Document, r: &ResilienceConfig) -> Result<()> {
     };
     if r.deadline_multiplier < 1.0 {
         let (span, key) = at("deadline_multiplier");
-        return Err(doc.err(span, &key, "must be at least 1 (a call gets at least its p99)"));
+        return Err(doc.err(
+            span,
+            &key,
+            "must be at least 1 (a call gets at least its p99)",
+        ));
     }
     // Blame the upper value if it was given, else the lower one (the defaults agree).
     let pairs = [
@@ -206,7 +210,11 @@ fn check_resilience(doc: &Document, r: &ResilienceConfig) -> Result<()> {
     ];
     for (hi, hi_v, lo, lo_v) in pairs {
         if hi_v < lo_v {
-            let name = if doc.span_of(&["resilience", hi]).is_some() { hi } else { lo };
+            let name = if doc.span_of(&["resilience", hi]).is_some() {
+                hi
+            } else {
+                lo
+            };
             let (span, key) = at(name);
             return Err(doc.err(
                 span,
@@ -407,7 +415,7 @@ fn check_system(
 /// Each model setting belongs to the protocols that send it: given for another, it is
 /// an error (it would be ignored); left at a default that does not apply, it is dropped.
 fn check_params(
-doc: &Document,
+    doc: &Document,
     id: SystemId,
     sys: &mut SystemConfig,
     g: &Given,
@@ -476,7 +484,7 @@ doc: &Document,
 /// Responses API's least output cap, and the efforts and thinking budgets the catalog
 /// says the model takes.
 fn check_model(
-doc: &Document,
+    doc: &Document,
     sys: &SystemConfig,
     g: &Given,
     prefix: &str,
@@ -552,7 +560,7 @@ doc: &Document,
 /// model (but Wolfram's and the vote's, which have one use). Its output cap's field
 /// follows its service: OpenAI's name for OpenAI, the one third parties document else.
 fn check_new(
-doc: &Document,
+    doc: &Document,
     id: SystemId,
     sys: &mut SystemConfig,
     g: &Given,

@@ -15,7 +15,12 @@ fn an_engine_only_file_loads_and_refuses_what_is_not_the_engines() {
     assert_eq!(c.system(SystemId::CLAUDE_CLIENT).timeout_ms, 1_000);
     let err = parse(b"\n[ui]\nrefresh_ms = 100\n", "engine.toml").unwrap_err();
     assert_eq!((err.line, err.key.as_str()), (2, "ui"), "{err}");
-    assert!(err.message.starts_with("unknown key (expected one of: shutdown, resilience, pricing, budget, systems)"), "{err}");
+    assert!(
+        err.message.starts_with(
+            "unknown key (expected one of: shutdown, resilience, pricing, budget, systems)"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -33,6 +38,13 @@ fn a_cycle_the_file_makes_is_located() {
         "cycle.toml",
     )
     .unwrap_err();
-    assert_eq!((err.line, err.key.as_str()), (2, "systems.claude_client.depends_on"));
-    assert!(err.message.contains("claude_client -> moe -> claude_client"), "{err}");
+    assert_eq!(
+        (err.line, err.key.as_str()),
+        (2, "systems.claude_client.depends_on")
+    );
+    assert!(
+        err.message
+            .contains("claude_client -> moe -> claude_client"),
+        "{err}"
+    );
 }

@@ -123,7 +123,6 @@ impl SystemConfig {
     }
 }
 
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -137,11 +136,8 @@ impl Default for ShutdownConfig {
     }
 }
 
-
 /// The longest grace period (`shutdown.grace_ms`, `--grace-ms`): ten minutes.
 pub const MAX_GRACE_MS: u64 = 600_000;
-
-
 
 /// How long a call may take, and when a failing system sits out (`[resilience]`,
 /// ARCHITECTURE.md "Deadlines and breakers").
@@ -212,7 +208,6 @@ impl ResilienceConfig {
     }
 }
 
-
 /// What the engine reads of a config file: its systems, its shutdown, its deadlines and
 /// breakers, its prices and spend limits. A program that adopts the engine adds its own
 /// sections to the same file (see `Document::part`).
@@ -228,7 +223,6 @@ pub struct Config {
     /// Spend limits (`[budget]`, `--budget-usd`).
     pub budget: BudgetConfig,
 }
-
 
 /// A model's list price, USD per million tokens. Reasoning tokens are billed as output.
 /// Each is at most 10 000 USD: dearer than any model sold today by far, a typo guard.

@@ -47,7 +47,10 @@ pub struct SandboxUrls<'a> {
 
 impl<'a> From<&'a BTreeMap<SystemId, url::Url>> for SandboxUrls<'a> {
     fn from(urls: &'a BTreeMap<SystemId, url::Url>) -> Self {
-        SandboxUrls { urls, instant: true }
+        SandboxUrls {
+            urls,
+            instant: true,
+        }
     }
 }
 
