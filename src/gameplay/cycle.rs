@@ -27,7 +27,7 @@ use super::stats::{ActionRecord, CriticalPath};
 use super::{Action, GameStats, World};
 use crate::audio::AudioOut;
 use crate::clients::{self, ClientError, Prompt, gemini};
-use crate::config::Mode;
+use crate::config::{Mode, Roles};
 use crate::lifecycle::{Bounded, Registry, RequestCtx};
 use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
@@ -108,6 +108,8 @@ impl Drop for NetCall<'_> {
 #[derive(Clone)]
 struct Calls {
     registry: Arc<Registry>,
+    /// Which system fills each of the game's roles (`[gameplay.roles]`).
+    roles: Arc<Roles>,
     stats: Arc<Mutex<GameStats>>,
     net: Arc<NetClock>,
 }
@@ -223,14 +225,17 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// `roles`: which of `registry`'s systems fill the game's roles.
     pub fn new(
         registry: Arc<Registry>,
+        roles: Roles,
         seed: u64,
         mode: Mode,
         stats: Arc<Mutex<GameStats>>,
     ) -> Agent {
         let calls = Calls {
             registry: registry.clone(),
+            roles: Arc::new(roles),
             stats: stats.clone(),
             net: Arc::default(),
         };
@@ -265,7 +270,7 @@ impl Agent {
         let sequential = self.mode == Mode::Sequential;
         let calls = self.calls.clone();
         let grace = self.quorum_grace;
-        let roles = self.registry.roles();
+        let roles = self.calls.roles.clone();
         let experts = roles.experts.clone();
         self.calls
             .call(roles.vote, move |ctx| async move {
@@ -405,7 +410,7 @@ impl Agent {
         let scene = self
             .calls
             .bounded(
-                self.registry.roles().perceive,
+                self.calls.roles.perceive,
                 move |ctx| async move {
                     let mut first = true;
                     gemini::stream(&ctx, &see, move |piece| {
@@ -462,7 +467,7 @@ impl Agent {
         let question = Prompt::new(AGENT_BRIEF, frame.clone());
         let odds_q = Prompt::new(ODDS_BRIEF, self.odds_question());
         let calls = self.calls.clone();
-        let roles = self.registry.roles();
+        let roles = self.calls.roles.clone();
         let odds_by = roles.odds;
         let numbers = async move {
             // Wolfram takes the question alone; an LLM in the role takes the brief too.
@@ -623,7 +628,7 @@ impl Agent {
     pub async fn finish(&mut self) {
         if let Some(mut pending) = self.pending.take() {
             // Two calls, each within its deadline, plus slack.
-            let roles = self.registry.roles();
+            let roles = self.calls.roles.clone();
             let bound = [roles.voice, roles.learn]
                 .into_iter()
                 .map(|id| self.registry.get(id).deadline())
@@ -671,7 +676,7 @@ async fn speak_and_learn(
     let speak = {
         let calls = calls.clone();
         async move {
-            let voice = calls.registry.roles().voice;
+            let voice = calls.roles.voice;
             let pcm = calls
                 .call(voice, move |ctx| async move {
                     gemini::speak(&ctx, &line, VOICE).await
@@ -695,7 +700,7 @@ async fn speak_and_learn(
             ),
         );
         async move {
-            let learn = calls.registry.roles().learn;
+            let learn = calls.roles.learn;
             let proto = calls.registry.get(learn).config.protocol;
             let reply = calls
                 .call(learn, move |ctx| async move {

@@ -12,6 +12,7 @@ impl Session {
         }
         let mut agent = Agent::new(
             self.registry.clone(),
+            self.config.gameplay.roles.clone(),
             self.config.gameplay.seed,
             mode,
             self.stats.clone(),

@@ -463,6 +463,7 @@ fn config() -> Config {
 fn agent(session: &Session, mode: Mode) -> Agent {
     Agent::new(
         session.registry.clone(),
+        session.config.gameplay.roles.clone(),
         session.config.gameplay.seed,
         mode,
         session.stats.clone(),

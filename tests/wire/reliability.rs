@@ -17,7 +17,7 @@ pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
         .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem::from_config(config, id))
+        .map(|id| SandboxSystem::from_config(config, id, config.sandbox.faults.get(&id).copied()))
         .collect();
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
         .await

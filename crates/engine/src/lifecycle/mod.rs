@@ -11,7 +11,7 @@ pub use crate::clients::{ApiKey, RequestCtx};
 pub use crate::net::sockets;
 pub use breaker::{BreakerSettings, BreakerState};
 pub use budget::{Budget, BudgetSnapshot};
-pub use registry::Registry;
+pub use registry::{Registry, SandboxUrls};
 pub use shutdown::{
     ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification, counted,
     shutdown_all,
