@@ -72,6 +72,7 @@ async fn live_overhead(mode: Mode, cycles: u64) -> (f64, f64, f64, f64) {
     let session = Session::start(config).await.expect("session");
     let mut agent = Agent::new(
         session.registry.clone(),
+        session.config.gameplay.roles.clone(),
         session.config.gameplay.seed,
         mode,
         session.stats.clone(),
