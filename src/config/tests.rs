@@ -740,14 +740,14 @@ fn render_never_shows_a_key() {
     assert!(out.starts_with("# source: built-in default\n"), "{out}");
     assert!(!out.contains("SECRET") && !out.contains("sk-"), "{out}");
     assert!(
-        out.contains("api_key_env = \"OPENAI_API_KEY\" (set, ****)"),
+        out.contains("api_key_env = \"OPENAI_API_KEY\"  # set, ****"),
         "{out}"
     );
     assert!(
-        out.contains("api_key_env = \"ANTHROPIC_API_KEY\" (not set)"),
+        out.contains("api_key_env = \"ANTHROPIC_API_KEY\"  # not set"),
         "{out}"
     );
-    assert!(out.contains("api_key_env = \"\" (no key needed)"), "{out}");
+    assert!(out.contains("api_key_env = \"\"  # no key needed"), "{out}");
     assert!(
         out.contains("[sandbox.faults]\nclaude_client = \"hang\"\n"),
         "{out}"
@@ -765,17 +765,32 @@ fn render_never_shows_a_key() {
 
 #[test]
 fn rendered_config_loads_back_the_same() {
-    // Strip the "(set ...)" annotations: the rest is valid TOML for the same settings.
+    // The output as it is, annotations and all (`check-config > c.toml` loads back), with
+    // keys set and not set, and the default config too.
     let mut cfg = ok(
         "[systems.claude_client]\nbase_url = \"https://api.anthropic.com/\"\nmodel = \"a \\\"q\\\" \\\\ b\"\n",
     );
     cfg.source = None;
-    let text: String = render_with_env(&cfg, &|_| None)
-        .lines()
-        .map(|l| l.split(" (").next().unwrap_or(l).to_string() + "\n")
-        .collect();
-    let back = parse(text.as_bytes(), "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
-    assert_eq!(json(&back), json(&cfg));
+    let set = |name: &str| (name == "OPENAI_API_KEY").then(|| OsString::from("sk-x"));
+    for cfg in [cfg, Config::default()] {
+        for env in [
+            &|_: &str| None as Option<OsString>,
+            &set as &dyn Fn(&str) -> _,
+        ] {
+            let text = render_with_env(&cfg, env);
+            let back =
+                parse(text.as_bytes(), "rendered.toml").unwrap_or_else(|e| panic!("{e}\n{text}"));
+            assert_eq!(json(&back), json(&cfg));
+            assert_eq!(
+                render_with_env(&back, env)
+                    .lines()
+                    .skip(1)
+                    .collect::<Vec<_>>(),
+                text.lines().skip(1).collect::<Vec<_>>(),
+                "renders the same once loaded back"
+            );
+        }
+    }
 }
 
 /// xorshift64*: deterministic, no dependency.

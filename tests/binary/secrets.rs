@@ -103,7 +103,7 @@ fn no_key_appears_in_any_output_log_or_report() {
     assert!(recorded >= 10, "{recorded} exchanges recorded");
 
     let (stdout, stderr) = run(dir.path(), &["check-config"], None);
-    assert!(stdout.contains("(set, ****)"), "{stdout}");
+    assert!(stdout.contains("  # set, ****"), "{stdout}");
     assert_clean("check-config stdout", &stdout);
     assert_clean("check-config stderr", &stderr);
 }

@@ -37,8 +37,8 @@ pub async fn sleep_until_precisely(deadline: tokio::time::Instant) {
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) };
         std::thread::sleep(rest)
     })
-        .await
-        .is_err()
+    .await
+    .is_err()
     {
         // No blocking pool (the runtime is shutting down): the coarse timer still ends it.
         tokio::time::sleep_until(deadline).await;

@@ -97,7 +97,8 @@ fn system_lines(out: &mut String, s: &SystemConfig, env: &dyn Fn(&str) -> Option
                         None => "not set",
                     },
                 };
-                let _ = writeln!(out, "{line} ({state})");
+                // A comment, so the output loads back as it is (`check-config > c.toml`).
+                let _ = writeln!(out, "{line}  # {state}");
                 continue;
             }
             _ => {}
