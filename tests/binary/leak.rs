@@ -27,8 +27,13 @@ pub(crate) fn names_the_leaked_socket(text: &str, peer_port: u16) -> bool {
     let Some((local, rest)) = named.split_once(" → ") else {
         return false;
     };
-    local.parse::<u16>().is_ok_and(|p| p != 0)
-        && rest.starts_with(&format!("127.0.0.1:{peer_port}"))
+    let peer: String = rest
+        .strip_prefix("127.0.0.1:")
+        .unwrap_or_default()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    local.parse::<u16>().is_ok_and(|p| p != 0) && peer.parse() == Ok(peer_port)
 }
 
 #[test]
