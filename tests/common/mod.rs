@@ -248,6 +248,61 @@ impl Events {
         Events(rx)
     }
 
+    /// The first value `ok` accepts, within `wait` in all. The stream ending first, or the
+    /// time running out, fails the test naming `what` and the last value that went by.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        wait: std::time::Duration,
+        ok: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut seen = self.until(what, wait, ok);
+        seen.pop().expect("the accepted value")
+    }
+
+    /// As [`Events::wait_for`], with every value read: those that went by, then the one
+    /// `ok` accepted.
+    pub fn until(
+        &self,
+        what: &str,
+        wait: std::time::Duration,
+        mut ok: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + wait;
+        let mut seen = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.recv_timeout(left) {
+                Ok(v) => {
+                    let done = ok(&v);
+                    seen.push(v);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {what} within {wait:?} ({e}); {} other values went by, the last: {}",
+                    seen.len(),
+                    seen.last().unwrap_or(&serde_json::Value::Null)
+                ),
+            }
+        }
+    }
+
+    /// Every value until the stream ends, which must be within `wait`.
+    pub fn rest(&self, wait: std::time::Duration) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + wait;
+        let mut all = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.recv_timeout(left) {
+                Ok(v) => all.push(v),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return all,
+                Err(e) => panic!("the stream did not end within {wait:?} ({e}): {all:?}"),
+            }
+        }
+    }
+
     /// The next value within `wait`; a bad line read before it fails the test here.
     pub fn recv_timeout(
         &self,
@@ -278,6 +333,22 @@ pub fn protocol_line(line: &str) -> Result<Option<serde_json::Value>, String> {
         return Err(format!("an event the protocol does not know: {line}"));
     }
     Ok(Some(v))
+}
+
+/// `c` (which has `--headless --json`) started, its stdout's events read by a thread and
+/// checked line by line ([`protocol_line`]).
+pub fn spawn_json(c: &mut Command) -> (KillOnDrop, Events) {
+    let mut child = KillOnDrop(c.stdout(Stdio::piped()).spawn().expect("the binary starts"));
+    let out = child.0.stdout.take().expect("piped stdout");
+    (
+        child,
+        Events::read(std::io::BufReader::new(out), protocol_line),
+    )
+}
+
+/// A `state` event: `system` moved to `to`.
+pub fn is_state(v: &serde_json::Value, system: &str, to: &str) -> bool {
+    v["event"] == "state" && v["system"] == system && v["to"] == to
 }
 
 /// A headless agent started from `c` (which has `--json --serve …` and its stderr set): its

@@ -764,14 +764,27 @@ async fn wolfram_llm_api_text_answers_and_errors() {
 #[tokio::test]
 async fn hang_keeps_the_connection_open_until_the_client_leaves() {
     let id = SystemId::OPENAI_CLIENT;
-    let sb = sandbox(&[(id, Some(Fault::Hang))]).await;
+    let other = SystemId::CLAUDE_CLIENT;
+    let sb = sandbox(&[(id, Some(Fault::Hang)), (other, None)]).await;
     let req = client()
         .post(url(&sb, id, "chat/completions"))
         .bearer_auth("k")
         .json(&chat_body("hi", false))
         .send();
     let task = tokio::spawn(req);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_until("the hung request to be read", || sb.requests(id).len() == 1).await;
+    // A whole exchange with another system of the same sandbox, begun after the hung request
+    // was read: had the hang answered, its answer would have been written first.
+    let answered = client()
+        .post(url(&sb, other, "v1/messages"))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({ "model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .expect("the other system answers");
+    assert_eq!(answered.status(), 200);
+    answered.bytes().await.expect("its whole body");
     assert!(!task.is_finished(), "a hung request must not complete");
     assert_eq!(open(&sb, id), 1);
     assert_eq!(sb.requests(id).len(), 1, "the request was read");
