@@ -143,6 +143,19 @@ pub fn serial(test: impl std::future::Future<Output = ()>) {
         .block_on(test);
 }
 
+/// Poll `cond` every 5 ms until it holds; after 10 s, fail naming `what` (a bound for a
+/// stuck test, not a timing claim).
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "gave up waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The session report at `path`.
 pub fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
@@ -170,14 +183,15 @@ impl Drop for KillOnDrop {
 }
 
 /// A standalone `singularis-tui sandbox` listening at `listen` (its first port; the others
-/// follow), with `fault` if given: the process, and each system's endpoint by name. `None` when
-/// it could not listen (a port taken).
+/// follow), with `fault` if given: the process, and each system's endpoint by name. `Err`
+/// with what the sandbox said when it did not start (a port taken says `Address already in
+/// use`), within [`SANDBOX_START`].
 pub fn standalone_sandbox(
     dir: &Path,
     listen: &str,
     fault: Option<&str>,
-) -> Option<(KillOnDrop, std::collections::BTreeMap<String, String>)> {
-    use std::io::{BufRead, BufReader};
+) -> Result<(KillOnDrop, std::collections::BTreeMap<String, String>), String> {
+    use std::io::{BufRead, BufReader, Read};
     let mut c = cmd(dir);
     c.args(["sandbox", "--listen", listen]);
     if let Some(f) = fault {
@@ -185,21 +199,49 @@ pub fn standalone_sandbox(
     }
     let mut child = KillOnDrop(
         c.stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the sandbox starts"),
     );
-    let mut lines = BufReader::new(child.0.stdout.take()?).lines();
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    // Read on a thread, which goes on reading so the sandbox never writes to a closed pipe.
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let _ = tx.send(line);
+        }
+    });
     let mut urls = std::collections::BTreeMap::new();
     while urls.len() < 10 {
-        let line = lines.next()?.ok()?;
-        let (name, url) = line.split_once(' ')?;
-        urls.insert(name.to_string(), url.to_string());
+        match lines.recv_timeout(SANDBOX_START) {
+            Ok(line) => {
+                let (name, url) = line
+                    .split_once(' ')
+                    .ok_or_else(|| format!("not an endpoint line: {line:?}"))?;
+                urls.insert(name.to_string(), url.to_string());
+            }
+            Err(e) => {
+                let _ = child.0.kill();
+                let status = child.0.wait();
+                let mut said = String::new();
+                let _ = stderr.read_to_string(&mut said);
+                return Err(format!(
+                    "the sandbox at {listen} gave {} of 10 endpoints ({e}; {status:?}): {}",
+                    urls.len(),
+                    said.trim()
+                ));
+            }
+        }
     }
-    // Keep reading so the sandbox never writes to a closed pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Some((child, urls))
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Ok((child, urls))
 }
+
+/// How long a standalone sandbox may take to say where it listens: generous, for a loaded
+/// CI machine; a bound on a hang.
+pub const SANDBOX_START: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A config pointing every system at `urls` (as a live service).
 pub fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String {

@@ -9,7 +9,7 @@ use singularis_tui::session::{Session, SessionEnd};
 use singularis_tui::systems::SystemId;
 use std::time::Duration;
 
-use crate::common::serial;
+use crate::common::{serial, until};
 
 fn config(faults: &[(SystemId, Fault)]) -> Config {
     let mut c = Config::default();
@@ -18,17 +18,6 @@ fn config(faults: &[(SystemId, Fault)]) -> Config {
         c.sandbox.faults.insert(*id, *f);
     }
     c
-}
-
-/// Poll `cond` every 5 ms for up to 10 s (a bound for a stuck test, not a timing claim).
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    for _ in 0..2000 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("gave up waiting for: {what}");
 }
 
 /// The latest a shutdown with a grace of `grace_ms` may end when what the deadline cut

@@ -125,9 +125,7 @@ async fn a_retry_after_past_the_cap_is_waited_out_within_the_deadline() {
             .await
         }
     });
-    while sys.snapshot().retries == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("a retry", || sys.snapshot().retries >= 1).await;
     // The service has had its say; the next attempt finds it well again.
     sandbox.set_fault(id, None);
     call.await
@@ -198,9 +196,7 @@ async fn a_long_retry_after_wait_ends_at_once_on_close() {
                 .await
         }
     });
-    while sys.snapshot().retries == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("a retry", || sys.snapshot().retries >= 1).await;
     let report = sys
         .close(
             tokio::time::Instant::now() + Duration::from_secs(30),

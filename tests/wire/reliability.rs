@@ -80,9 +80,7 @@ async fn a_retry_succeeds_when_the_service_comes_back_during_backoff() {
         let reg = reg.clone();
         async move { chat(&reg, id).await }
     });
-    while sandbox.requests(id).is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("the first request", || !sandbox.requests(id).is_empty()).await;
     sandbox.set_fault(id, None);
     call.await.unwrap().expect("answered on retry");
     assert!(reg.get(id).snapshot().retries >= 1);
@@ -103,9 +101,7 @@ async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
                 .await
         }
     });
-    while sys.snapshot().retries == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("a retry", || sys.snapshot().retries >= 1).await;
     // Waiting out Retry-After: one request so far, the next not before a second has passed.
     assert_eq!(sandbox.requests(id).len(), 1);
     let report = sys

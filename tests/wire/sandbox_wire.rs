@@ -54,14 +54,6 @@ fn open(sb: &Sandbox, id: SystemId) -> u64 {
         .expect("stats")
 }
 
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn refused(port: u16) -> bool {
     matches!(
         tokio::net::TcpStream::connect((LOOPBACK, port)).await,
@@ -772,7 +764,7 @@ async fn hang_keeps_the_connection_open_until_the_client_leaves() {
         .json(&chat_body("hi", false))
         .send();
     let task = tokio::spawn(req);
-    wait_until("the hung request to be read", || sb.requests(id).len() == 1).await;
+    crate::common::until("the hung request to be read", || sb.requests(id).len() == 1).await;
     // A whole exchange with another system of the same sandbox, begun after the hung request
     // was read: had the hang answered, its answer would have been written first.
     let answered = client()
@@ -791,7 +783,7 @@ async fn hang_keeps_the_connection_open_until_the_client_leaves() {
     // The client goes away: the server side closes too.
     task.abort();
     let _ = task.await;
-    wait_until("the hung connection to close", || open(&sb, id) == 0).await;
+    crate::common::until("the hung connection to close", || open(&sb, id) == 0).await;
     sb.stop().await;
 }
 
@@ -1072,7 +1064,7 @@ async fn refuse_means_nothing_listens_and_set_fault_rebinds() {
     // none → refuse: refused at once, pooled connection closed too; and back again.
     sb.set_fault(id, Some(Fault::Refuse));
     assert!(refused(p).await);
-    wait_until("connections of a refusing system to close", || {
+    crate::common::until("connections of a refusing system to close", || {
         open(&sb, id) == 0
     })
     .await;
@@ -1211,7 +1203,7 @@ async fn stats_endpoint_reports_every_system_and_ignores_faults() {
     );
     assert_eq!(v["systems"]["claude_client"]["requests"], 0);
     drop(c);
-    wait_until("clients to close", || {
+    crate::common::until("clients to close", || {
         sb.stats().iter().all(|(_, s)| s.open == 0)
     })
     .await;
@@ -1245,7 +1237,7 @@ async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
         .unwrap();
     let mut drip = drip.bytes_stream();
     assert!(drip.next().await.is_some());
-    wait_until("both connections to be open", || {
+    crate::common::until("both connections to be open", || {
         sb.stats().iter().all(|(_, s)| s.open == 1)
     })
     .await;
