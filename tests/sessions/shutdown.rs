@@ -395,13 +395,10 @@ fn one_system_force_closed_mid_game_leaves_the_rest_playing_and_can_reopen() {
         let reg = s.registry.clone();
         until("one cycle", || s.stats.lock().unwrap().cycles >= 1).await;
         let claude = reg.get(SystemId::CLAUDE_CLIENT).clone();
-        let r = claude
-            .close(tokio::time::Instant::now(), &Default::default())
-            .await;
-        assert!(matches!(
-            r.outcome,
-            CloseOutcome::Closed | CloseOutcome::Forced
-        ));
+        // The dashboard's `x`: a force asked for is `forced`, whatever was in flight.
+        let r = claude.force_close().await;
+        assert_eq!(r.outcome, CloseOutcome::Forced, "{r:?}");
+        assert_eq!(r.error, None, "{r:?}");
         assert_eq!(claude.state(), SystemState::Closed);
         let cycles = s.stats.lock().unwrap().cycles;
         until("the game goes on", || {
