@@ -7,23 +7,16 @@ use std::time::Duration;
 use crate::common::KillOnDrop;
 use crate::common::cmd;
 use crate::common::one_headless_cycle;
-use crate::common::{is_state, spawn_json};
+use crate::common::{is_state, run_expecting, spawn_json};
 
 use crate::common::report;
 
 #[test]
 fn headless_run_prints_the_account_and_exits_clean() {
     let dir = tempfile::tempdir().unwrap();
-    let out = cmd(dir.path())
-        .args(["--headless", "--cycles", "2", "--report", "r.json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_expecting(
+        cmd(dir.path()).args(["--headless", "--cycles", "2", "--report", "r.json"]),
+        0,
     );
     assert!(
         stdout.starts_with("[CLEANUP] Closing all connections...\n"),
@@ -347,17 +340,11 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
         crate::common::live_config(&urls),
     )
     .unwrap();
-    let out = cmd(dir.path())
-        .args(["probe", "--config", "live.toml"])
-        .envs(KEYS)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_expecting(
+        cmd(dir.path())
+            .args(["probe", "--config", "live.toml"])
+            .envs(KEYS),
+        0,
     );
     // Before the calls: that they are real and billed, and what they can cost at most.
     let first = stdout.lines().next().unwrap_or("");
@@ -488,23 +475,16 @@ fn without_a_socket_table_no_close_is_called_closed_and_the_exit_is_4() {
             return;
         }
     };
-    let out = c
-        .args([
+    let stdout = run_expecting(
+        c.args([
             "--headless",
             "--mute",
             "--cycles",
             "2",
             "--report",
             "r.json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "stdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ]),
+        4,
     );
     // Every system's line says unverified, with the cause; none says closed.
     let steps: Vec<&str> = stdout

@@ -2,7 +2,7 @@
 //! each system hung and each dripping in turn; then a breaker that closes again once its
 //! service is back (a standalone sandbox restarted without the fault).
 
-use crate::common::cmd;
+use crate::common::{cmd, run_expecting};
 use std::path::Path;
 use std::time::Duration;
 
@@ -33,23 +33,13 @@ fn session_in(system: &str, fault: &str, mode: &str) -> serde_json::Value {
         format!("[gameplay]\ncycle_delay_ms = 0\nmode = \"{mode}\"\n[audio]\nenabled = false\n"),
     )
     .unwrap();
-    let out = cmd(dir.path())
-        .args(["--headless", "--config", "fast.toml", "--cycles"])
-        .arg(CYCLES.to_string())
-        .args([
-            "--fault",
-            &format!("{system}={fault}"),
-            "--report",
-            "r.json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{system}={fault}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_expecting(
+        cmd(dir.path())
+            .args(["--headless", "--config", "fast.toml", "--cycles"])
+            .arg(CYCLES.to_string())
+            .args(["--fault", &format!("{system}={fault}")])
+            .args(["--report", "r.json"]),
+        0,
     );
     report(&dir.path().join("r.json"))
 }

@@ -2,6 +2,8 @@
 // Each test binary uses a part of this.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -248,6 +250,20 @@ pub fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String 
     urls.iter()
         .map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n"))
         .collect()
+}
+
+/// `c` run to its end, which must be exit status `code` (else the test fails showing all it
+/// wrote): its stdout.
+pub fn run_expecting(c: &mut Command, code: i32) -> String {
+    let out = c.output().expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// One headless, muted cycle of the binary in `dir`, with `extra` arguments: the shape of

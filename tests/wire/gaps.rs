@@ -1,13 +1,12 @@
 //! The last wire gaps (issue #24): chunks without candidates, `x-should-retry` and 409, a
 //! long `Retry-After`, request ids, and usage a service does not report.
 
-use super::reliability::{http, prompt, raw_server, rig};
+use crate::common::wire::{http, prompt, raw_server, registry_for, rig};
 use singularis_tui::clients::{ClientError, gemini, openai};
-use singularis_tui::config::{BaseUrl, Config};
+use singularis_tui::config::Config;
 use singularis_tui::lifecycle::Registry;
 use singularis_tui::sandbox::fault::Fault;
 use singularis_tui::systems::{Protocol, SystemId};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 async fn ask(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
@@ -163,12 +162,8 @@ async fn lm_studio_without_usage_leaves_tokens_and_cost_unknown() {
     ]
     .concat();
     let url = raw_server(http("200 OK", "text/event-stream", body.as_bytes())).await;
-    let mut config = Config::default();
     let id = SystemId::LMSTUDIO_CLIENT;
-    let sys = config.systems.get_mut(&id).unwrap();
-    sys.base_url = BaseUrl::Live(url);
-    sys.retries = 0;
-    let reg = Registry::new(&config, &BTreeMap::new(), &|_| None);
+    let reg = registry_for(id, url);
     let text = reg
         .get(id)
         .call(|c| async move { openai::chat(&c, &prompt(), true).await })
