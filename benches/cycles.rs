@@ -6,7 +6,8 @@
 //! The sandbox streams its SSE answers in chunks 10 ms apart (as a real service trickles
 //! tokens), so the streamed calls (video interpreter, orchestrator, LM Studio) set the pace.
 
-use singularis_tui::config::{Config, Mode};
+use singularis_tui::config::{Config, Mode, Timing};
+use singularis_tui::gameplay::cycle::Agent;
 use singularis_tui::gameplay::{Action, World};
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
@@ -60,6 +61,46 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// On the real clock (`--timing live`): each cycle's time less its critical path (the calls
+/// it had to wait for, by their own times), per cycle, in `mode`. The median and the
+/// spread, in ms.
+async fn live_overhead(mode: Mode, cycles: u64) -> (f64, f64, f64, f64) {
+    let mut config = Config::default();
+    config.gameplay.cycle_delay_ms = 0;
+    config.audio.enabled = false;
+    config.sandbox.timing = Timing::Live;
+    let session = Session::start(config).await.expect("session");
+    let mut agent = Agent::new(
+        session.registry.clone(),
+        session.config.gameplay.roles.clone(),
+        session.config.gameplay.seed,
+        mode,
+        session.stats.clone(),
+    );
+    let (mut overhead, mut cycle) = (Vec::new(), Vec::new());
+    for _ in 0..cycles {
+        agent.cycle().await;
+        let t = session
+            .stats
+            .lock()
+            .map(|s| s.timing.clone())
+            .unwrap_or_default();
+        overhead.push(t.last_cycle_ms - t.last_critical_path_ms);
+        cycle.push(t.last_cycle_ms);
+    }
+    agent.finish().await;
+    session.quit.quit(Reason::Cycles);
+    let report =
+        std::env::temp_dir().join(format!("singularis-bench-live-{}.json", std::process::id()));
+    let _ = session
+        .shutdown(Duration::from_millis(500), mode, Some(report.clone()), None)
+        .await;
+    let _ = std::fs::remove_file(report);
+    let min = overhead.iter().copied().fold(f64::MAX, f64::min);
+    let max = overhead.iter().copied().fold(0.0, f64::max);
+    (median(overhead), min, max, median(cycle))
+}
+
 /// The world alone: frame + apply per cycle, no systems.
 fn world_only() -> f64 {
     let mut w = World::new(42);
@@ -99,6 +140,16 @@ fn main() {
                 median(runs.iter().map(|r| r.outside_ms).collect()),
                 median(runs.iter().map(|r| r.outside_share * 100.0).collect()),
             );
+        }
+        let live: u64 = std::env::var("LIVE_CYCLES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        println!("\nOn the live clock, {live} cycles: cycle time less its critical path\n");
+        println!("| mode | median cycle ms | overhead median ms | min | max |\n|---|---|---|---|---|");
+        for mode in [Mode::Parallel, Mode::Sequential] {
+            let (med, min, max, cycle) = live_overhead(mode, live).await;
+            println!("| {} | {cycle:.0} | {med:.3} | {min:.3} | {max:.3} |", mode.name());
         }
     });
     println!(

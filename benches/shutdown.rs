@@ -3,6 +3,7 @@
 
 use singularis_tui::clients::{self, Prompt};
 use singularis_tui::config::{Config, Mode};
+use singularis_tui::lifecycle::ShutdownReport;
 use singularis_tui::sandbox::fault::Fault;
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
@@ -18,8 +19,12 @@ fn config(faults: &[(SystemId, Fault)]) -> Config {
     c
 }
 
-/// Start a session, prepare it, trigger shutdown, return the measured shutdown time (ms).
-async fn one_run(cfg: Config, grace_ms: u64, prepare: impl AsyncFnOnce(&Session)) -> (f64, usize) {
+/// Start a session, prepare it, trigger shutdown, return the shutdown's own report.
+async fn one_run(
+    cfg: Config,
+    grace_ms: u64,
+    prepare: impl AsyncFnOnce(&Session),
+) -> ShutdownReport {
     let session = Session::start(cfg).await.expect("session");
     prepare(&session).await;
     session.quit.quit(Reason::Quit);
@@ -35,11 +40,10 @@ async fn one_run(cfg: Config, grace_ms: u64, prepare: impl AsyncFnOnce(&Session)
     let _ = std::fs::remove_file(dir);
     let sd = end.report.shutdown.report;
     // A bench that cannot verify its sockets has no figure to give.
-    let left = sd
-        .sockets_open_after
-        .filter(|_| sd.verified)
-        .unwrap_or_else(|| panic!("shutdown not verified: {:?}", sd.unverified_reason));
-    (sd.total_ms, left)
+    if !sd.verified || sd.sockets_open_after.is_none() {
+        panic!("shutdown not verified: {:?}", sd.unverified_reason);
+    }
+    sd
 }
 
 /// One request on every system that has a wire, all at once, left running.
@@ -80,16 +84,18 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 type Ready = fn(&[singularis_tui::lifecycle::SystemSnapshot]) -> bool;
 
+/// One scenario, `RUNS` times: its row of the table, then where the time went (the median
+/// of each step of the close of `watch`, and of the final socket check).
 async fn scenario(
     name: &str,
     faults: &[(SystemId, Fault)],
     grace_ms: u64,
     in_flight: Option<Ready>,
+    watch: Option<SystemId>,
 ) {
-    let mut times = Vec::new();
-    let mut leaks = 0;
+    let mut reports = Vec::new();
     for _ in 0..RUNS {
-        let (ms, left) = one_run(config(&[]), grace_ms, async |s: &Session| {
+        let sd = one_run(config(&[]), grace_ms, async |s: &Session| {
             warm(s).await;
             // Faults go on after warming, so every system has pooled sockets first.
             if let Some(sb) = s.sandbox() {
@@ -106,15 +112,49 @@ async fn scenario(
             }
         })
         .await;
-        times.push(ms);
-        leaks += left;
+        reports.push(sd);
     }
+    let times: Vec<f64> = reports.iter().map(|r| r.total_ms).collect();
+    let leaks: usize = reports.iter().filter_map(|r| r.sockets_open_after).sum();
     let min = times.iter().copied().fold(f64::MAX, f64::min);
     let max = times.iter().copied().fold(0.0, f64::max);
-    println!(
-        "| {name} | {grace_ms} | {:.2} | {min:.2} | {max:.2} | {leaks} |",
-        median(times)
-    );
+    let med = median(times);
+    let past = if in_flight.is_some() && watch.is_some() {
+        format!(" (G + {:.2})", med - grace_ms as f64)
+    } else {
+        String::new()
+    };
+    println!("| {name} | {grace_ms} | {med:.2}{past} | {min:.2} | {max:.2} | {leaks} |");
+    breakdown(&reports, watch);
+}
+
+/// The median time between consecutive steps of one system's close, then the final check.
+fn breakdown(reports: &[ShutdownReport], watch: Option<SystemId>) {
+    let mut between: Vec<(String, Vec<f64>)> = Vec::new();
+    if let Some(id) = watch {
+        for r in reports {
+            let Some(close) = r.systems.iter().find(|c| c.name == id) else {
+                continue;
+            };
+            for pair in close.steps.windows(2) {
+                let label = format!("{:?} → {:?}", pair[0].step, pair[1].step);
+                let gap = pair[1].ms - pair[0].ms;
+                match between.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, v)) => v.push(gap),
+                    None => between.push((label, vec![gap])),
+                }
+            }
+        }
+    }
+    let mut parts: Vec<String> = between
+        .into_iter()
+        .map(|(label, v)| format!("{label} {:.3}", median(v)))
+        .collect();
+    parts.push(format!(
+        "process-wide check {:.3}",
+        median(reports.iter().map(|r| r.check_ms).collect())
+    ));
+    println!("|  ↳ median ms: {} | | | | | |", parts.join(", "));
 }
 
 async fn connections_per_1000() {
@@ -172,10 +212,16 @@ fn main() {
     rt.block_on(async {
         println!("Shutdown time, trigger → every socket verified closed, {RUNS} runs each\n");
         println!("| scenario | grace ms | median ms | min ms | max ms | sockets left (all runs) |\n|---|---|---|---|---|---|");
-        scenario("all idle, pooled keep-alive sockets", &[], 500, None).await;
-        let slow: Vec<_> = singularis_tui::config::Config::default().ids().iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
-        scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some(|s| s.iter().filter(|x| x.in_flight > 0).count() >= 10)).await;
-        scenario("one system hung (claude_client=hang)", &[(SystemId::CLAUDE_CLIENT, Fault::Hang)], 500, Some(|s| s[SystemId::CLAUDE_CLIENT.index()].in_flight > 0)).await;
+        let ids = singularis_tui::config::Config::default().ids();
+        scenario("all idle, pooled keep-alive sockets", &[], 500, None, Some(SystemId::CLAUDE_CLIENT)).await;
+        let slow: Vec<_> = ids.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
+        scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some(|s| s.iter().filter(|x| x.in_flight > 0).count() >= 10), None).await;
+        // A unary call the cycle waits on, hung on the wire at the quit: cut at the deadline.
+        let wolfram = SystemId::WOLFRAM_ANALYZER;
+        scenario("one unary call hung (wolfram_analyzer=hang), the rest idle", &[(wolfram, Fault::Hang)], 300, Some(|s| s[SystemId::WOLFRAM_ANALYZER.index()].in_flight > 0), Some(wolfram)).await;
+        // A stream hung before its headers: the game no longer needs it, so it ends at once.
+        let orchestrator = SystemId::ORCHESTRATOR;
+        scenario("one stream hung before its headers (orchestrator=hang), the rest idle", &[(orchestrator, Fault::Hang)], 300, Some(|s| s[SystemId::ORCHESTRATOR.index()].in_flight > 0), None).await;
         connections_per_1000().await;
     });
 }

@@ -3,12 +3,13 @@
 //! (`singularis-engine`) and the service emulator (`singularis-sandbox`). See ARCHITECTURE.md.
 
 // The engine's and the sandbox's modules under their familiar paths.
-pub use singularis_engine::{backoff, clients, config, error, lifecycle, net, sync, systems};
+pub use singularis_engine::{backoff, clients, error, lifecycle, net, sync, systems};
 pub use singularis_sandbox as sandbox;
 
 pub mod attach;
 pub mod audio;
 pub mod cli;
+pub mod config;
 pub mod control_token;
 pub mod gameplay;
 pub mod headless;

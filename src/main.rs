@@ -265,7 +265,7 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
         .ids()
         .into_iter()
         .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem::from_config(&config, id))
+        .map(|id| SandboxSystem::from_config(&config, id, config.sandbox.faults.get(&id).copied()))
         .collect();
     let sandbox = Sandbox::start_with(
         args.listen.ip(),

@@ -140,7 +140,9 @@ pub async fn run(
     } else {
         let systems = on_sandbox
             .iter()
-            .map(|id| SandboxSystem::from_config(&config, *id))
+            .map(|id| {
+                SandboxSystem::from_config(&config, *id, config.sandbox.faults.get(id).copied())
+            })
             .collect();
         Some(
             Sandbox::start_with(
@@ -160,7 +162,10 @@ pub async fn run(
         .collect();
     let registry = Arc::new(Registry::new(
         &config,
-        &urls,
+        lifecycle::SandboxUrls {
+            urls: &urls,
+            instant: config.sandbox.timing.is_instant(),
+        },
         &lifecycle::registry::process_env,
     ));
     let redactor = Redactor::from_config(&config);

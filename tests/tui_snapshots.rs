@@ -216,6 +216,7 @@ fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
         verified: true,
         unverified_reason: None,
         earlier: None,
+        steps: Vec::new(),
     };
     update(&mut app, Action::EndpointClosed(report));
     update(&mut app, Action::Tick(std::time::Duration::from_secs(120)));

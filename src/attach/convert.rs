@@ -144,6 +144,17 @@ fn close_report<N>(r: p::CloseReport, name: N) -> CloseReport<N> {
         verified: r.verified,
         unverified_reason: r.unverified_reason,
         earlier: r.earlier.map(earlier),
+        // Steps a newer agent added are left out; the rest read as they were written.
+        steps: r
+            .steps
+            .iter()
+            .filter_map(|s| {
+                Some(lifecycle::CloseStep {
+                    step: s.step.parse().ok()?,
+                    ms: s.ms,
+                })
+            })
+            .collect(),
     }
 }
 
@@ -190,6 +201,8 @@ impl FromProtocol<p::GameStats> for GameStats {
                 total_ms: g.timing.total_ms,
                 network_ms: g.timing.network_ms,
                 last_cycle_ms: g.timing.last_cycle_ms,
+                critical_path_ms: g.timing.critical_path_ms,
+                last_critical_path_ms: g.timing.last_critical_path_ms,
             },
             audio: g.audio,
             audio_notice: g.audio_notice,

@@ -23,11 +23,11 @@
 use super::guard::LoopGuard;
 use super::learning::Preferences;
 use super::moe::{self, ExpertAnswer, Verdict};
-use super::stats::ActionRecord;
+use super::stats::{ActionRecord, CriticalPath};
 use super::{Action, GameStats, World};
 use crate::audio::AudioOut;
 use crate::clients::{self, ClientError, Prompt, gemini};
-use crate::config::Mode;
+use crate::config::{Mode, Roles};
 use crate::lifecycle::{Bounded, Registry, RequestCtx};
 use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
@@ -108,6 +108,8 @@ impl Drop for NetCall<'_> {
 #[derive(Clone)]
 struct Calls {
     registry: Arc<Registry>,
+    /// Which system fills each of the game's roles (`[gameplay.roles]`).
+    roles: Arc<Roles>,
     stats: Arc<Mutex<GameStats>>,
     net: Arc<NetClock>,
 }
@@ -223,14 +225,17 @@ pub struct Agent {
 }
 
 impl Agent {
+    /// `roles`: which of `registry`'s systems fill the game's roles.
     pub fn new(
         registry: Arc<Registry>,
+        roles: Roles,
         seed: u64,
         mode: Mode,
         stats: Arc<Mutex<GameStats>>,
     ) -> Agent {
         let calls = Calls {
             registry: registry.clone(),
+            roles: Arc::new(roles),
             stats: stats.clone(),
             net: Arc::default(),
         };
@@ -265,7 +270,7 @@ impl Agent {
         let sequential = self.mode == Mode::Sequential;
         let calls = self.calls.clone();
         let grace = self.quorum_grace;
-        let roles = self.registry.roles();
+        let roles = self.calls.roles.clone();
         let experts = roles.experts.clone();
         self.calls
             .call(roles.vote, move |ctx| async move {
@@ -405,7 +410,7 @@ impl Agent {
         let scene = self
             .calls
             .bounded(
-                self.registry.roles().perceive,
+                self.calls.roles.perceive,
                 move |ctx| async move {
                     let mut first = true;
                     gemini::stream(&ctx, &see, move |piece| {
@@ -462,7 +467,7 @@ impl Agent {
         let question = Prompt::new(AGENT_BRIEF, frame.clone());
         let odds_q = Prompt::new(ODDS_BRIEF, self.odds_question());
         let calls = self.calls.clone();
-        let roles = self.registry.roles();
+        let roles = self.calls.roles.clone();
         let odds_by = roles.odds;
         let numbers = async move {
             // Wolfram takes the question alone; an LLM in the role takes the brief too.
@@ -473,16 +478,23 @@ impl Agent {
                 })
                 .await
         };
-        let (scene, verdict, odds) = match self.mode {
-            Mode::Parallel => {
-                tokio::join!(self.perceive(&frame), self.ask_experts(question), numbers)
-            }
+        let mut path = CriticalPath {
+            parallel: self.mode == Mode::Parallel,
+            ..CriticalPath::default()
+        };
+        let ((scene, perceive), (verdict, vote), (odds, odds_took)) = match self.mode {
+            Mode::Parallel => tokio::join!(
+                timed(self.perceive(&frame)),
+                timed(self.ask_experts(question)),
+                timed(numbers)
+            ),
             Mode::Sequential => {
-                let scene = self.perceive(&frame).await;
-                let v = self.ask_experts(question).await;
-                (scene, v, numbers.await)
+                let scene = timed(self.perceive(&frame)).await;
+                let v = timed(self.ask_experts(question)).await;
+                (scene, v, timed(numbers).await)
             }
         };
+        (path.perceive, path.vote, path.odds) = (perceive, vote, odds_took);
         // Without the video interpreter the "scene" is the frame itself: say it once.
         let scene_line = if scene == frame {
             String::new()
@@ -520,12 +532,11 @@ impl Agent {
         );
         let decide = roles.decide;
         let proto = self.registry.get(decide).config.protocol;
-        let choice = self
-            .calls
-            .call(decide, move |ctx| async move {
-                clients::ask(&ctx, proto, &final_q).await
-            })
-            .await;
+        let (choice, decided) = timed(self.calls.call(decide, move |ctx| async move {
+            clients::ask(&ctx, proto, &final_q).await
+        }))
+        .await;
+        path.decide = decided;
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
             tracing::info!(reply = %clients::shorten(text, 80), "orchestrator reply named no action");
@@ -592,12 +603,13 @@ impl Agent {
         );
         match self.mode {
             Mode::Sequential => {
-                let hint = after.await;
+                let (hint, took) = timed(after).await;
+                path.after = took;
                 self.take_hint(hint);
             }
             Mode::Parallel => {
                 // At most one cycle's speech and learning run behind: wait for the last one.
-                self.finish().await;
+                path.after = timed(self.finish()).await.1;
                 // Still part of this cycle's trace, though it ends after the cycle does.
                 self.pending = Some(Pending(tokio::spawn(tracing::Instrument::in_current_span(
                     after,
@@ -607,7 +619,7 @@ impl Agent {
         let network = self.calls.net.busy().saturating_sub(net_before);
         {
             let mut s = self.stats.locked();
-            s.timing.add(started.elapsed(), network);
+            s.timing.add(started.elapsed(), network, path.total());
         }
         action
     }
@@ -616,7 +628,7 @@ impl Agent {
     pub async fn finish(&mut self) {
         if let Some(mut pending) = self.pending.take() {
             // Two calls, each within its deadline, plus slack.
-            let roles = self.registry.roles();
+            let roles = self.calls.roles.clone();
             let bound = [roles.voice, roles.learn]
                 .into_iter()
                 .map(|id| self.registry.get(id).deadline())
@@ -644,6 +656,13 @@ impl Agent {
     }
 }
 
+/// `f`'s output and how long it took.
+async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let out = f.await;
+    (out, started.elapsed())
+}
+
 /// Speak the line (and play it), tell meta-RL the reward; returns the action meta-RL
 /// suggests preferring, if its reply names one.
 async fn speak_and_learn(
@@ -657,7 +676,7 @@ async fn speak_and_learn(
     let speak = {
         let calls = calls.clone();
         async move {
-            let voice = calls.registry.roles().voice;
+            let voice = calls.roles.voice;
             let pcm = calls
                 .call(voice, move |ctx| async move {
                     gemini::speak(&ctx, &line, VOICE).await
@@ -681,7 +700,7 @@ async fn speak_and_learn(
             ),
         );
         async move {
-            let learn = calls.registry.roles().learn;
+            let learn = calls.roles.learn;
             let proto = calls.registry.get(learn).config.protocol;
             let reply = calls
                 .call(learn, move |ctx| async move {

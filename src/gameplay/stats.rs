@@ -63,23 +63,64 @@ pub struct ActionRecord {
     pub reward: f64,
 }
 
-/// Where cycles spend their time: wall-clock time inside `Agent::cycle` and the part of it
-/// during which at least one network call was in flight.
+/// Where cycles spend their time: wall-clock time inside `Agent::cycle`, the part of it
+/// during which at least one network call was in flight, and its critical path (what the
+/// cycle had to wait for, from the times its calls took: see [`CriticalPath`]).
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct CycleTiming {
     pub cycles: u64,
     pub total_ms: f64,
     pub network_ms: f64,
     pub last_cycle_ms: f64,
+    /// The critical paths of all cycles, summed: `total_ms` less this is the game's own
+    /// overhead.
+    #[serde(default)]
+    pub critical_path_ms: f64,
+    #[serde(default)]
+    pub last_critical_path_ms: f64,
+}
+
+/// The calls a cycle must wait for, as it measured them. In parallel mode: the longest of
+/// perception, the experts' vote and the odds (they run at once), then the final choice,
+/// plus any wait for the last cycle's speech and learning. In sequential mode every call
+/// waits for the one before, so all of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct CriticalPath {
+    pub perceive: std::time::Duration,
+    pub vote: std::time::Duration,
+    pub odds: std::time::Duration,
+    pub decide: std::time::Duration,
+    /// Speech and learning: this cycle's (sequential), or the wait for the last cycle's
+    /// (parallel).
+    pub after: std::time::Duration,
+    pub parallel: bool,
+}
+
+impl CriticalPath {
+    pub(crate) fn total(&self) -> std::time::Duration {
+        let reason = if self.parallel {
+            self.perceive.max(self.vote).max(self.odds)
+        } else {
+            self.perceive + self.vote + self.odds
+        };
+        reason + self.decide + self.after
+    }
 }
 
 impl CycleTiming {
-    pub(crate) fn add(&mut self, total: std::time::Duration, network: std::time::Duration) {
+    pub(crate) fn add(
+        &mut self,
+        total: std::time::Duration,
+        network: std::time::Duration,
+        critical: std::time::Duration,
+    ) {
         self.cycles += 1;
         self.last_cycle_ms = total.as_secs_f64() * 1e3;
         self.total_ms += self.last_cycle_ms;
         // A call overlapping the cycle's edges can count a hair more than the cycle.
         self.network_ms += (network.as_secs_f64() * 1e3).min(self.last_cycle_ms);
+        self.last_critical_path_ms = (critical.as_secs_f64() * 1e3).min(self.last_cycle_ms);
+        self.critical_path_ms += self.last_critical_path_ms;
     }
 
     /// The share (0–1) of cycle time spent outside network calls; `None` before any cycle.

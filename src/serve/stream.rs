@@ -235,6 +235,7 @@ mod tests {
             why: None,
             reward: None,
             cycle_ms: 1.0,
+            critical_path_ms: 0.9,
             usage: Default::default(),
         }
     }

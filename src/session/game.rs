@@ -12,6 +12,7 @@ impl Session {
         }
         let mut agent = Agent::new(
             self.registry.clone(),
+            self.config.gameplay.roles.clone(),
             self.config.gameplay.seed,
             mode,
             self.stats.clone(),
@@ -52,6 +53,7 @@ impl Session {
                         why: last.map(|r| r.why.clone()),
                         reward: last.map(|r| r.reward),
                         cycle_ms: s.timing.last_cycle_ms,
+                        critical_path_ms: s.timing.last_critical_path_ms,
                         usage: report::usage_by_system(&agent.registry.snapshots()),
                     };
                     (done, event)

@@ -196,7 +196,9 @@ impl Session {
                     let c = config.system(*id);
                     c.enabled && c.protocol != Protocol::Moe && c.base_url.is_sandbox()
                 })
-                .map(|id| SandboxSystem::from_config(&config, id))
+                .map(|id| {
+                    SandboxSystem::from_config(&config, id, config.sandbox.faults.get(&id).copied())
+                })
                 .collect();
             Some(
                 Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(&config))
@@ -212,9 +214,15 @@ impl Session {
             .into_iter()
             .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
             .collect();
+        // The live sandbox takes seconds, as the services do: the first calls get the
+        // same allowance as on a real service.
+        let sandbox_urls = crate::lifecycle::SandboxUrls {
+            urls: &urls,
+            instant: config.sandbox.timing.is_instant(),
+        };
         let registry = Arc::new(Registry::new(
             &config,
-            &urls,
+            sandbox_urls,
             &crate::lifecycle::registry::process_env,
         ));
         log_disabled(&registry);

@@ -154,5 +154,6 @@ async fn close_trace_exporter(closed: lifecycle::SystemsClosed) -> lifecycle::St
         verified: true,
         unverified_reason: None,
         earlier: None,
+        steps: Vec::new(),
     }
 }

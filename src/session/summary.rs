@@ -359,6 +359,7 @@ mod tests {
             unverified: 0,
             cancelled: 0,
             sockets_open_after: Some(1),
+            check_ms: 0.1,
             verified: true,
             unverified_reason: None,
             systems: Vec::new(),

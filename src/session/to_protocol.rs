@@ -193,6 +193,14 @@ impl<N: Named> ToProtocol for CloseReport<N> {
             verified: self.verified,
             unverified_reason: self.unverified_reason.clone(),
             earlier: self.earlier.as_ref().map(ToProtocol::to_protocol),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| p::CloseStep {
+                    step: <&str>::from(s.step).to_string(),
+                    ms: s.ms,
+                })
+                .collect(),
         }
     }
 }
@@ -238,6 +246,8 @@ impl ToProtocol for CycleTiming {
             total_ms: self.total_ms,
             network_ms: self.network_ms,
             last_cycle_ms: self.last_cycle_ms,
+            critical_path_ms: self.critical_path_ms,
+            last_critical_path_ms: self.last_critical_path_ms,
         }
     }
 }
@@ -315,6 +325,7 @@ mod tests {
                 error: Some("x".into()),
                 cancelled: 0,
             }),
+            steps: Vec::new(),
         };
         assert_eq!(
             serde_json::to_value(&report).unwrap(),

@@ -150,6 +150,7 @@ impl Served {
             verified: settled.unverified.is_none(),
             unverified_reason: settled.unverified,
             earlier: None,
+            steps: Vec::new(),
         }
     }
 }

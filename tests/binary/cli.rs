@@ -83,7 +83,8 @@ fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
 fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normally() {
     let dir = tempfile::tempdir().unwrap();
     // A deadline longer than the session, so the hung call is still in flight at the quit;
-    // the orchestrator's call is the cycle's own (a vote would go on without it).
+    // the odds are a unary call the cycle waits on (a vote would go on without an expert,
+    // and a stream, the orchestrator's, ends when the game stops: no deadline cuts it).
     std::fs::write(
         dir.path().join("long.toml"),
         "[resilience]\ndeadline_initial_ms = 60000\n",
@@ -97,13 +98,13 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
         "--grace-ms",
         "300",
         "--fault",
-        "orchestrator=hang",
+        "wolfram_analyzer=hang",
         "--report",
         "r.json",
     ]));
-    // The orchestrator has a request in flight (it hangs there until cancelled).
-    events.wait_for("the orchestrator's call", EVENT_WAIT, |e| {
-        is_state(e, "orchestrator", "open")
+    // The odds have a request in flight (it hangs there until cancelled).
+    events.wait_for("the Wolfram analyzer's call", EVENT_WAIT, |e| {
+        is_state(e, "wolfram_analyzer", "open")
     });
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let rest = events.rest(EVENT_WAIT);
@@ -115,9 +116,9 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
             .find(|e| e["event"] == "closed" && e["name"] == name)
             .unwrap_or_else(|| panic!("no closed event for {name}: {rest:#?}"))
     };
-    let orchestrator = closed("orchestrator");
-    assert_eq!(orchestrator["outcome"], "closed", "{orchestrator}");
-    assert_eq!(orchestrator["cancelled"], 1, "{orchestrator}");
+    let wolfram = closed("wolfram_analyzer");
+    assert_eq!(wolfram["outcome"], "closed", "{wolfram}");
+    assert_eq!(wolfram["cancelled"], 1, "{wolfram}");
     let complete = rest
         .iter()
         .find(|e| e["event"] == "shutdown_complete")
@@ -133,13 +134,13 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
     }
     let r = report(&dir.path().join("r.json"));
     assert_eq!(r["shutdown"]["cancelled"], 1, "{r:#}");
-    let orchestrator = r["shutdown"]["systems"]
+    let wolfram = r["shutdown"]["systems"]
         .as_array()
-        .and_then(|s| s.iter().find(|x| x["name"] == "orchestrator"))
+        .and_then(|s| s.iter().find(|x| x["name"] == "wolfram_analyzer"))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(orchestrator["outcome"], "closed", "{r:#}");
-    assert_eq!(orchestrator["cancelled"], 1, "{r:#}");
+    assert_eq!(wolfram["outcome"], "closed", "{r:#}");
+    assert_eq!(wolfram["cancelled"], 1, "{r:#}");
 }
 
 #[test]

@@ -311,6 +311,7 @@ pub fn close_report(id: SystemId, outcome: CloseOutcome, close_ms: f64) -> Close
         // A close that lasted to the 500 ms grace deadline cut the request it waited on.
         cancelled: if close_ms >= 500.0 { 1 } else { 0 },
         earlier: None,
+        steps: Vec::new(),
     }
 }
 
@@ -428,6 +429,7 @@ pub fn report() -> SessionReport {
                 unverified: count(CloseOutcome::Unverified),
                 cancelled: systems.iter().map(|r| r.cancelled).sum(),
                 sockets_open_after: Some(0),
+                check_ms: 0.3,
                 verified: true,
                 unverified_reason: None,
                 systems,

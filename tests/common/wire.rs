@@ -22,7 +22,7 @@ pub async fn rig_keyed(
     let systems = ids
         .iter()
         .filter(|id| config.system(**id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem::from_config(config, *id))
+        .map(|id| SandboxSystem::from_config(config, *id, config.sandbox.faults.get(id).copied()))
         .collect();
     let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
         .await

@@ -463,6 +463,7 @@ fn config() -> Config {
 fn agent(session: &Session, mode: Mode) -> Agent {
     Agent::new(
         session.registry.clone(),
+        session.config.gameplay.roles.clone(),
         session.config.gameplay.seed,
         mode,
         session.stats.clone(),
@@ -565,6 +566,36 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
             .filter(|id| asked.contains(id))
             .count();
         assert_eq!(experts, 3, "a majority of the five, asked in turn");
+        end(session).await;
+    });
+}
+
+/// Each cycle knows its critical path from its calls' own times: with the odds 300 ms and
+/// the final choice 200 ms slow (the rest answer at once), the path is at least their sum
+/// in parallel mode (the odds are the longest of the three at once, the choice comes after),
+/// and never more than the cycle took.
+#[test]
+fn a_cycle_records_its_critical_path_from_its_calls() {
+    serial(async {
+        let mut c = config();
+        let slow = |ms| Fault::Slow(Duration::from_millis(ms));
+        c.sandbox
+            .faults
+            .insert(SystemId::WOLFRAM_ANALYZER, slow(300));
+        c.sandbox.faults.insert(SystemId::ORCHESTRATOR, slow(200));
+        let session = Session::start(c).await.unwrap();
+        let mut agent = agent(&session, Mode::Parallel);
+        run_cycles(&mut agent, &session, 2).await;
+        let t = stats(&session).timing;
+        assert_eq!(t.cycles, 2);
+        assert!(
+            t.last_critical_path_ms >= 500.0 && t.last_critical_path_ms <= t.last_cycle_ms,
+            "odds 300 + choice 200 ≤ path ≤ cycle: {t:?}"
+        );
+        assert!(
+            t.critical_path_ms >= 1_000.0 && t.critical_path_ms <= t.total_ms,
+            "{t:?}"
+        );
         end(session).await;
     });
 }

@@ -216,9 +216,71 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
         );
         assert_eq!(sd.sockets_open_after, Some(0));
         assert!(sd.total_ms >= 300.0, "cut only at the deadline");
+        // Its close's timeline: the deadline, the cut, the cancel, the request's end, the
+        // pool's drop and the check, in that order, the cut not before the deadline.
+        use singularis_tui::lifecycle::CloseStepKind as Step;
+        let steps: Vec<Step> = claude.steps.iter().map(|s| s.step).collect();
+        let at = |step: Step| claude.steps.iter().find(|s| s.step == step).map(|s| s.ms);
+        for pair in [
+            (Step::Deadline, Step::Cut),
+            (Step::Cut, Step::CancelSent),
+            (Step::CancelSent, Step::TasksEnded),
+            (Step::TasksEnded, Step::PoolDropped),
+            (Step::PoolDropped, Step::Checked),
+        ] {
+            let (a, b) = (at(pair.0), at(pair.1));
+            assert!(
+                matches!((a, b), (Some(a), Some(b)) if a <= b),
+                "{pair:?} out of order or missing: {:?}",
+                claude.steps
+            );
+        }
+        assert_eq!(steps.last(), Some(&Step::Checked), "{steps:?}");
         // And soon after it: a close cut at the deadline ends within the cancel budget
         // (200 ms, `CANCEL_BUDGET` in lifecycle/system/close.rs) and FORCE_BUDGET of it.
         assert!(sd.total_ms <= late_bound(300.0, 200.0), "{}", sd.total_ms);
+        assert_eq!(end.exit_code(), 0);
+    });
+}
+
+/// A stream hung before its headers (the orchestrator's Responses stream) is the game's:
+/// the game stopping ends it when its system starts closing, not at the grace deadline.
+/// Its close drains (no cut, nothing cancelled at the deadline, not forced) and every
+/// socket is gone. Waiting for the deadline instead (the stream's send not watching the
+/// system's stop) fails it: the close would show a cut and a cancelled request.
+#[test]
+fn a_stream_hung_before_its_headers_ends_when_the_game_stops_not_at_the_deadline() {
+    use singularis_tui::lifecycle::CloseStepKind as Step;
+    serial(async {
+        let orchestrator = SystemId::ORCHESTRATOR;
+        let mut s = Session::start(in_flight_at_quit(config(&[(orchestrator, Fault::Hang)])))
+            .await
+            .unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        until("the orchestrator's stream on the wire", || {
+            reg.snapshots()[orchestrator.index()].in_flight > 0
+        })
+        .await;
+        let end = end(s, 30_000).await;
+        let sd = &end.report.shutdown.report;
+        let report = report_of(&end, orchestrator);
+        assert_eq!(report.outcome, CloseOutcome::Closed, "{report:?}");
+        assert_eq!(
+            report.cancelled, 0,
+            "ended by the stop, not cut: {report:?}"
+        );
+        let steps: Vec<Step> = report.steps.iter().map(|s| s.step).collect();
+        assert_eq!(
+            steps.first(),
+            Some(&Step::Drained),
+            "its request ended before any deadline: {steps:?}"
+        );
+        assert!(!steps.contains(&Step::Cut), "{steps:?}");
+        assert_eq!((sd.forced, sd.closed, sd.cancelled), (0, 11, 0), "{sd:?}");
+        assert_eq!(sd.sockets_open_after, Some(0));
+        // A bound on a hang (the grace is 30 s), not a benchmark.
+        assert!(sd.total_ms < 15_000.0, "{}", sd.total_ms);
         assert_eq!(end.exit_code(), 0);
     });
 }
@@ -627,10 +689,11 @@ fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() 
 fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_overlap() {
     use singularis_tui::lifecycle::ShutdownEvent;
     serial(async {
-        // Two systems with no order between them, each with a slow request on the wire at
-        // the quit, so each close waits for its answer (a long grace: nothing is cut).
+        // Two systems with no order between them, each with a slow unary request on the wire
+        // at the quit, so each close waits for its answer (a long grace: nothing is cut; a
+        // stream would end at once, the game no longer needing it).
         let slow = Fault::Slow(Duration::from_millis(1_000));
-        let (video, wolfram) = (SystemId::VIDEO_INTERPRETER, SystemId::WOLFRAM_ANALYZER);
+        let (video, wolfram) = (SystemId::CLAUDE_CLIENT, SystemId::WOLFRAM_ANALYZER);
         let config = in_flight_at_quit(config(&[(video, slow), (wolfram, slow)]));
         let edges: Vec<(SystemId, SystemId)> = config
             .systems
@@ -690,7 +753,7 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
         // Each of the two slow systems started closing before the other one ended.
         assert!(
             started[&video] < ended[&wolfram] && started[&wolfram] < ended[&video],
-            "independent systems close at the same time: video {}..{}, wolfram {}..{}",
+            "independent systems close at the same time: claude {}..{}, wolfram {}..{}",
             started[&video],
             ended[&video],
             started[&wolfram],

@@ -48,6 +48,11 @@ pub struct CycleTiming {
     pub total_ms: f64,
     pub network_ms: f64,
     pub last_cycle_ms: f64,
+    /// The cycles' critical paths, summed (the calls each had to wait for); since 1.1.
+    #[serde(default)]
+    pub critical_path_ms: f64,
+    #[serde(default)]
+    pub last_critical_path_ms: f64,
 }
 
 /// The spend and its limits.
@@ -83,6 +88,11 @@ pub struct CycleEvent {
     pub why: Option<String>,
     pub reward: Option<f64>,
     pub cycle_ms: f64,
+    /// The calls this cycle had to wait for, by their own times: the longest of perception,
+    /// the experts' vote and the odds, then the final choice (parallel mode), or all of them
+    /// (sequential). `cycle_ms` less this is the game's own overhead. Since 1.1.
+    #[serde(default)]
+    pub critical_path_ms: f64,
     /// Running token counts, cost and headroom of each system that reports them.
     pub usage: BTreeMap<String, UsageLine>,
 }

@@ -19,7 +19,7 @@ use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
 
-pub use singularis_engine::config::Timing;
+pub use crate::timing::Timing;
 
 /// One model family's pace.
 #[derive(Debug, Clone, Copy, PartialEq)]

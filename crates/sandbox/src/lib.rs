@@ -17,10 +17,8 @@
 mod anthropic;
 mod catalog;
 pub mod clock;
-/// The fault kinds: a config value, parsed with the config.
-pub mod fault {
-    pub use singularis_engine::config::fault::*;
-}
+/// The fault kinds: a config value (`[sandbox.faults]`, `--fault`).
+pub mod fault;
 mod gemini;
 mod meter;
 mod openai;
@@ -28,6 +26,7 @@ pub mod pcm;
 mod replay;
 pub mod script;
 mod server;
+pub mod timing;
 mod wire;
 mod wolfram;
 
@@ -65,15 +64,19 @@ impl SandboxSystem {
         }
     }
 
-    /// The system as `config` sets it up, with its configured fault.
-    pub fn from_config(config: &singularis_engine::config::Config, id: SystemId) -> SandboxSystem {
+    /// The system as `config` sets it up, with `fault` (the app's `[sandbox.faults]`).
+    pub fn from_config(
+        config: &singularis_engine::config::Config,
+        id: SystemId,
+        fault: Option<Fault>,
+    ) -> SandboxSystem {
         let c = config.system(id);
         SandboxSystem {
             id,
             protocol: c.protocol,
             service: c.service(id),
             model: c.model.clone(),
-            fault: config.sandbox.faults.get(&id).copied(),
+            fault,
         }
     }
 }

@@ -105,6 +105,21 @@ pub async fn send(
     }
 }
 
+/// [`send`] for a stream: the stream is the game's, so the system's stop ends it at once,
+/// before its headers as after them (the SSE readers end it after). A unary call, by
+/// contrast, may finish until the grace deadline. Dropping the request future closes its
+/// connection; the pool never gets it back half-read.
+pub async fn send_stream(
+    ctx: &RequestCtx,
+    req: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ClientError> {
+    tokio::select! {
+        biased;
+        _ = ctx.stop.cancelled() => Err(ClientError::Cancelled),
+        r = send(ctx, req) => r,
+    }
+}
+
 /// Whether a wait can be afforded: ours (at most [`MAX_BACKOFF`]) always; a longer one the
 /// service asked for only if the next attempt still starts before the call's deadline, or,
 /// for a call without one, if it is at most [`MAX_RETRY_AFTER`].

@@ -1,196 +1,110 @@
-//! What `check-config` prints: the resolved settings, TOML-like, one `key = value` per line.
-//! API keys are reported as set or not set, never shown.
+//! What `check-config` prints: the resolved settings as TOML, each section serialized from
+//! its own type (so a key is defined once, in its struct), with a note beside what a line
+//! alone would not say: an unset optional key, whether a key variable is set. API keys are
+//! reported as set or not set, never shown.
 
-use super::types::Config;
+use super::types::{Config, SystemConfig};
+use crate::systems::Protocol;
+use serde::Serialize;
 use std::ffi::OsString;
 use std::fmt::Write;
 
-/// The resolved configuration, with whether each system's key variable is set in this process.
-pub fn render_resolved(cfg: &Config) -> String {
-    render_with_env(cfg, &|name| std::env::var_os(name))
+/// `[name]` and its keys from `value`'s `Serialize` (its sub-tables as `[name.sub]`), then a
+/// `# key: not set (note)` line for each of `unset` the value leaves out.
+pub fn render_section<T: Serialize>(
+    out: &mut String,
+    name: &str,
+    value: &T,
+    unset: &[(&str, &str)],
+) {
+    let body = toml_of(value);
+    let _ = writeln!(out, "\n[{name}]");
+    // The value's own keys come first, then its sub-tables, each under a header.
+    let first_header = match body.starts_with('[') {
+        true => Some(0),
+        false => body.find("\n[").map(|i| i + 1),
+    };
+    let (keys, tables) = body.split_at(first_header.unwrap_or(body.len()));
+    for line in keys.lines().filter(|l| !l.is_empty()) {
+        let _ = writeln!(out, "{line}");
+    }
+    for (key, note) in unset {
+        if !keys.lines().any(|l| l.starts_with(&format!("{key} ="))) {
+            let _ = writeln!(out, "# {key}: not set ({note})");
+        }
+    }
+    for line in tables.lines().filter(|l| !l.is_empty()) {
+        match line.strip_prefix('[') {
+            Some(sub) => {
+                let _ = writeln!(out, "\n[{name}.{sub}");
+            }
+            None => {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
 }
 
-/// As [`render_resolved`], reading variables through `env` (tests avoid touching the process env).
-pub(super) fn render_with_env(cfg: &Config, env: &dyn Fn(&str) -> Option<OsString>) -> String {
-    let mut out = String::new();
-    // `write!` into a String cannot fail; the results are ignored on purpose.
-    let source = match &cfg.source {
-        Some(p) => p.display().to_string(),
-        None => "built-in default".to_string(),
-    };
-    let _ = writeln!(out, "# source: {source}");
-    let _ = writeln!(out, "\n[shutdown]\ngrace_ms = {}", cfg.shutdown.grace_ms);
-    let g = &cfg.gameplay;
-    let _ = writeln!(
+fn toml_of<T: Serialize>(value: &T) -> String {
+    toml::to_string(value).unwrap_or_else(|e| format!("# cannot be shown: {e}\n"))
+}
+
+/// The engine's sections: `[shutdown]`, `[resilience]`, each `[systems.NAME]`, `[pricing]`
+/// and `[budget]`, reading key variables through `env` (only whether each is set).
+pub fn render_engine(out: &mut String, cfg: &Config, env: &dyn Fn(&str) -> Option<OsString>) {
+    render_section(out, "shutdown", &cfg.shutdown, &[]);
+    let initial = "1000 on the instant sandbox; the ceiling on a live service or the live sandbox";
+    render_section(
         out,
-        "\n[gameplay]\nmode = {}\ncycles = {}\nseed = {}\ncycle_delay_ms = {}",
-        quote(g.mode.name()),
-        g.cycles,
-        g.seed,
-        g.cycle_delay_ms
+        "resilience",
+        &cfg.resilience,
+        &[("deadline_initial_ms", initial)],
     );
-    let r = &g.roles;
-    let experts: Vec<String> = r.experts.iter().map(|d| quote(d.name())).collect();
-    let _ = writeln!(
-        out,
-        "\n[gameplay.roles]\nperceive = {}\nvoice = {}\ndecide = {}\nodds = {}\nlearn = {}\nvote = {}\nexperts = [{}]",
-        quote(r.perceive.name()),
-        quote(r.voice.name()),
-        quote(r.decide.name()),
-        quote(r.odds.name()),
-        quote(r.learn.name()),
-        quote(r.vote.name()),
-        experts.join(", ")
-    );
-    let u = &cfg.ui;
-    let _ = writeln!(
-        out,
-        "\n[ui]\nrefresh_ms = {}\nshutdown_step_ms = {}\nlinger_s = {}",
-        u.refresh_ms, u.shutdown_step_ms, u.linger_s
-    );
-    let _ = writeln!(out, "\n[audio]\nenabled = {}", cfg.audio.enabled);
-    let m = &cfg.metrics;
-    let listen = match m.listen {
-        Some(a) => format!("listen = {}", quote(&a.to_string())),
-        None => "# listen: not set (no metrics endpoint)".to_string(),
-    };
-    let _ = writeln!(
-        out,
-        "\n[metrics]\n{listen}\nfinal_scrape_ms = {}",
-        m.final_scrape_ms
-    );
-    let listen = match cfg.serve.listen {
-        Some(a) => format!("listen = {}", quote(&a.to_string())),
-        None => "# listen: not set (no control endpoint)".to_string(),
-    };
-    let _ = writeln!(out, "\n[serve]\n{listen}");
-    let agents: Vec<String> = cfg.fleet.agents.iter().map(|a| quote(a)).collect();
-    let _ = writeln!(out, "\n[fleet]\nagents = [{}]", agents.join(", "));
-    let r = &cfg.resilience;
-    let initial = r.deadline_initial_ms.map_or_else(
-        || {
-            "# deadline_initial_ms: not set (1000 on the instant sandbox; the ceiling on a live service or the live sandbox)"
-                .to_string()
-        },
-        |ms| format!("deadline_initial_ms = {ms}"),
-    );
-    let _ = writeln!(
-        out,
-        "\n[resilience]\ndeadline_multiplier = {:?}\ndeadline_floor_ms = {}\ndeadline_ceiling_ms = {}\n{initial}\nstream_idle_ms = {}\nbreaker_failures = {}\nbreaker_backoff_ms = {}\nbreaker_backoff_max_ms = {}\nquorum_grace_ms = {}",
-        r.deadline_multiplier,
-        r.deadline_floor_ms,
-        r.deadline_ceiling_ms,
-        r.stream_idle_ms,
-        r.breaker_failures,
-        r.breaker_backoff_ms,
-        r.breaker_backoff_max_ms,
-        r.quorum_grace_ms,
-    );
-    let _ = writeln!(
-        out,
-        "\n[sandbox]\nlisten = {}\ntiming = {}",
-        quote(&cfg.sandbox.listen.to_string()),
-        quote(&cfg.sandbox.timing.to_string())
-    );
-    let _ = writeln!(out, "\n[sandbox.faults]");
-    if cfg.sandbox.faults.is_empty() {
-        let _ = writeln!(out, "# none");
-    }
-    for (id, fault) in &cfg.sandbox.faults {
-        let _ = writeln!(out, "{id} = {}", quote(&fault.to_string()));
-    }
     for (id, s) in &cfg.systems {
         let _ = writeln!(out, "\n[systems.{id}]  # {}", id.display_name());
         if !id.is_seed() {
-            let _ = writeln!(out, "display_name = {}", quote(id.display_name()));
+            let name = toml::Value::from(id.display_name());
+            let _ = writeln!(out, "display_name = {name}");
         }
-        let _ = writeln!(out, "enabled = {}", s.enabled);
-        let _ = writeln!(out, "protocol = {}", quote(s.protocol.name()));
-        let _ = writeln!(out, "base_url = {}", quote(&s.base_url.to_string()));
-        let _ = writeln!(out, "model = {}", quote(&s.model));
-        let key = match &s.api_key_env {
-            None => "\"\" (no key needed)".to_string(),
-            Some(name) => {
-                // Only whether it is set: no length, no prefix, nothing derived from the value.
-                let state = match env(name) {
-                    Some(v) if !v.is_empty() => "set, ****",
-                    Some(_) => "set but empty",
-                    None => "not set",
-                };
-                format!("{} ({state})", quote(name))
-            }
-        };
-        let _ = writeln!(out, "api_key_env = {key}");
-        let _ = writeln!(out, "timeout_ms = {}", s.timeout_ms);
-        let _ = writeln!(out, "connect_timeout_ms = {}", s.connect_timeout_ms);
-        let _ = writeln!(out, "pool_max = {}", s.pool_max);
-        let _ = writeln!(out, "pool_max_per_host = {}", s.pool_max_per_host);
-        let _ = writeln!(out, "retries = {}", s.retries);
-        let deps: Vec<String> = s.depends_on.iter().map(|d| quote(d.name())).collect();
-        let _ = writeln!(out, "depends_on = [{}]", deps.join(", "));
-        let p = &s.params;
-        let _ = writeln!(out, "max_output_tokens = {}", p.max_output_tokens);
-        if s.protocol == crate::systems::Protocol::OpenaiChat {
-            let _ = writeln!(out, "token_field = {}", quote(p.token_field.name()));
-        }
-        use crate::systems::Protocol::{OpenaiChat, OpenaiResponses};
-        match (p.reasoning_effort, s.protocol) {
-            (Some(e), _) => {
-                let _ = writeln!(out, "reasoning_effort = {}", quote(e.name()));
-            }
-            // Written out: left out, another model would take its family's default.
-            (None, OpenaiChat | OpenaiResponses) => {
-                let _ = writeln!(out, "reasoning_effort = \"\"");
-            }
-            (None, _) => {}
-        }
-        if let Some(b) = p.thinking_budget {
-            let _ = writeln!(out, "thinking_budget = {b}");
-        }
+        system_lines(out, s, env);
     }
-    let _ = writeln!(out, "\n[pricing]  # USD per million tokens");
-    for (model, price) in &cfg.pricing {
-        let _ = writeln!(
-            out,
-            "{} = {{ input = {:?}, output = {:?} }}",
-            quote(model),
-            price.input,
-            price.output
-        );
-    }
-    let b = &cfg.budget;
-    let _ = writeln!(out, "\n[budget]  # USD");
-    let limit = |name: &str, v: Option<f64>| match v {
-        Some(usd) => format!("{name} = {usd:?}"),
-        None => format!("# {name}: not set (no limit)"),
-    };
-    let _ = writeln!(out, "{}", limit("max_usd", b.max_usd));
-    let _ = writeln!(out, "{}", limit("max_usd_per_hour", b.max_usd_per_hour));
-    let _ = writeln!(out, "allow_unpriced = {}", b.allow_unpriced);
-    let _ = writeln!(out, "\n[budget.systems]");
-    if b.systems.is_empty() {
-        let _ = writeln!(out, "# none");
-    }
-    for (id, usd) in &b.systems {
-        let _ = writeln!(out, "{id} = {usd:?}");
-    }
-    out
+    let _ = write!(out, "\n# [pricing]: USD per million tokens");
+    render_section(out, "pricing", &cfg.pricing, &[]);
+    render_section(
+        out,
+        "budget",
+        &cfg.budget,
+        &[("max_usd", "no limit"), ("max_usd_per_hour", "no limit")],
+    );
 }
 
-/// A TOML basic string.
-fn quote(s: &str) -> String {
-    let mut q = String::with_capacity(s.len() + 2);
-    q.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => q.push_str("\\\""),
-            '\\' => q.push_str("\\\\"),
-            c if c.is_control() => {
-                let _ = write!(q, "\\u{:04X}", c as u32);
+/// One system's keys, as its type serializes them, but: the cap's field name only where
+/// it is a choice (`openai_chat`); an effort left to the model written out as `""` (left
+/// out, another model would take its family's default); the key variable's state beside it.
+fn system_lines(out: &mut String, s: &SystemConfig, env: &dyn Fn(&str) -> Option<OsString>) {
+    let openai = matches!(s.protocol, Protocol::OpenaiChat | Protocol::OpenaiResponses);
+    for line in toml_of(s).lines() {
+        let key = line.split(" =").next().unwrap_or("");
+        match key {
+            "token_field" if s.protocol != Protocol::OpenaiChat => continue,
+            "api_key_env" => {
+                let state = match &s.api_key_env {
+                    None => "no key needed",
+                    // Only whether it is set: no length, no prefix, nothing derived from it.
+                    Some(name) => match env(name) {
+                        Some(v) if !v.is_empty() => "set, ****",
+                        Some(_) => "set but empty",
+                        None => "not set",
+                    },
+                };
+                let _ = writeln!(out, "{line} ({state})");
+                continue;
             }
-            c => q.push(c),
+            _ => {}
         }
+        let _ = writeln!(out, "{line}");
     }
-    q.push('"');
-    q
+    if openai && s.params.reasoning_effort.is_none() {
+        let _ = writeln!(out, "reasoning_effort = \"\"");
+    }
 }

@@ -67,7 +67,7 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// `prefix.name`, quoting `name` when it is not a bare TOML key.
-pub(crate) fn join_key(prefix: &str, name: &str) -> String {
+pub fn join_key(prefix: &str, name: &str) -> String {
     let bare = !name.is_empty()
         && name
             .chars()

@@ -1,17 +1,16 @@
-//! The resolved configuration: every system present, every default filled in.
-//! `load.rs` turns a `config.toml` into this, or reports exactly what is wrong.
+//! The engine's resolved configuration: every system present, every default filled in.
+//! The sections without a rule across keys are read straight into these types (serde, with
+//! the range of each key beside it); `resolve` reads the systems and checks the rest.
 
-use super::fault::Fault;
+use super::de::{In, Upto};
 use crate::systems::{ModelParams, Protocol, SystemId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where a system's requests go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
+/// Where a system's requests go; written `"sandbox"` or as its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BaseUrl {
     /// The embedded (or `sandbox`-subcommand) emulator; its address is known at start-up.
     Sandbox,
@@ -22,6 +21,12 @@ pub enum BaseUrl {
 impl BaseUrl {
     pub fn is_sandbox(&self) -> bool {
         matches!(self, BaseUrl::Sandbox)
+    }
+}
+
+impl Serialize for BaseUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -40,7 +45,9 @@ pub struct SystemConfig {
     pub protocol: Protocol,
     pub base_url: BaseUrl,
     pub model: String,
-    /// Name of the environment variable holding the key; `None`: the system needs no key.
+    /// Name of the environment variable holding the key; `None` (written `""`): the
+    /// system needs no key.
+    #[serde(serialize_with = "none_as_empty")]
     pub api_key_env: Option<String>,
     pub timeout_ms: u64,
     pub connect_timeout_ms: u64,
@@ -54,6 +61,10 @@ pub struct SystemConfig {
     /// Output cap, its field name, reasoning effort, thinking budget.
     #[serde(flatten)]
     pub params: ModelParams,
+}
+
+fn none_as_empty<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(v.as_deref().unwrap_or(""))
 }
 
 impl SystemConfig {
@@ -112,231 +123,58 @@ impl SystemConfig {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default, strum::IntoStaticStr,
-)]
-#[strum(serialize_all = "snake_case")]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Independent calls of a cycle run at once.
-    #[default]
-    Parallel,
-    /// Strictly one call after another.
-    Sequential,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "parallel" => Ok(Mode::Parallel),
-            "sequential" => Ok(Mode::Sequential),
-            _ => Err(format!(
-                "unknown mode {s:?} (expected parallel or sequential)"
-            )),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
+    #[serde(deserialize_with = "In::<1, MAX_GRACE_MS>::de")]
     pub grace_ms: u64,
 }
 
-/// The most cycles a session may be asked for (`gameplay.cycles`, `--cycles`).
-pub const MAX_CYCLES: u64 = 10_000_000;
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { grace_ms: 500 }
+    }
+}
 
 /// The longest grace period (`shutdown.grace_ms`, `--grace-ms`): ten minutes.
 pub const MAX_GRACE_MS: u64 = 600_000;
 
-#[derive(Debug, Clone, Serialize)]
-pub struct GameplayConfig {
-    pub mode: Mode,
-    /// Quit after this many cycles; 0 = run until asked to quit.
-    pub cycles: u64,
-    pub seed: u64,
-    /// Pause between two cycles, so a human can follow the game.
-    pub cycle_delay_ms: u64,
-    /// Which system fills each of the game's roles (`[gameplay.roles]`).
-    pub roles: Roles,
-}
-
-/// The game's roles and the systems that fill them (`[gameplay.roles]`): the game calls
-/// roles, never a system by name, so a provider is a config table, not code. Which
-/// protocols can fill each role: [`Role::can_use`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Roles {
-    /// Streams its description of each frame into the scene.
-    pub perceive: SystemId,
-    /// Speaks the last event.
-    pub voice: SystemId,
-    /// Makes the final choice from the scene, the vote and the odds.
-    pub decide: SystemId,
-    /// The odds of a fight or of a find.
-    pub odds: SystemId,
-    /// Suggests, from each reward, the action to prefer.
-    pub learn: SystemId,
-    /// Asks the experts and votes.
-    pub vote: SystemId,
-    /// The systems the vote asks, in order.
-    pub experts: Vec<SystemId>,
-}
-
-impl Default for Roles {
-    /// The seed's assignment.
-    fn default() -> Self {
-        Roles {
-            perceive: SystemId::VIDEO_INTERPRETER,
-            voice: SystemId::VOICE_SYSTEM,
-            decide: SystemId::ORCHESTRATOR,
-            odds: SystemId::WOLFRAM_ANALYZER,
-            learn: SystemId::META_RL,
-            vote: SystemId::MOE,
-            experts: SystemId::SEED_EXPERTS.to_vec(),
-        }
-    }
-}
-
-/// One of the game's roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
-#[strum(serialize_all = "snake_case")]
-pub enum Role {
-    Perceive,
-    Voice,
-    Decide,
-    Odds,
-    Learn,
-    Vote,
-    Experts,
-}
-
-impl Role {
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-
-    /// Whether a system speaking `p` can fill the role. Perceiving streams the description
-    /// into the scene as it comes (Gemini's stream is the one reader with a per-piece
-    /// callback); the voice is speech (`gemini_tts`); the vote has no wire (`moe`, and only
-    /// the vote); the odds are Wolfram's number or an LLM's estimate; deciding, learning and
-    /// voting as an expert need an LLM that names an action.
-    pub fn can_use(self, p: Protocol) -> bool {
-        let llm = matches!(
-            p,
-            Protocol::OpenaiChat
-                | Protocol::OpenaiResponses
-                | Protocol::AnthropicMessages
-                | Protocol::GeminiGenerate
-                | Protocol::GeminiStream
-        );
-        match self {
-            Role::Perceive => p == Protocol::GeminiStream,
-            Role::Voice => p == Protocol::GeminiTts,
-            Role::Vote => p == Protocol::Moe,
-            Role::Odds => llm || p == Protocol::WolframLlm,
-            Role::Decide | Role::Learn | Role::Experts => llm,
-        }
-    }
-
-    /// The protocols that can fill it, for messages.
-    pub fn protocols(self) -> Vec<&'static str> {
-        <Protocol as strum::VariantNames>::VARIANTS
-            .iter()
-            .copied()
-            .filter(|n| Protocol::from_name(n).is_some_and(|p| self.can_use(p)))
-            .collect()
-    }
-}
-
-impl Roles {
-    /// Every system that fills a role, each once, in role order.
-    pub fn systems(&self) -> Vec<SystemId> {
-        let mut out = vec![
-            self.perceive,
-            self.voice,
-            self.decide,
-            self.odds,
-            self.learn,
-            self.vote,
-        ];
-        out.extend(&self.experts);
-        let mut seen = Vec::new();
-        out.retain(|id| {
-            let new = !seen.contains(id);
-            seen.push(*id);
-            new
-        });
-        out
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SandboxConfig {
-    /// Loopback address the embedded sandbox binds its listeners to.
-    pub listen: IpAddr,
-    pub faults: BTreeMap<SystemId, Fault>,
-    /// The sandbox's clock: at once (tests) or at the services' own pace.
-    pub timing: super::Timing,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AudioConfig {
-    pub enabled: bool,
-}
-
-/// Prometheus exposition (`[metrics]`, `--metrics`).
-#[derive(Debug, Clone, Serialize)]
-pub struct MetricsConfig {
-    /// Where `/metrics` is served; `None`: not at all.
-    pub listen: Option<std::net::SocketAddr>,
-    /// At shutdown, how long the endpoint waits for a scrape of the final figures before it
-    /// closes (it closes as soon as one is served); 0: close at once.
-    pub final_scrape_ms: u64,
-}
-
-/// The control endpoint (`[serve]`, `--serve`): the live state stream and the commands.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ServeConfig {
-    /// Where it is served; `None`: not at all.
-    pub listen: Option<std::net::SocketAddr>,
-}
-
-/// Agents a viewer follows (`[fleet] agents`, `singularis-tui attach` without URLs): their
-/// control endpoints' URLs.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct FleetConfig {
-    pub agents: Vec<String>,
-}
-
 /// How long a call may take, and when a failing system sits out (`[resilience]`,
 /// ARCHITECTURE.md "Deadlines and breakers").
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ResilienceConfig {
-    /// A call may take this many times the system's recent p99 latency...
+    /// A call may take this many times the system's recent p99 latency (at least 1)...
+    #[serde(deserialize_with = "Upto::<100>::de")]
     pub deadline_multiplier: f64,
     /// ...but never less than this...
+    #[serde(deserialize_with = "In::<1, 600_000>::de")]
     pub deadline_floor_ms: u64,
     /// ...nor more than this.
+    #[serde(deserialize_with = "In::<1, 3_600_000>::de")]
     pub deadline_ceiling_ms: u64,
     /// The deadline before a system has answered enough calls to have a p99; `None`: 1 s on
     /// the sandbox, the ceiling on a live service.
+    #[serde(
+        deserialize_with = "In::<1, 3_600_000>::some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub deadline_initial_ms: Option<u64>,
     /// A stream that sends nothing for this long is cut (what it said is used).
+    #[serde(deserialize_with = "In::<1, 600_000>::de")]
     pub stream_idle_ms: u64,
     /// Failures in a row that open a system's breaker (a call past its deadline opens it
     /// at once).
+    #[serde(deserialize_with = "In::<1, 100>::de")]
     pub breaker_failures: u32,
     /// How long an open breaker waits before its first probe; each failed probe doubles it.
+    #[serde(deserialize_with = "In::<1, 3_600_000>::de")]
     pub breaker_backoff_ms: u64,
+    #[serde(deserialize_with = "In::<1, 86_400_000>::de")]
     pub breaker_backoff_max_ms: u64,
     /// The MoE vote closes this long after its first answer at the latest (or as soon as a
     /// majority of the live experts answered).
+    #[serde(deserialize_with = "In::<0, 600_000>::de")]
     pub quorum_grace_ms: u64,
 }
 
@@ -370,29 +208,15 @@ impl ResilienceConfig {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct UiConfig {
-    /// Fastest redraw interval (the frame cap).
-    pub refresh_ms: u64,
-    /// Pace at which the shutdown account reveals its steps.
-    pub shutdown_step_ms: u64,
-    /// How long the final panel stays before the terminal is restored.
-    pub linger_s: u64,
-}
-
+/// What the engine reads of a config file: its systems, its shutdown, its deadlines and
+/// breakers, its prices and spend limits. A program that adopts the engine adds its own
+/// sections to the same file (see `Document::part`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Config {
     /// The file it came from; `None`: the built-in default.
     pub source: Option<PathBuf>,
     pub systems: BTreeMap<SystemId, SystemConfig>,
     pub shutdown: ShutdownConfig,
-    pub gameplay: GameplayConfig,
-    pub sandbox: SandboxConfig,
-    pub audio: AudioConfig,
-    pub ui: UiConfig,
-    pub metrics: MetricsConfig,
-    pub serve: ServeConfig,
-    pub fleet: FleetConfig,
     pub resilience: ResilienceConfig,
     /// USD per million tokens, by model name (`[pricing]`).
     pub pricing: BTreeMap<String, Price>,
@@ -400,25 +224,21 @@ pub struct Config {
     pub budget: BudgetConfig,
 }
 
-/// The sandbox's one rule for where it may listen, for the config and the command line alike:
-/// loopback only (127.0.0.0/8, ::1). It has no auth of its own to offer another host.
-pub fn sandbox_listen_ip(ip: IpAddr) -> Result<IpAddr, String> {
-    if ip.is_loopback() {
-        Ok(ip)
-    } else {
-        Err(format!(
-            "{ip} is not a loopback address (the sandbox listens only on loopback, e.g. 127.0.0.1 or ::1)"
-        ))
-    }
-}
-
 /// A model's list price, USD per million tokens. Reasoning tokens are billed as output.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// Each is at most 10 000 USD: dearer than any model sold today by far, a typo guard.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Price {
+    #[serde(deserialize_with = "Upto::<10_000>::de")]
     pub input: f64,
+    #[serde(deserialize_with = "Upto::<10_000>::de")]
     pub output: f64,
     /// Input read from the prompt cache; `None`: [`CACHE_READ_FACTOR`] of `input`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "Upto::<10_000>::some",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub cached_input: Option<f64>,
 }
 
@@ -466,7 +286,7 @@ pub fn default_pricing() -> BTreeMap<String, Price> {
 }
 
 impl Default for Config {
-    /// The seed's eleven systems on the embedded sandbox, with the seed's limits and roles.
+    /// The seed's eleven systems on the embedded sandbox, with the seed's limits.
     fn default() -> Self {
         Config {
             source: None,
@@ -474,33 +294,9 @@ impl Default for Config {
                 .into_iter()
                 .map(|id| (id, SystemConfig::default_for(id)))
                 .collect(),
-            shutdown: ShutdownConfig { grace_ms: 500 },
-            gameplay: GameplayConfig {
-                mode: Mode::Parallel,
-                cycles: 0,
-                seed: 42,
-                cycle_delay_ms: 250,
-                roles: Roles::default(),
-            },
-            sandbox: SandboxConfig {
-                listen: IpAddr::from([127, 0, 0, 1]),
-                faults: BTreeMap::new(),
-                timing: super::Timing::Instant,
-            },
-            audio: AudioConfig { enabled: true },
+            shutdown: ShutdownConfig::default(),
             budget: BudgetConfig::default(),
             resilience: ResilienceConfig::default(),
-            ui: UiConfig {
-                refresh_ms: 100,
-                shutdown_step_ms: 150,
-                linger_s: 5,
-            },
-            metrics: MetricsConfig {
-                listen: None,
-                final_scrape_ms: 0,
-            },
-            serve: ServeConfig::default(),
-            fleet: FleetConfig::default(),
             pricing: default_pricing(),
         }
     }
@@ -557,12 +353,15 @@ impl Config {
     }
 }
 
-/// `[budget]`: every limit is optional; none set, nothing is checked.
+/// `[budget]`: every limit is optional; none set, nothing is checked. A limit is at most a
+/// million USD (a typo guard).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct BudgetConfig {
     /// The session's limit (`--budget-usd`): reached, the session shuts down (reason `budget`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_usd: Option<f64>,
     /// The limit over any rolling hour: calls wait for the hour to roll.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_usd_per_hour: Option<f64>,
     /// Per system (`[budget.systems] NAME = USD`): reached, that system's calls stop.
     pub systems: BTreeMap<SystemId, f64>,

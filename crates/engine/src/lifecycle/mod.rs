@@ -11,12 +11,12 @@ pub use crate::clients::{ApiKey, RequestCtx};
 pub use crate::net::sockets;
 pub use breaker::{BreakerSettings, BreakerState};
 pub use budget::{Budget, BudgetSnapshot};
-pub use registry::Registry;
+pub use registry::{Registry, SandboxUrls};
 pub use shutdown::{
     ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification, counted,
     shutdown_all,
 };
 pub use system::{
-    Bounded, BreakerChange, CloseOutcome, CloseReport, Deadlines, EarlierClose, StateChange,
-    System, SystemSnapshot, SystemState,
+    Bounded, BreakerChange, CloseOutcome, CloseReport, CloseStep, CloseStepKind, Deadlines,
+    EarlierClose, StateChange, System, SystemSnapshot, SystemState,
 };

@@ -3,7 +3,7 @@
 use super::system::{BreakerChange, Channels, Deadlines, StateChange, breaker_settings};
 use super::system::{System, SystemSnapshot};
 use crate::clients::ApiKey;
-use crate::config::{BaseUrl, Config, Roles};
+use crate::config::{BaseUrl, Config};
 use crate::net::sockets;
 use crate::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
@@ -16,8 +16,6 @@ pub struct Registry {
     /// Each system's place in `systems`, by `SystemId::index` (a config need not hold every
     /// registered name).
     places: Vec<Option<usize>>,
-    /// Which system fills each of the game's roles.
-    roles: Roles,
     /// The spend limit every paid call keeps within, when `[budget]` sets one.
     pub budget: Option<Arc<super::Budget>>,
     changed: watch::Sender<u64>,
@@ -37,13 +35,33 @@ pub fn process_env(name: &str) -> Option<String> {
 /// like the real service, so the secret-handling path runs in every session.
 const SANDBOX_KEY: &str = "sandbox-key";
 
+/// Where a sandbox serves each system (for `base_url = "sandbox"`), and whether it answers
+/// at once (a plain map: it does), which sets the first calls' deadline.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxUrls<'a> {
+    pub urls: &'a BTreeMap<SystemId, url::Url>,
+    /// Answers at once; `false`: at a service's pace, so the first calls get a live
+    /// service's allowance.
+    pub instant: bool,
+}
+
+impl<'a> From<&'a BTreeMap<SystemId, url::Url>> for SandboxUrls<'a> {
+    fn from(urls: &'a BTreeMap<SystemId, url::Url>) -> Self {
+        SandboxUrls {
+            urls,
+            instant: true,
+        }
+    }
+}
+
 impl Registry {
-    /// `sandbox_urls`: where the sandbox serves each system (for `base_url = "sandbox"`).
-    pub fn new(
+    pub fn new<'a>(
         config: &Config,
-        sandbox_urls: &BTreeMap<SystemId, url::Url>,
+        sandbox: impl Into<SandboxUrls<'a>>,
         env: EnvLookup<'_>,
     ) -> Registry {
+        let sandbox = sandbox.into();
+        let sandbox_urls = sandbox.urls;
         let (changed, _) = watch::channel(0u64);
         // Room for bursts (every system flipping open/idle each cycle); a follower that
         // falls further behind is told how many it missed.
@@ -95,8 +113,8 @@ impl Registry {
                 }
                 // The live sandbox takes seconds, as the services do: the first calls get
                 // the same allowance as on a real service.
-                let instant = matches!(config.system(id).base_url, BaseUrl::Sandbox)
-                    && config.sandbox.timing.is_instant();
+                let instant =
+                    matches!(config.system(id).base_url, BaseUrl::Sandbox) && sandbox.instant;
                 sys.set_resilience(
                     Deadlines::from_config(&config.resilience, instant),
                     breaker_settings(&config.resilience),
@@ -124,7 +142,6 @@ impl Registry {
         Registry {
             systems,
             places,
-            roles: config.gameplay.roles.clone(),
             budget,
             changed,
             transitions,
@@ -164,11 +181,6 @@ impl Registry {
     pub fn find(&self, id: SystemId) -> Option<&Arc<System>> {
         let place = (*self.places.get(id.index())?)?;
         self.systems.get(place)
-    }
-
-    /// Which system fills each of the game's roles (`[gameplay.roles]`).
-    pub fn roles(&self) -> &Roles {
-        &self.roles
     }
 
     /// The systems, in the config's order.

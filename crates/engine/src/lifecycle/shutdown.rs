@@ -43,6 +43,8 @@ pub struct ShutdownReport {
     pub cancelled: u32,
     /// TCP sockets left open, by both witnesses; `None` when it could not be measured.
     pub sockets_open_after: Option<usize>,
+    /// How long the process-wide socket check took, the last step of `total_ms`.
+    pub check_ms: f64,
     /// Whether every close and the process-wide check were confirmed by both witnesses.
     pub verified: bool,
     /// Why not, when not verified.
@@ -195,7 +197,7 @@ pub async fn shutdown_all(
             };
             tokio::select! {
                 _ = dependents_closed => {}
-                _ = tokio::time::sleep_until(deadline) => {}
+                _ = crate::sync::sleep_until_precisely(deadline) => {}
                 _ = force.cancelled() => {}
             }
             if sys.state() != super::SystemState::Disabled
@@ -241,7 +243,9 @@ pub async fn shutdown_all(
     }
 
     let ledger_open: usize = registry.all().iter().map(|s| s.ledger_open()).sum();
+    let checking = Instant::now();
     let check = verify(baseline, ledger_open, &excluded_ports).await;
+    let check_ms = checking.elapsed().as_secs_f64() * 1e3;
     send(ShutdownEvent::Verified(check.clone()));
     let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
     // Verified only if every part was: each system, each endpoint, and the process check.
@@ -268,6 +272,7 @@ pub async fn shutdown_all(
         unverified: count(CloseOutcome::Unverified),
         cancelled: systems.iter().map(|r| r.cancelled).sum(),
         sockets_open_after: check.sockets_open_after,
+        check_ms,
         verified: unverified_reason.is_none(),
         unverified_reason,
         systems,

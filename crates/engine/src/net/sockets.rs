@@ -154,6 +154,8 @@ pub struct SocketLedger {
     leak_next: AtomicBool,
     /// The duplicates that hook made, held until the process exits.
     leaked: Mutex<Vec<std::os::fd::OwnedFd>>,
+    /// When the last connection closed: a step of a close's timeline.
+    last_close: Mutex<Option<std::time::Instant>>,
 }
 
 impl Default for SocketLedger {
@@ -166,6 +168,7 @@ impl Default for SocketLedger {
             poisoned: AtomicBool::new(false),
             leak_next: AtomicBool::new(false),
             leaked: Mutex::default(),
+            last_close: Mutex::new(None),
         }
     }
 }
@@ -230,7 +233,19 @@ impl SocketLedger {
         }
         let open = entries.iter().filter(|e| !e.closed).count();
         drop(entries);
+        *self
+            .last_close
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
         self.open.send_replace(open);
+    }
+
+    /// When a connection last closed (its fd), if one ever did.
+    pub fn last_close(&self) -> Option<std::time::Instant> {
+        *self
+            .last_close
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Connections opened since start.

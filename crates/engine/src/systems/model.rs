@@ -93,7 +93,9 @@ pub struct ModelParams {
     /// How an `openai_chat` request names that cap.
     pub token_field: TokenField,
     /// Sent to OpenAI reasoning models; `None`: not sent (the model's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<Effort>,
     /// Gemini `thinkingConfig.thinkingBudget`: 0 off (Flash), -1 dynamic; `None`: not sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub thinking_budget: Option<i64>,
 }

@@ -2,10 +2,13 @@
 //! pool, then settle its connections with both witnesses (ARCHITECTURE.md, "Verified
 //! closing"); reopening makes a fresh pool.
 
-use super::{CloseOutcome, CloseReport, EarlierClose, Generation, System, SystemState};
+use super::{
+    CloseOutcome, CloseReport, CloseStep, CloseStepKind, EarlierClose, Generation, System,
+    SystemState,
+};
 use crate::net::sockets;
 use crate::net::{FORCE_BUDGET, settle};
-use crate::sync::LockExt;
+use crate::sync::{LockExt, sleep_until_precisely};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -80,17 +83,26 @@ impl System {
         stop.cancel();
         tracker.close();
 
+        let mut steps = Steps::new(started);
         let mut cancelled = 0;
         let drained = !force.is_cancelled()
             && tokio::select! {
                 biased;
                 _ = tracker.wait() => true,
-                _ = tokio::time::sleep_until(deadline) => false,
+                _ = sleep_until_precisely(deadline) => false,
                 _ = force.cancelled() => false,
             };
         // A force asked for (a second quit, `x`) makes the close forced whatever follows. A
         // cut at the grace deadline only ends the requests: the close is forced only if it
         // then needs more (tasks that do not end, sockets shut under their owners).
+        if drained {
+            steps.at(CloseStepKind::Drained);
+        } else {
+            steps.at(CloseStepKind::Cut);
+            if !force.is_cancelled() {
+                steps.push(CloseStepKind::Deadline, deadline.into_std());
+            }
+        }
         let mut forced = !drained && force.is_cancelled();
         // After a cut, everything left is bounded by this: a close cut at the deadline ends
         // within CANCEL_BUDGET + FORCE_BUDGET of it, a forced one within FORCE_BUDGET,
@@ -105,6 +117,7 @@ impl System {
             cut_by = Some(tokio::time::Instant::now() + budget);
             cancelled = self.in_flight.load(Ordering::Relaxed);
             gen_force.cancel();
+            steps.at(CloseStepKind::CancelSent);
             // Cut futures end at their next poll; dropping them drops their connections.
             let _ = tokio::time::timeout(budget / 4, async {
                 tokio::select! {
@@ -113,9 +126,13 @@ impl System {
                 }
             })
             .await;
+            if tracker.is_empty() {
+                steps.at(CloseStepKind::TasksEnded);
+            }
         }
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
+        steps.at(CloseStepKind::PoolDropped);
 
         // Dropped pools close their idle connections within microseconds, but on their own
         // tasks: a system that closes at (or after) the deadline, because the systems using
@@ -127,6 +144,11 @@ impl System {
         let cut_by =
             cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
         let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
+        if sockets_before > 0
+            && let Some(at) = self.ledger.last_close().filter(|&at| at >= started)
+        {
+            steps.push(CloseStepKind::FdsClosed, at);
+        }
         forced |= settled.shut_down;
         // Tasks that outlive the cut (a future that ignores the cancel) are a close that
         // needed force; they get until the same bound as the sockets.
@@ -156,9 +178,11 @@ impl System {
             (CloseOutcome::Closed, None)
         };
         tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
+        steps.at(CloseStepKind::Checked);
         let mut r = self.report(outcome, started, sockets_before, error, cancelled);
         r.verified = settled.unverified.is_none();
         r.unverified_reason = settled.unverified;
+        r.steps = steps.done();
         r
     }
 
@@ -181,6 +205,7 @@ impl System {
             verified: outcome == CloseOutcome::Skipped,
             unverified_reason: None,
             earlier: None,
+            steps: Vec::new(),
         }
     }
 
@@ -214,5 +239,35 @@ impl System {
         self.notify();
         tracing::info!(system = %self.id, "reopened");
         true
+    }
+}
+
+/// A close's timeline, in the order the steps happened.
+struct Steps {
+    started: Instant,
+    steps: Vec<CloseStep>,
+}
+
+impl Steps {
+    fn new(started: Instant) -> Steps {
+        Steps {
+            started,
+            steps: Vec::with_capacity(7),
+        }
+    }
+
+    fn at(&mut self, step: CloseStepKind) {
+        self.push(step, Instant::now());
+    }
+
+    fn push(&mut self, step: CloseStepKind, at: Instant) {
+        let ms = at.saturating_duration_since(self.started).as_secs_f64() * 1e3;
+        self.steps.push(CloseStep { step, ms });
+    }
+
+    fn done(mut self) -> Vec<CloseStep> {
+        // The ledger's time was read after the fact: keep the list in time order.
+        self.steps.sort_by(|a, b| a.ms.total_cmp(&b.ms));
+        self.steps
     }
 }

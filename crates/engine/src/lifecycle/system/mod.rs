@@ -199,6 +199,51 @@ pub struct CloseReport<Name = SystemId> {
     /// since): the outcome above is the worse of the two.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub earlier: Option<EarlierClose>,
+    /// When each step of this close happened, in ms since it began: where a close's time
+    /// goes (BENCHMARKS.md, "Where the milliseconds go"). Empty for a close that had
+    /// nothing to do, and in a viewer (the protocol does not carry it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<CloseStep>,
+}
+
+/// One step of a close, at `ms` since the close began.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+pub struct CloseStep {
+    pub step: CloseStepKind,
+    pub ms: f64,
+}
+
+/// The steps of a close, in the order they can happen.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum CloseStepKind {
+    /// Every request in flight ended by itself (no cut).
+    Drained,
+    /// The grace deadline (a mark, not an action: the cut is measured against it).
+    Deadline,
+    /// The grace deadline's timer fired (or a force came) with requests still running.
+    Cut,
+    /// The cut's cancel was sent to the requests still running.
+    CancelSent,
+    /// Every request task ended (its future dropped with its connection).
+    TasksEnded,
+    /// The pool was dropped: its idle connections' tasks close their sockets.
+    PoolDropped,
+    /// The ledger saw the last connection's fd close.
+    FdsClosed,
+    /// Both witnesses were asked and the close decided.
+    Checked,
 }
 
 /// A close asked for while the session ran (the dashboard's `c`/`x`, a viewer's command).

@@ -123,11 +123,11 @@ impl From<Fault> for String {
 
 /// `SYSTEM=KIND`, as given to `--fault`. The command line is read before the config, so
 /// any well-formed name is taken here; `Config::check_names` then holds it to the config's.
-pub fn parse_fault_arg(s: &str) -> Result<(crate::systems::SystemId, Fault), String> {
+pub fn parse_fault_arg(s: &str) -> Result<(singularis_engine::systems::SystemId, Fault), String> {
     let (name, kind) = s
         .split_once('=')
         .ok_or_else(|| "expected SYSTEM=KIND, e.g. claude_client=hang".to_string())?;
-    let id = crate::systems::SystemId::intern_named(name.trim())?;
+    let id = singularis_engine::systems::SystemId::intern_named(name.trim())?;
     let fault = kind.trim().parse::<Fault>().map_err(|e| e.to_string())?;
     Ok((id, fault))
 }
