@@ -44,7 +44,9 @@ impl Cli {
         let named: Vec<SystemId> = match &self.command {
             Some(Command::Sandbox(args)) => args.faults.iter().map(|(id, _)| *id).collect(),
             Some(Command::Probe(args)) => args.systems.clone(),
-            _ => self.run.faults.iter().map(|(id, _)| *id).collect(),
+            _ => (self.run.faults.iter().map(|(id, _)| *id))
+                .chain(self.run.test_leak_socket)
+                .collect(),
         };
         config.check_names(named)
     }
@@ -110,6 +112,15 @@ pub struct RunArgs {
     /// Test hook: the game task panics after N cycles (proves a crash still shuts down cleanly)
     #[arg(long, value_name = "N", hide = true)]
     pub crash_after_cycles: Option<u64>,
+    /// Test hook: SYSTEM's first connection is duplicated (dup(2)) and the duplicate held
+    /// open past the system's close, outside its pool, so the shutdown meets a real leak
+    /// (the system `error`, exit status 3). Why it cannot be set by accident: a hidden flag
+    /// (not in --help, and no environment variable, which a shell or a parent process could
+    /// leave set), named for what it does, refused unless SYSTEM talks to the embedded
+    /// sandbox (the leaked socket is one to our own loopback server, never a service's), and
+    /// announced on stderr and in the log when given (see `session::TestHooks`).
+    #[arg(long, value_name = "SYSTEM", hide = true, value_parser = parse_system)]
+    pub test_leak_socket: Option<SystemId>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,7 +25,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
             return Err(color_eyre::eyre::eyre!(e));
         }
     };
-    session.crash_after = opts.crash_after;
+    session.apply_test_hooks(&opts);
     let metrics_url = session
         .metrics_addr()
         .map(|a| format!("http://{a}/metrics"));

@@ -164,12 +164,22 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
         eprintln!("singularis-tui: {why}");
         return Ok(EXIT_USAGE.into());
     }
+    if let Some(id) = args.test_leak_socket {
+        match singularis_tui::session::check_leak_hook(&config, id) {
+            Ok(notice) => eprintln!("singularis-tui: {notice}"),
+            Err(why) => {
+                eprintln!("singularis-tui: {why}");
+                return Ok(EXIT_USAGE.into());
+            }
+        }
+    }
     let opts = singularis_tui::session::RunOptions {
         mode: args.mode.unwrap_or(config.gameplay.mode),
         cycles: args.cycles.unwrap_or(config.gameplay.cycles),
         grace: Duration::from_millis(args.grace_ms.unwrap_or(config.shutdown.grace_ms)),
         report: args.report.clone(),
         crash_after: args.crash_after_cycles,
+        leak_socket: args.test_leak_socket,
         json: args.json,
         record: args.record.clone(),
     };

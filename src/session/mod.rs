@@ -89,10 +89,39 @@ pub struct RunOptions {
     pub grace: Duration,
     pub report: Option<std::path::PathBuf>,
     pub crash_after: Option<u64>,
+    /// Test hook (`--test-leak-socket`): this system's first connection is held open past
+    /// its close (checked by [`check_leak_hook`] before the session starts).
+    pub leak_socket: Option<SystemId>,
     /// JSON lines on stdout instead of text (headless only).
     pub json: bool,
     /// Record every system's exchanges here (`--record DIR`).
     pub record: Option<std::path::PathBuf>,
+}
+
+/// Whether `--test-leak-socket SYSTEM` may run with `config`: only for an enabled system
+/// that connects to the embedded sandbox, so the socket it leaks is one to our own loopback
+/// server, never a service's. The notice to print when it may.
+pub fn check_leak_hook(config: &Config, id: SystemId) -> Result<String, String> {
+    let c = config.system(id);
+    if !c.enabled || c.protocol == Protocol::Moe || !c.base_url.is_sandbox() {
+        return Err(format!(
+            "--test-leak-socket is a test hook for a system that connects to the embedded \
+             sandbox; {} does not ({})",
+            id.name(),
+            if !c.enabled {
+                "disabled".to_string()
+            } else if c.protocol == Protocol::Moe {
+                "it makes no connection of its own".to_string()
+            } else {
+                format!("its base_url is {}", c.base_url)
+            }
+        ));
+    }
+    Ok(format!(
+        "test hook --test-leak-socket: {}'s first connection will be held open past its \
+         close; this session ends with a leak (exit status 3)",
+        id.name()
+    ))
 }
 
 /// Exit status of a session stopped by its spend limit (README.md, "Exit codes").
@@ -264,6 +293,16 @@ impl Session {
             shutdown_events,
             config,
         })
+    }
+
+    /// Set the test hooks a front end was asked for (`--crash-after-cycles`,
+    /// `--test-leak-socket`), before the game starts: no system has connected yet.
+    pub fn apply_test_hooks(&mut self, opts: &RunOptions) {
+        self.crash_after = opts.crash_after;
+        if let Some(id) = opts.leak_socket {
+            tracing::warn!(system = %id, "test hook --test-leak-socket: the first connection will be held open past the close");
+            self.registry.get(id).leak_next_connection();
+        }
     }
 
     /// Where `/metrics` is served, when it is.

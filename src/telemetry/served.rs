@@ -133,8 +133,9 @@ impl Served {
             (n, _) => (
                 CloseOutcome::Error,
                 Some(format!(
-                    "{} still open after force-close",
-                    crate::lifecycle::counted(n, "socket")
+                    "{} still open after force-close: {}",
+                    crate::lifecycle::counted(n, "socket"),
+                    crate::net::sockets::named(&settled.left)
                 )),
             ),
         };

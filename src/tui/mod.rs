@@ -97,7 +97,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
             return Err(eyre!(e));
         }
     };
-    session.crash_after = opts.crash_after;
+    session.apply_test_hooks(&opts);
     settings.metrics = session.metrics_addr().map(|a| a.to_string());
     settings.serve = served.map(|(a, _)| a.to_string());
     session.spawn_gameplay(opts.mode, opts.cycles);

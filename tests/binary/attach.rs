@@ -36,16 +36,14 @@ fn agent(dir: &Path, listen: &str, report: &str) -> Agent {
 impl Agent {
     /// The next `cycle` event's number.
     fn next_cycle(&self) -> u64 {
-        loop {
-            let v = self.events.recv_timeout(WAIT).expect("a cycle event");
-            if v["event"] == "cycle" {
-                return v["cycle"].as_u64().expect("a cycle number");
-            }
-        }
+        let v = self
+            .events
+            .wait_for("a cycle event", WAIT, |v| v["event"] == "cycle");
+        v["cycle"].as_u64().expect("a cycle number")
     }
 
     fn exit_code(mut self) -> i32 {
-        while self.events.recv_timeout(WAIT).is_ok() {}
+        self.events.rest(WAIT);
         self.child.0.wait().unwrap().code().unwrap_or(-1)
     }
 }

@@ -8,6 +8,7 @@ mod common;
 
 mod attach;
 mod cli;
+mod leak;
 mod recording;
 mod resilience;
 mod secrets;

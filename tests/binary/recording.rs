@@ -3,7 +3,7 @@
 //! what the recording says (not what the sandbox would), and a request the recording does not
 //! hold gets a 400 that names the difference.
 
-use crate::common::{KillOnDrop, cmd, report};
+use crate::common::{KillOnDrop, cmd, report, run_expecting};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::Stdio;
@@ -19,18 +19,12 @@ fn fast(dir: &Path) {
 }
 
 fn session(dir: &Path, extra: &[&str], report_name: &str) -> serde_json::Value {
-    let out = cmd(dir)
-        .args(["--headless", "--config", "fast.toml", "--cycles", CYCLES])
-        .args(["--report", report_name])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_expecting(
+        cmd(dir)
+            .args(["--headless", "--config", "fast.toml", "--cycles", CYCLES])
+            .args(["--report", report_name])
+            .args(extra),
+        0,
     );
     report(&dir.join(report_name))
 }

@@ -2,11 +2,9 @@
 //! each system hung and each dripping in turn; then a breaker that closes again once its
 //! service is back (a standalone sandbox restarted without the fault).
 
-use crate::common::cmd;
-use std::io::{BufRead, BufReader};
+use crate::common::{cmd, run_expecting};
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The systems with a wire of their own (moe has none: it is its experts), from the default
 /// config's list.
@@ -35,23 +33,13 @@ fn session_in(system: &str, fault: &str, mode: &str) -> serde_json::Value {
         format!("[gameplay]\ncycle_delay_ms = 0\nmode = \"{mode}\"\n[audio]\nenabled = false\n"),
     )
     .unwrap();
-    let out = cmd(dir.path())
-        .args(["--headless", "--config", "fast.toml", "--cycles"])
-        .arg(CYCLES.to_string())
-        .args([
-            "--fault",
-            &format!("{system}={fault}"),
-            "--report",
-            "r.json",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{system}={fault}: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_expecting(
+        cmd(dir.path())
+            .args(["--headless", "--config", "fast.toml", "--cycles"])
+            .arg(CYCLES.to_string())
+            .args(["--fault", &format!("{system}={fault}")])
+            .args(["--report", "r.json"]),
+        0,
     );
     report(&dir.path().join("r.json"))
 }
@@ -134,21 +122,32 @@ fn sequential_mode_follows_the_same_rules() {
 use crate::common::KillOnDrop;
 
 /// A standalone sandbox on fixed ports (`base + system index`), so a restart serves the same
-/// URLs; its config lines; `None` if a port is taken.
-fn sandbox_at(dir: &Path, base: u16, fault: Option<&str>) -> Option<(KillOnDrop, String)> {
+/// URLs; its config lines. `Err` with what it said when it did not start.
+fn sandbox_at(dir: &Path, base: u16, fault: Option<&str>) -> Result<(KillOnDrop, String), String> {
     crate::common::standalone_sandbox(dir, &format!("127.0.0.1:{base}"), fault)
         .map(|(child, urls)| (child, crate::common::live_config(&urls)))
+}
+
+/// A port taken by another process: the one failure worth another try.
+fn port_taken(why: &str) -> bool {
+    why.contains("Address already in use")
 }
 
 #[test]
 fn a_breaker_closes_again_once_its_service_is_back() {
     let dir = tempfile::tempdir().unwrap();
+    // Fixed ports, so another process may hold some: another base, a few times. Any other
+    // failure to start is the test's.
+    const BASES: usize = 20;
     let mut base = 20_000 + (std::process::id() % 3_000) as u16 * 11;
+    let mut hunt = Vec::new();
     let (sandbox, systems) = loop {
-        if let Some(s) = sandbox_at(dir.path(), base, Some("claude_client=hang")) {
-            break s;
+        match sandbox_at(dir.path(), base, Some("claude_client=hang")) {
+            Ok(s) => break s,
+            Err(why) if port_taken(&why) && hunt.len() < BASES => hunt.push(why),
+            Err(why) => panic!("no standalone sandbox: {why} (after {hunt:#?})"),
         }
-        base = base.wrapping_add(97).max(20_000);
+        base += 97;
     };
     // Live URLs: the deadline before a p99 is short, and probes come quickly.
     let config = format!(
@@ -156,7 +155,7 @@ fn a_breaker_closes_again_once_its_service_is_back() {
         systems
     );
     std::fs::write(dir.path().join("live.toml"), config).unwrap();
-    let mut agent = KillOnDrop(
+    let (agent, events) = crate::common::spawn_json(
         cmd(dir.path())
             .args([
                 "--headless",
@@ -166,26 +165,10 @@ fn a_breaker_closes_again_once_its_service_is_back() {
                 "--report",
                 "r.json",
             ])
-            .envs(crate::common::TEST_KEYS)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
+            .envs(crate::common::TEST_KEYS),
     );
-    let mut events = BufReader::new(agent.0.stdout.take().unwrap()).lines();
-    let mut wait_for = |what: &str, ok: &dyn Fn(&serde_json::Value) -> bool| {
-        let started = Instant::now();
-        for line in events.by_ref() {
-            let line = line.unwrap();
-            let e: serde_json::Value = serde_json::from_str(&line).unwrap();
-            if ok(&e) {
-                return e;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "gave up waiting for {what}"
-            );
-        }
-        panic!("the event stream ended before {what}");
+    let wait_for = |what: &str, ok: &dyn Fn(&serde_json::Value) -> bool| {
+        events.wait_for(what, Duration::from_secs(60), ok)
     };
     let is_claude_breaker = |e: &serde_json::Value, to: &str| {
         e["event"] == "breaker" && e["system"] == "claude_client" && e["to"] == to
@@ -195,16 +178,17 @@ fn a_breaker_closes_again_once_its_service_is_back() {
     });
     // The service comes back: the same ports, without the fault.
     drop(sandbox);
-    let mut tries = 0;
+    // Its ports are free once it is reaped, but a process elsewhere may take one meanwhile:
+    // a few more tries, for a port taken only.
+    let mut tries = Vec::new();
     let _back = loop {
-        if let Some((s, _)) = sandbox_at(dir.path(), base, None) {
-            break s;
+        match sandbox_at(dir.path(), base, None) {
+            Ok((s, _)) => break s,
+            Err(why) if port_taken(&why) && tries.len() < 20 => tries.push(why),
+            Err(why) => {
+                panic!("the sandbox could not listen on its ports again: {why} (after {tries:#?})")
+            }
         }
-        tries += 1;
-        assert!(
-            tries < 200,
-            "the sandbox could not listen on its ports again"
-        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let closed = wait_for("a probe to close claude's breaker", &|e| {

@@ -2,7 +2,7 @@
 //! and the canary is nowhere in stdout, stderr, the log (at trace level) or the report.
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const KEYS: [&str; 6] = [
@@ -18,26 +18,56 @@ fn canary(var: &str) -> String {
     format!("CANARY{}x9f3", var.len() * 7919)
 }
 
-fn run(dir: &Path, args: &[&str], signal_after: Option<Duration>) -> (String, String) {
+/// The binary in `dir` with every key set to its canary and the log at trace level.
+fn canary_cmd(dir: &Path) -> Command {
     let mut cmd = crate::common::cmd(dir);
-    cmd.args(args)
-        .env("SINGULARIS_LOG", "trace")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.env("SINGULARIS_LOG", "trace");
     for k in KEYS {
         cmd.env(k, canary(k));
     }
-    let child = cmd.spawn().unwrap();
-    if let Some(after) = signal_after {
-        std::thread::sleep(after);
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    }
-    let out = child.wait_with_output().unwrap();
+    cmd
+}
+
+/// `args` run to the end: its stdout and stderr.
+fn run(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = canary_cmd(dir).args(args).output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A headless `--json` session with `args`, stopped by SIGTERM once each of `systems` has
+/// had a call end (a `state` event out of `open`: its exchange, failed or not, is over and
+/// recorded): every event it wrote (one JSON line each) and its stderr.
+fn run_until_each_called(dir: &Path, args: &[&str], systems: &[&str]) -> (String, String) {
+    let mut cmd = canary_cmd(dir);
+    cmd.args(["--headless", "--json"])
+        .args(args)
+        .stderr(Stdio::piped());
+    let (mut child, events) = crate::common::spawn_json(&mut cmd);
+    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut called = std::collections::BTreeSet::new();
+    let mut seen = events.until("a call ended on every system", WAIT, |e| {
+        if e["event"] == "state" && e["from"] == "open" {
+            called.extend(e["system"].as_str().map(str::to_string));
+        }
+        systems.iter().all(|s| called.contains(*s))
+    });
+    unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
+    seen.extend(events.rest(WAIT));
+    child.0.wait().unwrap();
+    let lines: Vec<String> = seen.iter().map(|e| e.to_string()).collect();
+    (lines.join("\n"), stderr.join().expect("the stderr reader"))
+}
+
+/// Generous, for a loaded CI machine: a bound on a hang, not a timing claim.
+const WAIT: Duration = Duration::from_secs(60);
 
 fn assert_clean(what: &str, text: &str) {
     for k in KEYS {
@@ -68,7 +98,6 @@ fn no_key_appears_in_any_output_log_or_report() {
         "video_interpreter=slow:50",
     ];
     let mut args = vec![
-        "--headless",
         "--grace-ms",
         "200",
         "--report",
@@ -82,8 +111,12 @@ fn no_key_appears_in_any_output_log_or_report() {
         args.push("--fault");
         args.push(f);
     }
-    let (stdout, stderr) = run(dir.path(), &args, Some(Duration::from_millis(2500)));
-    assert!(stdout.contains("[CLEANUP] Complete"), "{stdout}\n{stderr}");
+    let systems: Vec<&str> = faults.iter().filter_map(|f| f.split('=').next()).collect();
+    let (stdout, stderr) = run_until_each_called(dir.path(), &args, &systems);
+    assert!(
+        stdout.contains(r#""event":"shutdown_complete""#),
+        "{stdout}\n{stderr}"
+    );
     assert_clean("stdout", &stdout);
     assert_clean("stderr", &stderr);
     let log = std::fs::read_to_string(dir.path().join("log.txt")).unwrap();
@@ -102,7 +135,7 @@ fn no_key_appears_in_any_output_log_or_report() {
     }
     assert!(recorded >= 10, "{recorded} exchanges recorded");
 
-    let (stdout, stderr) = run(dir.path(), &["check-config"], None);
+    let (stdout, stderr) = run(dir.path(), &["check-config"]);
     assert!(stdout.contains("  # set, ****"), "{stdout}");
     assert_clean("check-config stdout", &stdout);
     assert_clean("check-config stderr", &stderr);

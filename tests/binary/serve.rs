@@ -66,16 +66,9 @@ fn viewer(url: &str) -> Events {
     })
 }
 
-/// The next event named `name`, skipping others.
+/// The next event named `name`, skipping others, within PATIENCE in all.
 fn next_named(rx: &Events, name: &str) -> Value {
-    loop {
-        let v = rx
-            .recv_timeout(PATIENCE)
-            .unwrap_or_else(|e| panic!("no {name} event: {e}"));
-        if v["event"] == name {
-            return v;
-        }
-    }
+    rx.wait_for(&format!("{name} event"), PATIENCE, |v| v["event"] == name)
 }
 
 /// `POST /v1/commands` with `body` and the token if given: the status and the JSON answer.
@@ -114,7 +107,7 @@ fn system<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
 
 fn wait_exit(mut a: Agent) -> i32 {
     // Drain stdout to the end so the agent never blocks on it.
-    while a.stdout.recv_timeout(PATIENCE).is_ok() {}
+    a.stdout.rest(PATIENCE);
     a.child.0.wait().unwrap().code().unwrap_or(-1)
 }
 
@@ -190,7 +183,13 @@ fn a_viewer_watches_from_a_snapshot_and_steers_with_the_token() {
         let started = next_named(v, "shutdown_started");
         assert_eq!(started["reason"], "quit", "{started}");
         next_named(v, "stream_closed");
-        assert!(v.recv_timeout(PATIENCE).is_err(), "the stream ends");
+        assert!(
+            matches!(
+                v.recv_timeout(PATIENCE),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+            ),
+            "the stream ends (not a silence)"
+        );
     }
     assert_eq!(wait_exit(a), 0);
 
@@ -347,13 +346,13 @@ fn viewers_see_the_spend_against_its_limit() {
     let a = Agent { child, url, stdout };
     let events = viewer(&a.url);
     // A refresh after the first cycles: the game's stats carry the budget.
-    let budget = loop {
-        let r = next_named(&events, "refresh");
-        let b = &r["stats"]["budget"];
-        if b["spent_usd"].as_f64().is_some_and(|s| s > 0.0) {
-            break b.clone();
-        }
-    };
+    let budget = events.wait_for("a refresh with money spent", PATIENCE, |r| {
+        r["event"] == "refresh"
+            && r["stats"]["budget"]["spent_usd"]
+                .as_f64()
+                .is_some_and(|s| s > 0.0)
+    })["stats"]["budget"]
+        .clone();
     assert_eq!(budget["limit_usd"], 5.0, "{budget}");
     assert_eq!(budget["exhausted"], false, "{budget}");
     let (status, _) = post(&a.url, r#"{"command":"quit"}"#, None);

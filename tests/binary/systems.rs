@@ -2,7 +2,7 @@
 //! the seed's eleven (its own sandbox listener, the MoE vote, the dependency order at
 //! shutdown, the report, the JSON events, the account).
 
-use crate::common::{cmd, report};
+use crate::common::{cmd, report, run_expecting};
 use std::path::Path;
 
 /// The README's example: an OpenAI-compatible third party added to the experts.
@@ -22,20 +22,14 @@ api_key_env = "MISTRAL_API_KEY"
 experts = ["gemini_client", "claude_client", "openai_client", "hyperbolic_client", "lmstudio_client", "mistral_client"]
 "#;
 
-fn run(dir: &Path, extra: &[&str]) -> std::process::Output {
-    let out = cmd(dir)
-        .args(["--headless", "--config", "twelve.toml", "--cycles", "5"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+/// Five cycles with the twelfth system, exit 0: its stdout.
+fn run(dir: &Path, extra: &[&str]) -> String {
+    run_expecting(
+        cmd(dir)
+            .args(["--headless", "--config", "twelve.toml", "--cycles", "5"])
+            .args(extra),
+        0,
+    )
 }
 
 #[test]
@@ -59,7 +53,7 @@ fn a_twelfth_system_plays_votes_and_closes_after_the_vote() {
     );
 
     // The events name it, and show the vote closed before it began to close.
-    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    let events: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
@@ -73,8 +67,7 @@ fn a_twelfth_system_plays_votes_and_closes_after_the_vote() {
     assert!(at("closed", "mistral_client") > at("closed", "moe"));
 
     // The account (the headless text) names it by its made-up display name, after the vote.
-    let out = run(dir.path(), &["--report", "r2.json"]);
-    let account = String::from_utf8_lossy(&out.stdout);
+    let account = run(dir.path(), &["--report", "r2.json"]);
     let line = |what: &str| {
         account
             .find(what)
@@ -109,16 +102,11 @@ fn a_fault_and_a_probe_may_name_the_configs_own_systems_only() {
         "{stderr}"
     );
     // In the config: the fault applies to its own listener, and the vote goes on without it.
-    let out = cmd(dir.path())
-        .args(["--headless", "--config", "twelve.toml", "--cycles", "2"])
-        .args(["--fault", "mistral_client=error:500", "--report", "f.json"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_expecting(
+        cmd(dir.path())
+            .args(["--headless", "--config", "twelve.toml", "--cycles", "2"])
+            .args(["--fault", "mistral_client=error:500", "--report", "f.json"]),
+        0,
     );
     let r = report(&dir.path().join("f.json"));
     let calls = &r["stats"]["calls"]["mistral_client"];

@@ -106,26 +106,19 @@ fn string_attr(attrs: &[KeyValue], key: &str) -> Option<String> {
 fn cycles_and_requests_are_exported_as_otlp_spans() {
     let dir = tempfile::tempdir().unwrap();
     let (url, got) = collector();
-    let out = cmd(dir.path())
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &url)
-        .args([
-            "--headless",
-            "--mute",
-            "--cycles",
-            "3",
-            "--report",
-            "r.json",
-            "--fault",
-            "claude_client=error:400",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = crate::common::run_expecting(
+        cmd(dir.path())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &url)
+            .args([
+                "--headless",
+                "--mute",
+                "--cycles",
+                "3",
+                "--report",
+                "r.json",
+            ])
+            .args(["--fault", "claude_client=error:400"]),
+        0,
     );
     assert!(
         stdout.contains("[CLEANUP] ✓ Trace exporter closed ("),

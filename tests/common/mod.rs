@@ -2,6 +2,8 @@
 // Each test binary uses a part of this.
 #![allow(dead_code)]
 
+pub mod wire;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -143,6 +145,19 @@ pub fn serial(test: impl std::future::Future<Output = ()>) {
         .block_on(test);
 }
 
+/// Poll `cond` every 5 ms until it holds; after 10 s, fail naming `what` (a bound for a
+/// stuck test, not a timing claim).
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let give_up = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < give_up,
+            "gave up waiting for: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 /// The session report at `path`.
 pub fn report(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).expect("report written")).expect("report is JSON")
@@ -170,14 +185,15 @@ impl Drop for KillOnDrop {
 }
 
 /// A standalone `singularis-tui sandbox` listening at `listen` (its first port; the others
-/// follow), with `fault` if given: the process, and each system's endpoint by name. `None` when
-/// it could not listen (a port taken).
+/// follow), with `fault` if given: the process, and each system's endpoint by name. `Err`
+/// with what the sandbox said when it did not start (a port taken says `Address already in
+/// use`), within [`SANDBOX_START`].
 pub fn standalone_sandbox(
     dir: &Path,
     listen: &str,
     fault: Option<&str>,
-) -> Option<(KillOnDrop, std::collections::BTreeMap<String, String>)> {
-    use std::io::{BufRead, BufReader};
+) -> Result<(KillOnDrop, std::collections::BTreeMap<String, String>), String> {
+    use std::io::{BufRead, BufReader, Read};
     let mut c = cmd(dir);
     c.args(["sandbox", "--listen", listen]);
     if let Some(f) = fault {
@@ -185,27 +201,69 @@ pub fn standalone_sandbox(
     }
     let mut child = KillOnDrop(
         c.stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("the sandbox starts"),
     );
-    let mut lines = BufReader::new(child.0.stdout.take()?).lines();
+    let stdout = child.0.stdout.take().expect("piped stdout");
+    let mut stderr = child.0.stderr.take().expect("piped stderr");
+    // Read on a thread, which goes on reading so the sandbox never writes to a closed pipe.
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            let _ = tx.send(line);
+        }
+    });
     let mut urls = std::collections::BTreeMap::new();
     while urls.len() < 10 {
-        let line = lines.next()?.ok()?;
-        let (name, url) = line.split_once(' ')?;
-        urls.insert(name.to_string(), url.to_string());
+        match lines.recv_timeout(SANDBOX_START) {
+            Ok(line) => {
+                let (name, url) = line
+                    .split_once(' ')
+                    .ok_or_else(|| format!("not an endpoint line: {line:?}"))?;
+                urls.insert(name.to_string(), url.to_string());
+            }
+            Err(e) => {
+                let _ = child.0.kill();
+                let status = child.0.wait();
+                let mut said = String::new();
+                let _ = stderr.read_to_string(&mut said);
+                return Err(format!(
+                    "the sandbox at {listen} gave {} of 10 endpoints ({e}; {status:?}): {}",
+                    urls.len(),
+                    said.trim()
+                ));
+            }
+        }
     }
-    // Keep reading so the sandbox never writes to a closed pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Some((child, urls))
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    Ok((child, urls))
 }
+
+/// How long a standalone sandbox may take to say where it listens: generous, for a loaded
+/// CI machine; a bound on a hang.
+pub const SANDBOX_START: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A config pointing every system at `urls` (as a live service).
 pub fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String {
     urls.iter()
         .map(|(name, url)| format!("[systems.{name}]\nbase_url = \"{url}\"\n"))
         .collect()
+}
+
+/// `c` run to its end, which must be exit status `code` (else the test fails showing all it
+/// wrote): its stdout.
+pub fn run_expecting(c: &mut Command, code: i32) -> String {
+    let out = c.output().expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// One headless, muted cycle of the binary in `dir`, with `extra` arguments: the shape of
@@ -248,6 +306,61 @@ impl Events {
         Events(rx)
     }
 
+    /// The first value `ok` accepts, within `wait` in all. The stream ending first, or the
+    /// time running out, fails the test naming `what` and the last value that went by.
+    pub fn wait_for(
+        &self,
+        what: &str,
+        wait: std::time::Duration,
+        ok: impl FnMut(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut seen = self.until(what, wait, ok);
+        seen.pop().expect("the accepted value")
+    }
+
+    /// As [`Events::wait_for`], with every value read: those that went by, then the one
+    /// `ok` accepted.
+    pub fn until(
+        &self,
+        what: &str,
+        wait: std::time::Duration,
+        mut ok: impl FnMut(&serde_json::Value) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + wait;
+        let mut seen = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.recv_timeout(left) {
+                Ok(v) => {
+                    let done = ok(&v);
+                    seen.push(v);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(e) => panic!(
+                    "no {what} within {wait:?} ({e}); {} other values went by, the last: {}",
+                    seen.len(),
+                    seen.last().unwrap_or(&serde_json::Value::Null)
+                ),
+            }
+        }
+    }
+
+    /// Every value until the stream ends, which must be within `wait`.
+    pub fn rest(&self, wait: std::time::Duration) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + wait;
+        let mut all = Vec::new();
+        loop {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match self.recv_timeout(left) {
+                Ok(v) => all.push(v),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return all,
+                Err(e) => panic!("the stream did not end within {wait:?} ({e}): {all:?}"),
+            }
+        }
+    }
+
     /// The next value within `wait`; a bad line read before it fails the test here.
     pub fn recv_timeout(
         &self,
@@ -278,6 +391,22 @@ pub fn protocol_line(line: &str) -> Result<Option<serde_json::Value>, String> {
         return Err(format!("an event the protocol does not know: {line}"));
     }
     Ok(Some(v))
+}
+
+/// `c` (which has `--headless --json`) started, its stdout's events read by a thread and
+/// checked line by line ([`protocol_line`]).
+pub fn spawn_json(c: &mut Command) -> (KillOnDrop, Events) {
+    let mut child = KillOnDrop(c.stdout(Stdio::piped()).spawn().expect("the binary starts"));
+    let out = child.0.stdout.take().expect("piped stdout");
+    (
+        child,
+        Events::read(std::io::BufReader::new(out), protocol_line),
+    )
+}
+
+/// A `state` event: `system` moved to `to`.
+pub fn is_state(v: &serde_json::Value, system: &str, to: &str) -> bool {
+    v["event"] == "state" && v["system"] == system && v["to"] == to
 }
 
 /// A headless agent started from `c` (which has `--json --serve …` and its stderr set): its

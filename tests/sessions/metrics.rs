@@ -377,7 +377,11 @@ fn the_metrics_endpoint_closes_as_a_shutdown_step() {
         // The scraper saw its connection end (EOF, not a timeout), and nothing listens any more.
         assert!(matches!(scraper.join().unwrap(), Ok(n) if n > 0));
         assert_eq!(sd.sockets_open_after, Some(0));
-        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+        let refused = tokio::net::TcpStream::connect(addr).await.map(drop);
+        assert!(
+            matches!(&refused, Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{refused:?}"
+        );
     });
 }
 

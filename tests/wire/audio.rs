@@ -8,6 +8,7 @@
 use singularis_tui::audio::{
     self, AudioOut, AudioSettings, AudioState, ChimeOutcome, DeviceChoice, chime,
 };
+use singularis_tui::clients::ClientError;
 use singularis_tui::clients::gemini::{Pcm, decode_pcm};
 use std::path::Path;
 use std::sync::Arc;
@@ -103,14 +104,22 @@ fn wav_reader_skips_unknown_chunks_and_rejects_junk() {
     assert_eq!(pcm.samples, samples);
     assert_eq!(pcm.sample_rate, 24_000);
 
-    assert!(chime::decode_wav(b"").is_err());
-    assert!(chime::decode_wav(b"RIFF\0\0\0\0WAVEjunk").is_err());
+    let refused = |bytes: &[u8]| {
+        chime::decode_wav(bytes)
+            .map(|p| p.samples.len())
+            .unwrap_err()
+    };
+    assert_eq!(refused(b""), "not a RIFF/WAVE file");
+    assert_eq!(refused(b"RIFF\0\0\0\0WAVEjunk"), "no data chunk");
     let mut truncated = plain.clone();
     truncated.truncate(50);
-    assert!(chime::decode_wav(&truncated).is_err());
+    assert_eq!(refused(&truncated), "a chunk runs past the end of the file");
     let mut eight_bit = plain;
     eight_bit[34] = 8;
-    assert!(chime::decode_wav(&eight_bit).is_err());
+    assert_eq!(
+        refused(&eight_bit),
+        "unsupported WAV format (tag 1, 8 bits, 1 channels)"
+    );
 }
 
 /// Counts WARN events whose message mentions sound.
@@ -287,9 +296,20 @@ fn voice_pcm_from_the_wire_decodes() {
         decode_pcm("audio/L16", "AAAAAA==").unwrap().sample_rate,
         24_000
     );
-    assert!(decode_pcm("audio/L16", "not base64!").is_err());
-    assert!(decode_pcm("audio/wav", "AAAAAA==").is_err());
-    assert!(decode_pcm("audio/L16", "AAAA").is_err(), "odd byte count");
+    let refused = |mime: &str, b64: &str| match decode_pcm(mime, b64) {
+        Err(ClientError::Protocol(why)) => why,
+        other => panic!("{mime} {b64:?}: {other:?}"),
+    };
+    assert!(
+        refused("audio/L16", "not base64!").starts_with("audio is not base64: "),
+        "{}",
+        refused("audio/L16", "not base64!")
+    );
+    assert_eq!(
+        refused("audio/wav", "AAAAAA=="),
+        r#"unexpected audio type "audio/wav""#
+    );
+    assert_eq!(refused("audio/L16", "AAAA"), "odd number of PCM bytes");
     assert!(Path::new(ASSET_PATH).exists());
 }
 

@@ -4,7 +4,7 @@
 use singularis_tui::clients::{self, Prompt, anthropic, gemini, openai, wolfram};
 use singularis_tui::config::Config;
 use singularis_tui::lifecycle::{Registry, RequestCtx};
-use singularis_tui::sandbox::{RecordedRequest, Sandbox, SandboxSystem};
+use singularis_tui::sandbox::{RecordedRequest, Sandbox};
 use singularis_tui::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,23 +19,9 @@ async fn rig() -> Rig {
 }
 
 async fn rig_with(config: Config) -> Rig {
-    let systems = singularis_tui::config::Config::default()
-        .ids()
-        .into_iter()
-        .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem::from_config(&config, id, config.sandbox.faults.get(&id).copied()))
-        .collect();
-    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
-        .await
-        .unwrap();
-    let urls: BTreeMap<_, _> = singularis_tui::config::Config::default()
-        .ids()
-        .into_iter()
-        .filter_map(|id| Some((id, sandbox.base_url(id)?)))
-        .collect();
     // A canary key for every service: it must arrive in the right header, and only there.
     let env = |name: &str| Some(format!("key-for-{name}"));
-    let registry = Arc::new(Registry::new(&config, &urls, &env));
+    let (sandbox, registry) = crate::common::wire::rig_keyed(&config, &env).await;
     Rig { sandbox, registry }
 }
 

@@ -1,13 +1,12 @@
 //! The last wire gaps (issue #24): chunks without candidates, `x-should-retry` and 409, a
 //! long `Retry-After`, request ids, and usage a service does not report.
 
-use super::reliability::{http, prompt, raw_server, rig};
+use crate::common::wire::{http, prompt, raw_server, registry_for, rig};
 use singularis_tui::clients::{ClientError, gemini, openai};
-use singularis_tui::config::{BaseUrl, Config};
+use singularis_tui::config::Config;
 use singularis_tui::lifecycle::Registry;
 use singularis_tui::sandbox::fault::Fault;
 use singularis_tui::systems::{Protocol, SystemId};
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 async fn ask(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
@@ -125,9 +124,7 @@ async fn a_retry_after_past_the_cap_is_waited_out_within_the_deadline() {
             .await
         }
     });
-    while sys.snapshot().retries == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("a retry", || sys.snapshot().retries >= 1).await;
     // The service has had its say; the next attempt finds it well again.
     sandbox.set_fault(id, None);
     call.await
@@ -165,12 +162,8 @@ async fn lm_studio_without_usage_leaves_tokens_and_cost_unknown() {
     ]
     .concat();
     let url = raw_server(http("200 OK", "text/event-stream", body.as_bytes())).await;
-    let mut config = Config::default();
     let id = SystemId::LMSTUDIO_CLIENT;
-    let sys = config.systems.get_mut(&id).unwrap();
-    sys.base_url = BaseUrl::Live(url);
-    sys.retries = 0;
-    let reg = Registry::new(&config, &BTreeMap::new(), &|_| None);
+    let reg = registry_for(id, url);
     let text = reg
         .get(id)
         .call(|c| async move { openai::chat(&c, &prompt(), true).await })
@@ -198,9 +191,7 @@ async fn a_long_retry_after_wait_ends_at_once_on_close() {
                 .await
         }
     });
-    while sys.snapshot().retries == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("a retry", || sys.snapshot().retries >= 1).await;
     let report = sys
         .close(
             tokio::time::Instant::now() + Duration::from_secs(30),

@@ -1,39 +1,16 @@
 //! Services in trouble: retries with backoff, recovery, cancellation by shutdown, and bad
 //! bytes on the wire. Real loopback TCP: the sandbox, or a raw socket speaking broken HTTP.
 
-use singularis_tui::clients::{ClientError, Prompt, anthropic, gemini, openai};
-use singularis_tui::config::{BaseUrl, Config};
+use crate::common::wire::{
+    Arrivals, http, prompt, raw_server, registry_for, registry_retrying, rig, scripted_server,
+};
+use singularis_tui::clients::{ClientError, anthropic, gemini, openai};
+use singularis_tui::config::Config;
 use singularis_tui::lifecycle::{CloseOutcome, Registry, SystemState};
 use singularis_tui::sandbox::fault::Fault;
-use singularis_tui::sandbox::{Sandbox, SandboxSystem};
-use singularis_tui::systems::{Protocol, SystemId};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use singularis_tui::systems::SystemId;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-pub(crate) async fn rig(config: &Config) -> (Sandbox, Arc<Registry>) {
-    let systems = singularis_tui::config::Config::default()
-        .ids()
-        .into_iter()
-        .filter(|id| config.system(*id).protocol != Protocol::Moe)
-        .map(|id| SandboxSystem::from_config(config, id, config.sandbox.faults.get(&id).copied()))
-        .collect();
-    let sandbox = Sandbox::start("127.0.0.1".parse().unwrap(), 0, systems)
-        .await
-        .unwrap();
-    let urls: BTreeMap<_, _> = singularis_tui::config::Config::default()
-        .ids()
-        .into_iter()
-        .filter_map(|id| Some((id, sandbox.base_url(id)?)))
-        .collect();
-    let registry = Arc::new(Registry::new(config, &urls, &|_| None));
-    (sandbox, registry)
-}
-
-pub(crate) fn prompt() -> Prompt {
-    Prompt::new("", "Health: 90/100\nNo enemy in view")
-}
+use tokio::io::AsyncWriteExt;
 
 async fn chat(reg: &Registry, id: SystemId) -> Result<String, ClientError> {
     reg.get(id)
@@ -80,9 +57,7 @@ async fn a_retry_succeeds_when_the_service_comes_back_during_backoff() {
         let reg = reg.clone();
         async move { chat(&reg, id).await }
     });
-    while sandbox.requests(id).is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("the first request", || !sandbox.requests(id).is_empty()).await;
     sandbox.set_fault(id, None);
     call.await.unwrap().expect("answered on retry");
     assert!(reg.get(id).snapshot().retries >= 1);
@@ -103,9 +78,7 @@ async fn retry_after_is_honoured_and_shutdown_cancels_the_wait_at_once() {
                 .await
         }
     });
-    while sys.snapshot().retries == 0 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    crate::common::until("a retry", || sys.snapshot().retries >= 1).await;
     // Waiting out Retry-After: one request so far, the next not before a second has passed.
     assert_eq!(sandbox.requests(id).len(), 1);
     let report = sys
@@ -156,60 +129,7 @@ async fn configured_timeouts_are_honoured() {
     sandbox.stop().await;
 }
 
-/// A loopback server that answers every connection with `response` (raw bytes), then closes.
-pub(crate) async fn raw_server(response: Vec<u8>) -> url::Url {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let response = response.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 << 10];
-                let mut seen = Vec::new();
-                // Read the request head and body (Content-Length) before answering.
-                loop {
-                    let n = sock.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    seen.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&seen);
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let len = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if seen.len() >= head_end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let _ = sock.write_all(&response).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    url::Url::parse(&format!("http://{addr}/v1")).unwrap()
-}
-
-pub(crate) fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
-    let mut r = format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()).into_bytes();
-    r.extend_from_slice(body);
-    r
-}
-
 /// A registry whose `openai_client` talks to `url`; the other systems stay on nothing.
-fn registry_for(url: &url::Url) -> Registry {
-    let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::OPENAI_CLIENT).unwrap();
-    sys.base_url = BaseUrl::Live(url.clone());
-    sys.retries = 0;
-    Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()))
-}
 
 #[tokio::test]
 async fn bad_bytes_from_a_service_fail_that_request_clearly() {
@@ -284,7 +204,7 @@ async fn bad_bytes_from_a_service_fail_that_request_clearly() {
     ];
     for (what, response, stream, expect) in cases {
         let url = raw_server(response).await;
-        let reg = registry_for(&url);
+        let reg = registry_for(SystemId::OPENAI_CLIENT, url.clone());
         let sys = reg.get(SystemId::OPENAI_CLIENT);
         let err = sys
             .call(move |c| async move { openai::chat(&c, &prompt(), stream).await })
@@ -313,11 +233,7 @@ async fn bad_bytes_from_a_service_fail_that_request_clearly() {
 async fn gemini_speech_with_bad_audio_fails_clearly() {
     let body = br#"{"candidates":[{"content":{"parts":[{"inlineData":{"mimeType":"audio/L16;codec=pcm;rate=24000","data":"%%%notbase64"}}]}}]}"#;
     let url = raw_server(http("200 OK", "application/json", body)).await;
-    let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::VOICE_SYSTEM).unwrap();
-    sys.base_url = BaseUrl::Live(url.join("/").unwrap());
-    sys.retries = 0;
-    let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
+    let reg = registry_for(SystemId::VOICE_SYSTEM, url.join("/").unwrap());
     let err = reg
         .get(SystemId::VOICE_SYSTEM)
         .call(|c| async move { gemini::speak(&c, "hi", "Kore").await })
@@ -373,53 +289,9 @@ async fn a_501_is_not_retried_but_overloaded_services_are() {
 }
 
 /// A loopback server that answers its first request with `first` and every later one with
-/// `then`, recording when each request arrived.
-async fn two_step_server(
-    first: Vec<u8>,
-    then: Vec<u8>,
-) -> (url::Url, Arc<std::sync::Mutex<Vec<std::time::SystemTime>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let log = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let (first, then, log) = (first.clone(), then.clone(), log.clone());
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 64 << 10];
-                let mut got = Vec::new();
-                loop {
-                    let n = sock.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    let text = String::from_utf8_lossy(&got);
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let len = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        if got.len() >= head_end + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let n = {
-                    let mut l = log.lock().unwrap();
-                    l.push(std::time::SystemTime::now());
-                    l.len()
-                };
-                let _ = sock.write_all(if n == 1 { &first } else { &then }).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (url::Url::parse(&format!("http://{addr}/v1")).unwrap(), seen)
+/// `then`; when each request arrived.
+async fn two_step_server(first: Vec<u8>, then: Vec<u8>) -> (url::Url, Arrivals) {
+    scripted_server(move |n| if n == 1 { first.clone() } else { then.clone() }).await
 }
 
 const CHAT_OK: &[u8] = br#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"index":0,"message":{"role":"assistant","content":"ACTION: rest"},"finish_reason":"stop"}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#;
@@ -434,11 +306,7 @@ async fn a_429_with_an_http_date_retry_after_waits_until_that_date() {
     .into_bytes();
     limited.extend_from_slice(b"{}");
     let (url, seen) = two_step_server(limited, http("200 OK", "application/json", CHAT_OK)).await;
-    let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::OPENAI_CLIENT).unwrap();
-    sys.base_url = BaseUrl::Live(url);
-    sys.retries = 1;
-    let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
+    let reg = registry_retrying(SystemId::OPENAI_CLIENT, url, 1);
     let answer = chat(&reg, SystemId::OPENAI_CLIENT).await.unwrap();
     assert_eq!(answer, "ACTION: rest");
     let times = seen.lock().unwrap().clone();
@@ -457,11 +325,7 @@ async fn openai_retry_after_ms_is_honoured() {
     let mut limited = b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after-ms: 1200\r\nretry-after: 0\r\ncontent-length: 2\r\nconnection: close\r\n\r\n".to_vec();
     limited.extend_from_slice(b"{}");
     let (url, seen) = two_step_server(limited, http("200 OK", "application/json", CHAT_OK)).await;
-    let mut config = Config::default();
-    let sys = config.systems.get_mut(&SystemId::OPENAI_CLIENT).unwrap();
-    sys.base_url = BaseUrl::Live(url);
-    sys.retries = 1;
-    let reg = Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()));
+    let reg = registry_retrying(SystemId::OPENAI_CLIENT, url, 1);
     chat(&reg, SystemId::OPENAI_CLIENT).await.unwrap();
     let times = seen.lock().unwrap().clone();
     let gap = times[1].duration_since(times[0]).unwrap();
@@ -500,14 +364,22 @@ async fn connect_failures_name_the_host_and_the_cause() {
         .port();
     let url = url::Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap();
     assert_eq!(
-        said(&registry_for(&url), SystemId::OPENAI_CLIENT).await,
+        said(
+            &registry_for(SystemId::OPENAI_CLIENT, url.clone()),
+            SystemId::OPENAI_CLIENT
+        )
+        .await,
         format!("connection refused by 127.0.0.1:{port}")
     );
 
     // RFC 6761: `.invalid` never resolves. The connect timeout bounds a resolver that hangs.
     let url = url::Url::parse("http://nosuch.invalid:9/v1").unwrap();
     assert_eq!(
-        said(&registry_for(&url), SystemId::OPENAI_CLIENT).await,
+        said(
+            &registry_for(SystemId::OPENAI_CLIENT, url.clone()),
+            SystemId::OPENAI_CLIENT
+        )
+        .await,
         "cannot resolve nosuch.invalid (DNS)"
     );
 
@@ -522,7 +394,11 @@ async fn connect_failures_name_the_host_and_the_cause() {
         }
     });
     let url = url::Url::parse(&format!("https://127.0.0.1:{port}/v1")).unwrap();
-    let text = said(&registry_for(&url), SystemId::OPENAI_CLIENT).await;
+    let text = said(
+        &registry_for(SystemId::OPENAI_CLIENT, url.clone()),
+        SystemId::OPENAI_CLIENT,
+    )
+    .await;
     assert!(
         text.starts_with(&format!("TLS handshake with 127.0.0.1:{port} failed: ")),
         "{text}"

@@ -54,14 +54,6 @@ fn open(sb: &Sandbox, id: SystemId) -> u64 {
         .expect("stats")
 }
 
-async fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 async fn refused(port: u16) -> bool {
     matches!(
         tokio::net::TcpStream::connect((LOOPBACK, port)).await,
@@ -764,21 +756,34 @@ async fn wolfram_llm_api_text_answers_and_errors() {
 #[tokio::test]
 async fn hang_keeps_the_connection_open_until_the_client_leaves() {
     let id = SystemId::OPENAI_CLIENT;
-    let sb = sandbox(&[(id, Some(Fault::Hang))]).await;
+    let other = SystemId::CLAUDE_CLIENT;
+    let sb = sandbox(&[(id, Some(Fault::Hang)), (other, None)]).await;
     let req = client()
         .post(url(&sb, id, "chat/completions"))
         .bearer_auth("k")
         .json(&chat_body("hi", false))
         .send();
     let task = tokio::spawn(req);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    crate::common::until("the hung request to be read", || sb.requests(id).len() == 1).await;
+    // A whole exchange with another system of the same sandbox, begun after the hung request
+    // was read: had the hang answered, its answer would have been written first.
+    let answered = client()
+        .post(url(&sb, other, "v1/messages"))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .json(&json!({ "model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{ "role": "user", "content": "hi" }] }))
+        .send()
+        .await
+        .expect("the other system answers");
+    assert_eq!(answered.status(), 200);
+    answered.bytes().await.expect("its whole body");
     assert!(!task.is_finished(), "a hung request must not complete");
     assert_eq!(open(&sb, id), 1);
     assert_eq!(sb.requests(id).len(), 1, "the request was read");
     // The client goes away: the server side closes too.
     task.abort();
     let _ = task.await;
-    wait_until("the hung connection to close", || open(&sb, id) == 0).await;
+    crate::common::until("the hung connection to close", || open(&sb, id) == 0).await;
     sb.stop().await;
 }
 
@@ -1059,7 +1064,7 @@ async fn refuse_means_nothing_listens_and_set_fault_rebinds() {
     // none → refuse: refused at once, pooled connection closed too; and back again.
     sb.set_fault(id, Some(Fault::Refuse));
     assert!(refused(p).await);
-    wait_until("connections of a refusing system to close", || {
+    crate::common::until("connections of a refusing system to close", || {
         open(&sb, id) == 0
     })
     .await;
@@ -1198,7 +1203,7 @@ async fn stats_endpoint_reports_every_system_and_ignores_faults() {
     );
     assert_eq!(v["systems"]["claude_client"]["requests"], 0);
     drop(c);
-    wait_until("clients to close", || {
+    crate::common::until("clients to close", || {
         sb.stats().iter().all(|(_, s)| s.open == 0)
     })
     .await;
@@ -1232,7 +1237,7 @@ async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
         .unwrap();
     let mut drip = drip.bytes_stream();
     assert!(drip.next().await.is_some());
-    wait_until("both connections to be open", || {
+    crate::common::until("both connections to be open", || {
         sb.stats().iter().all(|(_, s)| s.open == 1)
     })
     .await;
@@ -1249,7 +1254,13 @@ async fn stop_ends_hung_and_dripping_connections_and_frees_the_ports() {
         .await
         .expect("hung request ends")
         .unwrap();
-    assert!(r.is_err());
+    // The connection was closed under the request: no answer, not a timeout.
+    let err = r.map(|resp| resp.status()).unwrap_err();
+    assert!(err.is_request() && !err.is_timeout(), "{err:?}");
+    assert!(
+        format!("{err:?}").contains("IncompleteMessage"),
+        "closed before an answer: {err:?}"
+    );
     let tail = tokio::time::timeout(Duration::from_secs(5), async {
         while let Some(item) = drip.next().await {
             if item.is_err() {
@@ -1293,11 +1304,11 @@ async fn fixed_base_port_gives_index_offsets() {
 #[tokio::test]
 async fn duplicate_systems_are_rejected() {
     let s = SandboxSystem::with_defaults(SystemId::MOE);
-    assert!(
-        Sandbox::start(LOOPBACK, 0, vec![s.clone(), s])
-            .await
-            .is_err()
-    );
+    let err = Sandbox::start(LOOPBACK, 0, vec![s.clone(), s])
+        .await
+        .map(|sb| sb.ports())
+        .unwrap_err();
+    assert_eq!(err.to_string(), "sandbox: moe listed twice");
 }
 
 // ---- the game script -------------------------------------------------------------------

@@ -3,27 +3,14 @@
 //! engine's clients. The sandbox's shapes are ours; these are the services'. Each file in
 //! `tests/wire/answers/` is cited where it is used.
 
-use super::reliability::{http, prompt, raw_server};
+use crate::common::wire::{prompt, serving};
 use singularis_tui::clients::{ClientError, Usage, anthropic, gemini, openai};
-use singularis_tui::config::{BaseUrl, Config};
 use singularis_tui::lifecycle::Registry;
 use singularis_tui::systems::SystemId;
-use std::collections::BTreeMap;
 
 fn answer(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/wire/answers/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// A registry whose system `id` talks to a loopback server that gives `body` to every
-/// request, with no retry (one answer, read once).
-async fn serving(id: SystemId, content_type: &str, body: &[u8]) -> Registry {
-    let url = raw_server(http("200 OK", content_type, body)).await;
-    let mut config = Config::default();
-    let sys = config.systems.get_mut(&id).expect("a default system");
-    sys.base_url = BaseUrl::Live(url);
-    sys.retries = 0;
-    Registry::new(&config, &BTreeMap::new(), &|_| Some("k".into()))
 }
 
 fn usage(reg: &Registry, id: SystemId) -> Usage {

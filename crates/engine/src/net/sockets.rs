@@ -17,6 +17,9 @@ use tokio::sync::watch;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnedSocket {
     pub fd: i32,
+    /// The socket's inode: the same for every fd that holds it (a `dup`), and for as long
+    /// as any of them is open, whatever state the connection is in.
+    pub inode: u64,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub state: String,
@@ -63,13 +66,12 @@ fn socket_inode(fd: i32) -> Option<u64> {
 pub fn process_tcp_sockets() -> Result<Vec<OwnedSocket>, TableUnreadable> {
     Ok(open_fds()?
         .into_iter()
-        .filter(|&fd| socket_inode(fd).is_some())
-        .filter_map(inspect_socket)
+        .filter_map(|fd| inspect_socket(fd, socket_inode(fd)?))
         .collect())
 }
 
 /// A TCP socket's addresses, or `None` for other sockets (Unix, UDP) and closed fds.
-fn inspect_socket(fd: i32) -> Option<OwnedSocket> {
+fn inspect_socket(fd: i32, inode: u64) -> Option<OwnedSocket> {
     // SAFETY: the fd is only borrowed for the getsockopt/getsockname/getpeername calls
     // below; if it was closed meanwhile they fail with EBADF, which we treat as "gone".
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
@@ -87,6 +89,7 @@ fn inspect_socket(fd: i32) -> Option<OwnedSocket> {
     };
     Some(OwnedSocket {
         fd,
+        inode,
         local: normalize(local),
         remote: normalize(remote),
         state: state.to_string(),
@@ -126,6 +129,8 @@ fn normalize(addr: SocketAddr) -> SocketAddr {
 struct Entry {
     id: u64,
     fd: i32,
+    /// The socket's inode when recorded (0 if fstat failed: then only the addresses match).
+    inode: u64,
     local: SocketAddr,
     remote: SocketAddr,
     /// Set when the stream owning the fd was dropped (the fd is closed by then).
@@ -145,6 +150,10 @@ pub struct SocketLedger {
     /// A panic while the lock was held: the entries may be half-updated, so the ledger no
     /// longer vouches for anything (see [`SocketLedger::trust`]).
     poisoned: AtomicBool,
+    /// Test hook ([`SocketLedger::leak_next`]): duplicate the next connection's fd.
+    leak_next: AtomicBool,
+    /// The duplicates that hook made, held until the process exits.
+    leaked: Mutex<Vec<std::os::fd::OwnedFd>>,
     /// When the last connection closed: a step of a close's timeline.
     last_close: Mutex<Option<std::time::Instant>>,
 }
@@ -157,6 +166,8 @@ impl Default for SocketLedger {
             opened: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
+            leak_next: AtomicBool::new(false),
+            leaked: Mutex::default(),
             last_close: Mutex::new(None),
         }
     }
@@ -193,10 +204,15 @@ impl SocketLedger {
     ) -> ConnectionRecord {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.opened.fetch_add(1, Ordering::Relaxed);
+        if self.leak_next.swap(false, Ordering::Relaxed) {
+            self.hold_duplicate(fd, remote);
+        }
+        let inode = socket_inode(fd).unwrap_or(0);
         let mut entries = self.lock();
         entries.push(Entry {
             id,
             fd,
+            inode,
             local: normalize(local),
             remote: normalize(remote),
             closed: false,
@@ -274,6 +290,7 @@ impl SocketLedger {
             .filter(|e| !e.closed)
             .map(|e| OwnedSocket {
                 fd: e.fd,
+                inode: e.inode,
                 local: e.local,
                 remote: e.remote,
                 state: "open (ledger)".into(),
@@ -282,20 +299,56 @@ impl SocketLedger {
     }
 
     /// The OS witness: this system's sockets still in `table`, whatever the ledger thinks
-    /// of them. Entries the ledger saw close and the table no longer has are forgotten (a
-    /// (local, remote) pair is unique while open, so a later reuse cannot be confused).
+    /// of them. A socket is found by its inode, which every fd holding it shares (a `dup`
+    /// kept elsewhere) and which stays while any fd is open: a connection shut down under a
+    /// holder that keeps its fd reads as unconnected (no peer), yet it is still open. Each
+    /// is named by the addresses it was made with. Entries the ledger saw close and the
+    /// table no longer has are forgotten (an inode, and a (local, remote) pair, are unique
+    /// while open, so a later reuse cannot be confused).
     pub fn open_sockets(&self, table: &[OwnedSocket]) -> Vec<OwnedSocket> {
         let mut open = Vec::new();
         self.lock().retain(|e| {
-            let found = table
-                .iter()
-                .find(|s| s.local == e.local && s.remote == e.remote);
+            let found = table.iter().find(|s| {
+                (e.inode != 0 && s.inode == e.inode) || (s.local == e.local && s.remote == e.remote)
+            });
             if let Some(s) = found {
-                open.push(s.clone());
+                open.push(OwnedSocket {
+                    local: e.local,
+                    remote: e.remote,
+                    ..s.clone()
+                });
             }
             found.is_some() || !e.closed
         });
         open
+    }
+
+    /// Test hook, as [`SocketLedger::poison`] is: the next connection recorded gets a
+    /// duplicate of its fd (`dup(2)`), held here until the process exits, outside the
+    /// stream that owns the connection. Its pool can then close and drop the stream, and
+    /// the ledger hear of the close, while the socket stays open: the leak a bug holding a
+    /// clone of a connection would make, for the witnesses to find. The app sets it only
+    /// through its hidden `--test-leak-socket` flag.
+    #[doc(hidden)]
+    pub fn leak_next(&self) {
+        self.leak_next.store(true, Ordering::Relaxed);
+    }
+
+    fn hold_duplicate(&self, fd: i32, remote: SocketAddr) {
+        // SAFETY: `fd` is the connection the caller just made and still owns; it is only
+        // borrowed for the dup.
+        let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        match borrowed.try_clone_to_owned() {
+            Ok(dup) => {
+                tracing::warn!(fd, dup = std::os::fd::AsRawFd::as_raw_fd(&dup), %remote,
+                    "test hook: a duplicate of this connection's fd is held open past its close");
+                self.leaked
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(dup);
+            }
+            Err(e) => tracing::error!(fd, error = %e, "test hook: cannot duplicate the fd"),
+        }
     }
 
     /// Test hook: panic while holding the lock, as a bug would.
@@ -326,15 +379,15 @@ pub fn witness(ledger: &SocketLedger, also: impl Fn(&OwnedSocket) -> bool) -> Wi
         Ok(table) => {
             let mut open = ledger.open_sockets(&table);
             for s in table.iter().filter(|s| also(s)) {
-                if !open.contains(s) {
+                if !open.iter().any(|o| o.inode == s.inode) {
                     open.push(s.clone());
                 }
             }
             for s in by_ledger {
-                if !open
-                    .iter()
-                    .any(|o| o.local == s.local && o.remote == s.remote)
-                {
+                if !open.iter().any(|o| {
+                    (s.inode != 0 && o.inode == s.inode)
+                        || (o.local == s.local && o.remote == s.remote)
+                }) {
                     open.push(s);
                 }
             }
@@ -350,13 +403,23 @@ pub fn witness(ledger: &SocketLedger, also: impl Fn(&OwnedSocket) -> bool) -> Wi
     }
 }
 
+/// Sockets as a person finds them in `ss` or a packet capture: `local → peer`, joined by
+/// commas (the cause of a close that left them open).
+pub fn named(socks: &[OwnedSocket]) -> String {
+    socks
+        .iter()
+        .map(|s| format!("{} → {}", s.local, s.remote))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Shut a socket down under whoever holds it: both directions, so the task owning it sees
 /// EOF/errors and drops it. The fd itself stays owned (and is closed) by that task.
 pub fn shutdown_socket(sock: &OwnedSocket) -> std::io::Result<()> {
     // The fd may have closed and been reused since it was recorded: act only if it still
-    // holds this very connection.
-    match inspect_socket(sock.fd) {
-        Some(now) if now.local == sock.local && now.remote == sock.remote => {}
+    // holds this very socket.
+    match socket_inode(sock.fd) {
+        Some(now) if now == sock.inode => {}
         _ => {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,

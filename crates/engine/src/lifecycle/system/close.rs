@@ -165,8 +165,9 @@ impl System {
             (
                 CloseOutcome::Error,
                 Some(format!(
-                    "{} still open after force-close",
-                    super::super::counted(left.len(), "socket")
+                    "{} still open after force-close: {}",
+                    super::super::counted(left.len(), "socket"),
+                    sockets::named(&left)
                 )),
             )
         } else if settled.unverified.is_some() {

@@ -553,6 +553,15 @@ impl System {
         self.ledger.poison();
     }
 
+    /// Test hook (`--test-leak-socket`): the next connection this system makes is
+    /// duplicated and the duplicate held open past the system's close, outside its pool, so
+    /// the shutdown finds a real leak: this system `error`, exit status 3
+    /// ([`SocketLedger::leak_next`](crate::net::sockets::SocketLedger::leak_next)).
+    #[doc(hidden)]
+    pub fn leak_next_connection(&self) {
+        self.ledger.leak_next();
+    }
+
     pub fn connections_opened(&self) -> u64 {
         self.ledger.opened()
     }
