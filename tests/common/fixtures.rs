@@ -59,6 +59,8 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         last_error: None,
         disabled_reason: None,
         late: 0,
+        rate_limited: 0,
+        last_rate_limit: None,
         cut: 0,
         outvoted: 0,
         budget_refused: 0,
