@@ -270,6 +270,21 @@ pub(crate) fn call_lines(st: &super::report::ReportStats) -> Vec<String> {
     lines
 }
 
+/// [`call_lines`] from a session's figures as they stand (a viewer's, from the stream),
+/// under a heading of their own.
+pub(crate) fn streamed_call_lines(
+    game: &crate::gameplay::GameStats,
+    systems: &[crate::lifecycle::SystemSnapshot],
+) -> Vec<String> {
+    let lines = call_lines(&super::report::ReportStats::new(game, systems));
+    if lines.is_empty() {
+        return lines;
+    }
+    let mut out = vec!["Final Statistics (the agent's last figures):".to_string()];
+    out.extend(lines);
+    out
+}
+
 /// The game's reasons for a call it did not make at all (the others are outcomes of calls
 /// made, counted on their own: late, rate-limited, failed, breaker open).
 const NOT_ASKED: [&str; 2] = ["majority reached", "unavailable"];
