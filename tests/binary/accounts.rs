@@ -75,7 +75,10 @@ fn a_rate_limit_is_told_as_a_rate_limit_not_as_slowness() {
     // What the sandbox's 429 said of the headroom: nothing left.
     let headroom = &r["stats"]["usage"]["systems"]["claude_client"]["headroom"];
     assert_eq!(headroom["requests_remaining"], 0, "{headroom}");
-    assert!(headroom["requests_limit"].as_u64().unwrap() > 0, "{headroom}");
+    assert!(
+        headroom["requests_limit"].as_u64().unwrap() > 0,
+        "{headroom}"
+    );
 
     // The breaker opened for the rate limit, and says so.
     let opened: Vec<Value> = events(&events_out, "breaker")

@@ -455,6 +455,16 @@ pub fn final_panel(area: Rect, theme: Theme) -> App {
 
 /// The final panel, the report written to the path (`Ok`) or not, for a reason (`Err`).
 pub fn final_panel_with_report(area: Rect, theme: Theme, written: Result<&str, &str>) -> App {
+    final_panel_of(area, theme, written, report())
+}
+
+/// The final panel of `report`.
+pub fn final_panel_of(
+    area: Rect,
+    theme: Theme,
+    written: Result<&str, &str>,
+    report: SessionReport,
+) -> App {
     let all = shutdown_order().len();
     let mut app = shutting_down(area, theme, all, 505);
     update(
@@ -467,7 +477,7 @@ pub fn final_panel_with_report(area: Rect, theme: Theme, written: Result<&str, &
     update(
         &mut app,
         Action::Finished {
-            report: Box::new(report()),
+            report: Box::new(report),
             report_path: written.ok().map(str::to_string),
             report_error: written.err().map(str::to_string),
         },

@@ -125,10 +125,7 @@ fn cells(app: &App, s: &SystemSnapshot, error_width: usize) -> Vec<Cell<'static>
     // A call cut while it waited out a 429 is the service refusing, not slowness: an error
     // here, named in the detail line.
     let failed = s.errors + s.rate_limited;
-    let errors = Span::styled(
-        count(failed),
-        if failed > 0 { t.bad() } else { t.plain() },
-    );
+    let errors = Span::styled(count(failed), if failed > 0 { t.bad() } else { t.plain() });
     let cut = Span::styled(
         count(s.truncated),
         if s.truncated > 0 { t.warn() } else { t.plain() },
