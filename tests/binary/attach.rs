@@ -204,9 +204,14 @@ fn a_remote_quit_account_names_a_system_that_answered_nothing() {
     tmux.send(&["q"]);
     tmux.wait_for("the quit question", |s| s.contains("Quit the agent"));
     tmux.send(&["y"]);
-    tmux.wait_for("the agent's account", |s| {
+    let s = tmux.wait_for("the agent's account", |s| {
         s.contains("agent exited") && s.contains("11 of 11 done")
     });
+    // On the viewer's screen too, where the final statistics would be.
+    assert!(
+        s.contains("Final statistics") && s.contains("Claude client: answered none of its"),
+        "{s}"
+    );
     tmux.send(&["Enter"]);
     let s = wait_exit(&tmux);
     assert!(s.contains("EXIT=0"), "{s}");
