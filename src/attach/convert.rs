@@ -146,7 +146,17 @@ fn close_report<N>(r: p::CloseReport, name: N) -> CloseReport<N> {
         verified: r.verified,
         unverified_reason: r.unverified_reason,
         earlier: r.earlier.map(earlier),
-        steps: Vec::new(),
+        // Steps a newer agent added are left out; the rest read as they were written.
+        steps: r
+            .steps
+            .iter()
+            .filter_map(|s| {
+                Some(lifecycle::CloseStep {
+                    step: s.step.parse().ok()?,
+                    ms: s.ms,
+                })
+            })
+            .collect(),
     }
 }
 

@@ -195,6 +195,14 @@ impl<N: Named> ToProtocol for CloseReport<N> {
             verified: self.verified,
             unverified_reason: self.unverified_reason.clone(),
             earlier: self.earlier.as_ref().map(ToProtocol::to_protocol),
+            steps: self
+                .steps
+                .iter()
+                .map(|s| p::CloseStep {
+                    step: <&str>::from(s.step).to_string(),
+                    ms: s.ms,
+                })
+                .collect(),
         }
     }
 }

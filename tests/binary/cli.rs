@@ -88,7 +88,8 @@ fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
 fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normally() {
     let dir = tempfile::tempdir().unwrap();
     // A deadline longer than the session, so the hung call is still in flight at the quit;
-    // the orchestrator's call is the cycle's own (a vote would go on without it).
+    // the odds are a unary call the cycle waits on (a vote would go on without an expert,
+    // and a stream, the orchestrator's, ends when the game stops: no deadline cuts it).
     std::fs::write(
         dir.path().join("long.toml"),
         "[resilience]\ndeadline_initial_ms = 60000\n",
@@ -102,7 +103,7 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
             "--grace-ms",
             "300",
             "--fault",
-            "orchestrator=hang",
+            "wolfram_analyzer=hang",
             "--report",
             "r.json",
         ])
@@ -117,7 +118,7 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
     // The line keeps the shape scripts read; what the deadline cut comes after it.
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("[CLEANUP] ✓ GPT-5 orchestrator closed ("))
+        .find(|l| l.starts_with("[CLEANUP] ✓ Wolfram analyzer closed ("))
         .unwrap_or_else(|| panic!("{stdout}"));
     assert!(
         line.ends_with(" ms), 1 request cancelled at the grace deadline"),
@@ -132,13 +133,13 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
     );
     let r = report(&dir.path().join("r.json"));
     assert_eq!(r["shutdown"]["cancelled"], 1, "{r:#}");
-    let orchestrator = r["shutdown"]["systems"]
+    let wolfram = r["shutdown"]["systems"]
         .as_array()
-        .and_then(|s| s.iter().find(|x| x["name"] == "orchestrator"))
+        .and_then(|s| s.iter().find(|x| x["name"] == "wolfram_analyzer"))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(orchestrator["outcome"], "closed", "{r:#}");
-    assert_eq!(orchestrator["cancelled"], 1, "{r:#}");
+    assert_eq!(wolfram["outcome"], "closed", "{r:#}");
+    assert_eq!(wolfram["cancelled"], 1, "{r:#}");
 }
 
 #[test]

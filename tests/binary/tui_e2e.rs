@@ -450,7 +450,8 @@ fn a_second_signal_cuts_a_long_grace_period_and_exits_now() {
     let Some(tmux) = Tmux::start(dir.path(), 100, 30) else {
         return;
     };
-    // A hung orchestrator and a ten-minute grace: only the second signal ends this.
+    // A hung unary call (the odds: a stream would end when the game stops) and a ten-minute
+    // grace: only the second signal ends this.
     std::fs::write(
         dir.path().join("long.toml"),
         "[resilience]\ndeadline_initial_ms = 600000\ndeadline_ceiling_ms = 600000\n",
@@ -459,13 +460,13 @@ fn a_second_signal_cuts_a_long_grace_period_and_exits_now() {
     let run = launch_with(
         &tmux,
         dir.path(),
-        "--config long.toml --grace-ms 600000 --fault orchestrator=hang",
+        "--config long.toml --grace-ms 600000 --fault wolfram_analyzer=hang",
     );
-    tmux.wait_for("the orchestrator's call hanging", |s| {
-        s.contains("waiting on GPT-5 orchestrator")
+    tmux.wait_for("the odds call hanging", |s| {
+        s.contains("waiting on Wolfram analyzer")
     });
     assert_eq!(unsafe { libc::kill(run.pid(), libc::SIGTERM) }, 0);
-    tmux.wait_for("the orchestrator held by the grace period", |s| {
+    tmux.wait_for("the odds call held by the grace period", |s| {
         s.contains("shutting down (signal)") && s.contains("closing")
     });
     assert_eq!(unsafe { libc::kill(run.pid(), libc::SIGTERM) }, 0);
@@ -478,12 +479,12 @@ fn a_second_signal_cuts_a_long_grace_period_and_exits_now() {
     let json = run.report();
     assert_eq!(json["shutdown"]["reason"], "signal");
     assert_eq!(json["shutdown"]["sockets_open_after"], 0, "{json:#}");
-    let orchestrator = json["shutdown"]["systems"]
+    let wolfram = json["shutdown"]["systems"]
         .as_array()
-        .and_then(|s| s.iter().find(|r| r["name"] == "orchestrator"))
+        .and_then(|s| s.iter().find(|r| r["name"] == "wolfram_analyzer"))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(orchestrator["outcome"], "forced", "{json:#}");
+    assert_eq!(wolfram["outcome"], "forced", "{json:#}");
 }
 
 #[test]

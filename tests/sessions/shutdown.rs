@@ -658,10 +658,11 @@ fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() 
 fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_overlap() {
     use singularis_tui::lifecycle::ShutdownEvent;
     serial(async {
-        // Two systems with no order between them, each with a slow request on the wire at
-        // the quit, so each close waits for its answer (a long grace: nothing is cut).
+        // Two systems with no order between them, each with a slow unary request on the wire
+        // at the quit, so each close waits for its answer (a long grace: nothing is cut; a
+        // stream would end at once, the game no longer needing it).
         let slow = Fault::Slow(Duration::from_millis(1_000));
-        let (video, wolfram) = (SystemId::VIDEO_INTERPRETER, SystemId::WOLFRAM_ANALYZER);
+        let (video, wolfram) = (SystemId::CLAUDE_CLIENT, SystemId::WOLFRAM_ANALYZER);
         let config = in_flight_at_quit(config(&[(video, slow), (wolfram, slow)]));
         let edges: Vec<(SystemId, SystemId)> = config
             .systems
@@ -721,7 +722,7 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
         // Each of the two slow systems started closing before the other one ended.
         assert!(
             started[&video] < ended[&wolfram] && started[&wolfram] < ended[&video],
-            "independent systems close at the same time: video {}..{}, wolfram {}..{}",
+            "independent systems close at the same time: claude {}..{}, wolfram {}..{}",
             started[&video],
             ended[&video],
             started[&wolfram],

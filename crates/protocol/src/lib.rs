@@ -36,8 +36,8 @@ pub use game::{
     UsageSection,
 };
 pub use systems::{
-    BreakerChange, BreakerState, CloseOutcome, CloseReport, EarlierClose, Headroom, StateChange,
-    SystemSnapshot, SystemState, Usage, Verification,
+    BreakerChange, BreakerState, CloseOutcome, CloseReport, CloseStep, EarlierClose, Headroom,
+    StateChange, SystemSnapshot, SystemState, Usage, Verification,
 };
 pub use version::{PROTOCOL, Version, VersionError};
 

@@ -194,6 +194,18 @@ pub struct CloseReport {
     /// above is the worse of the two.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub earlier: Option<EarlierClose>,
+    /// When each step of the close happened, in ms since it began (`drained`, `deadline`,
+    /// `cut`, `cancel_sent`, `tasks_ended`, `pool_dropped`, `fds_closed`, `checked`; a
+    /// newer agent may add steps). Left out when the close had none. Since 1.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<CloseStep>,
+}
+
+/// One step of a close, at `ms` since the close began.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CloseStep {
+    pub step: String,
+    pub ms: f64,
 }
 
 /// A close asked for while the session ran (a key at the dashboard, a viewer's command).

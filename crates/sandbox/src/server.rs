@@ -558,8 +558,11 @@ async fn handle(
     let mut response = match fault {
         None | Some(Fault::Truncate) => admitted(&ctx, &req),
         Some(Fault::Slow(delay)) => {
-            // Dropped with the connection if the client gives up first.
-            tokio::time::sleep(delay).await;
+            // A service that answers in `delay`, on time (tokio's millisecond timer alone adds
+            // up to a tick). The answer is made after the wait, so a client that gives up
+            // first (the wait is dropped with its connection) is never metered for it.
+            singularis_engine::sync::sleep_until_precisely(tokio::time::Instant::now() + delay)
+                .await;
             admitted(&ctx, &req)
         }
         Some(Fault::Hang) => std::future::pending().await,

@@ -243,14 +243,19 @@ pub fn install_crypto_provider() {
 }
 
 /// The TLS settings of every pool: the platform's verifier, HTTP/2 or HTTP/1.1 by ALPN.
-fn tls_config() -> Result<rustls::ClientConfig, rustls::Error> {
+/// Built once per process and cloned into each pool (its parts are shared `Arc`s), so the
+/// verifier and its root store are made once, and dropping a pool at a close frees none of
+/// them: that free was a large part of an idle close's work (BENCHMARKS.md, "Where the
+/// milliseconds go").
+static TLS: LazyLock<Result<rustls::ClientConfig, String>> = LazyLock::new(|| {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_platform_verifier()?
-        .with_no_client_auth())
-}
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_platform_verifier())
+        .map_err(|e| e.to_string())?;
+    Ok(config.with_no_client_auth())
+});
 
 /// What a system's pool is made with.
 pub struct PoolSettings {
@@ -264,7 +269,7 @@ pub struct PoolSettings {
 
 impl HttpClient {
     pub fn new(s: PoolSettings) -> Result<HttpClient, String> {
-        let tls = tls_config().map_err(|e| format!("TLS setup: {e}"))?;
+        let tls = TLS.clone().map_err(|e| format!("TLS setup: {e}"))?;
         let connector = Connector {
             ledger: s.ledger,
             permits: s.permits,

@@ -222,8 +222,19 @@ pub struct CloseStep {
 }
 
 /// The steps of a close, in the order they can happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum CloseStepKind {
     /// Every request in flight ended by itself (no cut).
     Drained,
