@@ -105,6 +105,8 @@ fn describe<T>(b: &Bounded<T>) -> String {
         Bounded::Answered(_) => "answered".into(),
         Bounded::Cut(_) => "cut".into(),
         Bounded::Late => "late".into(),
+        Bounded::RateLimited(e) => format!("rate-limited: {e}"),
+        Bounded::Truncated(_) => "truncated".into(),
         Bounded::Skipped => "skipped".into(),
         Bounded::Unavailable => "unavailable".into(),
         Bounded::Failed(e) => e.to_string(),

@@ -1116,3 +1116,88 @@ fn the_dashboard_shows_the_spend_its_pace_and_warns_near_the_limit() {
     let text = screen(&app);
     assert!(text.contains("⚠ spent: budget $0.0171/$0.0200"), "{text}");
 }
+
+/// Issue #27 item 2: the selected system's detail line says its calls were rate-limited,
+/// with the service's status and retry time, and its `Err` column counts them; item 5: the
+/// calls the game went on without, by why (the experts sequential mode did not ask).
+#[test]
+fn the_detail_line_says_rate_limited_and_why_calls_were_skipped() {
+    use singularis_tui::gameplay::stats::Skip;
+    use singularis_tui::systems::SystemId;
+    let mut app = App::new(fixtures::settings(Theme::PLAIN), area(200, 30));
+    let mut systems = fixtures::systems(10);
+    let claude = &mut systems[SystemId::CLAUDE_CLIENT.index()];
+    claude.state = singularis_tui::lifecycle::SystemState::Idle;
+    claude.done = 0;
+    claude.errors = 0;
+    claude.rate_limited = 4;
+    claude.last_rate_limit = Some("HTTP 429 Too Many Requests, retry in 1 s".into());
+    claude.last_error = Some(
+        "rate-limited: HTTP 429 Too Many Requests, retry in 1 s (cut at its 1000 ms deadline while waiting)"
+            .into(),
+    );
+    update(&mut app, Action::Systems(systems));
+    let mut game = fixtures::game();
+    for _ in 0..4 {
+        game.skipped(SystemId::HYPERBOLIC_CLIENT, Skip::MajorityReached);
+    }
+    update(&mut app, Action::Game(Box::new(game)));
+
+    app.selected = SystemId::CLAUDE_CLIENT.index();
+    let text = screen(&app);
+    let bottom = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("Claude client:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        bottom.contains("4 rate-limited (HTTP 429 Too Many Requests, retry in 1 s)"),
+        "{bottom}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.contains("Claude client") && !l.contains("Claude client:"))
+        .unwrap();
+    assert!(
+        row.split_whitespace().any(|w| w == "4"),
+        "the Err column counts the rate-limited calls: {row}"
+    );
+
+    app.selected = SystemId::HYPERBOLIC_CLIENT.index();
+    let text = screen(&app);
+    assert!(text.contains("skipped 4 majority reached"), "{text}");
+}
+
+/// Issue #27 item 3: the dashboard's final panel names a system that answered nothing, with
+/// how its calls ended, as the headless account does.
+#[test]
+fn the_final_panel_names_a_system_that_answered_nothing() {
+    use singularis_tui::session::report::CallAccount;
+    let mut report = fixtures::report();
+    let claude = CallAccount {
+        answered: 0,
+        late: 4,
+        rate_limited: 0,
+        last_rate_limit: None,
+        cut: 0,
+        truncated: 0,
+        outvoted: 0,
+        skipped_by_breaker: 7,
+        skipped: Default::default(),
+        errors: 0,
+        breaker: singularis_protocol::BreakerState::Open,
+        breaker_opens: 2,
+        deadline_ms: 1000.0,
+        p50_ms: None,
+        p99_ms: None,
+    };
+    report.stats.calls.insert("claude_client".into(), claude);
+    let app = fixtures::final_panel_of(area(220, 50), Theme::PLAIN, Ok("r.json"), report);
+    let text = screen(&app);
+    assert!(
+        text.contains(
+            "Claude client: answered none of its 11 calls: 4 late, 7 skipped by its breaker"
+        ),
+        "{text}"
+    );
+}

@@ -92,6 +92,8 @@ impl FromProtocol<p::SystemSnapshot> for SystemSnapshot {
             last_error: s.last_error,
             disabled_reason: s.disabled_reason,
             late: s.late,
+            rate_limited: s.rate_limited,
+            last_rate_limit: s.last_rate_limit,
             cut: s.cut,
             outvoted: s.outvoted,
             breaker_skipped: s.breaker_skipped,
@@ -188,6 +190,7 @@ impl FromProtocol<p::GameStats> for GameStats {
             actions: g.actions,
             actions_by_kind: g.actions_by_kind,
             skipped_calls: ids(g.skipped_calls),
+            skipped_why: ids(g.skipped_why),
             fallbacks: g.fallbacks,
             unparsable_replies: ids(g.unparsable_replies),
             guard_fired: g.guard_fired,
@@ -243,7 +246,7 @@ mod tests {
             serde_json::to_value(&back).unwrap()
         );
         let mut stats = GameStats::default();
-        stats.skipped(SystemId::CLAUDE_CLIENT);
+        stats.skipped(SystemId::CLAUDE_CLIENT, crate::gameplay::stats::Skip::Late);
         stats.budget = Some(BudgetSnapshot {
             refused: [(SystemId::MOE, 2)].into(),
             unknown: vec![SystemId::META_RL],

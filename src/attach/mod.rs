@@ -152,7 +152,9 @@ pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
     }
 }
 
-/// The agent's account as it streamed it, in the `--headless` lines.
+/// The agent's account as it streamed it, in the `--headless` lines, then its calls that
+/// did not simply answer, per system, as its last figures told them (the stream ends before
+/// the report's statistics).
 fn account_lines(app: &App) -> Vec<String> {
     let Some(sd) = &app.shutdown else {
         return Vec::new();
@@ -169,6 +171,7 @@ fn account_lines(app: &App) -> Vec<String> {
             StepKind::Endpoint(r) => lines.push(summary::endpoint_line(r)),
         }
     }
+    lines.extend(summary::streamed_call_lines(&app.game, &app.systems));
     lines
 }
 

@@ -23,7 +23,7 @@
 use super::guard::LoopGuard;
 use super::learning::Preferences;
 use super::moe::{self, ExpertAnswer, Verdict};
-use super::stats::{ActionRecord, CriticalPath};
+use super::stats::{ActionRecord, CriticalPath, Skip};
 use super::{Action, GameStats, World};
 use crate::audio::AudioOut;
 use crate::clients::{self, ClientError, Prompt, gemini};
@@ -128,17 +128,17 @@ impl Drop for Waiting<'_> {
 }
 
 impl Calls {
-    fn skipped(&self, id: SystemId) {
-        self.stats.locked().skipped(id);
+    fn skipped(&self, id: SystemId, why: Skip) {
+        self.stats.locked().skipped(id, why);
     }
 
-    /// Call `id`; `None` (counted as skipped) if it cannot take work, fails, is late or is
-    /// behind its breaker.
+    /// Call `id`; `None` (counted as skipped) if it cannot take work, fails, is late,
+    /// rate-limited or behind its breaker. A truncated answer is an answer: what came.
     async fn call<T, F, Fut>(&self, id: SystemId, f: F) -> Option<T>
     where
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
-        T: Send + 'static,
+        T: Send + 'static + Partial,
     {
         self.call_with(id, f, CancellationToken::new()).await
     }
@@ -148,10 +148,12 @@ impl Calls {
     where
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
-        T: Send + 'static,
+        T: Send + 'static + Partial,
     {
         match self.bounded(id, f, cancel).await {
             Bounded::Answered(v) => Some(v),
+            // The answer hit its cap: what came goes to the game like an answer.
+            Bounded::Truncated(partial) => T::from_partial(partial),
             _ => None,
         }
     }
@@ -188,14 +190,41 @@ impl Calls {
             }
         };
         match &outcome {
-            Bounded::Answered(_) | Bounded::Cut(_) => {}
+            Bounded::Answered(_) | Bounded::Cut(_) | Bounded::Truncated(_) => {}
             Bounded::Failed(e) => {
                 tracing::debug!(system = %id, error = %e, "skipped this cycle");
-                self.skipped(id);
+                self.skipped(id, Skip::Failed);
             }
-            Bounded::Late | Bounded::Skipped | Bounded::Unavailable => self.skipped(id),
+            Bounded::Late => self.skipped(id, Skip::Late),
+            Bounded::RateLimited(_) => self.skipped(id, Skip::RateLimited),
+            Bounded::Skipped => self.skipped(id, Skip::BreakerOpen),
+            Bounded::Unavailable => self.skipped(id, Skip::Unavailable),
         }
         outcome
+    }
+}
+
+/// What a truncated answer gives the game: text, what came of it; anything else (speech),
+/// nothing.
+trait Partial: Sized {
+    fn from_partial(text: String) -> Option<Self>;
+}
+
+impl Partial for String {
+    fn from_partial(text: String) -> Option<String> {
+        Some(text)
+    }
+}
+
+impl Partial for gemini::Pcm {
+    fn from_partial(_: String) -> Option<gemini::Pcm> {
+        None
+    }
+}
+
+impl Partial for moe::Verdict {
+    fn from_partial(_: String) -> Option<moe::Verdict> {
+        None
     }
 }
 
@@ -279,7 +308,7 @@ impl Agent {
                     .partition(|id| calls.registry.get(*id).is_available());
                 // Closed, disabled or failing for good: not asked, counted as skipped.
                 for id in out {
-                    calls.skipped(id);
+                    calls.skipped(id, Skip::Unavailable);
                 }
                 let need = live.len() / 2 + 1;
                 let ask_one = |id: SystemId| {
@@ -315,7 +344,10 @@ impl Agent {
                     if sequential {
                         for id in live.iter().copied() {
                             if out.iter().filter(|a: &&ExpertAnswer| a.action.is_some()).count() >= need {
-                                break;
+                                // Not asked: the vote already has its majority. Counted, so
+                                // an expert never asked is not a silent one.
+                                calls.skipped(id, Skip::MajorityReached);
+                                continue;
                             }
                             out.push(ask_one(id).await);
                         }
@@ -429,7 +461,7 @@ impl Agent {
             .await;
         // A dripping stream is cut at its deadline: a partial description is still one.
         let scene = match scene {
-            Bounded::Answered(s) | Bounded::Cut(s) => Some(s),
+            Bounded::Answered(s) | Bounded::Cut(s) | Bounded::Truncated(s) => Some(s),
             _ => None,
         };
         let scene = scene

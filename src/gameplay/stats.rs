@@ -13,6 +13,8 @@ pub struct GameStats {
     pub actions_by_kind: BTreeMap<String, u64>,
     /// Calls not made because the system was disabled, closed or failing.
     pub skipped_calls: BTreeMap<SystemId, u64>,
+    /// The same calls by why ([`Skip`]'s words), per system.
+    pub skipped_why: BTreeMap<SystemId, BTreeMap<String, u64>>,
     /// Replies that named no action, replaced by the safe action.
     pub fallbacks: u64,
     /// Replies that were read but named no action, per system (they count as no vote).
@@ -53,6 +55,36 @@ pub struct GameStats {
     /// The calls the current cycle waits on, since when (the dashboard names the longest).
     #[serde(skip)]
     pub waiting: BTreeMap<SystemId, std::time::Instant>,
+}
+
+/// Why the game went on without a system's answer (the report's `skipped_why`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// No answer within its deadline.
+    Late,
+    /// Cut at its deadline while waiting out the service's 429.
+    RateLimited,
+    /// The call failed.
+    Failed,
+    /// Not made: its breaker was open (or its one probe was out).
+    BreakerOpen,
+    /// Not made: the system is closed, closing or disabled.
+    Unavailable,
+    /// Not asked: sequential mode stops asking experts once a majority has answered.
+    MajorityReached,
+}
+
+impl Skip {
+    pub fn words(self) -> &'static str {
+        match self {
+            Skip::Late => "late",
+            Skip::RateLimited => "rate-limited",
+            Skip::Failed => "failed",
+            Skip::BreakerOpen => "breaker open",
+            Skip::Unavailable => "unavailable",
+            Skip::MajorityReached => "majority reached",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -143,8 +175,14 @@ impl GameStats {
         self.recent.push_back(rec);
     }
 
-    pub fn skipped(&mut self, id: SystemId) {
+    pub fn skipped(&mut self, id: SystemId, why: Skip) {
         *self.skipped_calls.entry(id).or_default() += 1;
+        *self
+            .skipped_why
+            .entry(id)
+            .or_default()
+            .entry(why.words().to_string())
+            .or_default() += 1;
     }
 
     pub(crate) fn outvoted_expert(&mut self, id: SystemId) {

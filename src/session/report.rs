@@ -156,9 +156,13 @@ impl ReportStats {
                         CallAccount {
                             answered: s.done + s.truncated,
                             late: s.late,
+                            rate_limited: s.rate_limited,
+                            last_rate_limit: s.last_rate_limit.clone(),
                             cut: s.cut,
+                            truncated: s.truncated,
                             outvoted: s.outvoted,
                             skipped_by_breaker: s.breaker_skipped,
+                            skipped: game.skipped_why.get(&s.id).cloned().unwrap_or_default(),
                             errors: s.errors,
                             breaker: s.breaker.to_protocol(),
                             breaker_opens: s.breaker_opens,

@@ -205,28 +205,48 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
     out
 }
 
-/// Per system, every call that did not simply answer: late, cut, failed, truncated, outvoted,
-/// skipped by its breaker or refused by the budget; a system that answered nothing is named
-/// even when its calls all "closed" cleanly.
+/// Per system, every call that did not simply answer: late, rate-limited (with the
+/// service's status and retry time), cut, failed, truncated, outvoted, skipped by its
+/// breaker, refused by the budget, and not asked (the vote had its majority, the system was
+/// closed); a system that answered nothing is named even when its calls all "closed"
+/// cleanly.
 pub(crate) fn call_lines(st: &super::report::ReportStats) -> Vec<String> {
     let mut lines = Vec::new();
     for (name, c) in &st.calls {
         let id = crate::systems::SystemId::from_name(name);
-        let truncated = st.truncated_by_system.get(name).copied().unwrap_or(0);
+        let truncated = c
+            .truncated
+            .max(st.truncated_by_system.get(name).copied().unwrap_or(0));
         let refused = id
             .and_then(|id| st.game.budget.as_ref()?.refused.get(&id).copied())
             .unwrap_or(0);
-        let asked = c.answered + c.late + c.cut + c.errors;
+        let asked = c.answered + c.late + c.rate_limited + c.cut + c.errors;
+        let rate_limited = match (&c.last_rate_limit, c.rate_limited) {
+            (_, 0) => String::new(),
+            (Some(said), _) => format!("rate-limited ({said})"),
+            (None, _) => "rate-limited".to_string(),
+        };
+        // The calls the game went on without that no outcome above counts: never asked.
+        let not_asked: Vec<(u64, String)> = c
+            .skipped
+            .iter()
+            .filter(|(why, _)| NOT_ASKED.contains(&why.as_str()))
+            .map(|(why, n)| (*n, format!("skipped ({why})")))
+            .collect();
         let mut parts = Vec::new();
         for (n, what) in [
             (c.late, "late"),
+            (c.rate_limited, rate_limited.as_str()),
             (c.cut, "cut"),
             (c.errors, "failed"),
             (truncated, "truncated"),
             (c.outvoted, "outvoted"),
             (c.skipped_by_breaker, "skipped by its breaker"),
             (refused, "not made for the budget"),
-        ] {
+        ]
+        .into_iter()
+        .chain(not_asked.iter().map(|(n, w)| (*n, w.as_str())))
+        {
             if n > 0 {
                 parts.push(format!("{n} {what}"));
             }
@@ -235,11 +255,12 @@ pub(crate) fn call_lines(st: &super::report::ReportStats) -> Vec<String> {
             continue;
         }
         let who = id.map_or(name.as_str(), |id| id.display_name());
-        let calls = asked + c.skipped_by_breaker + refused;
-        let answered = if c.answered == 0 {
-            format!("answered none of its {calls} calls")
-        } else {
-            format!("answered {} of {calls}", c.answered)
+        let never_asked: u64 = not_asked.iter().map(|(n, _)| n).sum();
+        let calls = asked + c.skipped_by_breaker + refused + never_asked;
+        let answered = match (asked, c.answered) {
+            (0, _) => format!("asked none of its {calls} calls"),
+            (_, 0) => format!("answered none of its {calls} calls"),
+            (_, n) => format!("answered {n} of {calls}"),
         };
         lines.push(format!("    {who}: {answered}: {}", parts.join(", ")));
     }
@@ -248,6 +269,25 @@ pub(crate) fn call_lines(st: &super::report::ReportStats) -> Vec<String> {
     }
     lines
 }
+
+/// [`call_lines`] from a session's figures as they stand (a viewer's, from the stream),
+/// under a heading of their own.
+pub(crate) fn streamed_call_lines(
+    game: &crate::gameplay::GameStats,
+    systems: &[crate::lifecycle::SystemSnapshot],
+) -> Vec<String> {
+    let lines = call_lines(&super::report::ReportStats::new(game, systems));
+    if lines.is_empty() {
+        return lines;
+    }
+    let mut out = vec!["Final Statistics (the agent's last figures):".to_string()];
+    out.extend(lines);
+    out
+}
+
+/// The game's reasons for a call it did not make at all (the others are outcomes of calls
+/// made, counted on their own: late, rate-limited, failed, breaker open).
+const NOT_ASKED: [&str; 2] = ["majority reached", "unavailable"];
 
 /// The spend against its limits, and what the limits stopped.
 pub(crate) fn budget_lines(b: &crate::lifecycle::BudgetSnapshot) -> Vec<String> {

@@ -113,6 +113,8 @@ impl ToProtocol for SystemSnapshot {
             last_error: self.last_error.clone(),
             disabled_reason: self.disabled_reason.clone(),
             late: self.late,
+            rate_limited: self.rate_limited,
+            last_rate_limit: self.last_rate_limit.clone(),
             cut: self.cut,
             outvoted: self.outvoted,
             breaker_skipped: self.breaker_skipped,
@@ -260,6 +262,7 @@ impl ToProtocol for GameStats {
             actions: self.actions,
             actions_by_kind: self.actions_by_kind.clone(),
             skipped_calls: names(&self.skipped_calls),
+            skipped_why: names(&self.skipped_why),
             fallbacks: self.fallbacks,
             unparsable_replies: names(&self.unparsable_replies),
             guard_fired: self.guard_fired,
@@ -296,7 +299,7 @@ mod tests {
             );
         }
         let mut stats = GameStats::default();
-        stats.skipped(SystemId::CLAUDE_CLIENT);
+        stats.skipped(SystemId::CLAUDE_CLIENT, crate::gameplay::stats::Skip::Late);
         stats.budget = Some(BudgetSnapshot {
             refused: [(SystemId::MOE, 2)].into(),
             unknown: vec![SystemId::META_RL],

@@ -221,6 +221,7 @@ impl SessionMetrics {
                 for (outcome, n) in [
                     ("answered", s.done + s.truncated),
                     ("late", s.late),
+                    ("rate_limited", s.rate_limited),
                     ("cut", s.cut),
                     ("outvoted", s.outvoted),
                     ("skipped_by_breaker", s.breaker_skipped),
@@ -308,7 +309,7 @@ fn describe() {
     );
     describe_counter!(
         CALL_OUTCOMES,
-        "The game's calls per system by outcome: answered, late (cancelled at the deadline), cut (a stream cut; its partial text used), skipped_by_breaker, error"
+        "The game's calls per system by outcome: answered, late (cancelled at the deadline), rate_limited (cut at the deadline while waiting out a 429), cut (a stream cut; its partial text used), skipped_by_breaker, error"
     );
     describe_gauge!(
         DEADLINE,

@@ -16,7 +16,13 @@ struct Agent {
 }
 
 fn agent(dir: &Path, listen: &str, report: &str) -> Agent {
+    agent_with(dir, listen, report, &[])
+}
+
+/// [`agent`] with more arguments (a fault).
+fn agent_with(dir: &Path, listen: &str, report: &str, extra: &[&str]) -> Agent {
     let mut c = cmd(dir);
+    c.args(extra);
     c.args([
         "--headless",
         "--json",
@@ -164,6 +170,57 @@ fn the_full_round_watch_force_close_detach_reattach_and_a_remote_quit() {
             .is_some_and(|b| b.starts_with("viewer ")),
         "the Claude client's report names the viewer's command: {claude}"
     );
+}
+
+/// Issue #27 item 3: a viewer's account after a remote quit names a system that answered
+/// nothing, with how its calls ended, as the headless account does: here a hung Claude.
+#[test]
+fn a_remote_quit_account_names_a_system_that_answered_nothing() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tmux) = Tmux::start(dir.path(), 160, 45) else {
+        return;
+    };
+    let a = agent_with(
+        dir.path(),
+        "0",
+        "agent.json",
+        &["--fault", "claude_client=hang"],
+    );
+    let token_file = dir.path().join("state/singularis-tui/control-token");
+    // Past the hung calls' deadline, so the agent's figures have them late.
+    while a.next_cycle() < 3 {}
+    attach(
+        &tmux,
+        dir.path(),
+        &format!("{} --token-file {}", a.url, quoted(&token_file)),
+    );
+    tmux.wait_for("all eleven rows, attached", all_rows);
+    // A refresh (every second) after attaching: the figures of a few more cycles.
+    let seen = a.next_cycle();
+    while a.next_cycle() < seen + 2 {}
+    tmux.send(&["q"]);
+    tmux.wait_for("the quit question", |s| s.contains("Quit the agent"));
+    tmux.send(&["y"]);
+    let s = tmux.wait_for("the agent's account", |s| {
+        s.contains("agent exited") && s.contains("11 of 11 done")
+    });
+    // On the viewer's screen too, where the final statistics would be.
+    assert!(
+        s.contains("Final statistics") && s.contains("Claude client: answered none of its"),
+        "{s}"
+    );
+    tmux.send(&["Enter"]);
+    let s = wait_exit(&tmux);
+    assert!(s.contains("EXIT=0"), "{s}");
+    let line = s
+        .lines()
+        .find(|l| l.starts_with("    Claude client: answered none of its "))
+        .unwrap_or_else(|| panic!("the viewer's account names Claude:\n{s}"));
+    assert!(line.contains(" late"), "{line}");
+    assert!(s.contains("  Calls that did not simply answer:"), "{s}");
+    assert!(!s.contains("    Gemini client: "), "{s}");
+    assert_eq!(a.exit_code(), 0);
 }
 
 /// A free loopback port, for an agent that must come back at the same address.

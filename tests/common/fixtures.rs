@@ -59,6 +59,8 @@ fn snapshot(id: SystemId, state: SystemState, done: u64) -> SystemSnapshot {
         last_error: None,
         disabled_reason: None,
         late: 0,
+        rate_limited: 0,
+        last_rate_limit: None,
         cut: 0,
         outvoted: 0,
         budget_refused: 0,
@@ -453,6 +455,16 @@ pub fn final_panel(area: Rect, theme: Theme) -> App {
 
 /// The final panel, the report written to the path (`Ok`) or not, for a reason (`Err`).
 pub fn final_panel_with_report(area: Rect, theme: Theme, written: Result<&str, &str>) -> App {
+    final_panel_of(area, theme, written, report())
+}
+
+/// The final panel of `report`.
+pub fn final_panel_of(
+    area: Rect,
+    theme: Theme,
+    written: Result<&str, &str>,
+    report: SessionReport,
+) -> App {
     let all = shutdown_order().len();
     let mut app = shutting_down(area, theme, all, 505);
     update(
@@ -465,7 +477,7 @@ pub fn final_panel_with_report(area: Rect, theme: Theme, written: Result<&str, &
     update(
         &mut app,
         Action::Finished {
-            report: Box::new(report()),
+            report: Box::new(report),
             report_path: written.ok().map(str::to_string),
             report_error: written.err().map(str::to_string),
         },

@@ -356,7 +356,7 @@ fn tuned(id: SystemId, f: impl FnOnce(&mut singularis_tui::config::SystemConfig)
 
 fn truncated_reason(e: &clients::ClientError) -> &str {
     match e {
-        clients::ClientError::Truncated { reason } => reason,
+        clients::ClientError::Truncated { reason, .. } => reason,
         other => panic!("expected a truncated answer, got: {other}"),
     }
 }

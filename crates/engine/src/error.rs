@@ -37,9 +37,11 @@ pub enum ClientError {
     #[error("protocol: {0}")]
     Protocol(String),
     /// The answer hit its output cap (reasoning included) before it was done: the service
-    /// said why (`length`, `max_output_tokens`, `MAX_TOKENS`, `max_tokens`).
+    /// said why (`length`, `max_output_tokens`, `MAX_TOKENS`, `max_tokens`). `partial` is
+    /// the text that came (perhaps none): an answer, if a short one (README, "Model
+    /// parameters").
     #[error("truncated: {reason}")]
-    Truncated { reason: String },
+    Truncated { reason: String, partial: String },
     /// A stream outran its deadline (or went silent between chunks) and was cut; `partial`
     /// is what it had said by then.
     #[error("cut: {why}")]
@@ -62,14 +64,37 @@ impl ClientError {
         matches!(self, ClientError::Cut { .. })
     }
 
-    /// A cut with what the stream had said: the reader fills in the text it gathered.
+    /// A cut or a truncated answer with what the service had said: the reader fills in the
+    /// text it gathered.
     pub fn with_partial(self, text: &str) -> ClientError {
         match self {
             ClientError::Cut { why, .. } => ClientError::Cut {
                 partial: text.to_string(),
                 why,
             },
+            ClientError::Truncated { reason, .. } => ClientError::Truncated {
+                reason,
+                partial: text.to_string(),
+            },
             e => e,
+        }
+    }
+
+    /// A 429: the service's rate limit, not a failure of its own.
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, ClientError::Status { status: 429, .. })
+    }
+
+    /// A status in brief: "HTTP 429 Too Many Requests, retry in 1 s", without the service's
+    /// message or request id; any other error as it reads.
+    pub fn status_brief(&self) -> String {
+        match self {
+            ClientError::Status {
+                status,
+                retry_after,
+                ..
+            } => status_words(status, "", retry_after, &None),
+            e => e.to_string(),
         }
     }
 
@@ -81,6 +106,7 @@ impl ClientError {
     pub fn truncated(service_reason: &str, cap: u32) -> ClientError {
         ClientError::Truncated {
             reason: format!("{service_reason} (the answer hit its {cap}-token cap)"),
+            partial: String::new(),
         }
     }
 }

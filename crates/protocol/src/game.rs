@@ -15,6 +15,10 @@ pub struct GameStats {
     pub actions_by_kind: BTreeMap<String, u64>,
     /// Calls not made because the system was disabled, closed or failing.
     pub skipped_calls: BTreeMap<String, u64>,
+    /// The same calls by why (`late`, `rate-limited`, `failed`, `breaker open`,
+    /// `unavailable`, `majority reached`: an expert sequential mode did not ask once a
+    /// majority had answered), per system. Since 1.2.
+    pub skipped_why: BTreeMap<String, BTreeMap<String, u64>>,
     /// Replies that named no action, replaced by the safe action.
     pub fallbacks: u64,
     /// Replies that were read but named no action, per system.
@@ -135,12 +139,25 @@ pub struct CallAccount {
     pub answered: u64,
     /// No answer by the deadline: cancelled.
     pub late: u64,
+    /// Cut at the deadline while waiting out the service's 429 (not in `late`). Since 1.2.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// The last 429 it waited out, in the service's words (status, retry time). Since 1.2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rate_limit: Option<String>,
     /// Streams cut at the deadline or a silence.
     pub cut: u64,
+    /// Answers that hit their output cap (in `answered`: what came was used). Since 1.2.
+    #[serde(default)]
+    pub truncated: u64,
     /// The MoE vote went on without it.
     pub outvoted: u64,
     /// Not made: the breaker was open.
     pub skipped_by_breaker: u64,
+    /// Calls the game went on without, by why (the game's `skipped_why` for this system).
+    /// Since 1.2.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped: BTreeMap<String, u64>,
     pub errors: u64,
     pub breaker: BreakerState,
     pub breaker_opens: u64,

@@ -105,6 +105,14 @@ pub struct SystemSnapshot {
     pub disabled_reason: Option<String>,
     /// Calls past their deadline (cancelled, not awaited).
     pub late: u64,
+    /// Calls cut at their deadline while waiting out the service's 429 (not in `late`).
+    /// Since 1.2.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// The last 429 a rate-limited call waited out, in the service's words (status, retry
+    /// time); null before any. Since 1.2.
+    #[serde(default)]
+    pub last_rate_limit: Option<String>,
     /// Streams cut at their deadline or after a silence; what they said was used.
     pub cut: u64,
     /// Calls the MoE vote went on without.

@@ -4,8 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
-/// The version this crate writes and reads. 1.1: cycles carry their critical path.
-pub const PROTOCOL: Version = Version { major: 1, minor: 1 };
+/// The version this crate writes and reads. 1.1: cycles carry their critical path. 1.2:
+/// each system's rate-limited calls, the calls skipped by why, truncated answers per system.
+pub const PROTOCOL: Version = Version { major: 1, minor: 2 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
@@ -100,7 +101,7 @@ mod tests {
     fn reads_back_and_checks_the_major() {
         let v: Version = serde_json::from_str("\"1.7\"").unwrap();
         assert_eq!(v, Version { major: 1, minor: 7 });
-        assert_eq!(serde_json::to_string(&PROTOCOL).unwrap(), "\"1.1\"");
+        assert_eq!(serde_json::to_string(&PROTOCOL).unwrap(), "\"1.2\"");
         assert!(v.check().is_ok());
         let two: Version = "2.0".parse().unwrap();
         assert_eq!(

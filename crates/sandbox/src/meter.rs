@@ -99,16 +99,29 @@ impl Meter {
         self.window().tokens += input + output;
     }
 
-    /// The service's rate-limit headers, as of now.
+    /// The service's rate-limit headers, as of now. On a 429 (the window spent, or the
+    /// `ratelimit` fault) they say what the refusal says: no request left until the
+    /// `retry-after` the answer carries, as the services' headers do when they refuse.
     pub fn decorate(&self, service: Service, r: &mut Response<Body>) {
         let (req_limit, tok_limit) = self.limits;
         let w = self.window();
-        let reset = WINDOW.saturating_sub(w.start.elapsed());
-        let (req_left, tok_left) = (
+        let mut reset = WINDOW.saturating_sub(w.start.elapsed());
+        let (mut req_left, tok_left) = (
             req_limit.saturating_sub(w.requests),
             tok_limit.saturating_sub(w.tokens),
         );
         drop(w);
+        if r.status() == http::StatusCode::TOO_MANY_REQUESTS {
+            req_left = 0;
+            if let Some(secs) = r
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                reset = Duration::from_secs(secs);
+            }
+        }
         let h = r.headers_mut();
         let mut set = |name: &'static str, v: String| {
             if let Ok(v) = HeaderValue::from_str(&v) {
@@ -176,6 +189,41 @@ mod tests {
         m.decorate(Service::OpenAi, &mut r);
         assert_eq!(r.headers()["x-ratelimit-remaining-requests"], "0");
         assert_eq!(r.headers()["x-ratelimit-remaining-tokens"], "970");
+    }
+
+    #[test]
+    fn a_429_says_no_request_is_left_in_each_services_headers() {
+        let m = Meter::default();
+        for (service, remaining, reset) in [
+            (
+                Service::OpenAi,
+                "x-ratelimit-remaining-requests",
+                "x-ratelimit-reset-requests",
+            ),
+            (
+                Service::Anthropic,
+                "anthropic-ratelimit-requests-remaining",
+                "anthropic-ratelimit-requests-reset",
+            ),
+        ] {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = http::StatusCode::TOO_MANY_REQUESTS;
+            r.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(7u64));
+            m.decorate(service, &mut r);
+            assert_eq!(r.headers()[remaining], "0", "{service:?}");
+            if service == Service::OpenAi {
+                assert_eq!(r.headers()[reset], "7s");
+            }
+            // An answer that is not refused still says what is left.
+            let mut ok = Response::new(Body::empty());
+            m.decorate(service, &mut ok);
+            assert_eq!(
+                ok.headers()[remaining],
+                REQUESTS_PER_MINUTE.to_string(),
+                "{service:?}"
+            );
+        }
     }
 
     #[test]

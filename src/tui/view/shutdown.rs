@@ -24,7 +24,13 @@ pub fn render(app: &App, frame: &mut Frame, a: ShutdownAreas) {
     if app.phase() != Phase::Final {
         gauge(app, sd, frame, a.gauge);
         account(app, sd, frame, a.account);
-        super::log::render(app, frame, a.side, false);
+        // A remote agent that exited sends no report: its last figures say how its
+        // systems' calls went, where the final statistics would be.
+        if app.connection == crate::tui::app::Connection::Ended && sd.report.is_none() {
+            streamed_statistics(app, frame, a.side);
+        } else {
+            super::log::render(app, frame, a.side, false);
+        }
         return;
     }
     // Everything between the header and the footer.
@@ -298,6 +304,40 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     )));
     frame.render_widget(
         Table::new(rows, widths).column_spacing(1).block(block),
+        area,
+    );
+}
+
+/// A remote agent's calls that did not simply answer, per system, from its last streamed
+/// figures (the lines `attach` prints once the terminal is back).
+fn streamed_statistics(app: &App, frame: &mut Frame, area: Rect) {
+    let t = app.settings.theme;
+    let mut lines: Vec<Line> = summary::streamed_call_lines(&app.game, &app.systems)
+        .into_iter()
+        .skip(1)
+        .map(|l| Line::from(Span::styled(l.trim_start().to_string(), t.plain())))
+        .collect();
+    if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "Every system answered its calls.",
+            t.good(),
+        )));
+    }
+    lines.insert(
+        0,
+        Line::from(Span::styled(
+            "As the agent's last figures told them:",
+            t.dim(),
+        )),
+    );
+    let block = Block::bordered()
+        .border_type(BorderType::Double)
+        .border_style(t.accent())
+        .title(Line::from(Span::styled(" Final statistics ", t.title())));
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
         area,
     );
 }

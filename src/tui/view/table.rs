@@ -122,10 +122,10 @@ fn cells(app: &App, s: &SystemSnapshot, error_width: usize) -> Vec<Cell<'static>
         format!("{} {}{breaker}", state_symbol(s.state), s.state.name()),
         t.state(s.state),
     );
-    let errors = Span::styled(
-        count(s.errors),
-        if s.errors > 0 { t.bad() } else { t.plain() },
-    );
+    // A call cut while it waited out a 429 is the service refusing, not slowness: an error
+    // here, named in the detail line.
+    let failed = s.errors + s.rate_limited;
+    let errors = Span::styled(count(failed), if failed > 0 { t.bad() } else { t.plain() });
     let cut = Span::styled(
         count(s.truncated),
         if s.truncated > 0 { t.warn() } else { t.plain() },
@@ -185,6 +185,7 @@ fn block(app: &App, area: Rect, focused: bool) -> Block<'static> {
         let parts: Vec<String> = (!detail.content.is_empty())
             .then(|| detail.content.to_string())
             .into_iter()
+            .chain(calls_detail(app, s))
             .chain(usage_detail(s))
             .collect();
         if !parts.is_empty() {
@@ -201,6 +202,28 @@ fn block(app: &App, area: Rect, focused: bool) -> Block<'static> {
         }
     }
     block
+}
+
+/// How the selected system's calls went when not simply answered: rate-limited (with the
+/// service's status and retry time), late, and the calls the game went on without, by why.
+fn calls_detail(app: &App, s: &SystemSnapshot) -> Option<String> {
+    let mut parts = Vec::new();
+    if s.rate_limited > 0 {
+        let said = s
+            .last_rate_limit
+            .as_deref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        parts.push(format!("{} rate-limited{said}", s.rate_limited));
+    }
+    if s.late > 0 {
+        parts.push(format!("{} late", s.late));
+    }
+    if let Some(why) = app.game.skipped_why.get(&s.id).filter(|w| !w.is_empty()) {
+        let why: Vec<String> = why.iter().map(|(w, n)| format!("{n} {w}")).collect();
+        parts.push(format!("skipped {}", why.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 /// What the selected system's answers cost: tokens, price, rate-limit headroom.

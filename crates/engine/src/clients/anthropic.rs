@@ -56,15 +56,22 @@ pub async fn messages(
         if let Some(u) = v.get("usage").and_then(Usage::from_anthropic) {
             ctx.usage.add(u);
         }
-        stop_reason(ctx, str_at(&v, "/stop_reason"))?;
         let text: String = v
             .get("content")
             .and_then(|c| c.as_array())
-            .ok_or_else(|| ClientError::Protocol("message without content".into()))?
-            .iter()
-            .filter(|b| str_at(b, "/type") == Some("text"))
-            .filter_map(|b| str_at(b, "/text"))
-            .collect();
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter(|b| str_at(b, "/type") == Some("text"))
+                    .filter_map(|b| str_at(b, "/text"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        // A truncated answer keeps the text that came.
+        stop_reason(ctx, str_at(&v, "/stop_reason")).map_err(|e| e.with_partial(&text))?;
+        if v.get("content").and_then(|c| c.as_array()).is_none() {
+            return Err(ClientError::Protocol("message without content".into()));
+        }
         return Ok(text);
     }
     wire::expect_content_type(&resp, "text/event-stream")?;
@@ -114,6 +121,6 @@ pub async fn messages(
             ended.cut_note()
         )));
     }
-    stop_reason(ctx, reason.as_deref())?;
+    stop_reason(ctx, reason.as_deref()).map_err(|e| e.with_partial(&text))?;
     Ok(text)
 }

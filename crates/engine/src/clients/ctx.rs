@@ -62,7 +62,13 @@ pub struct RequestCtx {
     pub recorder: Option<Arc<crate::net::record::Recorder>>,
     /// The spend limit, when one is set: each paid request reserves its worst cost first.
     pub budget: Option<BudgetCtx>,
+    /// The service's last word on this call when it was a 429 (cleared by any other answer):
+    /// a call cut at its deadline while it waits out a rate limit is rate-limited, not late.
+    pub rate_limited: RateLimitSlot,
 }
+
+/// Where a call keeps the 429 it is waiting out, if any (see [`RequestCtx::rate_limited`]).
+pub type RateLimitSlot = Arc<std::sync::Mutex<Option<crate::error::ClientError>>>;
 
 /// What a request needs to keep within the spend limit.
 #[derive(Clone)]

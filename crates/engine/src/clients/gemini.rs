@@ -97,7 +97,11 @@ pub async fn generate(ctx: &RequestCtx, prompt: &Prompt) -> Result<String, Clien
     .await?;
     let v = wire::read_json(resp).await?;
     record_usage(ctx, &v);
-    finish_reason(ctx, &v)?;
+    // A truncated answer keeps the text that came.
+    finish_reason(ctx, &v).map_err(|e| {
+        let partial = candidate_text(&v).ok().flatten().unwrap_or_default();
+        e.with_partial(&partial)
+    })?;
     let text = candidate_text(&v)?
         .ok_or_else(|| ClientError::Protocol("answer without candidates".into()))?;
     if text.is_empty() {
@@ -157,7 +161,7 @@ pub async fn stream(
             ended.cut_note()
         )));
     };
-    finish_reason(ctx, &last)?;
+    finish_reason(ctx, &last).map_err(|e| e.with_partial(&text))?;
     Ok(text)
 }
 

@@ -11,7 +11,7 @@ mod wire;
 pub mod wolfram;
 
 pub use crate::error::ClientError;
-pub use ctx::{ApiKey, BudgetCtx, RequestCtx};
+pub use ctx::{ApiKey, BudgetCtx, RateLimitSlot, RequestCtx};
 pub use sse::{SseEvent, SseParser};
 pub use usage::{Headroom, Usage, UsageMeter};
 pub use wire::shorten;

@@ -65,7 +65,10 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         if let Some(u) = v.get("usage").and_then(Usage::from_openai_chat) {
             ctx.usage.add(u);
         }
-        finish(ctx, str_at(&v, "/choices/0/finish_reason"))?;
+        // A truncated answer keeps the text that came.
+        finish(ctx, str_at(&v, "/choices/0/finish_reason")).map_err(|e| {
+            e.with_partial(str_at(&v, "/choices/0/message/content").unwrap_or_default())
+        })?;
         if let Some(refusal) = str_at(&v, "/choices/0/message/refusal") {
             return Err(ClientError::Protocol(format!(
                 "the model refused: {}",
@@ -120,7 +123,7 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
             ended.cut_note()
         )));
     }
-    finish(ctx, finish_reason.as_deref())?;
+    finish(ctx, finish_reason.as_deref()).map_err(|e| e.with_partial(&text))?;
     Ok(text)
 }
 
@@ -153,10 +156,12 @@ fn response_outcome(ctx: &RequestCtx, v: &Value) -> Result<String, ClientError> 
         "incomplete" => {
             let reason = str_at(v, "/incomplete_details/reason").unwrap_or("unknown");
             if reason == "max_output_tokens" {
+                // The text that came before the cap, if any: still an answer.
                 Err(ClientError::truncated(
                     "incomplete: max_output_tokens",
                     ctx.params.max_output_tokens,
-                ))
+                )
+                .with_partial(&output_text(v).unwrap_or_default()))
             } else {
                 Err(ClientError::Protocol(format!(
                     "response incomplete: {}",
@@ -232,6 +237,13 @@ pub async fn responses(
                 if !text.is_empty() && str_at(&v, "/status") == Some("completed") =>
             {
                 Ok(text)
+            }
+            // The final object may carry no output; the deltas said what came.
+            ClientError::Truncated { reason, partial } if partial.is_empty() => {
+                Err(ClientError::Truncated {
+                    reason,
+                    partial: text.clone(),
+                })
             }
             e => Err(e),
         }),

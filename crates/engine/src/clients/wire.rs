@@ -80,7 +80,14 @@ pub async fn send(
                 }
             });
         };
-        let err = match send_once(ctx, this).await {
+        let sent = send_once(ctx, this).await;
+        // The service's last word: a 429 is kept while the call waits it out, so a deadline
+        // that cuts the wait tells a rate limit, not slowness.
+        *ctx.rate_limited.lock().unwrap_or_else(|p| p.into_inner()) = match &sent {
+            Err(e) if e.is_rate_limit() => Some(e.clone()),
+            _ => None,
+        };
+        let err = match sent {
             Ok(resp) => return Ok(resp),
             // A connect refused because the system is closing is the close, not a failure.
             Err(_) if ctx.stop.is_cancelled() => return Err(ClientError::Cancelled),

@@ -25,6 +25,7 @@ pub async fn query(ctx: &RequestCtx, input: &str) -> Result<String, ClientError>
     if text.chars().count() >= MAXCHARS {
         return Err(ClientError::Truncated {
             reason: format!("the answer filled maxchars={MAXCHARS}"),
+            partial: text,
         });
     }
     Ok(text)

@@ -95,6 +95,14 @@ pub struct SystemSnapshot {
     pub disabled_reason: Option<String>,
     /// Calls past their deadline (cancelled, not awaited).
     pub late: u64,
+    /// Calls cut at their deadline while waiting out the service's 429 (not counted in
+    /// `late`): the service's rate limit, not its slowness.
+    #[serde(default)]
+    pub rate_limited: u64,
+    /// The last 429 a rate-limited call waited out, in the service's words ("HTTP 429 Too
+    /// Many Requests, retry in 1 s"); `None` before any.
+    #[serde(default)]
+    pub last_rate_limit: Option<String>,
     /// Streams cut at their deadline or after a silence; what they said was used.
     pub cut: u64,
     /// Calls the MoE vote went on without, once they were past the system's own usual
@@ -115,9 +123,9 @@ pub struct SystemSnapshot {
 }
 
 impl SystemSnapshot {
-    /// Requests sent: answered (truncated included), failed, late or cut.
+    /// Requests sent: answered (truncated included), failed, late, rate-limited or cut.
     pub fn requests(&self) -> u64 {
-        self.done + self.errors + self.truncated + self.late + self.cut
+        self.done + self.errors + self.truncated + self.late + self.rate_limited + self.cut
     }
 }
 
@@ -295,6 +303,8 @@ struct Generation {
 struct Status {
     state: SystemState,
     last_error: Option<String>,
+    /// The last 429 a call was cut waiting out.
+    last_rate_limit: Option<String>,
     disabled_reason: Option<String>,
 }
 
@@ -329,6 +339,7 @@ pub struct System {
     breaker: Mutex<Breaker>,
     breaker_changes: broadcast::Sender<BreakerChange>,
     late: AtomicU64,
+    rate_limited: AtomicU64,
     outvoted: AtomicU64,
     cut: AtomicU64,
     /// The last close asked for at runtime, while it stands (reopening clears it).
@@ -409,6 +420,7 @@ impl System {
             status: Mutex::new(Status {
                 state,
                 last_error: None,
+                last_rate_limit: None,
                 disabled_reason: disabled,
             }),
             limiter,
@@ -431,6 +443,7 @@ impl System {
             breaker: Mutex::new(Breaker::new(breaker_settings(&ResilienceConfig::default()))),
             breaker_changes,
             late: AtomicU64::new(0),
+            rate_limited: AtomicU64::new(0),
             outvoted: AtomicU64::new(0),
             cut: AtomicU64::new(0),
             earlier: Mutex::new(None),
@@ -606,6 +619,8 @@ impl System {
             last_error: st.last_error.clone(),
             disabled_reason: st.disabled_reason.clone(),
             late: self.late.load(Ordering::Relaxed),
+            rate_limited: self.rate_limited.load(Ordering::Relaxed),
+            last_rate_limit: st.last_rate_limit.clone(),
             outvoted: self.outvoted.load(Ordering::Relaxed),
             budget_refused: self.budget_refused.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),

@@ -2,7 +2,7 @@
 //! counters, the span; a forced close cuts it.
 
 use super::{BreakerChange, LATENCY_WINDOW, System, SystemState};
-use crate::clients::{ClientError, RequestCtx};
+use crate::clients::{ClientError, RateLimitSlot, RequestCtx};
 use crate::lifecycle::breaker::{Admit, Transition};
 use crate::net::transport::HttpClient;
 use crate::sync::LockExt;
@@ -27,7 +27,7 @@ impl System {
         Fut: Future<Output = Result<T, ClientError>> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(f, None, None).await
+        self.run(f, None, None, RateLimitSlot::default()).await
     }
 
     /// Run one request within this system's deadline, behind its breaker (ARCHITECTURE.md,
@@ -74,15 +74,27 @@ impl System {
             let cancel = cancel.clone();
             async move {
                 let until = tokio::time::Instant::now() + deadline;
+                let limited = RateLimitSlot::default();
                 // A stream cuts itself at `until` and keeps what it said: the margin lets
                 // that answer arrive before the call counts as late.
-                let run = me.run(f, Some(until), Some(cancel.clone()));
+                let run = me.run(f, Some(until), Some(cancel.clone()), limited.clone());
                 match tokio::time::timeout_at(until + CUT_MARGIN, run).await {
                     Ok(r) => me.settle_bounded(r, deadline),
                     Err(_) => {
                         cancel.cancel();
-                        me.settle_late(deadline);
-                        Bounded::Late
+                        // Cut while it waited out a 429 (or sent again after one): the
+                        // service's rate limit, not its slowness.
+                        let status = limited.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        match status {
+                            Some(status) => {
+                                me.settle_rate_limited(deadline, &status);
+                                Bounded::RateLimited(status)
+                            }
+                            None => {
+                                me.settle_late(deadline);
+                                Bounded::Late
+                            }
+                        }
                     }
                 }
             }
@@ -131,11 +143,12 @@ impl System {
             | Err(ClientError::Unavailable(_))
             | Err(ClientError::Budget(_)) => Bounded::Unavailable,
             // The service answered, within its deadline; the answer hit the cap the config
-            // gave it. A healthy service: its breaker hears a success (counted `truncated`).
-            Err(e) if e.is_truncated() => {
+            // gave it. A healthy service: its breaker hears a success (counted `truncated`),
+            // and what came is the answer.
+            Err(ClientError::Truncated { partial, .. }) => {
                 let change = self.breaker.locked().success();
                 self.announce(change);
-                Bounded::Failed(e)
+                Bounded::Truncated(partial)
             }
             Err(e) => {
                 let change = self.breaker.locked().failure(now, false, &e.to_string());
@@ -152,6 +165,29 @@ impl System {
         {
             let mut st = self.lock_status();
             st.last_error = Some(format!("late: {cause}"));
+        }
+        let change = self
+            .breaker
+            .locked()
+            .failure(tokio::time::Instant::now(), true, &cause);
+        self.announce(change);
+    }
+
+    /// Cut at its deadline while it waited out the service's 429: counted `rate_limited`,
+    /// said with the service's status and when it asked to be tried again, on the system
+    /// and its breaker, which opens (the service asked for a pause).
+    fn settle_rate_limited(&self, deadline: Duration, status: &ClientError) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        let brief = status.status_brief();
+        let cause = format!("rate-limited: {brief}");
+        tracing::warn!(system = %self.id, deadline_ms = deadline.as_millis() as u64, "{cause}; cut at its deadline while waiting");
+        {
+            let mut st = self.lock_status();
+            st.last_error = Some(format!(
+                "rate-limited: {status} (cut at its {} ms deadline while waiting)",
+                deadline.as_millis()
+            ));
+            st.last_rate_limit = Some(brief);
         }
         let change = self
             .breaker
@@ -178,6 +214,7 @@ impl System {
         f: F,
         deadline: Option<tokio::time::Instant>,
         cancel: Option<CancellationToken>,
+        rate_limited: RateLimitSlot,
     ) -> Result<T, ClientError>
     where
         F: FnOnce(RequestCtx) -> Fut + Send + 'static,
@@ -233,6 +270,7 @@ impl System {
                     price: self.price.get().copied(),
                     holds: Default::default(),
                 }),
+                rate_limited,
             };
             (ctx, gen_.force.clone(), gen_.tracker.clone())
         };
@@ -303,21 +341,26 @@ impl System {
         }
     }
 
+    /// An answer came after `took`: its time sets the next deadlines.
+    fn record_latency(&self, took: Duration) {
+        {
+            let mut l = self.latencies.locked();
+            if l.len() == LATENCY_WINDOW {
+                l.pop_front();
+            }
+            l.push_back(took.as_secs_f64() * 1e3);
+        }
+        if let Some(h) = self.latency_histogram.get() {
+            h.record(took.as_secs_f64());
+        }
+    }
+
     fn finish<T>(&self, took: Duration, result: &Result<T, ClientError>) {
         let left = self.in_flight.fetch_sub(1, Ordering::Relaxed) - 1;
         match result {
             Ok(_) => {
                 self.done.fetch_add(1, Ordering::Relaxed);
-                {
-                    let mut l = self.latencies.locked();
-                    if l.len() == LATENCY_WINDOW {
-                        l.pop_front();
-                    }
-                    l.push_back(took.as_secs_f64() * 1e3);
-                }
-                if let Some(h) = self.latency_histogram.get() {
-                    h.record(took.as_secs_f64());
-                }
+                self.record_latency(took);
                 let mut st = self.lock_status();
                 if matches!(st.state, SystemState::Open | SystemState::Error) {
                     self.move_to(
@@ -342,6 +385,8 @@ impl System {
             // shown as the last problem, but the system is not failing.
             Err(e) if e.is_truncated() => {
                 self.truncated.fetch_add(1, Ordering::Relaxed);
+                // An answer, if a short one: its time is the service's pace.
+                self.record_latency(took);
                 tracing::warn!(system = %self.id, error = %e, "answer truncated");
                 let mut st = self.lock_status();
                 st.last_error = Some(e.to_string());
@@ -442,6 +487,11 @@ pub enum Bounded<T> {
     Cut(String),
     /// No answer by the deadline: cancelled.
     Late,
+    /// Cut at the deadline while waiting out the service's 429 (its status and
+    /// `Retry-After` in the error): the service's rate limit, not its slowness.
+    RateLimited(ClientError),
+    /// The answer hit its output cap: what came (perhaps nothing), to use as the answer.
+    Truncated(String),
     /// Not made: the breaker is open (or this call went out as its probe).
     Skipped,
     /// Not made: the system is closed, closing or disabled.
