@@ -169,6 +169,14 @@ fn in_flight_at_quit(mut c: Config) -> Config {
     c
 }
 
+/// A request of this system is on the wire: in flight *and* connected. In flight alone is
+/// not enough: a request still connecting when its system starts closing is refused its
+/// connection and ends at once, cancelled, instead of holding the close.
+fn on_the_wire(reg: &singularis_tui::lifecycle::Registry, id: SystemId) -> bool {
+    let s = reg.get(id);
+    s.snapshot().in_flight > 0 && s.ledger_open() > 0
+}
+
 fn report_of(end: &SessionEnd, id: SystemId) -> &CloseReport {
     end.report
         .shutdown
@@ -194,7 +202,7 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes() {
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("claude request hanging", || {
-            reg.snapshots()[SystemId::CLAUDE_CLIENT.index()].in_flight > 0
+            on_the_wire(&reg, SystemId::CLAUDE_CLIENT)
         })
         .await;
         let end = end(s, 300).await;
@@ -259,7 +267,7 @@ fn a_stream_hung_before_its_headers_ends_when_the_game_stops_not_at_the_deadline
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("the orchestrator's stream on the wire", || {
-            reg.snapshots()[orchestrator.index()].in_flight > 0
+            on_the_wire(&reg, orchestrator)
         })
         .await;
         let end = end(s, 30_000).await;
@@ -300,7 +308,7 @@ fn a_slow_answer_in_flight_at_quit_is_cancelled_and_its_system_closed_not_forced
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("openai request in flight", || {
-            reg.snapshots()[SystemId::OPENAI_CLIENT.index()].in_flight > 0
+            on_the_wire(&reg, SystemId::OPENAI_CLIENT)
         })
         .await;
         let (end, on_disk) = end_with_json(s, 200).await;
@@ -538,7 +546,7 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
         until("claude request hanging", || {
-            reg.snapshots()[SystemId::CLAUDE_CLIENT.index()].in_flight > 0
+            on_the_wire(&reg, SystemId::CLAUDE_CLIENT)
         })
         .await;
         let control = s.control.clone();
@@ -707,9 +715,8 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
         let mut s = Session::start(config).await.unwrap();
         s.spawn_gameplay(Mode::Parallel, 0);
         let reg = s.registry.clone();
-        until("a request in flight on both slow systems", || {
-            let snaps = reg.snapshots();
-            snaps[video.index()].in_flight > 0 && snaps[wolfram.index()].in_flight > 0
+        until("a request on the wire on both slow systems", || {
+            on_the_wire(&reg, video) && on_the_wire(&reg, wolfram)
         })
         .await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
