@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Mutation testing of the closing core (issue #28 item 5; the score is in TESTING.md,
+# "Mutation testing"). Too long for CI: run it by hand after changing these files.
+#
+# What it runs: cargo-mutants (`cargo install cargo-mutants --locked`) on five files, one at
+# a time, in order of importance:
+#   crates/engine/src/lifecycle/shutdown.rs      closing every system, the process-wide check
+#   crates/engine/src/lifecycle/system/close.rs  closing one system
+#   crates/engine/src/net/closing.rs             settle: close then verify
+#   crates/engine/src/net/sockets.rs             the two witnesses, the SocketLedger
+#   crates/engine/src/lifecycle/breaker.rs       the circuit breaker
+# Pass 1, every mutant: the engine's own tests (its unit tests and crates/engine/tests/*.rs,
+# among them tests/closing.rs; no doc tests). They build in seconds, so a mutant costs one
+# engine build and ~5 s of tests.
+# Pass 2 (see MUTANTS_PASSES below), only the mutants pass 1 missed in the three
+# closing files: the app's tests/sessions shutdown and metrics tests (`--iterate`). A mutant
+# there costs an engine build, an app build and ~25 s of tests (~70 s here).
+#
+# How long, on this project's 2-core machine (shared, under load): ~215 mutants, of which
+# ~50 do not compile (unviable, ~10 s each); pass 1 is about 60 minutes, pass 2 a few
+# minutes per survivor. The scratch copy keeps its own incremental build in
+# target/mutants/, so a rerun does not rebuild the dependencies (the first run does:
+# ~5 minutes more).
+#
+# How: the tree (tracked and untracked files, less target/ and .git) is copied to
+# target/mutants/src and mutated there in place (`--in-place` on the copy), so this tree
+# is never touched and one build directory serves every file. One job: the tests count the
+# whole process's sockets, and the machine has two cores.
+#
+# Usage: scripts/mutants.sh [FILE...]    (default: the five above)
+# MUTANTS_PASSES="1 2" (default), "1" (engine tests only), or "2" (again, the sessions pass
+# only, on the survivors of an earlier pass 1).
+# Results: mutants.out/<file>/mutants.out/{caught,missed,timeout,unviable}.txt, and a
+# summary line per file on stdout.
+set -euo pipefail
+
+root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
+cd "$root"
+command -v cargo-mutants >/dev/null || {
+    echo "cargo-mutants is not installed: cargo install cargo-mutants --locked" >&2
+    exit 2
+}
+
+files=("$@")
+if [ ${#files[@]} -eq 0 ]; then
+    files=(
+        crates/engine/src/lifecycle/shutdown.rs
+        crates/engine/src/lifecycle/system/close.rs
+        crates/engine/src/net/closing.rs
+        crates/engine/src/net/sockets.rs
+        crates/engine/src/lifecycle/breaker.rs
+    )
+fi
+
+passes=${MUTANTS_PASSES:-1 2}
+work="$root/target/mutants"
+src="$work/src"
+out="$root/mutants.out"
+export CARGO_TARGET_DIR="$work/target"
+mkdir -p "$src" "$out"
+
+# A fresh copy of the tree as it is now (uncommitted changes included).
+rm -rf "$src"
+mkdir -p "$src"
+git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
+
+# A session test that fails on main whatever the mutant (the JSON `closed` event does not
+# carry the close's `steps`, the report does): left out until it is fixed, or every
+# mutant would count as caught.
+sessions_skip=(--skip metrics::scraped_metrics_and_the_json_stream_agree_with_the_report)
+
+count() { (grep -c . "$1" 2>/dev/null || true) | head -1; }
+
+# Pass 1's outcomes, then pass 2's for the mutants it ran again (the missed and timed out).
+summary() {
+    local one=$1-pass1/mutants.out two=$1/mutants.out caught missed timeout
+    caught=$(count "$one/caught.txt")
+    missed=$(count "$one/missed.txt")
+    timeout=$(count "$one/timeout.txt")
+    if [ -f "$1/pass2" ]; then
+        caught=$((caught + $(count "$two/caught.txt")))
+        missed=$(count "$two/missed.txt")
+        timeout=$(count "$two/timeout.txt")
+    fi
+    printf '%-45s caught %s missed %s timeout %s unviable %s\n' "$2" \
+        "$caught" "$missed" "$timeout" "$(count "$one/unviable.txt")"
+}
+
+for file in "${files[@]}"; do
+    name=$(basename "$file" .rs)
+    dest="$out/$name"
+    if [[ " $passes " == *" 1 "* ]]; then
+        echo "== $file: pass 1, the engine's tests"
+        rm -rf "$dest-pass1" "$dest/pass2"
+        nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
+            -p singularis-engine --file "$file" --minimum-test-timeout 60 \
+            --output "$dest" -- --tests || true
+        cp -a "$dest" "$dest-pass1"
+    fi
+    case "$name" in
+    shutdown | close | closing)
+        if [[ " $passes " == *" 2 "* ]] && [ -s "$dest-pass1/mutants.out/missed.txt" ]; then
+            echo "== $file: pass 2, the missed ones against tests/sessions (shutdown, metrics)"
+            nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
+                -p singularis-engine --file "$file" --iterate --minimum-test-timeout 120 \
+                --test-package singularis-tui --output "$dest" \
+                -- --test sessions -- shutdown:: metrics:: "${sessions_skip[@]}" || true
+            touch "$dest/pass2"
+        fi
+        ;;
+    esac
+done
+
+echo "== score ($(date -u +%F), cargo-mutants $(cargo mutants --version | awk '{print $2}'))"
+for file in "${files[@]}"; do
+    summary "$out/$(basename "$file" .rs)" "$file"
+done
