@@ -23,7 +23,7 @@
 # ~5 minutes more).
 #
 # How: the tree (tracked and untracked files, less target/ and .git) is copied to
-# target/mutants/src and mutated there in place (`--in-place` on the copy), so this tree
+# target/mutants/src (before each file) and mutated there in place (`--in-place` on the copy), so this tree
 # is never touched and one build directory serves every file. One job: the tests count the
 # whole process's sockets, and the machine has two cores.
 #
@@ -59,10 +59,13 @@ out="$root/mutants.out"
 export CARGO_TARGET_DIR="$work/target"
 mkdir -p "$src" "$out"
 
-# A fresh copy of the tree as it is now (uncommitted changes included).
-rm -rf "$src"
-mkdir -p "$src"
-git ls-files -z --cached --others --exclude-standard | tar --null -T - -cf - | tar -xf - -C "$src"
+# The copy, refreshed before each file from the tree as it is then (uncommitted changes
+# included; tests written meanwhile count from the next file on). tar keeps the files'
+# times, so only what changed is rebuilt.
+refresh() {
+    git ls-files -z --cached --others --exclude-standard |
+        tar --null -T - -cf - | tar -xf - -C "$src"
+}
 
 # A session test that fails on main whatever the mutant (the JSON `closed` event does not
 # carry the close's `steps`, the report does): left out until it is fixed, or every
@@ -89,6 +92,7 @@ summary() {
 for file in "${files[@]}"; do
     name=$(basename "$file" .rs)
     dest="$out/$name"
+    refresh
     if [[ " $passes " == *" 1 "* ]]; then
         echo "== $file: pass 1, the engine's tests"
         rm -rf "$dest-pass1" "$dest/pass2"

@@ -578,18 +578,58 @@ fn verify_without_a_baseline_is_unverified_and_still_reports_the_ledgers_leak() 
     });
 }
 
+/// The log lines of this thread (a subscriber of the test's own: the engine has no other).
+#[derive(Clone, Default)]
+struct Logged(Arc<Mutex<Vec<String>>>);
+
+impl Logged {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl tracing::Subscriber for Logged {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Line(String);
+        impl tracing::field::Visit for Line {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{}={:?} ", f.name(), v));
+            }
+        }
+        let mut line = Line(String::new());
+        event.record(&mut line);
+        self.0.lock().unwrap().push(line.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 /// With a baseline: what is open beyond it (the excluded ports left out), or what the
-/// ledgers count, whichever is more.
+/// ledgers count, whichever is more. A leak is logged socket by socket (the excluded ones
+/// left out); a clean check logs none.
 #[test]
 fn verify_counts_sockets_beyond_the_baseline_less_the_excluded_ports() {
+    let logged = Logged::default();
+    let _log = tracing::subscriber::set_default(logged.clone());
     serial_one_thread(async {
         let verify = singularis_engine::lifecycle::verify;
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        // A socket open before the baseline: part of it, never a leak.
+        let before = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let baseline = sockets::count_process_sockets(&[port]).unwrap();
         let clean = verify(Some(baseline), 0, &[port]).await;
         assert_eq!(clean.sockets_open_after, Some(0));
         assert_eq!(clean.unverified_reason, None);
+        assert_eq!(logged.take(), Vec::<String>::new(), "a clean check logs nothing");
         assert_eq!(
             verify(Some(baseline), 3, &[port]).await.sockets_open_after,
             Some(3),
@@ -598,9 +638,19 @@ fn verify_counts_sockets_beyond_the_baseline_less_the_excluded_ports() {
         // A connection: the client's socket counts, the accepted one has the excluded port.
         let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         let (server, _) = listener.accept().unwrap();
+        logged.take();
         let leak = verify(Some(baseline), 0, &[port]).await;
         assert_eq!(leak.sockets_open_after, Some(1));
         assert_eq!(leak.unverified_reason, None);
+        let lines = logged.take();
+        let named = |addr: std::net::SocketAddr| {
+            lines
+                .iter()
+                .any(|l| l.contains("still open") && l.contains(&format!("local={addr} ")))
+        };
+        assert!(named(client.local_addr().unwrap()), "{lines:?}");
+        assert!(named(before.local_addr().unwrap()), "every socket is listed: {lines:?}");
+        assert!(!named(server.local_addr().unwrap()), "not the excluded: {lines:?}");
         drop((client, server));
         assert_eq!(
             verify(Some(baseline), 0, &[port]).await.sockets_open_after,
@@ -637,6 +687,62 @@ fn verify_looks_again_only_when_something_is_left() {
         assert_eq!(v.sockets_open_after, Some(0), "no wait when nothing is left");
         opener.await.unwrap();
         assert!(opened.lock().unwrap().is_some());
+    });
+}
+
+/// A close that starts after its deadline (the systems using it held it up) still gives
+/// its dropped pool a moment to close its idle connection before anything is forced. One
+/// thread: the pool's connection task runs only when the close waits.
+#[test]
+fn a_close_after_its_deadline_still_lets_the_pool_close_its_idle_connection() {
+    serial_one_thread(async {
+        let port = serve().await;
+        let reg = registry(port, &[("late", Some(""))]);
+        let sys = system(&reg, "late").clone();
+        assert_eq!(get(&sys, "/fast").await.unwrap(), "ok");
+        assert_eq!(sys.ledger_open(), 1);
+        let past = tokio::time::Instant::now() - Duration::from_millis(1);
+        let r = sys.close(past, &CancellationToken::new()).await;
+        assert_eq!((r.outcome, r.sockets_before), (CloseOutcome::Closed, 1), "{r:?}");
+        assert!(kinds(&r).contains(&CloseStepKind::FdsClosed), "{r:?}");
+        timeline_is_consistent(&r);
+    });
+}
+
+/// A request that does not end when cut (it blocks its thread, ignoring the cancel) holds
+/// the close past the cut: that close needed force, and says so.
+#[test]
+fn a_request_that_ignores_the_cut_makes_its_close_forced() {
+    serial(async {
+        let port = serve().await;
+        let reg = registry(port, &[("stubborn", Some(""))]);
+        let sys = system(&reg, "stubborn").clone();
+        let call = {
+            let sys = sys.clone();
+            tokio::spawn(async move {
+                sys.call(|_| async {
+                    std::thread::sleep(Duration::from_secs(2));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        until("the request is in flight", || sys.snapshot().in_flight == 1).await;
+        let report = shutdown_all(
+            reg,
+            Duration::from_millis(100),
+            CancellationToken::new(),
+            None,
+            vec![port],
+            None,
+            Vec::new(),
+        )
+        .await;
+        let r = &report.systems[0];
+        assert_eq!((r.outcome, r.cancelled), (CloseOutcome::Forced, 1), "{r:?}");
+        assert!(!kinds(r).contains(&CloseStepKind::TasksEnded), "{r:?}");
+        timeline_is_consistent(r);
+        let _ = call.await;
     });
 }
 
