@@ -166,7 +166,10 @@ fn timeline_is_consistent(r: &CloseReport) {
     assert!(ms.is_sorted(), "steps in time order: {r:?}");
     if let Some(last) = r.steps.last() {
         assert_eq!(last.step, CloseStepKind::Checked, "{r:?}");
-        assert!(last.ms <= r.close_ms, "the check is within the close: {r:?}");
+        assert!(
+            last.ms <= r.close_ms,
+            "the check is within the close: {r:?}"
+        );
         assert!(last.ms > 0.0, "{r:?}");
     }
 }
@@ -393,10 +396,7 @@ fn a_hung_request_is_cut_at_the_deadline_and_its_system_still_closes() {
         assert!(deadline.unwrap().ms >= 290.0, "the deadline mark: {r:?}");
         timeline_is_consistent(r);
         assert!(report.is_clean(), "{report:?}");
-        assert!(matches!(
-            call.await.unwrap(),
-            Err(ClientError::Cancelled)
-        ));
+        assert!(matches!(call.await.unwrap(), Err(ClientError::Cancelled)));
     });
 }
 
@@ -503,7 +503,10 @@ fn closing_twice_reopening_and_an_earlier_close_are_each_told() {
         let again = sys.close(soon(), &never).await;
         assert_eq!(again.outcome, CloseOutcome::Closed, "{again:?}");
         assert_eq!(again.sockets_before, 0);
-        assert!(again.verified && again.steps.is_empty(), "nothing to do: {again:?}");
+        assert!(
+            again.verified && again.steps.is_empty(),
+            "nothing to do: {again:?}"
+        );
         assert!(again.earlier.is_none());
 
         assert!(sys.reopen());
@@ -529,13 +532,20 @@ fn closing_twice_reopening_and_an_earlier_close_are_each_told() {
         };
         sys.note_earlier_close(earlier.clone());
         let told = sys.close(soon(), &never).await;
-        assert_eq!(told.outcome, CloseOutcome::Forced, "the worse of both: {told:?}");
+        assert_eq!(
+            told.outcome,
+            CloseOutcome::Forced,
+            "the worse of both: {told:?}"
+        );
         assert_eq!(told.earlier, Some(earlier));
 
         assert!(sys.reopen());
         let forced = sys.force_close().await;
         assert_eq!(forced.outcome, CloseOutcome::Forced, "{forced:?}");
-        assert!(forced.earlier.is_none(), "a reopen forgets the earlier close");
+        assert!(
+            forced.earlier.is_none(),
+            "a reopen forgets the earlier close"
+        );
         assert!(!kinds(&forced).contains(&CloseStepKind::Deadline));
         assert_eq!(sys.state(), SystemState::Closed);
     });
@@ -629,7 +639,11 @@ fn verify_counts_sockets_beyond_the_baseline_less_the_excluded_ports() {
         let clean = verify(Some(baseline), 0, &[port]).await;
         assert_eq!(clean.sockets_open_after, Some(0));
         assert_eq!(clean.unverified_reason, None);
-        assert_eq!(logged.take(), Vec::<String>::new(), "a clean check logs nothing");
+        assert_eq!(
+            logged.take(),
+            Vec::<String>::new(),
+            "a clean check logs nothing"
+        );
         assert_eq!(
             verify(Some(baseline), 3, &[port]).await.sockets_open_after,
             Some(3),
@@ -649,8 +663,14 @@ fn verify_counts_sockets_beyond_the_baseline_less_the_excluded_ports() {
                 .any(|l| l.contains("still open") && l.contains(&format!("local={addr} ")))
         };
         assert!(named(client.local_addr().unwrap()), "{lines:?}");
-        assert!(named(before.local_addr().unwrap()), "every socket is listed: {lines:?}");
-        assert!(!named(server.local_addr().unwrap()), "not the excluded: {lines:?}");
+        assert!(
+            named(before.local_addr().unwrap()),
+            "every socket is listed: {lines:?}"
+        );
+        assert!(
+            !named(server.local_addr().unwrap()),
+            "not the excluded: {lines:?}"
+        );
         drop((client, server));
         assert_eq!(
             verify(Some(baseline), 0, &[port]).await.sockets_open_after,
@@ -684,7 +704,11 @@ fn verify_looks_again_only_when_something_is_left() {
             })
         };
         let v = verify(Some(baseline), 0, &[port]).await;
-        assert_eq!(v.sockets_open_after, Some(0), "no wait when nothing is left");
+        assert_eq!(
+            v.sockets_open_after,
+            Some(0),
+            "no wait when nothing is left"
+        );
         opener.await.unwrap();
         assert!(opened.lock().unwrap().is_some());
     });
@@ -703,7 +727,11 @@ fn a_close_after_its_deadline_still_lets_the_pool_close_its_idle_connection() {
         assert_eq!(sys.ledger_open(), 1);
         let past = tokio::time::Instant::now() - Duration::from_millis(1);
         let r = sys.close(past, &CancellationToken::new()).await;
-        assert_eq!((r.outcome, r.sockets_before), (CloseOutcome::Closed, 1), "{r:?}");
+        assert_eq!(
+            (r.outcome, r.sockets_before),
+            (CloseOutcome::Closed, 1),
+            "{r:?}"
+        );
         assert!(kinds(&r).contains(&CloseStepKind::FdsClosed), "{r:?}");
         timeline_is_consistent(&r);
     });

@@ -491,7 +491,11 @@ mod tests {
 
     fn record_of(ledger: &Arc<SocketLedger>, s: &std::net::TcpStream) -> ConnectionRecord {
         use std::os::fd::AsRawFd;
-        ledger.record(s.as_raw_fd(), s.local_addr().unwrap(), s.peer_addr().unwrap())
+        ledger.record(
+            s.as_raw_fd(),
+            s.local_addr().unwrap(),
+            s.peer_addr().unwrap(),
+        )
     }
 
     #[test]
@@ -501,7 +505,9 @@ mod tests {
         let (listener, _client, _server) = connection();
         let fd = listener.as_raw_fd();
         // The inode as procfs tells it, a reader independent of fstat(2).
-        let ino = std::fs::metadata(format!("/proc/self/fd/{fd}")).unwrap().ino();
+        let ino = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino();
         assert_eq!(socket_inode(fd), Some(ino));
         assert!(socket_inodes().unwrap().contains(&ino));
         let file = std::fs::File::open("/proc/self/status").unwrap();
@@ -522,7 +528,10 @@ mod tests {
         let ledger = Arc::new(SocketLedger::default());
         let never = tokio_util::sync::CancellationToken::new();
         let soon = || tokio::time::Instant::now() + std::time::Duration::from_millis(10);
-        assert!(rt.block_on(ledger.wait_all_closed(soon(), &never)), "none open");
+        assert!(
+            rt.block_on(ledger.wait_all_closed(soon(), &never)),
+            "none open"
+        );
         assert_eq!(ledger.last_close(), None);
         let ra = record_of(&ledger, &a);
         let rb = record_of(&ledger, &b);
