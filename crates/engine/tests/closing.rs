@@ -679,6 +679,62 @@ fn verify_counts_sockets_beyond_the_baseline_less_the_excluded_ports() {
     });
 }
 
+/// When the table cannot be read at the end (procfs gone mid-session, after the baseline),
+/// the ledgers' count is all there is: it proves a leak, never its absence. The test runs
+/// itself again in a private mount namespace (`unshare(1)`, root) and unmounts /proc there
+/// after the baseline.
+#[test]
+fn verify_when_the_table_goes_unreadable_trusts_the_ledgers_only_for_a_leak() {
+    const CHILD: &str = "CLOSING_TEST_PROC_GONE";
+    const NAME: &str = "verify_when_the_table_goes_unreadable_trusts_the_ledgers_only_for_a_leak";
+    if std::env::var_os(CHILD).is_some() {
+        let baseline = sockets::count_process_sockets(&[]).expect("/proc at the start");
+        let umount = std::process::Command::new("umount")
+            .args(["-l", "/proc"])
+            .status()
+            .expect("umount runs");
+        assert!(umount.success(), "umount /proc in the private namespace");
+        assert!(sockets::process_tcp_sockets().is_err(), "the table is gone");
+        serial_one_thread(async move {
+            let verify = singularis_engine::lifecycle::verify;
+            let none = verify(Some(baseline), 0, &[]).await;
+            assert_eq!(none.sockets_open_after, None, "never an unmeasured zero");
+            assert!(none.unverified_reason.is_some());
+            let leak = verify(Some(baseline), 2, &[]).await;
+            assert_eq!(leak.sockets_open_after, Some(2), "the ledgers' leak");
+            assert!(leak.unverified_reason.is_some());
+        });
+        return;
+    }
+    let run = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--test-threads=1"])
+        .env(CHILD, "1")
+        .output();
+    // The child's test failing exits 101; anything else is unshare missing or refused.
+    let why = match run {
+        Ok(out) if out.status.success() => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(stdout.contains("1 passed"), "{stdout}");
+            return;
+        }
+        Ok(out) if out.status.code() == Some(101) => panic!(
+            "in the private namespace: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        Err(e) => format!("unshare: {e}"),
+    };
+    if std::env::var_os("CI").is_some()
+        || std::env::var_os("SINGULARIS_TESTS_REQUIRE_ALL").is_some_and(|v| v == "1")
+    {
+        panic!("{NAME} cannot run (needs unshare(1) and root): {why}");
+    }
+    println!("SKIPPED {NAME}: needs unshare(1) and root: {why}");
+}
+
 /// The check looks again, once, only when something is left: a socket that closes during
 /// its re-check is not a leak, and when nothing is left it does not wait (a socket opened
 /// by another task meanwhile is not this session's).
