@@ -28,10 +28,12 @@
 # whole process's sockets, and the machine has two cores.
 #
 # Usage: scripts/mutants.sh [FILE...]    (default: the five above)
-# MUTANTS_PASSES="1 2" (default), "1" (engine tests only), or "2" (again, the sessions pass
-# only, on the survivors of an earlier pass 1).
-# Results: mutants.out/<file>/mutants.out/{caught,missed,timeout,unviable}.txt, and a
-# summary line per file on stdout.
+# MUTANTS_PASSES="1 2" (default), "1" (engine tests only), or "2" (the sessions pass only, on
+# the survivors of an earlier run). MUTANTS_ITERATE=1: pass 1 too tests only the mutants an
+# earlier run did not catch (after adding tests; mutants are matched by file, line and
+# column, so edit below the code, not above it, between runs).
+# Results: mutants.out/<file>/mutants.out/{caught,previously_caught,missed,timeout}.txt (and
+# unviable.txt of the first run), and a score line per file on stdout.
 set -euo pipefail
 
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -74,19 +76,16 @@ sessions_skip=(--skip metrics::scraped_metrics_and_the_json_stream_agree_with_th
 
 count() { (grep -c . "$1" 2>/dev/null || true) | head -1; }
 
-# Pass 1's outcomes, then pass 2's for the mutants it ran again (the missed and timed out).
+# From the last run's output: --iterate carries what earlier runs caught in
+# previously_caught.txt; a mutant not caught, missed or timed out did not build (unviable).
 summary() {
-    local one=$1-pass1/mutants.out two=$1/mutants.out caught missed timeout
-    caught=$(count "$one/caught.txt")
-    missed=$(count "$one/missed.txt")
-    timeout=$(count "$one/timeout.txt")
-    if [ -f "$1/pass2" ]; then
-        caught=$((caught + $(count "$two/caught.txt")))
-        missed=$(count "$two/missed.txt")
-        timeout=$(count "$two/timeout.txt")
-    fi
-    printf '%-45s caught %s missed %s timeout %s unviable %s\n' "$2" \
-        "$caught" "$missed" "$timeout" "$(count "$one/unviable.txt")"
+    local dir=$1/mutants.out file=$2 total caught missed timeout
+    total=$(cargo mutants --dir "$src" -p singularis-engine --file "$file" --list | grep -c .)
+    caught=$(($(count "$dir/caught.txt") + $(count "$dir/previously_caught.txt")))
+    missed=$(count "$dir/missed.txt")
+    timeout=$(count "$dir/timeout.txt")
+    printf '%-45s %3s mutants: caught %s, missed %s, timeout %s, unviable %s\n' "$file" \
+        "$total" "$caught" "$missed" "$timeout" $((total - caught - missed - timeout))
 }
 
 for file in "${files[@]}"; do
@@ -94,22 +93,23 @@ for file in "${files[@]}"; do
     dest="$out/$name"
     refresh
     if [[ " $passes " == *" 1 "* ]]; then
-        echo "== $file: pass 1, the engine's tests"
-        rm -rf "$dest-pass1" "$dest/pass2"
+        iterate=()
+        if [ "${MUTANTS_ITERATE:-0}" = 1 ] && [ -d "$dest/mutants.out" ]; then
+            iterate=(--iterate)
+        fi
+        echo "== $file: pass 1, the engine's tests ${iterate[*]}"
         nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
             -p singularis-engine --file "$file" --minimum-test-timeout 60 \
-            --output "$dest" -- --tests || true
-        cp -a "$dest" "$dest-pass1"
+            --output "$dest" "${iterate[@]}" -- --tests || true
     fi
     case "$name" in
     shutdown | close | closing)
-        if [[ " $passes " == *" 2 "* ]] && [ -s "$dest-pass1/mutants.out/missed.txt" ]; then
+        if [[ " $passes " == *" 2 "* ]] && [ -s "$dest/mutants.out/missed.txt" ]; then
             echo "== $file: pass 2, the missed ones against tests/sessions (shutdown, metrics)"
             nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
                 -p singularis-engine --file "$file" --iterate --minimum-test-timeout 120 \
                 --test-package singularis-tui --output "$dest" \
                 -- --test sessions -- shutdown:: metrics:: "${sessions_skip[@]}" || true
-            touch "$dest/pass2"
         fi
         ;;
     esac
