@@ -793,19 +793,23 @@ fn a_close_after_its_deadline_still_lets_the_pool_close_its_idle_connection() {
     });
 }
 
-/// A request that does not end when cut (it blocks its thread, ignoring the cancel) holds
-/// the close past the cut: that close needed force, and says so.
+/// A request that does not end when cut (it blocks its thread, ignoring the cancel) does
+/// not hold the close: the close waits for it only a moment, drops the pool, and ends by its
+/// budget (260 ms after the deadline), before the request does (700 ms in). That close
+/// needed force, and says so.
 #[test]
-fn a_request_that_ignores_the_cut_makes_its_close_forced() {
+fn a_request_that_ignores_the_cut_does_not_hold_the_close_and_makes_it_forced() {
     serial(async {
         let port = serve().await;
         let reg = registry(port, &[("stubborn", Some(""))]);
         let sys = system(&reg, "stubborn").clone();
+        let ended = Arc::new(AtomicBool::new(false));
         let call = {
-            let sys = sys.clone();
+            let (sys, ended) = (sys.clone(), ended.clone());
             tokio::spawn(async move {
-                sys.call(|_| async {
-                    std::thread::sleep(Duration::from_secs(2));
+                sys.call(move |_| async move {
+                    std::thread::sleep(Duration::from_millis(700));
+                    ended.store(true, Ordering::SeqCst);
                     Ok(())
                 })
                 .await
@@ -822,11 +826,62 @@ fn a_request_that_ignores_the_cut_makes_its_close_forced() {
             Vec::new(),
         )
         .await;
+        assert!(
+            !ended.load(Ordering::SeqCst),
+            "the close ended before the request: {report:?}"
+        );
         let r = &report.systems[0];
         assert_eq!((r.outcome, r.cancelled), (CloseOutcome::Forced, 1), "{r:?}");
         assert!(!kinds(r).contains(&CloseStepKind::TasksEnded), "{r:?}");
         timeline_is_consistent(r);
         let _ = call.await;
+    });
+}
+
+/// A close cut at its deadline (a request hung) while an answer still streams to a reader
+/// outside the system: the streaming connection is shut under its owner before the close's
+/// bound, and given until the bound to go, so the close is forced, with nothing left open.
+#[test]
+fn a_cut_close_shuts_a_busy_connection_in_time_and_is_forced_not_an_error() {
+    serial(async {
+        let port = serve().await;
+        let baseline = sockets::count_process_sockets(&[port]).ok();
+        let reg = registry(port, &[("both", Some(""))]);
+        let sys = system(&reg, "both").clone();
+        let resp = sys
+            .call(|c| async move {
+                let url = c.base.join("/drip").unwrap();
+                c.client.send(c.client.get(url)).await
+            })
+            .await
+            .unwrap();
+        let reader = tokio::spawn(async move {
+            let mut resp = resp;
+            while let Ok(Some(_)) = resp.chunk().await {}
+        });
+        let hung = {
+            let sys = sys.clone();
+            tokio::spawn(async move { get(&sys, "/hang").await })
+        };
+        until("both connections open", || sys.ledger_open() == 2).await;
+        let report = shutdown_all(
+            reg,
+            Duration::from_millis(200),
+            CancellationToken::new(),
+            baseline,
+            vec![port],
+            None,
+            Vec::new(),
+        )
+        .await;
+        let r = &report.systems[0];
+        assert_eq!((r.outcome, r.cancelled), (CloseOutcome::Forced, 1), "{r:?}");
+        assert_eq!((r.sockets_before, r.error.as_deref()), (2, None), "{r:?}");
+        assert_eq!(report.sockets_open_after, Some(0), "{report:?}");
+        assert_eq!(report.errors, 0);
+        timeline_is_consistent(r);
+        reader.await.unwrap();
+        assert!(hung.await.unwrap().is_err());
     });
 }
 
