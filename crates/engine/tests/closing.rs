@@ -885,6 +885,63 @@ fn a_cut_close_shuts_a_busy_connection_in_time_and_is_forced_not_an_error() {
     });
 }
 
+/// `settle` on sockets no ledger records (a server's, picked by `also`, as the metrics
+/// endpoint's are): each is shut under its owner, then looked at again, every millisecond
+/// until `cut_by`, while something is left. One thread: the owner runs only while settle
+/// waits.
+#[test]
+fn settle_gives_a_shut_socket_outside_the_ledger_until_the_bound_to_go() {
+    use singularis_engine::net::{settle, sockets::SocketLedger};
+    serial_one_thread(async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let (local, remote) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        server.set_nonblocking(true).unwrap();
+        // The owner: reads until the shut makes it see EOF, then closes it.
+        let owner = tokio::spawn(async move {
+            let mut server = tokio::net::TcpStream::from_std(server).unwrap();
+            let mut buf = [0u8; 64];
+            while server.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let ledger = SocketLedger::default();
+        let now = tokio::time::Instant::now();
+        let never = CancellationToken::new();
+        let settled = settle(
+            &ledger,
+            |s| s.local == local && s.remote == remote,
+            now,
+            now + Duration::from_secs(5),
+            &never,
+        )
+        .await;
+        assert!(settled.shut_down);
+        assert_eq!(settled.left, Vec::new(), "its owner closed it in time");
+        assert_eq!(settled.unverified, None);
+        owner.await.unwrap();
+
+        // A socket whose owner never lets go (the listener, held here) is left, at the bound.
+        let addr = listener.local_addr().unwrap();
+        let now = tokio::time::Instant::now();
+        let settled = tokio::time::timeout(
+            Duration::from_secs(10),
+            settle(
+                &ledger,
+                |s| s.local == addr && s.state == "unconnected",
+                now,
+                now + Duration::from_millis(50),
+                &never,
+            ),
+        )
+        .await
+        .expect("settle ends at its bound");
+        assert!(settled.shut_down);
+        assert_eq!(settled.left.len(), 1, "{settled:?}");
+        assert_eq!(settled.left[0].local, addr);
+        drop(listener);
+    });
+}
+
 /// The words of the report.
 #[test]
 fn the_report_counts_in_words_and_never_calls_unmeasured_zero() {
