@@ -23,8 +23,9 @@
 # ~5 minutes more).
 #
 # How: the tree (tracked and untracked files, less target/ and .git) is copied to
-# target/mutants/src (before each file) and mutated there in place (`--in-place` on the copy), so this tree
-# is never touched and one build directory serves every file. One job: the tests count the
+# target/mutants/src (pass 2: src-sessions) before each file and mutated there in place
+# (`--in-place` on the copy), so this tree is never touched and one build directory
+# (target/mutants/target, pass 2: target-sessions) serves every file. One job: the tests count the
 # whole process's sockets, and the machine has two cores.
 #
 # Usage: scripts/mutants.sh [FILE...]    (default: the five above)
@@ -56,17 +57,19 @@ fi
 
 passes=${MUTANTS_PASSES:-1 2}
 work="$root/target/mutants"
-src="$work/src"
+# Pass 2 has a copy and a build directory of its own (it builds the app too), so it can run
+# while pass 1 runs on other files.
+src="$work/src" src2="$work/src-sessions"
 out="$root/mutants.out"
-export CARGO_TARGET_DIR="$work/target"
 mkdir -p "$src" "$out"
 
 # The copy, refreshed before each file from the tree as it is then (uncommitted changes
 # included; tests written meanwhile count from the next file on). tar keeps the files'
 # times, so only what changed is rebuilt.
 refresh() {
+    mkdir -p "$1"
     git ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf - | tar -xf - -C "$src"
+        tar --null -T - -cf - | tar -xf - -C "$1"
 }
 
 # A session test that fails on main whatever the mutant (the JSON `closed` event does not
@@ -80,7 +83,7 @@ count() { (grep -c . "$1" 2>/dev/null || true) | head -1; }
 # previously_caught.txt; a mutant not caught, missed or timed out did not build (unviable).
 summary() {
     local dir=$1/mutants.out file=$2 total caught missed timeout
-    total=$(cargo mutants --dir "$src" -p singularis-engine --file "$file" --list | grep -c .)
+    total=$(cargo mutants --dir "$root" -p singularis-engine --file "$file" --list | grep -c .)
     caught=$(($(count "$dir/caught.txt") + $(count "$dir/previously_caught.txt")))
     missed=$(count "$dir/missed.txt")
     timeout=$(count "$dir/timeout.txt")
@@ -91,14 +94,14 @@ summary() {
 for file in "${files[@]}"; do
     name=$(basename "$file" .rs)
     dest="$out/$name"
-    refresh
     if [[ " $passes " == *" 1 "* ]]; then
         iterate=()
         if [ "${MUTANTS_ITERATE:-0}" = 1 ] && [ -d "$dest/mutants.out" ]; then
             iterate=(--iterate)
         fi
         echo "== $file: pass 1, the engine's tests ${iterate[*]}"
-        nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
+        refresh "$src"
+        CARGO_TARGET_DIR="$work/target" nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
             -p singularis-engine --file "$file" --minimum-test-timeout 60 \
             --output "$dest" "${iterate[@]}" -- --tests || true
     fi
@@ -106,7 +109,8 @@ for file in "${files[@]}"; do
     shutdown | close | closing)
         if [[ " $passes " == *" 2 "* ]] && [ -s "$dest/mutants.out/missed.txt" ]; then
             echo "== $file: pass 2, the missed ones against tests/sessions (shutdown, metrics)"
-            nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
+            refresh "$src2"
+            CARGO_TARGET_DIR="$work/target-sessions" nice -n 10 cargo mutants --dir "$src2" --in-place --no-shuffle --colors never \
                 -p singularis-engine --file "$file" --iterate --minimum-test-timeout 120 \
                 --test-package singularis-tui --output "$dest" \
                 -- --test sessions -- shutdown:: metrics:: "${sessions_skip[@]}" || true
