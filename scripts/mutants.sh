@@ -33,8 +33,8 @@
 # the survivors of an earlier run). MUTANTS_ITERATE=1: pass 1 too tests only the mutants an
 # earlier run did not catch (after adding tests; mutants are matched by file, line and
 # column, so edit below the code, not above it, between runs).
-# Results: mutants.out/<file>/mutants.out/{caught,previously_caught,missed,timeout}.txt (and
-# unviable.txt of the first run), and a score line per file on stdout.
+# Results: mutants.out/<file>/mutants.out/{caught,missed,timeout,unviable}.txt of the last
+# run, mutants.out/<file>-full/ the last full one, and a score line per file on stdout.
 set -euo pipefail
 
 root=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
@@ -64,12 +64,13 @@ out="$root/mutants.out"
 mkdir -p "$src" "$out"
 
 # The copy, refreshed before each file from the tree as it is then (uncommitted changes
-# included; tests written meanwhile count from the next file on). tar keeps the files'
-# times, so only what changed is rebuilt.
+# included; tests written meanwhile count from the next file on). The files get new times
+# (a copy with the old times could look older than the last build of a mutant, and not be
+# rebuilt), so each file's run starts with one build of the workspace's crates.
 refresh() {
     mkdir -p "$1"
     git ls-files -z --cached --others --exclude-standard |
-        tar --null -T - -cf - | tar -xf - -C "$1"
+        tar --null -T - -cf - | tar -xmf - -C "$1"
 }
 
 # A session test that fails on main whatever the mutant (the JSON `closed` event does not
@@ -79,16 +80,21 @@ sessions_skip=(--skip metrics::scraped_metrics_and_the_json_stream_agree_with_th
 
 count() { (grep -c . "$1" 2>/dev/null || true) | head -1; }
 
-# From the last run's output: --iterate carries what earlier runs caught in
-# previously_caught.txt; a mutant not caught, missed or timed out did not build (unviable).
+# The score: the first full run's unviable mutants, and the last run's missed and timed out
+# (--iterate runs again only those, and counts the rest "previously caught", unviable
+# included); every other mutant was caught, by the first run or a later one.
 summary() {
-    local dir=$1/mutants.out file=$2 total caught missed timeout
+    local full=$1-full/mutants.out last=$1/mutants.out file=$2 total unviable missed timeout
+    if grep -q "failed in an unmutated tree" "$last/debug.log" 2>/dev/null; then
+        echo "$file: the last run's baseline failed (its tests fail unmutated): no score"
+        return
+    fi
     total=$(cargo mutants --dir "$root" -p singularis-engine --file "$file" --list | grep -c .)
-    caught=$(($(count "$dir/caught.txt") + $(count "$dir/previously_caught.txt")))
-    missed=$(count "$dir/missed.txt")
-    timeout=$(count "$dir/timeout.txt")
+    unviable=$(count "$full/unviable.txt")
+    missed=$(count "$last/missed.txt")
+    timeout=$(count "$last/timeout.txt")
     printf '%-45s %3s mutants: caught %s, missed %s, timeout %s, unviable %s\n' "$file" \
-        "$total" "$caught" "$missed" "$timeout" $((total - caught - missed - timeout))
+        "$total" $((total - unviable - missed - timeout)) "$missed" "$timeout" "$unviable"
 }
 
 for file in "${files[@]}"; do
@@ -104,6 +110,10 @@ for file in "${files[@]}"; do
         CARGO_TARGET_DIR="$work/target" nice -n 10 cargo mutants --dir "$src" --in-place --no-shuffle --colors never \
             -p singularis-engine --file "$file" --minimum-test-timeout 60 \
             --output "$dest" "${iterate[@]}" -- --tests || true
+        if [ ${#iterate[@]} -eq 0 ]; then
+            rm -rf "$dest-full"
+            cp -a "$dest" "$dest-full"
+        fi
     fi
     case "$name" in
     shutdown | close | closing)

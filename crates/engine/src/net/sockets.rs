@@ -464,9 +464,13 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let table = process_tcp_sockets().unwrap();
+        // By both ends: another test's connection may share the client's local port (to
+        // another server), and shutting that one would fail both tests.
         let mine = table
             .iter()
-            .find(|s| s.local == client.local_addr().unwrap())
+            .find(|s| {
+                s.local == client.local_addr().unwrap() && s.remote == client.peer_addr().unwrap()
+            })
             .unwrap();
         shutdown_socket(mine).unwrap();
         // Bounded: a shutdown that did nothing fails here rather than hangs.
