@@ -227,10 +227,11 @@ mod tests {
         b.failure(now, true, "late");
         let mut waits = Vec::new();
         for _ in 0..4 {
-            let mut wait = Duration::ZERO;
-            while b.admit(now + wait).0 != Admit::Probe {
-                wait += Duration::from_millis(250);
-            }
+            // Bounded: a breaker that never lets a probe go fails here rather than hangs.
+            let wait = (0..=40)
+                .map(|quarters| Duration::from_millis(250) * quarters)
+                .find(|&wait| b.admit(now + wait).0 == Admit::Probe)
+                .expect("a probe goes within 10 s");
             waits.push(wait);
             now += wait;
             b.failure(now, true, "late");
@@ -246,5 +247,26 @@ mod tests {
         // Closed again, the backoff starts over.
         b.failure(now, true, "late");
         assert_eq!(b.admit(now + Duration::from_secs(1)).0, Admit::Probe);
+    }
+
+    #[test]
+    fn the_states_have_their_report_names() {
+        assert_eq!(BreakerState::Closed.name(), "closed");
+        assert_eq!(BreakerState::Open.name(), "open");
+        assert_eq!(BreakerState::HalfOpen.name(), "half_open");
+    }
+
+    #[test]
+    fn an_abandoned_probe_lets_the_next_call_probe() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(settings());
+        b.failure(t0, true, "late");
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(b.admit(later).0, Admit::Probe);
+        assert_eq!(b.admit(later).0, Admit::Skip, "one probe at a time");
+        b.probe_abandoned();
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert_eq!(b.admit(later), (Admit::Probe, None), "already half-open");
+        assert_eq!(b.admit(later).0, Admit::Skip);
     }
 }

@@ -527,12 +527,188 @@ mod tests {
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (mut server, _) = listener.accept().unwrap();
         let table = process_tcp_sockets().unwrap();
+        // By both ends: another test's connection may share the client's local port (to
+        // another server), and shutting that one would fail both tests.
         let mine = table
             .iter()
-            .find(|s| s.local == client.local_addr().unwrap())
+            .find(|s| {
+                s.local == client.local_addr().unwrap() && s.remote == client.peer_addr().unwrap()
+            })
             .unwrap();
         shutdown_socket(mine).unwrap();
+        // Bounded: a shutdown that did nothing fails here rather than hangs.
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(server.read(&mut buf).unwrap(), 0);
+    }
+
+    /// A loopback connection: the listener, the client and the accepted end.
+    fn connection() -> (
+        std::net::TcpListener,
+        std::net::TcpStream,
+        std::net::TcpStream,
+    ) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (listener, client, server)
+    }
+
+    fn record_of(ledger: &Arc<SocketLedger>, s: &std::net::TcpStream) -> ConnectionRecord {
+        use std::os::fd::AsRawFd;
+        ledger.record(
+            s.as_raw_fd(),
+            s.local_addr().unwrap(),
+            s.peer_addr().unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_socket_fd_has_its_inode_and_a_file_fd_none() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let (listener, _client, _server) = connection();
+        let fd = listener.as_raw_fd();
+        // The inode as procfs tells it, a reader independent of fstat(2).
+        let ino = std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .ino();
+        assert_eq!(socket_inode(fd), Some(ino));
+        assert!(socket_inodes().unwrap().contains(&ino));
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        assert_eq!(socket_inode(file.as_raw_fd()), None);
+        assert_eq!(socket_inode(-1), None);
+        let inodes = socket_inodes().unwrap();
+        assert!(inodes.is_sorted(), "{inodes:?}");
+    }
+
+    #[test]
+    fn the_ledger_counts_every_connection_it_opened_and_waits_for_the_last_close() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (_listener, a, _a_end) = connection();
+        let (_listener2, b, _b_end) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        let never = tokio_util::sync::CancellationToken::new();
+        let soon = || tokio::time::Instant::now() + std::time::Duration::from_millis(10);
+        assert!(
+            rt.block_on(ledger.wait_all_closed(soon(), &never)),
+            "none open"
+        );
+        assert_eq!(ledger.last_close(), None);
+        let ra = record_of(&ledger, &a);
+        let rb = record_of(&ledger, &b);
+        assert_eq!((ledger.opened(), ledger.open_count()), (2, 2));
+        assert!(!rt.block_on(ledger.wait_all_closed(soon(), &never)));
+        let before = std::time::Instant::now();
+        drop(ra);
+        assert_eq!(ledger.open_count(), 1);
+        assert!(ledger.last_close().is_some_and(|t| t >= before));
+        let stop = tokio_util::sync::CancellationToken::new();
+        stop.cancel();
+        // A bound for a stuck test: a ledger that never counts down fails here.
+        let far = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        assert!(
+            !rt.block_on(ledger.wait_all_closed(far, &stop)),
+            "stopped with one open"
+        );
+        drop(rb);
+        assert!(rt.block_on(ledger.wait_all_closed(far, &never)));
+        assert_eq!((ledger.opened(), ledger.open_count()), (2, 0));
+    }
+
+    #[test]
+    fn a_ledger_is_distrusted_as_soon_as_a_panic_poisons_it() {
+        let ledger = SocketLedger::default();
+        assert_eq!(ledger.trust(), Ok(()));
+        ledger.poison();
+        assert!(ledger.trust().is_err(), "before any other use of the lock");
+        assert!(ledger.trust().is_err());
+    }
+
+    /// Two connections to one server share its address as their remote end: each is told
+    /// apart by both ends, once, whichever witness sees it.
+    #[test]
+    fn each_witness_tells_connections_to_one_server_apart() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let one = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let two = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let ledger = Arc::new(SocketLedger::default());
+        let _r1 = record_of(&ledger, &one);
+        let _r2 = record_of(&ledger, &two);
+        let (one_local, one_fd) = (one.local_addr().unwrap(), one.as_raw_fd());
+        // The first one's fd closes, its record stays: only the ledger still sees it.
+        drop(one);
+        let seen = witness(&ledger, |_| false);
+        assert_eq!(seen.unverified, None);
+        assert_eq!(seen.open.len(), 2, "{:?}", seen.open);
+        let by_table = seen
+            .open
+            .iter()
+            .find(|s| s.local == two.local_addr().unwrap())
+            .expect("the second one, from the table");
+        assert_eq!(
+            (by_table.fd, by_table.state.as_str()),
+            (two.as_raw_fd(), "connected")
+        );
+        let by_ledger = seen.open.iter().find(|s| s.local == one_local);
+        assert_eq!(
+            by_ledger.map(|s| (s.fd, s.state.as_str())),
+            Some((one_fd, "open (ledger)")),
+            "{:?}",
+            seen.open
+        );
+        // Asked again, the ledger still vouches for its open entry.
+        assert_eq!(witness(&ledger, |_| false).open.len(), 2);
+        assert_eq!(ledger.open_connections().len(), 2);
+    }
+
+    /// What `also` picks from the table (a listener no connector records) is open too, once.
+    #[test]
+    fn a_witness_also_sees_the_sockets_it_is_asked_about() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let ledger = SocketLedger::default();
+        let seen = witness(&ledger, |s| s.local == addr);
+        assert_eq!(seen.open.len(), 1, "{:?}", seen.open);
+        assert_eq!(seen.open[0].state, "unconnected");
+        drop(listener);
+        assert!(witness(&ledger, |s| s.local == addr).open.is_empty());
+    }
+
+    /// An fd closed and reused since it was recorded holds another connection: it is not shut.
+    #[test]
+    fn shutdown_socket_leaves_an_fd_that_now_holds_another_connection() {
+        use std::io::{Read, Write};
+        use std::os::fd::AsRawFd;
+        let (_listener, client, mut server) = connection();
+        let here = OwnedSocket {
+            fd: client.as_raw_fd(),
+            local: client.local_addr().unwrap(),
+            remote: client.peer_addr().unwrap(),
+            state: "connected".into(),
+        };
+        let other_remote = OwnedSocket {
+            remote: "127.0.0.1:9".parse().unwrap(),
+            ..here.clone()
+        };
+        let other_local = OwnedSocket {
+            local: "127.0.0.1:9".parse().unwrap(),
+            ..here.clone()
+        };
+        for stale in [other_remote, other_local] {
+            let e = shutdown_socket(&stale).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        }
+        // Still connected both ways.
+        (&client).write_all(b"hi").unwrap();
+        let mut buf = [0u8; 2];
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
     }
 }
