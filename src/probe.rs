@@ -41,18 +41,7 @@ pub async fn run(
     yes: bool,
     out: &mut dyn Write,
 ) -> Result<i32> {
-    let selected: Vec<SystemId> = if named.is_empty() {
-        config
-            .ids()
-            .into_iter()
-            .filter(|id| {
-                let c = config.system(*id);
-                c.enabled && c.protocol != Protocol::Moe && !c.base_url.is_sandbox()
-            })
-            .collect()
-    } else {
-        named.to_vec()
-    };
+    let selected = selected_systems(&config, named);
     if selected.is_empty() {
         writeln!(
             out,
@@ -63,60 +52,9 @@ pub async fn run(
     }
 
     // Real calls cost money: say so, and what they can cost at most, before making them.
-    let billed: Vec<SystemId> = selected
-        .iter()
-        .copied()
-        .filter(|id| {
-            let c = config.system(*id);
-            c.protocol != Protocol::Moe && !c.base_url.is_sandbox()
-        })
-        .collect();
-    if !billed.is_empty() {
-        let mut worst = 0.0;
-        let mut unpriced = Vec::new();
-        for id in &billed {
-            match config.price(*id) {
-                Some(p) => {
-                    worst += lifecycle::budget::worst_cost(
-                        &p,
-                        PROBE_BODY_BYTES,
-                        config.system(*id).params.max_output_tokens,
-                    )
-                }
-                None => unpriced.push(id.name()),
-            }
-        }
-        let unknown = if unpriced.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " + unknown for {} (no price in [pricing])",
-                unpriced.join(", ")
-            )
-        };
-        writeln!(
-            out,
-            "probe makes {} real call{}, billed by the services: at most ${worst:.4}{unknown} \
-             (each answer at its whole output cap).",
-            billed.len(),
-            if billed.len() == 1 { "" } else { "s" },
-        )?;
-        out.flush()?;
-        if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-            write!(out, "Make them? [y/N] ")?;
-            out.flush()?;
-            let answer = tokio::task::spawn_blocking(|| {
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line).map(|_| line)
-            })
-            .await
-            .wrap_err("reading the answer")?
-            .wrap_err("reading the answer")?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-                writeln!(out, "No call made.")?;
-                return Ok(0);
-            }
-        }
+    if !agreed_to_bill(&config, &selected, yes, out).await? {
+        writeln!(out, "No call made.")?;
+        return Ok(0);
     }
 
     let mut config = config;
@@ -179,19 +117,7 @@ pub async fn run(
     }
     print_table(out, &rows, &config)?;
 
-    let missing: Vec<String> = selected
-        .iter()
-        .filter(|id| {
-            registry
-                .get(**id)
-                .snapshot()
-                .disabled_reason
-                .is_some_and(|r| r.ends_with(" not set"))
-        })
-        .filter_map(|id| config.system(*id).api_key_env.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let missing = missing_keys(&config, &registry, &selected);
     if !missing.is_empty() {
         writeln!(
             out,
@@ -215,11 +141,19 @@ pub async fn run(
     if let Some(sb) = sandbox {
         sb.stop().await;
     }
+    // The probed systems only: the others were never opened (and moe has no wire).
+    let probed = |o: lifecycle::CloseOutcome| {
+        report
+            .systems
+            .iter()
+            .filter(|r| selected.contains(&r.name) && r.outcome == o)
+            .count()
+    };
     writeln!(
         out,
         "\nSystems: {} closed, {} forced, {} ({:.1} ms)",
-        report.closed,
-        report.forced,
+        probed(lifecycle::CloseOutcome::Closed),
+        probed(lifecycle::CloseOutcome::Forced),
         report.sockets_left_text(),
         report.total_ms
     )?;
@@ -233,6 +167,102 @@ pub async fn run(
     } else {
         0
     })
+}
+
+/// The systems named, or every enabled one with a wire that is not on the sandbox.
+fn selected_systems(config: &Config, named: &[SystemId]) -> Vec<SystemId> {
+    if !named.is_empty() {
+        return named.to_vec();
+    }
+    config
+        .ids()
+        .into_iter()
+        .filter(|id| {
+            let c = config.system(*id);
+            c.enabled && c.protocol != Protocol::Moe && !c.base_url.is_sandbox()
+        })
+        .collect()
+}
+
+/// Say what the real calls among `selected` can cost at most, and ask (unless `yes`, or
+/// stdin is not a terminal). `false`: the user declined.
+async fn agreed_to_bill(
+    config: &Config,
+    selected: &[SystemId],
+    yes: bool,
+    out: &mut dyn Write,
+) -> Result<bool> {
+    let billed: Vec<SystemId> = selected
+        .iter()
+        .copied()
+        .filter(|id| {
+            let c = config.system(*id);
+            c.protocol != Protocol::Moe && !c.base_url.is_sandbox()
+        })
+        .collect();
+    if !billed.is_empty() {
+        let mut worst = 0.0;
+        let mut unpriced = Vec::new();
+        for id in &billed {
+            match config.price(*id) {
+                Some(p) => {
+                    worst += lifecycle::budget::worst_cost(
+                        &p,
+                        PROBE_BODY_BYTES,
+                        config.system(*id).params.max_output_tokens,
+                    )
+                }
+                None => unpriced.push(id.name()),
+            }
+        }
+        let unknown = if unpriced.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " + unknown for {} (no price in [pricing])",
+                unpriced.join(", ")
+            )
+        };
+        writeln!(
+            out,
+            "probe makes {} real call{}, billed by the services: at most ${worst:.4}{unknown} \
+             (each answer at its whole output cap).",
+            billed.len(),
+            if billed.len() == 1 { "" } else { "s" },
+        )?;
+        out.flush()?;
+        if !yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            write!(out, "Make them? [y/N] ")?;
+            out.flush()?;
+            let answer = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line).map(|_| line)
+            })
+            .await
+            .wrap_err("reading the answer")?
+            .wrap_err("reading the answer")?;
+            return Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"));
+        }
+    }
+
+    Ok(true)
+}
+
+/// The key variables of the selected systems that were disabled for want of their key.
+fn missing_keys(config: &Config, registry: &Registry, selected: &[SystemId]) -> Vec<String> {
+    selected
+        .iter()
+        .filter(|id| {
+            registry
+                .get(**id)
+                .snapshot()
+                .disabled_reason
+                .is_some_and(|r| r.ends_with(" not set"))
+        })
+        .filter_map(|id| config.system(*id).api_key_env.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 async fn probe_one(

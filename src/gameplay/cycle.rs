@@ -228,6 +228,20 @@ impl Partial for moe::Verdict {
     }
 }
 
+/// What a cycle saw before deciding: the scene, the experts' verdict and the odds.
+struct Seen {
+    scene: String,
+    verdict: Option<Verdict>,
+    odds: Option<f64>,
+}
+
+/// The action chosen, why, and whether it is the safe action for want of any answer.
+struct Decision {
+    action: Action,
+    why: String,
+    fallback: bool,
+}
+
 /// Speech and learning of one cycle, possibly still running during the next one.
 struct Pending(tokio::task::JoinHandle<Option<Action>>);
 
@@ -493,14 +507,32 @@ impl Agent {
         let net_before = self.calls.net.busy();
         let cycle_no = self.stats.locked().cycles + 1;
         let frame = self.world.frame();
+        let mut path = CriticalPath {
+            parallel: self.mode == Mode::Parallel,
+            ..CriticalPath::default()
+        };
 
         // Perceive, and reason: the experts' vote and the numbers, then the orchestrator's
         // final choice.
-        let question = Prompt::new(AGENT_BRIEF, frame.clone());
+        let seen = self.perceive_and_reason(&frame, &mut path).await;
+        let decision = self.decide(&frame, &seen, &mut path).await;
+        let (action, reward) = self.act(cycle_no, decision, seen.odds);
+        self.speak_and_learn(action, reward, &mut path).await;
+
+        let network = self.calls.net.busy().saturating_sub(net_before);
+        {
+            let mut s = self.stats.locked();
+            s.timing.add(started.elapsed(), network, path.total());
+        }
+        action
+    }
+
+    /// Perception, the experts' vote and the odds: at once (parallel) or one after another.
+    async fn perceive_and_reason(&self, frame: &str, path: &mut CriticalPath) -> Seen {
+        let question = Prompt::new(AGENT_BRIEF, frame.to_string());
         let odds_q = Prompt::new(ODDS_BRIEF, self.odds_question());
         let calls = self.calls.clone();
-        let roles = self.calls.roles.clone();
-        let odds_by = roles.odds;
+        let odds_by = self.calls.roles.odds;
         let numbers = async move {
             // Wolfram takes the question alone; an LLM in the role takes the brief too.
             let proto = calls.registry.get(odds_by).config.protocol;
@@ -510,37 +542,45 @@ impl Agent {
                 })
                 .await
         };
-        let mut path = CriticalPath {
-            parallel: self.mode == Mode::Parallel,
-            ..CriticalPath::default()
-        };
         let ((scene, perceive), (verdict, vote), (odds, odds_took)) = match self.mode {
             Mode::Parallel => tokio::join!(
-                timed(self.perceive(&frame)),
+                timed(self.perceive(frame)),
                 timed(self.ask_experts(question)),
                 timed(numbers)
             ),
             Mode::Sequential => {
-                let scene = timed(self.perceive(&frame)).await;
+                let scene = timed(self.perceive(frame)).await;
                 let v = timed(self.ask_experts(question)).await;
                 (scene, v, timed(numbers).await)
             }
         };
         (path.perceive, path.vote, path.odds) = (perceive, vote, odds_took);
-        // Without the video interpreter the "scene" is the frame itself: say it once.
-        let scene_line = if scene == frame {
-            String::new()
-        } else {
-            format!("Scene: {}\n", scene.trim())
-        };
         let odds = odds
             .as_deref()
             .and_then(clients::wolfram::result_number)
             .filter(|p| (0.0..=1.0).contains(p));
-        let odds_text = odds
+        Seen {
+            scene,
+            verdict,
+            odds,
+        }
+    }
+
+    /// The orchestrator's final choice from the frame, the scene, the votes and the odds;
+    /// without it the vote decides, without either the safe action.
+    async fn decide(&self, frame: &str, seen: &Seen, path: &mut CriticalPath) -> Decision {
+        // Without the video interpreter the "scene" is the frame itself: say it once.
+        let scene_line = if seen.scene == frame {
+            String::new()
+        } else {
+            format!("Scene: {}\n", seen.scene.trim())
+        };
+        let odds_text = seen
+            .odds
             .map(|p| format!("{:.0}%", p * 100.0))
             .unwrap_or_else(|| "unknown".into());
-        let votes = verdict
+        let votes = seen
+            .verdict
             .as_ref()
             .map(|v| {
                 v.votes
@@ -562,7 +602,7 @@ impl Agent {
                 if votes.is_empty() { "nobody" } else { &votes }
             ),
         );
-        let decide = roles.decide;
+        let decide = self.calls.roles.decide;
         let proto = self.registry.get(decide).config.protocol;
         let (choice, decided) = timed(self.calls.call(decide, move |ctx| async move {
             clients::ask(&ctx, proto, &final_q).await
@@ -572,27 +612,35 @@ impl Agent {
         let chosen = choice.as_deref().and_then(Action::parse_reply);
         if let (Some(text), None) = (&choice, chosen) {
             tracing::info!(reply = %clients::shorten(text, 80), "orchestrator reply named no action");
-            {
-                let mut s = self.stats.locked();
-                s.unparsable(decide);
-            }
+            self.stats.locked().unparsable(decide);
         }
-        let (mut action, mut why, fallback) =
-            match (chosen, verdict.as_ref().and_then(|v| v.action)) {
-                (Some(a), _) => (
-                    a,
-                    format!("orchestrator (votes: {votes}; odds {odds_text})"),
-                    false,
-                ),
-                (None, Some(a)) => (a, format!("expert vote ({votes})"), false),
-                (None, None) => (
-                    self.world.safe_action(),
-                    "no usable answer: safe action".to_string(),
-                    true,
-                ),
-            };
+        match (chosen, seen.verdict.as_ref().and_then(|v| v.action)) {
+            (Some(a), _) => Decision {
+                action: a,
+                why: format!("orchestrator (votes: {votes}; odds {odds_text})"),
+                fallback: false,
+            },
+            (None, Some(a)) => Decision {
+                action: a,
+                why: format!("expert vote ({votes})"),
+                fallback: false,
+            },
+            (None, None) => Decision {
+                action: self.world.safe_action(),
+                why: "no usable answer: safe action".to_string(),
+                fallback: true,
+            },
+        }
+    }
 
-        // Act, unless a loop guard overrules the choice.
+    /// Act, unless a loop guard overrules the choice; the world pays a reward and the
+    /// agent's preferences and statistics follow.
+    fn act(&mut self, cycle_no: u64, decision: Decision, odds: Option<f64>) -> (Action, f64) {
+        let Decision {
+            mut action,
+            mut why,
+            fallback,
+        } = decision;
         let guard = self.guard.check(action, &self.world);
         if let Some((forced, kind)) = guard {
             tracing::info!(chosen = %action, forced = %forced, guard = kind.name(), "loop guard");
@@ -602,28 +650,29 @@ impl Agent {
         let reward = self.world.apply(action);
         self.guard.observe(action, reward);
         self.preferences.update(action, reward);
-        {
-            let mut s = self.stats.locked();
-            s.record(ActionRecord {
-                cycle: cycle_no,
-                action,
-                why,
-                reward,
-            });
-            s.world = Some(self.world.clone());
-            s.preferences = self.preferences.by_name();
-            if odds.is_some() && self.world.enemy.is_some() {
-                s.last_odds = odds;
-            }
-            if fallback {
-                s.fallbacks += 1;
-            }
-            if let Some((_, kind)) = guard {
-                s.guard(kind.name());
-            }
+        let mut s = self.stats.locked();
+        s.record(ActionRecord {
+            cycle: cycle_no,
+            action,
+            why,
+            reward,
+        });
+        s.world = Some(self.world.clone());
+        s.preferences = self.preferences.by_name();
+        if odds.is_some() && self.world.enemy.is_some() {
+            s.last_odds = odds;
         }
+        if fallback {
+            s.fallbacks += 1;
+        }
+        if let Some((_, kind)) = guard {
+            s.guard(kind.name());
+        }
+        (action, reward)
+    }
 
-        // Speak and learn: now (sequential), or alongside the next cycle (parallel).
+    /// Speak and learn: now (sequential), or alongside the next cycle (parallel).
+    async fn speak_and_learn(&mut self, action: Action, reward: f64, path: &mut CriticalPath) {
         let line = self.world.last_event.clone();
         let after = speak_and_learn(
             self.calls.clone(),
@@ -648,12 +697,6 @@ impl Agent {
                 ))));
             }
         }
-        let network = self.calls.net.busy().saturating_sub(net_before);
-        {
-            let mut s = self.stats.locked();
-            s.timing.add(started.elapsed(), network, path.total());
-        }
-        action
     }
 
     /// Wait (bounded) for speech and learning still running from the last cycle.

@@ -247,6 +247,19 @@ pub async fn shutdown_all(
     let check = verify(baseline, ledger_open, &excluded_ports).await;
     let check_ms = checking.elapsed().as_secs_f64() * 1e3;
     send(ShutdownEvent::Verified(check.clone()));
+    assemble(grace, started, check_ms, check, systems, endpoints)
+}
+
+/// The report of a shutdown from its parts: verified only if every part was (each system,
+/// each endpoint, and the process check).
+fn assemble(
+    grace: Duration,
+    started: Instant,
+    check_ms: f64,
+    check: Verification,
+    systems: Vec<CloseReport>,
+    endpoints: Vec<StepReport>,
+) -> ShutdownReport {
     let count = |o: CloseOutcome| systems.iter().filter(|r| r.outcome == o).count();
     // Verified only if every part was: each system, each endpoint, and the process check.
     let unverified_reason = check

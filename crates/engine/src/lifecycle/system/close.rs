@@ -65,18 +65,11 @@ impl System {
             (g.stop.clone(), g.force.clone(), g.tracker.clone())
         };
         let sockets_before = self.ledger.open_count() as u32;
-        if prior == SystemState::Closed && sockets_before == 0 {
-            let seen = sockets::witness(&self.ledger, |_| false);
-            if seen.open.is_empty() {
-                let outcome = match seen.unverified {
-                    None => CloseOutcome::Closed,
-                    Some(_) => CloseOutcome::Unverified,
-                };
-                let mut r = self.report(outcome, started, 0, None, 0);
-                r.verified = seen.unverified.is_none();
-                r.unverified_reason = seen.unverified;
-                return r;
-            }
+        if prior == SystemState::Closed
+            && sockets_before == 0
+            && let Some(r) = self.still_closed(started)
+        {
+            return r;
         }
         self.set_state(SystemState::Closing);
         tracing::info!(system = %self.id, sockets_before, "closing");
@@ -161,22 +154,7 @@ impl System {
         self.open_sockets
             .store(left.len() as u32, Ordering::Relaxed);
         self.set_state(SystemState::Closed);
-        let (outcome, error) = if !left.is_empty() {
-            (
-                CloseOutcome::Error,
-                Some(format!(
-                    "{} still open after force-close: {}",
-                    super::super::counted(left.len(), "socket"),
-                    sockets::named(&left)
-                )),
-            )
-        } else if settled.unverified.is_some() {
-            (CloseOutcome::Unverified, None)
-        } else if forced {
-            (CloseOutcome::Forced, None)
-        } else {
-            (CloseOutcome::Closed, None)
-        };
+        let (outcome, error) = outcome_of(&left, settled.unverified.is_some(), forced);
         tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
         steps.at(CloseStepKind::Checked);
         let mut r = self.report(outcome, started, sockets_before, error, cancelled);
@@ -184,6 +162,23 @@ impl System {
         r.unverified_reason = settled.unverified;
         r.steps = steps.done();
         r
+    }
+
+    /// A system closed earlier and not reopened: confirm its sockets are still gone.
+    /// `None` if one is open again (then it is closed as usual).
+    fn still_closed(&self, started: Instant) -> Option<CloseReport> {
+        let seen = sockets::witness(&self.ledger, |_| false);
+        if !seen.open.is_empty() {
+            return None;
+        }
+        let outcome = match seen.unverified {
+            None => CloseOutcome::Closed,
+            Some(_) => CloseOutcome::Unverified,
+        };
+        let mut r = self.report(outcome, started, 0, None, 0);
+        r.verified = seen.unverified.is_none();
+        r.unverified_reason = seen.unverified;
+        Some(r)
     }
 
     fn report(
@@ -239,6 +234,29 @@ impl System {
         self.notify();
         tracing::info!(system = %self.id, "reopened");
         true
+    }
+}
+
+/// How a close ended, from what was left open, whether a witness could not be asked, and
+/// whether it needed force.
+fn outcome_of(
+    left: &[sockets::OwnedSocket],
+    unverified: bool,
+    forced: bool,
+) -> (CloseOutcome, Option<String>) {
+    if !left.is_empty() {
+        let error = format!(
+            "{} still open after force-close: {}",
+            super::super::counted(left.len(), "socket"),
+            sockets::named(left)
+        );
+        (CloseOutcome::Error, Some(error))
+    } else if unverified {
+        (CloseOutcome::Unverified, None)
+    } else if forced {
+        (CloseOutcome::Forced, None)
+    } else {
+        (CloseOutcome::Closed, None)
     }
 }
 
