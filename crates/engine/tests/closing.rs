@@ -151,6 +151,21 @@ fn kinds(r: &CloseReport) -> Vec<CloseStepKind> {
     r.steps.iter().map(|s| s.step).collect()
 }
 
+/// `shutdown_all` as most tests here call it: no force, no baseline, no events, no steps
+/// after the systems; the test server's port left out of the process check.
+async fn close_all(reg: Arc<Registry>, grace: Duration, port: u16) -> ShutdownReport {
+    shutdown_all(
+        reg,
+        grace,
+        CancellationToken::new(),
+        None,
+        vec![port],
+        None,
+        Vec::new(),
+    )
+    .await
+}
+
 fn report_of<'a>(report: &'a ShutdownReport, name: &str) -> &'a CloseReport {
     report
         .systems
@@ -327,16 +342,7 @@ fn a_request_in_flight_within_the_grace_is_waited_for_not_cut() {
             })
         };
         until("the request is in flight", || sys.snapshot().in_flight == 1).await;
-        let report = shutdown_all(
-            reg,
-            Duration::from_secs(10),
-            CancellationToken::new(),
-            None,
-            vec![port],
-            None,
-            Vec::new(),
-        )
-        .await;
+        let report = close_all(reg, Duration::from_secs(10), port).await;
         assert!(
             done.load(Ordering::SeqCst),
             "the close waited for the request"
@@ -818,16 +824,7 @@ fn a_request_that_ignores_the_cut_does_not_hold_the_close_and_makes_it_forced() 
             })
         };
         until("the request is in flight", || sys.snapshot().in_flight == 1).await;
-        let report = shutdown_all(
-            reg,
-            Duration::from_millis(100),
-            CancellationToken::new(),
-            None,
-            vec![port],
-            None,
-            Vec::new(),
-        )
-        .await;
+        let report = close_all(reg, Duration::from_millis(100), port).await;
         assert!(
             !ended.load(Ordering::SeqCst),
             "the close ended before the request: {report:?}"
