@@ -46,11 +46,7 @@ pub async fn messages(
     if let Some(k) = &ctx.key {
         req = req.header("x-api-key", k.header(""));
     }
-    let resp = if stream {
-        wire::send_stream(ctx, req).await?
-    } else {
-        wire::send(ctx, req).await?
-    };
+    let resp = wire::send_stream(ctx, req, stream).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
         if let Some(u) = v.get("usage").and_then(Usage::from_anthropic) {

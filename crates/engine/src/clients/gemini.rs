@@ -120,7 +120,7 @@ pub async fn stream(
 ) -> Result<String, ClientError> {
     let req =
         request(ctx, "streamGenerateContent", &text_body(ctx, prompt)).query(&[("alt", "sse")]);
-    let resp = wire::send_stream(ctx, req).await?;
+    let resp = wire::send_stream(ctx, req, true).await?;
     wire::expect_content_type(&resp, "text/event-stream")?;
     let mut text = String::new();
     let mut finished = None;

@@ -55,11 +55,7 @@ pub async fn chat(ctx: &RequestCtx, prompt: &Prompt, stream: bool) -> Result<Str
         .client
         .post(endpoint(&ctx.base, "chat/completions"))
         .json(&chat_body(ctx, prompt, stream));
-    let resp = if stream {
-        wire::send_stream(ctx, authed(ctx, req)).await?
-    } else {
-        wire::send(ctx, authed(ctx, req)).await?
-    };
+    let resp = wire::send_stream(ctx, authed(ctx, req), stream).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
         if let Some(u) = v.get("usage").and_then(Usage::from_openai_chat) {
@@ -192,11 +188,7 @@ pub async fn responses(
         .client
         .post(endpoint(&ctx.base, "responses"))
         .json(&responses_body(ctx, prompt, stream));
-    let resp = if stream {
-        wire::send_stream(ctx, authed(ctx, req)).await?
-    } else {
-        wire::send(ctx, authed(ctx, req)).await?
-    };
+    let resp = wire::send_stream(ctx, authed(ctx, req), stream).await?;
     if !stream {
         let v = wire::read_json(resp).await?;
         return response_outcome(ctx, &v);

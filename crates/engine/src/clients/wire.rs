@@ -112,14 +112,18 @@ pub async fn send(
     }
 }
 
-/// [`send`] for a stream: the stream is the game's, so the system's stop ends it at once,
-/// before its headers as after them (the SSE readers end it after). A unary call, by
-/// contrast, may finish until the grace deadline. Dropping the request future closes its
-/// connection; the pool never gets it back half-read.
+/// [`send`], for a stream when `stream`: the stream is the game's, so the system's stop
+/// ends it at once, before its headers as after them (the SSE readers end it after). A
+/// unary call, by contrast, may finish until the grace deadline. Dropping the request
+/// future closes its connection; the pool never gets it back half-read.
 pub async fn send_stream(
     ctx: &RequestCtx,
     req: reqwest::RequestBuilder,
+    stream: bool,
 ) -> Result<reqwest::Response, ClientError> {
+    if !stream {
+        return send(ctx, req).await;
+    }
     tokio::select! {
         biased;
         _ = ctx.stop.cancelled() => Err(ClientError::Cancelled),
