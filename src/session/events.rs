@@ -21,7 +21,8 @@ pub fn from_shutdown(ev: ShutdownEvent, reason: &str) -> Event {
             reason: reason.to_string(),
             grace_ms: grace.as_millis() as u64,
         },
-        ShutdownEvent::Closing(id) => Event::Closing {
+        // Not relayed to the stream (session/shutdown.rs); told as its system's `closing`.
+        ShutdownEvent::Closing(id) | ShutdownEvent::Released(id) => Event::Closing {
             name: id.name().to_string(),
         },
         ShutdownEvent::Closed(r) => Event::Closed(r.to_protocol()),

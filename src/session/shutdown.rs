@@ -46,7 +46,10 @@ impl Session {
         let viewers = self.shutdown_events.clone();
         let relay = tokio::spawn(async move {
             while let Some(ev) = steps_rx.recv().await {
-                let _ = viewers.send(ev.clone());
+                // The stream's protocol tells a close by its start and end.
+                if !matches!(ev, ShutdownEvent::Released(_)) {
+                    let _ = viewers.send(ev.clone());
+                }
                 if let Some(tx) = &events {
                     let _ = tx.send(ev);
                 }

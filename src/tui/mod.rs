@@ -426,6 +426,8 @@ impl Dashboard {
                 deadline_in: deadline.saturating_duration_since(tokio::time::Instant::now()),
             },
             ShutdownEvent::Closing(id) => Action::SystemClosing(id),
+            // The dashboard shows a close from its start to its end.
+            ShutdownEvent::Released(_) => return,
             ShutdownEvent::Closed(report) => {
                 let forced_by_user = self.force.is_cancelled();
                 self.steps.push((report.clone(), forced_by_user));

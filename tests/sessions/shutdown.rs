@@ -689,12 +689,14 @@ fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() 
     });
 }
 
-/// Dependency order on the real engine: every system finishes closing before any system it
-/// depends on starts closing, and systems with no order between them close at the same
-/// time. Reversing `dependents()` in lifecycle/shutdown.rs, or closing one system at a
-/// time, fails it.
+/// Dependency order on the real engine: every system starts closing, and stops using what
+/// it depends on (its calls ended, its pool dropped: `Released`), before any system it
+/// depends on starts closing; systems with no order between them close at the same time.
+/// (A released system's own sockets settle while what it used closes: ARCHITECTURE.md,
+/// "Shutdown order"; the engine's closing tests show that part.) Reversing `dependents()`
+/// in lifecycle/shutdown.rs, or closing one system at a time, fails it.
 #[test]
-fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_overlap() {
+fn dependents_stop_using_what_they_use_before_it_starts_closing_and_independent_ones_overlap() {
     use singularis_tui::lifecycle::ShutdownEvent;
     serial(async {
         // Two systems with no order between them, each with a slow unary request on the wire
@@ -727,7 +729,8 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
         assert!(end.report.shutdown.report.is_clean(), "{:?}", end.report);
 
         // Where in the one ordered stream of events each system started and ended closing.
-        let (mut started, mut ended) = (
+        let (mut started, mut released, mut ended) = (
+            std::collections::BTreeMap::new(),
             std::collections::BTreeMap::new(),
             std::collections::BTreeMap::new(),
         );
@@ -736,6 +739,9 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
             match e {
                 ShutdownEvent::Closing(id) => {
                     started.insert(id, at);
+                }
+                ShutdownEvent::Released(id) => {
+                    released.insert(id, at);
                 }
                 ShutdownEvent::Closed(r) => {
                     ended.insert(r.name, at);
@@ -747,13 +753,15 @@ fn dependents_finish_closing_before_what_they_use_starts_and_independent_ones_ov
         let all = end.report.shutdown.report.systems.len();
         assert_eq!(all, 11, "the default config's systems");
         assert_eq!(started.len(), all, "{started:?}");
+        assert_eq!(released.len(), all, "{released:?}");
         assert_eq!(ended.len(), all, "{ended:?}");
         for (user, used) in &edges {
             assert!(
-                ended[user] < started[used],
-                "{user} (which uses {used}) must finish closing before {used} starts: \
-                 {user} ended at event {}, {used} started at event {}",
-                ended[user],
+                started[user] < released[user] && released[user] < started[used],
+                "{user} (which uses {used}) must stop using it before {used} starts closing: \
+                 {user} started at event {}, released at {}; {used} started at event {}",
+                started[user],
+                released[user],
                 started[used]
             );
         }

@@ -228,6 +228,7 @@ fn dependents_close_first_a_disabled_system_is_skipped_and_the_counts_add_up() {
             events.push(match e {
                 ShutdownEvent::Begin { .. } => "begin".to_string(),
                 ShutdownEvent::Closing(id) => format!("closing {id}"),
+                ShutdownEvent::Released(id) => format!("released {id}"),
                 ShutdownEvent::Closed(r) => format!("closed {}", r.name),
                 ShutdownEvent::StepClosed(r) => format!("step {}", r.name),
                 ShutdownEvent::Verified(v) => format!("verified {:?}", v.sockets_open_after),
@@ -236,18 +237,17 @@ fn dependents_close_first_a_disabled_system_is_skipped_and_the_counts_add_up() {
         let at = |e: &str| events.iter().position(|x| x == e);
         assert_eq!(at("begin"), Some(0), "{events:?}");
         assert!(at("closing off").is_none(), "{events:?}");
-        let (users_closed, base_closing) = (at("closed users"), at("closing base"));
+        let (users_released, base_closing) = (at("released users"), at("closing base"));
         assert!(
-            users_closed.is_some() && base_closing.is_some() && users_closed < base_closing,
-            "users finish closing before base starts: {events:?}"
+            users_released.is_some() && base_closing.is_some() && users_released < base_closing,
+            "users stop using base before base starts closing: {events:?}"
         );
+        assert!(at("closing users") < users_released, "{events:?}");
+        assert!(at("released base") < at("closed base"), "{events:?}");
         assert!(at("closing users").is_some() && at("closed off").is_some());
         assert_eq!(events.last().unwrap(), "verified Some(0)", "{events:?}");
-        assert_eq!(events.len(), 1 + 2 + 3 + 1, "{events:?}");
-
-        let order: Vec<&str> = report.systems.iter().map(|r| r.name.name()).collect();
-        let pos = |n: &str| order.iter().position(|x| *x == n).unwrap();
-        assert!(pos("users") < pos("base"), "{order:?}");
+        // begin, two closings, two releases (not the disabled one), three closes, verified.
+        assert_eq!(events.len(), 1 + 2 + 2 + 3 + 1, "{events:?}");
         assert_eq!(
             (report.closed, report.skipped, report.forced, report.errors),
             (2, 1, 0, 0),
@@ -482,6 +482,68 @@ fn a_connection_that_does_not_close_by_itself_is_shut_and_the_close_is_forced() 
         assert_eq!(report.sockets_open_after, Some(0), "{report:?}");
         timeline_is_consistent(r);
         // The shut socket ended the body.
+        reader.await.unwrap();
+    });
+}
+
+/// A system that can no longer use what it depends on (its calls ended, its pool dropped)
+/// releases it: what it used closes while its own sockets settle. Here its last answer is
+/// still streaming to a reader outside its tasks, so its own close lasts until the deadline
+/// shuts that socket; the idle system it used has long closed by then.
+#[test]
+fn what_a_system_used_closes_once_released_not_after_its_sockets_settle() {
+    serial(async {
+        let port = serve().await;
+        let baseline = sockets::count_process_sockets(&[port]).ok();
+        let reg = registry(port, &[("base", Some("")), ("users", Some("\"base\""))]);
+        assert_eq!(get(system(&reg, "base"), "/fast").await.unwrap(), "ok");
+        let resp = system(&reg, "users")
+            .call(|c| async move {
+                let url = c.base.join("/drip").unwrap();
+                c.client.send(c.client.get(url)).await
+            })
+            .await
+            .unwrap();
+        let reader = tokio::spawn(async move {
+            let mut resp = resp;
+            while let Ok(Some(_)) = resp.chunk().await {}
+        });
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let report = shutdown_all(
+            reg,
+            Duration::from_millis(200),
+            CancellationToken::new(),
+            baseline,
+            vec![port],
+            Some(tx),
+            Vec::new(),
+        )
+        .await;
+        let mut events = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            match e {
+                ShutdownEvent::Closing(id) => events.push(format!("closing {id}")),
+                ShutdownEvent::Released(id) => events.push(format!("released {id}")),
+                ShutdownEvent::Closed(r) => events.push(format!("closed {}", r.name)),
+                _ => {}
+            }
+        }
+        assert_eq!(
+            events,
+            [
+                "closing users",
+                "released users",
+                "closing base",
+                "released base",
+                "closed base",
+                "closed users"
+            ],
+            "{report:?}"
+        );
+        assert_eq!(report_of(&report, "base").outcome, CloseOutcome::Closed);
+        // Its busy connection was shut at the deadline: force, as before.
+        assert_eq!(report_of(&report, "users").outcome, CloseOutcome::Forced);
+        assert_eq!(report.sockets_open_after, Some(0), "{report:?}");
         reader.await.unwrap();
     });
 }

@@ -19,8 +19,12 @@ pub enum ShutdownEvent {
         grace: Duration,
         deadline: tokio::time::Instant,
     },
-    /// A system started closing (its dependents are all closed).
+    /// A system started closing (every system that uses it has released it).
     Closing(SystemId),
+    /// A system can no longer use the systems it depends on (its requests ended, its pool
+    /// dropped): they may start closing while its own sockets settle. Not on the protocol
+    /// stream: the dashboard and viewers show `Closing` and `Closed`.
+    Released(SystemId),
     /// A system's close ended.
     Closed(CloseReport),
     /// A closing step that is not a system (the metrics endpoint) ended.
@@ -167,7 +171,9 @@ pub async fn shutdown_all(
     };
     send(ShutdownEvent::Begin { grace, deadline });
 
-    // Each system's "I am closed" flag; a system waits for the flags of its dependents.
+    // Each system's "I no longer use what I depend on" flag (`close_releasing`); a system
+    // waits for the flags of its dependents. Waiting for their whole close would hold each
+    // dependency level for the level above's socket checks, though nothing can use it.
     let done: BTreeMap<SystemId, watch::Sender<bool>> = registry
         .ids()
         .into_iter()
@@ -205,7 +211,13 @@ pub async fn shutdown_all(
             {
                 let _ = tx.send(ShutdownEvent::Closing(sys.id));
             }
-            let report = sys.close(deadline, &force).await;
+            let release = || {
+                if let Some(tx) = &events {
+                    let _ = tx.send(ShutdownEvent::Released(sys.id));
+                }
+                my_flag.send_replace(true);
+            };
+            let report = sys.close_releasing(deadline, &force, release).await;
             {
                 // Both channels in one step, so the events and the report list the systems
                 // in the same order.

@@ -36,8 +36,21 @@ impl System {
         deadline: tokio::time::Instant,
         force: &CancellationToken,
     ) -> CloseReport {
+        self.close_releasing(deadline, force, || {}).await
+    }
+
+    /// `close`, telling `released` as soon as this system can no longer use another one:
+    /// its requests have ended (none can start) and its pool is dropped. What it uses may
+    /// start closing then, while its own sockets settle and are checked (ARCHITECTURE.md,
+    /// "Shutdown order"). Called at most once; not at all for a system that was not open.
+    pub async fn close_releasing(
+        &self,
+        deadline: tokio::time::Instant,
+        force: &CancellationToken,
+        released: impl FnOnce(),
+    ) -> CloseReport {
         let earlier = self.earlier.locked().clone();
-        let mut r = self.close_now(deadline, force).await;
+        let mut r = self.close_now(deadline, force, released).await;
         if let Some(e) = earlier {
             r.outcome = r.outcome.worse(e.outcome);
             r.earlier = Some(e);
@@ -54,6 +67,7 @@ impl System {
         &self,
         deadline: tokio::time::Instant,
         force: &CancellationToken,
+        released: impl FnOnce(),
     ) -> CloseReport {
         let started = Instant::now();
         let prior = self.state();
@@ -126,6 +140,14 @@ impl System {
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
         steps.at(CloseStepKind::PoolDropped);
+        // A task that ignored the cut may still be calling another system: then the systems
+        // it uses wait for the whole close.
+        let mut released = Some(released);
+        if tracker.is_empty()
+            && let Some(tell) = released.take()
+        {
+            tell();
+        }
 
         // Dropped pools close their idle connections within microseconds, but on their own
         // tasks: a system that closes at (or after) the deadline, because the systems using
@@ -149,6 +171,9 @@ impl System {
             forced |= tokio::time::timeout_at(cut_by, tracker.wait())
                 .await
                 .is_err();
+        }
+        if let Some(tell) = released.take() {
+            tell();
         }
         let left = settled.left;
         self.open_sockets
