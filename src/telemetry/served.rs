@@ -119,7 +119,7 @@ impl Served {
         let port = self.addr.port();
         let settled = crate::net::settle(
             &self.ledger,
-            |s: &OwnedSocket| s.local.port() == port,
+            Some(&|s: &OwnedSocket| s.local.port() == port),
             now,
             now + FORCE_BUDGET,
             &closed.force,

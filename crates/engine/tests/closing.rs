@@ -970,7 +970,7 @@ fn settle_gives_a_shut_socket_outside_the_ledger_until_the_bound_to_go() {
         let never = CancellationToken::new();
         let settled = settle(
             &ledger,
-            |s| s.local == local && s.remote == remote,
+            Some(&|s| s.local == local && s.remote == remote),
             now,
             now + Duration::from_secs(5),
             &never,
@@ -988,7 +988,7 @@ fn settle_gives_a_shut_socket_outside_the_ledger_until_the_bound_to_go() {
             Duration::from_secs(10),
             settle(
                 &ledger,
-                |s| s.local == addr && s.state == "unconnected",
+                Some(&|s| s.local == addr && s.state == "unconnected"),
                 now,
                 now + Duration::from_millis(50),
                 &never,

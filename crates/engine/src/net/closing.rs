@@ -1,7 +1,7 @@
 //! The one close-then-verify routine, for systems and for the metrics endpoint alike
 //! (ARCHITECTURE.md, "Verified closing").
 
-use super::sockets::{self, OwnedSocket, SocketLedger};
+use super::sockets::{self, Also, OwnedSocket, SocketLedger};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -29,13 +29,13 @@ pub struct Settled {
 ///    drops it), wait for the ledger again until `cut_by`, and ask both witnesses again.
 pub async fn settle(
     ledger: &SocketLedger,
-    also: impl Fn(&OwnedSocket) -> bool,
+    also: Also<'_>,
     settle_by: Instant,
     cut_by: Instant,
     force: &CancellationToken,
 ) -> Settled {
     ledger.wait_all_closed(settle_by, force).await;
-    let seen = sockets::witness(ledger, &also);
+    let seen = sockets::witness(ledger, also);
     if seen.open.is_empty() {
         return Settled {
             left: Vec::new(),
@@ -53,10 +53,10 @@ pub async fn settle(
         .await;
     // A socket outside the ledger (a listener, a server-side connection) closes in the task
     // that owns it: give it until `cut_by`, looking again only while something is left.
-    let mut seen = sockets::witness(ledger, &also);
+    let mut seen = sockets::witness(ledger, also);
     while !seen.open.is_empty() && Instant::now() < cut_by {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        seen = sockets::witness(ledger, &also);
+        seen = sockets::witness(ledger, also);
     }
     Settled {
         left: seen.open,

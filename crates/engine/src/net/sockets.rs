@@ -70,6 +70,19 @@ pub fn process_tcp_sockets() -> Result<Vec<OwnedSocket>, TableUnreadable> {
         .collect())
 }
 
+/// The TCP sockets among `inodes` this process holds, under any fd: one fstat(2) per fd to
+/// find them, the four calls of [`process_tcp_sockets`] only for those (a system's witness
+/// asks about its own few among the hundred the sandbox and the other systems hold).
+fn tcp_sockets_with_inodes(inodes: &[u64]) -> Result<Vec<OwnedSocket>, TableUnreadable> {
+    Ok(open_fds()?
+        .into_iter()
+        .filter_map(|fd| {
+            let inode = socket_inode(fd).filter(|i| inodes.contains(i))?;
+            inspect_socket(fd, inode)
+        })
+        .collect())
+}
+
 /// A TCP socket's addresses, or `None` for other sockets (Unix, UDP) and closed fds.
 fn inspect_socket(fd: i32, inode: u64) -> Option<OwnedSocket> {
     // SAFETY: the fd is only borrowed for the getsockopt/getsockname/getpeername calls
@@ -283,6 +296,15 @@ impl SocketLedger {
         }
     }
 
+    /// The inodes of every connection the ledger still remembers (open, or closed and not
+    /// yet confirmed gone); `None` if one has none, so only its addresses can find it.
+    fn inodes(&self) -> Option<Vec<u64>> {
+        self.lock()
+            .iter()
+            .map(|e| (e.inode != 0).then_some(e.inode))
+            .collect()
+    }
+
     /// The connections the ledger counts open, with the fds they were made on.
     pub fn open_connections(&self) -> Vec<OwnedSocket> {
         self.lock()
@@ -370,15 +392,24 @@ pub struct Witnessed {
     pub unverified: Option<String>,
 }
 
+/// What a witness is asked about besides a ledger's connections: sockets it picks from the
+/// whole table (a listener, which no connector records).
+pub type Also<'a> = Option<&'a (dyn Fn(&OwnedSocket) -> bool + Sync)>;
+
 /// Ask both witnesses now about `ledger`'s connections, and about the sockets `also`
-/// picks from the table (a listener, which no connector records).
-pub fn witness(ledger: &SocketLedger, also: impl Fn(&OwnedSocket) -> bool) -> Witnessed {
+/// picks from the table.
+pub fn witness(ledger: &SocketLedger, also: Also<'_>) -> Witnessed {
     let by_ledger = ledger.open_connections();
     let trust = ledger.trust().err();
-    match process_tcp_sockets() {
+    // The OS table is read either way; only the sockets asked about are inspected.
+    let table = match (also, ledger.inodes()) {
+        (None, Some(inodes)) => tcp_sockets_with_inodes(&inodes),
+        _ => process_tcp_sockets(),
+    };
+    match table {
         Ok(table) => {
             let mut open = ledger.open_sockets(&table);
-            for s in table.iter().filter(|s| also(s)) {
+            for s in table.iter().filter(|s| also.is_some_and(|pick| pick(s))) {
                 if !open.iter().any(|o| o.inode == s.inode) {
                     open.push(s.clone());
                 }
@@ -455,7 +486,7 @@ mod tests {
             client.peer_addr().unwrap(),
         );
         assert_eq!(ledger.open_count(), 1);
-        let seen = witness(&ledger, |_| false);
+        let seen = witness(&ledger, None);
         assert_eq!(seen.unverified, None);
         assert_eq!(seen.open.len(), 1);
         assert_eq!(seen.open[0].local, client.local_addr().unwrap());
@@ -474,7 +505,7 @@ mod tests {
         drop(client);
         drop(record);
         assert_eq!(ledger.open_count(), 0);
-        assert_eq!(witness(&ledger, |_| false).open, Vec::new());
+        assert_eq!(witness(&ledger, None).open, Vec::new());
         assert_eq!(ledger.opened(), 1);
         drop(server);
     }
@@ -492,10 +523,10 @@ mod tests {
             client.peer_addr().unwrap(),
         ));
         assert_eq!(ledger.open_count(), 0);
-        let seen = witness(&ledger, |_| false);
+        let seen = witness(&ledger, None);
         assert_eq!(seen.open.len(), 1, "the OS table still has it");
         drop(client);
-        assert!(witness(&ledger, |_| false).open.is_empty());
+        assert!(witness(&ledger, None).open.is_empty());
     }
 
     #[test]
@@ -514,7 +545,7 @@ mod tests {
         drop(client);
         drop(record);
         assert_eq!(ledger.open_count(), 0, "closes are still recorded");
-        let seen = witness(&ledger, |_| false);
+        let seen = witness(&ledger, None);
         assert!(seen.open.is_empty());
         let why = seen.unverified.expect("a poisoned ledger is not a witness");
         assert!(why.contains("poisoned"), "{why}");
@@ -542,6 +573,31 @@ mod tests {
             .unwrap();
         let mut buf = [0u8; 8];
         assert_eq!(server.read(&mut buf).unwrap(), 0);
+    }
+
+    /// The witness that inspects only its ledger's inodes still finds a connection whose
+    /// recorded fd is closed but whose duplicate is held under another fd (a leak), names it
+    /// by that fd, and does not report the other sockets of the process.
+    #[test]
+    fn a_duplicate_held_under_another_fd_is_found_by_its_inode() {
+        use std::os::fd::AsRawFd;
+        let (_listener, client, _server) = connection();
+        let (_other_listener, _other_client, _other_server) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        let record = record_of(&ledger, &client);
+        let dup = client.try_clone().unwrap();
+        let recorded_fd = client.as_raw_fd();
+        drop(client);
+        drop(record);
+        assert_eq!(ledger.open_count(), 0, "the ledger saw its fd close");
+        let seen = witness(&ledger, None);
+        assert_eq!(seen.unverified, None);
+        assert_eq!(seen.open.len(), 1, "{seen:?}");
+        assert_eq!(seen.open[0].fd, dup.as_raw_fd());
+        assert_ne!(seen.open[0].fd, recorded_fd);
+        assert_eq!(seen.open[0].local, dup.local_addr().unwrap());
+        drop(dup);
+        assert_eq!(witness(&ledger, None).open, Vec::new());
     }
 
     /// A loopback connection: the listener, the client and the accepted end.
@@ -644,7 +700,7 @@ mod tests {
         let (one_local, one_fd) = (one.local_addr().unwrap(), one.as_raw_fd());
         // The first one's fd closes, its record stays: only the ledger still sees it.
         drop(one);
-        let seen = witness(&ledger, |_| false);
+        let seen = witness(&ledger, None);
         assert_eq!(seen.unverified, None);
         assert_eq!(seen.open.len(), 2, "{:?}", seen.open);
         let by_table = seen
@@ -664,7 +720,7 @@ mod tests {
             seen.open
         );
         // Asked again, the ledger still vouches for its open entry.
-        assert_eq!(witness(&ledger, |_| false).open.len(), 2);
+        assert_eq!(witness(&ledger, None).open.len(), 2);
         assert_eq!(ledger.open_connections().len(), 2);
     }
 
@@ -674,11 +730,11 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let ledger = SocketLedger::default();
-        let seen = witness(&ledger, |s| s.local == addr);
+        let seen = witness(&ledger, Some(&|s| s.local == addr));
         assert_eq!(seen.open.len(), 1, "{:?}", seen.open);
         assert_eq!(seen.open[0].state, "unconnected");
         drop(listener);
-        assert!(witness(&ledger, |s| s.local == addr).open.is_empty());
+        assert!(witness(&ledger, Some(&|s| s.local == addr)).open.is_empty());
     }
 
     /// An fd closed and reused since it was recorded holds another connection: it is not shut.

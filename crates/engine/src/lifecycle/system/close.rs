@@ -158,7 +158,7 @@ impl System {
             .unwrap_or(deadline.max(moment));
         let cut_by =
             cut_by.unwrap_or_else(|| settle_by.max(tokio::time::Instant::now()) + FORCE_BUDGET / 2);
-        let settled = settle(&self.ledger, |_| false, settle_by, cut_by, force).await;
+        let settled = settle(&self.ledger, None, settle_by, cut_by, force).await;
         if sockets_before > 0
             && let Some(at) = self.ledger.last_close().filter(|&at| at >= started)
         {
@@ -192,7 +192,7 @@ impl System {
     /// A system closed earlier and not reopened: confirm its sockets are still gone.
     /// `None` if one is open again (then it is closed as usual).
     fn still_closed(&self, started: Instant) -> Option<CloseReport> {
-        let seen = sockets::witness(&self.ledger, |_| false);
+        let seen = sockets::witness(&self.ledger, None);
         if !seen.open.is_empty() {
             return None;
         }
