@@ -417,10 +417,10 @@ fn the_game_pane_names_the_place_its_scene_describes() {
     // The scene was taken in Riverwood; the last action then walked to Bleak Falls, and
     // the next cycle has not looked yet.
     let mut seen = game.world.clone().expect("fixture world");
-    seen.place = RIVERWOOD;
+    seen.place = RIVERWOOD.into();
     seen.enemy = None;
     let mut now = seen.clone();
-    now.place = BLEAK_FALLS;
+    now.place = BLEAK_FALLS.into();
     game.seen = Some(seen);
     game.world = Some(now);
     game.scene = "The scene shows Riverwood. No threats are visible.".into();

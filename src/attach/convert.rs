@@ -3,7 +3,8 @@
 //! agent with other systems) is left out rather than misread.
 
 use crate::gameplay::GameStats;
-use crate::gameplay::stats::CycleTiming;
+use crate::gameplay::stats::{ActionRecord, CycleTiming};
+use crate::gameplay::world::WorldView;
 use crate::lifecycle::{
     self, BudgetSnapshot, CloseReport, EarlierClose, StateChange, StepReport, SystemSnapshot,
     Verification,
@@ -229,6 +230,78 @@ impl FromProtocol<p::GameStats> for GameStats {
     }
 }
 
+impl FromProtocol<p::WorldView> for WorldView {
+    fn from_protocol(w: p::WorldView) -> Option<WorldView> {
+        Some(WorldView {
+            place: w.place,
+            enemy: w.enemy,
+            health: w.health,
+            stamina: w.stamina,
+            magicka: w.magicka,
+            npc_here: w.npc_here,
+            loot_here: w.loot_here,
+        })
+    }
+}
+
+/// An action the agent took; `None` for an action this viewer does not know.
+impl FromProtocol<p::ActionLine> for ActionRecord {
+    fn from_protocol(a: p::ActionLine) -> Option<ActionRecord> {
+        Some(ActionRecord {
+            cycle: a.cycle,
+            action: a.action.parse().ok()?,
+            why: a.why,
+            reward: a.reward,
+        })
+    }
+}
+
+/// A cycle's action, when it got as far as acting.
+impl FromProtocol<&p::CycleEvent> for ActionRecord {
+    fn from_protocol(c: &p::CycleEvent) -> Option<ActionRecord> {
+        ActionRecord::from_protocol(p::ActionLine {
+            cycle: c.cycle,
+            action: c.action.clone()?,
+            why: c.why.clone().unwrap_or_default(),
+            reward: c.reward?,
+        })
+    }
+}
+
+impl FromProtocol<p::LogLine> for crate::logging::LogLine {
+    fn from_protocol(l: p::LogLine) -> Option<crate::logging::LogLine> {
+        Some(crate::logging::LogLine {
+            time: l.time,
+            // Levels are tracing's five; one of another name is shown as information.
+            level: l.level.parse().unwrap_or(tracing::Level::INFO),
+            text: l.text,
+        })
+    }
+}
+
+/// The game as the dashboard holds it: its figures, and its pane as the agent's sees it
+/// (a call out for `ms` is one that began that long before now).
+pub fn game(stats: p::GameStats, view: p::GameView) -> GameStats {
+    let now = std::time::Instant::now();
+    GameStats {
+        world: view.world.and_then(WorldView::from_protocol),
+        scene: view.scene,
+        recent: view
+            .recent
+            .into_iter()
+            .filter_map(ActionRecord::from_protocol)
+            .collect(),
+        waiting: ids(view.waiting)
+            .into_iter()
+            .filter_map(|(id, ms)| {
+                let out = std::time::Duration::try_from_secs_f64(ms / 1e3).ok()?;
+                Some((id, now.checked_sub(out)?))
+            })
+            .collect(),
+        ..GameStats::from_protocol(stats).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +337,54 @@ mod tests {
             error: None,
         };
         assert!(StateChange::from_protocol(unknown).is_none());
+    }
+
+    /// The game pane's world, scene, last actions and waits read back as the agent's pane
+    /// draws them; an action of a newer agent is left out, not misread.
+    #[test]
+    fn the_game_pane_survives_the_round_trip() {
+        use crate::gameplay::{Action, World};
+        use crate::session::to_protocol::game_view;
+        use std::time::{Duration, Instant};
+        let mut g = GameStats::default();
+        let world = World::new(1);
+        let mut seen = world.view();
+        seen.enemy = Some("a wolf".into());
+        g.seen = Some(seen.clone());
+        g.world = Some(world.view());
+        g.scene = "A mill wheel turns.".into();
+        for cycle in 1..=25 {
+            g.record(ActionRecord {
+                cycle,
+                action: Action::Explore,
+                why: format!("vote {cycle}"),
+                reward: 0.5,
+            });
+        }
+        g.waiting.insert(
+            SystemId::CLAUDE_CLIENT,
+            Instant::now() - Duration::from_secs(2),
+        );
+        let mut view = game_view(&g);
+        assert_eq!(view.recent.len(), 20, "the pane's last twenty");
+        view.recent.push(p::ActionLine {
+            cycle: 26,
+            action: "fly".into(),
+            why: String::new(),
+            reward: 0.0,
+        });
+        let back = game(g.to_protocol(), view);
+        assert_eq!(back.world, Some(seen), "the world the scene describes");
+        assert_eq!(back.scene, g.scene);
+        let recent = |g: &GameStats| -> Vec<(u64, &'static str, String)> {
+            g.recent
+                .iter()
+                .map(|r| (r.cycle, r.action.name(), r.why.clone()))
+                .collect()
+        };
+        assert_eq!(recent(&back), recent(&g));
+        let since = back.waiting[&SystemId::CLAUDE_CLIENT];
+        assert!(since.elapsed() >= Duration::from_secs(2));
+        assert_eq!(back.cycles, g.cycles);
     }
 }

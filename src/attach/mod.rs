@@ -11,6 +11,8 @@ pub mod fleet;
 
 use crate::config::Config;
 use crate::control_token::{self, ViewerToken};
+use crate::gameplay::stats::ActionRecord;
+use crate::logging::LogLine;
 use crate::session::report::Reason;
 use crate::session::summary;
 use crate::tui::app::{Connection, StepKind};
@@ -40,7 +42,7 @@ pub struct AttachOptions {
 
 /// How the viewer ended.
 enum Exit {
-    /// `d` (or leaving the fleet): the agents keep running.
+    /// `d` (or leaving the fleet): no agent is stopped.
     Detached,
     /// The agent exited after a shutdown; `clean`: every step in its account was.
     AgentExited { clean: bool },
@@ -128,12 +130,9 @@ pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     match exit {
         Exit::Detached => {
-            let urls: Vec<&str> = opts.agents.iter().map(|(_, u)| u.as_str()).collect();
-            let _ = writeln!(
-                out,
-                "detached from {}; the agent keeps running",
-                urls.join(", ")
-            );
+            for line in fleet::farewell(&viewer.fleet.agents) {
+                let _ = writeln!(out, "{line}");
+            }
             Ok(0)
         }
         Exit::AgentExited { clean } => {
@@ -419,23 +418,33 @@ fn event_actions(app: &mut App, event: Event) -> Vec<Action> {
                 app.settings.mode = mode;
             }
             app.settings.grace = Duration::from_millis(s.session.grace_ms);
-            vec![
+            let logs = s
+                .logs
+                .into_iter()
+                .filter_map(LogLine::from_protocol)
+                .collect();
+            let mut actions = vec![
                 Action::Connection(Connection::Live),
                 Action::Resync {
                     shutting_down: s.phase == "shutting_down",
                 },
                 Action::Systems(convert::systems(s.systems)),
-                Action::Game(Box::new(game(s.stats))),
+                Action::Game(Box::new(convert::game(s.stats, s.game))),
+                Action::Logs(logs),
                 Action::Paused(s.paused),
-            ]
+            ];
+            actions.extend(agent_clock(s.session_s));
+            actions
         }
         Event::Refresh(r) => {
             let r = *r;
-            vec![
+            let mut actions = vec![
                 Action::Systems(convert::systems(r.systems)),
-                Action::Game(Box::new(game(r.stats))),
+                Action::Game(Box::new(convert::game(r.stats, r.game))),
                 Action::Paused(r.paused),
-            ]
+            ];
+            actions.extend(agent_clock(r.session_s));
+            actions
         }
         Event::State(change) => {
             let Some(change) = crate::lifecycle::StateChange::from_protocol(change) else {
@@ -453,8 +462,18 @@ fn event_actions(app: &mut App, event: Event) -> Vec<Action> {
         Event::Cycle(c) => {
             let mut game = app.game.clone();
             game.cycles = game.cycles.max(c.cycle);
+            // Its action on the game pane at once (the next refresh brings the rest).
+            if let Some(rec) = ActionRecord::from_protocol(&c)
+                && game.recent.back().is_none_or(|last| last.cycle < rec.cycle)
+            {
+                game.remember(rec);
+            }
             vec![Action::Game(Box::new(game))]
         }
+        Event::Log(line) => LogLine::from_protocol(line)
+            .map(Action::Log)
+            .into_iter()
+            .collect(),
         Event::Command(rec) => {
             let what = match rec.system {
                 Some(name) => format!("{} {name}", rec.command.name()),
@@ -507,8 +526,11 @@ fn event_actions(app: &mut App, event: Event) -> Vec<Action> {
     }
 }
 
-fn game(stats: singularis_protocol::GameStats) -> crate::gameplay::GameStats {
-    crate::gameplay::GameStats::from_protocol(stats).unwrap_or_default()
+/// The agent's uptime as it said it (`session_s`); nothing for a value that is no time.
+fn agent_clock(session_s: f64) -> Option<Action> {
+    Duration::try_from_secs_f64(session_s)
+        .ok()
+        .map(Action::AgentClock)
 }
 
 fn reason_of(name: &str) -> Reason {
@@ -517,5 +539,193 @@ fn reason_of(name: &str) -> Reason {
         "signal" => Reason::Signal,
         "cycles" => Reason::Cycles,
         _ => Reason::Error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use singularis_protocol as p;
+
+    fn remote_app() -> App {
+        let config = Config::default();
+        let settings = crate::tui::settings(
+            &config,
+            "remote".into(),
+            config.gameplay.mode,
+            Duration::from_millis(500),
+        );
+        App::remote(
+            settings,
+            Rect::new(0, 0, 120, 40),
+            "http://127.0.0.1:7070".into(),
+            true,
+        )
+    }
+
+    /// The agent's stream as the dashboard takes it: the time, then each event's actions
+    /// (as `Viewer::dispatch` does).
+    fn apply(app: &mut App, event: Event, now: Duration) {
+        update(app, Action::Tick(now));
+        for a in event_actions(app, event) {
+            update(app, a);
+        }
+    }
+
+    fn screen(app: &App) -> String {
+        let mut term = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+        term.draw(|f| crate::tui::view::view(app, f)).unwrap();
+        let buf = term.backend().buffer();
+        (0..buf.area.height)
+            .map(|y| {
+                (0..buf.area.width)
+                    .map(|x| buf[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn snapshot(session_s: f64) -> p::Snapshot {
+        p::Snapshot {
+            protocol: p::PROTOCOL,
+            session: p::SessionInfo {
+                version: "test".into(),
+                mode: "parallel".into(),
+                backend: "sandbox".into(),
+                cycles: 0,
+                grace_ms: 500,
+                metrics: None,
+                serve: Some("http://127.0.0.1:7070".into()),
+            },
+            session_s,
+            phase: "running".into(),
+            paused: false,
+            systems: Vec::new(),
+            stats: p::GameStats {
+                cycles: 45,
+                actions: 45,
+                ..Default::default()
+            },
+            commands: Vec::new(),
+            game: p::GameView {
+                world: Some(p::WorldView {
+                    place: "Bleak Falls Barrow".into(),
+                    enemy: Some("a draugr".into()),
+                    health: 72,
+                    stamina: 45,
+                    magicka: 90,
+                    npc_here: None,
+                    loot_here: true,
+                }),
+                scene: "Cold stone halls lined with burial niches.".into(),
+                recent: vec![p::ActionLine {
+                    cycle: 45,
+                    action: "attack".into(),
+                    why: "orchestrator (votes: attack=4)".into(),
+                    reward: 1.0,
+                }],
+                waiting: [("claude_client".to_string(), 1500.0)].into(),
+            },
+            logs: vec![p::LogLine {
+                time: "12:00:01".into(),
+                level: "WARN".into(),
+                text: "viewer connected peer=127.0.0.1:50000".into(),
+            }],
+        }
+    }
+
+    /// Issue #27 item 10: an agent 45 cycles in draws on the viewer as it does at home: the
+    /// game pane has the place, the scene and the last action (not "waiting for the first
+    /// cycle"), the log pane the agent's lines, and the header the agent's uptime (its
+    /// `session_s`, counted on by the viewer's clock), not the viewer's.
+    #[test]
+    fn a_snapshot_draws_the_game_pane_the_log_and_the_agents_uptime() {
+        let mut app = remote_app();
+        // The viewer has been up 2 s; the agent 1 h 2 min 5 s.
+        let viewer_up = Duration::from_secs(2);
+        apply(
+            &mut app,
+            Event::Snapshot(Box::new(snapshot(3725.0))),
+            viewer_up,
+        );
+        assert_eq!(app.session_uptime(), Some(Duration::from_secs(3725)));
+        let s = screen(&app);
+        assert!(!s.contains("waiting for the first cycle"), "{s}");
+        assert!(s.contains("Bleak Falls Barrow · a draugr (hostile)"), "{s}");
+        assert!(s.contains("scene: Cold stone halls"), "{s}");
+        assert!(s.contains("#45 attack +1.0"), "{s}");
+        assert!(s.contains("WARN  viewer connected"), "{s}");
+        assert!(s.contains("up 1:02:05"), "the agent's uptime:\n{s}");
+        assert!(s.contains("waiting on Claude client 1."), "{s}");
+
+        // The viewer's clock moves it on; a refresh says it again.
+        update(&mut app, Action::Tick(viewer_up + Duration::from_secs(10)));
+        assert_eq!(app.session_uptime(), Some(Duration::from_secs(3735)));
+        let refresh = p::Refresh {
+            session_s: 4000.0,
+            paused: false,
+            systems: Vec::new(),
+            stats: p::GameStats::default(),
+            game: p::GameView::default(),
+        };
+        apply(
+            &mut app,
+            Event::Refresh(Box::new(refresh)),
+            viewer_up + Duration::from_secs(10),
+        );
+        assert_eq!(app.session_uptime(), Some(Duration::from_secs(4000)));
+
+        // A line logged after the snapshot comes after its lines; a cycle's action shows at
+        // once.
+        let line = p::LogLine {
+            time: "12:00:02".into(),
+            level: "INFO".into(),
+            text: "cycle done".into(),
+        };
+        let later = viewer_up + Duration::from_secs(11);
+        apply(&mut app, Event::Log(line), later);
+        assert_eq!(app.logs.last().map(|l| l.text.as_str()), Some("cycle done"));
+        let cycle = p::CycleEvent {
+            cycle: 46,
+            action: Some("loot".into()),
+            why: Some("chest".into()),
+            reward: Some(0.5),
+            cycle_ms: 3.0,
+            critical_path_ms: 2.0,
+            usage: Default::default(),
+        };
+        apply(&mut app, Event::Cycle(cycle), later);
+        let last = app.game.recent.back().expect("the cycle's action");
+        assert_eq!((last.cycle, last.action.name()), (46, "loot"));
+    }
+
+    /// Before the agent said how long it has run, the header does not make it up from the
+    /// viewer's clock.
+    #[test]
+    fn before_a_snapshot_the_agents_uptime_is_unknown() {
+        let mut app = remote_app();
+        update(&mut app, Action::Tick(Duration::from_secs(7)));
+        assert_eq!(app.session_uptime(), None);
+        assert!(screen(&app).contains("up —"));
+    }
+
+    /// The log pane of a remote agent holds a bounded tail however long it runs.
+    #[test]
+    fn the_remote_log_pane_is_bounded() {
+        let mut app = remote_app();
+        let keep = crate::logging::LOG_CAPACITY;
+        for n in 0..keep + 10 {
+            let line = p::LogLine {
+                time: "12:00:00".into(),
+                level: "INFO".into(),
+                text: format!("line {n}"),
+            };
+            for a in event_actions(&mut app, Event::Log(line)) {
+                update(&mut app, a);
+            }
+        }
+        assert_eq!(app.logs.len(), keep);
+        assert_eq!(app.logs[0].text, "line 10");
     }
 }

@@ -451,7 +451,7 @@ impl Agent {
         );
         let stats = self.stats.clone();
         // The world this frame shows: published with the scene, never apart from it.
-        let seen = self.world.clone();
+        let seen = self.world.view();
         let streamed = seen.clone();
         let scene = self
             .calls
@@ -657,7 +657,7 @@ impl Agent {
             why,
             reward,
         });
-        s.world = Some(self.world.clone());
+        s.world = Some(self.world.view());
         s.preferences = self.preferences.by_name();
         if odds.is_some() && self.world.enemy.is_some() {
             s.last_odds = odds;

@@ -41,11 +41,11 @@ pub struct GameStats {
     pub scene: String,
     /// The world as of the last action.
     #[serde(skip)]
-    pub world: Option<super::World>,
+    pub world: Option<super::world::WorldView>,
     /// The world `scene` describes, set with it (the frame the cycle perceived), so the
     /// dashboard draws the place and the scene from the same cycle.
     #[serde(skip)]
-    pub seen: Option<super::World>,
+    pub seen: Option<super::world::WorldView>,
     /// The spend and its limits, when `[budget]` sets one (the session keeps it current).
     #[serde(default)]
     pub budget: Option<crate::lifecycle::BudgetSnapshot>,
@@ -56,6 +56,9 @@ pub struct GameStats {
     #[serde(skip)]
     pub waiting: BTreeMap<SystemId, std::time::Instant>,
 }
+
+/// How many of the last actions the game pane keeps.
+pub const RECENT: usize = 20;
 
 /// Why the game went on without a system's answer (the report's `skipped_why`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +172,12 @@ impl GameStats {
             .actions_by_kind
             .entry(rec.action.name().to_string())
             .or_default() += 1;
-        if self.recent.len() == 20 {
+        self.remember(rec);
+    }
+
+    /// Keep `rec` among the last [`RECENT`] actions (for the game pane).
+    pub fn remember(&mut self, rec: ActionRecord) {
+        if self.recent.len() == RECENT {
             self.recent.pop_front();
         }
         self.recent.push_back(rec);

@@ -197,6 +197,19 @@ pub struct World {
     rng: u64,
 }
 
+/// The world as the dashboard's game pane shows it (owned, so a remote agent's reads into
+/// it as a local one's does): where the player is, who is there, their vitals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorldView {
+    pub place: String,
+    pub enemy: Option<String>,
+    pub health: i32,
+    pub stamina: i32,
+    pub magicka: i32,
+    pub npc_here: Option<String>,
+    pub loot_here: bool,
+}
+
 fn place_index(name: &str) -> usize {
     PLACES.iter().position(|p| p.name == name).unwrap_or(START)
 }
@@ -215,6 +228,19 @@ const HEAL_COST: i32 = 25;
 const CAST_COST: i32 = 20;
 
 impl World {
+    /// What the game pane shows of it.
+    pub fn view(&self) -> WorldView {
+        WorldView {
+            place: self.place.to_string(),
+            enemy: self.enemy.map(str::to_string),
+            health: self.health,
+            stamina: self.stamina,
+            magicka: self.magicka,
+            npc_here: self.npc_here.map(str::to_string),
+            loot_here: self.loot_here,
+        }
+    }
+
     pub fn new(seed: u64) -> World {
         World {
             tick: 0,

@@ -5,6 +5,8 @@ mod buffer;
 mod redact;
 mod writer;
 pub(crate) use buffer::LogBuffer;
+/// How many recent lines the log pane holds.
+pub const LOG_CAPACITY: usize = buffer::DEFAULT_CAPACITY;
 pub use buffer::LogLine;
 pub(crate) use redact::Redactor;
 use std::fmt::Write as _;

@@ -1,11 +1,13 @@
 //! `GET /v1/events`: Server-Sent Events, each `data:` one JSON event as `--headless --json`
 //! writes it. A `snapshot` first; then every state change, breaker change, cycle, command and
-//! shutdown step, and every second a `refresh` with the counters. Nothing here ever waits on a viewer: each feed is a bounded broadcast the
+//! shutdown step, each line the agent logs (keys masked; the snapshot has the last
+//! [`LOG_TAIL`] of them), and every second a `refresh` with the counters. Nothing here ever waits on a viewer: each feed is a bounded broadcast the
 //! session sends to without blocking, and a viewer that fell behind (a feed overflowed while
 //! its socket was full) gets a fresh `snapshot` in place of what it missed.
 
 use super::Shared;
 use crate::lifecycle::{BreakerChange, ShutdownEvent, StateChange};
+use crate::logging::LogLine;
 use crate::session::CycleEvent;
 use crate::session::control::CommandRecord;
 use crate::session::events::{self, Event};
@@ -15,6 +17,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{self, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use singularis_protocol::LOG_TAIL;
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -56,17 +59,22 @@ struct Feeds {
     cycles: broadcast::Receiver<CycleEvent>,
     commands: broadcast::Receiver<CommandRecord>,
     shutdown: broadcast::Receiver<ShutdownEvent>,
+    logs: broadcast::Receiver<LogLine>,
 }
 
 impl Feeds {
-    fn subscribe(hub: &Hub) -> Feeds {
-        Feeds {
+    /// Every feed from now, and the log's last lines before it (for the snapshot).
+    fn subscribe(hub: &Hub) -> (Feeds, Vec<LogLine>) {
+        let (tail, logs) = hub.logs.follow(LOG_TAIL);
+        let feeds = Feeds {
             states: hub.registry.subscribe_transitions(),
             breakers: hub.registry.subscribe_breakers(),
             cycles: hub.cycles.subscribe(),
             commands: hub.control.subscribe(),
             shutdown: hub.shutdown.subscribe(),
-        }
+            logs,
+        };
+        (feeds, tail)
     }
 }
 
@@ -86,8 +94,8 @@ impl Viewer {
     /// Subscribed before the snapshot is taken, so nothing falls between the two (an event
     /// may be both in the snapshot and after it: applying it again changes nothing).
     fn new(hub: Arc<Hub>, closing: CancellationToken) -> Viewer {
-        let feeds = Feeds::subscribe(&hub);
-        let snapshot = hub.snapshot();
+        let (feeds, tail) = Feeds::subscribe(&hub);
+        let snapshot = hub.snapshot(tail);
         let mut refresh =
             tokio::time::interval_at(tokio::time::Instant::now() + REFRESH_EVERY, REFRESH_EVERY);
         // A viewer that was slow to read gets one refresh, not a burst.
@@ -120,6 +128,7 @@ impl Viewer {
             r = f.breakers.recv() => Some(r.map(events::breaker)),
             r = f.commands.recv() => Some(r.map(Event::Command)),
             r = f.cycles.recv() => Some(r.map(Event::Cycle)),
+            r = f.logs.recv() => Some(r.map(|l| Event::Log(self.hub.log_line(&l)))),
             _ = self.refresh.tick() => Some(Ok(self.hub.refresh())),
         };
         let Some(got) = got else {
@@ -145,9 +154,10 @@ impl Viewer {
 
     /// Fresh feeds from now, and the session as it is now in place of what was missed.
     fn resync(&mut self) -> Event {
-        self.feeds = Feeds::subscribe(&self.hub);
+        let (feeds, tail) = Feeds::subscribe(&self.hub);
+        self.feeds = feeds;
         self.queued.clear();
-        self.hub.snapshot()
+        self.hub.snapshot(tail)
     }
 
     /// What is already queued, in order enough for a last word: state changes and cycles,
@@ -159,6 +169,10 @@ impl Viewer {
         drain_into(&mut self.queued, &mut f.breakers, events::breaker);
         drain_into(&mut self.queued, &mut f.cycles, Event::Cycle);
         drain_into(&mut self.queued, &mut f.commands, Event::Command);
+        let hub = &self.hub;
+        drain_into(&mut self.queued, &mut f.logs, |l| {
+            Event::Log(hub.log_line(&l))
+        });
         drain_into(&mut self.queued, &mut f.shutdown, |e| {
             events::from_shutdown(e, reason)
         });
@@ -225,7 +239,20 @@ mod tests {
                 serve: None,
             }),
             started: Instant::now(),
+            logs: Box::leak(Box::new(crate::logging::LogBuffer::new(16))),
+            redactor: crate::logging::Redactor::with_secrets(vec![KEY.to_string()]),
         })
+    }
+
+    /// A key the hub's redactor knows (as one from the environment).
+    const KEY: &str = "AIzaTheGeminiKey0123456789";
+
+    fn log(text: &str) -> LogLine {
+        LogLine {
+            time: "12:00:00".into(),
+            level: tracing::Level::WARN,
+            text: text.into(),
+        }
     }
 
     fn cycle(n: u64) -> CycleEvent {
@@ -258,6 +285,36 @@ mod tests {
         match v.next().await {
             Some(Event::Cycle(c)) => assert_eq!(c.cycle, 6),
             other => panic!("the live cycle, not {other:?}"),
+        }
+    }
+
+    /// The log pane's lines reach a viewer: the last ones in its snapshot, then each new one
+    /// as it comes, never with a key in them (masked as the dashboard's log pane is).
+    #[tokio::test]
+    async fn a_viewer_gets_the_logs_tail_then_each_new_line_with_keys_masked() {
+        let hub = hub(8);
+        for n in 0..(LOG_TAIL + 5) {
+            hub.logs.push(log(&format!("line {n}")));
+        }
+        hub.logs
+            .push(log(&format!("request failed: ?key={KEY}&alt=sse")));
+        let mut v = Viewer::new(hub.clone(), CancellationToken::new());
+        let texts = match v.next().await {
+            Some(Event::Snapshot(s)) => s.logs.into_iter().map(|l| l.text).collect::<Vec<_>>(),
+            other => panic!("a snapshot first, not {other:?}"),
+        };
+        // The buffer holds 16: the tail is all of it, oldest first, the last one masked.
+        assert_eq!(texts.len(), 16, "{texts:?}");
+        assert_eq!(texts[14], format!("line {}", LOG_TAIL + 4));
+        assert_eq!(texts[15], "request failed: ?key=****&alt=sse");
+        hub.logs
+            .push(log(&format!("the service echoed {KEY} back")));
+        match v.next().await {
+            Some(Event::Log(l)) => {
+                assert_eq!(l.text, "the service echoed **** back");
+                assert_eq!(l.level, "WARN");
+            }
+            other => panic!("the new line, not {other:?}"),
         }
     }
 

@@ -6,9 +6,10 @@ use super::CycleEvent;
 use super::control::Control;
 use super::events::{Event, Refresh, SessionInfo, Snapshot};
 use super::signals::QuitSignal;
-use super::to_protocol::ToProtocol;
+use super::to_protocol::{self, ToProtocol};
 use crate::gameplay::GameStats;
 use crate::lifecycle::{Registry, ShutdownEvent};
+use crate::logging::{LogBuffer, LogLine, Redactor};
 use crate::sync::LockExt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -25,12 +26,17 @@ pub struct Hub {
     /// What the session is; whoever serves it adds where (`serve`).
     pub info: Mutex<SessionInfo>,
     pub started: Instant,
+    /// The process's recent log lines and their feed (the log pane's).
+    pub(crate) logs: &'static LogBuffer,
+    /// What masks keys in the log lines a viewer is sent, as in the dashboard's log pane.
+    pub(crate) redactor: Redactor,
 }
 
 impl Hub {
-    /// The whole session as it is now.
-    pub fn snapshot(&self) -> Event {
-        let stats = self.stats.locked().to_protocol();
+    /// The whole session as it is now, with `logs`, the log's tail (from
+    /// [`LogBuffer::follow`], which also gives the lines after it).
+    pub fn snapshot(&self, logs: Vec<LogLine>) -> Event {
+        let (stats, game) = self.game();
         Event::Snapshot(Box::new(Snapshot {
             protocol: singularis_protocol::PROTOCOL,
             session: self.info.locked().clone(),
@@ -45,16 +51,38 @@ impl Hub {
             systems: self.systems(),
             stats,
             commands: self.control.records(),
+            game,
+            logs: logs.iter().map(|l| self.log_line(l)).collect(),
         }))
+    }
+
+    /// A log line as a viewer is sent it: its keys masked.
+    pub(crate) fn log_line(&self, l: &LogLine) -> singularis_protocol::LogLine {
+        let mut line = l.to_protocol();
+        line.text = self.redactor.scrub(&line.text);
+        line
+    }
+
+    /// The game's figures and its pane, from one look.
+    fn game(
+        &self,
+    ) -> (
+        singularis_protocol::GameStats,
+        singularis_protocol::GameView,
+    ) {
+        let stats = self.stats.locked();
+        (stats.to_protocol(), to_protocol::game_view(&stats))
     }
 
     /// The counters, for a viewer's periodic refresh.
     pub fn refresh(&self) -> Event {
+        let (stats, game) = self.game();
         Event::Refresh(Box::new(Refresh {
             session_s: self.started.elapsed().as_secs_f64(),
             paused: *self.paused.borrow(),
             systems: self.systems(),
-            stats: self.stats.locked().to_protocol(),
+            stats,
+            game,
         }))
     }
 

@@ -267,6 +267,8 @@ impl Session {
             shutdown: shutdown_events.clone(),
             info: Mutex::new(session_info(&config, metrics_url)),
             started,
+            logs: crate::logging::LogBuffer::global(),
+            redactor: crate::logging::Redactor::from_config(&config),
         });
         Ok(Session {
             registry,

@@ -281,6 +281,64 @@ impl ToProtocol for GameStats {
     }
 }
 
+impl ToProtocol for crate::gameplay::world::WorldView {
+    type Protocol = p::WorldView;
+    fn to_protocol(&self) -> p::WorldView {
+        p::WorldView {
+            place: self.place.clone(),
+            enemy: self.enemy.clone(),
+            health: self.health,
+            stamina: self.stamina,
+            magicka: self.magicka,
+            npc_here: self.npc_here.clone(),
+            loot_here: self.loot_here,
+        }
+    }
+}
+
+/// What the game pane shows (`snapshot`, `refresh`): the world it draws (the one the scene
+/// describes, else as of the last action), the scene, the last actions, and how long each
+/// call the cycle waits on has been out.
+pub fn game_view(g: &GameStats) -> p::GameView {
+    p::GameView {
+        world: g
+            .seen
+            .as_ref()
+            .or(g.world.as_ref())
+            .map(ToProtocol::to_protocol),
+        scene: g.scene.clone(),
+        recent: g
+            .recent
+            .iter()
+            .map(|r| p::ActionLine {
+                cycle: r.cycle,
+                action: r.action.name().to_string(),
+                why: r.why.clone(),
+                reward: r.reward,
+            })
+            .collect(),
+        waiting: g
+            .waiting
+            .iter()
+            .map(|(id, since)| {
+                let ms = since.elapsed().as_secs_f64() * 1e3;
+                (id.name().to_string(), ms)
+            })
+            .collect(),
+    }
+}
+
+impl ToProtocol for crate::logging::LogLine {
+    type Protocol = p::LogLine;
+    fn to_protocol(&self) -> p::LogLine {
+        p::LogLine {
+            time: self.time.clone(),
+            level: self.level.as_str().to_string(),
+            text: self.text.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

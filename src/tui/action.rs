@@ -119,6 +119,10 @@ pub enum Action {
     },
     /// Whether the agent's gameplay is paused.
     Paused(bool),
+    /// The agent's own uptime, as its snapshot or refresh said it now (the header's `up`).
+    AgentClock(Duration),
+    /// A line the agent logged, after those of `Logs`.
+    Log(LogLine),
     /// The connection to the agent changed.
     Connection(super::app::Connection),
 }

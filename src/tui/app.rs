@@ -280,6 +280,8 @@ pub struct App {
     pub connection: Connection,
     /// A remote quit waits for a yes.
     pub confirm_quit: bool,
+    /// A remote agent's uptime as it last said it, and this viewer's `uptime` then.
+    pub agent_clock: Option<(Duration, Duration)>,
 }
 
 impl App {
@@ -311,6 +313,7 @@ impl App {
             source: Source::Local,
             connection: Connection::Live,
             confirm_quit: false,
+            agent_clock: None,
         }
     }
 
@@ -324,6 +327,18 @@ impl App {
         App {
             source: Source::Remote { url, can_command },
             ..App::new(settings, area)
+        }
+    }
+
+    /// How long the session has run: this one's uptime, or a remote agent's own (counted on
+    /// from what it last said); `None` before a remote agent said it.
+    pub fn session_uptime(&self) -> Option<Duration> {
+        match (&self.source, self.agent_clock) {
+            (Source::Local, _) => Some(self.uptime),
+            (Source::Remote { .. }, Some((said, at))) => {
+                Some(said + self.uptime.saturating_sub(at))
+            }
+            (Source::Remote { .. }, None) => None,
         }
     }
 

@@ -172,8 +172,19 @@ fn the_full_round_watch_force_close_detach_reattach_and_a_remote_quit() {
     );
 }
 
+/// The header's `up H:MM:SS`, in seconds.
+fn header_uptime(screen: &str) -> Option<u64> {
+    let header = screen.lines().next()?;
+    let at = header.find(" up ")? + " up ".len();
+    let hms = header[at..].split_whitespace().next()?;
+    hms.split(':')
+        .try_fold(0u64, |acc, n| Some(acc * 60 + n.parse::<u64>().ok()?))
+}
+
 /// Issue #27 item 3: a viewer's account after a remote quit names a system that answered
 /// nothing, with how its calls ended, as the headless account does: here a hung Claude.
+/// Item 10 on the way: attached late, the viewer draws the agent's game pane and log pane
+/// (not "waiting for the first cycle"), and the header's uptime is the agent's.
 #[test]
 fn a_remote_quit_account_names_a_system_that_answered_nothing() {
     let _one = one_at_a_time();
@@ -187,15 +198,32 @@ fn a_remote_quit_account_names_a_system_that_answered_nothing() {
         "agent.json",
         &["--fault", "claude_client=hang"],
     );
+    // The agent has run at least this long (it started before).
+    let agent_started = std::time::Instant::now();
     let token_file = dir.path().join("state/singularis-tui/control-token");
-    // Past the hung calls' deadline, so the agent's figures have them late.
-    while a.next_cycle() < 3 {}
+    // Past the hung calls' deadline, so the agent's figures have them late; and long
+    // enough that the agent's uptime is not the new viewer's.
+    while a.next_cycle() < 3 || agent_started.elapsed() < std::time::Duration::from_secs(2) {}
+    let agent_up = agent_started.elapsed().as_secs();
     attach(
         &tmux,
         dir.path(),
         &format!("{} --token-file {}", a.url, quoted(&token_file)),
     );
-    tmux.wait_for("all eleven rows, attached", all_rows);
+    let s = tmux.wait_for(
+        "all eleven rows, the game pane and the log, attached",
+        |s| {
+            all_rows(s)
+                && s.contains("last actions, newest first")
+                && s.contains("viewer connected")
+        },
+    );
+    assert!(!s.contains("waiting for the first cycle"), "{s}");
+    let up = header_uptime(&s).unwrap_or_else(|| panic!("an uptime in the header:\n{s}"));
+    assert!(
+        up >= agent_up,
+        "the header's uptime ({up} s) is the agent's, at least {agent_up} s:\n{s}"
+    );
     // A refresh (every second) after attaching: the figures of a few more cycles.
     let seen = a.next_cycle();
     while a.next_cycle() < seen + 2 {}
@@ -286,10 +314,24 @@ fn a_fleet_of_ten_agents_in_one_view_enter_opens_one_and_esc_comes_back() {
     tmux.wait_for("the first agent's dashboard", all_rows);
     tmux.send(&["Escape"]);
     tmux.wait_for("the fleet table again", |s| s.contains("fleet of 10"));
+    // Issue #27 item 12: one agent killed; leaving names it as gone, not as running.
+    let mut agents = agents;
+    let mut gone = agents.pop().unwrap();
+    gone.child.0.kill().unwrap();
+    let _ = gone.child.0.wait();
+    let host = gone.url.trim_start_matches("http://");
+    tmux.wait_for("the killed agent's row reconnecting", |s| {
+        s.lines()
+            .any(|l| l.contains(host) && l.contains("reconnecting"))
+    });
     tmux.send(&["q"]);
     let s = wait_exit(&tmux);
     assert!(s.contains("EXIT=0"), "{s}");
     assert!(s.contains("detached from"), "{s}");
+    assert!(
+        s.contains(&format!("{}: unreachable (", gone.url)),
+        "the killed agent is named as gone:\n{s}"
+    );
 }
 
 /// An agent of a newer protocol (a fake one on loopback, whose every event is version 2.0):

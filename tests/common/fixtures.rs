@@ -170,7 +170,7 @@ pub fn game() -> GameStats {
         scene: "A narrow stone hall lit by braziers. A draugr stirs in an alcove to the left; \
                 a chest sits beyond a pressure plate."
             .into(),
-        world: Some(world),
+        world: Some(world.view()),
         audio: "on".into(),
         ..GameStats::default()
     };
@@ -493,6 +493,8 @@ pub fn final_panel_of(
 pub fn remote_dashboard(area: Rect, theme: Theme, url: &str) -> App {
     let mut app = App::remote(settings(theme), area, url.to_string(), true);
     update(&mut app, Action::Tick(Duration::from_secs(754)));
+    // The agent has run longer than this viewer: 1:06:40 when its snapshot came.
+    update(&mut app, Action::AgentClock(Duration::from_secs(4000)));
     update(&mut app, Action::Systems(systems(10)));
     update(&mut app, Action::Game(Box::new(game())));
     update(&mut app, Action::Tick(Duration::from_secs(755)));

@@ -544,7 +544,11 @@ fn a_cycle_yields_a_legal_action_and_moves_the_world() {
             (1, 0),
             "spoken, not played (muted)"
         );
-        assert!(s.world.as_ref().is_some_and(|w| w.tick == 1));
+        assert_eq!(
+            s.world,
+            Some(agent.world.view()),
+            "the world after the action"
+        );
         assert!(s.preferences.contains_key("talk"));
         assert_eq!(s.timing.cycles, 1);
         assert!(s.timing.network_ms > 0.0 && s.timing.network_ms <= s.timing.total_ms);

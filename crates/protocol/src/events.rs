@@ -1,7 +1,7 @@
 //! The event stream: one [`Line`] per event.
 
 use crate::commands::CommandRecord;
-use crate::game::{CycleEvent, GameStats, ReportStats};
+use crate::game::{CycleEvent, GameStats, GameView, ReportStats};
 use crate::systems::{
     BreakerChange, CloseReport, StateChange, SystemSnapshot, SystemState, Verification,
 };
@@ -134,6 +134,27 @@ pub struct Snapshot {
     /// Every command so far (the report's `commands`).
     #[serde(default)]
     pub commands: Vec<CommandRecord>,
+    /// What the game pane shows. Since 1.3.
+    #[serde(default)]
+    pub game: GameView,
+    /// The agent's most recent log lines, oldest first (at most [`LOG_TAIL`]), its keys
+    /// masked; the lines after it come as `log` events. Since 1.3.
+    #[serde(default)]
+    pub logs: Vec<LogLine>,
+}
+
+/// The most log lines a `snapshot` carries.
+pub const LOG_TAIL: usize = 200;
+
+/// One line of the agent's log, as its dashboard's log pane shows it (keys masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LogLine {
+    /// The agent's local wall-clock time, `HH:MM:SS`.
+    pub time: String,
+    /// `ERROR`, `WARN`, `INFO`, `DEBUG` or `TRACE`.
+    pub level: String,
+    /// The message, then the event's other fields as `name=value`, on one line.
+    pub text: String,
 }
 
 /// The counters a state change does not carry: every system and the game's statistics,
@@ -145,6 +166,9 @@ pub struct Refresh {
     pub paused: bool,
     pub systems: Vec<SystemSnapshot>,
     pub stats: GameStats,
+    /// What the game pane shows. Since 1.3.
+    #[serde(default)]
+    pub game: GameView,
 }
 
 /// The shutdown's totals (the report's `shutdown`, without its lists).
@@ -218,6 +242,8 @@ pub enum Event {
     Lagged {
         missed: u64,
     },
+    /// A line the agent logged (the control endpoint's stream only; keys masked). Since 1.3.
+    Log(LogLine),
     /// The control endpoint's stream ends here (the endpoint is closing at shutdown).
     StreamClosed {
         why: String,
@@ -257,5 +283,35 @@ mod tests {
             Err(ReadError::Version(e)) => assert_eq!(e.theirs.major, 2),
             other => panic!("refused as version 2, not {other:?}"),
         }
+    }
+
+    /// 1.3 added the game pane and the log: a 1.2 agent's snapshot and refresh (without
+    /// them) still read, with an empty pane and no lines; a `log` line reads back.
+    #[test]
+    fn a_1_2_snapshot_reads_without_the_game_pane_and_the_log() {
+        let old = r#"{"ts":"t","protocol":"1.2","event":"snapshot","session":{"version":"0.1.0","mode":"parallel","backend":"sandbox","cycles":0,"grace_ms":500,"metrics":null,"serve":null},"session_s":12.5,"phase":"running","paused":false,"systems":[],"stats":{}}"#;
+        match Line::read(old).unwrap().event {
+            Event::Snapshot(s) => {
+                assert_eq!(s.game, crate::GameView::default());
+                assert!(s.logs.is_empty());
+                assert_eq!(s.session_s, 12.5);
+            }
+            other => panic!("a snapshot, not {other:?}"),
+        }
+        let old = r#"{"ts":"t","event":"refresh","session_s":1.0,"paused":false,"systems":[],"stats":{}}"#;
+        assert!(
+            matches!(Line::read(old).unwrap().event, Event::Refresh(r) if r.game.world.is_none())
+        );
+        let log = Event::Log(LogLine {
+            time: "12:00:01".into(),
+            level: "WARN".into(),
+            text: "late system=claude_client".into(),
+        });
+        let json = String::from_utf8(log.to_line("t").unwrap()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"ts":"t","event":"log","time":"12:00:01","level":"WARN","text":"late system=claude_client"}"#
+        );
+        assert_eq!(Line::read(&json).unwrap().event, log);
     }
 }

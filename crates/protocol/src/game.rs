@@ -83,6 +83,47 @@ pub struct BudgetSnapshot {
     pub unknown: Vec<String>,
 }
 
+/// What the dashboard's game pane shows: where the player is, the scene, the last actions,
+/// and the calls the cycle in progress waits on (in `snapshot` and `refresh`). Since 1.3.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct GameView {
+    /// The world the scene describes, else as of the last action; null before the first
+    /// cycle.
+    pub world: Option<WorldView>,
+    /// The scene as the perceiving system described it (streamed in as it comes).
+    pub scene: String,
+    /// The last actions, oldest first (at most 20).
+    pub recent: Vec<ActionLine>,
+    /// The calls the cycle in progress waits on: per system, the milliseconds since each
+    /// began.
+    pub waiting: BTreeMap<String, f64>,
+}
+
+/// The world as the game pane shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct WorldView {
+    pub place: String,
+    /// The hostile in view, if any (`a draugr`).
+    pub enemy: Option<String>,
+    pub health: i32,
+    pub stamina: i32,
+    pub magicka: i32,
+    /// A person nearby, if any.
+    pub npc_here: Option<String>,
+    pub loot_here: bool,
+}
+
+/// One action the agent took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ActionLine {
+    pub cycle: u64,
+    /// The action's name (`explore`, `turn_camera`…).
+    pub action: String,
+    pub why: String,
+    pub reward: f64,
+}
+
 /// One gameplay cycle ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CycleEvent {

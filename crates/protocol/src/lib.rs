@@ -29,11 +29,12 @@ mod version;
 
 pub use commands::{Answer, CommandKind, CommandRecord, CommandRequest};
 pub use events::{
-    Event, Line, ReadError, Refresh, SessionInfo, ShutdownComplete, Snapshot, SystemLine,
+    Event, LOG_TAIL, Line, LogLine, ReadError, Refresh, SessionInfo, ShutdownComplete, Snapshot,
+    SystemLine,
 };
 pub use game::{
-    BudgetSnapshot, CallAccount, CycleEvent, CycleTiming, GameStats, ReportStats, UsageLine,
-    UsageSection,
+    ActionLine, BudgetSnapshot, CallAccount, CycleEvent, CycleTiming, GameStats, GameView,
+    ReportStats, UsageLine, UsageSection, WorldView,
 };
 pub use systems::{
     BreakerChange, BreakerState, CloseOutcome, CloseReport, CloseStep, EarlierClose, Headroom,

@@ -6,7 +6,9 @@ use std::borrow::Cow;
 
 /// The version this crate writes and reads. 1.1: cycles carry their critical path. 1.2:
 /// each system's rate-limited calls, the calls skipped by why, truncated answers per system.
-pub const PROTOCOL: Version = Version { major: 1, minor: 2 };
+/// 1.3: the game pane (`game` in `snapshot` and `refresh`) and the agent's log (`logs` in
+/// `snapshot`, then `log` events).
+pub const PROTOCOL: Version = Version { major: 1, minor: 3 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Version {
@@ -101,7 +103,7 @@ mod tests {
     fn reads_back_and_checks_the_major() {
         let v: Version = serde_json::from_str("\"1.7\"").unwrap();
         assert_eq!(v, Version { major: 1, minor: 7 });
-        assert_eq!(serde_json::to_string(&PROTOCOL).unwrap(), "\"1.2\"");
+        assert_eq!(serde_json::to_string(&PROTOCOL).unwrap(), "\"1.3\"");
         assert!(v.check().is_ok());
         let two: Version = "2.0".parse().unwrap();
         assert_eq!(

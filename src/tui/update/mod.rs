@@ -58,6 +58,8 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         } => shutdown::finished(app, report, report_path, report_error),
         Action::Resync { shutting_down } => remote::resync(app, shutting_down),
         Action::Paused(paused) => remote::paused(app, paused),
+        Action::AgentClock(session) => remote::agent_clock(app, session),
+        Action::Log(line) => news::log(app, line),
         Action::Connection(connection) => remote::connection(app, connection),
         input @ (Action::Quit
         | Action::Up

@@ -64,6 +64,24 @@ pub(super) fn logs(app: &mut App, lines: Vec<LogLine>) -> Option<Command> {
     None
 }
 
+/// One more line (a remote agent's): the pane keeps the last [`LOG_KEEP`]; a scroll back
+/// stays on the line it shows.
+pub(super) fn log(app: &mut App, line: LogLine) -> Option<Command> {
+    if app.logs.len() >= LOG_KEEP {
+        let extra = app.logs.len() + 1 - LOG_KEEP;
+        app.logs.drain(..extra);
+    }
+    app.logs.push(line);
+    if app.log_scroll > 0 {
+        app.log_scroll += 1;
+    }
+    app.log_scroll = app.log_scroll.min(app.logs.len().saturating_sub(1));
+    None
+}
+
+/// The most lines the log pane holds (as many as the local log's ring).
+pub const LOG_KEEP: usize = crate::logging::LOG_CAPACITY;
+
 pub(super) fn user_close_started(app: &mut App, id: SystemId, forced: bool) -> Option<Command> {
     app.closing_by_user.insert(id);
     let name = id.display_name();

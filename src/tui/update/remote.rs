@@ -29,6 +29,12 @@ pub(super) fn paused(app: &mut App, paused: bool) -> Option<Command> {
     None
 }
 
+/// The agent's uptime is `session` now: the header counts on from it.
+pub(super) fn agent_clock(app: &mut App, session: std::time::Duration) -> Option<Command> {
+    app.agent_clock = Some((session, app.uptime));
+    None
+}
+
 pub(super) fn connection(app: &mut App, connection: Connection) -> Option<Command> {
     if connection == Connection::Ended {
         app.confirm_quit = false;

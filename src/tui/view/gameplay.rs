@@ -1,7 +1,8 @@
 //! The game: where the player is, what they see, what the agent did and why.
 
 use super::{field, pane, pane_title, shorten};
-use crate::gameplay::{GameStats, World};
+use crate::gameplay::GameStats;
+use crate::gameplay::world::WorldView;
 use crate::tui::app::{App, Pane};
 use crate::tui::theme::Theme;
 use ratatui::Frame;
@@ -66,12 +67,12 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
 }
 
 /// The place, the enemy, and the player's vitals with who and what is here.
-fn world_lines(t: Theme, w: &World) -> Vec<Line<'static>> {
+fn world_lines(t: Theme, w: &WorldView) -> Vec<Line<'static>> {
     let mut place = vec![
-        Span::styled(w.place, t.accent()),
+        Span::styled(w.place.clone(), t.accent()),
         Span::styled(" · ", t.dim()),
     ];
-    match w.enemy {
+    match &w.enemy {
         Some(e) => place.push(Span::styled(format!("{e} (hostile)"), t.bad())),
         None => place.push(Span::styled("no enemy in view", t.dim())),
     }
@@ -83,7 +84,7 @@ fn world_lines(t: Theme, w: &World) -> Vec<Line<'static>> {
         field(t, "magicka ", w.magicka.to_string(), vitals(t, w.magicka)),
     ]
     .concat();
-    if let Some(p) = w.npc_here {
+    if let Some(p) = &w.npc_here {
         vitals_line.push(Span::styled(format!(" · {p} nearby"), t.plain()));
     }
     if w.loot_here {

@@ -55,7 +55,10 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
         sep(),
         Span::raw(app.settings.mode.name()),
         sep(),
-        Span::raw(format!("up {}", uptime(app.uptime))),
+        Span::raw(match app.session_uptime() {
+            Some(up) => format!("up {}", uptime(up)),
+            None => "up —".to_string(),
+        }),
         sep(),
         Span::raw(format!("cycles {}", app.game.cycles)),
         sep(),
