@@ -427,7 +427,9 @@ impl Dashboard {
             },
             ShutdownEvent::Closing(id) => Action::SystemClosing(id),
             ShutdownEvent::Closed(report) => {
-                let forced_by_user = self.force.is_cancelled();
+                // Forced on request: everything (a second quit) or this system alone (`x`).
+                let forced_by_user =
+                    self.force.is_cancelled() || self.control.cut_at_shutdown(report.name);
                 self.steps.push((report.clone(), forced_by_user));
                 Action::SystemClosed {
                     report: self.scrubbed(report),
