@@ -94,7 +94,14 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
             session.quit.clone(),
         ))
     });
-    let printer = rx.map(|rx| tokio::spawn(print_steps(rx, grace_ms, session.force.clone())));
+    let printer = rx.map(|rx| {
+        tokio::spawn(print_steps(
+            rx,
+            grace_ms,
+            session.force.clone(),
+            session.control.clone(),
+        ))
+    });
 
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;
@@ -124,12 +131,17 @@ async fn print_steps(
     mut rx: mpsc::UnboundedReceiver<ShutdownEvent>,
     grace_ms: u64,
     force: CancellationToken,
+    control: crate::session::control::Control,
 ) -> Account<std::io::Stdout> {
     let mut account = Account::new(std::io::stdout(), grace_ms);
     while let Some(ev) = rx.recv().await {
         account.begin();
         match ev {
-            ShutdownEvent::Closed(r) => account.system(&r, force.is_cancelled()),
+            // Forced on request: everything (a second quit) or this system alone (`x`).
+            ShutdownEvent::Closed(r) => {
+                let asked = force.is_cancelled() || control.cut_at_shutdown(r.name);
+                account.system(&r, asked)
+            }
             ShutdownEvent::StepClosed(r) => account.endpoint(&r),
             _ => {}
         }

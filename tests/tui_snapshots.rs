@@ -173,7 +173,7 @@ fn the_selected_rows_detail_shows_in_full_once_the_notice_fades() {
     update(&mut app, Action::Up);
     let text = screen(&app);
     assert!(
-        text.contains("┗ Wolfram analyzer: HTTP 503 from wolfram_analyzer: upstream overloaded, r"),
+        text.contains("┗ Wolfram analyzer: HTTP 503 from wolfram_analyzer: upstream overloaded, …"),
         "{text}"
     );
 }
@@ -359,16 +359,104 @@ fn help_popup_at_60x20() {
     // Every key and the end of every description are on screen.
     for needle in [
         "gracefully",
-        "force-close everything now",
+        "force the rest and exit",
+        "its close is cut now",
         "focused pane",
         "(g/G) jump",
         "(when closed)",
         "terminal's text",
         "selection",
+        "the whole account now",
         "on the final panel: exit now",
         "Esc or ? closes",
     ] {
         assert!(text.contains(needle), "{needle}:\n{text}");
+    }
+}
+
+#[test]
+fn help_popup_scrolled_at_80x12() {
+    let mut app = fixtures::dashboard(area(80, 12), Theme::COLOR);
+    update(&mut app, Action::ToggleHelp);
+    update(&mut app, Action::PageDown);
+    let text = screen(&app);
+    insta::assert_snapshot!(text);
+    // Where the view is, of how many lines, and how to move it.
+    assert!(
+        text.contains(" of 16 · ↑↓ PgUp PgDn scroll · Esc closes"),
+        "{text}"
+    );
+    assert!(!text.contains("more: a taller terminal"), "{text}");
+}
+
+/// The items of a header-like line: between ` · `, the corners and title padding dropped.
+fn items(line: &str) -> Vec<String> {
+    line.trim_matches(|c: char| "┏┓━ ".contains(c))
+        .split(" · ")
+        .map(|i| i.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn a_narrow_header_and_table_title_drop_whole_items_and_mark_the_cut() {
+    let wide = rows(&screen(&fixtures::dashboard(area(200, 40), Theme::PLAIN)));
+    let whole_header = items(wide[0].trim_start_matches("singularis-tui  "));
+    let whole_title = items(wide[1].trim_start_matches("┏ Connections "));
+    for (w, h) in [(60, 20), (45, 24), (80, 24)] {
+        let text = screen(&fixtures::dashboard(area(w, h), Theme::PLAIN));
+        let lines = rows(&text);
+        let header = items(lines[0].trim_start_matches("singularis-tui  "));
+        let title = items(lines[1].trim_start_matches("┏ Connections "));
+        // Every item is one of the wide screen's, whole (never "9" of "97.0 req/s", "1 d"
+        // of "1 disabled"), or the `…` that says some were left out.
+        for (shown, whole) in [(&header, &whole_header), (&title, &whole_title)] {
+            for item in shown {
+                assert!(
+                    item == "…" || whole.contains(item),
+                    "{w}x{h}: {item:?} is not a whole item of {whole:?}:\n{text}"
+                );
+            }
+        }
+        if w < 80 {
+            assert_eq!(header.last().map(String::as_str), Some("…"), "{text}");
+            assert_eq!(title.last().map(String::as_str), Some("…"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn at_45_columns_no_word_that_fits_a_line_is_cut() {
+    let text = screen(&fixtures::dashboard(area(45, 24), Theme::PLAIN));
+    let words: Vec<String> = fixtures::logs()
+        .iter()
+        .flat_map(|l| {
+            [l.time.clone(), l.level.as_str().to_string()]
+                .into_iter()
+                .chain(l.text.split_whitespace().map(str::to_string))
+        })
+        .collect();
+    // The log pane: right of the gameplay pane's border, inside its own.
+    let log: Vec<String> = rows(&text)
+        .iter()
+        .filter_map(|l| {
+            l.split_once("││")
+                .map(|(_, r)| r.trim_end_matches('│').to_string())
+        })
+        .collect();
+    assert!(!log.is_empty(), "{text}");
+    let inner = log[0].chars().count();
+    for token in log.iter().flat_map(|l| l.split_whitespace()) {
+        let token = token.trim_end_matches('…');
+        // A word longer than a line is broken across lines (a `key=value`); any other is
+        // whole.
+        let whole = words.iter().any(|w| w == token);
+        let part_of_long = words
+            .iter()
+            .any(|w| w.chars().count() > inner - 2 && w.contains(token));
+        assert!(
+            token.is_empty() || whole || part_of_long,
+            "{token:?} is a cut word:\n{text}"
+        );
     }
 }
 
@@ -631,13 +719,197 @@ mod updates {
     }
 
     #[test]
-    fn during_shutdown_the_engine_is_left_alone() {
+    fn during_shutdown_x_c_and_r_go_to_the_session_which_judges_and_records_them() {
         let mut app = app();
         select(&mut app, SystemId::VIDEO_INTERPRETER);
         update(&mut app, Action::ShutdownStarted(Reason::Cycles));
-        assert_eq!(update(&mut app, Action::ForceClose), None);
-        assert_eq!(update(&mut app, Action::Reopen), None);
+        // `x` cuts the selected system's close now; `c` and `r` are the session's to refuse
+        // (and record): none is dropped here unheard.
+        assert_eq!(
+            update(&mut app, Action::ForceClose),
+            Some(Command::ForceClose(SystemId::VIDEO_INTERPRETER))
+        );
+        assert_eq!(
+            update(&mut app, Action::Close),
+            Some(Command::Close(SystemId::VIDEO_INTERPRETER))
+        );
+        assert_eq!(
+            update(&mut app, Action::Reopen),
+            Some(Command::Reopen(SystemId::VIDEO_INTERPRETER))
+        );
         assert_eq!(update(&mut app, Action::TogglePause), None);
+    }
+
+    #[test]
+    fn during_shutdown_the_arrows_select_in_the_accounts_order() {
+        let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 3, 0);
+        let rows = app
+            .shutdown
+            .as_ref()
+            .map(|s| s.system_rows())
+            .unwrap_or_default();
+        assert_eq!(rows.len(), 11);
+        // The first key shows the whole account; the selection goes to its first row, then
+        // down it, whatever the session's order.
+        update(&mut app, Action::Home);
+        assert_eq!(app.selected_system().map(|s| s.id), Some(rows[0]));
+        update(&mut app, Action::Down);
+        assert_eq!(app.selected_system().map(|s| s.id), Some(rows[1]));
+        assert_eq!(
+            update(&mut app, Action::ForceClose),
+            Some(Command::ForceClose(rows[1]))
+        );
+        update(&mut app, Action::End);
+        assert_eq!(app.selected_system().map(|s| s.id), Some(rows[10]));
+        let text = crate::screen(&app);
+        let marked = text
+            .lines()
+            .find(|l| l.contains("> "))
+            .unwrap_or_else(|| panic!("the selection is marked:\n{text}"));
+        assert!(marked.contains(rows[10].display_name()), "{marked}");
+    }
+
+    /// The shutdown account of `fixtures::shutting_down` with every system closed, verified
+    /// and the report in, at 505 ms: steps still being revealed at the 150 ms pace.
+    fn paced_with_the_report_in() -> App {
+        let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 11, 505);
+        update(
+            &mut app,
+            Action::Verified(singularis_tui::lifecycle::Verification {
+                sockets_open_after: Some(0),
+                unverified_reason: None,
+            }),
+        );
+        update(
+            &mut app,
+            Action::Finished {
+                report: Box::new(fixtures::report()),
+                report_path: None,
+                report_error: None,
+            },
+        );
+        assert_eq!(app.phase(), Phase::ShuttingDown, "the account is paced");
+        app
+    }
+
+    #[test]
+    fn any_key_during_the_paced_account_shows_the_final_panel_then_a_key_exits() {
+        for key in [
+            Action::OtherKey,
+            Action::Confirm,
+            Action::Down,
+            Action::Escape,
+        ] {
+            let mut app = paced_with_the_report_in();
+            let sd = app.shutdown.as_ref().expect("shutting down");
+            assert!(sd.revealed < sd.steps.len(), "{key:?}: not all shown yet");
+            // The key shows everything at once: no exit yet, the final panel.
+            assert_eq!(update(&mut app, key.clone()), None, "{key:?}");
+            let sd = app.shutdown.as_ref().expect("shutting down");
+            assert_eq!(sd.revealed, sd.steps.len(), "{key:?}");
+            assert_eq!(app.phase(), Phase::Final, "{key:?}");
+            // The final panel lingers as usual, and says how to leave...
+            let later = app.uptime + ms(4_900);
+            assert_eq!(update(&mut app, Action::Tick(later)), None, "{key:?}");
+            let text = crate::screen(&app);
+            let footer = text.lines().last().unwrap_or_default();
+            assert!(
+                footer.contains("any key to exit") && footer.contains("exits by itself in 1 s"),
+                "{footer}"
+            );
+            // ...and a key on it exits at once.
+            assert_eq!(update(&mut app, Action::OtherKey), Some(Command::Exit));
+        }
+    }
+
+    #[test]
+    fn a_key_before_the_shutdown_ends_shows_each_step_as_it_arrives() {
+        let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 5, 200);
+        let sd = app.shutdown.as_ref().expect("shutting down");
+        assert!(sd.revealed < sd.steps.len());
+        update(&mut app, Action::OtherKey);
+        let sd = app.shutdown.as_ref().expect("shutting down");
+        assert_eq!(sd.revealed, sd.steps.len());
+        // A step that arrives now shows on the next tick, not a pace later.
+        let report = fixtures::close_report(SystemId::OPENAI_CLIENT, CloseOutcome::Closed, 1.0);
+        update(
+            &mut app,
+            Action::SystemClosed {
+                report,
+                forced_by_user: false,
+            },
+        );
+        let now = app.uptime;
+        update(&mut app, Action::Tick(now));
+        let sd = app.shutdown.as_ref().expect("shutting down");
+        assert_eq!(sd.revealed, sd.steps.len());
+        assert_eq!(app.phase(), Phase::ShuttingDown, "no report yet");
+        update(
+            &mut app,
+            Action::Finished {
+                report: Box::new(fixtures::report()),
+                report_path: None,
+                report_error: None,
+            },
+        );
+        assert_eq!(update(&mut app, Action::Tick(now)), None);
+        assert_eq!(app.phase(), Phase::Final, "the final panel at once");
+    }
+
+    #[test]
+    fn a_second_quit_forces_shows_all_and_exits_as_soon_as_the_shutdown_is_done() {
+        let mut app = fixtures::shutting_down(Rect::new(0, 0, 120, 40), Theme::PLAIN, 11, 300);
+        assert_eq!(update(&mut app, Action::Quit), Some(Command::ForceAll));
+        assert!(app.hurry, "no pacing, no linger");
+        let sd = app.shutdown.as_ref().expect("shutting down");
+        assert_eq!(sd.revealed, sd.steps.len());
+        assert_eq!(app.phase(), Phase::ShuttingDown, "the session is not done");
+        update(
+            &mut app,
+            Action::Finished {
+                report: Box::new(fixtures::report()),
+                report_path: None,
+                report_error: None,
+            },
+        );
+        let now = app.uptime;
+        assert_eq!(
+            update(&mut app, Action::Tick(now)),
+            Some(Command::Exit),
+            "exits once done, without the linger"
+        );
+        // Once the shutdown is done, the same: q q leaves at once.
+        let mut app = paced_with_the_report_in();
+        assert_eq!(update(&mut app, Action::Quit), Some(Command::ForceAll));
+        let now = app.uptime;
+        assert_eq!(update(&mut app, Action::Tick(now)), Some(Command::Exit));
+    }
+
+    #[test]
+    fn the_help_scrolls_with_the_arrows_and_pages_and_other_keys_close_it() {
+        let mut app = fixtures::dashboard(Rect::new(0, 0, 80, 12), Theme::PLAIN);
+        update(&mut app, Action::ToggleHelp);
+        let selected = app.selected;
+        update(&mut app, Action::Down);
+        assert_eq!(app.help_scroll, 1);
+        assert!(app.help_open, "an arrow scrolls, it does not close");
+        assert_eq!(app.selected, selected, "the table under it does not move");
+        update(&mut app, Action::PageDown);
+        update(&mut app, Action::End);
+        let end = app.help_scroll;
+        assert!(end > 1);
+        update(&mut app, Action::Down);
+        assert_eq!(app.help_scroll, end, "no further than the last line");
+        let text = crate::screen(&app);
+        assert!(text.contains("on the final panel: exit now"), "{text}");
+        update(&mut app, Action::PageUp);
+        assert!(app.help_scroll < end);
+        update(&mut app, Action::Home);
+        assert_eq!(app.help_scroll, 0);
+        update(&mut app, Action::OtherKey);
+        assert!(!app.help_open);
+        update(&mut app, Action::ToggleHelp);
+        assert_eq!(app.help_scroll, 0, "opens at the top");
     }
 
     #[test]

@@ -579,17 +579,8 @@ impl Agent {
             .odds
             .map(|p| format!("{:.0}%", p * 100.0))
             .unwrap_or_else(|| "unknown".into());
-        let votes = seen
-            .verdict
-            .as_ref()
-            .map(|v| {
-                v.votes
-                    .iter()
-                    .map(|(a, n)| format!("{a}={n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        let vote = self.calls.roles.vote;
+        let votes = seen.verdict.as_ref().map(votes_text).unwrap_or_default();
         let odds_line = if self.world.enemy.is_some() {
             format!("Win odds: {odds_text}")
         } else {
@@ -617,7 +608,10 @@ impl Agent {
         match (chosen, seen.verdict.as_ref().and_then(|v| v.action)) {
             (Some(a), _) => Decision {
                 action: a,
-                why: format!("orchestrator (votes: {votes}; odds {odds_text})"),
+                why: format!(
+                    "orchestrator (votes: {}; odds {odds_text})",
+                    votes_words(seen.verdict.as_ref(), vote, self.registry.get(vote).state())
+                ),
                 fallback: false,
             },
             (None, Some(a)) => Decision {
@@ -732,6 +726,37 @@ impl Agent {
 }
 
 /// `f`'s output and how long it took.
+/// The votes as `attack=2, block=1` (empty when there are none).
+fn votes_text(verdict: &Verdict) -> String {
+    verdict
+        .votes
+        .iter()
+        .map(|(a, n)| format!("{a}={n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The votes as a reason says them, whole: `attack=2, block=1`, or that there were none and
+/// why (`vote`: the system that votes, in `state` now).
+fn votes_words(
+    verdict: Option<&Verdict>,
+    vote: SystemId,
+    state: crate::lifecycle::SystemState,
+) -> String {
+    use crate::lifecycle::SystemState;
+    let name = vote.display_name();
+    match verdict {
+        Some(v) if !v.votes.is_empty() => votes_text(v),
+        Some(_) => "none (no expert gave a usable answer)".to_string(),
+        None => match state {
+            SystemState::Closed | SystemState::Closing | SystemState::Disabled => {
+                format!("none ({name} {})", state.name())
+            }
+            _ => format!("none ({name} gave no verdict)"),
+        },
+    }
+}
+
 async fn timed<T>(f: impl Future<Output = T>) -> (T, Duration) {
     let started = Instant::now();
     let out = f.await;
@@ -792,5 +817,52 @@ async fn speak_and_learn(
             speak.await;
             learn.await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::SystemState;
+
+    fn verdict(votes: &[(Action, u32)]) -> Verdict {
+        Verdict {
+            action: votes.first().map(|(a, _)| *a),
+            votes: votes.iter().copied().collect(),
+            voters: votes.iter().map(|(_, n)| *n as usize).sum(),
+            missing: 0,
+        }
+    }
+
+    #[test]
+    fn a_reason_says_the_votes_or_why_there_were_none() {
+        let moe = SystemId::MOE;
+        let two = verdict(&[(Action::Attack, 2), (Action::Block, 1)]);
+        assert_eq!(
+            votes_words(Some(&two), moe, SystemState::Idle),
+            "attack=2, block=1"
+        );
+        // The MoE orchestrator closed: no verdict, and the reason says so whole.
+        assert_eq!(
+            votes_words(None, moe, SystemState::Closed),
+            "none (MoE orchestrator closed)"
+        );
+        assert_eq!(
+            votes_words(None, moe, SystemState::Disabled),
+            "none (MoE orchestrator disabled)"
+        );
+        assert_eq!(
+            votes_words(None, moe, SystemState::Error),
+            "none (MoE orchestrator gave no verdict)"
+        );
+        assert_eq!(
+            votes_words(Some(&verdict(&[])), moe, SystemState::Idle),
+            "none (no expert gave a usable answer)"
+        );
+        let why = format!(
+            "orchestrator (votes: {}; odds 40%)",
+            votes_words(None, moe, SystemState::Closed)
+        );
+        assert!(!why.contains("votes: ;"), "{why}");
     }
 }

@@ -44,6 +44,9 @@ struct Inner {
     log: Mutex<Vec<CommandRecord>>,
     /// Each graceful close under way, by the token that cuts it short.
     closing: Mutex<HashMap<SystemId, CancellationToken>>,
+    /// `x` during the shutdown: each system cut then, by whom and when, recorded once the
+    /// shutdown says how its close ended ([`Control::record_shutdown_cuts`]).
+    cut_at_shutdown: Mutex<Vec<(SystemId, String, f64)>>,
     events: broadcast::Sender<CommandRecord>,
 }
 
@@ -65,6 +68,7 @@ impl Control {
             started,
             log: Mutex::new(Vec::new()),
             closing: Mutex::new(HashMap::new()),
+            cut_at_shutdown: Mutex::new(Vec::new()),
             events: broadcast::channel(256).0,
         }))
     }
@@ -96,11 +100,14 @@ impl Control {
         };
         let name = id.display_name();
         if self.0.quit.is_set() {
+            if force {
+                return self.cut_in_shutdown(id, by);
+            }
             return self.refuse(
                 kind,
                 Some(id),
                 by,
-                "shutting down: every system is being closed",
+                "shutting down: every system is being closed (x forces one now)",
             );
         }
         if let Some(cut) = self.0.closing.locked().get(&id) {
@@ -168,6 +175,71 @@ impl Control {
             });
             report
         }))
+    }
+
+    /// `x` during the shutdown: `id`'s close is cut now (or starts now, forced, if it
+    /// still waits for the systems that use it); recorded with how it ended once the
+    /// shutdown says ([`Control::record_shutdown_cuts`]). Refused, and recorded, for a
+    /// system that is disabled, already closed, or already being cut.
+    fn cut_in_shutdown(&self, id: SystemId, by: &str) -> Reply {
+        let kind = CommandKind::ForceClose;
+        let name = id.display_name();
+        if self.0.registry.get(id).state() == SystemState::Disabled {
+            return self.refuse(
+                kind,
+                Some(id),
+                by,
+                &format!("{name} is disabled: nothing to close"),
+            );
+        }
+        if self.cut_at_shutdown(id) {
+            return self.refuse(
+                kind,
+                Some(id),
+                by,
+                &format!("{name}'s close is already being cut"),
+            );
+        }
+        if !self.0.registry.cut_in_shutdown(id) {
+            return self.refuse(kind, Some(id), by, &format!("{name} is already closed"));
+        }
+        let at = self.0.started.elapsed().as_secs_f64();
+        tracing::info!(by, system = %id, "force-close during the shutdown");
+        self.0
+            .cut_at_shutdown
+            .locked()
+            .push((id, by.to_string(), at));
+        Reply::Done(format!("cutting {name}'s close now"))
+    }
+
+    /// Whether `id` was cut alone during the shutdown (`x`): its close was forced on request.
+    pub fn cut_at_shutdown(&self, id: SystemId) -> bool {
+        self.0
+            .cut_at_shutdown
+            .locked()
+            .iter()
+            .any(|(cut, _, _)| *cut == id)
+    }
+
+    /// Record each `x` of the shutdown with how that system's close ended (`systems`: the
+    /// shutdown's reports), before the report lists the commands.
+    pub fn record_shutdown_cuts(&self, systems: &[CloseReport]) {
+        let cuts = std::mem::take(&mut *self.0.cut_at_shutdown.locked());
+        for (id, by, at_s) in cuts {
+            let report = systems.iter().find(|r| r.name == id);
+            self.record(CommandRecord {
+                at_s,
+                by,
+                command: CommandKind::ForceClose,
+                system: Some(id.name().to_string()),
+                outcome: report.map_or("error", |r| r.outcome.name()).to_string(),
+                detail: match report {
+                    Some(r) => r.error.clone(),
+                    None => Some("the shutdown gave no report of its close".to_string()),
+                },
+                close_ms: report.map(|r| r.close_ms),
+            });
+        }
     }
 
     /// Open a closed system again with a fresh pool.

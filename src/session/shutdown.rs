@@ -66,6 +66,8 @@ impl Session {
             steps,
         )
         .await;
+        // `x` during the shutdown, with how each system it cut ended.
+        self.control.record_shutdown_cuts(&shutdown.systems);
         // The sender is gone with `shutdown_all`: the relay ends after the last step, and
         // with it the front end's channel.
         let _ = relay.await;

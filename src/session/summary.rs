@@ -349,7 +349,7 @@ impl<W: Write> Account<W> {
         }
     }
 
-    /// A system's close (`forced_by_user`: everything was being forced when it ended).
+    /// A system's close (`forced_by_user`: a force was asked for it, a second quit or `x`).
     pub(crate) fn system(&mut self, report: &CloseReport, forced_by_user: bool) {
         self.begin();
         let line = step_line(report, self.grace_ms, forced_by_user);

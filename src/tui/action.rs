@@ -17,7 +17,7 @@ use crate::logging::LogLine;
 #[derive(Debug, Clone)]
 pub enum Action {
     // Keys.
-    /// `q`, Ctrl+C: quit gracefully; again during shutdown: force everything.
+    /// `q`, Ctrl+C: quit gracefully; again during shutdown: force what is left and exit.
     Quit,
     Up,
     Down,
@@ -43,7 +43,7 @@ pub enum Action {
     /// `y`, `Enter`: yes to a question (the remote quit's confirmation); in the fleet
     /// table, open the selected agent.
     Confirm,
-    /// Any other key (it ends the final panel).
+    /// Any other key (it shows the whole shutdown account, and ends the final panel).
     OtherKey,
     // Mouse (only with capture on).
     Click {
@@ -90,7 +90,8 @@ pub enum Action {
         deadline_in: Duration,
     },
     SystemClosing(SystemId),
-    /// `forced_by_user`: everything was being forced (second quit) when this closed.
+    /// `forced_by_user`: everything was being forced (second quit) when this closed, or
+    /// this system was cut alone (`x` during the shutdown).
     SystemClosed {
         report: CloseReport,
         forced_by_user: bool,
@@ -231,20 +232,22 @@ pub(crate) fn from_key(key: &KeyEvent) -> Option<Action> {
 }
 
 /// Every key, for the help popup: (keys, what they do).
-pub(crate) const KEY_HELP: [(&str, &str); 14] = [
+pub(crate) const KEY_HELP: [(&str, &str); 16] = [
     ("q  Ctrl+C", "quit: close every connection gracefully"),
-    ("q  (again)", "during shutdown: force-close everything now"),
+    ("q  (again)", "during shutdown: force the rest and exit"),
     ("↑ ↓  k j", "select a system / scroll the focused pane"),
     ("PgUp PgDn", "scroll a page; Home/End (g/G) jump"),
     ("x", "force-close the selected system now"),
+    ("", "  during shutdown too: its close is cut now"),
     ("c", "close the selected system gracefully"),
     ("r", "reopen the selected system (when closed)"),
     ("p  Space", "pause / resume the gameplay"),
     ("Tab  ⇧Tab", "focus the next / previous pane"),
     ("m", "mouse on/off (click a row to select it)"),
     ("", "  mouse on blocks the terminal's text selection"),
-    ("?  F1", "this help"),
+    ("?  F1", "this help (↑↓ PgUp PgDn scroll it)"),
     ("Esc", "close this help"),
+    ("any key", "during shutdown: the whole account now"),
     ("any key", "on the final panel: exit now"),
 ];
 

@@ -146,6 +146,9 @@ pub struct ShutdownState {
     /// Since when the final panel shows.
     pub final_since: Option<Duration>,
     pub force_requested: bool,
+    /// A key asked for the whole account now: every step shows as it arrives, and the
+    /// final panel as soon as the report is in.
+    pub skipped: bool,
     /// The session's systems, in its order: those not yet heard of wait in the account.
     pub systems: Vec<SystemId>,
 }
@@ -172,6 +175,7 @@ impl ShutdownState {
             report_error: None,
             final_since: None,
             force_requested: false,
+            skipped: false,
         }
     }
 
@@ -193,6 +197,26 @@ impl ShutdownState {
         {
             self.final_since = Some(now);
         }
+    }
+
+    /// Show the whole account now, and from now on every step as it arrives.
+    pub(super) fn skip(&mut self, now: Duration) {
+        self.skipped = true;
+        // The next step is not held for the pace any more.
+        self.next_reveal_at = self.next_reveal_at.min(now);
+        self.advance(now, Duration::ZERO);
+    }
+
+    /// The systems of the account, in its order (the steps after them left out).
+    pub fn system_rows(&self) -> Vec<SystemId> {
+        self.rows()
+            .into_iter()
+            .filter_map(|row| match row {
+                AccountRow::Waiting(id) | AccountRow::Closing(id) => Some(id),
+                AccountRow::Done { report, .. } => Some(report.name),
+                AccountRow::Endpoint(_) => None,
+            })
+            .collect()
     }
 
     /// The account: revealed systems in the order their steps came, then those still waiting.
@@ -263,13 +287,16 @@ pub struct App {
     /// Lines scrolled back from the newest log line (0: following the tail).
     pub log_scroll: usize,
     pub help_open: bool,
+    /// Lines of the help scrolled past (the popup clamps it to what it holds).
+    pub help_scroll: usize,
     pub mouse_capture: bool,
     pub paused: bool,
     pub notice: Option<Notice>,
     /// Systems the user closed (`true`: the close ended forced, by `x` or at the grace
     /// deadline of a `c`) and that are still closed.
     pub closed_by_user: BTreeMap<SystemId, bool>,
-    /// A process signal came: no pacing, no linger (ARCHITECTURE.md, "Signals").
+    /// A process signal came, or a second quit: no pacing, no linger; the dashboard exits
+    /// as soon as the shutdown is done (ARCHITECTURE.md, "Signals").
     pub hurry: bool,
     /// Closes the user asked for that have not ended yet.
     pub closing_by_user: BTreeSet<SystemId>,
@@ -301,6 +328,7 @@ impl App {
             gameplay_scroll: 0,
             log_scroll: 0,
             help_open: false,
+            help_scroll: 0,
             mouse_capture: false,
             paused: false,
             notice: None,
@@ -452,12 +480,28 @@ impl App {
     /// Move within the focused pane: `delta` rows down (negative: up).
     pub(super) fn scroll(&mut self, pane: Pane, delta: isize) {
         match pane {
-            Pane::Table => {
-                if self.shutdown.is_none() {
+            Pane::Table => match &self.shutdown {
+                None => {
                     let to = self.selected.saturating_add_signed(delta);
                     self.select(to);
                 }
-            }
+                // During the shutdown the selection moves in the account's order (what `x`
+                // would cut).
+                Some(sd) => {
+                    let rows = sd.system_rows();
+                    let current = self.selected_system().map(|s| s.id);
+                    let at = rows.iter().position(|id| Some(*id) == current).unwrap_or(0);
+                    let to = at
+                        .saturating_add_signed(delta)
+                        .min(rows.len().saturating_sub(1));
+                    if let Some(index) = rows
+                        .get(to)
+                        .and_then(|id| self.systems.iter().position(|s| s.id == *id))
+                    {
+                        self.selected = index;
+                    }
+                }
+            },
             Pane::Gameplay => {
                 self.gameplay_scroll =
                     (self.gameplay_scroll as isize + delta).clamp(0, u16::MAX as isize) as u16;

@@ -429,7 +429,9 @@ impl Dashboard {
             // The dashboard shows a close from its start to its end.
             ShutdownEvent::Released(_) => return,
             ShutdownEvent::Closed(report) => {
-                let forced_by_user = self.force.is_cancelled();
+                // Forced on request: everything (a second quit) or this system alone (`x`).
+                let forced_by_user =
+                    self.force.is_cancelled() || self.control.cut_at_shutdown(report.name);
                 self.steps.push((report.clone(), forced_by_user));
                 Action::SystemClosed {
                     report: self.scrubbed(report),

@@ -266,7 +266,14 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
     let Some(tmux) = Tmux::start(dir.path(), 120, 40) else {
         return;
     };
-    let run = launch(&tmux, dir.path());
+    // A pace and a linger no test could wait out: only keys can bring the final panel and
+    // the exit within the bound.
+    std::fs::write(
+        dir.path().join("slow-ui.toml"),
+        "[ui]\nshutdown_step_ms = 5000\nlinger_s = 3600\n",
+    )
+    .unwrap();
+    let run = launch_with(&tmux, dir.path(), "--config slow-ui.toml");
 
     // All eleven rows, and the game under way.
     let screen = tmux.wait_for("all eleven rows with traffic", all_rows_with_traffic);
@@ -322,14 +329,20 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
         cycles(s).is_some_and(|c| c > before)
     });
 
-    // Quit: the shutdown account, then the final statistics.
+    // Quit: the shutdown account, paced; a key shows it whole at once, with the final
+    // statistics (22 steps at 5 s each would be far past the bound).
     tmux.send(&["q"]);
     tmux.wait_for("the shutdown account", |s| {
-        s.contains("Shutdown") && s.contains("Grace period")
+        s.contains("Shutdown") && s.contains("Grace period") && s.contains("show it all now")
     });
-    let screen = tmux.wait_for("the final statistics", |s| {
+    tmux.send(&["Enter"]);
+    let screen = tmux.wait_for("the final statistics after a key", |s| {
         s.contains("Final statistics") && s.contains("11 of 11 done")
     });
+    assert!(
+        screen.contains("any key to exit") && screen.contains("exits by itself in"),
+        "the final panel says how to leave:\n{screen}"
+    );
     assert!(screen.contains("✓ Video interpreter"), "{screen}");
     let openai = row(&screen, "OpenAI client");
     assert!(
@@ -338,7 +351,7 @@ fn dashboard_force_closes_one_system_then_shuts_down_and_restores_the_terminal()
     );
     assert!(screen.contains("0 sockets left open"), "{screen}");
 
-    // Any key leaves; the shell is back with the headless summary.
+    // Any key leaves (the linger is an hour); the shell is back with the headless summary.
     tmux.send(&["Space"]);
     let screen = wait_exit(&tmux);
     assert!(
@@ -683,8 +696,10 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
             claude = url.to_string();
         }
     }
+    // A pace and a linger no test could wait out: `q q` must leave without either.
     let config = format!(
-        "[systems.claude_client]\nbase_url = \"{claude}\"\napi_key_env = \"SGT_E2E_KEY\"\n"
+        "[systems.claude_client]\nbase_url = \"{claude}\"\napi_key_env = \"SGT_E2E_KEY\"\n\
+         [ui]\nshutdown_step_ms = 5000\nlinger_s = 3600\n"
     );
     std::fs::write(dir.path().join("claude.toml"), config).unwrap();
     let run = launch_env(
@@ -752,11 +767,13 @@ fn the_dashboards_token_counts_equal_what_the_sandbox_billed() {
     );
     assert!(shown.0 > 0);
 
+    // `q` again: force what is left and exit once it is closed, without the pace or the
+    // linger; the account is printed on the shell.
     tmux.send(&["q"]);
-    tmux.wait_for("the final statistics", |s| s.contains("Final statistics"));
-    tmux.send(&["Space"]);
+    tmux.send(&["q"]);
     let screen = wait_exit(&tmux);
     assert!(screen.lines().any(|l| l == "EXIT=0"), "{screen}");
+    assert!(screen.contains("[CLEANUP] Complete - "), "{screen}");
     let report = run.report();
     assert_eq!(
         report["stats"]["usage"]["systems"]["claude_client"]["input"],

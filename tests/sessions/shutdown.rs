@@ -614,6 +614,84 @@ fn commands_act_on_the_real_state_and_a_runtime_close_is_told_at_shutdown() {
     });
 }
 
+/// `x` during the shutdown is obeyed: the system whose close waits on a hung call is cut
+/// now, not at the (minute-long) grace deadline; the others close as usual; and every key
+/// of the shutdown is in the report's `commands`: the cut with how the close ended, an `x`
+/// on a system already closed and a `c` refused, with why.
+#[test]
+fn x_during_the_shutdown_cuts_that_systems_close_now_and_is_recorded() {
+    use singularis_tui::session::control::Reply;
+    serial(async {
+        let mut c = in_flight_at_quit(config(&[(SystemId::CLAUDE_CLIENT, Fault::Hang)]));
+        c.shutdown.grace_ms = 60_000;
+        let mut s = Session::start(c).await.unwrap();
+        s.spawn_gameplay(Mode::Parallel, 0);
+        let reg = s.registry.clone();
+        let claude = SystemId::CLAUDE_CLIENT;
+        until("claude request hanging", || on_the_wire(&reg, claude)).await;
+        let control = s.control.clone();
+        control.quit("you");
+        let dir = tempfile::tempdir().unwrap();
+        let shutdown = tokio::spawn(s.shutdown(
+            Duration::from_secs(60),
+            Mode::Parallel,
+            Some(dir.path().join("report.json")),
+            None,
+        ));
+        // Claude's close holds for its hung call; the video interpreter closes at once.
+        until("claude closing and the video interpreter closed", || {
+            reg.get(claude).state() == SystemState::Closing
+                && reg.get(SystemId::VIDEO_INTERPRETER).state() == SystemState::Closed
+        })
+        .await;
+        match control.close(claude, "you", true) {
+            Reply::Done(text) => assert!(text.contains("Claude client"), "{text}"),
+            _ => panic!("x during the shutdown was not taken"),
+        }
+        assert!(control.cut_at_shutdown(claude));
+        match control.close(SystemId::VIDEO_INTERPRETER, "you", true) {
+            Reply::Refused(why) => assert!(why.contains("already closed"), "{why}"),
+            _ => panic!("x on a system already closed was taken"),
+        }
+        match control.close(SystemId::GEMINI_CLIENT, "you", false) {
+            Reply::Refused(why) => assert!(why.contains("shutting down"), "{why}"),
+            _ => panic!("c during the shutdown was taken"),
+        }
+        let end = shutdown.await.unwrap();
+        let sd = &end.report.shutdown.report;
+        // Cut now, not at the grace deadline a minute away.
+        assert!(sd.total_ms < 30_000.0, "{sd:?}");
+        let r = report_of(&end, claude);
+        assert_eq!(r.outcome, CloseOutcome::Forced, "{r:?}");
+        assert_eq!(r.cancelled, 1, "{r:?}");
+        assert_eq!(sd.forced, 1, "only the system cut: {sd:?}");
+        assert_eq!(sd.sockets_open_after, Some(0));
+        let asked: Vec<(&str, Option<SystemId>, &str)> = end
+            .report
+            .commands
+            .iter()
+            .map(|c| {
+                let system = c.system.as_deref().and_then(SystemId::from_name);
+                (c.command.into(), system, c.outcome.as_str())
+            })
+            .collect();
+        assert_eq!(
+            asked,
+            [
+                ("quit", None, "quit"),
+                ("force_close", Some(claude), "forced"),
+                ("force_close", Some(SystemId::VIDEO_INTERPRETER), "refused"),
+                ("close", Some(SystemId::GEMINI_CLIENT), "refused"),
+            ],
+            "{:#?}",
+            end.report.commands
+        );
+        let cut = &end.report.commands[1];
+        assert!(cut.close_ms.is_some(), "{cut:?}");
+        assert_eq!(end.exit_code(), 0);
+    });
+}
+
 /// The request runs in its caller's task, but it is the system's: a caller that stops
 /// waiting leaves it to finish on its own, counted, and the system idle again after.
 #[test]

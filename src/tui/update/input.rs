@@ -12,6 +12,13 @@ pub(super) fn input(app: &mut App, action: Action) -> Option<Command> {
     {
         return Some(Command::Exit);
     }
+    // Any key during the paced account shows it whole at once (then does what it does).
+    if action.is_key()
+        && phase == Phase::ShuttingDown
+        && let Some(sd) = app.shutdown.as_mut()
+    {
+        sd.skip(app.uptime);
+    }
     match action {
         Action::Detach if phase != Phase::Final => app.is_remote().then_some(Command::Detach),
         // The remote quit's question: yes (q again, y, Enter) or no (anything else).
@@ -43,6 +50,7 @@ pub(super) fn input(app: &mut App, action: Action) -> Option<Command> {
         Action::Quit => quit(app, phase),
         Action::ToggleHelp => {
             app.help_open = !app.help_open;
+            app.help_scroll = 0;
             None
         }
         Action::Escape => {
@@ -50,7 +58,18 @@ pub(super) fn input(app: &mut App, action: Action) -> Option<Command> {
             None
         }
         Action::ToggleMouse => toggle_mouse(app),
-        // A popup is modal: other keys just close it.
+        // A popup is modal: the arrows and pages scroll it, other keys just close it.
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Home
+        | Action::End
+            if app.help_open =>
+        {
+            scroll_help(app, &action);
+            None
+        }
         _ if app.help_open && !matches!(action, Action::Click { .. } | Action::Wheel { .. }) => {
             app.help_open = false;
             None
@@ -73,8 +92,17 @@ fn quit(app: &mut App, phase: Phase) -> Option<Command> {
     }
     if !app.quit_requested {
         app.quit_requested = true;
-        app.notify("closing every connection… (q again forces)", false);
+        app.notify(
+            "closing every connection… (q again forces and exits)",
+            false,
+        );
         return Some(Command::Quit);
+    }
+    // Again: cut what is left and leave as soon as it is done, as a second signal does
+    // (the account is printed on the restored terminal).
+    app.hurry = true;
+    if let Some(sd) = app.shutdown.as_mut() {
+        sd.skip(app.uptime);
     }
     let already = app.shutdown.as_ref().is_some_and(|s| s.force_requested);
     if already {
@@ -83,8 +111,25 @@ fn quit(app: &mut App, phase: Phase) -> Option<Command> {
     if let Some(sd) = app.shutdown.as_mut() {
         sd.force_requested = true;
     }
-    app.notify("forcing every system closed now", true);
+    app.notify("forcing what is left closed; exiting once it is", true);
     Some(Command::ForceAll)
+}
+
+/// The help popup's arrows and pages; the popup keeps the position within what it holds.
+fn scroll_help(app: &mut App, action: &Action) {
+    let page = crate::tui::view::help::page(app.area).max(1);
+    let max = crate::tui::view::help::max_scroll(app.area);
+    let at = app.help_scroll.min(max);
+    app.help_scroll = match action {
+        Action::Up => at.saturating_sub(1),
+        Action::Down => at + 1,
+        Action::PageUp => at.saturating_sub(page),
+        Action::PageDown => at + page,
+        Action::Home => 0,
+        Action::End => max,
+        _ => at,
+    }
+    .min(max);
 }
 
 fn toggle_mouse(app: &mut App) -> Option<Command> {
@@ -116,13 +161,11 @@ fn toggle_pause(app: &mut App) -> Option<Command> {
     Some(Command::SetPaused(app.paused))
 }
 
-/// The user's `x` / `c` / `r` on the selected system. The session judges it against the
-/// system's real state (this table may be a refresh behind) and answers.
+/// The user's `x` / `c` / `r` on the selected system (during the shutdown, the one selected
+/// in the account). The session judges it against the system's real state (this table may
+/// be a refresh behind), answers and records it: during the shutdown `x` cuts that system's
+/// close now, and `c` and `r` are refused.
 fn act_on_selected(app: &mut App, action: &Action) -> Option<Command> {
-    if app.shutdown.is_some() || app.quit_requested {
-        app.notify("shutting down: every system is being closed", false);
-        return None;
-    }
     let id = app.selected_system()?.id;
     match action {
         Action::ForceClose => Some(Command::ForceClose(id)),

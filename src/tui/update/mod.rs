@@ -34,6 +34,9 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         Action::Problem(text) => news::notice(app, text, true),
         Action::Hurry => {
             app.hurry = true;
+            if let Some(sd) = app.shutdown.as_mut() {
+                sd.skip(app.uptime);
+            }
             None
         }
         Action::ShutdownStarted(reason) => shutdown::started(app, reason),

@@ -15,13 +15,15 @@ use std::time::Duration;
 pub(super) fn tick(app: &mut App, now: Duration) -> Option<Command> {
     app.uptime = now;
     app.waiting = waited(&app.game);
-    let step = if app.hurry {
-        Duration::ZERO
-    } else {
-        app.settings.step
-    };
+    let (hurry, pace) = (app.hurry, app.settings.step);
     let linger = app.linger();
     let sd = app.shutdown.as_mut()?;
+    // A signal, a second quit or a key asked for the account at once.
+    let step = if hurry || sd.skipped {
+        Duration::ZERO
+    } else {
+        pace
+    };
     sd.advance(now, step);
     match sd.final_since {
         Some(since) if now >= since + linger => Some(Command::Exit),

@@ -19,6 +19,8 @@ pub(super) fn started(app: &mut App, reason: Reason) -> Option<Command> {
         ));
         app.quit_requested = true;
         app.help_open = false;
+        // The account says what is going on now; a notice from here on answers a key.
+        app.notice = None;
     }
     None
 }

@@ -45,6 +45,11 @@ pub fn render(app: &App, frame: &mut Frame, area: Rect) {
     }
     lines.extend(scene_lines(t, g, inner_width, area.height));
     lines.extend(recent_lines(t, g, inner_width));
+    // A line wider than the pane ends at a word, marked `…`, not wherever the border falls.
+    let lines: Vec<Line> = lines
+        .into_iter()
+        .map(|l| super::fit_line(l, inner_width))
+        .collect();
     // Keep the scroll within what there is to see.
     let visible = area.height.saturating_sub(2) as usize;
     let scroll = (app.gameplay_scroll as usize).min(lines.len().saturating_sub(visible)) as u16;

@@ -10,7 +10,9 @@ use crate::tui::theme::{SPINNER, outcome_symbol};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, BorderType, Cell, Gauge, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{
+    Block, BorderType, Cell, Gauge, HighlightSpacing, Paragraph, Row, Table, TableState, Wrap,
+};
 use std::time::Duration;
 
 const SPIN_EVERY: Duration = Duration::from_millis(80);
@@ -199,7 +201,7 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     let grace_ms = sd.grace.as_millis();
     let spinner =
         SPINNER[(app.uptime.as_millis() / SPIN_EVERY.as_millis()) as usize % SPINNER.len()];
-    let note_width = area.width.saturating_sub(2 + 1 + 18 + 8 + 9 + 4) as usize;
+    let note_width = area.width.saturating_sub(2 + 2 + 1 + 18 + 8 + 9 + 4) as usize;
     let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
     let rows: Vec<Row> = sd
         .rows()
@@ -298,14 +300,46 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     title
         .spans
         .push(Span::styled("· dependents close first ", t.dim()));
-    let block = pane(t, title, false).title_bottom(Line::from(Span::styled(
+    // The count, then the answer to the last key (`x` refused, the force under way).
+    let mut bottom = vec![Span::styled(
         format!(" {done} of {} done ", sd.systems.len()),
         t.dim(),
-    )));
-    frame.render_widget(
-        Table::new(rows, widths).column_spacing(1).block(block),
-        area,
-    );
+    )];
+    let room = (area.width as usize).saturating_sub(4 + bottom[0].width());
+    let closing = app.phase() == Phase::ShuttingDown;
+    if let Some(n) = app.visible_notice().filter(|_| closing && room > 8) {
+        let style = if n.bad { t.bad() } else { t.warn() };
+        bottom.push(Span::styled(
+            format!("· {} ", shorten(&n.text, room - 3)),
+            style,
+        ));
+    }
+    let block = pane(t, title, false).title_bottom(Line::from(bottom));
+    // While closing, the selected system is marked: `x` cuts its close now.
+    let selected = (app.phase() == Phase::ShuttingDown)
+        .then(|| app.selected_system().map(|s| s.id))
+        .flatten()
+        .and_then(|id| sd.rows().iter().position(|r| row_system(r) == Some(id)));
+    let table = Table::new(rows, widths)
+        .column_spacing(1)
+        .block(block)
+        .highlight_symbol(MARKER)
+        .highlight_spacing(HighlightSpacing::Always)
+        .row_highlight_style(t.selected_row());
+    let mut state = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// The selection marker (the connections table's).
+const MARKER: &str = "> ";
+
+/// The system a row of the account is about (none for a step after the systems).
+fn row_system(row: &AccountRow) -> Option<crate::systems::SystemId> {
+    match row {
+        AccountRow::Waiting(id) | AccountRow::Closing(id) => Some(*id),
+        AccountRow::Done { report, .. } => Some(report.name),
+        AccountRow::Endpoint(_) => None,
+    }
 }
 
 /// A remote agent's calls that did not simply answer, per system, from its last streamed

@@ -162,14 +162,24 @@ fn cells(app: &App, s: &SystemSnapshot, error_width: usize) -> Vec<Cell<'static>
 fn block(app: &App, area: Rect, focused: bool) -> Block<'static> {
     let t = app.settings.theme;
     let mut title = pane_title(t, "Connections", focused);
-    title.spans.push(Span::styled(tally(&app.systems), t.dim()));
+    // Whole parts, the least needed left out first, `…` where any were: the corners and
+    // the space after the last part take 3 columns.
+    let mut items: Vec<(u8, Vec<Span>)> = tally(&app.systems)
+        .into_iter()
+        .map(|(rank, text)| (rank, vec![Span::styled(text, t.dim())]))
+        .collect();
     if let Some(b) = &app.game.budget {
         let (text, style) = budget(b);
-        title.spans.push(Span::styled(text, style(t)));
+        items.push((0, vec![Span::styled(text, style(t))]));
     }
     if app.mouse_capture {
-        title.spans.push(Span::styled("· mouse on ", t.dim()));
+        items.push((5, vec![Span::styled("mouse on", t.dim())]));
     }
+    let room = (area.width as usize).saturating_sub(3 + title.width());
+    title
+        .spans
+        .extend(super::fit_items(items, Span::styled(" · ", t.dim()), room));
+    title.spans.push(Span::raw(" "));
     let mut block = pane(t, title, focused);
     // The bottom border: the answer to the last key, else the selected row in full.
     let room = (area.width as usize).saturating_sub(4);
@@ -246,20 +256,21 @@ fn usage_detail(s: &SystemSnapshot) -> Option<String> {
     Some(out)
 }
 
-/// ` 9 up · 1 closed · 1 disabled · $0.0123 `
-fn tally(systems: &[SystemSnapshot]) -> String {
+/// `9 up`, `1 closed`, `1 disabled`, `$0.0123`: the tally's parts, each with its rank (the
+/// highest is left out first on a narrow terminal).
+fn tally(systems: &[SystemSnapshot]) -> Vec<(u8, String)> {
     let n = |f: &dyn Fn(SystemState) -> bool| systems.iter().filter(|s| f(s.state)).count();
     let up = n(&|s| matches!(s, SystemState::Open | SystemState::Idle));
-    let mut parts = vec![format!("{up} up")];
-    for (state, word) in [
-        (SystemState::Error, "failing"),
-        (SystemState::Closing, "closing"),
-        (SystemState::Closed, "closed"),
-        (SystemState::Disabled, "disabled"),
+    let mut parts = vec![(0, format!("{up} up"))];
+    for (rank, state, word) in [
+        (1, SystemState::Error, "failing"),
+        (3, SystemState::Closing, "closing"),
+        (3, SystemState::Closed, "closed"),
+        (4, SystemState::Disabled, "disabled"),
     ] {
         let k = n(&|s| s == state);
         if k > 0 {
-            parts.push(format!("{k} {word}"));
+            parts.push((rank, format!("{k} {word}")));
         }
     }
     let costs: Vec<f64> = systems.iter().filter_map(|s| s.cost_usd).collect();
@@ -268,13 +279,16 @@ fn tally(systems: &[SystemSnapshot]) -> String {
         let partial = systems
             .iter()
             .any(|s| s.usage.is_some() && s.cost_usd.is_none());
-        parts.push(format!(
-            "${:.4}{}",
-            costs.iter().sum::<f64>(),
-            if partial { "+" } else { "" }
+        parts.push((
+            2,
+            format!(
+                "${:.4}{}",
+                costs.iter().sum::<f64>(),
+                if partial { "+" } else { "" }
+            ),
         ));
     }
-    format!("{} ", parts.join(" · "))
+    parts
 }
 
 /// The spend against the session's limit, its pace and the time left at that pace; a
@@ -301,7 +315,7 @@ fn budget(b: &crate::lifecycle::BudgetSnapshot) -> (String, fn(Theme) -> Style) 
     } else {
         ("", Theme::dim)
     };
-    (format!("· {mark}{} ", parts.join(" · ")), style)
+    (format!("{mark}{}", parts.join(" · ")), style)
 }
 
 /// The last error, short; why a system is disabled; or that the user closed it.

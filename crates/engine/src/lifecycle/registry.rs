@@ -5,6 +5,7 @@ use super::system::{System, SystemSnapshot};
 use crate::clients::ApiKey;
 use crate::config::{BaseUrl, Config};
 use crate::net::sockets;
+use crate::sync::LockExt;
 use crate::systems::{Protocol, SystemId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +22,19 @@ pub struct Registry {
     changed: watch::Sender<u64>,
     transitions: broadcast::Sender<StateChange>,
     breaker_changes: broadcast::Sender<BreakerChange>,
+    /// Each system's own cut during the shutdown (`x` then), apart from everything's.
+    cuts: std::sync::Mutex<BTreeMap<SystemId, Cut>>,
+}
+
+/// Where a system's close in the shutdown stands, for a cut asked of that system alone.
+#[derive(Debug)]
+enum Cut {
+    /// Asked before the shutdown reached the system: its close starts forced.
+    Asked,
+    /// The shutdown is closing it (or waiting for its dependents): this cuts it now.
+    Closing(tokio_util::sync::CancellationToken),
+    /// Its close in the shutdown has ended.
+    Closed,
 }
 
 /// Reads an environment variable; a seam so tests can supply keys without touching the
@@ -140,6 +154,7 @@ impl Registry {
             places[i] = Some(place);
         }
         Registry {
+            cuts: std::sync::Mutex::new(BTreeMap::new()),
             systems,
             places,
             budget,
@@ -181,6 +196,43 @@ impl Registry {
     pub fn find(&self, id: SystemId) -> Option<&Arc<System>> {
         let place = (*self.places.get(id.index())?)?;
         self.systems.get(place)
+    }
+
+    /// Force `id`'s close in the shutdown now, alone (`x` during the shutdown): a close
+    /// under way is cut, one still waiting for its dependents starts at once, forced.
+    /// `false` when its close in the shutdown has already ended.
+    pub fn cut_in_shutdown(&self, id: SystemId) -> bool {
+        let mut cuts = self.cuts.locked();
+        match cuts.get(&id) {
+            Some(Cut::Closed) => false,
+            Some(Cut::Closing(cut)) => {
+                cut.cancel();
+                true
+            }
+            Some(Cut::Asked) | None => {
+                cuts.insert(id, Cut::Asked);
+                true
+            }
+        }
+    }
+
+    /// The token `id`'s close in the shutdown obeys: `force` (everything's), or a cut of
+    /// `id` alone ([`Registry::cut_in_shutdown`]), already fired if one was asked.
+    pub(crate) fn arm_cut(
+        &self,
+        id: SystemId,
+        force: &tokio_util::sync::CancellationToken,
+    ) -> tokio_util::sync::CancellationToken {
+        let cut = force.child_token();
+        if let Some(Cut::Asked) = self.cuts.locked().insert(id, Cut::Closing(cut.clone())) {
+            cut.cancel();
+        }
+        cut
+    }
+
+    /// `id`'s close in the shutdown has ended: a cut asked now comes too late.
+    pub(crate) fn disarm_cut(&self, id: SystemId) {
+        self.cuts.locked().insert(id, Cut::Closed);
     }
 
     /// The systems, in the config's order.

@@ -188,7 +188,9 @@ pub async fn shutdown_all(
         let waits: Vec<watch::Receiver<bool>> =
             order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
         let my_flag = done[&sys.id].clone();
-        let force = force.clone();
+        // Everything's force, or this system's alone (`x` during the shutdown).
+        let force = registry.arm_cut(sys.id, &force);
+        let registry = registry.clone();
         let events = events.clone();
         let report_tx = report_tx.clone();
         let ordered = ordered.clone();
@@ -227,6 +229,7 @@ pub async fn shutdown_all(
                 }
                 let _ = report_tx.send(report);
             }
+            registry.disarm_cut(sys.id);
             my_flag.send_replace(true);
         });
     }
