@@ -22,7 +22,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         Ok(served) => served,
         Err(e) => {
             session.abandon().await;
-            return Err(color_eyre::eyre::eyre!(e));
+            return Err(crate::session::BadSetting(e).into());
         }
     };
     session.apply_test_hooks(&opts);

@@ -120,11 +120,16 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            // The whole report (with where it came from) goes to the log; the terminal gets
-            // the cause chain in one line, as a command-line tool's user expects.
-            tracing::error!(error = ?e, "fatal");
-            eprintln!("singularis-tui: {e:#}");
-            ExitCode::from(EXIT_FATAL)
+            // The cause chain in one line, in the log as on the terminal (a backtrace is for
+            // a panic, whose report color-eyre prints). A setting that cannot be honoured (a
+            // port in use) is the user's to change: the status of bad usage.
+            tracing::error!("fatal: {e:#}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "singularis-tui: {e:#}");
+            let bad_setting = e
+                .downcast_ref::<singularis_tui::session::BadSetting>()
+                .is_some();
+            ExitCode::from(if bad_setting { EXIT_USAGE } else { EXIT_FATAL })
         }
     }
 }

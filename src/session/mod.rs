@@ -446,11 +446,26 @@ async fn start_metrics(
     };
     match started {
         Ok((m, ep)) => Ok((Some(m), Some(ep))),
-        Err(e) => Err(color_eyre::eyre::eyre!(
+        Err(e) => Err(BadSetting(format!(
             "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
-        )),
+        ))
+        .into()),
     }
 }
+
+/// A setting that cannot be honoured at start, named with its cause (a listen address
+/// already in use): the user's to change, so the exit status is the one for bad usage or a
+/// bad config (2, ARCHITECTURE.md), and the message is one line.
+#[derive(Debug)]
+pub struct BadSetting(pub String);
+
+impl std::fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadSetting {}
 
 /// What the session is, as viewers are told (`serve` adds where it is served).
 fn session_info(config: &Config, metrics: Option<String>) -> events::SessionInfo {

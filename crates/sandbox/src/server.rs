@@ -196,7 +196,7 @@ impl Core {
             }
         }
         for slot in &core.slots {
-            info!(system = %slot.id, port = slot.port, fault = ?slot.fault(), "sandbox listening");
+            info!(system = %slot.id, port = slot.port, fault = slot.fault().map(tracing::field::display), "sandbox listening");
         }
         Ok(core)
     }
@@ -232,7 +232,11 @@ impl Core {
         };
         let mut st = lock(&slot.state);
         st.fault = fault;
-        info!(system = %id, fault = ?fault, "sandbox fault changed");
+        info!(
+            system = %id,
+            fault = %fault.map_or_else(|| "none".to_string(), |f| f.to_string()),
+            "sandbox fault changed"
+        );
         if fault == Some(Fault::Refuse) {
             // The service goes away: listener and existing connections alike.
             if let Some(live) = st.live.take() {
@@ -579,7 +583,7 @@ async fn handle(
             }
         });
     }
-    debug!(system = %slot.id, request = %req.describe(), fault = ?fault, "sandbox request");
+    debug!(system = %slot.id, request = %req.describe(), fault = fault.map(tracing::field::display), "sandbox request");
     let mut response = match fault {
         None | Some(Fault::Truncate) => admitted(&ctx, &req),
         Some(Fault::Slow(delay)) => {
