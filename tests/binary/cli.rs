@@ -129,6 +129,34 @@ fn a_port_in_use_is_said_in_one_line_and_exits_2() {
     );
 }
 
+/// What a command-line tool is expected to have, made from the clap definition: shell
+/// completions, a manual page, `--version` with the commit (in a checkout), `--help` with
+/// the keys and exit statuses; all on stdout, exit 0.
+#[test]
+fn completions_man_page_version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = run_expecting(cmd(dir.path()).args(["completions", "bash"]), 0);
+    assert!(bash.contains("-o default singularis-tui"), "{bash}");
+    let man = run_expecting(cmd(dir.path()).arg("man"), 0);
+    assert!(man.contains(".TH singularis-tui 1"), "{man}");
+    let version = run_expecting(cmd(dir.path()).arg("--version"), 0);
+    assert!(
+        version.starts_with(concat!("singularis-tui ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert!(version.trim_end().ends_with(')'), "no commit: {version}");
+    }
+    let help = run_expecting(cmd(dir.path()).arg("--help"), 0);
+    assert!(
+        help.contains("Dashboard keys:") && help.contains("Exit status:"),
+        "{help}"
+    );
+}
+
 #[test]
 fn default_report_goes_under_xdg_state_home() {
     let dir = tempfile::tempdir().unwrap();
