@@ -132,7 +132,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::CheckConfig) => {
-                print!("{}", config::render_resolved(&config));
+                write_stdout(config::render_resolved(&config).as_bytes())
+                    .wrap_err("cannot write the settings to stdout")?;
                 Ok(0)
             }
             Some(Command::Completions { .. } | Command::Man) => Ok(0),
@@ -260,6 +261,10 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     };
     if let Some(e) = &end.report_error {
         // Not `eprintln!`: after a hangup the terminal is gone and it would panic.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "singularis-tui: {e}");
+    }
+    if let Some(e) = &end.output_error {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), "singularis-tui: {e}");
     }

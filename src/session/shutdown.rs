@@ -120,6 +120,7 @@ impl Session {
             report_path,
             report,
             report_error,
+            output_error: None,
         }
     }
 }

@@ -129,6 +129,42 @@ fn a_port_in_use_is_said_in_one_line_and_exits_2() {
     );
 }
 
+/// Output that cannot be written (`> /dev/full`) is an error, said on stderr, exit status 1:
+/// the text account, the JSON stream (`--json` alone: stdout is not a terminal) and
+/// check-config's settings. A reader that went away is not (see
+/// `a_closed_stdout_is_no_panic_and_the_session_still_ends_cleanly`).
+#[test]
+fn output_that_cannot_be_written_exits_1_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, said) in [
+        (
+            &["--headless", "--mute", "--cycles", "1"][..],
+            "singularis-tui: cannot write the shutdown account to stdout: No space left on device",
+        ),
+        (
+            &["--json", "--mute", "--cycles", "1"][..],
+            "singularis-tui: cannot write the event stream to stdout: No space left on device",
+        ),
+        (
+            &["check-config"][..],
+            "singularis-tui: cannot write the settings to stdout: No space left on device",
+        ),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = cmd(dir.path()).args(args).stdout(full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(said)),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
 /// What a command-line tool is expected to have, made from the clap definition: shell
 /// completions, a manual page, `--version` with the commit (in a checkout), `--help` with
 /// the keys and exit statuses; all on stdout, exit 0.
