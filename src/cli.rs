@@ -188,7 +188,7 @@ impl Cli {
 fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
     PossibleValuesParser::new([
-        PossibleValue::new(Mode::Parallel.name()).help("independent calls of a cycle at once"),
+        PossibleValue::new(Mode::Parallel.name()).help("a cycle's independent calls at once"),
         PossibleValue::new(Mode::Sequential.name())
             .help("one call after another (the experts' vote ends once a majority agrees)"),
     ])
