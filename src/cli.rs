@@ -9,8 +9,10 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(
     name = "singularis-tui",
-    version,
-    about = "An autonomous game-playing agent and the life of every connection it opens"
+    version = crate::VERSION,
+    about = "An autonomous game-playing agent and the life of every connection it opens",
+    after_help = "--help says more: the dashboard's keys, the environment, the exit statuses.",
+    after_long_help = long_help()
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -60,8 +62,9 @@ pub struct RunArgs {
     /// Run without the terminal UI, printing the shutdown account to stdout
     #[arg(long)]
     pub headless: bool,
-    /// With --headless: one JSON event per line on stdout instead of the text account
-    #[arg(long, requires = "headless")]
+    /// One JSON event per line on stdout instead of the text account. Only without the
+    /// dashboard: a stdout that is not a terminal, or --headless
+    #[arg(long)]
     pub json: bool,
     /// Serve Prometheus metrics at http://ADDR/metrics (config metrics.listen); a bare PORT
     /// means 127.0.0.1:PORT; port 0: any free port
@@ -76,8 +79,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", allow_negative_numbers = true,
           value_parser = |s: &str| whole_number(s, 0, crate::config::MAX_CYCLES, "0 runs until asked to quit"))]
     pub cycles: Option<u64>,
-    /// How the calls of one cycle are made
-    #[arg(long, value_name = "MODE")]
+    /// How the calls of one cycle are made (config gameplay.mode)
+    #[arg(long, value_name = "MODE", value_parser = mode_parser())]
     pub mode: Option<Mode>,
     /// Grace period for closing connections, in milliseconds
     #[arg(long, value_name = "N", allow_negative_numbers = true,
@@ -125,6 +128,15 @@ pub struct RunArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Print the completion script for SHELL, made from these very options, e.g.
+    /// `singularis-tui completions bash > ~/.local/share/bash-completion/completions/singularis-tui`
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), made from these very options: `singularis-tui man | man -l -`,
+    /// or save it as singularis-tui.1 in a man directory
+    Man,
     /// Run the sandbox alone, in the foreground, for other processes to use
     Sandbox(SandboxArgs),
     /// Validate the config and print the resolved settings (keys masked)
@@ -157,6 +169,117 @@ pub struct ProbeArgs {
     #[arg(long, short = 'y')]
     pub yes: bool,
 }
+
+impl Cli {
+    /// The completion script for `shell`, as `completions SHELL` prints it.
+    pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+        use clap::CommandFactory;
+        clap_complete::generate(shell, &mut Cli::command(), "singularis-tui", out);
+    }
+
+    /// The manual page (roff), as `man` prints it.
+    pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use clap::CommandFactory;
+        clap_mangen::Man::new(Cli::command()).render(out)
+    }
+}
+
+/// `--mode`'s values, each with what it does, for --help and the completions.
+fn mode_parser() -> impl clap::builder::TypedValueParser<Value = Mode> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new([
+        PossibleValue::new(Mode::Parallel.name()).help("a cycle's independent calls at once"),
+        PossibleValue::new(Mode::Sequential.name())
+            .help("one call after another (the experts' vote ends once a majority agrees)"),
+    ])
+    .map(|s| s.parse::<Mode>().expect("every possible value is a mode"))
+}
+
+/// The end of `--help`: what the options do not say (the dashboard's keys, the environment,
+/// the exit statuses).
+fn long_help() -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from("Dashboard keys:\n");
+    for (key, what) in crate::tui::action::KEY_HELP {
+        let _ = writeln!(out, "  {key:<12}{what}");
+    }
+    let keys: Vec<String> = {
+        let config = crate::config::Config::default();
+        let mut names: Vec<String> = Vec::new();
+        for id in config.ids() {
+            if let Some(name) = &config.system(id).api_key_env
+                && !names.contains(name)
+            {
+                names.push(name.clone());
+            }
+        }
+        names
+    };
+    out.push_str("\nEnvironment:\n");
+    for (name, what) in [
+        (
+            keys.join(", ").as_str(),
+            "the services' API keys (as the config's api_key_env names them); read, never written anywhere",
+        ),
+        (
+            "SINGULARIS_LOG",
+            "the log's filter, e.g. debug or singularis_engine=trace (default info)",
+        ),
+        ("SINGULARIS_MUTE=1", "no sound, as --mute"),
+        (
+            "SINGULARIS_AUDIO_DEVICE=none",
+            "behave as if there were no audio device",
+        ),
+        (
+            crate::control_token::TOKEN_ENV,
+            "the control endpoint's token (--serve), and the one attach sends",
+        ),
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "export traces over OTLP/HTTP (with the other OTEL_* variables)",
+        ),
+        (
+            "XDG_CONFIG_HOME",
+            "where config.toml is looked for (after ./config.toml)",
+        ),
+        (
+            "XDG_STATE_HOME",
+            "where the log, the reports and the control token go",
+        ),
+        ("NO_COLOR", "a dashboard without colour"),
+        ("TERM=dumb", "no dashboard: the run is headless"),
+    ] {
+        let _ = writeln!(out, "  {name}\n      {what}");
+    }
+    out.push_str("\nExit status:\n");
+    for (code, what) in EXIT_STATUS {
+        let _ = writeln!(out, "  {code}  {what}");
+    }
+    out
+}
+
+/// ARCHITECTURE.md, "Command line and exit status".
+pub const EXIT_STATUS: [(u8, &str); 6] = [
+    (
+        0,
+        "clean: every socket verified closed (force-closed systems are allowed and reported)",
+    ),
+    (
+        1,
+        "another fatal error, or the report or the account could not be written",
+    ),
+    (
+        2,
+        "bad usage or bad config, a report path that cannot take a report, or a listen address \
+         that cannot be served",
+    ),
+    (3, "sockets still open after shutdown"),
+    (
+        4,
+        "shutdown could not be verified (never reported as closed)",
+    ),
+    (5, "clean, but stopped by the session's spend limit"),
+];
 
 /// A count from the command line, held to the same range as its config key; a negative or
 /// huge number is named as out of range rather than taken for a flag or a typo.
@@ -218,4 +341,159 @@ fn parse_metrics_listen(s: &str) -> Result<std::net::SocketAddr, String> {
     s.parse().map_err(|_| {
         format!("{s:?} is neither IP:PORT nor PORT (e.g. 9464, 127.0.0.1:9464 or [::1]:9464)")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).expect("UTF-8")
+    }
+
+    #[test]
+    fn the_definition_holds_together() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn completions_are_made_from_the_options() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut out = Vec::new();
+            Cli::completions(shell, &mut out);
+            let script = text(out);
+            for word in [
+                "check-config",
+                "completions",
+                "headless",
+                "grace-ms",
+                "sequential",
+            ] {
+                assert!(script.contains(word), "{shell}: no {word}:\n{script}");
+            }
+        }
+        assert!(
+            Cli::try_parse_from(["singularis-tui", "completions", "tcsh"]).is_err(),
+            "a shell clap_complete does not know is refused"
+        );
+    }
+
+    #[test]
+    fn the_man_page_is_made_from_the_options() {
+        let mut out = Vec::new();
+        Cli::man_page(&mut out).unwrap();
+        let page = text(out);
+        assert!(page.starts_with(".ie \\n(.g .ds Aq"), "{page}");
+        assert!(page.contains(".TH singularis-tui 1"), "{page}");
+        // Options (roff escapes their dashes), subcommands, and the long help's sections.
+        for word in [
+            "\\-\\-headless",
+            "check\\-config",
+            "Dashboard keys:",
+            "SINGULARIS_LOG",
+            "Exit status:",
+        ] {
+            assert!(page.contains(word), "no {word}:\n{page}");
+        }
+    }
+
+    /// `--help` says what the options cannot: the modes, the keys, the environment and the
+    /// exit statuses; `-h` stays short and says where the rest is.
+    #[test]
+    fn long_help_lists_modes_keys_environment_and_exit_statuses() {
+        let long = Cli::command().render_long_help().to_string();
+        for mode in ["parallel", "sequential"] {
+            assert!(long.contains(&format!("- {mode}:")), "{mode}:\n{long}");
+        }
+        for (key, what) in crate::tui::action::KEY_HELP {
+            assert!(long.contains(key) && long.contains(what), "{key}:\n{long}");
+        }
+        for var in [
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "SINGULARIS_LOG",
+            "SINGULARIS_MUTE",
+            "SINGULARIS_CONTROL_TOKEN",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "XDG_STATE_HOME",
+            "NO_COLOR",
+        ] {
+            assert!(long.contains(var), "{var}:\n{long}");
+        }
+        for (code, what) in EXIT_STATUS {
+            assert!(
+                long.contains(&format!("  {code}  {what}")),
+                "{code}:\n{long}"
+            );
+        }
+        let short = Cli::command().render_help().to_string();
+        assert!(!short.contains("Dashboard keys"), "{short}");
+        assert!(short.contains("--help says more"), "{short}");
+    }
+
+    /// The exit statuses `--help` gives are ARCHITECTURE.md's.
+    #[test]
+    fn the_exit_statuses_are_the_documented_ones() {
+        let doc = include_str!("../ARCHITECTURE.md");
+        let documented: Vec<u8> = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("## Command line and exit status"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("## "))
+            .filter_map(|l| l.strip_prefix("| ")?.split(' ').next()?.parse().ok())
+            .collect();
+        let ours: Vec<u8> = EXIT_STATUS.iter().map(|(c, _)| *c).collect();
+        assert_eq!(documented, ours);
+    }
+
+    #[test]
+    fn the_modes_are_the_configs() {
+        for (arg, mode) in [
+            ("parallel", Mode::Parallel),
+            ("sequential", Mode::Sequential),
+        ] {
+            let cli = Cli::try_parse_from(["singularis-tui", "--mode", arg]).unwrap();
+            assert_eq!(cli.run.mode, Some(mode));
+        }
+        let err = Cli::try_parse_from(["singularis-tui", "--mode", "serial"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("[possible values: parallel, sequential]"),
+            "{err}"
+        );
+    }
+
+    /// Whether the run has a dashboard is for main to say (stdout a terminal or not), not
+    /// the parser: `--json` alone parses.
+    #[test]
+    fn json_alone_parses() {
+        let cli = Cli::try_parse_from(["singularis-tui", "--json"]).unwrap();
+        assert!(cli.run.json && !cli.run.headless);
+    }
+
+    #[test]
+    fn version_is_the_packages_with_the_commit_in_a_checkout() {
+        let version = Cli::command().get_version().unwrap().to_string();
+        assert_eq!(version, crate::VERSION);
+        assert!(version.starts_with(env!("CARGO_PKG_VERSION")), "{version}");
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(".git")
+            .exists();
+        if checkout {
+            let hash = version
+                .strip_prefix(concat!(env!("CARGO_PKG_VERSION"), " ("))
+                .and_then(|rest| rest.strip_suffix(')'))
+                .unwrap_or_else(|| panic!("no commit in {version:?}"));
+            assert!(
+                hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+                "{version}"
+            );
+        }
+    }
 }

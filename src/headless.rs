@@ -22,7 +22,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         Ok(served) => served,
         Err(e) => {
             session.abandon().await;
-            return Err(color_eyre::eyre::eyre!(e));
+            return Err(crate::session::BadSetting(e).into());
         }
     };
     session.apply_test_hooks(&opts);
@@ -105,7 +105,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
 
     session.spawn_gameplay(opts.mode, opts.cycles);
     session.quit.wait().await;
-    let end = session
+    let mut end = session
         .shutdown(opts.grace, opts.mode, opts.report, Some(tx))
         .await;
     signals.abort();
@@ -114,6 +114,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         let mut out = follower.await?;
         out.emit(&events::shutdown_complete(&end.report));
         out.emit(&events::session_ended(&end));
+        end.output_error = out
+            .failure()
+            .map(|e| format!("cannot write the event stream to stdout: {e}"));
         return Ok(end);
     }
     let mut account = match printer {
@@ -123,6 +126,9 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         None => Account::new(std::io::stdout(), grace_ms),
     };
     account.end(&end.report, end.report_path.as_deref());
+    end.output_error = account
+        .failure()
+        .map(|e| format!("cannot write the shutdown account to stdout: {e}"));
     Ok(end)
 }
 

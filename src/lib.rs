@@ -6,6 +6,10 @@
 pub use singularis_engine::{backoff, clients, error, lifecycle, net, sync, systems};
 pub use singularis_sandbox as sandbox;
 
+/// The version `--version` prints: the package's, with the commit when built from a git
+/// checkout (`0.1.0 (1a2b3c4d5e)`; build.rs).
+pub const VERSION: &str = env!("SINGULARIS_VERSION");
+
 pub mod attach;
 pub mod audio;
 pub mod cli;

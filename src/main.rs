@@ -23,6 +23,35 @@ fn main() -> ExitCode {
             .error(clap::error::ErrorKind::ArgumentConflict, why)
             .exit();
     }
+    // Made from the command line alone: no config, no log, no runtime.
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut text = Vec::new();
+            Cli::completions(*shell, &mut text);
+            return print_or_exit(&text);
+        }
+        Some(Command::Man) => {
+            let mut text = Vec::new();
+            return match Cli::man_page(&mut text) {
+                Ok(()) => print_or_exit(&text),
+                Err(e) => {
+                    eprintln!("singularis-tui: cannot render the manual page: {e}");
+                    ExitCode::from(EXIT_FATAL)
+                }
+            };
+        }
+        None if cli.run.json && !cli.run.headless && dashboard_possible() => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--json writes its events to stdout, and stdout is a terminal, which gets \
+                     the dashboard: add --headless, or send stdout elsewhere (> events.jsonl, | jq)",
+                )
+                .exit();
+        }
+        _ => {}
+    }
     // Colour (and the hint about RUST_BACKTRACE) only for a person at a terminal; a log file
     // or a CI job gets plain text.
     let hooks = if std::io::stderr().is_terminal() {
@@ -103,9 +132,11 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::CheckConfig) => {
-                print!("{}", config::render_resolved(&config));
+                write_stdout(config::render_resolved(&config).as_bytes())
+                    .wrap_err("cannot write the settings to stdout")?;
                 Ok(0)
             }
+            Some(Command::Completions { .. } | Command::Man) => Ok(0),
             Some(Command::Sandbox(args)) => run_sandbox(config, args).await.map(|_| 0),
             Some(Command::Probe(args)) => {
                 singularis_tui::probe::run(config, &args.systems, args.yes, &mut std::io::stdout())
@@ -120,10 +151,43 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            // The whole report (with where it came from) goes to the log; the terminal gets
-            // the cause chain in one line, as a command-line tool's user expects.
-            tracing::error!(error = ?e, "fatal");
-            eprintln!("singularis-tui: {e:#}");
+            // The cause chain in one line, in the log as on the terminal (a backtrace is for
+            // a panic, whose report color-eyre prints). A setting that cannot be honoured (a
+            // port in use) is the user's to change: the status of bad usage.
+            tracing::error!("fatal: {e:#}");
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "singularis-tui: {e:#}");
+            let bad_setting = e
+                .downcast_ref::<singularis_tui::session::BadSetting>()
+                .is_some();
+            ExitCode::from(if bad_setting { EXIT_USAGE } else { EXIT_FATAL })
+        }
+    }
+}
+
+/// The dashboard can be drawn: stdout is a terminal, and not a dumb one (an editor's shell,
+/// a serial console). Otherwise the run is headless.
+fn dashboard_possible() -> bool {
+    std::io::stdout().is_terminal() && !std::env::var("TERM").is_ok_and(|t| t == "dumb")
+}
+
+/// Write `bytes` to stdout. A reader that went away (`| head -1`) is not a failure; any
+/// other (`> /dev/full`) is.
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
+}
+
+/// [`write_stdout`] for a command that prints and ends: exit 0, or 1 with the cause.
+fn print_or_exit(bytes: &[u8]) -> ExitCode {
+    match write_stdout(bytes) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("singularis-tui: cannot write to stdout: {e}");
             ExitCode::from(EXIT_FATAL)
         }
     }
@@ -197,6 +261,10 @@ async fn run_session(mut config: Config, args: singularis_tui::cli::RunArgs) -> 
     };
     if let Some(e) = &end.report_error {
         // Not `eprintln!`: after a hangup the terminal is gone and it would panic.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "singularis-tui: {e}");
+    }
+    if let Some(e) = &end.output_error {
         use std::io::Write as _;
         let _ = writeln!(std::io::stderr(), "singularis-tui: {e}");
     }

@@ -98,14 +98,22 @@ impl AudioState {
 }
 
 /// What happened to the chime at shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ChimeOutcome {
     Played,
     /// Started but still playing at the deadline; cut.
     Cut,
     /// Not a clean shutdown, or no sound.
     Skipped,
+}
+
+impl ChimeOutcome {
+    /// As in the report.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
 }
 
 /// The audio step of the shutdown, for the session report.
@@ -261,6 +269,7 @@ impl AudioOut {
         let started = Instant::now();
         let state = self.state();
         let (outcome, closed) = self.close_device(chime).await;
+        let took = started.elapsed();
         {
             let mut s = self.inner.state.locked();
             *s = AudioState::Closed;
@@ -271,10 +280,15 @@ impl AudioOut {
             speech_played: self.played(),
             speech_dropped: self.dropped(),
             chime: outcome,
-            close_ms: started.elapsed().as_secs_f64() * 1e3,
+            close_ms: took.as_secs_f64() * 1e3,
             closed,
         };
-        tracing::info!(state = state.name(), chime = ?report.chime, ms = report.close_ms, "audio output closed");
+        tracing::info!(
+            state = state.name(),
+            chime = %report.chime.name(),
+            ms = crate::lifecycle::log_ms(took),
+            "audio output closed"
+        );
         report
     }
 }

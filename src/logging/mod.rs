@@ -13,7 +13,10 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields};
+use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 pub use writer::WorkerGuard;
 
@@ -41,13 +44,7 @@ pub fn init(
     path: &Path,
     traces: Option<crate::telemetry::otlp::Tracer>,
 ) -> std::io::Result<WorkerGuard> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)?;
+    let file = open(path)?;
     let (writer, guard) = writer::non_blocking(SaysFailure {
         file,
         path: path.to_path_buf(),
@@ -56,6 +53,7 @@ pub fn init(
         .with(filter())
         .with(
             tracing_subscriber::fmt::layer()
+                .event_format(LineFormat::new())
                 .with_writer(writer)
                 .with_ansi(false),
         )
@@ -65,6 +63,91 @@ pub fn init(
         .with(crate::telemetry::otlp::layer(traces))
         .try_init();
     Ok(guard)
+}
+
+/// This process's session id: eight hex digits, random, the same on every line of the log
+/// file it writes (`session=…`, beside `pid=…`), so one run's lines can be told from another's
+/// in the file all instances share, even when a pid is reused.
+pub fn session_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        // Without randomness (never on Linux), the clock's nanoseconds still tell runs apart.
+        if getrandom::fill(&mut bytes).is_err() {
+            bytes = chrono::Utc::now().timestamp_subsec_nanos().to_be_bytes();
+        }
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    })
+}
+
+/// A line of the log file: UTC time, level, `pid=… session=…`, the spans, the target, then
+/// the message and the fields.
+struct LineFormat {
+    pid: u32,
+    session: &'static str,
+}
+
+impl LineFormat {
+    fn new() -> LineFormat {
+        LineFormat {
+            pid: std::process::id(),
+            session: session_id(),
+        }
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for LineFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        write!(
+            writer,
+            "{} {:>5} pid={} session={} ",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            meta.level(),
+            self.pid,
+            self.session
+        )?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                write!(writer, "{}", span.name())?;
+                if let Some(fields) = span.extensions().get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    write!(writer, "{{{fields}}}")?;
+                }
+                writer.write_char(':')?;
+            }
+            writer.write_char(' ')?;
+        }
+        write!(writer, "{}: ", meta.target())?;
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
+}
+
+/// The log file at `path`, for appending; made (with its directory) when missing, mode 0600
+/// as the reports are: every instance of the user's appends to it, and it is nobody else's
+/// to read, though nothing secret goes in (keys never reach a log line). A file that exists
+/// keeps its mode.
+fn open(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
 }
 
 /// The log file, saying once when a write fails. The writer thread (`writer`) drops
@@ -252,6 +335,65 @@ mod tests {
         assert_eq!(
             lines[0].text,
             "request failed retrying system=claude_client code=429"
+        );
+    }
+
+    /// A new log file is the user's alone (0600), as the reports are.
+    #[test]
+    fn a_new_log_file_is_0600() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/singularis-tui.log");
+        drop(open(&path).unwrap());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+
+    /// Every line of the log file names its process and session (all instances share the
+    /// file), then the spans, the target, the message and the fields.
+    #[test]
+    fn a_line_names_its_pid_and_session() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .event_format(LineFormat::new())
+                .with_writer(move || out.clone())
+                .with_ansi(false),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let _span = tracing::info_span!("cycle", n = 3).entered();
+            tracing::warn!(system = %"claude_client", ms = 0.28, "late");
+        });
+        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let (time, rest) = text.split_once(' ').unwrap();
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(time).is_ok(),
+            "{time:?} in {text:?}"
+        );
+        let session = session_id();
+        assert!(
+            session.len() == 8 && session.chars().all(|c| c.is_ascii_hexdigit()),
+            "{session}"
+        );
+        assert_eq!(
+            rest,
+            format!(
+                " WARN pid={} session={session} cycle{{n=3}}: singularis_tui::logging::tests: \
+                 late system=claude_client ms=0.28\n",
+                std::process::id()
+            )
         );
     }
 

@@ -298,7 +298,12 @@ impl Control {
     /// A command that came without a valid control token: not acted on, but recorded (outcome
     /// `unauthorized`), so the report says who tried what.
     pub fn unauthorized(&self, kind: CommandKind, system: Option<SystemId>, by: &str) {
-        tracing::warn!(by, command = <&str>::from(kind), system = ?system, "command without a valid control token");
+        tracing::warn!(
+            by,
+            command = <&str>::from(kind),
+            system = system.map(|id| tracing::field::display(id.name())),
+            "command without a valid control token"
+        );
         self.record(CommandRecord {
             at_s: self.0.started.elapsed().as_secs_f64(),
             by: by.to_string(),
@@ -311,7 +316,13 @@ impl Control {
     }
 
     fn refuse(&self, kind: CommandKind, system: Option<SystemId>, by: &str, why: &str) -> Reply {
-        tracing::info!(by, command = <&str>::from(kind), system = ?system, why, "command refused");
+        tracing::info!(
+            by,
+            command = <&str>::from(kind),
+            system = system.map(|id| tracing::field::display(id.name())),
+            why,
+            "command refused"
+        );
         self.record(CommandRecord {
             at_s: self.0.started.elapsed().as_secs_f64(),
             by: by.to_string(),
@@ -340,7 +351,7 @@ impl Control {
         tracing::info!(
             by = %record.by,
             command = <&str>::from(record.command),
-            system = ?record.system,
+            system = record.system.as_deref().map(tracing::field::display),
             outcome = %record.outcome,
             "command"
         );

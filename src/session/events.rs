@@ -95,23 +95,74 @@ pub fn to_json(event: &Event) -> serde_json::Result<Vec<u8>> {
 /// Writes events as JSON lines, flushing each so a follower sees it at once.
 pub(crate) struct EventWriter<W: Write> {
     out: W,
+    output: super::summary::Output,
 }
 
 impl<W: Write> EventWriter<W> {
     pub fn new(out: W) -> EventWriter<W> {
-        EventWriter { out }
+        EventWriter {
+            out,
+            output: Default::default(),
+        }
     }
 
-    /// A closed pipe (the reader went away) is not an error worth stopping the session for.
+    /// A closed pipe (the reader went away) is not an error worth stopping the session for;
+    /// another failure is kept for [`failure`](Self::failure). After either, nothing more
+    /// is written.
     pub(crate) fn emit(&mut self, event: &Event) {
+        if !self.output.open() {
+            return;
+        }
         match to_json(event) {
             Ok(mut bytes) => {
                 bytes.push(b'\n');
-                if let Err(e) = self.out.write_all(&bytes).and_then(|()| self.out.flush()) {
-                    tracing::debug!(error = %e, "event stream not written");
-                }
+                let written = self.out.write_all(&bytes).and_then(|()| self.out.flush());
+                self.output.note(written);
             }
             Err(e) => tracing::error!(error = %e, "event not serialisable"),
         }
+    }
+
+    /// Why the stream did not reach its reader, if it did not (a reader that went away is
+    /// not a failure).
+    pub(crate) fn failure(&self) -> Option<&std::io::Error> {
+        self.output.failure()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Failing(i32);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(self.0))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(self.0))
+        }
+    }
+
+    /// `--json > /dev/full` loses the stream: the failure is kept (said, exit status 1); a
+    /// reader that went away is not a failure.
+    #[test]
+    fn a_full_disk_fails_the_stream_and_a_closed_pipe_does_not() {
+        let event = Event::Lagged { missed: 1 };
+        let mut full = EventWriter::new(Failing(libc::ENOSPC));
+        full.emit(&event);
+        full.emit(&event);
+        assert_eq!(
+            full.failure().and_then(|e| e.raw_os_error()),
+            Some(libc::ENOSPC)
+        );
+        let mut closed = EventWriter::new(Failing(libc::EPIPE));
+        closed.emit(&event);
+        assert!(closed.failure().is_none());
+        let mut fine = EventWriter::new(Vec::new());
+        fine.emit(&event);
+        assert!(fine.failure().is_none());
+        assert!(fine.out.ends_with(b"\n"));
     }
 }

@@ -131,18 +131,24 @@ pub struct SessionEnd {
     pub report: SessionReport,
     pub report_path: Option<std::path::PathBuf>,
     pub report_error: Option<String>,
+    /// Why the account (text or JSON) did not reach stdout, when it failed for another
+    /// reason than its reader leaving (`> /dev/full`): said on stderr, exit status 1.
+    pub output_error: Option<String>,
 }
 
 impl SessionEnd {
     /// ARCHITECTURE.md exit status: 0 clean, 3 sockets still open, 4 the shutdown could not be
-    /// verified, 1 the session ended in error or its report could not be written.
+    /// verified, 1 the session ended in error, or its report or account could not be written.
     pub fn exit_code(&self) -> i32 {
         let shutdown = &self.report.shutdown.report;
         if shutdown.leaked() {
             3
         } else if !shutdown.is_clean() {
             4
-        } else if self.report.shutdown.reason == Reason::Error || self.report_error.is_some() {
+        } else if self.report.shutdown.reason == Reason::Error
+            || self.report_error.is_some()
+            || self.output_error.is_some()
+        {
             1
         } else if self.report.shutdown.reason == Reason::Budget {
             // Clean, but cut short by the spend limit: a script must not read it as done.
@@ -448,11 +454,26 @@ async fn start_metrics(
     };
     match started {
         Ok((m, ep)) => Ok((Some(m), Some(ep))),
-        Err(e) => Err(color_eyre::eyre::eyre!(
+        Err(e) => Err(BadSetting(format!(
             "metrics.listen {listen}: cannot serve the metrics endpoint: {e}"
-        )),
+        ))
+        .into()),
     }
 }
+
+/// A setting that cannot be honoured at start, named with its cause (a listen address
+/// already in use): the user's to change, so the exit status is the one for bad usage or a
+/// bad config (2, ARCHITECTURE.md), and the message is one line.
+#[derive(Debug)]
+pub struct BadSetting(pub String);
+
+impl std::fmt::Display for BadSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadSetting {}
 
 /// What the session is, as viewers are told (`serve` adds where it is served).
 fn session_info(config: &Config, metrics: Option<String>) -> events::SessionInfo {

@@ -125,6 +125,7 @@ impl Session {
             report_path,
             report,
             report_error,
+            output_error: None,
         }
     }
 }

@@ -330,6 +330,7 @@ pub(crate) struct Account<W: Write> {
     out: W,
     grace_ms: u64,
     begun: bool,
+    output: Output,
 }
 
 impl<W: Write> Account<W> {
@@ -338,7 +339,14 @@ impl<W: Write> Account<W> {
             out,
             grace_ms,
             begun: false,
+            output: Output::default(),
         }
+    }
+
+    /// Why the account did not reach its reader (a full disk, say), if it did not; a
+    /// reader that went away is not a failure ([`Output`]).
+    pub(crate) fn failure(&self) -> Option<&std::io::Error> {
+        self.output.failure()
     }
 
     /// `[CLEANUP] Closing all connections...`, once, before the first step.
@@ -371,21 +379,88 @@ impl<W: Write> Account<W> {
         if let Some(p) = report_path {
             self.say(&format!("Report: {}", p.display()));
         }
-        let _ = self.out.flush();
+        if self.output.open() {
+            let flushed = self.out.flush();
+            self.output.note(flushed);
+        }
     }
 
-    /// One line. A closed stdout (`| head`) is not the session's failure: the line is
-    /// dropped, and the shutdown, the report and the exit status go on.
+    /// One line; after a failed one, nothing more ([`Output`]).
     fn say(&mut self, line: &str) {
-        if let Err(e) = writeln!(self.out, "{line}") {
-            tracing::debug!(error = %e, "stdout closed; account line dropped");
+        if self.output.open() {
+            let written = writeln!(self.out, "{line}");
+            self.output.note(written);
         }
+    }
+}
+
+/// How writing to stdout went. A reader that went away (a closed pipe: `| head`) is not the
+/// session's failure: what it would have read is dropped quietly, and the shutdown, the
+/// report and the exit status go on. Any other failure (`> /dev/full`, a full disk) loses
+/// what a script asked for: the first one is kept, to be said on stderr and to make the exit
+/// status 1. Either way, nothing more is written after it.
+#[derive(Debug, Default)]
+pub(crate) struct Output {
+    closed: bool,
+    failure: Option<std::io::Error>,
+}
+
+impl Output {
+    /// Still worth writing to.
+    pub(crate) fn open(&self) -> bool {
+        !self.closed
+    }
+
+    pub(crate) fn note(&mut self, written: std::io::Result<()>) {
+        let Err(e) = written else { return };
+        self.closed = true;
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            tracing::debug!(error = %e, "stdout closed by its reader; the rest is dropped");
+        } else {
+            tracing::error!(error = %e, "cannot write to stdout");
+            self.failure.get_or_insert(e);
+        }
+    }
+
+    pub(crate) fn failure(&self) -> Option<&std::io::Error> {
+        self.failure.as_ref()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that fails every write with `errno`.
+    struct Failing(i32);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from_raw_os_error(self.0))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(self.0))
+        }
+    }
+
+    /// `> /dev/full` loses the account: that is kept, to be said and to fail the exit
+    /// status; a reader that went away (`| head -1`) is not a failure.
+    #[test]
+    fn a_full_disk_fails_the_account_and_a_closed_pipe_does_not() {
+        let mut full = Account::new(Failing(libc::ENOSPC), 500);
+        full.begin();
+        full.say("a second line");
+        let e = full.failure().expect("the failure is kept");
+        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+        let mut closed = Account::new(Failing(libc::EPIPE), 500);
+        closed.begin();
+        closed.say("a second line");
+        assert!(closed.failure().is_none());
+        let mut fine = Account::new(Vec::new(), 500);
+        fine.begin();
+        assert!(fine.failure().is_none());
+        assert_eq!(fine.out, format!("{BEGIN_LINE}\n").into_bytes());
+    }
 
     #[test]
     fn one_of_a_thing_is_singular() {

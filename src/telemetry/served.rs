@@ -139,7 +139,7 @@ impl Served {
                 )),
             ),
         };
-        tracing::info!(addr = %self.addr, endpoint = self.name, ?outcome, "closed");
+        tracing::info!(addr = %self.addr, endpoint = self.name, outcome = %outcome.name(), "closed");
         StepReport {
             name: self.name.to_string(),
             outcome,

@@ -94,7 +94,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         Err(e) => {
             signals.abort();
             session.abandon().await;
-            return Err(eyre!(e));
+            return Err(crate::session::BadSetting(e).into());
         }
     };
     session.apply_test_hooks(&opts);

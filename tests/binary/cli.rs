@@ -15,7 +15,15 @@ use crate::common::report;
 fn headless_run_prints_the_account_and_exits_clean() {
     let dir = tempfile::tempdir().unwrap();
     let stdout = run_expecting(
-        cmd(dir.path()).args(["--headless", "--cycles", "2", "--report", "r.json"]),
+        cmd(dir.path()).args([
+            "--headless",
+            "--cycles",
+            "2",
+            "--report",
+            "r.json",
+            "--log-file",
+            "log",
+        ]),
         0,
     );
     assert!(
@@ -42,6 +50,147 @@ fn headless_run_prints_the_account_and_exits_clean() {
     assert_eq!(r["stats"]["cycles"], 2);
     assert_eq!(r["backend"], "sandbox");
     assert_eq!(r["shutdown"]["systems"].as_array().unwrap().len(), 11);
+    the_log_is_plain_and_names_its_process(&dir.path().join("log"));
+}
+
+/// The log file of a clean session: the user's alone (0600, as the reports), every line
+/// naming its process and session (all instances share the file), fields as the config
+/// names things rather than Rust's Debug (`system=claude_client`, not
+/// `Some(ClaudeClient)`), milliseconds to the hundredth, and no warning about the sandbox's
+/// own listeners closing.
+fn the_log_is_plain_and_names_its_process(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let log = std::fs::read_to_string(path).unwrap();
+    let first = log.lines().next().expect("a line");
+    let tag = first
+        .split(' ')
+        .filter(|w| w.starts_with("pid=") || w.starts_with("session="))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        tag.starts_with("pid=") && tag.contains(" session="),
+        "{first}"
+    );
+    for line in log.lines() {
+        assert!(line.contains(&tag), "{tag} not in {line}");
+        assert!(!line.contains("Some("), "{line}");
+        assert!(!line.contains("WARN"), "{line}");
+        for ms in line.split(' ').filter_map(|w| w.strip_prefix("ms=")) {
+            let decimals = ms.split_once('.').map_or(0, |(_, d)| d.len());
+            assert!(decimals <= 2, "{line}");
+        }
+    }
+    assert!(
+        log.contains("closed system=claude_client outcome=closed ms="),
+        "{log}"
+    );
+}
+
+/// A port already taken (`--metrics`, `--serve`) is a setting to change: one line naming the
+/// address and the cause, on stderr and in the log (not a colour backtrace), exit status 2.
+#[test]
+fn a_port_in_use_is_said_in_one_line_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    for (flag, key) in [("--metrics", "metrics.listen"), ("--serve", "serve.listen")] {
+        let out = cmd(dir.path())
+            .env("RUST_BACKTRACE", "1")
+            .args(["--headless", "--mute", "--cycles", "1", "--log-file", "log"])
+            .args([flag, &port])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
+        let said = format!("{key} 127.0.0.1:{port}: cannot serve the ");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("singularis-tui: ") && l.contains(&said))
+            .unwrap_or_else(|| panic!("{flag}: no line with {said:?}: {stderr}"));
+        assert!(
+            line.ends_with("Address already in use (os error 98)"),
+            "{line}"
+        );
+        assert!(!stderr.contains("BACKTRACE"), "{stderr}");
+    }
+    let log = std::fs::read_to_string(dir.path().join("log")).unwrap();
+    let fatal: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(fatal.len(), 2, "{log}");
+    assert!(
+        fatal
+            .iter()
+            .all(|l| l.contains("fatal: ") && l.contains("Address already in use"))
+    );
+    assert!(
+        !log.contains("BACKTRACE") && !log.contains('\u{1b}'),
+        "{log}"
+    );
+}
+
+/// Output that cannot be written (`> /dev/full`) is an error, said on stderr, exit status 1:
+/// the text account, the JSON stream (`--json` alone: stdout is not a terminal) and
+/// check-config's settings. A reader that went away is not (see
+/// `a_closed_stdout_is_no_panic_and_the_session_still_ends_cleanly`).
+#[test]
+fn output_that_cannot_be_written_exits_1_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, said) in [
+        (
+            &["--headless", "--mute", "--cycles", "1"][..],
+            "singularis-tui: cannot write the shutdown account to stdout: No space left on device",
+        ),
+        (
+            &["--json", "--mute", "--cycles", "1"][..],
+            "singularis-tui: cannot write the event stream to stdout: No space left on device",
+        ),
+        (
+            &["check-config"][..],
+            "singularis-tui: cannot write the settings to stdout: No space left on device",
+        ),
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let out = cmd(dir.path()).args(args).stdout(full).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(said)),
+            "{args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+/// What a command-line tool is expected to have, made from the clap definition: shell
+/// completions, a manual page, `--version` with the commit (in a checkout), `--help` with
+/// the keys and exit statuses; all on stdout, exit 0.
+#[test]
+fn completions_man_page_version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = run_expecting(cmd(dir.path()).args(["completions", "bash"]), 0);
+    assert!(bash.contains("-o default singularis-tui"), "{bash}");
+    let man = run_expecting(cmd(dir.path()).arg("man"), 0);
+    assert!(man.contains(".TH singularis-tui 1"), "{man}");
+    let version = run_expecting(cmd(dir.path()).arg("--version"), 0);
+    assert!(
+        version.starts_with(concat!("singularis-tui ", env!("CARGO_PKG_VERSION"))),
+        "{version}"
+    );
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert!(version.trim_end().ends_with(')'), "no commit: {version}");
+    }
+    let help = run_expecting(cmd(dir.path()).arg("--help"), 0);
+    assert!(
+        help.contains("Dashboard keys:") && help.contains("Exit status:"),
+        "{help}"
+    );
 }
 
 #[test]

@@ -950,3 +950,21 @@ fn a_dumb_terminal_gets_the_plain_session_and_a_one_line_notice() {
     assert!(!screen.contains("Connections"), "no dashboard: {screen}");
     assert_eq!(run.report()["stats"]["cycles"], 2);
 }
+
+/// `--json` on a terminal, without --headless: the terminal gets the dashboard, so the events
+/// would have nowhere to go; said before anything starts, with what to do, exit status 2.
+#[test]
+fn json_on_a_terminal_says_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some(tmux) = Tmux::start(dir.path(), 200, 30) else {
+        return;
+    };
+    launch_with(&tmux, dir.path(), "--mute --json");
+    let screen = wait_exit(&tmux);
+    assert!(screen.lines().any(|l| l == "EXIT=2"), "{screen}");
+    let said = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        said.contains("add --headless, or send stdout elsewhere"),
+        "{screen}"
+    );
+}

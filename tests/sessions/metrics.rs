@@ -385,39 +385,24 @@ fn the_metrics_endpoint_closes_as_a_shutdown_step() {
     });
 }
 
+/// `--json` alone, stdout not a terminal: the run is headless anyway, so the events come
+/// (it required --headless before; on a terminal see
+/// tui_e2e::json_on_a_terminal_says_what_to_do). A taken metrics port: see
+/// cli::a_port_in_use_is_said_in_one_line_and_exits_2.
 #[test]
-fn json_needs_headless() {
+fn json_alone_when_stdout_is_not_a_terminal() {
     let _one = crate::common::one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
         .args(["--json", "--cycles", "1"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--headless"), "{stderr}");
-}
-
-#[test]
-fn a_taken_metrics_port_is_a_clear_error() {
-    let _one = crate::common::one_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let out = cmd(dir.path())
-        .args(["--headless", "--mute", "--cycles", "1", "--metrics", &addr])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!(
-            "metrics.listen {addr}: cannot serve the metrics endpoint"
-        )),
-        "{stderr}"
-    );
-    assert!(
-        stderr.to_lowercase().contains("address"),
-        "the OS's cause: {stderr}"
-    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(events.first().unwrap()["event"], "session_started");
+    assert_eq!(events.last().unwrap()["event"], "session_ended");
 }

@@ -74,9 +74,11 @@ struct Live {
 }
 
 impl Live {
+    /// The token first: the accept loop, woken by the listener's shutdown, must find it
+    /// cancelled (the other order logged every stop as a failed accept, EINVAL).
     fn close(self) {
-        stop_listening(&self.listener);
         self.token.cancel();
+        stop_listening(&self.listener);
     }
 }
 
@@ -194,7 +196,7 @@ impl Core {
             }
         }
         for slot in &core.slots {
-            info!(system = %slot.id, port = slot.port, fault = ?slot.fault(), "sandbox listening");
+            info!(system = %slot.id, port = slot.port, fault = slot.fault().map(tracing::field::display), "sandbox listening");
         }
         Ok(core)
     }
@@ -230,7 +232,11 @@ impl Core {
         };
         let mut st = lock(&slot.state);
         st.fault = fault;
-        info!(system = %id, fault = ?fault, "sandbox fault changed");
+        info!(
+            system = %id,
+            fault = %fault.map_or_else(|| "none".to_string(), |f| f.to_string()),
+            "sandbox fault changed"
+        );
         if fault == Some(Fault::Refuse) {
             // The service goes away: listener and existing connections alike.
             if let Some(live) = st.live.take() {
@@ -367,6 +373,36 @@ impl Drop for OpenGuard {
     }
 }
 
+/// What one accept gave.
+#[derive(Debug)]
+enum Accepted {
+    Conn(TcpStream, SocketAddr),
+    /// The listener's end: its token cancelled, or the socket shut down under it
+    /// ([`stop_listening`]: accept then fails with EINVAL). Not a failure.
+    End,
+    /// A real failure (out of descriptors, a connection aborted before it was taken).
+    Failed(io::Error),
+}
+
+async fn accept(listener: &TcpListener, token: &CancellationToken) -> Accepted {
+    let accepted = tokio::select! {
+        biased;
+        () = token.cancelled() => return Accepted::End,
+        r = listener.accept() => r,
+    };
+    match accepted {
+        Ok((stream, peer)) => Accepted::Conn(stream, peer),
+        Err(_) if token.is_cancelled() => Accepted::End,
+        // Only a socket that is not listening answers EINVAL, and only `stop_listening`
+        // takes ours out of LISTEN.
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+            debug!(error = %e, "sandbox listener shut down");
+            Accepted::End
+        }
+        Err(e) => Accepted::Failed(e),
+    }
+}
+
 async fn accept_loop(
     core: Arc<Core>,
     slot: Arc<Slot>,
@@ -374,13 +410,9 @@ async fn accept_loop(
     token: CancellationToken,
 ) {
     loop {
-        let accepted = tokio::select! {
-            biased;
-            () = token.cancelled() => break,
-            r = listener.accept() => r,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
+        match accept(&listener, &token).await {
+            Accepted::End => break,
+            Accepted::Conn(stream, peer) => {
                 slot.accepted.fetch_add(1, Relaxed);
                 slot.open.fetch_add(1, Relaxed);
                 let guard = OpenGuard(Arc::clone(&slot));
@@ -394,10 +426,7 @@ async fn accept_loop(
                 );
                 core.tracker.spawn_on(task, &core.rt);
             }
-            Err(e) => {
-                if token.is_cancelled() {
-                    break;
-                }
+            Accepted::Failed(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
                 warn!(system = %slot.id, error = %e, "sandbox accept failed");
                 tokio::select! {
@@ -554,7 +583,7 @@ async fn handle(
             }
         });
     }
-    debug!(system = %slot.id, request = %req.describe(), fault = ?fault, "sandbox request");
+    debug!(system = %slot.id, request = %req.describe(), fault = fault.map(tracing::field::display), "sandbox request");
     let mut response = match fault {
         None | Some(Fault::Truncate) => admitted(&ctx, &req),
         Some(Fault::Slow(delay)) => {
@@ -686,5 +715,27 @@ fn drip(ctx: &Ctx, req: &Req) -> Response<Body> {
             gemini::drip(ctx, req)
         }
         Protocol::WolframLlm => wire::drip_plain("text/plain; charset=utf-8"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sandbox stops a listener by taking it out of LISTEN (`Live::close`); an accept
+    /// pending on it then fails with EINVAL. That is the listener's end, not a failure to
+    /// warn about: every shutdown logged `sandbox accept failed … (os error 22)` when the
+    /// accept loop woke before the token was cancelled.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_accept_on_a_listener_shut_down_is_its_end_not_a_failure() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        // Not cancelled: only the shutdown says that the listener ended.
+        let token = CancellationToken::new();
+        stop_listening(&listener);
+        let got = tokio::time::timeout(Duration::from_secs(10), accept(&listener, &token))
+            .await
+            .expect("an accept on a shut-down listener returns");
+        assert!(matches!(got, Accepted::End), "{got:?}");
     }
 }

@@ -14,7 +14,7 @@ pub use budget::{Budget, BudgetSnapshot};
 pub use registry::{Registry, SandboxUrls};
 pub use shutdown::{
     ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification, counted,
-    shutdown_all, verify,
+    log_ms, shutdown_all, verify,
 };
 pub use system::{
     Bounded, BreakerChange, CloseOutcome, CloseReport, CloseStep, CloseStepKind, Deadlines,

@@ -107,6 +107,12 @@ pub fn counted<N: std::fmt::Display + PartialEq + From<u8>>(n: N, noun: &str) ->
     format!("{n} {noun}{s}")
 }
 
+/// A time in milliseconds as a log line gives it: to the hundredth (10 µs), so a log reads
+/// `ms=0.28`, not `ms=0.28443799999999997`.
+pub fn log_ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
+}
+
 impl ShutdownReport {
     /// Every socket verified closed.
     pub fn is_clean(&self) -> bool {

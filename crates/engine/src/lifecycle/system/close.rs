@@ -180,7 +180,13 @@ impl System {
             .store(left.len() as u32, Ordering::Relaxed);
         self.set_state(SystemState::Closed);
         let (outcome, error) = outcome_of(&left, settled.unverified.is_some(), forced);
-        tracing::info!(system = %self.id, ?outcome, ms = started.elapsed().as_secs_f64() * 1e3, unverified = ?settled.unverified, "closed");
+        tracing::info!(
+            system = %self.id,
+            outcome = %outcome.name(),
+            ms = crate::lifecycle::log_ms(started.elapsed()),
+            unverified = settled.unverified.as_deref(),
+            "closed"
+        );
         steps.at(CloseStepKind::Checked);
         let mut r = self.report(outcome, started, sockets_before, error, cancelled);
         r.verified = settled.unverified.is_none();
