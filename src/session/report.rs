@@ -75,6 +75,18 @@ pub fn usage_section(systems: &[crate::lifecycle::SystemSnapshot]) -> UsageSecti
     }
 }
 
+/// What a system spent: its answers' usage at its price. A system that used no tokens spent
+/// $0, priced or not (it is not unpriced: nothing was bought); `None`, unknown, only for
+/// tokens without a price, or answers that never said what they used.
+fn spent(s: &crate::lifecycle::SystemSnapshot) -> Option<f64> {
+    match s.usage {
+        Some(u) if u.total() == 0 => Some(0.0),
+        Some(_) => s.cost_usd,
+        None if s.done + s.truncated == 0 => Some(0.0),
+        None => s.cost_usd,
+    }
+}
+
 /// Each system that reported tokens or rate-limit headroom.
 pub(crate) fn usage_by_system(
     systems: &[crate::lifecycle::SystemSnapshot],
@@ -90,7 +102,7 @@ pub(crate) fn usage_by_system(
                 reasoning: u.reasoning,
                 cache_read: u.cache_read,
                 cache_write: u.cache_write,
-                cost_usd: s.cost_usd,
+                cost_usd: spent(s),
                 headroom: s.headroom.as_ref().map(ToProtocol::to_protocol),
             };
             (s.id.name().to_string(), line)
@@ -366,6 +378,88 @@ impl SessionReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::{Headroom, Usage};
+    use crate::lifecycle::{SystemSnapshot, SystemState};
+    use crate::systems::SystemId;
+
+    fn blank(id: SystemId) -> SystemSnapshot {
+        SystemSnapshot {
+            id,
+            state: SystemState::Idle,
+            in_flight: 0,
+            done: 0,
+            errors: 0,
+            truncated: 0,
+            retries: 0,
+            usage: None,
+            cost_usd: None,
+            headroom: None,
+            open_sockets: 0,
+            connections_opened: 0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+            recent_latency_ms: Vec::new(),
+            last_error: None,
+            disabled_reason: None,
+            late: 0,
+            rate_limited: 0,
+            last_rate_limit: None,
+            cut: 0,
+            outvoted: 0,
+            budget_refused: 0,
+            breaker_skipped: 0,
+            breaker: crate::lifecycle::BreakerState::Closed,
+            breaker_opens: 0,
+            deadline_ms: 1000.0,
+        }
+    }
+
+    /// Issue #27 item 16: a system that used no tokens cost $0 and is not listed as unpriced,
+    /// whether it never answered (a 429 still told its headroom) or answered with 0 tokens;
+    /// one that used tokens without a price is.
+    #[test]
+    fn no_tokens_cost_nothing_and_only_tokens_without_a_price_are_unpriced() {
+        let headroom = Headroom {
+            requests_remaining: Some(0),
+            requests_limit: Some(10_000),
+            tokens_remaining: None,
+            tokens_limit: None,
+        };
+        let never_answered = SystemSnapshot {
+            rate_limited: 3,
+            headroom: Some(headroom),
+            ..blank(SystemId::CLAUDE_CLIENT)
+        };
+        let zero_tokens = SystemSnapshot {
+            done: 2,
+            usage: Some(Default::default()),
+            ..blank(SystemId::GEMINI_CLIENT)
+        };
+        let priced = SystemSnapshot {
+            done: 1,
+            usage: Some(Usage {
+                input: 1000,
+                output: 100,
+                ..Default::default()
+            }),
+            cost_usd: Some(0.5),
+            ..blank(SystemId::OPENAI_CLIENT)
+        };
+        let unpriced = SystemSnapshot {
+            done: 1,
+            usage: Some(Usage {
+                input: 10,
+                output: 1,
+                ..Default::default()
+            }),
+            ..blank(SystemId::HYPERBOLIC_CLIENT)
+        };
+        let u = usage_section(&[never_answered, zero_tokens, priced, unpriced]);
+        assert_eq!(u.cost_unknown_for, vec!["hyperbolic_client".to_string()]);
+        assert_eq!(u.systems["claude_client"].cost_usd, Some(0.0));
+        assert_eq!(u.systems["gemini_client"].cost_usd, Some(0.0));
+        assert_eq!(u.cost_usd, 0.5);
+    }
 
     #[test]
     fn a_new_report_never_replaces_another() {
