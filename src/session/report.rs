@@ -120,6 +120,11 @@ pub struct ShutdownSection {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionReport {
     pub version: u32,
+    /// The status the process exits with ([`exit_status`]; README.md, "Exit codes").
+    pub exit_status: i32,
+    /// What ran, on what: the build, the config, the clock, the faults.
+    #[serde(flatten)]
+    pub run: RunInfo,
     pub started_at: String,
     pub ended_at: String,
     pub session_s: f64,
@@ -134,6 +139,84 @@ pub struct SessionReport {
     /// The sound output's closing step (state, notice, chime); `None` in fixtures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::audio::AudioReport>,
+    /// How OTLP trace export went, when it was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<crate::telemetry::otlp::TraceExport>,
+}
+
+/// The exit status of a session that ended as `shutdown` says (README.md, "Exit codes"), its
+/// report written (`report_written`) or not: the one rule, for the process's status and the
+/// report's own `exit_status` (which, written, can only say it was written).
+pub fn exit_status(shutdown: &ShutdownSection, report_written: bool) -> i32 {
+    let s = &shutdown.report;
+    if s.leaked() {
+        3
+    } else if !s.is_clean() {
+        4
+    } else if shutdown.reason == Reason::Error || !report_written || s.errors > 0 {
+        // A closing step that failed (the trace exporter lost spans) is not a leak, but the
+        // session did not end well: a script must not read it as clean.
+        1
+    } else if shutdown.reason == Reason::Budget {
+        // Clean, but cut short by the spend limit: a script must not read it as done.
+        super::EXIT_BUDGET
+    } else {
+        0
+    }
+}
+
+/// What ran, on what (the report's `app`, `config`, `timing` and `faults`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunInfo {
+    pub app: AppBuild,
+    /// The config file (absolute), or `"built-in"` when none was read.
+    pub config: String,
+    /// The embedded sandbox's clock: `instant`, `live` or `replay:DIR`.
+    pub timing: String,
+    /// The sandbox faults injected, by system (`--fault`, `[sandbox.faults]`).
+    pub faults: BTreeMap<String, String>,
+}
+
+/// This build: the package version, and the commit when built from a checkout.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppBuild {
+    pub version: String,
+    /// `SINGULARIS_GIT_HASH` at build time (a build script sets it from the checkout's
+    /// commit); null when it was not set.
+    pub git_hash: Option<String>,
+}
+
+impl Default for AppBuild {
+    fn default() -> AppBuild {
+        AppBuild {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_hash: option_env!("SINGULARIS_GIT_HASH")
+                .filter(|h| !h.is_empty())
+                .map(str::to_string),
+        }
+    }
+}
+
+impl RunInfo {
+    pub fn of(config: &crate::config::Config) -> RunInfo {
+        RunInfo {
+            app: AppBuild::default(),
+            config: match &config.source {
+                Some(p) => std::path::absolute(p)
+                    .unwrap_or_else(|_| p.clone())
+                    .display()
+                    .to_string(),
+                None => "built-in".to_string(),
+            },
+            timing: config.sandbox.timing.to_string(),
+            faults: config
+                .sandbox
+                .faults
+                .iter()
+                .map(|(id, f)| (id.name().to_string(), f.to_string()))
+                .collect(),
+        }
+    }
 }
 
 impl ReportStats {

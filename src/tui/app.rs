@@ -280,6 +280,8 @@ pub struct App {
     pub connection: Connection,
     /// A remote quit waits for a yes.
     pub confirm_quit: bool,
+    /// Why trace export is failing, while it is (shown in the header).
+    pub traces_failing: Option<String>,
 }
 
 impl App {
@@ -311,6 +313,7 @@ impl App {
             source: Source::Local,
             connection: Connection::Live,
             confirm_quit: false,
+            traces_failing: None,
         }
     }
 

@@ -81,6 +81,13 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
                     spans.push(Span::styled(" (open to the network)", t.warn()));
                 }
             }
+            if let Some(why) = &app.traces_failing {
+                spans.push(sep());
+                spans.push(Span::styled(
+                    format!("traces: export failing ({why})"),
+                    t.warn(),
+                ));
+            }
             if app.paused {
                 spans.push(Span::raw("  "));
                 spans.push(Span::styled("[PAUSED]", t.warn()));
