@@ -321,7 +321,8 @@ impl Health {
         }
     }
 
-    /// Whether to send at all: not when closing and the collector could not be reached.
+    /// Whether to send at all: not when closing and the collector could not be reached
+    /// (then why it could not).
     fn why_not_send(&self) -> Option<String> {
         let mut st = self.lock();
         st.attempt = None;
@@ -329,10 +330,7 @@ impl Health {
             .failing
             .as_ref()
             .filter(|f| st.closing && f.unreachable)?;
-        Some(format!(
-            "not sent: the collector is unreachable ({})",
-            f.cause
-        ))
+        Some(f.cause.clone())
     }
 
     /// After a failed attempt (`error`, the exporter's word): the failure, and whether to try
@@ -427,9 +425,11 @@ impl<E: SpanExporter> SpanExporter for Guarded<E> {
         let mut delay = self.first_retry;
         let mut retries = 0;
         loop {
-            if let Some(why) = self.health.why_not_send() {
-                self.health.lost(spans, &why);
-                return Err(OTelSdkError::InternalFailure(why));
+            if let Some(cause) = self.health.why_not_send() {
+                self.health.lost(spans, &cause);
+                return Err(OTelSdkError::InternalFailure(format!(
+                    "not sent: the collector is unreachable ({cause})"
+                )));
             }
             let error = match self.inner.export(batch.clone()).await {
                 Ok(()) => {
@@ -565,7 +565,9 @@ mod tests {
             "given up without trying"
         );
         assert_eq!(g.inner.attempts.load(Ordering::Relaxed), 0);
-        assert_eq!(g.health.snapshot().failed_exports, 1);
+        let st = g.health.snapshot();
+        assert_eq!(st.failed_exports, 1);
+        assert_eq!(st.last_error.as_deref(), Some("connection refused"));
     }
 
     #[test]
