@@ -202,6 +202,25 @@ fn the_header_names_the_metrics_endpoint() {
     assert!(first.contains("metrics 127.0.0.1:9464"), "{first}");
 }
 
+/// Issue #27 item 6: trace export that fails is said where it is seen, with its cause, and
+/// the warning goes once it works again.
+#[test]
+fn the_header_says_when_trace_export_fails() {
+    let mut app = fixtures::dashboard(area(160, 40), Theme::COLOR);
+    assert!(!screen(&app).lines().next().unwrap().contains("traces"));
+    update(
+        &mut app,
+        Action::TracesFailing(Some("connection refused".into())),
+    );
+    let first = screen(&app).lines().next().unwrap().to_string();
+    assert!(
+        first.contains("traces: export failing (connection refused)"),
+        "{first}"
+    );
+    update(&mut app, Action::TracesFailing(None));
+    assert!(!screen(&app).lines().next().unwrap().contains("traces"));
+}
+
 #[test]
 fn the_shutdown_account_shows_the_metrics_endpoint_after_the_systems() {
     let all = fixtures::shutdown_order().len();

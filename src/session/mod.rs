@@ -138,23 +138,14 @@ pub struct SessionEnd {
 
 impl SessionEnd {
     /// ARCHITECTURE.md exit status: 0 clean, 3 sockets still open, 4 the shutdown could not be
-    /// verified, 1 the session ended in error, or its report or account could not be written.
+    /// verified, 1 the session ended in error, a closing step failed, or its report or account
+    /// could not be written, 5 stopped by the spend limit. The rule is [`report::exit_status`],
+    /// which the report's own `exit_status` comes from too; the account on stdout is written
+    /// after the report, so its failure is added here.
     pub fn exit_code(&self) -> i32 {
-        let shutdown = &self.report.shutdown.report;
-        if shutdown.leaked() {
-            3
-        } else if !shutdown.is_clean() {
-            4
-        } else if self.report.shutdown.reason == Reason::Error
-            || self.report_error.is_some()
-            || self.output_error.is_some()
-        {
-            1
-        } else if self.report.shutdown.reason == Reason::Budget {
-            // Clean, but cut short by the spend limit: a script must not read it as done.
-            EXIT_BUDGET
-        } else {
-            0
+        match report::exit_status(&self.report.shutdown, self.report_error.is_none()) {
+            0 | EXIT_BUDGET if self.output_error.is_some() => 1,
+            code => code,
         }
     }
 }

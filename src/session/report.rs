@@ -75,6 +75,18 @@ pub fn usage_section(systems: &[crate::lifecycle::SystemSnapshot]) -> UsageSecti
     }
 }
 
+/// What a system spent: its answers' usage at its price. A system that used no tokens spent
+/// $0, priced or not (it is not unpriced: nothing was bought); `None`, unknown, only for
+/// tokens without a price, or answers that never said what they used.
+fn spent(s: &crate::lifecycle::SystemSnapshot) -> Option<f64> {
+    match s.usage {
+        Some(u) if u.total() == 0 => Some(0.0),
+        Some(_) => s.cost_usd,
+        None if s.done + s.truncated == 0 => Some(0.0),
+        None => s.cost_usd,
+    }
+}
+
 /// Each system that reported tokens or rate-limit headroom.
 pub(crate) fn usage_by_system(
     systems: &[crate::lifecycle::SystemSnapshot],
@@ -90,7 +102,7 @@ pub(crate) fn usage_by_system(
                 reasoning: u.reasoning,
                 cache_read: u.cache_read,
                 cache_write: u.cache_write,
-                cost_usd: s.cost_usd,
+                cost_usd: spent(s),
                 headroom: s.headroom.as_ref().map(ToProtocol::to_protocol),
             };
             (s.id.name().to_string(), line)
@@ -108,6 +120,11 @@ pub struct ShutdownSection {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionReport {
     pub version: u32,
+    /// The status the process exits with ([`exit_status`]; README.md, "Exit codes").
+    pub exit_status: i32,
+    /// What ran, on what: the build, the config, the clock, the faults.
+    #[serde(flatten)]
+    pub run: RunInfo,
     pub started_at: String,
     pub ended_at: String,
     pub session_s: f64,
@@ -122,6 +139,84 @@ pub struct SessionReport {
     /// The sound output's closing step (state, notice, chime); `None` in fixtures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<crate::audio::AudioReport>,
+    /// How OTLP trace export went, when it was on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traces: Option<crate::telemetry::otlp::TraceExport>,
+}
+
+/// The exit status of a session that ended as `shutdown` says (README.md, "Exit codes"), its
+/// report written (`report_written`) or not: the one rule, for the process's status and the
+/// report's own `exit_status` (which, written, can only say it was written).
+pub fn exit_status(shutdown: &ShutdownSection, report_written: bool) -> i32 {
+    let s = &shutdown.report;
+    if s.leaked() {
+        3
+    } else if !s.is_clean() {
+        4
+    } else if shutdown.reason == Reason::Error || !report_written || s.errors > 0 {
+        // A closing step that failed (the trace exporter lost spans) is not a leak, but the
+        // session did not end well: a script must not read it as clean.
+        1
+    } else if shutdown.reason == Reason::Budget {
+        // Clean, but cut short by the spend limit: a script must not read it as done.
+        super::EXIT_BUDGET
+    } else {
+        0
+    }
+}
+
+/// What ran, on what (the report's `app`, `config`, `timing` and `faults`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunInfo {
+    pub app: AppBuild,
+    /// The config file (absolute), or `"built-in"` when none was read.
+    pub config: String,
+    /// The embedded sandbox's clock: `instant`, `live` or `replay:DIR`.
+    pub timing: String,
+    /// The sandbox faults injected, by system (`--fault`, `[sandbox.faults]`).
+    pub faults: BTreeMap<String, String>,
+}
+
+/// This build: the package version, and the commit when built from a checkout.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppBuild {
+    pub version: String,
+    /// `SINGULARIS_GIT_HASH` at build time (a build script sets it from the checkout's
+    /// commit); null when it was not set.
+    pub git_hash: Option<String>,
+}
+
+impl Default for AppBuild {
+    fn default() -> AppBuild {
+        AppBuild {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            git_hash: option_env!("SINGULARIS_GIT_HASH")
+                .filter(|h| !h.is_empty())
+                .map(str::to_string),
+        }
+    }
+}
+
+impl RunInfo {
+    pub fn of(config: &crate::config::Config) -> RunInfo {
+        RunInfo {
+            app: AppBuild::default(),
+            config: match &config.source {
+                Some(p) => std::path::absolute(p)
+                    .unwrap_or_else(|_| p.clone())
+                    .display()
+                    .to_string(),
+                None => "built-in".to_string(),
+            },
+            timing: config.sandbox.timing.to_string(),
+            faults: config
+                .sandbox
+                .faults
+                .iter()
+                .map(|(id, f)| (id.name().to_string(), f.to_string()))
+                .collect(),
+        }
+    }
 }
 
 impl ReportStats {
@@ -366,6 +461,88 @@ impl SessionReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clients::{Headroom, Usage};
+    use crate::lifecycle::{SystemSnapshot, SystemState};
+    use crate::systems::SystemId;
+
+    fn blank(id: SystemId) -> SystemSnapshot {
+        SystemSnapshot {
+            id,
+            state: SystemState::Idle,
+            in_flight: 0,
+            done: 0,
+            errors: 0,
+            truncated: 0,
+            retries: 0,
+            usage: None,
+            cost_usd: None,
+            headroom: None,
+            open_sockets: 0,
+            connections_opened: 0,
+            latency_p50_ms: None,
+            latency_p99_ms: None,
+            recent_latency_ms: Vec::new(),
+            last_error: None,
+            disabled_reason: None,
+            late: 0,
+            rate_limited: 0,
+            last_rate_limit: None,
+            cut: 0,
+            outvoted: 0,
+            budget_refused: 0,
+            breaker_skipped: 0,
+            breaker: crate::lifecycle::BreakerState::Closed,
+            breaker_opens: 0,
+            deadline_ms: 1000.0,
+        }
+    }
+
+    /// Issue #27 item 16: a system that used no tokens cost $0 and is not listed as unpriced,
+    /// whether it never answered (a 429 still told its headroom) or answered with 0 tokens;
+    /// one that used tokens without a price is.
+    #[test]
+    fn no_tokens_cost_nothing_and_only_tokens_without_a_price_are_unpriced() {
+        let headroom = Headroom {
+            requests_remaining: Some(0),
+            requests_limit: Some(10_000),
+            tokens_remaining: None,
+            tokens_limit: None,
+        };
+        let never_answered = SystemSnapshot {
+            rate_limited: 3,
+            headroom: Some(headroom),
+            ..blank(SystemId::CLAUDE_CLIENT)
+        };
+        let zero_tokens = SystemSnapshot {
+            done: 2,
+            usage: Some(Default::default()),
+            ..blank(SystemId::GEMINI_CLIENT)
+        };
+        let priced = SystemSnapshot {
+            done: 1,
+            usage: Some(Usage {
+                input: 1000,
+                output: 100,
+                ..Default::default()
+            }),
+            cost_usd: Some(0.5),
+            ..blank(SystemId::OPENAI_CLIENT)
+        };
+        let unpriced = SystemSnapshot {
+            done: 1,
+            usage: Some(Usage {
+                input: 10,
+                output: 1,
+                ..Default::default()
+            }),
+            ..blank(SystemId::HYPERBOLIC_CLIENT)
+        };
+        let u = usage_section(&[never_answered, zero_tokens, priced, unpriced]);
+        assert_eq!(u.cost_unknown_for, vec!["hyperbolic_client".to_string()]);
+        assert_eq!(u.systems["claude_client"].cost_usd, Some(0.0));
+        assert_eq!(u.systems["gemini_client"].cost_usd, Some(0.0));
+        assert_eq!(u.cost_usd, 0.5);
+    }
 
     #[test]
     fn a_new_report_never_replaces_another() {

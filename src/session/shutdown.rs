@@ -84,8 +84,16 @@ impl Session {
             self.stats.locked().budget = Some(b.snapshot());
         }
         let game = self.stats.locked().clone();
+        let shutdown = ShutdownSection {
+            reason,
+            report: shutdown,
+        };
         let report = SessionReport {
             version: 1,
+            // Written, the report is the session's last word: the status is the one the
+            // process exits with when the write succeeds (when it fails, there is no report).
+            exit_status: report::exit_status(&shutdown, true),
+            run: report::RunInfo::of(&self.config),
             started_at: self
                 .started_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -94,13 +102,11 @@ impl Session {
             mode: mode.name().to_string(),
             backend: self.config.backend().to_string(),
             stats: ReportStats::new(&game, &self.registry.snapshots()),
-            shutdown: ShutdownSection {
-                reason,
-                report: shutdown,
-            },
+            shutdown,
             error: self.fatal.locked().clone(),
             commands: self.control.records(),
             audio: Some(audio),
+            traces: crate::telemetry::otlp::state(),
         };
         // A path the user gave is theirs to replace; the default place holds every session's.
         let written = match &report_path {

@@ -192,6 +192,9 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
     }
     let skipped: u64 = st.skipped_calls.values().sum();
     out.push(format!("  Skipped calls: {skipped}"));
+    if let Some(t) = &r.traces {
+        out.push(traces_line(t));
+    }
     out.push(format!(
         "  Session: {:.1} s, {} mode, {} backend",
         r.session_s, r.mode, r.backend
@@ -203,6 +206,25 @@ pub(crate) fn final_statistics(r: &SessionReport) -> Vec<String> {
         r.shutdown.report.sockets_left_text()
     ));
     out
+}
+
+/// `  Traces: 120 spans sent to URL` or, when some were lost, how many and why.
+pub(crate) fn traces_line(t: &crate::telemetry::otlp::TraceExport) -> String {
+    if t.lost_spans == 0 {
+        return format!("  Traces: {} spans sent to {}", t.sent_spans, t.endpoint);
+    }
+    let cause = t
+        .last_error
+        .as_deref()
+        .or(t.failing.as_deref())
+        .map(|c| format!(" ({c})"))
+        .unwrap_or_default();
+    format!(
+        "  Traces: {} of {} spans lost, not delivered to {}{cause}",
+        t.lost_spans,
+        t.lost_spans + t.sent_spans,
+        t.endpoint
+    )
 }
 
 /// Per system, every call that did not simply answer: late, rate-limited (with the

@@ -19,7 +19,27 @@ mod export;
 mod export;
 
 pub(crate) use export::{STEP_NAME, active};
-pub use export::{Tracer, layer, not_built_in, shutdown, start};
+pub use export::{Tracer, layer, not_built_in, shutdown, start, state};
+
+/// How trace export went: the report's `traces`, the dashboard's warning, the account's line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TraceExport {
+    /// Where spans are sent (no credentials, no query).
+    pub endpoint: String,
+    pub sent_spans: u64,
+    /// Spans given up: their export failed after its retries, or the collector was
+    /// unreachable at shutdown.
+    pub lost_spans: u64,
+    /// Attempts that failed, retries included.
+    pub failed_attempts: u64,
+    /// Exports (batches) given up.
+    pub failed_exports: u64,
+    /// Why the last attempt failed, while export is failing ("connection refused"); `None`
+    /// once an attempt succeeds.
+    pub failing: Option<String>,
+    /// Why the last export given up failed (kept after export works again).
+    pub last_error: Option<String>,
+}
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name)

@@ -34,7 +34,10 @@ pub(crate) const SHUTDOWN_CANCELLED: &str = "singularis_shutdown_cancelled_reque
 pub(crate) const BUILD_INFO: &str = "singularis_build_info";
 pub(crate) const TRUNCATED: &str = "singularis_truncated_answers_total";
 pub(crate) const TOKENS: &str = "singularis_tokens_total";
+/// A counter of fractional USD, which the `metrics` facade (integer counters) cannot hold:
+/// rendered by [`SessionMetrics::render`] beside the recorder's text.
 pub(crate) const COST: &str = "singularis_cost_usd_total";
+const COST_HELP: &str = "Estimated cost in USD so far, per system, from the config's [pricing]; absent while the model used tokens it has no price for";
 pub(crate) const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
 pub(crate) const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
 pub(crate) const BREAKER_STATE: &str = "singularis_breaker_state";
@@ -91,6 +94,30 @@ pub struct SessionMetrics {
     game: Arc<Mutex<GameStats>>,
     phase: Mutex<Phase>,
     shutdown: Mutex<Option<ShutdownFigures>>,
+    /// Per system, the cost last read and the counter's total: the counter only grows, so
+    /// a cost read lower than before (the system's figures started again) adds from zero.
+    cost: Mutex<BTreeMap<SystemId, CostCounter>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CostCounter {
+    /// What was counted before the system's figures last began again.
+    before: f64,
+    last: f64,
+}
+
+impl CostCounter {
+    fn read(&mut self, now: f64) {
+        if now < self.last {
+            self.before += self.last;
+        }
+        self.last = now;
+    }
+
+    /// Without a restart, exactly the cost read last.
+    fn total(&self) -> f64 {
+        self.before + self.last
+    }
 }
 
 impl SessionMetrics {
@@ -118,6 +145,7 @@ impl SessionMetrics {
             game,
             phase: Mutex::new(Phase::Running),
             shutdown: Mutex::new(None),
+            cost: Mutex::new(BTreeMap::new()),
         });
         me.refresh();
         Ok(me)
@@ -150,7 +178,39 @@ impl SessionMetrics {
     /// The exposition text, figures read now.
     pub fn render(&self) -> String {
         self.refresh();
-        self.handle.render()
+        let mut text = self.handle.render();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&self.cost_text());
+        text
+    }
+
+    /// `singularis_cost_usd_total`, a counter per system (OpenMetrics: the `_total` sample of
+    /// the `singularis_cost_usd` counter family), in the text format's lines.
+    fn cost_text(&self) -> String {
+        use std::fmt::Write;
+        let mut cost = self.cost.locked();
+        for s in self.registry.snapshots() {
+            if let Some(usd) = s.cost_usd {
+                cost.entry(s.id).or_default().read(usd);
+            }
+        }
+        if cost.is_empty() {
+            return String::new();
+        }
+        let mut out = format!("# HELP {COST} {COST_HELP}\n# TYPE {COST} counter\n");
+        for (id, c) in cost.iter() {
+            // `{}` of an f64 never uses an exponent: a valid sample value as it is.
+            let system = id
+                .name()
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            let _ = writeln!(out, "{COST}{{system=\"{system}\"}} {}", c.total());
+        }
+        out.push('\n');
+        out
     }
 
     /// Fold recorded histogram samples into their buckets; call now and then, so samples
@@ -186,9 +246,6 @@ impl SessionMetrics {
                     ] {
                         metrics::counter!(TOKENS, "system" => name, "kind" => kind).absolute(n);
                     }
-                }
-                if let Some(c) = s.cost_usd {
-                    metrics::gauge!(COST, "system" => name).set(c);
                 }
                 if let Some(h) = s.headroom {
                     let pairs = [
@@ -364,10 +421,6 @@ fn describe() {
         "Tokens as the service reported them, per system and kind (input, output, reasoning; output includes reasoning)"
     );
     describe_gauge!(
-        COST,
-        "Estimated cost in USD so far, from the config's [pricing]; absent when the model has no price"
-    );
-    describe_gauge!(
         RATELIMIT_REMAINING,
         "Requests or tokens left in the service's rate-limit window, from its last answer's headers"
     );
@@ -375,4 +428,26 @@ fn describe() {
         RATELIMIT_LIMIT,
         "The service's rate limit for requests or tokens, from its last answer's headers"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CostCounter;
+
+    /// The cost counter never goes down: a cost read lower than the last (its system's
+    /// figures began again) counts from zero on top of what was counted.
+    #[test]
+    fn the_cost_counter_only_grows() {
+        let mut c = CostCounter::default();
+        for (now, total) in [
+            (0.5, 0.5),
+            (0.75, 0.75),
+            (0.75, 0.75),
+            (0.25, 1.0),
+            (0.5, 1.25),
+        ] {
+            c.read(now);
+            assert_eq!(c.total(), total, "after reading {now}");
+        }
+    }
 }

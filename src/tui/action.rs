@@ -66,6 +66,8 @@ pub enum Action {
     Systems(Vec<SystemSnapshot>),
     Game(Box<GameStats>),
     Logs(Vec<LogLine>),
+    /// Why trace export is failing ("connection refused"), or `None` while it works or is off.
+    TracesFailing(Option<String>),
     /// A close or force-close the user asked for was accepted and is under way.
     UserCloseStarted {
         id: SystemId,

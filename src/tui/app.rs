@@ -309,6 +309,8 @@ pub struct App {
     pub confirm_quit: bool,
     /// A remote agent's uptime as it last said it, and this viewer's `uptime` then.
     pub agent_clock: Option<(Duration, Duration)>,
+    /// Why trace export is failing, while it is (shown in the header).
+    pub traces_failing: Option<String>,
 }
 
 impl App {
@@ -342,6 +344,7 @@ impl App {
             connection: Connection::Live,
             confirm_quit: false,
             agent_clock: None,
+            traces_failing: None,
         }
     }
 

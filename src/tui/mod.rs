@@ -316,6 +316,10 @@ impl Dashboard {
         self.dispatch(Action::Systems(systems));
         let game = self.stats.locked().clone();
         self.dispatch(Action::Game(Box::new(game)));
+        let traces = crate::telemetry::otlp::state().and_then(|t| t.failing);
+        if traces != self.app.traces_failing {
+            self.dispatch(Action::TracesFailing(traces));
+        }
         if logs {
             let lines = LogBuffer::global()
                 .lines()

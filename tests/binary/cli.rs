@@ -248,6 +248,8 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
         "300",
         "--fault",
         "wolfram_analyzer=hang",
+        "--timing",
+        "instant",
         "--report",
         "r.json",
     ]));
@@ -257,7 +259,25 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
     });
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let rest = events.rest(EVENT_WAIT);
-    assert_eq!(child.0.wait().unwrap().code(), Some(0), "{rest:#?}");
+    let status = child.0.wait().unwrap().code();
+    assert_eq!(status, Some(0), "{rest:#?}");
+    // Issue #27 item 7: the report says what ran, on what, and how the process exits.
+    let r = report(&dir.path().join("r.json"));
+    assert_eq!(r["exit_status"].as_i64(), status.map(i64::from), "{r:#}");
+    assert_eq!(r["app"]["version"], env!("CARGO_PKG_VERSION"));
+    // A build script may set the commit; a string when it does, null when it does not.
+    match option_env!("SINGULARIS_GIT_HASH").filter(|h| !h.is_empty()) {
+        Some(hash) => assert_eq!(r["app"]["git_hash"], hash),
+        None => assert!(r["app"]["git_hash"].is_null(), "{r:#}"),
+    }
+    let config = std::path::PathBuf::from(r["config"].as_str().unwrap());
+    assert_eq!(
+        config.canonicalize().unwrap(),
+        dir.path().join("long.toml").canonicalize().unwrap()
+    );
+    assert!(config.is_absolute(), "{config:?}");
+    assert_eq!(r["timing"], "instant");
+    assert_eq!(r["faults"], serde_json::json!({"wolfram_analyzer": "hang"}));
     // Its close is the usual `closed`, with what the deadline cut (the account prints the
     // same report: its line is checked in tests/sessions/shutdown.rs).
     let closed = |name: &str| {
@@ -281,7 +301,6 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
     ] {
         assert_eq!(complete[field], value, "{field}: {complete}");
     }
-    let r = report(&dir.path().join("r.json"));
     assert_eq!(r["shutdown"]["cancelled"], 1, "{r:#}");
     let wolfram = r["shutdown"]["systems"]
         .as_array()

@@ -202,6 +202,72 @@ fn cycles_and_requests_are_exported_as_otlp_spans() {
     assert!(with_400 > 0, "the injected fault shows");
 }
 
+/// Issue #27 item 6: a collector that cannot be reached loses the spans, and that is an
+/// error: the trace exporter's close says why, the account and the report count it, the
+/// exit status is not 0, the report's `traces` names the cause, and the log warns.
+#[cfg(feature = "otlp")]
+#[test]
+fn an_unreachable_collector_is_an_error_named_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    // A loopback port nothing listens on: bound, then let go.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let stdout = crate::common::run_expecting(
+        cmd(dir.path())
+            .env(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                format!("http://127.0.0.1:{port}"),
+            )
+            .args([
+                "--headless",
+                "--mute",
+                "--cycles",
+                "1",
+                "--report",
+                "r.json",
+            ]),
+        1,
+    );
+    let close = stdout
+        .lines()
+        .find(|l| l.contains("Trace exporter"))
+        .unwrap_or_else(|| panic!("no trace exporter line: {stdout}"));
+    assert!(
+        close.contains("⚠️ Trace exporter close error:")
+            && close.contains("spans not delivered to http://127.0.0.1:")
+            && close.contains("(connection refused)"),
+        "{close}"
+    );
+    assert!(stdout.contains(", 1 error, "), "{stdout}");
+    assert!(stdout.contains("  Traces: "), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("r.json")).unwrap()).unwrap();
+    let sd = &report["shutdown"];
+    assert_eq!(sd["errors"], 1, "{sd}");
+    assert_eq!(sd["sockets_open_after"], 0, "an error, not a leak");
+    assert_eq!(report["exit_status"], 1);
+    let exporter = sd["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "trace exporter")
+        .expect("the exporter's step");
+    assert_eq!(exporter["outcome"], "error", "{exporter}");
+    let traces = &report["traces"];
+    assert_eq!(traces["failing"], "connection refused", "{traces}");
+    assert_eq!(traces["sent_spans"], 0, "{traces}");
+    assert!(traces["lost_spans"].as_u64().unwrap() > 0, "{traces}");
+    let log = std::fs::read_to_string(dir.path().join("state/singularis-tui/singularis-tui.log"))
+        .expect("the log file");
+    assert!(
+        log.contains("trace export failing") && log.contains("connection refused"),
+        "{log}"
+    );
+}
+
 #[test]
 fn traces_are_off_unless_asked_for() {
     let dir = tempfile::tempdir().unwrap();
@@ -214,6 +280,11 @@ fn traces_are_off_unless_asked_for() {
         serde_json::json!([]),
         "no exporter, no metrics endpoint"
     );
+    assert!(report.get("traces").is_none(), "{report:#}");
+    // Issue #27 item 7: no config file read, no fault injected.
+    assert_eq!(report["config"], "built-in");
+    assert_eq!(report["faults"], serde_json::json!({}));
+    assert_eq!(report["exit_status"], 0);
 }
 
 #[cfg(feature = "otlp")]

@@ -394,6 +394,8 @@ pub fn report() -> SessionReport {
     let game = game();
     SessionReport {
         version: 1,
+        exit_status: 0,
+        run: Default::default(),
         started_at: "2026-11-25T14:02:11.000Z".into(),
         ended_at: "2026-11-25T14:03:41.512Z".into(),
         session_s: 90.5,
@@ -441,6 +443,7 @@ pub fn report() -> SessionReport {
         commands: Vec::new(),
         error: None,
         audio: None,
+        traces: None,
     }
 }
 

@@ -782,7 +782,9 @@ fn without_moe_the_orchestrator_decides_alone() {
         assert_eq!(agent.cycle().await, Action::Talk);
         let s = stats(&session);
         assert!(
-            s.recent[0].why.starts_with("orchestrator (votes: none (MoE orchestrator disabled); odds"),
+            s.recent[0]
+                .why
+                .starts_with("orchestrator (votes: none (MoE orchestrator disabled); odds"),
             "{}",
             s.recent[0].why
         );

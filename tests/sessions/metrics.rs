@@ -110,6 +110,8 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
 
     let mut running_scrapes = 0;
     let mut last = None;
+    // Each system's cost as last scraped: a counter, so it never goes down.
+    let mut cost: BTreeMap<String, f64> = BTreeMap::new();
     let give_up = Instant::now() + Duration::from_secs(120);
     while let Some((head, body)) = scrape(addr) {
         assert!(
@@ -118,6 +120,21 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
             "{head}"
         );
         let s = parse(&body);
+        for sample in s
+            .samples
+            .iter()
+            .filter(|x| x.metric == "singularis_cost_usd_total")
+        {
+            let Value::Counter(usd) = sample.value else {
+                panic!("singularis_cost_usd_total is not a counter: {sample:?}");
+            };
+            let system = sample.labels.get("system").unwrap().to_string();
+            let before = cost.insert(system.clone(), usd).unwrap_or(0.0);
+            assert!(
+                usd >= before,
+                "{system}'s cost went down: {before} -> {usd}"
+            );
+        }
         let phase = by_label(&s, "singularis_session_phase", "phase");
         if phase.get("running") == Some(&1.0) {
             running_scrapes += 1;
@@ -172,6 +189,22 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
         stats["fallbacks"].as_f64().unwrap()
     );
     // Per system.
+    let priced: BTreeMap<String, f64> = stats["usage"]["systems"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v["cost_usd"].as_f64()?)))
+        .filter(|(_, usd)| *usd > 0.0)
+        .collect();
+    assert!(!priced.is_empty(), "the sandbox's answers cost something");
+    let scraped_cost: BTreeMap<String, f64> = by_label(&m, "singularis_cost_usd_total", "system")
+        .into_iter()
+        .filter(|(_, usd)| *usd > 0.0)
+        .collect();
+    assert_eq!(
+        scraped_cost, priced,
+        "the cost counter ends at the report's cost"
+    );
     let calls = as_f64_map(&stats["calls_by_system"]);
     let errors = as_f64_map(&stats["errors_by_system"]);
     assert_eq!(by_label(&m, "singularis_requests_total", "system"), calls);

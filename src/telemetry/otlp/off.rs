@@ -36,6 +36,11 @@ pub(crate) fn active() -> bool {
     false
 }
 
+/// No export, no state.
+pub fn state() -> Option<super::TraceExport> {
+    None
+}
+
 /// Nothing to flush.
 pub fn shutdown(_timeout: Duration) -> Result<(), String> {
     Ok(())

@@ -23,6 +23,10 @@ pub fn update(app: &mut App, action: Action) -> Option<Command> {
         Action::Systems(systems) => news::systems(app, systems),
         Action::Game(game) => news::game(app, *game),
         Action::Logs(lines) => news::logs(app, lines),
+        Action::TracesFailing(why) => {
+            app.traces_failing = why;
+            None
+        }
         Action::Resize { width, height } => {
             app.area = Rect::new(0, 0, width, height);
             None

@@ -105,6 +105,15 @@ fn header(app: &App, frame: &mut Frame, area: Rect) {
             // Open to the network matters as much as the pause.
             items.push((if public { 0 } else { 7 }, item));
         }
+        if let Some(why) = &app.traces_failing {
+            items.push((
+                0,
+                vec![Span::styled(
+                    format!("traces: export failing ({why})"),
+                    t.warn(),
+                )],
+            ));
+        }
         if app.paused {
             items.push((0, vec![Span::styled("[PAUSED]", t.warn())]));
         }

@@ -39,6 +39,7 @@ pub struct ShutdownReport {
     pub total_ms: f64,
     pub closed: usize,
     pub forced: usize,
+    /// Systems and closing steps (`endpoints`) whose close ended in error.
     pub errors: usize,
     pub skipped: usize,
     /// Systems whose close could not be verified.
@@ -301,7 +302,13 @@ fn assemble(
         total_ms: started.elapsed().as_secs_f64() * 1e3,
         closed: count(CloseOutcome::Closed),
         forced: count(CloseOutcome::Forced),
-        errors: count(CloseOutcome::Error),
+        // A closing step's error is the session's as much as a system's (a trace exporter
+        // that could not deliver what it held).
+        errors: count(CloseOutcome::Error)
+            + endpoints
+                .iter()
+                .filter(|r| r.outcome == CloseOutcome::Error)
+                .count(),
         skipped: count(CloseOutcome::Skipped),
         unverified: count(CloseOutcome::Unverified),
         cancelled: systems.iter().map(|r| r.cancelled).sum(),
@@ -377,4 +384,52 @@ fn open_beyond(table: &[sockets::OwnedSocket], baseline: usize, excluded_ports: 
         .filter(|s| !excluded_ports.contains(&s.local.port()))
         .count()
         .saturating_sub(baseline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(name: &str, outcome: CloseOutcome, error: Option<&str>) -> StepReport {
+        StepReport {
+            name: name.to_string(),
+            outcome,
+            close_ms: 1.0,
+            sockets_before: 0,
+            error: error.map(str::to_string),
+            cancelled: 0,
+            verified: true,
+            unverified_reason: None,
+            earlier: None,
+            steps: Vec::new(),
+        }
+    }
+
+    /// A closing step that failed (a trace exporter that could not deliver) is an error of
+    /// the shutdown, as a system's is: counted in `errors`, whatever the sockets say.
+    #[test]
+    fn a_closing_steps_error_is_counted_in_errors() {
+        let check = Verification {
+            sockets_open_after: Some(0),
+            unverified_reason: None,
+        };
+        let endpoints = vec![
+            step("metrics endpoint", CloseOutcome::Closed, None),
+            step(
+                "trace exporter",
+                CloseOutcome::Error,
+                Some("3 of 3 spans not delivered (connection refused)"),
+            ),
+        ];
+        let r = assemble(
+            Duration::from_millis(500),
+            Instant::now(),
+            0.1,
+            check,
+            Vec::new(),
+            endpoints,
+        );
+        assert_eq!(r.errors, 1);
+        assert!(r.is_clean(), "no socket left: the error is not a leak");
+    }
 }
