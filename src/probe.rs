@@ -57,64 +57,12 @@ pub async fn run(
         return Ok(0);
     }
 
-    let mut config = config;
-    for id in &selected {
-        let c = config
-            .systems
-            .get_mut(id)
-            .expect("every system is configured");
-        // One call each: a failure is what we came to see, not something to hide by retrying.
-        c.retries = 0;
-        c.enabled = true;
-    }
-    let on_sandbox: Vec<SystemId> = selected
-        .iter()
-        .copied()
-        .filter(|id| config.system(*id).base_url.is_sandbox())
-        .collect();
+    let config = probe_config(config, &selected);
     let baseline = lifecycle::sockets::count_process_sockets(&[]).ok();
-    let sandbox = if on_sandbox.is_empty() {
-        None
-    } else {
-        let systems = on_sandbox
-            .iter()
-            .map(|id| {
-                SandboxSystem::from_config(&config, *id, config.sandbox.faults.get(id).copied())
-            })
-            .collect();
-        Some(
-            Sandbox::start_with(
-                config.sandbox.listen,
-                0,
-                systems,
-                crate::session::sandbox_clock(&config),
-            )
-            .await
-            .wrap_err("starting the embedded sandbox")?,
-        )
-    };
-    let urls: BTreeMap<SystemId, url::Url> = config
-        .ids()
-        .into_iter()
-        .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
-        .collect();
-    let registry = Arc::new(Registry::new(
-        &config,
-        lifecycle::SandboxUrls {
-            urls: &urls,
-            instant: config.sandbox.timing.is_instant(),
-        },
-        &lifecycle::registry::process_env,
-    ));
-    let redactor = Redactor::from_config(&config);
-
-    let probes = selected
-        .iter()
-        .map(|&id| probe_one(&config, &registry, &urls, id));
-    let mut rows = futures::future::join_all(probes).await;
-    for r in &mut rows {
-        r.outcome = r.outcome.clone().map_err(|e| redactor.scrub(&e));
-    }
+    let sandbox = start_sandbox(&config, &selected).await?;
+    let urls = crate::session::sandbox_urls(&config, sandbox.as_ref());
+    let registry = crate::session::build_registry(&config, &urls);
+    let rows = probe_all(&config, &registry, &urls, &selected).await;
     print_table(out, &rows, &config)?;
 
     let missing = missing_keys(&config, &registry, &selected);
@@ -126,6 +74,87 @@ pub async fn run(
         )?;
     }
 
+    let report = close_probed(&config, registry, sandbox, baseline, &selected, out).await?;
+    Ok(if report.leaked() {
+        3
+    } else if !report.is_clean() {
+        4
+    } else if rows.iter().any(|r| r.outcome.is_err()) {
+        1
+    } else {
+        0
+    })
+}
+
+/// `config` with the `selected` systems enabled and without retries: one call each, as a
+/// failure is what we came to see, not something to hide by retrying.
+fn probe_config(mut config: Config, selected: &[SystemId]) -> Config {
+    for id in selected {
+        let c = config
+            .systems
+            .get_mut(id)
+            .expect("every system is configured");
+        c.retries = 0;
+        c.enabled = true;
+    }
+    config
+}
+
+/// The embedded sandbox, serving the selected systems whose base URL is the sandbox; none
+/// when none is.
+async fn start_sandbox(config: &Config, selected: &[SystemId]) -> Result<Option<Sandbox>> {
+    let on_sandbox: Vec<SystemId> = selected
+        .iter()
+        .copied()
+        .filter(|id| config.system(*id).base_url.is_sandbox())
+        .collect();
+    if on_sandbox.is_empty() {
+        return Ok(None);
+    }
+    let systems = on_sandbox
+        .iter()
+        .map(|id| SandboxSystem::from_config(config, *id, config.sandbox.faults.get(id).copied()))
+        .collect();
+    Ok(Some(
+        Sandbox::start_with(
+            config.sandbox.listen,
+            0,
+            systems,
+            crate::session::sandbox_clock(config),
+        )
+        .await
+        .wrap_err("starting the embedded sandbox")?,
+    ))
+}
+
+/// One probe per selected system, all at once; the services' messages scrubbed of keys.
+async fn probe_all(
+    config: &Config,
+    registry: &Arc<Registry>,
+    urls: &BTreeMap<SystemId, url::Url>,
+    selected: &[SystemId],
+) -> Vec<ProbeRow> {
+    let redactor = Redactor::from_config(config);
+    let probes = selected
+        .iter()
+        .map(|&id| probe_one(config, registry, urls, id));
+    let mut rows = futures::future::join_all(probes).await;
+    for r in &mut rows {
+        r.outcome = r.outcome.clone().map_err(|e| redactor.scrub(&e));
+    }
+    rows
+}
+
+/// Close every system and verify it, as a session's shutdown does, stop the sandbox, and
+/// say how the probed systems closed.
+async fn close_probed(
+    config: &Config,
+    registry: Arc<Registry>,
+    sandbox: Option<Sandbox>,
+    baseline: Option<usize>,
+    selected: &[SystemId],
+    out: &mut dyn Write,
+) -> Result<lifecycle::ShutdownReport> {
     let excluded = sandbox.as_ref().map(|s| s.ports()).unwrap_or_default();
     let grace = Duration::from_millis(config.shutdown.grace_ms);
     let report = lifecycle::shutdown_all(
@@ -158,15 +187,7 @@ pub async fn run(
         report.total_ms
     )?;
     out.flush()?;
-    Ok(if report.leaked() {
-        3
-    } else if !report.is_clean() {
-        4
-    } else if rows.iter().any(|r| r.outcome.is_err()) {
-        1
-    } else {
-        0
-    })
+    Ok(report)
 }
 
 /// The systems named, or every enabled one with a wire that is not on the sandbox.

@@ -202,6 +202,185 @@ impl Calls {
         }
         outcome
     }
+
+    /// The experts that can take work; the others (closed, disabled or failing for good)
+    /// are not asked and are counted as skipped.
+    fn live_experts(&self, experts: Vec<SystemId>) -> Vec<SystemId> {
+        let (live, out): (Vec<SystemId>, Vec<SystemId>) = experts
+            .into_iter()
+            .partition(|id| self.registry.get(*id).is_available());
+        for id in out {
+            self.skipped(id, Skip::Unavailable);
+        }
+        live
+    }
+
+    /// Ask one expert and read the action its reply names (an unparsable reply is counted).
+    async fn ask_expert(self, id: SystemId, question: Prompt) -> ExpertAnswer {
+        // Nothing cuts an expert's call from outside: the vote that goes on
+        // without it leaves it to its own deadline.
+        let cancel = CancellationToken::new();
+        let protocol = self.registry.get(id).config.protocol;
+        let reply = self
+            .call_with(
+                id,
+                move |c| async move { clients::ask(&c, protocol, &question).await },
+                cancel,
+            )
+            .await;
+        let action = reply.as_deref().and_then(Action::parse_reply);
+        let error = match (&reply, action) {
+            (None, _) => Some("no answer".to_string()),
+            (Some(text), None) => {
+                self.stats.locked().unparsable(id);
+                tracing::info!(system = %id, reply = %clients::shorten(text, 80), "reply named no action");
+                Some("reply named no action".to_string())
+            }
+            _ => None,
+        };
+        ExpertAnswer {
+            expert: id,
+            action,
+            error,
+        }
+    }
+
+    /// Sequential vote: ask the experts one after another, and stop asking once a
+    /// majority (`need`) has answered.
+    async fn ask_experts_in_turn(
+        &self,
+        live: &[SystemId],
+        need: usize,
+        question: &Prompt,
+    ) -> Vec<ExpertAnswer> {
+        let mut out = Vec::new();
+        for id in live.iter().copied() {
+            if out
+                .iter()
+                .filter(|a: &&ExpertAnswer| a.action.is_some())
+                .count()
+                >= need
+            {
+                // Not asked: the vote already has its majority. Counted, so
+                // an expert never asked is not a silent one.
+                self.skipped(id, Skip::MajorityReached);
+                continue;
+            }
+            out.push(self.clone().ask_expert(id, question.clone()).await);
+        }
+        out
+    }
+
+    /// Parallel vote: ask every expert at once, gather answers until the vote closes, and
+    /// count the experts still out then as outvoted.
+    async fn ask_experts_at_once(
+        &self,
+        live: &[SystemId],
+        need: usize,
+        grace: Duration,
+        question: &Prompt,
+    ) -> Vec<ExpertAnswer> {
+        // Each expert's own measure of normal, as it stood when asked: the vote
+        // waits for a provider that is slower than the others but usual for itself.
+        let asked = tokio::time::Instant::now();
+        let usual: BTreeMap<SystemId, Duration> = live
+            .iter()
+            .map(|id| (*id, self.registry.get(*id).usual_latency()))
+            .collect();
+        let mut pending: futures::stream::FuturesUnordered<_> = live
+            .iter()
+            .copied()
+            .map(|id| self.clone().ask_expert(id, question.clone()))
+            .collect();
+        let mut out =
+            gather_until_vote_closes(live, need, grace, asked, &usual, &mut pending).await;
+        self.outvote(live, &usual, pending, &mut out);
+        out
+    }
+
+    /// Count the experts that did not answer before the vote closed as outvoted (which
+    /// opens no breaker) and add their answers to `out`; their calls run on.
+    fn outvote<F>(
+        &self,
+        live: &[SystemId],
+        usual: &BTreeMap<SystemId, Duration>,
+        pending: futures::stream::FuturesUnordered<F>,
+        out: &mut Vec<ExpertAnswer>,
+    ) where
+        F: Future<Output = ExpertAnswer> + Send + 'static,
+    {
+        let outvoted: Vec<SystemId> = live
+            .iter()
+            .copied()
+            .filter(|id| !out.iter().any(|a| a.expert == *id))
+            .collect();
+        // The vote goes on without them, but their calls run on to their own
+        // end: an answer still counts for its system, and a hung service is
+        // late at its own deadline, where its breaker hears of it.
+        if !outvoted.is_empty() {
+            tokio::spawn(async move {
+                let mut rest = pending;
+                while futures::StreamExt::next(&mut rest).await.is_some() {}
+            });
+        }
+        for id in outvoted {
+            self.registry.get(id).outvoted();
+            self.stats.locked().outvoted_expert(id);
+            out.push(ExpertAnswer {
+                expert: id,
+                action: None,
+                error: Some(format!(
+                    "outvoted: the vote went on without it, past its usual {} ms",
+                    usual[&id].as_millis()
+                )),
+            });
+        }
+    }
+}
+
+/// Gather the experts' answers as they come until the vote closes: when every expert has
+/// answered or, once a majority (`need`) has, `grace` after the first answer and no sooner
+/// than every expert still out is late by its own `usual` latency since `asked`.
+async fn gather_until_vote_closes<F>(
+    live: &[SystemId],
+    need: usize,
+    grace: Duration,
+    asked: tokio::time::Instant,
+    usual: &BTreeMap<SystemId, Duration>,
+    pending: &mut futures::stream::FuturesUnordered<F>,
+) -> Vec<ExpertAnswer>
+where
+    F: Future<Output = ExpertAnswer>,
+{
+    let mut out = Vec::new();
+    let mut first: Option<tokio::time::Instant> = None;
+    let mut quorum: Option<tokio::time::Instant> = None;
+    loop {
+        // Once a majority answered: `grace` after the first answer, and no
+        // sooner than every expert still out is late by its own measure.
+        let closes_at = quorum.map(|q| {
+            live.iter()
+                .filter(|id| !out.iter().any(|a: &ExpertAnswer| a.expert == **id))
+                .map(|id| asked + usual[id])
+                .fold(q, std::cmp::max)
+        });
+        let next = match closes_at {
+            Some(t) => tokio::select! {
+                a = futures::StreamExt::next(&mut *pending) => a,
+                _ = tokio::time::sleep_until(t) => break,
+            },
+            None => futures::StreamExt::next(&mut *pending).await,
+        };
+        let Some(answer) = next else { break };
+        if answer.action.is_some() && first.is_none() {
+            first = Some(tokio::time::Instant::now());
+        }
+        out.push(answer);
+        if quorum.is_none() && out.iter().filter(|a| a.action.is_some()).count() >= need {
+            quorum = first.map(|t| t + grace);
+        }
+    }
+    out
 }
 
 /// What a truncated answer gives the game: text, what came of it; anything else (speech),
@@ -317,121 +496,16 @@ impl Agent {
         let experts = roles.experts.clone();
         self.calls
             .call(roles.vote, move |ctx| async move {
-                let (live, out): (Vec<SystemId>, Vec<SystemId>) = experts
-                    .into_iter()
-                    .partition(|id| calls.registry.get(*id).is_available());
-                // Closed, disabled or failing for good: not asked, counted as skipped.
-                for id in out {
-                    calls.skipped(id, Skip::Unavailable);
-                }
+                let live = calls.live_experts(experts);
                 let need = live.len() / 2 + 1;
-                let ask_one = |id: SystemId| {
-                    let q = question.clone();
-                    let calls = calls.clone();
-                    // Nothing cuts an expert's call from outside: the vote that goes on
-                    // without it leaves it to its own deadline.
-                    let cancel = CancellationToken::new();
-                    async move {
-                        let protocol = calls.registry.get(id).config.protocol;
-                        let reply = calls
-                            .call_with(
-                                id,
-                                move |c| async move { clients::ask(&c, protocol, &q).await },
-                                cancel,
-                            )
-                            .await;
-                        let action = reply.as_deref().and_then(Action::parse_reply);
-                        let error = match (&reply, action) {
-                            (None, _) => Some("no answer".to_string()),
-                            (Some(text), None) => {
-                                calls.stats.locked().unparsable(id);
-                                tracing::info!(system = %id, reply = %clients::shorten(text, 80), "reply named no action");
-                                Some("reply named no action".to_string())
-                            }
-                            _ => None,
-                        };
-                        ExpertAnswer { expert: id, action, error }
-                    }
-                };
                 let gather = async {
-                    let mut out = Vec::new();
                     if sequential {
-                        for id in live.iter().copied() {
-                            if out.iter().filter(|a: &&ExpertAnswer| a.action.is_some()).count() >= need {
-                                // Not asked: the vote already has its majority. Counted, so
-                                // an expert never asked is not a silent one.
-                                calls.skipped(id, Skip::MajorityReached);
-                                continue;
-                            }
-                            out.push(ask_one(id).await);
-                        }
-                        return out;
+                        calls.ask_experts_in_turn(&live, need, &question).await
+                    } else {
+                        calls
+                            .ask_experts_at_once(&live, need, grace, &question)
+                            .await
                     }
-                    // Each expert's own measure of normal, as it stood when asked: the vote
-                    // waits for a provider that is slower than the others but usual for itself.
-                    let asked = tokio::time::Instant::now();
-                    let usual: BTreeMap<SystemId, Duration> = live
-                        .iter()
-                        .map(|id| (*id, calls.registry.get(*id).usual_latency()))
-                        .collect();
-                    let mut pending: futures::stream::FuturesUnordered<_> =
-                        live.iter().copied().map(ask_one).collect();
-                    let mut first: Option<tokio::time::Instant> = None;
-                    let mut quorum: Option<tokio::time::Instant> = None;
-                    loop {
-                        // Once a majority answered: `grace` after the first answer, and no
-                        // sooner than every expert still out is late by its own measure.
-                        let closes_at = quorum.map(|q| {
-                            live.iter()
-                                .filter(|id| !out.iter().any(|a: &ExpertAnswer| a.expert == **id))
-                                .map(|id| asked + usual[id])
-                                .fold(q, std::cmp::max)
-                        });
-                        let next = match closes_at {
-                            Some(t) => tokio::select! {
-                                a = futures::StreamExt::next(&mut pending) => a,
-                                _ = tokio::time::sleep_until(t) => break,
-                            },
-                            None => futures::StreamExt::next(&mut pending).await,
-                        };
-                        let Some(answer) = next else { break };
-                        if answer.action.is_some() && first.is_none() {
-                            first = Some(tokio::time::Instant::now());
-                        }
-                        out.push(answer);
-                        if quorum.is_none()
-                            && out.iter().filter(|a| a.action.is_some()).count() >= need
-                        {
-                            quorum = first.map(|t| t + grace);
-                        }
-                    }
-                    let outvoted: Vec<SystemId> = live
-                        .iter()
-                        .copied()
-                        .filter(|id| !out.iter().any(|a| a.expert == *id))
-                        .collect();
-                    // The vote goes on without them, but their calls run on to their own
-                    // end: an answer still counts for its system, and a hung service is
-                    // late at its own deadline, where its breaker hears of it.
-                    if !outvoted.is_empty() {
-                        tokio::spawn(async move {
-                            let mut rest = pending;
-                            while futures::StreamExt::next(&mut rest).await.is_some() {}
-                        });
-                    }
-                    for id in outvoted {
-                        calls.registry.get(id).outvoted();
-                        calls.stats.locked().outvoted_expert(id);
-                        out.push(ExpertAnswer {
-                            expert: id,
-                            action: None,
-                            error: Some(format!(
-                                "outvoted: the vote went on without it, past its usual {} ms",
-                                usual[&id].as_millis()
-                            )),
-                        });
-                    }
-                    out
                 };
                 // Closing moe stops the waiting; the experts' own requests are theirs to finish.
                 let answers = tokio::select! {

@@ -171,13 +171,7 @@ impl Session {
         force: CancellationToken,
         record: Option<&std::path::Path>,
     ) -> Result<Session> {
-        let baseline = match lifecycle::sockets::count_process_sockets(&[]) {
-            Ok(n) => Some(n),
-            Err(e) => {
-                tracing::warn!(error = %e, "no socket baseline: this session's shutdown cannot be verified");
-                None
-            }
-        };
+        let baseline = socket_baseline();
         // Sound first: ALSA may write to stderr while opening, before any screen is taken.
         let audio = AudioOut::open(AudioSettings::from_config(&config.audio)).await;
         let stats = GameStats {
@@ -185,58 +179,21 @@ impl Session {
             audio_notice: audio.notice().map(str::to_string),
             ..GameStats::default()
         };
-        let sandbox = if config.needs_sandbox() {
-            let systems = config
-                .ids()
-                .into_iter()
-                .filter(|id| {
-                    let c = config.system(*id);
-                    c.enabled && c.protocol != Protocol::Moe && c.base_url.is_sandbox()
-                })
-                .map(|id| {
-                    SandboxSystem::from_config(&config, id, config.sandbox.faults.get(&id).copied())
-                })
-                .collect();
-            Some(
-                Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(&config))
-                    .await
-                    .wrap_err("starting the embedded sandbox")?,
-            )
-        } else {
-            None
-        };
+        let sandbox = start_sandbox(&config).await?;
         let sandbox_ports = sandbox.as_ref().map(|s| s.ports()).unwrap_or_default();
-        let urls: BTreeMap<SystemId, url::Url> = config
-            .ids()
-            .into_iter()
-            .filter_map(|id| Some((id, sandbox.as_ref()?.base_url(id)?)))
-            .collect();
-        // The live sandbox takes seconds, as the services do: the first calls get the
-        // same allowance as on a real service.
-        let sandbox_urls = crate::lifecycle::SandboxUrls {
-            urls: &urls,
-            instant: config.sandbox.timing.is_instant(),
-        };
-        let registry = Arc::new(Registry::new(
-            &config,
-            sandbox_urls,
-            &crate::lifecycle::registry::process_env,
-        ));
+        let registry = build_registry(&config, &sandbox_urls(&config, sandbox.as_ref()));
         log_disabled(&registry);
         let stats = Arc::new(Mutex::new(stats));
-        let ready = match record_to(&registry, record) {
-            Ok(()) => start_metrics(&config, &registry, &stats).await,
-            Err(e) => Err(e),
-        };
-        let (metrics, metrics_endpoint) = match ready {
-            Ok(started) => started,
-            Err(e) => {
-                if let Some(sb) = sandbox {
-                    sb.stop().await;
+        let (metrics, metrics_endpoint) =
+            match start_outputs(&config, &registry, &stats, record).await {
+                Ok(started) => started,
+                Err(e) => {
+                    if let Some(sb) = sandbox {
+                        sb.stop().await;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         let stop_game = CancellationToken::new();
         let background = background_tasks(&registry, &stats, &quit, &stop_game);
         let paused = watch::channel(false).0;
@@ -383,6 +340,82 @@ impl Session {
         }
         self.quit.quit(Reason::Error);
     }
+}
+
+/// The process's open sockets before anything connects, which the shutdown's verification
+/// compares against; none (said in the log) when the socket table cannot be read.
+fn socket_baseline() -> Option<usize> {
+    match lifecycle::sockets::count_process_sockets(&[]) {
+        Ok(n) => Some(n),
+        Err(e) => {
+            tracing::warn!(error = %e, "no socket baseline: this session's shutdown cannot be verified");
+            None
+        }
+    }
+}
+
+/// The embedded sandbox, serving every enabled system whose base URL is the sandbox; none
+/// when no system uses it.
+async fn start_sandbox(config: &Config) -> Result<Option<Sandbox>> {
+    if !config.needs_sandbox() {
+        return Ok(None);
+    }
+    let systems = config
+        .ids()
+        .into_iter()
+        .filter(|id| {
+            let c = config.system(*id);
+            c.enabled && c.protocol != Protocol::Moe && c.base_url.is_sandbox()
+        })
+        .map(|id| SandboxSystem::from_config(config, id, config.sandbox.faults.get(&id).copied()))
+        .collect();
+    Ok(Some(
+        Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(config))
+            .await
+            .wrap_err("starting the embedded sandbox")?,
+    ))
+}
+
+/// Each system's address on `sandbox`, for the systems it serves.
+pub(crate) fn sandbox_urls(
+    config: &Config,
+    sandbox: Option<&Sandbox>,
+) -> BTreeMap<SystemId, url::Url> {
+    config
+        .ids()
+        .into_iter()
+        .filter_map(|id| Some((id, sandbox?.base_url(id)?)))
+        .collect()
+}
+
+/// The systems, pointed at the sandbox's `urls` where they use it.
+pub(crate) fn build_registry(
+    config: &Config,
+    urls: &BTreeMap<SystemId, url::Url>,
+) -> Arc<Registry> {
+    // The live sandbox takes seconds, as the services do: the first calls get the
+    // same allowance as on a real service.
+    let sandbox_urls = crate::lifecycle::SandboxUrls {
+        urls,
+        instant: config.sandbox.timing.is_instant(),
+    };
+    Arc::new(Registry::new(
+        config,
+        sandbox_urls,
+        &crate::lifecycle::registry::process_env,
+    ))
+}
+
+/// What the session writes out besides the screen: the recording (`--record DIR`) and the
+/// metrics endpoint, in that order.
+async fn start_outputs(
+    config: &Config,
+    registry: &Arc<Registry>,
+    stats: &Arc<Mutex<GameStats>>,
+    record: Option<&std::path::Path>,
+) -> Result<(Option<Arc<SessionMetrics>>, Option<MetricsEndpoint>)> {
+    record_to(registry, record)?;
+    start_metrics(config, registry, stats).await
 }
 
 /// Every system records its exchanges in `dir` (`--record DIR`), when asked.

@@ -23,38 +23,8 @@ impl Session {
             t.abort();
             let _ = t.await;
         }
-        // After the systems, before the process-wide check: the metrics endpoint, the trace
-        // exporter, and last the control endpoint, so its viewers see the others close.
-        let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
-        let last = std::mem::take(&mut *self.last_steps.locked());
-        let steps: Vec<lifecycle::ClosingStep> = self
-            .metrics_endpoint
-            .take()
-            .map(|ep| lifecycle::ClosingStep {
-                run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
-            })
-            .into_iter()
-            .chain(
-                crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep {
-                    run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
-                }),
-            )
-            .chain(last)
-            .collect();
-        // Each step to the front end's channel and to the viewers' broadcast, in order.
-        let (steps_tx, mut steps_rx) = mpsc::unbounded_channel::<ShutdownEvent>();
-        let viewers = self.shutdown_events.clone();
-        let relay = tokio::spawn(async move {
-            while let Some(ev) = steps_rx.recv().await {
-                // The stream's protocol tells a close by its start and end.
-                if !matches!(ev, ShutdownEvent::Released(_)) {
-                    let _ = viewers.send(ev.clone());
-                }
-                if let Some(tx) = &events {
-                    let _ = tx.send(ev);
-                }
-            }
-        });
+        let steps = self.closing_steps();
+        let (steps_tx, relay) = relay_shutdown_events(self.shutdown_events.clone(), events);
         // 2–4. Close in dependency order within the grace period, then verify.
         let shutdown: ShutdownReport = lifecycle::shutdown_all(
             self.registry.clone(),
@@ -108,30 +78,84 @@ impl Session {
             audio: Some(audio),
             traces: crate::telemetry::otlp::state(),
         };
-        // A path the user gave is theirs to replace; the default place holds every session's.
-        let written = match &report_path {
-            Some(p) => report.write(p),
-            None => report.write_new(&report::default_path(ended_at)),
-        };
-        let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
-        let (report_path, report_error) = match written {
-            Ok(written) => (Some(written), None),
-            Err(e) => {
-                tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
-                (
-                    None,
-                    Some(format!(
-                        "cannot write the session report {}: {e}",
-                        path.display()
-                    )),
-                )
-            }
-        };
+        let (report_path, report_error) = write_report(&report, report_path, ended_at);
         SessionEnd {
             report_path,
             report,
             report_error,
             output_error: None,
+        }
+    }
+    /// The steps after the systems, before the process-wide check: the metrics endpoint,
+    /// the trace exporter, and last the control endpoint, so its viewers see the others
+    /// close.
+    fn closing_steps(&mut self) -> Vec<lifecycle::ClosingStep> {
+        let hold = Duration::from_millis(self.config.metrics.final_scrape_ms);
+        let last = std::mem::take(&mut *self.last_steps.locked());
+        self.metrics_endpoint
+            .take()
+            .map(|ep| lifecycle::ClosingStep {
+                run: Box::new(move |closed| Box::pin(ep.close(hold, closed))),
+            })
+            .into_iter()
+            .chain(
+                crate::telemetry::otlp::active().then(|| lifecycle::ClosingStep {
+                    run: Box::new(|closed| Box::pin(close_trace_exporter(closed))),
+                }),
+            )
+            .chain(last)
+            .collect()
+    }
+}
+
+/// Each shutdown step to the front end's channel (`events`) and to the viewers' broadcast,
+/// in order; the relay ends when the returned sender is gone.
+fn relay_shutdown_events(
+    viewers: broadcast::Sender<ShutdownEvent>,
+    events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+) -> (
+    mpsc::UnboundedSender<ShutdownEvent>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (steps_tx, mut steps_rx) = mpsc::unbounded_channel::<ShutdownEvent>();
+    let relay = tokio::spawn(async move {
+        while let Some(ev) = steps_rx.recv().await {
+            // The stream's protocol tells a close by its start and end.
+            if !matches!(ev, ShutdownEvent::Released(_)) {
+                let _ = viewers.send(ev.clone());
+            }
+            if let Some(tx) = &events {
+                let _ = tx.send(ev);
+            }
+        }
+    });
+    (steps_tx, relay)
+}
+
+/// Write the session report where the user said, or as a new file in the default place;
+/// where it went, or why it could not be written (also logged).
+fn write_report(
+    report: &SessionReport,
+    report_path: Option<std::path::PathBuf>,
+    ended_at: chrono::DateTime<chrono::Utc>,
+) -> (Option<std::path::PathBuf>, Option<String>) {
+    // A path the user gave is theirs to replace; the default place holds every session's.
+    let written = match &report_path {
+        Some(p) => report.write(p),
+        None => report.write_new(&report::default_path(ended_at)),
+    };
+    let path = report_path.unwrap_or_else(|| report::default_path(ended_at));
+    match written {
+        Ok(written) => (Some(written), None),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot write the session report");
+            (
+                None,
+                Some(format!(
+                    "cannot write the session report {}: {e}",
+                    path.display()
+                )),
+            )
         }
     }
 }

@@ -273,53 +273,16 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
         Ok(m) => m,
         Err(r) => return *r,
     };
-    let budget = body.pointer("/generationConfig/thinkingConfig/thinkingBudget");
-    let budget = match budget {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_i64() {
-            Some(b) => {
-                if let Err(msg) = catalog::check_budget(info.think, b, model) {
-                    return error(StatusCode::BAD_REQUEST, &msg);
-                }
-                Some(b)
-            }
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!(
-                        "Invalid value at 'generation_config.thinking_config.thinking_budget' ({v}), expected an integer"
-                    ),
-                );
-            }
-        },
+    let budget = match thinking_budget(&body, info.think, model) {
+        Ok(b) => b,
+        Err(r) => return *r,
     };
-    let cap = match body
-        .pointer("/generationConfig/maxOutputTokens")
-        .filter(|v| !v.is_null())
-    {
-        None => None,
-        Some(v) => match v.as_u64().filter(|n| *n > 0) {
-            Some(n) => Some(n),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    &format!("Invalid value at 'generation_config.max_output_tokens' ({v})"),
-                );
-            }
-        },
+    let cap = match output_cap(&body) {
+        Ok(c) => c,
+        Err(r) => return *r,
     };
     let system = parts_text(body.get("systemInstruction"));
-    let user = parts_text(
-        contents
-            .iter()
-            .rev()
-            .find(|c| {
-                c.get("role")
-                    .and_then(Value::as_str)
-                    .is_none_or(|r| r == "user")
-            })
-            .or(contents.last()),
-    );
+    let user = parts_text(last_user_turn(contents));
     let prompt_tokens = wire::tokens(&system) + wire::tokens(&user);
 
     if info.kind == Kind::Tts {
@@ -343,34 +306,99 @@ fn generate(ctx: &Ctx, req: &Req, model: &str, stream: bool) -> Response<Body> {
     let texts = cut_pieces(texts, fit.text.chars().count());
     let texts = if stream { texts } else { vec![texts.concat()] };
     let texts: Vec<String> = texts.into_iter().filter(|t| !t.is_empty()).collect();
+    let mut chunks = answer_chunks(&a, &texts, fit.visible, finish);
+    if !stream {
+        return wire::json(StatusCode::OK, &chunks[0]);
+    }
+    close_with_usage_only(&mut chunks);
+    stream_chunks(req, &chunks)
+}
 
-    // Running candidate counts; the last is exactly what was billed.
+/// `generationConfig.thinkingConfig.thinkingBudget`, when set: an integer the model accepts,
+/// or the service's refusal.
+fn thinking_budget(
+    body: &Value,
+    think: Think,
+    model: &str,
+) -> Result<Option<i64>, Box<Response<Body>>> {
+    match body.pointer("/generationConfig/thinkingConfig/thinkingBudget") {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => match v.as_i64() {
+            Some(b) => match catalog::check_budget(think, b, model) {
+                Ok(()) => Ok(Some(b)),
+                Err(msg) => Err(Box::new(error(StatusCode::BAD_REQUEST, &msg))),
+            },
+            None => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "Invalid value at 'generation_config.thinking_config.thinking_budget' ({v}), expected an integer"
+                ),
+            ))),
+        },
+    }
+}
+
+/// `generationConfig.maxOutputTokens`, when set: a positive integer, or the service's refusal.
+fn output_cap(body: &Value) -> Result<Option<u64>, Box<Response<Body>>> {
+    match body
+        .pointer("/generationConfig/maxOutputTokens")
+        .filter(|v| !v.is_null())
+    {
+        None => Ok(None),
+        Some(v) => match v.as_u64().filter(|n| *n > 0) {
+            Some(n) => Ok(Some(n)),
+            None => Err(Box::new(error(
+                StatusCode::BAD_REQUEST,
+                &format!("Invalid value at 'generation_config.max_output_tokens' ({v})"),
+            ))),
+        },
+    }
+}
+
+/// The turn the model answers: the last user turn (a turn without a role is the user's),
+/// else the last turn.
+fn last_user_turn(contents: &[Value]) -> Option<&Value> {
+    contents
+        .iter()
+        .rev()
+        .find(|c| {
+            c.get("role")
+                .and_then(Value::as_str)
+                .is_none_or(|r| r == "user")
+        })
+        .or(contents.last())
+}
+
+/// One response chunk per text piece with running candidate counts, the last exactly the
+/// `visible` tokens billed and carrying `finish`; one chunk without parts when there is no
+/// text.
+fn answer_chunks(a: &Answer, texts: &[String], visible: u64, finish: &str) -> Vec<Value> {
     let mut chunks = Vec::new();
     let mut so_far = 0;
     for (i, t) in texts.iter().enumerate() {
         let last = i + 1 == texts.len();
         so_far = if last {
-            fit.visible
+            visible
         } else {
-            (so_far + wire::tokens(t)).min(fit.visible)
+            (so_far + wire::tokens(t)).min(visible)
         };
         chunks.push(a.chunk(Some(json!([{ "text": t }])), last.then_some(finish), so_far));
     }
     if chunks.is_empty() {
         chunks.push(a.chunk(None, Some(finish), 0));
     }
-    if !stream {
-        return wire::json(StatusCode::OK, &chunks[0]);
-    }
-    // Gemini may close a stream with a chunk that holds only the usage, no candidates; the
-    // sandbox always does, so that clients must take it in their stride.
+    chunks
+}
+
+/// Gemini may close a stream with a chunk that holds only the usage, no candidates; the
+/// sandbox always does, so that clients must take it in their stride.
+fn close_with_usage_only(chunks: &mut Vec<Value>) {
     if let Some(mut usage_only) = chunks.last().cloned()
         && let Some(o) = usage_only.as_object_mut()
     {
         o.remove("candidates");
         chunks.push(usage_only);
     }
-    stream_chunks(req, &chunks)
 }
 
 /// Text-to-speech: PCM, or nothing at all when the `truncate` fault cuts it.

@@ -3,10 +3,10 @@
 
 use super::layout::ShutdownAreas;
 use super::{ms, pane, pane_title, shorten};
-use crate::lifecycle::CloseOutcome;
+use crate::lifecycle::{CloseOutcome, CloseReport};
 use crate::session::summary;
 use crate::tui::app::{AccountRow, App, Phase, ShutdownState};
-use crate::tui::theme::{SPINNER, outcome_symbol};
+use crate::tui::theme::{SPINNER, Theme, outcome_symbol};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span, Text};
@@ -202,91 +202,10 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
     let spinner =
         SPINNER[(app.uptime.as_millis() / SPIN_EVERY.as_millis()) as usize % SPINNER.len()];
     let note_width = area.width.saturating_sub(2 + 2 + 1 + 18 + 8 + 9 + 4) as usize;
-    let right = |s: String| Cell::from(Text::from(Line::from(s).right_aligned()));
     let rows: Vec<Row> = sd
         .rows()
         .into_iter()
-        .map(|row| match row {
-            AccountRow::Waiting(id) => Row::new(vec![
-                Cell::from("·"),
-                Cell::from(id.display_name()),
-                Cell::from("waiting"),
-                Cell::from(""),
-                Cell::from(""),
-            ])
-            .style(t.dim()),
-            AccountRow::Closing(id) => Row::new(vec![
-                Cell::from(Span::styled(spinner, t.warn())),
-                Cell::from(id.display_name()),
-                Cell::from(Span::styled("closing", t.warn())),
-                Cell::from(""),
-                Cell::from(""),
-            ]),
-            AccountRow::Done {
-                report,
-                forced_by_user,
-            } => {
-                let style = t.outcome(report.outcome);
-                let time = match report.outcome {
-                    CloseOutcome::Skipped => String::new(),
-                    _ => format!("{} ms", ms(report.close_ms)),
-                };
-                let mut note = match (&report.earlier, report.outcome) {
-                    // The outcome column already says what it was; the note says who and when.
-                    (Some(e), outcome) if e.outcome == outcome => {
-                        format!("by {} at {}", e.by, crate::session::control::clock(e.at_s))
-                    }
-                    (Some(e), _) => summary::earlier_words(e, grace_ms as u64),
-                    (None, CloseOutcome::Forced) if forced_by_user => "on request".to_string(),
-                    (None, CloseOutcome::Forced) => format!("at the {grace_ms} ms deadline"),
-                    (None, CloseOutcome::Error) => report.error.clone().unwrap_or_default(),
-                    (None, CloseOutcome::Skipped) => "disabled".to_string(),
-                    (None, CloseOutcome::Unverified) => report
-                        .unverified_reason
-                        .clone()
-                        .unwrap_or_else(|| "no second witness".into()),
-                    (None, CloseOutcome::Closed) => String::new(),
-                };
-                // A close that was normal but for the requests it cut at the deadline says
-                // so; short, as the time beside it already says when.
-                if report.cancelled > 0 {
-                    let n = crate::lifecycle::counted(report.cancelled, "request");
-                    let cut = format!("{n} cancelled");
-                    note = if note.is_empty() {
-                        cut
-                    } else {
-                        format!("{note}, {cut}")
-                    };
-                }
-                Row::new(vec![
-                    Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
-                    Cell::from(report.name.display_name()),
-                    Cell::from(Span::styled(report.outcome.name(), style)),
-                    right(time),
-                    Cell::from(Span::styled(shorten(&note, note_width), t.dim())),
-                ])
-            }
-            AccountRow::Endpoint(report) => {
-                let style = t.outcome(report.outcome);
-                Row::new(vec![
-                    Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
-                    Cell::from(report.display_name()),
-                    Cell::from(Span::styled(report.outcome.name(), style)),
-                    right(format!("{} ms", ms(report.close_ms))),
-                    Cell::from(Span::styled(
-                        shorten(
-                            report
-                                .error
-                                .as_deref()
-                                .or(report.unverified_reason.as_deref())
-                                .unwrap_or(""),
-                            note_width,
-                        ),
-                        t.dim(),
-                    )),
-                ])
-            }
-        })
+        .map(|row| account_row(row, t, spinner, note_width, grace_ms))
         .collect();
     let widths = [
         Constraint::Length(1),
@@ -328,6 +247,109 @@ fn account(app: &App, sd: &ShutdownState, frame: &mut Frame, area: Rect) {
         .row_highlight_style(t.selected_row());
     let mut state = TableState::default().with_selected(selected);
     frame.render_stateful_widget(table, area, &mut state);
+}
+
+/// One row of the account: a system waiting, closing or done, or an endpoint closed.
+fn account_row(
+    row: AccountRow,
+    t: Theme,
+    spinner: &'static str,
+    note_width: usize,
+    grace_ms: u128,
+) -> Row<'static> {
+    match row {
+        AccountRow::Waiting(id) => Row::new(vec![
+            Cell::from("·"),
+            Cell::from(id.display_name()),
+            Cell::from("waiting"),
+            Cell::from(""),
+            Cell::from(""),
+        ])
+        .style(t.dim()),
+        AccountRow::Closing(id) => Row::new(vec![
+            Cell::from(Span::styled(spinner, t.warn())),
+            Cell::from(id.display_name()),
+            Cell::from(Span::styled("closing", t.warn())),
+            Cell::from(""),
+            Cell::from(""),
+        ]),
+        AccountRow::Done {
+            report,
+            forced_by_user,
+        } => {
+            let style = t.outcome(report.outcome);
+            let time = match report.outcome {
+                CloseOutcome::Skipped => String::new(),
+                _ => format!("{} ms", ms(report.close_ms)),
+            };
+            let note = done_note(&report, forced_by_user, grace_ms);
+            Row::new(vec![
+                Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
+                Cell::from(report.name.display_name()),
+                Cell::from(Span::styled(report.outcome.name(), style)),
+                right_aligned(time),
+                Cell::from(Span::styled(shorten(&note, note_width), t.dim())),
+            ])
+        }
+        AccountRow::Endpoint(report) => {
+            let style = t.outcome(report.outcome);
+            Row::new(vec![
+                Cell::from(Span::styled(outcome_symbol(report.outcome), style)),
+                Cell::from(report.display_name()),
+                Cell::from(Span::styled(report.outcome.name(), style)),
+                right_aligned(format!("{} ms", ms(report.close_ms))),
+                Cell::from(Span::styled(
+                    shorten(
+                        report
+                            .error
+                            .as_deref()
+                            .or(report.unverified_reason.as_deref())
+                            .unwrap_or(""),
+                        note_width,
+                    ),
+                    t.dim(),
+                )),
+            ])
+        }
+    }
+}
+
+/// The note beside a system's close: who closed it earlier and when, why it was forced,
+/// its error, or why it is unverified; and the requests its close cut.
+fn done_note(report: &CloseReport, forced_by_user: bool, grace_ms: u128) -> String {
+    let mut note = match (&report.earlier, report.outcome) {
+        // The outcome column already says what it was; the note says who and when.
+        (Some(e), outcome) if e.outcome == outcome => {
+            format!("by {} at {}", e.by, crate::session::control::clock(e.at_s))
+        }
+        (Some(e), _) => summary::earlier_words(e, grace_ms as u64),
+        (None, CloseOutcome::Forced) if forced_by_user => "on request".to_string(),
+        (None, CloseOutcome::Forced) => format!("at the {grace_ms} ms deadline"),
+        (None, CloseOutcome::Error) => report.error.clone().unwrap_or_default(),
+        (None, CloseOutcome::Skipped) => "disabled".to_string(),
+        (None, CloseOutcome::Unverified) => report
+            .unverified_reason
+            .clone()
+            .unwrap_or_else(|| "no second witness".into()),
+        (None, CloseOutcome::Closed) => String::new(),
+    };
+    // A close that was normal but for the requests it cut at the deadline says
+    // so; short, as the time beside it already says when.
+    if report.cancelled > 0 {
+        let n = crate::lifecycle::counted(report.cancelled, "request");
+        let cut = format!("{n} cancelled");
+        note = if note.is_empty() {
+            cut
+        } else {
+            format!("{note}, {cut}")
+        };
+    }
+    note
+}
+
+/// A cell whose text keeps to the right (the times).
+fn right_aligned(s: String) -> Cell<'static> {
+    Cell::from(Text::from(Line::from(s).right_aligned()))
 }
 
 /// The selection marker (the connections table's).

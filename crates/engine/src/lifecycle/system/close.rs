@@ -91,52 +91,16 @@ impl System {
         tracker.close();
 
         let mut steps = Steps::new(started);
-        let mut cancelled = 0;
-        let drained = !force.is_cancelled()
-            && tokio::select! {
-                biased;
-                _ = tracker.wait() => true,
-                _ = sleep_until_precisely(deadline) => false,
-                _ = force.cancelled() => false,
-            };
-        // A force asked for (a second quit, `x`) makes the close forced whatever follows. A
-        // cut at the grace deadline only ends the requests: the close is forced only if it
-        // then needs more (tasks that do not end, sockets shut under their owners).
-        if drained {
-            steps.at(CloseStepKind::Drained);
-        } else {
-            steps.at(CloseStepKind::Cut);
-            if !force.is_cancelled() {
-                steps.push(CloseStepKind::Deadline, deadline.into_std());
-            }
-        }
+        let drained = drain(&tracker, deadline, force, &mut steps).await;
         let mut forced = !drained && force.is_cancelled();
-        // After a cut, everything left is bounded by this: a close cut at the deadline ends
-        // within CANCEL_BUDGET + FORCE_BUDGET of it, a forced one within FORCE_BUDGET,
-        // however the sockets behave.
-        let mut cut_by = None;
-        if !drained {
-            let budget = if forced {
-                FORCE_BUDGET
-            } else {
-                CANCEL_BUDGET + FORCE_BUDGET
-            };
-            cut_by = Some(tokio::time::Instant::now() + budget);
-            cancelled = self.in_flight.load(Ordering::Relaxed);
-            gen_force.cancel();
-            steps.at(CloseStepKind::CancelSent);
-            // Cut futures end at their next poll; dropping them drops their connections.
-            let _ = tokio::time::timeout(budget / 4, async {
-                tokio::select! {
-                    _ = tracker.wait() => {}
-                    _ = force.cancelled() => {}
-                }
-            })
-            .await;
-            if tracker.is_empty() {
-                steps.at(CloseStepKind::TasksEnded);
-            }
-        }
+        let (cut_by, cancelled) = if drained {
+            (None, 0)
+        } else {
+            let (cut_by, cancelled) = self
+                .cut_requests(forced, &gen_force, &tracker, force, &mut steps)
+                .await;
+            (Some(cut_by), cancelled)
+        };
         // Dropping the last client handle lets each pooled connection's task close its socket.
         self.lock_generation().client = None;
         steps.at(CloseStepKind::PoolDropped);
@@ -193,6 +157,41 @@ impl System {
         r.unverified_reason = settled.unverified;
         r.steps = steps.done();
         r
+    }
+
+    /// Cut the requests still running: cancel them and give them a moment to end. Returns
+    /// the bound on everything left after the cut (a close cut at the deadline ends within
+    /// CANCEL_BUDGET + FORCE_BUDGET of it, a `forced` one within FORCE_BUDGET, however the
+    /// sockets behave) and how many requests were cut.
+    async fn cut_requests(
+        &self,
+        forced: bool,
+        gen_force: &CancellationToken,
+        tracker: &TaskTracker,
+        force: &CancellationToken,
+        steps: &mut Steps,
+    ) -> (tokio::time::Instant, u32) {
+        let budget = if forced {
+            FORCE_BUDGET
+        } else {
+            CANCEL_BUDGET + FORCE_BUDGET
+        };
+        let cut_by = tokio::time::Instant::now() + budget;
+        let cancelled = self.in_flight.load(Ordering::Relaxed);
+        gen_force.cancel();
+        steps.at(CloseStepKind::CancelSent);
+        // Cut futures end at their next poll; dropping them drops their connections.
+        let _ = tokio::time::timeout(budget / 4, async {
+            tokio::select! {
+                _ = tracker.wait() => {}
+                _ = force.cancelled() => {}
+            }
+        })
+        .await;
+        if tracker.is_empty() {
+            steps.at(CloseStepKind::TasksEnded);
+        }
+        (cut_by, cancelled)
     }
 
     /// A system closed earlier and not reopened: confirm its sockets are still gone.
@@ -289,6 +288,34 @@ fn outcome_of(
     } else {
         (CloseOutcome::Closed, None)
     }
+}
+
+/// Let the requests in flight finish until `deadline` (or a force); true when they all did.
+/// A force asked for (a second quit, `x`) makes the close forced whatever follows. A cut at
+/// the grace deadline only ends the requests: the close is forced only if it then needs
+/// more (tasks that do not end, sockets shut under their owners).
+async fn drain(
+    tracker: &TaskTracker,
+    deadline: tokio::time::Instant,
+    force: &CancellationToken,
+    steps: &mut Steps,
+) -> bool {
+    let drained = !force.is_cancelled()
+        && tokio::select! {
+            biased;
+            _ = tracker.wait() => true,
+            _ = sleep_until_precisely(deadline) => false,
+            _ = force.cancelled() => false,
+        };
+    if drained {
+        steps.at(CloseStepKind::Drained);
+    } else {
+        steps.at(CloseStepKind::Cut);
+        if !force.is_cancelled() {
+            steps.push(CloseStepKind::Deadline, deadline.into_std());
+        }
+    }
+    drained
 }
 
 /// A close's timeline, in the order the steps happened.

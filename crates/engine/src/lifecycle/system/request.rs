@@ -14,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 impl System {
     /// Run one request on this system. It runs in the caller's task while the caller waits
@@ -222,58 +223,7 @@ impl System {
         T: Send + 'static,
     {
         let cancel = cancel.unwrap_or_default();
-        let (ctx, force, tracker) = {
-            let gen_ = self.lock_generation();
-            let state = self.state();
-            if !matches!(
-                state,
-                SystemState::Open | SystemState::Idle | SystemState::Error
-            ) {
-                return Err(ClientError::Unavailable(format!(
-                    "{} is {}",
-                    self.id,
-                    state.name()
-                )));
-            }
-            let client = match (&gen_.client, self.config.protocol) {
-                (Some(c), _) => c.clone(),
-                // moe has no wire; it gets a client that it never uses.
-                (None, Protocol::Moe) => HttpClient::unconnected(),
-                (None, _) => {
-                    return Err(ClientError::Unavailable(format!(
-                        "{} has no connection pool",
-                        self.id
-                    )));
-                }
-            };
-            let base = self
-                .base
-                .clone()
-                .unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
-            let ctx = RequestCtx {
-                system: self.id,
-                protocol: self.config.protocol,
-                client,
-                base,
-                key: self.key.clone(),
-                model: self.config.model.clone(),
-                params: self.config.params,
-                stop: gen_.stop.clone(),
-                retries: self.config.retries,
-                retried: self.retried.clone(),
-                usage: self.usage.clone(),
-                deadline,
-                stream_idle: self.deadlines().stream_idle,
-                recorder: self.recorder.get().cloned(),
-                budget: self.budget.get().map(|b| crate::clients::BudgetCtx {
-                    budget: b.clone(),
-                    price: self.price.get().copied(),
-                    holds: Default::default(),
-                }),
-                rate_limited,
-            };
-            (ctx, gen_.force.clone(), gen_.tracker.clone())
-        };
+        let (ctx, force, tracker) = self.request_ctx(deadline, rate_limited)?;
         let me = self.clone();
         // One span per request (exported as an OTLP client span when traces are on); its
         // parent is whatever span the caller is in, e.g. the gameplay cycle.
@@ -293,32 +243,14 @@ impl System {
                 p = me.limiter.clone().acquire_owned() => p.map_err(|_| ClientError::Cancelled)?,
                 _ = stop.cancelled() => return Err(ClientError::Cancelled),
             };
-            me.in_flight.fetch_add(1, Ordering::Relaxed);
-            {
-                let mut st = me.lock_status();
-                if matches!(st.state, SystemState::Idle) {
-                    me.move_to(&mut st, SystemState::Open);
-                }
-            }
-            me.notify();
-            let mut in_flight = InFlight {
-                system: me.clone(),
-                started: Instant::now(),
-                counted: false,
-            };
+            let mut in_flight = me.enter_flight();
             let result = tokio::select! {
                 r = f(ctx) => r,
                 _ = force.cancelled() => Err(ClientError::Cancelled),
                 _ = cancel.cancelled() => Err(ClientError::Cancelled),
             };
             drop(permit);
-            // What the call held is counted at what it cost, in the same step.
-            if let Some(holds) = holds {
-                let total = me.cost_usd();
-                for hold in holds.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
-                    hold.settle(total);
-                }
-            }
+            me.settle_holds(holds);
             in_flight.counted = true;
             me.finish(in_flight.started.elapsed(), &result);
             match &result {
@@ -337,6 +269,97 @@ impl System {
                 let cause = format!("request panicked: {}", panic_text(panic));
                 self.set_error(cause.clone());
                 Err(ClientError::Protocol(cause))
+            }
+        }
+    }
+
+    /// What a request on this system is given: its client, address, key, model and the
+    /// rest, taken under the generation's lock with that generation's force and tracker;
+    /// `Unavailable` when the system cannot take work or has no connection pool.
+    fn request_ctx(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+        rate_limited: RateLimitSlot,
+    ) -> Result<(RequestCtx, CancellationToken, TaskTracker), ClientError> {
+        let gen_ = self.lock_generation();
+        let state = self.state();
+        if !matches!(
+            state,
+            SystemState::Open | SystemState::Idle | SystemState::Error
+        ) {
+            return Err(ClientError::Unavailable(format!(
+                "{} is {}",
+                self.id,
+                state.name()
+            )));
+        }
+        let client = match (&gen_.client, self.config.protocol) {
+            (Some(c), _) => c.clone(),
+            // moe has no wire; it gets a client that it never uses.
+            (None, Protocol::Moe) => HttpClient::unconnected(),
+            (None, _) => {
+                return Err(ClientError::Unavailable(format!(
+                    "{} has no connection pool",
+                    self.id
+                )));
+            }
+        };
+        let base = self
+            .base
+            .clone()
+            .unwrap_or_else(|| url::Url::parse("http://moe.invalid/").expect("static URL"));
+        let ctx = RequestCtx {
+            system: self.id,
+            protocol: self.config.protocol,
+            client,
+            base,
+            key: self.key.clone(),
+            model: self.config.model.clone(),
+            params: self.config.params,
+            stop: gen_.stop.clone(),
+            retries: self.config.retries,
+            retried: self.retried.clone(),
+            usage: self.usage.clone(),
+            deadline,
+            stream_idle: self.deadlines().stream_idle,
+            recorder: self.recorder.get().cloned(),
+            budget: self.budget.get().map(|b| crate::clients::BudgetCtx {
+                budget: b.clone(),
+                price: self.price.get().copied(),
+                holds: Default::default(),
+            }),
+            rate_limited,
+        };
+        Ok((ctx, gen_.force.clone(), gen_.tracker.clone()))
+    }
+
+    /// A request holds its connection slot and goes on the wire: counted in flight, and an
+    /// idle system is open again.
+    fn enter_flight(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut st = self.lock_status();
+            if matches!(st.state, SystemState::Idle) {
+                self.move_to(&mut st, SystemState::Open);
+            }
+        }
+        self.notify();
+        InFlight {
+            system: self.clone(),
+            started: Instant::now(),
+            counted: false,
+        }
+    }
+
+    /// What the call held is counted at what it cost, in the same step.
+    fn settle_holds(
+        &self,
+        holds: Option<Arc<std::sync::Mutex<Vec<crate::lifecycle::budget::Hold>>>>,
+    ) {
+        if let Some(holds) = holds {
+            let total = self.cost_usd();
+            for hold in holds.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+                hold.settle(total);
             }
         }
     }
