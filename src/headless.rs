@@ -9,7 +9,7 @@ use crate::session::summary::Account;
 use crate::session::{
     CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener,
 };
-use color_eyre::eyre::Result;
+use anyhow::Result;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -22,7 +22,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
         Ok(served) => served,
         Err(e) => {
             session.abandon().await;
-            return Err(color_eyre::eyre::eyre!(e));
+            return Err(anyhow::anyhow!(e));
         }
     };
     session.apply_test_hooks(&opts);

@@ -1,5 +1,5 @@
+use anyhow::{Context, Result};
 use clap::Parser;
-use color_eyre::eyre::{Result, WrapErr};
 use singularis_tui::cli::{Cli, Command, SandboxArgs};
 use singularis_tui::config::{self, Config};
 use singularis_tui::sandbox::{Sandbox, SandboxSystem};
@@ -22,18 +22,6 @@ fn main() -> ExitCode {
         Cli::command()
             .error(clap::error::ErrorKind::ArgumentConflict, why)
             .exit();
-    }
-    // Colour (and the hint about RUST_BACKTRACE) only for a person at a terminal; a log file
-    // or a CI job gets plain text.
-    let hooks = if std::io::stderr().is_terminal() {
-        color_eyre::config::HookBuilder::default()
-    } else {
-        color_eyre::config::HookBuilder::default()
-            .theme(color_eyre::config::Theme::new())
-            .display_env_section(false)
-    };
-    if let Err(e) = hooks.install() {
-        eprintln!("singularis-tui: {e}");
     }
     let config = match config::load(config::resolve_path(cli.run.config.as_deref()).as_deref()) {
         Ok(c) => c,
@@ -120,8 +108,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            // The whole report (with where it came from) goes to the log; the terminal gets
-            // the cause chain in one line, as a command-line tool's user expects.
+            // The whole report (the chain; a backtrace with RUST_BACKTRACE=1) goes to the log;
+            // the terminal gets the cause chain in one line, as a command-line tool's user
+            // expects.
             tracing::error!(error = ?e, "fatal");
             eprintln!("singularis-tui: {e:#}");
             ExitCode::from(EXIT_FATAL)
@@ -274,7 +263,7 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
         singularis_tui::session::sandbox_clock(&config),
     )
     .await
-    .wrap_err_with(|| format!("starting the sandbox on {}", args.listen))?;
+    .with_context(|| format!("starting the sandbox on {}", args.listen))?;
     use std::io::Write;
     // A reader that went away (`| head -1`) is not the sandbox's failure: it keeps serving.
     let mut out = std::io::stdout().lock();
