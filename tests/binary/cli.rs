@@ -644,6 +644,22 @@ fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
 
+/// A mistyped flag is a usage error (exit 2) that names the flag and suggests the right one,
+/// in plain text (no ANSI colour: clap is built without `color`).
+#[test]
+fn a_mistyped_flag_gets_a_suggestion_in_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["--confg", "x.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'--confg'"), "{stderr}");
+    assert!(stderr.contains("'--config'"), "no suggestion: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes: {stderr:?}");
+}
+
 /// A fatal error prints its cause chain on one line (`{e:#}`), exits 1, and no panic report.
 #[test]
 fn a_busy_sandbox_port_is_a_fatal_error_with_its_cause_chain() {
