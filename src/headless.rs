@@ -9,7 +9,7 @@ use crate::session::summary::Account;
 use crate::session::{
     CycleEvent, QuitSignal, RunOptions, Session, SessionEnd, spawn_signal_listener,
 };
-use color_eyre::eyre::Result;
+use anyhow::Result;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 

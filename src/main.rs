@@ -1,5 +1,5 @@
+use anyhow::{Context, Result};
 use clap::Parser;
-use color_eyre::eyre::{Result, WrapErr};
 use singularis_tui::cli::{Cli, Command, SandboxArgs};
 use singularis_tui::config::{self, Config};
 use singularis_tui::sandbox::{Sandbox, SandboxSystem};
@@ -24,45 +24,8 @@ fn main() -> ExitCode {
             .exit();
     }
     // Made from the command line alone: no config, no log, no runtime.
-    match &cli.command {
-        Some(Command::Completions { shell }) => {
-            let mut text = Vec::new();
-            Cli::completions(*shell, &mut text);
-            return print_or_exit(&text);
-        }
-        Some(Command::Man) => {
-            let mut text = Vec::new();
-            return match Cli::man_page(&mut text) {
-                Ok(()) => print_or_exit(&text),
-                Err(e) => {
-                    eprintln!("singularis-tui: cannot render the manual page: {e}");
-                    ExitCode::from(EXIT_FATAL)
-                }
-            };
-        }
-        None if cli.run.json && !cli.run.headless && dashboard_possible() => {
-            use clap::CommandFactory;
-            Cli::command()
-                .error(
-                    clap::error::ErrorKind::ArgumentConflict,
-                    "--json writes its events to stdout, and stdout is a terminal, which gets \
-                     the dashboard: add --headless, or send stdout elsewhere (> events.jsonl, | jq)",
-                )
-                .exit();
-        }
-        _ => {}
-    }
-    // Colour (and the hint about RUST_BACKTRACE) only for a person at a terminal; a log file
-    // or a CI job gets plain text.
-    let hooks = if std::io::stderr().is_terminal() {
-        color_eyre::config::HookBuilder::default()
-    } else {
-        color_eyre::config::HookBuilder::default()
-            .theme(color_eyre::config::Theme::new())
-            .display_env_section(false)
-    };
-    if let Err(e) = hooks.install() {
-        eprintln!("singularis-tui: {e}");
+    if let Some(done) = from_the_command_line_alone(&cli) {
+        return done;
     }
     let config = match config::load(config::resolve_path(cli.run.config.as_deref()).as_deref()) {
         Ok(c) => c,
@@ -133,7 +96,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::CheckConfig) => {
                 write_stdout(config::render_resolved(&config).as_bytes())
-                    .wrap_err("cannot write the settings to stdout")?;
+                    .context("cannot write the settings to stdout")?;
                 Ok(0)
             }
             Some(Command::Completions { .. } | Command::Man) => Ok(0),
@@ -152,7 +115,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
             // The cause chain in one line, in the log as on the terminal (a backtrace is for
-            // a panic, whose report color-eyre prints). A setting that cannot be honoured (a
+            // a panic, whose report std's hook prints). A setting that cannot be honoured (a
             // port in use) is the user's to change: the status of bad usage.
             tracing::error!("fatal: {e:#}");
             use std::io::Write as _;
@@ -162,6 +125,40 @@ fn main() -> ExitCode {
                 .is_some();
             ExitCode::from(if bad_setting { EXIT_USAGE } else { EXIT_FATAL })
         }
+    }
+}
+
+/// The commands that need nothing but the command line (completions, the man page), and the
+/// one conflict only the terminal can tell (`--json` onto the dashboard's stdout): their
+/// exit, or `None` to go on.
+fn from_the_command_line_alone(cli: &Cli) -> Option<ExitCode> {
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            let mut text = Vec::new();
+            Cli::completions(*shell, &mut text);
+            Some(print_or_exit(&text))
+        }
+        Some(Command::Man) => {
+            let mut text = Vec::new();
+            Some(match Cli::man_page(&mut text) {
+                Ok(()) => print_or_exit(&text),
+                Err(e) => {
+                    eprintln!("singularis-tui: cannot render the manual page: {e}");
+                    ExitCode::from(EXIT_FATAL)
+                }
+            })
+        }
+        None if cli.run.json && !cli.run.headless && dashboard_possible() => {
+            use clap::CommandFactory;
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "--json writes its events to stdout, and stdout is a terminal, which gets \
+                     the dashboard: add --headless, or send stdout elsewhere (> events.jsonl, | jq)",
+                )
+                .exit();
+        }
+        _ => None,
     }
 }
 
@@ -342,7 +339,7 @@ async fn run_sandbox(mut config: Config, args: SandboxArgs) -> Result<()> {
         singularis_tui::session::sandbox_clock(&config),
     )
     .await
-    .wrap_err_with(|| format!("starting the sandbox on {}", args.listen))?;
+    .with_context(|| format!("starting the sandbox on {}", args.listen))?;
     use std::io::Write;
     // A reader that went away (`| head -1`) is not the sandbox's failure: it keeps serving.
     let mut out = std::io::stdout().lock();

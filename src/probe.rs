@@ -10,7 +10,7 @@ use crate::lifecycle::{self, Registry};
 use crate::logging::Redactor;
 use crate::sandbox::{Sandbox, SandboxSystem};
 use crate::systems::{Protocol, SystemId};
-use color_eyre::eyre::{Context, Result};
+use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
@@ -123,7 +123,7 @@ async fn start_sandbox(config: &Config, selected: &[SystemId]) -> Result<Option<
             crate::session::sandbox_clock(config),
         )
         .await
-        .wrap_err("starting the embedded sandbox")?,
+        .context("starting the embedded sandbox")?,
     ))
 }
 
@@ -260,8 +260,8 @@ async fn agreed_to_bill(
                 std::io::stdin().read_line(&mut line).map(|_| line)
             })
             .await
-            .wrap_err("reading the answer")?
-            .wrap_err("reading the answer")?;
+            .context("reading the answer")?
+            .context("reading the answer")?;
             return Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "Yes"));
         }
     }

@@ -18,7 +18,7 @@ use crate::session::summary;
 use crate::tui::app::{Connection, StepKind};
 use crate::tui::terminal::Screen;
 use crate::tui::{Action, App, Command, action, update};
-use color_eyre::eyre::{Result, eyre};
+use anyhow::{Result, anyhow};
 use convert::FromProtocol;
 use crossterm::event::EventStream;
 use feed::FeedMsg;
@@ -53,7 +53,7 @@ enum Exit {
 /// Run the viewer; the exit status.
 pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
     if opts.agents.is_empty() {
-        return Err(eyre!(
+        return Err(anyhow!(
             "attach needs at least one URL (or [fleet] agents in the config)"
         ));
     }
@@ -61,7 +61,7 @@ pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .build()
-        .map_err(|e| eyre!("cannot make an HTTP client: {e}"))?;
+        .map_err(|e| anyhow!("cannot make an HTTP client: {e}"))?;
     let settings = crate::tui::settings(
         config,
         "remote".to_string(),
@@ -70,7 +70,7 @@ pub async fn run(config: &Config, opts: AttachOptions) -> Result<i32> {
     );
     let theme = settings.theme;
     let frame = crate::tui::frame_interval(config);
-    let mut screen = Screen::take().map_err(|e| eyre!("cannot take the terminal: {e}"))?;
+    let mut screen = Screen::take().map_err(|e| anyhow!("cannot take the terminal: {e}"))?;
     let area = screen
         .terminal()
         .and_then(|t| t.size())
@@ -233,7 +233,7 @@ impl Viewer {
                         }
                         dirty = true;
                     }
-                    Some(Err(e)) => return Err(eyre!("terminal input failed: {e}")),
+                    Some(Err(e)) => return Err(anyhow!("terminal input failed: {e}")),
                     None => return Ok(Exit::Detached),
                 },
                 Some((i, msg)) = feeds.recv() => {
@@ -259,7 +259,7 @@ impl Viewer {
         screen
             .terminal()
             .and_then(|t| t.draw(|f| fleet::view(fleet, f)).map(|_| ()))
-            .map_err(|e| eyre!("cannot draw: {e}"))
+            .map_err(|e| anyhow!("cannot draw: {e}"))
     }
 
     fn tick_all(&mut self) {

@@ -22,7 +22,7 @@ use crate::lifecycle::{self, Registry, ShutdownEvent, ShutdownReport};
 use crate::sandbox::{Sandbox, SandboxSystem};
 use crate::systems::{Protocol, SystemId};
 use crate::telemetry::{MetricsEndpoint, Phase, SessionMetrics};
-use color_eyre::eyre::{Context, Result};
+use anyhow::{Context, Result};
 use report::{Reason, ReportStats, SessionReport, ShutdownSection};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -372,7 +372,7 @@ async fn start_sandbox(config: &Config) -> Result<Option<Sandbox>> {
     Ok(Some(
         Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(config))
             .await
-            .wrap_err("starting the embedded sandbox")?,
+            .context("starting the embedded sandbox")?,
     ))
 }
 
@@ -422,7 +422,7 @@ async fn start_outputs(
 fn record_to(registry: &Registry, dir: Option<&std::path::Path>) -> Result<()> {
     match dir {
         Some(dir) => registry.record_to(dir).map_err(|e| {
-            color_eyre::eyre::eyre!(
+            anyhow::anyhow!(
                 "--record {}: cannot write the recording: {e}",
                 dir.display()
             )

@@ -3,7 +3,7 @@
 
 use super::report::Reason;
 use crate::sync::LockExt;
-use color_eyre::eyre::{Context, Result};
+use anyhow::{Context, Result};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
@@ -61,9 +61,9 @@ pub fn spawn_signal_listener(
     force: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut int = signal(SignalKind::interrupt()).wrap_err("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).wrap_err("installing the SIGTERM handler")?;
-    let mut hup = signal(SignalKind::hangup()).wrap_err("installing the SIGHUP handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     Ok(tokio::spawn(async move {
         loop {
             let name = tokio::select! {

@@ -29,7 +29,7 @@ use crate::session::control::{Control, Reply};
 use crate::session::report::Reason;
 use crate::session::summary::Account;
 use crate::session::{QuitSignal, Session, SessionEnd, spawn_signal_listener};
-use color_eyre::eyre::{Result, eyre};
+use anyhow::{Result, anyhow};
 use crossterm::event::EventStream;
 use futures::StreamExt;
 use ratatui::layout::Rect;
@@ -111,7 +111,7 @@ pub async fn run(config: Config, opts: RunOptions) -> Result<SessionEnd> {
                 .shutdown(opts.grace, opts.mode, opts.report.clone(), None)
                 .await;
             signals.abort();
-            return Err(eyre!("cannot take the terminal: {e}"));
+            return Err(anyhow!("cannot take the terminal: {e}"));
         }
     };
     let mut dashboard = Dashboard::new(session, screen, settings, frame, redactor, opts);
@@ -278,7 +278,7 @@ impl Dashboard {
                 }
                 joined = join(&mut self.shutdown_task), if shutting => {
                     self.shutdown_task = None;
-                    let end = joined.map_err(|e| eyre!("the shutdown task failed: {e}"))?;
+                    let end = joined.map_err(|e| anyhow!("the shutdown task failed: {e}"))?;
                     self.on_session_end(end);
                     dirty = true;
                 }
@@ -298,7 +298,7 @@ impl Dashboard {
         }
         self.end
             .take()
-            .ok_or_else(|| eyre!("the dashboard ended before the session"))
+            .ok_or_else(|| anyhow!("the dashboard ended before the session"))
     }
 
     /// Bring the state up to date with the engine before a frame.

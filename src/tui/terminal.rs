@@ -29,10 +29,11 @@ pub(crate) struct Screen {
 }
 
 impl Screen {
-    /// Enter raw mode and the alternate screen. Call after color-eyre's hooks are installed:
-    /// the panic hook set here restores the terminal, then hands over to them.
+    /// Enter raw mode and the alternate screen. The panic hook set here restores the terminal,
+    /// then hands over to the hook that was there before (std's: message, location and the
+    /// RUST_BACKTRACE hint).
     pub fn take() -> std::io::Result<Screen> {
-        // Whatever hook is there now (color-eyre's) prints panics once the terminal is back;
+        // Whatever hook is there now (std's) prints panics once the terminal is back;
         // it stays in charge, through `forward`, if the terminal cannot be taken.
         let report: Hook = Arc::from(std::panic::take_hook());
         let forward = report.clone();

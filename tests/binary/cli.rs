@@ -812,6 +812,46 @@ fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
 }
 
+/// A mistyped flag is a usage error (exit 2) that names the flag and suggests the right one,
+/// in plain text (no ANSI colour: clap is built without `color`).
+#[test]
+fn a_mistyped_flag_gets_a_suggestion_in_plain_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = cmd(dir.path())
+        .args(["--confg", "x.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'--confg'"), "{stderr}");
+    assert!(stderr.contains("'--config'"), "no suggestion: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "colour codes: {stderr:?}");
+}
+
+/// A fatal error prints its cause chain on one line (`{e:#}`), exits 1, and no panic report.
+#[test]
+fn a_busy_sandbox_port_is_a_fatal_error_with_its_cause_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let out = cmd(dir.path())
+        .args(["sandbox", "--listen", &addr])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("singularis-tui: starting the sandbox on "))
+        .unwrap_or_else(|| panic!("no fatal line: {stderr}"));
+    // The context, then the cause after ": ".
+    let cause = line
+        .strip_prefix(&format!("singularis-tui: starting the sandbox on {addr}: "))
+        .unwrap_or_else(|| panic!("no cause after the context: {line}"));
+    assert!(!cause.trim().is_empty(), "{line}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[test]
 fn a_bare_metrics_port_is_loopback() {
     let dir = tempfile::tempdir().unwrap();

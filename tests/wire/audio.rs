@@ -72,7 +72,7 @@ fn chime_is_short_clean_and_never_clips() {
 }
 
 #[test]
-fn chime_wav_reads_back_with_our_reader_and_rodios() {
+fn chime_wav_reads_back_with_our_reader_and_hounds() {
     let wav = generate_wav().unwrap();
     assert_eq!(&wav[..4], b"RIFF");
     assert_eq!(wav.len(), 44 + chime::generate().len() * 2);
@@ -80,12 +80,20 @@ fn chime_wav_reads_back_with_our_reader_and_rodios() {
     assert_eq!((pcm.sample_rate, pcm.channels), (chime::SAMPLE_RATE, 1));
     assert_eq!(pcm.samples, chime::generate());
 
-    // rodio's own WAV decoder (the `wav` feature) agrees on format and length.
-    use rodio::Source;
-    let decoder = rodio::Decoder::new(std::io::Cursor::new(wav)).expect("rodio decodes the chime");
-    assert_eq!(decoder.sample_rate().get(), chime::SAMPLE_RATE);
-    assert_eq!(decoder.channels().get(), 1);
-    assert_eq!(decoder.count(), pcm.samples.len());
+    // hound's WAV reader, a second implementation, agrees on format and every sample.
+    let mut reader =
+        hound::WavReader::new(std::io::Cursor::new(wav)).expect("hound reads the chime");
+    let spec = reader.spec();
+    assert_eq!((spec.sample_rate, spec.channels), (chime::SAMPLE_RATE, 1));
+    assert_eq!(
+        (spec.bits_per_sample, spec.sample_format),
+        (16, hound::SampleFormat::Int)
+    );
+    let theirs: Vec<i16> = reader
+        .samples::<i16>()
+        .map(|s| s.expect("a sample"))
+        .collect();
+    assert_eq!(theirs, pcm.samples);
 }
 
 #[test]

@@ -1,26 +1,37 @@
 //! Where files go by default: the XDG base directories (`$XDG_CONFIG_HOME`, `$XDG_STATE_HOME`,
-//! else `~/.config`, `~/.local/state`), read by etcetera, each under `singularis-tui/`.
+//! else `~/.config`, `~/.local/state`), each under `singularis-tui/`. By the spec: a variable
+//! that is unset, empty or not an absolute path is ignored.
 
-use etcetera::BaseStrategy;
 use std::path::PathBuf;
 
 const APP: &str = "singularis-tui";
 
 /// `$XDG_CONFIG_HOME/singularis-tui`; `None` without a home directory.
 pub fn config_dir() -> Option<PathBuf> {
-    etcetera::choose_base_strategy()
-        .ok()
-        .map(|b| b.config_dir().join(APP))
+    base_dir("XDG_CONFIG_HOME", ".config").map(|d| d.join(APP))
 }
 
 /// `$XDG_STATE_HOME/singularis-tui` (logs, session reports); the temp directory's
 /// `singularis-tui` without a home directory.
 pub fn state_dir() -> PathBuf {
-    etcetera::choose_base_strategy()
-        .ok()
-        .and_then(|b| b.state_dir())
+    base_dir("XDG_STATE_HOME", ".local/state")
         .unwrap_or_else(std::env::temp_dir)
         .join(APP)
+}
+
+/// `$var` if it is an absolute path, else `home/default`.
+fn base_dir(var: &str, default: &str) -> Option<PathBuf> {
+    xdg_base(std::env::var_os(var), std::env::home_dir(), default)
+}
+
+fn xdg_base(
+    var: Option<std::ffi::OsString>,
+    home: Option<PathBuf>,
+    default: &str,
+) -> Option<PathBuf> {
+    var.map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| home.map(|h| h.join(default)))
 }
 
 /// What a file that is not a regular file is, in words ("a directory", "a FIFO", …), for
@@ -78,4 +89,28 @@ pub fn read_regular(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u
         )));
     }
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xdg_base;
+    use std::path::PathBuf;
+
+    #[test]
+    fn an_absolute_xdg_variable_wins_a_relative_or_empty_one_is_ignored() {
+        let home = || Some(PathBuf::from("/home/u"));
+        let base = |var: Option<&str>| xdg_base(var.map(Into::into), home(), ".local/state");
+        assert_eq!(base(Some("/x/state")), Some(PathBuf::from("/x/state")));
+        assert_eq!(
+            base(Some("rel/state")),
+            Some(PathBuf::from("/home/u/.local/state"))
+        );
+        assert_eq!(base(Some("")), Some(PathBuf::from("/home/u/.local/state")));
+        assert_eq!(base(None), Some(PathBuf::from("/home/u/.local/state")));
+        assert_eq!(xdg_base(None, None, ".config"), None);
+        assert_eq!(
+            xdg_base(Some("/c".into()), None, ".config"),
+            Some(PathBuf::from("/c"))
+        );
+    }
 }
