@@ -230,9 +230,10 @@ impl SocketLedger {
             remote: normalize(remote),
             closed: false,
         });
-        let open = entries.iter().filter(|e| !e.closed).count();
+        // Published under the lock: counts sent after it could land out of order.
+        self.open
+            .send_replace(entries.iter().filter(|e| !e.closed).count());
         drop(entries);
-        self.open.send_replace(open);
         ConnectionRecord {
             ledger: self.clone(),
             id,
@@ -244,13 +245,13 @@ impl SocketLedger {
         if let Some(e) = entries.iter_mut().find(|e| e.id == id) {
             e.closed = true;
         }
-        let open = entries.iter().filter(|e| !e.closed).count();
-        drop(entries);
         *self
             .last_close
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(std::time::Instant::now());
-        self.open.send_replace(open);
+        // Published under the lock, as in `record`.
+        self.open
+            .send_replace(entries.iter().filter(|e| !e.closed).count());
     }
 
     /// When a connection last closed (its fd), if one ever did.
@@ -471,6 +472,64 @@ pub fn shutdown_socket(sock: &OwnedSocket) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Closes on several threads at once: the count waiters see must end where the entries
+    /// do. Publishing the count after the lock was let go let an older count land last, and
+    /// a close then waited out its whole grace for a connection already gone (about 1 in
+    /// 300 shutdowns in `benches/shutdown.rs`).
+    #[test]
+    fn the_open_count_agrees_with_the_entries_after_concurrent_closes() {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (fd, local, remote) = (
+            client.as_raw_fd(),
+            client.local_addr().unwrap(),
+            client.peer_addr().unwrap(),
+        );
+        // Two threads (one per core here) live for the whole test and spin, so that each
+        // round they drop their records at the same instant.
+        use std::sync::atomic::AtomicUsize;
+        let slots: [Mutex<Option<ConnectionRecord>>; 8] = Default::default();
+        let (round_now, dropped) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let rounds = 100_000;
+        let spin_until = |ready: &dyn Fn() -> bool| {
+            while !ready() {
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
+        };
+        // Asserted after the scope: a panic inside it would leave the threads waiting.
+        let mut stale = Vec::new();
+        std::thread::scope(|s| {
+            for slot in &slots {
+                let (round_now, dropped, spin_until) = (&round_now, &dropped, &spin_until);
+                s.spawn(move || {
+                    for round in 1..=rounds {
+                        spin_until(&|| round_now.load(Ordering::Acquire) == round);
+                        drop(slot.lock().unwrap().take());
+                        dropped.fetch_add(1, Ordering::AcqRel);
+                    }
+                });
+            }
+            for round in 1..=rounds {
+                let ledger = Arc::new(SocketLedger::default());
+                for slot in &slots {
+                    *slot.lock().unwrap() = Some(ledger.record(fd, local, remote));
+                }
+                round_now.store(round, Ordering::Release);
+                spin_until(&|| dropped.load(Ordering::Acquire) == round * slots.len());
+                if !ledger.open_connections().is_empty() || ledger.open_count() != 0 {
+                    stale.push(round);
+                }
+            }
+        });
+        assert_eq!(
+            stale,
+            Vec::<usize>::new(),
+            "rounds where a stale count landed last"
+        );
+    }
 
     #[test]
     fn both_witnesses_see_a_connection_until_its_record_drops_after_the_fd() {
