@@ -370,7 +370,7 @@ async fn start_sandbox(config: &Config) -> Result<Option<Sandbox>> {
         .map(|id| SandboxSystem::from_config(config, id, config.sandbox.faults.get(&id).copied()))
         .collect();
     Ok(Some(
-        Sandbox::start_with(config.sandbox.listen, 0, systems, sandbox_clock(config))
+        Sandbox::start_apart(config.sandbox.listen, 0, systems, sandbox_clock(config))
             .await
             .context("starting the embedded sandbox")?,
     ))

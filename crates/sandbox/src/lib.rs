@@ -147,6 +147,52 @@ impl Sandbox {
         })
     }
 
+    /// [`Sandbox::start_with`] on a thread and runtime of its own, as a remote service
+    /// would be: its server tasks never wait in the caller's run queue, nor the caller's
+    /// in its (on two cores, each client close used to queue a server task in front of
+    /// the next close; BENCHMARKS.md, issue #26). The thread ends once the sandbox is
+    /// stopped or its last handle dropped, after its connections have ended.
+    pub async fn start_apart(
+        listen: IpAddr,
+        base_port: u16,
+        systems: Vec<SandboxSystem>,
+        clock: Clock,
+    ) -> std::io::Result<Sandbox> {
+        let (started, core) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("sandbox".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = started.send(Err(e));
+                        return;
+                    }
+                };
+                let core =
+                    rt.block_on(async { server::Core::start(listen, base_port, systems, clock) });
+                let Ok(core) = core else {
+                    let _ = started.send(core);
+                    return;
+                };
+                if started.send(Ok(Arc::clone(&core))).is_err() {
+                    core.cancel_now();
+                }
+                rt.block_on(core.serve_until_stopped());
+            })?;
+        let core = core
+            .await
+            .map_err(|_| std::io::Error::other("the sandbox's thread ended before it started"))??;
+        let guard = Arc::new(core.cancel_on_drop());
+        Ok(Sandbox {
+            core,
+            _cancel_on_drop: guard,
+        })
+    }
+
     /// The base URL a client uses for that system, shaped like the real service's:
     /// `http://127.0.0.1:PORT/v1` for OpenAI-compatible protocols, `http://127.0.0.1:PORT`
     /// otherwise. A wildcard listen address gives a loopback URL.

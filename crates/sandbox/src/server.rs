@@ -313,6 +313,20 @@ impl Core {
         self.root.clone().drop_guard()
     }
 
+    /// Ends every task now (a start whose caller has gone).
+    pub(crate) fn cancel_now(&self) {
+        self.root.cancel();
+    }
+
+    /// On a runtime of the sandbox's own: serve until stopped (or the last handle goes),
+    /// then let the connections' tasks see the cancel and end before the runtime drops
+    /// them.
+    pub(crate) async fn serve_until_stopped(&self) {
+        self.root.cancelled().await;
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
     pub(crate) async fn stop(&self) {
         for slot in &self.slots {
             let live = lock(&slot.state).live.take();
@@ -737,5 +751,44 @@ mod tests {
             .await
             .expect("an accept on a shut-down listener returns");
         assert!(matches!(got, Accepted::End), "{got:?}");
+    }
+
+    /// Started apart, the sandbox serves from a runtime of its own: it answers while the
+    /// caller's only worker is blocked (on the caller's runtime this request could never
+    /// be served), and once stopped its port refuses.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_sandbox_started_apart_answers_while_its_callers_runtime_is_blocked() {
+        use std::io::{Read, Write};
+        let id = SystemId::WOLFRAM_ANALYZER;
+        let config = singularis_engine::config::Config::default();
+        let systems = vec![crate::SandboxSystem::from_config(&config, id, None)];
+        let sandbox = crate::Sandbox::start_apart(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            0,
+            systems,
+            Clock::instant(),
+        )
+        .await
+        .expect("sandbox");
+        let port = sandbox.ports()[0];
+        // Blocking I/O on this runtime's only thread: nothing here can run the server.
+        let mut conn = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            conn,
+            "GET {STATS_PATH} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        conn.read_to_string(&mut answer)
+            .expect("the sandbox answers from its own thread");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains("\"queried_via\":\"wolfram_analyzer\""),
+            "{answer}"
+        );
+        sandbox.stop().await;
+        assert!(std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
     }
 }
