@@ -41,11 +41,26 @@ impl QuitSignal {
     pub(crate) fn is_set(&self) -> bool {
         self.token.is_cancelled()
     }
+    /// The terminal went away (input closed, a draw failed). Its usual cause is a hangup
+    /// (the window closed), whose SIGHUP arrives with it: give the signal a moment to be
+    /// the reason; without one, losing the terminal is an error.
+    pub fn terminal_lost(&self) {
+        let quit = self.clone();
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(HANGUP_GRACE, quit.signalled()).await;
+            quit.quit(Reason::Error);
+        });
+    }
+
     /// Until a process signal (SIGINT, SIGTERM, SIGHUP) came.
     pub async fn signalled(&self) {
         self.signalled.cancelled().await
     }
 }
+
+/// How long a lost terminal waits for the SIGHUP that usually comes with it (the kernel
+/// sends it before the reads fail; this covers the signal's hand-over to the listener).
+const HANGUP_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub(super) struct AbortOnDrop(pub(super) tokio::task::AbortHandle);
 

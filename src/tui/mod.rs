@@ -240,12 +240,12 @@ impl Dashboard {
                     Some(Err(e)) => {
                         input_open = false;
                         tracing::error!(error = %e, "terminal input failed; shutting down");
-                        self.quit.quit(Reason::Error);
+                        self.quit.terminal_lost();
                     }
                     None => {
                         input_open = false;
                         tracing::warn!("terminal input closed; shutting down");
-                        self.quit.quit(Reason::Error);
+                        self.quit.terminal_lost();
                     }
                 },
                 changed = systems_changed.changed(), if systems_open => {
@@ -345,7 +345,7 @@ impl Dashboard {
             // The terminal is gone (hangup, closed pty): finish the shutdown without it.
             tracing::error!(error = %e, "cannot draw; going on without the dashboard");
             self.screen = None;
-            self.quit.quit(Reason::Error);
+            self.quit.terminal_lost();
         }
     }
 
