@@ -60,13 +60,18 @@ fn socket_inode(fd: i32) -> Option<u64> {
     ((st.st_mode & libc::S_IFMT) == libc::S_IFSOCK).then_some(st.st_ino as u64)
 }
 
-/// Every TCP socket this process holds, with its fd: each socket fd asked for its type and
-/// addresses. (`/proc/self/net/tcp` says the same but walks the kernel's whole connection
-/// hash table on every read: 5–8 ms here.)
+/// Every TCP socket this process holds, once each with one of its fds: each socket fd
+/// asked for its type and addresses. A socket held under several fds (a `dup`) is one
+/// socket: counts are of sockets, not of fds. (`/proc/self/net/tcp` says the same but walks
+/// the kernel's whole connection hash table on every read: 5–8 ms here.)
 pub fn process_tcp_sockets() -> Result<Vec<OwnedSocket>, TableUnreadable> {
+    let mut seen = std::collections::HashSet::new();
     Ok(open_fds()?
         .into_iter()
-        .filter_map(|fd| inspect_socket(fd, socket_inode(fd)?))
+        .filter_map(|fd| {
+            let inode = socket_inode(fd).filter(|&i| seen.insert(i))?;
+            inspect_socket(fd, inode)
+        })
         .collect())
 }
 
@@ -74,10 +79,12 @@ pub fn process_tcp_sockets() -> Result<Vec<OwnedSocket>, TableUnreadable> {
 /// find them, the four calls of [`process_tcp_sockets`] only for those (a system's witness
 /// asks about its own few among the hundred the sandbox and the other systems hold).
 fn tcp_sockets_with_inodes(inodes: &[u64]) -> Result<Vec<OwnedSocket>, TableUnreadable> {
+    let mut seen = Vec::new();
     Ok(open_fds()?
         .into_iter()
         .filter_map(|fd| {
-            let inode = socket_inode(fd).filter(|i| inodes.contains(i))?;
+            let inode = socket_inode(fd).filter(|i| inodes.contains(i) && !seen.contains(i))?;
+            seen.push(inode);
             inspect_socket(fd, inode)
         })
         .collect())
@@ -657,6 +664,24 @@ mod tests {
         assert_eq!(seen.open[0].local, dup.local_addr().unwrap());
         drop(dup);
         assert_eq!(witness(&ledger, None).open, Vec::new());
+    }
+
+    /// A socket held under two fds is one socket, in the process table (which the
+    /// shutdown's count of sockets left comes from) as in a system's witness.
+    #[test]
+    fn a_socket_under_two_fds_counts_once() {
+        let (_listener, client, _server) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        let _record = record_of(&ledger, &client);
+        let _dup = client.try_clone().unwrap();
+        let local = client.local_addr().unwrap();
+        let in_table = process_tcp_sockets()
+            .unwrap()
+            .into_iter()
+            .filter(|s| s.local == local)
+            .count();
+        assert_eq!(in_table, 1, "one socket, two fds");
+        assert_eq!(witness(&ledger, None).open.len(), 1);
     }
 
     /// A loopback connection: the listener, the client and the accepted end.
