@@ -2,6 +2,7 @@
 //! rate limit is said as one, not as slowness; a truncated answer is an answer; the experts
 //! sequential mode does not ask are counted. The real binary on its embedded sandbox.
 
+use crate::common::BoundedOutput;
 use crate::common::{cmd, report};
 use serde_json::Value;
 use std::path::Path;
@@ -18,7 +19,7 @@ fn session(dir: &Path, cycles: u32, args: &[&str]) -> (String, Value) {
         .args(["--headless", "--config", "fast.toml", "--report", "r.json"])
         .args(["--cycles", &cycles.to_string()])
         .args(args)
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(

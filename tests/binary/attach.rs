@@ -50,7 +50,7 @@ impl Agent {
 
     fn exit_code(mut self) -> i32 {
         self.events.rest(WAIT);
-        self.child.0.wait().unwrap().code().unwrap_or(-1)
+        self.child.wait_within().code().unwrap_or(-1)
     }
 }
 
@@ -274,7 +274,7 @@ fn a_killed_agent_shows_reconnecting_and_the_viewer_resumes_when_it_is_back() {
 
     // kill -9: no shutdown, no last word; the viewer keeps trying.
     a.child.0.kill().unwrap();
-    let _ = a.child.0.wait();
+    a.child.wait_within();
     let s = tmux.wait_for("the reconnecting banner", |s| s.contains("reconnecting"));
     assert!(tmux.alternate_screen(), "the viewer is still up:\n{s}");
     assert!(!s.contains("EXIT="), "the viewer did not exit:\n{s}");
@@ -318,7 +318,7 @@ fn a_fleet_of_ten_agents_in_one_view_enter_opens_one_and_esc_comes_back() {
     let mut agents = agents;
     let mut gone = agents.pop().unwrap();
     gone.child.0.kill().unwrap();
-    let _ = gone.child.0.wait();
+    gone.child.wait_within();
     let host = gone.url.trim_start_matches("http://");
     tmux.wait_for("the killed agent's row reconnecting", |s| {
         s.lines()

@@ -1,6 +1,7 @@
 //! The real binary, as scripts use it: exit statuses, headless output, reports, signals,
 //! bad configs, and a sandbox in a separate process.
 
+use crate::common::BoundedOutput;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -100,7 +101,7 @@ fn a_port_in_use_is_said_in_one_line_and_exits_2() {
             .env("RUST_BACKTRACE", "1")
             .args(["--headless", "--mute", "--cycles", "1", "--log-file", "log"])
             .args([flag, &port])
-            .output()
+            .bounded_output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{flag}: {stderr}");
@@ -154,7 +155,15 @@ fn output_that_cannot_be_written_exits_1_and_says_why() {
             .write(true)
             .open("/dev/full")
             .unwrap();
-        let out = cmd(dir.path()).args(args).stdout(full).output().unwrap();
+        let mut c = cmd(dir.path());
+        let child = c
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = crate::common::finish_within(child, &crate::common::command_line(&c));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
@@ -198,7 +207,7 @@ fn default_report_goes_under_xdg_state_home() {
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
         .args(["--headless", "--cycles", "1"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let sessions = dir.path().join("state/singularis-tui/sessions");
@@ -219,7 +228,7 @@ fn sigterm_and_sighup_shut_down_cleanly_with_reason_signal() {
         // A whole cycle ended: connections were opened and requests made.
         events.wait_for("a cycle", EVENT_WAIT, |e| e["event"] == "cycle");
         unsafe { libc::kill(child.0.id() as i32, sig) };
-        let status = child.0.wait().unwrap();
+        let status = child.wait_within();
         assert_eq!(status.code(), Some(0), "signal {sig}");
         let r = report(&dir.path().join("r.json"));
         assert_eq!(r["shutdown"]["reason"], "signal");
@@ -259,7 +268,7 @@ fn a_hung_call_at_quit_is_cancelled_at_the_deadline_and_its_system_closes_normal
     });
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     let rest = events.rest(EVENT_WAIT);
-    let status = child.0.wait().unwrap().code();
+    let status = child.wait_within().code();
     assert_eq!(status, Some(0), "{rest:#?}");
     // Issue #27 item 7: the report says what ran, on what, and how the process exits.
     let r = report(&dir.path().join("r.json"));
@@ -358,7 +367,7 @@ fn bad_configs_exit_2_naming_file_line_and_key() {
             let out = cmd(dir.path())
                 .args(["--config", "bad.toml"])
                 .args(sub)
-                .output()
+                .bounded_output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
@@ -381,7 +390,7 @@ fn bad_usage_exits_2() {
         &["--fault", "claude_client=explode"][..],
         &["--grace-ms", "0"][..],
     ] {
-        let out = cmd(dir.path()).args(args).output().unwrap();
+        let out = cmd(dir.path()).args(args).bounded_output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
 }
@@ -392,7 +401,7 @@ fn check_config_masks_keys() {
     let out = cmd(dir.path())
         .arg("check-config")
         .env("OPENAI_API_KEY", "sk-canary-0123456789")
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0));
@@ -423,7 +432,7 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
             "r.json",
         ])
         .envs(crate::common::TEST_KEYS)
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(
         client.status.code(),
@@ -488,7 +497,7 @@ fn a_separate_sandbox_process_sees_every_client_connection_closed() {
     }
     assert_eq!(usage["input"].as_u64(), Some(billed_input));
     unsafe { libc::kill(sandbox.0.id() as i32, libc::SIGTERM) };
-    assert_eq!(sandbox.0.wait().unwrap().code(), Some(0));
+    assert_eq!(sandbox.wait_within().code(), Some(0));
 }
 
 const KEYS: [(&str, &str); 5] = [
@@ -561,7 +570,7 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
     // A named system only; no key set: no call, and the variable to set is named.
     let out = cmd(dir.path())
         .args(["probe", "--config", "live.toml", "claude_client"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -571,7 +580,7 @@ fn probe_checks_every_system_against_a_standalone_sandbox() {
     );
     assert!(stdout.contains("set ANTHROPIC_API_KEY"), "{stdout}");
     unsafe { libc::kill(sandbox.0.id() as i32, libc::SIGTERM) };
-    assert_eq!(sandbox.0.wait().unwrap().code(), Some(0));
+    assert_eq!(sandbox.wait_within().code(), Some(0));
 }
 
 #[test]
@@ -594,7 +603,7 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
     let out = cmd(dir.path())
         .args(["probe", "--config", "probe.toml"])
         .envs(KEYS)
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -620,7 +629,7 @@ fn probe_reports_a_port_where_nothing_listens_and_a_rejected_model() {
         "{stdout}"
     );
     unsafe { libc::kill(sandbox.0.id() as i32, libc::SIGTERM) };
-    assert_eq!(sandbox.0.wait().unwrap().code(), Some(0));
+    assert_eq!(sandbox.wait_within().code(), Some(0));
 }
 
 mod reqwest {
@@ -715,7 +724,7 @@ fn without_a_socket_table_no_close_is_called_closed_and_the_exit_is_4() {
             "--report",
             "j.json",
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(4));
     let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
@@ -769,14 +778,8 @@ fn a_closed_stdout_is_no_panic_and_the_session_still_ends_cleanly() {
     let mut first = [0u8; 1];
     let _ = stdout.read(&mut first);
     drop(stdout);
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
+    let out = crate::common::finish_within(child, "a headless session whose stdout closes");
+    let (status, stderr) = (out.status, String::from_utf8_lossy(&out.stderr));
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(status.code(), Some(0), "{stderr}");
     let r = report(&dir.path().join("r.json"));
@@ -790,7 +793,7 @@ fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config
     for addr in ["0.0.0.0:0", "[::]:0"] {
         let out = cmd(dir.path())
             .args(["sandbox", "--listen", addr])
-            .output()
+            .bounded_output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{addr}: {stderr}");
@@ -806,7 +809,7 @@ fn the_sandbox_listens_on_loopback_only_from_the_command_line_as_from_the_config
     .unwrap();
     let out = cmd(dir.path())
         .args(["check-config", "--config", "wild.toml"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a loopback address"));
@@ -819,7 +822,7 @@ fn a_mistyped_flag_gets_a_suggestion_in_plain_text() {
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
         .args(["--confg", "x.toml"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -836,7 +839,7 @@ fn a_busy_sandbox_port_is_a_fatal_error_with_its_cause_chain() {
     let addr = held.local_addr().unwrap().to_string();
     let out = cmd(dir.path())
         .args(["sandbox", "--listen", &addr])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -868,7 +871,7 @@ fn a_config_that_cannot_be_read_is_named_without_a_made_up_position() {
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
         .args(["check-config", "--config", "/nonexistent/config.toml"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -938,7 +941,7 @@ fn a_bad_log_filter_is_said_once_and_the_session_goes_on() {
     let out = cmd(dir.path())
         .args(["--headless", "--mute", "--cycles", "1"])
         .env("SINGULARIS_LOG", "debug,=[[[")
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -959,7 +962,7 @@ fn a_log_file_that_cannot_be_written_is_said_once_and_the_session_goes_on() {
             "--log-file",
             "/dev/full",
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -1069,7 +1072,7 @@ fn a_report_that_cannot_be_written_at_the_end_exits_1_and_says_so() {
     let events: Vec<serde_json::Value> = lines
         .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
         .collect();
-    let status = child.0.wait().unwrap();
+    let status = child.wait_within();
     assert_eq!(status.code(), Some(1));
     let ended = events
         .iter()
@@ -1133,7 +1136,7 @@ fn the_command_line_holds_to_the_configs_rules_and_names_them() {
         let out = cmd(dir.path())
             .arg("--headless")
             .args(*args)
-            .output()
+            .bounded_output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
@@ -1145,7 +1148,7 @@ fn the_command_line_holds_to_the_configs_rules_and_names_them() {
     // The sandbox alone takes the same rule for a repeated fault.
     let out = cmd(dir.path())
         .args(["sandbox", "--fault", "moe=hang", "--fault", "moe=drip"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("given twice for moe"));
@@ -1194,7 +1197,7 @@ fn configs_the_services_refuse_exit_2_before_a_request() {
             let out = cmd(dir.path())
                 .args(["--config", "bad.toml"])
                 .args(sub)
-                .output()
+                .bounded_output()
                 .unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{text}{sub:?}: {stderr}");
@@ -1219,7 +1222,7 @@ fn a_changed_model_takes_its_own_default_effort_and_plays() {
     .unwrap();
     let out = cmd(dir.path())
         .args(["check-config", "--config", "gpt41.toml"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
@@ -1260,7 +1263,7 @@ fn a_session_stopped_by_its_spend_limit_says_so_and_exits_5() {
             "0.02",
         ])
         .args(["--cycles", "100000", "--report", "r.json"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(5), "{stdout}");
@@ -1283,7 +1286,7 @@ fn a_session_stopped_by_its_spend_limit_says_so_and_exits_5() {
     let out = cmd(dir.path())
         .args(["--headless", "--mute", "--budget-usd", "1", "--cycles", "1"])
         .args(["--report", "u.json"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let r = crate::common::report(&dir.path().join("u.json"));
@@ -1310,8 +1313,8 @@ fn sessions_ending_together_keep_every_report() {
                 .unwrap()
         })
         .collect();
-    for mut c in children {
-        assert_eq!(c.wait().unwrap().code(), Some(0));
+    for c in children {
+        assert_eq!(KillOnDrop(c).wait_within().code(), Some(0));
     }
     let sessions = dir.path().join("state/singularis-tui/sessions");
     let reports: Vec<_> = std::fs::read_dir(&sessions)
@@ -1328,7 +1331,7 @@ fn the_account_names_a_system_that_answered_nothing() {
     let out = cmd(dir.path())
         .args(["--headless", "--mute", "--cycles", "10"])
         .args(["--fault", "claude_client=hang", "--report", "r.json"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

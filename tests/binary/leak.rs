@@ -4,6 +4,7 @@
 //! and the session must say so everywhere (exit 3, the report, the account, the dashboard:
 //! `tui_e2e::a_leaked_socket_is_shown_on_the_dashboard`).
 
+use crate::common::BoundedOutput;
 use crate::common::{cmd, report};
 
 /// The port the embedded sandbox serves `system` on, from the session's log.
@@ -47,7 +48,7 @@ fn a_socket_held_open_past_its_close_is_a_leak_exit_3_named_in_the_account_and_r
             "--test-leak-socket",
             "claude_client",
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -128,7 +129,7 @@ fn the_leak_hook_is_refused_for_a_system_that_is_not_on_the_embedded_sandbox() {
             .args(["--headless", "--cycles", "1"])
             .args(&args)
             .env("ANTHROPIC_API_KEY", "k")
-            .output()
+            .bounded_output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");

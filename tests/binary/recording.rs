@@ -3,6 +3,7 @@
 //! what the recording says (not what the sandbox would), and a request the recording does not
 //! hold gets a 400 that names the difference.
 
+use crate::common::BoundedOutput;
 use crate::common::{KillOnDrop, cmd, report, run_expecting};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -86,7 +87,7 @@ fn the_replay_serves_the_recording_not_the_sandbox() {
     let out = cmd(dir.path())
         .args(["--headless", "--config", "fast.toml", "--cycles", "1"])
         .args(["--record", "rec", "--report", "a.json"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
@@ -101,7 +102,7 @@ fn the_replay_serves_the_recording_not_the_sandbox() {
     let out = cmd(dir.path())
         .args(["--headless", "--config", "fast.toml", "--cycles", "1"])
         .args(["--timing", "replay:rec", "--report", "b.json"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let r = report(&dir.path().join("b.json"));

@@ -1,6 +1,7 @@
 //! Keys never leak: every key set to a canary, sessions whose systems fail in every way,
 //! and the canary is nowhere in stdout, stderr, the log (at trace level) or the report.
 
+use crate::common::BoundedOutput;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -30,7 +31,7 @@ fn canary_cmd(dir: &Path) -> Command {
 
 /// `args` run to the end: its stdout and stderr.
 fn run(dir: &Path, args: &[&str]) -> (String, String) {
-    let out = canary_cmd(dir).args(args).output().unwrap();
+    let out = canary_cmd(dir).args(args).bounded_output().unwrap();
     (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -61,7 +62,7 @@ fn run_until_each_called(dir: &Path, args: &[&str], systems: &[&str]) -> (String
     });
     unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) };
     seen.extend(events.rest(WAIT));
-    child.0.wait().unwrap();
+    child.wait_within();
     let lines: Vec<String> = seen.iter().map(|e| e.to_string()).collect();
     (lines.join("\n"), stderr.join().expect("the stderr reader"))
 }
@@ -152,7 +153,7 @@ fn a_key_is_never_sent_in_clear_text_off_loopback() {
     let out = crate::common::cmd(dir.path())
         .args(["--config", "c.toml", "--headless", "--cycles", "1"])
         .env("OPENAI_API_KEY", canary("OPENAI_API_KEY"))
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -171,7 +172,7 @@ fn report_files_are_private() {
     let dir = tempfile::tempdir().unwrap();
     let out = crate::common::cmd(dir.path())
         .args(["--headless", "--cycles", "1", "--report", "r.json"])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let mode = std::fs::metadata(dir.path().join("r.json"))

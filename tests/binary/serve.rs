@@ -2,6 +2,7 @@
 //! late viewer's snapshot, commands with and without the token, and the endpoint's sockets
 //! closed and verified at shutdown.
 
+use crate::common::BoundedOutput;
 use crate::common::{Events, KillOnDrop, cmd, one_headless_cycle, report, start_served};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -108,7 +109,7 @@ fn system<'a>(snapshot: &'a Value, name: &str) -> &'a Value {
 fn wait_exit(mut a: Agent) -> i32 {
     // Drain stdout to the end so the agent never blocks on it.
     a.stdout.rest(PATIENCE);
-    a.child.0.wait().unwrap().code().unwrap_or(-1)
+    a.child.wait_within().code().unwrap_or(-1)
 }
 
 #[test]
@@ -321,13 +322,13 @@ fn serving_off_loopback_needs_a_chosen_token() {
             "--cycles",
             "1",
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = cmd(dir.path())
         .args(["--headless", "--mute", "--cycles", "1", "--serve", "0"])
         .env("SINGULARIS_CONTROL_TOKEN", "short")
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

@@ -2,6 +2,7 @@
 //! the seed's eleven (its own sandbox listener, the MoE vote, the dependency order at
 //! shutdown, the report, the JSON events, the account).
 
+use crate::common::BoundedOutput;
 use crate::common::{cmd, report, run_expecting};
 use std::path::Path;
 
@@ -93,7 +94,7 @@ fn a_fault_and_a_probe_may_name_the_configs_own_systems_only() {
             "--fault",
             "mistral_client=hang",
         ])
-        .output()
+        .bounded_output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);

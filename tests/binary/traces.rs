@@ -3,6 +3,7 @@
 //! `otlp` feature warns when export is asked for, and runs on.
 
 #[cfg(feature = "otlp")]
+use crate::common::BoundedOutput;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 #[cfg(feature = "otlp")]
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -294,7 +295,7 @@ fn a_bad_trace_endpoint_is_a_clear_error() {
     let out = cmd(dir.path())
         .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "not a url")
         .args(["--headless", "--mute", "--cycles", "1"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -306,7 +307,7 @@ fn a_bad_trace_endpoint_is_a_clear_error() {
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
         .env("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
         .args(["--headless", "--mute", "--cycles", "1"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
@@ -323,7 +324,7 @@ fn a_build_without_otlp_warns_when_export_is_asked_for_and_runs_on() {
     let out = crate::common::cmd(dir.path())
         .env("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
         .args(["--headless", "--mute", "--cycles", "1"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");

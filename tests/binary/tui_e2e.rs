@@ -4,6 +4,7 @@
 //! back to a normal shell with the headless summary printed. Skipped (with a notice) only
 //! when tmux is not installed; `.ci/run` installs it.
 
+use crate::common::BoundedOutput;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +39,7 @@ impl Tmux {
     pub(crate) fn start(dir: &Path, width: u16, height: u16) -> Option<Tmux> {
         if Command::new("tmux")
             .arg("-V")
-            .output()
+            .bounded_output()
             .map(|o| !o.status.success())
             .unwrap_or(true)
         {
@@ -85,7 +86,7 @@ impl Tmux {
             .args(args)
             .env("TERM", "xterm-256color")
             .env_remove("TMUX")
-            .output()
+            .bounded_output()
             .expect("running tmux")
     }
 

@@ -96,7 +96,7 @@ pub fn cmd_without_proc(dir: &Path) -> Result<Command, String> {
             UNMOUNT_THEN_RUN,
         ])
         .args(["sh", "true"])
-        .output()
+        .bounded_output()
         .map_err(|e| format!("unshare(1) not runnable: {e}"))?;
     if !probe.status.success() {
         return Err(format!(
@@ -173,9 +173,104 @@ pub const TEST_KEYS: [(&str, &str); 5] = [
     ("WOLFRAM_APP_ID", "k5"),
 ];
 
+/// The longest a spawned process may run in a test: one that hangs fails its test with a
+/// message, instead of holding the whole run until CI's limit.
+pub const RUN_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// `Command::output` bounded by [`RUN_LIMIT`].
+pub trait BoundedOutput {
+    /// Like `output()` (stdin empty, stdout and stderr captured), but past [`RUN_LIMIT`] the
+    /// process is killed and the test fails, naming the command.
+    fn bounded_output(&mut self) -> std::io::Result<std::process::Output>;
+}
+
+impl BoundedOutput for Command {
+    fn bounded_output(&mut self) -> std::io::Result<std::process::Output> {
+        let child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        Ok(finish_within(child, &command_line(self)))
+    }
+}
+
+/// The program and its arguments (not its environment, which may hold keys).
+pub fn command_line(c: &Command) -> String {
+    std::iter::once(c.get_program())
+        .chain(c.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Wait for `child` to exit, reading what it writes to piped stdout/stderr, for at most
+/// [`RUN_LIMIT`]; past it, kill it and fail the test with `what` and what it wrote.
+pub fn finish_within(mut child: std::process::Child, what: &str) -> std::process::Output {
+    use std::io::Read;
+    fn drain(r: Option<impl Read + Send + 'static>) -> Option<std::thread::JoinHandle<Vec<u8>>> {
+        r.map(|mut r| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let _ = r.read_to_end(&mut all);
+                all
+            })
+        })
+    }
+    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
+        h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    };
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < RUN_LIMIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "`{what}` did not exit within {RUN_LIMIT:?}; it wrote:\n{}\n{}",
+                    String::from_utf8_lossy(&collect(out)),
+                    String::from_utf8_lossy(&collect(err))
+                );
+            }
+            Err(e) => panic!("`{what}`: cannot wait for it: {e}"),
+        }
+    };
+    std::process::Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    }
+}
+
 /// A child process killed and reaped when the test ends, however it ends: an orphan would
 /// hold the test's pipes open.
 pub struct KillOnDrop(pub std::process::Child);
+
+impl KillOnDrop {
+    /// Wait for its exit, for at most [`RUN_LIMIT`]: past it, kill it and fail the test.
+    pub fn wait_within(&mut self) -> std::process::ExitStatus {
+        let started = std::time::Instant::now();
+        loop {
+            match self.0.try_wait() {
+                Ok(Some(status)) => return status,
+                Ok(None) if started.elapsed() < RUN_LIMIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    let _ = self.0.kill();
+                    let _ = self.0.wait();
+                    panic!("pid {} did not exit within {RUN_LIMIT:?}", self.0.id());
+                }
+                Err(e) => panic!("cannot wait for pid {}: {e}", self.0.id()),
+            }
+        }
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -255,7 +350,7 @@ pub fn live_config(urls: &std::collections::BTreeMap<String, String>) -> String 
 /// `c` run to its end, which must be exit status `code` (else the test fails showing all it
 /// wrote): its stdout.
 pub fn run_expecting(c: &mut Command, code: i32) -> String {
-    let out = c.output().expect("the binary runs");
+    let out = c.bounded_output().expect("the binary runs");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert_eq!(
         out.status.code(),
@@ -272,7 +367,7 @@ pub fn one_headless_cycle(dir: &Path, extra: &[&str]) -> std::process::Output {
     cmd(dir)
         .args(["--headless", "--mute", "--cycles", "1"])
         .args(extra)
-        .output()
+        .bounded_output()
         .expect("the binary runs")
 }
 

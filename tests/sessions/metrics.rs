@@ -2,6 +2,7 @@
 //! read them: scraped over loopback during a real headless session, parsed with an
 //! independent Prometheus text parser, and matched against the session report.
 
+use crate::common::BoundedOutput;
 use prometheus_parse::{Sample, Scrape, Value};
 use serde_json::Value as Json;
 use singularis_tui::config::Config;
@@ -150,15 +151,9 @@ fn scraped_metrics_and_the_json_stream_agree_with_the_report() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    let out = crate::common::finish_within(child, "the scraped session");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     assert!(running_scrapes > 0, "scraped while the game was running");
     let m = last.expect("at least one scrape");
     assert_eq!(
@@ -428,7 +423,7 @@ fn json_alone_when_stdout_is_not_a_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let out = cmd(dir.path())
         .args(["--json", "--cycles", "1"])
-        .output()
+        .bounded_output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

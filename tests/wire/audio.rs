@@ -5,6 +5,7 @@
 //! Regenerate the asset after changing the generator:
 //! `SINGULARIS_WRITE_CHIME=1 cargo test --test wire chime_asset`.
 
+use crate::common::BoundedOutput;
 use singularis_tui::audio::{
     self, AudioOut, AudioSettings, AudioState, ChimeOutcome, DeviceChoice, chime,
 };
@@ -342,7 +343,7 @@ fn on_a_null_device_speech_and_the_chime_play() {
         .arg(home.path().join("log.txt"))
         .arg("--report")
         .arg(&report)
-        .output()
+        .bounded_output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
