@@ -22,7 +22,8 @@
 # mutant: a 10-20 s engine build and 5 s of tests; a mutant that hangs a test costs the
 # 60 s limit). A rerun with MUTANTS_ITERATE=1 takes a minute or two per file (a build of
 # the workspace's crates, then only the survivors). The copy keeps their builds in target/mutants/, so
-# only the first run builds the dependencies (~5 minutes more).
+# only the first run builds the dependencies (~5 minutes more). MUTANTS_SINCE=979ebab (95
+# mutants on the four files changed since) took 23 minutes, load 5-10.
 #
 # How: the tree (tracked and untracked files, less target/ and .git) is copied to
 # target/mutants/src before each file and mutated there in place (`--in-place` on the
