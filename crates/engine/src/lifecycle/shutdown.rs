@@ -413,6 +413,7 @@ mod tests {
             sockets_open_after: Some(0),
             unverified_reason: None,
         };
+        // Two steps that closed and one that failed: only the failed one counts.
         let endpoints = vec![
             step("metrics endpoint", CloseOutcome::Closed, None),
             step(
@@ -420,6 +421,7 @@ mod tests {
                 CloseOutcome::Error,
                 Some("3 of 3 spans not delivered (connection refused)"),
             ),
+            step("log file", CloseOutcome::Closed, None),
         ];
         let r = assemble(
             Duration::from_millis(500),
@@ -431,5 +433,13 @@ mod tests {
         );
         assert_eq!(r.errors, 1);
         assert!(r.is_clean(), "no socket left: the error is not a leak");
+    }
+
+    /// A log line's milliseconds: rounded to the hundredth, not cut, nor scaled wrong.
+    #[test]
+    fn log_ms_gives_milliseconds_to_the_hundredth() {
+        assert_eq!(log_ms(Duration::from_nanos(284_437_999)), 284.44);
+        assert_eq!(log_ms(Duration::from_micros(1_234)), 1.23);
+        assert_eq!(log_ms(Duration::ZERO), 0.0);
     }
 }

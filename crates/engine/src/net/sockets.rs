@@ -848,4 +848,163 @@ mod tests {
         server.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"hi");
     }
+
+    /// The lean witness asks the table only about the ledger's inodes, every entry's, open
+    /// or closed and not yet confirmed gone; an entry with no inode (fstat failed) can be
+    /// found only by its addresses, so then the whole table is read (`None`).
+    #[test]
+    fn the_witness_asks_about_the_ledgers_inodes_or_reads_the_whole_table() {
+        use std::os::fd::AsRawFd;
+        let (_listener, one, _one_end) = connection();
+        let (_other_listener, two, _two_end) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        assert_eq!(ledger.inodes(), Some(vec![]));
+        let _r1 = record_of(&ledger, &one);
+        let r2 = record_of(&ledger, &two);
+        let inode = |s: &std::net::TcpStream| socket_inode(s.as_raw_fd()).unwrap();
+        drop(r2);
+        assert_eq!(ledger.inodes(), Some(vec![inode(&one), inode(&two)]));
+        let _no_inode = ledger.record(
+            -1,
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        assert_eq!(ledger.inodes(), None);
+    }
+
+    /// A socket the table finds by its inode alone (shut down under a holder that keeps a
+    /// `dup` of its fd, it reads as unconnected) is this system's, named by the addresses
+    /// it was made with, whatever the table reads for it now; a socket of another inode
+    /// with the same local address and another peer is not.
+    #[test]
+    fn a_socket_found_by_its_inode_is_named_by_the_addresses_it_was_made_with() {
+        use std::os::fd::AsRawFd;
+        let (_listener, client, _server) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        let record = record_of(&ledger, &client);
+        let inode = socket_inode(client.as_raw_fd()).unwrap();
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let nowhere = SocketAddr::new(std::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+        let shut = OwnedSocket {
+            fd: 1000,
+            inode,
+            local: nowhere,
+            remote: nowhere,
+            state: "unconnected".into(),
+        };
+        let stranger = OwnedSocket {
+            fd: 1001,
+            inode: inode.wrapping_add(1),
+            local,
+            remote: "127.0.0.1:9".parse().unwrap(),
+            state: "connected".into(),
+        };
+        assert_eq!(
+            ledger.open_sockets(&[stranger.clone(), shut.clone()]),
+            vec![OwnedSocket {
+                local,
+                remote,
+                ..shut
+            }]
+        );
+        drop(record);
+        assert_eq!(ledger.open_sockets(&[stranger]), Vec::new());
+        assert_eq!(
+            ledger.inodes(),
+            Some(vec![]),
+            "the closed entry is forgotten"
+        );
+    }
+
+    /// `also` adds the sockets it picks beside the ledger's, each once: a listener, and a
+    /// connection the ledger already has.
+    #[test]
+    fn a_witness_asked_also_about_a_ledgers_connection_lists_it_once() {
+        let (listener, client, _server) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        let _record = record_of(&ledger, &client);
+        let (server_addr, client_addr) =
+            (listener.local_addr().unwrap(), client.local_addr().unwrap());
+        let pick = |s: &OwnedSocket| {
+            s.local == server_addr && s.state == "unconnected" || s.local == client_addr
+        };
+        let seen = witness(&ledger, Some(&pick));
+        let mut locals: Vec<SocketAddr> = seen.open.iter().map(|s| s.local).collect();
+        locals.sort();
+        let mut expected = vec![server_addr, client_addr];
+        expected.sort();
+        assert_eq!(locals, expected, "{:?}", seen.open);
+    }
+
+    /// The test hook the app's `--test-leak-socket` sets: the next connection's fd is
+    /// duplicated and held, so after its stream and record are gone the OS witness still
+    /// finds it open, under the duplicate's fd; only that connection.
+    #[test]
+    fn leak_next_holds_the_next_connection_open_past_its_close() {
+        use std::os::fd::AsRawFd;
+        let (_listener, leaky, _leaky_end) = connection();
+        let (_other_listener, fine, _fine_end) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        ledger.leak_next();
+        let (leaky_fd, leaky_local) = (leaky.as_raw_fd(), leaky.local_addr().unwrap());
+        let r1 = record_of(&ledger, &leaky);
+        let r2 = record_of(&ledger, &fine);
+        drop((leaky, r1, fine, r2));
+        assert_eq!(ledger.open_count(), 0, "the ledger heard both close");
+        let seen = witness(&ledger, None);
+        assert_eq!(seen.open.len(), 1, "{seen:?}");
+        assert_eq!(seen.open[0].local, leaky_local);
+        // The duplicate's fd, not the recorded one (which may have been reused since).
+        let held: Vec<i32> = ledger
+            .leaked
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_raw_fd())
+            .collect();
+        assert_eq!(held, vec![seen.open[0].fd]);
+        assert_ne!(seen.open[0].fd, leaky_fd);
+        // Let the socket go: other tests count this process's sockets.
+        ledger.leaked.lock().unwrap().clear();
+        assert_eq!(witness(&ledger, None).open, Vec::new());
+    }
+
+    /// A connection recorded without its inode (fstat failed) is found in the table by its
+    /// addresses, and both witnesses seeing it make it one open socket, not two.
+    #[test]
+    fn a_connection_without_an_inode_is_found_by_its_addresses_once() {
+        use std::os::fd::AsRawFd;
+        let (_listener, client, _server) = connection();
+        let ledger = Arc::new(SocketLedger::default());
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let _record = ledger.record(-1, local, remote);
+        let seen = witness(&ledger, None);
+        assert_eq!(seen.unverified, None);
+        assert_eq!(seen.open.len(), 1, "{:?}", seen.open);
+        assert_eq!(
+            (seen.open[0].fd, seen.open[0].local, seen.open[0].remote),
+            (client.as_raw_fd(), local, remote),
+            "the table's socket, under its fd"
+        );
+    }
+
+    /// A close's error names its sockets as `ss` shows them: `local → peer`, by commas.
+    #[test]
+    fn named_lists_each_socket_local_to_peer() {
+        let sock = |local: &str, remote: &str| OwnedSocket {
+            fd: 3,
+            inode: 7,
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            state: "connected".into(),
+        };
+        assert_eq!(
+            named(&[
+                sock("127.0.0.1:40000", "127.0.0.1:443"),
+                sock("[::1]:40001", "[::1]:8080"),
+            ]),
+            "127.0.0.1:40000 → 127.0.0.1:443, [::1]:40001 → [::1]:8080"
+        );
+        assert_eq!(named(&[]), "");
+    }
 }
