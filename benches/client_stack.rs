@@ -164,8 +164,7 @@ async fn main() {
     let _metrics = singularis_tui::telemetry::prometheus::SessionMetrics::new(
         registry.clone(),
         Arc::default(),
-    )
-    .expect("metrics");
+    );
     let sys = registry.get(SystemId::OPENAI_CLIENT).clone();
     let limit = sys.config.max_connections();
     singularis_tui::net::transport::install_crypto_provider();

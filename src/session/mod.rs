@@ -469,13 +469,10 @@ async fn start_metrics(
     let Some(listen) = config.metrics.listen else {
         return Ok((None, None));
     };
-    let started = match SessionMetrics::new(registry.clone(), stats.clone()) {
-        Ok(m) => MetricsEndpoint::start(listen, m.clone())
-            .await
-            .map(|ep| (m, ep))
-            .map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let m = SessionMetrics::new(registry.clone(), stats.clone());
+    let started = MetricsEndpoint::start(listen, m.clone())
+        .await
+        .map(|ep| (m, ep));
     match started {
         Ok((m, ep)) => Ok((Some(m), Some(ep))),
         Err(e) => Err(BadSetting(format!(

@@ -2,7 +2,7 @@
 //! exporter's own listener so that the session owns its sockets: the endpoint is closed as a
 //! shutdown step and the process-wide check covers it like every other connection.
 
-use super::prometheus::{Phase, SessionMetrics};
+use super::prometheus::{CONTENT_TYPE, Phase, SessionMetrics};
 use super::served::Served;
 use crate::lifecycle::{StepReport, SystemsClosed};
 use axum::extract::State;
@@ -15,8 +15,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub(crate) const STEP_NAME: &str = "metrics endpoint";
-/// Prometheus text format 0.0.4.
-const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Clone)]
 struct Shared {
@@ -46,16 +44,8 @@ impl MetricsEndpoint {
             .route("/metrics", get(scrape))
             .route("/", get(index))
             .with_state(shared);
-        let upkeep = metrics.clone();
-        let beside = async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tick.tick().await;
-                upkeep.upkeep();
-            }
-        };
-        let served = Served::start(STEP_NAME, listen, app, beside).await?;
+        // Nothing to do beside serving: the histograms fold each sample in as it comes.
+        let served = Served::start(STEP_NAME, listen, app, std::future::pending()).await?;
         let addr = served.addr();
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "the metrics endpoint is reachable from other hosts (not loopback); it has no auth");

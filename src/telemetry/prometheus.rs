@@ -1,20 +1,29 @@
-//! The session's figures as Prometheus metrics, through the `metrics` facade and
-//! `metrics-exporter-prometheus`. Each session has its own recorder (no global one), so
-//! several sessions in one process (the tests) never mix their figures.
+//! The session's figures as Prometheus metrics, in the Prometheus text format (0.0.4)
+//! through the Prometheus project's `prometheus-client`. Each session has its own registry
+//! (no global one), so several sessions in one process (the tests) never mix their figures.
 //!
-//! Counters and gauges are read from the engines' snapshots when scraped; request durations
-//! are recorded as they happen (a histogram cannot be rebuilt from a snapshot).
+//! Counters and gauges are read from the engines' snapshots when scraped (a collector);
+//! request durations are observed as they happen, into a histogram per system (a histogram
+//! cannot be rebuilt from a snapshot).
 
 use crate::gameplay::GameStats;
 use crate::lifecycle::BreakerState;
-use crate::lifecycle::{CloseOutcome, Registry, SystemState, SystemsClosed};
+use crate::lifecycle::{CloseOutcome, Registry, SystemSnapshot, SystemState, SystemsClosed};
 use crate::sync::LockExt;
 use crate::systems::SystemId;
-use metrics_exporter_prometheus::{
-    BuildError, Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
-};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry as Exposition;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
+
+/// The `Content-Type` of what [`SessionMetrics::render`] writes.
+pub(crate) const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 pub(crate) const SYSTEM_STATE: &str = "singularis_system_state";
 pub(crate) const REQUESTS: &str = "singularis_requests_total";
@@ -34,10 +43,8 @@ pub(crate) const SHUTDOWN_CANCELLED: &str = "singularis_shutdown_cancelled_reque
 pub(crate) const BUILD_INFO: &str = "singularis_build_info";
 pub(crate) const TRUNCATED: &str = "singularis_truncated_answers_total";
 pub(crate) const TOKENS: &str = "singularis_tokens_total";
-/// A counter of fractional USD, which the `metrics` facade (integer counters) cannot hold:
-/// rendered by [`SessionMetrics::render`] beside the recorder's text.
+/// A counter of fractional USD.
 pub(crate) const COST: &str = "singularis_cost_usd_total";
-const COST_HELP: &str = "Estimated cost in USD so far, per system, from the config's [pricing]; absent while the model used tokens it has no price for";
 pub(crate) const RATELIMIT_REMAINING: &str = "singularis_ratelimit_remaining";
 pub(crate) const RATELIMIT_LIMIT: &str = "singularis_ratelimit_limit";
 pub(crate) const BREAKER_STATE: &str = "singularis_breaker_state";
@@ -88,8 +95,13 @@ struct ShutdownFigures {
 }
 
 pub struct SessionMetrics {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
+    figures: Arc<Figures>,
+    exposition: Exposition,
+}
+
+/// What a scrape reads: the engines' snapshots, the game's stats, the session's phase and
+/// shutdown, and the histograms the systems' requests fill.
+struct Figures {
     registry: Arc<Registry>,
     game: Arc<Mutex<GameStats>>,
     phase: Mutex<Phase>,
@@ -97,6 +109,24 @@ pub struct SessionMetrics {
     /// Per system, the cost last read and the counter's total: the counter only grows, so
     /// a cost read lower than before (the system's figures started again) adds from zero.
     cost: Mutex<BTreeMap<SystemId, CostCounter>>,
+    /// Request durations, per system, in [`LATENCY_BUCKETS`].
+    latency: Vec<(SystemId, Histogram)>,
+}
+
+impl fmt::Debug for Figures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Figures").finish_non_exhaustive()
+    }
+}
+
+/// The collector the exposition registry asks at each scrape.
+#[derive(Debug)]
+struct Scrape(Arc<Figures>);
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        self.0.encode(&mut encoder)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -121,42 +151,39 @@ impl CostCounter {
 }
 
 impl SessionMetrics {
-    pub fn new(
-        registry: Arc<Registry>,
-        game: Arc<Mutex<GameStats>>,
-    ) -> Result<Arc<SessionMetrics>, BuildError> {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.to_string()), LATENCY_BUCKETS)?
-            .build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
-            describe();
-            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-            for sys in registry.all() {
-                sys.observe_latency(
-                    metrics::histogram!(REQUEST_DURATION, "system" => sys.id.name()),
-                );
-            }
-        });
-        let me = Arc::new(SessionMetrics {
-            recorder,
-            handle,
+    pub fn new(registry: Arc<Registry>, game: Arc<Mutex<GameStats>>) -> Arc<SessionMetrics> {
+        let latency = registry
+            .all()
+            .iter()
+            .map(|sys| {
+                let h = Histogram::new(LATENCY_BUCKETS.iter().copied());
+                let observed = h.clone();
+                sys.observe_latency(Arc::new(move |took| observed.observe(took.as_secs_f64())));
+                (sys.id, h)
+            })
+            .collect();
+        let figures = Arc::new(Figures {
             registry,
             game,
             phase: Mutex::new(Phase::Running),
             shutdown: Mutex::new(None),
             cost: Mutex::new(BTreeMap::new()),
+            latency,
         });
-        me.refresh();
-        Ok(me)
+        let mut exposition = Exposition::default();
+        exposition.register_collector(Box::new(Scrape(figures.clone())));
+        Arc::new(SessionMetrics {
+            figures,
+            exposition,
+        })
     }
 
     pub fn phase(&self) -> Phase {
-        *self.phase.lock().unwrap_or_else(|p| p.into_inner())
+        *self.figures.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {
-        *self.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+        *self.figures.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
     }
 
     /// Every system is closed: its outcome counts and duration are final.
@@ -171,268 +198,550 @@ impl SessionMetrics {
             }
             *f.cancelled.entry(r.name).or_default() += r.cancelled;
         }
-        *self.shutdown.lock().unwrap_or_else(|p| p.into_inner()) = Some(f);
+        *self
+            .figures
+            .shutdown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(f);
         self.set_phase(Phase::Final);
     }
 
-    /// The exposition text, figures read now.
+    /// The exposition text ([`CONTENT_TYPE`]), figures read now.
     pub fn render(&self) -> String {
-        self.refresh();
-        let mut text = self.handle.render();
-        if !text.is_empty() && !text.ends_with('\n') {
-            text.push('\n');
+        let mut text = String::new();
+        // Writing into a String fails only if a collector does, and ours do not.
+        if let Err(e) =
+            prometheus_client::encoding::prometheus_text::encode(&mut text, &self.exposition)
+        {
+            tracing::error!(error = %e, "encoding the metrics failed; the scrape is partial");
         }
-        text.push_str(&self.cost_text());
         text
     }
+}
 
-    /// `singularis_cost_usd_total`, a counter per system (OpenMetrics: the `_total` sample of
-    /// the `singularis_cost_usd` counter family), in the text format's lines.
-    fn cost_text(&self) -> String {
-        use std::fmt::Write;
-        let mut cost = self.cost.locked();
-        for s in self.registry.snapshots() {
-            if let Some(usd) = s.cost_usd {
-                cost.entry(s.id).or_default().read(usd);
-            }
-        }
-        if cost.is_empty() {
-            return String::new();
-        }
-        let mut out = format!("# HELP {COST} {COST_HELP}\n# TYPE {COST} counter\n");
-        for (id, c) in cost.iter() {
-            // `{}` of an f64 never uses an exponent: a valid sample value as it is.
-            let system = id
-                .name()
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            let _ = writeln!(out, "{COST}{{system=\"{system}\"}} {}", c.total());
-        }
-        out.push('\n');
-        out
+/// Labels of one sample, in the order written.
+type Labels<'a> = Vec<(&'static str, &'a str)>;
+
+/// One family: `# HELP`, `# TYPE` and its samples; left out when it has no samples (as a
+/// metric never set is absent). `name` is the full sample name: a counter's ends in
+/// `_total`, which the encoder adds itself.
+fn family<M: EncodeMetric>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: Vec<(Labels<'_>, M)>,
+) -> fmt::Result {
+    let Some((_, first)) = samples.first() else {
+        return Ok(());
+    };
+    let kind = first.metric_type();
+    let name = match kind {
+        MetricType::Counter => name.strip_suffix("_total").unwrap_or(name),
+        _ => name,
+    };
+    let mut metric = enc.encode_descriptor(name, help, None, kind)?;
+    for (labels, m) in &samples {
+        m.encode(metric.encode_family(labels)?)?;
     }
+    Ok(())
+}
 
-    /// Fold recorded histogram samples into their buckets; call now and then, so samples
-    /// between two scrapes do not pile up.
-    pub(crate) fn upkeep(&self) {
-        self.handle.run_upkeep();
-    }
+fn count(n: u64) -> ConstCounter<u64> {
+    ConstCounter::new(n)
+}
 
-    fn refresh(&self) {
+fn gauge(v: f64) -> ConstGauge<f64> {
+    ConstGauge::new(v)
+}
+
+/// 1 when `on`, else 0 (a state set's gauge).
+fn flag(on: bool) -> ConstGauge<u64> {
+    ConstGauge::new(u64::from(on))
+}
+
+/// A sample per system.
+fn per_system<M>(
+    systems: &[SystemSnapshot],
+    value: impl Fn(&SystemSnapshot) -> M,
+) -> Vec<(Labels<'static>, M)> {
+    systems
+        .iter()
+        .map(|s| (vec![("system", s.id.name())], value(s)))
+        .collect()
+}
+
+impl Figures {
+    fn encode(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
         let systems = self.registry.snapshots();
         let game = self.game.locked().clone();
-        let phase = self.phase();
         let shutdown = self
             .shutdown
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .unwrap_or_default();
-        metrics::with_local_recorder(&self.recorder, || {
-            for s in &systems {
-                let name = s.id.name();
-                for st in STATES {
-                    let on = if s.state == st { 1.0 } else { 0.0 };
-                    metrics::gauge!(SYSTEM_STATE, "system" => name, "state" => st.name()).set(on);
-                }
-                metrics::counter!(REQUESTS, "system" => name).absolute(s.requests());
-                metrics::counter!(TRUNCATED, "system" => name).absolute(s.truncated);
-                if let Some(u) = s.usage {
-                    for (kind, n) in [
-                        ("input", u.input),
-                        ("output", u.output),
-                        ("reasoning", u.reasoning),
-                    ] {
-                        metrics::counter!(TOKENS, "system" => name, "kind" => kind).absolute(n);
-                    }
-                }
-                if let Some(h) = s.headroom {
-                    let pairs = [
-                        ("requests", h.requests_remaining, h.requests_limit),
-                        ("tokens", h.tokens_remaining, h.tokens_limit),
-                    ];
-                    for (resource, left, limit) in pairs {
-                        if let Some(n) = left {
-                            metrics::gauge!(RATELIMIT_REMAINING, "system" => name, "resource" => resource).set(n as f64);
-                        }
-                        if let Some(n) = limit {
-                            metrics::gauge!(RATELIMIT_LIMIT, "system" => name, "resource" => resource).set(n as f64);
-                        }
-                    }
-                }
-                metrics::counter!(REQUEST_ERRORS, "system" => name).absolute(s.errors);
-                metrics::gauge!(IN_FLIGHT, "system" => name).set(s.in_flight as f64);
-                metrics::gauge!(OPEN_SOCKETS, "system" => name).set(s.open_sockets as f64);
-                metrics::counter!(CONNECTIONS_OPENED, "system" => name)
-                    .absolute(s.connections_opened);
-                for b in [
-                    BreakerState::Closed,
-                    BreakerState::Open,
-                    BreakerState::HalfOpen,
-                ] {
-                    let on = if s.breaker == b { 1.0 } else { 0.0 };
-                    metrics::gauge!(BREAKER_STATE, "system" => name, "state" => b.name()).set(on);
-                }
-                metrics::counter!(BREAKER_OPENS, "system" => name).absolute(s.breaker_opens);
-                for (outcome, n) in [
-                    ("answered", s.done + s.truncated),
-                    ("late", s.late),
-                    ("rate_limited", s.rate_limited),
-                    ("cut", s.cut),
-                    ("outvoted", s.outvoted),
-                    ("skipped_by_breaker", s.breaker_skipped),
-                    ("error", s.errors),
-                ] {
-                    metrics::counter!(CALL_OUTCOMES, "system" => name, "outcome" => outcome)
-                        .absolute(n);
-                }
-                metrics::gauge!(DEADLINE, "system" => name).set(s.deadline_ms / 1e3);
-                metrics::gauge!(SHUTDOWN_CANCELLED, "system" => name)
-                    .set(shutdown.cancelled.get(&s.id).copied().unwrap_or(0) as f64);
-                let skipped = game.skipped_calls.get(&s.id).copied().unwrap_or(0);
-                metrics::counter!(SKIPPED_CALLS, "system" => name).absolute(skipped);
+        let phase = *self.phase.lock().unwrap_or_else(|p| p.into_inner());
+        family(
+            enc,
+            BUILD_INFO,
+            "Always 1; the version is a label",
+            vec![(vec![("version", env!("CARGO_PKG_VERSION"))], flag(true))],
+        )?;
+        encode_systems(enc, &systems, &game)?;
+        encode_calls(enc, &systems)?;
+        self.encode_cost(enc, &systems)?;
+        family(
+            enc,
+            REQUEST_DURATION,
+            "Duration of successful requests, per system",
+            self.latency
+                .iter()
+                .map(|(id, h)| (vec![("system", id.name())], h.clone()))
+                .collect(),
+        )?;
+        encode_game(enc, &game)?;
+        encode_session(enc, &systems, phase, &shutdown)
+    }
+
+    /// `singularis_cost_usd_total`, a counter of fractional USD per system that never goes
+    /// down (see [`CostCounter`]).
+    fn encode_cost(&self, enc: &mut DescriptorEncoder, systems: &[SystemSnapshot]) -> fmt::Result {
+        let mut cost = self.cost.locked();
+        for s in systems {
+            if let Some(usd) = s.cost_usd {
+                cost.entry(s.id).or_default().read(usd);
             }
-            metrics::counter!(CYCLES).absolute(game.cycles);
-            for (kind, n) in &game.actions_by_kind {
-                metrics::counter!(ACTIONS, "kind" => kind.clone()).absolute(*n);
-            }
-            metrics::counter!(FALLBACKS).absolute(game.fallbacks);
-            if let Some(b) = &game.budget {
-                metrics::gauge!(BUDGET_SPENT).set(b.spent_usd);
-                if let Some(l) = b.limit_usd {
-                    metrics::gauge!(BUDGET_LIMIT).set(l);
-                }
-                metrics::gauge!(BUDGET_BURN).set(b.burn_usd_per_hour);
-                metrics::gauge!(BUDGET_EXHAUSTED).set(if b.exhausted { 1.0 } else { 0.0 });
-                for (id, n) in &b.refused {
-                    metrics::counter!(BUDGET_REFUSED, "system" => id.name()).absolute(*n);
-                }
-            }
-            for p in [Phase::Running, Phase::ShuttingDown, Phase::Final] {
-                metrics::gauge!(SESSION_PHASE, "phase" => p.name()).set(if p == phase {
-                    1.0
-                } else {
-                    0.0
-                });
-            }
-            for (i, o) in CloseOutcome::ALL.iter().enumerate() {
-                metrics::gauge!(SHUTDOWN_SYSTEMS, "outcome" => o.name())
-                    .set(shutdown.outcomes[i] as f64);
-            }
-            metrics::gauge!(SHUTDOWN_DURATION).set(shutdown.seconds);
-        });
+        }
+        family(
+            enc,
+            COST,
+            "Estimated cost in USD so far, per system, from the config's [pricing]; absent while the model used tokens it has no price for",
+            cost.iter()
+                .map(|(id, c)| (vec![("system", id.name())], ConstCounter::new(c.total())))
+                .collect(),
+        )
     }
 }
 
-fn describe() {
-    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_gauge!(
+/// Each system's state, requests, tokens, rate limits and sockets.
+fn encode_systems(
+    enc: &mut DescriptorEncoder,
+    systems: &[SystemSnapshot],
+    game: &GameStats,
+) -> fmt::Result {
+    let mut states = Vec::new();
+    for s in systems {
+        for st in STATES {
+            states.push((
+                vec![("system", s.id.name()), ("state", st.name())],
+                flag(s.state == st),
+            ));
+        }
+    }
+    family(
+        enc,
         SYSTEM_STATE,
-        "1 for the state each system is in (open, idle, closing, closed, error, disabled), 0 for the others"
-    );
-    describe_counter!(
+        "1 for the state each system is in (open, idle, closing, closed, error, disabled), 0 for the others",
+        states,
+    )?;
+    family(
+        enc,
         REQUESTS,
-        "Requests finished (answered, truncated or failed), per system"
-    );
-    describe_counter!(REQUEST_ERRORS, "Requests that failed, per system");
-    describe_gauge!(
-        BREAKER_STATE,
-        "1 for the state each system's circuit breaker is in (closed, open, half_open), 0 for the others"
-    );
-    describe_counter!(BREAKER_OPENS, "Times each system's circuit breaker opened");
-    describe_gauge!(
-        BUDGET_SPENT,
-        Unit::Count,
-        "USD spent by the session, from the answers' usage at [pricing] (with a [budget] set)"
-    );
-    describe_gauge!(
-        BUDGET_LIMIT,
-        Unit::Count,
-        "The session's spend limit in USD"
-    );
-    describe_gauge!(
-        BUDGET_BURN,
-        Unit::Count,
-        "USD per hour spent over the last hour (or the session, when younger)"
-    );
-    describe_gauge!(
-        BUDGET_EXHAUSTED,
-        "1 once the session's spend limit stopped a call (the session then ends with reason budget)"
-    );
-    describe_counter!(
-        BUDGET_REFUSED,
-        "Calls not made because their worst cost would cross a spend limit, per system"
-    );
-    describe_counter!(
-        CALL_OUTCOMES,
-        "The game's calls per system by outcome: answered, late (cancelled at the deadline), rate_limited (cut at the deadline while waiting out a 429), cut (a stream cut; its partial text used), skipped_by_breaker, error"
-    );
-    describe_gauge!(
-        DEADLINE,
-        Unit::Seconds,
-        "The deadline each system's next call gets (its recent p99 times the multiplier, within the floor and the ceiling)"
-    );
-    describe_gauge!(IN_FLIGHT, "Requests in flight, per system");
-    describe_gauge!(
-        OPEN_SOCKETS,
-        "TCP sockets the system holds open, measured from the process's fds"
-    );
-    describe_counter!(CONNECTIONS_OPENED, "TCP connections the system opened");
-    describe_histogram!(
-        REQUEST_DURATION,
-        Unit::Seconds,
-        "Duration of successful requests, per system"
-    );
-    describe_counter!(CYCLES, "Gameplay cycles completed");
-    describe_counter!(ACTIONS, "Actions taken, by kind");
-    describe_counter!(
-        FALLBACKS,
-        "Safe actions taken because no usable answer came"
-    );
-    describe_counter!(
-        SKIPPED_CALLS,
-        "Calls the agent skipped because the system was unavailable, per system"
-    );
-    describe_gauge!(
-        SESSION_PHASE,
-        "1 for the session's phase (running, shutting_down, final), 0 for the others"
-    );
-    describe_gauge!(
-        SHUTDOWN_SYSTEMS,
-        "Systems by close outcome (closed, forced, error, skipped, unverified: closed by the in-process ledger but not confirmed by the OS socket table); 0 until shutdown"
-    );
-    describe_gauge!(
-        SHUTDOWN_CANCELLED,
-        "Requests in flight each system's close cancelled at the grace deadline (or by a force); 0 until shutdown"
-    );
-    describe_gauge!(
-        SHUTDOWN_DURATION,
-        Unit::Seconds,
-        "Shutdown trigger to the last system closed; 0 until shutdown"
-    );
-    describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
-    describe_counter!(
+        "Requests finished (answered, truncated or failed), per system",
+        per_system(systems, |s| count(s.requests())),
+    )?;
+    family(
+        enc,
+        REQUEST_ERRORS,
+        "Requests that failed, per system",
+        per_system(systems, |s| count(s.errors)),
+    )?;
+    family(
+        enc,
         TRUNCATED,
-        "Answers cut at their output cap (reasoning included), per system"
-    );
-    describe_counter!(
+        "Answers cut at their output cap (reasoning included), per system",
+        per_system(systems, |s| count(s.truncated)),
+    )?;
+    let mut tokens = Vec::new();
+    for s in systems {
+        if let Some(u) = s.usage {
+            for (kind, n) in [
+                ("input", u.input),
+                ("output", u.output),
+                ("reasoning", u.reasoning),
+            ] {
+                tokens.push((vec![("system", s.id.name()), ("kind", kind)], count(n)));
+            }
+        }
+    }
+    family(
+        enc,
         TOKENS,
-        "Tokens as the service reported them, per system and kind (input, output, reasoning; output includes reasoning)"
-    );
-    describe_gauge!(
+        "Tokens as the service reported them, per system and kind (input, output, reasoning; output includes reasoning)",
+        tokens,
+    )?;
+    let (mut remaining, mut limits) = (Vec::new(), Vec::new());
+    for s in systems {
+        let Some(h) = s.headroom else { continue };
+        let pairs = [
+            ("requests", h.requests_remaining, h.requests_limit),
+            ("tokens", h.tokens_remaining, h.tokens_limit),
+        ];
+        for (resource, left, limit) in pairs {
+            let labels = vec![("system", s.id.name()), ("resource", resource)];
+            if let Some(n) = left {
+                remaining.push((labels.clone(), ConstGauge::new(n)));
+            }
+            if let Some(n) = limit {
+                limits.push((labels, ConstGauge::new(n)));
+            }
+        }
+    }
+    family(
+        enc,
         RATELIMIT_REMAINING,
-        "Requests or tokens left in the service's rate-limit window, from its last answer's headers"
-    );
-    describe_gauge!(
+        "Requests or tokens left in the service's rate-limit window, from its last answer's headers",
+        remaining,
+    )?;
+    family(
+        enc,
         RATELIMIT_LIMIT,
-        "The service's rate limit for requests or tokens, from its last answer's headers"
-    );
+        "The service's rate limit for requests or tokens, from its last answer's headers",
+        limits,
+    )?;
+    family(
+        enc,
+        IN_FLIGHT,
+        "Requests in flight, per system",
+        per_system(systems, |s| ConstGauge::new(s.in_flight)),
+    )?;
+    family(
+        enc,
+        OPEN_SOCKETS,
+        "TCP sockets the system holds open, measured from the process's fds",
+        per_system(systems, |s| ConstGauge::new(s.open_sockets)),
+    )?;
+    family(
+        enc,
+        CONNECTIONS_OPENED,
+        "TCP connections the system opened",
+        per_system(systems, |s| count(s.connections_opened)),
+    )?;
+    family(
+        enc,
+        SKIPPED_CALLS,
+        "Calls the agent skipped because the system was unavailable, per system",
+        per_system(systems, |s| {
+            count(game.skipped_calls.get(&s.id).copied().unwrap_or(0))
+        }),
+    )
+}
+
+/// Each system's breaker, calls by outcome and deadline.
+fn encode_calls(enc: &mut DescriptorEncoder, systems: &[SystemSnapshot]) -> fmt::Result {
+    let mut breaker = Vec::new();
+    let mut outcomes = Vec::new();
+    for s in systems {
+        let name = s.id.name();
+        for b in [
+            BreakerState::Closed,
+            BreakerState::Open,
+            BreakerState::HalfOpen,
+        ] {
+            breaker.push((
+                vec![("system", name), ("state", b.name())],
+                flag(s.breaker == b),
+            ));
+        }
+        for (outcome, n) in [
+            ("answered", s.done + s.truncated),
+            ("late", s.late),
+            ("rate_limited", s.rate_limited),
+            ("cut", s.cut),
+            ("outvoted", s.outvoted),
+            ("skipped_by_breaker", s.breaker_skipped),
+            ("error", s.errors),
+        ] {
+            outcomes.push((vec![("system", name), ("outcome", outcome)], count(n)));
+        }
+    }
+    family(
+        enc,
+        BREAKER_STATE,
+        "1 for the state each system's circuit breaker is in (closed, open, half_open), 0 for the others",
+        breaker,
+    )?;
+    family(
+        enc,
+        BREAKER_OPENS,
+        "Times each system's circuit breaker opened",
+        per_system(systems, |s| count(s.breaker_opens)),
+    )?;
+    family(
+        enc,
+        CALL_OUTCOMES,
+        "The game's calls per system by outcome: answered, late (cancelled at the deadline), rate_limited (cut at the deadline while waiting out a 429), cut (a stream cut; its partial text used), skipped_by_breaker, error",
+        outcomes,
+    )?;
+    family(
+        enc,
+        DEADLINE,
+        "The deadline each system's next call gets (its recent p99 times the multiplier, within the floor and the ceiling)",
+        per_system(systems, |s| gauge(s.deadline_ms / 1e3)),
+    )
+}
+
+/// The game's cycles, actions and spend.
+fn encode_game(enc: &mut DescriptorEncoder, game: &GameStats) -> fmt::Result {
+    family(
+        enc,
+        CYCLES,
+        "Gameplay cycles completed",
+        vec![(vec![], count(game.cycles))],
+    )?;
+    family(
+        enc,
+        ACTIONS,
+        "Actions taken, by kind",
+        game.actions_by_kind
+            .iter()
+            .map(|(kind, n)| (vec![("kind", kind.as_str())], count(*n)))
+            .collect(),
+    )?;
+    family(
+        enc,
+        FALLBACKS,
+        "Safe actions taken because no usable answer came",
+        vec![(vec![], count(game.fallbacks))],
+    )?;
+    let Some(b) = &game.budget else {
+        return Ok(());
+    };
+    family(
+        enc,
+        BUDGET_SPENT,
+        "USD spent by the session, from the answers' usage at [pricing] (with a [budget] set)",
+        vec![(vec![], gauge(b.spent_usd))],
+    )?;
+    family(
+        enc,
+        BUDGET_LIMIT,
+        "The session's spend limit in USD",
+        b.limit_usd
+            .map(|l| (vec![], gauge(l)))
+            .into_iter()
+            .collect(),
+    )?;
+    family(
+        enc,
+        BUDGET_BURN,
+        "USD per hour spent over the last hour (or the session, when younger)",
+        vec![(vec![], gauge(b.burn_usd_per_hour))],
+    )?;
+    family(
+        enc,
+        BUDGET_EXHAUSTED,
+        "1 once the session's spend limit stopped a call (the session then ends with reason budget)",
+        vec![(vec![], flag(b.exhausted))],
+    )?;
+    family(
+        enc,
+        BUDGET_REFUSED,
+        "Calls not made because their worst cost would cross a spend limit, per system",
+        b.refused
+            .iter()
+            .map(|(id, n)| (vec![("system", id.name())], count(*n)))
+            .collect(),
+    )
+}
+
+/// The session's phase and shutdown figures.
+fn encode_session(
+    enc: &mut DescriptorEncoder,
+    systems: &[SystemSnapshot],
+    phase: Phase,
+    shutdown: &ShutdownFigures,
+) -> fmt::Result {
+    family(
+        enc,
+        SESSION_PHASE,
+        "1 for the session's phase (running, shutting_down, final), 0 for the others",
+        [Phase::Running, Phase::ShuttingDown, Phase::Final]
+            .into_iter()
+            .map(|p| (vec![("phase", p.name())], flag(p == phase)))
+            .collect(),
+    )?;
+    family(
+        enc,
+        SHUTDOWN_SYSTEMS,
+        "Systems by close outcome (closed, forced, error, skipped, unverified: closed by the in-process ledger but not confirmed by the OS socket table); 0 until shutdown",
+        CloseOutcome::ALL
+            .iter()
+            .zip(shutdown.outcomes)
+            .map(|(o, n)| (vec![("outcome", o.name())], ConstGauge::new(n)))
+            .collect(),
+    )?;
+    family(
+        enc,
+        SHUTDOWN_CANCELLED,
+        "Requests in flight each system's close cancelled at the grace deadline (or by a force); 0 until shutdown",
+        per_system(systems, |s| {
+            ConstGauge::new(shutdown.cancelled.get(&s.id).copied().unwrap_or(0))
+        }),
+    )?;
+    family(
+        enc,
+        SHUTDOWN_DURATION,
+        "Shutdown trigger to the last system closed; 0 until shutdown",
+        vec![(vec![], gauge(shutdown.seconds))],
+    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::CostCounter;
+    use super::*;
+
+    fn session_metrics() -> Arc<SessionMetrics> {
+        let config = crate::config::Config::default();
+        let registry = Arc::new(Registry::new(&config, &Default::default(), &|_| None));
+        let mut stats = GameStats::default();
+        stats.actions_by_kind.insert("move".into(), 3);
+        stats.budget = Some(crate::lifecycle::BudgetSnapshot {
+            spent_usd: 0.25,
+            refused: [(SystemId::MOE, 2)].into(),
+            ..Default::default()
+        });
+        SessionMetrics::new(registry, Arc::new(Mutex::new(stats)))
+    }
+
+    /// The exposition is Prometheus text 0.0.4 (no OpenMetrics `# EOF`) that an independent
+    /// parser reads; every family has its HELP and TYPE once, under the sample names it had
+    /// with the `metrics` exporter (a counter's `_total` not doubled), and the request
+    /// durations are a histogram per system in LATENCY_BUCKETS, cumulative, with `+Inf`,
+    /// `_sum` and `_count`.
+    #[test]
+    fn the_exposition_keeps_its_names_labels_and_buckets() {
+        let metrics = session_metrics();
+        let (id, histogram) = &metrics.figures.latency[0];
+        let system = id.name();
+        histogram.observe(0.003);
+        histogram.observe(0.2);
+        let text = metrics.render();
+        assert!(
+            !text.contains("# EOF") && !text.contains("_total_total"),
+            "{text}"
+        );
+        let line = |l: String| assert!(text.lines().any(|x| x == l), "no line {l:?} in\n{text}");
+        line(format!(
+            "singularis_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ));
+        line("# HELP singularis_requests_total Requests finished (answered, truncated or failed), per system".into());
+        line("# TYPE singularis_requests_total counter".into());
+        line(format!(
+            "singularis_requests_total{{system=\"{system}\"}} 0"
+        ));
+        line(format!(
+            "singularis_system_state{{system=\"{system}\",state=\"idle\"}} 0"
+        ));
+        line("# TYPE singularis_request_duration_seconds histogram".into());
+        let bucket = |le: &str, n: u64| {
+            line(format!(
+                "singularis_request_duration_seconds_bucket{{system=\"{system}\",le=\"{le}\"}} {n}"
+            ))
+        };
+        for (le, n) in [
+            ("0.001", 0),
+            ("0.0025", 0),
+            ("0.005", 1),
+            ("0.25", 2),
+            ("1", 2),
+            ("30", 2),
+            ("+Inf", 2),
+        ] {
+            bucket(le, n);
+        }
+        line(format!(
+            "singularis_request_duration_seconds_count{{system=\"{system}\"}} 2"
+        ));
+        line("singularis_cycles_total 0".into());
+        line("singularis_actions_total{kind=\"move\"} 3".into());
+        line("singularis_budget_spent_usd 0.25".into());
+        line("singularis_budget_refused_calls_total{system=\"moe\"} 2".into());
+        line("singularis_session_phase{phase=\"running\"} 1".into());
+        line("singularis_shutdown_systems{outcome=\"closed\"} 0".into());
+
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("Prometheus text format");
+        let sum = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == REQUEST_DURATION && s.labels.get("system") == Some(system))
+            .expect("the histogram");
+        let prometheus_parse::Value::Histogram(buckets) = &sum.value else {
+            panic!("not a histogram: {sum:?}");
+        };
+        let les: Vec<f64> = buckets.iter().map(|b| b.less_than).collect();
+        assert_eq!(les[..LATENCY_BUCKETS.len()], *LATENCY_BUCKETS);
+        assert_eq!(les.len(), LATENCY_BUCKETS.len() + 1);
+        // Each family once, with its HELP and TYPE.
+        let mut families = BTreeMap::<&str, (u32, u32)>::new();
+        for l in text.lines() {
+            if let Some(rest) = l.strip_prefix("# HELP ") {
+                families
+                    .entry(rest.split(' ').next().unwrap())
+                    .or_default()
+                    .0 += 1;
+            } else if let Some(rest) = l.strip_prefix("# TYPE ") {
+                families
+                    .entry(rest.split(' ').next().unwrap())
+                    .or_default()
+                    .1 += 1;
+            }
+        }
+        assert!(families.values().all(|n| *n == (1, 1)), "{families:?}");
+        // Families with samples here: all but cost (no price), tokens and rate limits (no
+        // answers yet) and the budget's limit (none set).
+        let absent = [
+            COST,
+            TOKENS,
+            RATELIMIT_REMAINING,
+            RATELIMIT_LIMIT,
+            BUDGET_LIMIT,
+        ];
+        for name in [
+            SYSTEM_STATE,
+            REQUESTS,
+            REQUEST_ERRORS,
+            IN_FLIGHT,
+            OPEN_SOCKETS,
+            CONNECTIONS_OPENED,
+            REQUEST_DURATION,
+            CYCLES,
+            ACTIONS,
+            FALLBACKS,
+            SKIPPED_CALLS,
+            SESSION_PHASE,
+            SHUTDOWN_SYSTEMS,
+            SHUTDOWN_DURATION,
+            SHUTDOWN_CANCELLED,
+            BUILD_INFO,
+            TRUNCATED,
+            BREAKER_STATE,
+            BREAKER_OPENS,
+            CALL_OUTCOMES,
+            DEADLINE,
+            BUDGET_SPENT,
+            BUDGET_BURN,
+            BUDGET_REFUSED,
+            BUDGET_EXHAUSTED,
+        ] {
+            assert!(families.contains_key(name), "{name} missing");
+        }
+        for name in absent {
+            assert!(!families.contains_key(name), "{name} without samples");
+        }
+    }
 
     /// The cost counter never goes down: a cost read lower than the last (its system's
     /// figures began again) counts from zero on top of what was counted.

@@ -44,7 +44,7 @@ pub(crate) struct Served {
 
 impl Served {
     /// Bind `listen` and serve `app`, with `beside` run alongside for as long as it serves
-    /// (upkeep; `std::future::pending()` for none). Port 0 takes any free port.
+    /// (periodic work; `std::future::pending()` for none). Port 0 takes any free port.
     pub async fn start(
         name: &'static str,
         listen: SocketAddr,

@@ -691,8 +691,7 @@ fn a_sixth_expert_from_the_config_votes_and_is_measured() {
         let metrics = singularis_tui::telemetry::prometheus::SessionMetrics::new(
             session.registry.clone(),
             session.stats.clone(),
-        )
-        .unwrap();
+        );
         assert!(
             metrics.render().contains("system=\"sixth_expert\""),
             "{}",

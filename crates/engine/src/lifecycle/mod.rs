@@ -18,5 +18,5 @@ pub use shutdown::{
 };
 pub use system::{
     Bounded, BreakerChange, CloseOutcome, CloseReport, CloseStep, CloseStepKind, Deadlines,
-    EarlierClose, StateChange, System, SystemSnapshot, SystemState,
+    EarlierClose, LatencyObserver, StateChange, System, SystemSnapshot, SystemState,
 };

@@ -310,6 +310,10 @@ struct Status {
 
 const LATENCY_WINDOW: usize = 120;
 
+/// Told each successful request's duration, on the task that made the request: keep it
+/// short (a histogram's observe).
+pub type LatencyObserver = Arc<dyn Fn(Duration) + Send + Sync>;
+
 pub struct System {
     pub id: SystemId,
     pub config: SystemConfig,
@@ -334,7 +338,7 @@ pub struct System {
     changed: watch::Sender<u64>,
     transitions: broadcast::Sender<StateChange>,
     /// Where finished requests' durations also go when metrics are exported.
-    latency_histogram: std::sync::OnceLock<metrics::Histogram>,
+    latency_observer: std::sync::OnceLock<LatencyObserver>,
     deadlines: std::sync::OnceLock<Deadlines>,
     breaker: Mutex<Breaker>,
     breaker_changes: broadcast::Sender<BreakerChange>,
@@ -438,7 +442,7 @@ impl System {
             latencies: Mutex::new(VecDeque::with_capacity(LATENCY_WINDOW)),
             changed,
             transitions,
-            latency_histogram: std::sync::OnceLock::new(),
+            latency_observer: std::sync::OnceLock::new(),
             deadlines: std::sync::OnceLock::new(),
             breaker: Mutex::new(Breaker::new(breaker_settings(&ResilienceConfig::default()))),
             breaker_changes,
@@ -528,9 +532,10 @@ impl System {
         let _ = self.price.set(price);
     }
 
-    /// Also record each successful request's duration (seconds) in `histogram`.
-    pub fn observe_latency(&self, histogram: metrics::Histogram) {
-        let _ = self.latency_histogram.set(histogram);
+    /// Also hand each successful request's duration to `observer` (the app's exporter;
+    /// the first observer set stays).
+    pub fn observe_latency(&self, observer: LatencyObserver) {
+        let _ = self.latency_observer.set(observer);
     }
 
     fn set_error(&self, cause: String) {

@@ -373,8 +373,8 @@ impl System {
             }
             l.push_back(took.as_secs_f64() * 1e3);
         }
-        if let Some(h) = self.latency_histogram.get() {
-            h.record(took.as_secs_f64());
+        if let Some(observe) = self.latency_observer.get() {
+            observe(took);
         }
     }
 
