@@ -684,6 +684,20 @@ mod tests {
         assert_eq!(witness(&ledger, None).open.len(), 1);
     }
 
+    /// Asked about some inodes, the table lists those sockets and no other, once each.
+    #[test]
+    fn the_table_by_inodes_lists_only_the_sockets_asked_about() {
+        use std::os::fd::AsRawFd;
+        let (_listener, client, _server) = connection();
+        let (_other_listener, _other_client, _other_server) = connection();
+        let _dup = client.try_clone().unwrap();
+        let inode = socket_inode(client.as_raw_fd()).unwrap();
+        let found = tcp_sockets_with_inodes(&[inode]).unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].inode, inode);
+        assert_eq!(found[0].local, client.local_addr().unwrap());
+    }
+
     /// A loopback connection: the listener, the client and the accepted end.
     fn connection() -> (
         std::net::TcpListener,
