@@ -82,7 +82,7 @@ impl ControlEndpoint {
             .route("/v1/commands", post(commands::command))
             .route("/", get(index))
             .with_state(shared);
-        let served = Served::start(STEP_NAME, listen, app, std::future::pending()).await?;
+        let served = Served::start(STEP_NAME, listen, app).await?;
         let addr = served.addr();
         hub.info.locked().serve = Some(format!("http://{addr}"));
         if !addr.ip().is_loopback() {

@@ -44,8 +44,7 @@ impl MetricsEndpoint {
             .route("/metrics", get(scrape))
             .route("/", get(index))
             .with_state(shared);
-        // Nothing to do beside serving: the histograms fold each sample in as it comes.
-        let served = Served::start(STEP_NAME, listen, app, std::future::pending()).await?;
+        let served = Served::start(STEP_NAME, listen, app).await?;
         let addr = served.addr();
         if !addr.ip().is_loopback() {
             tracing::warn!(%addr, "the metrics endpoint is reachable from other hosts (not loopback); it has no auth");

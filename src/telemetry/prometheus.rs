@@ -179,11 +179,11 @@ impl SessionMetrics {
     }
 
     pub fn phase(&self) -> Phase {
-        *self.figures.phase.lock().unwrap_or_else(|p| p.into_inner())
+        *self.figures.phase.locked()
     }
 
     pub(crate) fn set_phase(&self, phase: Phase) {
-        *self.figures.phase.lock().unwrap_or_else(|p| p.into_inner()) = phase;
+        *self.figures.phase.locked() = phase;
     }
 
     /// Every system is closed: its outcome counts and duration are final.
@@ -198,11 +198,7 @@ impl SessionMetrics {
             }
             *f.cancelled.entry(r.name).or_default() += r.cancelled;
         }
-        *self
-            .figures
-            .shutdown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some(f);
+        *self.figures.shutdown.locked() = Some(f);
         self.set_phase(Phase::Final);
     }
 
@@ -274,13 +270,8 @@ impl Figures {
     fn encode(&self, enc: &mut DescriptorEncoder) -> fmt::Result {
         let systems = self.registry.snapshots();
         let game = self.game.locked().clone();
-        let shutdown = self
-            .shutdown
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_default();
-        let phase = *self.phase.lock().unwrap_or_else(|p| p.into_inner());
+        let shutdown = self.shutdown.locked().clone().unwrap_or_default();
+        let phase = *self.phase.locked();
         family(
             enc,
             BUILD_INFO,

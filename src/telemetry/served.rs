@@ -43,13 +43,11 @@ pub(crate) struct Served {
 }
 
 impl Served {
-    /// Bind `listen` and serve `app`, with `beside` run alongside for as long as it serves
-    /// (periodic work; `std::future::pending()` for none). Port 0 takes any free port.
+    /// Bind `listen` and serve `app`. Port 0 takes any free port.
     pub async fn start(
         name: &'static str,
         listen: SocketAddr,
         app: axum::Router,
-        beside: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<Served> {
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
@@ -63,13 +61,8 @@ impl Served {
         let task = tokio::spawn(async move {
             let serve = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
                 .with_graceful_shutdown(graceful.cancelled_owned());
-            tokio::select! {
-                r = serve.into_future() => {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, endpoint = name, "endpoint failed");
-                    }
-                }
-                () = beside => {}
+            if let Err(e) = serve.into_future().await {
+                tracing::error!(error = %e, endpoint = name, "endpoint failed");
             }
         });
         tracing::info!(%addr, endpoint = name, "listening");
