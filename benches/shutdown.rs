@@ -158,6 +158,13 @@ fn breakdown(reports: &[ShutdownReport], watch: Option<SystemId>) {
             let Some(close) = r.systems.iter().find(|c| c.name == id) else {
                 continue;
             };
+            if let Some(first) = close.steps.first() {
+                let label = format!("start → {:?}", first.step);
+                match between.iter_mut().find(|(l, _)| *l == label) {
+                    Some((_, v)) => v.push(first.ms),
+                    None => between.push((label, vec![first.ms])),
+                }
+            }
             for pair in close.steps.windows(2) {
                 let label = format!("{:?} → {:?}", pair[0].step, pair[1].step);
                 let gap = pair[1].ms - pair[0].ms;
