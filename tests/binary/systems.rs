@@ -34,7 +34,7 @@ fn run(dir: &Path, extra: &[&str]) -> String {
 }
 
 #[test]
-fn a_twelfth_system_plays_votes_and_closes_after_the_vote() {
+fn a_twelfth_system_plays_votes_and_starts_closing_after_the_vote() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("twelve.toml"), TWELFTH).unwrap();
     let out = run(dir.path(), &["--json", "--report", "r.json"]);
@@ -53,7 +53,7 @@ fn a_twelfth_system_plays_votes_and_closes_after_the_vote() {
         r["stats"]["calls"]
     );
 
-    // The events name it, and show the vote closed before it began to close.
+    // The events name it, and show the vote began to close before it did.
     let events: Vec<serde_json::Value> = out
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
@@ -64,8 +64,11 @@ fn a_twelfth_system_plays_votes_and_closes_after_the_vote() {
             .position(|e| e["event"] == event && e.to_string().contains(&format!("\"{name}\"")))
             .unwrap_or_else(|| panic!("no {event} event for {name}"))
     };
-    assert!(at("closed", "moe") < at("closing", "mistral_client"));
-    assert!(at("closed", "mistral_client") > at("closed", "moe"));
+    // It starts closing only once the vote has stopped using it (ARCHITECTURE.md, "Shutdown
+    // order": what a system uses closes once it is released, while the user's own sockets
+    // are still being checked), so the vote's `closing` comes first; which `closed` comes
+    // first is a race between two checks.
+    assert!(at("closing", "moe") < at("closing", "mistral_client"));
 
     // The account (the headless text) names it by its made-up display name, after the vote.
     let account = run(dir.path(), &["--report", "r2.json"]);
@@ -74,7 +77,9 @@ fn a_twelfth_system_plays_votes_and_closes_after_the_vote() {
             .find(what)
             .unwrap_or_else(|| panic!("{what:?} missing from\n{account}"))
     };
-    assert!(line("✓ MoE orchestrator closed") < line("✓ Mistral client closed"));
+    // Listed in the order the closes ended: both there, in either order.
+    line("✓ MoE orchestrator closed");
+    line("✓ Mistral client closed");
     assert!(
         account.contains("Complete - 12 systems closed"),
         "{account}"
