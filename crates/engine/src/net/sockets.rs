@@ -494,7 +494,8 @@ mod tests {
             client.local_addr().unwrap(),
             client.peer_addr().unwrap(),
         );
-        // Two threads (one per core here) live for the whole test and spin, so that each
+        // Eight threads (more than the cores, so a thread can be preempted in the window)
+        // live for the whole test and spin, so that each
         // round they drop their records at the same instant.
         use std::sync::atomic::AtomicUsize;
         let slots: [Mutex<Option<ConnectionRecord>>; 8] = Default::default();
