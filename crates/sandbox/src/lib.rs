@@ -140,11 +140,16 @@ impl Sandbox {
         clock: Clock,
     ) -> std::io::Result<Sandbox> {
         let core = server::Core::start(listen, base_port, systems, clock)?;
+        Ok(Sandbox::serving(core))
+    }
+
+    /// The handle on a started core: the last one dropped cancels it.
+    fn serving(core: Arc<server::Core>) -> Sandbox {
         let guard = Arc::new(core.cancel_on_drop());
-        Ok(Sandbox {
+        Sandbox {
             core,
             _cancel_on_drop: guard,
-        })
+        }
     }
 
     /// [`Sandbox::start_with`] on a thread and runtime of its own, as a remote service
@@ -172,8 +177,11 @@ impl Sandbox {
                         return;
                     }
                 };
-                let core =
-                    rt.block_on(async { server::Core::start(listen, base_port, systems, clock) });
+                // Started inside the runtime, so that its tasks are spawned on it.
+                let core = {
+                    let _inside = rt.enter();
+                    server::Core::start(listen, base_port, systems, clock)
+                };
                 let Ok(core) = core else {
                     let _ = started.send(core);
                     return;
@@ -186,11 +194,7 @@ impl Sandbox {
         let core = core
             .await
             .map_err(|_| std::io::Error::other("the sandbox's thread ended before it started"))??;
-        let guard = Arc::new(core.cancel_on_drop());
-        Ok(Sandbox {
-            core,
-            _cancel_on_drop: guard,
-        })
+        Ok(Sandbox::serving(core))
     }
 
     /// The base URL a client uses for that system, shaped like the real service's:
