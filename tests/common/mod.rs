@@ -217,29 +217,17 @@ pub fn finish_within(mut child: std::process::Child, what: &str) -> std::process
             })
         })
     }
-    let (out, err) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let (mut out, mut err) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let collect = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
         h.map(|h| h.join().unwrap_or_default()).unwrap_or_default()
     };
-    let started = std::time::Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if started.elapsed() < RUN_LIMIT => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "`{what}` did not exit within {RUN_LIMIT:?}; it wrote:\n{}\n{}",
-                    String::from_utf8_lossy(&collect(out)),
-                    String::from_utf8_lossy(&collect(err))
-                );
-            }
-            Err(e) => panic!("`{what}`: cannot wait for it: {e}"),
-        }
-    };
+    let status = exit_within(&mut child, what, || {
+        format!(
+            "it wrote:\n{}\n{}",
+            String::from_utf8_lossy(&collect(out.take())),
+            String::from_utf8_lossy(&collect(err.take()))
+        )
+    });
     std::process::Output {
         status,
         stdout: collect(out),
@@ -254,28 +242,32 @@ pub struct KillOnDrop(pub std::process::Child);
 impl KillOnDrop {
     /// Wait for its exit, for at most [`RUN_LIMIT`]: past it, kill it and fail the test.
     pub fn wait_within(&mut self) -> std::process::ExitStatus {
-        let started = std::time::Instant::now();
-        loop {
-            match self.0.try_wait() {
-                Ok(Some(status)) => return status,
-                Ok(None) if started.elapsed() < RUN_LIMIT => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Ok(None) => {
-                    let _ = self.0.kill();
-                    let _ = self.0.wait();
-                    panic!("pid {} did not exit within {RUN_LIMIT:?}", self.0.id());
-                }
-                Err(e) => panic!("cannot wait for pid {}: {e}", self.0.id()),
-            }
-        }
+        let what = format!("pid {}", self.0.id());
+        exit_within(&mut self.0, &what, String::new)
     }
 }
 
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+/// `child`'s exit status, waited for at most [`RUN_LIMIT`]; past it, kill it and fail the
+/// test naming `what` and adding `said()` (what it wrote, when that was read).
+fn exit_within(
+    child: &mut std::process::Child,
+    what: &str,
+    said: impl FnOnce() -> String,
+) -> std::process::ExitStatus {
+    let started = std::time::Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status,
+            Ok(None) if started.elapsed() < RUN_LIMIT => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("`{what}` did not exit within {RUN_LIMIT:?}; {}", said());
+            }
+            Err(e) => panic!("`{what}`: cannot wait for it: {e}"),
+        }
     }
 }
 
