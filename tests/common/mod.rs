@@ -247,6 +247,13 @@ impl KillOnDrop {
     }
 }
 
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `child`'s exit status, waited for at most [`RUN_LIMIT`]; past it, kill it and fail the
 /// test naming `what` and adding `said()` (what it wrote, when that was read).
 fn exit_within(
