@@ -2,11 +2,13 @@
 //! command leaves (the report's `commands`, the `command` event).
 
 use crate::systems::CloseReport;
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// What a person may ask of a running session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CommandKind {
     Close,
@@ -54,7 +56,8 @@ impl From<CommandKind> for &'static str {
 }
 
 /// One command and what became of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CommandRecord {
     /// Seconds since the session started.
     pub at_s: f64,
@@ -74,7 +77,8 @@ pub struct CommandRecord {
 }
 
 /// The body of `POST /v1/commands`: `{"command": "force_close", "system": "claude_client"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CommandRequest {
     pub command: CommandKind,
@@ -84,7 +88,8 @@ pub struct CommandRequest {
 }
 
 /// The agent's answer to a command (any status), or to a request it did not take (`error`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Answer {
     /// Done as asked (a close: closed or forced).
     #[serde(default)]

@@ -6,12 +6,14 @@ use crate::systems::{
     BreakerChange, CloseReport, StateChange, SystemSnapshot, SystemState, Verification,
 };
 use crate::version::Version;
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// One line of the stream (a line of `--json`, a `data:` of `/v1/events`): `ts`, `event`
 /// and the event's fields, so an event that is a report's entry is exactly that entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Line {
     /// When the event was written: RFC 3339, UTC.
     pub ts: String,
@@ -87,7 +89,8 @@ impl std::fmt::Display for ReadError {
 impl std::error::Error for ReadError {}
 
 /// What a session is, as `session_started` and a viewer's `snapshot` say it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SessionInfo {
     /// The agent's own version (singularis-tui's).
     pub version: String,
@@ -105,7 +108,8 @@ pub struct SessionInfo {
 }
 
 /// A system as the session starts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SystemLine {
     pub name: String,
     pub state: SystemState,
@@ -116,7 +120,8 @@ pub struct SystemLine {
 
 /// Everything a viewer needs to draw the session from nothing: the first event of the
 /// control endpoint's stream, and again whenever a viewer fell behind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Snapshot {
     /// The protocol's version (this is the first event of the control endpoint's stream).
     /// Agents older than the field have none: 1.0.
@@ -147,7 +152,8 @@ pub struct Snapshot {
 pub const LOG_TAIL: usize = 200;
 
 /// One line of the agent's log, as its dashboard's log pane shows it (keys masked).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct LogLine {
     /// The agent's local wall-clock time, `HH:MM:SS`.
     pub time: String,
@@ -159,7 +165,8 @@ pub struct LogLine {
 
 /// The counters a state change does not carry: every system and the game's statistics,
 /// sent to each viewer every second so its table stays live between changes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Refresh {
     /// Seconds since the session started.
     pub session_s: f64,
@@ -172,7 +179,8 @@ pub struct Refresh {
 }
 
 /// The shutdown's totals (the report's `shutdown`, without its lists).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ShutdownComplete {
     pub reason: String,
     pub grace_ms: u64,
@@ -190,7 +198,8 @@ pub struct ShutdownComplete {
 }
 
 /// One event; `event` names its kind.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The session started (`--json`'s first line).
@@ -250,7 +259,7 @@ pub enum Event {
     },
     /// An event of a newer minor version that this reader does not know; never written.
     #[serde(other, skip_serializing)]
-    #[schemars(skip)]
+    #[cfg_attr(feature = "schema", schemars(skip))]
     Unknown,
 }
 

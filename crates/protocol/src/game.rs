@@ -2,12 +2,14 @@
 //! final statistics (the report's `stats`).
 
 use crate::systems::{BreakerState, Headroom, is_zero};
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// What the game has done so far. Maps keyed by a system are keyed by its name.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(default)]
 pub struct GameStats {
     pub cycles: u64,
@@ -46,7 +48,8 @@ pub struct GameStats {
 }
 
 /// Where cycles spend their time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CycleTiming {
     pub cycles: u64,
     pub total_ms: f64,
@@ -60,7 +63,8 @@ pub struct CycleTiming {
 }
 
 /// The spend and its limits.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct BudgetSnapshot {
     pub spent_usd: f64,
     pub limit_usd: Option<f64>,
@@ -85,7 +89,8 @@ pub struct BudgetSnapshot {
 
 /// What the dashboard's game pane shows: where the player is, the scene, the last actions,
 /// and the calls the cycle in progress waits on (in `snapshot` and `refresh`). Since 1.3.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(default)]
 pub struct GameView {
     /// The world the scene describes, else as of the last action; null before the first
@@ -101,7 +106,8 @@ pub struct GameView {
 }
 
 /// The world as the game pane shows it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct WorldView {
     pub place: String,
     /// The hostile in view, if any (`a draugr`).
@@ -115,7 +121,8 @@ pub struct WorldView {
 }
 
 /// One action the agent took.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ActionLine {
     pub cycle: u64,
     /// The action's name (`explore`, `turn_camera`…).
@@ -125,7 +132,8 @@ pub struct ActionLine {
 }
 
 /// One gameplay cycle ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CycleEvent {
     pub cycle: u64,
     /// The action taken (`explore`, `turn_camera`…), if the cycle got as far as acting.
@@ -143,7 +151,8 @@ pub struct CycleEvent {
 }
 
 /// One system's usage as its service reported it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct UsageLine {
     pub input: u64,
     pub output: u64,
@@ -161,7 +170,8 @@ pub struct UsageLine {
 }
 
 /// Tokens and cost over every system that reported any.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct UsageSection {
     pub systems: BTreeMap<String, UsageLine>,
     pub input: u64,
@@ -174,7 +184,8 @@ pub struct UsageSection {
 }
 
 /// How one system's calls ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CallAccount {
     /// Answered within the deadline (truncated answers included).
     pub answered: u64,
@@ -211,7 +222,8 @@ pub struct CallAccount {
 
 /// The session's final statistics (the report's `stats`): the game's figures with the
 /// systems' beside them, in one object.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct ReportStats {
     #[serde(flatten)]
     pub game: GameStats,

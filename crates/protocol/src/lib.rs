@@ -43,12 +43,14 @@ pub use systems::{
 pub use version::{PROTOCOL, Version, VersionError};
 
 /// The JSON Schema of one line of the event stream.
+#[cfg(feature = "schema")]
 pub fn events_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Line)).expect("a schema is JSON")
 }
 
 /// The JSON Schema of `POST /v1/commands`: the request (`$defs.CommandRequest`) and the
 /// answer (the root).
+#[cfg(feature = "schema")]
 pub fn commands_schema() -> serde_json::Value {
     #[derive(schemars::JsonSchema)]
     #[allow(dead_code)]

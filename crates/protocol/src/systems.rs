@@ -1,11 +1,13 @@
 //! The systems as the stream tells them: each one's live figures, its state changes and
 //! breaker changes, and how its close ended.
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A system's state (ARCHITECTURE.md, "System states").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SystemState {
     Open,
@@ -30,7 +32,8 @@ impl SystemState {
 }
 
 /// Where a system's circuit breaker stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum BreakerState {
     Closed,
@@ -49,7 +52,8 @@ impl BreakerState {
 }
 
 /// Tokens as a service reported them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Usage {
     pub input: u64,
     pub output: u64,
@@ -68,7 +72,8 @@ pub(crate) fn is_zero(n: &u64) -> bool {
 }
 
 /// What a service's rate-limit headers said on its last answer.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Headroom {
     pub requests_remaining: Option<u64>,
     pub requests_limit: Option<u64>,
@@ -77,7 +82,8 @@ pub struct Headroom {
 }
 
 /// A live view of one system, as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct SystemSnapshot {
     /// The system's name (`claude_client`).
     pub id: String,
@@ -131,7 +137,8 @@ pub struct SystemSnapshot {
 }
 
 /// A system moved from one state to another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct StateChange {
     pub system: String,
     pub from: SystemState,
@@ -141,7 +148,8 @@ pub struct StateChange {
 }
 
 /// A system's circuit breaker changed state, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct BreakerChange {
     pub system: String,
     pub from: BreakerState,
@@ -150,7 +158,8 @@ pub struct BreakerChange {
 }
 
 /// How one close ended (the session report's `outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CloseOutcome {
     Closed,
@@ -176,7 +185,8 @@ impl CloseOutcome {
 /// How one close ended: a system's (named by the system), or a closing step's after the
 /// systems (the metrics endpoint, the control endpoint: named in words). The session
 /// report's `shutdown.systems` and `shutdown.endpoints` entries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CloseReport {
     pub name: String,
     pub outcome: CloseOutcome,
@@ -202,14 +212,16 @@ pub struct CloseReport {
 }
 
 /// One step of a close, at `ms` since the close began.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct CloseStep {
     pub step: String,
     pub ms: f64,
 }
 
 /// A close asked for while the session ran (a key at the dashboard, a viewer's command).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct EarlierClose {
     /// Who asked ("you" at the dashboard, "viewer IP:PORT").
     pub by: String,
@@ -225,7 +237,8 @@ pub struct EarlierClose {
 }
 
 /// What the process-wide socket check found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 pub struct Verification {
     /// TCP sockets left open beyond the baseline; null when they could not be counted.
     pub sockets_open_after: Option<u64>,

@@ -1,5 +1,6 @@
 //! The protocol's version, `"MAJOR.MINOR"`, in the events that open a stream.
 
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -81,6 +82,7 @@ impl<'de> Deserialize<'de> for Version {
     }
 }
 
+#[cfg(feature = "schema")]
 impl JsonSchema for Version {
     fn schema_name() -> Cow<'static, str> {
         "Version".into()

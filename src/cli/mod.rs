@@ -1,4 +1,7 @@
-//! The command line (ARCHITECTURE.md, "Command line and exit status").
+//! The command line (ARCHITECTURE.md, "Command line and exit status"): its definition here,
+//! what each command does in `run`.
+
+pub mod run;
 
 use crate::config::Mode;
 use crate::sandbox::fault::{Fault, parse_fault_arg};
@@ -439,7 +442,7 @@ mod tests {
     /// The exit statuses `--help` gives are ARCHITECTURE.md's.
     #[test]
     fn the_exit_statuses_are_the_documented_ones() {
-        let doc = include_str!("../ARCHITECTURE.md");
+        let doc = include_str!("../../ARCHITECTURE.md");
         let documented: Vec<u8> = doc
             .lines()
             .skip_while(|l| !l.starts_with("## Command line and exit status"))
