@@ -67,9 +67,9 @@ async fn one_run(
     sd
 }
 
-/// One request on every system that has a wire, all at once, left running.
-fn fire_one_each(session: &Session) {
-    for id in singularis_tui::config::Config::default().ids() {
+/// One request on each of `ids` that has a wire, all at once, left running.
+fn fire_at(session: &Session, ids: &[SystemId]) {
+    for &id in ids {
         let sys = session.registry.get(id).clone();
         let proto = sys.config.protocol;
         if proto == Protocol::Moe {
@@ -86,7 +86,7 @@ fn fire_one_each(session: &Session) {
 
 async fn warm(session: &Session) {
     for _ in 0..3 {
-        fire_one_each(session);
+        fire_at(session, &session.registry.ids());
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     wait_idle(session).await;
@@ -111,7 +111,7 @@ async fn scenario(
     name: &str,
     faults: &[(SystemId, Fault)],
     grace_ms: u64,
-    in_flight: Option<Ready>,
+    in_flight: Option<(&[SystemId], Ready)>,
     watch: Option<SystemId>,
 ) {
     let mut reports = Vec::new();
@@ -124,8 +124,9 @@ async fn scenario(
                     sb.set_fault(*id, Some(*f));
                 }
             }
-            if let Some(ready) = in_flight {
-                fire_one_each(s);
+            // Only the row's systems get a request: "the rest idle" means idle.
+            if let Some((at, ready)) = in_flight {
+                fire_at(s, at);
                 // Wait until the requests are really on the wire.
                 while !ready(&s.registry.snapshots()) {
                     tokio::time::sleep(Duration::from_micros(200)).await;
@@ -244,13 +245,13 @@ fn main() {
         let ids = singularis_tui::config::Config::default().ids();
         if only(1) { scenario("all idle, pooled keep-alive sockets", &[], 500, None, Some(SystemId::CLAUDE_CLIENT)).await; }
         let slow: Vec<_> = ids.iter().map(|&id| (id, Fault::Slow(Duration::from_millis(5)))).collect();
-        if only(2) { scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some(|s| s.iter().filter(|x| x.in_flight > 0).count() >= 10), None).await; }
+        if only(2) { scenario("a request in flight on every system (service answers in 5 ms)", &slow, 500, Some((&ids, |s| s.iter().filter(|x| x.in_flight > 0).count() >= 10)), None).await; }
         // A unary call the cycle waits on, hung on the wire at the quit: cut at the deadline.
         let wolfram = SystemId::WOLFRAM_ANALYZER;
-        if only(3) { scenario("one unary call hung (wolfram_analyzer=hang), the rest idle", &[(wolfram, Fault::Hang)], 300, Some(|s| s[SystemId::WOLFRAM_ANALYZER.index()].in_flight > 0), Some(wolfram)).await; }
+        if only(3) { scenario("one unary call hung (wolfram_analyzer=hang), the rest idle", &[(wolfram, Fault::Hang)], 300, Some((&[wolfram], |s| s[SystemId::WOLFRAM_ANALYZER.index()].in_flight > 0)), Some(wolfram)).await; }
         // A stream hung before its headers: the game no longer needs it, so it ends at once.
         let orchestrator = SystemId::ORCHESTRATOR;
-        if only(4) { scenario("one stream hung before its headers (orchestrator=hang), the rest idle", &[(orchestrator, Fault::Hang)], 300, Some(|s| s[SystemId::ORCHESTRATOR.index()].in_flight > 0), Some(orchestrator)).await; }
+        if only(4) { scenario("one stream hung before its headers (orchestrator=hang), the rest idle", &[(orchestrator, Fault::Hang)], 300, Some((&[orchestrator], |s| s[SystemId::ORCHESTRATOR.index()].in_flight > 0)), Some(orchestrator)).await; }
         if only(5) { connections_per_1000().await; }
     });
 }
