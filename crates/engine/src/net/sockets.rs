@@ -495,8 +495,8 @@ mod tests {
             client.peer_addr().unwrap(),
         );
         // Eight threads (more than the cores, so a thread can be preempted in the window)
-        // live for the whole test and spin, so that each
-        // round they drop their records at the same instant.
+        // live for the whole test and spin, so that each round they drop their records at
+        // the same instant.
         use std::sync::atomic::AtomicUsize;
         let slots: [Mutex<Option<ConnectionRecord>>; 8] = Default::default();
         let (round_now, dropped) = (AtomicUsize::new(0), AtomicUsize::new(0));
