@@ -3,7 +3,7 @@
 
 use singularis_tui::clients::{self, Prompt};
 use singularis_tui::config::{Config, Mode};
-use singularis_tui::lifecycle::ShutdownReport;
+use singularis_tui::lifecycle::{ShutdownEvent, ShutdownReport};
 use singularis_tui::sandbox::fault::Fault;
 use singularis_tui::session::Session;
 use singularis_tui::session::report::Reason;
@@ -41,6 +41,7 @@ async fn one_run(
 ) -> ShutdownReport {
     let session = Session::start(cfg).await.expect("session");
     prepare(&session).await;
+    let profiled = profile_window();
     session.quit.quit(Reason::Quit);
     let dir = std::env::temp_dir().join(format!("singularis-bench-{}.json", std::process::id()));
     let end = session
@@ -48,9 +49,13 @@ async fn one_run(
             Duration::from_millis(grace_ms),
             Mode::Parallel,
             Some(dir.clone()),
-            None,
+            profiled.as_ref().map(|(tx, _)| tx.clone()),
         )
         .await;
+    if let Some((tx, watcher)) = profiled {
+        drop(tx);
+        let _ = watcher.await;
+    }
     let _ = std::fs::remove_file(dir);
     let sd = end.report.shutdown.report;
     // A bench that cannot verify its sockets has no figure to give.
@@ -106,6 +111,39 @@ async fn wait_idle(session: &Session) {
     while session.registry.snapshots().iter().any(|s| s.in_flight > 0) {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
+}
+
+/// With `PERF_CTL=FIFO` (`scripts/profile-bench.sh shutdown`), `perf record` runs paused and
+/// is told to record from the quit to the process-wide check only: a profile of shutdowns,
+/// not of the sessions started and warmed for them. `None` without it.
+fn profile_window() -> Option<(
+    tokio::sync::mpsc::UnboundedSender<ShutdownEvent>,
+    tokio::task::JoinHandle<()>,
+)> {
+    let fifo = std::env::var("PERF_CTL").ok()?;
+    // perf's control protocol: a command on the FIFO, answered on FIFO.ack.
+    let tell = move |cmd: &str| -> std::io::Result<()> {
+        use std::io::{Read, Write};
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&fifo)?
+            .write_all(cmd.as_bytes())?;
+        let mut ack = [0u8; 5];
+        match std::fs::File::open(format!("{fifo}.ack"))?.read(&mut ack)? {
+            0 => Err(std::io::Error::other("perf closed its ack FIFO")),
+            _ => Ok(()),
+        }
+    };
+    tell("enable\n").expect("perf control FIFO");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if matches!(e, ShutdownEvent::Verified(_)) {
+                tell("disable\n").expect("perf control FIFO");
+            }
+        }
+    });
+    Some((tx, watcher))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

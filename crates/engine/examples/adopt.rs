@@ -8,7 +8,9 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use singularis_engine::clients::{Prompt, openai};
 use singularis_engine::config;
-use singularis_engine::lifecycle::{Registry, ShutdownReport, shutdown_all, sockets};
+use singularis_engine::lifecycle::{
+    Registry, ShutdownEvent, ShutdownReport, shutdown_all, sockets,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +54,9 @@ async fn serve() -> std::io::Result<(u16, CancellationToken)> {
 }
 
 /// Start the server, load the config, call each system once, shut down; the report.
-pub async fn run() -> Result<(Vec<String>, ShutdownReport), Box<dyn std::error::Error>> {
+pub async fn run(
+    events: Option<tokio::sync::mpsc::UnboundedSender<ShutdownEvent>>,
+) -> Result<(Vec<String>, ShutdownReport), Box<dyn std::error::Error>> {
     let (port, server) = serve().await?;
     // The program's own config: the engine's sections only, its own system names.
     let text = format!(
@@ -93,7 +97,7 @@ depends_on = ["weather"]
         CancellationToken::new(),
         baseline,
         vec![port],
-        None,
+        events,
         Vec::new(),
     )
     .await;
@@ -103,7 +107,7 @@ depends_on = ["weather"]
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (answers, report) = run().await?;
+    let (answers, report) = run(None).await?;
     for a in &answers {
         println!("{a}");
     }

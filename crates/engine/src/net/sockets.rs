@@ -36,6 +36,10 @@ const FD_DIRS: [&str; 2] = ["/proc/self/fd", "/dev/fd"];
 
 /// The fd numbers this process holds, from the first of [`FD_DIRS`] that can be listed.
 fn open_fds() -> Result<Vec<i32>, TableUnreadable> {
+    #[cfg(target_os = "linux")]
+    if let Some(fds) = linux::open_fds() {
+        return Ok(fds);
+    }
     let mut causes = Vec::new();
     for dir in FD_DIRS {
         match std::fs::read_dir(dir) {
@@ -48,6 +52,95 @@ fn open_fds() -> Result<Vec<i32>, TableUnreadable> {
         }
     }
     Err(TableUnreadable(causes.join("; ")))
+}
+
+/// Listing `/proc/self/fd` without its costs around the listing: each thread keeps the
+/// directory open and reads it again from the start, in one buffer, with no allocation per
+/// entry. A shutdown asks once per system (eleven walks within a millisecond); opening the
+/// directory each time was a path walk and two syscalls more (BENCHMARKS.md, "idle shutdown
+/// under 1 ms").
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::cell::RefCell;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    thread_local! {
+        static FD_DIR: RefCell<Option<OwnedFd>> = const { RefCell::new(None) };
+    }
+
+    /// `None` when the directory cannot be opened or read: the caller then says why with
+    /// the portable listing.
+    pub(super) fn open_fds() -> Option<Vec<i32>> {
+        FD_DIR.with(|dir| {
+            let mut dir = dir.borrow_mut();
+            if dir.is_none() {
+                // SAFETY: a NUL-terminated path; the fd returned is ours alone.
+                let fd = unsafe {
+                    libc::open(
+                        c"/proc/self/fd".as_ptr(),
+                        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                    )
+                };
+                if fd < 0 {
+                    return None;
+                }
+                // SAFETY: `fd` was just opened and is owned by nothing else.
+                *dir = Some(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+            let fd = dir.as_ref()?.as_raw_fd();
+            let listed = list(fd);
+            if listed.is_none() {
+                // Read again from a fresh open next time.
+                *dir = None;
+            }
+            listed
+        })
+    }
+
+    fn list(fd: i32) -> Option<Vec<i32>> {
+        // SAFETY: `fd` is the open directory; rewinding it is what makes it list anew.
+        if unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } != 0 {
+            return None;
+        }
+        let mut fds = Vec::with_capacity(128);
+        let mut buf = [0u8; 8192];
+        loop {
+            // SAFETY: the kernel writes at most `buf.len()` bytes of dirents into `buf`.
+            let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+            if n < 0 {
+                return None;
+            }
+            if n == 0 {
+                break;
+            }
+            // Each record: d_ino (8), d_off (8), d_reclen (2), d_type (1), then the name,
+            // NUL-terminated.
+            let mut at = 0usize;
+            while at + 19 <= n as usize {
+                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                if reclen == 0 || at + reclen > n as usize {
+                    return None;
+                }
+                let name = &buf[at + 19..at + reclen];
+                let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+                if let Some(n) = parse_fd(name) {
+                    fds.push(n);
+                }
+                at += reclen;
+            }
+        }
+        // The listing's own fd is the directory, not one of the process's sockets: it stays,
+        // as any fd does, and is never a socket.
+        Some(fds)
+    }
+
+    /// A decimal fd number; `.` and `..` are not.
+    fn parse_fd(name: &[u8]) -> Option<i32> {
+        if name.is_empty() || !name.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(name).ok()?.parse().ok()
+    }
 }
 
 /// Whether `fd` is a socket, and its inode, by fstat(2) (portable, one syscall).
@@ -92,14 +185,21 @@ fn tcp_sockets_with_inodes(inodes: &[u64]) -> Result<Vec<OwnedSocket>, TableUnre
 
 /// A TCP socket's addresses, or `None` for other sockets (Unix, UDP) and closed fds.
 fn inspect_socket(fd: i32, inode: u64) -> Option<OwnedSocket> {
+    inspect_socket_unless(fd, inode, &[])
+}
+
+/// [`inspect_socket`], except for sockets whose local port is in `skip` (the sandbox's):
+/// the local address is asked first, so those cost one call, not three.
+fn inspect_socket_unless(fd: i32, inode: u64, skip: &[u16]) -> Option<OwnedSocket> {
     // SAFETY: the fd is only borrowed for the getsockopt/getsockname/getpeername calls
     // below; if it was closed meanwhile they fail with EBADF, which we treat as "gone".
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     let sock = socket2::SockRef::from(&borrowed);
-    if sock.r#type().ok()? != socket2::Type::STREAM {
+    // A Unix socket has no inet address: `as_socket` leaves it out here.
+    let local = sock.local_addr().ok()?.as_socket()?;
+    if skip.contains(&local.port()) || sock.r#type().ok()? != socket2::Type::STREAM {
         return None;
     }
-    let local = sock.local_addr().ok()?.as_socket()?;
     let (remote, state) = match sock.peer_addr().ok().and_then(|a| a.as_socket()) {
         Some(peer) => (peer, "connected"),
         None => (
@@ -116,6 +216,22 @@ fn inspect_socket(fd: i32, inode: u64) -> Option<OwnedSocket> {
     })
 }
 
+/// Every TCP socket this process holds but those whose local port is in `excluded_ports`
+/// (the in-process sandbox's listeners and server-side connections): the process-wide
+/// check's table, read at the end of every shutdown.
+pub fn process_tcp_sockets_except(
+    excluded_ports: &[u16],
+) -> Result<Vec<OwnedSocket>, TableUnreadable> {
+    let mut seen = std::collections::HashSet::new();
+    Ok(open_fds()?
+        .into_iter()
+        .filter_map(|fd| {
+            let inode = socket_inode(fd).filter(|&i| seen.insert(i))?;
+            inspect_socket_unless(fd, inode, excluded_ports)
+        })
+        .collect())
+}
+
 /// The inodes of every socket this process holds (any kind), sorted: it changes whenever a
 /// socket is opened or closed, so a sampler can skip measuring when nothing moved.
 pub fn socket_inodes() -> Result<Vec<u64>, TableUnreadable> {
@@ -127,10 +243,7 @@ pub fn socket_inodes() -> Result<Vec<u64>, TableUnreadable> {
 /// Count of this process's TCP sockets, leaving out those whose local port is one of
 /// `excluded_ports` (the in-process sandbox's listeners and server-side connections).
 pub fn count_process_sockets(excluded_ports: &[u16]) -> Result<usize, TableUnreadable> {
-    Ok(process_tcp_sockets()?
-        .iter()
-        .filter(|s| !excluded_ports.contains(&s.local.port()))
-        .count())
+    Ok(process_tcp_sockets_except(excluded_ports)?.len())
 }
 
 /// IPv4-mapped IPv6 addresses (a dual-stack socket) compare equal to their IPv4 form.
@@ -411,6 +524,7 @@ pub fn witness(ledger: &SocketLedger, also: Also<'_>) -> Witnessed {
     let trust = ledger.trust().err();
     // The OS table is read either way; only the sockets asked about are inspected.
     let table = match (also, ledger.inodes()) {
+        (None, Some(inodes)) if inodes.is_empty() => Ok(Vec::new()),
         (None, Some(inodes)) => tcp_sockets_with_inodes(&inodes),
         _ => process_tcp_sockets(),
     };
@@ -718,6 +832,65 @@ mod tests {
             s.local_addr().unwrap(),
             s.peer_addr().unwrap(),
         )
+    }
+
+    /// The listing each thread keeps open reads the fd table as it is now, every time: an fd
+    /// opened after a listing is in the next one, and one closed is not. The fds are placed
+    /// at numbers no other test's fd takes (the kernel gives the lowest free one).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kept_fd_listing_reads_the_table_anew_each_time() {
+        use std::os::fd::AsRawFd;
+        let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+        // SAFETY: getrlimit writes only into the struct we own.
+        assert_eq!(
+            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+            0
+        );
+        let high = (limit.rlim_cur.min(4096) as i32) - 1;
+        let (_listener, client, _server) = connection();
+        let first = linux::open_fds().unwrap();
+        let placed = [high, high - 1];
+        for fd in placed {
+            assert!(!first.contains(&fd), "fd {fd} in use before the test");
+            // SAFETY: dup2 onto a number nothing holds; closed below.
+            assert_eq!(unsafe { libc::dup2(client.as_raw_fd(), fd) }, fd);
+        }
+        let during = linux::open_fds().unwrap();
+        assert!(during.contains(&client.as_raw_fd()));
+        for fd in placed {
+            assert!(during.contains(&fd), "fd {fd} missing from {during:?}");
+            assert_eq!(socket_inode(fd), socket_inode(client.as_raw_fd()));
+        }
+        for fd in placed {
+            // SAFETY: the fd was placed above by this test and is closed once.
+            assert_eq!(unsafe { libc::close(fd) }, 0);
+        }
+        let after = linux::open_fds().unwrap();
+        for fd in placed {
+            assert!(!after.contains(&fd), "fd {fd} still listed after its close");
+        }
+    }
+
+    /// The process-wide check's table leaves out the sockets on the ports it is told (the
+    /// sandbox's), and only those.
+    #[test]
+    fn the_table_except_ports_leaves_out_only_those_ports() {
+        let (listener, client, server) = connection();
+        let port = listener.local_addr().unwrap().port();
+        let all = process_tcp_sockets().unwrap();
+        let except = process_tcp_sockets_except(&[port]).unwrap();
+        let on_port = |t: &[OwnedSocket]| t.iter().filter(|s| s.local.port() == port).count();
+        // The listener and the server's end of the connection are on the port.
+        assert_eq!(on_port(&all), 2);
+        assert_eq!(on_port(&except), 0);
+        let client_local = client.local_addr().unwrap();
+        assert!(
+            except
+                .iter()
+                .any(|s| s.local == client_local && s.state == "connected")
+        );
+        drop((listener, client, server));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{
 };
 use crate::net::sockets;
 use crate::net::{FORCE_BUDGET, settle};
-use crate::sync::{LockExt, sleep_until_precisely};
+use crate::sync::{LockExt, wake_at};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -111,6 +111,7 @@ impl System {
             && let Some(tell) = released.take()
         {
             tell();
+            tokio::task::yield_now().await;
         }
 
         // Dropped pools close their idle connections within microseconds, but on their own
@@ -304,7 +305,7 @@ async fn drain(
         && tokio::select! {
             biased;
             _ = tracker.wait() => true,
-            _ = sleep_until_precisely(deadline) => false,
+            _ = wake_at(deadline) => false,
             _ = force.cancelled() => false,
         };
     if drained {
