@@ -1,8 +1,8 @@
 //! Locks that survive a panic elsewhere. A poisoned `Mutex` still holds the last value
 //! written; losing it (cycle counts, the fatal error, the end reason) would lose the very
 //! report that explains the panic. Where a poisoned lock makes a figure untrustworthy (the
-//! connection ledger), the owner checks `is_poisoned` itself and says so. Also: a sleep
-//! that ends on time, for the grace deadline.
+//! connection ledger), the owner checks `is_poisoned` itself and says so. Also: waits that
+//! end on time (the sandbox's paced answers, the grace deadline's cut).
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -17,8 +17,8 @@ impl<T> LockExt<T> for Mutex<T> {
     }
 }
 
-/// Sleep until `deadline`, on time. tokio's timers round a deadline up to their next
-/// millisecond tick, so a grace period ended up to 1 ms late; the last stretch here is a
+/// Sleep until `deadline`, on time (the sandbox's service times). tokio's timers round a
+/// deadline up to their next millisecond tick, up to 1 ms late; the last stretch here is a
 /// thread's sleep (a high-resolution timer, tens of µs late), on the blocking pool. Only the
 /// final 2 ms take a thread, so a wait that ends early (dropped first) costs nothing extra.
 pub async fn sleep_until_precisely(deadline: tokio::time::Instant) {
