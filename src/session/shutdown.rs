@@ -24,7 +24,7 @@ impl Session {
             let _ = t.await;
         }
         let steps = self.closing_steps();
-        let (steps_tx, relay) = relay_shutdown_events(self.shutdown_events.clone(), events);
+        let tell = tell_shutdown_events(self.shutdown_events.clone(), events);
         // 2–4. Close in dependency order within the grace period, then verify.
         let shutdown: ShutdownReport = lifecycle::shutdown_all(
             self.registry.clone(),
@@ -32,15 +32,12 @@ impl Session {
             self.force.clone(),
             self.baseline,
             self.sandbox_ports.clone(),
-            Some(steps_tx),
+            Some(tell),
             steps,
         )
         .await;
         // `x` during the shutdown, with how each system it cut ended.
         self.control.record_shutdown_cuts(&shutdown.systems);
-        // The sender is gone with `shutdown_all`: the relay ends after the last step, and
-        // with it the front end's channel.
-        let _ = relay.await;
         // The sandbox is not the clients': it stops last.
         if let Some(sb) = self.sandbox.take() {
             sb.stop().await;
@@ -109,27 +106,22 @@ impl Session {
 }
 
 /// Each shutdown step to the front end's channel (`events`) and to the viewers' broadcast,
-/// in order; the relay ends when the returned sender is gone.
-fn relay_shutdown_events(
+/// in order, as it happens: no relay task between, so the viewers have every other step's
+/// event before the control endpoint (the last step) closes their streams. The front end's
+/// channel ends with the shutdown, which holds the only sender.
+fn tell_shutdown_events(
     viewers: broadcast::Sender<ShutdownEvent>,
     events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
-) -> (
-    mpsc::UnboundedSender<ShutdownEvent>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (steps_tx, mut steps_rx) = mpsc::unbounded_channel::<ShutdownEvent>();
-    let relay = tokio::spawn(async move {
-        while let Some(ev) = steps_rx.recv().await {
-            // The stream's protocol tells a close by its start and end.
-            if !matches!(ev, ShutdownEvent::Released(_)) {
-                let _ = viewers.send(ev.clone());
-            }
-            if let Some(tx) = &events {
-                let _ = tx.send(ev);
-            }
+) -> lifecycle::EventSink {
+    std::sync::Arc::new(move |ev| {
+        // The stream's protocol tells a close by its start and end.
+        if !matches!(ev, ShutdownEvent::Released(_)) {
+            let _ = viewers.send(ev.clone());
         }
-    });
-    (steps_tx, relay)
+        if let Some(tx) = &events {
+            let _ = tx.send(ev);
+        }
+    })
 }
 
 /// Write the session report where the user said, or as a new file in the default place;

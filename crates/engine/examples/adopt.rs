@@ -9,7 +9,7 @@ use hyper_util::rt::TokioIo;
 use singularis_engine::clients::{Prompt, openai};
 use singularis_engine::config;
 use singularis_engine::lifecycle::{
-    Registry, ShutdownEvent, ShutdownReport, shutdown_all, sockets,
+    Registry, ShutdownEvent, ShutdownReport, shutdown_all, sockets, to_channel,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,7 +97,7 @@ depends_on = ["weather"]
         CancellationToken::new(),
         baseline,
         vec![port],
-        events,
+        events.map(to_channel),
         Vec::new(),
     )
     .await;

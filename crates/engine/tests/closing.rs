@@ -217,7 +217,7 @@ fn dependents_close_first_a_disabled_system_is_skipped_and_the_counts_add_up() {
             CancellationToken::new(),
             baseline,
             vec![port],
-            Some(tx),
+            Some(singularis_engine::lifecycle::to_channel(tx)),
             Vec::new(),
         )
         .await;
@@ -515,7 +515,7 @@ fn what_a_system_used_closes_once_released_not_after_its_sockets_settle() {
             CancellationToken::new(),
             baseline,
             vec![port],
-            Some(tx),
+            Some(singularis_engine::lifecycle::to_channel(tx)),
             Vec::new(),
         )
         .await;

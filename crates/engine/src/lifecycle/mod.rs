@@ -13,8 +13,8 @@ pub use breaker::{BreakerSettings, BreakerState};
 pub use budget::{Budget, BudgetSnapshot};
 pub use registry::{Registry, SandboxUrls};
 pub use shutdown::{
-    ClosingStep, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification, counted,
-    log_ms, shutdown_all, verify,
+    ClosingStep, EventSink, ShutdownEvent, ShutdownReport, StepReport, SystemsClosed, Verification,
+    counted, log_ms, shutdown_all, to_channel, verify,
 };
 pub use system::{
     Bounded, BreakerChange, CloseOutcome, CloseReport, CloseStep, CloseStepKind, Deadlines,

@@ -63,6 +63,20 @@ pub struct ShutdownReport {
 /// How a closing step that is not a system ended: the same report, named by a string.
 pub type StepReport = CloseReport<String>;
 
+/// Where a shutdown tells its steps as they happen: called on the closing tasks, in the
+/// order the steps happen, and it must not block (a channel's send, a broadcast's). Called
+/// in place, with no task between, so a closing step that runs after an event (the control
+/// endpoint, whose viewers must see the others close) finds it already delivered.
+pub type EventSink = Arc<dyn Fn(ShutdownEvent) + Send + Sync>;
+
+/// A sink that sends each event on `tx` (ignored once its receiver is gone). The channel
+/// ends when the shutdown does: the sink holds the only sender the shutdown keeps.
+pub fn to_channel(tx: mpsc::UnboundedSender<ShutdownEvent>) -> EventSink {
+    Arc::new(move |e| {
+        let _ = tx.send(e);
+    })
+}
+
 /// What the process-wide check found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Verification {
@@ -166,7 +180,7 @@ pub async fn shutdown_all(
     force: CancellationToken,
     baseline: Option<usize>,
     excluded_ports: Vec<u16>,
-    events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+    events: Option<EventSink>,
     steps: Vec<ClosingStep>,
 ) -> ShutdownReport {
     let started = Instant::now();
@@ -207,14 +221,14 @@ async fn close_all(
     force: CancellationToken,
     baseline: Option<usize>,
     excluded_ports: Vec<u16>,
-    events: Option<mpsc::UnboundedSender<ShutdownEvent>>,
+    events: Option<EventSink>,
     steps: Vec<ClosingStep>,
     started: Instant,
 ) -> ShutdownReport {
     let deadline = tokio::time::Instant::now() + grace;
     let send = |e: ShutdownEvent| {
-        if let Some(tx) = &events {
-            let _ = tx.send(e);
+        if let Some(tell) = &events {
+            tell(e);
         }
     };
     send(ShutdownEvent::Begin { grace, deadline });
@@ -257,13 +271,13 @@ async fn close_all(
                 _ = force.cancelled() => {}
             }
             if sys.state() != super::SystemState::Disabled
-                && let Some(tx) = &events
+                && let Some(tell) = &events
             {
-                let _ = tx.send(ShutdownEvent::Closing(sys.id));
+                tell(ShutdownEvent::Closing(sys.id));
             }
             let release = || {
-                if let Some(tx) = &events {
-                    let _ = tx.send(ShutdownEvent::Released(sys.id));
+                if let Some(tell) = &events {
+                    tell(ShutdownEvent::Released(sys.id));
                 }
                 my_flag.send_replace(true);
             };
@@ -272,8 +286,8 @@ async fn close_all(
                 // Both channels in one step, so the events and the report list the systems
                 // in the same order.
                 let _same_order = ordered.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(tx) = &events {
-                    let _ = tx.send(ShutdownEvent::Closed(report.clone()));
+                if let Some(tell) = &events {
+                    tell(ShutdownEvent::Closed(report.clone()));
                 }
                 let _ = report_tx.send(report);
             }
