@@ -111,6 +111,8 @@ impl System {
             && let Some(tell) = released.take()
         {
             tell();
+            // The closes just woken (what this system used) drop their pools first; this
+            // one's socket checks can wait their turn (ARCHITECTURE.md, "Shutdown order").
             tokio::task::yield_now().await;
         }
 
