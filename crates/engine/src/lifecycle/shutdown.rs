@@ -187,16 +187,18 @@ pub async fn shutdown_all(
     // The closes run on the runtime's workers; so does their coordination. Awaited where
     // it is called (often `block_on`'s thread), each system's report would wake that thread
     // from its sleep: tens of µs each, on the path to the check (ARCHITECTURE.md, "Shutdown").
-    let close = tokio::spawn(close_all(
-        registry,
-        grace,
-        force,
-        baseline,
-        excluded_ports,
-        events,
-        steps,
-        started,
-    ));
+    let close = tokio::spawn(
+        Closing {
+            registry,
+            grace,
+            force,
+            baseline,
+            excluded_ports,
+            events,
+            steps,
+        }
+        .run(started),
+    );
     match close.await {
         Ok(report) => report,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
@@ -214,8 +216,8 @@ pub async fn shutdown_all(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn close_all(
+/// What [`shutdown_all`] was given, moved into the task that does the work.
+struct Closing {
     registry: Arc<Registry>,
     grace: Duration,
     force: CancellationToken,
@@ -223,108 +225,120 @@ async fn close_all(
     excluded_ports: Vec<u16>,
     events: Option<EventSink>,
     steps: Vec<ClosingStep>,
-    started: Instant,
-) -> ShutdownReport {
-    let deadline = tokio::time::Instant::now() + grace;
-    let send = |e: ShutdownEvent| {
-        if let Some(tell) = &events {
-            tell(e);
-        }
-    };
-    send(ShutdownEvent::Begin { grace, deadline });
+}
 
-    // Each system's "I no longer use what I depend on" flag (`close_releasing`); a system
-    // waits for the flags of its dependents. Waiting for their whole close would hold each
-    // dependency level for the level above's socket checks, though nothing can use it.
-    let done: BTreeMap<SystemId, watch::Sender<bool>> = registry
-        .ids()
-        .into_iter()
-        .map(|id| (id, watch::channel(false).0))
-        .collect();
-    let order = dependents(&registry);
-    let (report_tx, mut report_rx) = mpsc::unbounded_channel();
-    let ordered = Arc::new(std::sync::Mutex::new(()));
-    let mut tasks = tokio::task::JoinSet::new();
-    for sys in registry.all() {
-        let sys = sys.clone();
-        let waits: Vec<watch::Receiver<bool>> =
-            order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
-        let my_flag = done[&sys.id].clone();
-        // Everything's force, or this system's alone (`x` during the shutdown).
-        let force = registry.arm_cut(sys.id, &force);
-        let registry = registry.clone();
-        let events = events.clone();
-        let report_tx = report_tx.clone();
-        let ordered = ordered.clone();
-        tasks.spawn(async move {
-            // Dependents first, but only until the deadline: then everything still open is
-            // cut at once, whatever the order, so no chain of forced closes adds up.
-            let dependents_closed = async {
-                for mut w in waits {
-                    // A dependent's task always sets its flag; an Err means it is gone anyway.
-                    let _ = w.wait_for(|closed| *closed).await;
-                }
-            };
-            tokio::select! {
-                _ = dependents_closed => {}
-                _ = crate::sync::wake_at(deadline) => {}
-                _ = force.cancelled() => {}
+impl Closing {
+    async fn run(self, started: Instant) -> ShutdownReport {
+        let Closing {
+            registry,
+            grace,
+            force,
+            baseline,
+            excluded_ports,
+            events,
+            steps,
+        } = self;
+        let deadline = tokio::time::Instant::now() + grace;
+        let send = |e: ShutdownEvent| {
+            if let Some(tell) = &events {
+                tell(e);
             }
-            if sys.state() != super::SystemState::Disabled
-                && let Some(tell) = &events
-            {
-                tell(ShutdownEvent::Closing(sys.id));
-            }
-            let release = || {
-                if let Some(tell) = &events {
-                    tell(ShutdownEvent::Released(sys.id));
-                }
-                my_flag.send_replace(true);
-            };
-            let report = sys.close_releasing(deadline, &force, release).await;
-            {
-                // Both channels in one step, so the events and the report list the systems
-                // in the same order.
-                let _same_order = ordered.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(tell) = &events {
-                    tell(ShutdownEvent::Closed(report.clone()));
-                }
-                let _ = report_tx.send(report);
-            }
-            registry.disarm_cut(sys.id);
-            my_flag.send_replace(true);
-        });
-    }
-    drop(report_tx);
-    let mut systems = Vec::with_capacity(registry.all().len());
-    while let Some(r) = report_rx.recv().await {
-        systems.push(r);
-    }
-    while let Some(joined) = tasks.join_next().await {
-        if let Err(e) = joined {
-            tracing::error!(error = %e, "a close task failed");
-        }
-    }
-
-    let mut endpoints = Vec::with_capacity(steps.len());
-    for step in steps {
-        let closed = SystemsClosed {
-            systems: systems.clone(),
-            elapsed: started.elapsed(),
-            deadline,
-            force: force.clone(),
         };
-        let report = (step.run)(closed).await;
-        send(ShutdownEvent::StepClosed(report.clone()));
-        endpoints.push(report);
-    }
+        send(ShutdownEvent::Begin { grace, deadline });
 
-    let ledger_open: usize = registry.all().iter().map(|s| s.ledger_open()).sum();
-    let checking = Instant::now();
-    let check = verify(baseline, ledger_open, &excluded_ports).await;
-    let check_ms = checking.elapsed().as_secs_f64() * 1e3;
-    send(ShutdownEvent::Verified(check.clone()));
-    assemble(grace, started, check_ms, check, systems, endpoints)
+        // Each system's "I no longer use what I depend on" flag (`close_releasing`); a system
+        // waits for the flags of its dependents. Waiting for their whole close would hold each
+        // dependency level for the level above's socket checks, though nothing can use it.
+        let done: BTreeMap<SystemId, watch::Sender<bool>> = registry
+            .ids()
+            .into_iter()
+            .map(|id| (id, watch::channel(false).0))
+            .collect();
+        let order = dependents(&registry);
+        let (report_tx, mut report_rx) = mpsc::unbounded_channel();
+        let ordered = Arc::new(std::sync::Mutex::new(()));
+        let mut tasks = tokio::task::JoinSet::new();
+        for sys in registry.all() {
+            let sys = sys.clone();
+            let waits: Vec<watch::Receiver<bool>> =
+                order[&sys.id].iter().map(|d| done[d].subscribe()).collect();
+            let my_flag = done[&sys.id].clone();
+            // Everything's force, or this system's alone (`x` during the shutdown).
+            let force = registry.arm_cut(sys.id, &force);
+            let registry = registry.clone();
+            let events = events.clone();
+            let report_tx = report_tx.clone();
+            let ordered = ordered.clone();
+            tasks.spawn(async move {
+                // Dependents first, but only until the deadline: then everything still open is
+                // cut at once, whatever the order, so no chain of forced closes adds up.
+                let dependents_closed = async {
+                    for mut w in waits {
+                        // A dependent's task always sets its flag; an Err means it is gone anyway.
+                        let _ = w.wait_for(|closed| *closed).await;
+                    }
+                };
+                tokio::select! {
+                    _ = dependents_closed => {}
+                    _ = crate::sync::wake_at(deadline) => {}
+                    _ = force.cancelled() => {}
+                }
+                if sys.state() != super::SystemState::Disabled
+                    && let Some(tell) = &events
+                {
+                    tell(ShutdownEvent::Closing(sys.id));
+                }
+                let release = || {
+                    if let Some(tell) = &events {
+                        tell(ShutdownEvent::Released(sys.id));
+                    }
+                    my_flag.send_replace(true);
+                };
+                let report = sys.close_releasing(deadline, &force, release).await;
+                {
+                    // Both channels in one step, so the events and the report list the systems
+                    // in the same order.
+                    let _same_order = ordered.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(tell) = &events {
+                        tell(ShutdownEvent::Closed(report.clone()));
+                    }
+                    let _ = report_tx.send(report);
+                }
+                registry.disarm_cut(sys.id);
+                my_flag.send_replace(true);
+            });
+        }
+        drop(report_tx);
+        let mut systems = Vec::with_capacity(registry.all().len());
+        while let Some(r) = report_rx.recv().await {
+            systems.push(r);
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Err(e) = joined {
+                tracing::error!(error = %e, "a close task failed");
+            }
+        }
+
+        let mut endpoints = Vec::with_capacity(steps.len());
+        for step in steps {
+            let closed = SystemsClosed {
+                systems: systems.clone(),
+                elapsed: started.elapsed(),
+                deadline,
+                force: force.clone(),
+            };
+            let report = (step.run)(closed).await;
+            send(ShutdownEvent::StepClosed(report.clone()));
+            endpoints.push(report);
+        }
+
+        let ledger_open: usize = registry.all().iter().map(|s| s.ledger_open()).sum();
+        let checking = Instant::now();
+        let check = verify(baseline, ledger_open, &excluded_ports).await;
+        let check_ms = checking.elapsed().as_secs_f64() * 1e3;
+        send(ShutdownEvent::Verified(check.clone()));
+        assemble(grace, started, check_ms, check, systems, endpoints)
+    }
 }
 
 /// The report of a shutdown from its parts: verified only if every part was (each system,
