@@ -239,11 +239,8 @@ impl Closing {
             steps,
         } = self;
         let deadline = tokio::time::Instant::now() + grace;
-        let send = |e: ShutdownEvent| {
-            if let Some(tell) = &events {
-                tell(e);
-            }
-        };
+        // No sink: the events go nowhere, from one place.
+        let send: EventSink = events.unwrap_or_else(|| Arc::new(|_| {}));
         send(ShutdownEvent::Begin { grace, deadline });
 
         // Each system's "I no longer use what I depend on" flag (`close_releasing`); a system
@@ -266,7 +263,7 @@ impl Closing {
             // Everything's force, or this system's alone (`x` during the shutdown).
             let force = registry.arm_cut(sys.id, &force);
             let registry = registry.clone();
-            let events = events.clone();
+            let send = send.clone();
             let report_tx = report_tx.clone();
             let ordered = ordered.clone();
             tasks.spawn(async move {
@@ -283,15 +280,11 @@ impl Closing {
                     _ = crate::sync::wake_at(deadline) => {}
                     _ = force.cancelled() => {}
                 }
-                if sys.state() != super::SystemState::Disabled
-                    && let Some(tell) = &events
-                {
-                    tell(ShutdownEvent::Closing(sys.id));
+                if sys.state() != super::SystemState::Disabled {
+                    send(ShutdownEvent::Closing(sys.id));
                 }
                 let release = || {
-                    if let Some(tell) = &events {
-                        tell(ShutdownEvent::Released(sys.id));
-                    }
+                    send(ShutdownEvent::Released(sys.id));
                     my_flag.send_replace(true);
                 };
                 let report = sys.close_releasing(deadline, &force, release).await;
@@ -299,9 +292,7 @@ impl Closing {
                     // Both channels in one step, so the events and the report list the systems
                     // in the same order.
                     let _same_order = ordered.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(tell) = &events {
-                        tell(ShutdownEvent::Closed(report.clone()));
-                    }
+                    send(ShutdownEvent::Closed(report.clone()));
                     let _ = report_tx.send(report);
                 }
                 registry.disarm_cut(sys.id);

@@ -159,14 +159,7 @@ fn socket_inode(fd: i32) -> Option<u64> {
 /// socket: counts are of sockets, not of fds. (`/proc/self/net/tcp` says the same but walks
 /// the kernel's whole connection hash table on every read: 5–8 ms here.)
 pub fn process_tcp_sockets() -> Result<Vec<OwnedSocket>, TableUnreadable> {
-    let mut seen = std::collections::HashSet::new();
-    Ok(open_fds()?
-        .into_iter()
-        .filter_map(|fd| {
-            let inode = socket_inode(fd).filter(|&i| seen.insert(i))?;
-            inspect_socket(fd, inode)
-        })
-        .collect())
+    process_tcp_sockets_except(&[])
 }
 
 /// The TCP sockets among `inodes` this process holds, under any fd: one fstat(2) per fd to
